@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: Apache-2.0
+# Shared by scripts/test and scripts/quickstart: package lists and an
+# installer that runs `apt-get update` once and installs only what is
+# missing, so a second run on a ready machine installs nothing.
+
+# Needed to build Tributary.
+TRIB_BUILD_PACKAGES=(
+    gcc make cmake pkg-config
+    libuv1-dev libssl-dev libyaml-dev libpcre2-dev zlib1g-dev
+    liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev
+)
+
+# Needed by the tests: cmocka for unit tests; Debian's python3 with
+# kafka-python as the codec oracle.
+TRIB_TEST_PACKAGES=(
+    libcmocka-dev python3 python3-kafka
+)
+
+trib_missing_packages() {
+    local missing=() p
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+            missing+=("$p")
+        fi
+    done
+    echo "${missing[@]:-}"
+}
+
+trib_install_packages() {
+    local missing
+    missing=$(trib_missing_packages "$@")
+    if [ -z "$missing" ]; then
+        return 0
+    fi
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo=(sudo)
+        else
+            echo "error: need root to install: $missing" >&2
+            return 1
+        fi
+    fi
+    echo "==> installing: $missing"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -q
+    # shellcheck disable=SC2086
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
+}
+
+trib_jobs() {
+    nproc 2>/dev/null || echo 2
+}
