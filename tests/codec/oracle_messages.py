@@ -26,8 +26,11 @@ every such class this script
        (c) the JSON values equal kafka-python's values, compared by position
            (kafka-python's schema order against the JSON object's order,
            recursively), and the JSON keys are the official field names;
-  4. feeds every strict prefix of a message (a sample of them for long ones)
-     and requires the decoder to reject each one.
+  4. derives bodies from one message per combination that the decoder must
+     reject: every strict prefix (a sample past 400 bytes), null (-1) in
+     each string/bytes/array field the version does not allow to be null,
+     length -2 in each non-nullable one, and array counts of 0x7fffffff /
+     string lengths of 0x7fff that run past the end.
 
 Tool protocol, one line each way:
     in:  <request|response> <api_key> <version> <hex body, may be empty>
@@ -686,7 +689,7 @@ def _short(v, limit=80):
 
 
 def field_spans(node, kv, path="", pos=0, out=None):
-    """(start, end, field path) of every leaf, for locating a byte diff."""
+    """(start, end, field path, node) of every leaf and array length."""
     if out is None:
         out = []
     k = node.kind
@@ -699,13 +702,13 @@ def field_spans(node, kv, path="", pos=0, out=None):
         return field_spans(node.children[0], kv,
                            path + "." + node.children[0].ofield.name, pos, out)
     if k == "array":
-        out.append((pos, pos + 4, path + " (array length)"))
+        out.append((pos, pos + 4, path + " (array length)", node))
         pos += 4
         for i, e in enumerate(kv or []):
             pos = field_spans(node.elem, e, "%s[%d]" % (path, i), pos, out)[1]
         return out, pos
     n = len(node.kp_type.encode(kv))
-    out.append((pos, pos + n, path))
+    out.append((pos, pos + n, path, node))
     return out, pos + n
 
 
@@ -715,7 +718,7 @@ def describe_byte_diff(combo, kv, want, got):
         i += 1
     where = "past the end"
     spans, _ = field_spans(combo.tree, kv)
-    for start, end, path in spans:
+    for start, end, path, _ in spans:
         if start <= i < end:
             where = "in %s (bytes %d..%d)" % (path, start, end)
             break
@@ -795,6 +798,80 @@ def build_combos(schemas, problems):
     return combos
 
 
+# ---- bodies the decoder must reject ---------------------------------------
+
+NEGATIVE_KINDS = {
+    "truncated": "truncated bodies (every strict prefix, sampled past 400 "
+                 "bytes)",
+    "null": "null (-1) in a field the version does not allow to be null",
+    "negative": "length -2 in a non-nullable string, bytes or array",
+    "huge": "array count 0x7fffffff or string length 0x7fff past the end",
+}
+
+
+def _replace(kv, path, new):
+    if not path:
+        return new
+    i = path[0]
+    seq = list(kv)
+    seq[i] = _replace(seq[i], path[1:], new)
+    return tuple(seq) if isinstance(kv, tuple) else seq
+
+
+def nonnullable_slots(node, kv, path=(), seen=None):
+    """(field path, value path) of the first value of every string, bytes or
+    array field that may not be null in this version."""
+    if seen is None:
+        seen = set()
+    k = node.kind
+    if k in ("struct", "group"):
+        for i, c in enumerate(node.children):
+            yield from nonnullable_slots(c, kv[i], path + (i,), seen)
+        return
+    if k == "wrap":
+        yield from nonnullable_slots(node.children[0], kv, path, seen)
+        return
+    if k in ("string", "bytes", "records", "array") and not node.nullable \
+            and id(node) not in seen and kv is not None:
+        seen.add(id(node))
+        yield node, path
+    if k == "array" and kv:
+        yield from nonnullable_slots(node.elem, kv[0], path + (0,), seen)
+
+
+def negative_cases(c, values, body):
+    """(kind, description, body) the decoder must reject, from one message."""
+    out = []
+    for cut in truncation_points(len(body)):
+        out.append(("truncated", "first %d of %d bytes" % (cut, len(body)),
+                    body[:cut]))
+    spans, _ = field_spans(c.tree, values)
+    names = {}
+    for _, _, path, node in spans:
+        names.setdefault(id(node), path)
+    for node, vpath in nonnullable_slots(c.tree, values):
+        bad = encode_body(c, _replace(values, vpath, None))
+        out.append(("null", "%s = null" % names.get(
+            id(node), "?").replace(" (array length)", ""), bad))
+    done = set()
+    for start, _, path, node in spans:
+        if id(node) in done:
+            continue
+        done.add(id(node))
+        width = 2 if node.kind == "string" else 4
+        if node.kind not in ("string", "bytes", "records", "array"):
+            continue
+        if not node.nullable:
+            neg = b"\xff\xfe" if width == 2 else b"\xff\xff\xff\xfe"
+            out.append(("negative", "%s length -2" % path,
+                        body[:start] + neg + body[start + width:]))
+        if node.kind in ("string", "array"):
+            huge = b"\x7f\xff" if width == 2 else b"\x7f\xff\xff\xff"
+            out.append(("huge", "%s length 0x%s" % (path, huge.hex()),
+                        body[:start] + huge + body[start + width:]))
+    return out
+
+
 def truncation_points(n):
     if n <= 400:
         return list(range(n))
@@ -858,9 +935,8 @@ def main():
             bodies.add(body)
             cases.append(("message", c, variant, values, body))
         rich = next(x for x in cases if x[1] is c)
-        for cut in truncation_points(len(rich[4])):
-            cases.append(("truncated", c, "rich[:%d]" % cut, None,
-                          rich[4][:cut]))
+        for kind, what, bad in negative_cases(c, rich[3], rich[4]):
+            cases.append((kind, c, "rich, " + what, None, bad))
 
     lines = ["%s %d %d %s" % (c.direction, c.api_key, c.version, body.hex())
              for _, c, _, _, body in cases]
@@ -870,11 +946,14 @@ def main():
     results = run_tool(args.tool, lines)
 
     failures = []
-    combo_failed = set()
+    combo_failed = set()      # a message did not round-trip
+    combo_neg_failed = set()  # a must-fail body was accepted
     passed = failed = 0
-    messages_ok = truncs_ok = truncs_bad = 0
+    messages_ok = 0
     messages = {}
-    trunc_errors = {}
+    neg_ok = dict.fromkeys(NEGATIVE_KINDS, 0)
+    neg_bad = dict.fromkeys(NEGATIVE_KINDS, 0)
+    neg_errors = {k: {} for k in NEGATIVE_KINDS}
     for (kind, c, variant, values, body), res in zip(cases, results):
         errs = []
         if kind == "message":
@@ -888,17 +967,20 @@ def main():
                 compare(c.tree, values, res.get("json"), "", errs)
         else:
             if res.get("ok") is not False:
-                errs.append("a truncated body (%d of %d bytes) was %s" % (
-                    len(body), len(next(x for x in cases if x[1] is c)[4]),
-                    "accepted" if res.get("ok") else res.get("error")))
+                errs.append("must be rejected (%s), was %s" % (
+                    NEGATIVE_KINDS[kind], "accepted: json " + _short(
+                        res.get("json"), 200) if res.get("ok") else
+                    res.get("error")))
             else:
                 e = res.get("error")
-                trunc_errors[e] = trunc_errors.get(e, 0) + 1
+                neg_errors[kind][e] = neg_errors[kind].get(e, 0) + 1
         if errs:
             failed += 1
-            combo_failed.add(c.key)
-            if kind == "truncated":
-                truncs_bad += 1
+            if kind == "message":
+                combo_failed.add(c.key)
+            else:
+                combo_neg_failed.add(c.key)
+                neg_bad[kind] += 1
             failures.append("%s [%s] body %s:\n      %s" % (
                 c.label(), variant,
                 body.hex() if len(body) <= 64 else body[:64].hex() + "...",
@@ -908,22 +990,25 @@ def main():
             if kind == "message":
                 messages_ok += 1
             else:
-                truncs_ok += 1
+                neg_ok[kind] += 1
 
     tested = [c for c in combos if c.tree is not None]
     exact = [c for c in tested if c.key not in combo_failed]
     skipped = [c for c in combos if c.skip]
     print("oracle_messages: kafka-python %s (%s), schemas %s" % (
         kafka.__version__, os.path.dirname(kafka.__file__), args.schemas))
-    print("combinations: %d in kafka-python, %d tested, %d round-tripped byte "
-          "for byte with matching values, %d failed, %d skipped" % (
-              len(combos), len(tested), len(exact),
-              len(tested) - len(exact), len(skipped)))
+    print("combinations: %d in kafka-python, %d tested, %d skipped; %d "
+          "round-tripped byte for byte with matching values, %d did not; "
+          "%d accepted a body they must reject" % (
+              len(combos), len(tested), len(skipped), len(exact),
+              len(tested) - len(exact), len(combo_neg_failed)))
     print("messages: %d of %d decoded, re-encoded byte for byte and matched "
           "by value" % (messages_ok, sum(messages.values())))
-    print("truncated bodies: %d rejected, %d not rejected (%s)" % (
-        truncs_ok, truncs_bad, ", ".join(
-            "%r x%d" % kv for kv in sorted(trunc_errors.items())) or "-"))
+    for kind, what in NEGATIVE_KINDS.items():
+        print("must fail, %s: %d rejected, %d not rejected (errors: %s)" % (
+            what, neg_ok[kind], neg_bad[kind], ", ".join(
+                "%r x%d" % kv for kv in sorted(neg_errors[kind].items()))
+            or "-"))
     if args.verbose:
         for c in exact:
             print("  ok   %-40s %d messages" % (c.label(), messages[c.key]))
