@@ -927,6 +927,11 @@ void trib_kafka_json_str(trib_buf_t *out, const char *str, int32_t len)
             if (k == 0) {
                 esc = "\\ufffd";
                 k = 1;
+            } else if (k == 3 && c == 0xe2 && p[run + 1] == 0x80 &&
+                       (p[run + 2] == 0xa8 || p[run + 2] == 0xa9)) {
+                /* U+2028/U+2029 are line breaks to many readers (Python's
+                 * splitlines, JavaScript): escape them so output stays one line. */
+                esc = p[run + 2] == 0xa8 ? "\\u2028" : "\\u2029";
             }
         }
         if (!esc) {

@@ -70,7 +70,9 @@
  * schema field name (known tagged fields included when the version has them,
  * unknown tags omitted); integers as numbers; bool true/false; float64 as a
  * number (%.17g; null if not finite); strings as JSON strings or null
- * (escaped; invalid UTF-8 bytes become U+FFFD); bytes and records as
+ * (", \ and control characters escaped, U+2028/U+2029 as \u2028/\u2029 so
+ * the output is one line for any reader, invalid UTF-8 bytes as \ufffd,
+ * other UTF-8 verbatim); bytes and records as
  * lowercase hex strings or null; uuid as 32 lowercase hex digits; arrays as
  * JSON arrays (of objects or of values) or null; structs as objects or null.
  * No whitespace is emitted; compare parsed values, not text.
