@@ -740,7 +740,11 @@ def run_tool(tool, lines):
         chunk = lines[start:]
         proc = subprocess.run([tool], input="".join(l + "\n" for l in chunk),
                               capture_output=True, text=True, timeout=900)
-        outs = proc.stdout.splitlines()
+        # Not splitlines(): that also splits at U+2028, U+0085 and friends,
+        # which JSON strings may hold raw.
+        outs = proc.stdout.split("\n")
+        if outs and outs[-1] == "":
+            outs.pop()
         for o in outs[:len(chunk)]:
             try:
                 results.append(json.loads(o))
@@ -748,6 +752,13 @@ def run_tool(tool, lines):
                 results.append({"ok": None, "error": "tool printed invalid "
                                 "JSON (%s): %s" % (e, o[:300])})
         if len(outs) >= len(chunk):
+            if proc.returncode != 0:
+                # Every line answered, then a failed exit: a leak report,
+                # a stdout error. Charge it to the last line.
+                results[-1] = {"ok": None, "error": "kcodec_tool exited with "
+                               "%d after the last line (stderr: %s)" % (
+                                   proc.returncode,
+                                   proc.stderr.strip()[-300:])}
             break
         # The tool died on chunk[len(outs)]: record that, go on after it.
         results.append({"ok": None, "error": "kcodec_tool exited with %d on "
