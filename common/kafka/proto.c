@@ -714,8 +714,8 @@ static int field_encode(const trib_kafka_field_t *f, const void *p, trib_buf_t *
     }
     size_t esz = elem_size(f);
     for (int32_t i = 0; i < arr->count; i++) {
-        int rc = value_encode(f, (const char *)arr->items + (size_t)i * esz, b, v, compact,
-                              false, false);
+        int rc = value_encode(f, (const char *)arr->items + (size_t)i * esz, b, v, compact, false,
+                              false);
         if (rc) {
             return rc;
         }
@@ -750,8 +750,8 @@ static int check_unknown(const trib_ktags_t *unk)
  * merged in tag order with the unknown ones. A known field's size is only
  * known once it is written, so it goes through a scratch buffer first.
  */
-static int tags_encode(const trib_kafka_struct_desc_t *d, const void *m,
-                       const trib_ktags_t *unk, trib_buf_t *b, int16_t v)
+static int tags_encode(const trib_kafka_struct_desc_t *d, const void *m, const trib_ktags_t *unk,
+                       trib_buf_t *b, int16_t v)
 {
     int rc = check_unknown(unk);
     if (rc) {
@@ -810,8 +810,7 @@ int trib_kafka_tags_encode(const trib_ktags_t *t, trib_buf_t *b)
     return rc ? rc : trib_buf_error(b);
 }
 
-static int struct_encode(const trib_kafka_struct_desc_t *d, const void *m, trib_buf_t *b,
-                         int16_t v)
+static int struct_encode(const trib_kafka_struct_desc_t *d, const void *m, trib_buf_t *b, int16_t v)
 {
     bool flex = d_flex(d, v);
     for (unsigned i = 0; i < d->nfields; i++) {

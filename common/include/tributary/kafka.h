@@ -37,8 +37,10 @@
  * byte-identical.
  *
  * Decoding. Decoded strings, bytes and records point into the input, which
- * must outlive the message; arrays and nullable structs are allocated from
- * the arena (whose byte limit is the final bound on hostile input). Fields
+ * must outlive the message; arrays, nullable structs and unknown tags are
+ * allocated from the arena (required; its byte limit is the final bound on
+ * hostile input). X_decode initialises the message first, so a failed
+ * decode leaves a valid (partly filled) message behind. Fields
  * absent in the version get their defaults. Decode does not require the
  * slice to be consumed entirely: trailing bytes are left in it. Errors:
  *   TRIB_EUNSUPPORTED_VERSION  version outside validVersions
@@ -120,10 +122,10 @@ typedef struct trib_ktags {
 } trib_ktags_t;
 
 /* Arrays of primitives. count -1 = null array. */
-#define TRIB_KARRAY_(name, type)                                                           \
-    typedef struct name {                                                                  \
-        type *items;                                                                       \
-        int32_t count;                                                                     \
+#define TRIB_KARRAY_(name, type)                                                                   \
+    typedef struct name {                                                                          \
+        type *items;                                                                               \
+        int32_t count;                                                                             \
     } name##_t
 TRIB_KARRAY_(trib_karr_bool, bool);
 TRIB_KARRAY_(trib_karr_int8, int8_t);
@@ -175,7 +177,7 @@ typedef struct trib_kafka_codec {
 /* One API key: its request and response codecs. */
 typedef struct trib_kafka_api {
     int16_t api_key;
-    const char *name; /* "Produce" */
+    const char *name;                                 /* "Produce" */
     int16_t min_version, max_version, first_flexible; /* -1 if none */
     const trib_kafka_codec_t *request, *response;
 } trib_kafka_api_t;
@@ -277,27 +279,27 @@ typedef enum trib_kafka_type {
 #define TRIB_KV_NONE INT16_MAX
 
 typedef struct trib_kafka_field {
-    const char *name; /* schema field name, the JSON key */
-    uint32_t offset;  /* offsetof in the parent struct */
-    uint8_t type;     /* trib_kafka_type_t of the value or of the array element */
-    uint8_t flags;    /* TRIB_KAFKA_F_* */
+    const char *name;   /* schema field name, the JSON key */
+    uint32_t offset;    /* offsetof in the parent struct */
+    uint8_t type;       /* trib_kafka_type_t of the value or of the array element */
+    uint8_t flags;      /* TRIB_KAFKA_F_* */
     int16_t vmin, vmax; /* present in versions [vmin, vmax] */
     int16_t nmin, nmax; /* nullable in [nmin, nmax] if TRIB_KAFKA_F_NULLABLE */
     int16_t tag_min;    /* tagged from this version if TRIB_KAFKA_F_TAGGED */
     uint32_t tag;
     const struct trib_kafka_struct_desc *sub; /* TRIB_KAFKA_T_STRUCT */
-    int64_t def_int;     /* default of integer and bool fields */
-    double def_float;    /* default of float64 fields */
-    const char *def_str; /* default of strings, unless DEFNULL; NULL = "" */
+    int64_t def_int;                          /* default of integer and bool fields */
+    double def_float;                         /* default of float64 fields */
+    const char *def_str;                      /* default of strings, unless DEFNULL; NULL = "" */
 } trib_kafka_field_t;
 
 typedef struct trib_kafka_struct_desc {
-    const char *name;      /* C type name: "ProduceRequest_TopicProduceData" */
-    uint32_t size;         /* sizeof the struct */
-    uint32_t tags_offset;  /* offsetof unknown_tags, if flex_min != TRIB_KV_NONE */
-    int16_t flex_min;      /* first flexible version of the message */
+    const char *name;     /* C type name: "ProduceRequest_TopicProduceData" */
+    uint32_t size;        /* sizeof the struct */
+    uint32_t tags_offset; /* offsetof unknown_tags, if flex_min != TRIB_KV_NONE */
+    int16_t flex_min;     /* first flexible version of the message */
     uint16_t nfields;
-    uint16_t ntagged;      /* fields with TRIB_KAFKA_F_TAGGED; in ascending tag order */
+    uint16_t ntagged; /* fields with TRIB_KAFKA_F_TAGGED; in ascending tag order */
     const trib_kafka_field_t *fields;
 } trib_kafka_struct_desc_t;
 

@@ -118,9 +118,21 @@ static size_t esize(const trib_kafka_field_t *f)
 static void fill_value(const trib_kafka_field_t *f, void *p, int16_t v, bool nullable,
                        trib_arena_t *a)
 {
-    static const char *const pieces[] = {"a", "Z", "0", "-", " ", "\"", "\\", "\n", "\x01",
-                                         "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-                                         "\xff", "topic", "/"};
+    static const char *const pieces[] = {"a",
+                                         "Z",
+                                         "0",
+                                         "-",
+                                         " ",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\x01",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xff",
+                                         "topic",
+                                         "/"};
     switch (f->type) {
     case TRIB_KAFKA_T_BOOL:
         *(bool *)p = rnd() & 1;
@@ -282,8 +294,8 @@ static void check_bytes_equal(const trib_kafka_codec_t *c, int16_t v, const char
     }
 }
 
-static void mutate_and_decode(const trib_kafka_codec_t *c, int16_t v, const uint8_t *good,
-                              size_t n, void *m, stats_t *st)
+static void mutate_and_decode(const trib_kafka_codec_t *c, int16_t v, const uint8_t *good, size_t n,
+                              void *m, stats_t *st)
 {
     for (int i = 0; i < MUTATIONS; i++) {
         size_t len = n;
@@ -343,8 +355,8 @@ static void mutate_and_decode(const trib_kafka_codec_t *c, int16_t v, const uint
 }
 
 /* (b) and (c) for one populated sample. */
-static void check_sample(const trib_kafka_codec_t *c, int16_t v, int k, void *m, void *m2,
-                         void *m3, trib_arena_t *a, stats_t *st)
+static void check_sample(const trib_kafka_codec_t *c, int16_t v, int k, void *m, void *m2, void *m3,
+                         trib_arena_t *a, stats_t *st)
 {
     uint8_t *e1, *e2;
     size_t n1, n2;
@@ -454,6 +466,7 @@ static void test_every_codec_every_version(void **state)
            "%u samples (%zu bytes), %u truncations, %u mutations (%u decoded) in %.2f s\n",
            trib_kafka_codec_count, st.combos, st.combos * SAMPLES, st.bytes, st.truncations,
            st.mutations, st.mutation_ok, secs);
+    fflush(stdout);
     assert_int_equal(trib_kafka_codec_count, 186);
 }
 
@@ -501,8 +514,8 @@ static void test_metadata_v1_request(void **state)
 {
     (void)state;
     /* Metadata v1 body: Topics = ["foo", "bar"] (ARRAY of STRING structs). */
-    static const uint8_t body[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x03, 'f', 'o', 'o',
-                                   0x00, 0x03, 'b',  'a',  'r'};
+    static const uint8_t body[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x03, 'f',
+                                   'o',  'o',  0x00, 0x03, 'b',  'a',  'r'};
     trib_arena_t a;
     trib_arena_init(&a);
     MetadataRequest m;
@@ -547,8 +560,8 @@ static void test_api_versions_requests(void **state)
     trib_arena_t a;
     trib_arena_init(&a);
     /* A full ApiVersions v0 request as a client sends it: header v1, empty body. */
-    static const uint8_t v0[] = {0x00, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07,
-                                 0x00, 0x04, 'k',  'c',  'a',  't'};
+    static const uint8_t v0[] = {0x00, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                 0x07, 0x00, 0x04, 'k',  'c',  'a',  't'};
     trib_slice_t s = trib_slice_make(v0, sizeof(v0));
     trib_kafka_request_header_t h;
     int16_t hv;
@@ -565,10 +578,10 @@ static void test_api_versions_requests(void **state)
 
     /* ApiVersions v3: header v2 (client id still a classic STRING, then tags),
      * body with compact strings and a tag section. */
-    static const uint8_t v3[] = {0x00, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 'c',
-                                 0x00, /* header tags */
-                                 0x05, 'k',  'c',  'a',  't',  /* ClientSoftwareName */
-                                 0x06, '1',  '.',  '7',  '.',  '0', /* ClientSoftwareVersion */
+    static const uint8_t v3[] = {0x00, 0x12, 0x00, 0x03, 0x00, 0x00,
+                                 0x00, 0x01, 0x00, 0x01, 'c',  0x00, /* header tags */
+                                 0x05, 'k',  'c',  'a',  't',        /* ClientSoftwareName */
+                                 0x06, '1',  '.',  '7',  '.',  '0',  /* ClientSoftwareVersion */
                                  0x00};
     s = trib_slice_make(v3, sizeof(v3));
     assert_int_equal(trib_kafka_request_header_parse(&h, &s, &a, &hv), 0);
@@ -650,14 +663,14 @@ static void test_tagged_fields(void **state)
      * and two unknown ones (0x07 before and 0x21 after it would be out of
      * order, so 7 and 33 both after). */
     static const uint8_t body[] = {
-        0x00, 0x00,                                     /* ErrorCode */
-        0x02,                                           /* ApiKeys: 1 element */
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00,       /*   Produce 0-9, no tags */
-        0x00, 0x00, 0x00, 0x00,                         /* ThrottleTimeMs */
-        0x03,                                           /* 3 tagged fields */
-        0x01, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x05,          /* tag 1, 8 bytes: epoch 5 */
-        0x07, 0x02, 'x', 'y',                           /* tag 7: unknown */
-        0x21, 0x00,                                     /* tag 33: unknown, empty */
+        0x00, 0x00,                                           /* ErrorCode */
+        0x02,                                                 /* ApiKeys: 1 element */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00,             /*   Produce 0-9, no tags */
+        0x00, 0x00, 0x00, 0x00,                               /* ThrottleTimeMs */
+        0x03,                                                 /* 3 tagged fields */
+        0x01, 0x08, 0,    0,    0,    0,    0,    0, 0, 0x05, /* tag 1, 8 bytes: epoch 5 */
+        0x07, 0x02, 'x',  'y',                                /* tag 7: unknown */
+        0x21, 0x00,                                           /* tag 33: unknown, empty */
     };
     trib_arena_t a;
     trib_arena_init(&a);

@@ -55,8 +55,8 @@ static void test_request_header_v1_bytes(void **state)
 {
     (void)state;
     /* Metadata v1 request header, client id "rdkafka". */
-    static const uint8_t want[] = {0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02,
-                                   0x00, 0x07, 'r',  'd',  'k',  'a',  'f',  'k',  'a'};
+    static const uint8_t want[] = {0x00, 0x03, 0x00, 0x01, 0x00, 0x00, 0x01, 0x02, 0x00,
+                                   0x07, 'r',  'd',  'k',  'a',  'f',  'k',  'a'};
     trib_kafka_request_header_t h;
     trib_kafka_request_header_init(&h);
     h.api_key = 3;
@@ -97,8 +97,8 @@ static void test_request_header_v2_tags(void **state)
     (void)state;
     /* v2: the client id stays a classic STRING; then a tag section, here
      * with one tag (5, 3 bytes) kept raw and written back. */
-    static const uint8_t in[] = {0x00, 0x12, 0x00, 0x03, 0x7f, 0xff, 0xff, 0xff, 0x00, 0x02,
-                                 'i',  'd',  0x01, 0x05, 0x03, 'a',  'b',  'c'};
+    static const uint8_t in[] = {0x00, 0x12, 0x00, 0x03, 0x7f, 0xff, 0xff, 0xff, 0x00,
+                                 0x02, 'i',  'd',  0x01, 0x05, 0x03, 'a',  'b',  'c'};
     trib_arena_t a;
     trib_arena_init(&a);
     trib_kafka_request_header_t h;
@@ -138,8 +138,8 @@ static void test_request_header_v2_tags(void **state)
 static void test_controlled_shutdown_v0(void **state)
 {
     (void)state;
-    static const uint8_t in[] = {0x00, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00,
-                                 0x00, 0x01};
+    static const uint8_t in[] = {0x00, 0x07, 0x00, 0x00, 0x00, 0x00,
+                                 0x00, 0x2a, 0x00, 0x00, 0x00, 0x01};
     trib_kafka_request_header_t h;
     trib_slice_t s = trib_slice_make(in, sizeof(in));
     int16_t hv;
@@ -173,8 +173,8 @@ static void test_response_headers(void **state)
     assert_int_equal(n, 5);
     assert_memory_equal(p, v1, 5);
 
-    static const uint8_t tagged[] = {0x00, 0x00, 0x00, 0x09, 0x02, 0x00, 0x00, 0x80, 0x01,
-                                     0x01, 0x7a};
+    static const uint8_t tagged[] = {0x00, 0x00, 0x00, 0x09, 0x02, 0x00,
+                                     0x00, 0x80, 0x01, 0x01, 0x7a};
     trib_slice_t s = trib_slice_make(tagged, sizeof(tagged));
     assert_int_equal(trib_kafka_response_header_decode(&h, &s, 1, &a), 0);
     assert_int_equal(trib_slice_remaining(&s), 0);
@@ -253,8 +253,8 @@ static void test_hostile(void **state)
     trib_arena_t a;
     trib_arena_init(&a);
     trib_kafka_request_header_t h;
-    static const uint8_t full[] = {0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x01, 0x00, 0x02,
-                                   'i',  'd',  0x00};
+    static const uint8_t full[] = {0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00,
+                                   0x01, 0x00, 0x02, 'i',  'd',  0x00};
     /* Every truncation fails. */
     for (size_t len = 0; len < sizeof(full); len++) {
         uint8_t *p = malloc(len ? len : 1);
@@ -271,8 +271,8 @@ static void test_hostile(void **state)
     trib_slice_t s = trib_slice_make(neg, sizeof(neg));
     assert_int_equal(trib_kafka_request_header_decode(&h, &s, 1, &a), TRIB_EMALFORMED);
     /* A huge tag count. */
-    static const uint8_t tags[] = {0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00, 0x01,
-                                   0xff, 0xff, 0xff, 0xff, 0xff, 0x0f};
+    static const uint8_t tags[] = {0x00, 0x03, 0x00, 0x0c, 0x00, 0x00, 0x00,
+                                   0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f};
     s = trib_slice_make(tags, sizeof(tags));
     assert_int_equal(trib_kafka_request_header_decode(&h, &s, 2, &a), TRIB_ETRUNCATED);
     /* Unknown API key: the correlation id is still there to answer with. */
