@@ -108,8 +108,7 @@ static int out_grow(trib_decompress_out_t *o, size_t extra, size_t limit)
 
 /* ---- gzip ---------------------------------------------------------------- */
 
-static int gzip_decompress(const uint8_t *src, size_t n, size_t max_out,
-                           trib_decompress_out_t *o)
+static int gzip_decompress(const uint8_t *src, size_t n, size_t max_out, trib_decompress_out_t *o)
 {
     size_t limit = out_limit(max_out);
     z_stream zs;
@@ -254,8 +253,7 @@ static uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static int snappy_decompress(const uint8_t *src, size_t n, size_t max_out,
-                             trib_decompress_out_t *o)
+static int snappy_decompress(const uint8_t *src, size_t n, size_t max_out, trib_decompress_out_t *o)
 {
     if (n < XERIAL_HEADER_LEN || memcmp(src, xerial_magic, sizeof(xerial_magic)) != 0) {
         return snappy_block(src, n, max_out, o);
@@ -451,8 +449,7 @@ static int zstd_window_log_max(size_t max_out)
     return wlog;
 }
 
-static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out,
-                           trib_decompress_out_t *o)
+static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out, trib_decompress_out_t *o)
 {
     size_t limit = out_limit(max_out);
     if (n == 0) {
@@ -493,9 +490,9 @@ static int zstd_decompress(const uint8_t *src, size_t n, size_t max_out,
         size_t r = ZSTD_decompressStream(dctx, &ob, &in);
         if (ZSTD_isError(r)) {
             ZSTD_ErrorCode ec = ZSTD_getErrorCode(r);
-            rc = ec == ZSTD_error_memory_allocation           ? -ENOMEM
+            rc = ec == ZSTD_error_memory_allocation               ? -ENOMEM
                  : ec == ZSTD_error_frameParameter_windowTooLarge ? TRIB_ETOO_LARGE
-                                                              : TRIB_ECOMPRESSION;
+                                                                  : TRIB_ECOMPRESSION;
             break;
         }
         o->len += ob.pos;

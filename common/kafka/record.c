@@ -132,9 +132,8 @@ int trib_batch_parse(trib_batch_t *b, const void *p, size_t len, unsigned flags)
     if (b->record_count < 0) {
         return TRIB_EMALFORMED;
     }
-    if (!(flags & TRIB_BATCH_SKIP_CRC) &&
-        trib_crc32c(0, b->data + TRIB_BATCH_OFF_ATTRIBUTES, size - TRIB_BATCH_OFF_ATTRIBUTES) !=
-            b->crc) {
+    if (!(flags & TRIB_BATCH_SKIP_CRC) && trib_crc32c(0, b->data + TRIB_BATCH_OFF_ATTRIBUTES,
+                                                      size - TRIB_BATCH_OFF_ATTRIBUTES) != b->crc) {
         return TRIB_ECRC;
     }
     return 0;
@@ -242,7 +241,8 @@ int trib_batch_set_max_timestamp(void *p, size_t len, int timestamp_type, int64_
         return rc;
     }
     uint8_t *b = p;
-    uint16_t attr = (uint16_t)((b[TRIB_BATCH_OFF_ATTRIBUTES] << 8) | b[TRIB_BATCH_OFF_ATTRIBUTES + 1]);
+    uint16_t attr =
+        (uint16_t)((b[TRIB_BATCH_OFF_ATTRIBUTES] << 8) | b[TRIB_BATCH_OFF_ATTRIBUTES + 1]);
     if (timestamp_type == TRIB_TIMESTAMP_LOG_APPEND_TIME) {
         attr |= TRIB_BATCH_ATTR_LOG_APPEND_TIME;
     } else {
@@ -284,8 +284,8 @@ static int iter_start(trib_record_iter_t *it, const void *records, size_t len)
     return 0;
 }
 
-int trib_record_iter_init_raw(trib_record_iter_t *it, const trib_batch_t *b,
-                              const void *records, size_t len)
+int trib_record_iter_init_raw(trib_record_iter_t *it, const trib_batch_t *b, const void *records,
+                              size_t len)
 {
     iter_setup(it, b);
     return iter_start(it, records, len);
@@ -570,13 +570,12 @@ int trib_batch_builder_add_at(trib_batch_builder_t *bb, int32_t offset_delta,
     if (bb->count == INT32_MAX) {
         return bb_fail(bb, TRIB_ETOO_LARGE);
     }
-    if (!bytes_ok(r->key, true) || !bytes_ok(r->value, true) ||
-        r->header_count > INT32_MAX || (r->header_count > 0 && !r->headers)) {
+    if (!bytes_ok(r->key, true) || !bytes_ok(r->value, true) || r->header_count > INT32_MAX ||
+        (r->header_count > 0 && !r->headers)) {
         return bb_fail(bb, -EINVAL);
     }
     if (bb->count == 0) {
-        bb->first_timestamp =
-            bb->opts.use_base_timestamp ? bb->opts.base_timestamp : r->timestamp;
+        bb->first_timestamp = bb->opts.use_base_timestamp ? bb->opts.base_timestamp : r->timestamp;
         bb->max_timestamp = r->timestamp;
     } else if (r->timestamp > bb->max_timestamp) {
         bb->max_timestamp = r->timestamp;
@@ -651,7 +650,7 @@ int trib_batch_builder_finish(trib_batch_builder_t *bb)
             recs = trib_buf_flatten(&bb->scratch, &n);
             if (!recs) {
                 return bb_fail(bb, trib_buf_error(&bb->scratch) ? trib_buf_error(&bb->scratch)
-                                                                  : -ENOMEM);
+                                                                : -ENOMEM);
             }
         }
         int rc = trib_compress(out, o->codec, o->level, recs, n);
@@ -706,8 +705,7 @@ int trib_batch_builder_finish(trib_batch_builder_t *bb)
     trib_buf_patch(out, bb->start, h, sizeof(h));
 
     /* The CRC covers the patched header fields, so it comes last. */
-    uint32_t crc =
-        trib_buf_crc32c(out, bb->start + TRIB_BATCH_OFF_ATTRIBUTES, bb->start + total);
+    uint32_t crc = trib_buf_crc32c(out, bb->start + TRIB_BATCH_OFF_ATTRIBUTES, bb->start + total);
     trib_buf_patch_u32(out, bb->start + TRIB_BATCH_OFF_CRC, crc);
     if (trib_buf_error(out)) {
         return bb_fail(bb, trib_buf_error(out));

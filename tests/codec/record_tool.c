@@ -158,8 +158,8 @@ static int cmd_dump(const char *path)
                trib_batch_timestamp_type(&b), trib_batch_is_transactional(&b) ? "true" : "false",
                trib_batch_is_control(&b) ? "true" : "false",
                trib_batch_has_delete_horizon(&b) ? "true" : "false", b.last_offset_delta,
-               b.base_timestamp, b.max_timestamp, b.producer_id, b.producer_epoch,
-               b.base_sequence, b.record_count, b.size);
+               b.base_timestamp, b.max_timestamp, b.producer_id, b.producer_epoch, b.base_sequence,
+               b.record_count, b.size);
         int rr = dump_records(&b);
         putchar('}');
         n++;

@@ -277,8 +277,8 @@ int trib_record_iter_init(trib_record_iter_t *it, const trib_batch_t *b, trib_ar
  * Iterates records the caller has already decompressed (into any memory it
  * likes, for instance a reused trib_decompress_out_t).
  */
-int trib_record_iter_init_raw(trib_record_iter_t *it, const trib_batch_t *b,
-                              const void *records, size_t len);
+int trib_record_iter_init_raw(trib_record_iter_t *it, const trib_batch_t *b, const void *records,
+                              size_t len);
 
 /*
  * 1 and the next record in *r; 0 after the last one; or TRIB_EMALFORMED:
@@ -385,8 +385,8 @@ typedef struct trib_record_in {
  */
 typedef struct trib_batch_builder {
     trib_buf_t *out;
-    size_t start;        /* batch position in out */
-    trib_buf_t scratch;  /* uncompressed records of a compressed batch */
+    size_t start;       /* batch position in out */
+    trib_buf_t scratch; /* uncompressed records of a compressed batch */
     trib_batch_opts_t opts;
     int32_t count;
     int32_t last_offset_delta;

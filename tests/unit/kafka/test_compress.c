@@ -84,8 +84,7 @@ static void test_names(void **state)
 static void test_round_trip_all(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {0, 1, 7, 100, 4096, 32767, 32768, 32769, 65536, 65537,
-                                   200000};
+    static const size_t sizes[] = {0, 1, 7, 100, 4096, 32767, 32768, 32769, 65536, 65537, 200000};
     trib_decompress_out_t out;
     trib_decompress_out_init(&out);
     for (size_t c = 0; c < NCODECS; c++) {
@@ -119,10 +118,10 @@ static void test_levels(void **state)
     struct {
         int codec, level, ok;
     } cases[] = {
-        {TRIB_CODEC_GZIP, 1, 1},   {TRIB_CODEC_GZIP, 9, 1},   {TRIB_CODEC_GZIP, 10, 0},
-        {TRIB_CODEC_GZIP, -2, 0},  {TRIB_CODEC_LZ4, 9, 1},    {TRIB_CODEC_LZ4, 13, 0},
-        {TRIB_CODEC_ZSTD, 1, 1},   {TRIB_CODEC_ZSTD, 19, 1},  {TRIB_CODEC_ZSTD, -5, 1},
-        {TRIB_CODEC_ZSTD, 99, 0},  {TRIB_CODEC_SNAPPY, 1, 0},
+        {TRIB_CODEC_GZIP, 1, 1},  {TRIB_CODEC_GZIP, 9, 1},   {TRIB_CODEC_GZIP, 10, 0},
+        {TRIB_CODEC_GZIP, -2, 0}, {TRIB_CODEC_LZ4, 9, 1},    {TRIB_CODEC_LZ4, 13, 0},
+        {TRIB_CODEC_ZSTD, 1, 1},  {TRIB_CODEC_ZSTD, 19, 1},  {TRIB_CODEC_ZSTD, -5, 1},
+        {TRIB_CODEC_ZSTD, 99, 0}, {TRIB_CODEC_SNAPPY, 1, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         trib_buf_t b;
@@ -162,8 +161,7 @@ static void test_snappy_xerial_framing(void **state)
     uint8_t *src = make_data(n);
     size_t clen;
     uint8_t *comp = compress_flat(TRIB_CODEC_SNAPPY, 0, src, n, &clen);
-    static const uint8_t hdr[16] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0,
-                                    0,    0,   0,   1,   0,   0,   0,   1};
+    static const uint8_t hdr[16] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1};
     assert_true(clen > 16);
     assert_memory_equal(comp, hdr, 16);
     size_t pos = 16, blocks = 0, total = 0;
@@ -391,16 +389,16 @@ static void test_arena(void **state)
         trib_arena_init(&arena);
         const uint8_t *data;
         size_t len;
-        assert_int_equal(
-            trib_decompress_arena(all_codecs[c], comp, clen, n, &arena, &data, &len), 0);
+        assert_int_equal(trib_decompress_arena(all_codecs[c], comp, clen, n, &arena, &data, &len),
+                         0);
         assert_int_equal(len, n);
         assert_memory_equal(data, src, n);
         /* An arena limit is an allocation failure. */
         trib_arena_t small;
         trib_arena_init(&small);
         trib_arena_set_limit(&small, 1000);
-        assert_int_equal(
-            trib_decompress_arena(all_codecs[c], comp, clen, n, &small, &data, &len), -ENOMEM);
+        assert_int_equal(trib_decompress_arena(all_codecs[c], comp, clen, n, &small, &data, &len),
+                         -ENOMEM);
         trib_arena_fini(&small);
         trib_arena_fini(&arena);
         free(comp);

@@ -83,6 +83,7 @@ static void assert_view(trib_record_bytes_t v, const char *s)
  * One record, key "k", value "v", timestamp 1000, no producer, leader
  * epoch -1. CRC 0x716a6189 from a separate CRC32C implementation.
  */
+/* clang-format off */
 static const uint8_t vec1[] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* baseOffset 0 */
     0x00, 0x00, 0x00, 0x3a,                         /* batchLength 58 */
@@ -140,6 +141,7 @@ static const uint8_t vec2[] = {
     0x0a, 'h', 'e', 'l', 'l', 'o', /* value "hello" */
     0x00,                   /* no headers */
 };
+/* clang-format on */
 
 static void test_vector1_build_and_parse(void **state)
 {
@@ -328,9 +330,10 @@ static trib_record_in_t gen_in(const gen_rec_t *g, int i)
 {
     trib_record_in_t r;
     memset(&r, 0, sizeof(r));
-    r.key = (i % 6 == 2) ? trib_record_null()
-                         : trib_record_bytes(g[i].key, (int32_t)strlen(g[i].key));
-    r.value = g[i].value_len < 0 ? trib_record_null() : trib_record_bytes(g[i].value, g[i].value_len);
+    r.key =
+        (i % 6 == 2) ? trib_record_null() : trib_record_bytes(g[i].key, (int32_t)strlen(g[i].key));
+    r.value =
+        g[i].value_len < 0 ? trib_record_null() : trib_record_bytes(g[i].value, g[i].value_len);
     r.timestamp = g[i].ts;
     r.headers = g[i].hs;
     r.header_count = (size_t)g[i].nh;
@@ -760,10 +763,8 @@ static void test_builder_rejects(void **state)
     struct {
         trib_record_bytes_t key, value, hkey, hval;
     } bad[] = {
-        {{-2, NULL}, {0, NULL}, {0, e}, {0, e}},
-        {{0, NULL}, {-7, NULL}, {0, e}, {0, e}},
-        {{3, NULL}, {0, NULL}, {0, e}, {0, e}},
-        {{0, NULL}, {0, NULL}, {-1, NULL}, {0, e}},
+        {{-2, NULL}, {0, NULL}, {0, e}, {0, e}},    {{0, NULL}, {-7, NULL}, {0, e}, {0, e}},
+        {{3, NULL}, {0, NULL}, {0, e}, {0, e}},     {{0, NULL}, {0, NULL}, {-1, NULL}, {0, e}},
         {{0, NULL}, {0, NULL}, {0, e}, {-2, NULL}},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
