@@ -12,6 +12,8 @@
  */
 #include "config_int.h"
 
+#include "tributary/buf.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -508,37 +510,6 @@ int cfg_parse_address(const char *s, char *host, size_t hostlen, uint16_t *port,
     return 0;
 }
 
-/* A growable string for substitution results. */
-typedef struct sbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    bool oom;
-} sbuf_t;
-
-static void sbuf_add(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
 const char *cfg_env_expand(trib_arena_t *a, const char *s, size_t len, size_t *outlen, char *why,
                            size_t whylen, bool *oom)
 {
@@ -546,22 +517,23 @@ const char *cfg_env_expand(trib_arena_t *a, const char *s, size_t len, size_t *o
         *outlen = len;
         return s;
     }
-    sbuf_t b = {0};
+    trib_buf_t b;
     size_t i = 0;
     const char *result = NULL;
+    trib_buf_init(&b);
     while (i < len) {
         if (s[i] != '$') {
-            sbuf_add(&b, s + i, 1);
+            trib_buf_append(&b, s + i, 1);
             i++;
             continue;
         }
         if (i + 2 < len && s[i + 1] == '$' && s[i + 2] == '{') {
-            sbuf_add(&b, "${", 2); /* "$${" escapes "${" */
+            trib_buf_append(&b, "${", 2); /* "$${" escapes "${" */
             i += 3;
             continue;
         }
         if (i + 1 >= len || s[i + 1] != '{') {
-            sbuf_add(&b, "$", 1);
+            trib_buf_append(&b, "$", 1);
             i++;
             continue;
         }
@@ -595,25 +567,27 @@ const char *cfg_env_expand(trib_arena_t *a, const char *s, size_t len, size_t *o
         const char *val = getenv(vname);
         if (has_def && (!val || !*val)) {
             const char *d = s + p + 2;
-            sbuf_add(&b, d, (size_t)(close - d));
+            trib_buf_append(&b, d, (size_t)(close - d));
         } else if (val) {
-            sbuf_add(&b, val, strlen(val));
+            trib_buf_append(&b, val, strlen(val));
         } else {
             snprintf(why, whylen, "environment variable '%s' is not set", vname);
             goto done;
         }
         i = (size_t)(close - s) + 1;
     }
-    if (!b.oom) {
-        result = trib_arena_strndup(a, b.p ? b.p : "", b.len);
-        *outlen = b.len;
+    size_t n = 0;
+    const uint8_t *flat = trib_buf_flatten(&b, &n);
+    if (!trib_buf_error(&b)) {
+        result = trib_arena_strndup(a, flat ? (const char *)flat : "", n);
+        *outlen = n;
     }
     if (!result) {
         *oom = true;
         snprintf(why, whylen, "out of memory");
     }
 done:
-    free(b.p);
+    trib_buf_fini(&b);
     return result;
 }
 
