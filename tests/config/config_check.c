@@ -23,129 +23,7 @@
 
 #include "tributary/config.h"
 
-typedef struct batch_conf {
-    uint64_t max_records;
-    uint64_t max_bytes;
-    int64_t linger;
-} batch_conf_t;
-
-typedef struct sink_conf {
-    const char *name;
-    int type;
-    trib_config_strlist_t topics;
-    batch_conf_t batch;
-    trib_config_map_t options;
-} sink_conf_t;
-
-typedef struct storage_conf {
-    int fsync;
-    int64_t flush_ms;
-    uint64_t segment_bytes;
-    double min_free_ratio;
-    bool preallocate;
-} storage_conf_t;
-
-typedef struct auth_conf {
-    int mechanism;
-    const char *username;
-    const char *password;
-} auth_conf_t;
-
-typedef struct log_conf {
-    int level;
-    int format;
-} log_conf_t;
-
-typedef struct conf {
-    trib_config_addr_t listen;
-    trib_config_addr_t advertised;
-    const char *data_dir;
-    int64_t node_id;
-    storage_conf_t storage;
-    sink_conf_t *sinks;
-    size_t nsinks;
-    auth_conf_t auth;
-    log_conf_t log;
-} conf_t;
-
-/* The "file" sink plugin's options, checked from the sink's options map. */
-typedef struct file_sink_conf {
-    const char *path;
-    uint64_t rotate_bytes;
-    bool gzip;
-} file_sink_conf_t;
-
-static const char *const fsync_modes[] = {"ack", "interval", "never", NULL};
-static const char *const sink_types[] = {"file", "kafka", "http", NULL};
-static const char *const mechanisms[] = {"none", "plain", "scram-sha-256", "scram-sha-512", NULL};
-static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
-static const char *const log_formats[] = {"text", "json", NULL};
-
-static const trib_config_option_t batch_opts[] = {
-    {TRIB_CONFIG_FIELD(batch_conf_t, max_records, UINT), .def = "500", .min = "1", .max = "1000000",
-     .desc = "records per batch handed to the plugin"},
-    {TRIB_CONFIG_FIELD(batch_conf_t, max_bytes, SIZE), .def = "1MiB", .min = "1KiB",
-     .max = "64MiB"},
-    {TRIB_CONFIG_FIELD(batch_conf_t, linger, DURATION), .def = "1s", .min = "0", .max = "1m"},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t sink_opts[] = {
-    {TRIB_CONFIG_FIELD(sink_conf_t, name, STRING), .flags = TRIB_CONFIG_REQUIRED, .min = "1",
-     .desc = "the sink's name; its consumer group is sink.<name>"},
-    {TRIB_CONFIG_FIELD(sink_conf_t, type, ENUM), .flags = TRIB_CONFIG_REQUIRED,
-     .choices = sink_types},
-    {TRIB_CONFIG_FIELD(sink_conf_t, topics, STRLIST), .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
-    {TRIB_CONFIG_SECTION(sink_conf_t, batch, batch_opts)},
-    {TRIB_CONFIG_FIELD(sink_conf_t, options, MAP), .desc = "passed to the plugin"},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t storage_opts[] = {
-    {TRIB_CONFIG_FIELD(storage_conf_t, fsync, ENUM), .def = "ack", .choices = fsync_modes,
-     .desc = "when appended batches reach the disk"},
-    {TRIB_CONFIG_FIELD(storage_conf_t, flush_ms, DURATION), .def = "1s", .min = "1ms", .max = "1h"},
-    {TRIB_CONFIG_FIELD(storage_conf_t, segment_bytes, SIZE), .def = "1GiB", .min = "1MiB",
-     .max = "16GiB"},
-    {TRIB_CONFIG_FIELD(storage_conf_t, min_free_ratio, DOUBLE), .def = "0.05", .min = "0",
-     .max = "1"},
-    {TRIB_CONFIG_FIELD(storage_conf_t, preallocate, BOOL), .def = "false"},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t auth_opts[] = {
-    {TRIB_CONFIG_FIELD(auth_conf_t, mechanism, ENUM), .def = "none", .choices = mechanisms},
-    {TRIB_CONFIG_FIELD(auth_conf_t, username, STRING)},
-    {TRIB_CONFIG_FIELD(auth_conf_t, password, STRING), .flags = TRIB_CONFIG_SECRET},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t log_opts[] = {
-    {TRIB_CONFIG_FIELD(log_conf_t, level, ENUM), .def = "info", .choices = log_levels},
-    {TRIB_CONFIG_FIELD(log_conf_t, format, ENUM), .def = "text", .choices = log_formats},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t conf_opts[] = {
-    {TRIB_CONFIG_FIELD(conf_t, listen, ADDRESS), .def = "0.0.0.0:9092",
-     .desc = "host:port of the Kafka listener"},
-    {TRIB_CONFIG_FIELD(conf_t, advertised, ADDRESS), .desc = "host:port given to clients"},
-    {TRIB_CONFIG_FIELD(conf_t, data_dir, STRING), .def = "/var/lib/tributary"},
-    {TRIB_CONFIG_FIELD(conf_t, node_id, INT), .flags = TRIB_CONFIG_REQUIRED, .min = "0",
-     .max = "1000"},
-    {TRIB_CONFIG_SECTION(conf_t, storage, storage_opts)},
-    {TRIB_CONFIG_SECTIONS(conf_t, sinks, nsinks, sink_conf_t, sink_opts)},
-    {TRIB_CONFIG_SECTION(conf_t, auth, auth_opts)},
-    {TRIB_CONFIG_SECTION(conf_t, log, log_opts)},
-    TRIB_CONFIG_END,
-};
-
-static const trib_config_option_t file_sink_opts[] = {
-    {TRIB_CONFIG_FIELD(file_sink_conf_t, path, STRING), .flags = TRIB_CONFIG_REQUIRED},
-    {TRIB_CONFIG_FIELD(file_sink_conf_t, rotate_bytes, SIZE), .def = "100MiB"},
-    {TRIB_CONFIG_FIELD(file_sink_conf_t, gzip, BOOL), .def = "false"},
-    TRIB_CONFIG_END,
-};
+#include "test_schema.h"
 
 /* Reads a whole file into a malloc'd string. */
 static char *slurp(const char *path)
@@ -192,7 +70,7 @@ static char *capture(trib_config_t *cfg, const conf_t *conf, bool dump)
         return NULL;
     }
     if (dump) {
-        trib_config_dump(fp, conf_opts, conf, 0);
+        trib_config_dump(fp, test_conf_opts, conf, 0);
     } else {
         trib_config_print_errors(cfg, fp);
     }
@@ -220,7 +98,7 @@ static int reload_same(const char *dump)
 {
     conf_t again;
     trib_config_t *cfg = NULL;
-    int rc = trib_config_load_string(&cfg, "<dump>", dump, strlen(dump), conf_opts, &again);
+    int rc = trib_config_load_string(&cfg, "<dump>", dump, strlen(dump), test_conf_opts, &again);
     if (rc != 0) {
         printf("the dump does not load back:\n");
         trib_config_print_errors(cfg, stdout);
@@ -268,7 +146,7 @@ int main(int argc, char **argv)
 
     conf_t conf;
     trib_config_t *cfg = NULL;
-    int rc = trib_config_load_file(&cfg, argv[i], conf_opts, &conf);
+    int rc = trib_config_load_file(&cfg, argv[i], test_conf_opts, &conf);
     if (rc == -ENOMEM) {
         fprintf(stderr, "config_check: out of memory\n");
         trib_config_free(cfg);
@@ -280,7 +158,7 @@ int main(int argc, char **argv)
             char where[64];
             file_sink_conf_t fs;
             snprintf(where, sizeof(where), "sinks[%zu].options", s);
-            trib_config_apply_map(cfg, &conf.sinks[s].options, where, file_sink_opts, &fs);
+            trib_config_apply_map(cfg, &conf.sinks[s].options, where, test_file_sink_opts, &fs);
         }
     }
     bool failed = trib_config_error_count(cfg) > 0;
@@ -306,7 +184,7 @@ int main(int argc, char **argv)
     } else {
         trib_config_print_errors(cfg, stdout);
         if (dump && !failed) {
-            trib_config_dump(stdout, conf_opts, &conf, dump_flags);
+            trib_config_dump(stdout, test_conf_opts, &conf, dump_flags);
         }
         status = failed ? 1 : 0;
     }
