@@ -36,12 +36,9 @@ int main(int argc, char **argv)
 {
     enum { OPT_CHECK = 256, OPT_DRY_RUN };
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check-config", no_argument, NULL, OPT_CHECK},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},    {"check-config", no_argument, NULL, OPT_CHECK},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {

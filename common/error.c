@@ -12,8 +12,8 @@ const char *trib_strerror(int err)
     switch (err) {
     case 0:
         return "success";
-#define TRIB_ERR_MSG_(name, value, msg)                                                    \
-    case value:                                                                            \
+#define TRIB_ERR_MSG_(name, value, msg)                                                            \
+    case value:                                                                                    \
         return msg;
         TRIB_ERROR_LIST(TRIB_ERR_MSG_)
 #undef TRIB_ERR_MSG_
@@ -31,8 +31,8 @@ const char *trib_errname(int err)
     switch (err) {
     case 0:
         return "OK";
-#define TRIB_ERR_NAME_(name, value, msg)                                                   \
-    case value:                                                                            \
+#define TRIB_ERR_NAME_(name, value, msg)                                                           \
+    case value:                                                                                    \
         return "TRIB_E" #name;
         TRIB_ERROR_LIST(TRIB_ERR_NAME_)
 #undef TRIB_ERR_NAME_

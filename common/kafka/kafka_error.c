@@ -5,8 +5,8 @@
 const char *trib_kafka_err_name(int16_t code)
 {
     switch (code) {
-#define NAME_(name, c, retriable, msg)                                                     \
-    case c:                                                                                \
+#define NAME_(name, c, retriable, msg)                                                             \
+    case c:                                                                                        \
         return #name;
         TRIB_KAFKA_ERROR_LIST(NAME_)
 #undef NAME_
@@ -18,8 +18,8 @@ const char *trib_kafka_err_name(int16_t code)
 const char *trib_kafka_err_message(int16_t code)
 {
     switch (code) {
-#define MSG_(name, c, retriable, msg)                                                      \
-    case c:                                                                                \
+#define MSG_(name, c, retriable, msg)                                                              \
+    case c:                                                                                        \
         return msg;
         TRIB_KAFKA_ERROR_LIST(MSG_)
 #undef MSG_
@@ -31,8 +31,8 @@ const char *trib_kafka_err_message(int16_t code)
 bool trib_kafka_err_retriable(int16_t code)
 {
     switch (code) {
-#define RETRY_(name, c, retriable, msg)                                                    \
-    case c:                                                                                \
+#define RETRY_(name, c, retriable, msg)                                                            \
+    case c:                                                                                        \
         return retriable;
         TRIB_KAFKA_ERROR_LIST(RETRY_)
 #undef RETRY_
@@ -44,8 +44,8 @@ bool trib_kafka_err_retriable(int16_t code)
 bool trib_kafka_err_known(int16_t code)
 {
     switch (code) {
-#define KNOWN_(name, c, retriable, msg)                                                    \
-    case c:                                                                                \
+#define KNOWN_(name, c, retriable, msg)                                                            \
+    case c:                                                                                        \
         return true;
         TRIB_KAFKA_ERROR_LIST(KNOWN_)
 #undef KNOWN_

@@ -11,9 +11,10 @@ TRIB_BUILD_PACKAGES=(
 )
 
 # Needed by the tests: cmocka for unit tests; Debian's python3 with
-# kafka-python (and its snappy, lz4 and zstd modules) as the codec oracle.
+# kafka-python (and its snappy, lz4 and zstd modules) as the codec oracle;
+# clang-format for the format check.
 TRIB_TEST_PACKAGES=(
-    libcmocka-dev python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
+    libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
 )
 
 trib_missing_packages() {

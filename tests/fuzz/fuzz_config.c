@@ -22,8 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     conf_t conf;
     trib_config_t *cfg = NULL;
     memset(&conf, 0, sizeof(conf));
-    int rc = trib_config_load_string(&cfg, "fuzz.yaml", (const char *)data, size, test_conf_opts,
-                                     &conf);
+    int rc =
+        trib_config_load_string(&cfg, "fuzz.yaml", (const char *)data, size, test_conf_opts, &conf);
     FILE *devnull = fopen("/dev/null", "w");
     if (cfg && devnull) {
         if (rc == 0) {

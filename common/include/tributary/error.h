@@ -18,18 +18,18 @@
 #include <stddef.h>
 
 /* X(name, value, message) */
-#define TRIB_ERROR_LIST(X)                                                                 \
-    X(TRUNCATED, -1000, "input truncated")                                                 \
-    X(MALFORMED, -1001, "malformed input")                                                 \
-    X(TOO_LARGE, -1002, "size limit exceeded")                                             \
-    X(CRC, -1003, "checksum mismatch")                                                     \
-    X(UNSUPPORTED_VERSION, -1004, "unsupported version")                                   \
-    X(UNSUPPORTED, -1005, "unsupported feature")                                           \
-    X(CONFIG, -1006, "configuration error")                                                \
-    X(COMPRESSION, -1007, "compression codec error")                                       \
-    X(NOT_FOUND, -1008, "not found")                                                       \
-    X(EXISTS, -1009, "already exists")                                                     \
-    X(STATE, -1010, "invalid state")                                                       \
+#define TRIB_ERROR_LIST(X)                                                                         \
+    X(TRUNCATED, -1000, "input truncated")                                                         \
+    X(MALFORMED, -1001, "malformed input")                                                         \
+    X(TOO_LARGE, -1002, "size limit exceeded")                                                     \
+    X(CRC, -1003, "checksum mismatch")                                                             \
+    X(UNSUPPORTED_VERSION, -1004, "unsupported version")                                           \
+    X(UNSUPPORTED, -1005, "unsupported feature")                                                   \
+    X(CONFIG, -1006, "configuration error")                                                        \
+    X(COMPRESSION, -1007, "compression codec error")                                               \
+    X(NOT_FOUND, -1008, "not found")                                                               \
+    X(EXISTS, -1009, "already exists")                                                             \
+    X(STATE, -1010, "invalid state")                                                               \
     X(LIMIT, -1011, "resource limit reached")
 
 enum trib_errcode {

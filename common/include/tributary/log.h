@@ -50,11 +50,11 @@ void trib_log_write(trib_log_level_t level, const char *facility, const char *fm
 
 #define TRIB_LOG_ENABLED(level) ((int)(level) <= trib_log_level_current)
 
-#define TRIB_LOG(level, facility, ...)                                                     \
-    do {                                                                                   \
-        if (TRIB_LOG_ENABLED(level)) {                                                     \
-            trib_log_write((level), (facility), __VA_ARGS__);                              \
-        }                                                                                  \
+#define TRIB_LOG(level, facility, ...)                                                             \
+    do {                                                                                           \
+        if (TRIB_LOG_ENABLED(level)) {                                                             \
+            trib_log_write((level), (facility), __VA_ARGS__);                                      \
+        }                                                                                          \
     } while (0)
 
 typedef struct trib_log_ratelimit {
@@ -65,7 +65,10 @@ typedef struct trib_log_ratelimit {
     uint32_t suppressed;
 } trib_log_ratelimit_t;
 
-#define TRIB_LOG_RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), 0, 0, 0}
+#define TRIB_LOG_RATELIMIT_INIT(interval_ms, burst)                                                \
+    {                                                                                              \
+        (interval_ms), (burst), 0, 0, 0                                                            \
+    }
 
 /*
  * Returns true if a line may be logged now. When a new window opens after
@@ -73,11 +76,11 @@ typedef struct trib_log_ratelimit {
  */
 bool trib_log_ratelimit_ok(trib_log_ratelimit_t *rl, const char *facility);
 
-#define TRIB_LOG_RL(rl, level, facility, ...)                                              \
-    do {                                                                                   \
-        if (TRIB_LOG_ENABLED(level) && trib_log_ratelimit_ok((rl), (facility))) {          \
-            trib_log_write((level), (facility), __VA_ARGS__);                              \
-        }                                                                                  \
+#define TRIB_LOG_RL(rl, level, facility, ...)                                                      \
+    do {                                                                                           \
+        if (TRIB_LOG_ENABLED(level) && trib_log_ratelimit_ok((rl), (facility))) {                  \
+            trib_log_write((level), (facility), __VA_ARGS__);                                      \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -21,9 +21,9 @@ static void test_names_and_messages(void **state)
     assert_string_equal(trib_errname(-ENOMEM), "ENOMEM");
     assert_string_equal(trib_strerror(-99999), "unknown error");
     /* Every listed code has a distinct value below -999 and a message. */
-#define CHECK_(name, value, msg)                                                           \
-    assert_true((value) <= -1000);                                                         \
-    assert_string_equal(trib_strerror(value), msg);                                        \
+#define CHECK_(name, value, msg)                                                                   \
+    assert_true((value) <= -1000);                                                                 \
+    assert_string_equal(trib_strerror(value), msg);                                                \
     assert_string_equal(trib_errname(value), "TRIB_E" #name);
     TRIB_ERROR_LIST(CHECK_)
 #undef CHECK_
@@ -36,9 +36,9 @@ static void test_positioned(void **state)
     char out[600];
     trib_error_clear(&e);
     assert_int_equal(e.code, 0);
-    assert_int_equal(trib_error_setpos(&e, TRIB_ECONFIG, "agent.yaml", 14, 9,
-                                       "unknown key '%s'", "topik"),
-                     TRIB_ECONFIG);
+    assert_int_equal(
+        trib_error_setpos(&e, TRIB_ECONFIG, "agent.yaml", 14, 9, "unknown key '%s'", "topik"),
+        TRIB_ECONFIG);
     trib_error_format(&e, out, sizeof(out));
     assert_string_equal(out, "agent.yaml:14:9: error: unknown key 'topik'");
     trib_error_setpos(&e, TRIB_ECONFIG, "agent.yaml", 3, 0, "x");

@@ -76,15 +76,14 @@ static void test_bad_input(void **state)
     (void)state;
     uint64_t v = 0;
     /* 32-bit varint: 6 bytes is overlong, and 5 bytes above UINT32_MAX overflow. */
-    assert_int_equal(trib_uvarint_decode((const uint8_t *)"\x80\x80\x80\x80\x80\x00", 6,
-                                         TRIB_VARINT_MAX32, &v),
-                     TRIB_EMALFORMED);
-    assert_int_equal(trib_uvarint_decode((const uint8_t *)"\xff\xff\xff\xff\x1f", 5,
-                                         TRIB_VARINT_MAX32, &v),
-                     TRIB_EMALFORMED);
+    assert_int_equal(
+        trib_uvarint_decode((const uint8_t *)"\x80\x80\x80\x80\x80\x00", 6, TRIB_VARINT_MAX32, &v),
+        TRIB_EMALFORMED);
+    assert_int_equal(
+        trib_uvarint_decode((const uint8_t *)"\xff\xff\xff\xff\x1f", 5, TRIB_VARINT_MAX32, &v),
+        TRIB_EMALFORMED);
     /* Non-minimal but in range: accepted, as Kafka's readers do. */
-    assert_int_equal(trib_uvarint_decode((const uint8_t *)"\x81\x00", 2, TRIB_VARINT_MAX32, &v),
-                     2);
+    assert_int_equal(trib_uvarint_decode((const uint8_t *)"\x81\x00", 2, TRIB_VARINT_MAX32, &v), 2);
     assert_int_equal(v, 1);
     /* 64-bit: 11 bytes, or a 10th byte above 1, overflow. */
     const uint8_t big[11] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x00};
