@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tributary cluster describe: cluster id, controller and brokers
+ * (DescribeCluster v0-1 when the broker has it, else Metadata), and with
+ * --api-versions the ranges the broker advertised next to the version this
+ * tool would use.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tributary/kafka_error.h"
+
+#include "kafka/gen/DescribeClusterRequest.h"
+#include "kafka/gen/DescribeClusterResponse.h"
+
+static void usage(FILE *out)
+{
+    fputs("Usage: tributary cluster describe [--api-versions]\n"
+          "\n"
+          "Prints the cluster id, the controller and the brokers; --api-versions adds\n"
+          "the API versions the broker advertises.\n"
+          "\n"
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          out);
+}
+
+static int describe(trib_kclient_t *c, bool api_versions, trib_arena_t *arena)
+{
+    int16_t v = trib_kclient_version(c, API_DESCRIBE_CLUSTER, 0, 1);
+    if (v >= 0) {
+        DescribeClusterRequest req;
+        DescribeClusterRequest_init(&req);
+        DescribeClusterResponse resp;
+        trib_error_t err;
+        trib_error_clear(&err);
+        if (trib_kclient_call(c, TRIB_KCLIENT_ANY, API_DESCRIBE_CLUSTER, v, &req, &resp, arena,
+                              &err) < 0) {
+            return cli_fail(&err);
+        }
+        if (resp.ErrorCode != 0) {
+            return cli_kafka_fail(resp.ErrorCode, resp.ErrorMessage, "DescribeCluster");
+        }
+        printf("Cluster ID: %.*s\n", resp.ClusterId.len > 0 ? (int)resp.ClusterId.len : 4,
+               resp.ClusterId.len > 0 ? resp.ClusterId.ptr : "null");
+        printf("Controller: %d\n", (int)resp.ControllerId);
+        printf("Brokers:\n");
+        for (int32_t i = 0; i < resp.Brokers.count; i++) {
+            const DescribeClusterResponse_DescribeClusterBroker *b = &resp.Brokers.items[i];
+            printf("  %d\t%.*s:%d\track: %.*s\n", (int)b->BrokerId, (int)b->Host.len, b->Host.ptr,
+                   (int)b->Port, b->Rack.len >= 0 ? (int)b->Rack.len : 4,
+                   b->Rack.len >= 0 ? b->Rack.ptr : "null");
+        }
+    } else {
+        MetadataResponse md;
+        int rc = cli_metadata(c, NULL, 0, false, 0, &md, arena);
+        if (rc != CLI_OK) {
+            return rc;
+        }
+        printf("Cluster ID: %s\n",
+               trib_kclient_cluster_id(c)[0] ? trib_kclient_cluster_id(c) : "null");
+        printf("Controller: %d\n", (int)trib_kclient_controller(c));
+        printf("Brokers:\n");
+        size_t n;
+        const trib_kclient_broker_t *b = trib_kclient_brokers(c, &n);
+        for (size_t i = 0; i < n; i++) {
+            printf("  %d\t%s:%d\track: %s\n", (int)b[i].node_id, b[i].host, b[i].port,
+                   b[i].rack[0] ? b[i].rack : "null");
+        }
+    }
+    if (api_versions) {
+        size_t n;
+        const trib_kclient_api_range_t *r = trib_kclient_api_ranges(c, &n);
+        printf("API versions (key name: broker min-max, tool uses):\n");
+        for (size_t i = 0; i < n; i++) {
+            const trib_kafka_api_t *api = trib_kafka_api_find(r[i].api_key);
+            int16_t use = trib_kclient_version(c, r[i].api_key, 0, INT16_MAX);
+            printf("  %3d %-30s %d-%d", (int)r[i].api_key, api ? api->name : "unknown",
+                   (int)r[i].min_version, (int)r[i].max_version);
+            if (use >= 0) {
+                printf("\t(codec: up to v%d)\n", (int)use);
+            } else {
+                printf("\t(not in our codec)\n");
+            }
+        }
+    }
+    return CLI_OK;
+}
+
+int cli_cluster(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EUSAGE : CLI_OK;
+    }
+    if (strcmp(argv[1], "describe") != 0) {
+        cli_errorf("unknown cluster action '%s'", argv[1]);
+        usage(stderr);
+        return CLI_EUSAGE;
+    }
+    enum { O_APIV = 1 };
+    static const struct option opts[] = {
+        {"api-versions", no_argument, NULL, O_APIV},
+        {"help", no_argument, NULL, 'h'},
+        CLI_COMMON_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    cli_common_t common;
+    cli_common_init(&common);
+    bool apiv = false;
+    optind = 1;
+    int ch;
+    argc--;
+    argv++;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = cli_common_opt(&common, ch, optarg);
+        if (r < 0) {
+            return CLI_EUSAGE;
+        }
+        if (r > 0) {
+            continue;
+        }
+        if (ch == O_APIV) {
+            apiv = true;
+        } else if (ch == 'h') {
+            usage(stdout);
+            return CLI_OK;
+        } else {
+            usage(stderr);
+            return CLI_EUSAGE;
+        }
+    }
+    if (optind < argc) {
+        cli_errorf("unexpected argument '%s'", argv[optind]);
+        return CLI_EUSAGE;
+    }
+    trib_kclient_t *c;
+    int rc = cli_connect(&c, &common);
+    if (rc != CLI_OK) {
+        return rc;
+    }
+    trib_arena_t arena;
+    trib_arena_init(&arena);
+    rc = describe(c, apiv, &arena);
+    trib_arena_fini(&arena);
+    trib_kclient_close(c);
+    return rc;
+}
