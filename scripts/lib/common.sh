@@ -12,10 +12,22 @@ TRIB_BUILD_PACKAGES=(
 
 # Needed by the tests: cmocka for unit tests; Debian's python3 with
 # kafka-python (and its snappy, lz4 and zstd modules) as the codec oracle;
-# clang-format for the format check.
+# clang-format for the format check. The integration tests drive the
+# collector with real clients: kcat and python3-confluent-kafka (both on
+# librdkafka 2.0.2), kafka-python, and kafkajs (npm, see trib_install_node);
+# procps for the harness's process checks.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
+    kcat python3-confluent-kafka procps
 )
+
+# Needed by tools/bench/produce's loopback baseline.
+TRIB_BENCH_PACKAGES=(iperf3)
+
+# Run by scripts/quickstart: the collector and CLI need only the shared
+# libraries the build pulls in; kcat shows the same quickstart with a
+# standard Kafka tool.
+TRIB_QUICKSTART_PACKAGES=(kcat)
 
 trib_missing_packages() {
     local missing=() p
@@ -47,6 +59,24 @@ trib_install_packages() {
     "${sudo[@]}" apt-get update -q
     # shellcheck disable=SC2086
     "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
+}
+
+# node and npm for the kafkajs tests. A machine that already has node (say
+# from NodeSource, whose nodejs package bundles npm) keeps it: Debian's npm
+# package would conflict with it. Otherwise Debian 12's nodejs and npm.
+trib_install_node() {
+    if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+        return 0
+    fi
+    trib_install_packages nodejs npm
+}
+
+# The kafkajs tests' node_modules, from the committed package-lock.json.
+trib_npm_ci() {
+    local dir=$1
+    [ -d "$dir/node_modules/kafkajs" ] && return 0
+    echo "==> npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund)
 }
 
 trib_jobs() {
