@@ -112,7 +112,7 @@ int cli_cluster(int argc, char **argv)
     int ch;
     argc--;
     argv++;
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "b:h", opts, NULL)) != -1) {
         int r = cli_common_opt(&common, ch, optarg);
         if (r < 0) {
             return CLI_EUSAGE;

@@ -500,7 +500,7 @@ int cli_consume(int argc, char **argv)
     cs.sep = "\t";
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ht:p:o:e", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:ht:p:o:e", opts, NULL)) != -1) {
         int r = cli_common_opt(&cs.common, c, optarg);
         if (r < 0) {
             return CLI_EUSAGE;

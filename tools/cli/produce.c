@@ -462,7 +462,7 @@ int cli_produce(int argc, char **argv)
     optind = 1;
     int c;
     int64_t v;
-    while ((c = getopt_long(argc, argv, "ht:k:p:z:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:ht:k:p:z:", opts, NULL)) != -1) {
         int r = cli_common_opt(&p.common, c, optarg);
         if (r < 0) {
             return CLI_EUSAGE;

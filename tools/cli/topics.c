@@ -94,7 +94,7 @@ static int parse(topics_opts_t *o, int argc, char **argv)
     o->replication_factor = -1;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:ht:", opts, NULL)) != -1) {
         int r = cli_common_opt(&o->common, c, optarg);
         if (r < 0) {
             return CLI_EUSAGE;

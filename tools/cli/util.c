@@ -27,6 +27,7 @@ int cli_common_opt(cli_common_t *o, int opt, const char *arg)
 {
     int64_t v;
     switch (opt) {
+    case 'b':
     case CLI_OPT_BOOTSTRAP:
         o->bootstrap = arg;
         return 1;
