@@ -73,8 +73,7 @@ static inline trib_ktags_t *d_tags(const trib_kafka_struct_desc_t *d, const void
     return (trib_ktags_t *)((char *)(uintptr_t)m + d->tags_offset);
 }
 
-/* Size of one value in memory. */
-static size_t elem_size(const trib_kafka_field_t *f)
+size_t trib_kafka_field_elem_size(const trib_kafka_field_t *f)
 {
     switch (f->type) {
     case TRIB_KAFKA_T_BOOL:
@@ -116,7 +115,7 @@ static size_t elem_min_wire(const trib_kafka_field_t *f, bool compact)
     case TRIB_KAFKA_T_STRUCT:
         return 1; /* Java's bound: a count never exceeds the bytes remaining */
     default:
-        return elem_size(f);
+        return trib_kafka_field_elem_size(f);
     }
 }
 
@@ -435,7 +434,7 @@ static int field_decode(const trib_kafka_field_t *f, void *p, trib_slice_t *s, i
     if (n == 0) {
         return 0;
     }
-    size_t esz = elem_size(f);
+    size_t esz = trib_kafka_field_elem_size(f);
     char *items = trib_arena_calloc(a, (size_t)n, esz);
     if (!items) {
         return trib_slice_fail(s, alloc_fail(a, (size_t)n * esz));
@@ -712,7 +711,7 @@ static int field_encode(const trib_kafka_field_t *f, const void *p, trib_buf_t *
     } else {
         trib_buf_put_i32(b, arr->count);
     }
-    size_t esz = elem_size(f);
+    size_t esz = trib_kafka_field_elem_size(f);
     for (int32_t i = 0; i < arr->count; i++) {
         int rc = value_encode(f, (const char *)arr->items + (size_t)i * esz, b, v, compact, false,
                               false);
@@ -1061,7 +1060,7 @@ static void json_struct(const trib_kafka_struct_desc_t *d, const void *m, int16_
             json_lit(out, "null");
             continue;
         }
-        size_t esz = elem_size(f);
+        size_t esz = trib_kafka_field_elem_size(f);
         trib_buf_put_u8(out, '[');
         for (int32_t k = 0; k < arr->count; k++) {
             if (k) {

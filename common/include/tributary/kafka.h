@@ -325,6 +325,8 @@ int trib_kafka_msg_to_json(const trib_kafka_msg_desc_t *md, const void *m, int16
 
 /* True if the field of struct m holds its schema default (Java's equals). */
 bool trib_kafka_field_is_default(const trib_kafka_field_t *f, const void *m);
+/* Bytes one value (one array element) of the field takes in memory. */
+size_t trib_kafka_field_elem_size(const trib_kafka_field_t *f);
 /* True if every field holds its default and no unknown tags are kept. */
 bool trib_kafka_struct_is_default(const trib_kafka_struct_desc_t *d, const void *m);
 

@@ -87,34 +87,6 @@ static bool f_nullable(const trib_kafka_field_t *f, int16_t v)
 
 static void fill_struct(const trib_kafka_struct_desc_t *d, void *m, int16_t v, trib_arena_t *a);
 
-static size_t esize(const trib_kafka_field_t *f)
-{
-    switch (f->type) {
-    case TRIB_KAFKA_T_BOOL:
-        return sizeof(bool);
-    case TRIB_KAFKA_T_INT8:
-        return 1;
-    case TRIB_KAFKA_T_INT16:
-    case TRIB_KAFKA_T_UINT16:
-        return 2;
-    case TRIB_KAFKA_T_INT32:
-    case TRIB_KAFKA_T_UINT32:
-        return 4;
-    case TRIB_KAFKA_T_INT64:
-    case TRIB_KAFKA_T_FLOAT64:
-        return 8;
-    case TRIB_KAFKA_T_STRING:
-        return sizeof(trib_kstr_t);
-    case TRIB_KAFKA_T_BYTES:
-    case TRIB_KAFKA_T_RECORDS:
-        return sizeof(trib_kbytes_t);
-    case TRIB_KAFKA_T_UUID:
-        return sizeof(trib_uuid_t);
-    default:
-        return f->sub->size;
-    }
-}
-
 static void fill_value(const trib_kafka_field_t *f, void *p, int16_t v, bool nullable,
                        trib_arena_t *a)
 {
@@ -238,9 +210,9 @@ static void fill_struct(const trib_kafka_struct_desc_t *d, void *m, int16_t v, t
             continue;
         }
         int32_t n = rnd() % 6 == 0 ? 0 : (int32_t)(1 + rnd() % 2);
-        char *items = n ? trib_arena_calloc(a, (size_t)n, esize(f)) : NULL;
+        char *items = n ? trib_arena_calloc(a, (size_t)n, trib_kafka_field_elem_size(f)) : NULL;
         for (int32_t k = 0; k < n; k++) {
-            void *e = items + (size_t)k * esize(f);
+            void *e = items + (size_t)k * trib_kafka_field_elem_size(f);
             if (f->type == TRIB_KAFKA_T_STRUCT) {
                 trib_kafka_struct_init(f->sub, e);
             }
