@@ -908,6 +908,9 @@ static void clean_after(uv_work_t *req, int status)
     coll_log_t *log = job->log;
     coll_storage_t *st = log->st;
     int err = status ? status : job->err;
+    if (err && job->gen != log->gen) {
+        err = -ECANCELED; /* a truncation under the pass explains any failure */
+    }
     log->cleaning = false;
     for (size_t i = 0; i < job->nsrc; i++) {
         job->src[i].seg->cleaning = false;
@@ -924,8 +927,8 @@ static void clean_after(uv_work_t *req, int status)
         if (job->map_end > log->cleaner_point) {
             log->cleaner_point = job->map_end;
         }
-        log->tombstone_due_ms = job->min_horizon;
         if (job->nout > 0) {
+            log->tombstone_due_ms = job->min_horizon;
             TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY,
                      "%s: compacted %zu segments into %zu up to offset %" PRId64 ": %" PRIu64
                      " -> %" PRIu64 " bytes, %" PRIu64 " -> %" PRIu64 " records, %zu keys, %" PRIu64
@@ -943,7 +946,7 @@ static void clean_after(uv_work_t *req, int status)
     if (job->cb) {
         job->cb(log, job->arg, err);
     }
-    bool discard = !swapped && job->nout > 0 && job->err == 0;
+    bool discard = !swapped && job->nout > 0 && job->err == 0 && status == 0;
     if (discard) {
         unlink_job_t *u = calloc(1, sizeof(*u));
         if (u) {
