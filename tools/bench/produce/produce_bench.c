@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tributary-bench-produce: a librdkafka producer and consumer benchmark in
+ * the manner of kafka-producer-perf-test, with the broker's cost beside it.
+ *
+ * For each record size (default 100 B and 1 KiB) and acks setting (1 and
+ * all) it produces N records into a fresh 6-partition topic and reports
+ * records/s, MB/s and the send-to-acknowledgement latency p50/p99/p999
+ * (as perf-test: from rd_kafka_produce() to the delivery report), then
+ * consumes the topic back (manual assignment) for a consumer figure. For
+ * each pass it reads the collector's CPU seconds (utime + stime from
+ * /proc/<pid>/stat) and peak RSS (VmHWM from /proc/<pid>/status, reset
+ * before each pass through /proc/<pid>/clear_refs when allowed), and the
+ * benchmark's own CPU, so one can tell whether the client or the broker
+ * was the bottleneck. A loopback TCP baseline (one socket, 1 MiB writes,
+ * a reader thread discarding) is measured in the same run. Each pass runs
+ * --runs times and the median is printed with the individual runs.
+ *
+ *   tributary-bench-produce --collector build/bin/tributary-collector
+ *       starts a collector on 127.0.0.1 with a temporary data dir
+ *   tributary-bench-produce --bootstrap HOST:PORT [--collector-pid PID]
+ *       uses a running broker (any Kafka; collector figures need its pid)
+ *
+ * It prints figures; it is not a test and asserts nothing.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define MAX_RUNS 15
+#define PARTITIONS 6
+
+typedef struct opts {
+    const char *bootstrap;
+    const char *collector;
+    pid_t collector_pid;
+    long records_small; /* records at 100 B */
+    long bytes_large;   /* bytes per 1 KiB pass */
+    int runs;
+    bool skip_consume;
+    bool skip_baseline;
+    int sizes[4];
+    int nsizes;
+    int acks[2];
+    int nacks;
+} opts_t;
+
+typedef struct sample {
+    double secs;
+    double rec_s;
+    double mb_s;
+    double p50, p99, p999; /* ms */
+    double coll_cpu;       /* collector CPU seconds */
+    double coll_hwm_mb;    /* collector peak RSS, MiB */
+    double self_cpu;       /* this process's CPU seconds */
+    long errors;
+} sample_t;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double self_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of a process, in seconds; -1 if unreadable. */
+static double proc_cpu(pid_t pid)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (!p) {
+        return -1;
+    }
+    unsigned long utime = 0, stime = 0;
+    /* fields after ')': state(3) ... utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+        return -1;
+    }
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* VmHWM in MiB; -1 if unreadable. */
+static double proc_hwm_mb(pid_t pid)
+{
+    if (pid <= 0) {
+        return -1;
+    }
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    double mb = -1;
+    while (fgets(line, sizeof line, f)) {
+        long kb;
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) {
+            mb = kb / 1024.0;
+        }
+    }
+    fclose(f);
+    return mb;
+}
+
+/* Resets the peak RSS so the next pass's VmHWM is its own (Linux >= 4.0). */
+static bool proc_reset_hwm(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/clear_refs", (int)pid);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        return false;
+    }
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    double tmp[MAX_RUNS];
+    memcpy(tmp, v, (size_t)n * sizeof *v);
+    qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+/* ---- loopback TCP baseline ----------------------------------------------------- */
+
+static void *sink_main(void *arg)
+{
+    int fd = accept(*(int *)arg, NULL, NULL);
+    static char buf[1 << 20];
+    while (fd >= 0 && read(fd, buf, sizeof buf) > 0) {
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return NULL;
+}
+
+/* MB/s of one TCP stream over 127.0.0.1 moving `total` bytes. */
+static double loopback_mb_s(size_t total)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 1) < 0 ||
+        getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0) {
+        return -1;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, sink_main, &lfd);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        close(fd);
+        close(lfd);
+        return -1;
+    }
+    static char buf[1 << 20];
+    memset(buf, 'x', sizeof buf);
+    double t0 = now_s();
+    size_t sent = 0;
+    while (sent < total) {
+        ssize_t n = write(fd, buf, sizeof buf);
+        if (n <= 0) {
+            break;
+        }
+        sent += (size_t)n;
+    }
+    close(fd);
+    pthread_join(t, NULL);
+    double secs = now_s() - t0;
+    close(lfd);
+    return (double)sent / 1e6 / secs;
+}
+
+/* ---- the collector ---------------------------------------------------------------- */
+
+static char tmpdir[256];
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static pid_t start_collector(const char *path, char *bootstrap, size_t len)
+{
+    snprintf(tmpdir, sizeof tmpdir, "%s/trib-bench.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    char data[300], ready[300], logp[300];
+    snprintf(data, sizeof data, "%s/data", tmpdir);
+    snprintf(ready, sizeof ready, "%s/ready", tmpdir);
+    snprintf(logp, sizeof logp, "%s/collector.log", tmpdir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *lf = freopen(logp, "w", stdout);
+        (void)lf;
+        dup2(1, 2);
+        execl(path, path, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--data-dir", data,
+              "--ready-file", ready, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) { /* at most 30 s */
+        FILE *f = fopen(ready, "r");
+        char line[300];
+        int lines = 0;
+        bootstrap[0] = '\0';
+        while (f && fgets(line, sizeof line, f)) {
+            char k[32], v[256];
+            lines++;
+            if (sscanf(line, "%31s %255s", k, v) == 2 && !strcmp(k, "kafka")) {
+                snprintf(bootstrap, len, "%s", v);
+            }
+        }
+        if (f) {
+            fclose(f);
+        }
+        if (lines >= 2 && bootstrap[0]) {
+            return pid;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "collector exited early (see %s)\n", logp);
+            return -1;
+        }
+        usleep(50000);
+    }
+    fprintf(stderr, "collector not ready within 30 s\n");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static void stop_collector(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 600 && waitpid(pid, &st, WNOHANG) == 0; i++) {
+        usleep(50000);
+    }
+    if (kill(pid, 0) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- producing -------------------------------------------------------------------- */
+
+typedef struct prod_ctx {
+    double *sent_at; /* per record, seconds */
+    double *lat_ms;
+    long acked;
+    long errors;
+    char first_error[256];
+} prod_ctx_t;
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    prod_ctx_t *c = opaque;
+    if (m->err) {
+        if (!c->errors++) {
+            snprintf(c->first_error, sizeof c->first_error, "%s", rd_kafka_err2str(m->err));
+        }
+        return;
+    }
+    long i = (long)(intptr_t)m->_private;
+    c->lat_ms[c->acked++] = (now_s() - c->sent_at[i]) * 1000.0;
+}
+
+static rd_kafka_conf_t *base_conf(const char *bootstrap)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
+    rd_kafka_conf_set(conf, "client.id", "tributary-bench", err, sizeof err);
+    return conf;
+}
+
+static int create_topic(const char *bootstrap, const char *topic)
+{
+    char err[256];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(bootstrap), err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "rd_kafka_new: %s\n", err);
+        return -1;
+    }
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, 1, err, sizeof err);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
+    int rc = -1;
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            res ? rd_kafka_CreateTopics_result_topics(res, &n) : NULL;
+        if (rd_kafka_event_error(ev)) {
+            fprintf(stderr, "CreateTopics: %s\n", rd_kafka_event_error_string(ev));
+        } else if (n == 1 && rd_kafka_topic_result_error(tr[0])) {
+            fprintf(stderr, "CreateTopics %s: %s\n", topic,
+                    rd_kafka_topic_result_error_string(tr[0]));
+        } else {
+            rc = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    } else {
+        fprintf(stderr, "CreateTopics: no answer in 10 s\n");
+    }
+    rd_kafka_NewTopic_destroy(nt);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+static int produce_pass(const opts_t *o, const char *topic, int size, int acks, long n, sample_t *s)
+{
+    char err[256], v[32];
+    prod_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.sent_at = malloc((size_t)n * sizeof *ctx.sent_at);
+    ctx.lat_ms = malloc((size_t)n * sizeof *ctx.lat_ms);
+    char *payload = malloc((size_t)size);
+    if (!ctx.sent_at || !ctx.lat_ms || !payload) {
+        return -1;
+    }
+    for (int i = 0; i < size; i++) {
+        payload[i] = (char)('a' + (i * 7 + i / 13) % 26); /* compressible, but compression is off */
+    }
+    rd_kafka_conf_t *conf = base_conf(o->bootstrap);
+    snprintf(v, sizeof v, "%d", acks);
+    rd_kafka_conf_set(conf, "acks", v, err, sizeof err);
+    rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof err);
+    rd_kafka_conf_set(conf, "batch.size", "1000000", err, sizeof err);
+    rd_kafka_conf_set(conf, "batch.num.messages", "100000", err, sizeof err);
+    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "2000000", err, sizeof err);
+    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "1048576", err, sizeof err);
+    rd_kafka_conf_set(conf, "compression.type", "none", err, sizeof err);
+    rd_kafka_conf_set_opaque(conf, &ctx);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "rd_kafka_new: %s\n", err);
+        return -1;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    /* Connect and learn the leaders before the clock starts. */
+    const struct rd_kafka_metadata *md;
+    rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    if (md) {
+        rd_kafka_metadata_destroy(md);
+    }
+    if (o->collector_pid > 0) {
+        proc_reset_hwm(o->collector_pid);
+    }
+    double cpu0 = proc_cpu(o->collector_pid), self0 = self_cpu(), t0 = now_s();
+    for (long i = 0; i < n; i++) {
+        ctx.sent_at[i] = now_s();
+        while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload,
+                                (size_t)size, NULL, 0, (void *)(intptr_t)i) == -1) {
+            if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                fprintf(stderr, "produce: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+                return -1;
+            }
+            rd_kafka_poll(rk, 1);
+        }
+        if ((i & 1023) == 0) {
+            rd_kafka_poll(rk, 0);
+        }
+    }
+    rd_kafka_flush(rk, 120000);
+    double secs = now_s() - t0;
+    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
+    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->self_cpu = self_cpu() - self0;
+    s->secs = secs;
+    s->rec_s = (double)ctx.acked / secs;
+    s->mb_s = (double)ctx.acked * size / 1e6 / secs;
+    s->errors = ctx.errors + (n - ctx.acked - ctx.errors);
+    if (ctx.errors) {
+        fprintf(stderr, "  %ld delivery errors, first: %s\n", ctx.errors, ctx.first_error);
+    }
+    qsort(ctx.lat_ms, (size_t)ctx.acked, sizeof *ctx.lat_ms, cmp_double);
+    if (ctx.acked > 0) {
+        s->p50 = ctx.lat_ms[(long)(ctx.acked * 0.5)];
+        s->p99 = ctx.lat_ms[(long)(ctx.acked * 0.99)];
+        s->p999 = ctx.lat_ms[(long)(ctx.acked * 0.999)];
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    free(ctx.sent_at);
+    free(ctx.lat_ms);
+    free(payload);
+    return 0;
+}
+
+static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
+{
+    char err[256];
+    rd_kafka_conf_t *conf = base_conf(o->bootstrap);
+    /* A group id lets rd_kafka_consumer_poll() serve the assignment; no group is joined. */
+    rd_kafka_conf_set(conf, "group.id", "tributary-bench", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
+    rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof err);
+    rd_kafka_conf_set(conf, "fetch.max.bytes", "52428800", err, sizeof err);
+    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "8388608", err, sizeof err);
+    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1048576", err, sizeof err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+    if (!rk) {
+        fprintf(stderr, "rd_kafka_new: %s\n", err);
+        return -1;
+    }
+    /* Every partition the topic really has (auto-created topics may differ). */
+    int parts = PARTITIONS;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR && md &&
+        md->topic_cnt == 1 && md->topics[0].partition_cnt > 0) {
+        parts = md->topics[0].partition_cnt;
+    }
+    if (md) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(parts);
+    for (int p = 0; p < parts; p++) {
+        rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (o->collector_pid > 0) {
+        proc_reset_hwm(o->collector_pid);
+    }
+    double cpu0 = proc_cpu(o->collector_pid), self0 = self_cpu(), t0 = now_s();
+    rd_kafka_assign(rk, tl);
+    long got = 0;
+    size_t bytes = 0;
+    double last = now_s();
+    while (got < n && now_s() - last < 30) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m) {
+            continue;
+        }
+        if (!m->err) {
+            got++;
+            bytes += m->len;
+            last = now_s();
+        }
+        rd_kafka_message_destroy(m);
+    }
+    double secs = now_s() - t0;
+    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
+    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->self_cpu = self_cpu() - self0;
+    s->secs = secs;
+    s->rec_s = (double)got / secs;
+    s->mb_s = (double)bytes / 1e6 / secs;
+    s->errors = n - got;
+    rd_kafka_topic_partition_list_destroy(tl);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
+/* ---- report ---------------------------------------------------------------------- */
+
+static void print_header(void)
+{
+    printf("%-22s %9s %11s %8s %8s %8s %8s %9s %9s %8s %9s %6s\n", "pass", "records", "records/s",
+           "MB/s", "p50 ms", "p99 ms", "p999 ms", "coll CPUs", "CPUs/GB", "coll MiB", "bench CPUs",
+           "errors");
+}
+
+static void print_sample(const char *name, long n, int size, const sample_t *s)
+{
+    double gb = (double)n * size / 1e9;
+    printf("%-22s %9ld %11.0f %8.1f %8.2f %8.2f %8.2f %9.2f %9.2f %8.1f %9.2f %6ld\n", name, n,
+           s->rec_s, s->mb_s, s->p50, s->p99, s->p999, s->coll_cpu,
+           s->coll_cpu >= 0 ? s->coll_cpu / gb : -1, s->coll_hwm_mb, s->self_cpu, s->errors);
+}
+
+static void report(const char *name, long n, int size, sample_t *runs, int nruns)
+{
+    char label[64];
+    for (int r = 0; r < nruns; r++) {
+        snprintf(label, sizeof label, "  %s #%d", name, r + 1);
+        print_sample(label, n, size, &runs[r]);
+    }
+    double v[MAX_RUNS];
+    sample_t med;
+    memset(&med, 0, sizeof med);
+#define MED(field)                                                                                 \
+    for (int r = 0; r < nruns; r++) {                                                              \
+        v[r] = runs[r].field;                                                                      \
+    }                                                                                              \
+    med.field = median(v, nruns)
+    MED(rec_s);
+    MED(mb_s);
+    MED(p50);
+    MED(p99);
+    MED(p999);
+    MED(coll_cpu);
+    MED(coll_hwm_mb);
+    MED(self_cpu);
+#undef MED
+    for (int r = 0; r < nruns; r++) {
+        med.errors += runs[r].errors;
+    }
+    snprintf(label, sizeof label, "%s median", name);
+    print_sample(label, n, size, &med);
+    fflush(stdout);
+}
+
+static void usage(FILE *out)
+{
+    fputs("Usage: tributary-bench-produce (--collector PATH | --bootstrap HOST:PORT\n"
+          "                              [--collector-pid PID]) [--runs N]\n"
+          "                              [--records N] [--mbytes N] [--sizes 100,1024]\n"
+          "                              [--acks 1,all] [--no-consume] [--no-baseline]\n"
+          "\n"
+          "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
+          "for larger records (default 512). --runs: repetitions, median reported (3).\n",
+          out);
+}
+
+static int parse_list(const char *s, int *out, int max)
+{
+    int n = 0;
+    char *copy = strdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save)) {
+        out[n++] = !strcmp(t, "all") ? -1 : atoi(t);
+    }
+    free(copy);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"bootstrap", required_argument, NULL, 'b'},
+        {"collector", required_argument, NULL, 'c'},
+        {"collector-pid", required_argument, NULL, 'P'},
+        {"records", required_argument, NULL, 'n'},
+        {"mbytes", required_argument, NULL, 'm'},
+        {"runs", required_argument, NULL, 'r'},
+        {"sizes", required_argument, NULL, 's'},
+        {"acks", required_argument, NULL, 'a'},
+        {"no-consume", no_argument, NULL, 'C'},
+        {"no-baseline", no_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opts_t o = {.records_small = 2000000, .bytes_large = 512000000, .runs = 3};
+    o.nsizes = parse_list("100,1024", o.sizes, 4);
+    o.nacks = parse_list("1,all", o.acks, 2);
+    int c;
+    while ((c = getopt_long(argc, argv, "b:c:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            o.bootstrap = optarg;
+            break;
+        case 'c':
+            o.collector = optarg;
+            break;
+        case 'P':
+            o.collector_pid = atoi(optarg);
+            break;
+        case 'n':
+            o.records_small = atol(optarg);
+            break;
+        case 'm':
+            o.bytes_large = atol(optarg) * 1000000L;
+            break;
+        case 'r':
+            o.runs = atoi(optarg);
+            break;
+        case 's':
+            o.nsizes = parse_list(optarg, o.sizes, 4);
+            break;
+        case 'a':
+            o.nacks = parse_list(optarg, o.acks, 2);
+            break;
+        case 'C':
+            o.skip_consume = true;
+            break;
+        case 'B':
+            o.skip_baseline = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if ((!o.bootstrap) == (!o.collector) || o.runs < 1 || o.runs > MAX_RUNS ||
+        o.records_small < 1 || o.bytes_large < 1) {
+        usage(stderr);
+        return 2;
+    }
+    char boot[256];
+    pid_t started = 0;
+    if (o.collector) {
+        started = start_collector(o.collector, boot, sizeof boot);
+        if (started < 0) {
+            return 1;
+        }
+        o.bootstrap = boot;
+        o.collector_pid = started;
+    }
+    char cpu[256] = "unknown";
+    FILE *ci = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (ci && fgets(line, sizeof line, ci)) {
+        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+            snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
+            cpu[strcspn(cpu, "\n")] = '\0';
+            break;
+        }
+    }
+    if (ci) {
+        fclose(ci);
+    }
+    printf("tributary-bench-produce: librdkafka %s, broker %s, collector pid %d\n",
+           rd_kafka_version_str(), o.bootstrap, (int)o.collector_pid);
+    printf("machine: %ld CPUs, %s; %d runs per pass, medians below each\n",
+           sysconf(_SC_NPROCESSORS_ONLN), cpu, o.runs);
+    if (!o.skip_baseline) {
+        double v[MAX_RUNS];
+        for (int r = 0; r < o.runs; r++) {
+            v[r] = loopback_mb_s((size_t)2 << 30);
+        }
+        printf("loopback TCP baseline (one stream, 2 GiB, 1 MiB writes): median %.0f MB/s "
+               "(runs:",
+               median(v, o.runs));
+        for (int r = 0; r < o.runs; r++) {
+            printf(" %.0f", v[r]);
+        }
+        printf(")\n");
+    }
+    print_header();
+    int rc = 0;
+    int seq = 0;
+    for (int si = 0; si < o.nsizes && rc == 0; si++) {
+        int size = o.sizes[si];
+        long n = size <= 100 ? o.records_small : o.bytes_large / size;
+        for (int ai = 0; ai < o.nacks && rc == 0; ai++) {
+            int acks = o.acks[ai];
+            sample_t prod[MAX_RUNS], cons[MAX_RUNS];
+            char topics[MAX_RUNS][96];
+            memset(prod, 0, sizeof prod);
+            memset(cons, 0, sizeof cons);
+            for (int r = 0; r < o.runs && rc == 0; r++) {
+                snprintf(topics[r], sizeof topics[r], "bench-%d-%dB-acks%s-%d", (int)getpid(), size,
+                         acks < 0 ? "all" : "1", seq++);
+                if (create_topic(o.bootstrap, topics[r]) < 0) {
+                    fprintf(stderr, "  (relying on auto-creation for %s)\n", topics[r]);
+                }
+                rc = produce_pass(&o, topics[r], size, acks, n, &prod[r]);
+                if (rc == 0 && !o.skip_consume) {
+                    rc = consume_pass(&o, topics[r], n, &cons[r]);
+                }
+            }
+            if (rc != 0) {
+                break;
+            }
+            char name[64];
+            snprintf(name, sizeof name, "produce %dB acks=%s", size, acks < 0 ? "all" : "1");
+            report(name, n, size, prod, o.runs);
+            if (!o.skip_consume) {
+                snprintf(name, sizeof name, "consume %dB", size);
+                report(name, n, size, cons, o.runs);
+            }
+        }
+    }
+    if (started > 0) {
+        stop_collector(started);
+    }
+    return rc ? 1 : 0;
+}
