@@ -274,23 +274,35 @@ static int flush(producer_t *p)
                 return rc;
             }
         }
-        /* One request per leader with data. */
+        /* One request per leader with data, each leader once a round. */
+        int32_t *leaders = calloc((size_t)p->nparts, sizeof *leaders);
+        int32_t nleaders = 0;
+        if (!leaders) {
+            cli_errorf("out of memory");
+            return CLI_ENET;
+        }
         for (int32_t i = 0; i < p->nparts; i++) {
-            if (p->parts[i].records == 0) {
-                continue;
-            }
             int32_t leader = p->parts[i].leader;
-            if (leader < 0) {
-                continue;
+            bool seen = false;
+            for (int32_t k = 0; k < nleaders; k++) {
+                seen |= leaders[k] == leader;
             }
+            if (p->parts[i].records > 0 && leader >= 0 && !seen) {
+                leaders[nleaders++] = leader;
+            }
+        }
+        for (int32_t li = 0; li < nleaders; li++) {
+            int32_t leader = leaders[li];
             trib_arena_t arena;
             trib_arena_init(&arena);
             int rc = send_leader(p, leader, &arena);
             trib_arena_fini(&arena);
             if (rc != CLI_OK) {
+                free(leaders);
                 return rc;
             }
         }
+        free(leaders);
     }
     for (int32_t i = 0; i < p->nparts; i++) {
         if (p->parts[i].records > 0) {
