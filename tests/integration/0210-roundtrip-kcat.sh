@@ -6,7 +6,10 @@
 # kcat -C (manual assignment, no group) reads every record exactly once
 # with per-key order preserved. The stored batches must carry the codec:
 # librdkafka silently sends uncompressed batches when the broker's
-# advertised versions switch a codec off (kafka-clients.md §1b).
+# advertised versions switch a codec off (kafka-clients.md §1b): gzip,
+# snappy and lz4 need Produce v0 advertised, zstd Produce v7 and Fetch v10,
+# and lz4 also FindCoordinator v0 (checked: without it, lz4 must arrive
+# uncompressed, and the test says so).
 set -uo pipefail
 . "$(dirname "$0")/lib/harness.sh"
 trib_require kcat
@@ -26,6 +29,13 @@ for codec in none gzip snappy lz4 zstd; do
     kcat -b "$TRIB_BOOTSTRAP" -C -t "$t" -o beginning -e -q -f '%k %s\n' >"$TRIB_TMP/$t.out" \
         2>"$TRIB_TMP/$t.cerr" || trib_fail "kcat -C $t: $(cat "$TRIB_TMP/$t.cerr")"
     trib_verify_records "$TRIB_TMP/$t.out" 100 100
-    trib_expect_codec "$t" "$codec"
+    if [ "$codec" = lz4 ] && ! trib_broker_advertises 10 0; then
+        # librdkafka 2.0.2 enables LZ4 only when FindCoordinator v0 is advertised.
+        trib_log "KNOWN: the broker does not advertise FindCoordinator v0, so librdkafka 2.0.2" \
+            "switches lz4 off and sends these batches uncompressed (kafka-clients.md 1b)"
+        trib_expect_codec "$t" none
+    else
+        trib_expect_codec "$t" "$codec"
+    fi
 done
 trib_pass

@@ -11,8 +11,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import (TestFailure, check_records, expect_codec, log,  # noqa: E402
-                               make_records, run_test)
+from tributary_harness import (TestFailure, broker_advertises, check_records,  # noqa: E402
+                               expect_codec, log, make_records, run_test)
 
 N_KEYS, PER_KEY, PARTITIONS = 100, 100, 6
 
@@ -63,7 +63,13 @@ def roundtrip(c, codec):
     problems = check_records(got, N_KEYS, PER_KEY)
     if problems:
         raise TestFailure("%s: %s" % (topic, "; ".join(problems[:5])))
-    expect_codec(c, topic, codec)
+    if codec == "lz4" and not broker_advertises(c, 10, 0):
+        # librdkafka 2.0.2 enables LZ4 only when FindCoordinator v0 is advertised.
+        log("KNOWN: the broker does not advertise FindCoordinator v0, so librdkafka 2.0.2 "
+            "switches lz4 off and sends these batches uncompressed (kafka-clients.md 1b)")
+        expect_codec(c, topic, "none")
+    else:
+        expect_codec(c, topic, codec)
     log("%s: %d records exactly once, per-key order kept" % (topic, len(got)))
 
 

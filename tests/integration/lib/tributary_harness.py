@@ -235,15 +235,35 @@ CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 
 def expect_codec(c, topic, codec):
-    """Fails unless the topic's stored batches use the codec (when the data dir is readable)."""
+    """Fails unless the topic's stored batches were compressed with the codec.
+
+    librdkafka and kafka-python send a batch uncompressed when compression
+    would not shrink it (small tail batches), so uncompressed batches may sit
+    beside the codec's; any other codec, or none of the codec's, fails.
+    Skipped with a note when the data dir has no Kafka-layout segments.
+    """
     found = batch_codecs(c.data, topic)
     if found is None:
         log("note: no segment files for %s under %s; codec not checked" % (topic, c.data))
         return
-    if found != {CODEC_IDS[codec]}:
-        raise TestFailure("topic %s: stored batches use codecs %s, expected {%d} (%s)"
-                          % (topic, sorted(found), CODEC_IDS[codec], codec))
-    log("topic %s: every stored batch is %s" % (topic, codec))
+    want = CODEC_IDS[codec]
+    if not found <= {0, want} or want not in found:
+        raise TestFailure("topic %s: stored batches use codecs %s, expected %d (%s)%s"
+                          % (topic, sorted(found), want, codec,
+                             " and maybe uncompressed ones" if want else ""))
+    log("topic %s: stored batches are %s%s" % (topic, codec,
+                                              " (and some uncompressed)" if len(found) > 1 else ""))
+
+
+def broker_advertises(c, api_key, version):
+    """True if the broker's advertised range of api_key contains version."""
+    out = c.cli("cluster", "describe", "--api-versions").stdout
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == str(api_key) and "-" in words[2]:
+            lo, hi = words[2].split("-", 1)
+            return int(lo) <= version <= int(hi)
+    return False
 
 
 def run_test(fn, extra_args=()):
