@@ -446,9 +446,6 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
 {
     char err[256];
     rd_kafka_conf_t *conf = base_conf(o->bootstrap);
-    /* A group id lets rd_kafka_consumer_poll() serve the assignment; no group is joined. */
-    rd_kafka_conf_set(conf, "group.id", "tributary-bench", err, sizeof err);
-    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err);
     rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof err);
     rd_kafka_conf_set(conf, "fetch.max.bytes", "52428800", err, sizeof err);
     rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "8388608", err, sizeof err);
@@ -469,30 +466,37 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
     if (md) {
         rd_kafka_metadata_destroy(md);
     }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(parts);
-    for (int p = 0; p < parts; p++) {
-        rd_kafka_topic_partition_list_add(tl, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
     if (o->collector_pid > 0) {
         proc_reset_hwm(o->collector_pid);
     }
+    /*
+     * The simple (legacy) consumer, as kcat -C: every partition from the
+     * beginning into one queue, no group; batched polling.
+     */
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     double cpu0 = proc_cpu(o->collector_pid), self0 = self_cpu(), t0 = now_s();
-    rd_kafka_assign(rk, tl);
+    for (int p = 0; p < parts; p++) {
+        rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, q);
+    }
+    rd_kafka_message_t *msgs[10000];
     long got = 0;
     size_t bytes = 0;
     double last = now_s();
     while (got < n && now_s() - last < 30) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (!m) {
-            continue;
+        /* What is there now; else block briefly for one (a batch call waits to fill up). */
+        ssize_t k = rd_kafka_consume_batch_queue(q, 0, msgs, 10000);
+        if (k == 0) {
+            msgs[0] = rd_kafka_consume_queue(q, 100);
+            k = msgs[0] ? 1 : 0;
         }
-        if (!m->err) {
-            got++;
-            bytes += m->len;
-            last = now_s();
+        for (ssize_t i = 0; i < k; i++) {
+            if (!msgs[i]->err) {
+                got++;
+                bytes += msgs[i]->len;
+                last = now_s();
+            }
+            rd_kafka_message_destroy(msgs[i]);
         }
-        rd_kafka_message_destroy(m);
     }
     double secs = now_s() - t0;
     s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
@@ -502,8 +506,11 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
     s->rec_s = (double)got / secs;
     s->mb_s = (double)bytes / 1e6 / secs;
     s->errors = n - got;
-    rd_kafka_topic_partition_list_destroy(tl);
-    rd_kafka_consumer_close(rk);
+    for (int p = 0; p < parts; p++) {
+        rd_kafka_consume_stop(rkt, p);
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
     return 0;
 }
