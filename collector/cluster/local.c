@@ -1,0 +1,1287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The `local` cluster metadata backend: one node, one checkpoint file.
+ *
+ * See cluster.h for the file format and the rules. Every change follows
+ * the same order, so a crash at any point leaves a state the next start
+ * understands:
+ *
+ *   1. validate (nothing changed yet; validate_only stops here)
+ *   2. change the in-memory metadata
+ *   3. rewrite the checkpoint; on failure undo step 2 and report
+ *      KAFKA_STORAGE_ERROR
+ *   4. create or empty the partition logs, and run the hooks
+ *
+ * A crash between 3 and 4 is repaired at startup, which creates the logs
+ * of every known partition that has none. The checkpoint is written on the
+ * loop thread: admin operations are rare and small, and a synchronous write
+ * keeps "the response says created" equal to "it survives a crash".
+ */
+#include "cluster/cluster.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tributary/buf.h"
+#include "tributary/kafka_error.h"
+#include "tributary/log.h"
+
+#define FACILITY "cluster"
+#define FILE_VERSION 1
+#define MAX_LINE 4096
+
+struct coll_cluster {
+    coll_storage_t *st;
+    coll_cluster_config_t cfg;
+    coll_cluster_hooks_t hooks;
+    char cluster_id[23];
+    char *path; /* <data_dir>/cluster-metadata */
+    coll_topic_t **buckets;
+    size_t nbuckets;
+    size_t ntopics;
+    size_t npartitions;
+    int64_t next_pid;  /* next producer id to hand out */
+    int64_t pid_block; /* checkpointed: ids below this may have been used */
+};
+
+void coll_cluster_config_init(coll_cluster_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->data_dir = "./tributary-data";
+    c->node_id = 1;
+    c->host = "127.0.0.1";
+    c->port = 9092;
+    c->auto_create_topics = true;
+    c->default_partitions = 1;
+    c->default_replication_factor = 1;
+    coll_tcfg_init(&c->defaults);
+    c->max_partitions = 100000;
+}
+
+/* ---- uuids ------------------------------------------------------------------------ */
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void coll_uuid_format(const trib_uuid_t *id, char out[23])
+{
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < 16; i++) {
+        acc = (acc << 8) | id->b[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = b64url[(acc >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0) {
+        out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
+    }
+    out[o] = '\0';
+}
+
+int coll_uuid_parse(const char *s, size_t len, trib_uuid_t *out)
+{
+    if (len != 22) {
+        return -EINVAL;
+    }
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *p = memchr(b64url, s[i], 64);
+        if (!p || !s[i]) {
+            return -EINVAL;
+        }
+        acc = (acc << 6) | (uint32_t)(p - b64url);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (o < 16) {
+                out->b[o++] = (uint8_t)(acc >> bits);
+            }
+        }
+    }
+    /* 22 * 6 = 132 bits: the last 4 must be zero for a canonical encoding. */
+    if (o != 16 || (acc & ((1u << bits) - 1)) != 0) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+bool coll_uuid_is_zero(const trib_uuid_t *id)
+{
+    for (size_t i = 0; i < 16; i++) {
+        if (id->b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void random_bytes(void *p, size_t n)
+{
+    uint8_t *b = p;
+    while (n > 0) {
+        ssize_t r = getrandom(b, n, 0);
+        if (r < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            /* No entropy source: mix the clock and the address space (ids need not be secret). */
+            for (size_t i = 0; i < n; i++) {
+                b[i] = (uint8_t)(rand() ^ (uintptr_t)b ^ (uintptr_t)time(NULL));
+            }
+            return;
+        }
+        b += r;
+        n -= (size_t)r;
+    }
+}
+
+void coll_uuid_random(trib_uuid_t *out)
+{
+    for (;;) {
+        random_bytes(out->b, 16);
+        /* Version 4, variant 1, as java.util.UUID.randomUUID(). */
+        out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
+        out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
+        char text[23];
+        coll_uuid_format(out, text);
+        if (!coll_uuid_is_zero(out) && text[0] != '-') {
+            return;
+        }
+    }
+}
+
+/* ---- topic table --------------------------------------------------------------------- */
+
+bool coll_topic_name_valid(const char *name, size_t len)
+{
+    if (!name || len == 0 || len > COLL_TOPIC_NAME_MAX) {
+        return false;
+    }
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.')) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static uint64_t name_hash(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (uint8_t)p[i]) * 1099511628211ULL;
+    }
+    return h;
+}
+
+coll_topic_t *coll_cluster_topic(const coll_cluster_t *c, const char *name, size_t len)
+{
+    if (!c->nbuckets || !name) {
+        return NULL;
+    }
+    for (coll_topic_t *t = c->buckets[name_hash(name, len) % c->nbuckets]; t; t = t->hnext_) {
+        if (t->name_len == len && memcmp(t->name, name, len) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+coll_topic_t *coll_cluster_topic_by_id(const coll_cluster_t *c, const trib_uuid_t *id)
+{
+    if (coll_uuid_is_zero(id)) {
+        return NULL;
+    }
+    for (size_t b = 0; b < c->nbuckets; b++) {
+        for (coll_topic_t *t = c->buckets[b]; t; t = t->hnext_) {
+            if (memcmp(t->id.b, id->b, 16) == 0) {
+                return t;
+            }
+        }
+    }
+    return NULL;
+}
+
+coll_partition_t *coll_cluster_partition(const coll_topic_t *t, int32_t index)
+{
+    if (!t || index < 0 || index >= t->npartitions) {
+        return NULL;
+    }
+    return t->partitions[index];
+}
+
+size_t coll_cluster_topic_count(const coll_cluster_t *c)
+{
+    return c->ntopics;
+}
+
+size_t coll_cluster_partition_count(const coll_cluster_t *c)
+{
+    return c->npartitions;
+}
+
+static int cmp_topic(const void *a, const void *b)
+{
+    const coll_topic_t *x = *(coll_topic_t *const *)a, *y = *(coll_topic_t *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+void coll_cluster_topics(const coll_cluster_t *c, coll_topic_t **out)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < c->nbuckets; b++) {
+        for (coll_topic_t *t = c->buckets[b]; t; t = t->hnext_) {
+            out[n++] = t;
+        }
+    }
+    qsort(out, n, sizeof(*out), cmp_topic);
+}
+
+static int table_grow(coll_cluster_t *c)
+{
+    size_t nb = c->nbuckets ? c->nbuckets * 2 : 64;
+    coll_topic_t **b = calloc(nb, sizeof(*b));
+    if (!b) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        coll_topic_t *t = c->buckets[i];
+        while (t) {
+            coll_topic_t *next = t->hnext_;
+            size_t k = name_hash(t->name, t->name_len) % nb;
+            t->hnext_ = b[k];
+            b[k] = t;
+            t = next;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = nb;
+    return 0;
+}
+
+static int table_insert(coll_cluster_t *c, coll_topic_t *t)
+{
+    if (c->ntopics + 1 > c->nbuckets) {
+        int rc = table_grow(c);
+        if (rc) {
+            return rc;
+        }
+    }
+    size_t k = name_hash(t->name, t->name_len) % c->nbuckets;
+    t->hnext_ = c->buckets[k];
+    c->buckets[k] = t;
+    c->ntopics++;
+    c->npartitions += (size_t)t->npartitions;
+    return 0;
+}
+
+static void table_remove(coll_cluster_t *c, coll_topic_t *t)
+{
+    coll_topic_t **pp = &c->buckets[name_hash(t->name, t->name_len) % c->nbuckets];
+    while (*pp && *pp != t) {
+        pp = &(*pp)->hnext_;
+    }
+    if (*pp) {
+        *pp = t->hnext_;
+        c->ntopics--;
+        c->npartitions -= (size_t)t->npartitions;
+    }
+    t->hnext_ = NULL;
+}
+
+static void topic_free(coll_topic_t *t)
+{
+    if (!t) {
+        return;
+    }
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        free(t->partitions[i]);
+    }
+    free(t->partitions);
+    free(t->name);
+    free(t);
+}
+
+static bool is_internal(const char *name)
+{
+    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+}
+
+static coll_topic_t *topic_new(const coll_cluster_t *c, const char *name, size_t len,
+                               const trib_uuid_t *id, int32_t npart)
+{
+    coll_topic_t *t = calloc(1, sizeof(*t));
+    if (!t) {
+        return NULL;
+    }
+    t->name = malloc(len + 1);
+    t->partitions = calloc((size_t)(npart > 0 ? npart : 1), sizeof(*t->partitions));
+    if (!t->name || !t->partitions) {
+        topic_free(t);
+        return NULL;
+    }
+    memcpy(t->name, name, len);
+    t->name[len] = '\0';
+    t->name_len = len;
+    t->id = *id;
+    t->internal = is_internal(t->name);
+    for (int32_t i = 0; i < npart; i++) {
+        coll_partition_t *p = calloc(1, sizeof(*p));
+        if (!p) {
+            topic_free(t);
+            return NULL;
+        }
+        p->topic = t;
+        p->index = i;
+        t->partitions[i] = p;
+        t->npartitions = i + 1;
+    }
+    t->npartitions = npart;
+    coll_tcfg_merge(&c->cfg.defaults, &t->overrides, 0, &t->config);
+    return t;
+}
+
+/* ---- the checkpoint ------------------------------------------------------------------- */
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    size_t plen = strlen(path) + 5;
+    char *tmp = malloc(plen);
+    if (!tmp) {
+        return -ENOMEM;
+    }
+    snprintf(tmp, plen, "%s.tmp", path);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    const uint8_t *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            rc = -errno;
+            break;
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (rc == 0 && fdatasync(fd) != 0) {
+        rc = -errno;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        rc = -errno;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        rc = -errno;
+    }
+    if (rc != 0) {
+        unlink(tmp);
+        goto out;
+    }
+    /* The directory entry too, so the rename survives a power loss. */
+    char *dir = strdup(path);
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            *slash = '\0';
+        } else {
+            strcpy(dir, ".");
+        }
+        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0) {
+                rc = -errno;
+            }
+            close(dfd);
+        }
+        free(dir);
+    }
+out:
+    free(tmp);
+    return rc;
+}
+
+static void put_str(trib_buf_t *b, const char *s)
+{
+    trib_buf_append(b, s, strlen(s));
+}
+
+static int save(coll_cluster_t *c)
+{
+    size_t n = c->ntopics;
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        return -ENOMEM;
+    }
+    coll_cluster_topics(c, topics);
+    trib_buf_t b;
+    trib_buf_init(&b);
+    char line[MAX_LINE];
+    put_str(&b, "# Tributary cluster metadata (local backend): topics, ids, partitions and\n"
+                "# config overrides. Rewritten atomically on every change; do not edit while\n"
+                "# the collector runs.\n");
+    snprintf(line, sizeof(line),
+             "version: %d\ncluster.id: %s\nnode.id: %" PRId32 "\nproducer.id.block: %" PRId64 "\n",
+             FILE_VERSION, c->cluster_id, c->cfg.node_id, c->pid_block);
+    put_str(&b, line);
+    for (size_t i = 0; i < n; i++) {
+        coll_topic_t *t = topics[i];
+        char id[23];
+        coll_uuid_format(&t->id, id);
+        snprintf(line, sizeof(line), "topic: %s %s %" PRId32 "\n", t->name, id, t->npartitions);
+        put_str(&b, line);
+        for (int k = 0; k < COLL_TCFG_COUNT; k++) {
+            if (t->config_mask & (1u << k)) {
+                char v[64];
+                coll_tcfg_format(k, t->overrides.v[k], v, sizeof(v));
+                snprintf(line, sizeof(line), "config: %s %s %s\n", t->name, coll_tcfg_defs[k].name,
+                         v);
+                put_str(&b, line);
+            }
+        }
+    }
+    free(topics);
+    size_t len;
+    const uint8_t *data = trib_buf_flatten(&b, &len);
+    int rc = trib_buf_error(&b);
+    if (rc == 0) {
+        rc = write_file(c->path, data, len);
+    }
+    trib_buf_fini(&b);
+    if (rc) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "writing %s: %s", c->path, trib_strerror(rc));
+    }
+    return rc;
+}
+
+/* Splits line into at most max words separated by single spaces; returns the count. */
+static int split_words(char *line, char **w, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (*p && n < max) {
+        while (*p == ' ') {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        w[n++] = p;
+        while (*p && *p != ' ') {
+            p++;
+        }
+        if (*p) {
+            *p++ = '\0';
+        }
+    }
+    return *p ? max + 1 : n;
+}
+
+static int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < min || v > max) {
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int load(coll_cluster_t *c, FILE *fp, trib_error_t *err)
+{
+    char line[MAX_LINE + 2];
+    int lineno = 0;
+    bool have_version = false, have_id = false;
+    while (fgets(line, sizeof(line), fp)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\n') {
+            line[--len] = '\0';
+        } else if (!feof(fp)) {
+            return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 0, "line too long");
+        }
+        if (len == 0 || line[0] == '#') {
+            continue;
+        }
+        char *colon = strstr(line, ": ");
+        if (!colon) {
+            return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 1,
+                                     "expected 'key: value'");
+        }
+        *colon = '\0';
+        const char *key = line;
+        char *val = colon + 2;
+        char *w[4];
+        int64_t v;
+        if (strcmp(key, "version") == 0) {
+            if (parse_i64(val, FILE_VERSION, FILE_VERSION, &v) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 10,
+                                         "unsupported version '%s' (expected %d)", val,
+                                         FILE_VERSION);
+            }
+            have_version = true;
+        } else if (strcmp(key, "cluster.id") == 0) {
+            trib_uuid_t id;
+            if (coll_uuid_parse(val, strlen(val), &id) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 13,
+                                         "bad cluster id '%s'", val);
+            }
+            coll_uuid_format(&id, c->cluster_id);
+            have_id = true;
+        } else if (strcmp(key, "node.id") == 0) {
+            if (parse_i64(val, 0, INT32_MAX, &v) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 10, "bad node id '%s'",
+                                         val);
+            }
+            if (v != c->cfg.node_id) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 10,
+                                         "this data directory belongs to node %" PRId64
+                                         ", not node %" PRId32 " (start with --node-id %" PRId64
+                                         " or use another data directory)",
+                                         v, c->cfg.node_id, v);
+            }
+        } else if (strcmp(key, "producer.id.block") == 0) {
+            if (parse_i64(val, 0, INT64_MAX / 2, &v) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 20,
+                                         "bad producer id block '%s'", val);
+            }
+            c->pid_block = v;
+        } else if (strcmp(key, "topic") == 0) {
+            trib_uuid_t id;
+            int64_t np;
+            if (split_words(val, w, 3) != 3 || !coll_topic_name_valid(w[0], strlen(w[0])) ||
+                coll_uuid_parse(w[1], strlen(w[1]), &id) != 0 ||
+                parse_i64(w[2], 1, COLL_MAX_PARTITIONS_PER_TOPIC, &np) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 8,
+                                         "expected 'topic: <name> <id> <partitions>'");
+            }
+            if (coll_cluster_topic(c, w[0], strlen(w[0]))) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 8,
+                                         "topic '%s' listed twice", w[0]);
+            }
+            coll_topic_t *t = topic_new(c, w[0], strlen(w[0]), &id, (int32_t)np);
+            if (!t || table_insert(c, t) != 0) {
+                topic_free(t);
+                return trib_error_set(err, -ENOMEM, "out of memory");
+            }
+        } else if (strcmp(key, "config") == 0) {
+            if (split_words(val, w, 3) != 3) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 9,
+                                         "expected 'config: <topic> <name> <value>'");
+            }
+            coll_topic_t *t = coll_cluster_topic(c, w[0], strlen(w[0]));
+            int k = coll_tcfg_find(w[1], strlen(w[1]));
+            coll_tcfg_val_t cv;
+            char msg[256];
+            if (!t) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 9,
+                                         "config for unknown topic '%s'", w[0]);
+            }
+            if (k < 0) {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%s:%d: unknown topic config '%s' ignored",
+                         c->path, lineno, w[1]);
+                continue;
+            }
+            if (coll_tcfg_parse(k, w[2], strlen(w[2]), &cv, msg, sizeof(msg)) != 0) {
+                return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 9, "%s", msg);
+            }
+            t->overrides.v[k] = cv;
+            t->config_mask |= 1u << k;
+            coll_tcfg_merge(&c->cfg.defaults, &t->overrides, t->config_mask, &t->config);
+        } else {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%s:%d: unknown key '%s' ignored", c->path, lineno,
+                     key);
+        }
+    }
+    if (ferror(fp)) {
+        return trib_error_set(err, -EIO, "%s: read error", c->path);
+    }
+    if (!have_version || !have_id) {
+        return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 0,
+                                 "missing 'version' or 'cluster.id'");
+    }
+    return 0;
+}
+
+/* ---- attaching logs ------------------------------------------------------------------- */
+
+static int attach_partition(coll_cluster_t *c, coll_partition_t *p, bool startup, trib_error_t *err)
+{
+    coll_topic_t *t = p->topic;
+    coll_log_config_t lc;
+    coll_tcfg_to_log_config(&t->config, &lc);
+    coll_log_t *log = NULL;
+    int rc = coll_storage_get_log(c->st, t->name, p->index, &log);
+    if (rc == 0) {
+        rc = coll_log_set_config(log, &lc);
+        if (rc) {
+            return trib_error_set(err, rc, "%s-%d: applying the topic config: %s", t->name,
+                                  (int)p->index, trib_strerror(rc));
+        }
+        if (!startup) {
+            /* A log left behind by a deleted topic of the same name: start it afresh. */
+            coll_log_truncate_fully(log, 0);
+        }
+    } else {
+        rc = coll_storage_create_log(c->st, t->name, p->index, &lc, t->id.b, &log, err);
+        if (rc) {
+            return rc;
+        }
+    }
+    /*
+     * One replica: the high watermark is the log end, on every append and
+     * after recovery (everything the storage recovered is the log).
+     */
+    coll_log_set_high_watermark(log, coll_log_end_offset(log));
+    p->log = log;
+    p->leader_epoch = 0;
+    return 0;
+}
+
+static void run_added(coll_cluster_t *c, coll_topic_t *t, int32_t from)
+{
+    if (!c->hooks.partition_added) {
+        return;
+    }
+    for (int32_t i = from; i < t->npartitions; i++) {
+        c->hooks.partition_added(c->hooks.arg, t->partitions[i]);
+    }
+}
+
+static void run_removing(coll_cluster_t *c, coll_topic_t *t)
+{
+    if (!c->hooks.partition_removing) {
+        return;
+    }
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        c->hooks.partition_removing(c->hooks.arg, t->partitions[i]);
+    }
+}
+
+typedef struct orphan_ctx {
+    coll_cluster_t *c;
+    int rc;
+    size_t adopted;
+} orphan_ctx_t;
+
+static void find_orphan(coll_log_t *log, void *arg)
+{
+    orphan_ctx_t *o = arg;
+    coll_cluster_t *c = o->c;
+    const char *name = coll_log_topic(log);
+    int32_t part = coll_log_partition(log);
+    if (o->rc || part < 0 || part >= COLL_MAX_PARTITIONS_PER_TOPIC) {
+        return;
+    }
+    coll_topic_t *t = coll_cluster_topic(c, name, strlen(name));
+    if (!t) {
+        trib_uuid_t id;
+        if (coll_log_topic_id(log, id.b) != 0) {
+            coll_uuid_random(&id);
+        }
+        t = topic_new(c, name, strlen(name), &id, 0);
+        if (!t || table_insert(c, t) != 0) {
+            topic_free(t);
+            o->rc = -ENOMEM;
+            return;
+        }
+        o->adopted++;
+    }
+    if (part >= t->npartitions) {
+        coll_partition_t **np = realloc(t->partitions, (size_t)(part + 1) * sizeof(*np));
+        if (!np) {
+            o->rc = -ENOMEM;
+            return;
+        }
+        t->partitions = np;
+        for (int32_t i = t->npartitions; i <= part; i++) {
+            coll_partition_t *p = calloc(1, sizeof(*p));
+            if (!p) {
+                o->rc = -ENOMEM;
+                return;
+            }
+            p->topic = t;
+            p->index = i;
+            t->partitions[i] = p;
+            t->npartitions = i + 1;
+            c->npartitions++;
+        }
+    }
+}
+
+typedef struct unknown_ctx {
+    coll_cluster_t *c;
+    size_t n;
+} unknown_ctx_t;
+
+static void count_unknown(coll_log_t *log, void *arg)
+{
+    unknown_ctx_t *u = arg;
+    const char *name = coll_log_topic(log);
+    coll_topic_t *t = coll_cluster_topic(u->c, name, strlen(name));
+    if (!t || coll_log_partition(log) >= t->npartitions) {
+        if (u->n++ < 10) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                     "log %s-%d is not in the cluster metadata (a deleted topic?): not served",
+                     name, (int)coll_log_partition(log));
+        }
+    }
+}
+
+/* ---- open / free --------------------------------------------------------------------- */
+
+int coll_cluster_open(coll_storage_t *st, const coll_cluster_config_t *cfg, coll_cluster_t **out,
+                      trib_error_t *err)
+{
+    *out = NULL;
+    coll_cluster_t *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    c->st = st;
+    c->cfg = *cfg;
+    size_t plen = strlen(cfg->data_dir) + sizeof(COLL_CLUSTER_FILE) + 2;
+    c->path = malloc(plen);
+    if (!c->path) {
+        free(c);
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    snprintf(c->path, plen, "%s/%s", cfg->data_dir, COLL_CLUSTER_FILE);
+    int rc = 0;
+    bool first_start = false;
+    FILE *fp = fopen(c->path, "re");
+    if (fp) {
+        rc = load(c, fp, err);
+        fclose(fp);
+        if (rc) {
+            goto fail;
+        }
+    } else if (errno == ENOENT) {
+        first_start = true;
+        trib_uuid_t id;
+        coll_uuid_random(&id);
+        coll_uuid_format(&id, c->cluster_id);
+    } else {
+        rc = trib_error_set(err, -errno, "%s: %s", c->path, strerror(errno));
+        goto fail;
+    }
+
+    if (first_start) {
+        orphan_ctx_t o = {c, 0, 0};
+        coll_storage_foreach(st, find_orphan, &o);
+        if (o.rc) {
+            rc = trib_error_set(err, o.rc, "out of memory");
+            goto fail;
+        }
+        if (o.adopted) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "no %s: adopted %zu topics found in the data directory", COLL_CLUSTER_FILE,
+                     o.adopted);
+        }
+    } else {
+        unknown_ctx_t u = {c, 0};
+        coll_storage_foreach(st, count_unknown, &u);
+        if (u.n > 10) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%zu logs in all are not in the cluster metadata",
+                     u.n);
+        }
+    }
+    /* Never reuse a producer id that a previous run may have handed out. */
+    c->next_pid = c->pid_block;
+    if ((rc = save(c)) != 0) {
+        rc = trib_error_set(err, rc, "%s: %s", c->path, trib_strerror(rc));
+        goto fail;
+    }
+    size_t n = c->ntopics;
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        rc = trib_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    coll_cluster_topics(c, topics);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        for (int32_t k = 0; k < topics[i]->npartitions && rc == 0; k++) {
+            rc = attach_partition(c, topics[i]->partitions[k], true, err);
+        }
+    }
+    free(topics);
+    if (rc) {
+        goto fail;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "cluster %s, node %" PRId32 ": %zu topics, %zu partitions",
+             c->cluster_id, c->cfg.node_id, c->ntopics, c->npartitions);
+    *out = c;
+    return 0;
+fail:
+    coll_cluster_free(c);
+    return rc;
+}
+
+void coll_cluster_free(coll_cluster_t *c)
+{
+    if (!c) {
+        return;
+    }
+    for (size_t b = 0; b < c->nbuckets; b++) {
+        coll_topic_t *t = c->buckets[b];
+        while (t) {
+            coll_topic_t *next = t->hnext_;
+            topic_free(t);
+            t = next;
+        }
+    }
+    free(c->buckets);
+    free(c->path);
+    free(c);
+}
+
+void coll_cluster_set_hooks(coll_cluster_t *c, const coll_cluster_hooks_t *hooks)
+{
+    c->hooks = *hooks;
+}
+
+const coll_cluster_config_t *coll_cluster_config(const coll_cluster_t *c)
+{
+    return &c->cfg;
+}
+
+const char *coll_cluster_id(const coll_cluster_t *c)
+{
+    return c->cluster_id;
+}
+
+int32_t coll_cluster_node_id(const coll_cluster_t *c)
+{
+    return c->cfg.node_id;
+}
+
+int32_t coll_cluster_controller_id(const coll_cluster_t *c)
+{
+    return c->cfg.node_id;
+}
+
+coll_storage_t *coll_cluster_storage(const coll_cluster_t *c)
+{
+    return c->st;
+}
+
+void coll_cluster_set_endpoint(coll_cluster_t *c, const char *host, int32_t port)
+{
+    c->cfg.host = host;
+    c->cfg.port = port;
+}
+
+/* ---- admin operations ----------------------------------------------------------------- */
+
+static void set_result(coll_admin_result_t *res, int16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_result(coll_admin_result_t *res, int16_t code, const char *fmt, ...)
+{
+    res->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(res->msg, sizeof(res->msg), fmt, ap);
+    va_end(ap);
+}
+
+static void clear_result(coll_admin_result_t *res)
+{
+    res->code = TRIB_KAFKA_NONE;
+    res->msg[0] = '\0';
+}
+
+/* Applies config entries to a copy of the overrides; fills res on the first bad entry. */
+static bool apply_configs(const coll_cluster_t *c, const coll_topic_t *t,
+                          const coll_config_kv_t *cfgs, const int8_t *ops, size_t n, bool replace,
+                          coll_tcfg_t *ov, uint32_t *mask, coll_admin_result_t *res)
+{
+    if (replace) {
+        *mask = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        trib_kstr_t name = cfgs[i].name;
+        trib_kstr_t value = cfgs[i].value;
+        int8_t op = ops ? ops[i] : COLL_CONFIG_OP_SET;
+        if (name.len < 0) {
+            set_result(res, TRIB_KAFKA_INVALID_REQUEST, "Null config name");
+            return false;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (cfgs[j].name.len == name.len &&
+                memcmp(cfgs[j].name.ptr, name.ptr, (size_t)name.len) == 0) {
+                set_result(res, TRIB_KAFKA_INVALID_REQUEST, "Duplicate config name %.*s",
+                           (int)name.len, name.ptr);
+                return false;
+            }
+        }
+        int k = coll_tcfg_find(name.ptr, (size_t)name.len);
+        if (k < 0) {
+            set_result(res, TRIB_KAFKA_INVALID_CONFIG, "Unknown topic config name: %.*s",
+                       (int)name.len, name.ptr);
+            return false;
+        }
+        coll_tcfg_val_t v;
+        char msg[256];
+        switch (op) {
+        case COLL_CONFIG_OP_SET:
+            if (value.len < 0) {
+                /* AlterConfigs with a null value (and Kafka's SET of null) resets it. */
+                *mask &= ~(1u << k);
+                continue;
+            }
+            if (coll_tcfg_parse(k, value.ptr, (size_t)value.len, &v, msg, sizeof(msg)) != 0) {
+                set_result(res, TRIB_KAFKA_INVALID_CONFIG, "%s", msg);
+                return false;
+            }
+            ov->v[k] = v;
+            *mask |= 1u << k;
+            break;
+        case COLL_CONFIG_OP_DELETE:
+            *mask &= ~(1u << k);
+            break;
+        case COLL_CONFIG_OP_APPEND:
+        case COLL_CONFIG_OP_SUBTRACT: {
+            if (coll_tcfg_defs[k].type != COLL_CONFIG_TYPE_LIST) {
+                set_result(res, TRIB_KAFKA_INVALID_CONFIG,
+                           "Config value append is not allowed for config key: %s",
+                           coll_tcfg_defs[k].name);
+                return false;
+            }
+            if (value.len < 0 ||
+                coll_tcfg_parse(k, value.ptr, (size_t)value.len, &v, msg, sizeof(msg)) != 0) {
+                set_result(res, TRIB_KAFKA_INVALID_CONFIG, "%s",
+                           value.len < 0 ? "Null value not supported for APPEND/SUBTRACT" : msg);
+                return false;
+            }
+            int64_t cur = (*mask & (1u << k)) ? ov->v[k].i : t->config.v[k].i;
+            int64_t nv = op == COLL_CONFIG_OP_APPEND ? (cur | v.i) : (cur & ~v.i);
+            if (nv == 0) {
+                set_result(res, TRIB_KAFKA_INVALID_CONFIG,
+                           "Invalid value for configuration cleanup.policy: the list would be "
+                           "empty");
+                return false;
+            }
+            ov->v[k].i = nv;
+            *mask |= 1u << k;
+            break;
+        }
+        default:
+            set_result(res, TRIB_KAFKA_INVALID_REQUEST, "Unknown config operation %d", (int)op);
+            return false;
+        }
+    }
+    (void)c;
+    return true;
+}
+
+static int16_t storage_error(int rc)
+{
+    return rc == -ENOMEM ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR : TRIB_KAFKA_KAFKA_STORAGE_ERROR;
+}
+
+void coll_cluster_create_topic(coll_cluster_t *c, const char *name, size_t len, int32_t partitions,
+                               int16_t replication, const coll_config_kv_t *cfgs, size_t ncfgs,
+                               bool validate_only, coll_topic_t **out, coll_admin_result_t *res)
+{
+    clear_result(res);
+    if (out) {
+        *out = NULL;
+    }
+    if (!coll_topic_name_valid(name, len)) {
+        set_result(res, TRIB_KAFKA_INVALID_TOPIC_EXCEPTION,
+                   "Topic name \"%.*s\" is illegal: it must be 1 to 249 characters of ASCII "
+                   "alphanumerics, '.', '_' and '-' (and not \".\" or \"..\")",
+                   (int)(len > 300 ? 300 : len), name ? name : "");
+        return;
+    }
+    if (coll_cluster_topic(c, name, len)) {
+        set_result(res, TRIB_KAFKA_TOPIC_ALREADY_EXISTS, "Topic '%.*s' already exists.", (int)len,
+                   name);
+        return;
+    }
+    if (partitions == -1) {
+        partitions = c->cfg.default_partitions;
+    }
+    if (replication == -1) {
+        replication = c->cfg.default_replication_factor;
+    }
+    if (partitions <= 0 || partitions > COLL_MAX_PARTITIONS_PER_TOPIC) {
+        set_result(res, TRIB_KAFKA_INVALID_PARTITIONS,
+                   "Number of partitions must be between 1 and %d, not %" PRId32 ".",
+                   COLL_MAX_PARTITIONS_PER_TOPIC, partitions);
+        return;
+    }
+    if (replication <= 0) {
+        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
+                   "Replication factor must be larger than 0, or -1 to use the default value.");
+        return;
+    }
+    if (replication > 1) {
+        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
+                   "Unable to replicate the partition %d time(s): The target replication factor "
+                   "of %d cannot be reached because only 1 broker(s) are registered.",
+                   (int)replication, (int)replication);
+        return;
+    }
+    if (c->cfg.max_partitions && c->npartitions + (size_t)partitions > c->cfg.max_partitions) {
+        set_result(res, TRIB_KAFKA_POLICY_VIOLATION,
+                   "The node hosts %zu partitions; %" PRId32
+                   " more would exceed max_partitions (%zu).",
+                   c->npartitions, partitions, c->cfg.max_partitions);
+        return;
+    }
+    coll_tcfg_t ov;
+    coll_tcfg_init(&ov);
+    uint32_t mask = 0;
+    coll_topic_t probe;
+    memset(&probe, 0, sizeof(probe));
+    probe.config = c->cfg.defaults;
+    if (!apply_configs(c, &probe, cfgs, NULL, ncfgs, false, &ov, &mask, res)) {
+        return;
+    }
+    if (validate_only) {
+        return;
+    }
+    trib_uuid_t id;
+    coll_uuid_random(&id);
+    coll_topic_t *t = topic_new(c, name, len, &id, partitions);
+    if (!t || table_insert(c, t) != 0) {
+        topic_free(t);
+        set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+        return;
+    }
+    t->overrides = ov;
+    t->config_mask = mask;
+    coll_tcfg_merge(&c->cfg.defaults, &t->overrides, mask, &t->config);
+    int rc = save(c);
+    if (rc) {
+        table_remove(c, t);
+        topic_free(t);
+        set_result(res, storage_error(rc), "Writing the cluster metadata failed: %s",
+                   trib_strerror(rc));
+        return;
+    }
+    trib_error_t err;
+    trib_error_clear(&err);
+    for (int32_t i = 0; i < partitions; i++) {
+        rc = attach_partition(c, t->partitions[i], false, &err);
+        if (rc) {
+            /* Undo: the topic goes, its checkpoint entry too. */
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "creating topic %s: %s", t->name, err.msg);
+            set_result(res, storage_error(rc), "Creating the partition logs failed: %s", err.msg);
+            table_remove(c, t);
+            topic_free(t);
+            save(c);
+            return;
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "created topic %s with %" PRId32 " partitions", t->name,
+             partitions);
+    run_added(c, t, 0);
+    if (out) {
+        *out = t;
+    }
+}
+
+coll_topic_t *coll_cluster_auto_create(coll_cluster_t *c, const char *name, size_t len,
+                                       int16_t *error)
+{
+    if (!c->cfg.auto_create_topics) {
+        *error = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    coll_admin_result_t res;
+    coll_topic_t *t = NULL;
+    coll_cluster_create_topic(c, name, len, -1, -1, NULL, 0, false, &t, &res);
+    if (res.code == TRIB_KAFKA_TOPIC_ALREADY_EXISTS) {
+        t = coll_cluster_topic(c, name, len);
+        res.code = TRIB_KAFKA_NONE;
+    }
+    *error = res.code;
+    return t;
+}
+
+void coll_cluster_delete_topic(coll_cluster_t *c, coll_topic_t *t, coll_admin_result_t *res)
+{
+    clear_result(res);
+    table_remove(c, t);
+    int rc = save(c);
+    if (rc) {
+        table_insert(c, t);
+        set_result(res, storage_error(rc), "Writing the cluster metadata failed: %s",
+                   trib_strerror(rc));
+        return;
+    }
+    run_removing(c, t);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        coll_log_t *log = t->partitions[i]->log;
+        /*
+         * The storage has no way to remove a log yet (see
+         * /tmp/storage-requests.txt): empty it, which deletes its segments;
+         * the directory stays and is ignored at startup.
+         */
+        if (log) {
+            int trc = coll_log_truncate_fully(log, 0);
+            if (trc) {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY, "emptying %s-%d: %s", t->name, (int)i,
+                         trib_strerror(trc));
+            }
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "deleted topic %s", t->name);
+    topic_free(t);
+}
+
+void coll_cluster_create_partitions(coll_cluster_t *c, coll_topic_t *t, int32_t total,
+                                    bool validate_only, coll_admin_result_t *res)
+{
+    clear_result(res);
+    if (total <= t->npartitions) {
+        set_result(res, TRIB_KAFKA_INVALID_PARTITIONS,
+                   total == t->npartitions ? "Topic already has %" PRId32 " partitions."
+                                           : "Topic currently has %" PRId32
+                                             " partitions, which is higher than the "
+                                             "requested count.",
+                   t->npartitions);
+        return;
+    }
+    if (total > COLL_MAX_PARTITIONS_PER_TOPIC) {
+        set_result(res, TRIB_KAFKA_INVALID_PARTITIONS, "Number of partitions must be at most %d.",
+                   COLL_MAX_PARTITIONS_PER_TOPIC);
+        return;
+    }
+    size_t add = (size_t)(total - t->npartitions);
+    if (c->cfg.max_partitions && c->npartitions + add > c->cfg.max_partitions) {
+        set_result(res, TRIB_KAFKA_POLICY_VIOLATION,
+                   "%zu more partitions would exceed max_partitions (%zu).", add,
+                   c->cfg.max_partitions);
+        return;
+    }
+    if (validate_only) {
+        return;
+    }
+    coll_partition_t **np = realloc(t->partitions, (size_t)total * sizeof(*np));
+    if (!np) {
+        set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+        return;
+    }
+    t->partitions = np;
+    int32_t old = t->npartitions;
+    for (int32_t i = old; i < total; i++) {
+        coll_partition_t *p = calloc(1, sizeof(*p));
+        if (!p) {
+            for (int32_t k = old; k < i; k++) {
+                free(t->partitions[k]);
+            }
+            set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+            return;
+        }
+        p->topic = t;
+        p->index = i;
+        t->partitions[i] = p;
+    }
+    t->npartitions = total;
+    c->npartitions += add;
+    int rc = save(c);
+    trib_error_t err;
+    trib_error_clear(&err);
+    for (int32_t i = old; i < total && rc == 0; i++) {
+        rc = attach_partition(c, t->partitions[i], false, &err);
+        if (rc) {
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "adding partitions to %s: %s", t->name, err.msg);
+        }
+    }
+    if (rc) {
+        for (int32_t k = old; k < total; k++) {
+            free(t->partitions[k]);
+        }
+        t->npartitions = old;
+        c->npartitions -= add;
+        save(c);
+        set_result(res, storage_error(rc), "Adding partitions failed: %s", trib_strerror(rc));
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "topic %s now has %" PRId32 " partitions", t->name, total);
+    run_added(c, t, old);
+}
+
+void coll_cluster_alter_configs(coll_cluster_t *c, coll_topic_t *t, const coll_config_kv_t *cfgs,
+                                const int8_t *ops, size_t n, bool replace, bool validate_only,
+                                coll_admin_result_t *res)
+{
+    clear_result(res);
+    coll_tcfg_t ov = t->overrides;
+    uint32_t mask = t->config_mask;
+    if (!apply_configs(c, t, cfgs, ops, n, replace, &ov, &mask, res) || validate_only) {
+        return;
+    }
+    coll_tcfg_t old_ov = t->overrides;
+    uint32_t old_mask = t->config_mask;
+    t->overrides = ov;
+    t->config_mask = mask;
+    int rc = save(c);
+    if (rc) {
+        t->overrides = old_ov;
+        t->config_mask = old_mask;
+        set_result(res, storage_error(rc), "Writing the cluster metadata failed: %s",
+                   trib_strerror(rc));
+        return;
+    }
+    coll_tcfg_merge(&c->cfg.defaults, &t->overrides, t->config_mask, &t->config);
+    coll_log_config_t lc;
+    coll_tcfg_to_log_config(&t->config, &lc);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        if (t->partitions[i]->log) {
+            int lrc = coll_log_set_config(t->partitions[i]->log, &lc);
+            if (lrc) {
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s-%d: applying the config: %s", t->name,
+                         (int)i, trib_strerror(lrc));
+            }
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "altered the config of topic %s", t->name);
+}
+
+int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid)
+{
+    if (c->next_pid >= c->pid_block) {
+        int64_t old = c->pid_block;
+        c->pid_block = c->next_pid + COLL_PRODUCER_ID_BLOCK;
+        int rc = save(c);
+        if (rc) {
+            c->pid_block = old;
+            return rc;
+        }
+    }
+    *pid = c->next_pid++;
+    return 0;
+}
