@@ -2,17 +2,37 @@
 /*
  * tributary-collector: the broker daemon's entry point.
  *
- * This build parses the command line and reports versions; the broker
- * itself (listeners, storage, APIs) lands with the broker issue.
+ * Order of things: the configuration (collector.yaml, then the flags on
+ * top of it), logging, the storage (recovering every partition log), the
+ * cluster metadata (topics, attached to their logs), then the server
+ * (listeners, metrics, the ready file). SIGTERM/SIGINT stop the server
+ * gracefully, then close the storage (fsync, checkpoints, the clean
+ * shutdown marker) and exit 0. With no arguments it runs on the embedded
+ * defaults: 127.0.0.1:9092, ./tributary-data, node 1.
+ *
+ * Exit codes: 0 clean stop or valid --check-config; 1 a runtime failure
+ * (cannot bind, storage error); 2 bad usage or configuration.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <openssl/crypto.h>
+#include <uv.h>
 
+#include "cluster/cluster.h"
+#include "server/conf.h"
+#include "server/server.h"
+#include "storage/storage.h"
+#include "tributary/log.h"
 #include "tributary/version.h"
+
+#define FACILITY "main"
 
 static void usage(FILE *out)
 {
@@ -21,22 +41,163 @@ static void usage(FILE *out)
           "The Tributary collector: a partitioned log broker that speaks the Apache\n"
           "Kafka wire protocol and hosts sink plugins.\n"
           "\n"
-          "Options:\n"
-          "  -c, --config FILE       read configuration from FILE (YAML)\n"
-          "      --listen HOST:PORT  listen address (default 127.0.0.1:9092)\n"
+          "Options (flags override the configuration file):\n"
+          "  -c, --config FILE        read configuration from FILE (YAML; see\n"
+          "                           conf/collector.yaml for every option)\n"
+          "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any)\n"
           "      --advertise HOST:PORT  address given to clients in metadata\n"
-          "      --data-dir DIR      data directory (default ./tributary-data)\n"
-          "      --node-id N         this node's id (default 1)\n"
-          "      --metrics HOST:PORT serve Prometheus metrics and health here\n"
-          "      --check-config      validate the configuration and exit\n"
-          "  -h, --help              show this help and exit\n"
-          "  -V, --version           show versions and exit\n",
+          "      --data-dir DIR       data directory (default ./tributary-data)\n"
+          "      --node-id N          this node's id (default 1)\n"
+          "      --metrics HOST:PORT|off  Prometheus metrics and /health\n"
+          "                           (default 127.0.0.1:9644; port 0 = any)\n"
+          "      --ready-file FILE    once listening, write 'kafka HOST:PORT' and\n"
+          "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
+          "      --log-level LEVEL    error, warn, info, debug or trace\n"
+          "      --log-format FORMAT  text or json\n"
+          "      --check-config       validate the configuration and exit\n"
+          "  -h, --help               show this help and exit\n"
+          "  -V, --version            show versions and exit\n",
           out);
+}
+
+/* "host:port", "[v6]:port" or ":port"; host may be empty (any address). */
+static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':') {
+            return -1;
+        }
+        h = s + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) {
+            return -1;
+        }
+        hl = (size_t)(colon - s);
+    }
+    if (hl >= hostlen) {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || p < 0 || p > 65535) {
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+typedef struct app {
+    uv_loop_t *loop;
+    uv_signal_t sigterm, sigint, sighup;
+    coll_storage_t *st;
+    coll_cluster_t *cluster;
+    coll_server_t *server;
+    bool stopping;
+    int status;
+} app_t;
+
+static void close_signals(app_t *a)
+{
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
+}
+
+static void storage_closed(void *arg, int status)
+{
+    app_t *a = arg;
+    if (status != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "closing the storage: %s", trib_strerror(status));
+        a->status = 1;
+    }
+    a->st = NULL;
+    close_signals(a);
+}
+
+static void server_stopped(void *arg)
+{
+    app_t *a = arg;
+    if (a->st) {
+        int rc = coll_storage_close(a->st, storage_closed, a);
+        if (rc != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "closing the storage: %s", trib_strerror(rc));
+            a->status = 1;
+            close_signals(a);
+        }
+    } else {
+        close_signals(a);
+    }
+}
+
+static void begin_stop(app_t *a, const char *why)
+{
+    if (a->stopping) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%s: already stopping", why);
+        return;
+    }
+    a->stopping = true;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s: shutting down", why);
+    if (a->server) {
+        coll_server_stop(a->server, server_stopped, a);
+    } else {
+        server_stopped(a);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    app_t *a = h->data;
+    if (signum == SIGHUP) {
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "SIGHUP: the collector does not reload its configuration; restart it");
+        return;
+    }
+    begin_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Runs the loop until every handle is closed; closes stragglers (a bug) with a warning. */
+static void drain_loop(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(loop) == UV_EBUSY) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "handles left open at exit");
+        uv_run(loop, UV_RUN_NOWAIT);
+        uv_loop_close(loop);
+    }
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_LISTEN = 256, OPT_ADVERTISE, OPT_DATA_DIR, OPT_NODE_ID, OPT_METRICS, OPT_CHECK };
+    enum {
+        OPT_LISTEN = 256,
+        OPT_ADVERTISE,
+        OPT_DATA_DIR,
+        OPT_NODE_ID,
+        OPT_METRICS,
+        OPT_CHECK,
+        OPT_READY,
+        OPT_LOG_LEVEL,
+        OPT_LOG_FORMAT,
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -45,10 +206,17 @@ int main(int argc, char **argv)
         {"node-id", required_argument, NULL, OPT_NODE_ID},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"ready-file", required_argument, NULL, OPT_READY},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    const char *config_path = NULL, *listen = NULL, *advertise = NULL, *data_dir = NULL;
+    const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
+    const char *log_format = NULL;
+    bool check = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -57,15 +225,37 @@ int main(int argc, char **argv)
             return 0;
         case 'V':
             trib_version_print(stdout, "tributary-collector");
-            printf("  %s\n", OpenSSL_version(OPENSSL_VERSION));
+            printf("  %s\n  libuv %s\n", OpenSSL_version(OPENSSL_VERSION), uv_version_string());
             return 0;
         case 'c':
+            config_path = optarg;
+            break;
         case OPT_LISTEN:
+            listen = optarg;
+            break;
         case OPT_ADVERTISE:
+            advertise = optarg;
+            break;
         case OPT_DATA_DIR:
+            data_dir = optarg;
+            break;
         case OPT_NODE_ID:
+            node_id = optarg;
+            break;
         case OPT_METRICS:
+            metrics = optarg;
+            break;
         case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_READY:
+            ready_file = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = optarg;
+            break;
+        case OPT_LOG_FORMAT:
+            log_format = optarg;
             break;
         default:
             usage(stderr);
@@ -77,6 +267,174 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    fputs("tributary-collector: the broker is not part of this build yet\n", stderr);
-    return 1;
+
+    /* ---- configuration ---- */
+    coll_conf_t conf;
+    trib_config_t *cfg = NULL;
+    int rc = coll_conf_load(&conf, &cfg, config_path);
+    if (rc != 0) {
+        if (cfg) {
+            trib_config_print_errors(cfg, stderr);
+        } else {
+            fprintf(stderr, "tributary-collector: %s\n", trib_strerror(rc));
+        }
+        trib_config_free(cfg);
+        return 2;
+    }
+    static char listen_host[256], advertise_host[256], metrics_host[256];
+    int port;
+    bool bad = false;
+    if (listen) {
+        if (parse_hostport(listen, listen_host, sizeof(listen_host), &port) != 0) {
+            fprintf(stderr, "tributary-collector: --listen: expected HOST:PORT, got '%s'\n",
+                    listen);
+            bad = true;
+        } else {
+            conf.listen.text = listen;
+            conf.listen.host = listen_host;
+            conf.listen.port = (uint16_t)port;
+        }
+    }
+    if (advertise) {
+        if (parse_hostport(advertise, advertise_host, sizeof(advertise_host), &port) != 0 ||
+            !advertise_host[0]) {
+            fprintf(stderr, "tributary-collector: --advertise: expected HOST:PORT, got '%s'\n",
+                    advertise);
+            bad = true;
+        } else {
+            conf.advertise.text = advertise;
+            conf.advertise.host = advertise_host;
+            conf.advertise.port = (uint16_t)port;
+        }
+    }
+    if (metrics) {
+        if (strcmp(metrics, "off") == 0) {
+            conf.metrics.enabled = false;
+        } else if (parse_hostport(metrics, metrics_host, sizeof(metrics_host), &port) != 0) {
+            fprintf(stderr, "tributary-collector: --metrics: expected HOST:PORT or off, got '%s'\n",
+                    metrics);
+            bad = true;
+        } else {
+            conf.metrics.enabled = true;
+            conf.metrics.listen.text = metrics;
+            conf.metrics.listen.host = metrics_host;
+            conf.metrics.listen.port = (uint16_t)port;
+        }
+    }
+    if (data_dir) {
+        if (!*data_dir) {
+            fprintf(stderr, "tributary-collector: --data-dir: empty\n");
+            bad = true;
+        }
+        conf.data_dir = data_dir;
+    }
+    if (node_id) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(node_id, &end, 10);
+        if (!*node_id || *end || errno || v < 0 || v > INT32_MAX) {
+            fprintf(stderr, "tributary-collector: --node-id: expected 0..2147483647, got '%s'\n",
+                    node_id);
+            bad = true;
+        }
+        conf.node_id = v;
+    }
+    if (log_level) {
+        int l = trib_log_level_parse(log_level);
+        if (l < 0) {
+            fprintf(stderr, "tributary-collector: --log-level: unknown level '%s'\n", log_level);
+            bad = true;
+        }
+        conf.log.level = l;
+    }
+    if (log_format) {
+        if (strcmp(log_format, "text") == 0) {
+            conf.log.format = TRIB_LOG_TEXT;
+        } else if (strcmp(log_format, "json") == 0) {
+            conf.log.format = TRIB_LOG_JSON;
+        } else {
+            fprintf(stderr, "tributary-collector: --log-format: expected text or json, got '%s'\n",
+                    log_format);
+            bad = true;
+        }
+    }
+    if (bad) {
+        trib_config_free(cfg);
+        return 2;
+    }
+    if (check) {
+        printf("%s: configuration OK\n", config_path ? config_path : "(defaults)");
+        trib_config_free(cfg);
+        return 0;
+    }
+    trib_log_set_level((trib_log_level_t)conf.log.level);
+    trib_log_set_format((trib_log_format_t)conf.log.format);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "tributary-collector %s starting: node %" PRId64 ", data %s",
+             TRIB_VERSION, conf.node_id, conf.data_dir);
+
+    /* ---- storage, cluster, server ---- */
+    app_t app;
+    memset(&app, 0, sizeof(app));
+    uv_loop_t loop;
+    if ((rc = uv_loop_init(&loop)) != 0) {
+        fprintf(stderr, "tributary-collector: %s\n", uv_strerror(rc));
+        trib_config_free(cfg);
+        return 1;
+    }
+    app.loop = &loop;
+    coll_storage_config_t scfg;
+    coll_conf_to_storage(&conf, &scfg);
+    trib_error_t err;
+    trib_error_clear(&err);
+    rc = coll_storage_open(&loop, &scfg, &app.st, &err);
+    if (rc != 0) {
+        char msg[700];
+        trib_error_format(&err, msg, sizeof(msg));
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "opening the storage: %s", msg);
+        app.st = NULL;
+        drain_loop(&loop);
+        trib_config_free(cfg);
+        return 1;
+    }
+    coll_cluster_config_t ccfg;
+    coll_conf_to_cluster(&conf, &ccfg);
+    rc = coll_cluster_open(app.st, &ccfg, &app.cluster, &err);
+    if (rc != 0) {
+        char msg[700];
+        trib_error_format(&err, msg, sizeof(msg));
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "loading the cluster metadata: %s", msg);
+        app.status = 1;
+    } else {
+        coll_server_config_t svc;
+        coll_conf_to_server(&conf, &svc);
+        svc.ready_file = ready_file;
+        rc = coll_server_start(&loop, &svc, app.cluster, app.st, &app.server, &err);
+        if (rc != 0) {
+            char msg[700];
+            trib_error_format(&err, msg, sizeof(msg));
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", msg);
+            app.status = 1;
+        }
+    }
+    uv_signal_init(&loop, &app.sigterm);
+    uv_signal_init(&loop, &app.sigint);
+    uv_signal_init(&loop, &app.sighup);
+    app.sigterm.data = app.sigint.data = app.sighup.data = &app;
+    if (app.status != 0) {
+        begin_stop(&app, "startup failed");
+    } else {
+        uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+        uv_signal_start(&app.sigint, on_signal, SIGINT);
+        uv_signal_start(&app.sighup, on_signal, SIGHUP);
+    }
+    drain_loop(&loop);
+    coll_server_free(app.server);
+    coll_cluster_free(app.cluster);
+    trib_config_free(cfg);
+    if (app.status == 0) {
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");
+    }
+    return app.status;
 }

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the API handlers: topic lookup with auto-creation,
+ * leader epoch checks, and the mapping of local errors to Kafka's.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+int16_t coll_kafka_error_from(int rc)
+{
+    switch (rc) {
+    case 0:
+        return TRIB_KAFKA_NONE;
+    case -ERANGE:
+        return TRIB_KAFKA_OFFSET_OUT_OF_RANGE;
+    case TRIB_ETOO_LARGE:
+        return TRIB_KAFKA_MESSAGE_TOO_LARGE;
+    case TRIB_ECRC:
+    case TRIB_EMALFORMED:
+    case TRIB_ETRUNCATED:
+    case TRIB_EUNSUPPORTED_VERSION:
+        return TRIB_KAFKA_CORRUPT_MESSAGE;
+    case TRIB_ENOT_FOUND:
+        return TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    case -EROFS:
+    case -EIO:
+    case -ENOSPC:
+    case -EDQUOT:
+        return TRIB_KAFKA_KAFKA_STORAGE_ERROR;
+    case -ECANCELED:
+        return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
+    case TRIB_ESTATE:
+        return TRIB_KAFKA_BROKER_NOT_AVAILABLE;
+    default:
+        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+    }
+}
+
+coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int16_t *error)
+{
+    *error = TRIB_KAFKA_NONE;
+    if (name.len < 0) {
+        *error = TRIB_KAFKA_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    coll_cluster_t *c = r->srv->cluster;
+    coll_topic_t *t = coll_cluster_topic(c, name.ptr, (size_t)name.len);
+    if (t) {
+        return t;
+    }
+    if (!create) {
+        *error = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        return NULL;
+    }
+    if (!coll_topic_name_valid(name.ptr, (size_t)name.len)) {
+        *error = TRIB_KAFKA_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    t = coll_cluster_auto_create(c, name.ptr, (size_t)name.len, error);
+    if (t) {
+        r->srv->metrics.auto_created_topics++;
+    }
+    return t;
+}
+
+int16_t coll_check_leader_epoch(const coll_partition_t *p, int32_t current_leader_epoch)
+{
+    if (current_leader_epoch < 0 || current_leader_epoch == p->leader_epoch) {
+        return TRIB_KAFKA_NONE;
+    }
+    return current_leader_epoch > p->leader_epoch ? TRIB_KAFKA_UNKNOWN_LEADER_EPOCH
+                                                  : TRIB_KAFKA_FENCED_LEADER_EPOCH;
+}
+
+int8_t coll_topic_config_source(const coll_cluster_t *cl, uint32_t override_mask, int key)
+{
+    if (override_mask & (1u << key)) {
+        return COLL_CONFIG_SOURCE_TOPIC;
+    }
+    if (coll_cluster_config(cl)->defaults_set & (1u << key)) {
+        return COLL_CONFIG_SOURCE_STATIC_BROKER;
+    }
+    return COLL_CONFIG_SOURCE_DEFAULT;
+}
+
+char *coll_config_value(coll_req_t *r, const coll_tcfg_t *c, int key)
+{
+    char v[64];
+    coll_tcfg_format(key, c->v[key], v, sizeof(v));
+    trib_kstr_t s = {v, (int32_t)strlen(v)};
+    return coll_req_strdup(r, s);
+}

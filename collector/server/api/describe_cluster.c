@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * DescribeCluster (key 60), versions 0-1 (flexible).
+ *
+ * One broker, this node, which is also the controller. v1's EndpointType
+ * 1 (brokers) is served; 2 (controllers) gets UNSUPPORTED_ENDPOINT_TYPE, as
+ * from a Kafka broker. Authorized operations, when asked for, are
+ * all-allowed (no ACLs yet).
+ */
+#include "server/server_int.h"
+
+#include "kafka/gen/kafka_messages.h"
+
+void coll_api_describe_cluster(coll_req_t *r)
+{
+    const DescribeClusterRequest *req = r->body;
+    coll_cluster_t *cl = r->srv->cluster;
+    const coll_cluster_config_t *cc = coll_cluster_config(cl);
+    DescribeClusterResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    DescribeClusterResponse_DescribeClusterBroker *b = coll_req_alloc(r, sizeof(*b));
+    if (!resp || !b) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    DescribeClusterResponse_init(resp);
+    resp->ClusterId = trib_kstr(coll_cluster_id(cl));
+    resp->ControllerId = coll_cluster_controller_id(cl);
+    if (r->api_version >= 1) {
+        resp->EndpointType = req->EndpointType;
+    }
+    if (r->api_version >= 1 && req->EndpointType != 1) {
+        resp->ErrorCode = TRIB_KAFKA_UNSUPPORTED_ENDPOINT_TYPE;
+        resp->ErrorMessage = trib_kstr("only broker endpoints (EndpointType 1) are served");
+        coll_req_note_error(r, resp->ErrorCode);
+        resp->Brokers.count = 0;
+    } else {
+        DescribeClusterResponse_DescribeClusterBroker_init(b);
+        b->BrokerId = coll_cluster_node_id(cl);
+        b->Host = trib_kstr(cc->host);
+        b->Port = cc->port;
+        b->Rack = trib_kstr(cc->rack);
+        resp->Brokers.items = b;
+        resp->Brokers.count = 1;
+    }
+    if (req->IncludeClusterAuthorizedOperations) {
+        /* CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+         * IDEMPOTENT_WRITE */
+        resp->ClusterAuthorizedOperations =
+            (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+    }
+    coll_req_respond(r, &DescribeClusterResponse_codec, resp);
+}

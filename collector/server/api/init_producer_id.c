@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * InitProducerId (key 22), versions 0-4 (v2+ flexible).
+ *
+ * Idempotent producers only: every request without a TransactionalId gets
+ * a new producer id with epoch 0, as Kafka does for non-transactional
+ * producers (it ignores the ProducerId/ProducerEpoch of v3+ then too). Ids
+ * come from the cluster metadata in checkpointed blocks, so a restart
+ * never hands out an id twice.
+ *
+ * Differences from Kafka: transactions are not supported; a request with
+ * a TransactionalId gets INVALID_REQUEST (clients reach that only after a
+ * FindCoordinator(TRANSACTION), which this collector does not advertise).
+ */
+#include "server/server_int.h"
+
+#include "kafka/gen/kafka_messages.h"
+
+void coll_api_init_producer_id(coll_req_t *r)
+{
+    const InitProducerIdRequest *req = r->body;
+    InitProducerIdResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    InitProducerIdResponse_init(resp);
+    resp->ProducerId = -1;
+    resp->ProducerEpoch = -1;
+    if (req->TransactionalId.len >= 0) {
+        resp->ErrorCode = TRIB_KAFKA_INVALID_REQUEST;
+    } else {
+        int64_t pid;
+        int rc = coll_cluster_next_producer_id(r->srv->cluster, &pid);
+        if (rc == 0) {
+            resp->ProducerId = pid;
+            resp->ProducerEpoch = 0;
+        } else {
+            resp->ErrorCode = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        }
+    }
+    coll_req_note_error(r, resp->ErrorCode);
+    coll_req_respond(r, &InitProducerIdResponse_codec, resp);
+}

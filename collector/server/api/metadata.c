@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Metadata (key 3), versions 0-12.
+ *
+ * One broker (this node, at its advertised address), which is the
+ * controller (v1+) and the leader of every partition with replicas and ISR
+ * [self], leader epoch 0 (v7+), topic ids (v10+). The topics asked for
+ * (v0: an empty list means all; v1+: null means all, empty means none)
+ * or, from v10, asked for by id (UNKNOWN_TOPIC_ID when there is none).
+ *
+ * Auto-creation (auto_create_topics in collector.yaml): an unknown topic
+ * is created with default_partitions when the request allows it
+ * (AllowAutoTopicCreation, v4+; always below v4). Unlike Kafka, which
+ * answers LEADER_NOT_AVAILABLE until the new topic's leader is elected,
+ * the topic is returned at once: creation is synchronous here.
+ *
+ * Authorized operations (v8+) are all-allowed bit sets when requested
+ * (no ACLs yet), else Kafka's "not requested" INT32_MIN.
+ */
+#include "server/server_int.h"
+
+#include "kafka/gen/kafka_messages.h"
+
+/* Kafka's AclOperation codes. */
+#define OP_READ 3
+#define OP_WRITE 4
+#define OP_CREATE 5
+#define OP_DELETE 6
+#define OP_ALTER 7
+#define OP_DESCRIBE 8
+#define OP_CLUSTER_ACTION 9
+#define OP_DESCRIBE_CONFIGS 10
+#define OP_ALTER_CONFIGS 11
+#define OP_IDEMPOTENT_WRITE 12
+
+static const int32_t TOPIC_OPS = (1 << OP_READ) | (1 << OP_WRITE) | (1 << OP_CREATE) |
+                                 (1 << OP_DELETE) | (1 << OP_ALTER) | (1 << OP_DESCRIBE) |
+                                 (1 << OP_DESCRIBE_CONFIGS) | (1 << OP_ALTER_CONFIGS);
+static const int32_t CLUSTER_OPS = (1 << OP_CREATE) | (1 << OP_ALTER) | (1 << OP_DESCRIBE) |
+                                   (1 << OP_CLUSTER_ACTION) | (1 << OP_DESCRIBE_CONFIGS) |
+                                   (1 << OP_ALTER_CONFIGS) | (1 << OP_IDEMPOTENT_WRITE);
+
+static bool fill_topic(coll_req_t *r, const MetadataRequest *req, coll_topic_t *t,
+                       MetadataResponse_MetadataResponseTopic *out)
+{
+    int32_t node = coll_cluster_node_id(r->srv->cluster);
+    out->ErrorCode = TRIB_KAFKA_NONE;
+    out->Name.ptr = t->name;
+    out->Name.len = (int32_t)t->name_len;
+    out->TopicId = t->id;
+    out->IsInternal = t->internal;
+    if (req->IncludeTopicAuthorizedOperations) {
+        out->TopicAuthorizedOperations = TOPIC_OPS;
+    }
+    int32_t n = t->npartitions;
+    MetadataResponse_MetadataResponsePartition *parts =
+        coll_req_alloc(r, (size_t)n * sizeof(*parts));
+    int32_t *self = coll_req_alloc(r, sizeof(int32_t));
+    if (!parts || !self) {
+        return false;
+    }
+    *self = node;
+    for (int32_t i = 0; i < n; i++) {
+        MetadataResponse_MetadataResponsePartition *p = &parts[i];
+        MetadataResponse_MetadataResponsePartition_init(p);
+        p->ErrorCode = TRIB_KAFKA_NONE;
+        p->PartitionIndex = i;
+        p->LeaderId = node;
+        p->LeaderEpoch = t->partitions[i]->leader_epoch;
+        p->ReplicaNodes.items = self;
+        p->ReplicaNodes.count = 1;
+        p->IsrNodes.items = self;
+        p->IsrNodes.count = 1;
+        p->OfflineReplicas.items = NULL;
+        p->OfflineReplicas.count = 0;
+    }
+    out->Partitions.items = parts;
+    out->Partitions.count = n;
+    return true;
+}
+
+void coll_api_metadata(coll_req_t *r)
+{
+    const MetadataRequest *req = r->body;
+    coll_cluster_t *cl = r->srv->cluster;
+    const coll_cluster_config_t *cc = coll_cluster_config(cl);
+    MetadataResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    MetadataResponse_MetadataResponseBroker *broker = coll_req_alloc(r, sizeof(*broker));
+    if (!resp || !broker) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    MetadataResponse_init(resp);
+    MetadataResponse_MetadataResponseBroker_init(broker);
+    broker->NodeId = coll_cluster_node_id(cl);
+    broker->Host = trib_kstr(cc->host);
+    broker->Port = cc->port;
+    broker->Rack = trib_kstr(cc->rack);
+    resp->Brokers.items = broker;
+    resp->Brokers.count = 1;
+    resp->ClusterId = trib_kstr(coll_cluster_id(cl));
+    resp->ControllerId = coll_cluster_controller_id(cl);
+    if (req->IncludeClusterAuthorizedOperations) {
+        resp->ClusterAuthorizedOperations = CLUSTER_OPS;
+    }
+
+    bool all = req->Topics.count < 0 || (r->api_version == 0 && req->Topics.count == 0);
+    bool allow_create = r->api_version < 4 || req->AllowAutoTopicCreation;
+    if (all) {
+        size_t n = coll_cluster_topic_count(cl);
+        coll_topic_t **topics = coll_req_alloc(r, n * sizeof(*topics));
+        MetadataResponse_MetadataResponseTopic *out = coll_req_alloc(r, n * sizeof(*out));
+        if (!topics || !out) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        coll_cluster_topics(cl, topics);
+        for (size_t i = 0; i < n; i++) {
+            MetadataResponse_MetadataResponseTopic_init(&out[i]);
+            if (!fill_topic(r, req, topics[i], &out[i])) {
+                coll_req_reject(r, "out of memory");
+                return;
+            }
+        }
+        resp->Topics.items = out;
+        resp->Topics.count = (int32_t)n;
+    } else {
+        int32_t n = req->Topics.count;
+        MetadataResponse_MetadataResponseTopic *out = coll_req_alloc(r, (size_t)n * sizeof(*out));
+        if (!out && n > 0) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            const MetadataRequest_MetadataRequestTopic *rt = &req->Topics.items[i];
+            MetadataResponse_MetadataResponseTopic *o = &out[i];
+            MetadataResponse_MetadataResponseTopic_init(o);
+            coll_topic_t *t = NULL;
+            int16_t err = TRIB_KAFKA_NONE;
+            if (rt->Name.len < 0) {
+                /* v10+: by topic id. */
+                t = coll_cluster_topic_by_id(cl, &rt->TopicId);
+                err = t ? TRIB_KAFKA_NONE : TRIB_KAFKA_UNKNOWN_TOPIC_ID;
+                o->TopicId = rt->TopicId;
+            } else {
+                t = coll_find_topic(r, rt->Name, allow_create, &err);
+                o->Name = rt->Name;
+            }
+            if (t) {
+                if (!fill_topic(r, req, t, o)) {
+                    coll_req_reject(r, "out of memory");
+                    return;
+                }
+            } else {
+                o->ErrorCode = err;
+                o->Partitions.count = 0;
+                coll_req_note_error(r, err);
+            }
+        }
+        resp->Topics.items = out;
+        resp->Topics.count = n;
+    }
+    coll_req_respond(r, &MetadataResponse_codec, resp);
+}

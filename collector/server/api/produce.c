@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Produce (key 0), versions 3-11; 0-2 are advertised (librdkafka 2.0.2's
+ * compression feature gate needs v0 in the range) and answered with
+ * UNSUPPORTED_VERSION on every partition, as Kafka 4.0 does.
+ *
+ * The hot path. A partition's records are whole v2 batches in the request
+ * frame (read straight from the socket into it, see conn.c). Each batch's
+ * 61-byte header is parsed and its CRC32C checked (SSE4.2 when available);
+ * the bytes are otherwise opaque: no decompression, no per-record work, no
+ * re-encoding. coll_log_append() stamps baseOffset and partitionLeaderEpoch
+ * in place (outside the CRC) and writes the frame's bytes to the segment
+ * with one pwrite: the records' only copy after the socket read.
+ *
+ * acks:
+ *    0  no response; an error on any partition closes the connection so
+ *       the client notices (Kafka's behaviour)
+ *    1  answered after the append (page cache)
+ *   -1  answered after the append is durable when storage.fsync is "ack"
+ *       (the storage's group commit: one fdatasync covers every request
+ *       waiting at that moment); with "interval" or "never", like 1. On a
+ *       single node the ISR is [self], so min.insync.replicas above 1 fails
+ *       acks=-1 with NOT_ENOUGH_REPLICAS, as Kafka would.
+ *   other INVALID_REQUIRED_ACKS
+ *
+ * The high watermark moves to the log end after every append (one replica,
+ * see cluster/local.c): consumers may read a batch before an acks=-1
+ * producer hears it is durable, exactly as on a single Kafka broker.
+ *
+ * Idempotent producers (ProducerId >= 0): per (producer id, partition) the
+ * last five batches are remembered (server/producer_state.h); a retried
+ * batch is answered with its original base offset and not appended again
+ * (Kafka's behaviour: success, not DUPLICATE_SEQUENCE_NUMBER); gaps give
+ * OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs INVALID_PRODUCER_EPOCH, an
+ * unknown producer continuing mid-sequence UNKNOWN_PRODUCER_ID.
+ *
+ * Differences from Kafka:
+ *   - records inside a batch are not validated (Kafka decompresses
+ *     compressed batches to check offsets and record layout); the header
+ *     (magic 2, lengths, recordsCount/lastOffsetDelta) and the CRC are;
+ *   - transactions are not supported: a TransactionalId or a
+ *     transactional batch gets INVALID_TXN_STATE, and control batches from
+ *     clients get CORRUPT_MESSAGE;
+ *   - compression.type is always "producer" (batches stored as sent);
+ *   - TimeoutMs bounds nothing: an fsync is not abandoned half-way.
+ *   - RecordErrors (v8+) stay empty: a batch is accepted or refused whole.
+ */
+#include "server/server_int.h"
+
+#include <string.h>
+
+#include "kafka/gen/kafka_messages.h"
+#include "tributary/record.h"
+
+typedef struct batch_info {
+    int64_t pid;
+    int16_t epoch;
+    int32_t first_seq, last_seq;
+    int32_t last_offset_delta;
+    int32_t records;
+    int64_t max_ts;
+} batch_info_t;
+
+typedef struct pwait {
+    coll_durable_req_t dreq;
+    coll_req_t *r;
+    ProduceResponse_PartitionProduceResponse *out;
+} pwait_t;
+
+typedef struct produce_ctx {
+    ProduceResponse *resp;
+    bool waiting;
+} produce_ctx_t;
+
+static void produce_done(coll_req_t *r)
+{
+    produce_ctx_t *ctx = r->ctx;
+    if (ctx->waiting) {
+        ctx->waiting = false;
+        r->srv->produce_waiting--;
+    }
+    coll_req_respond(r, &ProduceResponse_codec, ctx->resp);
+}
+
+static void durable_cb(coll_durable_req_t *dreq, int status)
+{
+    pwait_t *w = dreq->data;
+    coll_req_t *r = w->r;
+    if (status != 0) {
+        w->out->ErrorCode = coll_kafka_error_from(status);
+        w->out->BaseOffset = -1;
+        coll_req_note_error(r, w->out->ErrorCode);
+    }
+    r->pending--;
+    if (r->pending == 0) {
+        produce_done(r);
+    }
+}
+
+static int16_t fail(coll_req_t *r, ProduceResponse_PartitionProduceResponse *out, int16_t code,
+                    const char *msg)
+{
+    out->ErrorCode = code;
+    if (msg && r->api_version >= 8) {
+        out->ErrorMessage = trib_kstr(msg);
+    }
+    coll_req_note_error(r, code);
+    return code;
+}
+
+/* Validates the batches; fills infos (arena) and their count. */
+static int16_t validate(coll_req_t *r, coll_partition_t *p, uint8_t *data, size_t len,
+                        batch_info_t **infos, size_t *ninfos, const char **why)
+{
+    const coll_tcfg_t *tc = &p->topic->config;
+    size_t cap = 4, n = 0;
+    batch_info_t *bi = coll_req_alloc(r, cap * sizeof(*bi));
+    if (!bi) {
+        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+    }
+    trib_batch_iter_t it;
+    trib_batch_iter_init(&it, data, len, 0);
+    trib_batch_t b;
+    int rc;
+    while ((rc = trib_batch_iter_next(&it, &b)) == 1) {
+        if (b.size > (size_t)tc->v[COLL_TCFG_MAX_MESSAGE_BYTES].i) {
+            *why = "batch larger than max.message.bytes";
+            return TRIB_KAFKA_MESSAGE_TOO_LARGE;
+        }
+        if (trib_batch_is_control(&b)) {
+            *why = "control batches cannot be produced";
+            return TRIB_KAFKA_CORRUPT_MESSAGE;
+        }
+        if (trib_batch_is_transactional(&b)) {
+            *why = "transactions are not supported by this collector";
+            return TRIB_KAFKA_INVALID_TXN_STATE;
+        }
+        if (b.record_count < 1 || b.last_offset_delta != b.record_count - 1) {
+            *why = "recordsCount and lastOffsetDelta disagree";
+            return TRIB_KAFKA_CORRUPT_MESSAGE;
+        }
+        if (n == cap) {
+            batch_info_t *nb = coll_req_alloc(r, cap * 2 * sizeof(*nb));
+            if (!nb) {
+                return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+            }
+            memcpy(nb, bi, n * sizeof(*bi));
+            bi = nb;
+            cap *= 2;
+        }
+        batch_info_t *x = &bi[n++];
+        x->pid = b.producer_id;
+        x->epoch = b.producer_epoch;
+        x->first_seq = b.base_sequence;
+        x->last_offset_delta = b.last_offset_delta;
+        x->last_seq =
+            b.base_sequence >= 0 ? coll_seq_add(b.base_sequence, b.last_offset_delta) : -1;
+        x->records = b.record_count;
+        x->max_ts = b.max_timestamp;
+    }
+    if (rc < 0) {
+        *why = rc == TRIB_ECRC                   ? "CRC mismatch"
+               : rc == TRIB_EUNSUPPORTED_VERSION ? "only record batches of magic 2 are accepted"
+                                                 : "malformed record batch";
+        return TRIB_KAFKA_CORRUPT_MESSAGE;
+    }
+    if (trib_batch_iter_partial(&it) || n == 0) {
+        *why = n == 0 ? "no record batch" : "truncated record batch";
+        return TRIB_KAFKA_CORRUPT_MESSAGE;
+    }
+    if (len > (size_t)tc->v[COLL_TCFG_SEGMENT_BYTES].i) {
+        *why = "record set larger than segment.bytes";
+        return TRIB_KAFKA_RECORD_LIST_TOO_LARGE;
+    }
+    *infos = bi;
+    *ninfos = n;
+    return TRIB_KAFKA_NONE;
+}
+
+/*
+ * Checks the idempotence rules for every batch that carries a producer id.
+ * Returns an error, or NONE with *dup set when the (single) batch is a
+ * retry of one already appended.
+ */
+static int16_t check_sequences(coll_prt_t *prt, const batch_info_t *bi, size_t n,
+                               const coll_pbatch_t **dup)
+{
+    *dup = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (bi[i].pid < 0) {
+            continue;
+        }
+        /* A later batch of the same producer in this request continues the earlier one. */
+        const batch_info_t *prev = NULL;
+        for (size_t k = i; k-- > 0;) {
+            if (bi[k].pid == bi[i].pid) {
+                prev = &bi[k];
+                break;
+            }
+        }
+        if (prev) {
+            if (bi[i].epoch != prev->epoch || bi[i].first_seq != coll_seq_add(prev->last_seq, 1)) {
+                return TRIB_KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+            }
+            continue;
+        }
+        const coll_pbatch_t *d = NULL;
+        int16_t e = coll_pstate_check(coll_pstate_find(&prt->producers, bi[i].pid), bi[i].epoch,
+                                      bi[i].first_seq, bi[i].last_seq, &d);
+        if (e != TRIB_KAFKA_NONE) {
+            return e;
+        }
+        if (d) {
+            /* Kafka answers the whole append with the duplicate's offsets. */
+            *dup = d;
+            return TRIB_KAFKA_NONE;
+        }
+    }
+    return TRIB_KAFKA_NONE;
+}
+
+static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err, int16_t acks,
+                              const ProduceRequest_PartitionProduceData *pd,
+                              ProduceResponse_PartitionProduceResponse *out)
+{
+    coll_server_t *s = r->srv;
+    ProduceResponse_PartitionProduceResponse_init(out);
+    out->Index = pd->Index;
+    out->BaseOffset = -1;
+    out->LogAppendTimeMs = -1;
+    out->LogStartOffset = -1;
+    if (!t) {
+        fail(r, out, topic_err, NULL);
+        return;
+    }
+    coll_partition_t *p = coll_cluster_partition(t, pd->Index);
+    if (!p) {
+        fail(r, out, TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION, NULL);
+        return;
+    }
+    coll_prt_t *prt = coll_prt(p);
+    if (!prt || !p->log) {
+        fail(r, out, TRIB_KAFKA_KAFKA_STORAGE_ERROR, "partition not available");
+        return;
+    }
+    if (pd->Records.len <= 0) {
+        fail(r, out, TRIB_KAFKA_CORRUPT_MESSAGE, "no records");
+        return;
+    }
+    if (acks == -1 && t->config.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i > 1) {
+        fail(r, out, TRIB_KAFKA_NOT_ENOUGH_REPLICAS,
+             "min.insync.replicas is above 1 and this node is the only replica");
+        return;
+    }
+    /* The records are a view into the request frame, which this request owns. */
+    uint8_t *data = (uint8_t *)pd->Records.ptr;
+    size_t len = (size_t)pd->Records.len;
+    batch_info_t *bi = NULL;
+    size_t n = 0;
+    const char *why = NULL;
+    int16_t e = validate(r, p, data, len, &bi, &n, &why);
+    if (e != TRIB_KAFKA_NONE) {
+        fail(r, out, e, why);
+        return;
+    }
+    const coll_pbatch_t *dup = NULL;
+    e = check_sequences(prt, bi, n, &dup);
+    if (e != TRIB_KAFKA_NONE) {
+        fail(r, out, e, NULL);
+        return;
+    }
+    coll_log_t *log = p->log;
+    if (dup) {
+        s->metrics.duplicates++;
+        out->BaseOffset = dup->first_offset;
+        out->LogStartOffset = coll_log_start_offset(log);
+        return;
+    }
+    int64_t now = coll_server_wall_ms();
+    bool log_append_time =
+        t->config.v[COLL_TCFG_MESSAGE_TIMESTAMP_TYPE].i == COLL_TS_LOG_APPEND_TIME;
+    if (log_append_time) {
+        /* The one case that edits inside the CRC: maxTimestamp and the type bit. */
+        trib_batch_iter_t it;
+        trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
+        trib_batch_t b;
+        while (trib_batch_iter_next(&it, &b) == 1) {
+            trib_batch_set_max_timestamp((uint8_t *)b.data, b.size, TRIB_TIMESTAMP_LOG_APPEND_TIME,
+                                         now);
+        }
+    }
+    coll_append_info_t info;
+    int rc = coll_log_append(log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
+    if (rc != 0) {
+        e = coll_kafka_error_from(rc);
+        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR || e == TRIB_KAFKA_KAFKA_STORAGE_ERROR) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: append: %s", t->name,
+                     (int)p->index, trib_strerror(rc));
+        }
+        fail(r, out, e, trib_strerror(rc));
+        return;
+    }
+    out->BaseOffset = info.base_offset;
+    out->LogStartOffset = info.log_start_offset;
+    out->LogAppendTimeMs = log_append_time ? now : -1;
+
+    /* Producer state and the max timestamp, batch by batch, with the offsets just assigned. */
+    int64_t off = info.base_offset;
+    uint64_t records = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t last = off + bi[i].last_offset_delta;
+        if (bi[i].pid >= 0) {
+            coll_pbatch_t pb = {bi[i].first_seq, bi[i].last_seq, off, last};
+            if (coll_pstate_update(&prt->producers, bi[i].pid, bi[i].epoch, &pb, now) == 0) {
+                prt->snapshot_dirty = true;
+            }
+        }
+        int64_t ts = log_append_time ? now : bi[i].max_ts;
+        if (ts > prt->max_timestamp) {
+            prt->max_timestamp = ts;
+            prt->max_timestamp_base = off;
+            prt->snapshot_dirty = true;
+        }
+        records += (uint64_t)bi[i].records;
+        off = last + 1;
+    }
+    prt->bytes_in += len;
+    prt->records_in += records;
+    prt->batches_in += n;
+    s->metrics.bytes_in += len;
+    s->metrics.records_in += records;
+    s->metrics.batches_in += n;
+    coll_prt_appended(prt, len);
+
+    if (acks == -1 && s->cfg.fsync == COLL_FSYNC_ACK) {
+        pwait_t *w = coll_req_alloc(r, sizeof(*w));
+        if (!w) {
+            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+            return;
+        }
+        w->r = r;
+        w->out = out;
+        w->dreq.data = w;
+        rc = coll_log_wait_durable(log, info.last_offset, &w->dreq, durable_cb);
+        if (rc != 0) {
+            fail(r, out, coll_kafka_error_from(rc), trib_strerror(rc));
+            return;
+        }
+        r->pending++;
+    }
+}
+
+void coll_api_produce(coll_req_t *r)
+{
+    const ProduceRequest *req = r->body;
+    ProduceResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    produce_ctx_t *ctx = coll_req_alloc(r, sizeof(*ctx));
+    if (!resp || !ctx) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    ProduceResponse_init(resp);
+    ctx->resp = resp;
+    r->ctx = ctx;
+    int16_t acks = req->Acks;
+    int16_t global = TRIB_KAFKA_NONE;
+    const char *global_msg = NULL;
+    if (r->api_version < 3) {
+        global = TRIB_KAFKA_UNSUPPORTED_VERSION;
+        global_msg = "Produce v0-2 (message format v0/v1) is not supported; use v3+";
+    } else if (acks != 0 && acks != 1 && acks != -1) {
+        global = TRIB_KAFKA_INVALID_REQUIRED_ACKS;
+    } else if (req->TransactionalId.len >= 0) {
+        global = TRIB_KAFKA_INVALID_TXN_STATE;
+        global_msg = "transactions are not supported by this collector";
+    }
+    int32_t nt = req->TopicData.count > 0 ? req->TopicData.count : 0;
+    ProduceResponse_TopicProduceResponse *topics = coll_req_alloc(r, (size_t)nt * sizeof(*topics));
+    if (nt && !topics) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    bool any_error = false;
+    for (int32_t i = 0; i < nt; i++) {
+        const ProduceRequest_TopicProduceData *td = &req->TopicData.items[i];
+        ProduceResponse_TopicProduceResponse *to = &topics[i];
+        ProduceResponse_TopicProduceResponse_init(to);
+        to->Name = td->Name;
+        int32_t np = td->PartitionData.count > 0 ? td->PartitionData.count : 0;
+        ProduceResponse_PartitionProduceResponse *parts =
+            coll_req_alloc(r, (size_t)np * sizeof(*parts));
+        if (np && !parts) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        to->PartitionResponses.items = parts;
+        to->PartitionResponses.count = np;
+        int16_t terr = TRIB_KAFKA_NONE;
+        coll_topic_t *t = NULL;
+        if (global == TRIB_KAFKA_NONE) {
+            t = coll_find_topic(r, td->Name, true, &terr);
+        }
+        for (int32_t k = 0; k < np; k++) {
+            ProduceResponse_PartitionProduceResponse *out = &parts[k];
+            if (global != TRIB_KAFKA_NONE) {
+                ProduceResponse_PartitionProduceResponse_init(out);
+                out->Index = td->PartitionData.items[k].Index;
+                out->BaseOffset = -1;
+                fail(r, out, global, global_msg);
+            } else {
+                produce_partition(r, t, terr, acks, &td->PartitionData.items[k], out);
+            }
+            any_error |= out->ErrorCode != TRIB_KAFKA_NONE;
+        }
+    }
+    resp->Responses.items = topics;
+    resp->Responses.count = nt;
+    if (acks == 0) {
+        if (any_error) {
+            coll_req_reject(r, "acks=0 produce failed (%s): closing so the client notices",
+                            trib_kafka_err_name(r->first_error));
+        } else {
+            coll_req_no_response(r);
+        }
+        return;
+    }
+    if (r->pending > 0) {
+        ctx->waiting = true;
+        r->srv->produce_waiting++;
+        return;
+    }
+    produce_done(r);
+}

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * collector.yaml: the schema rows and the mapping onto the modules'
+ * settings (see conf.h). Every default here is also written, with its
+ * explanation, in conf/collector.yaml; test_collector_conf checks that the
+ * two agree.
+ */
+#include "server/conf.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "tributary/log.h"
+
+static const char *const fsync_modes[] = {"ack", "interval", "never", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
+static const char *const compression_types[] = {"producer", NULL};
+static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
+
+static const trib_config_option_t metrics_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_metrics_t, enabled, BOOL), .def = "true",
+     .desc = "serve Prometheus metrics and the health check over HTTP"},
+    {TRIB_CONFIG_FIELD(coll_conf_metrics_t, listen, ADDRESS), .def = "127.0.0.1:9644",
+     .desc = "host:port of the metrics endpoint (port 0: any free port)"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t log_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_log_t, level, ENUM), .def = "info", .choices = log_levels,
+     .desc = "the most detailed level logged"},
+    {TRIB_CONFIG_FIELD(coll_conf_log_t, format, ENUM), .def = "text", .choices = log_formats,
+     .desc = "text lines or JSON lines on stderr"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t server_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, max_request_bytes, SIZE), .def = "100MiB", .min = "1KiB",
+     .max = "2147483647",
+     .desc = "a larger request frame closes its connection (socket.request.max.bytes)"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, max_inflight_requests, UINT), .def = "64", .min = "1",
+     .max = "100000", .desc = "requests per connection in flight before reading pauses"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, max_connections, UINT), .def = "10000", .max = "1000000",
+     .desc = "further connections are refused; 0 = no limit"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, idle_timeout, DURATION), .def = "10m",
+     .desc = "close connections idle this long (connections.max.idle.ms); 0 = never"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, shutdown_timeout, DURATION), .def = "10s", .max = "1h",
+     .desc = "how long in-flight requests may take at SIGTERM"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, backlog, UINT), .def = "1024", .min = "1",
+     .max = "65535", .desc = "listen(2) backlog"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t storage_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, fsync, ENUM), .def = "ack", .choices = fsync_modes,
+     .desc = "ack: acks=all waits for fsync (group commit); interval: every flush_interval; "
+             "never: page cache only"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, flush_interval, DURATION), .def = "1s", .min = "1ms",
+     .max = "1h", .desc = "the fsync period of the interval policy"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, checkpoint_interval, DURATION), .def = "5s",
+     .min = "100ms", .max = "1h", .desc = "how often the offset checkpoint files are written"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, retention_check_interval, DURATION), .def = "5m",
+     .min = "100ms", .max = "1d",
+     .desc = "how often retention runs (log.retention.check.interval.ms)"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, cleaner_backoff, DURATION), .def = "15s",
+     .min = "100ms", .max = "1d", .desc = "pause between compaction passes"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, cleaner_dedupe_buffer, SIZE), .def = "128MiB",
+     .min = "1MiB", .max = "16GiB", .desc = "memory for one compaction pass's key map"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, max_open_segments, UINT), .def = "256", .min = "1",
+     .max = "1000000", .desc = "inactive segments whose files stay open"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, segment_idle, DURATION), .def = "1m", .min = "1s",
+     .max = "1d", .desc = "close an inactive segment's files after this long unused"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t producer_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_producers_t, id_expiration, DURATION), .def = "1d", .min = "1s",
+     .desc = "forget idle idempotent producers (producer.id.expiration.ms)"},
+    {TRIB_CONFIG_FIELD(coll_conf_producers_t, snapshot_interval, DURATION), .def = "1m",
+     .min = "1s", .max = "1d", .desc = "how often producer state snapshots are written"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t topic_default_opts[] = {
+    {TRIB_CONFIG_KEY("cleanup.policy", coll_conf_topic_defaults_t, cleanup_policy, ENUM),
+     .def = "delete", .choices = cleanup_policies},
+    {TRIB_CONFIG_KEY("compression.type", coll_conf_topic_defaults_t, compression_type, ENUM),
+     .def = "producer", .choices = compression_types},
+    {TRIB_CONFIG_KEY("delete.retention.ms", coll_conf_topic_defaults_t, delete_retention_ms, INT),
+     .def = "86400000", .min = "0"},
+    {TRIB_CONFIG_KEY("index.interval.bytes", coll_conf_topic_defaults_t, index_interval_bytes,
+                     SIZE),
+     .def = "4096", .min = "1", .max = "2147483647"},
+    {TRIB_CONFIG_KEY("max.message.bytes", coll_conf_topic_defaults_t, max_message_bytes, SIZE),
+     .def = "1048588", .min = "61", .max = "2147483647"},
+    {TRIB_CONFIG_KEY("message.timestamp.type", coll_conf_topic_defaults_t, message_timestamp_type,
+                     ENUM),
+     .def = "CreateTime", .choices = timestamp_types},
+    {TRIB_CONFIG_KEY("min.cleanable.dirty.ratio", coll_conf_topic_defaults_t,
+                     min_cleanable_dirty_ratio, DOUBLE),
+     .def = "0.5", .min = "0", .max = "1"},
+    {TRIB_CONFIG_KEY("min.compaction.lag.ms", coll_conf_topic_defaults_t, min_compaction_lag_ms,
+                     INT),
+     .def = "0", .min = "0"},
+    {TRIB_CONFIG_KEY("min.insync.replicas", coll_conf_topic_defaults_t, min_insync_replicas, INT),
+     .def = "1", .min = "1", .max = "2147483647"},
+    {TRIB_CONFIG_KEY("retention.bytes", coll_conf_topic_defaults_t, retention_bytes, INT),
+     .def = "-1", .min = "-1"},
+    {TRIB_CONFIG_KEY("retention.ms", coll_conf_topic_defaults_t, retention_ms, INT),
+     .def = "604800000", .min = "-1"},
+    {TRIB_CONFIG_KEY("segment.bytes", coll_conf_topic_defaults_t, segment_bytes, SIZE),
+     .def = "1GiB", .min = "1KiB", .max = "2147483647"},
+    {TRIB_CONFIG_KEY("segment.index.bytes", coll_conf_topic_defaults_t, segment_index_bytes, SIZE),
+     .def = "10MiB", .min = "1KiB", .max = "2147483647"},
+    {TRIB_CONFIG_KEY("segment.ms", coll_conf_topic_defaults_t, segment_ms, INT), .def = "604800000",
+     .min = "1"},
+    TRIB_CONFIG_END,
+};
+
+const trib_config_option_t coll_conf_schema[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_t, node_id, INT), .def = "1", .min = "0", .max = "2147483647",
+     .desc = "this node's id (broker.id)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, listen, ADDRESS), .def = "127.0.0.1:9092",
+     .desc = "host:port of the Kafka listener (port 0: any free port)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, advertise, ADDRESS),
+     .desc = "host:port given to clients; default: the listen address"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, data_dir, STRING), .def = "./tributary-data", .min = "1",
+     .desc = "where partition logs and metadata live (log.dirs)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, rack, STRING), .desc = "this node's rack (broker.rack)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, auto_create_topics, BOOL), .def = "true",
+     .desc = "create unknown topics on Metadata and Produce (auto.create.topics.enable)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, default_partitions, INT), .def = "1", .min = "1",
+     .max = "10000", .desc = "partitions of auto-created topics (num.partitions)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, max_partitions, UINT), .def = "100000",
+     .desc = "partitions this node hosts at most; 0 = no limit"},
+    {TRIB_CONFIG_SECTION(coll_conf_t, metrics, metrics_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, log, log_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, server, server_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, storage, storage_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, producers, producer_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, topic_defaults, topic_default_opts)},
+    TRIB_CONFIG_END,
+};
+
+int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
+{
+    memset(c, 0, sizeof(*c));
+    if (path) {
+        return trib_config_load_file(cfg, path, coll_conf_schema, c);
+    }
+    return trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
+}
+
+void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out)
+{
+    coll_storage_config_init(out);
+    out->data_dir = c->data_dir;
+    out->fsync = (coll_fsync_policy_t)c->storage.fsync;
+    out->flush_ms = (uint32_t)c->storage.flush_interval;
+    out->checkpoint_interval_ms = (uint32_t)c->storage.checkpoint_interval;
+    out->retention_check_ms = (uint32_t)c->storage.retention_check_interval;
+    out->cleaner_backoff_ms = (uint32_t)c->storage.cleaner_backoff;
+    out->cleaner_dedupe_bytes = c->storage.cleaner_dedupe_buffer;
+    out->max_open_segments = (uint32_t)c->storage.max_open_segments;
+    out->segment_idle_ms = (uint32_t)c->storage.segment_idle;
+    coll_tcfg_t d;
+    uint32_t mask;
+    coll_conf_topic_defaults(c, &d, &mask);
+    coll_tcfg_to_log_config(&d, &out->log_defaults);
+}
+
+void coll_conf_topic_defaults(const coll_conf_t *c, coll_tcfg_t *out, uint32_t *set_mask)
+{
+    const coll_conf_topic_defaults_t *t = &c->topic_defaults;
+    coll_tcfg_t k;
+    coll_tcfg_init(&k);
+    coll_tcfg_init(out);
+    static const int64_t cleanup_bits[] = {COLL_CLEANUP_DELETE, COLL_CLEANUP_COMPACT,
+                                           COLL_CLEANUP_DELETE | COLL_CLEANUP_COMPACT};
+    out->v[COLL_TCFG_CLEANUP_POLICY].i = t->cleanup_policy >= 0 && t->cleanup_policy < 3
+                                             ? cleanup_bits[t->cleanup_policy]
+                                             : COLL_CLEANUP_DELETE;
+    out->v[COLL_TCFG_COMPRESSION_TYPE].i = 0;
+    out->v[COLL_TCFG_DELETE_RETENTION_MS].i = t->delete_retention_ms;
+    out->v[COLL_TCFG_INDEX_INTERVAL_BYTES].i = (int64_t)t->index_interval_bytes;
+    out->v[COLL_TCFG_MAX_MESSAGE_BYTES].i = (int64_t)t->max_message_bytes;
+    out->v[COLL_TCFG_MESSAGE_TIMESTAMP_TYPE].i = t->message_timestamp_type > 0 ? 1 : 0;
+    out->v[COLL_TCFG_MIN_CLEANABLE_DIRTY_RATIO].d = t->min_cleanable_dirty_ratio;
+    out->v[COLL_TCFG_MIN_COMPACTION_LAG_MS].i = t->min_compaction_lag_ms;
+    out->v[COLL_TCFG_MIN_INSYNC_REPLICAS].i = t->min_insync_replicas;
+    out->v[COLL_TCFG_RETENTION_BYTES].i = t->retention_bytes;
+    out->v[COLL_TCFG_RETENTION_MS].i = t->retention_ms;
+    out->v[COLL_TCFG_SEGMENT_BYTES].i = (int64_t)t->segment_bytes;
+    out->v[COLL_TCFG_SEGMENT_INDEX_BYTES].i = (int64_t)t->segment_index_bytes;
+    out->v[COLL_TCFG_SEGMENT_MS].i = t->segment_ms;
+    *set_mask = 0;
+    for (int i = 0; i < COLL_TCFG_COUNT; i++) {
+        if (!coll_tcfg_equal(i, out->v[i], k.v[i])) {
+            *set_mask |= 1u << i;
+        }
+    }
+}
+
+void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out)
+{
+    coll_cluster_config_init(out);
+    out->data_dir = c->data_dir;
+    out->node_id = (int32_t)c->node_id;
+    out->rack = c->rack && *c->rack ? c->rack : NULL;
+    out->auto_create_topics = c->auto_create_topics;
+    out->default_partitions = (int32_t)c->default_partitions;
+    out->max_partitions = (size_t)c->max_partitions;
+    coll_conf_topic_defaults(c, &out->defaults, &out->defaults_set);
+}
+
+void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
+{
+    coll_server_config_init(out);
+    out->listen_host = c->listen.host;
+    out->listen_port = c->listen.port;
+    out->advertise_host = c->advertise.text ? c->advertise.host : NULL;
+    out->advertise_port = c->advertise.text ? c->advertise.port : 0;
+    out->metrics_enabled = c->metrics.enabled;
+    out->metrics_host = c->metrics.listen.host;
+    out->metrics_port = c->metrics.listen.port;
+    out->max_request_bytes = (size_t)c->server.max_request_bytes;
+    out->max_inflight = (uint32_t)c->server.max_inflight_requests;
+    out->max_connections = (size_t)c->server.max_connections;
+    out->idle_timeout_ms = c->server.idle_timeout;
+    out->shutdown_timeout_ms = c->server.shutdown_timeout;
+    out->backlog = (int)c->server.backlog;
+    out->producer_expiration_ms = c->producers.id_expiration;
+    out->producer_snapshot_interval_ms = c->producers.snapshot_interval;
+    out->fsync = (coll_fsync_policy_t)c->storage.fsync;
+}

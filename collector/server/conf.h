@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The collector's configuration (collector.yaml): the schema, the struct it
+ * fills, and its mapping onto the storage, cluster and server settings.
+ * conf/collector.yaml documents every option with its default; a unit test
+ * loads it and checks that it matches the schema's defaults exactly.
+ */
+#ifndef COLLECTOR_SERVER_CONF_H
+#define COLLECTOR_SERVER_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/cluster.h"
+#include "server/server.h"
+#include "storage/storage.h"
+#include "tributary/config.h"
+
+typedef struct coll_conf_metrics {
+    bool enabled;
+    trib_config_addr_t listen;
+} coll_conf_metrics_t;
+
+typedef struct coll_conf_log {
+    int level;  /* trib_log_level_t */
+    int format; /* trib_log_format_t */
+} coll_conf_log_t;
+
+typedef struct coll_conf_server {
+    uint64_t max_request_bytes;
+    uint64_t max_inflight_requests;
+    uint64_t max_connections;
+    int64_t idle_timeout;
+    int64_t shutdown_timeout;
+    uint64_t backlog;
+} coll_conf_server_t;
+
+typedef struct coll_conf_storage {
+    int fsync; /* coll_fsync_policy_t */
+    int64_t flush_interval;
+    int64_t checkpoint_interval;
+    int64_t retention_check_interval;
+    int64_t cleaner_backoff;
+    uint64_t cleaner_dedupe_buffer;
+    uint64_t max_open_segments;
+    int64_t segment_idle;
+} coll_conf_storage_t;
+
+typedef struct coll_conf_producers {
+    int64_t id_expiration;
+    int64_t snapshot_interval;
+} coll_conf_producers_t;
+
+/* Broker defaults of topic configs, under Kafka's topic config names. */
+typedef struct coll_conf_topic_defaults {
+    int cleanup_policy;
+    int compression_type;
+    int64_t delete_retention_ms;
+    uint64_t index_interval_bytes;
+    uint64_t max_message_bytes;
+    int message_timestamp_type;
+    double min_cleanable_dirty_ratio;
+    int64_t min_compaction_lag_ms;
+    int64_t min_insync_replicas;
+    int64_t retention_bytes;
+    int64_t retention_ms;
+    uint64_t segment_bytes;
+    uint64_t segment_index_bytes;
+    int64_t segment_ms;
+} coll_conf_topic_defaults_t;
+
+typedef struct coll_conf {
+    int64_t node_id;
+    trib_config_addr_t listen;
+    trib_config_addr_t advertise;
+    const char *data_dir;
+    const char *rack;
+    bool auto_create_topics;
+    int64_t default_partitions;
+    uint64_t max_partitions;
+    coll_conf_metrics_t metrics;
+    coll_conf_log_t log;
+    coll_conf_server_t server;
+    coll_conf_storage_t storage;
+    coll_conf_producers_t producers;
+    coll_conf_topic_defaults_t topic_defaults;
+} coll_conf_t;
+
+extern const trib_config_option_t coll_conf_schema[];
+
+/*
+ * Loads `path` into c, or the defaults alone when path is NULL. Returns 0
+ * or TRIB_ECONFIG / -ENOMEM; *cfg (freed by the caller with
+ * trib_config_free) holds the strings and the errors.
+ */
+int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path);
+
+void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out);
+void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out);
+void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out);
+/* The topic defaults as topic configs, and which differ from Kafka's (bit per row). */
+void coll_conf_topic_defaults(const coll_conf_t *c, coll_tcfg_t *out, uint32_t *set_mask);
+
+#endif

@@ -1,0 +1,613 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Client connections: 4-byte framing, the in-order response queue,
+ * backpressure, and the request lifecycle (see server_int.h).
+ *
+ * Reading. Every frame is `size:int32 | size bytes`. Bytes first land in
+ * a 64 KiB connection buffer, from which complete small frames are copied
+ * into their own allocation (cheap, and it lets a request outlive the
+ * buffer). When a frame is only partly there, its buffer is allocated and
+ * the rest of it is read straight into it by the next reads (alloc_cb
+ * returns the frame's free space): a large produce request's records are
+ * copied once from the socket into the frame, and once more by write(2)
+ * into the page cache, and never again. The frame buffer starts at
+ * min(size, 1 MiB) and doubles as bytes arrive, so a client that
+ * announces 100 MiB and sends nothing pins 1 MiB, not 100.
+ *
+ *   [size][frame 1 ....][size][frame 2 ..|.. rest of frame 2 ......]
+ *   <---- connection buffer (64 KiB) ---->  read directly into frame 2
+ *
+ * A size below 8 bytes (no room for a header) or above max_request_bytes
+ * closes the connection with a logged reason, like any request that does
+ * not decode: Kafka does the same, and a peer that sends garbage is not
+ * a Kafka client.
+ *
+ * Ordering and backpressure. Requests are handled as they arrive (several
+ * may be in flight, for instance a parked fetch and a produce behind it)
+ * but answered strictly in order: coll_conn_pump() writes completed
+ * responses from the head of the queue only. Once max_inflight requests are
+ * queued, or 64 MiB of responses wait to be written, reading stops until
+ * the queue drains to half, so a client that pipelines without reading
+ * cannot grow the collector's memory.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RBUF_SIZE (64u * 1024)
+#define FRAME_INITIAL_MAX (1u << 20)
+#define MIN_FRAME 8 /* a request header v0 */
+#define MAX_QUEUED_OUT (64u << 20)
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+static coll_req_t *req_new(coll_conn_t *c, size_t size)
+{
+    coll_req_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        return NULL;
+    }
+    r->frame_cap = size < FRAME_INITIAL_MAX ? size : FRAME_INITIAL_MAX;
+    r->frame = malloc(r->frame_cap ? r->frame_cap : 1);
+    if (!r->frame) {
+        free(r);
+        return NULL;
+    }
+    r->frame_len = size;
+    r->conn = c;
+    r->srv = c->srv;
+    r->state = COLL_REQ_READING;
+    r->api_key = -1;
+    r->first_error = TRIB_KAFKA_NONE;
+    trib_arena_init(&r->arena);
+    /* Decoding may allocate this much; a hostile count fails here instead of growing memory. */
+    size_t limit = (1u << 20) + 16 * size;
+    trib_arena_set_limit(&r->arena, limit < (256u << 20) ? limit : (256u << 20));
+    trib_buf_init(&r->out);
+    c->nalive++;
+    return r;
+}
+
+static void conn_maybe_free(coll_conn_t *c);
+static void conn_maybe_resume(coll_conn_t *c);
+
+static void req_free(coll_req_t *r)
+{
+    coll_conn_t *c = r->conn;
+    trib_buf_fini(&r->out);
+    trib_arena_fini(&r->arena);
+    free(r->frame);
+    free(r->iov);
+    if (r->ctx_free) {
+        r->ctx_free(r);
+    }
+    free(r);
+    c->nalive--;
+    if (c->closed) {
+        conn_maybe_free(c);
+    } else {
+        conn_maybe_resume(c);
+    }
+}
+
+/* Removes r from the queue (it must be in it). */
+static void queue_unlink(coll_conn_t *c, coll_req_t *r)
+{
+    coll_req_t **pp = &c->head;
+    coll_req_t *prev = NULL;
+    while (*pp && *pp != r) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp) {
+        return;
+    }
+    *pp = r->next;
+    if (c->tail == r) {
+        c->tail = prev;
+    }
+    r->next = NULL;
+    c->nactive--;
+}
+
+void *coll_req_alloc(coll_req_t *r, size_t n)
+{
+    return trib_arena_calloc(&r->arena, 1, n ? n : 1);
+}
+
+char *coll_req_strdup(coll_req_t *r, trib_kstr_t s)
+{
+    if (s.len < 0) {
+        return NULL;
+    }
+    return trib_arena_strndup(&r->arena, s.ptr ? s.ptr : "", (size_t)s.len);
+}
+
+void coll_req_note_error(coll_req_t *r, int16_t code)
+{
+    if (code == TRIB_KAFKA_NONE) {
+        return;
+    }
+    coll_metrics_error(&r->srv->metrics, r->api_key, code);
+    if (r->first_error == TRIB_KAFKA_NONE) {
+        r->first_error = code;
+    }
+}
+
+bool coll_req_orphaned(const coll_req_t *r)
+{
+    return r->conn->closing;
+}
+
+static void finish(coll_req_t *r)
+{
+    coll_conn_t *c = r->conn;
+    double secs = (double)(now_ns() - r->start_ns) / 1e9;
+    coll_metrics_request(&r->srv->metrics, r->api_key, secs);
+    if (r->first_error != TRIB_KAFKA_NONE) {
+        TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY, "%s: %s v%d (correlation %" PRId32 "): %s",
+                 c->peer, r->kapi ? r->kapi->name : "?", (int)r->api_version, r->correlation_id,
+                 trib_kafka_err_name(r->first_error));
+    }
+    r->state = COLL_REQ_DONE;
+    if (c->closing) {
+        if (c->closed && r->pending == 0) {
+            queue_unlink(c, r);
+            req_free(r);
+        }
+        return;
+    }
+    coll_conn_pump(c);
+}
+
+void coll_req_respond(coll_req_t *r, const trib_kafka_codec_t *codec, const void *resp)
+{
+    trib_buf_t *b = &r->out;
+    trib_buf_reset(b);
+    size_t pos = trib_buf_reserve(b, 4);
+    trib_kafka_response_header_t h;
+    trib_kafka_response_header_init(&h);
+    h.correlation_id = r->correlation_id;
+    int rc = trib_kafka_response_header_encode(
+        &h, b, trib_kafka_response_header_version(r->api_key, r->api_version));
+    if (rc == 0) {
+        rc = codec->encode(resp, b, r->api_version);
+    }
+    if (rc == 0) {
+        rc = trib_buf_error(b);
+    }
+    if (rc != 0 || trib_buf_len(b) - 4 > INT32_MAX) {
+        /* A bug or out of memory: the client cannot be answered correctly. */
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s: encoding %s v%d response: %s",
+                 r->conn->peer, codec->name, (int)r->api_version, trib_strerror(rc));
+        trib_buf_reset(b);
+        r->close_after = true;
+    } else {
+        trib_buf_patch_i32(b, pos, (int32_t)(trib_buf_len(b) - 4));
+        r->conn->queued_out += trib_buf_len(b);
+    }
+    finish(r);
+}
+
+void coll_req_no_response(coll_req_t *r)
+{
+    r->no_response = true;
+    finish(r);
+}
+
+void coll_req_reject(coll_req_t *r, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    coll_server_t *s = r->srv;
+    s->metrics.frames_rejected++;
+    TRIB_LOG_RL(&s->rl_reject, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                "%s: closing the connection: %s", r->conn->peer, msg);
+    r->close_after = true;
+    r->no_response = true;
+    finish(r);
+}
+
+void coll_req_step_done(coll_req_t *r)
+{
+    r->pending--;
+}
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+static void written(uv_write_t *w, int status)
+{
+    coll_req_t *r = w->data;
+    coll_conn_t *c = r->conn;
+    size_t len = trib_buf_len(&r->out);
+    c->queued_out -= len < c->queued_out ? len : c->queued_out;
+    if (status == 0) {
+        r->srv->metrics.net_bytes_sent += len;
+    } else if (!c->closing) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(status));
+    }
+    req_free(r);
+}
+
+void coll_conn_pump(coll_conn_t *c)
+{
+    while (!c->closing && c->head && c->head->state == COLL_REQ_DONE) {
+        coll_req_t *r = c->head;
+        queue_unlink(c, r);
+        if (r->close_after) {
+            req_free(r);
+            coll_conn_close(c, TRIB_LOG_DEBUG, "request rejected");
+            return;
+        }
+        if (r->no_response || trib_buf_len(&r->out) == 0) {
+            req_free(r);
+            continue;
+        }
+        int cnt = trib_buf_iovcnt(&r->out);
+        r->iov = malloc((size_t)cnt * sizeof(*r->iov));
+        if (!r->iov) {
+            req_free(r);
+            coll_conn_close(c, TRIB_LOG_ERROR, "out of memory");
+            return;
+        }
+        trib_buf_iovec(&r->out, r->iov, cnt);
+        /* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
+        r->state = COLL_REQ_WRITING;
+        r->wreq.data = r;
+        int rc =
+            uv_write(&r->wreq, (uv_stream_t *)&c->tcp, (uv_buf_t *)r->iov, (unsigned)cnt, written);
+        if (rc != 0) {
+            req_free(r);
+            coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(rc));
+            return;
+        }
+    }
+    if (c->eof && !c->head && !c->closing) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer");
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+static bool over_limits(const coll_conn_t *c)
+{
+    return c->nactive >= c->srv->cfg.max_inflight || c->queued_out >= MAX_QUEUED_OUT;
+}
+
+static void pause_reading(coll_conn_t *c)
+{
+    if (!c->paused && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->paused = true;
+    }
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_maybe_resume(coll_conn_t *c)
+{
+    if (!c->paused || c->closing || c->srv->stopping || c->eof) {
+        return;
+    }
+    if (c->nactive <= c->srv->cfg.max_inflight / 2 && c->queued_out < MAX_QUEUED_OUT / 2) {
+        c->paused = false;
+        if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+            coll_conn_close(c, TRIB_LOG_WARN, "cannot resume reading");
+        }
+    }
+}
+
+void coll_conn_stop_reading(coll_conn_t *c)
+{
+    if (!c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->paused = true;
+    }
+}
+
+static void enqueue(coll_conn_t *c, coll_req_t *r)
+{
+    r->next = NULL;
+    if (c->tail) {
+        c->tail->next = r;
+    } else {
+        c->head = r;
+    }
+    c->tail = r;
+    c->nactive++;
+}
+
+/* A frame is complete: queue it and handle it. */
+static void frame_ready(coll_conn_t *c, coll_req_t *r)
+{
+    r->state = COLL_REQ_ACTIVE;
+    r->start_ns = now_ns();
+    enqueue(c, r);
+    coll_dispatch(r);
+    if (!c->closing && over_limits(c)) {
+        pause_reading(c);
+    }
+}
+
+static void bad_frame(coll_conn_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void bad_frame(coll_conn_t *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->srv->metrics.frames_rejected++;
+    TRIB_LOG_RL(&c->srv->rl_reject, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                "%s: closing the connection: %s", c->peer, msg);
+    coll_conn_close(c, TRIB_LOG_DEBUG, msg);
+}
+
+/* Grows a partly read frame's buffer so the next read has room. */
+static int frame_grow(coll_req_t *r)
+{
+    size_t cap = r->frame_cap * 2;
+    if (cap > r->frame_len) {
+        cap = r->frame_len;
+    }
+    uint8_t *p = realloc(r->frame, cap);
+    if (!p) {
+        return -ENOMEM;
+    }
+    r->frame = p;
+    r->frame_cap = cap;
+    return 0;
+}
+
+static void parse_rbuf(coll_conn_t *c)
+{
+    const uint8_t *p = c->rbuf;
+    size_t n = c->rlen;
+    while (!c->closing && !c->reading && n >= 4) {
+        uint32_t size = be32(p);
+        if (size < MIN_FRAME || size > INT32_MAX) {
+            bad_frame(c, "invalid frame size %" PRId32, (int32_t)size);
+            return;
+        }
+        if (size > c->srv->cfg.max_request_bytes) {
+            bad_frame(c, "frame of %" PRIu32 " bytes exceeds max_request_bytes (%zu)", size,
+                      c->srv->cfg.max_request_bytes);
+            return;
+        }
+        coll_req_t *r = req_new(c, size);
+        if (!r) {
+            bad_frame(c, "out of memory for a %" PRIu32 "-byte frame", size);
+            return;
+        }
+        size_t take = n - 4 < size ? n - 4 : size;
+        if (take > r->frame_cap) {
+            uint8_t *np = realloc(r->frame, take);
+            if (!np) {
+                req_free(r);
+                bad_frame(c, "out of memory for a %" PRIu32 "-byte frame", size);
+                return;
+            }
+            r->frame = np;
+            r->frame_cap = take;
+        }
+        memcpy(r->frame, p + 4, take);
+        r->frame_have = take;
+        p += 4 + take;
+        n -= 4 + take;
+        if (take == size) {
+            frame_ready(c, r);
+        } else {
+            c->reading = r;
+        }
+    }
+    if (c->closing) {
+        return;
+    }
+    if (n > 0 && p != c->rbuf) {
+        memmove(c->rbuf, p, n);
+    }
+    c->rlen = n;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    coll_conn_t *c = h->data;
+    coll_req_t *r = c->reading;
+    if (r) {
+        if (r->frame_have == r->frame_cap && frame_grow(r) != 0) {
+            *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
+            return;
+        }
+        *buf =
+            uv_buf_init((char *)r->frame + r->frame_have, (unsigned)(r->frame_cap - r->frame_have));
+        return;
+    }
+    *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_SIZE - c->rlen));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    coll_conn_t *c = s->data;
+    if (nread == 0) {
+        return;
+    }
+    if (nread < 0) {
+        if (nread == UV_EOF) {
+            /* Answer what was read, then close (a producer may send and shut its side). */
+            c->eof = true;
+            uv_read_stop(s);
+            if (!c->head) {
+                coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer");
+            }
+        } else {
+            coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror((int)nread));
+        }
+        return;
+    }
+    c->srv->metrics.net_bytes_received += (uint64_t)nread;
+    c->last_active_ms = uv_now(c->srv->loop);
+    coll_req_t *r = c->reading;
+    if (r && (uint8_t *)buf->base == r->frame + r->frame_have) {
+        r->frame_have += (size_t)nread;
+        if (r->frame_have == r->frame_len) {
+            c->reading = NULL;
+            frame_ready(c, r);
+        }
+        return;
+    }
+    c->rlen += (size_t)nread;
+    parse_rbuf(c);
+}
+
+/* ---- accept and close ----------------------------------------------------------------- */
+
+static void conn_maybe_free(coll_conn_t *c)
+{
+    if (!c->closed || c->nalive > 0) {
+        return;
+    }
+    coll_server_t *s = c->srv;
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        s->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    s->nconns--;
+    free(c->rbuf);
+    free(c);
+    coll_server_check_stop(s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    coll_conn_t *c = h->data;
+    c->closed = true;
+    c->nalive++; /* hold the connection while the queue is swept */
+    if (c->reading) {
+        coll_req_t *r = c->reading;
+        c->reading = NULL;
+        req_free(r);
+    }
+    coll_req_t *r = c->head;
+    while (r) {
+        coll_req_t *next = r->next;
+        if (r->parked) {
+            coll_purgatory_remove(&c->srv->purgatory, r->parked);
+            r->parked = NULL;
+        }
+        if (r->pending == 0) {
+            queue_unlink(c, r);
+            req_free(r);
+        }
+        /* Requests still waiting for an fsync are freed when it completes (finish()). */
+        r = next;
+    }
+    c->nalive--;
+    conn_maybe_free(c);
+}
+
+void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    TRIB_LOG(level, COLL_SERVER_FACILITY, "%s: connection closed: %s", c->peer, reason);
+    uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void peer_name(uv_tcp_t *t, char *out, size_t n)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            snprintf(out, n, "[%s]:%d", ip, port);
+            return;
+        }
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
+void coll_conn_accept(coll_server_t *s, uv_stream_t *listener)
+{
+    coll_conn_t *c = calloc(1, sizeof(*c));
+    if (!c || !(c->rbuf = malloc(RBUF_SIZE))) {
+        free(c);
+        TRIB_LOG_RL(&s->rl_conn, TRIB_LOG_ERROR, COLL_SERVER_FACILITY,
+                    "out of memory accepting a connection");
+        return;
+    }
+    c->srv = s;
+    c->id = ++s->next_conn_id;
+    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+        free(c->rbuf);
+        free(c);
+        return;
+    }
+    c->tcp.data = c;
+    c->next = s->conns;
+    if (s->conns) {
+        s->conns->prev = c;
+    }
+    s->conns = c;
+    s->nconns++;
+    c->last_active_ms = uv_now(s->loop);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        snprintf(c->peer, sizeof(c->peer), "connection %" PRIu64, c->id);
+        coll_conn_close(c, TRIB_LOG_DEBUG, "accept failed");
+        return;
+    }
+    peer_name(&c->tcp, c->peer, sizeof(c->peer));
+    if (s->stopping) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, "shutting down");
+        return;
+    }
+    if (s->cfg.max_connections && s->nconns > s->cfg.max_connections) {
+        s->metrics.connections_rejected++;
+        TRIB_LOG_RL(&s->rl_conn, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                    "%s: refused: %zu connections open (max_connections)", c->peer, s->nconns - 1);
+        coll_conn_close(c, TRIB_LOG_DEBUG, "max_connections");
+        return;
+    }
+    s->metrics.connections_accepted++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY, "%s: connected", c->peer);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (rc != 0) {
+        coll_conn_close(c, TRIB_LOG_WARN, uv_strerror(rc));
+    }
+}

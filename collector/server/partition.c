@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Partition runtime state: what the server keeps per partition besides the
+ * log itself (coll_prt_t in server_int.h): the idempotent producer state,
+ * the parked fetches watching it, the largest timestamp for ListOffsets
+ * MAX_TIMESTAMP, and the counters behind the per-partition metrics.
+ *
+ * Attaching a partition rebuilds its producer state: the snapshot written
+ * at the last clean shutdown (or the last periodic snapshot) is loaded and
+ * every batch header after its offset is replayed from the log, so state
+ * survives SIGKILL. Only the 61-byte batch headers matter, but they are
+ * read with the batches (1 MiB preads); the snapshot keeps that scan short.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tributary/record.h"
+
+#define SCAN_CHUNK (1u << 20)
+#define MAX_DECOMPRESS (64u << 20)
+
+static void snapshot_path(const coll_prt_t *prt, char *out, size_t n)
+{
+    snprintf(out, n, "%s/%s", coll_log_dir(prt->p->log), COLL_PSTATE_FILE);
+}
+
+/* Applies one stored batch to the rebuilt state. */
+static void replay_batch(coll_prt_t *prt, const trib_batch_t *b)
+{
+    if (b->max_timestamp > prt->max_timestamp) {
+        prt->max_timestamp = b->max_timestamp;
+        prt->max_timestamp_base = b->base_offset;
+    }
+    if (b->producer_id < 0 || trib_batch_is_control(b) || b->base_sequence < 0) {
+        return;
+    }
+    coll_pbatch_t pb = {
+        .first_seq = b->base_sequence,
+        .last_seq = coll_seq_add(b->base_sequence, b->last_offset_delta),
+        .first_offset = b->base_offset,
+        .last_offset = trib_batch_last_offset(b),
+    };
+    coll_pstate_update(&prt->producers, b->producer_id, b->producer_epoch, &pb, b->max_timestamp);
+}
+
+/*
+ * Reads every batch of [from, log end) and hands its header to fn.
+ * Returns 0 or the first read error.
+ */
+static int scan(coll_prt_t *prt, int64_t from, void (*fn)(coll_prt_t *, const trib_batch_t *))
+{
+    coll_log_t *log = prt->p->log;
+    int64_t off = from > coll_log_start_offset(log) ? from : coll_log_start_offset(log);
+    int64_t end = coll_log_end_offset(log);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    while (off < end) {
+        coll_read_t rd;
+        rc = coll_log_read(log, off, SCAN_CHUNK, INT64_MAX, 0, &rd);
+        if (rc != 0 || rd.len == 0) {
+            coll_read_release(&rd);
+            break;
+        }
+        if (rd.len > cap) {
+            uint8_t *nb = realloc(buf, rd.len);
+            if (!nb) {
+                coll_read_release(&rd);
+                rc = -ENOMEM;
+                break;
+            }
+            buf = nb;
+            cap = rd.len;
+        }
+        ssize_t got = coll_read_copy(&rd, 0, buf, rd.len);
+        int64_t next = rd.next_offset;
+        coll_read_release(&rd);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        trib_batch_iter_t it;
+        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
+        trib_batch_t b;
+        while (trib_batch_iter_next(&it, &b) == 1) {
+            fn(prt, &b);
+        }
+        if (next <= off) {
+            break;
+        }
+        off = next;
+    }
+    free(buf);
+    return rc;
+}
+
+static void rebuild(coll_prt_t *prt)
+{
+    coll_log_t *log = prt->p->log;
+    char path[4096];
+    snapshot_path(prt, path, sizeof(path));
+    int64_t off = 0, mts = -1, mbase = -1;
+    int64_t end = coll_log_end_offset(log);
+    int rc = coll_pstate_read(&prt->producers, path, &off, &mts, &mbase);
+    if (rc == 0 && off > end) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                 "%s-%d: producer snapshot at offset %" PRId64 " is past the log end %" PRId64
+                 ": rebuilding from the log",
+                 prt->p->topic->name, (int)prt->p->index, off, end);
+        coll_pstate_clear(&prt->producers);
+        rc = TRIB_EMALFORMED;
+    } else if (rc != 0 && rc != TRIB_ENOT_FOUND) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                 "%s-%d: producer snapshot unreadable (%s): rebuilding from the log",
+                 prt->p->topic->name, (int)prt->p->index, trib_strerror(rc));
+    }
+    if (rc != 0) {
+        off = 0;
+        mts = mbase = -1;
+    }
+    prt->max_timestamp = mts;
+    prt->max_timestamp_base = mbase;
+    if (off < end) {
+        int64_t from = off > coll_log_start_offset(log) ? off : coll_log_start_offset(log);
+        rc = scan(prt, from, replay_batch);
+        if (rc) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY,
+                     "%s-%d: reading the log for producer state: %s", prt->p->topic->name,
+                     (int)prt->p->index, trib_strerror(rc));
+        }
+        if (end - from > 0) {
+            TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY,
+                     "%s-%d: producer state rebuilt from offset %" PRId64 " (%zu producers)",
+                     prt->p->topic->name, (int)prt->p->index, from, prt->producers.count);
+        }
+        prt->snapshot_dirty = true;
+    }
+}
+
+void coll_prt_attach(coll_server_t *s, coll_partition_t *p)
+{
+    if (p->rt) {
+        return;
+    }
+    coll_prt_t *prt = calloc(1, sizeof(*prt));
+    if (!prt) {
+        /* Nothing works without it; the partition answers UNKNOWN_SERVER_ERROR. */
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: out of memory", p->topic->name,
+                 (int)p->index);
+        return;
+    }
+    prt->p = p;
+    prt->srv = s;
+    prt->max_timestamp = prt->max_timestamp_base = -1;
+    coll_pstate_init(&prt->producers);
+    p->rt = prt;
+    if (p->log) {
+        rebuild(prt);
+    }
+}
+
+void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted)
+{
+    coll_prt_t *prt = p->rt;
+    if (!prt) {
+        return;
+    }
+    coll_purgatory_wake(&s->purgatory, prt);
+    if (deleted && p->log) {
+        char path[4096];
+        snapshot_path(prt, path, sizeof(path));
+        unlink(path);
+    }
+    coll_pstate_fini(&prt->producers);
+    p->rt = NULL;
+    free(prt);
+}
+
+void coll_prt_appended(coll_prt_t *prt, size_t bytes)
+{
+    coll_log_t *log = prt->p->log;
+    coll_log_set_high_watermark(log, coll_log_end_offset(log));
+    coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);
+}
+
+int coll_prt_snapshot(coll_prt_t *prt, bool force)
+{
+    if (!prt->p->log || (!prt->snapshot_dirty && !force)) {
+        return 0;
+    }
+    char path[4096];
+    snapshot_path(prt, path, sizeof(path));
+    int rc = coll_pstate_write(&prt->producers, path, coll_log_end_offset(prt->p->log),
+                               prt->max_timestamp, prt->max_timestamp_base);
+    if (rc) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY, "%s: %s", path, trib_strerror(rc));
+        return rc;
+    }
+    prt->snapshot_dirty = false;
+    return 0;
+}
+
+static void replay_max(coll_prt_t *prt, const trib_batch_t *b)
+{
+    if (b->max_timestamp > prt->max_timestamp) {
+        prt->max_timestamp = b->max_timestamp;
+        prt->max_timestamp_base = b->base_offset;
+    }
+}
+
+int coll_prt_max_timestamp(coll_prt_t *prt, int64_t *offset, int64_t *timestamp)
+{
+    coll_log_t *log = prt->p->log;
+    *offset = *timestamp = -1;
+    if (prt->max_timestamp >= 0 && prt->max_timestamp_base < coll_log_start_offset(log)) {
+        /* The batch holding the maximum went with retention: find the new one. */
+        prt->max_timestamp = prt->max_timestamp_base = -1;
+        int rc = scan(prt, coll_log_start_offset(log), replay_max);
+        if (rc) {
+            return rc;
+        }
+        prt->snapshot_dirty = true;
+    }
+    if (prt->max_timestamp < 0) {
+        return 0;
+    }
+    coll_read_t rd;
+    int rc = coll_log_read(log, prt->max_timestamp_base, TRIB_BATCH_HEADER_SIZE, INT64_MAX, 0, &rd);
+    if (rc != 0 || rd.len == 0) {
+        coll_read_release(&rd);
+        return rc;
+    }
+    /* Only the first batch of the result is wanted; it may be followed by others. */
+    uint8_t hdr[TRIB_BATCH_HEADER_SIZE];
+    ssize_t got = coll_read_copy(&rd, 0, hdr, sizeof(hdr));
+    trib_batch_t b;
+    if (got != (ssize_t)sizeof(hdr)) {
+        coll_read_release(&rd);
+        return got < 0 ? (int)got : TRIB_ETRUNCATED;
+    }
+    int32_t blen = (int32_t)(((uint32_t)hdr[8] << 24) | ((uint32_t)hdr[9] << 16) |
+                             ((uint32_t)hdr[10] << 8) | hdr[11]);
+    size_t size = (size_t)blen + TRIB_BATCH_LOG_OVERHEAD;
+    uint8_t *buf = blen > 0 && size <= rd.len ? malloc(size) : NULL;
+    if (!buf) {
+        coll_read_release(&rd);
+        return -ENOMEM;
+    }
+    got = coll_read_copy(&rd, 0, buf, size);
+    coll_read_release(&rd);
+    rc = got == (ssize_t)size ? trib_batch_parse(&b, buf, size, TRIB_BATCH_SKIP_CRC) : -EIO;
+    if (rc == 0) {
+        *timestamp = b.max_timestamp;
+        *offset = trib_batch_last_offset(&b);
+        if (!(b.attributes & TRIB_BATCH_ATTR_LOG_APPEND_TIME)) {
+            trib_record_iter_t it;
+            trib_record_t rec;
+            if (trib_record_iter_init(&it, &b, NULL, MAX_DECOMPRESS) == 0) {
+                while (trib_record_iter_next(&it, &rec) == 1) {
+                    if (rec.timestamp == b.max_timestamp) {
+                        *offset = rec.offset;
+                        break;
+                    }
+                }
+            }
+            trib_record_iter_fini(&it);
+        } else {
+            *offset = b.base_offset;
+        }
+    }
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's lifecycle: listeners, the ready file, the housekeeping
+ * timer, the metrics exposition, and the graceful stop.
+ *
+ * One libuv loop runs everything: accepting, reading and decoding
+ * requests, appending to the logs (the storage's thread pool does the
+ * fsyncs), answering. Per-partition state is touched only from that loop,
+ * so nothing here locks.
+ *
+ * Graceful stop (SIGTERM):
+ *   1. the Kafka listener closes; every connection stops reading;
+ *   2. parked fetches are answered with what they have;
+ *   3. connections whose queue is empty close; the others (a produce
+ *      waiting for its fsync) close once answered, or at the deadline;
+ *   4. with every connection gone: producer state snapshots are written,
+ *      the purgatory and housekeeping timers and the metrics endpoint
+ *      close, and the stop callback runs. main.c then closes the storage.
+ */
+#include "server/server_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tributary/version.h"
+
+#define TICK_MS 1000
+
+int64_t coll_server_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void coll_server_config_init(coll_server_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen_host = "127.0.0.1";
+    c->listen_port = 9092;
+    c->metrics_enabled = true;
+    c->metrics_host = "127.0.0.1";
+    c->metrics_port = 9644;
+    c->max_request_bytes = 100u << 20;
+    c->max_inflight = 64;
+    c->max_connections = 10000;
+    c->idle_timeout_ms = 10 * 60 * 1000;
+    c->producer_expiration_ms = 24LL * 3600 * 1000;
+    c->producer_snapshot_interval_ms = 60 * 1000;
+    c->shutdown_timeout_ms = 10 * 1000;
+    c->fsync = COLL_FSYNC_ACK;
+    c->backlog = 1024;
+}
+
+/* ---- partitions -------------------------------------------------------------------------- */
+
+static void on_partition_added(void *arg, coll_partition_t *p)
+{
+    coll_prt_attach(arg, p);
+}
+
+static void on_partition_removing(void *arg, coll_partition_t *p)
+{
+    coll_prt_detach(arg, p, true);
+}
+
+typedef void (*prt_fn)(coll_server_t *s, coll_partition_t *p, void *arg);
+
+static void foreach_partition(coll_server_t *s, prt_fn fn, void *arg)
+{
+    size_t n = coll_cluster_topic_count(s->cluster);
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        return;
+    }
+    coll_cluster_topics(s->cluster, topics);
+    for (size_t i = 0; i < n; i++) {
+        for (int32_t k = 0; k < topics[i]->npartitions; k++) {
+            fn(s, topics[i]->partitions[k], arg);
+        }
+    }
+    free(topics);
+}
+
+static void attach_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    (void)arg;
+    coll_prt_attach(s, p);
+}
+
+static void detach_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    (void)arg;
+    coll_prt_detach(s, p, false);
+}
+
+static void snapshot_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    (void)s;
+    coll_prt_t *prt = coll_prt(p);
+    if (prt) {
+        coll_prt_snapshot(prt, *(bool *)arg);
+    }
+}
+
+static void expire_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    coll_prt_t *prt = coll_prt(p);
+    if (prt && coll_pstate_expire(&prt->producers, *(int64_t *)arg) > 0) {
+        prt->snapshot_dirty = true;
+    }
+    (void)s;
+}
+
+/* ---- metrics --------------------------------------------------------------------------- */
+
+typedef struct render_ctx {
+    trib_buf_t *b;
+    int pass;
+} render_ctx_t;
+
+static void render_partition(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    (void)s;
+    render_ctx_t *rc = arg;
+    coll_prt_t *prt = coll_prt(p);
+    if (!p->log || !prt) {
+        return;
+    }
+    trib_buf_t lb;
+    trib_buf_init(&lb);
+    trib_buf_append(&lb, "topic=\"", 7);
+    coll_metrics_label_escape(&lb, p->topic->name, p->topic->name_len);
+    char tail[48];
+    int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\"", (int)p->index);
+    trib_buf_append(&lb, tail, (size_t)n);
+    trib_buf_put_u8(&lb, 0);
+    size_t len;
+    const char *labels = (const char *)trib_buf_flatten(&lb, &len);
+    if (labels) {
+        switch (rc->pass) {
+        case 0:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_log_start_offset", labels,
+                                    (uint64_t)coll_log_start_offset(p->log));
+            break;
+        case 1:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_log_end_offset", labels,
+                                    (uint64_t)coll_log_end_offset(p->log));
+            break;
+        case 2:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_high_watermark", labels,
+                                    (uint64_t)coll_log_high_watermark(p->log));
+            break;
+        case 3:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_size_bytes", labels,
+                                    coll_log_size(p->log));
+            break;
+        case 4:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_segments", labels,
+                                    coll_log_segment_count(p->log));
+            break;
+        case 5:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_bytes_in_total", labels,
+                                    prt->bytes_in);
+            break;
+        case 6:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_records_in_total", labels,
+                                    prt->records_in);
+            break;
+        case 7:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_bytes_out_total", labels,
+                                    prt->bytes_out);
+            break;
+        case 8:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_records_out_total", labels,
+                                    prt->records_out);
+            break;
+        default:
+            coll_metrics_sample_u64(rc->b, "tributary_partition_producers", labels,
+                                    prt->producers.count);
+            break;
+        }
+    }
+    trib_buf_fini(&lb);
+}
+
+static void render_metrics(void *arg, trib_buf_t *b)
+{
+    coll_server_t *s = arg;
+    const coll_metrics_t *m = &s->metrics;
+    char labels[128];
+    snprintf(labels, sizeof(labels), "version=\"%s\"", TRIB_VERSION);
+    coll_metrics_header(b, "tributary_build_info", "gauge", "The collector's version.");
+    coll_metrics_sample_u64(b, "tributary_build_info", labels, 1);
+    coll_metrics_header(b, "tributary_uptime_seconds", "gauge", "Seconds since the start.");
+    coll_metrics_sample(b, "tributary_uptime_seconds", NULL,
+                        (double)(coll_server_wall_ms() - m->start_ms) / 1000.0);
+
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } counters[] = {
+        {"tributary_bytes_in_total", "Record batch bytes appended by Produce.",
+         offsetof(coll_metrics_t, bytes_in)},
+        {"tributary_records_in_total", "Records appended by Produce (from batch headers).",
+         offsetof(coll_metrics_t, records_in)},
+        {"tributary_batches_in_total", "Record batches appended by Produce.",
+         offsetof(coll_metrics_t, batches_in)},
+        {"tributary_bytes_out_total", "Record batch bytes returned by Fetch.",
+         offsetof(coll_metrics_t, bytes_out)},
+        {"tributary_records_out_total", "Records returned by Fetch (from batch headers).",
+         offsetof(coll_metrics_t, records_out)},
+        {"tributary_network_received_bytes_total", "Bytes read from Kafka connections.",
+         offsetof(coll_metrics_t, net_bytes_received)},
+        {"tributary_network_sent_bytes_total", "Bytes written to Kafka connections.",
+         offsetof(coll_metrics_t, net_bytes_sent)},
+        {"tributary_connections_accepted_total", "Kafka connections accepted.",
+         offsetof(coll_metrics_t, connections_accepted)},
+        {"tributary_connections_rejected_total", "Connections refused (max_connections).",
+         offsetof(coll_metrics_t, connections_rejected)},
+        {"tributary_connections_idle_closed_total", "Connections closed after idle_timeout.",
+         offsetof(coll_metrics_t, idle_closed)},
+        {"tributary_requests_rejected_total",
+         "Connections closed for a frame or request that could not be served (logged).",
+         offsetof(coll_metrics_t, frames_rejected)},
+        {"tributary_produce_duplicates_total",
+         "Idempotent retries answered with their original offsets.",
+         offsetof(coll_metrics_t, duplicates)},
+        {"tributary_topics_auto_created_total", "Topics created by Metadata or Produce.",
+         offsetof(coll_metrics_t, auto_created_topics)},
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        coll_metrics_header(b, counters[i].name, "counter", counters[i].help);
+        coll_metrics_sample_u64(b, counters[i].name, NULL,
+                                *(const uint64_t *)((const char *)m + counters[i].off));
+    }
+    coll_metrics_header(b, "tributary_connections", "gauge", "Open Kafka connections.");
+    coll_metrics_sample_u64(b, "tributary_connections", NULL, s->nconns);
+    coll_metrics_header(b, "tributary_fetch_parked", "gauge", "Long-poll fetches waiting.");
+    coll_metrics_sample_u64(b, "tributary_fetch_parked", NULL, coll_purgatory_size(&s->purgatory));
+    coll_metrics_header(b, "tributary_produce_waiting", "gauge",
+                        "acks=all produce requests waiting for an fsync.");
+    coll_metrics_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
+    coll_metrics_header(b, "tributary_topics", "gauge", "Topics.");
+    coll_metrics_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
+    coll_metrics_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
+    coll_metrics_sample_u64(b, "tributary_partitions", NULL,
+                            coll_cluster_partition_count(s->cluster));
+    coll_metrics_render_requests(m, b);
+
+    static const struct {
+        const char *name, *type, *help;
+    } per[] = {
+        {"tributary_partition_log_start_offset", "gauge", "First offset of the partition."},
+        {"tributary_partition_log_end_offset", "gauge", "Offset of the next record appended."},
+        {"tributary_partition_high_watermark", "gauge", "Offset consumers may read up to."},
+        {"tributary_partition_size_bytes", "gauge", "Bytes in the partition's segments."},
+        {"tributary_partition_segments", "gauge", "Segment files of the partition."},
+        {"tributary_partition_bytes_in_total", "counter", "Record batch bytes appended."},
+        {"tributary_partition_records_in_total", "counter", "Records appended."},
+        {"tributary_partition_bytes_out_total", "counter", "Record batch bytes fetched."},
+        {"tributary_partition_records_out_total", "counter", "Records fetched."},
+        {"tributary_partition_producers", "gauge", "Idempotent producers remembered."},
+    };
+    for (int pass = 0; pass < (int)(sizeof(per) / sizeof(per[0])); pass++) {
+        coll_metrics_header(b, per[pass].name, per[pass].type, per[pass].help);
+        render_ctx_t rc = {b, pass};
+        foreach_partition(s, render_partition, &rc);
+    }
+}
+
+static bool healthy(void *arg)
+{
+    coll_server_t *s = arg;
+    return !s->stopping;
+}
+
+/* ---- housekeeping -------------------------------------------------------------------------- */
+
+static void tick_cb(uv_timer_t *t)
+{
+    coll_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    if (s->stopping) {
+        coll_server_check_stop(s);
+        return;
+    }
+    if (s->cfg.idle_timeout_ms > 0) {
+        for (coll_conn_t *c = s->conns; c; c = c->next) {
+            if (!c->closing && !c->head && !c->reading &&
+                now - c->last_active_ms > (uint64_t)s->cfg.idle_timeout_ms) {
+                s->metrics.idle_closed++;
+                coll_conn_close(c, TRIB_LOG_DEBUG, "idle (idle_timeout)");
+            }
+        }
+    }
+    if (s->cfg.producer_snapshot_interval_ms > 0 &&
+        now - s->last_snapshot_ms >= (uint64_t)s->cfg.producer_snapshot_interval_ms) {
+        s->last_snapshot_ms = now;
+        int64_t cutoff = coll_server_wall_ms() - s->cfg.producer_expiration_ms;
+        foreach_partition(s, expire_one, &cutoff);
+        bool force = false;
+        foreach_partition(s, snapshot_one, &force);
+    }
+}
+
+/* ---- start ------------------------------------------------------------------------------- */
+
+static int resolve(const char *host, int port, struct sockaddr_storage *ss)
+{
+    const char *ip = host && *host ? host : "0.0.0.0";
+    if (uv_ip4_addr(ip, port, (struct sockaddr_in *)ss) == 0) {
+        return 0;
+    }
+    if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)ss) == 0) {
+        return 0;
+    }
+    /* A name: resolve it once, synchronously (startup). */
+    uv_getaddrinfo_t req;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(uv_default_loop(), &req, NULL, ip, NULL, &hints);
+    if (rc != 0) {
+        return rc;
+    }
+    memcpy(ss, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
+    if (ss->ss_family == AF_INET6) {
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    } else {
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    }
+    uv_freeaddrinfo(req.addrinfo);
+    return 0;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    coll_server_t *s = listener->data;
+    if (status < 0) {
+        TRIB_LOG_RL(&s->rl_conn, TRIB_LOG_WARN, COLL_SERVER_FACILITY, "accept: %s",
+                    uv_strerror(status));
+        return;
+    }
+    coll_conn_accept(s, listener);
+}
+
+static bool is_wildcard(const char *h)
+{
+    return !h || !*h || strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0;
+}
+
+static void format_addr(char *out, size_t n, const char *host, int port)
+{
+    if (strchr(host, ':')) {
+        snprintf(out, n, "[%s]:%d", host, port);
+    } else {
+        snprintf(out, n, "%s:%d", host, port);
+    }
+}
+
+static int write_ready_file(coll_server_t *s, trib_error_t *err)
+{
+    const char *path = s->cfg.ready_file;
+    size_t plen = strlen(path) + 8;
+    char *tmp = malloc(plen);
+    if (!tmp) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    snprintf(tmp, plen, "%s.tmp", path);
+    FILE *fp = fopen(tmp, "we");
+    int rc = 0;
+    if (!fp) {
+        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    fprintf(fp, "kafka %s\nmetrics %s\n", s->kafka_addr, s->metrics_addr);
+    if (fclose(fp) != 0) {
+        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    } else if (rename(tmp, path) != 0) {
+        rc = trib_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    }
+    if (rc) {
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    coll_server_t *s = h->data;
+    s->stop_handles--;
+    coll_server_check_stop(s);
+}
+
+int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_cluster_t *cluster,
+                      coll_storage_t *st, coll_server_t **out, trib_error_t *err)
+{
+    *out = NULL;
+    coll_server_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    s->loop = loop;
+    s->cfg = *cfg;
+    if (s->cfg.max_inflight < 1) {
+        s->cfg.max_inflight = 1;
+    }
+    s->cluster = cluster;
+    s->st = st;
+    s->rl_reject = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 20);
+    s->rl_conn = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 10);
+    coll_metrics_init(&s->metrics);
+    snprintf(s->metrics_addr, sizeof(s->metrics_addr), "off");
+    *out = s;
+
+    int rc = coll_purgatory_init(loop, &s->purgatory);
+    if (rc) {
+        return trib_error_set(err, rc, "timer: %s", uv_strerror(rc));
+    }
+    s->purgatory.timer.data = &s->purgatory;
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    s->tick_open = true;
+
+    /* Partition runtime state first: a client may ask as soon as the port is open. */
+    coll_cluster_hooks_t hooks = {on_partition_added, on_partition_removing, s};
+    coll_cluster_set_hooks(cluster, &hooks);
+    foreach_partition(s, attach_one, NULL);
+
+    struct sockaddr_storage ss;
+    if ((rc = resolve(cfg->listen_host, cfg->listen_port, &ss)) != 0) {
+        return trib_error_set(err, rc, "listen address '%s': %s",
+                              cfg->listen_host ? cfg->listen_host : "", uv_strerror(rc));
+    }
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->listener_open = true;
+    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&s->listener, cfg->backlog, on_connection)) != 0) {
+        char a[300];
+        format_addr(a, sizeof(a), is_wildcard(cfg->listen_host) ? "0.0.0.0" : cfg->listen_host,
+                    cfg->listen_port);
+        return trib_error_set(err, rc, "cannot listen on %s: %s", a, uv_strerror(rc));
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof(bound);
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    s->kafka_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                      : ((struct sockaddr_in *)&bound)->sin_port);
+    format_addr(s->kafka_addr, sizeof(s->kafka_addr),
+                is_wildcard(cfg->listen_host)
+                    ? (cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "0.0.0.0")
+                    : cfg->listen_host,
+                s->kafka_port);
+
+    if (cfg->advertise_host && *cfg->advertise_host) {
+        snprintf(s->advertised_host, sizeof(s->advertised_host), "%s", cfg->advertise_host);
+    } else if (!is_wildcard(cfg->listen_host)) {
+        snprintf(s->advertised_host, sizeof(s->advertised_host), "%s", cfg->listen_host);
+    } else if (gethostname(s->advertised_host, sizeof(s->advertised_host) - 1) != 0) {
+        snprintf(s->advertised_host, sizeof(s->advertised_host), "localhost");
+    }
+    coll_cluster_set_endpoint(cluster, s->advertised_host,
+                              cfg->advertise_port > 0 ? cfg->advertise_port : s->kafka_port);
+
+    if (cfg->metrics_enabled) {
+        rc = coll_http_start(&s->http, loop, cfg->metrics_host, cfg->metrics_port, cfg->backlog,
+                             render_metrics, healthy, s);
+        if (rc) {
+            char a[300];
+            format_addr(a, sizeof(a), cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
+                        cfg->metrics_port);
+            return trib_error_set(err, rc, "cannot serve metrics on %s: %s", a, uv_strerror(rc));
+        }
+        s->metrics_port = s->http.port;
+        format_addr(s->metrics_addr, sizeof(s->metrics_addr),
+                    cfg->metrics_host && *cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
+                    s->metrics_port);
+    }
+    s->last_snapshot_ms = uv_now(loop);
+    uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&s->tick);
+
+    TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+             "listening on %s (advertised as %s:%d), metrics on %s", s->kafka_addr,
+             coll_cluster_config(cluster)->host, (int)coll_cluster_config(cluster)->port,
+             s->metrics_addr);
+    if (cfg->ready_file && (rc = write_ready_file(s, err)) != 0) {
+        return rc;
+    }
+    return 0;
+}
+
+/* ---- stop ---------------------------------------------------------------------------------- */
+
+static void http_stopped(coll_http_t *h)
+{
+    coll_server_t *s = (coll_server_t *)((char *)h - offsetof(coll_server_t, http));
+    s->stop_handles--;
+    coll_server_check_stop(s);
+}
+
+static void close_handle(coll_server_t *s, uv_handle_t *h)
+{
+    h->data = s;
+    s->stop_handles++;
+    uv_close(h, handle_closed);
+}
+
+void coll_server_check_stop(coll_server_t *s)
+{
+    if (!s->stopping) {
+        return;
+    }
+    if (s->stop_phase == 1) {
+        bool late = uv_now(s->loop) >= s->stop_deadline_ms;
+        for (coll_conn_t *c = s->conns; c; c = c->next) {
+            if (!c->closing && (!c->head || late)) {
+                coll_conn_close(c, late ? TRIB_LOG_WARN : TRIB_LOG_DEBUG,
+                                late ? "shutdown deadline reached" : "shutting down");
+            }
+        }
+        if (s->conns) {
+            return;
+        }
+        /* Every connection is gone: no more appends. Snapshot, then close our handles. */
+        s->stop_phase = 2;
+        bool force = true;
+        foreach_partition(s, snapshot_one, &force);
+        coll_purgatory_wake_all(&s->purgatory);
+        s->purgatory.closing = true;
+        uv_timer_stop(&s->purgatory.timer);
+        close_handle(s, (uv_handle_t *)&s->purgatory.timer);
+        if (s->tick_open) {
+            s->tick_open = false;
+            close_handle(s, (uv_handle_t *)&s->tick);
+        }
+        s->stop_handles++;
+        coll_http_stop(&s->http, http_stopped);
+        return;
+    }
+    if (s->stop_phase == 2 && s->stop_handles == 0) {
+        s->stop_phase = 3;
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY, "server stopped");
+        if (s->stop_cb) {
+            s->stop_cb(s->stop_arg);
+        }
+    }
+}
+
+void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg)
+{
+    if (s->stopping) {
+        return;
+    }
+    s->stopping = true;
+    s->stop_phase = 1;
+    s->stop_cb = cb;
+    s->stop_arg = arg;
+    s->stop_deadline_ms = uv_now(s->loop) + (uint64_t)s->cfg.shutdown_timeout_ms;
+    TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY, "stopping: %zu connections", s->nconns);
+    if (s->listener_open) {
+        s->listener_open = false;
+        close_handle(s, (uv_handle_t *)&s->listener);
+    }
+    for (coll_conn_t *c = s->conns; c; c = c->next) {
+        coll_conn_stop_reading(c);
+    }
+    coll_purgatory_wake_all(&s->purgatory);
+    if (s->tick_open) {
+        uv_ref((uv_handle_t *)&s->tick);
+    }
+    coll_server_check_stop(s);
+}
+
+void coll_server_free(coll_server_t *s)
+{
+    if (!s) {
+        return;
+    }
+    foreach_partition(s, detach_one, NULL);
+    coll_cluster_hooks_t none = {NULL, NULL, NULL};
+    coll_cluster_set_hooks(s->cluster, &none);
+    free(s->purgatory.heap);
+    free(s);
+}
+
+const char *coll_server_kafka_address(const coll_server_t *s)
+{
+    return s->kafka_addr;
+}
+
+const char *coll_server_metrics_address(const coll_server_t *s)
+{
+    return s->metrics_addr;
+}
+
+int coll_server_kafka_port(const coll_server_t *s)
+{
+    return s->kafka_port;
+}
+
+int coll_server_metrics_port(const coll_server_t *s)
+{
+    return s->metrics_port;
+}

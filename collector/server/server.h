@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The collector's Kafka-protocol server: listeners, connections, request
+ * dispatch, the purgatory, partition runtime state and the metrics/health
+ * endpoint. main.c opens the storage and the cluster metadata, starts the
+ * server on them, and stops it on SIGTERM before closing the storage.
+ */
+#ifndef COLLECTOR_SERVER_SERVER_H
+#define COLLECTOR_SERVER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cluster/cluster.h"
+#include "storage/storage.h"
+#include "tributary/error.h"
+
+typedef struct coll_server coll_server_t;
+
+typedef struct coll_server_config {
+    const char *listen_host;    /* "" or NULL: any address */
+    int listen_port;            /* 0: ephemeral */
+    const char *advertise_host; /* NULL: the listen host (or the hostname if any) */
+    int advertise_port;         /* 0: the bound port */
+    bool metrics_enabled;
+    const char *metrics_host;
+    int metrics_port;                      /* 0: ephemeral */
+    const char *ready_file;                /* NULL: none */
+    size_t max_request_bytes;              /* a larger frame closes the connection (100 MiB) */
+    uint32_t max_inflight;                 /* requests per connection before reads pause (64) */
+    size_t max_connections;                /* further accepts are closed at once (10000) */
+    int64_t idle_timeout_ms;               /* connections.max.idle.ms (10 min); 0 = never */
+    int64_t producer_expiration_ms;        /* producer.id.expiration.ms (1 day) */
+    int64_t producer_snapshot_interval_ms; /* producer state snapshots (60 s) */
+    int64_t shutdown_timeout_ms;           /* in-flight requests get this long at SIGTERM (10 s) */
+    coll_fsync_policy_t fsync;             /* storage.fsync: acks=all waits for it when "ack" */
+    int backlog;                           /* listen(2) backlog (1024) */
+} coll_server_config_t;
+
+void coll_server_config_init(coll_server_config_t *c);
+
+/*
+ * Binds the listeners (Kafka, and metrics unless disabled), attaches the
+ * runtime state of every partition (rebuilding producer state from its
+ * snapshot and the log tail), updates the cluster's advertised endpoint
+ * and writes the ready file. The config is copied; its strings must
+ * outlive the server.
+ */
+int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_cluster_t *cluster,
+                      coll_storage_t *st, coll_server_t **out, trib_error_t *err);
+
+/*
+ * Graceful stop: closes the listeners, stops reading requests, answers the
+ * parked fetches, lets in-flight produce requests finish (at most
+ * shutdown_timeout_ms), closes every connection and the metrics endpoint,
+ * writes the producer state snapshots, then calls cb from the loop. Every
+ * handle the server owns is closed by then.
+ */
+void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg);
+
+/* Frees a stopped server. NULL is fine. */
+void coll_server_free(coll_server_t *s);
+
+/* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
+const char *coll_server_kafka_address(const coll_server_t *s);
+const char *coll_server_metrics_address(const coll_server_t *s);
+int coll_server_kafka_port(const coll_server_t *s);
+int coll_server_metrics_port(const coll_server_t *s);
+
+#endif

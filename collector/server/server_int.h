@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The server's private structures, shared by server/ and the API
+ * handlers in server/api/.
+ *
+ * Lifetimes:
+ *
+ *   coll_server_t  1 --- n  coll_conn_t  1 --- n  coll_req_t
+ *
+ * A request is born when its 4-byte size prefix arrives, owns its frame
+ * (the bytes after the prefix), a per-request arena (the decoded request
+ * and the response struct) and its encoded response, and is freed when
+ * that response has been written (or at once for acks=0 produce). Requests
+ * sit in their connection's queue in arrival order; responses leave in that
+ * order whatever order they complete in. A connection is freed when its
+ * handle is closed and its last request is gone: a produce request waiting
+ * for an fsync outlives the socket it came from.
+ *
+ * Handlers run on the loop thread. Each one ends in exactly one of:
+ *   coll_req_respond()  the response struct is encoded and queued;
+ *   coll_req_no_response()  acks=0;
+ *   coll_req_reject()   the request is hostile or undecodable: the
+ *                       connection closes (Kafka does the same);
+ *   parking             a fetch in the purgatory or a produce waiting on
+ *                       durability, which later does one of the above.
+ */
+#ifndef COLLECTOR_SERVER_SERVER_INT_H
+#define COLLECTOR_SERVER_SERVER_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <uv.h>
+
+#include "cluster/cluster.h"
+#include "server/metrics.h"
+#include "server/producer_state.h"
+#include "server/server.h"
+#include "storage/storage.h"
+#include "tributary/arena.h"
+#include "tributary/buf.h"
+#include "tributary/kafka.h"
+#include "tributary/kafka_error.h"
+#include "tributary/log.h"
+
+#define COLL_SERVER_FACILITY "server"
+
+typedef struct coll_conn coll_conn_t;
+typedef struct coll_req coll_req_t;
+typedef struct coll_api coll_api_t;
+typedef struct coll_prt coll_prt_t;
+typedef struct coll_parked coll_parked_t;
+typedef struct coll_watch coll_watch_t;
+
+/* ---- the API table (dispatch.c) ------------------------------------------------- */
+
+typedef void (*coll_api_handler)(coll_req_t *r);
+
+struct coll_api {
+    int16_t key;
+    int16_t min_version, max_version; /* advertised in ApiVersions, all implemented */
+    coll_api_handler handle;
+};
+
+/* The APIs this build implements, by key; NULL if not implemented. */
+const coll_api_t *coll_api_find(int16_t key);
+/* All of them, in key order (ApiVersions lists these). */
+extern const coll_api_t coll_apis[];
+extern const size_t coll_api_count;
+
+/* Handlers, one file each in server/api/. */
+void coll_api_produce(coll_req_t *r);
+void coll_api_fetch(coll_req_t *r);
+void coll_api_list_offsets(coll_req_t *r);
+void coll_api_metadata(coll_req_t *r);
+void coll_api_api_versions(coll_req_t *r);
+void coll_api_create_topics(coll_req_t *r);
+void coll_api_delete_topics(coll_req_t *r);
+void coll_api_init_producer_id(coll_req_t *r);
+void coll_api_describe_configs(coll_req_t *r);
+void coll_api_alter_configs(coll_req_t *r);
+void coll_api_delete_records(coll_req_t *r);
+void coll_api_create_partitions(coll_req_t *r);
+void coll_api_incremental_alter_configs(coll_req_t *r);
+void coll_api_describe_cluster(coll_req_t *r);
+
+/* ApiVersions for a version we cannot decode: error 35 with a v0 body. */
+void coll_api_versions_unsupported(coll_req_t *r);
+
+/*
+ * A complete frame: parses the header, decodes the body in the request's
+ * arena and calls the handler; rejects what cannot be parsed.
+ */
+void coll_dispatch(coll_req_t *r);
+
+/* ---- requests --------------------------------------------------------------------- */
+
+typedef enum coll_req_state {
+    COLL_REQ_READING, /* frame incomplete */
+    COLL_REQ_ACTIVE,  /* being handled, or parked */
+    COLL_REQ_DONE,    /* response ready, waiting for its turn */
+    COLL_REQ_WRITING, /* uv_write in flight */
+} coll_req_state_t;
+
+struct coll_req {
+    coll_req_t *next; /* the connection's queue */
+    coll_conn_t *conn;
+    coll_server_t *srv;
+    coll_req_state_t state;
+
+    uint8_t *frame; /* after the size prefix: header | body */
+    size_t frame_len, frame_have, frame_cap;
+
+    trib_arena_t arena;
+    trib_kafka_request_header_t hdr;
+    int16_t api_key, api_version;
+    int32_t correlation_id;
+    const coll_api_t *api;
+    const trib_kafka_api_t *kapi;
+    void *body;        /* the decoded request */
+    trib_slice_t rest; /* body bytes (before decoding) */
+
+    bool no_response;                /* acks=0 */
+    bool close_after;                /* close the connection once this is written */
+    int pending;                     /* outstanding asynchronous steps (durability waits) */
+    coll_parked_t *parked;           /* in the fetch purgatory */
+    void *ctx;                       /* the handler's state across parking */
+    void (*ctx_free)(coll_req_t *r); /* releases what ctx holds outside the arena */
+
+    trib_buf_t out; /* the encoded response, size prefix included */
+    struct iovec *iov;
+    int iovcnt;
+    uv_write_t wreq;
+    uint64_t start_ns;
+    int16_t first_error; /* for the request log line */
+};
+
+/* Zeroed memory from the request's arena; NULL when out of memory. */
+void *coll_req_alloc(coll_req_t *r, size_t n);
+/* A NUL-terminated copy of a Kafka string (NULL for null) in the arena. */
+char *coll_req_strdup(coll_req_t *r, trib_kstr_t s);
+/* Counts a Kafka error code in the metrics (per API). NONE is not counted. */
+void coll_req_note_error(coll_req_t *r, int16_t code);
+
+/* Encodes resp with codec at the request's version and queues it. */
+void coll_req_respond(coll_req_t *r, const trib_kafka_codec_t *codec, const void *resp);
+/* Completes without a response (acks=0). */
+void coll_req_no_response(coll_req_t *r);
+/* Gives up on the request and closes its connection, with a (rate-limited) log line. */
+void coll_req_reject(coll_req_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True when the request's connection is gone (parked work should just finish). */
+bool coll_req_orphaned(const coll_req_t *r);
+/* A parked request's async step finished; frees the request if its connection is gone. */
+void coll_req_step_done(coll_req_t *r);
+
+/* ---- connections (conn.c) ------------------------------------------------------------- */
+
+struct coll_conn {
+    uv_tcp_t tcp;
+    coll_server_t *srv;
+    coll_conn_t *prev, *next;
+    uint64_t id;
+    char peer[64];
+
+    uint8_t *rbuf; /* small reads land here, then are copied into frames */
+    size_t rlen;
+    coll_req_t *reading; /* the frame being filled */
+
+    coll_req_t *head, *tail; /* requests not yet written, in order */
+    unsigned nactive;        /* requests in the queue */
+    unsigned nalive;         /* requests not yet freed (queue + writing + orphaned) */
+    size_t queued_out;       /* response bytes queued or being written */
+
+    bool paused;  /* reading stopped for backpressure */
+    bool closing; /* uv_close called */
+    bool closed;  /* close callback ran */
+    bool eof;     /* the peer half-closed: finish what is queued, then close */
+    uint64_t last_active_ms;
+};
+
+void coll_conn_accept(coll_server_t *s, uv_stream_t *listener);
+/* Closes the connection (idempotent); reason is logged at `level`. */
+void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason);
+/* Writes every completed response at the head of the queue. */
+void coll_conn_pump(coll_conn_t *c);
+/* Stops reading new requests (shutdown). */
+void coll_conn_stop_reading(coll_conn_t *c);
+
+/* ---- partition runtime (partition.c) -------------------------------------------------- */
+
+/* One parked fetch's interest in one partition. */
+struct coll_watch {
+    coll_watch_t *prev, *next;
+    coll_parked_t *parked;
+    coll_prt_t *prt;
+};
+
+struct coll_prt {
+    coll_partition_t *p;
+    coll_server_t *srv;
+    coll_watch_t *watchers;
+    coll_pstate_t producers;
+    int64_t max_timestamp;      /* largest batch maxTimestamp, -1 when empty */
+    int64_t max_timestamp_base; /* base offset of the batch that holds it */
+    bool snapshot_dirty;
+    uint64_t watch_mark; /* dedupes one fetch's watches */
+    /* counters for the metrics */
+    uint64_t bytes_in, records_in, batches_in;
+    uint64_t bytes_out, records_out;
+};
+
+/* The runtime of a partition (never NULL for a partition the cluster knows). */
+static inline coll_prt_t *coll_prt(const coll_partition_t *p)
+{
+    return (coll_prt_t *)p->rt;
+}
+
+void coll_prt_attach(coll_server_t *s, coll_partition_t *p);
+/* Drops the runtime; `deleted` also removes the snapshot file (the topic is gone). */
+void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
+/* After an append: high watermark to the log end, wake parked fetches. */
+void coll_prt_appended(coll_prt_t *prt, size_t bytes);
+/* Writes the producer state snapshot if it changed (or always with force). */
+int coll_prt_snapshot(coll_prt_t *prt, bool force);
+/*
+ * ListOffsets MAX_TIMESTAMP: the offset of the first record holding the
+ * partition's largest timestamp, and that timestamp; -1/-1 when empty.
+ */
+int coll_prt_max_timestamp(coll_prt_t *prt, int64_t *offset, int64_t *timestamp);
+
+/* ---- the fetch purgatory (purgatory.c) ------------------------------------------------- */
+
+typedef void (*coll_parked_cb)(coll_parked_t *pk);
+
+struct coll_parked {
+    coll_req_t *req;
+    uint64_t deadline_ms; /* uv_now() based */
+    size_t heap_index;
+    int64_t bytes;     /* available so far, grown by appends */
+    int64_t min_bytes; /* complete when bytes >= this */
+    coll_watch_t *watches;
+    size_t nwatches;
+    coll_parked_cb complete; /* answers the request (removed from the purgatory first) */
+};
+
+typedef struct coll_purgatory {
+    uv_timer_t timer;
+    coll_parked_t **heap;
+    size_t n, cap;
+    bool closing;
+} coll_purgatory_t;
+
+int coll_purgatory_init(uv_loop_t *loop, coll_purgatory_t *pg);
+/* Closes the timer (the purgatory must be empty). */
+void coll_purgatory_close(coll_purgatory_t *pg, uv_close_cb cb);
+/*
+ * Parks pk until its deadline or until appends bring bytes to min_bytes;
+ * pk->watches[0..nwatches) must be filled (prt set, one per partition).
+ */
+int coll_purgatory_park(coll_purgatory_t *pg, coll_parked_t *pk, uint64_t now_ms);
+/* Removes pk (its watches and its timer entry); no callback. */
+void coll_purgatory_remove(coll_purgatory_t *pg, coll_parked_t *pk);
+/* New bytes on a partition: grows its watchers' counts and completes the satisfied. */
+void coll_purgatory_notify(coll_purgatory_t *pg, coll_prt_t *prt, size_t bytes);
+/* Completes every fetch watching the partition (deleted, truncated). */
+void coll_purgatory_wake(coll_purgatory_t *pg, coll_prt_t *prt);
+/* Completes everything (shutdown). */
+void coll_purgatory_wake_all(coll_purgatory_t *pg);
+size_t coll_purgatory_size(const coll_purgatory_t *pg);
+
+/* ---- the server ----------------------------------------------------------------------- */
+
+struct coll_server {
+    uv_loop_t *loop;
+    coll_server_config_t cfg;
+    coll_cluster_t *cluster;
+    coll_storage_t *st;
+    uv_tcp_t listener;
+    bool listener_open;
+    coll_metrics_t metrics;
+    coll_http_t http;
+    coll_purgatory_t purgatory;
+    uv_timer_t tick;
+    bool tick_open;
+
+    coll_conn_t *conns;
+    size_t nconns;
+    uint64_t next_conn_id;
+    size_t produce_waiting; /* produce requests waiting for durability */
+
+    char kafka_addr[300];
+    char metrics_addr[300];
+    char advertised_host[256];
+    int kafka_port, metrics_port;
+    uint64_t last_snapshot_ms;
+
+    bool stopping;
+    int stop_phase;   /* 1 draining connections, 2 closing handles, 3 stopped */
+    int stop_handles; /* handles whose close callbacks are outstanding */
+    uint64_t stop_deadline_ms;
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+
+    trib_log_ratelimit_t rl_reject;
+    trib_log_ratelimit_t rl_conn;
+};
+
+/* Milliseconds of the wall clock (record timestamps, producer expiry). */
+int64_t coll_server_wall_ms(void);
+/* A connection or request finished: let a stopping server make progress. */
+void coll_server_check_stop(coll_server_t *s);
+
+/* ---- helpers shared by the handlers (api/common.c) ---------------------------------------- */
+
+/* Kafka error for a local error from the storage. */
+int16_t coll_kafka_error_from(int rc);
+
+/*
+ * The partition a request names, or NULL with *error set
+ * (UNKNOWN_TOPIC_OR_PARTITION). Topic auto-creation applies when `create`.
+ */
+coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int16_t *error);
+
+/* ConfigSource of a topic config: TOPIC_CONFIG, STATIC_BROKER_CONFIG or DEFAULT_CONFIG. */
+int8_t coll_topic_config_source(const coll_cluster_t *cl, uint32_t override_mask, int key);
+/* A config value as Kafka prints it, in the request's arena. */
+char *coll_config_value(coll_req_t *r, const coll_tcfg_t *c, int key);
+
+/*
+ * AlterConfigs / IncrementalAlterConfigs for one resource (alter_configs.c):
+ * ops NULL means the legacy replace-all form. Fills the result's code and
+ * message (arena), and counts the error.
+ */
+void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
+                              const coll_config_kv_t *kv, const int8_t *ops, size_t n,
+                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg);
+
+/* Checks a request's CurrentLeaderEpoch against the partition's (-1 = not checked). */
+int16_t coll_check_leader_epoch(const coll_partition_t *p, int32_t current_leader_epoch);
+
+#endif
