@@ -75,8 +75,13 @@ void coll_flush_mark_dirty(coll_log_t *log)
     st->dirty_head = log;
 }
 
-static void complete_waiters(coll_log_t *log, int64_t below, int status, bool all)
+/*
+ * Takes the waiters that match off the list: those below `below` (status
+ * 0), those at or above it (an error), or all. Returns them as a chain.
+ */
+static coll_durable_req_t *take_waiters(coll_log_t *log, int64_t below, int status, bool all)
 {
+    coll_durable_req_t *done = NULL, **done_tail = &done;
     coll_durable_req_t **pp = &log->waiters;
     coll_durable_req_t *prev = NULL;
     while (*pp) {
@@ -85,13 +90,37 @@ static void complete_waiters(coll_log_t *log, int64_t below, int status, bool al
         if (match) {
             *pp = r->next_;
             r->next_ = NULL;
-            coll_storage_defer(log->st, r, status);
+            *done_tail = r;
+            done_tail = &r->next_;
         } else {
             prev = r;
             pp = &r->next_;
         }
     }
     log->waiters_tail = prev;
+    return done;
+}
+
+/* Completion from inside an API call: deferred to the loop, never synchronous. */
+static void complete_waiters(coll_log_t *log, int64_t below, int status, bool all)
+{
+    coll_durable_req_t *r = take_waiters(log, below, status, all);
+    while (r) {
+        coll_durable_req_t *next = r->next_;
+        coll_storage_defer(log->st, r, status);
+        r = next;
+    }
+}
+
+/* Completion from a loop callback (a flush finished): called right away. */
+static void call_waiters(coll_durable_req_t *r, int status)
+{
+    while (r) {
+        coll_durable_req_t *next = r->next_;
+        r->next_ = NULL;
+        r->cb_(r, status);
+        r = next;
+    }
 }
 
 void coll_flush_cancel_above(coll_log_t *log, int64_t offset, int status)
@@ -154,12 +183,15 @@ static void flush_after(uv_work_t *req, int status)
     coll_log_t *log = job->log;
     coll_storage_t *st = log->st;
     int err = status ? status : job->err;
+    coll_durable_req_t *done = NULL;
+    int done_status = 0;
     log->flushing = false;
     if (err) {
         TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: fsync failed, taking the log offline: %s",
                  log->name, trib_strerror(err));
         log->failed = -EROFS;
-        coll_flush_fail_all(log, err);
+        done = take_waiters(log, 0, err, true);
+        done_status = err;
     } else {
         for (size_t i = 0; i < job->n; i++) {
             coll_segment_t *s = job->items[i].seg;
@@ -173,28 +205,31 @@ static void flush_after(uv_work_t *req, int status)
                 s->clean = true;
             }
         }
-        int64_t done = job->target;
-        if (job->gen != log->gen && log->flush_clamp < done) {
-            done = log->flush_clamp;
+        int64_t upto = job->target;
+        if (job->gen != log->gen && log->flush_clamp < upto) {
+            upto = log->flush_clamp;
         }
         int64_t leo = coll_log_end_offset(log);
-        if (done > leo) {
-            done = leo;
+        if (upto > leo) {
+            upto = leo;
         }
-        if (done > log->durable) {
-            log->durable = done;
+        if (upto > log->durable) {
+            log->durable = upto;
         }
-        complete_waiters(log, log->durable, 0, false);
+        done = take_waiters(log, log->durable, 0, false);
     }
     for (size_t i = 0; i < job->n; i++) {
         coll_segment_release(job->items[i].seg);
     }
     free(job);
-    if (!log->failed && (log->flush_again || log->waiters)) {
+    /* The next flush starts before the callbacks run: they may append and wait again. */
+    if (!log->failed && (log->flush_again || log->flush_again_closed || log->waiters)) {
         bool full = log->waiters != NULL || log->flush_again;
         log->flush_again = false;
+        log->flush_again_closed = false;
         coll_flush_start(log, !full);
     }
+    call_waiters(done, done_status);
     coll_storage_work_done(st);
 }
 
@@ -209,6 +244,8 @@ int coll_flush_start(coll_log_t *log, bool closed_only)
     if (log->flushing) {
         if (full) {
             log->flush_again = true;
+        } else {
+            log->flush_again_closed = true;
         }
         return 0;
     }

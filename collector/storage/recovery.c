@@ -216,10 +216,6 @@ static bool load_indexes(coll_segment_t *s, const char **why)
         return false;
     }
     s->ti.entries = (uint32_t)(stb.st_size / COLL_TIME_ENTRY_SIZE);
-    if (s->size > 0 && s->ti.entries == 0 && s->oi.entries > 0) {
-        *why = "a time index without entries";
-        return false;
-    }
     s->max_timestamp = last_ts;
     s->max_ts_offset = last_ts >= 0 ? s->base_offset + trel : -1;
     s->last_ti_ts = last_ts;

@@ -427,6 +427,11 @@ int coll_storage_write_file(coll_storage_t *st, char *path, char *content, size_
 static const char *const ckpt_files[4] = {COLL_RECOVERY_POINT_FILE, COLL_REPLICATION_FILE,
                                           COLL_LOG_START_FILE, COLL_CLEANER_FILE};
 
+/*
+ * Adds the four data-dir checkpoint files to job; unless `final`, a file
+ * whose content did not change since it was last written is left out (an
+ * idle broker does not fsync every few seconds for nothing).
+ */
 static int build_checkpoints(coll_storage_t *st, file_job_t *job, bool final)
 {
     coll_ckpt_t c[4];
@@ -453,24 +458,49 @@ static int build_checkpoints(coll_storage_t *st, file_job_t *job, bool final)
         }
     }
     for (size_t k = 0; k < 4 && rc == 0; k++) {
+        char *content;
+        size_t len;
+        rc = coll_ckpt_format(&c[k], &content, &len);
+        if (rc) {
+            break;
+        }
+        if (!final && st->ckpt_last[k] && st->ckpt_last_len[k] == len &&
+            memcmp(st->ckpt_last[k], content, len) == 0) {
+            free(content);
+            continue;
+        }
         size_t plen = strlen(st->data_dir) + strlen(ckpt_files[k]) + 2;
         char *path = malloc(plen);
-        if (!path) {
+        char *copy = malloc(len ? len : 1);
+        if (!path || !copy) {
+            free(path);
+            free(copy);
+            free(content);
             rc = -ENOMEM;
             break;
         }
         snprintf(path, plen, "%s/%s", st->data_dir, ckpt_files[k]);
-        rc = coll_ckpt_format(&c[k], &job->content[job->n], &job->len[job->n]);
-        if (rc) {
-            free(path);
-            break;
-        }
-        job->path[job->n++] = path;
+        memcpy(copy, content, len);
+        /* Remembered now; forgotten again if the write fails (ckpt_done). */
+        free(st->ckpt_last[k]);
+        st->ckpt_last[k] = copy;
+        st->ckpt_last_len[k] = len;
+        job->path[job->n] = path;
+        job->content[job->n] = content;
+        job->len[job->n++] = len;
     }
     for (size_t k = 0; k < 4; k++) {
         coll_ckpt_fini(&c[k]);
     }
     return rc;
+}
+
+static void forget_checkpoints(coll_storage_t *st)
+{
+    for (size_t k = 0; k < 4; k++) {
+        free(st->ckpt_last[k]);
+        st->ckpt_last[k] = NULL;
+    }
 }
 
 static void ckpt_done(void *arg, int status)
@@ -480,6 +510,7 @@ static void ckpt_done(void *arg, int status)
     if (status) {
         TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "writing checkpoints in %s: %s", st->data_dir,
                  trib_strerror(status));
+        forget_checkpoints(st);
     }
     if (st->ckpt_again && !st->closing) {
         st->ckpt_again = false;
@@ -505,11 +536,16 @@ int coll_storage_checkpoint(coll_storage_t *st)
     job->done = ckpt_done;
     job->arg = st;
     int rc = build_checkpoints(st, job, false);
+    if (rc == 0 && job->n == 0) {
+        file_job_free(job); /* nothing changed */
+        return 0;
+    }
     if (rc == 0) {
         rc = coll_storage_queue(st, &job->req, file_work, file_after);
     }
     if (rc) {
         file_job_free(job);
+        forget_checkpoints(st);
         return rc;
     }
     st->ckpt_writing = true;
@@ -685,6 +721,7 @@ static void free_storage(coll_storage_t *st)
         }
     }
     free(st->buckets);
+    forget_checkpoints(st);
     free(st->data_dir);
     free(st);
 }

@@ -333,10 +333,11 @@ struct coll_log {
 
     /* flush.c */
     bool flushing;
-    bool flush_again;
-    bool dir_dirty;        /* a segment file was created or renamed */
-    bool parent_dir_dirty; /* the partition directory itself is new */
-    int64_t flush_clamp;   /* truncation point seen while a flush ran */
+    bool flush_again;        /* a full flush is wanted after the running one */
+    bool flush_again_closed; /* closed segments want syncing after it */
+    bool dir_dirty;          /* a segment file was created or renamed */
+    bool parent_dir_dirty;   /* the partition directory itself is new */
+    int64_t flush_clamp;     /* truncation point seen while a flush ran */
     coll_durable_req_t *waiters, *waiters_tail;
     bool in_dirty_list;
     coll_log_t *dirty_next;
@@ -413,6 +414,8 @@ struct coll_storage {
     coll_storage_stats_t stats;
     uint64_t next_flush, next_retention, next_ckpt, next_idle, next_clean;
     bool ckpt_writing, ckpt_again;
+    char *ckpt_last[4]; /* content last written to each checkpoint file */
+    size_t ckpt_last_len[4];
     bool cleaner_busy;
 
     int closing; /* 0, or the close phase */
