@@ -424,6 +424,8 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
     int64_t next = leo;
     int64_t max_ts = -1;
     int rc = 0;
+    bool lat = (flags & COLL_APPEND_LOG_APPEND_TIME) != 0 && !follower;
+    int64_t now = coll_storage_now(log->st);
 
     trib_batch_iter_t it;
     trib_batch_iter_init(&it, data, len,
@@ -457,7 +459,7 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
         h->attributes = b.attributes;
         h->record_count = b.record_count;
         h->base_timestamp = b.base_timestamp;
-        h->max_timestamp = b.max_timestamp;
+        h->max_timestamp = lat ? now : b.max_timestamp;
         if (follower) {
             if (b.base_offset < next) {
                 rc = TRIB_EMALFORMED; /* offsets must increase from the log end */
@@ -479,8 +481,8 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
             goto out;
         }
         next = h->last_offset + 1;
-        if (b.max_timestamp > max_ts) {
-            max_ts = b.max_timestamp;
+        if (h->max_timestamp > max_ts) {
+            max_ts = h->max_timestamp;
         }
     }
     if (rc < 0) {
@@ -498,7 +500,6 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
     /* Roll first if this append does not belong in the active segment. */
     coll_segment_t *seg = coll_log_active(log);
     int64_t first = hdrs[0].base_offset, last = hdrs[n - 1].last_offset;
-    int64_t now = coll_storage_now(log->st);
     bool roll = false;
     if (seg->size > 0) {
         int64_t waited =
@@ -522,6 +523,10 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
         for (size_t i = 0; i < n; i++) {
             trib_batch_set_base_offset(p + hdrs[i].pos, hdrs[i].size, hdrs[i].base_offset);
             trib_batch_set_partition_leader_epoch(p + hdrs[i].pos, hdrs[i].size, leader_epoch);
+            if (lat) {
+                trib_batch_set_max_timestamp(p + hdrs[i].pos, hdrs[i].size,
+                                             TRIB_TIMESTAMP_LOG_APPEND_TIME, now);
+            }
         }
     }
     rc = coll_segment_append(seg, data, len, hdrs, n);
@@ -549,6 +554,7 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
         info->log_start_offset = log->log_start;
         info->max_timestamp = max_ts;
         info->batch_count = (int32_t)n;
+        info->log_append_time = lat ? now : -1;
     }
 out:
     if (hdrs != stack_hdrs) {

@@ -189,6 +189,12 @@ void coll_storage_get_stats(const coll_storage_t *st, coll_storage_stats_t *out)
  * the log end on) and leader epochs stamped; nothing is rewritten.
  */
 #define COLL_APPEND_FOLLOWER 0x2
+/*
+ * message.timestamp.type=LogAppendTime: each batch gets the timestamp-type
+ * bit and maxTimestamp = the storage clock, and its CRC recomputed (the
+ * only rewrite the storage does, 10 bytes per batch, as Kafka's broker).
+ */
+#define COLL_APPEND_LOG_APPEND_TIME 0x4
 
 typedef struct coll_append_info {
     int64_t base_offset;    /* first offset of the first batch */
@@ -197,6 +203,7 @@ typedef struct coll_append_info {
     int64_t log_start_offset;
     int64_t max_timestamp; /* the largest maxTimestamp appended */
     int32_t batch_count;
+    int64_t log_append_time; /* with COLL_APPEND_LOG_APPEND_TIME, else -1 */
 } coll_append_info_t;
 
 /*

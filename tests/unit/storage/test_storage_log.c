@@ -319,6 +319,37 @@ static void test_index_and_time_lookup(void **state)
     fx_fini(&fx);
 }
 
+static void test_log_append_time(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    fx_open(&fx);
+    coll_log_t *log = fx_log(&fx, "lat", 0, NULL);
+    trib_buf_t b;
+    trib_buf_init(&b);
+    build_batch(&b, 4, 0, 10, "a", 10, 5, TRIB_CODEC_NONE);
+    size_t len;
+    uint8_t *p = (uint8_t *)trib_buf_flatten(&b, &len);
+    coll_append_info_t info;
+    assert_int_equal(coll_log_append(log, p, len, 0, COLL_APPEND_LOG_APPEND_TIME, &info), 0);
+    assert_int_equal(info.log_append_time, fx.now);
+    assert_int_equal(info.max_timestamp, fx.now);
+    trib_buf_fini(&b);
+    seen_t s;
+    read_all(log, 0, 1 << 20, &s); /* CRCs checked */
+    assert_int_equal(s.n, 4);
+    for (size_t i = 0; i < s.n; i++) {
+        assert_int_equal(s.v[i].timestamp, fx.now);
+    }
+    seen_fini(&s);
+    int64_t off, ts;
+    assert_int_equal(coll_log_offset_for_timestamp(log, fx.now, &off, &ts), 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(coll_log_offset_for_timestamp(log, fx.now + 1, &off, &ts), TRIB_ENOT_FOUND);
+    fx_fini(&fx);
+}
+
 static void test_roll_by_age(void **state)
 {
     (void)state;
@@ -666,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_append_validation),
         cmocka_unit_test(test_segments_and_cross_reads),
         cmocka_unit_test(test_index_and_time_lookup),
+        cmocka_unit_test(test_log_append_time),
         cmocka_unit_test(test_roll_by_age),
         cmocka_unit_test(test_retention_by_size),
         cmocka_unit_test(test_retention_by_time),
