@@ -790,6 +790,13 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
     while ((de = readdir(d)) != NULL) {
         char topic[256];
         int32_t part;
+        size_t nlen = strlen(de->d_name);
+        if (nlen > 4 && strcmp(de->d_name + nlen - 4, ".tmp") == 0) {
+            /* A checkpoint write a crash interrupted. */
+            snprintf(path, sizeof(path), "%s/%s", st->data_dir, de->d_name);
+            unlink(path);
+            continue;
+        }
         if (de->d_name[0] == '.' || !parse_dir_name(de->d_name, topic, sizeof(topic), &part)) {
             continue;
         }

@@ -379,6 +379,10 @@ static void test_leftovers_and_clean_marker(void **state)
         assert_int_equal(write(fd, "junk", 4), 4);
         close(fd);
     }
+    char top_tmp[512];
+    snprintf(top_tmp, sizeof(top_tmp), "%s/recovery-point-offset-checkpoint.tmp", fx.dir);
+    int tfd = open(top_tmp, O_CREAT | O_WRONLY, 0644);
+    close(tfd);
     /* Clean shutdown: no recovery, but the junk still goes. */
     logcap_t cap;
     logcap_start(&cap, &fx);
@@ -392,6 +396,7 @@ static void test_leftovers_and_clean_marker(void **state)
         snprintf(path, sizeof(path), "%s/%s", dir, junk[i]);
         assert_true(file_size(path) < 0);
     }
+    assert_true(file_size(top_tmp) < 0);
     fx_fini(&fx);
 }
 
