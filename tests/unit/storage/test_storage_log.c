@@ -631,6 +631,57 @@ static void test_fd_budget(void **state)
     fx_fini(&fx);
 }
 
+static size_t count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    size_t n = 0;
+    while (d && readdir(d)) {
+        n++;
+    }
+    if (d) {
+        closedir(d);
+    }
+    return n;
+}
+
+/* Many partitions: one fd each for the active segment, checkpoints for all. */
+static void test_many_partitions(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    fx_open(&fx);
+    enum { N = 300 };
+    size_t fds0 = count_fds();
+    for (int i = 0; i < N; i++) {
+        coll_log_t *log = fx_log(&fx, i % 2 ? "odd" : "even", i, NULL);
+        append_records(log, 1 + i % 3, 0, 10, 10, 1);
+        coll_log_set_high_watermark(log, 1);
+    }
+    fx_run(&fx);
+    assert_true(count_fds() <= fds0 + N + 8);
+    assert_int_equal(coll_storage_log_count(fx.st), N);
+    fx_close(&fx);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/replication-offset-checkpoint", fx.dir);
+    size_t len;
+    char *c = read_whole(path, &len);
+    assert_non_null(c);
+    assert_memory_equal(c, "0\n300\n", 6);
+    free(c);
+    fx_open(&fx);
+    assert_int_equal(coll_storage_log_count(fx.st), N);
+    for (int i = 0; i < N; i++) {
+        coll_log_t *log;
+        assert_int_equal(coll_storage_get_log(fx.st, i % 2 ? "odd" : "even", i, &log), 0);
+        assert_int_equal(coll_log_end_offset(log), 1 + i % 3);
+        assert_int_equal(coll_log_high_watermark(log), 1);
+    }
+    coll_log_t *none;
+    assert_int_equal(coll_storage_get_log(fx.st, "odd", 0, &none), TRIB_ENOT_FOUND);
+    fx_fini(&fx);
+}
+
 static void test_kafka_files(void **state)
 {
     (void)state;
@@ -704,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_delete_records),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_fd_budget),
+        cmocka_unit_test(test_many_partitions),
         cmocka_unit_test(test_kafka_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
