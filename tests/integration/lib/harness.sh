@@ -61,8 +61,8 @@ trib_skip() {
     exit "$TRIB_SKIP"
 }
 
+# trib_pass: ends the test; the EXIT trap still checks the collector and its logs.
 trib_pass() {
-    trib_log "PASS"
     exit 0
 }
 
@@ -118,8 +118,9 @@ _trib_on_exit() {
         [ -n "$TRIB_TMP" ] && _trib_dump_logs
         [ -n "$TRIB_TMP" ] && echo "[$_trib_test] kept $TRIB_TMP" >&2
         [ "$rc" -ne 0 ] && [ "$rc" -ne "$TRIB_SKIP" ] || rc=1
-    elif [ -n "$TRIB_TMP" ] && [ -z "${TRIB_KEEP_TMP:-}" ]; then
-        rm -rf "$TRIB_TMP"
+    else
+        [ "$rc" -eq 0 ] && trib_log "PASS"
+        [ -n "$TRIB_TMP" ] && [ -z "${TRIB_KEEP_TMP:-}" ] && rm -rf "$TRIB_TMP"
     fi
     exit "$rc"
 }
