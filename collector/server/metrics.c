@@ -102,7 +102,7 @@ void coll_metrics_sample(trib_buf_t *b, const char *name, const char *labels, do
     } else if (isnan(value)) {
         n = snprintf(v, sizeof(v), "NaN\n");
     } else {
-        n = snprintf(v, sizeof(v), "%.17g\n", value);
+        n = snprintf(v, sizeof(v), "%.10g\n", value);
     }
     trib_buf_append(b, v, (size_t)n);
 }

@@ -142,6 +142,8 @@ void coll_api_metadata(coll_req_t *r)
                 t = coll_cluster_topic_by_id(cl, &rt->TopicId);
                 err = t ? TRIB_KAFKA_NONE : TRIB_KAFKA_UNKNOWN_TOPIC_ID;
                 o->TopicId = rt->TopicId;
+                /* The response's name is nullable from v12 only. */
+                o->Name = r->api_version >= 12 ? trib_kstr(NULL) : trib_kstr("");
             } else {
                 t = coll_find_topic(r, rt->Name, allow_create, &err);
                 o->Name = rt->Name;
