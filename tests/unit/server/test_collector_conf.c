@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * collector.yaml: the schema is well formed, conf/collector.yaml documents
+ * exactly the defaults, bad values name file:line:col, and the settings map
+ * onto the storage, cluster and server configurations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/topic_config.h"
+#include "server/conf.h"
+#include "tributary/log.h"
+
+static char *dump(const coll_conf_t *c)
+{
+    char *p = NULL;
+    size_t n = 0;
+    FILE *fp = open_memstream(&p, &n);
+    assert_non_null(fp);
+    assert_int_equal(trib_config_dump(fp, coll_conf_schema, c, 0), 0);
+    fclose(fp);
+    return p;
+}
+
+/* The repository root, from this file's path (tests/unit/server/). */
+static void repo_path(char *out, size_t n, const char *rel)
+{
+    char root[4096];
+    snprintf(root, sizeof(root), "%s", __FILE__);
+    char *cut = strstr(root, "tests/unit/server/");
+    assert_non_null(cut);
+    *cut = '\0';
+    assert_true(strlen(root) + strlen(rel) < n);
+    memcpy(out, root, strlen(root));
+    memcpy(out + strlen(root), rel, strlen(rel) + 1);
+}
+
+static void test_schema(void **state)
+{
+    (void)state;
+    trib_error_t err;
+    trib_error_clear(&err);
+    int rc = trib_config_schema_check(coll_conf_schema, &err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err.msg);
+    }
+    assert_int_equal(rc, 0);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+    assert_int_equal(coll_conf_load(&c, &cfg, NULL), 0);
+    assert_int_equal(c.node_id, 1);
+    assert_string_equal(c.listen.host, "127.0.0.1");
+    assert_int_equal(c.listen.port, 9092);
+    assert_null(c.advertise.text);
+    assert_string_equal(c.data_dir, "./tributary-data");
+    assert_true(c.auto_create_topics);
+    assert_int_equal(c.default_partitions, 1);
+    assert_true(c.metrics.enabled);
+    assert_int_equal(c.metrics.listen.port, 9644);
+    assert_int_equal(c.storage.fsync, COLL_FSYNC_ACK);
+    assert_int_equal(c.server.max_request_bytes, 100u << 20);
+
+    coll_storage_config_t s;
+    coll_conf_to_storage(&c, &s);
+    assert_string_equal(s.data_dir, "./tributary-data");
+    assert_int_equal(s.fsync, COLL_FSYNC_ACK);
+    assert_int_equal(s.flush_ms, 1000);
+    assert_int_equal(s.log_defaults.segment_bytes, 1u << 30);
+    assert_int_equal(s.log_defaults.max_message_bytes, 1048588);
+    coll_cluster_config_t cc;
+    coll_conf_to_cluster(&c, &cc);
+    assert_int_equal(cc.node_id, 1);
+    assert_int_equal(cc.defaults_set, 0);
+    coll_tcfg_t k;
+    coll_tcfg_init(&k);
+    assert_memory_equal(&cc.defaults, &k, sizeof(k));
+    coll_server_config_t sv;
+    coll_conf_to_server(&c, &sv);
+    assert_int_equal(sv.listen_port, 9092);
+    assert_int_equal(sv.max_inflight, 64);
+    assert_int_equal(sv.idle_timeout_ms, 600000);
+    assert_int_equal(sv.producer_expiration_ms, 86400000);
+    trib_config_free(cfg);
+}
+
+static void test_shipped_file(void **state)
+{
+    (void)state;
+    char path[4096];
+    repo_path(path, sizeof(path), "conf/collector.yaml");
+    coll_conf_t d, f;
+    trib_config_t *dc = NULL, *fc = NULL;
+    assert_int_equal(coll_conf_load(&d, &dc, NULL), 0);
+    int rc = coll_conf_load(&f, &fc, path);
+    if (rc) {
+        trib_config_print_errors(fc, stderr);
+    }
+    assert_int_equal(rc, 0);
+    char *a = dump(&d), *b = dump(&f);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+    trib_config_free(dc);
+    trib_config_free(fc);
+}
+
+static void test_topic_defaults(void **state)
+{
+    (void)state;
+    static const char yaml[] = "topic_defaults:\n"
+                               "  retention.ms: -1\n"
+                               "  segment.bytes: 64MiB\n"
+                               "  cleanup.policy: compact,delete\n"
+                               "  message.timestamp.type: LogAppendTime\n"
+                               "  min.cleanable.dirty.ratio: 0.25\n";
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+    assert_int_equal(trib_config_load_string(&cfg, "t.yaml", yaml, sizeof(yaml) - 1,
+                                             coll_conf_schema, (memset(&c, 0, sizeof(c)), &c)),
+                     0);
+    coll_tcfg_t t;
+    uint32_t mask;
+    coll_conf_topic_defaults(&c, &t, &mask);
+    assert_int_equal(t.v[COLL_TCFG_RETENTION_MS].i, -1);
+    assert_int_equal(t.v[COLL_TCFG_SEGMENT_BYTES].i, 64 << 20);
+    assert_int_equal(t.v[COLL_TCFG_CLEANUP_POLICY].i, COLL_CLEANUP_COMPACT | COLL_CLEANUP_DELETE);
+    assert_int_equal(t.v[COLL_TCFG_MESSAGE_TIMESTAMP_TYPE].i, COLL_TS_LOG_APPEND_TIME);
+    assert_true(t.v[COLL_TCFG_MIN_CLEANABLE_DIRTY_RATIO].d == 0.25);
+    assert_int_equal(mask, (1u << COLL_TCFG_RETENTION_MS) | (1u << COLL_TCFG_SEGMENT_BYTES) |
+                               (1u << COLL_TCFG_CLEANUP_POLICY) |
+                               (1u << COLL_TCFG_MESSAGE_TIMESTAMP_TYPE) |
+                               (1u << COLL_TCFG_MIN_CLEANABLE_DIRTY_RATIO));
+    trib_config_free(cfg);
+
+    /* Every bound of the YAML rows is one the topic config parser accepts too. */
+    const trib_config_option_t *td = NULL;
+    for (const trib_config_option_t *o = coll_conf_schema; o->name; o++) {
+        if (strcmp(o->name, "topic_defaults") == 0) {
+            td = o->sub;
+        }
+    }
+    assert_non_null(td);
+    for (const trib_config_option_t *o = td; o->name; o++) {
+        int key = coll_tcfg_find(o->name, strlen(o->name));
+        assert_true(key >= 0);
+        const char *vals[] = {o->def, o->min, o->max};
+        for (int i = 0; i < 3; i++) {
+            if (!vals[i] || o->type == TRIB_CONFIG_ENUM) {
+                continue;
+            }
+            uint64_t bytes;
+            char buf[64];
+            const char *v = vals[i];
+            if (o->type == TRIB_CONFIG_SIZE) {
+                assert_int_equal(trib_config_parse_size(v, &bytes), 0);
+                snprintf(buf, sizeof(buf), "%llu", (unsigned long long)bytes);
+                v = buf;
+            }
+            coll_tcfg_val_t out;
+            char msg[256];
+            if (coll_tcfg_parse(key, v, strlen(v), &out, msg, sizeof(msg)) != 0) {
+                fail_msg("%s: %s", o->name, msg);
+            }
+        }
+    }
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const char yaml[] = "node_id: -3\n"
+                               "listen: nowhere\n"
+                               "storage:\n"
+                               "  fsync: always\n"
+                               "topic_defaults:\n"
+                               "  segment.bytes: 10\n"
+                               "  retention.mss: 5\n";
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(
+        trib_config_load_string(&cfg, "bad.yaml", yaml, sizeof(yaml) - 1, coll_conf_schema, &c),
+        TRIB_ECONFIG);
+    assert_int_equal(trib_config_error_count(cfg), 5);
+    const trib_error_t *e = trib_config_error(cfg, 0);
+    assert_int_equal(e->line, 1);
+    assert_string_equal(e->file, "bad.yaml");
+    e = trib_config_error(cfg, 4);
+    assert_int_equal(e->line, 7);
+    assert_non_null(strstr(e->msg, "retention.ms"));
+    trib_config_free(cfg);
+}
+
+int main(void)
+{
+    trib_log_set_level(TRIB_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_schema),       cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_shipped_file), cmocka_unit_test(test_topic_defaults),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
