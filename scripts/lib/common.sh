@@ -14,11 +14,10 @@ TRIB_BUILD_PACKAGES=(
 # kafka-python (and its snappy, lz4 and zstd modules) as the codec oracle;
 # clang-format for the format check. The integration tests drive the
 # collector with real clients: kcat and python3-confluent-kafka (both on
-# librdkafka 2.0.2), kafka-python, and kafkajs (npm, see trib_install_node);
-# procps for the harness's process checks.
+# librdkafka 2.0.2), kafka-python, and kafkajs (npm, see trib_install_node).
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
-    kcat python3-confluent-kafka procps
+    kcat python3-confluent-kafka
 )
 
 # Needed by tools/bench/produce's loopback baseline.
