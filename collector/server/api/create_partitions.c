@@ -35,6 +35,7 @@ void coll_api_create_partitions(coll_req_t *r)
         CreatePartitionsResponse_CreatePartitionsTopicResult *o = &out[i];
         CreatePartitionsResponse_CreatePartitionsTopicResult_init(o);
         o->Name = ct->Name;
+        o->ErrorMessage = trib_kstr(NULL);
         coll_admin_result_t res = {TRIB_KAFKA_NONE, ""};
         bool dup = false;
         for (int32_t j = 0; j < n; j++) {

@@ -53,6 +53,7 @@ static void one(coll_req_t *r, const CreateTopicsRequest *req, int32_t idx,
     int32_t node = coll_cluster_node_id(cl);
     CreateTopicsResponse_CreatableTopicResult_init(out);
     out->Name = ct->Name;
+    out->ErrorMessage = trib_kstr(NULL);
     out->NumPartitions = -1;
     out->ReplicationFactor = -1;
     coll_admin_result_t res;

@@ -211,6 +211,7 @@ void coll_api_describe_configs(coll_req_t *r)
         DescribeConfigsResponse_DescribeConfigsResult_init(o);
         o->ResourceType = res->ResourceType;
         o->ResourceName = res->ResourceName;
+        o->ErrorMessage = trib_kstr(NULL);
         o->Configs.count = 0;
         if (res->ResourceType == RES_TOPIC) {
             coll_topic_t *t =

@@ -32,6 +32,7 @@ void coll_api_incremental_alter_configs(coll_req_t *r)
         IncrementalAlterConfigsResponse_AlterConfigsResourceResponse_init(o);
         o->ResourceType = res->ResourceType;
         o->ResourceName = res->ResourceName;
+        o->ErrorMessage = trib_kstr(NULL);
         bool dup = false;
         for (int32_t j = 0; j < n; j++) {
             const IncrementalAlterConfigsRequest_AlterConfigsResource *x = &req->Resources.items[j];
