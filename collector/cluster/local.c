@@ -841,6 +841,12 @@ int coll_cluster_open(coll_storage_t *st, const coll_cluster_config_t *cfg, coll
     *out = c;
     return 0;
 fail:
+    if (err && err->file == c->path) {
+        /* The path dies with the cluster: fold the position into the message. */
+        char msg[sizeof(err->msg)];
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        trib_error_set(err, err->code, "%s:%d:%d: %s", c->path, err->line, err->col, msg);
+    }
     coll_cluster_free(c);
     return rc;
 }

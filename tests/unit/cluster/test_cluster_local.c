@@ -367,9 +367,11 @@ static void expect_error(fx_t *f, const char *text, int line, const char *words)
     write_file(f->dir, text);
     trib_error_t err;
     assert_int_equal(fx_open(f, &err), TRIB_ECONFIG);
-    assert_int_equal(err.line, line);
-    if (!strstr(err.msg, words)) {
-        fail_msg("'%s' not in '%s'", words, err.msg);
+    /* The position is folded into the message: the file name dies with the cluster. */
+    char pos[600];
+    snprintf(pos, sizeof(pos), "%s/%s:%d:", f->dir, COLL_CLUSTER_FILE, line);
+    if (!strstr(err.msg, words) || strncmp(err.msg, pos, strlen(pos)) != 0) {
+        fail_msg("'%s' or '%s' not in '%s'", pos, words, err.msg);
     }
     f->cl = NULL;
     fx_close(f);
