@@ -491,7 +491,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     uv_unref((uv_handle_t *)&s->tick);
 
     TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
-             "listening on %s (advertised as %s:%d), metrics on %s", s->kafka_addr,
+             "listening on %s (advertised as %s:%d), metrics %s", s->kafka_addr,
              coll_cluster_config(cluster)->host, (int)coll_cluster_config(cluster)->port,
              s->metrics_addr);
     if (cfg->ready_file && (rc = write_ready_file(s, err)) != 0) {

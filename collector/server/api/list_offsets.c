@@ -14,7 +14,8 @@
  *
  * LeaderEpoch (v4+) is the partition's epoch (0 on a single node);
  * CurrentLeaderEpoch is checked as Kafka does (FENCED_LEADER_EPOCH /
- * UNKNOWN_LEADER_EPOCH). Differences from Kafka: -4 (earliest local) and
+ * UNKNOWN_LEADER_EPOCH), and a partition listed twice gets INVALID_REQUEST, as
+ * in Kafka. Differences from Kafka: -4 (earliest local) and
  * -5 (latest tiered) are versions we do not advertise and get
  * UNSUPPORTED_VERSION; other negative timestamps get INVALID_REQUEST.
  */
@@ -93,6 +94,17 @@ static void one(coll_req_t *r, coll_topic_t *t, int16_t terr,
     }
 }
 
+static bool listed_twice(const ListOffsetsRequest_ListOffsetsTopic *lt, int32_t k)
+{
+    int32_t idx = lt->Partitions.items[k].PartitionIndex;
+    for (int32_t j = 0; j < lt->Partitions.count; j++) {
+        if (j != k && lt->Partitions.items[j].PartitionIndex == idx) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void coll_api_list_offsets(coll_req_t *r)
 {
     const ListOffsetsRequest *req = r->body;
@@ -120,6 +132,14 @@ void coll_api_list_offsets(coll_req_t *r)
             return;
         }
         for (int32_t k = 0; k < np; k++) {
+            if (listed_twice(lt, k)) {
+                /* Kafka refuses a partition asked for twice in one request. */
+                ListOffsetsResponse_ListOffsetsPartitionResponse_init(&parts[k]);
+                parts[k].PartitionIndex = lt->Partitions.items[k].PartitionIndex;
+                parts[k].ErrorCode = TRIB_KAFKA_INVALID_REQUEST;
+                coll_req_note_error(r, TRIB_KAFKA_INVALID_REQUEST);
+                continue;
+            }
             one(r, t, terr, &lt->Partitions.items[k], &parts[k]);
         }
         to->Partitions.items = parts;
