@@ -283,9 +283,6 @@ void coll_conn_pump(coll_conn_t *c)
             return;
         }
     }
-    if (c->eof && !c->head && !c->closing) {
-        coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer");
-    }
 }
 
 /* ---- reading ------------------------------------------------------------------------ */
@@ -308,7 +305,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_maybe_resume(coll_conn_t *c)
 {
-    if (!c->paused || c->closing || c->srv->stopping || c->eof) {
+    if (!c->paused || c->closing || c->srv->stopping) {
         return;
     }
     if (c->nactive <= c->srv->cfg.max_inflight / 2 && c->queued_out < MAX_QUEUED_OUT / 2) {
@@ -457,12 +454,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread < 0) {
         if (nread == UV_EOF) {
-            /* Answer what was read, then close (a producer may send and shut its side). */
-            c->eof = true;
-            uv_read_stop(s);
-            if (!c->head) {
-                coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer");
-            }
+            /*
+             * As Kafka: the connection goes. Every complete request read so
+             * far has been handled already (appends happened); a produce
+             * still waiting for its fsync finishes without its answer.
+             */
+            coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer");
         } else {
             coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror((int)nread));
         }

@@ -292,7 +292,8 @@ static void tick_cb(uv_timer_t *t)
     }
     if (s->cfg.idle_timeout_ms > 0) {
         for (coll_conn_t *c = s->conns; c; c = c->next) {
-            if (!c->closing && !c->head && !c->reading &&
+            /* A frame started and never finished counts as idle too (slowloris). */
+            if (!c->closing && !c->head &&
                 now - c->last_active_ms > (uint64_t)s->cfg.idle_timeout_ms) {
                 s->metrics.idle_closed++;
                 coll_conn_close(c, TRIB_LOG_DEBUG, "idle (idle_timeout)");

@@ -176,7 +176,6 @@ struct coll_conn {
     bool paused;  /* reading stopped for backpressure */
     bool closing; /* uv_close called */
     bool closed;  /* close callback ran */
-    bool eof;     /* the peer half-closed: finish what is queued, then close */
     uint64_t last_active_ms;
 };
 

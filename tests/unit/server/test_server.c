@@ -1044,6 +1044,41 @@ static void test_admin(void **state)
     bt_fini(&f);
 }
 
+/* Idle connections close after idle_timeout, a stalled partial frame included. */
+static void client_idle(bt_fixture_t *f)
+{
+    int quiet = bt_connect(f->port), stalled = bt_connect(f->port), busy = bt_connect(f->port);
+    static const uint8_t partial[] = {0, 0, 1, 0, 0, 18, 0, 0};
+    BT_CHECK(f, bt_send_all(stalled, partial, sizeof(partial)) == 0);
+    uint64_t t0 = bt_now_ms();
+    /* The busy one keeps talking and stays open. */
+    while (bt_now_ms() - t0 < 2500) {
+        int16_t e;
+        int32_t np;
+        BT_CHECK(f, bt_metadata(busy, 1, "idle", true, &e, &np) == 0);
+        usleep(200 * 1000);
+    }
+    BT_CHECK(f, bt_closed_by_peer(quiet, 5000));
+    BT_CHECK(f, bt_closed_by_peer(stalled, 5000));
+    int16_t e;
+    int32_t np;
+    BT_CHECK(f, bt_metadata(busy, 1, "idle", true, &e, &np) == 0 && e == 0);
+    close(quiet);
+    close(stalled);
+    close(busy);
+}
+
+static void test_idle(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    bt_init(&f);
+    f.svcfg.idle_timeout_ms = 1000;
+    bt_start(&f);
+    bt_run(&f, client_idle);
+    bt_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1057,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_long_poll),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
