@@ -19,6 +19,11 @@
  *               CRC checked by the storage, and with it pre-verified (the
  *               produce path may have checked it while parsing)
  *
+ * Cases run in turn, in reverse order every other run. Printed: the
+ * median rate of each case, its ratio to the median raw rate, and the
+ * median of the per-run ratios (each storage figure over the raw figure
+ * of the same run), which is steadier on a shared machine.
+ *
  * Each case writes a fresh file or log in DIR (default $TMPDIR or /var/tmp)
  * and stops at SIZE bytes (default 1 GiB) or after SECONDS (default 30),
  * whichever comes first; rates are over what was written. Dirty data from
@@ -503,20 +508,46 @@ int main(int argc, char **argv)
         uint8_t *batch = make_batch(bsize);
         double v[NCASES][100];
         bool capped[NCASES] = {false};
+        double ratio[NCASES][100];
         for (int run = 0; run < runs; run++) {
             result_t r[NCASES];
-            r[RAW_ACK] = run_raw(dir, batch, bsize, total, true, max_s);
-            r[ACK] = run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, 1, 0, max_s);
-            r[ACK_PRE] = run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, 1,
-                                     COLL_APPEND_CRC_VERIFIED, max_s);
-            r[ACK_PIPE] = run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, inflight, 0, max_s);
-            r[RAW_NEVER] = run_raw(dir, batch, bsize, total, false, max_s);
-            r[NEVER] = run_storage(dir, batch, bsize, total, COLL_FSYNC_NEVER, 1, 0, max_s);
-            r[NEVER_PRE] = run_storage(dir, batch, bsize, total, COLL_FSYNC_NEVER, 1,
+            /* Every other run goes backwards, so neither side always runs first. */
+            for (int k = 0; k < NCASES; k++) {
+                int c = run % 2 ? NCASES - 1 - k : k;
+                switch (c) {
+                case RAW_ACK:
+                    r[c] = run_raw(dir, batch, bsize, total, true, max_s);
+                    break;
+                case ACK:
+                    r[c] = run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, 1, 0, max_s);
+                    break;
+                case ACK_PRE:
+                    r[c] = run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, 1,
                                        COLL_APPEND_CRC_VERIFIED, max_s);
+                    break;
+                case ACK_PIPE:
+                    r[c] =
+                        run_storage(dir, batch, bsize, total, COLL_FSYNC_ACK, inflight, 0, max_s);
+                    break;
+                case RAW_NEVER:
+                    r[c] = run_raw(dir, batch, bsize, total, false, max_s);
+                    break;
+                case NEVER:
+                    r[c] = run_storage(dir, batch, bsize, total, COLL_FSYNC_NEVER, 1, 0, max_s);
+                    break;
+                case NEVER_PRE:
+                    r[c] = run_storage(dir, batch, bsize, total, COLL_FSYNC_NEVER, 1,
+                                       COLL_APPEND_CRC_VERIFIED, max_s);
+                    break;
+                }
+            }
             for (int c = 0; c < NCASES; c++) {
                 v[c][run] = mbps(&r[c]);
                 capped[c] |= r[c].capped;
+            }
+            for (int c = 0; c < NCASES; c++) {
+                double raw = c <= ACK_PIPE ? v[RAW_ACK][run] : v[RAW_NEVER][run];
+                ratio[c][run] = raw > 0 ? v[c][run] / raw : 0;
             }
             fprintf(stderr, "  run %d, %zu KiB batches:", run + 1, bsize >> 10);
             for (int c = 0; c < NCASES; c++) {
@@ -524,11 +555,13 @@ int main(int argc, char **argv)
             }
             fprintf(stderr, " MB/s\n");
         }
-        double m[NCASES];
+        double m[NCASES], mr[NCASES];
         for (int c = 0; c < NCASES; c++) {
             m[c] = median(v[c], runs);
+            mr[c] = median(ratio[c], runs);
         }
-        printf("\n  %zu KiB batches              MB/s    vs raw\n", bsize >> 10);
+        printf("\n  %zu KiB batches            MB/s   vs raw: medians  per-run ratio\n",
+               bsize >> 10);
         for (int c = 0; c < NCASES; c++) {
             double raw = c <= ACK_PIPE ? m[RAW_ACK] : m[RAW_NEVER];
             char label[64];
@@ -539,7 +572,8 @@ int main(int argc, char **argv)
             if (c == RAW_ACK || c == RAW_NEVER) {
                 printf("  %-26s %8.0f%s\n", label, m[c], capped[c] ? "  (time-capped)" : "");
             } else {
-                printf("  %-26s %8.0f  %5.0f%%%s\n", label, m[c], raw > 0 ? 100 * m[c] / raw : 0,
+                printf("  %-26s %8.0f  %13.0f%%  %13.0f%%%s\n", label, m[c],
+                       raw > 0 ? 100 * m[c] / raw : 0, 100 * mr[c],
                        capped[c] ? "  (time-capped)" : "");
             }
         }
