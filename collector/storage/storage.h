@@ -149,9 +149,12 @@ int coll_storage_get_log(coll_storage_t *st, const char *topic, int32_t partitio
 
 /*
  * Opens the log for (topic, partition), creating its directory and first
- * segment when it does not exist. cfg NULL means the storage's defaults;
- * topic_id (16 bytes) is written to partition.metadata when given.
- * Topic names follow Kafka's rules: [a-zA-Z0-9._-], 1..249 characters.
+ * segment when it does not exist (an existing log is returned as it is:
+ * use coll_log_set_config to change it). cfg NULL means the storage's
+ * defaults; topic_id (16 bytes) is written to partition.metadata when
+ * given. Topic names follow Kafka's rules: [a-zA-Z0-9._-], 1..249
+ * characters. The new directory entries are fsync'd by the log's first
+ * flush (or the next checkpoint write), never here.
  */
 int coll_storage_create_log(coll_storage_t *st, const char *topic, int32_t partition,
                             const coll_log_config_t *cfg, const uint8_t *topic_id, coll_log_t **out,
@@ -369,9 +372,11 @@ typedef void (*coll_log_done_cb)(coll_log_t *log, void *arg, int status);
  * policy must include compact): keeps the last record per key among the
  * segments below the active one (and below the high watermark and
  * min.compaction.lag.ms), drops tombstones whose delete horizon passed,
- * and swaps the cleaned segments in. Runs on the thread pool; cb gets 0,
- * TRIB_ESTATE when another pass runs, or -ECANCELED when a truncation or
- * deletion raced it (nothing changed then).
+ * and swaps the cleaned segments in. Runs on the thread pool; cb gets 0
+ * (also when there was nothing to do), -ECANCELED when a truncation,
+ * deletion or close raced it (nothing changed then), or an I/O error.
+ * Returns -EINVAL for a log without the compact policy, TRIB_ESTATE while
+ * another pass runs on it, -EROFS for a failed log.
  */
 int coll_log_compact(coll_log_t *log, coll_log_done_cb cb, void *arg);
 
