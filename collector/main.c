@@ -174,6 +174,16 @@ static void raise_fd_limit(void)
     }
 }
 
+/* An error for the log: its position if it has one, without the "error:" prefix. */
+static const char *error_text(const trib_error_t *e, char *buf, size_t n)
+{
+    if (!e->file) {
+        return e->msg;
+    }
+    trib_error_format(e, buf, n);
+    return buf;
+}
+
 /* Runs the loop until every handle is closed; closes stragglers (a bug) with a warning. */
 static void drain_loop(uv_loop_t *loop)
 {
@@ -391,8 +401,8 @@ int main(int argc, char **argv)
     rc = coll_storage_open(&loop, &scfg, &app.st, &err);
     if (rc != 0) {
         char msg[700];
-        trib_error_format(&err, msg, sizeof(msg));
-        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "opening the storage: %s", msg);
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "opening the storage: %s",
+                 error_text(&err, msg, sizeof(msg)));
         app.st = NULL;
         drain_loop(&loop);
         trib_config_free(cfg);
@@ -403,8 +413,8 @@ int main(int argc, char **argv)
     rc = coll_cluster_open(app.st, &ccfg, &app.cluster, &err);
     if (rc != 0) {
         char msg[700];
-        trib_error_format(&err, msg, sizeof(msg));
-        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "loading the cluster metadata: %s", msg);
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "loading the cluster metadata: %s",
+                 error_text(&err, msg, sizeof(msg)));
         app.status = 1;
     } else {
         coll_server_config_t svc;
@@ -413,8 +423,7 @@ int main(int argc, char **argv)
         rc = coll_server_start(&loop, &svc, app.cluster, app.st, &app.server, &err);
         if (rc != 0) {
             char msg[700];
-            trib_error_format(&err, msg, sizeof(msg));
-            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", msg);
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", error_text(&err, msg, sizeof(msg)));
             app.status = 1;
         }
     }

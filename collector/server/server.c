@@ -425,6 +425,9 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
 
     int rc = coll_purgatory_init(loop, &s->purgatory);
     if (rc) {
+        /* Nothing is open yet: nothing to stop. */
+        free(s);
+        *out = NULL;
         return trib_error_set(err, rc, "timer: %s", uv_strerror(rc));
     }
     s->purgatory.timer.data = &s->purgatory;

@@ -47,7 +47,8 @@ void coll_server_config_init(coll_server_config_t *c);
  * runtime state of every partition (rebuilding producer state from its
  * snapshot and the log tail), updates the cluster's advertised endpoint
  * and writes the ready file. The config is copied; its strings must
- * outlive the server.
+ * outlive the server. On an error after the first handle was opened, *out
+ * is still set: stop it (coll_server_stop) and free it as usual.
  */
 int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_cluster_t *cluster,
                       coll_storage_t *st, coll_server_t **out, trib_error_t *err);
