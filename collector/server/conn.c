@@ -226,6 +226,9 @@ void coll_req_reject(coll_req_t *r, const char *fmt, ...)
                 "%s: closing the connection: %s", r->conn->peer, msg);
     r->close_after = true;
     r->no_response = true;
+    /* Nothing after this request is read or handled: the connection closes at its turn. */
+    r->conn->rejected = true;
+    coll_conn_stop_reading(r->conn);
     finish(r);
 }
 
@@ -305,7 +308,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_maybe_resume(coll_conn_t *c)
 {
-    if (!c->paused || c->closing || c->srv->stopping) {
+    if (!c->paused || c->closing || c->rejected || c->srv->stopping) {
         return;
     }
     if (c->nactive <= c->srv->cfg.max_inflight / 2 && c->queued_out < MAX_QUEUED_OUT / 2) {
@@ -383,7 +386,7 @@ static void parse_rbuf(coll_conn_t *c)
 {
     const uint8_t *p = c->rbuf;
     size_t n = c->rlen;
-    while (!c->closing && !c->reading && n >= 4) {
+    while (!c->closing && !c->rejected && !c->reading && n >= 4) {
         uint32_t size = be32(p);
         if (size < MIN_FRAME || size > INT32_MAX) {
             bad_frame(c, "invalid frame size %" PRId32, (int32_t)size);

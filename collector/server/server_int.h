@@ -173,9 +173,10 @@ struct coll_conn {
     unsigned nalive;         /* requests not yet freed (queue + writing + orphaned) */
     size_t queued_out;       /* response bytes queued or being written */
 
-    bool paused;  /* reading stopped for backpressure */
-    bool closing; /* uv_close called */
-    bool closed;  /* close callback ran */
+    bool paused;   /* reading stopped for backpressure */
+    bool rejected; /* a request was refused: read nothing more, close at its turn */
+    bool closing;  /* uv_close called */
+    bool closed;   /* close callback ran */
     uint64_t last_active_ms;
 };
 

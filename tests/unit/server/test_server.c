@@ -469,6 +469,69 @@ static void client_malformed(bt_fixture_t *f)
         }
         send_raw(f, rnd, sizeof(rnd), false);
     }
+    /* Pipelined: a fetch that waits, a request that does not decode, then ApiVersions. */
+    {
+        int fd = bt_connect(f->port);
+        trib_buf_t pb;
+        trib_buf_init(&pb);
+        FetchRequest req;
+        FetchRequest_FetchTopic ft;
+        FetchRequest_FetchPartition fp;
+        FetchRequest_init(&req);
+        FetchRequest_FetchTopic_init(&ft);
+        FetchRequest_FetchPartition_init(&fp);
+        fp.PartitionMaxBytes = 1 << 20;
+        ft.Topic = trib_kstr("keep");
+        ft.Partitions.items = &fp;
+        ft.Partitions.count = 1;
+        req.ReplicaId = -1;
+        req.MaxWaitMs = 300;
+        req.MinBytes = 1;
+        req.MaxBytes = 1 << 20;
+        req.Topics.items = &ft;
+        req.Topics.count = 1;
+        BT_CHECK(f, bt_encode_request(&pb, 1, 11, 31, &req) == 0);
+        frame(&pb, 0, 7, junk, sizeof(junk));
+        /* A produce after the bad request: it must not be appended. */
+        trib_buf_t recs;
+        trib_buf_init(&recs);
+        bt_batch(&recs, 4, "after-bad", -1, -1, -1, 0);
+        size_t rn;
+        const uint8_t *rp = trib_buf_flatten(&recs, &rn);
+        ProduceRequest preq;
+        ProduceRequest_init(&preq);
+        ProduceRequest_TopicProduceData td;
+        ProduceRequest_TopicProduceData_init(&td);
+        ProduceRequest_PartitionProduceData pd;
+        ProduceRequest_PartitionProduceData_init(&pd);
+        pd.Records.ptr = rp;
+        pd.Records.len = (int32_t)rn;
+        td.Name = trib_kstr("keep");
+        td.PartitionData.items = &pd;
+        td.PartitionData.count = 1;
+        preq.Acks = 1;
+        preq.TopicData.items = &td;
+        preq.TopicData.count = 1;
+        BT_CHECK(f, bt_encode_request(&pb, 0, 7, 33, &preq) == 0);
+        trib_buf_fini(&recs);
+        BT_CHECK(f, bt_send_buf(fd, &pb) == 0);
+        trib_buf_fini(&pb);
+        trib_arena_t fa;
+        trib_arena_init(&fa);
+        FetchResponse fr;
+        BT_CHECK(f, bt_read_response(fd, 1, 11, 31, &fr, &fa) == 0);
+        /* Then the close, with no ApiVersions answer before it. */
+        struct pollfd pfd = {fd, POLLIN, 0};
+        BT_CHECK(f, poll(&pfd, 1, 5000) == 1);
+        uint8_t byte;
+        BT_CHECK(f, recv(fd, &byte, 1, 0) <= 0);
+        trib_arena_fini(&fa);
+        close(fd);
+        int64_t hw = -1;
+        BT_CHECK(f, bt_fetch(keep, 11, "keep", 0, 0, 0, 1, 1 << 20, &e, &hw, NULL) == 0);
+        BT_CHECK(f, e == 0 && hw == 0);
+    }
+
     /* Still serving: the kept connection and new ones. */
     BT_CHECK(f, bt_metadata(keep, 1, "keep", true, &e, &np) == 0 && e == 0);
     int fd = bt_connect(f->port);
