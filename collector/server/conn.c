@@ -105,6 +105,10 @@ static void req_free(coll_req_t *r)
         conn_maybe_free(c);
     } else {
         conn_maybe_resume(c);
+        if (c->srv->stopping) {
+            /* A stopping server closes a connection as soon as it has nothing in flight. */
+            coll_server_check_stop(c->srv);
+        }
     }
 }
 
