@@ -92,13 +92,13 @@ static void conn_maybe_resume(coll_conn_t *c);
 static void req_free(coll_req_t *r)
 {
     coll_conn_t *c = r->conn;
+    if (r->ctx_free) {
+        r->ctx_free(r); /* before the arena goes: ctx usually lives in it */
+    }
     trib_buf_fini(&r->out);
     trib_arena_fini(&r->arena);
     free(r->frame);
     free(r->iov);
-    if (r->ctx_free) {
-        r->ctx_free(r);
-    }
     free(r);
     c->nalive--;
     if (c->closed) {
@@ -204,6 +204,8 @@ void coll_req_respond(coll_req_t *r, const trib_kafka_codec_t *codec, const void
                  r->conn->peer, codec->name, (int)r->api_version, trib_strerror(rc));
         trib_buf_reset(b);
         r->close_after = true;
+        r->conn->rejected = true;
+        coll_conn_stop_reading(r->conn);
     } else {
         trib_buf_patch_i32(b, pos, (int32_t)(trib_buf_len(b) - 4));
         r->conn->queued_out += trib_buf_len(b);
