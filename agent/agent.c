@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's loop: pipelines built from the configuration, the handles
+ * that drive them, checkpoints, signals and reloads.
+ *
+ * Handles (all on one uv loop, closed before uv_loop_close()):
+ *   tick        every few ms: due scans and polls, multiline timeouts,
+ *               librdkafka's reports, --once completion
+ *   work        an idle handle that reads files while any has data and
+ *               the output is not paused; a pass reads at most
+ *               AGENT_READ_BUDGET bytes per file so reports are served
+ *   rk_poll     librdkafka's main queue signals a pipe when reports wait
+ *   inotify     directory events shorten the wait for scans and polls
+ *   ckpt_timer  writes the checkpoint table when it changed
+ *   signals     SIGTERM/SIGINT drain and exit, SIGHUP reloads
+ *
+ * Reload (SIGHUP): the new file is loaded and validated first; a bad one is
+ * reported and the running pipelines go on. A good one: reading stops,
+ * multiline records are sent, the producer is flushed (shutdown_timeout),
+ * the checkpoint table is written, files are closed and the pipelines are
+ * rebuilt; each input resumes from the checkpoints kept in memory under
+ * its id. Nothing is lost and, when the flush completes, nothing is sent
+ * twice.
+ */
+#include "agent_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tributary/buf.h"
+#include "tributary/log.h"
+
+#define AGENT_READ_BUDGET (1u << 20)
+
+int64_t agent_now_ms(agent_t *a)
+{
+    return (int64_t)uv_now(&a->loop);
+}
+
+int64_t agent_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void work_cb(uv_idle_t *h);
+
+void agent_kick(agent_t *a)
+{
+    if (!a->work_on && a->state == AGENT_RUNNING && !a->paused) {
+        uv_idle_start(&a->work, work_cb);
+        a->work_on = true;
+    }
+}
+
+static void work_cb(uv_idle_t *h)
+{
+    agent_t *a = h->data;
+    bool more = false;
+    for (size_t i = 0; i < a->npipes && !a->paused; i++) {
+        agent_pipeline_t *pl = &a->pipes[i];
+        for (size_t j = 0; j < pl->ninputs && !a->paused; j++) {
+            for (agent_file_t *f = pl->inputs[j].files; f != NULL && !a->paused; f = f->next) {
+                if (f->want_read) {
+                    agent_tail_read(f, AGENT_READ_BUDGET);
+                    more |= f->want_read;
+                }
+            }
+        }
+    }
+    if (a->opts.dry_run && a->opts.dry_out == NULL) {
+        fflush(stdout);
+    }
+    if (!more || a->paused || a->state != AGENT_RUNNING) {
+        uv_idle_stop(&a->work);
+        a->work_on = false;
+    }
+    agent_output_poll(a);
+}
+
+static int save_ckpts(agent_t *a)
+{
+    if (a->opts.dry_run || !a->ckpts.dirty) {
+        return 0;
+    }
+    a->ckpts.dirty = false;
+    int rc = agent_ckpt_save(&a->ckpts, a->state_dir);
+    if (rc != 0) {
+        a->ckpts.dirty = true;
+        a->st.checkpoint_errors++;
+        static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 3);
+        TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, "state", "cannot write checkpoints in %s: %s",
+                    a->state_dir, trib_strerror(rc));
+    } else {
+        a->st.checkpoint_writes++;
+    }
+    return rc;
+}
+
+static void ckpt_cb(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    agent_ckpt_expire(&a->ckpts, agent_wall_ms(), a->cfg->conf.agent.state_ttl_ms);
+    save_ckpts(a);
+}
+
+static bool all_idle(agent_t *a)
+{
+    if (a->inflight_msgs > 0) {
+        return false;
+    }
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            if (!agent_tail_idle(&a->pipes[i].inputs[j])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+static void begin_stop(agent_t *a);
+
+static void tick_cb(uv_timer_t *t)
+{
+    agent_t *a = t->data;
+    int64_t now = agent_now_ms(a);
+    agent_output_poll(a);
+    if (a->state != AGENT_RUNNING) {
+        return;
+    }
+    bool scan_now = a->want_scan;
+    a->want_scan = false;
+    for (size_t i = 0; i < a->npipes; i++) {
+        agent_pipeline_t *pl = &a->pipes[i];
+        for (size_t j = 0; j < pl->ninputs; j++) {
+            agent_input_t *in = &pl->inputs[j];
+            if (scan_now || now >= in->next_scan_ms) {
+                agent_tail_scan(in, false);
+                in->next_scan_ms = now + in->conf->scan_interval_ms;
+            }
+            if (scan_now || now >= in->next_poll_ms) {
+                agent_tail_poll(in);
+                in->next_poll_ms = now + in->conf->poll_interval_ms;
+            }
+            for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+                if (f->want_read) {
+                    agent_kick(a);
+                    break;
+                }
+            }
+        }
+    }
+    if (a->opts.once && all_idle(a)) {
+        begin_stop(a);
+    }
+}
+
+static void inotify_cb(uv_poll_t *h, int status, int events)
+{
+    agent_t *a = h->data;
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(a->inotify_fd, buf, sizeof(buf));
+        if (n <= 0) {
+            break;
+        }
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                TRIB_LOG(TRIB_LOG_INFO, "tail", "inotify queue overflow: full rescan");
+            }
+            p += sizeof(*ev) + ev->len;
+        }
+        a->want_scan = true;
+    }
+}
+
+static void rk_poll_cb(uv_poll_t *h, int status, int events)
+{
+    agent_t *a = h->data;
+    char buf[256];
+    while (read(a->rk_pipe[0], buf, sizeof(buf)) > 0) {
+    }
+    agent_output_poll(a);
+}
+
+/* Directory part of a glob up to its first wildcard component. */
+static void watch_dirs(agent_t *a)
+{
+    if (a->inotify_fd < 0) {
+        return;
+    }
+    for (size_t i = 0; i < a->nwds; i++) {
+        inotify_rm_watch(a->inotify_fd, a->wds[i]);
+    }
+    a->nwds = 0;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            agent_input_conf_t *c = a->pipes[i].inputs[j].conf;
+            if (!c->inotify) {
+                continue;
+            }
+            for (size_t k = 0; k < c->paths.count; k++) {
+                char dir[4096];
+                snprintf(dir, sizeof(dir), "%s", c->paths.items[k]);
+                char *wild = strpbrk(dir, "*?[");
+                if (wild != NULL) {
+                    *wild = '\0';
+                }
+                char *slash = strrchr(dir, '/');
+                if (slash == NULL) {
+                    continue;
+                }
+                slash[slash == dir ? 1 : 0] = '\0';
+                int wd = inotify_add_watch(a->inotify_fd, dir,
+                                           IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
+                                               IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB);
+                if (wd < 0) {
+                    if (!a->inotify_failed) {
+                        TRIB_LOG(TRIB_LOG_WARN, "tail",
+                                 "inotify watch on %s: %s; falling back to polling every "
+                                 "poll_interval",
+                                 dir, strerror(errno));
+                    }
+                    a->inotify_failed = true;
+                    a->st.inotify_fallbacks++;
+                    continue;
+                }
+                int *n = realloc(a->wds, (a->nwds + 1) * sizeof(*n));
+                if (n != NULL) {
+                    a->wds = n;
+                    a->wds[a->nwds++] = wd;
+                }
+            }
+        }
+    }
+}
+
+static int build_pipelines(agent_t *a)
+{
+    agent_conf_t *k = &a->cfg->conf;
+    a->pipes = calloc(k->npipelines, sizeof(*a->pipes));
+    if (a->pipes == NULL) {
+        return -ENOMEM;
+    }
+    a->npipes = k->npipelines;
+    size_t maxline = 0;
+    uint64_t maxfp = 0;
+    for (size_t i = 0; i < k->npipelines; i++) {
+        agent_pipeline_t *pl = &a->pipes[i];
+        pl->a = a;
+        pl->conf = &k->pipelines[i];
+        pl->inputs = calloc(pl->conf->ninputs, sizeof(*pl->inputs));
+        if (pl->inputs == NULL) {
+            return -ENOMEM;
+        }
+        pl->ninputs = pl->conf->ninputs;
+        for (size_t j = 0; j < pl->ninputs; j++) {
+            pl->inputs[j].pl = pl;
+            pl->inputs[j].conf = &pl->conf->inputs[j];
+            if (pl->conf->inputs[j].max_line_bytes > maxline) {
+                maxline = pl->conf->inputs[j].max_line_bytes;
+            }
+            if (pl->conf->inputs[j].fingerprint_bytes > maxfp) {
+                maxfp = pl->conf->inputs[j].fingerprint_bytes;
+            }
+        }
+    }
+    size_t cap = maxline * 2 < (256u << 10) ? (256u << 10) : maxline * 2;
+    if (cap != a->rbuf_cap) {
+        free(a->rbuf);
+        a->rbuf = malloc(cap);
+        a->rbuf_cap = cap;
+    }
+    free(a->fpbuf);
+    a->fpbuf = malloc(maxfp);
+    if (a->rbuf == NULL || a->fpbuf == NULL) {
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void free_pipelines(agent_t *a)
+{
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            agent_tail_close_all(&a->pipes[i].inputs[j]);
+        }
+        free(a->pipes[i].inputs);
+    }
+    free(a->pipes);
+    a->pipes = NULL;
+    a->npipes = 0;
+}
+
+static void start_inputs(agent_t *a, bool startup)
+{
+    int64_t now = agent_now_ms(a);
+    int64_t tick = 250;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            agent_tail_scan(in, true);
+            in->next_scan_ms = now + in->conf->scan_interval_ms;
+            in->next_poll_ms = now + in->conf->poll_interval_ms;
+            if (in->conf->poll_interval_ms < tick) {
+                tick = in->conf->poll_interval_ms;
+            }
+            if (in->conf->multiline.re != NULL && in->conf->multiline.timeout_ms / 2 < tick) {
+                tick = in->conf->multiline.timeout_ms / 2 ? in->conf->multiline.timeout_ms / 2 : 1;
+            }
+        }
+    }
+    (void)startup;
+    watch_dirs(a);
+    a->tick_ms = tick;
+    uv_timer_start(&a->tick, tick_cb, (uint64_t)tick, (uint64_t)tick);
+    agent_kick(a);
+}
+
+static void apply_logging(agent_conf_t *k)
+{
+    trib_log_set_level((trib_log_level_t)k->agent.log_level);
+    trib_log_set_format(k->agent.log_format == 1 ? TRIB_LOG_JSON : TRIB_LOG_TEXT);
+}
+
+/* Sends pending multiline records; flushes the producer; writes checkpoints. */
+static void drain(agent_t *a)
+{
+    uv_idle_stop(&a->work);
+    a->work_on = false;
+    a->paused = false;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+                if (f->ml_lines > 0) {
+                    agent_tail_flush_ml(f);
+                    if (f->ml_lines > 0 && a->rk != NULL) {
+                        rd_kafka_flush(a->rk, 1000);
+                        agent_tail_flush_ml(f);
+                    }
+                }
+            }
+        }
+    }
+    a->state = AGENT_STOPPING;
+    agent_output_stop(a, a->cfg->conf.agent.shutdown_timeout_ms);
+    save_ckpts(a);
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void begin_stop(agent_t *a)
+{
+    if (uv_is_closing((uv_handle_t *)&a->tick)) {
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "stopping: draining %llu events in flight",
+             (unsigned long long)a->inflight_msgs);
+    drain(a);
+    a->ckpts.dirty = true;
+    save_ckpts(a);
+    free_pipelines(a);
+    agent_http_stop(a);
+    uv_close((uv_handle_t *)&a->tick, close_cb);
+    uv_close((uv_handle_t *)&a->ckpt_timer, close_cb);
+    uv_close((uv_handle_t *)&a->work, close_cb);
+    uv_close((uv_handle_t *)&a->rk_poll, close_cb);
+    uv_close((uv_handle_t *)&a->sigterm, close_cb);
+    uv_close((uv_handle_t *)&a->sigint, close_cb);
+    uv_close((uv_handle_t *)&a->sighup, close_cb);
+    if (a->inotify_fd >= 0) {
+        uv_close((uv_handle_t *)&a->inotify_poll, close_cb);
+    }
+}
+
+static void reload(agent_t *a)
+{
+    agent_config_t *nc = NULL;
+    int rc = agent_config_load(&nc, a->opts.config_path);
+    if (rc != 0) {
+        a->st.reload_failures++;
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload: %s has errors; the running pipelines go on",
+                 a->opts.config_path);
+        if (nc != NULL) {
+            agent_config_print_errors(nc, stderr);
+        }
+        agent_config_free(nc);
+        return;
+    }
+    if (strcmp(nc->conf.agent.state_dir, a->state_dir) != 0) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent", "reload: agent.state_dir changes only at a restart");
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "reloading %s", a->opts.config_path);
+    uv_timer_stop(&a->tick);
+    drain(a);
+    free_pipelines(a);
+    agent_http_stop(a);
+    agent_config_t *old = a->cfg;
+    a->cfg = nc;
+    apply_logging(&nc->conf);
+    a->state = AGENT_RUNNING;
+    a->st.reloads++;
+    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload failed to start the new pipelines; stopping");
+        a->exit_code = 1;
+        a->cfg = nc;
+        agent_config_free(old);
+        begin_stop(a);
+        return;
+    }
+    agent_config_free(old);
+    agent_http_start(a);
+    start_inputs(a, false);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    agent_t *a = h->data;
+    if (signum == SIGHUP) {
+        reload(a);
+        return;
+    }
+    begin_stop(a);
+}
+
+int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
+{
+    agent_t *a = calloc(1, sizeof(*a));
+    *out = a;
+    if (a == NULL) {
+        return -ENOMEM;
+    }
+    a->cfg = cfg;
+    a->opts = *opts;
+    a->inotify_fd = -1;
+    a->lock_fd = -1;
+    a->rk_pipe[0] = a->rk_pipe[1] = -1;
+    apply_logging(&cfg->conf);
+    a->state_dir = strdup(cfg->conf.agent.state_dir);
+    if (a->state_dir == NULL) {
+        return -ENOMEM;
+    }
+    const char *dir = a->state_dir;
+    if (!opts->dry_run) {
+        if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+            int e = errno;
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot create state_dir %s: %s", dir, strerror(e));
+            return -e;
+        }
+        char lock[4096];
+        snprintf(lock, sizeof(lock), "%s/lock", dir);
+        a->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (a->lock_fd < 0 || flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot lock %s: %s (another agent uses it?)", lock,
+                     strerror(e));
+            return -e;
+        }
+    }
+    int rc = agent_ckpt_load(&a->ckpts, dir);
+    if (rc != 0 && !opts->dry_run) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot read checkpoints in %s: %s", dir,
+                 trib_strerror(rc));
+        return rc;
+    }
+    if (pipe2(a->rk_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        return -errno;
+    }
+    rc = uv_loop_init(&a->loop);
+    if (rc != 0) {
+        return rc;
+    }
+    a->loop_ok = true;
+    uv_timer_init(&a->loop, &a->tick);
+    uv_timer_init(&a->loop, &a->ckpt_timer);
+    uv_idle_init(&a->loop, &a->work);
+    uv_poll_init(&a->loop, &a->rk_poll, a->rk_pipe[0]);
+    uv_signal_init(&a->loop, &a->sigterm);
+    uv_signal_init(&a->loop, &a->sigint);
+    uv_signal_init(&a->loop, &a->sighup);
+    a->tick.data = a->ckpt_timer.data = a->work.data = a->rk_poll.data = a;
+    a->sigterm.data = a->sigint.data = a->sighup.data = a;
+    a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (a->inotify_fd >= 0) {
+        uv_poll_init(&a->loop, &a->inotify_poll, a->inotify_fd);
+        a->inotify_poll.data = a;
+        uv_poll_start(&a->inotify_poll, UV_READABLE, inotify_cb);
+    } else {
+        TRIB_LOG(TRIB_LOG_WARN, "tail", "inotify unavailable (%s): polling every poll_interval",
+                 strerror(errno));
+        a->st.inotify_fallbacks++;
+    }
+    return 0;
+}
+
+int agent_run(agent_t *a)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (build_pipelines(a) != 0) {
+        return 1;
+    }
+    if (agent_output_start(a) != 0) {
+        free_pipelines(a);
+        return 1;
+    }
+    if (agent_http_start(a) != 0) {
+        agent_output_stop(a, 0);
+        free_pipelines(a);
+        return 1;
+    }
+    uv_poll_start(&a->rk_poll, UV_READABLE, rk_poll_cb);
+    uv_signal_start(&a->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&a->sigint, signal_cb, SIGINT);
+    uv_signal_start(&a->sighup, signal_cb, SIGHUP);
+    int64_t ci = a->cfg->conf.agent.checkpoint_interval_ms;
+    uv_timer_start(&a->ckpt_timer, ckpt_cb, (uint64_t)ci, (uint64_t)ci);
+    start_inputs(a, true);
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "running: %zu pipelines, state in %s%s", a->npipes,
+             a->state_dir, a->opts.dry_run ? " (dry run)" : "");
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    return a->exit_code;
+}
+
+void agent_free(agent_t *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    if (a->loop_ok) {
+        /* handles were initialised: close any still open (an early failure) */
+        if (!uv_is_closing((uv_handle_t *)&a->tick)) {
+            uv_close((uv_handle_t *)&a->tick, close_cb);
+            uv_close((uv_handle_t *)&a->ckpt_timer, close_cb);
+            uv_close((uv_handle_t *)&a->work, close_cb);
+            uv_close((uv_handle_t *)&a->rk_poll, close_cb);
+            uv_close((uv_handle_t *)&a->sigterm, close_cb);
+            uv_close((uv_handle_t *)&a->sigint, close_cb);
+            uv_close((uv_handle_t *)&a->sighup, close_cb);
+            if (a->inotify_fd >= 0) {
+                uv_close((uv_handle_t *)&a->inotify_poll, close_cb);
+            }
+        }
+        {
+            uv_run(&a->loop, UV_RUN_DEFAULT);
+            if (uv_loop_close(&a->loop) != 0) {
+                TRIB_LOG(TRIB_LOG_ERROR, "agent", "the loop still had handles at exit");
+            }
+        }
+    }
+    free_pipelines(a);
+    if (a->rk != NULL) {
+        rd_kafka_destroy(a->rk);
+    }
+    agent_ckpt_clear(&a->ckpts);
+    if (a->inotify_fd >= 0) {
+        close(a->inotify_fd);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (a->rk_pipe[i] >= 0) {
+            close(a->rk_pipe[i]);
+        }
+    }
+    if (a->lock_fd >= 0) {
+        close(a->lock_fd);
+    }
+    free(a->state_dir);
+    free(a->wds);
+    free(a->slots);
+    free(a->rbuf);
+    free(a->fpbuf);
+    agent_sbuf_fini(&a->val);
+    agent_sbuf_fini(&a->topic);
+    agent_sbuf_fini(&a->key);
+    agent_sbuf_fini(&a->scratch);
+    free(a);
+}
+
+agent_config_t *agent_take_config(agent_t *a)
+{
+    agent_config_t *c = a->cfg;
+    a->cfg = NULL;
+    return c;
+}

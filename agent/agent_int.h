@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's private structs, shared by agent.c, input/tail.c and output/output.c. */
+#ifndef TRIBUTARY_AGENT_INT_H
+#define TRIBUTARY_AGENT_INT_H
+
+#include "agent.h"
+
+#include <librdkafka/rdkafka.h>
+#include <uv.h>
+
+#define AGENT_ACK_BIT (1ull << 63)
+#define AGENT_SEQ_BITS 40
+#define AGENT_SEQ_MASK ((1ull << AGENT_SEQ_BITS) - 1)
+/* Bytes counted per in-flight message besides its value and key. */
+#define AGENT_MSG_OVERHEAD 320
+
+typedef struct agent_input agent_input_t;
+typedef struct agent_pipeline agent_pipeline_t;
+
+typedef struct agent_file {
+    struct agent_file *next;
+    agent_input_t *in;
+    agent_ckpt_t *ck;
+    char *path;
+    int fd; /* -1 once closed (the object lives on while events are in flight) */
+    uint64_t dev, ino;
+    uint64_t off;      /* first byte not yet turned into an event */
+    uint64_t examined; /* bytes looked at (a partial last line is examined, not consumed) */
+    uint64_t size;     /* at the last fstat */
+    int64_t last_growth_ms;
+    int64_t detached_ms; /* when its path stopped naming it (rotated or deleted); 0 */
+    bool deleted;
+    bool want_read;
+    bool seen; /* by the current scan */
+    uint32_t slot;
+    /* ack ring: entries are end offsets, AGENT_ACK_BIT once delivered */
+    uint64_t *ring;
+    size_t rcap; /* a power of two */
+    uint64_t head, tail;
+    uint64_t acked_off;
+    uint64_t trunc_seq;
+    bool trunc_pending;
+    uint64_t inflight;
+    /* multiline */
+    agent_sbuf_t ml;
+    size_t ml_lines;
+    uint64_t ml_end;
+    int64_t ml_last_ms;
+} agent_file_t;
+
+struct agent_input {
+    agent_pipeline_t *pl;
+    agent_input_conf_t *conf;
+    agent_file_t *files;
+    size_t nopen;
+    int64_t next_scan_ms;
+    int64_t next_poll_ms;
+    bool scanned;
+};
+
+struct agent_pipeline {
+    agent_t *a;
+    agent_pipeline_conf_t *conf;
+    agent_input_t *inputs;
+    size_t ninputs;
+    rd_kafka_topic_t *rkt; /* when the topic has no template fields */
+    bool static_key;
+};
+
+enum { AGENT_RUNNING = 0, AGENT_STOPPING = 1 };
+
+struct agent {
+    uv_loop_t loop;
+    bool loop_ok;
+    char *state_dir; /* fixed at start: a reload cannot move the checkpoints */
+    agent_config_t *cfg;
+    agent_options_t opts;
+    agent_pipeline_t *pipes;
+    size_t npipes;
+    agent_ckpt_table_t ckpts;
+    agent_file_t **slots;
+    size_t nslots;
+    rd_kafka_t *rk;
+    int rk_pipe[2];
+    uv_poll_t rk_poll;
+    uv_timer_t tick;
+    uv_timer_t ckpt_timer;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_idle_t work;
+    bool work_on;
+    int inotify_fd;
+    uv_poll_t inotify_poll;
+    bool inotify_failed;
+    int *wds;
+    size_t nwds;
+    bool want_scan;
+    agent_sbuf_t val, topic, key, scratch;
+    char *rbuf;
+    size_t rbuf_cap;
+    char *fpbuf;
+    uint64_t inflight_msgs, inflight_bytes, max_inflight;
+    bool paused;
+    int state;
+    int exit_code;
+    int lock_fd;
+    int64_t tick_ms;
+    agent_stats_t st;
+    void *http; /* the metrics endpoint, when configured */
+};
+
+int64_t agent_now_ms(agent_t *a);
+int agent_http_start(agent_t *a);
+void agent_http_stop(agent_t *a);
+int64_t agent_wall_ms(void);
+void agent_kick(agent_t *a); /* make the work handle run */
+
+/* input/tail.c */
+void agent_tail_scan(agent_input_t *in, bool startup);
+void agent_tail_poll(agent_input_t *in);
+/* Reads up to budget bytes; returns bytes consumed. */
+size_t agent_tail_read(agent_file_t *f, size_t budget);
+bool agent_tail_idle(agent_input_t *in);
+void agent_tail_flush_ml(agent_file_t *f);
+void agent_tail_close_all(agent_input_t *in);
+void agent_file_release(agent_file_t *f); /* frees when closed and nothing in flight */
+
+/* output/output.c */
+int agent_output_start(agent_t *a);
+void agent_output_stop(agent_t *a, int64_t timeout_ms);
+/* 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing consumed). */
+int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial);
+void agent_ring_ack(agent_file_t *f, uint64_t seq);
+void agent_output_poll(agent_t *a);
+
+#endif

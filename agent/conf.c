@@ -1,0 +1,769 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's configuration: the schema (agent, output, pipelines) for the
+ * shared loader, then the agent's own validation pass, which the schema
+ * types cannot express: regexes compiled with PCRE2 (JIT, match and depth
+ * limits), options that a parser or filter type needs, producer options
+ * librdkafka refuses, and delivery guarantees a user may not switch off.
+ *
+ * The loader keeps positions only for MAP pairs, so this pass finds the
+ * position of any other node by walking the file's YAML events again
+ * (agent_yaml_locate); a bad pattern is reported at the column of the
+ * character PCRE2 complained about when the scalar is plain or single
+ * quoted on one line, else at the scalar.
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <yaml.h>
+
+static const char *const input_types[] = {"tail", NULL};
+static const char *const read_froms[] = {"beginning", "end", NULL};
+static const char *const parse_types[] = {"regex", "json", "logfmt", NULL};
+static const char *const filter_types[] = {"grep", "exclude", "set", "remove", "rename", NULL};
+const char *const agent_compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+static const trib_config_option_t multiline_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_multiline_conf_t, start, STRING),
+     .desc = "regex matching the first line of a record; unset: one line is one record"},
+    {TRIB_CONFIG_KEY("timeout", agent_multiline_conf_t, timeout_ms, DURATION), .def = "2s",
+     .min = "1ms", .max = "1h", .desc = "a record with no new line for this long is sent"},
+    {TRIB_CONFIG_FIELD(agent_multiline_conf_t, max_lines, UINT), .def = "500", .min = "1",
+     .max = "100000", .desc = "lines in one record; more start a new record"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t input_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, type, ENUM), .flags = TRIB_CONFIG_REQUIRED,
+     .choices = input_types, .desc = "input type"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, id, STRING), .min = "1", .max = "128",
+     .desc = "names this input's checkpoints; default <pipeline>/<index>"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, paths, STRLIST), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1", .desc = "glob patterns of the files to tail"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, exclude, STRLIST),
+     .desc = "glob patterns (of the name, or of the path when they hold a '/') to skip"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, read_from, ENUM), .def = "beginning",
+     .choices = read_froms, .desc = "where files found at start-up without a checkpoint start"},
+    {TRIB_CONFIG_SECTION(agent_input_conf_t, multiline, multiline_opts)},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_line_bytes, SIZE), .def = "64KiB", .min = "256",
+     .max = "16MiB", .desc = "longer lines are split into parts flagged partial"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, fingerprint_bytes, SIZE), .def = "1KiB", .min = "16",
+     .max = "64KiB", .desc = "bytes at the start of a file that identify it with dev+inode"},
+    {TRIB_CONFIG_KEY("scan_interval", agent_input_conf_t, scan_interval_ms, DURATION), .def = "10s",
+     .min = "10ms", .max = "1h", .desc = "how often the globs are expanded again"},
+    {TRIB_CONFIG_KEY("poll_interval", agent_input_conf_t, poll_interval_ms, DURATION),
+     .def = "250ms", .min = "10ms", .max = "1m", .desc = "how often open files are stat()ed"},
+    {TRIB_CONFIG_KEY("rotate_wait", agent_input_conf_t, rotate_wait_ms, DURATION), .def = "5s",
+     .min = "0", .max = "1h",
+     .desc = "a rotated or deleted file is closed when read to its end and idle this long"},
+    {TRIB_CONFIG_KEY("close_inactive", agent_input_conf_t, close_inactive_ms, DURATION),
+     .def = "5m", .min = "1s", .max = "30d",
+     .desc = "a file that did not grow for this long is closed (reopened when it grows)"},
+    {TRIB_CONFIG_KEY("deleted_max_age", agent_input_conf_t, deleted_max_age_ms, DURATION),
+     .def = "10m", .min = "1s", .max = "30d",
+     .desc = "a deleted file is closed after this long even if unread (bytes counted)"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_open_files, UINT), .def = "1024", .min = "1",
+     .max = "1000000", .desc = "open files per input; more wait for one to close"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, inotify, BOOL), .def = "true",
+     .desc = "watch directories with inotify (stat polling is always on as a fallback)"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t parse_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, type, ENUM), .flags = TRIB_CONFIG_REQUIRED,
+     .choices = parse_types},
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, pattern, STRING),
+     .desc = "regex: a PCRE2 pattern; named groups become fields"},
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, field, STRING), .def = "message", .min = "1",
+     .desc = "the field parsed"},
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, time_field, STRING),
+     .desc = "a parsed field that holds the event's time (@timestamp)"},
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, time_format, STRING), .def = "rfc3339",
+     .desc = "rfc3339, unix, unix_ms or a strptime() format"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t filter_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_filter_conf_t, type, ENUM), .flags = TRIB_CONFIG_REQUIRED,
+     .choices = filter_types},
+    {TRIB_CONFIG_FIELD(agent_filter_conf_t, field, STRING), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1"},
+    {TRIB_CONFIG_FIELD(agent_filter_conf_t, match, STRING),
+     .desc = "grep/exclude: a PCRE2 pattern"},
+    {TRIB_CONFIG_FIELD(agent_filter_conf_t, value, STRING), .desc = "set: the value"},
+    {TRIB_CONFIG_FIELD(agent_filter_conf_t, to, STRING), .min = "1", .desc = "rename: new name"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t pipeline_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, name, STRING), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1", .max = "64"},
+    {TRIB_CONFIG_SECTIONS(agent_pipeline_conf_t, inputs, ninputs, agent_input_conf_t, input_opts),
+     .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
+    {TRIB_CONFIG_SECTIONS(agent_pipeline_conf_t, parse, nparse, agent_parse_conf_t, parse_opts)},
+    {TRIB_CONFIG_SECTIONS(agent_pipeline_conf_t, filters, nfilters, agent_filter_conf_t,
+                          filter_opts)},
+    {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, topic, STRING), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1", .desc = "topic template: {field} takes an event field"},
+    {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, key, STRING), .def = "",
+     .desc = "key template; empty: no key"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t agent_opts[] = {
+    {TRIB_CONFIG_KEY("id", agent_conf_t, agent.id, STRING), .min = "1", .max = "128",
+     .desc = "this agent's name in events; default the host name"},
+    {TRIB_CONFIG_KEY("hostname", agent_conf_t, agent.hostname, STRING),
+     .desc = "the host field of events; default gethostname()"},
+    {TRIB_CONFIG_KEY("state_dir", agent_conf_t, agent.state_dir, STRING),
+     .def = "/var/lib/tributary/agent", .min = "1"},
+    {TRIB_CONFIG_KEY("memory_limit", agent_conf_t, agent.memory_limit, SIZE), .def = "64MiB",
+     .min = "8MiB", .max = "64GiB"},
+    {TRIB_CONFIG_KEY("checkpoint_interval", agent_conf_t, agent.checkpoint_interval_ms, DURATION),
+     .def = "1s", .min = "10ms", .max = "1h"},
+    {TRIB_CONFIG_KEY("shutdown_timeout", agent_conf_t, agent.shutdown_timeout_ms, DURATION),
+     .def = "30s", .min = "0", .max = "1h"},
+    {TRIB_CONFIG_KEY("state_ttl", agent_conf_t, agent.state_ttl_ms, DURATION), .def = "7d",
+     .min = "1m", .max = "3650d"},
+    {TRIB_CONFIG_KEY("metrics", agent_conf_t, agent.metrics, ADDRESS)},
+    {TRIB_CONFIG_KEY("log_level", agent_conf_t, agent.log_level, ENUM), .def = "info",
+     .choices = log_levels},
+    {TRIB_CONFIG_KEY("log_format", agent_conf_t, agent.log_format, ENUM), .def = "text",
+     .choices = log_formats},
+    {TRIB_CONFIG_KEY("regex_match_limit", agent_conf_t, agent.regex_match_limit, UINT),
+     .def = "100000", .min = "100", .max = "100000000"},
+    {TRIB_CONFIG_KEY("regex_depth_limit", agent_conf_t, agent.regex_depth_limit, UINT),
+     .def = "10000", .min = "10", .max = "10000000"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t output_opts[] = {
+    {TRIB_CONFIG_KEY("brokers", agent_conf_t, output.brokers, STRLIST),
+     .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
+    {TRIB_CONFIG_KEY("compression", agent_conf_t, output.compression, ENUM), .def = "snappy",
+     .choices = agent_compression_names},
+    {TRIB_CONFIG_KEY("options", agent_conf_t, output.options, MAP)},
+    {TRIB_CONFIG_KEY("max_inflight_bytes", agent_conf_t, output.max_inflight_bytes, SIZE),
+     .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/8"},
+    TRIB_CONFIG_END,
+};
+
+/*
+ * The sections above address agent_conf_t directly (offsets include the
+ * sub-struct), so the top-level table hands them the whole struct: a
+ * SECTION at offset 0.
+ */
+const trib_config_option_t agent_conf_schema[] = {
+    {.name = "agent", .type = TRIB_CONFIG_SECTION, .offset = 0, .sub = agent_opts},
+    {.name = "output",
+     .type = TRIB_CONFIG_SECTION,
+     .offset = 0,
+     .sub = output_opts,
+     .flags = TRIB_CONFIG_REQUIRED},
+    {TRIB_CONFIG_SECTIONS(agent_conf_t, pipelines, npipelines, agent_pipeline_conf_t,
+                          pipeline_opts),
+     .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
+    TRIB_CONFIG_END,
+};
+
+/* ---------------------------------------------------------------------- */
+/* Regexes                                                                */
+
+agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64_t depth_limit,
+                               char *err, size_t errlen, size_t *erroff)
+{
+    int ec;
+    PCRE2_SIZE off = 0;
+    agent_regex_t *re = calloc(1, sizeof(*re));
+    if (re == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL);
+    if (re->code == NULL) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof(msg));
+        snprintf(err, errlen, "%s", (const char *)msg);
+        *erroff = off;
+        free(re);
+        return NULL;
+    }
+    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* interpreted when JIT is absent */
+    re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    re->mctx = pcre2_match_context_create(NULL);
+    if (re->md == NULL || re->mctx == NULL) {
+        snprintf(err, errlen, "out of memory");
+        *erroff = 0;
+        agent_regex_free(re);
+        return NULL;
+    }
+    pcre2_set_match_limit(re->mctx, (uint32_t)match_limit);
+    pcre2_set_depth_limit(re->mctx, (uint32_t)depth_limit);
+    uint32_t count = 0, entry = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &table);
+    if (count > 0) {
+        re->groups = calloc(count, sizeof(*re->groups));
+        if (re->groups == NULL) {
+            snprintf(err, errlen, "out of memory");
+            *erroff = 0;
+            agent_regex_free(re);
+            return NULL;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            PCRE2_SPTR e = table + (size_t)i * entry;
+            re->groups[i].num = ((uint32_t)e[0] << 8) | e[1];
+            re->groups[i].name = (const char *)(e + 2);
+        }
+        re->ngroups = count;
+    }
+    return re;
+}
+
+void agent_regex_free(agent_regex_t *re)
+{
+    if (re == NULL) {
+        return;
+    }
+    pcre2_match_data_free(re->md);
+    pcre2_match_context_free(re->mctx);
+    pcre2_code_free(re->code);
+    free(re->groups);
+    free(re);
+}
+
+int agent_regex_match(agent_regex_t *re, const char *s, size_t n)
+{
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    if (rc >= 0) {
+        return 1;
+    }
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Positions                                                              */
+
+/*
+ * Finds the node at `path` (dot-separated mapping keys and sequence
+ * indexes) by walking libyaml events recursively. Only called on text the
+ * loader accepted, so nesting is bounded by TRIB_CONFIG_MAX_DEPTH.
+ */
+typedef struct locate {
+    yaml_parser_t p;
+    int line, col, style;
+    bool found;
+    bool failed;
+} locate_t;
+
+static bool next_event(locate_t *l, yaml_event_t *ev)
+{
+    if (!yaml_parser_parse(&l->p, ev)) {
+        l->failed = true;
+        return false;
+    }
+    return true;
+}
+
+/* `ev` starts a node; `rest` is the remaining path or NULL when off the path. */
+static void locate_node(locate_t *l, yaml_event_t *ev, const char *rest)
+{
+    if (rest != NULL && *rest == '\0' && !l->found) {
+        l->found = true;
+        l->line = (int)ev->start_mark.line + 1;
+        l->col = (int)ev->start_mark.column + 1;
+        l->style = ev->type == YAML_SCALAR_EVENT ? (int)ev->data.scalar.style : 0;
+    }
+    const char *comp = rest;
+    size_t clen = 0;
+    const char *after = NULL;
+    if (rest != NULL && *rest != '\0') {
+        const char *dot = strchr(rest, '.');
+        clen = dot ? (size_t)(dot - rest) : strlen(rest);
+        after = dot ? dot + 1 : rest + clen;
+    }
+    if (ev->type == YAML_MAPPING_START_EVENT) {
+        yaml_event_delete(ev);
+        for (;;) {
+            yaml_event_t k, v;
+            if (!next_event(l, &k)) {
+                return;
+            }
+            if (k.type == YAML_MAPPING_END_EVENT) {
+                yaml_event_delete(&k);
+                return;
+            }
+            bool match = false;
+            if (k.type == YAML_SCALAR_EVENT && comp != NULL && clen > 0) {
+                match =
+                    k.data.scalar.length == clen && memcmp(k.data.scalar.value, comp, clen) == 0;
+            }
+            locate_node(l, &k, NULL);
+            if (l->failed || !next_event(l, &v)) {
+                return;
+            }
+            locate_node(l, &v, match ? after : NULL);
+            if (l->failed) {
+                return;
+            }
+        }
+    } else if (ev->type == YAML_SEQUENCE_START_EVENT) {
+        yaml_event_delete(ev);
+        long want = -1;
+        if (comp != NULL && clen > 0) {
+            char num[24];
+            if (clen < sizeof(num)) {
+                memcpy(num, comp, clen);
+                num[clen] = '\0';
+                char *end;
+                want = strtol(num, &end, 10);
+                if (*end != '\0') {
+                    want = -1;
+                }
+            }
+        }
+        for (long i = 0;; i++) {
+            yaml_event_t e;
+            if (!next_event(l, &e)) {
+                return;
+            }
+            if (e.type == YAML_SEQUENCE_END_EVENT) {
+                yaml_event_delete(&e);
+                return;
+            }
+            locate_node(l, &e, i == want ? after : NULL);
+            if (l->failed) {
+                return;
+            }
+        }
+    } else {
+        yaml_event_delete(ev);
+    }
+}
+
+int agent_yaml_locate(const char *text, size_t len, const char *path, int *line, int *col,
+                      int *style)
+{
+    locate_t l;
+    memset(&l, 0, sizeof(l));
+    if (!yaml_parser_initialize(&l.p)) {
+        return -1;
+    }
+    yaml_parser_set_input_string(&l.p, (const unsigned char *)text, len);
+    for (;;) {
+        yaml_event_t ev;
+        if (!next_event(&l, &ev)) {
+            break;
+        }
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (t == YAML_MAPPING_START_EVENT || t == YAML_SEQUENCE_START_EVENT ||
+            t == YAML_SCALAR_EVENT) {
+            locate_node(&l, &ev, path);
+            break; /* one document */
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&l.p);
+    if (!l.found) {
+        return -1;
+    }
+    *line = l.line;
+    *col = l.col;
+    *style = l.style;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Validation                                                             */
+
+static void verr(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void verr(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+{
+    trib_error_t *n = realloc(c->errs, (c->nerrs + 1) * sizeof(*n));
+    if (n == NULL) {
+        return;
+    }
+    c->errs = n;
+    trib_error_t *e = &c->errs[c->nerrs++];
+    trib_error_clear(e);
+    int line = 0, col = 0, style = 0;
+    if (where != NULL) {
+        if (agent_yaml_locate(c->text, c->text_len, where, &line, &col, &style) != 0) {
+            /* an absent key: point at its parent */
+            char parent[256];
+            snprintf(parent, sizeof(parent), "%s", where);
+            char *dot = strrchr(parent, '.');
+            if (dot != NULL) {
+                *dot = '\0';
+                (void)agent_yaml_locate(c->text, c->text_len, parent, &line, &col, &style);
+            }
+        } else if (coldelta > 0) {
+            if (style == YAML_PLAIN_SCALAR_STYLE) {
+                col += coldelta - 1;
+            } else if (style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                       style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) {
+                col += coldelta; /* past the quote; exact unless escapes come before */
+            }
+        }
+    }
+    e->code = TRIB_ECONFIG;
+    e->file = c->name;
+    e->line = line;
+    e->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+}
+
+static agent_regex_t *compile(agent_config_t *c, const char *pattern, const char *where)
+{
+    char msg[256];
+    size_t off = 0;
+    agent_regex_t *re = agent_regex_new(pattern, c->conf.agent.regex_match_limit,
+                                        c->conf.agent.regex_depth_limit, msg, sizeof(msg), &off);
+    if (re == NULL) {
+        verr(c, where, (int)off + 1, "bad regex in %s at offset %zu: %s", where, off, msg);
+        return NULL;
+    }
+    agent_regex_t **n = realloc(c->regexes, (c->nregexes + 1) * sizeof(*n));
+    if (n == NULL) {
+        agent_regex_free(re);
+        return NULL;
+    }
+    c->regexes = n;
+    c->regexes[c->nregexes++] = re;
+    return re;
+}
+
+/* Template "{field}" syntax: braces balanced, names non-empty. */
+static void check_template(agent_config_t *c, const char *t, const char *where)
+{
+    for (const char *p = t; *p; p++) {
+        if (*p == '{') {
+            const char *e = strchr(p + 1, '}');
+            if (e == NULL || e == p + 1 || memchr(p + 1, '{', (size_t)(e - p - 1)) != NULL) {
+                verr(c, where, (int)(p - t) + 1,
+                     "bad template in %s: '{' without a field name and '}'", where);
+                return;
+            }
+            p = e;
+        } else if (*p == '}') {
+            verr(c, where, (int)(p - t) + 1, "bad template in %s: '}' without '{'", where);
+            return;
+        }
+    }
+}
+
+static void validate_output(agent_config_t *c)
+{
+    agent_conf_t *k = &c->conf;
+    char errstr[512];
+    rd_kafka_conf_t *rc = rd_kafka_conf_new();
+    for (size_t i = 0; i < k->output.options.count; i++) {
+        const trib_config_pair_t *pr = &k->output.options.items[i];
+        const char *v = pr->value;
+        if (strcmp(pr->key, "acks") == 0 || strcmp(pr->key, "request.required.acks") == 0) {
+            if (strcmp(v, "all") != 0 && strcmp(v, "-1") != 0) {
+                trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+                if (e != NULL) {
+                    c->errs = e;
+                    trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->line,
+                                      pr->col,
+                                      "output.options.%s must be 'all': the agent acknowledges a "
+                                      "line only once every in-sync replica has it",
+                                      pr->key);
+                }
+            }
+            continue;
+        }
+        if (strcmp(pr->key, "enable.idempotence") == 0 && strcmp(v, "true") != 0) {
+            trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+            if (e != NULL) {
+                c->errs = e;
+                trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->line, pr->col,
+                                  "output.options.enable.idempotence must be true: retries must "
+                                  "not duplicate or reorder events");
+            }
+            continue;
+        }
+        if (strcmp(pr->key, "bootstrap.servers") == 0 || strcmp(pr->key, "dr_msg_cb") == 0) {
+            trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+            if (e != NULL) {
+                c->errs = e;
+                trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->key_line,
+                                  pr->key_col, "output.options.%s is set by the agent (%s)",
+                                  pr->key, "use output.brokers");
+            }
+            continue;
+        }
+        if (rd_kafka_conf_set(rc, pr->key, v, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+            if (e != NULL) {
+                c->errs = e;
+                trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->line, pr->col,
+                                  "output.options.%s: %s", pr->key, errstr);
+            }
+        }
+    }
+    rd_kafka_conf_destroy(rc);
+}
+
+static void validate(agent_config_t *c)
+{
+    agent_conf_t *k = &c->conf;
+    char where[256];
+
+    if (k->agent.hostname == NULL || k->agent.hostname[0] == '\0') {
+        if (gethostname(c->hostbuf, sizeof(c->hostbuf) - 1) != 0) {
+            snprintf(c->hostbuf, sizeof(c->hostbuf), "localhost");
+        }
+        k->agent.hostname = c->hostbuf;
+    }
+    if (k->agent.id == NULL) {
+        k->agent.id = k->agent.hostname;
+    }
+    validate_output(c);
+    for (size_t i = 0; i < k->npipelines; i++) {
+        agent_pipeline_conf_t *pl = &k->pipelines[i];
+        for (size_t j = 0; j < i; j++) {
+            if (pl->name && k->pipelines[j].name && strcmp(pl->name, k->pipelines[j].name) == 0) {
+                snprintf(where, sizeof(where), "pipelines.%zu.name", i);
+                verr(c, where, 0, "duplicate pipeline name '%s'", pl->name);
+            }
+        }
+        for (size_t j = 0; j < pl->ninputs; j++) {
+            agent_input_conf_t *in = &pl->inputs[j];
+            if (in->id == NULL) {
+                snprintf(in->idbuf, sizeof(in->idbuf), "%s/%zu", pl->name ? pl->name : "", j);
+                in->id = in->idbuf;
+            }
+            if (strpbrk(in->id, "\t\n\r") != NULL) {
+                snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu.id", i, j);
+                verr(c, where, 0, "an input id cannot hold tabs or line breaks");
+            }
+            for (size_t p = 0; p < in->paths.count; p++) {
+                if (in->paths.items[p][0] != '/') {
+                    snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu.paths.%zu", i, j, p);
+                    verr(c, where, 0, "paths must be absolute: '%s'", in->paths.items[p]);
+                }
+            }
+            if (in->multiline.start != NULL) {
+                snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu.multiline.start", i, j);
+                in->multiline.re = compile(c, in->multiline.start, where);
+            }
+        }
+        for (size_t j = 0; j < pl->nparse; j++) {
+            agent_parse_conf_t *pa = &pl->parse[j];
+            if (pa->type == AGENT_PARSE_REGEX) {
+                snprintf(where, sizeof(where), "pipelines.%zu.parse.%zu.pattern", i, j);
+                if (pa->pattern == NULL) {
+                    verr(c, where, 0,
+                         "missing required key 'pattern' in pipelines[%zu].parse[%zu]"
+                         " (type regex)",
+                         i, j);
+                } else {
+                    pa->re = compile(c, pa->pattern, where);
+                    if (pa->re != NULL && pa->re->ngroups == 0) {
+                        verr(c, where, 0,
+                             "the pattern has no named groups ((?<name>...)): it "
+                             "would add no fields");
+                    }
+                }
+            } else if (pa->pattern != NULL) {
+                snprintf(where, sizeof(where), "pipelines.%zu.parse.%zu.pattern", i, j);
+                verr(c, where, 0, "'pattern' is only for type regex");
+            }
+        }
+        for (size_t j = 0; j < pl->nfilters; j++) {
+            agent_filter_conf_t *f = &pl->filters[j];
+            snprintf(where, sizeof(where), "pipelines.%zu.filters.%zu", i, j);
+            char w2[300];
+            switch (f->type) {
+            case AGENT_FILTER_GREP:
+            case AGENT_FILTER_EXCLUDE:
+                snprintf(w2, sizeof(w2), "%s.match", where);
+                if (f->match == NULL) {
+                    verr(c, where, 0, "missing required key 'match' in pipelines[%zu].filters[%zu]",
+                         i, j);
+                } else {
+                    f->re = compile(c, f->match, w2);
+                }
+                break;
+            case AGENT_FILTER_SET:
+                if (f->value == NULL) {
+                    verr(c, where, 0, "missing required key 'value' in pipelines[%zu].filters[%zu]",
+                         i, j);
+                }
+                break;
+            case AGENT_FILTER_RENAME:
+                if (f->to == NULL) {
+                    verr(c, where, 0, "missing required key 'to' in pipelines[%zu].filters[%zu]", i,
+                         j);
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        if (pl->topic != NULL) {
+            snprintf(where, sizeof(where), "pipelines.%zu.topic", i);
+            check_template(c, pl->topic, where);
+        }
+        if (pl->key != NULL) {
+            snprintf(where, sizeof(where), "pipelines.%zu.key", i);
+            check_template(c, pl->key, where);
+        }
+    }
+    /* input ids must be unique across pipelines: they name checkpoints */
+    for (size_t i = 0; i < k->npipelines; i++) {
+        for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
+            for (size_t i2 = 0; i2 <= i; i2++) {
+                size_t jmax = i2 == i ? j : k->pipelines[i2].ninputs;
+                for (size_t j2 = 0; j2 < jmax; j2++) {
+                    if (strcmp(k->pipelines[i].inputs[j].id, k->pipelines[i2].inputs[j2].id) == 0) {
+                        snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu", i, j);
+                        verr(c, where, 0, "duplicate input id '%s'", k->pipelines[i].inputs[j].id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+static int cmp_err(const void *a, const void *b)
+{
+    const trib_error_t *x = a, *y = b;
+    if (x->line != y->line) {
+        return x->line < y->line ? -1 : 1;
+    }
+    return x->col < y->col ? -1 : x->col > y->col;
+}
+
+int agent_config_load_string(agent_config_t **out, const char *name, const char *text, size_t len)
+{
+    agent_config_t *c = calloc(1, sizeof(*c));
+    *out = c;
+    if (c == NULL) {
+        return -ENOMEM;
+    }
+    c->text = malloc(len + 1);
+    c->name = strdup(name);
+    if (c->text == NULL || c->name == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(c->text, text, len);
+    c->text[len] = '\0';
+    c->text_len = len;
+    int rc = trib_config_load_string(&c->cfg, c->name, c->text, len, agent_conf_schema, &c->conf);
+    if (rc == -ENOMEM) {
+        return rc;
+    }
+    if (rc != 0) {
+        return TRIB_ECONFIG; /* the schema pass failed: the struct is not to be trusted */
+    }
+    validate(c);
+    if (c->nerrs > 0) {
+        qsort(c->errs, c->nerrs, sizeof(*c->errs), cmp_err);
+        return TRIB_ECONFIG;
+    }
+    return 0;
+}
+
+int agent_config_load(agent_config_t **out, const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        int e = errno;
+        /* Let the loader report the unreadable file in its usual form. */
+        agent_config_t *c = calloc(1, sizeof(*c));
+        *out = c;
+        if (c == NULL) {
+            return -ENOMEM;
+        }
+        c->name = strdup(path);
+        c->errs = calloc(1, sizeof(*c->errs));
+        if (c->name == NULL || c->errs == NULL) {
+            return -ENOMEM;
+        }
+        trib_error_setpos(c->errs, TRIB_ECONFIG, c->name, 0, 0, "cannot read: %s", strerror(e));
+        c->nerrs = 1;
+        return TRIB_ECONFIG;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 65536) {
+            if (cap > TRIB_CONFIG_MAX_BYTES) {
+                break;
+            }
+            char *n = realloc(buf, cap + 65536);
+            if (n == NULL) {
+                free(buf);
+                fclose(fp);
+                *out = NULL;
+                return -ENOMEM;
+            }
+            buf = n;
+            cap += 65536;
+        }
+        size_t r = fread(buf + len, 1, cap - len, fp);
+        if (r == 0) {
+            break;
+        }
+        len += r;
+    }
+    fclose(fp);
+    int rc = agent_config_load_string(out, path, buf ? buf : "", len);
+    free(buf);
+    return rc;
+}
+
+size_t agent_config_error_count(const agent_config_t *c)
+{
+    return (c->cfg ? trib_config_error_count(c->cfg) : 0) + c->nerrs;
+}
+
+void agent_config_print_errors(const agent_config_t *c, FILE *fp)
+{
+    if (c->cfg != NULL) {
+        trib_config_print_errors(c->cfg, fp);
+    }
+    for (size_t i = 0; i < c->nerrs; i++) {
+        char line[700];
+        trib_error_format(&c->errs[i], line, sizeof(line));
+        fprintf(fp, "%s\n", line);
+    }
+}
+
+void agent_config_free(agent_config_t *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->nregexes; i++) {
+        agent_regex_free(c->regexes[i]);
+    }
+    free(c->regexes);
+    trib_config_free(c->cfg);
+    free(c->text);
+    free((char *)c->name);
+    free(c->errs);
+    free(c);
+}

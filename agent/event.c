@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Events: a flat list of named fields that point into the line, the
+ * configuration or the event's scratch buffer (nothing is copied until the
+ * value is rendered), rendered as one JSON object:
+ *
+ *   {"@timestamp":"2026-11-26T16:05:01.123Z","host":"web-01","agent":"a1",
+ *    "source":"/var/log/nginx/access.log","message":"…",<parsed fields>}
+ *
+ * Strings are escaped as JSON requires; bytes that are not UTF-8 become
+ * U+FFFD so the value is always valid JSON. Topic and key templates take
+ * fields by name: "web.{method}".
+ */
+#include "agent.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void agent_sbuf_fini(agent_sbuf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->err = 0;
+}
+
+int agent_sbuf_reserve(agent_sbuf_t *b, size_t extra)
+{
+    if (b->err) {
+        return b->err;
+    }
+    if (b->cap - b->len >= extra) {
+        return 0;
+    }
+    size_t n = b->cap ? b->cap : 256;
+    while (n - b->len < extra) {
+        n *= 2;
+    }
+    char *p = realloc(b->p, n);
+    if (p == NULL) {
+        b->err = -ENOMEM;
+        return b->err;
+    }
+    b->p = p;
+    b->cap = n;
+    return 0;
+}
+
+void agent_sbuf_put(agent_sbuf_t *b, const void *p, size_t n)
+{
+    if (n == 0 || agent_sbuf_reserve(b, n) != 0) {
+        return;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+void agent_sbuf_putc(agent_sbuf_t *b, char c)
+{
+    if (agent_sbuf_reserve(b, 1) != 0) {
+        return;
+    }
+    b->p[b->len++] = c;
+}
+
+void agent_sbuf_puts(agent_sbuf_t *b, const char *s)
+{
+    agent_sbuf_put(b, s, strlen(s));
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c >= 0xc2 && c <= 0xdf) {
+        return n >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f)) {
+            return 0; /* overlong, surrogate */
+        }
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    /* worst case 6 bytes per input byte */
+    if (agent_sbuf_reserve(b, n * 6 + 1) != 0) {
+        return;
+    }
+    char *o = b->p + b->len;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            *o++ = '\\';
+            switch (c) {
+            case '"':
+                *o++ = '"';
+                break;
+            case '\\':
+                *o++ = '\\';
+                break;
+            case '\n':
+                *o++ = 'n';
+                break;
+            case '\r':
+                *o++ = 'r';
+                break;
+            case '\t':
+                *o++ = 't';
+                break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+                break;
+            }
+            i++;
+            continue;
+        }
+        size_t k = utf8_len(s + i, n - i);
+        if (k == 0) {
+            memcpy(o, "\\ufffd", 6);
+            o += 6;
+            i++;
+        } else {
+            memcpy(o, s + i, k);
+            o += k;
+            i += k;
+        }
+    }
+    b->len = (size_t)(o - b->p);
+}
+
+agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < ev->nfields; i++) {
+        agent_field_t *f = &ev->fields[i];
+        if (f->nlen == nlen && memcmp(f->name, name, nlen) == 0) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const char *val, size_t vlen,
+                     bool raw)
+{
+    agent_field_t *f = agent_event_get(ev, name, nlen);
+    if (f == NULL) {
+        if (ev->nfields >= AGENT_MAX_FIELDS) {
+            return false;
+        }
+        f = &ev->fields[ev->nfields++];
+        f->name = name;
+        f->nlen = nlen;
+    }
+    f->val = val;
+    f->vlen = vlen;
+    f->raw = raw;
+    return true;
+}
+
+void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen)
+{
+    agent_field_t *f = agent_event_get(ev, name, nlen);
+    if (f == NULL) {
+        return;
+    }
+    size_t i = (size_t)(f - ev->fields);
+    memmove(&ev->fields[i], &ev->fields[i + 1], (ev->nfields - i - 1) * sizeof(*f));
+    ev->nfields--;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Decodes the inside of a JSON string into out (which has room for n bytes). */
+static size_t json_unescape(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != '\\' || i + 1 >= n) {
+            out[o++] = c;
+            continue;
+        }
+        c = s[++i];
+        switch (c) {
+        case 'n':
+            out[o++] = '\n';
+            break;
+        case 't':
+            out[o++] = '\t';
+            break;
+        case 'r':
+            out[o++] = '\r';
+            break;
+        case 'b':
+            out[o++] = '\b';
+            break;
+        case 'f':
+            out[o++] = '\f';
+            break;
+        case 'u': {
+            if (i + 4 >= n) {
+                out[o++] = '?';
+                break;
+            }
+            unsigned cp = 0;
+            for (int k = 1; k <= 4; k++) {
+                int h = hexval(s[i + k]);
+                cp = cp * 16 + (unsigned)(h < 0 ? 0 : h);
+            }
+            i += 4;
+            /* \uXXXX takes 6 input bytes; its UTF-8 takes at most 3 */
+            if (cp < 0x80) {
+                out[o++] = (char)cp;
+            } else if (cp < 0x800) {
+                out[o++] = (char)(0xc0 | (cp >> 6));
+                out[o++] = (char)(0x80 | (cp & 0x3f));
+            } else {
+                out[o++] = (char)(0xe0 | (cp >> 12));
+                out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+                out[o++] = (char)(0x80 | (cp & 0x3f));
+            }
+            break;
+        }
+        default:
+            out[o++] = c; /* \" \\ \/ */
+            break;
+        }
+    }
+    return o;
+}
+
+void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s, size_t *n)
+{
+    if (!f->raw || f->vlen < 2 || f->val[0] != '"') {
+        *s = f->val;
+        *n = f->vlen;
+        return;
+    }
+    const char *in = f->val + 1;
+    size_t len = f->vlen - 2;
+    if (memchr(in, '\\', len) == NULL || ev->scratch == NULL ||
+        agent_sbuf_reserve(ev->scratch, len) != 0) {
+        *s = in;
+        *n = len;
+        return;
+    }
+    /* the scratch buffer was reserved for the event: this never moves it */
+    char *out = ev->scratch->p + ev->scratch->len;
+    size_t o = json_unescape(in, len, out);
+    ev->scratch->len += o;
+    *s = out;
+    *n = o;
+}
+
+size_t agent_format_time(int64_t ms, char out[32])
+{
+    static __thread int64_t cached_sec = INT64_MIN;
+    static __thread char cached[24];
+    int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    int milli = (int)(ms - sec * 1000);
+    if (sec != cached_sec) {
+        struct tm tm;
+        time_t t = (time_t)sec;
+        gmtime_r(&t, &tm);
+        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_sec = sec;
+    }
+    size_t n = strlen(cached);
+    memcpy(out, cached, n);
+    out[n++] = '.';
+    out[n++] = (char)('0' + milli / 100);
+    out[n++] = (char)('0' + milli / 10 % 10);
+    out[n++] = (char)('0' + milli % 10);
+    out[n++] = 'Z';
+    out[n] = '\0';
+    return n;
+}
+
+void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
+{
+    char ts[32];
+    size_t tn = agent_format_time(ev->ts_ms, ts);
+    agent_sbuf_put(out, "{\"@timestamp\":\"", 15);
+    agent_sbuf_put(out, ts, tn);
+    agent_sbuf_putc(out, '"');
+    for (size_t i = 0; i < ev->nfields; i++) {
+        const agent_field_t *f = &ev->fields[i];
+        agent_sbuf_put(out, ",\"", 2);
+        agent_sbuf_json_str(out, f->name, f->nlen);
+        agent_sbuf_put(out, "\":", 2);
+        if (f->raw) {
+            agent_sbuf_put(out, f->val, f->vlen);
+        } else {
+            agent_sbuf_putc(out, '"');
+            agent_sbuf_json_str(out, f->val, f->vlen);
+            agent_sbuf_putc(out, '"');
+        }
+    }
+    if (ev->partial) {
+        agent_sbuf_put(out, ",\"partial\":true", 15);
+    }
+    agent_sbuf_putc(out, '}');
+}
+
+static bool topic_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
+}
+
+void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agent_sbuf_t *out)
+{
+    const char *p = tmpl;
+    while (*p) {
+        const char *brace = strchr(p, '{');
+        const char *close = brace ? strchr(brace, '}') : NULL;
+        if (brace == NULL || close == NULL) {
+            agent_sbuf_puts(out, p);
+            break;
+        }
+        agent_sbuf_put(out, p, (size_t)(brace - p));
+        agent_field_t *f = agent_event_get(ev, brace + 1, (size_t)(close - brace - 1));
+        size_t start = out->len;
+        if (f != NULL) {
+            const char *s;
+            size_t n;
+            agent_field_text(ev, f, &s, &n);
+            agent_sbuf_put(out, s, n);
+        }
+        if (topic) {
+            if (out->len == start) {
+                agent_sbuf_putc(out, '_'); /* a missing field */
+            }
+            for (size_t i = start; i < out->len && !out->err; i++) {
+                if (!topic_char(out->p[i])) {
+                    out->p[i] = '_';
+                }
+            }
+        }
+        p = close + 1;
+    }
+    if (topic && out->len > 249 && !out->err) {
+        out->len = 249; /* Kafka's longest topic name */
+    }
+}

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The tail input: files matching globs, read line by line through rotation.
+ *
+ * Identity. A file is (device, inode) plus a fingerprint: the length and
+ * CRC32C of its first fingerprint_bytes (fewer while the file is shorter;
+ * the fingerprint grows with the file, so short files are read at once). A
+ * checkpoint is only resumed when the file's first fp_len bytes still hash
+ * to the stored value, so a reused inode starts from 0 (§2.1, §2.2).
+ *
+ * Discovery. The globs are expanded at start-up, every scan_interval, and
+ * whenever inotify reports a name created, moved or deleted in a watched
+ * directory. Open files are fstat()ed every poll_interval, and whenever
+ * inotify reports a change; inotify only shortens the wait, so running out
+ * of watches or instances (ENOSPC, EMFILE) or a queue overflow costs
+ * latency, never lines (§2.5).
+ *
+ * Rotation by rename: the renamed file keeps its fd and is read to its
+ * end; once it is at its end and has not grown for rotate_wait it is
+ * closed, its last line flushed even without a newline. A new file at the
+ * path is found by the next scan and read from its beginning. At start-up,
+ * checkpoints that match no globbed file are looked for among the other
+ * files of their directory (access.log.1), so a rotation while the agent
+ * was down is finished too.
+ *
+ * Copytruncate: a size below what was read is a truncation. The bytes seen
+ * but not yet read are counted as lost (bytes_lost_truncation_total: a
+ * lower bound; copytruncate is racy by design), reading restarts at 0 and
+ * the checkpoint restarts at 0 once the events of the old content are
+ * acknowledged.
+ *
+ * Deleted files are closed once read to their end (after rotate_wait), or
+ * after deleted_max_age with the unread bytes counted. Inactive files are
+ * closed after close_inactive and reopened when they grow. At most
+ * max_open_files files per input are open.
+ *
+ * Lines longer than max_line_bytes are split into parts flagged partial;
+ * nothing is dropped. Multiline: a line matching multiline.start begins a
+ * record; other lines join the current one, up to max_lines and
+ * max_line_bytes; a record is sent when the next begins, after
+ * multiline.timeout without a new line, when its file closes, on rotation
+ * and at shutdown.
+ */
+#include "../agent_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tributary/crc32c.h"
+#include "tributary/log.h"
+
+static trib_log_ratelimit_t rl_tail = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+
+static bool excluded(const agent_input_conf_t *c, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    for (size_t i = 0; i < c->exclude.count; i++) {
+        const char *pat = c->exclude.items[i];
+        if (fnmatch(pat, strchr(pat, '/') ? path : base, 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static agent_file_t *find_file(agent_input_t *in, uint64_t dev, uint64_t ino)
+{
+    for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+        if (f->dev == dev && f->ino == ino) {
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static int fp_compute(agent_t *a, int fd, uint32_t len, uint32_t *crc)
+{
+    ssize_t n = pread(fd, a->fpbuf, len, 0);
+    if (n != (ssize_t)len) {
+        return -1;
+    }
+    *crc = trib_crc32c(0, a->fpbuf, len);
+    return 0;
+}
+
+static void fp_update(agent_file_t *f)
+{
+    agent_t *a = f->in->pl->a;
+    uint64_t want = f->in->conf->fingerprint_bytes;
+    if (f->ck == NULL || f->fd < 0 || f->ck->fp_len >= want || f->size <= f->ck->fp_len) {
+        return;
+    }
+    uint32_t len = (uint32_t)(f->size < want ? f->size : want);
+    uint32_t crc;
+    if (fp_compute(a, f->fd, len, &crc) == 0) {
+        f->ck->fp_len = len;
+        f->ck->fp_crc = crc;
+        a->ckpts.dirty = true;
+    }
+}
+
+static int slot_alloc(agent_t *a, agent_file_t *f)
+{
+    for (size_t i = 0; i < a->nslots; i++) {
+        if (a->slots[i] == NULL) {
+            a->slots[i] = f;
+            f->slot = (uint32_t)i;
+            return 0;
+        }
+    }
+    size_t n = a->nslots ? a->nslots * 2 : 16;
+    if (n > (1u << 23)) {
+        return -ENOMEM;
+    }
+    agent_file_t **s = realloc(a->slots, n * sizeof(*s));
+    if (s == NULL) {
+        return -ENOMEM;
+    }
+    memset(s + a->nslots, 0, (n - a->nslots) * sizeof(*s));
+    a->slots = s;
+    f->slot = (uint32_t)a->nslots;
+    a->slots[a->nslots] = f;
+    a->nslots = n;
+    return 0;
+}
+
+static agent_file_t *open_file(agent_input_t *in, const char *path, bool startup, bool detached)
+{
+    agent_t *a = in->pl->a;
+    agent_input_conf_t *c = in->conf;
+    if (in->nopen >= c->max_open_files) {
+        a->st.open_capped++;
+        TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail",
+                    "input %s: %zu files open (max_open_files); %s waits", c->id, in->nopen, path);
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno != ENOENT) {
+            TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail", "cannot open %s: %s", path,
+                        strerror(errno));
+        }
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return NULL;
+    }
+    agent_file_t *f = calloc(1, sizeof(*f));
+    char *p = strdup(path);
+    if (f == NULL || p == NULL || slot_alloc(a, f) != 0) {
+        free(f);
+        free(p);
+        close(fd);
+        return NULL;
+    }
+    f->in = in;
+    f->path = p;
+    f->fd = fd;
+    f->dev = (uint64_t)st.st_dev;
+    f->ino = (uint64_t)st.st_ino;
+    f->size = (uint64_t)st.st_size;
+    f->last_growth_ms = agent_now_ms(a);
+    f->detached_ms = detached ? agent_now_ms(a) : 0;
+    f->deleted = st.st_nlink == 0;
+    agent_ckpt_t *ck = agent_ckpt_find(&a->ckpts, c->id, f->dev, f->ino);
+    uint64_t off = 0;
+    if (ck != NULL) {
+        uint32_t crc = 0;
+        bool same =
+            ck->fp_len == 0 || (ck->fp_len <= f->size && fp_compute(a, fd, ck->fp_len, &crc) == 0 &&
+                                crc == ck->fp_crc);
+        if (same && ck->offset <= f->size) {
+            off = ck->offset;
+        } else if (same) {
+            /* shorter than what was delivered: truncated while we were away */
+            a->st.truncations++;
+            TRIB_LOG(TRIB_LOG_WARN, "tail", "%s is shorter than its checkpoint: read from 0", path);
+            ck->fp_len = 0;
+        } else {
+            TRIB_LOG(TRIB_LOG_INFO, "tail",
+                     "%s: inode reused by a new file (fingerprint differs): read from 0", path);
+            ck->fp_len = 0;
+        }
+        if (strcmp(ck->path, path) != 0 && !detached) {
+            char *np = strdup(path);
+            if (np != NULL) {
+                free(ck->path);
+                ck->path = np;
+            }
+        }
+    } else {
+        ck = agent_ckpt_add(&a->ckpts, c->id, path, f->dev, f->ino);
+        if (ck == NULL) {
+            a->slots[f->slot] = NULL;
+            free(f->path);
+            free(f);
+            close(fd);
+            return NULL;
+        }
+        off = (startup && c->read_from == AGENT_READ_END) ? f->size : 0;
+    }
+    ck->offset = off;
+    ck->file = f;
+    ck->closed_ms = 0;
+    a->ckpts.dirty = true;
+    f->ck = ck;
+    f->off = f->examined = f->acked_off = off;
+    f->want_read = f->size > off;
+    f->next = in->files;
+    in->files = f;
+    in->nopen++;
+    a->st.files_opened++;
+    fp_update(f);
+    TRIB_LOG(TRIB_LOG_DEBUG, "tail", "opened %s at %llu of %llu", path, (unsigned long long)off,
+             (unsigned long long)f->size);
+    return f;
+}
+
+static void close_fd(agent_file_t *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+        f->in->nopen--;
+        f->in->pl->a->st.files_closed++;
+    }
+}
+
+/* Frees a closed file once nothing of it is in flight. */
+void agent_file_release(agent_file_t *f)
+{
+    if (f->fd >= 0 || f->inflight > 0) {
+        return;
+    }
+    agent_input_t *in = f->in;
+    agent_t *a = in->pl->a;
+    for (agent_file_t **pp = &in->files; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    if (f->ck != NULL) {
+        f->ck->file = NULL;
+        f->ck->closed_ms = agent_wall_ms();
+        a->ckpts.dirty = true;
+    }
+    a->slots[f->slot] = NULL;
+    agent_sbuf_fini(&f->ml);
+    free(f->ring);
+    free(f->path);
+    free(f);
+}
+
+void agent_tail_flush_ml(agent_file_t *f)
+{
+    if (f->ml.len == 0 && f->ml_lines == 0) {
+        return;
+    }
+    if (agent_emit(f, f->ml.p, f->ml.len, f->ml_end, false) == 0) {
+        f->in->pl->a->st.multiline_records++;
+        f->ml.len = 0;
+        f->ml_lines = 0;
+    }
+}
+
+/* One line (without its newline) ending at end_off. 0 or -EAGAIN. */
+static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, bool partial)
+{
+    agent_input_conf_t *c = f->in->conf;
+    agent_t *a = f->in->pl->a;
+    if (n > 0 && s[n - 1] == '\r') {
+        n--;
+    }
+    if (c->multiline.re == NULL || partial) {
+        if (partial && f->ml_lines > 0) {
+            agent_tail_flush_ml(f);
+            if (f->ml_lines > 0) {
+                return -EAGAIN;
+            }
+        }
+        return agent_emit(f, s, n, end_off, partial);
+    }
+    bool start = agent_regex_match(c->multiline.re, s, n) > 0;
+    if (f->ml_lines > 0 &&
+        (start || f->ml_lines >= c->multiline.max_lines || f->ml.len + n + 1 > c->max_line_bytes)) {
+        agent_tail_flush_ml(f);
+        if (f->ml_lines > 0) {
+            return -EAGAIN;
+        }
+    }
+    if (f->ml_lines > 0) {
+        agent_sbuf_putc(&f->ml, '\n');
+    }
+    agent_sbuf_put(&f->ml, s, n);
+    if (f->ml.err) {
+        f->ml.err = 0;
+        f->ml.len = 0;
+        return -EAGAIN;
+    }
+    f->ml_lines++;
+    f->ml_end = end_off;
+    f->ml_last_ms = agent_now_ms(a);
+    return 0;
+}
+
+size_t agent_tail_read(agent_file_t *f, size_t budget)
+{
+    agent_t *a = f->in->pl->a;
+    agent_input_conf_t *c = f->in->conf;
+    size_t done = 0;
+    f->want_read = false;
+    if (f->fd < 0) {
+        return 0;
+    }
+    while (done < budget && !a->paused && a->state == AGENT_RUNNING) {
+        ssize_t n = pread(f->fd, a->rbuf, a->rbuf_cap, (off_t)f->off);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail", "read %s: %s", f->path, strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            f->examined = f->off;
+            break;
+        }
+        if (f->off + (uint64_t)n > f->size) {
+            f->size = f->off + (uint64_t)n;
+        }
+        const char *buf = a->rbuf;
+        size_t pos = 0;
+        bool stop = false;
+        while (pos < (size_t)n) {
+            const char *nl = memchr(buf + pos, '\n', (size_t)n - pos);
+            size_t len = nl ? (size_t)(nl - (buf + pos)) : (size_t)n - pos;
+            if (len >= c->max_line_bytes) {
+                /* a part of a long line */
+                len = c->max_line_bytes;
+                if (on_line(f, buf + pos, len, f->off + len, true) != 0) {
+                    stop = true;
+                    break;
+                }
+                a->st.lines_split++;
+                a->st.bytes_read += len;
+                f->off += len;
+                pos += len;
+                continue;
+            }
+            if (nl == NULL) {
+                break; /* a partial line: wait for the rest */
+            }
+            if (on_line(f, buf + pos, len, f->off + len + 1, false) != 0) {
+                stop = true;
+                break;
+            }
+            a->st.lines_read++;
+            a->st.bytes_read += len + 1;
+            f->off += len + 1;
+            pos += len + 1;
+        }
+        done += pos;
+        if (f->off > f->examined) {
+            f->examined = f->off;
+        }
+        if (stop) {
+            f->want_read = true;
+            break;
+        }
+        if ((size_t)n < a->rbuf_cap) {
+            /* at the end: what is left is a partial line */
+            f->examined = f->off + ((size_t)n - pos);
+            break;
+        }
+        if (done >= budget) {
+            f->want_read = true;
+        }
+    }
+    if (a->paused || a->state != AGENT_RUNNING) {
+        f->want_read = true;
+    }
+    return done;
+}
+
+/* Emits the last line of a file that ends without a newline (closing files only). */
+static int flush_partial(agent_file_t *f)
+{
+    agent_t *a = f->in->pl->a;
+    if (f->fd < 0 || f->off >= f->size) {
+        return 0;
+    }
+    size_t want = (size_t)(f->size - f->off);
+    if (want > a->rbuf_cap) {
+        return -EAGAIN; /* not read yet */
+    }
+    ssize_t n = pread(f->fd, a->rbuf, want, (off_t)f->off);
+    if (n <= 0) {
+        return 0;
+    }
+    if (memchr(a->rbuf, '\n', (size_t)n) != NULL) {
+        return -EAGAIN; /* whole lines left: read them first */
+    }
+    int rc = on_line(f, a->rbuf, (size_t)n, f->off + (uint64_t)n, false);
+    if (rc == 0) {
+        a->st.lines_read++;
+        a->st.bytes_read += (uint64_t)n;
+        f->off += (uint64_t)n;
+        f->examined = f->off;
+    }
+    return rc;
+}
+
+static void truncated(agent_file_t *f, uint64_t newsize)
+{
+    agent_t *a = f->in->pl->a;
+    uint64_t seen = f->size > f->examined ? f->size : f->examined;
+    uint64_t lost = seen > f->off ? seen - f->off : 0;
+    a->st.truncations++;
+    a->st.bytes_lost_truncation += lost;
+    TRIB_LOG(TRIB_LOG_WARN, "tail",
+             "%s was truncated (copytruncate?) from %llu to %llu bytes; %llu bytes not read are "
+             "lost",
+             f->path, (unsigned long long)seen, (unsigned long long)newsize,
+             (unsigned long long)lost);
+    agent_tail_flush_ml(f);
+    f->ml.len = 0;
+    f->ml_lines = 0;
+    if (f->head == f->tail) {
+        f->acked_off = 0;
+        f->trunc_pending = false;
+    } else {
+        f->trunc_seq = f->tail;
+        f->trunc_pending = true;
+    }
+    f->off = f->examined = 0;
+    f->size = newsize;
+    if (f->ck != NULL) {
+        f->ck->fp_len = 0;
+        f->ck->fp_crc = 0;
+        f->ck->offset = 0;
+        a->ckpts.dirty = true;
+    }
+    f->want_read = newsize > 0;
+    f->last_growth_ms = agent_now_ms(a);
+}
+
+void agent_tail_poll(agent_input_t *in)
+{
+    agent_t *a = in->pl->a;
+    agent_input_conf_t *c = in->conf;
+    int64_t now = agent_now_ms(a);
+    agent_file_t *next;
+    for (agent_file_t *f = in->files; f != NULL; f = next) {
+        next = f->next;
+        if (f->fd < 0) {
+            continue;
+        }
+        struct stat st;
+        if (fstat(f->fd, &st) != 0) {
+            continue;
+        }
+        uint64_t size = (uint64_t)st.st_size;
+        if (st.st_nlink == 0 && !f->deleted) {
+            f->deleted = true;
+            if (f->detached_ms == 0) {
+                f->detached_ms = now;
+            }
+        }
+        if (size < f->examined || size < f->off) {
+            truncated(f, size);
+        } else if (size > f->examined) {
+            f->want_read = true;
+            f->last_growth_ms = now;
+        }
+        if (size != f->size) {
+            f->last_growth_ms = now;
+        }
+        f->size = size;
+        fp_update(f);
+        if (f->ml_lines > 0 && now - f->ml_last_ms >= c->multiline.timeout_ms) {
+            agent_tail_flush_ml(f);
+        }
+        bool at_end = !f->want_read && f->examined == f->size;
+        int64_t idle = now - f->last_growth_ms;
+        if (f->deleted && f->detached_ms && now - f->detached_ms >= c->deleted_max_age_ms &&
+            !at_end) {
+            a->st.drop_deleted_unread_bytes += f->size - f->off;
+            TRIB_LOG(TRIB_LOG_WARN, "tail",
+                     "%s: deleted %lld ms ago and not read to its end: %llu bytes dropped", f->path,
+                     (long long)(now - f->detached_ms), (unsigned long long)(f->size - f->off));
+            agent_tail_flush_ml(f);
+            close_fd(f);
+        } else if (at_end && (f->detached_ms || f->deleted) && idle >= c->rotate_wait_ms) {
+            if (flush_partial(f) == 0) {
+                agent_tail_flush_ml(f);
+                if (f->ml_lines == 0) {
+                    close_fd(f);
+                }
+            }
+        } else if (at_end && idle >= c->close_inactive_ms && f->off == f->size) {
+            agent_tail_flush_ml(f);
+            if (f->ml_lines == 0) {
+                close_fd(f);
+            }
+        }
+        if (f->fd < 0) {
+            agent_file_release(f);
+        }
+    }
+}
+
+static void scan_siblings(agent_input_t *in)
+{
+    agent_t *a = in->pl->a;
+    for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL; ck = ck->next) {
+        if (ck->file != NULL || strcmp(ck->input_id, in->conf->id) != 0) {
+            continue;
+        }
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", ck->path);
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL) {
+            continue;
+        }
+        *slash = '\0';
+        DIR *d = opendir(dir[0] ? dir : "/");
+        if (d == NULL) {
+            continue;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if ((uint64_t)de->d_ino != ck->ino) {
+                continue;
+            }
+            char p[8192];
+            snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+            struct stat st;
+            if (stat(p, &st) == 0 && (uint64_t)st.st_dev == ck->dev &&
+                (uint64_t)st.st_ino == ck->ino && (uint64_t)st.st_size > ck->offset) {
+                TRIB_LOG(TRIB_LOG_INFO, "tail", "resuming %s (was %s) at %llu", p, ck->path,
+                         (unsigned long long)ck->offset);
+                open_file(in, p, false, true);
+            }
+            break;
+        }
+        closedir(d);
+    }
+}
+
+void agent_tail_scan(agent_input_t *in, bool startup)
+{
+    agent_t *a = in->pl->a;
+    agent_input_conf_t *c = in->conf;
+    int64_t now = agent_now_ms(a);
+    for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+        f->seen = false;
+    }
+    for (size_t i = 0; i < c->paths.count; i++) {
+        glob_t g;
+        int rc = glob(c->paths.items[i], GLOB_NOSORT, NULL, &g);
+        if (rc != 0) {
+            if (rc != GLOB_NOMATCH) {
+                TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail", "glob %s failed", c->paths.items[i]);
+            }
+            globfree(&g);
+            continue;
+        }
+        for (size_t j = 0; j < g.gl_pathc; j++) {
+            const char *p = g.gl_pathv[j];
+            if (excluded(c, p)) {
+                continue;
+            }
+            struct stat st;
+            if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+                continue;
+            }
+            agent_file_t *f = find_file(in, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+            if (f != NULL) {
+                f->seen = true;
+                if (f->fd < 0 && (uint64_t)st.st_size != f->off) {
+                    /* closed while events were in flight, and grew again */
+                    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+                    if (fd >= 0) {
+                        f->fd = fd;
+                        in->nopen++;
+                        f->want_read = true;
+                        f->detached_ms = 0;
+                    }
+                }
+                continue;
+            }
+            agent_ckpt_t *ck =
+                agent_ckpt_find(&a->ckpts, c->id, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+            if (ck != NULL && ck->file == NULL && (uint64_t)st.st_size == ck->offset &&
+                ck->fp_len > 0) {
+                /* known and read to its end: reopened when it changes */
+                continue;
+            }
+            f = open_file(in, p, startup, false);
+            if (f != NULL) {
+                f->seen = true;
+            }
+        }
+        globfree(&g);
+    }
+    for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+        if (!f->seen && f->fd >= 0 && f->detached_ms == 0) {
+            f->detached_ms = now;
+            a->st.rotations++;
+            TRIB_LOG(TRIB_LOG_DEBUG, "tail", "%s was rotated or removed: reading it to its end",
+                     f->path);
+        }
+    }
+    if (startup) {
+        scan_siblings(in);
+    }
+    in->scanned = true;
+}
+
+bool agent_tail_idle(agent_input_t *in)
+{
+    for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+        if (f->want_read || f->ml_lines > 0 || f->inflight > 0 ||
+            (f->fd >= 0 && f->examined < f->size)) {
+            return false;
+        }
+    }
+    return in->scanned;
+}
+
+void agent_tail_close_all(agent_input_t *in)
+{
+    while (in->files != NULL) {
+        agent_file_t *f = in->files;
+        close_fd(f);
+        f->inflight = 0; /* the producer is gone: nothing will report */
+        agent_file_release(f);
+    }
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Self-metrics in the Prometheus text format (version 0.0.4): lines and
+ * bytes read, events sent and acknowledged, errors, drops by reason,
+ * per-file lag (bytes in the file past its checkpoint), in-flight bytes
+ * against the budget.
+ *
+ * agent_metrics_render() fills a trib_buf_t, the body type of the shared
+ * HTTP exposition endpoint (trib_http_*, moving from the collector to
+ * common). Until that endpoint is in common, agent.metrics is accepted and
+ * the agent logs that it is not served yet; the text is also what
+ * --dry-run's summary and the tests read.
+ */
+#include "agent_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "tributary/buf.h"
+#include "tributary/log.h"
+
+static void put(trib_buf_t *b, const char *s)
+{
+    trib_buf_append(b, s, strlen(s));
+}
+
+static void counter(trib_buf_t *b, const char *name, const char *help, const char *type,
+                    const char *labels, uint64_t v)
+{
+    char line[512];
+    if (help != NULL) {
+        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+        put(b, line);
+    }
+    snprintf(line, sizeof(line), "%s%s%s%s %" PRIu64 "\n", name, labels ? "{" : "",
+             labels ? labels : "", labels ? "}" : "", v);
+    put(b, line);
+}
+
+static void label_escape(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < outlen; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
+void agent_metrics_render(agent_t *a, trib_buf_t *b)
+{
+    const agent_stats_t *s = &a->st;
+    counter(b, "tributary_agent_lines_read_total", "Lines read from files.", "counter", NULL,
+            s->lines_read);
+    counter(b, "tributary_agent_bytes_read_total", "Bytes read from files.", "counter", NULL,
+            s->bytes_read);
+    counter(b, "tributary_agent_lines_split_total",
+            "Parts of lines longer than max_line_bytes (sent, flagged partial).", "counter", NULL,
+            s->lines_split);
+    counter(b, "tributary_agent_multiline_records_total", "Multiline records sent.", "counter",
+            NULL, s->multiline_records);
+    counter(b, "tributary_agent_events_sent_total", "Events handed to the producer.", "counter",
+            NULL, s->events_sent);
+    counter(b, "tributary_agent_events_acked_total", "Events whose delivery was acknowledged.",
+            "counter", NULL, s->events_acked);
+    counter(b, "tributary_agent_events_filtered_total", "Events dropped by filters.", "counter",
+            NULL, s->events_filtered);
+    counter(b, "tributary_agent_parse_failures_total", "Events a parser did not match.", "counter",
+            NULL, s->parse_failures);
+    counter(b, "tributary_agent_delivery_errors_total", "Failed delivery reports.", "counter", NULL,
+            s->delivery_errors);
+    counter(b, "tributary_agent_delivery_retries_total", "Timed-out events produced again.",
+            "counter", NULL, s->delivery_retries);
+    counter(b, "tributary_agent_drops_total", "Events or bytes given up, by reason.", "counter",
+            "reason=\"delivery_permanent\"", s->drop_delivery_permanent);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"deleted_unread_bytes\"",
+            s->drop_deleted_unread_bytes);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"truncation_bytes\"",
+            s->bytes_lost_truncation);
+    counter(b, "tributary_agent_bytes_lost_truncation_total",
+            "Bytes seen but not read when a file was truncated (a lower bound).", "counter", NULL,
+            s->bytes_lost_truncation);
+    counter(b, "tributary_agent_truncations_total", "Truncated files (copytruncate).", "counter",
+            NULL, s->truncations);
+    counter(b, "tributary_agent_rotations_total", "Files whose path stopped naming them.",
+            "counter", NULL, s->rotations);
+    counter(b, "tributary_agent_files_opened_total", "Files opened.", "counter", NULL,
+            s->files_opened);
+    counter(b, "tributary_agent_files_closed_total", "Files closed.", "counter", NULL,
+            s->files_closed);
+    counter(b, "tributary_agent_open_capped_total", "Files left waiting by max_open_files.",
+            "counter", NULL, s->open_capped);
+    counter(b, "tributary_agent_inotify_fallbacks_total",
+            "inotify failures that left directories to polling.", "counter", NULL,
+            s->inotify_fallbacks);
+    counter(b, "tributary_agent_backpressure_pauses_total",
+            "Times reading paused because the producer was full.", "counter", NULL,
+            s->backpressure_pauses);
+    counter(b, "tributary_agent_checkpoint_writes_total", "Checkpoint table writes.", "counter",
+            NULL, s->checkpoint_writes);
+    counter(b, "tributary_agent_checkpoint_errors_total", "Failed checkpoint writes.", "counter",
+            NULL, s->checkpoint_errors);
+    counter(b, "tributary_agent_reloads_total", "Configuration reloads.", "counter", NULL,
+            s->reloads);
+    counter(b, "tributary_agent_reload_failures_total", "Reloads refused (bad configuration).",
+            "counter", NULL, s->reload_failures);
+    counter(b, "tributary_agent_inflight_events", "Events in the producer.", "gauge", NULL,
+            a->inflight_msgs);
+    counter(b, "tributary_agent_inflight_bytes", "Bytes of events in the producer.", "gauge", NULL,
+            a->inflight_bytes);
+    counter(b, "tributary_agent_inflight_bytes_limit", "The in-flight budget.", "gauge", NULL,
+            a->max_inflight);
+    counter(b, "tributary_agent_memory_limit_bytes", "agent.memory_limit.", "gauge", NULL,
+            a->cfg->conf.agent.memory_limit);
+    bool first = true;
+    uint64_t open = 0;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+                char path[1024], labels[1400];
+                label_escape(path, sizeof(path), f->path);
+                snprintf(labels, sizeof(labels), "input=\"%s\",path=\"%s\"", f->in->conf->id, path);
+                uint64_t lag = f->size > f->acked_off ? f->size - f->acked_off : 0;
+                counter(b, "tributary_agent_file_lag_bytes",
+                        first ? "Bytes of a file past its checkpoint." : NULL, "gauge", labels,
+                        lag);
+                first = false;
+                open += f->fd >= 0;
+            }
+        }
+    }
+    counter(b, "tributary_agent_open_files", "Files open.", "gauge", NULL, open);
+}
+
+int agent_http_start(agent_t *a)
+{
+    const trib_config_addr_t *m = &a->cfg->conf.agent.metrics;
+    if (m->text != NULL && a->http == NULL) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent",
+                 "agent.metrics %s: the HTTP endpoint is not in this build yet (it waits for "
+                 "the shared trib_http server); metrics are not served",
+                 m->text);
+        a->http = (void *)1;
+    }
+    return 0;
+}
+
+void agent_http_stop(agent_t *a)
+{
+    a->http = NULL;
+}

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The output: events built from a record (parse, filters, JSON value,
+ * topic and key templates) and handed to librdkafka, or printed (--dry-run).
+ *
+ * Delivery (agents-and-sinks.md §2.3, §2.9): the producer runs with
+ * acks=all and enable.idempotence=true, so a retry never duplicates or
+ * reorders at the broker, and message.timeout.ms=0 (retry forever) unless
+ * the user sets it. An event counts as delivered only when its delivery
+ * report says so; the report marks the event's entry in its file's ack
+ * ring and the file's checkpoint moves over the acknowledged prefix.
+ *
+ * Backpressure (§2.4): the bytes of events in the producer are bounded by
+ * max_inflight (output.max_inflight_bytes, default memory_limit/8, also
+ * given to librdkafka as queue.buffering.max.kbytes). When the bound is
+ * reached or librdkafka says its queue is full, the record is not consumed
+ * and reading pauses; it resumes when half the budget is free again.
+ *
+ * Failed reports: a fatal producer error (idempotence state lost) stops the
+ * agent with status 1 without moving the checkpoint, so a restart replays
+ * from it; a timed-out event (only with a user-set message.timeout.ms) is
+ * produced again; a purge at shutdown leaves its lines unacknowledged;
+ * anything else is permanent for that event (too large, not authorized):
+ * counted as a drop by reason, logged rate-limited, and passed over.
+ */
+#include "../agent_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tributary/log.h"
+
+static trib_log_ratelimit_t rl_delivery = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+static trib_log_ratelimit_t rl_produce = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+
+static void ring_push(agent_file_t *f, uint64_t v)
+{
+    if (f->tail - f->head == f->rcap) {
+        size_t ncap = f->rcap ? f->rcap * 2 : 64;
+        uint64_t *n = malloc(ncap * sizeof(*n));
+        if (n == NULL) {
+            abort(); /* TODO: a bounded ring; the in-flight budget bounds it in practice */
+        }
+        for (uint64_t s = f->head; s < f->tail; s++) {
+            n[s & (ncap - 1)] = f->ring[s & (f->rcap - 1)];
+        }
+        free(f->ring);
+        f->ring = n;
+        f->rcap = ncap;
+    }
+    f->ring[f->tail & (f->rcap - 1)] = v;
+    f->tail++;
+}
+
+static void ring_advance(agent_file_t *f)
+{
+    agent_t *a = f->in->pl->a;
+    while (f->head < f->tail) {
+        if (f->trunc_pending && f->head == f->trunc_seq) {
+            f->trunc_pending = false;
+            f->acked_off = 0;
+        }
+        uint64_t e = f->ring[f->head & (f->rcap - 1)];
+        if (!(e & AGENT_ACK_BIT)) {
+            break;
+        }
+        f->acked_off = e & ~AGENT_ACK_BIT;
+        f->head++;
+    }
+    if (f->trunc_pending && f->head == f->trunc_seq) {
+        f->trunc_pending = false;
+        f->acked_off = 0;
+    }
+    uint64_t ck = f->trunc_pending ? 0 : f->acked_off;
+    if (f->ck != NULL && f->ck->offset != ck) {
+        f->ck->offset = ck;
+        a->ckpts.dirty = true;
+    }
+}
+
+/* An event that needs no delivery (filtered, printed, dropped) at end_off. */
+static void ring_done(agent_file_t *f, uint64_t end_off)
+{
+    if (f->head == f->tail && !f->trunc_pending) {
+        f->acked_off = end_off;
+        if (f->ck != NULL && f->ck->offset != end_off) {
+            f->ck->offset = end_off;
+            f->in->pl->a->ckpts.dirty = true;
+        }
+        return;
+    }
+    ring_push(f, end_off | AGENT_ACK_BIT);
+    ring_advance(f);
+}
+
+void agent_ring_ack(agent_file_t *f, uint64_t seq)
+{
+    f->ring[seq & (f->rcap - 1)] |= AGENT_ACK_BIT;
+    ring_advance(f);
+}
+
+static void dry_print(agent_t *a, agent_file_t *f)
+{
+    FILE *o = a->opts.dry_out ? a->opts.dry_out : stdout;
+    agent_sbuf_t *line = &a->scratch;
+    line->len = 0;
+    agent_sbuf_puts(line, "{\"topic\":\"");
+    agent_sbuf_json_str(line, a->topic.p, a->topic.len);
+    agent_sbuf_puts(line, "\",\"key\":");
+    if (a->key.len > 0) {
+        agent_sbuf_putc(line, '"');
+        agent_sbuf_json_str(line, a->key.p, a->key.len);
+        agent_sbuf_putc(line, '"');
+    } else {
+        agent_sbuf_puts(line, "null");
+    }
+    agent_sbuf_puts(line, ",\"headers\":{\"source_type\":\"tail\",\"path\":\"");
+    agent_sbuf_json_str(line, f->path, strlen(f->path));
+    agent_sbuf_puts(line, "\"},\"value\":");
+    agent_sbuf_put(line, a->val.p, a->val.len);
+    agent_sbuf_puts(line, "}\n");
+    if (!line->err) {
+        fwrite(line->p, 1, line->len, o);
+    }
+}
+
+static void pause_inputs(agent_t *a)
+{
+    if (!a->paused) {
+        a->paused = true;
+        a->st.backpressure_pauses++;
+        TRIB_LOG(TRIB_LOG_DEBUG, "output", "paused: %llu bytes in flight",
+                 (unsigned long long)a->inflight_bytes);
+    }
+}
+
+int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial)
+{
+    agent_input_t *in = f->in;
+    agent_pipeline_t *pl = in->pl;
+    agent_t *a = pl->a;
+    agent_pipeline_conf_t *pc = pl->conf;
+
+    if (!a->opts.dry_run && a->inflight_bytes >= a->max_inflight) {
+        pause_inputs(a);
+        return -EAGAIN;
+    }
+    agent_event_t ev;
+    ev.nfields = 0;
+    ev.partial = partial;
+    ev.ts_ms = agent_wall_ms();
+    a->scratch.len = 0;
+    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
+        return -EAGAIN;
+    }
+    ev.scratch = &a->scratch;
+    const char *host = a->cfg->conf.agent.hostname;
+    const char *id = a->cfg->conf.agent.id;
+    agent_event_set(&ev, "host", 4, host, strlen(host), false);
+    agent_event_set(&ev, "agent", 5, id, strlen(id), false);
+    agent_event_set(&ev, "source", 6, f->path, strlen(f->path), false);
+    agent_event_set(&ev, "message", 7, msg, len, false);
+    for (size_t i = 0; i < pc->nparse; i++) {
+        if (agent_parse_apply(&pc->parse[i], &ev) != 0) {
+            a->st.parse_failures++;
+        }
+    }
+    for (size_t i = 0; i < pc->nfilters; i++) {
+        if (!agent_filter_apply(&pc->filters[i], &ev)) {
+            a->st.events_filtered++;
+            ring_done(f, end_off);
+            return 0;
+        }
+    }
+    a->val.len = 0;
+    agent_event_render(&ev, &a->val);
+    a->key.len = 0;
+    if (pc->key[0] != '\0') {
+        agent_template_render(&ev, pc->key, false, &a->key);
+    }
+    a->topic.len = 0;
+    if (pl->rkt == NULL || a->opts.dry_run) {
+        agent_template_render(&ev, pc->topic, true, &a->topic);
+        agent_sbuf_putc(&a->topic, '\0');
+        a->topic.len--;
+    }
+    if (a->val.err || a->key.err || a->topic.err) {
+        return -EAGAIN; /* out of memory: retried later */
+    }
+    if (a->opts.dry_run) {
+        dry_print(a, f);
+        a->st.events_sent++;
+        a->st.events_acked++;
+        ring_done(f, end_off);
+        return 0;
+    }
+    uint64_t seq = f->tail;
+    void *opaque =
+        (void *)(uintptr_t)(((uint64_t)f->slot << AGENT_SEQ_BITS) | (seq & AGENT_SEQ_MASK));
+    size_t plen = strlen(f->path);
+    rd_kafka_resp_err_t err;
+    if (pl->rkt != NULL) {
+        err = rd_kafka_producev(
+            a->rk, RD_KAFKA_V_RKT(pl->rkt), RD_KAFKA_V_VALUE(a->val.p, a->val.len),
+            RD_KAFKA_V_KEY(a->key.len ? a->key.p : NULL, a->key.len),
+            RD_KAFKA_V_HEADER("source_type", "tail", 4),
+            RD_KAFKA_V_HEADER("path", f->path, (ssize_t)plen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    } else {
+        err = rd_kafka_producev(
+            a->rk, RD_KAFKA_V_TOPIC(a->topic.p), RD_KAFKA_V_VALUE(a->val.p, a->val.len),
+            RD_KAFKA_V_KEY(a->key.len ? a->key.p : NULL, a->key.len),
+            RD_KAFKA_V_HEADER("source_type", "tail", 4),
+            RD_KAFKA_V_HEADER("path", f->path, (ssize_t)plen),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        pause_inputs(a);
+        return -EAGAIN;
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        a->st.events_failed++;
+        a->st.drop_delivery_permanent++;
+        TRIB_LOG_RL(&rl_produce, TRIB_LOG_WARN, "output", "event from %s dropped: %s", f->path,
+                    rd_kafka_err2str(err));
+        ring_done(f, end_off);
+        return 0;
+    }
+    ring_push(f, end_off);
+    f->inflight++;
+    a->inflight_msgs++;
+    a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
+    a->st.events_sent++;
+    return 0;
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    agent_t *a = opaque;
+    uint64_t op = (uint64_t)(uintptr_t)m->_private;
+    uint32_t slot = (uint32_t)(op >> AGENT_SEQ_BITS);
+    agent_file_t *f = slot < a->nslots ? a->slots[slot] : NULL;
+    if (f == NULL) {
+        return; /* cannot happen: a slot lives while its events are in flight */
+    }
+    uint64_t seq = (f->head & ~AGENT_SEQ_MASK) | (op & AGENT_SEQ_MASK);
+    if (seq < f->head) {
+        seq += 1ull << AGENT_SEQ_BITS;
+    }
+    bool done = true;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        a->st.events_acked++;
+        agent_ring_ack(f, seq);
+    } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT || a->state == AGENT_STOPPING ||
+               rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* not delivered and not passed over: the checkpoint stays before it */
+        a->st.delivery_errors++;
+    } else if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
+        a->st.delivery_errors++;
+        a->st.delivery_retries++;
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+            hdrs = rd_kafka_headers_copy(hdrs);
+        } else {
+            hdrs = NULL;
+        }
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_VALUE(m->payload, m->len),
+                              RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            done = false; /* still in flight */
+        } else {
+            if (hdrs) {
+                rd_kafka_headers_destroy(hdrs);
+            }
+            a->st.drop_delivery_permanent++;
+            TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
+                        "event from %s dropped: timed out and could not be queued again: %s",
+                        f->path, rd_kafka_err2str(e));
+            agent_ring_ack(f, seq);
+        }
+    } else {
+        a->st.delivery_errors++;
+        a->st.drop_delivery_permanent++;
+        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
+                    "event from %s dropped after a permanent delivery error: %s", f->path,
+                    rd_kafka_err2str(m->err));
+        agent_ring_ack(f, seq);
+    }
+    if (!done) {
+        return;
+    }
+    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
+    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
+    a->inflight_msgs--;
+    f->inflight--;
+    if (f->inflight == 0 && f->fd < 0) {
+        agent_file_release(f);
+    }
+    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
+        a->paused = false;
+        agent_kick(a);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    agent_t *a = opaque;
+    static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        TRIB_LOG(TRIB_LOG_ERROR, "output",
+                 "fatal producer error: %s; stopping, a restart resumes at the checkpoint", buf);
+        a->exit_code = 1;
+        uv_kill(getpid(), SIGTERM);
+        return;
+    }
+    TRIB_LOG_RL(&rl, TRIB_LOG_WARN, "output", "%s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    trib_log_level_t l = level <= 3   ? TRIB_LOG_ERROR
+                         : level <= 4 ? TRIB_LOG_WARN
+                         : level <= 6 ? TRIB_LOG_INFO
+                                      : TRIB_LOG_DEBUG;
+    TRIB_LOG(l, "librdkafka", "%s: %s", fac, buf);
+}
+
+static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+    char err[256];
+    if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        TRIB_LOG(TRIB_LOG_ERROR, "output", "%s=%s: %s", k, v, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int agent_output_start(agent_t *a)
+{
+    agent_conf_t *k = &a->cfg->conf;
+    uint64_t lim = k->output.max_inflight_bytes;
+    a->max_inflight = lim ? lim : k->agent.memory_limit / 8;
+    if (a->opts.dry_run) {
+        return 0;
+    }
+    rd_kafka_conf_t *c = rd_kafka_conf_new();
+    agent_sbuf_t b = {0};
+    for (size_t i = 0; i < k->output.brokers.count; i++) {
+        if (i) {
+            agent_sbuf_putc(&b, ',');
+        }
+        agent_sbuf_puts(&b, k->output.brokers.items[i]);
+    }
+    agent_sbuf_putc(&b, '\0');
+    char num[32];
+    int rc = b.err;
+    rc = rc ? rc : conf_set(c, "bootstrap.servers", b.p);
+    agent_sbuf_fini(&b);
+    rc = rc ? rc : conf_set(c, "client.id", "tributary-agent");
+    rc = rc ? rc : conf_set(c, "acks", "all");
+    rc = rc ? rc : conf_set(c, "enable.idempotence", "true");
+    rc = rc ? rc : conf_set(c, "message.timeout.ms", "0");
+    rc = rc ? rc : conf_set(c, "linger.ms", "5");
+    rc = rc ? rc : conf_set(c, "compression.codec", agent_compression_names[k->output.compression]);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)(a->max_inflight / 1024 + 64));
+    rc = rc ? rc : conf_set(c, "queue.buffering.max.kbytes", num);
+    for (size_t i = 0; rc == 0 && i < k->output.options.count; i++) {
+        rc = conf_set(c, k->output.options.items[i].key, k->output.options.items[i].value);
+    }
+    if (rc != 0) {
+        rd_kafka_conf_destroy(c);
+        return rc;
+    }
+    rd_kafka_conf_set_opaque(c, a);
+    rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
+    rd_kafka_conf_set_error_cb(c, error_cb);
+    rd_kafka_conf_set_log_cb(c, log_cb);
+    char err[512];
+    a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (a->rk == NULL) {
+        TRIB_LOG(TRIB_LOG_ERROR, "output", "cannot create the producer: %s", err);
+        rd_kafka_conf_destroy(c);
+        return -EINVAL;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(a->rk);
+    rd_kafka_queue_io_event_enable(q, a->rk_pipe[1], "1", 1);
+    rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < a->npipes; i++) {
+        agent_pipeline_t *pl = &a->pipes[i];
+        if (strchr(pl->conf->topic, '{') == NULL) {
+            pl->rkt = rd_kafka_topic_new(a->rk, pl->conf->topic, NULL);
+        }
+    }
+    return 0;
+}
+
+void agent_output_poll(agent_t *a)
+{
+    if (a->rk != NULL) {
+        rd_kafka_poll(a->rk, 0);
+    }
+}
+
+/* Waits (serving delivery reports) up to timeout_ms, purges the rest, destroys the producer. */
+void agent_output_stop(agent_t *a, int64_t timeout_ms)
+{
+    if (a->rk == NULL) {
+        return;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_flush(a->rk, (int)timeout_ms);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        TRIB_LOG(TRIB_LOG_WARN, "output",
+                 "%llu events not acknowledged within the shutdown timeout: their lines are "
+                 "read again at the next start",
+                 (unsigned long long)a->inflight_msgs);
+        int prev = a->state;
+        a->state = AGENT_STOPPING;
+        rd_kafka_purge(a->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(a->rk, 1000);
+        a->state = prev;
+    }
+    for (size_t i = 0; i < a->npipes; i++) {
+        if (a->pipes[i].rkt != NULL) {
+            rd_kafka_topic_destroy(a->pipes[i].rkt);
+            a->pipes[i].rkt = NULL;
+        }
+    }
+    rd_kafka_destroy(a->rk);
+    a->rk = NULL;
+    a->paused = false;
+}

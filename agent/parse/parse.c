@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Parsers: regex (PCRE2 named groups), json (a top-level object's members)
+ * and logfmt (key=value, key="quoted value"). Each adds fields to the
+ * event; values point into the parsed text (or, for decoded logfmt
+ * strings, into the event's scratch buffer), so nothing is copied before
+ * rendering. JSON member values are kept as raw JSON and rendered as they
+ * came, so numbers stay numbers and nested objects stay objects.
+ *
+ * A regex runs under the configured match and depth limits: a pattern that
+ * backtracks catastrophically fails that event's parse (counted) instead
+ * of spinning the loop. An event whose parse fails keeps its message.
+ */
+#include "../agent.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
+{
+    agent_regex_t *re = p->re;
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return 1;
+    }
+    if (rc < 0) {
+        return -1;
+    }
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
+    uint32_t pairs = pcre2_get_ovector_count(re->md);
+    for (uint32_t i = 0; i < re->ngroups; i++) {
+        uint32_t g = re->groups[i].num;
+        if (g >= pairs || ov[2 * g] == PCRE2_UNSET) {
+            continue;
+        }
+        const char *name = re->groups[i].name;
+        agent_event_set(ev, name, strlen(name), s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+    }
+    return 0;
+}
+
+static const char *skip_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+    return p;
+}
+
+/* Past a JSON string starting at p ('"'); NULL if unterminated. */
+static const char *skip_string(const char *p, const char *e)
+{
+    for (p++; p < e; p++) {
+        if (*p == '\\') {
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Past one JSON value; NULL if malformed. Containers are matched by brackets. */
+static const char *skip_value(const char *p, const char *e)
+{
+    if (p >= e) {
+        return NULL;
+    }
+    if (*p == '"') {
+        return skip_string(p, e);
+    }
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < e) {
+            if (*p == '"') {
+                p = skip_string(p, e);
+                if (p == NULL) {
+                    return NULL;
+                }
+                continue;
+            }
+            if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0) {
+                    return p + 1;
+                }
+            }
+            p++;
+        }
+        return NULL;
+    }
+    const char *s = p;
+    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' &&
+           *p != '\r') {
+        p++;
+    }
+    if (p == s) {
+        return NULL;
+    }
+    /* a bare token must be a number, true, false or null */
+    size_t n = (size_t)(p - s);
+    if ((n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)) ||
+        (n == 5 && memcmp(s, "false", 5) == 0)) {
+        return p;
+    }
+    for (const char *q = s; q < p; q++) {
+        if (!((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' || *q == 'e' ||
+              *q == 'E')) {
+            return NULL;
+        }
+    }
+    return p;
+}
+
+static int parse_json(agent_event_t *ev, const char *s, size_t n)
+{
+    const char *e = s + n;
+    const char *p = skip_ws(s, e);
+    if (p >= e || *p != '{') {
+        return 1;
+    }
+    p = skip_ws(p + 1, e);
+    if (p < e && *p == '}') {
+        return 0;
+    }
+    /* First pass: validate, so a malformed object adds no fields. */
+    const char *q = p;
+    for (;;) {
+        if (q >= e || *q != '"') {
+            return 1;
+        }
+        const char *ke = skip_string(q, e);
+        if (ke == NULL) {
+            return 1;
+        }
+        q = skip_ws(ke, e);
+        if (q >= e || *q != ':') {
+            return 1;
+        }
+        q = skip_ws(q + 1, e);
+        q = skip_value(q, e);
+        if (q == NULL) {
+            return 1;
+        }
+        q = skip_ws(q, e);
+        if (q < e && *q == ',') {
+            q = skip_ws(q + 1, e);
+            continue;
+        }
+        if (q < e && *q == '}') {
+            break;
+        }
+        return 1;
+    }
+    for (;;) {
+        const char *ks = p + 1;
+        const char *ke = skip_string(p, e) - 1;
+        p = skip_ws(ke + 1, e) + 1;
+        p = skip_ws(p, e);
+        const char *vs = p;
+        const char *ve = skip_value(p, e);
+        const char *name = ks;
+        size_t nlen = (size_t)(ke - ks);
+        if (memchr(ks, '\\', nlen) != NULL) {
+            agent_field_t tmp = {.val = ks - 1, .vlen = nlen + 2, .raw = true};
+            agent_field_text(ev, &tmp, &name, &nlen);
+        }
+        agent_event_set(ev, name, nlen, vs, (size_t)(ve - vs), true);
+        p = skip_ws(ve, e);
+        if (*p == '}') {
+            break;
+        }
+        p = skip_ws(p + 1, e);
+    }
+    return 0;
+}
+
+static int parse_logfmt(agent_event_t *ev, const char *s, size_t n)
+{
+    const char *p = s, *e = s + n;
+    int found = 0;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+        if (p >= e) {
+            break;
+        }
+        const char *ks = p;
+        while (p < e && *p != '=' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+        const char *ke = p;
+        if (ke == ks) {
+            p++;
+            continue;
+        }
+        if (p >= e || *p != '=') {
+            agent_event_set(ev, ks, (size_t)(ke - ks), "true", 4, true); /* a bare key */
+            found++;
+            continue;
+        }
+        p++;
+        if (p < e && *p == '"') {
+            const char *vs = p;
+            const char *ve = skip_string(p, e);
+            if (ve == NULL) {
+                return found ? 0 : 1;
+            }
+            agent_field_t tmp = {.val = vs, .vlen = (size_t)(ve - vs), .raw = true};
+            const char *t;
+            size_t tn;
+            agent_field_text(ev, &tmp, &t, &tn);
+            agent_event_set(ev, ks, (size_t)(ke - ks), t, tn, false);
+            p = ve;
+        } else {
+            const char *vs = p;
+            while (p < e && *p != ' ' && *p != '\t') {
+                p++;
+            }
+            agent_event_set(ev, ks, (size_t)(ke - ks), vs, (size_t)(p - vs), false);
+        }
+        found++;
+    }
+    return found ? 0 : 1;
+}
+
+static int digits(const char *s, size_t n, size_t *i, int count)
+{
+    int v = 0;
+    for (int k = 0; k < count; k++) {
+        if (*i >= n || s[*i] < '0' || s[*i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[(*i)++] - '0');
+    }
+    return v;
+}
+
+static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
+{
+    size_t i = 0;
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    int y = digits(s, n, &i, 4);
+    if (y < 0 || i >= n || s[i++] != '-') {
+        return -1;
+    }
+    int mo = digits(s, n, &i, 2);
+    if (mo < 1 || mo > 12 || i >= n || s[i++] != '-') {
+        return -1;
+    }
+    int d = digits(s, n, &i, 2);
+    if (d < 1 || d > 31 || i >= n || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) {
+        return -1;
+    }
+    i++;
+    int h = digits(s, n, &i, 2);
+    if (h < 0 || h > 23 || i >= n || s[i++] != ':') {
+        return -1;
+    }
+    int mi = digits(s, n, &i, 2);
+    if (mi < 0 || mi > 59 || i >= n || s[i++] != ':') {
+        return -1;
+    }
+    int se = digits(s, n, &i, 2);
+    if (se < 0 || se > 60) {
+        return -1;
+    }
+    int frac = 0;
+    if (i < n && (s[i] == '.' || s[i] == ',')) {
+        i++;
+        int scale = 100;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            frac += (s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+    }
+    int off = 0;
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        int sign = s[i++] == '-' ? -1 : 1;
+        int oh = digits(s, n, &i, 2);
+        if (oh < 0) {
+            return -1;
+        }
+        if (i < n && s[i] == ':') {
+            i++;
+        }
+        int om = digits(s, n, &i, 2);
+        if (om < 0) {
+            return -1;
+        }
+        off = sign * (oh * 3600 + om * 60);
+    }
+    if (i != n) {
+        return -1;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    *ms = ((int64_t)timegm(&tm) - off) * 1000 + frac;
+    return 0;
+}
+
+int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
+{
+    char buf[128];
+    if (n == 0 || n >= sizeof(buf)) {
+        return -1;
+    }
+    if (strcmp(fmt, "rfc3339") == 0) {
+        return parse_rfc3339(s, n, ms);
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (strcmp(fmt, "unix") == 0 || strcmp(fmt, "unix_ms") == 0) {
+        char *end;
+        double v = strtod(buf, &end);
+        if (*end != '\0' || end == buf) {
+            return -1;
+        }
+        *ms = fmt[4] == '\0' ? (int64_t)(v * 1000.0) : (int64_t)v;
+        return 0;
+    }
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(buf, fmt, &tm);
+    if (end == NULL || *end != '\0') {
+        return -1;
+    }
+    long gmtoff = tm.tm_gmtoff; /* set by %z; 0 (UTC) otherwise */
+    *ms = ((int64_t)timegm(&tm) - gmtoff) * 1000;
+    return 0;
+}
+
+int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev)
+{
+    agent_field_t *src = agent_event_get(ev, p->field, strlen(p->field));
+    if (src == NULL) {
+        return 1;
+    }
+    const char *s;
+    size_t n;
+    agent_field_text(ev, src, &s, &n);
+    int rc;
+    switch (p->type) {
+    case AGENT_PARSE_REGEX:
+        rc = parse_regex(p, ev, s, n);
+        break;
+    case AGENT_PARSE_JSON:
+        rc = parse_json(ev, s, n);
+        break;
+    default:
+        rc = parse_logfmt(ev, s, n);
+        break;
+    }
+    if (rc == 0 && p->time_field != NULL) {
+        agent_field_t *tf = agent_event_get(ev, p->time_field, strlen(p->time_field));
+        if (tf != NULL) {
+            const char *ts;
+            size_t tn;
+            int64_t ms;
+            agent_field_text(ev, tf, &ts, &tn);
+            if (agent_parse_time(ts, tn, p->time_format, &ms) == 0) {
+                ev->ts_ms = ms;
+            }
+        }
+    }
+    return rc;
+}
