@@ -111,6 +111,7 @@ static void ckpt_cb(uv_timer_t *t)
     agent_t *a = t->data;
     agent_ckpt_expire(&a->ckpts, agent_wall_ms(), a->cfg->conf.agent.state_ttl_ms);
     save_ckpts(a);
+    agent_metrics_write_file(a);
 }
 
 static bool all_idle(agent_t *a)
@@ -373,6 +374,14 @@ static void begin_stop(agent_t *a)
     drain(a);
     a->ckpts.dirty = true;
     save_ckpts(a);
+    agent_metrics_write_file(a);
+    TRIB_LOG(TRIB_LOG_INFO, "agent",
+             "stopped: %llu lines read, %llu events sent, %llu acknowledged, %llu filtered, "
+             "%llu truncations (%llu bytes lost), %llu rotations",
+             (unsigned long long)a->st.lines_read, (unsigned long long)a->st.events_sent,
+             (unsigned long long)a->st.events_acked, (unsigned long long)a->st.events_filtered,
+             (unsigned long long)a->st.truncations, (unsigned long long)a->st.bytes_lost_truncation,
+             (unsigned long long)a->st.rotations);
     free_pipelines(a);
     agent_http_stop(a);
     uv_close((uv_handle_t *)&a->tick, close_cb);

@@ -156,6 +156,7 @@ typedef struct agent_conf {
         int64_t shutdown_timeout_ms;
         int64_t state_ttl_ms;
         trib_config_addr_t metrics;
+        const char *metrics_file;
         int log_level;
         int log_format;
         uint64_t regex_match_limit;

@@ -110,6 +110,7 @@ struct agent {
 
 int64_t agent_now_ms(agent_t *a);
 int agent_http_start(agent_t *a);
+int agent_metrics_write_file(agent_t *a);
 void agent_http_stop(agent_t *a);
 int64_t agent_wall_ms(void);
 void agent_kick(agent_t *a); /* make the work handle run */

@@ -133,7 +133,11 @@ static const trib_config_option_t agent_opts[] = {
      .def = "30s", .min = "0", .max = "1h"},
     {TRIB_CONFIG_KEY("state_ttl", agent_conf_t, agent.state_ttl_ms, DURATION), .def = "7d",
      .min = "1m", .max = "3650d"},
-    {TRIB_CONFIG_KEY("metrics", agent_conf_t, agent.metrics, ADDRESS)},
+    {TRIB_CONFIG_KEY("metrics", agent_conf_t, agent.metrics, ADDRESS),
+     .desc = "host:port of the Prometheus /metrics endpoint; unset: off"},
+    {TRIB_CONFIG_KEY("metrics_file", agent_conf_t, agent.metrics_file, STRING), .min = "1",
+     .desc = "a file rewritten (atomically) every checkpoint_interval with the metrics, for "
+             "node_exporter's textfile collector; unset: off"},
     {TRIB_CONFIG_KEY("log_level", agent_conf_t, agent.log_level, ENUM), .def = "info",
      .choices = log_levels},
     {TRIB_CONFIG_KEY("log_format", agent_conf_t, agent.log_format, ENUM), .def = "text",

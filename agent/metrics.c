@@ -13,7 +13,9 @@
  */
 #include "agent_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tributary/buf.h"
@@ -137,6 +139,36 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
         }
     }
     counter(b, "tributary_agent_open_files", "Files open.", "gauge", NULL, open);
+}
+
+int agent_metrics_write_file(agent_t *a)
+{
+    const char *path = a->cfg->conf.agent.metrics_file;
+    if (path == NULL) {
+        return 0;
+    }
+    trib_buf_t b;
+    trib_buf_init(&b);
+    agent_metrics_render(a, &b);
+    size_t len = 0;
+    const uint8_t *p = trib_buf_flatten(&b, &len);
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int rc = -ENOMEM;
+    FILE *fp = p ? fopen(tmp, "w") : NULL;
+    if (fp != NULL) {
+        rc = fwrite(p, 1, len, fp) == len ? 0 : -EIO;
+        if (fclose(fp) != 0) {
+            rc = -EIO;
+        }
+        if (rc == 0 && rename(tmp, path) != 0) {
+            rc = -errno;
+        }
+    } else if (p != NULL) {
+        rc = -errno;
+    }
+    trib_buf_fini(&b);
+    return rc;
 }
 
 int agent_http_start(agent_t *a)
