@@ -277,20 +277,15 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
         return;
     }
     int64_t now = coll_server_wall_ms();
+    /*
+     * LogAppendTime: the storage stamps maxTimestamp and the type bit and
+     * recomputes the CRC (the one edit inside the CRC), with its clock.
+     */
     bool log_append_time =
         t->config.v[COLL_TCFG_MESSAGE_TIMESTAMP_TYPE].i == COLL_TS_LOG_APPEND_TIME;
-    if (log_append_time) {
-        /* The one case that edits inside the CRC: maxTimestamp and the type bit. */
-        trib_batch_iter_t it;
-        trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
-        trib_batch_t b;
-        while (trib_batch_iter_next(&it, &b) == 1) {
-            trib_batch_set_max_timestamp((uint8_t *)b.data, b.size, TRIB_TIMESTAMP_LOG_APPEND_TIME,
-                                         now);
-        }
-    }
+    unsigned flags = COLL_APPEND_CRC_VERIFIED | (log_append_time ? COLL_APPEND_LOG_APPEND_TIME : 0);
     coll_append_info_t info;
-    int rc = coll_log_append(log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
+    int rc = coll_log_append(log, data, len, p->leader_epoch, flags, &info);
     if (rc != 0) {
         e = coll_kafka_error_from(rc);
         if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR || e == TRIB_KAFKA_KAFKA_STORAGE_ERROR) {
@@ -302,7 +297,7 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     }
     out->BaseOffset = info.base_offset;
     out->LogStartOffset = info.log_start_offset;
-    out->LogAppendTimeMs = log_append_time ? now : -1;
+    out->LogAppendTimeMs = log_append_time ? info.log_append_time : -1;
 
     /* Producer state and the max timestamp, batch by batch, with the offsets just assigned. */
     int64_t off = info.base_offset;
@@ -315,7 +310,7 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
                 prt->snapshot_dirty = true;
             }
         }
-        int64_t ts = log_append_time ? now : bi[i].max_ts;
+        int64_t ts = log_append_time ? info.log_append_time : bi[i].max_ts;
         if (ts > prt->max_timestamp) {
             prt->max_timestamp = ts;
             prt->max_timestamp_base = off;

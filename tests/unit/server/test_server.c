@@ -1043,6 +1043,49 @@ static void client_admin(bt_fixture_t *f)
     BT_CHECK(f, bt_fetch(fd, 11, "adm", 4, 0, 0, 1, 1 << 20, &e, &hw, NULL) == 0 &&
                     e == TRIB_KAFKA_OFFSET_OUT_OF_RANGE);
 
+    /* message.timestamp.type=LogAppendTime: the broker's clock in the batch and the answer. */
+    BT_CHECK(f, create_topic(f, fd, 7, "lat", 1, 1, "message.timestamp.type", "LogAppendTime",
+                             false, NULL) == 0);
+    {
+        trib_buf_t lb;
+        trib_buf_init(&lb);
+        bt_batch(&lb, 3, "lat", -1, -1, -1, 2);
+        size_t ln;
+        const uint8_t *lp = trib_buf_flatten(&lb, &ln);
+        ProduceRequest preq;
+        ProduceRequest_init(&preq);
+        ProduceRequest_TopicProduceData td;
+        ProduceRequest_TopicProduceData_init(&td);
+        ProduceRequest_PartitionProduceData pd;
+        ProduceRequest_PartitionProduceData_init(&pd);
+        pd.Records.ptr = lp;
+        pd.Records.len = (int32_t)ln;
+        td.Name = trib_kstr("lat");
+        td.PartitionData.items = &pd;
+        td.PartitionData.count = 1;
+        preq.Acks = 1;
+        preq.TopicData.items = &td;
+        preq.TopicData.count = 1;
+        ProduceResponse presp;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t before = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        BT_CHECK(f, bt_call(fd, 0, 7, &preq, &presp, &a) == 0);
+        int64_t lat = presp.Responses.items[0].PartitionResponses.items[0].LogAppendTimeMs;
+        BT_CHECK(f, lat >= before && lat < before + 60000);
+        trib_buf_t fetched;
+        trib_buf_init(&fetched);
+        BT_CHECK(f, bt_fetch(fd, 11, "lat", 0, 0, 0, 1, 1 << 20, &e, &hw, &fetched) == 0);
+        size_t fn;
+        const uint8_t *fp = trib_buf_flatten(&fetched, &fn);
+        trib_batch_t bb;
+        BT_CHECK(f, fp && trib_batch_parse(&bb, fp, fn, 0) == 0); /* the CRC holds */
+        BT_CHECK(f, trib_batch_timestamp_type(&bb) == TRIB_TIMESTAMP_LOG_APPEND_TIME);
+        BT_CHECK(f, bb.max_timestamp == lat);
+        trib_buf_fini(&fetched);
+        trib_buf_fini(&lb);
+    }
+
     /* DescribeCluster. */
     DescribeClusterRequest dcreq;
     DescribeClusterRequest_init(&dcreq);
