@@ -132,7 +132,14 @@ static int slot_alloc(agent_t *a, agent_file_t *f)
     return 0;
 }
 
-static agent_file_t *open_file(agent_input_t *in, const char *path, bool startup, bool detached)
+/*
+ * Opens a file for reading: at its checkpoint when one matches, else at 0
+ * (or at its end for read_from: end at start-up), or at `start_off` when
+ * that is not -1 (the copy of a truncated file, read from where the
+ * original was left).
+ */
+static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool startup,
+                                  bool detached, int64_t start_off)
 {
     agent_t *a = in->pl->a;
     agent_input_conf_t *c = in->conf;
@@ -208,6 +215,9 @@ static agent_file_t *open_file(agent_input_t *in, const char *path, bool startup
             return NULL;
         }
         off = (startup && c->read_from == AGENT_READ_END) ? f->size : 0;
+        if (start_off >= 0 && (uint64_t)start_off <= f->size) {
+            off = (uint64_t)start_off;
+        }
     }
     ck->offset = off;
     ck->file = f;
@@ -224,6 +234,11 @@ static agent_file_t *open_file(agent_input_t *in, const char *path, bool startup
     TRIB_LOG(TRIB_LOG_DEBUG, "tail", "opened %s at %llu of %llu", path, (unsigned long long)off,
              (unsigned long long)f->size);
     return f;
+}
+
+static agent_file_t *open_file(agent_input_t *in, const char *path, bool startup, bool detached)
+{
+    return open_file_at(in, path, startup, detached, -1);
 }
 
 static void close_fd(agent_file_t *f)
@@ -421,17 +436,76 @@ static int flush_partial(agent_file_t *f)
     return rc;
 }
 
+/*
+ * copytruncate: the copy holds the original's first bytes. Looks in the
+ * file's directory for another file whose first fp_len bytes hash to the
+ * original's fingerprint and that reaches past what was read; returns its
+ * size (0 when none) after opening it at the original's offset.
+ */
+static uint64_t find_copy(agent_file_t *f)
+{
+    agent_t *a = f->in->pl->a;
+    if (f->ck == NULL || f->ck->fp_len == 0) {
+        return 0;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", f->path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        return 0;
+    }
+    *slash = '\0';
+    DIR *d = opendir(dir[0] ? dir : "/");
+    if (d == NULL) {
+        return 0;
+    }
+    uint64_t found = 0;
+    struct dirent *de;
+    while (found == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        char p[8192];
+        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino == f->ino ||
+            (uint64_t)st.st_size <= f->off || (uint64_t)st.st_size < f->ck->fp_len ||
+            find_file(f->in, (uint64_t)st.st_dev, (uint64_t)st.st_ino) != NULL ||
+            agent_ckpt_find(&a->ckpts, f->in->conf->id, (uint64_t)st.st_dev,
+                            (uint64_t)st.st_ino) != NULL) {
+            continue;
+        }
+        int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+            continue;
+        }
+        uint32_t crc;
+        bool same = fp_compute(a, fd, f->ck->fp_len, &crc) == 0 && crc == f->ck->fp_crc;
+        close(fd);
+        if (same && open_file_at(f->in, p, false, true, (int64_t)f->off) != NULL) {
+            TRIB_LOG(TRIB_LOG_INFO, "tail", "%s was truncated: reading its rest from its copy %s",
+                     f->path, p);
+            found = (uint64_t)st.st_size;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
 static void truncated(agent_file_t *f, uint64_t newsize)
 {
     agent_t *a = f->in->pl->a;
     uint64_t seen = f->size > f->examined ? f->size : f->examined;
-    uint64_t lost = seen > f->off ? seen - f->off : 0;
+    uint64_t copy = find_copy(f);
+    uint64_t from = copy > f->off ? copy : f->off;
+    uint64_t lost = seen > from ? seen - from : 0;
     a->st.truncations++;
     a->st.bytes_lost_truncation += lost;
     TRIB_LOG(TRIB_LOG_WARN, "tail",
-             "%s was truncated (copytruncate?) from %llu to %llu bytes; %llu bytes not read are "
-             "lost",
+             "%s was truncated (copytruncate?) from %llu to %llu bytes; %s; %llu bytes seen "
+             "and not read are lost",
              f->path, (unsigned long long)seen, (unsigned long long)newsize,
+             copy ? "its copy is read from where it was left" : "no copy found",
              (unsigned long long)lost);
     agent_tail_flush_ml(f);
     f->ml.len = 0;

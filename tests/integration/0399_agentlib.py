@@ -194,3 +194,44 @@ def require_kcat():
         raise Skip("kcat is not installed (scripts/test installs it)")
     if not os.access(AGENT, os.X_OK):
         raise TestFailure("%s is not built" % AGENT)
+
+
+def rotating_writer(path, n, rate, every, mode, gens):
+    """Writes n access lines to path at `rate` lines/s, rotating every `every`
+    seconds by `mode` ("rename": path -> path.1 -> path.2 …, then a new path;
+    "copytruncate": copy path to path.K, then truncate it, right after a
+    batch, so the agent has often not read the batch's end). gens gets, per
+    file generation, [first seq, last seq]."""
+    import shutil
+    batch = max(1, rate // 100)
+    t0 = time.monotonic()
+    last_rot = t0
+    f = open(path, "a")
+    first = 0
+    k = 0
+    for base in range(0, n, batch):
+        f.write("".join(access_line(i) for i in range(base, min(n, base + batch))))
+        f.flush()
+        now = time.monotonic()
+        if now - last_rot >= every and base + batch < n:
+            last_rot = now
+            k += 1
+            if mode == "rename":
+                f.close()
+                for j in range(k - 1, 0, -1):
+                    os.rename("%s.%d" % (path, j), "%s.%d" % (path, j + 1))
+                os.rename(path, path + ".1")
+                gens.append([first, base + batch - 1])
+                first = base + batch
+                f = open(path, "a")
+            else:
+                shutil.copyfile(path, "%s.%d" % (path, k))
+                os.truncate(path, 0)
+                gens.append([first, base + batch - 1])
+                first = base + batch
+        target = t0 + (base + batch) / rate
+        delay = target - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    f.close()
+    gens.append([first, n - 1])
