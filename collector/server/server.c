@@ -135,7 +135,7 @@ static void render_partition(coll_server_t *s, coll_partition_t *p, void *arg)
     trib_buf_t lb;
     trib_buf_init(&lb);
     trib_buf_append(&lb, "topic=\"", 7);
-    coll_metrics_label_escape(&lb, p->topic->name, p->topic->name_len);
+    trib_prom_label_escape(&lb, p->topic->name, p->topic->name_len);
     char tail[48];
     int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\"", (int)p->index);
     trib_buf_append(&lb, tail, (size_t)n);
@@ -145,44 +145,44 @@ static void render_partition(coll_server_t *s, coll_partition_t *p, void *arg)
     if (labels) {
         switch (rc->pass) {
         case 0:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_log_start_offset", labels,
-                                    (uint64_t)coll_log_start_offset(p->log));
+            trib_prom_sample_u64(rc->b, "tributary_partition_log_start_offset", labels,
+                                 (uint64_t)coll_log_start_offset(p->log));
             break;
         case 1:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_log_end_offset", labels,
-                                    (uint64_t)coll_log_end_offset(p->log));
+            trib_prom_sample_u64(rc->b, "tributary_partition_log_end_offset", labels,
+                                 (uint64_t)coll_log_end_offset(p->log));
             break;
         case 2:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_high_watermark", labels,
-                                    (uint64_t)coll_log_high_watermark(p->log));
+            trib_prom_sample_u64(rc->b, "tributary_partition_high_watermark", labels,
+                                 (uint64_t)coll_log_high_watermark(p->log));
             break;
         case 3:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_size_bytes", labels,
-                                    coll_log_size(p->log));
+            trib_prom_sample_u64(rc->b, "tributary_partition_size_bytes", labels,
+                                 coll_log_size(p->log));
             break;
         case 4:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_segments", labels,
-                                    coll_log_segment_count(p->log));
+            trib_prom_sample_u64(rc->b, "tributary_partition_segments", labels,
+                                 coll_log_segment_count(p->log));
             break;
         case 5:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_bytes_in_total", labels,
-                                    prt->bytes_in);
+            trib_prom_sample_u64(rc->b, "tributary_partition_bytes_in_total", labels,
+                                 prt->bytes_in);
             break;
         case 6:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_records_in_total", labels,
-                                    prt->records_in);
+            trib_prom_sample_u64(rc->b, "tributary_partition_records_in_total", labels,
+                                 prt->records_in);
             break;
         case 7:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_bytes_out_total", labels,
-                                    prt->bytes_out);
+            trib_prom_sample_u64(rc->b, "tributary_partition_bytes_out_total", labels,
+                                 prt->bytes_out);
             break;
         case 8:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_records_out_total", labels,
-                                    prt->records_out);
+            trib_prom_sample_u64(rc->b, "tributary_partition_records_out_total", labels,
+                                 prt->records_out);
             break;
         default:
-            coll_metrics_sample_u64(rc->b, "tributary_partition_producers", labels,
-                                    prt->producers.count);
+            trib_prom_sample_u64(rc->b, "tributary_partition_producers", labels,
+                                 prt->producers.count);
             break;
         }
     }
@@ -195,11 +195,11 @@ static void render_metrics(void *arg, trib_buf_t *b)
     const coll_metrics_t *m = &s->metrics;
     char labels[128];
     snprintf(labels, sizeof(labels), "version=\"%s\"", TRIB_VERSION);
-    coll_metrics_header(b, "tributary_build_info", "gauge", "The collector's version.");
-    coll_metrics_sample_u64(b, "tributary_build_info", labels, 1);
-    coll_metrics_header(b, "tributary_uptime_seconds", "gauge", "Seconds since the start.");
-    coll_metrics_sample(b, "tributary_uptime_seconds", NULL,
-                        (double)(coll_server_wall_ms() - m->start_ms) / 1000.0);
+    trib_prom_header(b, "tributary_build_info", "gauge", "The collector's version.");
+    trib_prom_sample_u64(b, "tributary_build_info", labels, 1);
+    trib_prom_header(b, "tributary_uptime_seconds", "gauge", "Seconds since the start.");
+    trib_prom_sample(b, "tributary_uptime_seconds", NULL,
+                     (double)(coll_server_wall_ms() - m->start_ms) / 1000.0);
 
     static const struct {
         const char *name, *help;
@@ -235,22 +235,21 @@ static void render_metrics(void *arg, trib_buf_t *b)
          offsetof(coll_metrics_t, auto_created_topics)},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
-        coll_metrics_header(b, counters[i].name, "counter", counters[i].help);
-        coll_metrics_sample_u64(b, counters[i].name, NULL,
-                                *(const uint64_t *)((const char *)m + counters[i].off));
+        trib_prom_header(b, counters[i].name, "counter", counters[i].help);
+        trib_prom_sample_u64(b, counters[i].name, NULL,
+                             *(const uint64_t *)((const char *)m + counters[i].off));
     }
-    coll_metrics_header(b, "tributary_connections", "gauge", "Open Kafka connections.");
-    coll_metrics_sample_u64(b, "tributary_connections", NULL, s->nconns);
-    coll_metrics_header(b, "tributary_fetch_parked", "gauge", "Long-poll fetches waiting.");
-    coll_metrics_sample_u64(b, "tributary_fetch_parked", NULL, coll_purgatory_size(&s->purgatory));
-    coll_metrics_header(b, "tributary_produce_waiting", "gauge",
-                        "acks=all produce requests waiting for an fsync.");
-    coll_metrics_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
-    coll_metrics_header(b, "tributary_topics", "gauge", "Topics.");
-    coll_metrics_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
-    coll_metrics_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
-    coll_metrics_sample_u64(b, "tributary_partitions", NULL,
-                            coll_cluster_partition_count(s->cluster));
+    trib_prom_header(b, "tributary_connections", "gauge", "Open Kafka connections.");
+    trib_prom_sample_u64(b, "tributary_connections", NULL, s->nconns);
+    trib_prom_header(b, "tributary_fetch_parked", "gauge", "Long-poll fetches waiting.");
+    trib_prom_sample_u64(b, "tributary_fetch_parked", NULL, coll_purgatory_size(&s->purgatory));
+    trib_prom_header(b, "tributary_produce_waiting", "gauge",
+                     "acks=all produce requests waiting for an fsync.");
+    trib_prom_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
+    trib_prom_header(b, "tributary_topics", "gauge", "Topics.");
+    trib_prom_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
+    trib_prom_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
+    trib_prom_sample_u64(b, "tributary_partitions", NULL, coll_cluster_partition_count(s->cluster));
     coll_metrics_render_requests(m, b);
 
     static const struct {
@@ -268,7 +267,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         {"tributary_partition_producers", "gauge", "Idempotent producers remembered."},
     };
     for (int pass = 0; pass < (int)(sizeof(per) / sizeof(per[0])); pass++) {
-        coll_metrics_header(b, per[pass].name, per[pass].type, per[pass].help);
+        trib_prom_header(b, per[pass].name, per[pass].type, per[pass].help);
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
     }
@@ -477,7 +476,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
                               cfg->advertise_port > 0 ? cfg->advertise_port : s->kafka_port);
 
     if (cfg->metrics_enabled) {
-        rc = coll_http_start(&s->http, loop, cfg->metrics_host, cfg->metrics_port, cfg->backlog,
+        rc = trib_http_start(&s->http, loop, cfg->metrics_host, cfg->metrics_port, cfg->backlog,
                              render_metrics, healthy, s);
         if (rc) {
             char a[300];
@@ -506,7 +505,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
 
 /* ---- stop ---------------------------------------------------------------------------------- */
 
-static void http_stopped(coll_http_t *h)
+static void http_stopped(trib_http_t *h)
 {
     coll_server_t *s = (coll_server_t *)((char *)h - offsetof(coll_server_t, http));
     s->stop_handles--;
@@ -549,7 +548,7 @@ void coll_server_check_stop(coll_server_t *s)
             close_handle(s, (uv_handle_t *)&s->tick);
         }
         s->stop_handles++;
-        coll_http_stop(&s->http, http_stopped);
+        trib_http_stop(&s->http, http_stopped);
         return;
     }
     if (s->stop_phase == 2 && s->stop_handles == 0) {

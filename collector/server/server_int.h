@@ -280,7 +280,7 @@ struct coll_server {
     uv_tcp_t listener;
     bool listener_open;
     coll_metrics_t metrics;
-    coll_http_t http;
+    trib_http_t http;
     coll_purgatory_t purgatory;
     uv_timer_t tick;
     bool tick_open;

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A minimal HTTP endpoint on a libuv loop for metrics and health checks:
+ *
+ *   GET /metrics  text/plain; version=0.0.4 (the render callback's body)
+ *   GET /health   200 "ok" while healthy, 503 otherwise
+ *   anything else 404; one request per connection (Connection: close)
+ *
+ * It serves the collector and the agent. The struct is embedded by the
+ * caller; its fields are private.
+ */
+#ifndef TRIBUTARY_HTTP_H
+#define TRIBUTARY_HTTP_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "tributary/buf.h"
+
+typedef struct trib_http trib_http_t;
+/* Fills b with the /metrics body. */
+typedef void (*trib_http_render_cb)(void *arg, trib_buf_t *b);
+/* True when healthy. */
+typedef bool (*trib_http_health_cb)(void *arg);
+
+struct trib_http {
+    uv_tcp_t listener;
+    uv_timer_t sweep; /* closes connections that dawdle */
+    bool open;
+    uv_loop_t *loop;
+    trib_http_render_cb render;
+    trib_http_health_cb health;
+    void *arg;
+    struct trib_http_conn *conns;
+    int port;
+    int closing_handles;
+    void (*closed_cb)(trib_http_t *h);
+};
+
+/* Binds host:port (port 0: ephemeral; the bound port lands in h->port). */
+int trib_http_start(trib_http_t *h, uv_loop_t *loop, const char *host, int port, int backlog,
+                    trib_http_render_cb render, trib_http_health_cb health, void *arg);
+/* Closes the listener and every connection; cb once all handles are closed. */
+void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h));
+
+#endif
