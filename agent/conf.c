@@ -436,14 +436,37 @@ static void verr(agent_config_t *c, const char *where, int coldelta, const char 
     va_end(ap);
 }
 
+/* "pipelines.0.parse.1.pattern" -> "pipelines[0].parse[1].pattern", as the loader names keys. */
+static const char *disp(const char *where, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (const char *p = where; *p && o + 3 < outlen; p++) {
+        if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+            out[o++] = '[';
+            p++;
+            while (*p >= '0' && *p <= '9' && o + 2 < outlen) {
+                out[o++] = *p++;
+            }
+            out[o++] = ']';
+            p--;
+        } else {
+            out[o++] = *p;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static agent_regex_t *compile(agent_config_t *c, const char *pattern, const char *where)
 {
+    char dn[300];
     char msg[256];
     size_t off = 0;
     agent_regex_t *re = agent_regex_new(pattern, c->conf.agent.regex_match_limit,
                                         c->conf.agent.regex_depth_limit, msg, sizeof(msg), &off);
     if (re == NULL) {
-        verr(c, where, (int)off + 1, "bad regex in %s at offset %zu: %s", where, off, msg);
+        verr(c, where, (int)off + 1, "bad regex in %s at offset %zu: %s",
+             disp(where, dn, sizeof(dn)), off, msg);
         return NULL;
     }
     agent_regex_t **n = realloc(c->regexes, (c->nregexes + 1) * sizeof(*n));
@@ -459,17 +482,19 @@ static agent_regex_t *compile(agent_config_t *c, const char *pattern, const char
 /* Template "{field}" syntax: braces balanced, names non-empty. */
 static void check_template(agent_config_t *c, const char *t, const char *where)
 {
+    char dn[300];
+    disp(where, dn, sizeof(dn));
     for (const char *p = t; *p; p++) {
         if (*p == '{') {
             const char *e = strchr(p + 1, '}');
             if (e == NULL || e == p + 1 || memchr(p + 1, '{', (size_t)(e - p - 1)) != NULL) {
                 verr(c, where, (int)(p - t) + 1,
-                     "bad template in %s: '{' without a field name and '}'", where);
+                     "bad template in %s: '{' without a field name and '}'", dn);
                 return;
             }
             p = e;
         } else if (*p == '}') {
-            verr(c, where, (int)(p - t) + 1, "bad template in %s: '}' without '{'", where);
+            verr(c, where, (int)(p - t) + 1, "bad template in %s: '}' without '{'", dn);
             return;
         }
     }
@@ -679,10 +704,14 @@ int agent_config_load_string(agent_config_t **out, const char *name, const char 
     if (rc == -ENOMEM) {
         return rc;
     }
-    if (rc != 0) {
-        return TRIB_ECONFIG; /* the schema pass failed: the struct is not to be trusted */
-    }
+    /*
+     * Validation runs even when the schema pass failed, so one run reports
+     * every error; it only reads what was applied and checks each pointer.
+     */
     validate(c);
+    if (rc != 0) {
+        return TRIB_ECONFIG;
+    }
     if (c->nerrs > 0) {
         qsort(c->errs, c->nerrs, sizeof(*c->errs), cmp_err);
         return TRIB_ECONFIG;
@@ -746,14 +775,37 @@ size_t agent_config_error_count(const agent_config_t *c)
 
 void agent_config_print_errors(const agent_config_t *c, FILE *fp)
 {
-    if (c->cfg != NULL) {
-        trib_config_print_errors(c->cfg, fp);
+    /* the loader's errors and the agent's, merged in position order */
+    size_t nc = c->cfg ? trib_config_error_count(c->cfg) : 0;
+    const trib_error_t **all = calloc(nc + c->nerrs + 1, sizeof(*all));
+    if (all == NULL) {
+        if (c->cfg != NULL) {
+            trib_config_print_errors(c->cfg, fp);
+        }
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nc; i++) {
+        all[n++] = trib_config_error(c->cfg, i);
     }
     for (size_t i = 0; i < c->nerrs; i++) {
+        all[n++] = &c->errs[i];
+    }
+    for (size_t i = 1; i < n; i++) { /* insertion sort: stable, few errors */
+        const trib_error_t *e = all[i];
+        size_t j = i;
+        while (j > 0 && cmp_err(all[j - 1], e) > 0) {
+            all[j] = all[j - 1];
+            j--;
+        }
+        all[j] = e;
+    }
+    for (size_t i = 0; i < n; i++) {
         char line[700];
-        trib_error_format(&c->errs[i], line, sizeof(line));
+        trib_error_format(all[i], line, sizeof(line));
         fprintf(fp, "%s\n", line);
     }
+    free(all);
 }
 
 void agent_config_free(agent_config_t *c)

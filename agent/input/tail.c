@@ -138,8 +138,8 @@ static int slot_alloc(agent_t *a, agent_file_t *f)
  * that is not -1 (the copy of a truncated file, read from where the
  * original was left).
  */
-static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool startup,
-                                  bool detached, int64_t start_off)
+static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool startup, bool detached,
+                                  int64_t start_off)
 {
     agent_t *a = in->pl->a;
     agent_input_conf_t *c = in->conf;
@@ -471,8 +471,8 @@ static uint64_t find_copy(agent_file_t *f)
         if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_ino == f->ino ||
             (uint64_t)st.st_size <= f->off || (uint64_t)st.st_size < f->ck->fp_len ||
             find_file(f->in, (uint64_t)st.st_dev, (uint64_t)st.st_ino) != NULL ||
-            agent_ckpt_find(&a->ckpts, f->in->conf->id, (uint64_t)st.st_dev,
-                            (uint64_t)st.st_ino) != NULL) {
+            agent_ckpt_find(&a->ckpts, f->in->conf->id, (uint64_t)st.st_dev, (uint64_t)st.st_ino) !=
+                NULL) {
             continue;
         }
         int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
