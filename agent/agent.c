@@ -417,7 +417,6 @@ static void reload(agent_t *a)
     uv_timer_stop(&a->tick);
     drain(a);
     free_pipelines(a);
-    agent_http_stop(a);
     agent_config_t *old = a->cfg;
     a->cfg = nc;
     apply_logging(&nc->conf);
@@ -544,12 +543,14 @@ int agent_run(agent_t *a)
     return a->exit_code;
 }
 
-void agent_free(agent_t *a)
+int agent_free(agent_t *a)
 {
+    int status = 0;
     if (a == NULL) {
-        return;
+        return 0;
     }
     if (a->loop_ok) {
+        agent_http_stop(a);
         /* handles were initialised: close any still open (an early failure) */
         if (!uv_is_closing((uv_handle_t *)&a->tick)) {
             uv_close((uv_handle_t *)&a->tick, close_cb);
@@ -565,7 +566,8 @@ void agent_free(agent_t *a)
         }
         {
             uv_run(&a->loop, UV_RUN_DEFAULT);
-            if (uv_loop_close(&a->loop) != 0) {
+            status = uv_loop_close(&a->loop);
+            if (status != 0) {
                 TRIB_LOG(TRIB_LOG_ERROR, "agent", "the loop still had handles at exit");
             }
         }
@@ -587,6 +589,7 @@ void agent_free(agent_t *a)
         close(a->lock_fd);
     }
     free(a->state_dir);
+    free(a->http_addr);
     free(a->wds);
     free(a->slots);
     free(a->rbuf);
@@ -596,6 +599,7 @@ void agent_free(agent_t *a)
     agent_sbuf_fini(&a->key);
     agent_sbuf_fini(&a->scratch);
     free(a);
+    return status;
 }
 
 agent_config_t *agent_take_config(agent_t *a)

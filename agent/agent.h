@@ -331,7 +331,8 @@ typedef struct agent_stats {
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts);
 /* Runs the loop until SIGTERM/SIGINT (or --once). Returns the exit status. */
 int agent_run(agent_t *a);
-void agent_free(agent_t *a);
+/* Closes the loop; returns uv_loop_close()'s status (0: no handle was left). */
+int agent_free(agent_t *a);
 /* The configuration in use (a reload replaces the one given): the caller frees it. */
 agent_config_t *agent_take_config(agent_t *a);
 /* Prometheus text exposition of the agent's counters. */

@@ -8,6 +8,8 @@
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
 
+#include "tributary/http.h"
+
 #define AGENT_ACK_BIT (1ull << 63)
 #define AGENT_SEQ_BITS 40
 #define AGENT_SEQ_MASK ((1ull << AGENT_SEQ_BITS) - 1)
@@ -105,7 +107,9 @@ struct agent {
     int lock_fd;
     int64_t tick_ms;
     agent_stats_t st;
-    void *http; /* the metrics endpoint, when configured */
+    trib_http_t http; /* the metrics endpoint, when agent.metrics is set */
+    bool http_on;
+    char *http_addr; /* as started: a reload does not move it */
 };
 
 int64_t agent_now_ms(agent_t *a);

@@ -5,11 +5,9 @@
  * per-file lag (bytes in the file past its checkpoint), in-flight bytes
  * against the budget.
  *
- * agent_metrics_render() fills a trib_buf_t, the body type of the shared
- * HTTP exposition endpoint (trib_http_*, moving from the collector to
- * common). Until that endpoint is in common, agent.metrics is accepted and
- * the agent logs that it is not served yet; the text is also what
- * --dry-run's summary and the tests read.
+ * agent_metrics_render() fills a trib_buf_t for the shared HTTP endpoint
+ * (trib_http_*, GET /metrics and /health) on agent.metrics, and for
+ * agent.metrics_file, rewritten atomically every checkpoint_interval.
  */
 #include "agent_int.h"
 
@@ -171,20 +169,51 @@ int agent_metrics_write_file(agent_t *a)
     return rc;
 }
 
+static void http_render(void *arg, trib_buf_t *b)
+{
+    agent_metrics_render(arg, b);
+}
+
+static bool http_health(void *arg)
+{
+    agent_t *a = arg;
+    return a->state == AGENT_RUNNING && a->exit_code == 0;
+}
+
 int agent_http_start(agent_t *a)
 {
     const trib_config_addr_t *m = &a->cfg->conf.agent.metrics;
-    if (m->text != NULL && a->http == NULL) {
-        TRIB_LOG(TRIB_LOG_WARN, "agent",
-                 "agent.metrics %s: the HTTP endpoint is not in this build yet (it waits for "
-                 "the shared trib_http server); metrics are not served",
-                 m->text);
-        a->http = (void *)1;
+    if (a->http_on) {
+        if (m->text == NULL || a->http_addr == NULL || strcmp(m->text, a->http_addr) != 0) {
+            TRIB_LOG(TRIB_LOG_WARN, "agent",
+                     "reload: agent.metrics changes only at a restart (still on %s)", a->http_addr);
+        }
+        return 0;
     }
+    if (m->text == NULL) {
+        return 0;
+    }
+    const char *host = m->host[0] ? m->host : "0.0.0.0";
+    int rc = trib_http_start(&a->http, &a->loop, host, m->port, 64, http_render, http_health, a);
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "metrics endpoint on %s: %s", m->text, trib_strerror(rc));
+        return rc;
+    }
+    a->http_on = true;
+    a->http_addr = strdup(m->text);
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "metrics on http://%s:%d/metrics", host, a->http.port);
     return 0;
+}
+
+static void http_closed(trib_http_t *h)
+{
+    (void)h;
 }
 
 void agent_http_stop(agent_t *a)
 {
-    a->http = NULL;
+    if (a->http_on) {
+        trib_http_stop(&a->http, http_closed);
+        a->http_on = false;
+    }
 }
