@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Agent events, parsers and filters: JSON escaping (control characters,
+ * bad UTF-8), rendering, templates, regex/json/logfmt parsers, time
+ * formats, grep/exclude/set/remove/rename.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+
+static char *json_str(const char *s, size_t n)
+{
+    agent_sbuf_t b = {0};
+    agent_sbuf_json_str(&b, s, n);
+    agent_sbuf_putc(&b, '\0');
+    return b.p;
+}
+
+static void test_json_escape(void **state)
+{
+    (void)state;
+    char *s = json_str("a\"b\\c\n\t\x01", 8);
+    assert_string_equal(s, "a\\\"b\\\\c\\n\\t\\u0001");
+    free(s);
+    s = json_str("caf\xc3\xa9 \xe2\x82\xac", 9); /* valid UTF-8 passes */
+    assert_string_equal(s, "caf\xc3\xa9 \xe2\x82\xac");
+    free(s);
+    s = json_str("x\xff\xc3y\xed\xa0\x80", 7); /* bad bytes, a truncated pair, a surrogate */
+    assert_string_equal(s, "x\\ufffd\\ufffdy\\ufffd\\ufffd\\ufffd");
+    free(s);
+}
+
+static void init_event(agent_event_t *ev, agent_sbuf_t *scratch, const char *msg)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->ts_ms = 1764172800123; /* 2025-11-26T16:00:00.123Z */
+    ev->scratch = scratch;
+    scratch->len = 0;
+    assert_int_equal(agent_sbuf_reserve(scratch, strlen(msg) * 2 + 1024), 0);
+    agent_event_set(ev, "host", 4, "h1", 2, false);
+    agent_event_set(ev, "message", 7, msg, strlen(msg), false);
+}
+
+static void test_render_and_fields(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    init_event(&ev, &scratch, "hello \"world\"");
+    agent_event_set(&ev, "n", 1, "42", 2, true);
+    agent_event_set(&ev, "host", 4, "h2", 2, false); /* replaces */
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "{\"@timestamp\":\"2025-11-26T16:00:00.123Z\",\"host\":\"h2\","
+                               "\"message\":\"hello \\\"world\\\"\",\"n\":42}");
+    agent_event_remove(&ev, "host", 4);
+    assert_null(agent_event_get(&ev, "host", 4));
+    assert_int_equal(ev.nfields, 2);
+    out.len = 0;
+    ev.partial = true;
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_non_null(strstr(out.p, ",\"partial\":true}"));
+    /* the event is full at AGENT_MAX_FIELDS */
+    static char names[AGENT_MAX_FIELDS + 2][8];
+    size_t added = 0;
+    for (int i = 0; i < AGENT_MAX_FIELDS + 2; i++) {
+        snprintf(names[i], sizeof(names[i]), "f%d", i);
+        added += agent_event_set(&ev, names[i], strlen(names[i]), "v", 1, false);
+    }
+    assert_int_equal(ev.nfields, AGENT_MAX_FIELDS);
+    assert_int_equal(added, AGENT_MAX_FIELDS - 2);
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
+static void test_templates(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    init_event(&ev, &scratch, "m");
+    agent_event_set(&ev, "method", 6, "GET", 3, false);
+    agent_event_set(&ev, "svc", 3, "\"a/b c\"", 7, true); /* a raw JSON string */
+    agent_template_render(&ev, "web.{method}", true, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "web.GET");
+    out.len = 0;
+    agent_template_render(&ev, "x.{svc}.{missing}", true, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "x.a_b_c._");
+    out.len = 0;
+    agent_template_render(&ev, "{svc}-{missing}", false, &out); /* a key: verbatim */
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "a/b c-");
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
+static agent_regex_t *re(const char *p)
+{
+    char err[128];
+    size_t off;
+    agent_regex_t *r = agent_regex_new(p, 100000, 10000, err, sizeof(err), &off);
+    assert_non_null(r);
+    return r;
+}
+
+static const char *text(agent_event_t *ev, const char *name)
+{
+    static char buf[256];
+    agent_field_t *f = agent_event_get(ev, name, strlen(name));
+    if (f == NULL) {
+        return NULL;
+    }
+    const char *s;
+    size_t n;
+    agent_field_text(ev, f, &s, &n);
+    snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
+    return buf;
+}
+
+static void test_parse_regex(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0};
+    agent_event_t ev;
+    const char *line =
+        "10.0.0.1 - - [26/Nov/2026:10:00:00 +0100] \"GET /api?q=1 HTTP/1.1\" 404 512";
+    init_event(&ev, &scratch, line);
+    agent_parse_conf_t p = {
+        .type = AGENT_PARSE_REGEX,
+        .field = "message",
+        .time_field = "time",
+        .time_format = "%d/%b/%Y:%H:%M:%S %z",
+        .re = re("^(?<client>\\S+) \\S+ \\S+ \\[(?<time>[^\\]]+)\\] \"(?<method>\\S+) "
+                 "(?<path>\\S+)[^\"]*\" (?<status>\\d{3}) (?<bytes>\\d+)(?<opt> x)?"),
+    };
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "client"), "10.0.0.1");
+    assert_string_equal(text(&ev, "method"), "GET");
+    assert_string_equal(text(&ev, "path"), "/api?q=1");
+    assert_string_equal(text(&ev, "status"), "404");
+    assert_null(agent_event_get(&ev, "opt", 3)); /* an unset group adds nothing */
+    assert_int_equal(ev.ts_ms, 1795687200000LL - 3600000LL);
+    init_event(&ev, &scratch, "no match here");
+    assert_int_equal(agent_parse_apply(&p, &ev), 1);
+    assert_int_equal(ev.nfields, 2);
+    agent_regex_free(p.re);
+    /* catastrophic backtracking hits the match limit: an error, not a hang */
+    char err[128];
+    size_t off;
+    agent_regex_t *bad = agent_regex_new("^(a+)+$", 1000, 1000, err, sizeof(err), &off);
+    assert_non_null(bad);
+    char s[64];
+    memset(s, 'a', 40);
+    s[40] = 'b';
+    assert_true(agent_regex_match(bad, s, 41) < 0);
+    agent_regex_free(bad);
+    assert_null(agent_regex_new("(?<x", 1000, 1000, err, sizeof(err), &off));
+    assert_int_equal(off, 4);
+    agent_sbuf_fini(&scratch);
+}
+
+static void test_parse_json(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {
+        .type = AGENT_PARSE_JSON, .field = "message", .time_field = "ts", .time_format = "rfc3339"};
+    init_event(
+        &ev, &scratch,
+        "{\"level\":\"warn\",\"n\":-1.5e3,\"ok\":true,\"obj\":{\"a\":[1,\"}\"]},"
+        "\"msg\":\"a\\\"b\\nc\",\"ts\":\"2026-11-26T10:00:00.250+01:00\",\"k\\u0041\":null}");
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "level"), "warn");
+    assert_string_equal(text(&ev, "msg"), "a\"b\nc");
+    assert_non_null(agent_event_get(&ev, "kA", 2));
+    assert_int_equal(ev.ts_ms, 1795687200000LL - 3600000LL + 250);
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_non_null(strstr(out.p, "\"n\":-1.5e3,\"ok\":true,\"obj\":{\"a\":[1,\"}\"]}"));
+    /* malformed objects add nothing */
+    const char *bad[] = {"{\"a\":1,}", "{\"a\" 1}", "{\"a\":tru}", "[1]", "{\"a\":\"x}", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        init_event(&ev, &scratch, bad[i]);
+        assert_int_equal(agent_parse_apply(&p, &ev), 1);
+        assert_int_equal(ev.nfields, 2);
+    }
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
+static void test_parse_logfmt_and_time(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {.type = AGENT_PARSE_LOGFMT,
+                            .field = "message",
+                            .time_field = "t",
+                            .time_format = "unix_ms"};
+    init_event(&ev, &scratch,
+               "level=info msg=\"hello \\\"there\\\"\" dur=1.5s debug t=1700000000123");
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "level"), "info");
+    assert_string_equal(text(&ev, "msg"), "hello \"there\"");
+    assert_string_equal(text(&ev, "dur"), "1.5s");
+    assert_string_equal(text(&ev, "debug"), "true");
+    assert_int_equal(ev.ts_ms, 1700000000123LL);
+    int64_t ms;
+    assert_int_equal(agent_parse_time("1700000000.5", 12, "unix", &ms), 0);
+    assert_int_equal(ms, 1700000000500LL);
+    assert_int_equal(agent_parse_time("2026-11-26T10:00:00Z", 20, "rfc3339", &ms), 0);
+    assert_int_equal(ms, 1795687200000LL);
+    assert_int_equal(agent_parse_time("2026-13-26T10:00:00Z", 20, "rfc3339", &ms), -1);
+    assert_int_equal(agent_parse_time("2026-11-26T10:00:00Zx", 21, "rfc3339", &ms), -1);
+    assert_int_equal(agent_parse_time("26/Nov/2026", 11, "%d/%b/%Y %H", &ms), -1);
+    agent_sbuf_fini(&scratch);
+}
+
+static void test_filters(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0};
+    agent_event_t ev;
+    init_event(&ev, &scratch, "m");
+    agent_event_set(&ev, "status", 6, "503", 3, false);
+    agent_filter_conf_t grep = {.type = AGENT_FILTER_GREP, .field = "status", .re = re("^[45]")};
+    agent_filter_conf_t excl = {.type = AGENT_FILTER_EXCLUDE, .field = "status", .re = grep.re};
+    agent_filter_conf_t gmiss = {.type = AGENT_FILTER_GREP, .field = "nope", .re = grep.re};
+    agent_filter_conf_t emiss = {.type = AGENT_FILTER_EXCLUDE, .field = "nope", .re = grep.re};
+    assert_true(agent_filter_apply(&grep, &ev));
+    assert_false(agent_filter_apply(&excl, &ev));
+    assert_false(agent_filter_apply(&gmiss, &ev));
+    assert_true(agent_filter_apply(&emiss, &ev));
+    agent_filter_conf_t set = {.type = AGENT_FILTER_SET, .field = "env", .value = "prod"};
+    agent_filter_conf_t ren = {.type = AGENT_FILTER_RENAME, .field = "env", .to = "host"};
+    agent_filter_conf_t rem = {.type = AGENT_FILTER_REMOVE, .field = "status"};
+    assert_true(agent_filter_apply(&set, &ev));
+    assert_string_equal(text(&ev, "env"), "prod");
+    assert_true(agent_filter_apply(&ren, &ev)); /* replaces the existing host */
+    assert_null(agent_event_get(&ev, "env", 3));
+    assert_string_equal(text(&ev, "host"), "prod");
+    assert_true(agent_filter_apply(&rem, &ev));
+    assert_null(agent_event_get(&ev, "status", 6));
+    assert_int_equal(ev.nfields, 2);
+    agent_regex_free(grep.re);
+    agent_sbuf_fini(&scratch);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_escape), cmocka_unit_test(test_render_and_fields),
+        cmocka_unit_test(test_templates),   cmocka_unit_test(test_parse_regex),
+        cmocka_unit_test(test_parse_json),  cmocka_unit_test(test_parse_logfmt_and_time),
+        cmocka_unit_test(test_filters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The tail input end to end through --dry-run --once (events printed to a
+ * memory stream, the loop closed with uv_loop_close() == 0): short files,
+ * long lines split and flagged, multiline records flushed by their timeout,
+ * excludes, CRLF; and the checkpoint table's file format.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_tail.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd);
+}
+
+static void write_file(const char *name, const char *data, size_t len)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+    FILE *fp = fopen(p, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+}
+
+/* Runs the agent once over tmpdir/<glob> and returns what it printed. */
+static char *run_once(const char *input_extra)
+{
+    char yaml[2048];
+    snprintf(yaml, sizeof(yaml),
+             "agent: {id: t, hostname: h, state_dir: %s/state}\n"
+             "output: {brokers: [127.0.0.1:1]}\n"
+             "pipelines:\n"
+             "  - name: p\n"
+             "    inputs:\n"
+             "      - type: tail\n"
+             "        paths: [%s/*.log]\n"
+             "        exclude: [skip*]\n"
+             "        poll_interval: 10ms\n"
+             "%s"
+             "    topic: t.{source}\n",
+             tmpdir, tmpdir, input_extra);
+    agent_config_t *cfg = NULL;
+    int rc = agent_config_load_string(&cfg, "t.yaml", yaml, strlen(yaml));
+    if (rc != 0) {
+        agent_config_print_errors(cfg, stderr);
+    }
+    assert_int_equal(rc, 0);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&out, &len);
+    agent_options_t o = {.config_path = "t.yaml", .dry_run = true, .once = true, .dry_out = fp};
+    agent_t *a = NULL;
+    assert_int_equal(agent_new(&a, cfg, &o), 0);
+    assert_int_equal(agent_run(a), 0);
+    agent_config_t *last = agent_take_config(a);
+    assert_int_equal(agent_free(a), 0); /* uv_loop_close() == 0 */
+    agent_config_free(last);
+    fclose(fp);
+    return out;
+}
+
+static size_t count(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) {
+        n++;
+    }
+    return n;
+}
+
+static void test_lines(void **state)
+{
+    (void)state;
+    write_file("a.log", "one\r\ntwo\n", 9);
+    write_file("b.log", "x\n", 2); /* shorter than the fingerprint */
+    write_file("skip.log", "never\n", 6);
+    write_file("c.txt", "not matched\n", 12);
+    char *out = run_once("");
+    assert_int_equal(count(out, "\n"), 3);
+    assert_non_null(strstr(out, "\"message\":\"one\"}"));
+    assert_non_null(strstr(out, "\"message\":\"two\"}"));
+    assert_non_null(strstr(out, "\"message\":\"x\"}"));
+    assert_null(strstr(out, "never"));
+    assert_non_null(strstr(out, "\"headers\":{\"source_type\":\"tail\",\"path\":\""));
+    assert_non_null(strstr(out, "\"host\":\"h\",\"agent\":\"t\""));
+    assert_non_null(strstr(out, "\"topic\":\"t._tmp_test_tail."));
+    free(out);
+    unlink("a.log");
+}
+
+static void test_long_lines_split(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.log", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    size_t n = 1000;
+    char *big = malloc(n + 2);
+    memset(big, 'z', n);
+    big[n] = '\n';
+    write_file("long.log", big, n + 1);
+    free(big);
+    char *out = run_once("        max_line_bytes: 256\n");
+    /* 1000 bytes = 3 parts of 256 (flagged partial) and the last 232 */
+    assert_int_equal(count(out, "\n"), 4);
+    assert_int_equal(count(out, "\"partial\":true"), 3);
+    free(out);
+}
+
+static void test_multiline(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.log", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    const char *log = "2026-01-01 first\n  at a\n  at b\n2026-01-02 second\n2026-01-03 third\n"
+                      "  tail line\n";
+    write_file("m.log", log, strlen(log));
+    char *out = run_once("        multiline: {start: '^\\d{4}-', timeout: 50ms, max_lines: 2}\n");
+    /* max_lines 2 cuts the first record after "  at a" */
+    assert_int_equal(count(out, "\n"), 4);
+    assert_non_null(strstr(out, "\"message\":\"2026-01-01 first\\n  at a\"}"));
+    assert_non_null(strstr(out, "\"message\":\"  at b\"}"));
+    assert_non_null(strstr(out, "\"message\":\"2026-01-03 third\\n  tail line\"}"));
+    free(out);
+}
+
+static void test_checkpoint_file(void **state)
+{
+    (void)state;
+    agent_ckpt_table_t t = {0};
+    agent_ckpt_t *c = agent_ckpt_add(&t, "web/0", "/var/log/a b\t%\n.log", 2049, 77);
+    assert_non_null(c);
+    c->fp_len = 1024;
+    c->fp_crc = 0xdeadbeef;
+    c->offset = 123456789012ull;
+    c->closed_ms = 5;
+    assert_non_null(agent_ckpt_add(&t, "other", "/x", 1, 2));
+    assert_int_equal(agent_ckpt_save(&t, tmpdir), 0);
+    agent_ckpt_table_t u = {0};
+    assert_int_equal(agent_ckpt_load(&u, tmpdir), 0);
+    assert_int_equal(u.count, 2);
+    agent_ckpt_t *d = agent_ckpt_find(&u, "web/0", 2049, 77);
+    assert_non_null(d);
+    assert_string_equal(d->path, "/var/log/a b\t%\n.log");
+    assert_int_equal(d->fp_len, 1024);
+    assert_int_equal(d->fp_crc, 0xdeadbeef);
+    assert_int_equal(d->offset, 123456789012ull);
+    assert_null(agent_ckpt_find(&u, "web/1", 2049, 77)); /* namespaced by input */
+    /* closed entries expire; the other input's entry was held open: it stays */
+    d->closed_ms = 1000;
+    agent_ckpt_t *o = agent_ckpt_find(&u, "other", 1, 2);
+    o->closed_ms = 0;
+    agent_ckpt_expire(&u, 100000, 5000);
+    assert_int_equal(u.count, 1);
+    assert_non_null(agent_ckpt_find(&u, "other", 1, 2));
+    char p[512];
+    snprintf(p, sizeof(p), "%s/checkpoints.tmp", tmpdir);
+    assert_int_not_equal(access(p, F_OK), 0); /* renamed away */
+    agent_ckpt_clear(&t);
+    agent_ckpt_clear(&u);
+    /* a missing table is an empty one */
+    snprintf(p, sizeof(p), "%s/none", tmpdir);
+    assert_int_equal(agent_ckpt_load(&u, p), 0);
+    assert_int_equal(u.count, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_long_lines_split),
+        cmocka_unit_test(test_multiline),
+        cmocka_unit_test(test_checkpoint_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
