@@ -805,9 +805,14 @@ static void unlink_after(uv_work_t *req, int status)
 {
     unlink_job_t *u = req->data;
     coll_storage_t *st = u->st;
-    free(u->cj->out);
-    free(u->cj->src);
-    free(u->cj);
+    clean_job_t *job = u->cj;
+    job->log->cleaning = false;
+    if (job->cb) {
+        job->cb(job->log, job->arg, job->err);
+    }
+    free(job->out);
+    free(job->src);
+    free(job);
     free(u);
     coll_storage_work_done(st);
 }
@@ -943,11 +948,15 @@ static void clean_after(uv_work_t *req, int status)
     for (size_t i = 0; i < job->nsrc; i++) {
         coll_segment_release(job->src[i].seg);
     }
-    if (job->cb) {
-        job->cb(log, job->arg, err);
-    }
     bool discard = !swapped && job->nout > 0 && job->err == 0 && status == 0;
     if (discard) {
+        /*
+         * The pass is over once its swap files are gone: until then the log
+         * stays "cleaning", so a new pass cannot write swap files of the
+         * same names that this unlink would then remove.
+         */
+        log->cleaning = true;
+        job->err = err;
         unlink_job_t *u = calloc(1, sizeof(*u));
         if (u) {
             u->req.data = u;
@@ -963,6 +972,10 @@ static void clean_after(uv_work_t *req, int status)
         unlink_job_t tmp = {.st = st, .cj = job};
         tmp.req.data = &tmp;
         unlink_work(&tmp.req);
+        log->cleaning = false;
+    }
+    if (job->cb) {
+        job->cb(log, job->arg, err);
     }
     free(job->out);
     free(job->src);
