@@ -333,7 +333,7 @@ int coll_log_wait_durable(coll_log_t *log, int64_t offset, coll_durable_req_t *r
     if (log->failed) {
         return log->failed;
     }
-    if (log->st->closing > 1) {
+    if (log->st->closing > CLOSE_DRAIN) {
         return TRIB_ESTATE;
     }
     if (offset >= coll_log_end_offset(log)) {

@@ -197,7 +197,7 @@ void coll_storage_defer(coll_storage_t *st, coll_durable_req_t *req, int status)
         st->ready = req;
     }
     st->ready_tail = req;
-    if (st->closing < 4) {
+    if (st->closing < CLOSE_FINISH) {
         uv_idle_start(&st->idle, idle_cb);
     }
 }
@@ -858,7 +858,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
     return 0;
 fail:
     /* Work may have been queued while loading: let close collect it. */
-    st->closing = 4;
+    st->closing = CLOSE_FINISH;
     st->close_status = rc;
     st->close_cb = NULL;
     if (st->pending == 0) {
@@ -957,13 +957,78 @@ static void final_files_done(void *arg, int status)
     }
 }
 
+/* Queues a file job made by close; the job is freed on failure. */
+static int queue_close_job(coll_storage_t *st, file_job_t *job)
+{
+    int rc = coll_storage_queue(st, &job->req, file_work, file_after);
+    if (rc) {
+        file_job_free(job);
+    }
+    return rc;
+}
+
+static file_job_t *new_close_job(coll_storage_t *st)
+{
+    file_job_t *job = calloc(1, sizeof(*job));
+    if (job) {
+        job->req.data = job;
+        job->st = st;
+        job->done = final_files_done;
+        job->arg = st;
+    }
+    return job;
+}
+
+/* Phase 3: checkpoints with recovery points at the log ends, dirty epoch files. */
+static int persist_files(coll_storage_t *st)
+{
+    file_job_t *job = new_close_job(st);
+    if (!job) {
+        return -ENOMEM;
+    }
+    int rc = build_checkpoints(st, job, true);
+    for (size_t i = 0; rc == 0 && i < st->nbuckets; i++) {
+        for (coll_log_t *l = st->buckets[i]; l && rc == 0; l = l->hnext) {
+            if (!l->epoch_dirty) {
+                continue;
+            }
+            if (job->n == MAX_FILES) {
+                rc = queue_close_job(st, job);
+                job = rc ? NULL : new_close_job(st);
+                if (!job) {
+                    return rc ? rc : -ENOMEM;
+                }
+            }
+            size_t plen = strlen(l->dir) + sizeof(COLL_EPOCH_FILE) + 2;
+            char *path = malloc(plen);
+            char *content = NULL;
+            size_t len;
+            if (!path || coll_epoch_format(&l->epochs, &content, &len) != 0) {
+                free(path);
+                rc = -ENOMEM;
+                break;
+            }
+            snprintf(path, plen, "%s/%s", l->dir, COLL_EPOCH_FILE);
+            job->path[job->n] = path;
+            job->content[job->n] = content;
+            job->len[job->n++] = len;
+            l->epoch_dirty = false;
+        }
+    }
+    if (rc) {
+        file_job_free(job);
+        return rc;
+    }
+    return queue_close_job(st, job);
+}
+
 static void close_step(coll_storage_t *st)
 {
     if (st->pending > 0) {
         return;
     }
-    if (st->closing == 1) {
-        st->closing = 2;
+    if (st->closing == CLOSE_DRAIN) {
+        st->closing = CLOSE_FLUSH;
         for (size_t i = 0; i < st->nbuckets; i++) {
             for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
                 if (l->failed) {
@@ -989,77 +1054,45 @@ static void close_step(coll_storage_t *st)
             return;
         }
     }
-    if (st->closing == 2) {
-        st->closing = 3;
-        bool all_ok = st->close_status == 0;
-        for (size_t i = 0; i < st->nbuckets; i++) {
-            for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
-                if (l->failed) {
-                    all_ok = false;
-                }
-            }
+    if (st->closing == CLOSE_FLUSH) {
+        st->closing = CLOSE_PERSIST;
+        int rc = persist_files(st);
+        if (rc && !st->close_status) {
+            st->close_status = rc;
         }
-        file_job_t *job = calloc(1, sizeof(*job));
-        int rc = job ? 0 : -ENOMEM;
-        if (rc == 0) {
-            job->req.data = job;
-            job->st = st;
-            job->done = final_files_done;
-            job->arg = st;
-            rc = build_checkpoints(st, job, true);
-        }
-        /* Leader epoch files still dirty go in the same job, when there is room. */
-        for (size_t i = 0; rc == 0 && i < st->nbuckets; i++) {
-            for (coll_log_t *l = st->buckets[i]; l && rc == 0; l = l->hnext) {
-                if (!l->epoch_dirty) {
-                    continue;
-                }
-                char *content;
-                size_t len;
-                size_t plen = strlen(l->dir) + sizeof(COLL_EPOCH_FILE) + 2;
-                char *path = malloc(plen);
-                if (!path || coll_epoch_format(&l->epochs, &content, &len) != 0) {
-                    free(path);
-                    rc = -ENOMEM;
-                    break;
-                }
-                snprintf(path, plen, "%s/%s", l->dir, COLL_EPOCH_FILE);
-                if (job->n == MAX_FILES) {
-                    /* Past the job's room: write it here (closing, the loop has nothing else). */
-                    int wrc = coll_write_atomic(path, content, len);
-                    free(path);
-                    free(content);
-                    if (wrc) {
-                        all_ok = false;
-                    }
-                } else {
-                    job->path[job->n] = path;
-                    job->content[job->n] = content;
-                    job->len[job->n++] = len;
-                }
-                l->epoch_dirty = false;
-            }
-        }
-        if (rc == 0) {
-            job->marker = all_ok;
-            rc = coll_storage_queue(st, &job->req, file_work, file_after);
-        }
-        if (rc) {
-            if (job) {
-                file_job_free(job);
-            }
-            if (!st->close_status) {
-                st->close_status = rc;
-            }
-        } else {
+        if (st->pending > 0) {
             return;
         }
     }
-    if (st->closing == 3) {
-        st->closing = 4;
+    if (st->closing == CLOSE_PERSIST) {
+        st->closing = CLOSE_MARKER;
+        bool all_ok = st->close_status == 0;
+        for (size_t i = 0; i < st->nbuckets; i++) {
+            for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
+                all_ok &= !l->failed;
+            }
+        }
+        /* Only once everything else is on disk may the next start skip recovery. */
+        if (all_ok) {
+            file_job_t *job = new_close_job(st);
+            int rc = job ? 0 : -ENOMEM;
+            if (job) {
+                job->marker = true;
+                rc = queue_close_job(st, job);
+            }
+            if (rc && !st->close_status) {
+                st->close_status = rc;
+            }
+            if (st->pending > 0) {
+                return;
+            }
+        }
     }
-    if (st->closing == 4) {
-        st->closing = 5;
+    if (st->closing == CLOSE_MARKER) {
+        st->closing = CLOSE_FINISH;
+    }
+    if (st->closing == CLOSE_FINISH) {
+        st->closing = CLOSE_DONE;
         for (size_t i = 0; i < st->nbuckets; i++) {
             for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
                 coll_flush_fail_all(l, -ECANCELED);
@@ -1081,7 +1114,7 @@ int coll_storage_close(coll_storage_t *st, coll_storage_close_cb cb, void *arg)
     if (st->closing) {
         return TRIB_ESTATE;
     }
-    st->closing = 1;
+    st->closing = CLOSE_DRAIN;
     st->close_cb = cb;
     st->close_arg = arg;
     uv_timer_stop(&st->tick);

@@ -392,6 +392,16 @@ int coll_cleaner_start(coll_log_t *log, coll_log_done_cb cb, void *arg);
 
 /* ---- storage.c ------------------------------------------------------------- */
 
+/* Phases of coll_storage_close (storage.c). */
+enum {
+    CLOSE_DRAIN = 1,   /* background work finishes */
+    CLOSE_FLUSH = 2,   /* every log fsync'd, active indexes trimmed */
+    CLOSE_PERSIST = 3, /* checkpoints and epoch files written */
+    CLOSE_MARKER = 4,  /* .kafka_cleanshutdown written */
+    CLOSE_FINISH = 5,  /* handles closing */
+    CLOSE_DONE = 6,
+};
+
 struct coll_storage {
     uv_loop_t *loop;
     coll_storage_config_t cfg;

@@ -661,7 +661,32 @@ static void test_many_partitions(void **state)
     fx_run(&fx);
     assert_true(count_fds() <= fds0 + N + 8);
     assert_int_equal(coll_storage_log_count(fx.st), N);
+    /* A new epoch everywhere, then close at once: the epoch files are written by close. */
+    for (int i = 0; i < N; i++) {
+        coll_log_t *log;
+        assert_int_equal(coll_storage_get_log(fx.st, i % 2 ? "odd" : "even", i, &log), 0);
+        trib_buf_t b;
+        trib_buf_init(&b);
+        build_batch(&b, 1, 0, 10, "e", 5, 1, TRIB_CODEC_NONE);
+        append_buf(log, &b, 3);
+        trib_buf_fini(&b);
+        trib_buf_init(&b);
+        build_batch(&b, 1, 0, 10, "f", 5, 1, TRIB_CODEC_NONE);
+        append_buf(log, &b, 4);
+        trib_buf_fini(&b);
+    }
     fx_close(&fx);
+    for (int i = 0; i < N; i += 37) {
+        char epath[512], want[64];
+        snprintf(epath, sizeof(epath), "%s/%s-%d/leader-epoch-checkpoint", fx.dir,
+                 i % 2 ? "odd" : "even", i);
+        char *e = read_whole(epath, NULL);
+        assert_non_null(e);
+        int end = 1 + i % 3;
+        snprintf(want, sizeof(want), "0\n3\n0 0\n3 %d\n4 %d\n", end, end + 1);
+        assert_string_equal(e, want);
+        free(e);
+    }
     char path[512];
     snprintf(path, sizeof(path), "%s/replication-offset-checkpoint", fx.dir);
     size_t len;
@@ -674,8 +699,9 @@ static void test_many_partitions(void **state)
     for (int i = 0; i < N; i++) {
         coll_log_t *log;
         assert_int_equal(coll_storage_get_log(fx.st, i % 2 ? "odd" : "even", i, &log), 0);
-        assert_int_equal(coll_log_end_offset(log), 1 + i % 3);
+        assert_int_equal(coll_log_end_offset(log), 3 + i % 3);
         assert_int_equal(coll_log_high_watermark(log), 1);
+        assert_int_equal(coll_log_latest_epoch(log), 4);
     }
     coll_log_t *none;
     assert_int_equal(coll_storage_get_log(fx.st, "odd", 0, &none), TRIB_ENOT_FOUND);
