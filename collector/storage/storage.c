@@ -27,9 +27,11 @@
  *
  *   1 drain    stop the timer; let running jobs finish
  *   2 flush    trim every active segment's indexes, fsync every log
- *   3 persist  checkpoints, leader epoch files, then .kafka_cleanshutdown
- *              (only if every flush succeeded), all fsync'd
- *   4 finish   close the timer and idle handles, free, call back
+ *   3 persist  checkpoints (recovery points at the log ends) and dirty
+ *              leader epoch files, atomically, in as many jobs as needed
+ *   4 marker   .kafka_cleanshutdown, only if everything before succeeded
+ *   5 finish   pending callbacks, close the timer and idle handles, free,
+ *              call back
  *
  * The clean-shutdown marker lets the next start skip recovery; it is
  * removed as soon as that start has loaded the logs.
