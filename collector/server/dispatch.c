@@ -8,6 +8,15 @@
  *   1    Fetch                    4-12      sessionless (SessionId 0); 13+ need topic ids
  *   2    ListOffsets              1-7
  *   3    Metadata                 0-12
+ *   8    OffsetCommit             0-9       v8+ flexible; generation -1 + "" = standalone
+ *   9    OffsetFetch              0-9       v6+ flexible; v8+ several groups
+ *   10   FindCoordinator          0-4       v3+ flexible; v4 batched keys; group keys only
+ *   11   JoinGroup                0-9       v6+ flexible; MEMBER_ID_REQUIRED from v4
+ *   12   Heartbeat                0-4       v4 flexible
+ *   13   LeaveGroup               0-5       v4+ flexible; v3+ batched members
+ *   14   SyncGroup                0-5       v4+ flexible
+ *   15   DescribeGroups           0-5       v5 flexible
+ *   16   ListGroups               0-5       v3+ flexible
  *   18   ApiVersions              0-4       v3+ body flexible, response header v0 always
  *   19   CreateTopics             0-7
  *   20   DeleteTopics             0-6
@@ -16,20 +25,20 @@
  *   32   DescribeConfigs          1-4
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
+ *   42   DeleteGroups             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
+ *   47   OffsetDelete             0
  *   60   DescribeCluster          0-1
  *
  * (*) librdkafka 2.0.2 enables gzip/snappy/lz4 only when the broker's
  * Produce range includes v0, so v0-2 are advertised and refused, as Kafka
  * 4.0 does (KAFKA-18659).
  *
- * Not advertised: the group APIs (FindCoordinator, JoinGroup, ...: a later
- * issue). Consequences for librdkafka 2.0.2: no consumer groups or offset
- * commits (kcat -C, manual assignment, works; kcat -G does not), and its
- * LZ4 feature gate, which also tests FindCoordinator v0, stays off, so
- * librdkafka producers fall back to uncompressed batches when asked for
- * lz4 (gzip, snappy and zstd work). Faking FindCoordinator would make
- * clients believe in groups that do not exist.
+ * The group APIs (8-16, 42, 47) are served by the group coordinator
+ * (group/): FindCoordinator v0 in range is what turns on librdkafka
+ * 2.0.2's consumer groups and its LZ4 feature gate. Transactions are not
+ * supported: FindCoordinator for a transaction key answers
+ * COORDINATOR_NOT_AVAILABLE.
  *
  * What the dispatcher refuses, closing the connection with a logged
  * reason, as Kafka does: an unknown API key, an API this build does not
@@ -49,6 +58,15 @@ const coll_api_t coll_apis[] = {
     {1, 4, 12, coll_api_fetch},
     {2, 1, 7, coll_api_list_offsets},
     {3, 0, 12, coll_api_metadata},
+    {8, 0, 9, coll_api_offset_commit},
+    {9, 0, 9, coll_api_offset_fetch},
+    {10, 0, 4, coll_api_find_coordinator},
+    {11, 0, 9, coll_api_join_group},
+    {12, 0, 4, coll_api_heartbeat},
+    {13, 0, 5, coll_api_leave_group},
+    {14, 0, 5, coll_api_sync_group},
+    {15, 0, 5, coll_api_describe_groups},
+    {16, 0, 5, coll_api_list_groups},
     {18, 0, 4, coll_api_api_versions},
     {19, 0, 7, coll_api_create_topics},
     {20, 0, 6, coll_api_delete_topics},
@@ -57,7 +75,9 @@ const coll_api_t coll_apis[] = {
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
     {37, 0, 3, coll_api_create_partitions},
+    {42, 0, 2, coll_api_delete_groups},
     {44, 0, 1, coll_api_incremental_alter_configs},
+    {47, 0, 0, coll_api_offset_delete},
     {60, 0, 1, coll_api_describe_cluster},
 };
 const size_t coll_api_count = sizeof(coll_apis) / sizeof(coll_apis[0]);

@@ -55,6 +55,7 @@ void coll_server_config_init(coll_server_config_t *c)
     c->shutdown_timeout_ms = 10 * 1000;
     c->fsync = COLL_FSYNC_ACK;
     c->backlog = 1024;
+    coll_group_config_init(&c->groups);
 }
 
 /* ---- partitions -------------------------------------------------------------------------- */
@@ -439,6 +440,12 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     coll_cluster_set_hooks(cluster, &hooks);
     foreach_partition(s, attach_one, NULL);
 
+    /* The group coordinator: creates or reloads __consumer_offsets. */
+    if ((rc = coll_groups_new(s, &s->cfg.groups, &s->groups)) != 0) {
+        return trib_error_set(err, rc, "group coordinator: cannot load %s: %s", COLL_OFFSETS_TOPIC,
+                              trib_strerror(rc));
+    }
+
     struct sockaddr_storage ss;
     if ((rc = resolve(cfg->listen_host, cfg->listen_port, &ss)) != 0) {
         return trib_error_set(err, rc, "listen address '%s': %s",
@@ -547,6 +554,9 @@ void coll_server_check_stop(coll_server_t *s)
             s->tick_open = false;
             close_handle(s, (uv_handle_t *)&s->tick);
         }
+        if (s->groups) {
+            close_handle(s, coll_groups_timer(s->groups));
+        }
         s->stop_handles++;
         trib_http_stop(&s->http, http_stopped);
         return;
@@ -579,6 +589,7 @@ void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg)
         coll_conn_stop_reading(c);
     }
     coll_purgatory_wake_all(&s->purgatory);
+    coll_groups_stop(s->groups);
     if (s->tick_open) {
         uv_ref((uv_handle_t *)&s->tick);
     }
@@ -590,6 +601,8 @@ void coll_server_free(coll_server_t *s)
     if (!s) {
         return;
     }
+    coll_groups_free(s->groups);
+    s->groups = NULL;
     foreach_partition(s, detach_one, NULL);
     coll_cluster_hooks_t none = {NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);

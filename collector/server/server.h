@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cluster/cluster.h"
+#include "group/group.h"
 #include "storage/storage.h"
 #include "tributary/error.h"
 
@@ -38,6 +39,7 @@ typedef struct coll_server_config {
     int64_t shutdown_timeout_ms;           /* in-flight requests get this long at SIGTERM (10 s) */
     coll_fsync_policy_t fsync;             /* storage.fsync: acks=all waits for it when "ack" */
     int backlog;                           /* listen(2) backlog (1024) */
+    coll_group_config_t groups;            /* the group coordinator (collector.yaml groups:) */
 } coll_server_config_t;
 
 void coll_server_config_init(coll_server_config_t *c);

@@ -85,6 +85,18 @@ void coll_api_delete_records(coll_req_t *r);
 void coll_api_create_partitions(coll_req_t *r);
 void coll_api_incremental_alter_configs(coll_req_t *r);
 void coll_api_describe_cluster(coll_req_t *r);
+/* The group coordinator's APIs (group/coordinator.c holds the state machine). */
+void coll_api_find_coordinator(coll_req_t *r);
+void coll_api_join_group(coll_req_t *r);
+void coll_api_sync_group(coll_req_t *r);
+void coll_api_heartbeat(coll_req_t *r);
+void coll_api_leave_group(coll_req_t *r);
+void coll_api_offset_commit(coll_req_t *r);
+void coll_api_offset_fetch(coll_req_t *r);
+void coll_api_list_groups(coll_req_t *r);
+void coll_api_describe_groups(coll_req_t *r);
+void coll_api_delete_groups(coll_req_t *r);
+void coll_api_offset_delete(coll_req_t *r);
 
 /* ApiVersions for a version we cannot decode: error 35 with a v0 body. */
 void coll_api_versions_unsupported(coll_req_t *r);
@@ -282,6 +294,7 @@ struct coll_server {
     coll_metrics_t metrics;
     trib_http_t http;
     coll_purgatory_t purgatory;
+    coll_groups_t *groups; /* the group coordinator (group/) */
     uv_timer_t tick;
     bool tick_open;
 

@@ -1,0 +1,1640 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The group coordinator's state machine (Kafka's classic protocol, as its
+ * GroupCoordinator runs it).
+ *
+ *            join (first member)          every known member rejoined
+ *   Empty ----------------------> Preparing ------------------------> Completing
+ *     ^                           Rebalance   (or rebalance timeout)   Rebalance
+ *     |   last member gone            ^   ^                                |
+ *     +-------------------------------+   | join/leave/expiry    leader's  |
+ *                                     +-------------- Stable <-------------+
+ *                                                              SyncGroup
+ *
+ * - JoinGroup parks its request in the member (member->join_req); when the
+ *   join phase completes (all members rejoined and the initial delay of a
+ *   new group passed, or the rebalance timeout ran out: members that did
+ *   not rejoin are dropped) the generation is bumped, a protocol every
+ *   member supports is chosen by vote, and every parked join is answered;
+ *   only the leader's answer lists the members and their metadata (opaque
+ *   bytes, kept as the clients sent them).
+ * - SyncGroup from followers parks (member->sync_req) until the leader's
+ *   SyncGroup brings the assignments; then all are answered and the group
+ *   is Stable.
+ * - JoinGroup v4+ from an unknown member gets MEMBER_ID_REQUIRED with a
+ *   fresh id, remembered as "pending" for a session timeout.
+ * - Static members (group.instance.id) keep their place across restarts:
+ *   a rejoin with an unknown member id but a known instance id takes over
+ *   the old member (its parked requests get FENCED_INSTANCE_ID) and, in a
+ *   Stable group with unchanged protocols and a non-leader, gets the
+ *   current generation back without a rebalance.
+ * - A member whose session timeout passes without a heartbeat, join or
+ *   sync is removed, as is one that leaves (LeaveGroup); either starts a
+ *   rebalance.
+ * - A parked request whose connection closes is detached by its ctx_free
+ *   (the member then counts as not rejoined).
+ *
+ * A 100 ms housekeeping timer expires sessions and pending members and
+ * completes join phases whose deadline passed; it also expires committed
+ * offsets of Empty groups after offsets.retention.minutes (tombstones).
+ */
+#include "group/group_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka/gen/kafka_messages.h"
+
+#define TICK_MS 100
+#define MAX_OFFSET_METADATA 4096
+
+void coll_group_config_init(coll_group_config_t *c)
+{
+    c->offsets_partitions = 50;
+    c->offsets_retention_ms = 7LL * 24 * 3600 * 1000;
+    c->min_session_timeout_ms = 6000;
+    c->max_session_timeout_ms = 1800000;
+    c->initial_rebalance_delay_ms = 3000;
+    c->offsets_retention_check_ms = 600000;
+}
+
+const char *coll_group_state_name(coll_group_state_t s)
+{
+    switch (s) {
+    case COLL_GROUP_EMPTY:
+        return "Empty";
+    case COLL_GROUP_PREPARING_REBALANCE:
+        return "PreparingRebalance";
+    case COLL_GROUP_COMPLETING_REBALANCE:
+        return "CompletingRebalance";
+    case COLL_GROUP_STABLE:
+        return "Stable";
+    default:
+        return "Dead";
+    }
+}
+
+/* ---- hashing -------------------------------------------------------------------- */
+
+int32_t coll_java_string_hash(const char *s, size_t len)
+{
+    uint32_t h = 0;
+    const uint8_t *p = (const uint8_t *)s;
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp = p[i];
+        size_t n = 1;
+        if (cp >= 0xf0 && i + 3 < len) {
+            cp = ((cp & 0x07u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) |
+                 (p[i + 3] & 0x3fu);
+            n = 4;
+        } else if (cp >= 0xe0 && i + 2 < len) {
+            cp = ((cp & 0x0fu) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
+            n = 3;
+        } else if (cp >= 0xc0 && i + 1 < len) {
+            cp = ((cp & 0x1fu) << 6) | (p[i + 1] & 0x3fu);
+            n = 2;
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xd800u + (cp >> 10));
+            h = 31 * h + (0xdc00u + (cp & 0x3ffu));
+        } else {
+            h = 31 * h + cp;
+        }
+        i += n;
+    }
+    return (int32_t)h;
+}
+
+int32_t coll_group_partition_for(const char *group, size_t len, int32_t partitions)
+{
+    int32_t h = coll_java_string_hash(group, len);
+    int32_t a = h == INT32_MIN ? 0 : (h < 0 ? -h : h);
+    return partitions > 0 ? a % partitions : 0;
+}
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+char *coll_gdup(const char *s, size_t len)
+{
+    char *d = malloc(len + 1);
+    if (d) {
+        if (len) {
+            memcpy(d, s, len);
+        }
+        d[len] = 0;
+    }
+    return d;
+}
+
+static char *kdup(trib_kstr_t s)
+{
+    return s.len < 0 ? NULL : coll_gdup(s.ptr ? s.ptr : "", (size_t)s.len);
+}
+
+static bool keq(trib_kstr_t a, const char *b)
+{
+    if (a.len < 0 || !b) {
+        return a.len < 0 && !b;
+    }
+    return strlen(b) == (size_t)a.len && memcmp(a.ptr, b, (size_t)a.len) == 0;
+}
+
+static uint64_t now_ms(coll_groups_t *g)
+{
+    return uv_now(g->srv->loop);
+}
+
+static void set_state(coll_group_t *grp, coll_group_state_t st)
+{
+    grp->state = st;
+    grp->state_ts = coll_server_wall_ms();
+}
+
+/* ---- groups and members ------------------------------------------------------------ */
+
+coll_group_t *coll_groups_find(coll_groups_t *g, const char *id, size_t len)
+{
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        if (strlen(grp->id) == len && memcmp(grp->id, id, len) == 0) {
+            return grp;
+        }
+    }
+    return NULL;
+}
+
+coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool create)
+{
+    coll_group_t *grp = coll_groups_find(g, id, len);
+    if (grp || !create) {
+        return grp;
+    }
+    grp = calloc(1, sizeof(*grp));
+    if (!grp || !(grp->id = coll_gdup(id, len))) {
+        free(grp);
+        return NULL;
+    }
+    set_state(grp, COLL_GROUP_EMPTY);
+    if (g->tail) {
+        g->tail->next = grp;
+    } else {
+        g->head = grp;
+    }
+    g->tail = grp;
+    g->ngroups++;
+    return grp;
+}
+
+size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max)
+{
+    size_t n = 0;
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        if (grp->state == COLL_GROUP_DEAD) {
+            continue;
+        }
+        if (out && n < max) {
+            out[n] = grp;
+        }
+        n++;
+    }
+    return n;
+}
+
+static void member_free_protocols(coll_gmember_t *m)
+{
+    for (size_t i = 0; i < m->nprotocols; i++) {
+        free(m->proto_names[i]);
+        free(m->proto_meta[i]);
+    }
+    free(m->proto_names);
+    free(m->proto_meta);
+    free(m->proto_meta_len);
+    m->proto_names = NULL;
+    m->proto_meta = NULL;
+    m->proto_meta_len = NULL;
+    m->nprotocols = 0;
+}
+
+static void member_free(coll_gmember_t *m)
+{
+    if (!m) {
+        return;
+    }
+    member_free_protocols(m);
+    free(m->id);
+    free(m->instance_id);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->assignment);
+    free(m);
+}
+
+static void offsets_free(coll_group_t *grp)
+{
+    for (size_t i = 0; i < grp->noffsets; i++) {
+        free(grp->offsets[i].topic);
+        free(grp->offsets[i].metadata);
+    }
+    free(grp->offsets);
+    grp->offsets = NULL;
+    grp->noffsets = grp->offsets_cap = 0;
+}
+
+static void group_free(coll_group_t *grp)
+{
+    while (grp->members) {
+        coll_gmember_t *m = grp->members;
+        grp->members = m->next;
+        member_free(m);
+    }
+    for (size_t i = 0; i < grp->npending; i++) {
+        free(grp->pending[i].id);
+    }
+    free(grp->pending);
+    offsets_free(grp);
+    free(grp->id);
+    free(grp->protocol_type);
+    free(grp->protocol);
+    free(grp->leader);
+    free(grp);
+}
+
+void coll_groups_remove(coll_groups_t *g, coll_group_t *grp)
+{
+    coll_group_t *prev = NULL;
+    for (coll_group_t *x = g->head; x; prev = x, x = x->next) {
+        if (x == grp) {
+            if (prev) {
+                prev->next = x->next;
+            } else {
+                g->head = x->next;
+            }
+            if (g->tail == x) {
+                g->tail = prev;
+            }
+            g->ngroups--;
+            group_free(x);
+            return;
+        }
+    }
+}
+
+static coll_gmember_t *member_find(const coll_group_t *grp, trib_kstr_t id)
+{
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (keq(id, m->id)) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static coll_gmember_t *member_by_instance(const coll_group_t *grp, trib_kstr_t inst)
+{
+    if (inst.len < 0) {
+        return NULL;
+    }
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (m->instance_id && keq(inst, m->instance_id)) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static bool is_leader(const coll_group_t *grp, const coll_gmember_t *m)
+{
+    return grp->leader && strcmp(grp->leader, m->id) == 0;
+}
+
+const uint8_t *coll_gmember_metadata(const coll_group_t *grp, const coll_gmember_t *m, int32_t *len)
+{
+    *len = 0;
+    for (size_t i = 0; grp->protocol && i < m->nprotocols; i++) {
+        if (strcmp(m->proto_names[i], grp->protocol) == 0) {
+            *len = m->proto_meta_len[i];
+            return m->proto_meta[i];
+        }
+    }
+    return NULL;
+}
+
+static bool member_supports(const coll_gmember_t *m, const char *proto)
+{
+    for (size_t i = 0; i < m->nprotocols; i++) {
+        if (strcmp(m->proto_names[i], proto) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True if the request's protocols are exactly the member's (names and metadata). */
+static bool same_protocols(const coll_gmember_t *m, const JoinGroupRequest *req)
+{
+    if ((size_t)req->Protocols.count != m->nprotocols) {
+        return false;
+    }
+    for (size_t i = 0; i < m->nprotocols; i++) {
+        const JoinGroupRequest_JoinGroupRequestProtocol *p = &req->Protocols.items[i];
+        if (!keq(p->Name, m->proto_names[i]) || p->Metadata.len != m->proto_meta_len[i] ||
+            (p->Metadata.len > 0 &&
+             memcmp(p->Metadata.ptr, m->proto_meta[i], (size_t)p->Metadata.len) != 0)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int member_set_protocols(coll_gmember_t *m, const JoinGroupRequest *req)
+{
+    member_free_protocols(m);
+    size_t n = req->Protocols.count > 0 ? (size_t)req->Protocols.count : 0;
+    m->proto_names = calloc(n ? n : 1, sizeof(char *));
+    m->proto_meta = calloc(n ? n : 1, sizeof(uint8_t *));
+    m->proto_meta_len = calloc(n ? n : 1, sizeof(int32_t));
+    if (!m->proto_names || !m->proto_meta || !m->proto_meta_len) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const JoinGroupRequest_JoinGroupRequestProtocol *p = &req->Protocols.items[i];
+        m->nprotocols = i + 1;
+        m->proto_names[i] = kdup(p->Name.len < 0 ? trib_kstr("") : p->Name);
+        int32_t len = p->Metadata.len > 0 ? p->Metadata.len : 0;
+        m->proto_meta[i] = malloc(len ? (size_t)len : 1);
+        if (!m->proto_names[i] || !m->proto_meta[i]) {
+            return -ENOMEM;
+        }
+        if (len) {
+            memcpy(m->proto_meta[i], p->Metadata.ptr, (size_t)len);
+        }
+        m->proto_meta_len[i] = len;
+    }
+    return 0;
+}
+
+/* ---- parking ------------------------------------------------------------------------ */
+
+static void parked_gone(coll_req_t *r)
+{
+    coll_gmember_t *m = r->ctx;
+    if (m) {
+        if (m->join_req == r) {
+            m->join_req = NULL;
+        }
+        if (m->sync_req == r) {
+            m->sync_req = NULL;
+        }
+    }
+    r->ctx = NULL;
+    r->ctx_free = NULL;
+}
+
+static void park(coll_req_t *r, coll_gmember_t *m)
+{
+    r->ctx = m;
+    r->ctx_free = parked_gone;
+}
+
+static void unpark(coll_req_t *r)
+{
+    r->ctx = NULL;
+    r->ctx_free = NULL;
+}
+
+/* ---- answers ----------------------------------------------------------------------- */
+
+static void join_answer(coll_req_t *r, int16_t err, const coll_group_t *grp, const char *member_id,
+                        bool leader_view)
+{
+    unpark(r);
+    JoinGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    JoinGroupResponse_init(resp);
+    resp->ErrorCode = err;
+    resp->GenerationId = -1;
+    resp->ProtocolName = r->api_version >= 7 ? trib_kstr(NULL) : trib_kstr("");
+    resp->Leader = trib_kstr("");
+    resp->MemberId = trib_kstr(member_id ? member_id : "");
+    if (err == TRIB_KAFKA_NONE && grp) {
+        resp->GenerationId = grp->generation;
+        resp->ProtocolType = trib_kstr(grp->protocol_type);
+        resp->ProtocolName = trib_kstr(grp->protocol ? grp->protocol : "");
+        resp->Leader = trib_kstr(grp->leader ? grp->leader : "");
+        if (leader_view && grp->nmembers) {
+            JoinGroupResponse_JoinGroupResponseMember *ms =
+                coll_req_alloc(r, grp->nmembers * sizeof(*ms));
+            if (!ms) {
+                coll_req_reject(r, "out of memory");
+                return;
+            }
+            int32_t n = 0;
+            for (coll_gmember_t *m = grp->members; m; m = m->next) {
+                JoinGroupResponse_JoinGroupResponseMember *o = &ms[n++];
+                JoinGroupResponse_JoinGroupResponseMember_init(o);
+                o->MemberId = trib_kstr(m->id);
+                o->GroupInstanceId = trib_kstr(m->instance_id);
+                int32_t len;
+                const uint8_t *md = coll_gmember_metadata(grp, m, &len);
+                o->Metadata.ptr = md ? md : (const uint8_t *)"";
+                o->Metadata.len = len;
+            }
+            resp->Members.items = ms;
+            resp->Members.count = n;
+        }
+    }
+    coll_req_note_error(r, err);
+    coll_req_respond(r, &JoinGroupResponse_codec, resp);
+}
+
+static void sync_answer(coll_req_t *r, int16_t err, const coll_group_t *grp,
+                        const coll_gmember_t *m)
+{
+    unpark(r);
+    SyncGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    SyncGroupResponse_init(resp);
+    resp->ErrorCode = err;
+    resp->Assignment.ptr = (const uint8_t *)"";
+    resp->Assignment.len = 0;
+    if (err == TRIB_KAFKA_NONE && grp) {
+        resp->ProtocolType = trib_kstr(grp->protocol_type);
+        resp->ProtocolName = trib_kstr(grp->protocol);
+        if (m && m->assignment) {
+            resp->Assignment.ptr = m->assignment;
+            resp->Assignment.len = m->assignment_len;
+        }
+    }
+    coll_req_note_error(r, err);
+    coll_req_respond(r, &SyncGroupResponse_codec, resp);
+}
+
+static void simple_answer(coll_req_t *r, const trib_kafka_codec_t *codec, size_t size, int16_t err)
+{
+    /* Heartbeat's response: ThrottleTimeMs then ErrorCode, nothing else. */
+    HeartbeatResponse *resp = coll_req_alloc(r, size);
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    HeartbeatResponse_init(resp);
+    resp->ErrorCode = err;
+    coll_req_note_error(r, err);
+    coll_req_respond(r, codec, resp);
+}
+
+/* ---- rebalancing -------------------------------------------------------------------- */
+
+static void persist_group(coll_groups_t *g, coll_group_t *grp)
+{
+    int rc = coll_gstore_group(g, grp->id, grp);
+    if (rc) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY, "group %s: cannot store metadata: %s", grp->id,
+                 trib_strerror(rc));
+    }
+}
+
+static void try_complete_join(coll_groups_t *g, coll_group_t *grp);
+
+static void prepare_rebalance(coll_groups_t *g, coll_group_t *grp, const char *why)
+{
+    if (grp->state == COLL_GROUP_PREPARING_REBALANCE) {
+        return;
+    }
+    bool was_empty = grp->state == COLL_GROUP_EMPTY;
+    if (grp->state == COLL_GROUP_COMPLETING_REBALANCE) {
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            if (m->sync_req) {
+                coll_req_t *r = m->sync_req;
+                m->sync_req = NULL;
+                sync_answer(r, TRIB_KAFKA_REBALANCE_IN_PROGRESS, grp, m);
+            }
+        }
+    }
+    int32_t max_rebalance = 0;
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (m->rebalance_timeout_ms > max_rebalance) {
+            max_rebalance = m->rebalance_timeout_ms;
+        }
+    }
+    uint64_t now = now_ms(g);
+    set_state(grp, COLL_GROUP_PREPARING_REBALANCE);
+    grp->rebalance_deadline_ms = now + (uint64_t)max_rebalance;
+    grp->initial_until_ms = 0;
+    if (was_empty) {
+        int32_t d = g->cfg.initial_rebalance_delay_ms;
+        grp->initial_until_ms = now + (uint64_t)(d < max_rebalance ? d : max_rebalance);
+    }
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+             "group %s: preparing rebalance (generation %" PRId32 "): %s", grp->id, grp->generation,
+             why);
+}
+
+static void remove_member(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, int16_t err,
+                          const char *why);
+
+static const char *choose_protocol(const coll_group_t *grp)
+{
+    const coll_gmember_t *first = grp->members;
+    if (!first) {
+        return NULL;
+    }
+    const char *best = NULL;
+    int best_votes = -1;
+    for (size_t i = 0; i < first->nprotocols; i++) {
+        const char *cand = first->proto_names[i];
+        bool all = true;
+        for (const coll_gmember_t *m = grp->members; m && all; m = m->next) {
+            all = member_supports(m, cand);
+        }
+        if (!all) {
+            continue;
+        }
+        /* Votes: each member votes for its most preferred protocol that all support. */
+        int votes = 0;
+        for (const coll_gmember_t *m = grp->members; m; m = m->next) {
+            for (size_t k = 0; k < m->nprotocols; k++) {
+                const char *p = m->proto_names[k];
+                bool ok = true;
+                for (const coll_gmember_t *x = grp->members; x && ok; x = x->next) {
+                    ok = member_supports(x, p);
+                }
+                if (ok) {
+                    votes += strcmp(p, cand) == 0;
+                    break;
+                }
+            }
+        }
+        if (votes > best_votes) {
+            best = cand;
+            best_votes = votes;
+        }
+    }
+    return best;
+}
+
+static void complete_join(coll_groups_t *g, coll_group_t *grp)
+{
+    /* Members that did not rejoin in time are dropped. */
+    for (;;) {
+        coll_gmember_t *late = NULL;
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            if (!m->join_req) {
+                late = m;
+                break;
+            }
+        }
+        if (!late) {
+            break;
+        }
+        TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+                 "group %s: member %s did not rejoin within the rebalance timeout", grp->id,
+                 late->id);
+        /* Unlink without triggering anything: we are completing already. */
+        coll_gmember_t **pp = &grp->members;
+        while (*pp != late) {
+            pp = &(*pp)->next;
+        }
+        *pp = late->next;
+        grp->nmembers--;
+        if (late->sync_req) {
+            coll_req_t *r = late->sync_req;
+            late->sync_req = NULL;
+            sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, grp, NULL);
+        }
+        if (is_leader(grp, late)) {
+            free(grp->leader);
+            grp->leader = NULL;
+        }
+        member_free(late);
+    }
+    for (size_t i = 0; i < grp->npending; i++) {
+        free(grp->pending[i].id);
+    }
+    grp->npending = 0;
+    grp->generation++;
+    free(grp->protocol);
+    grp->protocol = NULL;
+    if (grp->nmembers == 0) {
+        free(grp->leader);
+        grp->leader = NULL;
+        set_state(grp, COLL_GROUP_EMPTY);
+        TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: generation %" PRId32 " is empty",
+                 grp->id, grp->generation);
+        persist_group(g, grp);
+        return;
+    }
+    const char *proto = choose_protocol(grp);
+    grp->protocol = proto ? coll_gdup(proto, strlen(proto)) : NULL;
+    if (!grp->leader) {
+        grp->leader = coll_gdup(grp->members->id, strlen(grp->members->id));
+    }
+    set_state(grp, COLL_GROUP_COMPLETING_REBALANCE);
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+             "group %s: generation %" PRId32 " with %zu members, protocol %s, leader %s", grp->id,
+             grp->generation, grp->nmembers, grp->protocol ? grp->protocol : "-",
+             grp->leader ? grp->leader : "-");
+    uint64_t now = now_ms(g);
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        free(m->assignment);
+        m->assignment = NULL;
+        m->assignment_len = 0;
+        m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
+        coll_req_t *r = m->join_req;
+        m->join_req = NULL;
+        if (r) {
+            join_answer(r, TRIB_KAFKA_NONE, grp, m->id, is_leader(grp, m));
+        }
+    }
+}
+
+static void try_complete_join(coll_groups_t *g, coll_group_t *grp)
+{
+    if (grp->state != COLL_GROUP_PREPARING_REBALANCE) {
+        return;
+    }
+    uint64_t now = now_ms(g);
+    bool all = grp->npending == 0;
+    for (coll_gmember_t *m = grp->members; m && all; m = m->next) {
+        all = m->join_req != NULL;
+    }
+    if ((all && now >= grp->initial_until_ms) || now >= grp->rebalance_deadline_ms) {
+        complete_join(g, grp);
+    }
+}
+
+static void remove_member(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, int16_t err,
+                          const char *why)
+{
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: member %s removed: %s", grp->id, m->id,
+             why);
+    if (m->join_req) {
+        coll_req_t *r = m->join_req;
+        m->join_req = NULL;
+        join_answer(r, err, grp, m->id, false);
+    }
+    if (m->sync_req) {
+        coll_req_t *r = m->sync_req;
+        m->sync_req = NULL;
+        sync_answer(r, err, grp, NULL);
+    }
+    coll_gmember_t **pp = &grp->members;
+    while (*pp && *pp != m) {
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = m->next;
+        grp->nmembers--;
+    }
+    if (is_leader(grp, m)) {
+        free(grp->leader);
+        grp->leader = NULL;
+    }
+    member_free(m);
+    switch (grp->state) {
+    case COLL_GROUP_STABLE:
+    case COLL_GROUP_COMPLETING_REBALANCE:
+        prepare_rebalance(g, grp, why);
+        try_complete_join(g, grp);
+        break;
+    case COLL_GROUP_PREPARING_REBALANCE:
+        try_complete_join(g, grp);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- JoinGroup -------------------------------------------------------------------------- */
+
+static void new_member_id(coll_groups_t *g, coll_req_t *r, char *out, size_t n)
+{
+    trib_uuid_t u;
+    coll_uuid_random(&u);
+    char uu[23];
+    coll_uuid_format(&u, uu);
+    trib_kstr_t cid = r->hdr.client_id;
+    int clen = cid.len > 0 ? (cid.len > 100 ? 100 : cid.len) : 0;
+    snprintf(out, n, "%.*s-%" PRIu64 "-%s", clen, clen ? cid.ptr : "", ++g->member_serial, uu);
+}
+
+static void client_host(coll_req_t *r, char *out, size_t n)
+{
+    const char *peer = r->conn->peer;
+    const char *colon = strrchr(peer, ':');
+    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (len && peer[0] == '[') {
+        peer++;
+        len -= len >= 2 ? 2 : len;
+    }
+    snprintf(out, n, "/%.*s", (int)len, peer);
+}
+
+static bool protocols_compatible(const coll_group_t *grp, const coll_gmember_t *self,
+                                 const JoinGroupRequest *req)
+{
+    bool others = false;
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        others |= m != self;
+    }
+    if (!others) {
+        return true;
+    }
+    if (!grp->protocol_type || !keq(req->ProtocolType, grp->protocol_type)) {
+        return false;
+    }
+    for (int32_t i = 0; i < req->Protocols.count; i++) {
+        char name[256];
+        trib_kstr_t nm = req->Protocols.items[i].Name;
+        if (nm.len < 0 || nm.len >= (int32_t)sizeof(name)) {
+            continue;
+        }
+        memcpy(name, nm.ptr, (size_t)nm.len);
+        name[nm.len] = 0;
+        bool all = true;
+        for (coll_gmember_t *m = grp->members; m && all; m = m->next) {
+            all = m == self || member_supports(m, name);
+        }
+        if (all) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int member_update(coll_gmember_t *m, coll_req_t *r, const JoinGroupRequest *req)
+{
+    m->session_timeout_ms = req->SessionTimeoutMs;
+    m->rebalance_timeout_ms = r->api_version >= 1 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
+    free(m->client_id);
+    m->client_id = kdup(r->hdr.client_id.len < 0 ? trib_kstr("") : r->hdr.client_id);
+    char host[80];
+    client_host(r, host, sizeof(host));
+    free(m->client_host);
+    m->client_host = coll_gdup(host, strlen(host));
+    if (!m->client_id || !m->client_host) {
+        return -ENOMEM;
+    }
+    return member_set_protocols(m, req);
+}
+
+static coll_gmember_t *member_add(coll_group_t *grp, const char *id, trib_kstr_t instance,
+                                  coll_req_t *r, const JoinGroupRequest *req)
+{
+    coll_gmember_t *m = calloc(1, sizeof(*m));
+    if (!m) {
+        return NULL;
+    }
+    m->id = coll_gdup(id, strlen(id));
+    m->instance_id = kdup(instance);
+    if (!m->id || (instance.len >= 0 && !m->instance_id) || member_update(m, r, req) != 0) {
+        member_free(m);
+        return NULL;
+    }
+    coll_gmember_t **pp = &grp->members;
+    while (*pp) {
+        pp = &(*pp)->next;
+    }
+    *pp = m;
+    grp->nmembers++;
+    return m;
+}
+
+static int take_protocol_type(coll_group_t *grp, const JoinGroupRequest *req)
+{
+    if (grp->protocol_type && keq(req->ProtocolType, grp->protocol_type)) {
+        return 0;
+    }
+    char *pt = kdup(req->ProtocolType);
+    if (!pt) {
+        return -ENOMEM;
+    }
+    free(grp->protocol_type);
+    grp->protocol_type = pt;
+    return 0;
+}
+
+/* A member (new or known) has parked its join: move the group along. */
+static void joined(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, bool is_new,
+                   bool protocols_changed)
+{
+    uint64_t now = now_ms(g);
+    m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
+    switch (grp->state) {
+    case COLL_GROUP_EMPTY:
+    case COLL_GROUP_STABLE:
+        if (grp->state == COLL_GROUP_STABLE && !is_new && !protocols_changed &&
+            !is_leader(grp, m)) {
+            /* A follower rejoining with nothing new: the current generation stands. */
+            coll_req_t *r = m->join_req;
+            m->join_req = NULL;
+            join_answer(r, TRIB_KAFKA_NONE, grp, m->id, false);
+            return;
+        }
+        prepare_rebalance(g, grp, is_new ? "a member joined" : "a member rejoined");
+        break;
+    case COLL_GROUP_COMPLETING_REBALANCE:
+        if (!is_new && !protocols_changed) {
+            coll_req_t *r = m->join_req;
+            m->join_req = NULL;
+            join_answer(r, TRIB_KAFKA_NONE, grp, m->id, is_leader(grp, m));
+            return;
+        }
+        prepare_rebalance(g, grp, "a member changed its protocols");
+        break;
+    case COLL_GROUP_PREPARING_REBALANCE:
+        if (is_new && grp->initial_until_ms > now) {
+            /* The initial delay grows with each newcomer, up to the rebalance timeout. */
+            uint64_t until = now + (uint64_t)g->cfg.initial_rebalance_delay_ms;
+            grp->initial_until_ms =
+                until < grp->rebalance_deadline_ms ? until : grp->rebalance_deadline_ms;
+        }
+        break;
+    default:
+        break;
+    }
+    try_complete_join(g, grp);
+}
+
+void coll_group_join(coll_groups_t *g, coll_req_t *r)
+{
+    const JoinGroupRequest *req = r->body;
+    int16_t v = r->api_version;
+    trib_kstr_t instance = v >= 5 ? req->GroupInstanceId : trib_kstr(NULL);
+    if (g->stopping) {
+        join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL, false);
+        return;
+    }
+    if (req->GroupId.len <= 0) {
+        join_answer(r, TRIB_KAFKA_INVALID_GROUP_ID, NULL, NULL, false);
+        return;
+    }
+    if (req->SessionTimeoutMs < g->cfg.min_session_timeout_ms ||
+        req->SessionTimeoutMs > g->cfg.max_session_timeout_ms) {
+        join_answer(r, TRIB_KAFKA_INVALID_SESSION_TIMEOUT, NULL, NULL, false);
+        return;
+    }
+    if (req->ProtocolType.len <= 0 || req->Protocols.count <= 0) {
+        join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, NULL, false);
+        return;
+    }
+    char given_id[512];
+    snprintf(given_id, sizeof(given_id), "%.*s", req->MemberId.len > 0 ? (int)req->MemberId.len : 0,
+             req->MemberId.len > 0 ? req->MemberId.ptr : "");
+    coll_group_t *grp =
+        coll_groups_get(g, req->GroupId.ptr, (size_t)req->GroupId.len, req->MemberId.len <= 0);
+    if (!grp) {
+        join_answer(r,
+                    req->MemberId.len > 0 ? TRIB_KAFKA_UNKNOWN_MEMBER_ID
+                                          : TRIB_KAFKA_UNKNOWN_SERVER_ERROR,
+                    NULL, given_id, false);
+        return;
+    }
+    if (grp->state == COLL_GROUP_DEAD) {
+        join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, given_id, false);
+        return;
+    }
+
+    if (req->MemberId.len <= 0) {
+        coll_gmember_t *st = member_by_instance(grp, instance);
+        if (!protocols_compatible(grp, st, req)) {
+            join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, NULL, false);
+            return;
+        }
+        char id[512];
+        new_member_id(g, r, id, sizeof(id));
+        if (st) {
+            /* A static member back with a new id: it takes the old member's place. */
+            char *nid = coll_gdup(id, strlen(id));
+            if (!nid) {
+                join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
+                return;
+            }
+            bool was_leader = is_leader(grp, st);
+            bool changed = !same_protocols(st, req);
+            if (st->join_req) {
+                coll_req_t *old = st->join_req;
+                st->join_req = NULL;
+                join_answer(old, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, st->id, false);
+            }
+            if (st->sync_req) {
+                coll_req_t *old = st->sync_req;
+                st->sync_req = NULL;
+                sync_answer(old, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, NULL);
+            }
+            free(st->id);
+            st->id = nid;
+            if (was_leader) {
+                free(grp->leader);
+                grp->leader = coll_gdup(nid, strlen(nid));
+            }
+            if (member_update(st, r, req) != 0) {
+                join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
+                return;
+            }
+            TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+                     "group %s: static member %s rejoined as %s", grp->id, st->instance_id, nid);
+            st->join_req = r;
+            park(r, st);
+            if (grp->state == COLL_GROUP_STABLE && !was_leader && !changed) {
+                st->session_deadline_ms = now_ms(g) + (uint64_t)st->session_timeout_ms;
+                persist_group(g, grp);
+                st->join_req = NULL;
+                join_answer(r, TRIB_KAFKA_NONE, grp, st->id, false);
+                return;
+            }
+            joined(g, grp, st, false, true);
+            return;
+        }
+        if (instance.len < 0 && v >= 4) {
+            /* KIP-394: the member must come back with the id it is given. */
+            struct pending_member *pm =
+                realloc(grp->pending, (grp->npending + 1) * sizeof(*grp->pending));
+            char *pid = coll_gdup(id, strlen(id));
+            if (!pm || !pid) {
+                if (pm) {
+                    grp->pending = pm;
+                }
+                free(pid);
+                join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
+                return;
+            }
+            grp->pending = pm;
+            pm[grp->npending].id = pid;
+            pm[grp->npending].deadline_ms = now_ms(g) + (uint64_t)req->SessionTimeoutMs;
+            grp->npending++;
+            join_answer(r, TRIB_KAFKA_MEMBER_ID_REQUIRED, NULL, id, false);
+            return;
+        }
+        if (take_protocol_type(grp, req) != 0) {
+            join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
+            return;
+        }
+        coll_gmember_t *m = member_add(grp, id, instance, r, req);
+        if (!m) {
+            join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
+            return;
+        }
+        m->join_req = r;
+        park(r, m);
+        joined(g, grp, m, true, true);
+        return;
+    }
+
+    coll_gmember_t *m = member_find(grp, req->MemberId);
+    if (!m) {
+        size_t k = grp->npending;
+        for (size_t i = 0; i < grp->npending; i++) {
+            if (keq(req->MemberId, grp->pending[i].id)) {
+                k = i;
+            }
+        }
+        if (k == grp->npending) {
+            join_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, given_id, false);
+            return;
+        }
+        if (!protocols_compatible(grp, NULL, req)) {
+            join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, given_id, false);
+            return;
+        }
+        free(grp->pending[k].id);
+        grp->pending[k] = grp->pending[--grp->npending];
+        if (take_protocol_type(grp, req) != 0 ||
+            !(m = member_add(grp, given_id, instance, r, req))) {
+            join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, given_id, false);
+            return;
+        }
+        m->join_req = r;
+        park(r, m);
+        joined(g, grp, m, true, true);
+        return;
+    }
+    if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
+        join_answer(r, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, given_id, false);
+        return;
+    }
+    if (!protocols_compatible(grp, m, req)) {
+        join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, given_id, false);
+        return;
+    }
+    bool changed = !same_protocols(m, req);
+    if (member_update(m, r, req) != 0) {
+        join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, given_id, false);
+        return;
+    }
+    if (m->join_req) {
+        coll_req_t *old = m->join_req;
+        m->join_req = NULL;
+        join_answer(old, TRIB_KAFKA_REBALANCE_IN_PROGRESS, NULL, m->id, false);
+    }
+    m->join_req = r;
+    park(r, m);
+    joined(g, grp, m, false, changed);
+}
+
+/* ---- SyncGroup -------------------------------------------------------------------------- */
+
+void coll_group_sync(coll_groups_t *g, coll_req_t *r)
+{
+    const SyncGroupRequest *req = r->body;
+    if (g->stopping) {
+        sync_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL);
+        return;
+    }
+    coll_group_t *grp = req->GroupId.len > 0
+                            ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
+                            : NULL;
+    if (!grp) {
+        sync_answer(
+            r, req->GroupId.len > 0 ? TRIB_KAFKA_UNKNOWN_MEMBER_ID : TRIB_KAFKA_INVALID_GROUP_ID,
+            NULL, NULL);
+        return;
+    }
+    coll_gmember_t *m = member_find(grp, req->MemberId);
+    if (!m) {
+        sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
+        return;
+    }
+    trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
+    if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
+        sync_answer(r, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, NULL);
+        return;
+    }
+    if (req->GenerationId != grp->generation) {
+        sync_answer(r, TRIB_KAFKA_ILLEGAL_GENERATION, NULL, NULL);
+        return;
+    }
+    if (r->api_version >= 5 &&
+        ((req->ProtocolType.len >= 0 && !keq(req->ProtocolType, grp->protocol_type)) ||
+         (req->ProtocolName.len >= 0 && !keq(req->ProtocolName, grp->protocol)))) {
+        sync_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, NULL);
+        return;
+    }
+    m->session_deadline_ms = now_ms(g) + (uint64_t)m->session_timeout_ms;
+    switch (grp->state) {
+    case COLL_GROUP_PREPARING_REBALANCE:
+        sync_answer(r, TRIB_KAFKA_REBALANCE_IN_PROGRESS, NULL, NULL);
+        return;
+    case COLL_GROUP_STABLE:
+        sync_answer(r, TRIB_KAFKA_NONE, grp, m);
+        return;
+    case COLL_GROUP_COMPLETING_REBALANCE:
+        break;
+    default:
+        sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
+        return;
+    }
+    if (m->sync_req) {
+        coll_req_t *old = m->sync_req;
+        m->sync_req = NULL;
+        sync_answer(old, TRIB_KAFKA_REBALANCE_IN_PROGRESS, NULL, NULL);
+    }
+    m->sync_req = r;
+    park(r, m);
+    if (!is_leader(grp, m)) {
+        return;
+    }
+    for (coll_gmember_t *x = grp->members; x; x = x->next) {
+        free(x->assignment);
+        x->assignment = NULL;
+        x->assignment_len = 0;
+        for (int32_t i = 0; i < req->Assignments.count; i++) {
+            const SyncGroupRequest_SyncGroupRequestAssignment *a = &req->Assignments.items[i];
+            if (keq(a->MemberId, x->id) && a->Assignment.len > 0) {
+                x->assignment = malloc((size_t)a->Assignment.len);
+                if (x->assignment) {
+                    memcpy(x->assignment, a->Assignment.ptr, (size_t)a->Assignment.len);
+                    x->assignment_len = a->Assignment.len;
+                }
+                break;
+            }
+        }
+    }
+    set_state(grp, COLL_GROUP_STABLE);
+    persist_group(g, grp);
+    for (coll_gmember_t *x = grp->members; x; x = x->next) {
+        if (x->sync_req) {
+            coll_req_t *pr = x->sync_req;
+            x->sync_req = NULL;
+            sync_answer(pr, TRIB_KAFKA_NONE, grp, x);
+        }
+    }
+}
+
+/* ---- Heartbeat ------------------------------------------------------------------------- */
+
+void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
+{
+    const HeartbeatRequest *req = r->body;
+    int16_t err = TRIB_KAFKA_NONE;
+    coll_group_t *grp = req->GroupId.len > 0
+                            ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
+                            : NULL;
+    coll_gmember_t *m = grp ? member_find(grp, req->MemberId) : NULL;
+    trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
+    if (g->stopping) {
+        err = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    } else if (req->GroupId.len <= 0) {
+        err = TRIB_KAFKA_INVALID_GROUP_ID;
+    } else if (!m) {
+        err = TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+    } else if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
+        err = TRIB_KAFKA_FENCED_INSTANCE_ID;
+    } else if (req->GenerationId != grp->generation) {
+        err = TRIB_KAFKA_ILLEGAL_GENERATION;
+    } else {
+        m->session_deadline_ms = now_ms(g) + (uint64_t)m->session_timeout_ms;
+        switch (grp->state) {
+        case COLL_GROUP_PREPARING_REBALANCE:
+            err = TRIB_KAFKA_REBALANCE_IN_PROGRESS;
+            break;
+        case COLL_GROUP_STABLE:
+        case COLL_GROUP_COMPLETING_REBALANCE:
+            break;
+        default:
+            err = TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+            break;
+        }
+    }
+    simple_answer(r, &HeartbeatResponse_codec, sizeof(HeartbeatResponse), err);
+}
+
+/* ---- LeaveGroup -------------------------------------------------------------------------- */
+
+static int16_t leave_one(coll_groups_t *g, coll_group_t *grp, trib_kstr_t member,
+                         trib_kstr_t instance)
+{
+    if (!grp) {
+        return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+    }
+    coll_gmember_t *m = NULL;
+    if (member.len > 0) {
+        m = member_find(grp, member);
+    } else {
+        m = member_by_instance(grp, instance);
+    }
+    if (!m) {
+        /* A pending member (MEMBER_ID_REQUIRED) that gives up. */
+        for (size_t i = 0; member.len > 0 && i < grp->npending; i++) {
+            if (keq(member, grp->pending[i].id)) {
+                free(grp->pending[i].id);
+                grp->pending[i] = grp->pending[--grp->npending];
+                try_complete_join(g, grp);
+                return TRIB_KAFKA_NONE;
+            }
+        }
+        return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+    }
+    if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
+        return TRIB_KAFKA_FENCED_INSTANCE_ID;
+    }
+    remove_member(g, grp, m, TRIB_KAFKA_UNKNOWN_MEMBER_ID, "left the group");
+    return TRIB_KAFKA_NONE;
+}
+
+void coll_group_leave(coll_groups_t *g, coll_req_t *r)
+{
+    const LeaveGroupRequest *req = r->body;
+    LeaveGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    LeaveGroupResponse_init(resp);
+    coll_group_t *grp = req->GroupId.len > 0
+                            ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
+                            : NULL;
+    if (g->stopping) {
+        resp->ErrorCode = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    } else if (req->GroupId.len <= 0) {
+        resp->ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;
+    } else if (r->api_version < 3) {
+        resp->ErrorCode = leave_one(g, grp, req->MemberId, trib_kstr(NULL));
+    } else {
+        int32_t n = req->Members.count > 0 ? req->Members.count : 0;
+        LeaveGroupResponse_MemberResponse *out = coll_req_alloc(r, (size_t)n * sizeof(*out));
+        if (n && !out) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        if (!grp) {
+            resp->ErrorCode = TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            const LeaveGroupRequest_MemberIdentity *id = &req->Members.items[i];
+            LeaveGroupResponse_MemberResponse_init(&out[i]);
+            out[i].MemberId = id->MemberId;
+            out[i].GroupInstanceId = id->GroupInstanceId;
+            out[i].ErrorCode = leave_one(g, grp, id->MemberId, id->GroupInstanceId);
+            coll_req_note_error(r, out[i].ErrorCode);
+        }
+        resp->Members.items = out;
+        resp->Members.count = n;
+    }
+    coll_req_note_error(r, resp->ErrorCode);
+    coll_req_respond(r, &LeaveGroupResponse_codec, resp);
+}
+
+/* ---- offsets ------------------------------------------------------------------------------ */
+
+int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t generation,
+                                trib_kstr_t member, trib_kstr_t instance, coll_group_t **out)
+{
+    *out = NULL;
+    if (g->stopping) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (group.len <= 0) {
+        return TRIB_KAFKA_INVALID_GROUP_ID;
+    }
+    coll_group_t *grp = coll_groups_find(g, group.ptr, (size_t)group.len);
+    if (!grp) {
+        if (generation >= 0) {
+            return TRIB_KAFKA_ILLEGAL_GENERATION;
+        }
+        grp = coll_groups_get(g, group.ptr, (size_t)group.len, true);
+        if (!grp) {
+            return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        }
+        *out = grp;
+        return TRIB_KAFKA_NONE;
+    }
+    if (grp->state == COLL_GROUP_DEAD) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (generation < 0 && grp->state == COLL_GROUP_EMPTY) {
+        *out = grp;
+        return TRIB_KAFKA_NONE;
+    }
+    if (grp->state == COLL_GROUP_COMPLETING_REBALANCE) {
+        return TRIB_KAFKA_REBALANCE_IN_PROGRESS;
+    }
+    coll_gmember_t *m = member_find(grp, member);
+    if (!m) {
+        return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+    }
+    if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
+        return TRIB_KAFKA_FENCED_INSTANCE_ID;
+    }
+    if (generation != grp->generation) {
+        return TRIB_KAFKA_ILLEGAL_GENERATION;
+    }
+    m->session_deadline_ms = now_ms(g) + (uint64_t)m->session_timeout_ms;
+    *out = grp;
+    return TRIB_KAFKA_NONE;
+}
+
+static coll_goffset_t *offset_find(const coll_group_t *grp, const char *topic, size_t len,
+                                   int32_t partition)
+{
+    for (size_t i = 0; i < grp->noffsets; i++) {
+        coll_goffset_t *o = &grp->offsets[i];
+        if (o->partition == partition && strlen(o->topic) == len &&
+            memcmp(o->topic, topic, len) == 0) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+const coll_goffset_t *coll_group_offset(const coll_group_t *grp, const char *topic, size_t len,
+                                        int32_t partition)
+{
+    return offset_find(grp, topic, len, partition);
+}
+
+void coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition,
+                           int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen,
+                           int64_t ts)
+{
+    coll_goffset_t *o = offset_find(grp, topic, tlen, partition);
+    if (!o) {
+        if (grp->noffsets == grp->offsets_cap) {
+            size_t cap = grp->offsets_cap ? grp->offsets_cap * 2 : 8;
+            coll_goffset_t *n = realloc(grp->offsets, cap * sizeof(*n));
+            if (!n) {
+                return;
+            }
+            grp->offsets = n;
+            grp->offsets_cap = cap;
+        }
+        char *t = coll_gdup(topic, tlen);
+        if (!t) {
+            return;
+        }
+        o = &grp->offsets[grp->noffsets++];
+        memset(o, 0, sizeof(*o));
+        o->topic = t;
+        o->partition = partition;
+    }
+    char *m = meta ? coll_gdup(meta, mlen) : NULL;
+    free(o->metadata);
+    o->metadata = m;
+    o->offset = offset;
+    o->leader_epoch = leader_epoch;
+    o->commit_ts = ts;
+}
+
+bool coll_group_offset_remove(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition)
+{
+    coll_goffset_t *o = offset_find(grp, topic, tlen, partition);
+    if (!o) {
+        return false;
+    }
+    free(o->topic);
+    free(o->metadata);
+    *o = grp->offsets[--grp->noffsets];
+    return true;
+}
+
+int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic, int32_t partition,
+                          int64_t offset, int32_t leader_epoch, trib_kstr_t metadata)
+{
+    if (metadata.len > MAX_OFFSET_METADATA) {
+        return TRIB_KAFKA_OFFSET_METADATA_TOO_LARGE;
+    }
+    coll_goffset_t o = {
+        .topic = NULL,
+        .partition = partition,
+        .offset = offset,
+        .leader_epoch = leader_epoch,
+        .metadata = NULL,
+        .commit_ts = coll_server_wall_ms(),
+    };
+    char meta[MAX_OFFSET_METADATA + 1];
+    size_t mlen = metadata.len > 0 ? (size_t)metadata.len : 0;
+    memcpy(meta, mlen ? metadata.ptr : "", mlen);
+    meta[mlen] = 0;
+    o.metadata = meta;
+    char tname[256];
+    if (topic.len <= 0 || topic.len >= (int32_t)sizeof(tname)) {
+        return TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    memcpy(tname, topic.ptr, (size_t)topic.len);
+    tname[topic.len] = 0;
+    int rc = coll_gstore_offset(g, grp->id, tname, partition, &o);
+    if (rc) {
+        return coll_kafka_error_from(rc) == TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+                   ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+                   : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    coll_group_offset_set(grp, tname, (size_t)topic.len, partition, offset, leader_epoch, meta,
+                          mlen, o.commit_ts);
+    return TRIB_KAFKA_NONE;
+}
+
+bool coll_group_offset_delete(coll_groups_t *g, coll_group_t *grp, const char *topic, size_t len,
+                              int32_t partition)
+{
+    if (!offset_find(grp, topic, len, partition)) {
+        return false;
+    }
+    char tname[256];
+    snprintf(tname, sizeof(tname), "%.*s", (int)len, topic);
+    coll_gstore_offset(g, grp->id, tname, partition, NULL);
+    return coll_group_offset_remove(grp, topic, len, partition);
+}
+
+bool coll_group_subscribed(const coll_group_t *grp, const char *topic, size_t len)
+{
+    if (!grp->protocol_type || strcmp(grp->protocol_type, "consumer") != 0) {
+        return false;
+    }
+    bool found = false;
+    for (const coll_gmember_t *m = grp->members; m && !found; m = m->next) {
+        int32_t mlen;
+        const uint8_t *md = coll_gmember_metadata(grp, m, &mlen);
+        if (!md && m->nprotocols) {
+            md = m->proto_meta[0];
+            mlen = m->proto_meta_len[0];
+        }
+        if (!md || mlen < 2) {
+            continue;
+        }
+        trib_arena_t a;
+        trib_arena_init(&a);
+        trib_slice_t s = trib_slice_make(md, (size_t)mlen);
+        int16_t ver = trib_slice_i16(&s);
+        ConsumerProtocolSubscription sub;
+        ConsumerProtocolSubscription_init(&sub);
+        if (ver > 3) {
+            ver = 3; /* newer versions only add fields at the end */
+        }
+        if (ver >= 0 && ConsumerProtocolSubscription_decode(&sub, &s, ver, &a) == 0) {
+            for (int32_t i = 0; i < sub.Topics.count; i++) {
+                trib_kstr_t t = sub.Topics.items[i];
+                if (t.len == (int32_t)len && memcmp(t.ptr, topic, len) == 0) {
+                    found = true;
+                }
+            }
+        }
+        trib_arena_fini(&a);
+    }
+    return found;
+}
+
+int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len)
+{
+    coll_group_t *grp = coll_groups_find(g, id, len);
+    if (!grp || grp->state == COLL_GROUP_DEAD) {
+        return TRIB_KAFKA_GROUP_ID_NOT_FOUND;
+    }
+    if (grp->state != COLL_GROUP_EMPTY) {
+        return TRIB_KAFKA_NON_EMPTY_GROUP;
+    }
+    for (size_t i = 0; i < grp->noffsets; i++) {
+        coll_gstore_offset(g, grp->id, grp->offsets[i].topic, grp->offsets[i].partition, NULL);
+    }
+    coll_gstore_group(g, grp->id, NULL);
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s deleted", grp->id);
+    coll_groups_remove(g, grp);
+    return TRIB_KAFKA_NONE;
+}
+
+/* ---- housekeeping ------------------------------------------------------------------------ */
+
+static void expire_offsets(coll_groups_t *g)
+{
+    int64_t now = coll_server_wall_ms();
+    coll_group_t *grp = g->head;
+    while (grp) {
+        coll_group_t *next = grp->next;
+        if (grp->state == COLL_GROUP_EMPTY) {
+            /* Kafka 2.1+: an Empty group's offsets expire retention after it became empty
+             * (offsets-only groups: after their commit). */
+            for (size_t i = 0; i < grp->noffsets;) {
+                coll_goffset_t *o = &grp->offsets[i];
+                int64_t base = grp->protocol_type ? grp->state_ts : o->commit_ts;
+                if (base + g->cfg.offsets_retention_ms <= now) {
+                    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+                             "group %s: committed offset of %s-%" PRId32 " expired", grp->id,
+                             o->topic, o->partition);
+                    coll_gstore_offset(g, grp->id, o->topic, o->partition, NULL);
+                    free(o->topic);
+                    free(o->metadata);
+                    *o = grp->offsets[--grp->noffsets];
+                } else {
+                    i++;
+                }
+            }
+            if (grp->noffsets == 0 && grp->nmembers == 0 &&
+                grp->state_ts + g->cfg.offsets_retention_ms <= now) {
+                coll_gstore_group(g, grp->id, NULL);
+                coll_groups_remove(g, grp);
+            }
+        }
+        grp = next;
+    }
+}
+
+static void tick(uv_timer_t *t)
+{
+    coll_groups_t *g = t->data;
+    if (g->stopping) {
+        return;
+    }
+    uint64_t now = now_ms(g);
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        for (size_t i = 0; i < grp->npending;) {
+            if (grp->pending[i].deadline_ms <= now) {
+                free(grp->pending[i].id);
+                grp->pending[i] = grp->pending[--grp->npending];
+            } else {
+                i++;
+            }
+        }
+        for (;;) {
+            coll_gmember_t *dead = NULL;
+            for (coll_gmember_t *m = grp->members; m; m = m->next) {
+                if (!m->join_req && !m->sync_req && m->session_deadline_ms <= now) {
+                    dead = m;
+                    break;
+                }
+            }
+            if (!dead) {
+                break;
+            }
+            remove_member(g, grp, dead, TRIB_KAFKA_UNKNOWN_MEMBER_ID, "session timeout expired");
+        }
+        try_complete_join(g, grp);
+    }
+    if (now >= g->next_retention_check_ms) {
+        g->next_retention_check_ms = now + (uint64_t)g->cfg.offsets_retention_check_ms;
+        expire_offsets(g);
+    }
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
+{
+    coll_cluster_t *cl = g->srv->cluster;
+    const char *name = COLL_OFFSETS_TOPIC;
+    coll_topic_t *t = coll_cluster_topic(cl, name, strlen(name));
+    if (t || !create) {
+        return t;
+    }
+    coll_config_kv_t kv[] = {
+        {trib_kstr("cleanup.policy"), trib_kstr("compact")},
+        {trib_kstr("segment.bytes"), trib_kstr("104857600")},
+    };
+    coll_admin_result_t res;
+    coll_cluster_create_topic(cl, name, strlen(name), g->cfg.offsets_partitions, -1, kv, 2, false,
+                              &t, &res);
+    if (res.code != TRIB_KAFKA_NONE || !t) {
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name, res.msg);
+        return NULL;
+    }
+    return t;
+}
+
+int coll_groups_new(coll_server_t *s, const coll_group_config_t *cfg, coll_groups_t **out)
+{
+    *out = NULL;
+    coll_groups_t *g = calloc(1, sizeof(*g));
+    if (!g) {
+        return -ENOMEM;
+    }
+    g->srv = s;
+    g->cfg = *cfg;
+    g->loading = true;
+    int rc = coll_gstore_load(g);
+    g->loading = false;
+    if (rc) {
+        coll_groups_free(g);
+        return rc;
+    }
+    uv_timer_init(s->loop, &g->timer);
+    g->timer.data = g;
+    g->next_retention_check_ms = uv_now(s->loop) + (uint64_t)g->cfg.offsets_retention_check_ms;
+    uv_timer_start(&g->timer, tick, TICK_MS, TICK_MS);
+    uv_unref((uv_handle_t *)&g->timer);
+    uint64_t now = uv_now(s->loop);
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
+        }
+    }
+    *out = g;
+    return 0;
+}
+
+uv_handle_t *coll_groups_timer(coll_groups_t *g)
+{
+    return (uv_handle_t *)&g->timer;
+}
+
+void coll_groups_stop(coll_groups_t *g)
+{
+    if (!g) {
+        return;
+    }
+    g->stopping = true;
+    uv_timer_stop(&g->timer);
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            if (m->join_req) {
+                coll_req_t *r = m->join_req;
+                m->join_req = NULL;
+                join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, m->id, false);
+            }
+            if (m->sync_req) {
+                coll_req_t *r = m->sync_req;
+                m->sync_req = NULL;
+                sync_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL);
+            }
+        }
+    }
+}
+
+void coll_groups_free(coll_groups_t *g)
+{
+    if (!g) {
+        return;
+    }
+    while (g->head) {
+        coll_group_t *grp = g->head;
+        g->head = grp->next;
+        /* Parked requests were answered at stop; detach any left (connection teardown). */
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            if (m->join_req) {
+                unpark(m->join_req);
+            }
+            if (m->sync_req) {
+                unpark(m->sync_req);
+            }
+        }
+        group_free(grp);
+    }
+    free(g);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The group coordinator (classic protocol): consumer groups, their
+ * rebalances, and committed offsets kept in the internal compacted topic
+ * __consumer_offsets.
+ *
+ * The coordinator is one object per server, driven from the loop thread
+ * by the API handlers in server/api/ (find_coordinator.c, join_group.c
+ * ...). JoinGroup and SyncGroup park their request in the member they
+ * belong to (the request stays in its connection's queue, answered later;
+ * a closed connection detaches it through the request's ctx_free); the
+ * others answer at once. See coordinator.c for the state machine and
+ * store.c for the record formats.
+ */
+#ifndef COLLECTOR_GROUP_GROUP_H
+#define COLLECTOR_GROUP_GROUP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "tributary/kafka.h"
+
+#define COLL_OFFSETS_TOPIC "__consumer_offsets"
+
+typedef struct coll_groups coll_groups_t;
+typedef struct coll_group coll_group_t;
+typedef struct coll_gmember coll_gmember_t;
+struct coll_server;
+struct coll_req;
+struct coll_cluster;
+
+typedef struct coll_group_config {
+    int32_t offsets_partitions;         /* offsets.topic.num.partitions (50) */
+    int64_t offsets_retention_ms;       /* offsets.retention.minutes (7 days) */
+    int32_t min_session_timeout_ms;     /* group.min.session.timeout.ms (6000) */
+    int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms (1800000) */
+    int32_t initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms (3000) */
+    int64_t offsets_retention_check_ms; /* offsets.retention.check.interval.ms (600000) */
+} coll_group_config_t;
+
+void coll_group_config_init(coll_group_config_t *c);
+
+typedef enum coll_group_state {
+    COLL_GROUP_EMPTY,
+    COLL_GROUP_PREPARING_REBALANCE,
+    COLL_GROUP_COMPLETING_REBALANCE,
+    COLL_GROUP_STABLE,
+    COLL_GROUP_DEAD,
+} coll_group_state_t;
+
+const char *coll_group_state_name(coll_group_state_t s);
+
+/* One committed offset. */
+typedef struct coll_goffset {
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    char *metadata;
+    int64_t commit_ts;
+} coll_goffset_t;
+
+struct coll_gmember {
+    coll_gmember_t *next;
+    char *id;
+    char *instance_id; /* NULL: dynamic member */
+    char *client_id;
+    char *client_host;
+    int32_t session_timeout_ms, rebalance_timeout_ms;
+    size_t nprotocols;
+    char **proto_names;
+    uint8_t **proto_meta;
+    int32_t *proto_meta_len;
+    uint8_t *assignment;
+    int32_t assignment_len;
+    struct coll_req *join_req; /* parked JoinGroup */
+    struct coll_req *sync_req; /* parked SyncGroup */
+    uint64_t session_deadline_ms;
+};
+
+struct coll_group {
+    coll_group_t *next;
+    char *id;
+    coll_group_state_t state;
+    int32_t generation;
+    char *protocol_type; /* NULL: none yet (an offsets-only group) */
+    char *protocol;      /* chosen protocol, NULL when empty */
+    char *leader;        /* leader member id, NULL when empty */
+    coll_gmember_t *members;
+    size_t nmembers;
+    struct pending_member {
+        char *id;
+        uint64_t deadline_ms;
+    } * pending;
+    size_t npending;
+    uint64_t rebalance_deadline_ms;
+    uint64_t initial_until_ms; /* initial rebalance delay: no join completes before */
+    coll_goffset_t *offsets;
+    size_t noffsets, offsets_cap;
+    int64_t state_ts; /* wall ms of the last state change (Empty since ...) */
+};
+
+/*
+ * Creates the coordinator: makes sure __consumer_offsets exists (compacted,
+ * cfg->offsets_partitions partitions), reloads the groups and offsets from
+ * it, and starts its housekeeping timer (unreferenced).
+ */
+int coll_groups_new(struct coll_server *s, const coll_group_config_t *cfg, coll_groups_t **out);
+/* Answers every parked request (shutdown): COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR. */
+void coll_groups_stop(coll_groups_t *g);
+/* The timer handle, for the server to close at shutdown. */
+uv_handle_t *coll_groups_timer(coll_groups_t *g);
+/* Frees everything (after the timer is closed). */
+void coll_groups_free(coll_groups_t *g);
+
+/* Kafka's String.hashCode of the group id, abs, modulo the partition count. */
+int32_t coll_group_partition_for(const char *group, size_t len, int32_t partitions);
+/* Java String.hashCode over the UTF-16 code units of a UTF-8 string. */
+int32_t coll_java_string_hash(const char *s, size_t len);
+
+coll_group_t *coll_groups_find(coll_groups_t *g, const char *id, size_t len);
+/* All groups, in creation order; returns the count (out may be NULL to count). */
+size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max);
+
+/* The parking handlers: each answers r now or later. */
+void coll_group_join(coll_groups_t *g, struct coll_req *r);
+void coll_group_sync(coll_groups_t *g, struct coll_req *r);
+void coll_group_heartbeat(coll_groups_t *g, struct coll_req *r);
+void coll_group_leave(coll_groups_t *g, struct coll_req *r);
+
+/* ---- offsets ---- */
+
+/*
+ * Checks whether a commit is allowed (generation -1 with an empty member id
+ * is a standalone commit, accepted when the group has no members); returns
+ * a Kafka error code. Creates the group when needed (*grp).
+ */
+int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t generation,
+                                trib_kstr_t member, trib_kstr_t instance, coll_group_t **grp);
+/* Stores and persists one offset; returns a Kafka error code. */
+int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic, int32_t partition,
+                          int64_t offset, int32_t leader_epoch, trib_kstr_t metadata);
+const coll_goffset_t *coll_group_offset(const coll_group_t *grp, const char *topic, size_t len,
+                                        int32_t partition);
+/* Removes one offset (tombstone); returns true if there was one. */
+bool coll_group_offset_delete(coll_groups_t *g, coll_group_t *grp, const char *topic, size_t len,
+                              int32_t partition);
+/* True if an active member's subscription names the topic. */
+bool coll_group_subscribed(const coll_group_t *grp, const char *topic, size_t len);
+/* DeleteGroups: NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND or NONE (tombstones written). */
+int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len);
+
+/* The member's metadata for the group's chosen protocol (NULL/0 if none). */
+const uint8_t *coll_gmember_metadata(const coll_group_t *grp, const coll_gmember_t *m,
+                                     int32_t *len);
+
+#endif

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The coordinator's private structures, shared by coordinator.c and store.c. */
+#ifndef COLLECTOR_GROUP_GROUP_INT_H
+#define COLLECTOR_GROUP_GROUP_INT_H
+
+#include "group/group.h"
+#include "server/server_int.h"
+
+#define COLL_GROUP_FACILITY "group"
+
+struct coll_groups {
+    coll_server_t *srv;
+    coll_group_config_t cfg;
+    coll_group_t *head, *tail;
+    size_t ngroups;
+    uv_timer_t timer;
+    uint64_t next_retention_check_ms;
+    uint64_t member_serial;
+    bool stopping;
+    bool loading; /* replaying __consumer_offsets: nothing is written */
+};
+
+/* ---- store.c: the records of __consumer_offsets ---- */
+
+/* OffsetCommitKey v1 + OffsetCommitValue v3 (value NULL-ish: tombstone when o is NULL). */
+int coll_gstore_offset(coll_groups_t *g, const char *group, const char *topic, int32_t partition,
+                       const coll_goffset_t *o);
+/* GroupMetadataKey v2 + GroupMetadataValue v3; tombstone when grp is NULL. */
+int coll_gstore_group(coll_groups_t *g, const char *group, const coll_group_t *grp);
+/* Replays every partition of __consumer_offsets into the coordinator. */
+int coll_gstore_load(coll_groups_t *g);
+
+/* ---- coordinator.c: used by the loader ---- */
+/*
+ * __consumer_offsets, created on first use (as Kafka does at the first
+ * FindCoordinator) when `create`; NULL if it does not exist or cannot be
+ * created. Looked up each time: the topic may be deleted under us.
+ */
+coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create);
+coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool create);
+void coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition,
+                           int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen,
+                           int64_t ts);
+bool coll_group_offset_remove(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition);
+void coll_groups_remove(coll_groups_t *g, coll_group_t *grp);
+char *coll_gdup(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * FindCoordinator (key 10), versions 0-4 (v3+ flexible, v4 batches the
+ * keys in CoordinatorKeys, KIP-699).
+ *
+ * Key type 0 (group): the coordinator of a group is the leader of
+ * partition abs(hashCode(group)) % partitions of __consumer_offsets; on
+ * this single node that is always this broker, so the answer is our own
+ * node id and advertised address. Key type 1 (transaction) gets
+ * COORDINATOR_NOT_AVAILABLE: transactions are not supported. Other key
+ * types (share groups, v6) get INVALID_REQUEST.
+ *
+ * v0 must stay advertised: librdkafka 2.0.2 turns its consumer groups
+ * and its lz4 support on only when the range includes it.
+ */
+#include "server/server_int.h"
+
+#include <string.h>
+
+#include "group/group_int.h"
+#include "kafka/gen/kafka_messages.h"
+
+static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key)
+{
+    if (key_type == 1) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (key_type != 0) {
+        return TRIB_KAFKA_INVALID_REQUEST;
+    }
+    if (!r->srv->groups || r->srv->stopping) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    (void)key;
+    /* Kafka creates the offsets topic at the first FindCoordinator; so do we. */
+    return coll_groups_topic(r->srv->groups, true) ? TRIB_KAFKA_NONE
+                                                   : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+}
+
+void coll_api_find_coordinator(coll_req_t *r)
+{
+    const FindCoordinatorRequest *req = r->body;
+    const coll_cluster_config_t *cc = coll_cluster_config(r->srv->cluster);
+    FindCoordinatorResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    if (!resp) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    FindCoordinatorResponse_init(resp);
+    int8_t key_type = r->api_version >= 1 ? req->KeyType : 0;
+    if (r->api_version < 4) {
+        resp->ErrorCode = lookup(r, key_type, req->Key);
+        resp->NodeId = resp->ErrorCode ? -1 : cc->node_id;
+        resp->Host = trib_kstr(resp->ErrorCode ? "" : cc->host);
+        resp->Port = resp->ErrorCode ? -1 : cc->port;
+        if (resp->ErrorCode && r->api_version >= 1) {
+            resp->ErrorMessage = trib_kstr(trib_kafka_err_message(resp->ErrorCode));
+        }
+        coll_req_note_error(r, resp->ErrorCode);
+    } else {
+        int32_t n = req->CoordinatorKeys.count > 0 ? req->CoordinatorKeys.count : 0;
+        FindCoordinatorResponse_Coordinator *cs = coll_req_alloc(r, (size_t)n * sizeof(*cs));
+        if (n && !cs) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        for (int32_t i = 0; i < n; i++) {
+            FindCoordinatorResponse_Coordinator *c = &cs[i];
+            FindCoordinatorResponse_Coordinator_init(c);
+            c->Key = req->CoordinatorKeys.items[i];
+            c->ErrorCode = lookup(r, key_type, c->Key);
+            c->NodeId = c->ErrorCode ? -1 : cc->node_id;
+            c->Host = trib_kstr(c->ErrorCode ? "" : cc->host);
+            c->Port = c->ErrorCode ? -1 : cc->port;
+            if (c->ErrorCode) {
+                c->ErrorMessage = trib_kstr(trib_kafka_err_message(c->ErrorCode));
+            }
+            coll_req_note_error(r, c->ErrorCode);
+        }
+        resp->Coordinators.items = cs;
+        resp->Coordinators.count = n;
+    }
+    coll_req_respond(r, &FindCoordinatorResponse_codec, resp);
+}

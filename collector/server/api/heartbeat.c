@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Heartbeat (key 12), versions 0-4 (v4 flexible).
+ *
+ * Keeps a member's session alive. Errors, as Kafka's: UNKNOWN_MEMBER_ID
+ * (not a member, or the group is Empty), ILLEGAL_GENERATION,
+ * FENCED_INSTANCE_ID (v3+), REBALANCE_IN_PROGRESS while the group prepares
+ * a rebalance (the member must rejoin). A heartbeat between JoinGroup and
+ * SyncGroup (CompletingRebalance) is accepted, as in Kafka 2.4+.
+ */
+#include "server/server_int.h"
+
+#include "group/group.h"
+
+void coll_api_heartbeat(coll_req_t *r)
+{
+    coll_group_heartbeat(r->srv->groups, r);
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * LeaveGroup (key 13), versions 0-5 (v4+ flexible).
+ *
+ * v0-2 remove the one member named by MemberId (errors at the top level);
+ * v3+ remove a batch of members, each by MemberId or, for static members,
+ * by GroupInstanceId (KIP-345), with an error per member. A leave starts a
+ * rebalance for those who stay; a group left by its last member becomes
+ * Empty with the next generation. v5 Reason is not kept.
+ */
+#include "server/server_int.h"
+
+#include "group/group.h"
+
+void coll_api_leave_group(coll_req_t *r)
+{
+    coll_group_leave(r->srv->groups, r);
+}

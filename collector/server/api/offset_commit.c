@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OffsetCommit (key 8), versions 0-9 (v8+ flexible; v9 is v8 for classic
+ * groups).
+ *
+ * A commit from a member is checked against the group's generation and
+ * member (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID v7+,
+ * REBALANCE_IN_PROGRESS between JoinGroup and SyncGroup). Generation -1
+ * with an empty member id is a standalone commit (manual assignment, v0
+ * always): accepted when the group has no members, and it creates the
+ * group when there is none. Each offset is written to __consumer_offsets
+ * (group/store.c) before it is acknowledged: it reaches the page cache, so
+ * it survives a SIGKILL of the collector; it is fsynced with the log's
+ * policy, not before the answer.
+ *
+ * Differences from Kafka: v1's CommitTimestamp and v2-4's RetentionTimeMs
+ * are ignored (retention is the broker's offsets.retention.minutes, as in
+ * Kafka 2.1+); a topic or partition that does not exist gets
+ * UNKNOWN_TOPIC_OR_PARTITION.
+ */
+#include "server/server_int.h"
+
+#include "group/group.h"
+#include "kafka/gen/kafka_messages.h"
+
+void coll_api_offset_commit(coll_req_t *r)
+{
+    const OffsetCommitRequest *req = r->body;
+    OffsetCommitResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    int32_t nt = req->Topics.count > 0 ? req->Topics.count : 0;
+    OffsetCommitResponse_OffsetCommitResponseTopic *ts =
+        coll_req_alloc(r, (size_t)nt * sizeof(*ts));
+    if (!resp || (nt && !ts)) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    OffsetCommitResponse_init(resp);
+    coll_group_t *grp = NULL;
+    int32_t gen = r->api_version >= 1 ? req->GenerationIdOrMemberEpoch : -1;
+    trib_kstr_t member = r->api_version >= 1 ? req->MemberId : trib_kstr("");
+    trib_kstr_t instance = r->api_version >= 7 ? req->GroupInstanceId : trib_kstr(NULL);
+    int16_t gerr =
+        coll_group_commit_check(r->srv->groups, req->GroupId, gen, member, instance, &grp);
+    for (int32_t i = 0; i < nt; i++) {
+        const OffsetCommitRequest_OffsetCommitRequestTopic *t = &req->Topics.items[i];
+        OffsetCommitResponse_OffsetCommitResponseTopic *o = &ts[i];
+        OffsetCommitResponse_OffsetCommitResponseTopic_init(o);
+        o->Name = t->Name;
+        int32_t np = t->Partitions.count > 0 ? t->Partitions.count : 0;
+        OffsetCommitResponse_OffsetCommitResponsePartition *ps =
+            coll_req_alloc(r, (size_t)np * sizeof(*ps));
+        if (np && !ps) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        int16_t terr = TRIB_KAFKA_NONE;
+        coll_topic_t *topic = gerr ? NULL : coll_find_topic(r, t->Name, false, &terr);
+        for (int32_t k = 0; k < np; k++) {
+            const OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->Partitions.items[k];
+            OffsetCommitResponse_OffsetCommitResponsePartition_init(&ps[k]);
+            ps[k].PartitionIndex = p->PartitionIndex;
+            int16_t e = gerr;
+            if (!e && !topic) {
+                e = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (!e && !coll_cluster_partition(topic, p->PartitionIndex)) {
+                e = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            }
+            if (!e) {
+                e = coll_group_commit(
+                    r->srv->groups, grp, t->Name, p->PartitionIndex, p->CommittedOffset,
+                    r->api_version >= 6 ? p->CommittedLeaderEpoch : -1, p->CommittedMetadata);
+            }
+            ps[k].ErrorCode = e;
+            coll_req_note_error(r, e);
+        }
+        o->Partitions.items = ps;
+        o->Partitions.count = np;
+    }
+    resp->Topics.items = ts;
+    resp->Topics.count = nt;
+    coll_req_respond(r, &OffsetCommitResponse_codec, resp);
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SyncGroup (key 14), versions 0-5 (v4+ flexible).
+ *
+ * Followers park until the leader's SyncGroup brings the assignments
+ * (opaque bytes, handed out as they came); then every member gets its own
+ * and the group is Stable (group/coordinator.c). v3+ check
+ * GroupInstanceId; v5 checks and echoes ProtocolType/ProtocolName
+ * (INCONSISTENT_GROUP_PROTOCOL on a mismatch).
+ */
+#include "server/server_int.h"
+
+#include "group/group.h"
+
+void coll_api_sync_group(coll_req_t *r)
+{
+    coll_group_sync(r->srv->groups, r);
+}
