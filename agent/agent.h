@@ -167,6 +167,7 @@ typedef struct agent_conf {
         int compression;
         trib_config_map_t options;
         uint64_t max_inflight_bytes;
+        bool headers;
     } output;
     agent_pipeline_conf_t *pipelines;
     size_t npipelines;

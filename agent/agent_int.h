@@ -106,6 +106,7 @@ struct agent {
     int exit_code;
     int lock_fd;
     int64_t tick_ms;
+    int64_t wall_ms; /* the time of the current read: events made from it get it */
     agent_stats_t st;
     trib_http_t http; /* the metrics endpoint, when agent.metrics is set */
     bool http_on;

@@ -155,6 +155,8 @@ static const trib_config_option_t output_opts[] = {
     {TRIB_CONFIG_KEY("compression", agent_conf_t, output.compression, ENUM), .def = "snappy",
      .choices = agent_compression_names},
     {TRIB_CONFIG_KEY("options", agent_conf_t, output.options, MAP)},
+    {TRIB_CONFIG_KEY("headers", agent_conf_t, output.headers, BOOL), .def = "true",
+     .desc = "send the source_type and path headers with every event"},
     {TRIB_CONFIG_KEY("max_inflight_bytes", agent_conf_t, output.max_inflight_bytes, SIZE),
      .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/8"},
     TRIB_CONFIG_END,

@@ -98,6 +98,14 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* 1 for bytes that need no escaping in a JSON string (printable ASCII but " and \\). */
+static const uint8_t json_plain[256] = {
+    [0x20] = 1,
+    [0x21] = 1,
+    [0x23 ... 0x5b] = 1,
+    [0x5d ... 0x7e] = 1,
+};
+
 void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -109,12 +117,24 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
     char *o = b->p + b->len;
     size_t i = 0;
     while (i < n) {
-        unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            i++;
-            continue;
+        /* the common case: a run of plain bytes, copied at once */
+        size_t run = i;
+        while (run + 4 <= n && json_plain[s[run]] & json_plain[s[run + 1]] &
+                                   json_plain[s[run + 2]] & json_plain[s[run + 3]]) {
+            run += 4;
         }
+        while (run < n && json_plain[s[run]]) {
+            run++;
+        }
+        if (run > i) {
+            memcpy(o, s + i, run - i);
+            o += run - i;
+            i = run;
+            if (i >= n) {
+                break;
+            }
+        }
+        unsigned char c = s[i];
         if (c < 0x80) {
             *o++ = '\\';
             switch (c) {

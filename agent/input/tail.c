@@ -351,6 +351,7 @@ size_t agent_tail_read(agent_file_t *f, size_t budget)
             f->examined = f->off;
             break;
         }
+        a->wall_ms = agent_wall_ms();
         if (f->off + (uint64_t)n > f->size) {
             f->size = f->off + (uint64_t)n;
         }
@@ -423,6 +424,7 @@ static int flush_partial(agent_file_t *f)
     if (n <= 0) {
         return 0;
     }
+    a->wall_ms = agent_wall_ms();
     if (memchr(a->rbuf, '\n', (size_t)n) != NULL) {
         return -EAGAIN; /* whole lines left: read them first */
     }
