@@ -5,7 +5,7 @@
 Against a collector with server.max_request_bytes = 1 MiB, each case is
 sent on its own connection: random bytes, a negative size, a zero size, a
 size below a header, sizes above max_request_bytes (up to 2 GiB), an
-unknown API key, an API this build does not implement (JoinGroup), a
+unknown API key, an API this build does not implement (AddPartitionsToTxn), a
 version below the advertised range, a body that does not decode, a
 truncated frame followed by a close, and a header cut off mid-string. Each
 one that can be judged must close its connection; after each, a new
@@ -64,7 +64,7 @@ def main(c):
         ("above max_request_bytes", s32((1 << 20) + 1) + b"\x00\x00\x00\x07\x00\x00\x00\x01", True),
         ("unknown API key", frame(999, 0, b""), True),
         ("negative API key", frame(-3, 0, b""), True),
-        ("JoinGroup (not implemented)", frame(11, 2, b"\x00" * 30), True),
+        ("AddPartitionsToTxn (not implemented)", frame(24, 0, b"\x00" * 30), True),
         ("Fetch v1 (below the range)", frame(1, 1, b"\x00" * 30), True),
         ("Produce v99", frame(0, 99, b"\x00" * 30), True),
         ("Produce v7, undecodable body", frame(0, 7, b"\xde\xad\xbe\xef\x00\x01"), True),
@@ -139,7 +139,7 @@ def main(c):
     with open(c.logs[-1], "rb") as f:
         text = f.read().decode("utf-8", "replace")
     for words in ["invalid frame size -5", "exceeds max_request_bytes", "unknown API key 999",
-                  "JoinGroup (API key 11) is not supported", "Fetch v1 is not supported",
+                  "AddPartitionsToTxn (API key 24) is not supported", "Fetch v1 is not supported",
                   "cannot decode Produce v7"]:
         if words not in text:
             raise TestFailure("the log does not mention %r" % words)
