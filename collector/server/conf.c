@@ -82,6 +82,35 @@ static const trib_config_option_t producer_opts[] = {
     TRIB_CONFIG_END,
 };
 
+static const trib_config_option_t group_opts[] = {
+    {TRIB_CONFIG_KEY("offsets.topic.num.partitions", coll_conf_groups_t,
+                     offsets_topic_num_partitions, INT),
+     .def = "50", .min = "1", .max = "1000",
+     .desc = "partitions of __consumer_offsets when it is created (changing it later moves "
+             "groups to other partitions: their offsets are lost)"},
+    {TRIB_CONFIG_KEY("offsets.retention.minutes", coll_conf_groups_t, offsets_retention_minutes,
+                     INT),
+     .def = "10080", .min = "1",
+     .desc = "committed offsets of an empty group are deleted this long after it became empty"},
+    {TRIB_CONFIG_KEY("offsets.retention.check.interval.ms", coll_conf_groups_t,
+                     offsets_retention_check_interval_ms, INT),
+     .def = "600000", .min = "1", .desc = "how often expired offsets are looked for"},
+    {TRIB_CONFIG_KEY("group.min.session.timeout.ms", coll_conf_groups_t, min_session_timeout_ms,
+                     INT),
+     .def = "6000", .min = "1", .max = "2147483647",
+     .desc = "JoinGroup with a shorter session timeout gets INVALID_SESSION_TIMEOUT"},
+    {TRIB_CONFIG_KEY("group.max.session.timeout.ms", coll_conf_groups_t, max_session_timeout_ms,
+                     INT),
+     .def = "1800000", .min = "1", .max = "2147483647",
+     .desc = "JoinGroup with a longer session timeout gets INVALID_SESSION_TIMEOUT"},
+    {TRIB_CONFIG_KEY("group.initial.rebalance.delay.ms", coll_conf_groups_t,
+                     initial_rebalance_delay_ms, INT),
+     .def = "3000", .min = "0", .max = "2147483647",
+     .desc = "a new group waits this long (more per newcomer, up to the rebalance timeout) "
+             "for more members before its first generation"},
+    TRIB_CONFIG_END,
+};
+
 static const trib_config_option_t topic_default_opts[] = {
     {TRIB_CONFIG_KEY("cleanup.policy", coll_conf_topic_defaults_t, cleanup_policy, ENUM),
      .def = "delete", .choices = cleanup_policies},
@@ -139,6 +168,7 @@ const trib_config_option_t coll_conf_schema[] = {
     {TRIB_CONFIG_SECTION(coll_conf_t, server, server_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, storage, storage_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, producers, producer_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, groups, group_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, topic_defaults, topic_default_opts)},
     TRIB_CONFIG_END,
 };
@@ -233,4 +263,10 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->producer_expiration_ms = c->producers.id_expiration;
     out->producer_snapshot_interval_ms = c->producers.snapshot_interval;
     out->fsync = (coll_fsync_policy_t)c->storage.fsync;
+    out->groups.offsets_partitions = (int32_t)c->groups.offsets_topic_num_partitions;
+    out->groups.offsets_retention_ms = c->groups.offsets_retention_minutes * 60 * 1000;
+    out->groups.offsets_retention_check_ms = c->groups.offsets_retention_check_interval_ms;
+    out->groups.min_session_timeout_ms = (int32_t)c->groups.min_session_timeout_ms;
+    out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
+    out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
 }

@@ -69,6 +69,16 @@ typedef struct coll_conf_topic_defaults {
     int64_t segment_ms;
 } coll_conf_topic_defaults_t;
 
+/* The group coordinator, under Kafka's broker config names. */
+typedef struct coll_conf_groups {
+    int64_t offsets_topic_num_partitions;
+    int64_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int64_t min_session_timeout_ms;
+    int64_t max_session_timeout_ms;
+    int64_t initial_rebalance_delay_ms;
+} coll_conf_groups_t;
+
 typedef struct coll_conf {
     int64_t node_id;
     trib_config_addr_t listen;
@@ -83,6 +93,7 @@ typedef struct coll_conf {
     coll_conf_server_t server;
     coll_conf_storage_t storage;
     coll_conf_producers_t producers;
+    coll_conf_groups_t groups;
     coll_conf_topic_defaults_t topic_defaults;
 } coll_conf_t;
 
