@@ -41,8 +41,11 @@ def main(c):
         a.start()
         gens = []
         agentlib.rotating_writer(path, N, RATE, 1.5, "copytruncate", gens)
-        agentlib.wait_for(lambda: a.metrics().get("tributary_agent_lines_read_total", 0) >= N
-                          - 2000, 60, "the lines to be read")
+        ino = os.stat(path).st_ino
+        size = os.path.getsize(path)
+        agentlib.wait_for(lambda: any(r["ino"] == ino and r["offset"] == size
+                                      for r in a.checkpoints()), 60,
+                          "the checkpoint to reach the end of the file")
         agentlib.wait_for(lambda: a.metrics().get("tributary_agent_inflight_events", 1) == 0,
                           60, "every event to be acknowledged")
         m = a.metrics()
