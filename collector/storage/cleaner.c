@@ -806,14 +806,16 @@ static void unlink_after(uv_work_t *req, int status)
     unlink_job_t *u = req->data;
     coll_storage_t *st = u->st;
     clean_job_t *job = u->cj;
-    job->log->cleaning = false;
+    coll_log_t *log = job->log;
+    log->cleaning = false;
     if (job->cb) {
-        job->cb(job->log, job->arg, job->err);
+        job->cb(log, job->arg, job->err);
     }
     free(job->out);
     free(job->src);
     free(job);
     free(u);
+    coll_log_maybe_reap(log);
     coll_storage_work_done(st);
 }
 
@@ -868,7 +870,7 @@ static bool swap_in(clean_job_t *job)
         news[i] = coll_segment_new(log, job->out[i].base);
         if (!news[i]) {
             for (size_t k = 0; k < i; k++) {
-                free(news[k]);
+                coll_segment_free(news[k]);
             }
             free(news);
             return false;
@@ -980,6 +982,7 @@ static void clean_after(uv_work_t *req, int status)
     free(job->out);
     free(job->src);
     free(job);
+    coll_log_maybe_reap(log);
     coll_storage_work_done(st);
 }
 

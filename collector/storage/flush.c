@@ -192,7 +192,7 @@ static void flush_after(uv_work_t *req, int status)
         log->failed = -EROFS;
         done = take_waiters(log, 0, err, true);
         done_status = err;
-    } else {
+    } else if (!log->zombie) {
         for (size_t i = 0; i < job->n; i++) {
             coll_segment_t *s = job->items[i].seg;
             if (s->deleted) {
@@ -230,6 +230,7 @@ static void flush_after(uv_work_t *req, int status)
         coll_flush_start(log, !full);
     }
     call_waiters(done, done_status);
+    coll_log_maybe_reap(log);
     coll_storage_work_done(st);
 }
 

@@ -280,6 +280,10 @@ static void epoch_written(void *arg, int status)
 {
     coll_log_t *log = arg;
     log->epoch_writing = false;
+    if (log->zombie) {
+        coll_log_maybe_reap(log);
+        return;
+    }
     if (status) {
         TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: writing %s: %s", log->name, COLL_EPOCH_FILE,
                  trib_strerror(status));
@@ -293,6 +297,9 @@ static void epoch_written(void *arg, int status)
 
 void coll_log_mark_epoch_dirty(coll_log_t *log)
 {
+    if (log->zombie) {
+        return;
+    }
     log->epoch_dirty = true;
     if (log->epoch_writing || log->st->closing) {
         return;
@@ -706,6 +713,52 @@ int coll_log_offset_for_timestamp(coll_log_t *log, int64_t ts, int64_t *offset, 
         }
     }
     return TRIB_ENOT_FOUND;
+}
+
+/* ---- largest timestamp ------------------------------------------------------------- */
+
+int coll_log_max_timestamp(coll_log_t *log, int64_t *offset, int64_t *timestamp)
+{
+    /* The segment with the largest maxTimestamp, the earliest on ties. */
+    coll_segment_t *best = NULL;
+    for (size_t i = coll_log_segment_index(log, log->log_start); i < log->nsegs; i++) {
+        coll_segment_t *s = log->segs[i];
+        if (s->size > 0 && s->max_timestamp >= 0 && s->max_ts_offset >= log->log_start &&
+            (!best || s->max_timestamp > best->max_timestamp)) {
+            best = s;
+        }
+    }
+    if (!best) {
+        return TRIB_ENOT_FOUND;
+    }
+    int rc = coll_segment_open(best);
+    if (rc) {
+        return rc;
+    }
+    /* Its batch (max_ts_offset is that batch's last offset), then the first record with it. */
+    coll_batch_hdr_t h;
+    rc = coll_segment_find(best, best->max_ts_offset, &h);
+    if (rc == 1 && h.max_timestamp == best->max_timestamp) {
+        rc = search_batch(best, &h, best->max_timestamp, log->log_start, offset, timestamp);
+        if (rc == 1) {
+            return 0;
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    /* The index pointed elsewhere (it cannot, short of damage): scan the segment. */
+    coll_scan_t sc;
+    coll_scan_init(&sc, best->fd, 0, best->size);
+    while ((rc = coll_scan_next(&sc, &h)) == 1) {
+        if (h.max_timestamp == best->max_timestamp && h.last_offset >= log->log_start) {
+            rc = search_batch(best, &h, best->max_timestamp, log->log_start, offset, timestamp);
+            if (rc != 0) {
+                return rc < 0 ? rc : 0;
+            }
+        }
+    }
+    return rc < 0 ? rc : TRIB_ENOT_FOUND;
 }
 
 /* ---- log start, retention ------------------------------------------------------------- */

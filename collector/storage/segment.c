@@ -61,6 +61,7 @@ coll_segment_t *coll_segment_new(coll_log_t *log, int64_t base)
         return NULL;
     }
     s->log = log;
+    log->live_segments++;
     s->base_offset = base;
     s->next_offset = base;
     s->max_timestamp = -1;
@@ -92,6 +93,7 @@ void coll_segment_free(coll_segment_t *s)
         return;
     }
     coll_segment_close_files(s);
+    s->log->live_segments--;
     free(s);
 }
 

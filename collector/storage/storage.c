@@ -37,6 +37,7 @@
  * removed as soon as that start has loaded the logs.
  */
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -44,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +118,22 @@ static int table_insert(coll_storage_t *st, coll_log_t *log)
     st->buckets[k] = log;
     st->nlogs++;
     return 0;
+}
+
+static void table_remove(coll_storage_t *st, coll_log_t *log)
+{
+    if (st->nbuckets == 0) {
+        return;
+    }
+    size_t k = log_hash(log->topic, log->partition) & (st->nbuckets - 1);
+    for (coll_log_t **pp = &st->buckets[k]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == log) {
+            *pp = log->hnext;
+            log->hnext = NULL;
+            st->nlogs--;
+            return;
+        }
+    }
 }
 
 int coll_storage_get_log(coll_storage_t *st, const char *topic, int32_t partition, coll_log_t **out)
@@ -299,8 +317,10 @@ static void delete_after(uv_work_t *req, int status)
 {
     delete_job_t *job = req->data;
     coll_storage_t *st = job->st;
-    free(job->seg);
+    coll_log_t *log = job->seg->log;
+    coll_segment_free(job->seg); /* files closed by the worker */
     free(job);
+    coll_log_maybe_reap(log);
     coll_storage_work_done(st);
 }
 
@@ -341,7 +361,146 @@ void coll_storage_delete_segment(coll_storage_t *st, coll_segment_t *s)
     tmp.req.data = &tmp;
     delete_paths(&tmp);
     delete_work(&tmp.req);
-    free(s);
+    coll_log_t *log = s->log;
+    coll_segment_free(s);
+    coll_log_maybe_reap(log);
+}
+
+/* ---- whole directories ----------------------------------------------------------------- */
+
+typedef struct rmdir_job {
+    uv_work_t req;
+    coll_storage_t *st;
+    coll_log_t *log; /* NULL: a leftover found at startup */
+    char path[COLL_PATH_MAX + 64];
+} rmdir_job_t;
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) != 0 && errno != ENOENT) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_FACILITY, "remove %s: %s", path, strerror(errno));
+    }
+    return 0;
+}
+
+static void rmdir_work(uv_work_t *req)
+{
+    rmdir_job_t *job = req->data;
+    nftw(job->path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void rmdir_after(uv_work_t *req, int status)
+{
+    rmdir_job_t *job = req->data;
+    coll_storage_t *st = job->st;
+    coll_log_t *log = job->log;
+    free(job);
+    if (log) {
+        log->dir_removed = true;
+        coll_log_maybe_reap(log);
+    }
+    coll_storage_work_done(st);
+}
+
+static int remove_dir_async(coll_storage_t *st, coll_log_t *log, const char *path)
+{
+    rmdir_job_t *job = calloc(1, sizeof(*job));
+    if (!job) {
+        return -ENOMEM;
+    }
+    job->req.data = job;
+    job->st = st;
+    job->log = log;
+    snprintf(job->path, sizeof(job->path), "%s", path);
+    int rc = coll_storage_queue(st, &job->req, rmdir_work, rmdir_after);
+    if (rc) {
+        free(job);
+    }
+    return rc;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+    ssize_t got = getrandom(p, n, GRND_NONBLOCK);
+    if (got != (ssize_t)n) {
+        /* No entropy yet (early boot): time and pid make the name unique enough. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid();
+        for (size_t i = 0; i < n; i++) {
+            v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+            p[i] = (uint8_t)(v >> 56);
+        }
+    }
+}
+
+void coll_log_maybe_reap(coll_log_t *log)
+{
+    if (!log->zombie || log->flushing || log->cleaning || log->epoch_writing ||
+        log->live_segments > 0 || !log->dir_removed) {
+        return;
+    }
+    coll_storage_t *st = log->st;
+    for (coll_log_t **pp = &st->zombies; *pp; pp = &(*pp)->zombie_next) {
+        if (*pp == log) {
+            *pp = log->zombie_next;
+            break;
+        }
+    }
+    if (log->delete_cb) {
+        log->delete_cb(log, log->delete_arg, 0);
+    }
+    coll_log_free(log);
+}
+
+int coll_storage_delete_log(coll_storage_t *st, coll_log_t *log, coll_log_done_cb cb, void *arg)
+{
+    if (st->closing || log->zombie) {
+        return TRIB_ESTATE;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY, "deleting log %s", log->name);
+    table_remove(st, log);
+    for (coll_log_t **pp = &st->dirty_head; *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == log) {
+            *pp = log->dirty_next;
+            break;
+        }
+    }
+    log->in_dirty_list = false;
+    log->zombie = true;
+    log->delete_cb = cb;
+    log->delete_arg = arg;
+    log->zombie_next = st->zombies;
+    st->zombies = log;
+    if (!log->failed) {
+        log->failed = -EROFS; /* nothing more is written to it */
+    }
+    log->epoch_dirty = false;
+    log->gen++;
+    coll_flush_fail_all(log, -ECANCELED);
+    coll_log_remove_segments(log, 0, log->nsegs, "log deleted");
+
+    uint8_t id[16];
+    fill_random(id, sizeof(id));
+    char to[COLL_PATH_MAX + 64];
+    int n = snprintf(to, sizeof(to), "%s.", log->dir);
+    for (size_t i = 0; i < sizeof(id) && n > 0 && (size_t)n + 3 < sizeof(to); i++) {
+        n += snprintf(to + n, sizeof(to) - (size_t)n, "%02x", id[i]);
+    }
+    snprintf(to + n, sizeof(to) - (size_t)n, "-delete");
+    const char *target = to;
+    if (rename(log->dir, to) != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "rename %s: %s (removing it in place)", log->dir,
+                 strerror(errno));
+        target = log->dir;
+    }
+    if (remove_dir_async(st, log, target) != 0) {
+        log->dir_removed = true; /* no memory for the job: the next open removes it */
+    }
+    return 0;
 }
 
 /* ---- atomic file writes ------------------------------------------------------------------- */
@@ -722,6 +881,11 @@ static void free_storage(coll_storage_t *st)
             l = next;
         }
     }
+    while (st->zombies) {
+        coll_log_t *z = st->zombies;
+        st->zombies = z->zombie_next;
+        coll_log_free(z);
+    }
     free(st->buckets);
     forget_checkpoints(st);
     free(st->data_dir);
@@ -797,6 +961,12 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
             /* A checkpoint write a crash interrupted. */
             snprintf(path, sizeof(path), "%s/%s", st->data_dir, de->d_name);
             unlink(path);
+            continue;
+        }
+        if (nlen > 7 && strcmp(de->d_name + nlen - 7, "-delete") == 0) {
+            /* A deletion a crash interrupted. */
+            snprintf(path, sizeof(path), "%s/%s", st->data_dir, de->d_name);
+            remove_dir_async(st, NULL, path);
             continue;
         }
         if (de->d_name[0] == '.' || !parse_dir_name(de->d_name, topic, sizeof(topic), &part)) {

@@ -55,6 +55,9 @@ typedef struct coll_storage coll_storage_t;
 typedef struct coll_log coll_log_t;
 typedef struct coll_segment coll_segment_t;
 
+/* Completion of an operation on a log (compaction, deletion). */
+typedef void (*coll_log_done_cb)(coll_log_t *log, void *arg, int status);
+
 /* ---- configuration ------------------------------------------------------- */
 
 /* storage.fsync */
@@ -159,6 +162,19 @@ int coll_storage_get_log(coll_storage_t *st, const char *topic, int32_t partitio
 int coll_storage_create_log(coll_storage_t *st, const char *topic, int32_t partition,
                             const coll_log_config_t *cfg, const uint8_t *topic_id, coll_log_t **out,
                             trib_error_t *err);
+
+/*
+ * Deletes a partition log (DeleteTopics): it leaves the storage at once (a
+ * new log of the same name may be created right away), durability waits
+ * fail with -ECANCELED, its directory is renamed
+ * "<topic>-<partition>.<32 hex>-delete" (as Kafka names it) and removed on
+ * the thread pool. The caller must not use the log again, except that read
+ * results it holds stay valid until released. cb (may be NULL) runs once
+ * the log's memory is released: background work on it finished, every
+ * segment let go, the directory removed. Directories ending in "-delete"
+ * that a crash left behind are removed at the next open.
+ */
+int coll_storage_delete_log(coll_storage_t *st, coll_log_t *log, coll_log_done_cb cb, void *arg);
 
 /* Calls fn for every log (in no particular order); fn must not add or remove logs. */
 void coll_storage_foreach(coll_storage_t *st, void (*fn)(coll_log_t *log, void *arg), void *arg);
@@ -307,6 +323,13 @@ void coll_read_release(coll_read_t *r);
  */
 int coll_log_offset_for_timestamp(coll_log_t *log, int64_t ts, int64_t *offset, int64_t *timestamp);
 
+/*
+ * ListOffsets MAX_TIMESTAMP (-3, KIP-734): the offset and timestamp of the
+ * first record with the largest timestamp at or after the log start.
+ * TRIB_ENOT_FOUND for an empty log.
+ */
+int coll_log_max_timestamp(coll_log_t *log, int64_t *offset, int64_t *timestamp);
+
 /* ---- offsets -------------------------------------------------------------- */
 
 int64_t coll_log_start_offset(const coll_log_t *log);
@@ -364,8 +387,6 @@ void coll_log_end_offset_for_epoch(const coll_log_t *log, int32_t epoch, int32_t
                                    int64_t *end_offset);
 
 /* ---- compaction ----------------------------------------------------------- */
-
-typedef void (*coll_log_done_cb)(coll_log_t *log, void *arg, int status);
 
 /*
  * Runs one compaction pass now on a log whatever its dirty ratio (its

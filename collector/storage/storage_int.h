@@ -347,6 +347,14 @@ struct coll_log {
     int64_t tombstone_due_ms; /* earliest delete horizon kept, or INT64_MAX */
 
     coll_log_t *hnext; /* storage hash chain */
+
+    /* Deletion (storage.c): a zombie is out of the table, waiting to be freed. */
+    size_t live_segments; /* segment objects still allocated, in the array or not */
+    bool zombie;
+    bool dir_removed;
+    coll_log_done_cb delete_cb;
+    void *delete_arg;
+    coll_log_t *zombie_next;
 };
 
 coll_log_t *coll_log_alloc(coll_storage_t *st, const char *topic, int32_t partition,
@@ -367,6 +375,8 @@ size_t coll_log_enforce_retention(coll_log_t *log, int64_t now_ms);
 int64_t coll_log_compute_recovery_point(const coll_log_t *log);
 void coll_log_mark_epoch_dirty(coll_log_t *log);
 int coll_log_roll(coll_log_t *log, int64_t new_base);
+/* Frees a deleted log once nothing refers to it any more (calls its callback). */
+void coll_log_maybe_reap(coll_log_t *log);
 
 /* Loads an existing partition directory (startup). */
 int coll_log_load(coll_storage_t *st, const char *topic, int32_t partition, bool clean_shutdown,
@@ -419,6 +429,7 @@ struct coll_storage {
     size_t open_segments;
 
     coll_log_t *dirty_head; /* logs with unflushed data (interval policy) */
+    coll_log_t *zombies;    /* deleted logs not freed yet */
 
     size_t pending; /* uv_work_t in flight */
     coll_storage_stats_t stats;

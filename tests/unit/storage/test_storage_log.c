@@ -631,6 +631,141 @@ static void test_fd_budget(void **state)
     fx_fini(&fx);
 }
 
+static int g_deleted;
+
+static void on_deleted(coll_log_t *log, void *arg, int status)
+{
+    (void)log;
+    (void)arg;
+    assert_int_equal(status, 0);
+    g_deleted++;
+}
+
+typedef struct wait_probe {
+    coll_durable_req_t req;
+    int status, calls;
+} wait_probe_t;
+
+static void on_wait(coll_durable_req_t *req, int status)
+{
+    wait_probe_t *w = req->data;
+    w->status = status;
+    w->calls++;
+}
+
+static void test_delete_log(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    /* A deletion a crash interrupted is finished by the next open. */
+    char left[512];
+    snprintf(left, sizeof(left), "%s/old-3.0123456789abcdef0123456789abcdef-delete", fx.dir);
+    assert_int_equal(mkdir(left, 0755), 0);
+    char f[600];
+    snprintf(f, sizeof(f), "%s/00000000000000000000.log", left);
+    close(open(f, O_CREAT | O_WRONLY, 0644));
+    fx_open(&fx);
+    fx_run(&fx);
+    assert_true(file_size(left) < 0);
+
+    coll_log_config_t cfg;
+    coll_log_config_init(&cfg);
+    cfg.segment_bytes = 2048;
+    coll_log_t *log = fx_log(&fx, "gone", 0, &cfg);
+    for (int i = 0; i < 20; i++) {
+        append_records(log, 3, 0, 10, 50, 1);
+    }
+    coll_read_t held;
+    assert_int_equal(coll_log_read(log, 0, 1 << 20, INT64_MAX, 0, &held), 0);
+    uint8_t *before = malloc(held.len);
+    assert_int_equal(coll_read_copy(&held, 0, before, held.len), (ssize_t)held.len);
+    wait_probe_t w = {.req = {.data = &w}};
+    assert_int_equal(coll_log_wait_durable(log, coll_log_end_offset(log) - 1, &w.req, on_wait), 0);
+    g_deleted = 0;
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s", coll_log_dir(log));
+    assert_int_equal(coll_storage_delete_log(fx.st, log, on_deleted, NULL), 0);
+    assert_int_equal(g_deleted, 0);
+    assert_int_equal(coll_storage_get_log(fx.st, "gone", 0, &log), TRIB_ENOT_FOUND);
+    assert_true(file_size(dir) < 0); /* renamed away at once */
+    /* The same name again, right away. */
+    coll_log_t *again = fx_log(&fx, "gone", 0, &cfg);
+    assert_int_equal(coll_log_end_offset(again), 0);
+    append_records(again, 2, 0, 10, 5, 1);
+    fx_run(&fx);
+    assert_int_equal(w.calls, 1);
+    assert_true(w.status == -ECANCELED || w.status == 0);
+    /* The held read still has the old bytes; the log waits for it. */
+    assert_int_equal(g_deleted, 0);
+    uint8_t *after = malloc(held.len);
+    assert_int_equal(coll_read_copy(&held, 0, after, held.len), (ssize_t)held.len);
+    assert_memory_equal(before, after, held.len);
+    coll_read_release(&held);
+    fx_run(&fx);
+    assert_int_equal(g_deleted, 1);
+    free(before);
+    free(after);
+    assert_int_equal(coll_storage_log_count(fx.st), 1);
+    fx_close(&fx);
+    /* Only the new log is there after a restart. */
+    fx_open(&fx);
+    assert_int_equal(coll_storage_log_count(fx.st), 1);
+    assert_int_equal(coll_storage_get_log(fx.st, "gone", 0, &log), 0);
+    assert_int_equal(coll_log_end_offset(log), 2);
+    DIR *d = opendir(fx.dir);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        assert_null(strstr(de->d_name, "-delete"));
+    }
+    closedir(d);
+    fx_fini(&fx);
+}
+
+static void test_max_timestamp(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    fx_open(&fx);
+    coll_log_config_t cfg;
+    coll_log_config_init(&cfg);
+    cfg.segment_bytes = 1024;
+    coll_log_t *log = fx_log(&fx, "maxts", 0, &cfg);
+    int64_t off, ts;
+    assert_int_equal(coll_log_max_timestamp(log, &off, &ts), TRIB_ENOT_FOUND);
+    for (int i = 0; i < 30; i++) {
+        /* The peak (5000 + 2, twice) is in batch 12, records 2 and 3 of 4. */
+        int64_t base = i == 12 ? 5000 : 1000 + i * 10;
+        trib_buf_t b;
+        trib_buf_init(&b);
+        trib_batch_opts_t o;
+        trib_batch_opts_init(&o);
+        trib_batch_builder_t bb;
+        assert_int_equal(trib_batch_builder_init(&bb, &b, &o), 0);
+        for (int k = 0; k < 4; k++) {
+            trib_record_in_t r = {.key = trib_record_bytes("k", 1),
+                                  .value = trib_record_bytes("0123456789012345678901234567890", 31),
+                                  .timestamp = base + (k == 3 ? 2 : k)};
+            assert_int_equal(trib_batch_builder_add(&bb, &r), 0);
+        }
+        assert_int_equal(trib_batch_builder_finish(&bb), 0);
+        trib_batch_builder_fini(&bb);
+        append_buf(log, &b, 0);
+        trib_buf_fini(&b);
+    }
+    assert_true(coll_log_segment_count(log) > 3);
+    assert_int_equal(coll_log_max_timestamp(log, &off, &ts), 0);
+    assert_int_equal(ts, 5002);
+    assert_int_equal(off, 12 * 4 + 2);
+    fx_close(&fx);
+    fx_open(&fx);
+    assert_int_equal(coll_storage_get_log(fx.st, "maxts", 0, &log), 0);
+    assert_int_equal(coll_log_max_timestamp(log, &off, &ts), 0);
+    assert_int_equal(off, 12 * 4 + 2);
+    fx_fini(&fx);
+}
+
 static size_t count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -782,6 +917,8 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_fd_budget),
         cmocka_unit_test(test_many_partitions),
+        cmocka_unit_test(test_delete_log),
+        cmocka_unit_test(test_max_timestamp),
         cmocka_unit_test(test_kafka_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
