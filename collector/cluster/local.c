@@ -1150,15 +1150,12 @@ void coll_cluster_delete_topic(coll_cluster_t *c, coll_topic_t *t, coll_admin_re
     run_removing(c, t);
     for (int32_t i = 0; i < t->npartitions; i++) {
         coll_log_t *log = t->partitions[i]->log;
-        /*
-         * The storage has no way to remove a log yet (see
-         * /tmp/storage-requests.txt): empty it, which deletes its segments;
-         * the directory stays and is ignored at startup.
-         */
+        /* The directory is renamed "...-delete" now and removed on the thread pool. */
         if (log) {
-            int trc = coll_log_truncate_fully(log, 0);
+            t->partitions[i]->log = NULL;
+            int trc = coll_storage_delete_log(c->st, log, NULL, NULL);
             if (trc) {
-                TRIB_LOG(TRIB_LOG_WARN, FACILITY, "emptying %s-%d: %s", t->name, (int)i,
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", t->name, (int)i,
                          trib_strerror(trc));
             }
         }

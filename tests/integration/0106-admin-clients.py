@@ -14,6 +14,7 @@ describe_cluster (controller), describe_configs, alter_configs,
 create_partitions, delete_topics. Both clients negotiate their own
 versions from our ApiVersions.
 """
+import glob
 import os
 import sys
 import time
@@ -91,6 +92,13 @@ def confluent(c):
     while "ad-1" in admin.list_topics(timeout=10).topics:
         if time.monotonic() > deadline:
             raise TestFailure("ad-1 still listed after DeleteTopics")
+        time.sleep(0.1)
+    # The partition directories go too (renamed "-delete", removed in the background).
+    deadline = time.monotonic() + 10
+    while glob.glob(os.path.join(c.data, "ad-1-*")):
+        if time.monotonic() > deadline:
+            raise TestFailure("ad-1 directories left after DeleteTopics: %s"
+                              % glob.glob(os.path.join(c.data, "ad-1-*")))
         time.sleep(0.1)
     log("confluent-kafka admin: done")
 
