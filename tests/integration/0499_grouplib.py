@@ -258,6 +258,7 @@ class Member:
                                      stderr=self.errf, env=env)
         self.events = queue.Queue()
         self.parts = []
+        self.assigned_history = []  # every assignment reported, in order
         self.records = []   # (p, o, v)
         self.commits = {}   # p -> last committed offset reported
         self.alive = True
@@ -282,6 +283,7 @@ class Member:
             e = ev.get("ev")
             if e == "assigned":
                 self.parts = ev["parts"]
+                self.assigned_history.append(ev["parts"])
             elif e == "rec":
                 self.records.append((ev["p"], ev["o"], ev["v"]))
             elif e == "commit":
