@@ -188,6 +188,12 @@ def access_line(i, pad=0):
                (200, 200, 200, 304, 404, 500)[i % 6], 100 + i % 9000, i, "x" * pad))
 
 
+def sanitized():
+    """True for an ASan build: its RSS holds shadow memory and a quarantine."""
+    with open(AGENT, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 def require_kcat():
     from tributary_harness import Skip
     if subprocess.run(["sh", "-c", "command -v kcat"], capture_output=True).returncode != 0:
