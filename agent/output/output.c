@@ -36,21 +36,29 @@
 static trib_log_ratelimit_t rl_delivery = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 static trib_log_ratelimit_t rl_produce = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 
+/* Room for one more entry: 0 or -ENOMEM (nothing is produced without it). */
+static int ring_reserve(agent_file_t *f)
+{
+    if (f->tail - f->head < f->rcap) {
+        return 0;
+    }
+    size_t ncap = f->rcap ? f->rcap * 2 : 64;
+    uint64_t *n = malloc(ncap * sizeof(*n));
+    if (n == NULL) {
+        return -ENOMEM;
+    }
+    for (uint64_t s = f->head; s < f->tail; s++) {
+        n[s & (ncap - 1)] = f->ring[s & (f->rcap - 1)];
+    }
+    free(f->ring);
+    f->ring = n;
+    f->rcap = ncap;
+    return 0;
+}
+
+/* Callers reserved the entry first. */
 static void ring_push(agent_file_t *f, uint64_t v)
 {
-    if (f->tail - f->head == f->rcap) {
-        size_t ncap = f->rcap ? f->rcap * 2 : 64;
-        uint64_t *n = malloc(ncap * sizeof(*n));
-        if (n == NULL) {
-            abort(); /* TODO: a bounded ring; the in-flight budget bounds it in practice */
-        }
-        for (uint64_t s = f->head; s < f->tail; s++) {
-            n[s & (ncap - 1)] = f->ring[s & (f->rcap - 1)];
-        }
-        free(f->ring);
-        f->ring = n;
-        f->rcap = ncap;
-    }
     f->ring[f->tail & (f->rcap - 1)] = v;
     f->tail++;
 }
@@ -82,7 +90,7 @@ static void ring_advance(agent_file_t *f)
 }
 
 /* An event that needs no delivery (filtered, printed, dropped) at end_off. */
-static void ring_done(agent_file_t *f, uint64_t end_off)
+static int ring_done(agent_file_t *f, uint64_t end_off)
 {
     if (f->head == f->tail && !f->trunc_pending) {
         f->acked_off = end_off;
@@ -90,10 +98,14 @@ static void ring_done(agent_file_t *f, uint64_t end_off)
             f->ck->offset = end_off;
             f->in->pl->a->ckpts.dirty = true;
         }
-        return;
+        return 0;
+    }
+    if (ring_reserve(f) != 0) {
+        return -EAGAIN; /* out of memory: the record is retried later */
     }
     ring_push(f, end_off | AGENT_ACK_BIT);
     ring_advance(f);
+    return 0;
 }
 
 void agent_ring_ack(agent_file_t *f, uint64_t seq)
@@ -170,8 +182,10 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     }
     for (size_t i = 0; i < pc->nfilters; i++) {
         if (!agent_filter_apply(&pc->filters[i], &ev)) {
+            if (ring_done(f, end_off) != 0) {
+                return -EAGAIN;
+            }
             a->st.events_filtered++;
-            ring_done(f, end_off);
             return 0;
         }
     }
@@ -190,11 +204,14 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     if (a->val.err || a->key.err || a->topic.err) {
         return -EAGAIN; /* out of memory: retried later */
     }
+    if (ring_reserve(f) != 0) {
+        return -EAGAIN;
+    }
     if (a->opts.dry_run) {
         dry_print(a, f);
         a->st.events_sent++;
         a->st.events_acked++;
-        ring_done(f, end_off);
+        (void)ring_done(f, end_off); /* reserved above */
         return 0;
     }
     uint64_t seq = f->tail;
@@ -248,7 +265,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         a->st.drop_delivery_permanent++;
         TRIB_LOG_RL(&rl_produce, TRIB_LOG_WARN, "output", "event from %s dropped: %s", f->path,
                     rd_kafka_err2str(err));
-        ring_done(f, end_off);
+        (void)ring_done(f, end_off); /* reserved above */
         return 0;
     }
     ring_push(f, end_off);
