@@ -10,6 +10,9 @@
 #include "cli.h"
 #include "tributary/version.h"
 
+/* tributary groups (groups.c). */
+int cli_groups(int argc, char **argv);
+
 static void usage(FILE *out)
 {
     fputs("Usage: tributary [--help] [--version] COMMAND [ARGS]\n"
@@ -22,6 +25,7 @@ static void usage(FILE *out)
           "  produce --topic T                          write stdin lines as records\n"
           "  consume --topic T                          print records\n"
           "  cluster describe                           brokers, controller, API versions\n"
+          "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
           "  version                                    show versions\n"
           "  help                                       show this help\n"
           "\n"
@@ -68,6 +72,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "cluster")) {
         return cli_cluster(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "groups")) {
+        return cli_groups(argc - 1, argv + 1);
     }
     fprintf(stderr, "tributary: unknown command '%s'\n", cmd);
     usage(stderr);
