@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -515,9 +516,50 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     return 0;
 }
 
+/*
+ * Preflight (agents-and-sinks.md §2.5): the descriptor limit is raised to
+ * its hard limit, and a limit below what max_open_files allows is logged.
+ */
+static void preflight(agent_t *a)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    uint64_t want = 64;
+    agent_conf_t *k = &a->cfg->conf;
+    for (size_t i = 0; i < k->npipelines; i++) {
+        for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
+            want += k->pipelines[i].inputs[j].max_open_files;
+        }
+    }
+    if ((uint64_t)rl.rlim_cur < want) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent",
+                 "RLIMIT_NOFILE is %llu but the inputs may open %llu files: raise LimitNOFILE "
+                 "(systemd) or lower max_open_files",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+    }
+    FILE *fp = fopen("/proc/sys/fs/inotify/max_user_watches", "r");
+    unsigned long watches = 0;
+    if (fp != NULL) {
+        if (fscanf(fp, "%lu", &watches) != 1) {
+            watches = 0;
+        }
+        fclose(fp);
+    }
+    if (watches > 0 && watches < 1024) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent",
+                 "fs.inotify.max_user_watches is %lu: directories may fall back to polling",
+                 watches);
+    }
+}
+
 int agent_run(agent_t *a)
 {
     signal(SIGPIPE, SIG_IGN);
+    preflight(a);
     if (build_pipelines(a) != 0) {
         return 1;
     }
@@ -598,6 +640,8 @@ int agent_free(agent_t *a)
     agent_sbuf_fini(&a->topic);
     agent_sbuf_fini(&a->key);
     agent_sbuf_fini(&a->scratch);
+    agent_sbuf_fini(&a->jhost);
+    agent_sbuf_fini(&a->jagent);
     free(a);
     return status;
 }

@@ -24,6 +24,8 @@ typedef struct agent_file {
     agent_input_t *in;
     agent_ckpt_t *ck;
     char *path;
+    char *jpath; /* path as a quoted JSON string, rendered once */
+    size_t jpath_len;
     int fd; /* -1 once closed (the object lives on while events are in flight) */
     uint64_t dev, ino;
     uint64_t off;      /* first byte not yet turned into an event */
@@ -58,6 +60,7 @@ struct agent_input {
     int64_t next_scan_ms;
     int64_t next_poll_ms;
     bool scanned;
+    bool capped; /* the last scan left files unopened (max_open_files) */
 };
 
 struct agent_pipeline {
@@ -106,7 +109,8 @@ struct agent {
     int exit_code;
     int lock_fd;
     int64_t tick_ms;
-    int64_t wall_ms; /* the time of the current read: events made from it get it */
+    int64_t wall_ms;            /* the time of the current read: events made from it get it */
+    agent_sbuf_t jhost, jagent; /* hostname and id as quoted JSON strings */
     agent_stats_t st;
     trib_http_t http; /* the metrics endpoint, when agent.metrics is set */
     bool http_on;

@@ -145,6 +145,7 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
     agent_input_conf_t *c = in->conf;
     if (in->nopen >= c->max_open_files) {
         a->st.open_capped++;
+        in->capped = true;
         TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail",
                     "input %s: %zu files open (max_open_files); %s waits", c->id, in->nopen, path);
         return NULL;
@@ -170,6 +171,20 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
         close(fd);
         return NULL;
     }
+    agent_sbuf_t jp = {0};
+    agent_sbuf_putc(&jp, '"');
+    agent_sbuf_json_str(&jp, p, strlen(p));
+    agent_sbuf_putc(&jp, '"');
+    if (jp.err) {
+        agent_sbuf_fini(&jp);
+        a->slots[f->slot] = NULL;
+        free(f);
+        free(p);
+        close(fd);
+        return NULL;
+    }
+    f->jpath = jp.p;
+    f->jpath_len = jp.len;
     f->in = in;
     f->path = p;
     f->fd = fd;
@@ -209,6 +224,7 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
         ck = agent_ckpt_add(&a->ckpts, c->id, path, f->dev, f->ino);
         if (ck == NULL) {
             a->slots[f->slot] = NULL;
+            free(f->jpath);
             free(f->path);
             free(f);
             close(fd);
@@ -273,6 +289,7 @@ void agent_file_release(agent_file_t *f)
     a->slots[f->slot] = NULL;
     agent_sbuf_fini(&f->ml);
     free(f->ring);
+    free(f->jpath);
     free(f->path);
     free(f);
 }
@@ -642,6 +659,7 @@ void agent_tail_scan(agent_input_t *in, bool startup)
     for (agent_file_t *f = in->files; f != NULL; f = f->next) {
         f->seen = false;
     }
+    in->capped = false;
     for (size_t i = 0; i < c->paths.count; i++) {
         glob_t g;
         int rc = glob(c->paths.items[i], GLOB_NOSORT, NULL, &g);
@@ -712,7 +730,7 @@ bool agent_tail_idle(agent_input_t *in)
             return false;
         }
     }
-    return in->scanned;
+    return in->scanned && !in->capped;
 }
 
 void agent_tail_close_all(agent_input_t *in)

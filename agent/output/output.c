@@ -169,12 +169,12 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         return -EAGAIN;
     }
     ev.scratch = &a->scratch;
-    const char *host = a->cfg->conf.agent.hostname;
-    const char *id = a->cfg->conf.agent.id;
-    agent_event_set(&ev, "host", 4, host, strlen(host), false);
-    agent_event_set(&ev, "agent", 5, id, strlen(id), false);
-    agent_event_set(&ev, "source", 6, f->path, strlen(f->path), false);
-    agent_event_set(&ev, "message", 7, msg, len, false);
+    /* the fixed fields, pre-rendered as JSON strings */
+    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
+    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
+    ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true};
+    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false};
+    ev.nfields = 4;
     for (size_t i = 0; i < pc->nparse; i++) {
         if (agent_parse_apply(&pc->parse[i], &ev) != 0) {
             a->st.parse_failures++;
@@ -383,9 +383,21 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
     return 0;
 }
 
+static int quote(agent_sbuf_t *b, const char *s)
+{
+    b->len = 0;
+    agent_sbuf_putc(b, '"');
+    agent_sbuf_json_str(b, s, strlen(s));
+    agent_sbuf_putc(b, '"');
+    return b->err;
+}
+
 int agent_output_start(agent_t *a)
 {
     agent_conf_t *k = &a->cfg->conf;
+    if (quote(&a->jhost, k->agent.hostname) != 0 || quote(&a->jagent, k->agent.id) != 0) {
+        return -ENOMEM;
+    }
     uint64_t lim = k->output.max_inflight_bytes;
     a->max_inflight = lim ? lim : k->agent.memory_limit / 8;
     if (a->opts.dry_run) {

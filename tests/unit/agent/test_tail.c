@@ -149,6 +149,25 @@ static void test_multiline(void **state)
     free(out);
 }
 
+static void test_open_file_cap(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.log", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    write_file("f1.log", "a\n", 2);
+    write_file("f2.log", "b\n", 2);
+    write_file("f3.log", "c\n", 2);
+    /* one file at a time: the others wait until an idle one is closed */
+    char *out = run_once("        max_open_files: 1\n        close_inactive: 1s\n"
+                         "        scan_interval: 50ms\n        inotify: false\n");
+    assert_int_equal(count(out, "\n"), 3);
+    assert_non_null(strstr(out, "\"message\":\"a\"}"));
+    assert_non_null(strstr(out, "\"message\":\"b\"}"));
+    assert_non_null(strstr(out, "\"message\":\"c\"}"));
+    free(out);
+}
+
 static void test_checkpoint_file(void **state)
 {
     (void)state;
@@ -192,9 +211,8 @@ static void test_checkpoint_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_long_lines_split),
-        cmocka_unit_test(test_multiline),
+        cmocka_unit_test(test_lines),           cmocka_unit_test(test_long_lines_split),
+        cmocka_unit_test(test_multiline),       cmocka_unit_test(test_open_file_cap),
         cmocka_unit_test(test_checkpoint_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -169,6 +169,10 @@ def our_agent(args):
             f.write("agent: {id: bench, state_dir: %s/state}\n" % tmp)
             f.write("output:\n  brokers: [%s]\n  compression: %s\n" % (bootstrap,
                                                                       args.compression))
+            f.write("  headers: %s\n" % ("false" if args.no_headers else "true"))
+            if args.option:
+                f.write("  options: {%s}\n" % ", ".join(
+                    "%s: \"%s\"" % tuple(o.split("=", 1)) for o in args.option))
             f.write("pipelines:\n  - name: bench\n    inputs:\n      - type: tail\n"
                     "        paths: [\"%s\"]\n" % path)
             if args.regex:
@@ -193,6 +197,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--regex", action="store_true", help="parse every line with the nginx regex")
     ap.add_argument("--compression", default="snappy")
+    ap.add_argument("--no-headers", action="store_true", help="output.headers: false")
+    ap.add_argument("--option", action="append", default=[],
+                    help="a producer option for output.options, KEY=VALUE (repeatable)")
     ap.add_argument("--agent", default=AGENT)
     ap.add_argument("--other", help="another agent's command line ({file} {bootstrap} {topic} {tmp})")
     ap.add_argument("--other-name", default="other")
@@ -207,9 +214,10 @@ def main():
                 break
     except OSError:
         pass
-    print("%d lines (~200 B), %d runs, regex %s, compression %s; nproc %d, %s"
+    print("%d lines (~200 B), %d runs, regex %s, compression %s, headers %s%s; nproc %d, %s"
           % (args.lines, args.runs, "on" if args.regex else "off", args.compression,
-             os.cpu_count(), cpu))
+             "off" if args.no_headers else "on",
+             "".join(", " + o for o in args.option), os.cpu_count(), cpu))
     rows = [("tributary-agent", our_agent(args))]
     if args.other:
         rows.append((args.other_name, other_agent(args)))
