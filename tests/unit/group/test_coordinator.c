@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The group coordinator through the wire, against a real server (the
+ * broker test fixture): the hash that places a group, MEMBER_ID_REQUIRED,
+ * a two-member rebalance with the follower parked until the leader's
+ * SyncGroup, heartbeat errors, session expiry, static membership,
+ * standalone and member commits, OffsetFetch (v1 and the v8 groups form),
+ * List/Describe/DeleteGroups, OffsetDelete, and offsets and group metadata
+ * reloaded by a new server on the same data directory.
+ */
+#include "../server/broker_test.h"
+
+#include <stdbool.h>
+
+#include "group/group.h"
+
+#define GROUP "g-unit"
+#define TOPIC "gt"
+
+static bool cli_eq(trib_kstr_t k, const char *s)
+{
+    return k.len >= 0 && strlen(s) == (size_t)k.len && memcmp(k.ptr, s, (size_t)k.len) == 0;
+}
+
+static const char *coll_req_strdup_test(trib_kstr_t s, trib_arena_t *a)
+{
+    return s.len < 0 ? "" : trib_arena_strndup(a, s.ptr, (size_t)s.len);
+}
+
+static int32_t corr_next(void)
+{
+    static int32_t corr = 50000;
+    return __atomic_add_fetch(&corr, 1, __ATOMIC_RELAXED);
+}
+
+static int send_req(int fd, int16_t key, int16_t v, const void *req, int32_t *corr)
+{
+    *corr = corr_next();
+    trib_buf_t b;
+    trib_buf_init(&b);
+    int rc = bt_encode_request(&b, key, v, *corr, req);
+    if (rc == 0) {
+        rc = bt_send_buf(fd, &b);
+    }
+    trib_buf_fini(&b);
+    return rc;
+}
+
+static JoinGroupRequest_JoinGroupRequestProtocol proto_range = {
+    .Name = {"range", 5},
+    .Metadata = {(const uint8_t *)"\x00\x00\x00\x00\x00\x01\x00\x02gt\xff\xff\xff\xff", 16},
+};
+
+static void join_init(JoinGroupRequest *req, const char *member, const char *instance)
+{
+    JoinGroupRequest_init(req);
+    req->GroupId = trib_kstr(GROUP);
+    req->SessionTimeoutMs = 6000;
+    req->RebalanceTimeoutMs = 5000;
+    req->MemberId = trib_kstr(member ? member : "");
+    req->GroupInstanceId = trib_kstr(instance);
+    req->ProtocolType = trib_kstr("consumer");
+    req->Protocols.items = &proto_range;
+    req->Protocols.count = 1;
+}
+
+static char *dupk(trib_kstr_t s)
+{
+    char *d = malloc((size_t)s.len + 1);
+    memcpy(d, s.ptr, (size_t)s.len);
+    d[s.len] = 0;
+    return d;
+}
+
+static int16_t heartbeat(int fd, int16_t v, const char *member, int32_t gen)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    HeartbeatRequest req;
+    HeartbeatRequest_init(&req);
+    req.GroupId = trib_kstr(GROUP);
+    req.MemberId = trib_kstr(member);
+    req.GenerationId = gen;
+    HeartbeatResponse resp;
+    int16_t e = -1;
+    if (bt_call(fd, 12, v, &req, &resp, &a) == 0) {
+        e = resp.ErrorCode;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+static int16_t commit(int fd, int16_t v, const char *member, int32_t gen, int32_t partition,
+                      int64_t offset)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    OffsetCommitRequest_OffsetCommitRequestPartition p;
+    OffsetCommitRequest_OffsetCommitRequestPartition_init(&p);
+    p.PartitionIndex = partition;
+    p.CommittedOffset = offset;
+    p.CommittedMetadata = trib_kstr("m");
+    OffsetCommitRequest_OffsetCommitRequestTopic t;
+    OffsetCommitRequest_OffsetCommitRequestTopic_init(&t);
+    t.Name = trib_kstr(TOPIC);
+    t.Partitions.items = &p;
+    t.Partitions.count = 1;
+    OffsetCommitRequest req;
+    OffsetCommitRequest_init(&req);
+    req.GroupId = trib_kstr(GROUP);
+    req.GenerationIdOrMemberEpoch = gen;
+    req.MemberId = trib_kstr(member);
+    req.Topics.items = &t;
+    req.Topics.count = 1;
+    OffsetCommitResponse resp;
+    int16_t e = -1;
+    if (bt_call(fd, 8, v, &req, &resp, &a) == 0 && resp.Topics.count == 1 &&
+        resp.Topics.items[0].Partitions.count == 1) {
+        e = resp.Topics.items[0].Partitions.items[0].ErrorCode;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+/* The committed offset of TOPIC/partition via OffsetFetch v1 or v8; -2 on a failure. */
+static int64_t fetch_offset(int fd, int16_t v, int32_t partition)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    int64_t off = -2;
+    OffsetFetchRequest req;
+    OffsetFetchRequest_init(&req);
+    OffsetFetchResponse resp;
+    if (v < 8) {
+        OffsetFetchRequest_OffsetFetchRequestTopic t;
+        OffsetFetchRequest_OffsetFetchRequestTopic_init(&t);
+        t.Name = trib_kstr(TOPIC);
+        t.PartitionIndexes.items = &partition;
+        t.PartitionIndexes.count = 1;
+        req.GroupId = trib_kstr(GROUP);
+        req.Topics.items = &t;
+        req.Topics.count = 1;
+        if (bt_call(fd, 9, v, &req, &resp, &a) == 0 && resp.Topics.count == 1 &&
+            resp.Topics.items[0].Partitions.count == 1) {
+            off = resp.Topics.items[0].Partitions.items[0].CommittedOffset;
+        }
+    } else {
+        OffsetFetchRequest_OffsetFetchRequestTopics t;
+        OffsetFetchRequest_OffsetFetchRequestTopics_init(&t);
+        t.Name = trib_kstr(TOPIC);
+        t.PartitionIndexes.items = &partition;
+        t.PartitionIndexes.count = 1;
+        OffsetFetchRequest_OffsetFetchRequestGroup g[2];
+        OffsetFetchRequest_OffsetFetchRequestGroup_init(&g[0]);
+        OffsetFetchRequest_OffsetFetchRequestGroup_init(&g[1]);
+        g[0].GroupId = trib_kstr("nobody");
+        g[0].Topics.items = &t;
+        g[0].Topics.count = 1;
+        g[1].GroupId = trib_kstr(GROUP);
+        g[1].Topics.items = &t;
+        g[1].Topics.count = 1;
+        req.Groups.items = g;
+        req.Groups.count = 2;
+        if (bt_call(fd, 9, v, &req, &resp, &a) == 0 && resp.Groups.count == 2 &&
+            resp.Groups.items[0].Topics.items[0].Partitions.items[0].CommittedOffset == -1 &&
+            resp.Groups.items[1].Topics.count == 1) {
+            off = resp.Groups.items[1].Topics.items[0].Partitions.items[0].CommittedOffset;
+        }
+    }
+    trib_arena_fini(&a);
+    return off;
+}
+
+static const char *describe_state(int fd, trib_arena_t *a, int32_t *members)
+{
+    DescribeGroupsRequest req;
+    DescribeGroupsRequest_init(&req);
+    trib_kstr_t g = trib_kstr(GROUP);
+    req.Groups.items = &g;
+    req.Groups.count = 1;
+    DescribeGroupsResponse resp;
+    if (bt_call(fd, 15, 5, &req, &resp, a) != 0 || resp.Groups.count != 1) {
+        return "?";
+    }
+    *members = resp.Groups.items[0].Members.count;
+    return coll_req_strdup_test(resp.Groups.items[0].GroupState, a);
+}
+
+/* ---- hashing ---- */
+
+static void test_partition_hash(void **state)
+{
+    (void)state;
+    assert_int_equal(coll_java_string_hash("", 0), 0);
+    assert_int_equal(coll_java_string_hash("hello", 5), 99162322);
+    assert_int_equal(coll_java_string_hash("\xc3\xa9", 2), 233);                  /* é */
+    assert_int_equal(coll_java_string_hash("\xf0\x9f\x98\x80", 4), 1772899);      /* U+1F600 */
+    assert_int_equal(coll_java_string_hash("polygenelubricants", 18), INT32_MIN); /* abs -> 0 */
+    assert_int_equal(coll_group_partition_for("polygenelubricants", 18, 50), 0);
+    /* "console-consumer-1": Java's hashCode is negative; Kafka takes abs then % 50. */
+    int32_t h = coll_java_string_hash("console-consumer-1", 18);
+    int32_t want = (h < 0 ? -h : h) % 50;
+    assert_int_equal(coll_group_partition_for("console-consumer-1", 18, 50), want);
+}
+
+/* ---- the protocol ---- */
+
+static void client_protocol(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), fd2 = bt_connect(f->port);
+    BT_CHECK(f, fd >= 0 && fd2 >= 0);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    int16_t me;
+    int32_t mnp;
+    BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+
+    /* FindCoordinator v0 and v4 (batched). */
+    FindCoordinatorRequest fc;
+    FindCoordinatorRequest_init(&fc);
+    fc.Key = trib_kstr(GROUP);
+    FindCoordinatorResponse fr;
+    BT_CHECK(f, bt_call(fd, 10, 0, &fc, &fr, &a) == 0);
+    BT_CHECK(f, fr.ErrorCode == 0 && fr.NodeId == 1 && fr.Port == f->port);
+    FindCoordinatorRequest_init(&fc);
+    trib_kstr_t keys[2] = {trib_kstr(GROUP), trib_kstr("other")};
+    fc.CoordinatorKeys.items = keys;
+    fc.CoordinatorKeys.count = 2;
+    BT_CHECK(f, bt_call(fd, 10, 4, &fc, &fr, &a) == 0);
+    BT_CHECK(f, fr.Coordinators.count == 2 && fr.Coordinators.items[1].ErrorCode == 0);
+    FindCoordinatorRequest_init(&fc);
+    fc.Key = trib_kstr("txn");
+    fc.KeyType = 1;
+    BT_CHECK(f, bt_call(fd, 10, 3, &fc, &fr, &a) == 0);
+    BT_CHECK(f, fr.ErrorCode == TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE);
+
+    /* v4+: an unknown member must come back with the id it is given. */
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, NULL);
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == TRIB_KAFKA_MEMBER_ID_REQUIRED && jp.MemberId.len > 0);
+    char *m1 = dupk(jp.MemberId);
+    /* A bad session timeout. */
+    join_init(&jr, m1, NULL);
+    jr.SessionTimeoutMs = 10;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == TRIB_KAFKA_INVALID_SESSION_TIMEOUT);
+    /* The first member alone: leader of generation 1 once the (0 ms) initial delay passed. */
+    join_init(&jr, m1, NULL);
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 1 && cli_eq(jp.Leader, m1));
+    BT_CHECK(f, jp.Members.count == 1 && jp.Members.items[0].Metadata.len == 16);
+    BT_CHECK(f, cli_eq(jp.ProtocolName, "range"));
+    SyncGroupRequest sr;
+    SyncGroupRequest_init(&sr);
+    sr.GroupId = trib_kstr(GROUP);
+    sr.GenerationId = 1;
+    sr.MemberId = trib_kstr(m1);
+    SyncGroupRequest_SyncGroupRequestAssignment as[2];
+    SyncGroupRequest_SyncGroupRequestAssignment_init(&as[0]);
+    as[0].MemberId = trib_kstr(m1);
+    as[0].Assignment.ptr = (const uint8_t *)"A1";
+    as[0].Assignment.len = 2;
+    sr.Assignments.items = as;
+    sr.Assignments.count = 1;
+    SyncGroupResponse sp;
+    BT_CHECK(f, bt_call(fd, 14, 3, &sr, &sp, &a) == 0);
+    BT_CHECK(f, sp.ErrorCode == 0 && sp.Assignment.len == 2 && !memcmp(sp.Assignment.ptr, "A1", 2));
+    BT_CHECK(f, heartbeat(fd, 3, m1, 1) == 0);
+    BT_CHECK(f, heartbeat(fd, 3, m1, 7) == TRIB_KAFKA_ILLEGAL_GENERATION);
+    BT_CHECK(f, heartbeat(fd, 4, "nobody", 1) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, commit(fd, 7, m1, 1, 0, 10) == 0);
+    BT_CHECK(f, commit(fd, 2, "", -1, 0, 11) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, commit(fd, 8, m1, 0, 0, 11) == TRIB_KAFKA_ILLEGAL_GENERATION);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == 10 && fetch_offset(fd, 8, 0) == 10);
+
+    /* A second member (v2: no MEMBER_ID_REQUIRED) parks until the leader rejoins. */
+    int32_t c2;
+    join_init(&jr, NULL, NULL);
+    BT_CHECK(f, send_req(fd2, 11, 2, &jr, &c2) == 0);
+    for (int i = 0; i < 100 && heartbeat(fd, 1, m1, 1) == 0; i++) {
+        usleep(10000); /* until the join arrived: the leader then sees the rebalance */
+    }
+    BT_CHECK(f, heartbeat(fd, 1, m1, 1) == TRIB_KAFKA_REBALANCE_IN_PROGRESS);
+    join_init(&jr, m1, NULL);
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 2 && jp.Members.count == 2);
+    JoinGroupResponse jp2;
+    BT_CHECK(f, bt_read_response(fd2, 11, 2, c2, &jp2, &a) == 0);
+    BT_CHECK(f, jp2.ErrorCode == 0 && jp2.GenerationId == 2 && jp2.Members.count == 0);
+    BT_CHECK(f, cli_eq(jp2.Leader, m1));
+    char *m2 = dupk(jp2.MemberId);
+    /* The follower's SyncGroup parks until the leader's brings the assignments. */
+    SyncGroupRequest_init(&sr);
+    sr.GroupId = trib_kstr(GROUP);
+    sr.GenerationId = 2;
+    sr.MemberId = trib_kstr(m2);
+    BT_CHECK(f, send_req(fd2, 14, 1, &sr, &c2) == 0);
+    usleep(50000);
+    SyncGroupRequest_SyncGroupRequestAssignment_init(&as[1]);
+    as[1].MemberId = trib_kstr(m2);
+    as[1].Assignment.ptr = (const uint8_t *)"B22";
+    as[1].Assignment.len = 3;
+    sr.MemberId = trib_kstr(m1);
+    sr.Assignments.items = as;
+    sr.Assignments.count = 2;
+    BT_CHECK(f, bt_call(fd, 14, 5, &sr, &sp, &a) == 0);
+    BT_CHECK(f, sp.ErrorCode == 0 && sp.Assignment.len == 2 && cli_eq(sp.ProtocolName, "range"));
+    BT_CHECK(f, bt_read_response(fd2, 14, 1, c2, &sp, &a) == 0);
+    BT_CHECK(f,
+             sp.ErrorCode == 0 && sp.Assignment.len == 3 && !memcmp(sp.Assignment.ptr, "B22", 3));
+    int32_t nm = 0;
+    BT_CHECK(f, strcmp(describe_state(fd, &a, &nm), "Stable") == 0 && nm == 2);
+
+    /* ListGroups, DeleteGroups refused while members are there. */
+    ListGroupsRequest lr;
+    ListGroupsRequest_init(&lr);
+    ListGroupsResponse lp;
+    BT_CHECK(f, bt_call(fd, 16, 4, &lr, &lp, &a) == 0);
+    BT_CHECK(f, lp.Groups.count == 1 && cli_eq(lp.Groups.items[0].GroupState, "Stable"));
+    DeleteGroupsRequest dr;
+    DeleteGroupsRequest_init(&dr);
+    trib_kstr_t gname = trib_kstr(GROUP);
+    dr.GroupsNames.items = &gname;
+    dr.GroupsNames.count = 1;
+    DeleteGroupsResponse dp;
+    BT_CHECK(f, bt_call(fd, 42, 2, &dr, &dp, &a) == 0);
+    BT_CHECK(f, dp.Results.items[0].ErrorCode == TRIB_KAFKA_NON_EMPTY_GROUP);
+
+    /* OffsetDelete on a subscribed topic is refused; LeaveGroup v3 removes both members. */
+    OffsetDeleteRequest odr;
+    OffsetDeleteRequest_init(&odr);
+    OffsetDeleteRequest_OffsetDeleteRequestPartition odp = {.PartitionIndex = 0};
+    OffsetDeleteRequest_OffsetDeleteRequestTopic odt;
+    OffsetDeleteRequest_OffsetDeleteRequestTopic_init(&odt);
+    odt.Name = trib_kstr(TOPIC);
+    odt.Partitions.items = &odp;
+    odt.Partitions.count = 1;
+    odr.GroupId = trib_kstr(GROUP);
+    odr.Topics.items = &odt;
+    odr.Topics.count = 1;
+    OffsetDeleteResponse odresp;
+    BT_CHECK(f, bt_call(fd, 47, 0, &odr, &odresp, &a) == 0);
+    BT_CHECK(f, odresp.Topics.items[0].Partitions.items[0].ErrorCode ==
+                    TRIB_KAFKA_GROUP_SUBSCRIBED_TO_TOPIC);
+    LeaveGroupRequest lv;
+    LeaveGroupRequest_init(&lv);
+    lv.GroupId = trib_kstr(GROUP);
+    LeaveGroupRequest_MemberIdentity ids[3];
+    for (int i = 0; i < 3; i++) {
+        LeaveGroupRequest_MemberIdentity_init(&ids[i]);
+    }
+    ids[0].MemberId = trib_kstr(m1);
+    ids[1].MemberId = trib_kstr(m2);
+    ids[2].MemberId = trib_kstr("ghost");
+    lv.Members.items = ids;
+    lv.Members.count = 3;
+    LeaveGroupResponse lvp;
+    BT_CHECK(f, bt_call(fd, 13, 3, &lv, &lvp, &a) == 0);
+    BT_CHECK(f, lvp.Members.count == 3 && lvp.Members.items[0].ErrorCode == 0 &&
+                    lvp.Members.items[1].ErrorCode == 0 &&
+                    lvp.Members.items[2].ErrorCode == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, strcmp(describe_state(fd, &a, &nm), "Empty") == 0 && nm == 0);
+
+    /* Empty: standalone commits are fine, OffsetDelete too; then the group can go. */
+    BT_CHECK(f, commit(fd, 2, "", -1, 1, 99) == 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 1) == 99);
+    BT_CHECK(f, bt_call(fd, 47, 0, &odr, &odresp, &a) == 0);
+    BT_CHECK(f, odresp.ErrorCode == 0 && odresp.Topics.items[0].Partitions.items[0].ErrorCode == 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == -1 && fetch_offset(fd, 1, 1) == 99);
+    BT_CHECK(f, commit(fd, 2, "", -1, 0, 1234) == 0);
+    free(m1);
+    free(m2);
+    trib_arena_fini(&a);
+    close(fd);
+    close(fd2);
+}
+
+static void client_reloaded(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    BT_CHECK(f, fd >= 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == 1234 && fetch_offset(fd, 8, 1) == 99);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    int32_t nm = -1;
+    BT_CHECK(f, strcmp(describe_state(fd, &a, &nm), "Empty") == 0 && nm == 0);
+    /* The generation goes on from the stored one (2 members, then empty: 3). */
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, NULL);
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 3, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 4);
+    /* Delete: offsets and group gone, and for good. */
+    LeaveGroupRequest lv;
+    LeaveGroupRequest_init(&lv);
+    lv.GroupId = trib_kstr(GROUP);
+    lv.MemberId = jp.MemberId;
+    LeaveGroupResponse lvp;
+    BT_CHECK(f, bt_call(fd, 13, 1, &lv, &lvp, &a) == 0 && lvp.ErrorCode == 0);
+    DeleteGroupsRequest dr;
+    DeleteGroupsRequest_init(&dr);
+    trib_kstr_t gname = trib_kstr(GROUP);
+    dr.GroupsNames.items = &gname;
+    dr.GroupsNames.count = 1;
+    DeleteGroupsResponse dp;
+    BT_CHECK(f, bt_call(fd, 42, 0, &dr, &dp, &a) == 0 && dp.Results.items[0].ErrorCode == 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == -1);
+    BT_CHECK(f, bt_call(fd, 42, 1, &dr, &dp, &a) == 0 &&
+                    dp.Results.items[0].ErrorCode == TRIB_KAFKA_GROUP_ID_NOT_FOUND);
+    trib_arena_fini(&a);
+    close(fd);
+}
+
+static void client_deleted(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    BT_CHECK(f, fd >= 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == -1 && fetch_offset(fd, 1, 1) == -1);
+    close(fd);
+}
+
+static void fixture_on(bt_fixture_t *f, const char *dir)
+{
+    bt_init(f);
+    if (dir) {
+        bt_rm_rf(f->dir);
+        snprintf(f->dir, sizeof(f->dir), "%s", dir);
+        f->scfg.data_dir = f->dir;
+        f->ccfg.data_dir = f->dir;
+    }
+    f->svcfg.groups.initial_rebalance_delay_ms = 0;
+    f->svcfg.groups.min_session_timeout_ms = 100;
+    f->ccfg.default_partitions = 2;
+}
+
+static void test_protocol_and_reload(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_protocol);
+    /* A new server on the same directory replays __consumer_offsets. */
+    bt_fixture_t g;
+    fixture_on(&g, f.dir);
+    bt_start(&g);
+    bt_run(&g, client_reloaded);
+    bt_fixture_t h;
+    fixture_on(&h, f.dir);
+    bt_start(&h);
+    bt_run(&h, client_deleted);
+    bt_fini(&f);
+}
+
+/* ---- session expiry and static members ---- */
+
+static void client_expiry(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), fd2 = bt_connect(f->port);
+    BT_CHECK(f, fd >= 0 && fd2 >= 0);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    /* A static member (v5, instance id): no MEMBER_ID_REQUIRED. */
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, "static-1");
+    jr.SessionTimeoutMs = 300;
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
+    BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 1);
+    char *leader = dupk(jp.MemberId);
+    /* A second static member joins: both rejoin, generation 2. */
+    int32_t c2;
+    join_init(&jr, NULL, "static-2");
+    jr.SessionTimeoutMs = 6000;
+    BT_CHECK(f, send_req(fd2, 11, 5, &jr, &c2) == 0);
+    usleep(50000);
+    join_init(&jr, leader, "static-1");
+    jr.SessionTimeoutMs = 300;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 && jp.GenerationId == 2);
+    JoinGroupResponse jp2;
+    BT_CHECK(f, bt_read_response(fd2, 11, 5, c2, &jp2, &a) == 0 && jp2.GenerationId == 2);
+    char *follower = dupk(jp2.MemberId);
+    SyncGroupRequest sr;
+    SyncGroupRequest_init(&sr);
+    sr.GroupId = trib_kstr(GROUP);
+    sr.GenerationId = 2;
+    sr.MemberId = trib_kstr(leader);
+    SyncGroupResponse sp;
+    BT_CHECK(f, bt_call(fd, 14, 3, &sr, &sp, &a) == 0 && sp.ErrorCode == 0);
+    /* The follower restarts: same instance id, new member id, no rebalance. */
+    join_init(&jr, NULL, "static-2");
+    BT_CHECK(f, bt_call(fd2, 11, 5, &jr, &jp2, &a) == 0);
+    BT_CHECK(f, jp2.ErrorCode == 0 && jp2.GenerationId == 2 && !cli_eq(jp2.MemberId, follower));
+    BT_CHECK(f, heartbeat(fd2, 3, follower, 2) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    char *follower2 = dupk(jp2.MemberId);
+    /* The leader stops heartbeating: removed after its 300 ms session; a rebalance starts. */
+    uint64_t t0 = bt_now_ms();
+    int16_t e = 0;
+    while (bt_now_ms() - t0 < 5000 && (e = heartbeat(fd2, 3, follower2, 2)) == 0) {
+        usleep(50000);
+    }
+    BT_CHECK(f, e == TRIB_KAFKA_REBALANCE_IN_PROGRESS);
+    BT_CHECK(f, bt_now_ms() - t0 >= 200);
+    join_init(&jr, follower2, "static-2");
+    BT_CHECK(f, bt_call(fd2, 11, 5, &jr, &jp2, &a) == 0);
+    BT_CHECK(f, jp2.ErrorCode == 0 && jp2.GenerationId == 3 && cli_eq(jp2.Leader, follower2));
+    free(leader);
+    free(follower);
+    free(follower2);
+    trib_arena_fini(&a);
+    close(fd);
+    close(fd2);
+}
+
+static void test_expiry_and_static(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_expiry);
+    bt_fini(&f);
+}
+
+/* A connection that closes with a parked join leaves nothing dangling (ASan). */
+static void client_parked_close(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), fd2 = bt_connect(f->port);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, "s1");
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 && jp.ErrorCode == 0);
+    int32_t c2;
+    join_init(&jr, NULL, "s2");
+    BT_CHECK(f, send_req(fd2, 11, 5, &jr, &c2) == 0);
+    usleep(50000);
+    close(fd2); /* parked join gone with its connection */
+    usleep(50000);
+    trib_arena_fini(&a);
+    close(fd); /* and the server stops with the group mid-rebalance */
+}
+
+static void test_parked_close(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_parked_close);
+    bt_fini(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_partition_hash),
+        cmocka_unit_test(test_protocol_and_reload),
+        cmocka_unit_test(test_expiry_and_static),
+        cmocka_unit_test(test_parked_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
