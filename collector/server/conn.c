@@ -57,6 +57,68 @@ static uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* ---- frame buffer pool ---------------------------------------------------------------- */
+
+/*
+ * Large frames (64 KiB .. 4 MiB) reuse buffers of earlier requests, at most
+ * COLL_FRAME_POOL of them server-wide (64 MiB at worst, and only after that
+ * many large requests were in flight at once). Small frames use malloc.
+ */
+static uint8_t *frame_alloc(coll_server_t *s, size_t want, size_t *cap)
+{
+    if (want >= COLL_FRAME_POOL_MIN) {
+        /* The smallest pooled buffer that fits. */
+        int best = -1;
+        for (int i = 0; i < s->frame_pool_n; i++) {
+            if (s->frame_pool_cap[i] >= want &&
+                (best < 0 || s->frame_pool_cap[i] < s->frame_pool_cap[best])) {
+                best = i;
+            }
+        }
+        if (best >= 0) {
+            uint8_t *p = s->frame_pool[best];
+            *cap = s->frame_pool_cap[best];
+            s->frame_pool_n--;
+            s->frame_pool[best] = s->frame_pool[s->frame_pool_n];
+            s->frame_pool_cap[best] = s->frame_pool_cap[s->frame_pool_n];
+            return p;
+        }
+    }
+    *cap = want;
+    return malloc(want ? want : 1);
+}
+
+static void frame_release(coll_server_t *s, uint8_t *p, size_t cap)
+{
+    if (p && cap >= COLL_FRAME_POOL_MIN && cap <= COLL_FRAME_POOL_MAX && !s->stopping) {
+        if (s->frame_pool_n < COLL_FRAME_POOL) {
+            s->frame_pool[s->frame_pool_n] = p;
+            s->frame_pool_cap[s->frame_pool_n] = cap;
+            s->frame_pool_n++;
+            return;
+        }
+        /* Full: keep the larger buffer, which serves more requests. */
+        for (int i = 0; i < s->frame_pool_n; i++) {
+            if (s->frame_pool_cap[i] < cap) {
+                uint8_t *old = s->frame_pool[i];
+                s->frame_pool[i] = p;
+                s->frame_pool_cap[i] = cap;
+                p = old;
+                break;
+            }
+        }
+    }
+    free(p);
+}
+
+void coll_frame_pool_drain(coll_server_t *s)
+{
+    for (int i = 0; i < s->frame_pool_n; i++) {
+        free(s->frame_pool[i]);
+    }
+    s->frame_pool_n = 0;
+}
+
 /* ---- requests ----------------------------------------------------------------------- */
 
 static coll_req_t *req_new(coll_conn_t *c, size_t size)
@@ -65,8 +127,8 @@ static coll_req_t *req_new(coll_conn_t *c, size_t size)
     if (!r) {
         return NULL;
     }
-    r->frame_cap = size < FRAME_INITIAL_MAX ? size : FRAME_INITIAL_MAX;
-    r->frame = malloc(r->frame_cap ? r->frame_cap : 1);
+    r->frame =
+        frame_alloc(c->srv, size < FRAME_INITIAL_MAX ? size : FRAME_INITIAL_MAX, &r->frame_cap);
     if (!r->frame) {
         free(r);
         return NULL;
@@ -97,7 +159,7 @@ static void req_free(coll_req_t *r)
     }
     trib_buf_fini(&r->out);
     trib_arena_fini(&r->arena);
-    free(r->frame);
+    frame_release(c->srv, r->frame, r->frame_cap);
     free(r->iov);
     free(r);
     c->nalive--;
@@ -448,8 +510,9 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
             *buf = uv_buf_init(NULL, 0); /* read_cb gets UV_ENOBUFS */
             return;
         }
-        *buf =
-            uv_buf_init((char *)r->frame + r->frame_have, (unsigned)(r->frame_cap - r->frame_have));
+        /* A pooled buffer may be larger than the frame: never read past the frame. */
+        size_t end = r->frame_cap < r->frame_len ? r->frame_cap : r->frame_len;
+        *buf = uv_buf_init((char *)r->frame + r->frame_have, (unsigned)(end - r->frame_have));
         return;
     }
     *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_SIZE - c->rlen));

@@ -606,6 +606,7 @@ void coll_server_free(coll_server_t *s)
     foreach_partition(s, detach_one, NULL);
     coll_cluster_hooks_t none = {NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);
+    coll_frame_pool_drain(s);
     free(s->purgatory.heap);
     free(s);
 }
