@@ -48,7 +48,7 @@ static int send_req(int fd, int16_t key, int16_t v, const void *req, int32_t *co
 
 static JoinGroupRequest_JoinGroupRequestProtocol proto_range = {
     .Name = {"range", 5},
-    .Metadata = {(const uint8_t *)"\x00\x00\x00\x00\x00\x01\x00\x02gt\xff\xff\xff\xff", 16},
+    .Metadata = {(const uint8_t *)"\x00\x00\x00\x00\x00\x01\x00\x02gt\xff\xff\xff\xff", 14},
 };
 
 static void join_init(JoinGroupRequest *req, const char *member, const char *instance)
@@ -250,7 +250,7 @@ static void client_protocol(bt_fixture_t *f)
     join_init(&jr, m1, NULL);
     BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
     BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 1 && cli_eq(jp.Leader, m1));
-    BT_CHECK(f, jp.Members.count == 1 && jp.Members.items[0].Metadata.len == 16);
+    BT_CHECK(f, jp.Members.count == 1 && jp.Members.items[0].Metadata.len == 14);
     BT_CHECK(f, cli_eq(jp.ProtocolName, "range"));
     SyncGroupRequest sr;
     SyncGroupRequest_init(&sr);
