@@ -31,10 +31,15 @@ static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key)
     if (!r->srv->groups || r->srv->stopping) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
-    (void)key;
     /* Kafka creates the offsets topic at the first FindCoordinator; so do we. */
-    return coll_groups_topic(r->srv->groups, true) ? TRIB_KAFKA_NONE
-                                                   : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    coll_topic_t *t = coll_groups_topic(r->srv->groups, true);
+    if (!t || key.len < 0) {
+        return t ? TRIB_KAFKA_INVALID_REQUEST : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    /* The leader of the group's partition; on this single node, us once its log is open. */
+    int32_t pi = coll_group_partition_for(key.ptr, (size_t)key.len, t->npartitions);
+    coll_partition_t *p = coll_cluster_partition(t, pi);
+    return p && p->log ? TRIB_KAFKA_NONE : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
 }
 
 void coll_api_find_coordinator(coll_req_t *r)

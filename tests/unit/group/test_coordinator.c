@@ -554,13 +554,46 @@ static void test_parked_close(void **state)
     bt_fini(&f);
 }
 
+/* Offsets of an empty group expire after offsets.retention (tombstoned, gone after a restart). */
+static void client_retention(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    int16_t me;
+    int32_t mnp;
+    BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+    BT_CHECK(f, commit(fd, 2, "", -1, 0, 5) == 0);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == 5);
+    uint64_t t0 = bt_now_ms();
+    while (bt_now_ms() - t0 < 5000 && fetch_offset(fd, 1, 0) == 5) {
+        usleep(20000);
+    }
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == -1);
+    BT_CHECK(f, bt_now_ms() - t0 >= 100);
+    close(fd);
+}
+
+static void test_offsets_retention(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    f.svcfg.groups.offsets_retention_ms = 300;
+    f.svcfg.groups.offsets_retention_check_ms = 50;
+    bt_start(&f);
+    bt_run(&f, client_retention);
+    bt_fixture_t g;
+    fixture_on(&g, f.dir);
+    bt_start(&g);
+    bt_run(&g, client_deleted);
+    bt_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_partition_hash),
-        cmocka_unit_test(test_protocol_and_reload),
-        cmocka_unit_test(test_expiry_and_static),
-        cmocka_unit_test(test_parked_close),
+        cmocka_unit_test(test_partition_hash),    cmocka_unit_test(test_protocol_and_reload),
+        cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
+        cmocka_unit_test(test_offsets_retention),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
