@@ -185,6 +185,13 @@ static void inotify_cb(uv_poll_t *h, int status, int events)
         }
         a->want_scan = true;
     }
+    /* act now rather than at the next tick, at most every 50 ms (a busy
+       directory sends an event per write) */
+    int64_t now = agent_now_ms(a);
+    if (a->want_scan && now - a->last_wake_ms >= 50 && !uv_is_closing((uv_handle_t *)&a->tick)) {
+        a->last_wake_ms = now;
+        tick_cb(&a->tick);
+    }
 }
 
 static void rk_poll_cb(uv_poll_t *h, int status, int events)

@@ -99,6 +99,7 @@ struct agent {
     int *wds;
     size_t nwds;
     bool want_scan;
+    int64_t last_wake_ms;
     agent_sbuf_t val, topic, key, scratch;
     char *rbuf;
     size_t rbuf_cap;
