@@ -1534,6 +1534,17 @@ static void tick(uv_timer_t *t)
     }
 }
 
+coll_log_t *coll_group_log(coll_groups_t *g, const char *id, size_t len)
+{
+    coll_topic_t *t = coll_groups_topic(g, false);
+    if (!t) {
+        return NULL;
+    }
+    coll_partition_t *p =
+        coll_cluster_partition(t, coll_group_partition_for(id, len, t->npartitions));
+    return p ? p->log : NULL;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
 coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)

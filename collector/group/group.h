@@ -153,6 +153,10 @@ bool coll_group_subscribed(const coll_group_t *grp, const char *topic, size_t le
 /* DeleteGroups: NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND or NONE (tombstones written). */
 int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len);
 
+/* The log of the group's __consumer_offsets partition (NULL if it does not exist). */
+struct coll_log;
+struct coll_log *coll_group_log(coll_groups_t *g, const char *id, size_t len);
+
 /* The member's metadata for the group's chosen protocol (NULL/0 if none). */
 const uint8_t *coll_gmember_metadata(const coll_group_t *grp, const coll_gmember_t *m,
                                      int32_t *len);

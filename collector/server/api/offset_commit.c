@@ -9,9 +9,9 @@
  * with an empty member id is a standalone commit (manual assignment, v0
  * always): accepted when the group has no members, and it creates the
  * group when there is none. Each offset is written to __consumer_offsets
- * (group/store.c) before it is acknowledged: it reaches the page cache, so
- * it survives a SIGKILL of the collector; it is fsynced with the log's
- * policy, not before the answer.
+ * (group/store.c) before it is acknowledged, and with storage.fsync "ack"
+ * the answer waits until those records are on disk (fdatasync, shared
+ * with the other waits: group commit), as an acks=all produce does.
  *
  * Differences from Kafka: v1's CommitTimestamp and v2-4's RetentionTimeMs
  * are ignored (retention is the broker's offsets.retention.minutes, as in
@@ -22,6 +22,33 @@
 
 #include "group/group.h"
 #include "kafka/gen/kafka_messages.h"
+
+typedef struct cwait {
+    coll_durable_req_t dreq;
+    coll_req_t *r;
+    OffsetCommitResponse *resp;
+} cwait_t;
+
+static void durable_cb(coll_durable_req_t *dreq, int status)
+{
+    cwait_t *w = dreq->data;
+    coll_req_t *r = w->r;
+    if (status != 0) {
+        /* Stored but not known durable: the client retries, which is harmless. */
+        int16_t e = coll_kafka_error_from(status);
+        for (int32_t i = 0; i < w->resp->Topics.count; i++) {
+            OffsetCommitResponse_OffsetCommitResponseTopic *t = &w->resp->Topics.items[i];
+            for (int32_t k = 0; k < t->Partitions.count; k++) {
+                if (t->Partitions.items[k].ErrorCode == TRIB_KAFKA_NONE) {
+                    t->Partitions.items[k].ErrorCode = e;
+                    coll_req_note_error(r, e);
+                }
+            }
+        }
+    }
+    r->pending--;
+    coll_req_respond(r, &OffsetCommitResponse_codec, w->resp);
+}
 
 void coll_api_offset_commit(coll_req_t *r)
 {
@@ -36,6 +63,7 @@ void coll_api_offset_commit(coll_req_t *r)
     }
     OffsetCommitResponse_init(resp);
     coll_group_t *grp = NULL;
+    bool committed = false;
     int32_t gen = r->api_version >= 1 ? req->GenerationIdOrMemberEpoch : -1;
     trib_kstr_t member = r->api_version >= 1 ? req->MemberId : trib_kstr("");
     trib_kstr_t instance = r->api_version >= 7 ? req->GroupInstanceId : trib_kstr(NULL);
@@ -71,6 +99,7 @@ void coll_api_offset_commit(coll_req_t *r)
                     r->api_version >= 6 ? p->CommittedLeaderEpoch : -1, p->CommittedMetadata);
             }
             ps[k].ErrorCode = e;
+            committed |= e == TRIB_KAFKA_NONE;
             coll_req_note_error(r, e);
         }
         o->Partitions.items = ps;
@@ -78,5 +107,19 @@ void coll_api_offset_commit(coll_req_t *r)
     }
     resp->Topics.items = ts;
     resp->Topics.count = nt;
+    coll_log_t *log =
+        committed && r->srv->cfg.fsync == COLL_FSYNC_ACK
+            ? coll_group_log(r->srv->groups, req->GroupId.ptr, (size_t)req->GroupId.len)
+            : NULL;
+    cwait_t *w = log ? coll_req_alloc(r, sizeof(*w)) : NULL;
+    if (w) {
+        w->r = r;
+        w->resp = resp;
+        w->dreq.data = w;
+        if (coll_log_wait_durable(log, coll_log_end_offset(log) - 1, &w->dreq, durable_cb) == 0) {
+            r->pending++;
+            return;
+        }
+    }
     coll_req_respond(r, &OffsetCommitResponse_codec, resp);
 }
