@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 void agent_sbuf_fini(agent_sbuf_t *b)
 {
@@ -119,6 +122,21 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
     while (i < n) {
         /* the common case: a run of plain bytes, copied at once */
         size_t run = i;
+#if defined(__SSE2__)
+        /* 16 bytes at a time: stop at a control byte, '"', '\\' or a byte >= 0x80 */
+        const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+        while (run + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + run));
+            __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+            int mask = _mm_movemask_epi8(bad) | _mm_movemask_epi8(v); /* high bit: >= 0x80 */
+            if (mask != 0) {
+                run += (size_t)__builtin_ctz((unsigned)mask);
+                break;
+            }
+            run += 16;
+        }
+#endif
         while (run + 4 <= n && json_plain[s[run]] & json_plain[s[run + 1]] &
                                    json_plain[s[run + 2]] & json_plain[s[run + 3]]) {
             run += 4;

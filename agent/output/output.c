@@ -420,7 +420,7 @@ int agent_output_start(agent_t *a)
     rc = rc ? rc : conf_set(c, "acks", "all");
     rc = rc ? rc : conf_set(c, "enable.idempotence", "true");
     rc = rc ? rc : conf_set(c, "message.timeout.ms", "0");
-    rc = rc ? rc : conf_set(c, "linger.ms", "5");
+    rc = rc ? rc : conf_set(c, "linger.ms", "20");
     rc = rc ? rc : conf_set(c, "compression.codec", agent_compression_names[k->output.compression]);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)(a->max_inflight / 1024 + 64));
     rc = rc ? rc : conf_set(c, "queue.buffering.max.kbytes", num);

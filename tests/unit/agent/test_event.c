@@ -32,6 +32,15 @@ static void test_json_escape(void **state)
     s = json_str("caf\xc3\xa9 \xe2\x82\xac", 9); /* valid UTF-8 passes */
     assert_string_equal(s, "caf\xc3\xa9 \xe2\x82\xac");
     free(s);
+    /* long runs (the 16-byte scan) with each kind of byte that stops it */
+    const char *in = "0123456789abcdefghij\x01KLMNOPQRSTUVWXYZ0123\"456789abcdefghijklm\\"
+                     "nopqrstuvwxyzABCDEFG\xc3\xa9HIJKLMNOPQRSTUVWXYZ\x7f"
+                     "0123456789abcdef";
+    s = json_str(in, strlen(in));
+    assert_string_equal(s, "0123456789abcdefghij\\u0001KLMNOPQRSTUVWXYZ0123\\\"456789abcdefghijklm"
+                           "\\\\nopqrstuvwxyzABCDEFG\xc3\xa9HIJKLMNOPQRSTUVWXYZ\x7f"
+                           "0123456789abcdef");
+    free(s);
     s = json_str("x\xff\xc3y\xed\xa0\x80", 7); /* bad bytes, a truncated pair, a surrogate */
     assert_string_equal(s, "x\\ufffd\\ufffdy\\ufffd\\ufffd\\ufffd");
     free(s);
