@@ -189,6 +189,17 @@ coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool
     return grp;
 }
 
+void coll_groups_stats(coll_groups_t *g, size_t by_state[4], size_t *members, size_t *offsets)
+{
+    memset(by_state, 0, 4 * sizeof(size_t));
+    *members = *offsets = 0;
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        by_state[grp->state <= COLL_GROUP_STABLE ? grp->state : 0]++;
+        *members += grp->nmembers;
+        *offsets += grp->noffsets;
+    }
+}
+
 size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max)
 {
     size_t n = 0;

@@ -125,6 +125,9 @@ coll_group_t *coll_groups_find(coll_groups_t *g, const char *id, size_t len);
 /* All groups, in creation order; returns the count (out may be NULL to count). */
 size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max);
 
+/* Groups by state (Empty .. Stable), their members and committed offsets (metrics). */
+void coll_groups_stats(coll_groups_t *g, size_t by_state[4], size_t *members, size_t *offsets);
+
 /* The parking handlers: each answers r now or later. */
 void coll_group_join(coll_groups_t *g, struct coll_req *r);
 void coll_group_sync(coll_groups_t *g, struct coll_req *r);

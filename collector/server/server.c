@@ -251,6 +251,23 @@ static void render_metrics(void *arg, trib_buf_t *b)
     trib_prom_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
     trib_prom_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
     trib_prom_sample_u64(b, "tributary_partitions", NULL, coll_cluster_partition_count(s->cluster));
+    if (s->groups) {
+        static const char *const states[] = {"Empty", "PreparingRebalance", "CompletingRebalance",
+                                             "Stable"};
+        size_t ngroups[4], members, offsets;
+        coll_groups_stats(s->groups, ngroups, &members, &offsets);
+        trib_prom_header(b, "tributary_groups", "gauge", "Consumer groups by state.");
+        for (int i = 0; i < 4; i++) {
+            char gl_labels[64];
+            snprintf(gl_labels, sizeof(gl_labels), "state=\"%s\"", states[i]);
+            trib_prom_sample_u64(b, "tributary_groups", gl_labels, ngroups[i]);
+        }
+        trib_prom_header(b, "tributary_group_members", "gauge", "Members of those groups.");
+        trib_prom_sample_u64(b, "tributary_group_members", NULL, members);
+        trib_prom_header(b, "tributary_group_committed_offsets", "gauge",
+                         "Committed offsets held by those groups.");
+        trib_prom_sample_u64(b, "tributary_group_committed_offsets", NULL, offsets);
+    }
     coll_metrics_render_requests(m, b);
 
     static const struct {
