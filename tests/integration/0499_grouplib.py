@@ -80,13 +80,16 @@ def member_ck(bootstrap, topic, group):
     assignor = os.environ.get("TRIB_ASSIGNOR", "range,roundrobin")
     cooperative = assignor == "cooperative-sticky"
     owned = set()
-    c = Consumer({
+    conf = {
         "bootstrap.servers": bootstrap, "group.id": group,
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
         "session.timeout.ms": SESSION_MS, "heartbeat.interval.ms": 300,
         "max.poll.interval.ms": 10000, "partition.assignment.strategy": assignor,
         "topic.metadata.refresh.interval.ms": 1000,
-    })
+    }
+    if os.environ.get("TRIB_INSTANCE_ID"):
+        conf["group.instance.id"] = os.environ["TRIB_INSTANCE_ID"]
+    c = Consumer(conf)
 
     def on_assign(consumer, parts):
         if cooperative:
