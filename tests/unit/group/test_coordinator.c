@@ -554,6 +554,57 @@ static void test_parked_close(void **state)
     bt_fini(&f);
 }
 
+/* A member that heartbeats but does not rejoin is dropped at the rebalance timeout. */
+static void client_rebalance_timeout(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), fd2 = bt_connect(f->port);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, "a");
+    jr.RebalanceTimeoutMs = 400;
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 && jp.GenerationId == 1);
+    char *ma = dupk(jp.MemberId);
+    SyncGroupRequest sr;
+    SyncGroupRequest_init(&sr);
+    sr.GroupId = trib_kstr(GROUP);
+    sr.GenerationId = 1;
+    sr.MemberId = trib_kstr(ma);
+    SyncGroupResponse sp;
+    BT_CHECK(f, bt_call(fd, 14, 3, &sr, &sp, &a) == 0 && sp.ErrorCode == 0);
+    int32_t c2;
+    join_init(&jr, NULL, "b");
+    jr.RebalanceTimeoutMs = 400;
+    uint64_t t0 = bt_now_ms();
+    BT_CHECK(f, send_req(fd2, 11, 5, &jr, &c2) == 0);
+    /* a keeps its session alive but never rejoins */
+    int16_t e = 0;
+    while (bt_now_ms() - t0 < 3000 &&
+           (e = heartbeat(fd, 3, ma, 1)) != TRIB_KAFKA_UNKNOWN_MEMBER_ID) {
+        usleep(50000);
+    }
+    BT_CHECK(f, e == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    JoinGroupResponse jp2;
+    BT_CHECK(f, bt_read_response(fd2, 11, 5, c2, &jp2, &a) == 0);
+    BT_CHECK(f, jp2.ErrorCode == 0 && jp2.GenerationId == 2 && jp2.Members.count == 1);
+    BT_CHECK(f, cli_eq(jp2.Leader, "") == false && bt_now_ms() - t0 >= 350);
+    free(ma);
+    trib_arena_fini(&a);
+    close(fd);
+    close(fd2);
+}
+
+static void test_rebalance_timeout(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_rebalance_timeout);
+    bt_fini(&f);
+}
+
 /* Offsets of an empty group expire after offsets.retention (tombstoned, gone after a restart). */
 static void client_retention(bt_fixture_t *f)
 {
@@ -593,7 +644,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition_hash),    cmocka_unit_test(test_protocol_and_reload),
         cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
-        cmocka_unit_test(test_offsets_retention),
+        cmocka_unit_test(test_offsets_retention), cmocka_unit_test(test_rebalance_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
