@@ -310,7 +310,36 @@ static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
     return 0;
 }
 
+/*
+ * The last time parsed, per thread: log lines come in runs with the same
+ * second, and strptime() plus timegm() cost more than the rest of a line.
+ */
+static __thread struct {
+    const char *fmt;
+    size_t n;
+    char s[64];
+    int64_t ms;
+} last_time;
+
+static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t *ms);
+
 int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
+{
+    if (last_time.fmt == fmt && last_time.n == n && memcmp(last_time.s, s, n) == 0) {
+        *ms = last_time.ms;
+        return 0;
+    }
+    int rc = parse_time_uncached(s, n, fmt, ms);
+    if (rc == 0 && n <= sizeof(last_time.s)) {
+        last_time.fmt = fmt;
+        last_time.n = n;
+        memcpy(last_time.s, s, n);
+        last_time.ms = *ms;
+    }
+    return rc;
+}
+
+static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t *ms)
 {
     char buf[128];
     if (n == 0 || n >= sizeof(buf)) {
