@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`tributary groups` against live groups: with two librdkafka members
-consuming a 6-partition topic, `groups describe` shows each member's
+"""`tributary groups` against live groups: with two members of each client
+(librdkafka, kafka-python, kafkajs when node is there) consuming a
+6-partition topic, `groups describe` shows each member's
 partitions as the members themselves report them, the committed offsets
 they report, the log end offsets and lag 0; after they leave and more
 records arrive it shows the group Empty with the lag; `groups list`,
@@ -21,9 +22,9 @@ TOPIC = "cli-groups"
 GROUP = "g-cli"
 
 
-def describe(c):
+def describe(c, group=GROUP):
     """{(topic, partition): (current, end, lag, consumer)} and the state line."""
-    out = c.cli("groups", "describe", "--group", GROUP).stdout
+    out = c.cli("groups", "describe", "--group", group).stdout
     lines = out.splitlines()
     state = lines[0]
     rows = {}
@@ -35,9 +36,41 @@ def describe(c):
     return state, rows, out
 
 
+def live_describe(c, kind):
+    """Two live members of `kind`: describe matches what they report."""
+    group = "g-live-" + kind
+    members = [grouplib.Member("%s-%d" % (kind, i), kind, c.tmp, c.bootstrap, TOPIC, group)
+               for i in (1, 2)]
+    grouplib.wait_for(lambda: grouplib.balanced(members, [3, 3]), "2 members x 3 partitions",
+                      60, members)
+    grouplib.wait_for(lambda: sum(m.commits.get(p, 0) for m in members for p in range(6)) >= 300,
+                      "every record committed", 60, members)
+    state, rows, out = describe(c, group)
+    owners = {}
+    for (t, p), (cur, end, lag, who) in rows.items():
+        owners.setdefault(who, set()).add(p)
+        want = max(m.commits.get(p, -1) for m in members)
+        if cur != str(want) or end != "50" or lag != "0":
+            raise TestFailure("%s: %s-%d shows %s/%s/%s, members reported commit %d, end 50"
+                              % (kind, t, p, cur, end, lag, want))
+    if sorted(sorted(s) for s in owners.values()) != sorted(sorted(m.parts) for m in members):
+        raise TestFailure("%s: describe's assignment %s differs from the members' %s"
+                          % (kind, owners, [m.parts for m in members]))
+    for m in members:
+        m.leave()
+    for m in members:
+        m.finish()
+    log("%s: describe matches the members' assignments and commits" % kind)
+
+
 def main(c):
     grouplib.create_topic(c.bootstrap, TOPIC)
     grouplib.produce(c.bootstrap, TOPIC, 0, 300)
+    live_describe(c, "kp")
+    if grouplib.kjs_available():
+        live_describe(c, "kjs")
+    else:
+        log("note: node/kafkajs not available, kafkajs members skipped")
     members = [grouplib.Member("m%d" % i, "ck", c.tmp, c.bootstrap, TOPIC, GROUP)
                for i in (1, 2)]
     grouplib.wait_for(lambda: grouplib.balanced(members, [3, 3]), "2 members x 3 partitions",
