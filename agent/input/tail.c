@@ -698,7 +698,10 @@ void agent_tail_scan(agent_input_t *in, bool startup)
                 agent_ckpt_find(&a->ckpts, c->id, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
             if (ck != NULL && ck->file == NULL && (uint64_t)st.st_size == ck->offset &&
                 ck->fp_len > 0) {
-                /* known and read to its end: reopened when it changes */
+                /* known and read to its end: reopened when it changes. It still
+                   exists, so its checkpoint must not expire (a file untouched
+                   for state_ttl would be read again from 0). */
+                ck->closed_ms = agent_wall_ms();
                 continue;
             }
             f = open_file(in, p, startup, false);
