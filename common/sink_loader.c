@@ -203,8 +203,10 @@ int trib_sink_plugin_load(const char *type, const char *const *dirs, trib_sink_p
         return trib_error_set(err, TRIB_ENOT_FOUND, "no sink plugin '%s' (%s.so not in %s)", type,
                               type, tlen ? tried : "an empty search path");
     }
-    /* RTLD_LOCAL: two plugins may link different copies of a helper. */
-    p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_LOCAL: two plugins may link different copies of a helper.
+     * RTLD_NODELETE: the libraries plugins pull in (libpq, OpenSSL, libcurl)
+     * keep process-wide state and exit handlers; unloading them is unsafe. */
+    p->dl = dlopen(p->path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!p->dl) {
         int rc = trib_error_set(err, -EINVAL, "sink plugin %s: %s", p->path, dlerror());
         free(p);

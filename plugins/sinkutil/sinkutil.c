@@ -8,6 +8,8 @@
 
 #include "sinkutil.h"
 
+static size_t utf8_len(const uint8_t *p, const uint8_t *end);
+
 void sink_str_init(sink_str_t *s)
 {
     memset(s, 0, sizeof(*s));
@@ -92,6 +94,11 @@ static void ws(jv_t *j)
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
         j->p++;
     }
+}
+
+size_t sink_utf8_seq(const uint8_t *p, const uint8_t *end)
+{
+    return utf8_len(p, end);
 }
 
 /* Length of the UTF-8 sequence at p (1..4), or 0 if invalid. */

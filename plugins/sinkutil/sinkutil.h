@@ -35,6 +35,8 @@ void sink_str_append(sink_str_t *s, const void *p, size_t n);
 void sink_str_puts(sink_str_t *s, const char *z);
 void sink_str_printf(sink_str_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Length of the valid UTF-8 sequence at p (1..4; p < end), or 0 if invalid. */
+size_t sink_utf8_seq(const uint8_t *p, const uint8_t *end);
 /* True if p[0..len) is one JSON value (whitespace around allowed). */
 bool sink_json_valid(const uint8_t *p, size_t len);
 /* Appends a quoted JSON string (invalid UTF-8 -> U+FFFD). */
