@@ -16,10 +16,11 @@ CPU of all its threads) is read with wait4(); peak RSS is VmHWM, read from
 timed; the time includes the agent's start-up. Run it on an idle machine.
 
 --other runs the same workload through another agent for comparison: CMD
-is a shell command with {file}, {bootstrap}, {topic} and {tmp} replaced
-(for example a Fluent Bit or Vector command line and its config); it must
-ship each line of {file} as one record to {topic}. Its figures print on a
-second row. Needs python3-confluent-kafka (watermarks).
+is a shell command with {file}, {bootstrap}, {topic}, {tmp} and {conf}
+replaced; --other-config names a config template whose copy, filled in the
+same way, is {conf} (tools/bench/agent/rsyslog.conf.in: rsyslog imfile ->
+omkafka). It must ship each line of {file} as one record to {topic}. Its
+figures print on a second row. Needs python3-confluent-kafka (watermarks).
 """
 import argparse
 import os
@@ -186,8 +187,17 @@ def our_agent(args):
 
 def other_agent(args):
     def cmd(tmp, path, bootstrap, topic):
+        conf = os.path.join(tmp, "other.conf")
+        if args.other_config:
+            with open(args.other_config) as f:
+                text = f.read()
+            for k, v in (("{file}", path), ("{bootstrap}", bootstrap), ("{topic}", topic),
+                         ("{tmp}", tmp)):
+                text = text.replace(k, v)
+            with open(conf, "w") as f:
+                f.write(text)
         return args.other.format(file=shlex.quote(path), bootstrap=bootstrap, topic=topic,
-                                 tmp=shlex.quote(tmp))
+                                 tmp=shlex.quote(tmp), conf=shlex.quote(conf))
     return cmd
 
 
@@ -203,6 +213,8 @@ def main():
     ap.add_argument("--agent", default=AGENT)
     ap.add_argument("--other", help="another agent's command line ({file} {bootstrap} {topic} {tmp})")
     ap.add_argument("--other-name", default="other")
+    ap.add_argument("--other-config", help="a config template for --other: {file} {bootstrap} "
+                    "{topic} {tmp} are replaced, the result is {conf} (see rsyslog.conf.in)")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
     args = ap.parse_args()
