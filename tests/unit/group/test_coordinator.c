@@ -605,6 +605,161 @@ static void test_rebalance_timeout(void **state)
     bt_fini(&f);
 }
 
+/* Every advertised version of every group API answers (and the connection stays up). */
+static void client_versions(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    int16_t me;
+    int32_t mnp;
+    BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+    for (int16_t v = 0; v <= 9; v++) {
+        trib_arena_t a;
+        trib_arena_init(&a);
+        char gid[32];
+        snprintf(gid, sizeof(gid), "g-v%d", (int)v);
+        if (v <= 4) {
+            FindCoordinatorRequest req;
+            FindCoordinatorRequest_init(&req);
+            trib_kstr_t key = trib_kstr(gid);
+            if (v >= 4) {
+                req.CoordinatorKeys.items = &key;
+                req.CoordinatorKeys.count = 1;
+            } else {
+                req.Key = key;
+            }
+            FindCoordinatorResponse resp;
+            BT_CHECK(f, bt_call(fd, 10, v, &req, &resp, &a) == 0);
+            BT_CHECK(f, (v >= 4 ? resp.Coordinators.items[0].NodeId : resp.NodeId) == 1);
+        }
+        JoinGroupRequest jr;
+        join_init(&jr, NULL, NULL);
+        jr.GroupId = trib_kstr(gid);
+        JoinGroupResponse jp;
+        BT_CHECK(f, bt_call(fd, 11, v, &jr, &jp, &a) == 0);
+        BT_CHECK(f, jp.ErrorCode == (v >= 4 ? TRIB_KAFKA_MEMBER_ID_REQUIRED : 0));
+        if (v >= 4) {
+            jr.MemberId = jp.MemberId;
+            BT_CHECK(f, bt_call(fd, 11, v, &jr, &jp, &a) == 0 && jp.ErrorCode == 0);
+        }
+        trib_kstr_t member = jp.MemberId;
+        int32_t gen = jp.GenerationId;
+        {
+            int16_t sv = v > 5 ? 5 : v; /* SyncGroup 0-5: a v6+ join is synced with v5 */
+            SyncGroupRequest sr;
+            SyncGroupRequest_init(&sr);
+            sr.GroupId = trib_kstr(gid);
+            sr.GenerationId = gen;
+            sr.MemberId = member;
+            SyncGroupResponse sp;
+            BT_CHECK(f, bt_call(fd, 14, sv, &sr, &sp, &a) == 0 && sp.ErrorCode == 0);
+        }
+        {
+            int16_t hv = v > 4 ? 4 : v;
+            HeartbeatRequest hr;
+            HeartbeatRequest_init(&hr);
+            hr.GroupId = trib_kstr(gid);
+            hr.GenerationId = gen;
+            hr.MemberId = member;
+            HeartbeatResponse hp;
+            BT_CHECK(f, bt_call(fd, 12, hv, &hr, &hp, &a) == 0 && hp.ErrorCode == 0);
+        }
+        OffsetCommitRequest_OffsetCommitRequestPartition cp;
+        OffsetCommitRequest_OffsetCommitRequestPartition_init(&cp);
+        cp.CommittedOffset = 3;
+        OffsetCommitRequest_OffsetCommitRequestTopic ct;
+        OffsetCommitRequest_OffsetCommitRequestTopic_init(&ct);
+        ct.Name = trib_kstr(TOPIC);
+        ct.Partitions.items = &cp;
+        ct.Partitions.count = 1;
+        OffsetCommitRequest cr;
+        OffsetCommitRequest_init(&cr);
+        cr.GroupId = trib_kstr(gid);
+        if (v >= 1) {
+            cr.GenerationIdOrMemberEpoch = gen;
+            cr.MemberId = member;
+        }
+        cr.Topics.items = &ct;
+        cr.Topics.count = 1;
+        OffsetCommitResponse cresp;
+        /* v0 is a standalone commit: the group has a member, so it is refused. */
+        BT_CHECK(f, bt_call(fd, 8, v, &cr, &cresp, &a) == 0);
+        BT_CHECK(f, cresp.Topics.items[0].Partitions.items[0].ErrorCode ==
+                        (v == 0 ? TRIB_KAFKA_UNKNOWN_MEMBER_ID : 0));
+        OffsetFetchRequest fr;
+        OffsetFetchRequest_init(&fr);
+        OffsetFetchRequest_OffsetFetchRequestGroup fg;
+        OffsetFetchRequest_OffsetFetchRequestGroup_init(&fg);
+        fg.GroupId = trib_kstr(gid);
+        fg.Topics.count = -1;
+        if (v >= 8) {
+            fr.Groups.items = &fg;
+            fr.Groups.count = 1;
+        } else {
+            fr.GroupId = trib_kstr(gid);
+            fr.Topics.count = v >= 2 ? -1 : 0;
+        }
+        OffsetFetchResponse fp;
+        BT_CHECK(f, bt_call(fd, 9, v, &fr, &fp, &a) == 0);
+        if (v >= 8) {
+            BT_CHECK(f, fp.Groups.count == 1 && fp.Groups.items[0].Topics.count == 1);
+        } else if (v >= 2) {
+            BT_CHECK(f, fp.Topics.count == 1); /* Topics null: every committed offset */
+        }
+        {
+            int16_t dv = v > 5 ? 5 : v;
+            DescribeGroupsRequest dr;
+            DescribeGroupsRequest_init(&dr);
+            trib_kstr_t g = trib_kstr(gid);
+            dr.Groups.items = &g;
+            dr.Groups.count = 1;
+            dr.IncludeAuthorizedOperations = dv >= 3;
+            DescribeGroupsResponse dp;
+            BT_CHECK(f, bt_call(fd, 15, dv, &dr, &dp, &a) == 0);
+            BT_CHECK(f, dp.Groups.count == 1 && dp.Groups.items[0].Members.count == 1);
+            ListGroupsRequest lr;
+            ListGroupsRequest_init(&lr);
+            ListGroupsResponse lp;
+            BT_CHECK(f, bt_call(fd, 16, dv, &lr, &lp, &a) == 0 && lp.Groups.count >= 1);
+            LeaveGroupRequest lv;
+            LeaveGroupRequest_init(&lv);
+            lv.GroupId = trib_kstr(gid);
+            LeaveGroupRequest_MemberIdentity id;
+            LeaveGroupRequest_MemberIdentity_init(&id);
+            id.MemberId = member;
+            if (dv >= 3) {
+                lv.Members.items = &id;
+                lv.Members.count = 1;
+            } else {
+                lv.MemberId = member;
+            }
+            LeaveGroupResponse lvp;
+            BT_CHECK(f, bt_call(fd, 13, dv, &lv, &lvp, &a) == 0 && lvp.ErrorCode == 0);
+        }
+        if (v <= 2) {
+            DeleteGroupsRequest dr;
+            DeleteGroupsRequest_init(&dr);
+            trib_kstr_t g = trib_kstr(gid);
+            dr.GroupsNames.items = &g;
+            dr.GroupsNames.count = 1;
+            DeleteGroupsResponse dp;
+            BT_CHECK(f, bt_call(fd, 42, v, &dr, &dp, &a) == 0);
+            BT_CHECK(f, dp.Results.count == 1 && dp.Results.items[0].ErrorCode == 0);
+        }
+        trib_arena_fini(&a);
+    }
+    close(fd);
+}
+
+static void test_versions(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_versions);
+    bt_fini(&f);
+}
+
 /* Offsets of an empty group expire after offsets.retention (tombstoned, gone after a restart). */
 static void client_retention(bt_fixture_t *f)
 {
@@ -645,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_partition_hash),    cmocka_unit_test(test_protocol_and_reload),
         cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
         cmocka_unit_test(test_offsets_retention), cmocka_unit_test(test_rebalance_timeout),
+        cmocka_unit_test(test_versions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
