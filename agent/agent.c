@@ -344,23 +344,33 @@ static void apply_logging(agent_conf_t *k)
 }
 
 /* Sends pending multiline records; flushes the producer; writes checkpoints. */
+static bool flush_all_ml(agent_t *a)
+{
+    bool left = false;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+                if (f->ml_lines > 0) {
+                    agent_tail_flush_ml(f); /* produces: frees no file */
+                    left |= f->ml_lines > 0;
+                }
+            }
+        }
+    }
+    return left;
+}
+
 static void drain(agent_t *a)
 {
     uv_idle_stop(&a->work);
     a->work_on = false;
     a->paused = false;
-    for (size_t i = 0; i < a->npipes; i++) {
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
-                if (f->ml_lines > 0) {
-                    agent_tail_flush_ml(f);
-                    if (f->ml_lines > 0 && a->rk != NULL) {
-                        rd_kafka_flush(a->rk, 1000);
-                        agent_tail_flush_ml(f);
-                    }
-                }
-            }
-        }
+    /* The output may be full: wait for room once (reports may free files,
+       so the lists are walked again afterwards, never across the wait). */
+    if (flush_all_ml(a) && a->rk != NULL) {
+        rd_kafka_flush(a->rk, (int)a->cfg->conf.agent.shutdown_timeout_ms);
+        a->paused = false;
+        (void)flush_all_ml(a);
     }
     a->state = AGENT_STOPPING;
     agent_output_stop(a, a->cfg->conf.agent.shutdown_timeout_ms);

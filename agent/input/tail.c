@@ -587,7 +587,7 @@ void agent_tail_poll(agent_input_t *in)
         bool at_end = !f->want_read && f->examined == f->size;
         int64_t idle = now - f->last_growth_ms;
         if (f->deleted && f->detached_ms && now - f->detached_ms >= c->deleted_max_age_ms &&
-            !at_end) {
+            !at_end && (f->ml_lines == 0 || (agent_tail_flush_ml(f), f->ml_lines == 0))) {
             a->st.drop_deleted_unread_bytes += f->size - f->off;
             TRIB_LOG(TRIB_LOG_WARN, "tail",
                      "%s: deleted %lld ms ago and not read to its end: %llu bytes dropped", f->path,
