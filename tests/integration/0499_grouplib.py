@@ -47,9 +47,12 @@ CONFIG = """groups:
 
 
 def config_args():
+    """-c with the group settings above, in a temp file removed when the test exits."""
+    import atexit
     fd, path = tempfile.mkstemp(prefix="trib-groups.", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
         f.write(CONFIG)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
     return ["-c", path]
 
 
