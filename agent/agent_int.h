@@ -140,6 +140,13 @@ int agent_output_start(agent_t *a);
 void agent_output_stop(agent_t *a, int64_t timeout_ms);
 /* 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing consumed). */
 int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial);
+/* The ack ring (see agent.h): room for one entry (0 or -ENOMEM), an entry
+   for an event in flight, an event needing no delivery (-EAGAIN without
+   room), a delivery report. The file's checkpoint follows the acknowledged
+   prefix. */
+int agent_ring_reserve(agent_file_t *f);
+void agent_ring_push(agent_file_t *f, uint64_t end_off);
+int agent_ring_done(agent_file_t *f, uint64_t end_off);
 void agent_ring_ack(agent_file_t *f, uint64_t seq);
 void agent_output_poll(agent_t *a);
 

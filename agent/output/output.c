@@ -37,7 +37,7 @@ static trib_log_ratelimit_t rl_delivery = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 static trib_log_ratelimit_t rl_produce = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 
 /* Room for one more entry: 0 or -ENOMEM (nothing is produced without it). */
-static int ring_reserve(agent_file_t *f)
+int agent_ring_reserve(agent_file_t *f)
 {
     if (f->tail - f->head < f->rcap) {
         return 0;
@@ -57,7 +57,7 @@ static int ring_reserve(agent_file_t *f)
 }
 
 /* Callers reserved the entry first. */
-static void ring_push(agent_file_t *f, uint64_t v)
+void agent_ring_push(agent_file_t *f, uint64_t v)
 {
     f->ring[f->tail & (f->rcap - 1)] = v;
     f->tail++;
@@ -90,7 +90,7 @@ static void ring_advance(agent_file_t *f)
 }
 
 /* An event that needs no delivery (filtered, printed, dropped) at end_off. */
-static int ring_done(agent_file_t *f, uint64_t end_off)
+int agent_ring_done(agent_file_t *f, uint64_t end_off)
 {
     if (f->head == f->tail && !f->trunc_pending) {
         f->acked_off = end_off;
@@ -100,10 +100,10 @@ static int ring_done(agent_file_t *f, uint64_t end_off)
         }
         return 0;
     }
-    if (ring_reserve(f) != 0) {
+    if (agent_ring_reserve(f) != 0) {
         return -EAGAIN; /* out of memory: the record is retried later */
     }
-    ring_push(f, end_off | AGENT_ACK_BIT);
+    agent_ring_push(f, end_off | AGENT_ACK_BIT);
     ring_advance(f);
     return 0;
 }
@@ -182,7 +182,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     }
     for (size_t i = 0; i < pc->nfilters; i++) {
         if (!agent_filter_apply(&pc->filters[i], &ev)) {
-            if (ring_done(f, end_off) != 0) {
+            if (agent_ring_done(f, end_off) != 0) {
                 return -EAGAIN;
             }
             a->st.events_filtered++;
@@ -204,14 +204,14 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     if (a->val.err || a->key.err || a->topic.err) {
         return -EAGAIN; /* out of memory: retried later */
     }
-    if (ring_reserve(f) != 0) {
+    if (agent_ring_reserve(f) != 0) {
         return -EAGAIN;
     }
     if (a->opts.dry_run) {
         dry_print(a, f);
         a->st.events_sent++;
         a->st.events_acked++;
-        (void)ring_done(f, end_off); /* reserved above */
+        (void)agent_ring_done(f, end_off); /* reserved above */
         return 0;
     }
     uint64_t seq = f->tail;
@@ -265,10 +265,10 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         a->st.drop_delivery_permanent++;
         TRIB_LOG_RL(&rl_produce, TRIB_LOG_WARN, "output", "event from %s dropped: %s", f->path,
                     rd_kafka_err2str(err));
-        (void)ring_done(f, end_off); /* reserved above */
+        (void)agent_ring_done(f, end_off); /* reserved above */
         return 0;
     }
-    ring_push(f, end_off);
+    agent_ring_push(f, end_off);
     f->inflight++;
     a->inflight_msgs++;
     a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
