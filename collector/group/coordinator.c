@@ -490,10 +490,9 @@ static void sync_answer(coll_req_t *r, int16_t err, const coll_group_t *grp,
     coll_req_respond(r, &SyncGroupResponse_codec, resp);
 }
 
-static void simple_answer(coll_req_t *r, const trib_kafka_codec_t *codec, size_t size, int16_t err)
+static void heartbeat_answer(coll_req_t *r, int16_t err)
 {
-    /* Heartbeat's response: ThrottleTimeMs then ErrorCode, nothing else. */
-    HeartbeatResponse *resp = coll_req_alloc(r, size);
+    HeartbeatResponse *resp = coll_req_alloc(r, sizeof(*resp));
     if (!resp) {
         coll_req_reject(r, "out of memory");
         return;
@@ -501,7 +500,7 @@ static void simple_answer(coll_req_t *r, const trib_kafka_codec_t *codec, size_t
     HeartbeatResponse_init(resp);
     resp->ErrorCode = err;
     coll_req_note_error(r, err);
-    coll_req_respond(r, codec, resp);
+    coll_req_respond(r, &HeartbeatResponse_codec, resp);
 }
 
 /* ---- rebalancing -------------------------------------------------------------------- */
@@ -1177,7 +1176,7 @@ void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
             break;
         }
     }
-    simple_answer(r, &HeartbeatResponse_codec, sizeof(HeartbeatResponse), err);
+    heartbeat_answer(r, err);
 }
 
 /* ---- LeaveGroup -------------------------------------------------------------------------- */
