@@ -322,6 +322,10 @@ static void load_group(coll_groups_t *g, trib_slice_t *ks, const trib_record_t *
         m->instance_id = sdup(inst);
         m->client_id = sdup(cid.len < 0 ? (trib_kstr_t){"", 0} : cid);
         m->client_host = sdup(host.len < 0 ? (trib_kstr_t){"", 0} : host);
+        /* A stored timeout out of today's range would keep a ghost member forever. */
+        if (session < g->cfg.min_session_timeout_ms || session > g->cfg.max_session_timeout_ms) {
+            session = g->cfg.max_session_timeout_ms < 30000 ? g->cfg.max_session_timeout_ms : 30000;
+        }
         m->session_timeout_ms = session;
         m->rebalance_timeout_ms = rebalance > 0 ? rebalance : session;
         if (grp->protocol) {
