@@ -540,8 +540,19 @@ static void client_parked_close(bt_fixture_t *f)
     usleep(50000);
     close(fd2); /* parked join gone with its connection */
     usleep(50000);
+    /* s1 rejoins and parks (a third member, s3, is awaited); the server then stops
+     * with that join parked: it is answered COORDINATOR_NOT_AVAILABLE. */
+    int fd3 = bt_connect(f->port);
+    join_init(&jr, NULL, "s3");
+    jr.RebalanceTimeoutMs = 60000;
+    BT_CHECK(f, send_req(fd3, 11, 5, &jr, &c2) == 0);
+    usleep(50000);
+    int *held = malloc(2 * sizeof(int));
+    held[0] = fd3;
+    held[1] = c2;
+    f->user = held;
     trib_arena_fini(&a);
-    close(fd); /* and the server stops with the group mid-rebalance */
+    close(fd); /* s1 gone too: the server stops with s3's join parked */
 }
 
 static void test_parked_close(void **state)
@@ -551,6 +562,15 @@ static void test_parked_close(void **state)
     fixture_on(&f, NULL);
     bt_start(&f);
     bt_run(&f, client_parked_close);
+    int *held = f.user;
+    trib_arena_t a;
+    trib_arena_init(&a);
+    JoinGroupResponse jp;
+    assert_int_equal(bt_read_response(held[0], 11, 5, held[1], &jp, &a), 0);
+    assert_int_equal(jp.ErrorCode, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE);
+    trib_arena_fini(&a);
+    close(held[0]);
+    free(held);
     bt_fini(&f);
 }
 
