@@ -28,6 +28,7 @@
 #include "cluster/cluster.h"
 #include "server/conf.h"
 #include "server/server.h"
+#include "sinks/sinks.h"
 #include "storage/storage.h"
 #include "tributary/log.h"
 #include "tributary/version.h"
@@ -102,6 +103,7 @@ typedef struct app {
     coll_storage_t *st;
     coll_cluster_t *cluster;
     coll_server_t *server;
+    coll_sinks_t *sinks;
     bool stopping;
     int status;
 } app_t;
@@ -139,6 +141,13 @@ static void server_stopped(void *arg)
     }
 }
 
+static void stop_server(app_t *a);
+
+static void sinks_stopped(void *arg)
+{
+    stop_server(arg);
+}
+
 static void begin_stop(app_t *a, const char *why)
 {
     if (a->stopping) {
@@ -147,6 +156,16 @@ static void begin_stop(app_t *a, const char *why)
     }
     a->stopping = true;
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s: shutting down", why);
+    if (a->sinks) {
+        /* The sinks first: they commit offsets through the server's coordinator. */
+        coll_sinks_stop(a->sinks, sinks_stopped, a);
+    } else {
+        stop_server(a);
+    }
+}
+
+static void stop_server(app_t *a)
+{
     if (a->server) {
         coll_server_stop(a->server, server_stopped, a);
     } else {
@@ -425,6 +444,15 @@ int main(int argc, char **argv)
             char msg[700];
             TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", error_text(&err, msg, sizeof(msg)));
             app.status = 1;
+        } else if (conf.nsinks > 0) {
+            rc =
+                coll_sinks_start(&loop, app.server, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
+            if (rc != 0) {
+                char msg[700];
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "starting the sinks: %s",
+                         error_text(&err, msg, sizeof(msg)));
+                app.status = 1;
+            }
         }
     }
     uv_signal_init(&loop, &app.sigterm);
@@ -439,6 +467,7 @@ int main(int argc, char **argv)
         uv_signal_start(&app.sighup, on_signal, SIGHUP);
     }
     drain_loop(&loop);
+    coll_sinks_free(app.sinks);
     coll_server_free(app.server);
     coll_cluster_free(app.cluster);
     trib_config_free(cfg);

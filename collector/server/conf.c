@@ -7,6 +7,7 @@
  */
 #include "server/conf.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -170,16 +171,28 @@ const trib_config_option_t coll_conf_schema[] = {
     {TRIB_CONFIG_SECTION(coll_conf_t, producers, producer_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, groups, group_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, topic_defaults, topic_default_opts)},
+    {TRIB_CONFIG_SECTIONS(coll_conf_t, sinks, nsinks, coll_sink_conf_t, coll_sink_conf_schema),
+     .desc = "sinks run inside the collector (sinks/sinks.h)"},
     TRIB_CONFIG_END,
 };
 
 int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
 {
     memset(c, 0, sizeof(*c));
+    int rc;
     if (path) {
-        return trib_config_load_file(cfg, path, coll_conf_schema, c);
+        rc = trib_config_load_file(cfg, path, coll_conf_schema, c);
+    } else {
+        rc = trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
     }
-    return trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
+    /* Sink options are checked against their plugin's schema (file:line:col). */
+    if (*cfg && c->nsinks > 0 && rc != -ENOMEM) {
+        int src = coll_sinks_check(*cfg, c->sinks, c->nsinks);
+        if (rc == 0) {
+            rc = src;
+        }
+    }
+    return rc;
 }
 
 void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out)

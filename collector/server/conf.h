@@ -13,6 +13,7 @@
 
 #include "cluster/cluster.h"
 #include "server/server.h"
+#include "sinks/sinks.h"
 #include "storage/storage.h"
 #include "tributary/config.h"
 
@@ -95,6 +96,8 @@ typedef struct coll_conf {
     coll_conf_producers_t producers;
     coll_conf_groups_t groups;
     coll_conf_topic_defaults_t topic_defaults;
+    coll_sink_conf_t *sinks; /* sinks[] (sinks/sinks.h) */
+    size_t nsinks;
 } coll_conf_t;
 
 extern const trib_config_option_t coll_conf_schema[];

@@ -1,0 +1,1432 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sink host (see sinks.h for the configuration).
+ *
+ * Threads. Everything but the plugin callbacks runs on the collector's
+ * loop thread: reading the partition logs, batching, committing offsets,
+ * dead-letter appends. Plugin write/flush calls block (a database round
+ * trip), so each sink has `workers` threads taking jobs from a queue; a
+ * finished job goes back to the loop through a uv_async_t. A task has at
+ * most one job in flight, so a plugin instance (one per task) is used by
+ * one thread at a time, as the ABI promises.
+ *
+ * A task (one per sink x partition) cycles through:
+ *
+ *   fill     read the log from read_offset up to the high watermark into
+ *            the pending batch until max_records / max_bytes, or until
+ *            linger has passed since its first record
+ *   write    the batch's pending ranges, one job each, in offset order:
+ *            OK      the range is durable (after flush, if the plugin has
+ *                    one); next range
+ *            RETRY   the same range again after backoff: initial * 2^n,
+ *                    capped at max, with jitter (between half and all of
+ *                    it), forever
+ *            REJECT  the range is split: around failed_index when the
+ *                    plugin named the record, else in halves, down to one
+ *                    record, which goes to the dead-letter topic with the
+ *                    error, sink and origin in headers. Without a
+ *                    dead-letter topic the record is retried (at max
+ *                    backoff) rather than dropped: a sink never loses a
+ *                    record silently.
+ *   commit   once every range is done (and dead-letter appends are
+ *            durable): the offset after the batch is committed to group
+ *            sink.<name> as a standalone commit (generation -1), then the
+ *            batch is released and the task fills again.
+ *
+ * Delivery is at-least-once: a crash between the plugin's OK and the
+ * commit delivers the batch again, which is why plugins write idempotently
+ * keyed by (topic, partition, offset).
+ *
+ * Offsets go through coll_group_commit_check / coll_group_commit /
+ * coll_group_offset of the group coordinator (group/group.h), behind
+ * offsets_fetch() and offsets_commit() below.
+ *
+ * Partitions are discovered by a timer (every tick the topic list is
+ * matched against each sink's names and /regex/ patterns), since the
+ * cluster's partition hooks belong to the server; a task whose partition
+ * disappeared is dropped once it is idle.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "cluster/cluster.h"
+#include "group/group.h"
+#include "server/server_int.h"
+#include "sinks/sinks.h"
+#include "storage/storage.h"
+#include "tributary/arena.h"
+#include "tributary/buf.h"
+#include "tributary/log.h"
+#include "tributary/record.h"
+#include "tributary/sink.h"
+
+#define FACILITY "sink"
+#define TICK_MS 50
+#define READ_CHUNK (1u << 20)
+#define MAX_DECOMPRESSED (256u << 20)
+#define MAX_COUNTERS 16
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+static const trib_config_option_t batch_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_sink_conf_batch_t, max_records, UINT), .def = "5000", .min = "1",
+     .max = "1000000", .desc = "records per batch at most"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_batch_t, max_bytes, SIZE), .def = "4MiB", .min = "1KiB",
+     .max = "1GiB", .desc = "key and value bytes per batch at most (one record may exceed it)"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_batch_t, linger, DURATION), .def = "1s", .min = "0",
+     .max = "1h", .desc = "how long a batch that is not full waits for more records"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t retry_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_sink_conf_retry_t, initial, DURATION), .def = "100ms", .min = "1ms",
+     .max = "1h", .desc = "first backoff after a transient failure"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_retry_t, max, DURATION), .def = "30s", .min = "1ms",
+     .max = "1d", .desc = "backoff cap (doubling from initial, with jitter; retries never stop)"},
+    TRIB_CONFIG_END,
+};
+
+const trib_config_option_t coll_sink_conf_schema[] = {
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, name, STRING), .flags = TRIB_CONFIG_REQUIRED, .min = "1",
+     .max = "200", .desc = "the sink's name; its consumer group is sink.<name>"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, type, STRING), .flags = TRIB_CONFIG_REQUIRED, .min = "1",
+     .max = "64", .desc = "the plugin: <type>.so in the sink plugin directory"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, topics, STRLIST), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1", .desc = "topic names, and /regex/ patterns"},
+    {TRIB_CONFIG_SECTION(coll_sink_conf_t, batch, batch_opts)},
+    {TRIB_CONFIG_SECTION(coll_sink_conf_t, retry, retry_opts)},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, dead_letter_topic, STRING),
+     .desc = "where records the target rejects for good go (none: they are retried)"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, workers, UINT), .def = "4", .min = "1", .max = "64",
+     .desc = "threads calling the plugin (one batch per partition at a time)"},
+    {TRIB_CONFIG_FIELD(coll_sink_conf_t, options, MAP), .desc = "the plugin's own options"},
+    TRIB_CONFIG_END,
+};
+
+static bool is_regex(const char *p)
+{
+    size_t n = strlen(p);
+    return n >= 2 && p[0] == '/' && p[n - 1] == '/';
+}
+
+/* Compiles "/re/" (without the slashes); NULL and msg on error. */
+static pcre2_code *compile_re(const char *p, char *msg, size_t msglen)
+{
+    int ec;
+    PCRE2_SIZE off;
+    size_t n = strlen(p);
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(p + 1), n - 2, 0, &ec, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR m[256];
+        pcre2_get_error_message(ec, m, sizeof(m));
+        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, (size_t)off,
+                 (const char *)m);
+        return NULL;
+    }
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    return re;
+}
+
+int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const coll_sink_conf_t *s = &sinks[i];
+        const char *file = s->options.file ? s->options.file : "collector.yaml";
+        if (!s->name || !s->type) {
+            continue; /* the loader reported it */
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (sinks[j].name && strcmp(sinks[j].name, s->name) == 0) {
+                fprintf(stderr, "%s: error: sinks[%zu]: the name '%s' is also sinks[%zu]'s\n", file,
+                        i, s->name, j);
+                rc = TRIB_ECONFIG;
+            }
+        }
+        for (size_t t = 0; t < s->topics.count; t++) {
+            const char *p = s->topics.items[t];
+            if (is_regex(p)) {
+                char msg[400];
+                pcre2_code *re = compile_re(p, msg, sizeof(msg));
+                if (!re) {
+                    fprintf(stderr, "%s: error: sinks[%zu].topics[%zu]: %s\n", file, i, t, msg);
+                    rc = TRIB_ECONFIG;
+                }
+                pcre2_code_free(re);
+            } else if (!coll_topic_name_valid(p, strlen(p))) {
+                fprintf(stderr,
+                        "%s: error: sinks[%zu].topics[%zu]: '%s' is not a topic name "
+                        "(write /regex/ for a pattern)\n",
+                        file, i, t, p);
+                rc = TRIB_ECONFIG;
+            }
+        }
+        if (s->dead_letter_topic &&
+            !coll_topic_name_valid(s->dead_letter_topic, strlen(s->dead_letter_topic))) {
+            fprintf(stderr, "%s: error: sinks[%zu].dead_letter_topic: '%s' is not a topic name\n",
+                    file, i, s->dead_letter_topic);
+            rc = TRIB_ECONFIG;
+        }
+        if (s->retry.initial > s->retry.max) {
+            fprintf(stderr, "%s: error: sinks[%zu].retry: initial is above max\n", file, i);
+            rc = TRIB_ECONFIG;
+        }
+        trib_sink_plugin_t *pl = NULL;
+        trib_error_t err;
+        trib_error_clear(&err);
+        int lrc = trib_sink_plugin_load(s->type, NULL, &pl, &err);
+        if (lrc != 0) {
+            fprintf(stderr, "%s: error: sinks[%zu].type: %s\n", file, i, err.msg);
+            rc = TRIB_ECONFIG;
+            continue;
+        }
+        char where[64];
+        snprintf(where, sizeof(where), "sinks[%zu].options", i);
+        void *opts = NULL;
+        int arc = trib_sink_options_apply(pl, cfg, &s->options, where, &opts);
+        free(opts);
+        trib_sink_plugin_free(pl);
+        if (arc == -ENOMEM) {
+            return -ENOMEM;
+        }
+        if (arc != 0 && rc == 0) {
+            rc = arc;
+        }
+    }
+    return rc;
+}
+
+/* ---- runtime structures ------------------------------------------------------------------ */
+
+typedef struct sink sink_t;
+typedef struct task task_t;
+
+struct trib_sink_ctx {
+    sink_t *sink;
+};
+
+typedef struct range {
+    size_t a, b; /* records [a, b) of the pending batch */
+} range_t;
+
+/* The records being delivered: views into read chunks (or the arena, decompressed). */
+typedef struct pbatch {
+    trib_sink_record_t *recs;
+    size_t n, cap;
+    size_t bytes;
+    uint8_t **chunks;
+    size_t nchunks, chunks_cap;
+    trib_arena_t arena;
+    int64_t end_offset;  /* the offset to commit once delivered */
+    uint64_t started_ms; /* when the first record came in */
+} pbatch_t;
+
+struct task {
+    task_t *next;  /* in the sink's list */
+    task_t *qnext; /* in the job or done queue */
+    sink_t *sink;
+    char *topic;
+    int32_t partition;
+    void *inst;
+    bool opened;
+    int64_t read_offset;
+    int64_t committed;
+    pbatch_t b;
+    range_t *ranges;
+    size_t nranges, rhead, ranges_cap;
+    /* the job in flight */
+    bool busy;
+    range_t job;
+    trib_sink_result_t res;
+    trib_sink_status_t status;
+    /* retries */
+    uint32_t attempt;
+    uint64_t retry_at_ms;
+    uint64_t retry_started_ms;
+    /* dead-letter appends of this batch, waiting to be durable */
+    int64_t dlq_offset; /* -1: none */
+    int32_t dlq_partition;
+    bool dlq_waiting;
+    coll_durable_req_t dreq;
+    bool gone;      /* the partition disappeared: free when idle */
+    bool delivered; /* every range done: only the commit is left */
+};
+
+typedef struct counter {
+    char name[48];
+    uint64_t value;
+} counter_t;
+
+struct sink {
+    sink_t *next;
+    coll_sinks_t *host;
+    const coll_sink_conf_t *conf;
+    char group[256];
+    trib_sink_plugin_t *plugin;
+    const trib_sink_descriptor_t *d;
+    void *opts;
+    pcre2_code **res;
+    trib_sink_ctx_t ctx;
+    task_t *tasks;
+    /* workers */
+    pthread_t *threads;
+    size_t nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    task_t *queue, *queue_tail; /* jobs */
+    task_t *done;               /* finished jobs, for the loop */
+    bool quit;
+    uv_async_t async;
+    bool async_open;
+    /* counters */
+    pthread_mutex_t cmu;
+    counter_t counters[MAX_COUNTERS];
+    size_t ncounters;
+    trib_log_ratelimit_t rl;
+};
+
+struct coll_sinks {
+    uv_loop_t *loop;
+    coll_server_t *server;
+    trib_config_t *cfg;
+    sink_t *sinks;
+    uv_timer_t timer;
+    bool timer_open;
+    bool stopping;
+    int closing; /* handles whose close callbacks are outstanding */
+    void (*stop_cb)(void *arg);
+    void *stop_arg;
+    bool stopped;
+    uint64_t last_discover;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- host services ------------------------------------------------------------------------ */
+
+static void svc_log(trib_sink_ctx_t *ctx, int level, const char *fmt, ...)
+{
+    if (!TRIB_LOG_ENABLED(level)) {
+        return;
+    }
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    trib_log_write((trib_log_level_t)level, FACILITY, "[sink:%s] %s", ctx->sink->conf->name, msg);
+}
+
+static counter_t *counter_get(sink_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->ncounters; i++) {
+        if (strcmp(s->counters[i].name, name) == 0) {
+            return &s->counters[i];
+        }
+    }
+    if (s->ncounters == MAX_COUNTERS) {
+        return NULL;
+    }
+    counter_t *c = &s->counters[s->ncounters++];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    c->value = 0;
+    return c;
+}
+
+static void counter_add(sink_t *s, const char *name, uint64_t delta)
+{
+    pthread_mutex_lock(&s->cmu);
+    counter_t *c = counter_get(s, name);
+    if (c) {
+        c->value += delta;
+    }
+    pthread_mutex_unlock(&s->cmu);
+}
+
+static void svc_counter_add(trib_sink_ctx_t *ctx, const char *name, uint64_t delta)
+{
+    counter_add(ctx->sink, name, delta);
+}
+
+static void svc_gauge_set(trib_sink_ctx_t *ctx, const char *name, double value)
+{
+    pthread_mutex_lock(&ctx->sink->cmu);
+    counter_t *c = counter_get(ctx->sink, name);
+    if (c) {
+        c->value = value > 0 ? (uint64_t)value : 0;
+    }
+    pthread_mutex_unlock(&ctx->sink->cmu);
+}
+
+static const char *svc_sink_name(trib_sink_ctx_t *ctx)
+{
+    return ctx->sink->conf->name;
+}
+
+static const trib_sink_host_t host_services = {
+    .abi_version = TRIB_SINK_ABI_VERSION,
+    .struct_size = sizeof(trib_sink_host_t),
+    .log = svc_log,
+    .counter_add = svc_counter_add,
+    .gauge_set = svc_gauge_set,
+    .now_ms = mono_ms,
+    .wall_ms = wall_ms,
+    .sink_name = svc_sink_name,
+};
+
+/* ---- offsets (the group coordinator) ----------------------------------------------------- */
+
+static trib_kstr_t kstr(const char *s)
+{
+    trib_kstr_t k = {s, s ? (int32_t)strlen(s) : -1};
+    return k;
+}
+
+/* The committed offset of the task's partition, or -1. */
+static int64_t offsets_fetch(task_t *t)
+{
+    coll_groups_t *g = t->sink->host->server->groups;
+    if (!g) {
+        return -1;
+    }
+    coll_group_t *grp = coll_groups_find(g, t->sink->group, strlen(t->sink->group));
+    if (!grp) {
+        return -1;
+    }
+    const coll_goffset_t *o = coll_group_offset(grp, t->topic, strlen(t->topic), t->partition);
+    return o ? o->offset : -1;
+}
+
+/* A standalone commit (generation -1, no member). Returns a Kafka error code. */
+static int16_t offsets_commit(task_t *t, int64_t offset)
+{
+    coll_groups_t *g = t->sink->host->server->groups;
+    if (!g) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    coll_group_t *grp = NULL;
+    trib_kstr_t none = {NULL, -1};
+    int16_t code = coll_group_commit_check(g, kstr(t->sink->group), -1, kstr(""), none, &grp);
+    if (code == TRIB_KAFKA_NONE) {
+        code = coll_group_commit(g, grp, kstr(t->topic), t->partition, offset, -1, none);
+    }
+    return code;
+}
+
+/* ---- the pending batch ------------------------------------------------------------------- */
+
+static void pbatch_release(pbatch_t *b)
+{
+    for (size_t i = 0; i < b->nchunks; i++) {
+        free(b->chunks[i]);
+    }
+    b->nchunks = 0;
+    b->n = 0;
+    b->bytes = 0;
+    b->started_ms = 0;
+    trib_arena_reset(&b->arena);
+}
+
+static void pbatch_fini(pbatch_t *b)
+{
+    pbatch_release(b);
+    free(b->recs);
+    free(b->chunks);
+    trib_arena_fini(&b->arena);
+    memset(b, 0, sizeof(*b));
+}
+
+static int pbatch_push(pbatch_t *b, const trib_record_t *r)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        trib_sink_record_t *n = realloc(b->recs, cap * sizeof(*n));
+        if (!n) {
+            return -ENOMEM;
+        }
+        b->recs = n;
+        b->cap = cap;
+    }
+    trib_sink_record_t *s = &b->recs[b->n++];
+    s->offset = r->offset;
+    s->timestamp = r->timestamp;
+    s->key = r->key;
+    s->value = r->value;
+    s->header_count = r->header_count;
+    s->headers = r->headers;
+    s->headers_len = r->headers_len;
+    b->bytes +=
+        (size_t)(r->key.len > 0 ? r->key.len : 0) + (size_t)(r->value.len > 0 ? r->value.len : 0);
+    return 0;
+}
+
+static int pbatch_chunk(pbatch_t *b, uint8_t *p)
+{
+    if (b->nchunks == b->chunks_cap) {
+        size_t cap = b->chunks_cap ? b->chunks_cap * 2 : 8;
+        uint8_t **n = realloc(b->chunks, cap * sizeof(*n));
+        if (!n) {
+            return -ENOMEM;
+        }
+        b->chunks = n;
+        b->chunks_cap = cap;
+    }
+    b->chunks[b->nchunks++] = p;
+    return 0;
+}
+
+static coll_log_t *task_log(task_t *t)
+{
+    coll_cluster_t *cl = t->sink->host->server->cluster;
+    coll_topic_t *tp = coll_cluster_topic(cl, t->topic, strlen(t->topic));
+    coll_partition_t *p = tp ? coll_cluster_partition(tp, t->partition) : NULL;
+    return p ? p->log : NULL;
+}
+
+/*
+ * Reads records from read_offset into the pending batch until it is full
+ * or the high watermark is reached. Returns true when the batch is full.
+ */
+static bool task_fill(task_t *t)
+{
+    sink_t *s = t->sink;
+    const coll_sink_conf_batch_t *bc = &s->conf->batch;
+    pbatch_t *b = &t->b;
+    coll_log_t *log = task_log(t);
+    if (!log) {
+        t->gone = true;
+        return false;
+    }
+    while (b->n < bc->max_records && b->bytes < bc->max_bytes) {
+        int64_t hw = coll_log_high_watermark(log);
+        int64_t start = coll_log_start_offset(log);
+        if (t->read_offset < start) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                     "[sink:%s] %s-%d: offsets %" PRId64 "..%" PRId64
+                     " were deleted by retention before delivery",
+                     s->conf->name, t->topic, (int)t->partition, t->read_offset, start - 1);
+            counter_add(s, "records_lost_to_retention", (uint64_t)(start - t->read_offset));
+            t->read_offset = start;
+            if (b->n == 0) {
+                b->end_offset = start;
+            }
+        }
+        if (t->read_offset >= hw) {
+            break;
+        }
+        coll_read_t rd;
+        int rc = coll_log_read(log, t->read_offset, READ_CHUNK, hw, 0, &rd);
+        if (rc != 0 || rd.len == 0) {
+            coll_read_release(&rd);
+            break;
+        }
+        uint8_t *buf = malloc(rd.len);
+        ssize_t got = buf ? coll_read_copy(&rd, 0, buf, rd.len) : -ENOMEM;
+        coll_read_release(&rd);
+        if (got <= 0 || pbatch_chunk(b, buf) != 0) {
+            free(buf);
+            break;
+        }
+        trib_batch_iter_t it;
+        trib_batch_t bt;
+        bool full = false;
+        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
+        while (!full && trib_batch_iter_next(&it, &bt) == 1) {
+            int64_t last = trib_batch_last_offset(&bt);
+            if (last < t->read_offset) {
+                continue;
+            }
+            if (trib_batch_is_control(&bt)) {
+                t->read_offset = last + 1;
+                if (b->n == 0) {
+                    b->end_offset = t->read_offset;
+                }
+                continue;
+            }
+            trib_record_iter_t ri;
+            trib_record_t r;
+            trib_record_iter_init(&ri, &bt, &b->arena, MAX_DECOMPRESSED);
+            int irc;
+            while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
+                if (r.offset < t->read_offset) {
+                    continue;
+                }
+                if (b->n >= bc->max_records || b->bytes >= bc->max_bytes) {
+                    full = true;
+                    break;
+                }
+                if (pbatch_push(b, &r) != 0) {
+                    full = true;
+                    break;
+                }
+                if (b->n == 1) {
+                    b->started_ms = mono_ms();
+                }
+                t->read_offset = r.offset + 1;
+                b->end_offset = t->read_offset;
+            }
+            if (irc < 0) {
+                /* A batch we cannot decode: skip it, loudly (it passed the CRC on append). */
+                TRIB_LOG(
+                    TRIB_LOG_ERROR, FACILITY,
+                    "[sink:%s] %s-%d: cannot read the batch at offset %" PRId64 ": %s; skipping it",
+                    s->conf->name, t->topic, (int)t->partition, bt.base_offset, trib_strerror(irc));
+                t->read_offset = last + 1;
+            } else if (!full) {
+                t->read_offset = last + 1;
+            }
+            trib_record_iter_fini(&ri);
+            if (!full && b->n > 0) {
+                b->end_offset = t->read_offset;
+            }
+        }
+        if (full) {
+            break;
+        }
+    }
+    return b->n >= bc->max_records || b->bytes >= bc->max_bytes;
+}
+
+/* ---- jobs ----------------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    sink_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->queue && !s->quit) {
+            pthread_cond_wait(&s->cond, &s->mu);
+        }
+        if (!s->queue) {
+            break;
+        }
+        task_t *t = s->queue;
+        s->queue = t->qnext;
+        if (!s->queue) {
+            s->queue_tail = NULL;
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        trib_sink_batch_t batch = {
+            .topic = t->topic,
+            .partition = t->partition,
+            .records = t->b.recs + t->job.a,
+            .count = t->job.b - t->job.a,
+        };
+        for (size_t i = t->job.a; i < t->job.b; i++) {
+            const trib_sink_record_t *r = &t->b.recs[i];
+            batch.bytes += (size_t)(r->key.len > 0 ? r->key.len : 0) +
+                           (size_t)(r->value.len > 0 ? r->value.len : 0);
+        }
+        memset(&t->res, 0, sizeof(t->res));
+        t->res.failed_index = -1;
+        trib_sink_status_t st = s->d->write(t->inst, &batch, &t->res);
+        if (st == TRIB_SINK_OK && s->d->flush) {
+            st = s->d->flush(t->inst, &t->res);
+            if (st == TRIB_SINK_REJECT) {
+                t->res.failed_index = -1;
+            }
+        }
+        if (st != TRIB_SINK_REJECT ||
+            (t->res.failed_index >= 0 && (size_t)t->res.failed_index >= batch.count)) {
+            t->res.failed_index = -1;
+        }
+        t->status = st;
+
+        pthread_mutex_lock(&s->mu);
+        t->qnext = s->done;
+        s->done = t;
+        pthread_mutex_unlock(&s->mu);
+        uv_async_send(&s->async);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void submit(task_t *t, range_t r)
+{
+    sink_t *s = t->sink;
+    t->busy = true;
+    t->job = r;
+    pthread_mutex_lock(&s->mu);
+    t->qnext = NULL;
+    if (s->queue_tail) {
+        s->queue_tail->qnext = t;
+    } else {
+        s->queue = t;
+    }
+    s->queue_tail = t;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int ranges_set(task_t *t, const range_t *rs, size_t n)
+{
+    /* Replaces the front range with rs[0..n). */
+    size_t rest = t->nranges - t->rhead - 1;
+    size_t need = n + rest;
+    range_t *nr = malloc((need ? need : 1) * sizeof(*nr));
+    if (!nr) {
+        return -ENOMEM;
+    }
+    memcpy(nr, rs, n * sizeof(*nr));
+    memcpy(nr + n, t->ranges + t->rhead + 1, rest * sizeof(*nr));
+    free(t->ranges);
+    t->ranges = nr;
+    t->nranges = need;
+    t->rhead = 0;
+    t->ranges_cap = need;
+    return 0;
+}
+
+static uint64_t backoff_ms(const coll_sink_conf_retry_t *rc, uint32_t attempt)
+{
+    uint64_t d = (uint64_t)rc->initial;
+    for (uint32_t i = 1; i < attempt && d < (uint64_t)rc->max; i++) {
+        d *= 2;
+    }
+    if (d > (uint64_t)rc->max) {
+        d = (uint64_t)rc->max;
+    }
+    /* Jitter: between half and all of it, so tasks that failed together spread out. */
+    uint64_t half = d / 2;
+    return half + (half ? (uint64_t)random() % (half + 1) : 0);
+}
+
+static void task_drive(task_t *t);
+
+static void schedule_retry(task_t *t, uint32_t min_attempt)
+{
+    sink_t *s = t->sink;
+    if (t->attempt == 0) {
+        t->retry_started_ms = mono_ms();
+    }
+    t->attempt++;
+    if (t->attempt < min_attempt) {
+        t->attempt = min_attempt;
+    }
+    uint64_t d = backoff_ms(&s->conf->retry, t->attempt);
+    t->retry_at_ms = mono_ms() + d;
+    counter_add(s, "batches_retried", 1);
+}
+
+static void commit_done(task_t *t)
+{
+    sink_t *s = t->sink;
+    int64_t off = t->b.end_offset;
+    int16_t code = offsets_commit(t, off);
+    if (code != TRIB_KAFKA_NONE) {
+        TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                    "[sink:%s] %s-%d: committing offset %" PRId64 " failed (Kafka error %d); "
+                    "retrying",
+                    s->conf->name, t->topic, (int)t->partition, off, (int)code);
+        t->retry_at_ms = mono_ms() + 500;
+        return; /* t->delivered stays: the next drive commits again */
+    }
+    t->delivered = false;
+    counter_add(s, "records_delivered", t->b.n);
+    t->committed = off;
+    pbatch_release(&t->b);
+    t->b.end_offset = t->read_offset;
+    t->nranges = t->rhead = 0;
+    t->dlq_offset = -1;
+}
+
+static void dlq_durable(coll_durable_req_t *req, int status)
+{
+    task_t *t = req->data;
+    t->dlq_waiting = false;
+    if (status != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "[sink:%s] dead-letter topic not durable: %s",
+                 t->sink->conf->name, trib_strerror(status));
+        t->retry_at_ms = mono_ms() + 1000;
+        return; /* the batch is delivered again: dead letters may repeat, nothing is lost */
+    }
+    t->dlq_offset = -1;
+    commit_done(t);
+    if (!t->sink->host->stopping) {
+        task_drive(t);
+    } else {
+        coll_sinks_stop(t->sink->host, NULL, NULL);
+    }
+}
+
+/* All ranges written: commit, after the dead letters are durable. */
+static void batch_delivered(task_t *t)
+{
+    sink_t *s = t->sink;
+    t->delivered = true;
+    if (t->dlq_offset >= 0) {
+        coll_cluster_t *cl = s->host->server->cluster;
+        const char *dl = s->conf->dead_letter_topic;
+        coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
+        coll_partition_t *p = tp ? coll_cluster_partition(tp, t->dlq_partition) : NULL;
+        if (p && p->log) {
+            memset(&t->dreq, 0, sizeof(t->dreq));
+            t->dreq.data = t;
+            if (coll_log_wait_durable(p->log, t->dlq_offset, &t->dreq, dlq_durable) == 0) {
+                t->dlq_waiting = true;
+                return;
+            }
+        }
+    }
+    commit_done(t);
+}
+
+/* Appends record i of the pending batch to the dead-letter topic. 0 or an error. */
+static int dlq_write(task_t *t, size_t i, const char *why)
+{
+    sink_t *s = t->sink;
+    coll_cluster_t *cl = s->host->server->cluster;
+    const char *dl = s->conf->dead_letter_topic;
+    coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
+    if (!tp) {
+        coll_admin_result_t ar;
+        memset(&ar, 0, sizeof(ar));
+        coll_cluster_create_topic(cl, dl, strlen(dl), 1, -1, NULL, 0, false, &tp, &ar);
+        if (!tp) {
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                     "[sink:%s] cannot create the dead-letter topic %s: %s (error %d)",
+                     s->conf->name, dl, ar.msg, (int)ar.code);
+            return TRIB_ESTATE;
+        }
+    }
+    int32_t pi = t->partition % tp->npartitions;
+    coll_partition_t *p = coll_cluster_partition(tp, pi);
+    if (!p || !p->log) {
+        return TRIB_ESTATE;
+    }
+    const trib_sink_record_t *r = &t->b.recs[i];
+    /* Original headers, then ours. */
+    size_t nh = (size_t)(r->header_count > 0 ? r->header_count : 0);
+    trib_record_header_t *hs = calloc(nh + 5, sizeof(*hs));
+    if (!hs) {
+        return -ENOMEM;
+    }
+    size_t k = 0;
+    if (nh) {
+        trib_record_t rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.header_count = r->header_count;
+        rec.headers = r->headers;
+        rec.headers_len = r->headers_len;
+        trib_record_header_iter_t hi;
+        trib_record_header_iter_init(&hi, &rec);
+        while (k < nh && trib_record_header_iter_next(&hi, &hs[k]) == 1) {
+            k++;
+        }
+    }
+    char part[16], off[32];
+    snprintf(part, sizeof(part), "%d", (int)t->partition);
+    snprintf(off, sizeof(off), "%" PRId64, r->offset);
+    const char *names[5] = {"tributary.error", "tributary.sink", "tributary.origin.topic",
+                            "tributary.origin.partition", "tributary.origin.offset"};
+    const char *vals[5] = {why, s->conf->name, t->topic, part, off};
+    for (size_t j = 0; j < 5; j++, k++) {
+        hs[k].key = trib_record_bytes(names[j], (int32_t)strlen(names[j]));
+        hs[k].value = trib_record_bytes(vals[j], (int32_t)strlen(vals[j]));
+    }
+    trib_buf_t out;
+    trib_buf_init(&out);
+    trib_batch_opts_t o;
+    trib_batch_opts_init(&o);
+    trib_batch_builder_t bb;
+    trib_record_in_t in;
+    memset(&in, 0, sizeof(in));
+    in.key = r->key;
+    in.value = r->value;
+    in.timestamp = r->timestamp;
+    in.headers = hs;
+    in.header_count = k;
+    int rc = trib_batch_builder_init(&bb, &out, &o);
+    if (rc == 0) {
+        rc = trib_batch_builder_add(&bb, &in);
+    }
+    if (rc == 0) {
+        rc = trib_batch_builder_finish(&bb);
+    }
+    trib_batch_builder_fini(&bb);
+    size_t len = 0;
+    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
+    uint8_t *data = flat ? malloc(len) : NULL;
+    if (rc == 0 && !data) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        memcpy(data, flat, len);
+        coll_append_info_t info;
+        rc = coll_log_append(p->log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
+        if (rc == 0) {
+            if (coll_prt(p)) {
+                coll_prt_appended(coll_prt(p), len);
+            }
+            t->dlq_offset = info.last_offset;
+            t->dlq_partition = pi;
+        }
+    }
+    free(data);
+    trib_buf_fini(&out);
+    free(hs);
+    if (rc == 0) {
+        counter_add(s, "records_dead_lettered", 1);
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                 "[sink:%s] %s-%d offset %" PRId64 " rejected for good, to %s: %s", s->conf->name,
+                 t->topic, (int)t->partition, r->offset, dl, why);
+    }
+    return rc;
+}
+
+/* A job came back (loop thread). */
+static void job_done(task_t *t)
+{
+    sink_t *s = t->sink;
+    t->busy = false;
+    range_t r = t->job;
+    switch (t->status) {
+    case TRIB_SINK_OK:
+        if (t->attempt > 0) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "[sink:%s] %s-%d: delivered after %u retries (%.1f s)", s->conf->name,
+                     t->topic, (int)t->partition, t->attempt,
+                     (double)(mono_ms() - t->retry_started_ms) / 1000.0);
+        }
+        t->attempt = 0;
+        t->rhead++;
+        if (t->rhead == t->nranges) {
+            batch_delivered(t);
+        }
+        break;
+    case TRIB_SINK_RETRY:
+        schedule_retry(t, 0);
+        TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                    "[sink:%s] %s-%d offsets %" PRId64 "..%" PRId64 ": %s; retry %u in %" PRIu64
+                    " ms",
+                    s->conf->name, t->topic, (int)t->partition, t->b.recs[r.a].offset,
+                    t->b.recs[r.b - 1].offset, t->res.msg[0] ? t->res.msg : "transient failure",
+                    t->attempt, t->retry_at_ms - mono_ms());
+        break;
+    case TRIB_SINK_REJECT: {
+        size_t n = r.b - r.a;
+        if (n == 1 || t->res.failed_index >= 0) {
+            size_t bad = n == 1 ? r.a : r.a + (size_t)t->res.failed_index;
+            if (!s->conf->dead_letter_topic) {
+                TRIB_LOG_RL(&s->rl, TRIB_LOG_ERROR, FACILITY,
+                            "[sink:%s] %s-%d offset %" PRId64
+                            " rejected: %s; no dead_letter_topic, so it is retried",
+                            s->conf->name, t->topic, (int)t->partition, t->b.recs[bad].offset,
+                            t->res.msg);
+                schedule_retry(t, 30);
+                break;
+            }
+            if (dlq_write(t, bad, t->res.msg[0] ? t->res.msg : "rejected") != 0) {
+                schedule_retry(t, 0);
+                break;
+            }
+            range_t parts[2];
+            size_t np = 0;
+            if (bad > r.a) {
+                parts[np++] = (range_t){r.a, bad};
+            }
+            if (bad + 1 < r.b) {
+                parts[np++] = (range_t){bad + 1, r.b};
+            }
+            if (ranges_set(t, parts, np) != 0) {
+                schedule_retry(t, 0);
+                break;
+            }
+        } else {
+            range_t parts[2] = {{r.a, r.a + n / 2}, {r.a + n / 2, r.b}};
+            if (ranges_set(t, parts, 2) != 0) {
+                schedule_retry(t, 0);
+                break;
+            }
+        }
+        t->attempt = 0;
+        if (t->rhead == t->nranges) {
+            batch_delivered(t);
+        }
+        break;
+    }
+    }
+}
+
+static void task_free(task_t *t)
+{
+    if (t->opened) {
+        t->sink->d->close(t->inst);
+    }
+    pbatch_fini(&t->b);
+    free(t->ranges);
+    free(t->topic);
+    free(t);
+}
+
+/* Moves the task along: a pending range, a retry, a fill. */
+static void task_drive(task_t *t)
+{
+    sink_t *s = t->sink;
+    if (t->busy || t->dlq_waiting || s->host->stopping) {
+        return;
+    }
+    uint64_t now = mono_ms();
+    if (now < t->retry_at_ms) {
+        return;
+    }
+    if (!t->opened) {
+        trib_error_t err;
+        trib_error_clear(&err);
+        if (s->d->open(&host_services, &s->ctx, s->opts, &t->inst, &err) != 0) {
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_ERROR, FACILITY, "[sink:%s] %s-%d: open: %s",
+                        s->conf->name, t->topic, (int)t->partition, err.msg);
+            schedule_retry(t, 0);
+            return;
+        }
+        t->opened = true;
+        t->attempt = 0;
+    }
+    if (t->rhead < t->nranges) {
+        submit(t, t->ranges[t->rhead]);
+        return;
+    }
+    if (t->delivered) {
+        /* Every range done but the commit failed: commit again. */
+        batch_delivered(t);
+        return;
+    }
+    bool full = task_fill(t);
+    if (t->b.n == 0) {
+        if (t->b.end_offset > t->committed && t->b.end_offset == t->read_offset &&
+            t->b.end_offset > 0 && t->committed >= 0) {
+            /* Only control records or retention gaps: move the commit along. */
+            if (offsets_commit(t, t->b.end_offset) == TRIB_KAFKA_NONE) {
+                t->committed = t->b.end_offset;
+            }
+        }
+        return;
+    }
+    if (!full && now - t->b.started_ms < (uint64_t)s->conf->batch.linger) {
+        return;
+    }
+    if (t->ranges_cap < 1) {
+        range_t *nr = malloc(sizeof(*nr));
+        if (!nr) {
+            return;
+        }
+        free(t->ranges);
+        t->ranges = nr;
+        t->ranges_cap = 1;
+    }
+    t->ranges[0] = (range_t){0, t->b.n};
+    t->nranges = 1;
+    t->rhead = 0;
+    submit(t, t->ranges[0]);
+}
+
+/* ---- discovery --------------------------------------------------------------------------- */
+
+static bool sink_wants(const sink_t *s, const coll_topic_t *tp)
+{
+    if (tp->internal) {
+        return false;
+    }
+    if (s->conf->dead_letter_topic && strcmp(tp->name, s->conf->dead_letter_topic) == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < s->conf->topics.count; i++) {
+        const char *p = s->conf->topics.items[i];
+        if (s->res[i]) {
+            pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->res[i], NULL);
+            int rc = md ? pcre2_match(s->res[i], (PCRE2_SPTR)tp->name, tp->name_len, 0, 0, md, NULL)
+                        : -1;
+            pcre2_match_data_free(md);
+            if (rc >= 0) {
+                return true;
+            }
+        } else if (strcmp(p, tp->name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
+{
+    for (task_t *t = s->tasks; t; t = t->next) {
+        if (t->partition == partition && strcmp(t->topic, topic) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+static void task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
+{
+    coll_partition_t *p = coll_cluster_partition(tp, partition);
+    if (!p || !p->log) {
+        return;
+    }
+    task_t *t = calloc(1, sizeof(*t));
+    if (!t || !(t->topic = strdup(tp->name))) {
+        free(t);
+        return;
+    }
+    t->sink = s;
+    t->partition = partition;
+    t->dlq_offset = -1;
+    trib_arena_init(&t->b.arena);
+    int64_t committed = offsets_fetch(t);
+    int64_t start = coll_log_start_offset(p->log);
+    t->committed = committed;
+    t->read_offset = committed >= 0 ? committed : start;
+    t->b.end_offset = t->read_offset;
+    t->next = s->tasks;
+    s->tasks = t;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: delivering from offset %" PRId64 "%s",
+             s->conf->name, t->topic, (int)partition, t->read_offset,
+             committed >= 0 ? " (committed)" : " (log start)");
+}
+
+static void discover(coll_sinks_t *h)
+{
+    coll_cluster_t *cl = h->server->cluster;
+    size_t n = coll_cluster_topic_count(cl);
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        return;
+    }
+    coll_cluster_topics(cl, topics);
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        for (size_t i = 0; i < n; i++) {
+            if (!sink_wants(s, topics[i])) {
+                continue;
+            }
+            for (int32_t p = 0; p < topics[i]->npartitions; p++) {
+                if (!task_find(s, topics[i]->name, p)) {
+                    task_new(s, topics[i], p);
+                }
+            }
+        }
+        /* Drop idle tasks whose partition is gone. */
+        task_t **pp = &s->tasks;
+        while (*pp) {
+            task_t *t = *pp;
+            if (!t->busy && !t->dlq_waiting && !task_log(t)) {
+                TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: partition gone", s->conf->name,
+                         t->topic, (int)t->partition);
+                *pp = t->next;
+                task_free(t);
+                continue;
+            }
+            pp = &t->next;
+        }
+    }
+    free(topics);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    coll_sinks_t *h = timer->data;
+    uint64_t now = mono_ms();
+    if (now - h->last_discover >= 1000 || h->last_discover == 0) {
+        h->last_discover = now;
+        discover(h);
+    }
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        for (task_t *t = s->tasks; t; t = t->next) {
+            task_drive(t);
+        }
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    sink_t *s = a->data;
+    pthread_mutex_lock(&s->mu);
+    task_t *done = s->done;
+    s->done = NULL;
+    pthread_mutex_unlock(&s->mu);
+    /* The list is newest first; order between tasks does not matter. */
+    while (done) {
+        task_t *t = done;
+        done = t->qnext;
+        job_done(t);
+        if (!s->host->stopping) {
+            task_drive(t);
+        }
+    }
+    if (s->host->stopping) {
+        coll_sinks_stop(s->host, NULL, NULL);
+    }
+}
+
+/* ---- start and stop ---------------------------------------------------------------------- */
+
+static void sink_free(sink_t *s)
+{
+    if (!s) {
+        return;
+    }
+    while (s->tasks) {
+        task_t *t = s->tasks;
+        s->tasks = t->next;
+        task_free(t);
+    }
+    for (size_t i = 0; s->res && i < s->conf->topics.count; i++) {
+        pcre2_code_free(s->res[i]);
+    }
+    free(s->res);
+    free(s->threads);
+    free(s->opts);
+    trib_sink_plugin_free(s->plugin);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
+    pthread_mutex_destroy(&s->cmu);
+    free(s);
+}
+
+static void join_workers(sink_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->quit = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < s->nthreads; i++) {
+        pthread_join(s->threads[i], NULL);
+    }
+    s->nthreads = 0;
+}
+
+static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, trib_error_t *err)
+{
+    sink_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    s->host = h;
+    s->conf = c;
+    s->ctx.sink = s;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
+    trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+    s->rl = rl;
+    snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
+    int rc = trib_sink_plugin_load(c->type, NULL, &s->plugin, err);
+    if (rc != 0) {
+        goto fail;
+    }
+    s->d = trib_sink_plugin_descriptor(s->plugin);
+    char where[64];
+    snprintf(where, sizeof(where), "sinks.%s.options", c->name);
+    rc = trib_sink_options_apply(s->plugin, h->cfg, &c->options, where, &s->opts);
+    if (rc != 0) {
+        trib_error_set(err, rc, "sink %s: bad options (run --check-config)", c->name);
+        goto fail;
+    }
+    s->res = calloc(c->topics.count ? c->topics.count : 1, sizeof(*s->res));
+    if (!s->res) {
+        rc = trib_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->topics.count; i++) {
+        if (is_regex(c->topics.items[i])) {
+            char msg[400];
+            s->res[i] = compile_re(c->topics.items[i], msg, sizeof(msg));
+            if (!s->res[i]) {
+                rc = trib_error_set(err, TRIB_ECONFIG, "sink %s: %s", c->name, msg);
+                goto fail;
+            }
+        }
+    }
+    s->threads = calloc(c->workers, sizeof(*s->threads));
+    if (!s->threads) {
+        rc = trib_error_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    rc = uv_async_init(h->loop, &s->async, on_async);
+    if (rc != 0) {
+        trib_error_set(err, rc, "sink %s: %s", c->name, uv_strerror(rc));
+        goto fail;
+    }
+    s->async.data = s;
+    s->async_open = true;
+    for (size_t i = 0; i < c->workers; i++) {
+        int prc = pthread_create(&s->threads[i], NULL, worker_main, s);
+        if (prc != 0) {
+            rc = trib_error_set(err, -prc, "sink %s: pthread_create: %s", c->name, strerror(prc));
+            goto fail;
+        }
+        s->nthreads++;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] type %s (%s), group %s, %zu workers", c->name,
+             c->type, trib_sink_plugin_path(s->plugin), s->group, (size_t)c->workers);
+    *out = s;
+    return 0;
+fail:
+    join_workers(s);
+    if (s->async_open) {
+        /* Closed by the caller's cleanup path: hand it over. */
+        *out = s;
+        return rc ? rc : -EINVAL;
+    }
+    sink_free(s);
+    *out = NULL;
+    return rc ? rc : -EINVAL;
+}
+
+static void async_closed(uv_handle_t *hd)
+{
+    sink_t *s = hd->data;
+    coll_sinks_t *h = s->host;
+    h->closing--;
+    if (h->closing == 0 && h->stop_cb) {
+        h->stopped = true;
+        void (*cb)(void *) = h->stop_cb;
+        h->stop_cb = NULL;
+        cb(h->stop_arg);
+    }
+}
+
+static void timer_closed(uv_handle_t *hd)
+{
+    coll_sinks_t *h = hd->data;
+    h->closing--;
+    if (h->closing == 0 && h->stop_cb) {
+        h->stopped = true;
+        void (*cb)(void *) = h->stop_cb;
+        h->stop_cb = NULL;
+        cb(h->stop_arg);
+    }
+}
+
+int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t *cfg,
+                     const coll_sink_conf_t *sinks, size_t n, coll_sinks_t **out, trib_error_t *err)
+{
+    *out = NULL;
+    coll_sinks_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    h->loop = loop;
+    h->server = server;
+    h->cfg = cfg;
+    srandom((unsigned)mono_ms());
+    int rc = 0;
+    sink_t **tail = &h->sinks;
+    for (size_t i = 0; i < n; i++) {
+        sink_t *s = NULL;
+        rc = sink_start(h, &sinks[i], &s, err);
+        if (s) {
+            *tail = s;
+            tail = &s->next;
+        }
+        if (rc != 0) {
+            break;
+        }
+    }
+    if (rc == 0 && (rc = uv_timer_init(loop, &h->timer)) == 0) {
+        h->timer.data = h;
+        h->timer_open = true;
+        uv_timer_start(&h->timer, on_tick, TICK_MS, TICK_MS);
+    } else if (rc == 0) {
+        trib_error_set(err, rc, "sinks: %s", uv_strerror(rc));
+    }
+    *out = h; /* on error too: the caller stops and frees it */
+    return rc;
+}
+
+static bool all_idle(coll_sinks_t *h)
+{
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        for (task_t *t = s->tasks; t; t = t->next) {
+            if (t->busy || t->dlq_waiting) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg)
+{
+    if (cb) {
+        if (h->stopping) {
+            return;
+        }
+        h->stopping = true;
+        h->stop_cb = cb;
+        h->stop_arg = arg;
+        if (h->timer_open) {
+            uv_timer_stop(&h->timer);
+        }
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopping the sinks");
+    }
+    if (!h->stopping || h->closing > 0 || h->stopped || !all_idle(h)) {
+        return; /* called again when the last job comes back */
+    }
+    /* Nothing in flight: end the workers, close the plugins, then the handles. */
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        join_workers(s);
+        for (task_t *t = s->tasks; t; t = t->next) {
+            if (t->opened) {
+                s->d->close(t->inst);
+                t->opened = false;
+            }
+        }
+    }
+    h->closing = 1; /* held until every close is started */
+    if (h->timer_open) {
+        h->closing++;
+        h->timer_open = false;
+        uv_close((uv_handle_t *)&h->timer, timer_closed);
+    }
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->async_open) {
+            h->closing++;
+            s->async_open = false;
+            uv_close((uv_handle_t *)&s->async, async_closed);
+        }
+    }
+    h->closing--;
+    if (h->closing == 0 && h->stop_cb) {
+        h->stopped = true;
+        void (*done)(void *) = h->stop_cb;
+        h->stop_cb = NULL;
+        done(h->stop_arg);
+    }
+}
+
+void coll_sinks_free(coll_sinks_t *h)
+{
+    if (!h) {
+        return;
+    }
+    while (h->sinks) {
+        sink_t *s = h->sinks;
+        h->sinks = s->next;
+        sink_free(s);
+    }
+    free(h);
+}

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sink host: runs the sinks configured under `sinks:` in
+ * collector.yaml inside the collector.
+ *
+ *   sinks:
+ *     - name: pg-web
+ *       type: postgres                     # plugin <type>.so (tributary/sink.h)
+ *       topics: ["web.access", "/^web\\..*$/"]
+ *       batch: {max_records: 5000, max_bytes: 4MiB, linger: 1s}
+ *       retry: {initial: 100ms, max: 30s}
+ *       dead_letter_topic: dlq.pg-web
+ *       options: {conninfo: "host=127.0.0.1 dbname=logs", table: web_events}
+ *
+ * Each sink is the consumer group sink.<name>: its committed offsets are
+ * ordinary group offsets in __consumer_offsets, so lag shows in any Kafka
+ * tool. For each partition of a matching topic (this node leads them all)
+ * a task reads the local log from the committed offset, batches records
+ * (max_records, max_bytes, linger), hands batches to the plugin on a worker
+ * thread, and commits the offset after the last record only once the
+ * plugin reported the batch durable (write, then flush when the plugin has
+ * one). See host.c for the task state machine.
+ */
+#ifndef COLLECTOR_SINKS_SINKS_H
+#define COLLECTOR_SINKS_SINKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "tributary/config.h"
+#include "tributary/error.h"
+
+typedef struct coll_sink_conf_batch {
+    uint64_t max_records;
+    uint64_t max_bytes;
+    int64_t linger;
+} coll_sink_conf_batch_t;
+
+typedef struct coll_sink_conf_retry {
+    int64_t initial;
+    int64_t max;
+} coll_sink_conf_retry_t;
+
+typedef struct coll_sink_conf {
+    const char *name;
+    const char *type;
+    trib_config_strlist_t topics;
+    coll_sink_conf_batch_t batch;
+    coll_sink_conf_retry_t retry;
+    const char *dead_letter_topic;
+    uint64_t workers;
+    trib_config_map_t options;
+} coll_sink_conf_t;
+
+/* The rows of one `sinks:` element (collector/server/conf.c embeds them). */
+extern const trib_config_option_t coll_sink_conf_schema[];
+
+/*
+ * Validates what the schema cannot: unique names, topic patterns (/regex/
+ * compiles), and each sink's `options` against its plugin's schema (the
+ * plugin is loaded for that). Errors go to cfg with file:line:col.
+ * Returns 0, TRIB_ECONFIG or -ENOMEM.
+ */
+int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n);
+
+typedef struct coll_sinks coll_sinks_t;
+struct coll_server;
+
+/*
+ * Starts every sink: loads its plugin, applies its options (into cfg,
+ * which must outlive the host), starts its workers and the task timer.
+ * The configuration must have passed coll_sinks_check(). Returns 0 or an
+ * error with err set; nothing is left running on error.
+ */
+int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t *cfg,
+                     const coll_sink_conf_t *sinks, size_t n, coll_sinks_t **out,
+                     trib_error_t *err);
+
+/*
+ * Stops taking new batches, waits for the ones in flight (their outcome is
+ * committed if durable), closes the plugins and the handles, then calls cb
+ * from the loop. The server must still be running until cb.
+ */
+void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg);
+
+/* Frees the host after the stop callback. NULL is fine. */
+void coll_sinks_free(coll_sinks_t *h);
+
+#endif
