@@ -124,6 +124,9 @@ def main(c):
     p = c.cli("groups", "delete", "--group", GROUP, check=False)
     if p.returncode != 1 or "GROUP_ID_NOT_FOUND" not in p.stderr:
         raise TestFailure("deleting twice: %d %s" % (p.returncode, p.stderr))
+    p = c.cli("groups", "describe", "--group", GROUP, check=False)
+    if p.returncode != 1 or "GROUP_ID_NOT_FOUND" not in p.stderr:
+        raise TestFailure("describing a deleted group: %d %s" % (p.returncode, p.stderr))
     log("reset-offsets and delete work")
 
 

@@ -495,6 +495,10 @@ static int groups_describe(trib_kclient_t *c, const groups_opts_t *o, trib_arena
     if ((rc = fetch_offsets(c, node, o->group, &l, arena)) != CLI_OK) {
         return rc;
     }
+    if (cli_kstr_eq(dg->GroupState, "Dead") && l.n == 0) {
+        /* Kafka answers an unknown group as Dead with nothing in it. */
+        return cli_kafka_fail(TRIB_KAFKA_GROUP_ID_NOT_FOUND, no_msg(), "group '%s'", o->group);
+    }
     bool consumer = cli_kstr_eq(dg->ProtocolType, "consumer");
     int32_t *nassigned = trib_arena_calloc(arena, (size_t)dg->Members.count + 1, sizeof(int32_t));
     if (!nassigned) {
