@@ -574,6 +574,54 @@ static void test_parked_close(void **state)
     bt_fini(&f);
 }
 
+/* The records in __consumer_offsets are Kafka's OffsetCommitKey v1 / OffsetCommitValue v3. */
+static void client_format(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    int16_t me;
+    int32_t mnp;
+    BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+    BT_CHECK(f, commit(fd, 2, "", -1, 1, 0x0102030405LL) == 0); /* metadata "m" */
+    int32_t part = coll_group_partition_for(GROUP, strlen(GROUP), 50);
+    trib_buf_t b;
+    trib_buf_init(&b);
+    int16_t e = -1;
+    int64_t hw = -1;
+    BT_CHECK(f, bt_fetch(fd, 4, COLL_OFFSETS_TOPIC, part, 0, 0, 0, 1 << 20, &e, &hw, &b) == 0);
+    BT_CHECK(f, e == 0 && hw == 1);
+    size_t n;
+    const uint8_t *p = trib_buf_flatten(&b, &n);
+    trib_batch_iter_t it;
+    trib_batch_iter_init(&it, p, n, 0);
+    trib_batch_t bt;
+    BT_CHECK(f, trib_batch_iter_next(&it, &bt) == 1);
+    trib_record_iter_t ri;
+    BT_CHECK(f, trib_record_iter_init(&ri, &bt, NULL, 1 << 20) == 0);
+    trib_record_t rec;
+    BT_CHECK(f, trib_record_iter_next(&ri, &rec) == 1);
+    /* key: version 1, group, topic, partition */
+    static const uint8_t key[] = {0,   1, 0, 6,   'g', '-', 'u', 'n', 'i',
+                                  't', 0, 2, 'g', 't', 0,   0,   0,   1};
+    BT_CHECK(f, rec.key.len == (int32_t)sizeof(key) && !memcmp(rec.key.ptr, key, sizeof(key)));
+    /* value: version 3, offset, leader epoch -1, metadata "m", commit timestamp */
+    static const uint8_t val[] = {0, 3, 0, 0, 0, 1, 2, 3, 4, 5, 0xff, 0xff, 0xff, 0xff, 0, 1, 'm'};
+    BT_CHECK(f,
+             rec.value.len == (int32_t)sizeof(val) + 8 && !memcmp(rec.value.ptr, val, sizeof(val)));
+    trib_record_iter_fini(&ri);
+    trib_buf_fini(&b);
+    close(fd);
+}
+
+static void test_record_format(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_format);
+    bt_fini(&f);
+}
+
 /* A member that heartbeats but does not rejoin is dropped at the rebalance timeout. */
 static void client_rebalance_timeout(bt_fixture_t *f)
 {
@@ -820,7 +868,7 @@ int main(void)
         cmocka_unit_test(test_partition_hash),    cmocka_unit_test(test_protocol_and_reload),
         cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
         cmocka_unit_test(test_offsets_retention), cmocka_unit_test(test_rebalance_timeout),
-        cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_versions),          cmocka_unit_test(test_record_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
