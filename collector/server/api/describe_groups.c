@@ -3,8 +3,9 @@
  * DescribeGroups (key 15), versions 0-5 (v5 flexible; v3+ authorized
  * operations, v4+ GroupInstanceId).
  *
- * State, protocol type, chosen protocol and the members with their
- * metadata (for the chosen protocol) and assignment. An unknown group is
+ * State, protocol type, and the members; for a Stable group also the
+ * chosen protocol and each member's metadata (for that protocol) and
+ * assignment, as Kafka's GroupMetadata.summary does. An unknown group is
  * answered as Kafka does: no error, state "Dead", no members. There are no
  * ACLs: AuthorizedOperations is the "not requested" value (INT32_MIN)
  * unless asked, then all group operations (READ, DESCRIBE, DELETE).
@@ -55,8 +56,9 @@ void coll_api_describe_groups(coll_req_t *r)
         }
         o->GroupState = trib_kstr(coll_group_state_name(grp->state));
         o->ProtocolType = trib_kstr(grp->protocol_type ? grp->protocol_type : "");
-        /* Kafka shows the protocol only once it is settled (Stable or CompletingRebalance). */
-        if (grp->state == COLL_GROUP_STABLE || grp->state == COLL_GROUP_COMPLETING_REBALANCE) {
+        /* As Kafka: protocol, member metadata and assignments only for a Stable group. */
+        bool stable = grp->state == COLL_GROUP_STABLE;
+        if (stable) {
             o->ProtocolData = trib_kstr(grp->protocol ? grp->protocol : "");
         }
         DescribeGroupsResponse_DescribedGroupMember *ms =
@@ -74,10 +76,9 @@ void coll_api_describe_groups(coll_req_t *r)
             om->ClientId = trib_kstr(m->client_id ? m->client_id : "");
             om->ClientHost = trib_kstr(m->client_host ? m->client_host : "");
             int32_t len;
-            const uint8_t *md = coll_gmember_metadata(grp, m, &len);
+            const uint8_t *md = stable ? coll_gmember_metadata(grp, m, &len) : NULL;
             om->MemberMetadata.ptr = md ? md : (const uint8_t *)"";
             om->MemberMetadata.len = md ? len : 0;
-            bool stable = grp->state == COLL_GROUP_STABLE;
             om->MemberAssignment.ptr =
                 stable && m->assignment ? m->assignment : (const uint8_t *)"";
             om->MemberAssignment.len = stable && m->assignment ? m->assignment_len : 0;
