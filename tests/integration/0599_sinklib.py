@@ -1,0 +1,146 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers shared by the 05xx sink tests (not a test itself).
+
+    pg = Postgres(tmpdir).start()          # a throwaway PostgreSQL 15 (pgtest.sh)
+    pg.sql("select count(*) from t")       # -> "42"
+    pg.stop(); pg.restart(); pg.kill()
+    produce_events(bootstrap, topic, n, partitions)   # agent-shaped JSON events
+    group_lag(c, "sink.pg")                # {(topic, partition): (committed, end, lag)}
+    write_config(path, text)
+
+The server runs as nobody when the test runs as root, listens on 127.0.0.1
+on an ephemeral port, and is stopped (immediate) by a watcher when this
+process exits, however it exits.
+"""
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tributary_harness import Skip, TestFailure, log  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PGTEST = os.path.join(HERE, "..", "unit", "sinks", "pgtest.sh")
+BUILD = os.environ.get("TRIB_BUILD_DIR", os.path.join(HERE, "..", "..", "build"))
+
+
+class Postgres:
+    def __init__(self, tmpdir, settings=("fsync = off",)):
+        self.dir = os.path.join(tmpdir, "pg")
+        self.settings = list(settings)
+        self.port = None
+
+    def _run(self, *args, check=True):
+        p = subprocess.run(["sh", PGTEST] + list(args), capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode == 77:
+            raise Skip("no PostgreSQL server binaries (install postgresql)")
+        if check and p.returncode != 0:
+            raise TestFailure("pgtest.sh %s: %s" % (args[0], p.stderr.strip()))
+        return p.stdout.strip()
+
+    def start(self):
+        self.port = int(self._run("start", self.dir, str(os.getpid()), *self.settings))
+        log("postgres on 127.0.0.1:%d" % self.port)
+        return self
+
+    def conninfo(self):
+        return "host=127.0.0.1 port=%d user=postgres dbname=postgres" % self.port
+
+    def sql(self, q):
+        return self._run("psql", self.dir, q)
+
+    def stop(self):
+        self._run("stop", self.dir)
+
+    def restart(self):
+        self._run("restart", self.dir)
+
+    def kill(self):
+        self._run("kill", self.dir, check=False)
+
+
+def write_config(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def event(i, host_count=16):
+    host = "web-%02d" % (i % host_count)
+    return host.encode(), (
+        '{"@timestamp":"2026-11-26T12:00:%02d.%03dZ","message":"GET /item/%d HTTP/1.1 200",'
+        '"host":"%s","source":"/var/log/nginx/access.log","status":200,"bytes":%d,"seq":%d}'
+        % (i // 1000 % 60, i % 1000, i, host, 100 + i % 900, i)).encode()
+
+
+def produce_events(bootstrap, topic, start, n, partitions, bad=()):
+    """Produces events start..start+n-1, event i into partition i % partitions. Values at
+    positions in `bad` are not JSON. Returns {(partition, offset): seq}."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
+                  "enable.idempotence": True, "batch.num.messages": 2000})
+    where = {}
+    errors = []
+
+    def cb(seq):
+        def done(err, msg):
+            if err is not None:
+                errors.append(err)
+            else:
+                where[(msg.partition(), msg.offset())] = seq
+        return done
+
+    for i in range(start, start + n):
+        k, v = event(i)
+        if i in bad:
+            v = b"not json {" + str(i).encode()
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, partition=i % partitions, on_delivery=cb(i))
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    if p.flush(60) != 0 or errors:
+        raise TestFailure("produce failed: %s" % errors[:3])
+    return where
+
+
+def create_topic(bootstrap, topic, partitions):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    for f in a.create_topics([NewTopic(topic, partitions, 1)]).values():
+        f.result(30)
+
+
+def group_lag(c, group):
+    """{(topic, partition): (committed, log end, lag)} from `tributary groups describe`."""
+    out = c.cli("groups", "describe", group, check=False).stdout
+    res = {}
+    started = False
+    for line in out.splitlines():
+        w = line.split()
+        if w[:2] == ["TOPIC", "PARTITION"]:
+            started = True
+            continue
+        if started and (not w or w[0] == "MEMBERS"):
+            break
+        if started and len(w) >= 5:
+            try:
+                res[(w[0], int(w[1]))] = (int(w[2]) if w[2] != "-" else -1, int(w[3]),
+                                          int(w[4]) if w[4] != "-" else -1)
+            except ValueError:
+                pass
+    return res
+
+
+def wait_for(what, fn, timeout, interval=0.5):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last is True:
+            return
+        time.sleep(interval)
+    raise TestFailure("timed out after %gs waiting for %s (last: %r)" % (timeout, what, last))
