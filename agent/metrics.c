@@ -95,8 +95,9 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             s->files_opened);
     counter(b, "tributary_agent_files_closed_total", "Files closed.", "counter", NULL,
             s->files_closed);
-    counter(b, "tributary_agent_open_capped_total", "Files left waiting by max_open_files.",
-            "counter", NULL, s->open_capped);
+    counter(b, "tributary_agent_open_capped_total",
+            "Times a file found by a scan waited for max_open_files.", "counter", NULL,
+            s->open_capped);
     counter(b, "tributary_agent_inotify_fallbacks_total",
             "inotify failures that left directories to polling.", "counter", NULL,
             s->inotify_fallbacks);
