@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: Apache-2.0
+# Install rules and CPack packaging: the Debian and RPM packages
+# tributary-agent and tributary-collector (scripts/package builds them;
+# tests/packaging checks and installs them). Included once from the
+# top-level CMakeLists.txt after every target is defined.
+#
+# Two install components, one package each:
+#
+#   agent      /usr/bin/tributary-agent, /etc/tributary/agent.yaml (conffile),
+#              tributary-agent.service, tributary-agent(8)
+#   collector  /usr/bin/tributary-collector, /usr/bin/tributary (the CLI),
+#              /usr/lib/tributary/sinks/*.so, /etc/tributary/collector.yaml
+#              (conffile), tributary-collector.service, tributary-collector(8),
+#              tributary(1)
+#
+# The paths are the packages' (CPACK_PACKAGING_INSTALL_PREFIX /usr): the
+# units start /usr/bin/..., and /etc/tributary is absolute. The state
+# directories /var/lib/tributary/{agent,collector} belong to the user
+# tributary and are made by the maintainer scripts, not shipped.
+
+set(TRIB_PKG_SRC ${CMAKE_SOURCE_DIR}/packaging)
+set(TRIB_PKG_OUT ${CMAKE_BINARY_DIR}/packaging)
+set(TRIB_VERSION ${PROJECT_VERSION})
+find_program(TRIB_GZIP gzip REQUIRED)
+
+# ---- generated files: maintainer scripts, conffiles, compressed docs -------
+set(_trib_exec_perms OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+    WORLD_READ WORLD_EXECUTE)
+foreach(comp agent collector)
+  set(TRIB_PKG tributary-${comp})
+  set(TRIB_STATE_DIR /var/lib/tributary/${comp})
+  foreach(script postinst prerm postrm)
+    configure_file(${TRIB_PKG_SRC}/debian/${script}.in ${TRIB_PKG_OUT}/deb-${comp}/${script}
+                   @ONLY FILE_PERMISSIONS ${_trib_exec_perms})
+  endforeach()
+  file(CONFIGURE OUTPUT ${TRIB_PKG_OUT}/deb-${comp}/conffiles
+       CONTENT "/etc/tributary/${comp}.yaml\n")
+  foreach(script pre post preun postun)
+    configure_file(${TRIB_PKG_SRC}/rpm/${script}.sh.in ${TRIB_PKG_OUT}/rpm-${comp}/${script}.sh
+                   @ONLY)
+  endforeach()
+endforeach()
+configure_file(${TRIB_PKG_SRC}/debian/changelog.in ${TRIB_PKG_OUT}/changelog @ONLY)
+
+# Debian wants changelogs and manual pages compressed with gzip -9n (no
+# name or time stamp: reproducible).
+file(MAKE_DIRECTORY ${TRIB_PKG_OUT}/gz)
+set(_trib_gz_outputs)
+foreach(src ${TRIB_PKG_OUT}/changelog ${TRIB_PKG_SRC}/man/tributary-agent.8
+        ${TRIB_PKG_SRC}/man/tributary-collector.8 ${TRIB_PKG_SRC}/man/tributary.1)
+  get_filename_component(name ${src} NAME)
+  # Not VERBATIM: the redirection is the build tool's shell's.
+  add_custom_command(OUTPUT ${TRIB_PKG_OUT}/gz/${name}.gz
+                     COMMAND ${TRIB_GZIP} -9nc ${src} > ${TRIB_PKG_OUT}/gz/${name}.gz
+                     DEPENDS ${src}
+                     COMMENT "Compressing ${name}")
+  list(APPEND _trib_gz_outputs ${TRIB_PKG_OUT}/gz/${name}.gz)
+endforeach()
+add_custom_target(trib_packaging_docs ALL DEPENDS ${_trib_gz_outputs})
+
+# ---- install rules ----------------------------------------------------------
+install(TARGETS tributary-agent RUNTIME DESTINATION bin COMPONENT agent)
+install(TARGETS tributary-collector tributary RUNTIME DESTINATION bin COMPONENT collector)
+
+# Sink plugins: the MODULE libraries under plugins/ built into ${TRIB_SINK_DIR}
+# (test fixtures go elsewhere and are not installed).
+function(trib_module_targets dir out)
+  set(found)
+  get_property(targets DIRECTORY ${dir} PROPERTY BUILDSYSTEM_TARGETS)
+  foreach(t ${targets})
+    get_target_property(type ${t} TYPE)
+    get_target_property(outdir ${t} LIBRARY_OUTPUT_DIRECTORY)
+    if(type STREQUAL "MODULE_LIBRARY" AND outdir STREQUAL TRIB_SINK_DIR)
+      list(APPEND found ${t})
+    endif()
+  endforeach()
+  get_property(subdirs DIRECTORY ${dir} PROPERTY SUBDIRECTORIES)
+  foreach(sub ${subdirs})
+    trib_module_targets(${sub} more)
+    list(APPEND found ${more})
+  endforeach()
+  set(${out} ${found} PARENT_SCOPE)
+endfunction()
+trib_module_targets(${CMAKE_SOURCE_DIR}/plugins TRIB_SINK_TARGETS)
+if(TRIB_SINK_TARGETS)
+  install(TARGETS ${TRIB_SINK_TARGETS} LIBRARY DESTINATION lib/tributary/sinks
+          COMPONENT collector)
+endif()
+
+# CPack strips with a plain `strip`; Debian's dh_strip also drops the
+# .comment section (compiler versions), which lintian reports as unneeded.
+set(_trib_elf_agent bin/$<TARGET_FILE_NAME:tributary-agent>)
+set(_trib_elf_collector bin/$<TARGET_FILE_NAME:tributary-collector>
+    bin/$<TARGET_FILE_NAME:tributary>)
+foreach(t ${TRIB_SINK_TARGETS})
+  list(APPEND _trib_elf_collector lib/tributary/sinks/$<TARGET_FILE_NAME:${t}>)
+endforeach()
+if(CMAKE_STRIP)
+  foreach(comp agent collector)
+    install(CODE "
+      if(CMAKE_INSTALL_DO_STRIP)
+        foreach(f ${_trib_elf_${comp}})
+          execute_process(COMMAND \"${CMAKE_STRIP}\" --remove-section=.comment
+                                  \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${f}\"
+                          RESULT_VARIABLE rc)
+          if(NOT rc EQUAL 0)
+            message(FATAL_ERROR \"strip --remove-section=.comment \${f} failed\")
+          endif()
+        endforeach()
+      endif()" COMPONENT ${comp})
+  endforeach()
+endif()
+
+foreach(comp agent collector)
+  install(FILES ${TRIB_PKG_SRC}/conf/${comp}.yaml DESTINATION /etc/tributary COMPONENT ${comp})
+  install(FILES ${TRIB_PKG_SRC}/systemd/tributary-${comp}.service
+          DESTINATION lib/systemd/system COMPONENT ${comp})
+  install(FILES ${TRIB_PKG_SRC}/debian/copyright ${TRIB_PKG_OUT}/gz/changelog.gz
+          DESTINATION share/doc/tributary-${comp} COMPONENT ${comp})
+  # The fully commented reference configuration.
+  install(FILES ${CMAKE_SOURCE_DIR}/conf/${comp}.yaml
+          DESTINATION share/doc/tributary-${comp}/examples COMPONENT ${comp})
+endforeach()
+install(FILES ${TRIB_PKG_OUT}/gz/tributary-agent.8.gz DESTINATION share/man/man8 COMPONENT agent)
+install(FILES ${TRIB_PKG_OUT}/gz/tributary-collector.8.gz DESTINATION share/man/man8
+        COMPONENT collector)
+install(FILES ${TRIB_PKG_OUT}/gz/tributary.1.gz DESTINATION share/man/man1 COMPONENT collector)
+
+# ---- CPack --------------------------------------------------------------------
+set(CPACK_PACKAGE_NAME tributary)
+set(CPACK_PACKAGE_VENDOR "The Tributary authors")
+set(CPACK_PACKAGE_CONTACT "Tributary developers <tributary@example.org>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPackDeb would put it before each
+# package's own synopsis (the first line of CPACK_DEBIAN_<COMP>_DESCRIPTION).
+set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_SOURCE_DIR}/LICENSE)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_COMPONENTS_ALL agent collector)
+set(CPACK_COMPONENTS_GROUPING IGNORE)
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_RPM_COMPONENT_INSTALL ON)
+set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/packages)
+set(CPACK_GENERATOR "DEB;RPM")
+# CPACK_PACKAGE_FILE_NAME is ignored: DEB-DEFAULT and RPM-DEFAULT below.
+
+set(_trib_agent_summary "Tributary agent: ships log files to Kafka-protocol brokers")
+set(_trib_agent_long
+    "The Tributary agent tails log files (globs, rotation by rename and\n"
+    "copytruncate, multiline records), parses and filters their lines and ships\n"
+    "them as keyed JSON events to Tributary collectors or any Kafka cluster, at\n"
+    "least once. The packaged configuration ships /var/log/syslog and\n"
+    "/var/log/*.log to a collector on 127.0.0.1:9092.")
+set(_trib_collector_summary "Tributary collector: log broker speaking the Kafka protocol")
+set(_trib_collector_long
+    "The Tributary collector stores partitioned, append-only logs in Kafka's\n"
+    "on-disk layout and serves them over the Apache Kafka wire protocol, so\n"
+    "Kafka clients and tools work with it unchanged. It hosts the consumer\n"
+    "group coordinator and the sink plugins. This package also holds the\n"
+    "tributary command-line tool (topics, produce, consume, groups).")
+string(CONCAT _trib_agent_long ${_trib_agent_long})
+string(CONCAT _trib_collector_long ${_trib_collector_long})
+
+# Debian: native packages (no Debian revision), dependencies from
+# dpkg-shlibdeps plus adduser for the postinst.
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
+set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
+# Both packages create the user tributary; the agent is started after the
+# collector when both are installed (the unit's After=), and works alone.
+set(CPACK_DEBIAN_AGENT_PACKAGE_NAME tributary-agent)
+set(CPACK_DEBIAN_COLLECTOR_PACKAGE_NAME tributary-collector)
+set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_COLLECTOR_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_AGENT_PACKAGE_SUGGESTS "tributary-collector")
+set(CPACK_DEBIAN_AGENT_DESCRIPTION "${_trib_agent_summary}\n${_trib_agent_long}")
+set(CPACK_DEBIAN_COLLECTOR_DESCRIPTION "${_trib_collector_summary}\n${_trib_collector_long}")
+foreach(comp agent collector)
+  string(TOUPPER ${comp} COMP)
+  set(CPACK_DEBIAN_${COMP}_PACKAGE_CONTROL_EXTRA
+      "${TRIB_PKG_OUT}/deb-${comp}/postinst;${TRIB_PKG_OUT}/deb-${comp}/prerm;${TRIB_PKG_OUT}/deb-${comp}/postrm;${TRIB_PKG_OUT}/deb-${comp}/conffiles")
+endforeach()
+
+# RPM: requires from rpm's own ELF dependency generator (AutoReq), the
+# configuration as %config(noreplace), scriptlets in packaging/rpm.
+set(CPACK_RPM_FILE_NAME RPM-DEFAULT)
+set(CPACK_RPM_PACKAGE_RELEASE 1)
+set(CPACK_RPM_PACKAGE_LICENSE "Apache-2.0")
+set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
+set(CPACK_RPM_PACKAGE_AUTOREQ ON)
+# The units and the configuration name /usr/bin and /etc: not relocatable.
+set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
+# No /usr/lib/.build-id links: the packages hold exactly the installed files.
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define _build_id_links none")
+# Directories owned by the base system, not by these packages.
+set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
+    /usr/lib/systemd /usr/lib/systemd/system /usr/share/man /usr/share/man/man1
+    /usr/share/man/man8)
+set(CPACK_RPM_AGENT_PACKAGE_NAME tributary-agent)
+set(CPACK_RPM_COLLECTOR_PACKAGE_NAME tributary-collector)
+set(CPACK_RPM_AGENT_PACKAGE_SUMMARY "${_trib_agent_summary}")
+set(CPACK_RPM_COLLECTOR_PACKAGE_SUMMARY "${_trib_collector_summary}")
+set(CPACK_RPM_AGENT_PACKAGE_DESCRIPTION "${_trib_agent_long}")
+set(CPACK_RPM_COLLECTOR_PACKAGE_DESCRIPTION "${_trib_collector_long}")
+foreach(comp agent collector)
+  string(TOUPPER ${comp} COMP)
+  set(CPACK_RPM_${COMP}_USER_FILELIST "%config(noreplace) /etc/tributary/${comp}.yaml")
+  set(CPACK_RPM_${COMP}_PACKAGE_REQUIRES_PRE "shadow-utils")
+  set(CPACK_RPM_${COMP}_PACKAGE_REQUIRES_POST "systemd")
+  set(CPACK_RPM_${COMP}_PACKAGE_REQUIRES_PREUN "systemd")
+  set(CPACK_RPM_${COMP}_PRE_INSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/pre.sh)
+  set(CPACK_RPM_${COMP}_POST_INSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/post.sh)
+  set(CPACK_RPM_${COMP}_PRE_UNINSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/preun.sh)
+  set(CPACK_RPM_${COMP}_POST_UNINSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/postun.sh)
+endforeach()
+
+include(CPack)
+cpack_add_component(agent DISPLAY_NAME "Tributary agent" DESCRIPTION "${_trib_agent_summary}")
+cpack_add_component(collector DISPLAY_NAME "Tributary collector"
+                    DESCRIPTION "${_trib_collector_summary}")
