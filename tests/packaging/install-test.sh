@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# tests/packaging/install-test.sh PKGDIR CACHEDIR: installs the .deb files
+# from PKGDIR into a clean Debian 12 root and uses them.
+#
+#   1. A bookworm root from debootstrap (minbase, plus systemd and man-db so
+#      that `systemd-analyze verify` and its man: checks run against the
+#      installed files). The fresh root is cached as CACHEDIR/bookworm.tar.zst
+#      (and apt's .deb downloads in CACHEDIR/apt-archives): a rerun unpacks
+#      a new copy in seconds instead of bootstrapping again.
+#   2. apt-get installs both packages (their Depends from the mirror): the
+#      postinst makes the user tributary and /var/lib/tributary/{agent,
+#      collector}, and enables both units (no systemd runs in the root, so
+#      nothing is started by the scripts).
+#   3. systemd-analyze verify on both units; --check-config on both
+#      packaged configurations.
+#   4. The daemons are started from the installed files the way the units
+#      would: each unit's ExecStart (and the collector's ExecStartPost
+#      readiness wait) run by hand with its User=, Group=,
+#      SupplementaryGroups= and UMask=, in a private network namespace (so
+#      the packaged 127.0.0.1:9092 meets nothing on this machine) and PID
+#      namespace (nothing outlives the test). A line appended to a new file
+#      in /var/log reaches the topic "logs", read back with the installed
+#      tributary CLI. SIGTERM stops both with status 0.
+#   5. remove keeps the configuration and the data; purge leaves no file,
+#      unit enablement or state behind.
+#
+# Needs root, debootstrap, unshare and the network (a Debian mirror; set
+# TRIB_DEBIAN_MIRROR to use another). Exit 0 pass, 1 fail, 77 skipped.
+set -uo pipefail
+pkgdir=${1:?usage: install-test.sh PKGDIR CACHEDIR}
+cachedir=${2:?usage: install-test.sh PKGDIR CACHEDIR}
+mirror=${TRIB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "SKIP: the install test needs root (debootstrap, chroot, namespaces)"
+    exit 77
+fi
+for tool in debootstrap unshare chroot zstd ip flock; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "SKIP: $tool is not installed"
+        exit 77
+    fi
+done
+if ! unshare --mount --net true 2>/dev/null; then
+    echo "SKIP: cannot create mount and network namespaces here"
+    exit 77
+fi
+pkgdir=$(cd "$pkgdir" && pwd)
+debs=("$pkgdir"/tributary-collector_*.deb "$pkgdir"/tributary-agent_*.deb)
+for f in "${debs[@]}"; do
+    [ -f "$f" ] || { echo "FAIL: no $f"; exit 1; }
+done
+mkdir -p "$cachedir/apt-archives/partial"
+cachedir=$(cd "$cachedir" && pwd)
+
+# ---- 1. the cached debootstrap root ----------------------------------------
+tarball=$cachedir/bookworm.tar.zst
+(
+    flock 9
+    if [ ! -s "$tarball" ]; then
+        echo "==> debootstrap bookworm (minbase + systemd, man-db) from $mirror"
+        boot=$(mktemp -d "$cachedir/debootstrap.XXXXXX")
+        if ! debootstrap --variant=minbase --include=systemd,man-db bookworm "$boot/root" \
+            "$mirror" >"$cachedir/debootstrap.log" 2>&1; then
+            tail -20 "$cachedir/debootstrap.log"
+            rm -rf "$boot"
+            exit 1
+        fi
+        tar -C "$boot/root" --numeric-owner -cf - . | zstd -q -T0 -3 -o "$tarball.tmp" &&
+            mv "$tarball.tmp" "$tarball"
+        rm -rf "$boot"
+    fi
+) 9>"$cachedir/lock" || { echo "FAIL: debootstrap"; exit 1; }
+
+work=$(mktemp -d "$cachedir/run.XXXXXX")
+root=$work/root
+mkdir -p "$root"
+cleanup() {
+    rm -rf "$work"
+}
+trap cleanup EXIT
+echo "==> unpacking a fresh root from $(basename "$tarball")"
+zstd -q -dc "$tarball" | tar -C "$root" --numeric-owner -xf - || { echo "FAIL: unpack"; exit 1; }
+mkdir -p "$root/tmp/debs"
+cp "${debs[@]}" "$root/tmp/debs/"
+
+# The steps in the root, as one script run by chroot inside a private mount
+# namespace (its mounts vanish with it, even when the test is killed).
+cat >"$root/tmp/install-test-inner.sh" <<'INNER'
+#!/bin/sh
+# Runs inside the root (see tests/packaging/install-test.sh).
+set -u
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+step() { echo "==> $*"; }
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin
+apt_opts="-q -y -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0"
+# No service may start from a maintainer script in this root.
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+
+case "$1" in
+install)
+    step "apt-get install the packages"
+    apt-get $apt_opts update >/tmp/apt-update.log 2>&1 || { cat /tmp/apt-update.log; exit 1; }
+    apt-get $apt_opts install --no-install-recommends /tmp/debs/tributary-collector_*.deb \
+        /tmp/debs/tributary-agent_*.deb || exit 1
+    for p in tributary-agent tributary-collector; do
+        dpkg-query -W -f='${Package} ${Version} ${Status}\n' $p
+        dpkg-query -W -f='${Status}' $p | grep -q '^install ok installed$' || fail "$p not installed"
+    done
+
+    step "user, directories, unit enablement"
+    getent passwd tributary || fail "no user tributary"
+    uid=$(id -u tributary)
+    [ "$uid" -lt 1000 ] || fail "tributary is not a system user (uid $uid)"
+    for d in /var/lib/tributary/agent /var/lib/tributary/collector; do
+        s=$(stat -c '%U:%G %a' $d 2>/dev/null)
+        echo "$d $s"
+        [ "$s" = "tributary:tributary 750" ] || fail "$d is '$s'"
+    done
+    for u in tributary-agent tributary-collector; do
+        [ -L /etc/systemd/system/multi-user.target.wants/$u.service ] ||
+            fail "$u.service is not enabled"
+    done
+
+    step "systemd-analyze verify"
+    # It exits 0 on some complaints (an unknown key): any output fails too.
+    out=$(systemd-analyze verify /usr/lib/systemd/system/tributary-collector.service \
+        /usr/lib/systemd/system/tributary-agent.service 2>&1)
+    rc=$?
+    [ -z "$out" ] || echo "$out"
+    [ $rc -eq 0 ] && [ -z "$out" ] || fail "systemd-analyze verify"
+    echo "systemd-analyze verify: exit $rc, no complaint"
+
+    step "--check-config of the packaged configurations"
+    tributary-collector --check-config --config /etc/tributary/collector.yaml ||
+        fail "collector --check-config"
+    tributary-agent --check-config --config /etc/tributary/agent.yaml || fail "agent --check-config"
+    man -w tributary-agent tributary-collector tributary >/dev/null || fail "man pages"
+    ;;
+
+run)
+    # PID 1 of a fresh PID namespace: its own /proc, loopback up already.
+    mount -t proc proc /proc || fail "mount /proc"
+    # unit_line UNIT KEY: the value of KEY= in the installed unit.
+    unit_line() { sed -n "s/^$2=//p" /usr/lib/systemd/system/$1.service | head -1; }
+    # as_unit UNIT CMD: execs CMD with the unit's User=, Group=,
+    # SupplementaryGroups=, UMask=; run it in a subshell (`as_unit ... &`
+    # makes one, so $! is the daemon's PID).
+    as_unit() {
+        u=$1
+        shift
+        g=$(unit_line $u SupplementaryGroups)
+        if [ -n "$g" ]; then gopt="--groups=$g"; else gopt="--clear-groups"; fi
+        umask "$(unit_line $u UMask)"
+        eval "exec setpriv --reuid=$(unit_line $u User) --regid=$(unit_line $u Group) $gopt" \
+            "--no-new-privs $*"
+    }
+    # RuntimeDirectory= of the collector, as systemd would make it.
+    install -d -o tributary -g tributary -m 0755 /run/tributary-collector
+
+    step "start the collector: $(unit_line tributary-collector ExecStart)"
+    as_unit tributary-collector "$(unit_line tributary-collector ExecStart)" \
+        >/tmp/collector.out 2>&1 &
+    cpid=$!
+    # Type=exec: ExecStartPost runs once the main process has exec'd the
+    # daemon; systemd gives it that PID as $MAINPID.
+    i=0
+    while [ "$(readlink /proc/$cpid/exe)" != /usr/bin/tributary-collector ] && [ $i -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    export MAINPID=$cpid
+    post=$(unit_line tributary-collector ExecStartPost)
+    step "readiness: $post"
+    if ! (as_unit tributary-collector timeout 60 "$post"); then
+        fail "the collector did not become ready"
+        cat /tmp/collector.out
+    fi
+    cat /run/tributary-collector/ready
+
+    step "start the agent: $(unit_line tributary-agent ExecStart)"
+    as_unit tributary-agent "$(unit_line tributary-agent ExecStart)" >/tmp/agent.out 2>&1 &
+    apid=$!
+
+    # A new file in /var/log (read from its beginning), written by a
+    # non-root program's way: 0640 root:adm like rsyslog's files. Lines are
+    # appended until one is read back: the file may appear before the
+    # agent's first scan, which reads existing files from their end.
+    step "event flow: /var/log/tributary-install-test.log -> topic logs"
+    log=/var/log/tributary-install-test.log
+    install -m 0640 -o root -g adm /dev/null $log
+    seen=
+    i=0
+    while [ $i -lt 60 ]; do
+        i=$((i + 1))
+        echo "tributary install test line $i" >>$log
+        out=$(tributary consume --topic logs --from-beginning --exit-at-end \
+            --timeout-ms 1000 2>/dev/null)
+        if echo "$out" | grep -q 'tributary install test line'; then
+            seen=$(echo "$out" | grep 'tributary install test line' | head -1)
+            break
+        fi
+        sleep 1
+    done
+    if [ -n "$seen" ]; then
+        echo "read back: $seen"
+        echo "$seen" | grep -q "\"source\":\"$log\"" || fail "the event's source is not $log"
+    else
+        fail "no event reached the topic logs"
+    fi
+    tributary topics describe --topic logs 2>&1 | head -5
+
+    step "SIGTERM both daemons"
+    kill -TERM $apid
+    wait $apid
+    arc=$?
+    kill -TERM $cpid
+    wait $cpid
+    crc=$?
+    echo "agent exit $arc, collector exit $crc"
+    [ $arc -eq 0 ] || fail "the agent exited $arc"
+    [ $crc -eq 0 ] || fail "the collector exited $crc"
+    echo "--- collector log"; cat /tmp/collector.out
+    echo "--- agent log"; cat /tmp/agent.out
+    if grep -Eq 'ERROR|AddressSanitizer|runtime error' /tmp/collector.out /tmp/agent.out; then
+        fail "errors in the daemon logs"
+    fi
+    ls -l /var/lib/tributary/agent /var/lib/tributary/collector
+    [ -n "$(find /var/lib/tributary/collector -name '*.log' -user tributary)" ] ||
+        fail "no partition log owned by tributary in /var/lib/tributary/collector"
+    [ -n "$(find /var/lib/tributary/agent -type f -user tributary)" ] ||
+        fail "no agent state owned by tributary"
+    umount /proc
+    ;;
+
+remove)
+    step "apt-get remove: configuration and data stay"
+    apt-get $apt_opts remove tributary-agent tributary-collector || exit 1
+    for f in /usr/bin/tributary-agent /usr/bin/tributary-collector /usr/bin/tributary \
+        /usr/lib/systemd/system/tributary-agent.service; do
+        [ ! -e $f ] || fail "$f is left after remove"
+    done
+    for f in /etc/tributary/agent.yaml /etc/tributary/collector.yaml /var/lib/tributary/collector \
+        /var/lib/tributary/agent; do
+        [ -e $f ] || fail "$f is gone after remove"
+    done
+    dpkg-query -W -f='${Package} ${Status}\n' tributary-agent tributary-collector
+
+    step "apt-get purge: nothing stays"
+    apt-get $apt_opts purge tributary-agent tributary-collector || exit 1
+    for f in /etc/tributary /var/lib/tributary \
+        /etc/systemd/system/multi-user.target.wants/tributary-agent.service \
+        /etc/systemd/system/multi-user.target.wants/tributary-collector.service; do
+        [ ! -e $f ] && [ ! -L $f ] || fail "$f is left after purge"
+    done
+    left=$(find /etc/systemd /var/lib/systemd -name '*tributary*' 2>/dev/null)
+    [ -z "$left" ] || fail "left after purge: $left"
+    for p in tributary-agent tributary-collector; do
+        # A purged package is unknown to dpkg, or "not-installed".
+        st=$(dpkg-query -W -f='${Status}' $p 2>/dev/null)
+        case "$st" in
+        "" | *" not-installed") ;;
+        *) fail "dpkg still has $p: $st" ;;
+        esac
+    done
+    dpkg --audit || fail "dpkg --audit"
+    ;;
+esac
+exit $failed
+INNER
+chmod 755 "$root/tmp/install-test-inner.sh"
+
+in_root() {
+    unshare --mount --fork -- sh -c '
+        root=$1 cache=$2; shift 2
+        mount --rbind /dev "$root/dev" &&
+        mount -t proc proc "$root/proc" &&
+        mount -t sysfs sysfs "$root/sys" &&
+        mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives" &&
+        cp /etc/resolv.conf "$root/etc/resolv.conf" &&
+        exec chroot "$root" /tmp/install-test-inner.sh "$@"' sh "$root" "$cachedir" "$@"
+}
+
+failed=0
+start=$(date +%s)
+in_root install || failed=1
+if [ "$failed" -eq 0 ]; then
+    # The daemons: a private network (only lo) and PID namespace.
+    unshare --mount --net --pid --fork -- sh -c '
+        root=$1
+        ip link set lo up &&
+        mount --rbind /dev "$root/dev" &&
+        exec chroot "$root" /tmp/install-test-inner.sh run' sh "$root" || failed=1
+    in_root remove || failed=1
+fi
+echo "install test: $(( $(date +%s) - start ))s in the root"
+if [ "$failed" -ne 0 ]; then
+    echo "install test FAILED"
+    exit 1
+fi
+echo "install test passed"
