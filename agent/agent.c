@@ -132,12 +132,18 @@ static bool all_idle(agent_t *a)
 
 static void begin_stop(agent_t *a);
 
+static void rebuild(agent_t *a);
+
 static void tick_cb(uv_timer_t *t)
 {
     agent_t *a = t->data;
     int64_t now = agent_now_ms(a);
     agent_output_poll(a);
     if (a->state != AGENT_RUNNING) {
+        return;
+    }
+    if (a->rebuild) {
+        rebuild(a);
         return;
     }
     bool scan_now = a->want_scan;
@@ -453,6 +459,34 @@ static void reload(agent_t *a)
     start_inputs(a, false);
 }
 
+/*
+ * After a fatal producer error: the producer is destroyed (what it still
+ * holds is purged, unacknowledged), the files are closed and reopened at
+ * their checkpoints with a new producer. Multiline records in memory are
+ * dropped with the files: their lines are behind the checkpoint too.
+ */
+static void rebuild(agent_t *a)
+{
+    a->rebuild = false;
+    a->st.producer_rebuilds++;
+    uv_timer_stop(&a->tick);
+    uv_idle_stop(&a->work);
+    a->work_on = false;
+    a->state = AGENT_STOPPING;
+    agent_output_stop(a, 1000);
+    save_ckpts(a);
+    free_pipelines(a);
+    a->state = AGENT_RUNNING;
+    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot rebuild the producer; stopping");
+        a->exit_code = 1;
+        begin_stop(a);
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
+    start_inputs(a, false);
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     agent_t *a = h->data;
@@ -475,6 +509,10 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     a->inotify_fd = -1;
     a->lock_fd = -1;
     a->rk_pipe[0] = a->rk_pipe[1] = -1;
+    const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
+    if (tf != NULL) {
+        a->test_fatal_after = strtoull(tf, NULL, 10);
+    }
     apply_logging(&cfg->conf);
     a->state_dir = strdup(cfg->conf.agent.state_dir);
     if (a->state_dir == NULL) {

@@ -327,6 +327,7 @@ typedef struct agent_stats {
     uint64_t checkpoint_errors;
     uint64_t reloads;
     uint64_t reload_failures;
+    uint64_t producer_rebuilds;
 } agent_stats_t;
 
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts);

@@ -99,6 +99,8 @@ struct agent {
     int *wds;
     size_t nwds;
     bool want_scan;
+    bool rebuild;              /* a fatal producer error: rebuild at the next tick */
+    uint64_t test_fatal_after; /* TRIB_AGENT_TEST_FATAL_AFTER: a test hook */
     int64_t last_wake_ms;
     agent_sbuf_t val, topic, key, scratch;
     char *rbuf;

@@ -4,8 +4,8 @@
  *
  * Exit status: 0 after a clean stop (SIGTERM/SIGINT drained) or a good
  * --check-config; 2 for a bad command line or configuration (errors are
- * printed file:line:col); 1 for anything else (state_dir unusable, a fatal
- * producer error: a restart resumes at the checkpoint).
+ * printed file:line:col); 1 for anything else (state_dir unusable or locked
+ * by another agent, a producer that cannot be made).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -112,6 +112,9 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             s->reloads);
     counter(b, "tributary_agent_reload_failures_total", "Reloads refused (bad configuration).",
             "counter", NULL, s->reload_failures);
+    counter(b, "tributary_agent_producer_rebuilds_total",
+            "Producers rebuilt after a fatal error (files resumed at their checkpoints).",
+            "counter", NULL, s->producer_rebuilds);
     counter(b, "tributary_agent_inflight_events", "Events in the producer.", "gauge", NULL,
             a->inflight_msgs);
     counter(b, "tributary_agent_inflight_bytes", "Bytes of events in the producer.", "gauge", NULL,

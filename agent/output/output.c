@@ -16,12 +16,13 @@
  * reached or librdkafka says its queue is full, the record is not consumed
  * and reading pauses; it resumes when half the budget is free again.
  *
- * Failed reports: a fatal producer error (idempotence state lost) stops the
- * agent with status 1 without moving the checkpoint, so a restart replays
- * from it; a timed-out event (only with a user-set message.timeout.ms) is
- * produced again; a purge at shutdown leaves its lines unacknowledged;
- * anything else is permanent for that event (too large, not authorized):
- * counted as a drop by reason, logged rate-limited, and passed over.
+ * Failed reports: after a fatal producer error (idempotence state lost) the
+ * reports fail without moving the checkpoints; at the next tick the
+ * producer is destroyed, a new one is made and every file is reopened at
+ * its checkpoint, so the unacknowledged tail is read and sent again (§2.9); a timed-out event (only
+ * with a user-set message.timeout.ms) is produced again; a purge at shutdown leaves its lines
+ * unacknowledged; anything else is permanent for that event (too large, not authorized): counted as
+ * a drop by reason, logged rate-limited, and passed over.
  */
 #include "../agent_int.h"
 
@@ -273,6 +274,11 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     a->inflight_msgs++;
     a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
     a->st.events_sent++;
+    if (a->test_fatal_after != 0 && a->st.events_sent == a->test_fatal_after) {
+        a->test_fatal_after = 0;
+        rd_kafka_test_fatal_error(a->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  "TRIB_AGENT_TEST_FATAL_AFTER");
+    }
     return 0;
 }
 
@@ -356,9 +362,10 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char buf[512];
         rd_kafka_fatal_error(rk, buf, sizeof(buf));
         TRIB_LOG(TRIB_LOG_ERROR, "output",
-                 "fatal producer error: %s; stopping, a restart resumes at the checkpoint", buf);
-        a->exit_code = 1;
-        uv_kill(getpid(), SIGTERM);
+                 "fatal producer error: %s; the producer is rebuilt and reading resumes at "
+                 "the checkpoints",
+                 buf);
+        a->rebuild = true;
         return;
     }
     TRIB_LOG_RL(&rl, TRIB_LOG_WARN, "output", "%s: %s", rd_kafka_err2name(err), reason);

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A fatal producer error mid-run (agents-and-sinks.md §2.9).
+
+librdkafka's idempotent producer can fail fatally (lost sequence state);
+its queued events then fail. The agent must not count them as delivered:
+it rebuilds the producer and reopens every file at its checkpoint, so the
+unacknowledged tail is sent again. The error is injected with
+rd_kafka_test_fatal_error() after 30,000 events (the agent's test hook
+TRIB_AGENT_TEST_FATAL_AFTER). Every one of 100,000 lines arrives at least
+once, the rebuild is counted, and the agent still stops with status 0.
+"""
+import importlib
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tributary_harness import TestFailure, log, run_test  # noqa: E402
+
+agentlib = importlib.import_module("0399_agentlib")
+N = 100000
+
+
+def main(c):
+    agentlib.require_kcat()
+    logs = os.path.join(c.tmp, "logs")
+    os.makedirs(logs)
+    path = os.path.join(logs, "app.log")
+    with open(path, "w") as f:
+        f.write("".join(agentlib.access_line(i) for i in range(N)))
+    a = agentlib.Agent(c.tmp, c.bootstrap, """
+  - name: app
+    inputs:
+      - type: tail
+        paths: ["%s"]
+    topic: agent.fatal
+""" % path)
+    os.environ["TRIB_AGENT_TEST_FATAL_AFTER"] = "30000"
+    try:
+        a.start()
+        del os.environ["TRIB_AGENT_TEST_FATAL_AFTER"]
+        size = os.path.getsize(path)
+        agentlib.wait_for(lambda: any(r["offset"] == size for r in a.checkpoints()), 120,
+                          "the checkpoint to reach the end of the file")
+        m = a.metrics()
+        a.stop("TERM")
+        got = agentlib.seqs(agentlib.consume(c.bootstrap, "agent.fatal"))
+        missing = set(range(N)) - set(got)
+        log("%d events for %d lines (%d again), %d rebuilds"
+            % (len(got), N, len(got) - len(set(got)),
+               m.get("tributary_agent_producer_rebuilds_total", 0)))
+        if missing:
+            raise TestFailure("%d lines lost, first %d" % (len(missing), min(missing)))
+        if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
+            raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
+        a.check_logs()
+    except BaseException:
+        a.dump()
+        raise
+    finally:
+        os.environ.pop("TRIB_AGENT_TEST_FATAL_AFTER", None)
+        a.kill_if_running()
+
+
+run_test(main)
