@@ -16,8 +16,8 @@
 #   3. systemd-analyze verify on both units; --check-config on both
 #      packaged configurations.
 #   4. The daemons are started from the installed files the way the units
-#      would: each unit's ExecStart (and the collector's ExecStartPost
-#      readiness wait) run by hand with its User=, Group=,
+#      would: each unit's ExecStartPre (--check-config), ExecStart and the
+#      collector's ExecStartPost (readiness wait) run by hand with its User=, Group=,
 #      SupplementaryGroups= and UMask=, in a private network namespace (so
 #      the packaged 127.0.0.1:9092 meets nothing on this machine) and PID
 #      namespace (nothing outlives the test). A line appended to a new file
@@ -160,6 +160,12 @@ run)
     }
     # RuntimeDirectory= of the collector, as systemd would make it.
     install -d -o tributary -g tributary -m 0755 /run/tributary-collector
+
+    for u in tributary-collector tributary-agent; do
+        pre=$(unit_line $u ExecStartPre)
+        step "$u ExecStartPre: $pre"
+        (as_unit $u "$pre") || fail "$u: ExecStartPre failed"
+    done
 
     step "start the collector: $(unit_line tributary-collector ExecStart)"
     as_unit tributary-collector "$(unit_line tributary-collector ExecStart)" \
