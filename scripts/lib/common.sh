@@ -8,7 +8,7 @@ TRIB_BUILD_PACKAGES=(
     gcc make cmake pkg-config
     libuv1-dev libssl-dev libyaml-dev libpcre2-dev zlib1g-dev
     liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev
-    libpq-dev
+    libpq-dev libcurl4-openssl-dev
 )
 
 # Needed by the tests: cmocka for unit tests; Debian's python3 with
@@ -16,11 +16,12 @@ TRIB_BUILD_PACKAGES=(
 # clang-format for the format check. The integration tests drive the
 # collector with real clients: kcat and python3-confluent-kafka (both on
 # librdkafka 2.0.2), kafka-python, and kafkajs (npm, see trib_install_node).
-# The sink tests start a throwaway PostgreSQL 15 (initdb + pg_ctl).
+# The sink tests start a throwaway PostgreSQL 15 (initdb + pg_ctl) and
+# Debian's clickhouse-server (18.16) in temp dirs.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
     kcat python3-confluent-kafka
-    postgresql
+    postgresql clickhouse-server
 )
 
 # Needed by scripts/package and the packaging tests (tests/packaging):

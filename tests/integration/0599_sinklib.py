@@ -144,3 +144,92 @@ def wait_for(what, fn, timeout, interval=0.5):
             return
         time.sleep(interval)
     raise TestFailure("timed out after %gs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class ClickHouse:
+    """Debian's clickhouse-server (18.16) in a temp dir, 127.0.0.1 only, ephemeral ports.
+    It runs in the foreground as our child and dies with us (PR_SET_PDEATHSIG)."""
+
+    def __init__(self, tmpdir):
+        self.dir = os.path.join(tmpdir, "ch")
+        self.proc = None
+        self.http_port = None
+
+    def start(self):
+        import shutil
+        import socket
+        import urllib.request
+        binary = shutil.which("clickhouse-server") or shutil.which("clickhouse")
+        if not binary:
+            raise Skip("no clickhouse-server (install clickhouse-server)")
+        os.makedirs(self.dir, exist_ok=True)
+        ports = []
+        socks = []
+        for _ in range(3):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+            socks.append(s)
+        for s in socks:
+            s.close()
+        self.http_port, tcp_port, inter_port = ports
+        d = self.dir
+        with open(os.path.join(d, "users.xml"), "w") as f:
+            f.write("<yandex><profiles><default></default></profiles><users><default>"
+                    "<password></password><networks><ip>127.0.0.1</ip></networks>"
+                    "<profile>default</profile><quota>default</quota></default></users>"
+                    "<quotas><default></default></quotas></yandex>\n")
+        with open(os.path.join(d, "config.xml"), "w") as f:
+            f.write("""<yandex>
+  <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog>
+    <console>0</console></logger>
+  <http_port>{h}</http_port><tcp_port>{t}</tcp_port>
+  <interserver_http_port>{i}</interserver_http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path>
+  <user_files_path>{d}/user_files/</user_files_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>{d}/users.xml</users_config>
+  <default_profile>default</default_profile><default_database>default</default_database>
+  <mark_cache_size>536870912</mark_cache_size>
+</yandex>
+""".format(d=d, h=self.http_port, t=tcp_port, i=inter_port))
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+        def die_with_parent():
+            libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+
+        self.proc = subprocess.Popen([binary, "--config-file=" + os.path.join(d, "config.xml")],
+                                     stdout=open(os.path.join(d, "stdout.log"), "wb"),
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     cwd=d, preexec_fn=die_with_parent)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                v = urllib.request.urlopen("http://127.0.0.1:%d/?query=SELECT%%20version()"
+                                           % self.http_port, timeout=2).read().decode().strip()
+                log("clickhouse-server %s on 127.0.0.1:%d" % (v, self.http_port))
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise TestFailure("clickhouse-server did not start (see %s)" % d)
+                time.sleep(0.2)
+
+    def url(self):
+        return "http://127.0.0.1:%d" % self.http_port
+
+    def sql(self, q):
+        import urllib.request
+        req = urllib.request.Request(self.url() + "/", data=q.encode())
+        return urllib.request.urlopen(req, timeout=60).read().decode().strip()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
