@@ -12,6 +12,8 @@
 #              /usr/lib/tributary/sinks/*.so, /etc/tributary/collector.yaml
 #              (conffile), tributary-collector.service, tributary-collector(8),
 #              tributary(1)
+#   sink_<name>  a sink plugin that needs libraries of its own (see below):
+#              package tributary-sink-<name>
 #
 # The paths are the packages' (CPACK_PACKAGING_INSTALL_PREFIX /usr): the
 # units start /usr/bin/..., and /etc/tributary is absolute. The state
@@ -82,21 +84,45 @@ function(trib_module_targets dir out)
   set(${out} ${found} PARENT_SCOPE)
 endfunction()
 trib_module_targets(${CMAKE_SOURCE_DIR}/plugins TRIB_SINK_TARGETS)
-if(TRIB_SINK_TARGETS)
-  install(TARGETS ${TRIB_SINK_TARGETS} LIBRARY DESTINATION lib/tributary/sinks
-          COMPONENT collector)
-endif()
+
+# A plugin that links only Tributary's own libraries ships in
+# tributary-collector. One that links a library of its own (a pkg-config
+# target or a plain library name: the postgres sink's libpq) gets its own
+# package, tributary-sink-<name>, so the collector does not depend on it.
+set(TRIB_SINK_COMPONENTS)
+set(_trib_elf_collector)
+foreach(t ${TRIB_SINK_TARGETS})
+  get_target_property(libs ${t} LINK_LIBRARIES)
+  set(own_libs OFF)
+  foreach(l ${libs})
+    if(l MATCHES "^PkgConfig::" OR NOT (TARGET ${l} OR l MATCHES "^[-$]"))
+      set(own_libs ON)
+    endif()
+  endforeach()
+  if(own_libs)
+    get_target_property(name ${t} OUTPUT_NAME)
+    set(comp sink_${name})
+    list(APPEND TRIB_SINK_COMPONENTS ${comp})
+    set(_trib_sink_name_${comp} ${name})
+    set(_trib_elf_${comp} lib/tributary/sinks/$<TARGET_FILE_NAME:${t}>)
+  else()
+    set(comp collector)
+    list(APPEND _trib_elf_collector lib/tributary/sinks/$<TARGET_FILE_NAME:${t}>)
+  endif()
+  install(TARGETS ${t} LIBRARY DESTINATION lib/tributary/sinks COMPONENT ${comp})
+endforeach()
+foreach(comp ${TRIB_SINK_COMPONENTS})
+  install(FILES ${TRIB_PKG_SRC}/debian/copyright ${TRIB_PKG_OUT}/gz/changelog.gz
+          DESTINATION share/doc/tributary-sink-${_trib_sink_name_${comp}} COMPONENT ${comp})
+endforeach()
 
 # CPack strips with a plain `strip`; Debian's dh_strip also drops the
 # .comment section (compiler versions), which lintian reports as unneeded.
 set(_trib_elf_agent bin/$<TARGET_FILE_NAME:tributary-agent>)
-set(_trib_elf_collector bin/$<TARGET_FILE_NAME:tributary-collector>
-    bin/$<TARGET_FILE_NAME:tributary>)
-foreach(t ${TRIB_SINK_TARGETS})
-  list(APPEND _trib_elf_collector lib/tributary/sinks/$<TARGET_FILE_NAME:${t}>)
-endforeach()
+list(APPEND _trib_elf_collector bin/$<TARGET_FILE_NAME:tributary-collector>
+     bin/$<TARGET_FILE_NAME:tributary>)
 if(CMAKE_STRIP)
-  foreach(comp agent collector)
+  foreach(comp agent collector ${TRIB_SINK_COMPONENTS})
     install(CODE "
       if(CMAKE_INSTALL_DO_STRIP)
         foreach(f ${_trib_elf_${comp}})
@@ -136,7 +162,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_SOURCE_DIR}/LICENSE)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
-set(CPACK_COMPONENTS_ALL agent collector)
+set(CPACK_COMPONENTS_ALL agent collector ${TRIB_SINK_COMPONENTS})
 set(CPACK_COMPONENTS_GROUPING IGNORE)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_RPM_COMPONENT_INSTALL ON)
@@ -215,6 +241,26 @@ foreach(comp agent collector)
   set(CPACK_RPM_${COMP}_POST_INSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/post.sh)
   set(CPACK_RPM_${COMP}_PRE_UNINSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/preun.sh)
   set(CPACK_RPM_${COMP}_POST_UNINSTALL_SCRIPT_FILE ${TRIB_PKG_OUT}/rpm-${comp}/postun.sh)
+endforeach()
+
+# Sink plugin packages: the plugin, its libraries (dpkg-shlibdeps, AutoReq)
+# and the collector of the same version that loads it.
+foreach(comp ${TRIB_SINK_COMPONENTS})
+  string(TOUPPER ${comp} COMP)
+  set(name ${_trib_sink_name_${comp}})
+  set(summary "Tributary collector sink plugin: ${name}")
+  set(long "The ${name} sink plugin of the Tributary collector\n"
+           "(/usr/lib/tributary/sinks/${name}.so). It has its own package because\n"
+           "it needs libraries the collector itself does not.")
+  string(CONCAT long ${long})
+  set(CPACK_DEBIAN_${COMP}_PACKAGE_NAME tributary-sink-${name})
+  set(CPACK_DEBIAN_${COMP}_PACKAGE_DEPENDS "tributary-collector (= ${PROJECT_VERSION})")
+  set(CPACK_DEBIAN_${COMP}_DESCRIPTION "${summary}\n${long}")
+  set(CPACK_RPM_${COMP}_PACKAGE_NAME tributary-sink-${name})
+  set(CPACK_RPM_${COMP}_PACKAGE_SUMMARY "${summary}")
+  set(CPACK_RPM_${COMP}_PACKAGE_DESCRIPTION "${long}")
+  set(CPACK_RPM_${COMP}_PACKAGE_REQUIRES
+      "tributary-collector = ${PROJECT_VERSION}-${CPACK_RPM_PACKAGE_RELEASE}")
 endforeach()
 
 include(CPack)

@@ -5,9 +5,12 @@
 # scripts/package (or the packaging.build test) wrote to PKGDIR.
 #
 #   - lintian on the .deb files: no error (E:) tags; every tag is printed.
+#   - tributary-agent and tributary-collector exist, and a
+#     tributary-sink-<name> package per plugin with libraries of its own.
 #   - each .deb's Depends names the Debian package of every shared library
-#     its ELF files need (dpkg-shlibdeps worked), plus adduser.
-#   - the conffiles are /etc/tributary/{agent,collector}.yaml.
+#     its ELF files need (dpkg-shlibdeps worked), plus adduser (agent,
+#     collector) or tributary-collector (= version) (a sink plugin).
+#   - the conffiles are /etc/tributary/{agent,collector}.yaml (sinks: none).
 #   - rpm -qpl lists the same files as the .deb of the same package;
 #     rpm -qpc the configuration; rpm -qpR every needed soname, and
 #     shadow-utils and systemd for the scriptlets.
@@ -33,7 +36,11 @@ fail() {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for pkg in tributary-agent tributary-collector; do
+pkgs=$(ls "$pkgdir"/tributary-*.deb 2>/dev/null | sed 's|.*/||; s|_.*||' | sort -u)
+for p in tributary-agent tributary-collector; do
+    grep -qx "$p" <<<"$pkgs" || fail "no $p .deb in $pkgdir"
+done
+for pkg in $pkgs; do
     deb=$(ls "$pkgdir/${pkg}"_*.deb 2>/dev/null | head -1)
     rpmf=$(ls "$pkgdir/${pkg}"-[0-9]*.rpm 2>/dev/null | head -1)
     [ -n "$deb" ] || { fail "no $pkg .deb in $pkgdir"; continue; }
@@ -66,14 +73,28 @@ for pkg in tributary-agent tributary-collector; do
             fail "$pkg: rpm -qpR does not list $so"
         fi
     done
-    grep -Eq "(^|, )adduser( |,|$)" <<<"$depends" || fail "$pkg: Depends lacks adduser"
-
     comp=${pkg#tributary-}
     conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles 2>/dev/null)
-    [ "$conffiles" = "/etc/tributary/$comp.yaml" ] ||
-        fail "$pkg: conffiles is '$conffiles', not /etc/tributary/$comp.yaml"
-    [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = "/etc/tributary/$comp.yaml" ] ||
-        fail "$pkg: rpm -qpc is '$(rpm -qpc "$rpmf" 2>/dev/null)'"
+    case "$pkg" in
+    tributary-sink-*)
+        version=$(dpkg-deb -f "$deb" Version)
+        grep -Fq "tributary-collector (= $version)" <<<"$depends" ||
+            fail "$pkg: Depends lacks tributary-collector (= $version)"
+        rpm -qpR "$rpmf" 2>/dev/null | grep -q "^tributary-collector = " ||
+            fail "$pkg: rpm -qpR lacks tributary-collector"
+        [ -z "$conffiles" ] || fail "$pkg: has conffiles: $conffiles"
+        ;;
+    *)
+        grep -Eq "(^|, )adduser( |,|$)" <<<"$depends" || fail "$pkg: Depends lacks adduser"
+        [ "$conffiles" = "/etc/tributary/$comp.yaml" ] ||
+            fail "$pkg: conffiles is '$conffiles', not /etc/tributary/$comp.yaml"
+        [ "$(rpm -qpc "$rpmf" 2>/dev/null)" = "/etc/tributary/$comp.yaml" ] ||
+            fail "$pkg: rpm -qpc is '$(rpm -qpc "$rpmf" 2>/dev/null)'"
+        for req in shadow-utils systemd /bin/sh; do
+            rpm -qpR "$rpmf" 2>/dev/null | grep -q "^$req\b" || fail "$pkg: rpm -qpR lacks $req"
+        done
+        ;;
+    esac
 
     # The same files in both formats (directories aside: the .deb lists
     # every parent, the .rpm only those it owns).
@@ -87,9 +108,6 @@ for pkg in tributary-agent tributary-collector; do
     fi
     echo "rpm -qpR:"
     rpm -qpR "$rpmf" 2>/dev/null | sed 's/^/  /'
-    for req in shadow-utils systemd /bin/sh; do
-        rpm -qpR "$rpmf" 2>/dev/null | grep -q "^$req\b" || fail "$pkg: rpm -qpR lacks $req"
-    done
 done
 
 echo "== lintian"

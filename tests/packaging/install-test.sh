@@ -48,8 +48,10 @@ if ! unshare --mount --net true 2>/dev/null; then
     exit 77
 fi
 pkgdir=$(cd "$pkgdir" && pwd)
-debs=("$pkgdir"/tributary-collector_*.deb "$pkgdir"/tributary-agent_*.deb)
-for f in "${debs[@]}"; do
+# Every package built (sink plugin packages too, so that their Depends are
+# shown to be installable); the agent and the collector must be there.
+debs=("$pkgdir"/tributary-*.deb)
+for f in "$pkgdir"/tributary-collector_*.deb "$pkgdir"/tributary-agent_*.deb; do
     [ -f "$f" ] || { echo "FAIL: no $f"; exit 1; }
 done
 mkdir -p "$cachedir/apt-archives/partial"
@@ -97,6 +99,8 @@ fail() { echo "FAIL: $*"; failed=1; }
 step() { echo "==> $*"; }
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 apt_opts="-q -y -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0"
+# The packages under test.
+pkgs=$(for f in /tmp/debs/*.deb; do dpkg-deb -f "$f" Package; done)
 # No service may start from a maintainer script in this root.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
 
@@ -104,9 +108,8 @@ case "$1" in
 install)
     step "apt-get install the packages"
     apt-get $apt_opts update >/tmp/apt-update.log 2>&1 || { cat /tmp/apt-update.log; exit 1; }
-    apt-get $apt_opts install --no-install-recommends /tmp/debs/tributary-collector_*.deb \
-        /tmp/debs/tributary-agent_*.deb || exit 1
-    for p in tributary-agent tributary-collector; do
+    apt-get $apt_opts install --no-install-recommends /tmp/debs/*.deb || exit 1
+    for p in $pkgs; do
         dpkg-query -W -f='${Package} ${Version} ${Status}\n' $p
         dpkg-query -W -f='${Status}' $p | grep -q '^install ok installed$' || fail "$p not installed"
     done
@@ -244,7 +247,7 @@ run)
 
 remove)
     step "apt-get remove: configuration and data stay"
-    apt-get $apt_opts remove tributary-agent tributary-collector || exit 1
+    apt-get $apt_opts remove $pkgs || exit 1
     for f in /usr/bin/tributary-agent /usr/bin/tributary-collector /usr/bin/tributary \
         /usr/lib/systemd/system/tributary-agent.service; do
         [ ! -e $f ] || fail "$f is left after remove"
@@ -253,10 +256,13 @@ remove)
         /var/lib/tributary/agent; do
         [ -e $f ] || fail "$f is gone after remove"
     done
-    dpkg-query -W -f='${Package} ${Status}\n' tributary-agent tributary-collector
+    # A package without conffiles (a sink plugin) is gone at once.
+    dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null
+    with_conf=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
+        awk '/config-files$/ {print $1}')
 
     step "apt-get purge: nothing stays"
-    apt-get $apt_opts purge tributary-agent tributary-collector || exit 1
+    apt-get $apt_opts purge $with_conf || exit 1
     for f in /etc/tributary /var/lib/tributary \
         /etc/systemd/system/multi-user.target.wants/tributary-agent.service \
         /etc/systemd/system/multi-user.target.wants/tributary-collector.service; do
@@ -264,7 +270,7 @@ remove)
     done
     left=$(find /etc/systemd /var/lib/systemd -name '*tributary*' 2>/dev/null)
     [ -z "$left" ] || fail "left after purge: $left"
-    for p in tributary-agent tributary-collector; do
+    for p in $pkgs; do
         # A purged package is unknown to dpkg, or "not-installed".
         st=$(dpkg-query -W -f='${Status}' $p 2>/dev/null)
         case "$st" in
