@@ -153,7 +153,7 @@ static void tick_cb(uv_timer_t *t)
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];
             if (scan_now || now >= in->next_scan_ms) {
-                agent_tail_scan(in, false);
+                agent_tail_scan(in, false, false);
                 in->next_scan_ms = now + in->conf->scan_interval_ms;
             }
             if (scan_now || now >= in->next_poll_ms) {
@@ -318,14 +318,21 @@ static void free_pipelines(agent_t *a)
     a->npipes = 0;
 }
 
-static void start_inputs(agent_t *a, bool startup)
+static void start_inputs(agent_t *a)
 {
     int64_t now = agent_now_ms(a);
     int64_t tick = 250;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
-            agent_tail_scan(in, true);
+            /* read_from applies to an input's first run only: once it has
+               checkpoints, a file without one is new (it may have appeared
+               while the agent was down) and is read from its beginning */
+            bool first = true;
+            for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL && first; ck = ck->next) {
+                first = strcmp(ck->input_id, in->conf->id) != 0;
+            }
+            agent_tail_scan(in, first, true);
             in->next_scan_ms = now + in->conf->scan_interval_ms;
             in->next_poll_ms = now + in->conf->poll_interval_ms;
             if (in->conf->poll_interval_ms < tick) {
@@ -336,7 +343,6 @@ static void start_inputs(agent_t *a, bool startup)
             }
         }
     }
-    (void)startup;
     watch_dirs(a);
     a->tick_ms = tick;
     uv_timer_start(&a->tick, tick_cb, (uint64_t)tick, (uint64_t)tick);
@@ -456,7 +462,7 @@ static void reload(agent_t *a)
     }
     agent_config_free(old);
     agent_http_start(a);
-    start_inputs(a, false);
+    start_inputs(a);
 }
 
 /*
@@ -484,7 +490,7 @@ static void rebuild(agent_t *a)
         return;
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
-    start_inputs(a, false);
+    start_inputs(a);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -633,7 +639,7 @@ int agent_run(agent_t *a)
     uv_signal_start(&a->sighup, signal_cb, SIGHUP);
     int64_t ci = a->cfg->conf.agent.checkpoint_interval_ms;
     uv_timer_start(&a->ckpt_timer, ckpt_cb, (uint64_t)ci, (uint64_t)ci);
-    start_inputs(a, true);
+    start_inputs(a);
     TRIB_LOG(TRIB_LOG_INFO, "agent", "running: %zu pipelines, state in %s%s", a->npipes,
              a->state_dir, a->opts.dry_run ? " (dry run)" : "");
     uv_run(&a->loop, UV_RUN_DEFAULT);

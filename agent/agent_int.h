@@ -128,7 +128,9 @@ int64_t agent_wall_ms(void);
 void agent_kick(agent_t *a); /* make the work handle run */
 
 /* input/tail.c */
-void agent_tail_scan(agent_input_t *in, bool startup);
+/* startup: read_from applies to files without a checkpoint; siblings: look
+   for unmatched checkpoints' files among their directories' other files. */
+void agent_tail_scan(agent_input_t *in, bool startup, bool siblings);
 void agent_tail_poll(agent_input_t *in);
 /* Reads up to budget bytes; returns bytes consumed. */
 size_t agent_tail_read(agent_file_t *f, size_t budget);

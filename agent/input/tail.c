@@ -651,7 +651,7 @@ static void scan_siblings(agent_input_t *in)
     }
 }
 
-void agent_tail_scan(agent_input_t *in, bool startup)
+void agent_tail_scan(agent_input_t *in, bool startup, bool siblings)
 {
     agent_t *a = in->pl->a;
     agent_input_conf_t *c = in->conf;
@@ -719,7 +719,7 @@ void agent_tail_scan(agent_input_t *in, bool startup)
                      f->path);
         }
     }
-    if (startup) {
+    if (siblings) {
         scan_siblings(in);
     }
     in->scanned = true;

@@ -168,6 +168,19 @@ static void test_open_file_cap(void **state)
     free(out);
 }
 
+static void test_read_from_end(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.log", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    write_file("old.log", "before\n", 7);
+    /* the input's first run (no checkpoints): existing content is skipped */
+    char *out = run_once("        read_from: end\n");
+    assert_string_equal(out, "");
+    free(out);
+}
+
 static void test_checkpoint_file(void **state)
 {
     (void)state;
@@ -211,9 +224,9 @@ static void test_checkpoint_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),           cmocka_unit_test(test_long_lines_split),
-        cmocka_unit_test(test_multiline),       cmocka_unit_test(test_open_file_cap),
-        cmocka_unit_test(test_checkpoint_file),
+        cmocka_unit_test(test_lines),         cmocka_unit_test(test_long_lines_split),
+        cmocka_unit_test(test_multiline),     cmocka_unit_test(test_open_file_cap),
+        cmocka_unit_test(test_read_from_end), cmocka_unit_test(test_checkpoint_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
