@@ -141,6 +141,26 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
         }
     }
     counter(b, "tributary_agent_open_files", "Files open.", "gauge", NULL, open);
+    /* the agent's own buffers by component (librdkafka's are inside inflight) */
+    uint64_t ml = 0, rings = 0, files = 0;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+                ml += f->ml.cap;
+                rings += f->rcap * sizeof(uint64_t);
+                files += sizeof(*f) + strlen(f->path) * 2;
+            }
+        }
+    }
+    counter(b, "tributary_agent_memory_bytes",
+            "Bytes held by the agent's buffers, by component (in-flight events as counted "
+            "against output.max_inflight_bytes).",
+            "gauge", "component=\"inflight\"", a->inflight_bytes);
+    counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"read_buffer\"",
+            a->rbuf_cap);
+    counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"multiline\"", ml);
+    counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"ack_rings\"", rings);
+    counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"files\"", files);
 }
 
 int agent_metrics_write_file(agent_t *a)
