@@ -1403,6 +1403,76 @@ int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic
     return TRIB_KAFKA_NONE;
 }
 
+size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n)
+{
+    size_t k = 0;
+    const char **topics = calloc(n ? n : 1, sizeof(*topics));
+    int32_t *parts = calloc(n ? n : 1, sizeof(*parts));
+    coll_goffset_t *vals = calloc(n ? n : 1, sizeof(*vals));
+    const coll_goffset_t **vp = calloc(n ? n : 1, sizeof(*vp));
+    size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+    if (!topics || !parts || !vals || !vp || !idx) {
+        for (size_t i = 0; i < n; i++) {
+            c[i].error = c[i].error ? c[i].error : TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        }
+        goto out;
+    }
+    int64_t now = coll_server_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        if (c[i].error != TRIB_KAFKA_NONE) {
+            continue;
+        }
+        if (c[i].metadata.len > MAX_OFFSET_METADATA) {
+            c[i].error = TRIB_KAFKA_OFFSET_METADATA_TOO_LARGE;
+            continue;
+        }
+        char *t = c[i].topic.len > 0 ? coll_gdup(c[i].topic.ptr, (size_t)c[i].topic.len) : NULL;
+        char *m = coll_gdup(c[i].metadata.len > 0 ? c[i].metadata.ptr : "",
+                            c[i].metadata.len > 0 ? (size_t)c[i].metadata.len : 0);
+        if (!t || !m) {
+            free(t);
+            free(m);
+            c[i].error = c[i].topic.len > 0 ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+                                            : TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            continue;
+        }
+        topics[k] = t;
+        parts[k] = c[i].partition;
+        vals[k].partition = c[i].partition;
+        vals[k].offset = c[i].offset;
+        vals[k].leader_epoch = c[i].leader_epoch;
+        vals[k].metadata = m;
+        vals[k].commit_ts = now;
+        vp[k] = &vals[k];
+        idx[k] = i;
+        k++;
+    }
+    int rc = coll_gstore_offsets(g, grp->id, topics, parts, vp, k);
+    for (size_t j = 0; j < k; j++) {
+        if (rc == 0) {
+            coll_group_offset_set(grp, topics[j], strlen(topics[j]), parts[j], vals[j].offset,
+                                  vals[j].leader_epoch, vals[j].metadata, strlen(vals[j].metadata),
+                                  now);
+        } else {
+            c[idx[j]].error = coll_kafka_error_from(rc) == TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+                                  ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+                                  : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+        }
+        free((char *)topics[j]);
+        free(vals[j].metadata);
+    }
+    if (rc != 0) {
+        k = 0;
+    }
+out:
+    free(topics);
+    free(parts);
+    free(vals);
+    free(vp);
+    free(idx);
+    return k;
+}
+
 bool coll_group_offset_delete(coll_groups_t *g, coll_group_t *grp, const char *topic, size_t len,
                               int32_t partition)
 {

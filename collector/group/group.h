@@ -146,6 +146,21 @@ int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t gen
 /* Stores and persists one offset; returns a Kafka error code. */
 int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic, int32_t partition,
                           int64_t offset, int32_t leader_epoch, trib_kstr_t metadata);
+/* One offset of a batch commit; `error` in: a caller's verdict (NONE to commit), out: result. */
+typedef struct coll_gcommit {
+    trib_kstr_t topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    trib_kstr_t metadata;
+    int16_t error;
+} coll_gcommit_t;
+/*
+ * Commits every entry whose error is NONE as one record batch (as Kafka
+ * appends an OffsetCommit's offsets in one go: all or none are stored).
+ * Returns the number committed.
+ */
+size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n);
 const coll_goffset_t *coll_group_offset(const coll_group_t *grp, const char *topic, size_t len,
                                         int32_t partition);
 /* Removes one offset (tombstone); returns true if there was one. */

@@ -25,6 +25,9 @@ struct coll_groups {
 /* OffsetCommitKey v1 + OffsetCommitValue v3 (value NULL-ish: tombstone when o is NULL). */
 int coll_gstore_offset(coll_groups_t *g, const char *group, const char *topic, int32_t partition,
                        const coll_goffset_t *o);
+/* Several offsets of one group as one batch (o[i] NULL: tombstone). */
+int coll_gstore_offsets(coll_groups_t *g, const char *group, const char *const *topics,
+                        const int32_t *partitions, const coll_goffset_t *const *o, size_t n);
 /* GroupMetadataKey v2 + GroupMetadataValue v3; tombstone when grp is NULL. */
 int coll_gstore_group(coll_groups_t *g, const char *group, const coll_group_t *grp);
 /* Replays every partition of __consumer_offsets into the coordinator. */

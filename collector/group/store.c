@@ -3,8 +3,9 @@
  * The coordinator's records in __consumer_offsets, in Kafka's formats, so
  * Kafka's tools can read them (kafka-console-consumer with its formatters)
  * and compaction keeps the latest value per key. Every record is written
- * to partition abs(hashCode(group)) % partitions, one record per batch,
- * timestamp = commit time. A null value is a tombstone.
+ * to partition abs(hashCode(group)) % partitions, timestamp = commit time;
+ * the offsets of one OffsetCommit go in one batch (stored all or none, as
+ * Kafka appends them). A null value is a tombstone.
  *
  * OffsetCommitKey v1 (key)              OffsetCommitValue v3 (value)
  *   int16  version = 1                    int16  version = 3
@@ -66,9 +67,11 @@ static void put_bytes(trib_buf_t *b, const uint8_t *p, int32_t n)
     }
 }
 
-static int append(coll_groups_t *g, const char *group, trib_buf_t *key, trib_buf_t *value)
+/* Appends n records (keys[i], values[i]; a NULL value is a tombstone) as one batch. */
+static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, trib_buf_t **values,
+                       size_t n)
 {
-    if (g->loading) {
+    if (g->loading || n == 0) {
         return 0;
     }
     coll_topic_t *t = coll_groups_topic(g, true);
@@ -80,24 +83,27 @@ static int append(coll_groups_t *g, const char *group, trib_buf_t *key, trib_buf
     if (!p || !p->log) {
         return TRIB_ESTATE;
     }
-    size_t klen, vlen = 0;
-    const uint8_t *k = trib_buf_flatten(key, &klen);
-    const uint8_t *v = value ? trib_buf_flatten(value, &vlen) : NULL;
-    if (!k || (value && !v) || trib_buf_error(key) || (value && trib_buf_error(value))) {
-        return -ENOMEM;
-    }
     trib_buf_t out;
     trib_buf_init(&out);
     trib_batch_opts_t o;
     trib_batch_opts_init(&o);
     trib_batch_builder_t bb;
     int rc = trib_batch_builder_init(&bb, &out, &o);
-    trib_record_in_t rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.key = trib_record_bytes(k, (int32_t)klen);
-    rec.value = value ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
-    rec.timestamp = coll_server_wall_ms();
-    if (rc == 0) {
+    int64_t now = coll_server_wall_ms();
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t klen, vlen = 0;
+        const uint8_t *k = trib_buf_flatten(&keys[i], &klen);
+        const uint8_t *v = values[i] ? trib_buf_flatten(values[i], &vlen) : NULL;
+        if (!k || (values[i] && !v) || trib_buf_error(&keys[i]) ||
+            (values[i] && trib_buf_error(values[i]))) {
+            rc = -ENOMEM;
+            break;
+        }
+        trib_record_in_t rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.key = trib_record_bytes(k, (int32_t)klen);
+        rec.value = values[i] ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
+        rec.timestamp = now;
         rc = trib_batch_builder_add(&bb, &rec);
     }
     if (rc == 0) {
@@ -123,27 +129,61 @@ static int append(coll_groups_t *g, const char *group, trib_buf_t *key, trib_buf
     return rc;
 }
 
+static int append(coll_groups_t *g, const char *group, trib_buf_t *key, trib_buf_t *value)
+{
+    return append_many(g, group, key, &value, 1);
+}
+
+static void offset_key(trib_buf_t *k, const char *group, const char *topic, int32_t partition)
+{
+    trib_buf_put_i16(k, 1);
+    put_str(k, group);
+    put_str(k, topic);
+    trib_buf_put_i32(k, partition);
+}
+
+static void offset_value(trib_buf_t *v, const coll_goffset_t *o)
+{
+    trib_buf_put_i16(v, 3);
+    trib_buf_put_i64(v, o->offset);
+    trib_buf_put_i32(v, o->leader_epoch);
+    put_str(v, o->metadata ? o->metadata : "");
+    trib_buf_put_i64(v, o->commit_ts);
+}
+
+int coll_gstore_offsets(coll_groups_t *g, const char *group, const char *const *topics,
+                        const int32_t *partitions, const coll_goffset_t *const *o, size_t n)
+{
+    trib_buf_t *keys = calloc(n ? n : 1, sizeof(*keys));
+    trib_buf_t *vals = calloc(n ? n : 1, sizeof(*vals));
+    trib_buf_t **vp = calloc(n ? n : 1, sizeof(*vp));
+    int rc = -ENOMEM;
+    if (keys && vals && vp) {
+        for (size_t i = 0; i < n; i++) {
+            trib_buf_init(&keys[i]);
+            trib_buf_init(&vals[i]);
+            offset_key(&keys[i], group, topics[i], partitions[i]);
+            if (o[i]) {
+                offset_value(&vals[i], o[i]);
+                vp[i] = &vals[i];
+            }
+        }
+        rc = append_many(g, group, keys, vp, n);
+        for (size_t i = 0; i < n; i++) {
+            trib_buf_fini(&keys[i]);
+            trib_buf_fini(&vals[i]);
+        }
+    }
+    free(keys);
+    free(vals);
+    free(vp);
+    return rc;
+}
+
 int coll_gstore_offset(coll_groups_t *g, const char *group, const char *topic, int32_t partition,
                        const coll_goffset_t *o)
 {
-    trib_buf_t k, v;
-    trib_buf_init(&k);
-    trib_buf_init(&v);
-    trib_buf_put_i16(&k, 1);
-    put_str(&k, group);
-    put_str(&k, topic);
-    trib_buf_put_i32(&k, partition);
-    if (o) {
-        trib_buf_put_i16(&v, 3);
-        trib_buf_put_i64(&v, o->offset);
-        trib_buf_put_i32(&v, o->leader_epoch);
-        put_str(&v, o->metadata ? o->metadata : "");
-        trib_buf_put_i64(&v, o->commit_ts);
-    }
-    int rc = append(g, group, &k, o ? &v : NULL);
-    trib_buf_fini(&k);
-    trib_buf_fini(&v);
-    return rc;
+    return coll_gstore_offsets(g, group, &topic, &partition, &o, 1);
 }
 
 int coll_gstore_group(coll_groups_t *g, const char *group, const coll_group_t *grp)

@@ -63,12 +63,45 @@ void coll_api_offset_commit(coll_req_t *r)
     }
     OffsetCommitResponse_init(resp);
     coll_group_t *grp = NULL;
-    bool committed = false;
     int32_t gen = r->api_version >= 1 ? req->GenerationIdOrMemberEpoch : -1;
     trib_kstr_t member = r->api_version >= 1 ? req->MemberId : trib_kstr("");
     trib_kstr_t instance = r->api_version >= 7 ? req->GroupInstanceId : trib_kstr(NULL);
     int16_t gerr =
         coll_group_commit_check(r->srv->groups, req->GroupId, gen, member, instance, &grp);
+    /* Every partition's verdict first, then one batch for all the accepted offsets. */
+    size_t total = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        total += req->Topics.items[i].Partitions.count > 0
+                     ? (size_t)req->Topics.items[i].Partitions.count
+                     : 0;
+    }
+    coll_gcommit_t *cs = coll_req_alloc(r, (total ? total : 1) * sizeof(*cs));
+    if (!cs) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    size_t n = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        const OffsetCommitRequest_OffsetCommitRequestTopic *t = &req->Topics.items[i];
+        int32_t np = t->Partitions.count > 0 ? t->Partitions.count : 0;
+        int16_t terr = TRIB_KAFKA_NONE;
+        coll_topic_t *topic = gerr ? NULL : coll_find_topic(r, t->Name, false, &terr);
+        for (int32_t k = 0; k < np; k++, n++) {
+            const OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->Partitions.items[k];
+            coll_gcommit_t *c = &cs[n];
+            c->topic = t->Name;
+            c->partition = p->PartitionIndex;
+            c->offset = p->CommittedOffset;
+            c->leader_epoch = r->api_version >= 6 ? p->CommittedLeaderEpoch : -1;
+            c->metadata = p->CommittedMetadata;
+            c->error = gerr;
+            if (!gerr && (!topic || !coll_cluster_partition(topic, p->PartitionIndex))) {
+                c->error = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+            }
+        }
+    }
+    bool committed = grp && coll_group_commit_many(r->srv->groups, grp, cs, n) > 0;
+    n = 0;
     for (int32_t i = 0; i < nt; i++) {
         const OffsetCommitRequest_OffsetCommitRequestTopic *t = &req->Topics.items[i];
         OffsetCommitResponse_OffsetCommitResponseTopic *o = &ts[i];
@@ -81,26 +114,11 @@ void coll_api_offset_commit(coll_req_t *r)
             coll_req_reject(r, "out of memory");
             return;
         }
-        int16_t terr = TRIB_KAFKA_NONE;
-        coll_topic_t *topic = gerr ? NULL : coll_find_topic(r, t->Name, false, &terr);
-        for (int32_t k = 0; k < np; k++) {
-            const OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->Partitions.items[k];
+        for (int32_t k = 0; k < np; k++, n++) {
             OffsetCommitResponse_OffsetCommitResponsePartition_init(&ps[k]);
-            ps[k].PartitionIndex = p->PartitionIndex;
-            int16_t e = gerr;
-            if (!e && !topic) {
-                e = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (!e && !coll_cluster_partition(topic, p->PartitionIndex)) {
-                e = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-            }
-            if (!e) {
-                e = coll_group_commit(
-                    r->srv->groups, grp, t->Name, p->PartitionIndex, p->CommittedOffset,
-                    r->api_version >= 6 ? p->CommittedLeaderEpoch : -1, p->CommittedMetadata);
-            }
-            ps[k].ErrorCode = e;
-            committed |= e == TRIB_KAFKA_NONE;
-            coll_req_note_error(r, e);
+            ps[k].PartitionIndex = cs[n].partition;
+            ps[k].ErrorCode = cs[n].error;
+            coll_req_note_error(r, cs[n].error);
         }
         o->Partitions.items = ps;
         o->Partitions.count = np;

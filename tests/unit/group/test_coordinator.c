@@ -608,6 +608,36 @@ static void client_format(bt_fixture_t *f)
     BT_CHECK(f,
              rec.value.len == (int32_t)sizeof(val) + 8 && !memcmp(rec.value.ptr, val, sizeof(val)));
     trib_record_iter_fini(&ri);
+    /* The offsets of one OffsetCommit are one batch. */
+    trib_arena_t a;
+    trib_arena_init(&a);
+    OffsetCommitRequest_OffsetCommitRequestPartition ps[2];
+    for (int i = 0; i < 2; i++) {
+        OffsetCommitRequest_OffsetCommitRequestPartition_init(&ps[i]);
+        ps[i].PartitionIndex = i;
+        ps[i].CommittedOffset = 7 + i;
+    }
+    OffsetCommitRequest_OffsetCommitRequestTopic ct;
+    OffsetCommitRequest_OffsetCommitRequestTopic_init(&ct);
+    ct.Name = trib_kstr(TOPIC);
+    ct.Partitions.items = ps;
+    ct.Partitions.count = 2;
+    OffsetCommitRequest cr;
+    OffsetCommitRequest_init(&cr);
+    cr.GroupId = trib_kstr(GROUP);
+    cr.Topics.items = &ct;
+    cr.Topics.count = 1;
+    OffsetCommitResponse cresp;
+    BT_CHECK(f, bt_call(fd, 8, 8, &cr, &cresp, &a) == 0);
+    BT_CHECK(f, cresp.Topics.items[0].Partitions.items[1].ErrorCode == 0);
+    trib_buf_reset(&b);
+    BT_CHECK(f, bt_fetch(fd, 4, COLL_OFFSETS_TOPIC, part, 1, 0, 0, 1 << 20, &e, &hw, &b) == 0);
+    BT_CHECK(f, e == 0 && hw == 3);
+    p = trib_buf_flatten(&b, &n);
+    trib_batch_iter_init(&it, p, n, 0);
+    BT_CHECK(f, trib_batch_iter_next(&it, &bt) == 1 && bt.record_count == 2);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == 7 && fetch_offset(fd, 8, 1) == 8);
+    trib_arena_fini(&a);
     trib_buf_fini(&b);
     close(fd);
 }
