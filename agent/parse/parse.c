@@ -239,11 +239,72 @@ static int digits(const char *s, size_t n, size_t *i, int count)
     return v;
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+   days_from_civil): no timegm(), no time zone files. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t epoch_ms(int y, int mo, int d, int h, int mi, int se, int frac, int off)
+{
+    return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se) -
+            off) *
+               1000 +
+           frac;
+}
+
+/* The common log format's "%d/%b/%Y:%H:%M:%S %z" (nginx, Apache), without strptime(). */
+static int parse_clf(const char *s, size_t n, int64_t *ms)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    size_t i = 0;
+    int d = digits(s, n, &i, 2);
+    if (d < 1 || d > 31 || n != 26 || s[2] != '/' || s[6] != '/') {
+        return -1;
+    }
+    int mo = 0;
+    for (int k = 0; k < 12; k++) {
+        if (memcmp(months + 3 * k, s + 3, 3) == 0) {
+            mo = k + 1;
+            break;
+        }
+    }
+    i = 7;
+    int y = digits(s, n, &i, 4);
+    if (mo == 0 || y < 0 || s[i++] != ':') {
+        return -1;
+    }
+    int h = digits(s, n, &i, 2);
+    if (h < 0 || h > 23 || s[i++] != ':') {
+        return -1;
+    }
+    int mi = digits(s, n, &i, 2);
+    if (mi < 0 || mi > 59 || s[i++] != ':') {
+        return -1;
+    }
+    int se = digits(s, n, &i, 2);
+    if (se < 0 || se > 60 || s[i++] != ' ' || (s[i] != '+' && s[i] != '-')) {
+        return -1;
+    }
+    int sign = s[i++] == '-' ? -1 : 1;
+    int oh = digits(s, n, &i, 2);
+    int om = digits(s, n, &i, 2);
+    if (oh < 0 || om < 0) {
+        return -1;
+    }
+    *ms = epoch_ms(y, mo, d, h, mi, se, 0, sign * (oh * 3600 + om * 60));
+    return 0;
+}
+
 static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
 {
     size_t i = 0;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
     int y = digits(s, n, &i, 4);
     if (y < 0 || i >= n || s[i++] != '-') {
         return -1;
@@ -300,13 +361,7 @@ static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
     if (i != n) {
         return -1;
     }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    *ms = ((int64_t)timegm(&tm) - off) * 1000 + frac;
+    *ms = epoch_ms(y, mo, d, h, mi, se, frac, off);
     return 0;
 }
 
@@ -347,6 +402,9 @@ static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t
     }
     if (strcmp(fmt, "rfc3339") == 0) {
         return parse_rfc3339(s, n, ms);
+    }
+    if (strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0 && parse_clf(s, n, ms) == 0) {
+        return 0; /* else strptime() decides (it also takes other spellings) */
     }
     memcpy(buf, s, n);
     buf[n] = '\0';

@@ -233,6 +233,15 @@ static void test_parse_logfmt_and_time(void **state)
     assert_int_equal(agent_parse_time("2026-13-26T10:00:00Z", 20, "rfc3339", &ms), -1);
     assert_int_equal(agent_parse_time("2026-11-26T10:00:00Zx", 21, "rfc3339", &ms), -1);
     assert_int_equal(agent_parse_time("26/Nov/2026", 11, "%d/%b/%Y %H", &ms), -1);
+    /* the common log format's fast path agrees with strptime() + timegm() */
+    const char *clf = "%d/%b/%Y:%H:%M:%S %z";
+    assert_int_equal(agent_parse_time("29/Feb/2024:23:59:59 -0530", 26, clf, &ms), 0);
+    assert_int_equal(ms, 1709270999000LL);
+    assert_int_equal(agent_parse_time("31/Dec/1969:23:00:00 +0000", 26, clf, &ms), 0);
+    assert_int_equal(ms, -3600000LL);
+    assert_int_equal(agent_parse_time("31/Foo/1969:23:00:00 +0000", 26, clf, &ms), -1);
+    assert_int_equal(agent_parse_time("2026-02-28T23:59:59.5-01:00", 27, "rfc3339", &ms), 0);
+    assert_int_equal(ms, 1772326799500LL);
     agent_sbuf_fini(&scratch);
 }
 
