@@ -74,9 +74,10 @@ def event(i, host_count=16):
         % (i // 1000 % 60, i % 1000, i, host, 100 + i % 900, i)).encode()
 
 
-def produce_events(bootstrap, topic, start, n, partitions, bad=()):
+def produce_events(bootstrap, topic, start, n, partitions, bad=(), mistyped=()):
     """Produces events start..start+n-1, event i into partition i % partitions. Values at
-    positions in `bad` are not JSON. Returns {(partition, offset): seq}."""
+    positions in `bad` are not JSON; at positions in `mistyped`, "status" is a string.
+    Returns {(partition, offset): seq}."""
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all",
                   "enable.idempotence": True, "batch.num.messages": 2000})
@@ -95,6 +96,8 @@ def produce_events(bootstrap, topic, start, n, partitions, bad=()):
         k, v = event(i)
         if i in bad:
             v = b"not json {" + str(i).encode()
+        elif i in mistyped:
+            v = v.replace(b'"status":200', b'"status":"oops"')
         while True:
             try:
                 p.produce(topic, key=k, value=v, partition=i % partitions, on_delivery=cb(i))
