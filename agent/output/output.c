@@ -373,7 +373,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    trib_log_level_t l = level <= 3   ? TRIB_LOG_ERROR
+    /* syslog levels; librdkafka logs a refused connection at 3 (LOG_ERR),
+       which is routine while a collector restarts: a warning here */
+    trib_log_level_t l = level <= 2   ? TRIB_LOG_ERROR
                          : level <= 4 ? TRIB_LOG_WARN
                          : level <= 6 ? TRIB_LOG_INFO
                                       : TRIB_LOG_DEBUG;
