@@ -157,20 +157,54 @@ static void set_state(coll_group_t *grp, coll_group_state_t st)
 
 /* ---- groups and members ------------------------------------------------------------ */
 
+static uint32_t id_hash(const char *id, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)id[i]) * 16777619u;
+    }
+    return h;
+}
+
 coll_group_t *coll_groups_find(coll_groups_t *g, const char *id, size_t len)
 {
-    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
-        if (strlen(grp->id) == len && memcmp(grp->id, id, len) == 0) {
+    if (!g->nbuckets) {
+        return NULL;
+    }
+    uint32_t h = id_hash(id, len);
+    for (coll_group_t *grp = g->buckets[h & (g->nbuckets - 1)]; grp; grp = grp->hnext) {
+        if (grp->hash == h && strlen(grp->id) == len && memcmp(grp->id, id, len) == 0) {
             return grp;
         }
     }
     return NULL;
 }
 
+/* Grows the table to keep chains short; false when out of memory. */
+static bool buckets_reserve(coll_groups_t *g)
+{
+    if (g->nbuckets && g->ngroups + 1 <= 2 * g->nbuckets) {
+        return true;
+    }
+    size_t n = g->nbuckets ? g->nbuckets * 2 : 64;
+    coll_group_t **b = calloc(n, sizeof(*b));
+    if (!b) {
+        return g->nbuckets > 0; /* longer chains, still correct */
+    }
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        grp->hnext = b[grp->hash & (n - 1)];
+        b[grp->hash & (n - 1)] = grp;
+    }
+    free(g->buckets);
+    g->buckets = b;
+    g->nbuckets = n;
+    return true;
+}
+
 coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool create)
 {
     coll_group_t *grp = coll_groups_find(g, id, len);
-    if (grp || !create) {
+    if (grp || !create || !buckets_reserve(g)) {
         return grp;
     }
     grp = calloc(1, sizeof(*grp));
@@ -179,6 +213,10 @@ coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool
         return NULL;
     }
     set_state(grp, COLL_GROUP_EMPTY);
+    grp->hash = id_hash(id, len);
+    size_t bi = grp->hash & (g->nbuckets - 1);
+    grp->hnext = g->buckets[bi];
+    g->buckets[bi] = grp;
     if (g->tail) {
         g->tail->next = grp;
     } else {
@@ -288,6 +326,13 @@ void coll_groups_remove(coll_groups_t *g, coll_group_t *grp)
                 g->tail = prev;
             }
             g->ngroups--;
+            coll_group_t **pp = &g->buckets[x->hash & (g->nbuckets - 1)];
+            while (*pp && *pp != x) {
+                pp = &(*pp)->hnext;
+            }
+            if (*pp) {
+                *pp = x->hnext;
+            }
             group_free(x);
             return;
         }
@@ -1727,5 +1772,6 @@ void coll_groups_free(coll_groups_t *g)
         }
         group_free(grp);
     }
+    free(g->buckets);
     free(g);
 }

@@ -82,7 +82,9 @@ struct coll_gmember {
 };
 
 struct coll_group {
-    coll_group_t *next;
+    coll_group_t *next;  /* all groups, in creation order */
+    coll_group_t *hnext; /* the id hash bucket's chain */
+    uint32_t hash;       /* FNV-1a of the id */
     char *id;
     coll_group_state_t state;
     int32_t generation;

@@ -13,6 +13,8 @@ struct coll_groups {
     coll_group_config_t cfg;
     coll_group_t *head, *tail;
     size_t ngroups;
+    coll_group_t **buckets; /* by id hash; nbuckets a power of two, grown at 2 per bucket */
+    size_t nbuckets;
     uv_timer_t timer;
     uint64_t next_retention_check_ms;
     uint64_t member_serial;

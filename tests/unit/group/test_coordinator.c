@@ -652,6 +652,98 @@ static void test_record_format(void **state)
     bt_fini(&f);
 }
 
+/* Many groups (the id table grows): each keeps its own offset; deleted ones are gone. */
+static int16_t commit_group(int fd, const char *group, int64_t offset)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    OffsetCommitRequest_OffsetCommitRequestPartition p;
+    OffsetCommitRequest_OffsetCommitRequestPartition_init(&p);
+    p.CommittedOffset = offset;
+    OffsetCommitRequest_OffsetCommitRequestTopic t;
+    OffsetCommitRequest_OffsetCommitRequestTopic_init(&t);
+    t.Name = trib_kstr(TOPIC);
+    t.Partitions.items = &p;
+    t.Partitions.count = 1;
+    OffsetCommitRequest req;
+    OffsetCommitRequest_init(&req);
+    req.GroupId = trib_kstr(group);
+    req.Topics.items = &t;
+    req.Topics.count = 1;
+    OffsetCommitResponse resp;
+    int16_t e = -1;
+    if (bt_call(fd, 8, 2, &req, &resp, &a) == 0) {
+        e = resp.Topics.items[0].Partitions.items[0].ErrorCode;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+static void client_many_groups(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    int16_t me;
+    int32_t mnp;
+    BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+    char id[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof(id), "many-%d", i);
+        BT_CHECK(f, commit_group(fd, id, 1000 + i) == 0);
+    }
+    trib_arena_t a;
+    trib_arena_init(&a);
+    trib_kstr_t del[150];
+    char names[150][32];
+    for (int i = 0; i < 150; i++) {
+        snprintf(names[i], sizeof(names[i]), "many-%d", 2 * i);
+        del[i] = trib_kstr(names[i]);
+    }
+    DeleteGroupsRequest dr;
+    DeleteGroupsRequest_init(&dr);
+    dr.GroupsNames.items = del;
+    dr.GroupsNames.count = 150;
+    DeleteGroupsResponse dp;
+    BT_CHECK(f, bt_call(fd, 42, 2, &dr, &dp, &a) == 0 && dp.Results.count == 150);
+    for (int i = 0; i < 300; i++) {
+        snprintf(id, sizeof(id), "many-%d", i);
+        OffsetFetchRequest_OffsetFetchRequestTopics t;
+        OffsetFetchRequest_OffsetFetchRequestTopics_init(&t);
+        int32_t part = 0;
+        t.Name = trib_kstr(TOPIC);
+        t.PartitionIndexes.items = &part;
+        t.PartitionIndexes.count = 1;
+        OffsetFetchRequest_OffsetFetchRequestGroup g;
+        OffsetFetchRequest_OffsetFetchRequestGroup_init(&g);
+        g.GroupId = trib_kstr(id);
+        g.Topics.items = &t;
+        g.Topics.count = 1;
+        OffsetFetchRequest req;
+        OffsetFetchRequest_init(&req);
+        req.Groups.items = &g;
+        req.Groups.count = 1;
+        OffsetFetchResponse resp;
+        BT_CHECK(f, bt_call(fd, 9, 9, &req, &resp, &a) == 0);
+        int64_t off = resp.Groups.items[0].Topics.items[0].Partitions.items[0].CommittedOffset;
+        BT_CHECK(f, off == (i % 2 ? 1000 + i : -1));
+    }
+    ListGroupsRequest lr;
+    ListGroupsRequest_init(&lr);
+    ListGroupsResponse lp;
+    BT_CHECK(f, bt_call(fd, 16, 5, &lr, &lp, &a) == 0 && lp.Groups.count == 150);
+    trib_arena_fini(&a);
+    close(fd);
+}
+
+static void test_many_groups(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    bt_run(&f, client_many_groups);
+    bt_fini(&f);
+}
+
 /* A member that heartbeats but does not rejoin is dropped at the rebalance timeout. */
 static void client_rebalance_timeout(bt_fixture_t *f)
 {
@@ -899,6 +991,7 @@ int main(void)
         cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
         cmocka_unit_test(test_offsets_retention), cmocka_unit_test(test_rebalance_timeout),
         cmocka_unit_test(test_versions),          cmocka_unit_test(test_record_format),
+        cmocka_unit_test(test_many_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
