@@ -66,6 +66,7 @@
 #include "tributary/arena.h"
 #include "tributary/buf.h"
 #include "tributary/log.h"
+#include "tributary/prom.h"
 #include "tributary/record.h"
 #include "tributary/sink.h"
 
@@ -1429,4 +1430,99 @@ void coll_sinks_free(coll_sinks_t *h)
         sink_free(s);
     }
     free(h);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+/* Appends s escaped for a label value (\\, \", \n) to out[len]. */
+static void label_escape(char *out, size_t len, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < len; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[n++] = '\\';
+            out[n++] = *s;
+        } else if (*s == '\n') {
+            out[n++] = '\\';
+            out[n++] = 'n';
+        } else {
+            out[n++] = *s;
+        }
+    }
+    out[n] = '\0';
+}
+
+void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
+{
+    if (!h || !h->sinks) {
+        return;
+    }
+    static const struct {
+        const char *counter;
+        const char *metric;
+        const char *help;
+    } host_counters[] = {
+        {"records_delivered", "tributary_sink_records_delivered_total",
+         "records the sink's plugin made durable and whose offsets were committed"},
+        {"batches_retried", "tributary_sink_batches_retried_total",
+         "transient failures (each retried after backoff)"},
+        {"records_dead_lettered", "tributary_sink_records_dead_lettered_total",
+         "records rejected for good and written to the dead-letter topic"},
+        {"records_lost_to_retention", "tributary_sink_records_lost_to_retention_total",
+         "records deleted by retention before the sink delivered them"},
+    };
+    char label[1024], esc[256], tesc[512];
+    for (size_t k = 0; k < sizeof(host_counters) / sizeof(host_counters[0]); k++) {
+        trib_prom_header(b, host_counters[k].metric, "counter", host_counters[k].help);
+        for (sink_t *s = h->sinks; s; s = s->next) {
+            uint64_t v = 0;
+            pthread_mutex_lock(&s->cmu);
+            for (size_t i = 0; i < s->ncounters; i++) {
+                if (strcmp(s->counters[i].name, host_counters[k].counter) == 0) {
+                    v = s->counters[i].value;
+                }
+            }
+            pthread_mutex_unlock(&s->cmu);
+            label_escape(esc, sizeof(esc), s->conf->name);
+            snprintf(label, sizeof(label), "sink=\"%s\"", esc);
+            trib_prom_sample_u64(b, host_counters[k].metric, label, v);
+        }
+    }
+    trib_prom_header(b, "tributary_sink_lag_records", "gauge",
+                     "records in the partition after the sink's committed offset");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        for (task_t *t = s->tasks; t; t = t->next) {
+            coll_log_t *log = task_log(t);
+            if (!log) {
+                continue;
+            }
+            int64_t end = coll_log_end_offset(log);
+            int64_t from = t->committed >= 0 ? t->committed : coll_log_start_offset(log);
+            label_escape(tesc, sizeof(tesc), t->topic);
+            snprintf(label, sizeof(label), "sink=\"%s\",topic=\"%s\",partition=\"%d\"", esc, tesc,
+                     (int)t->partition);
+            trib_prom_sample_u64(b, "tributary_sink_lag_records", label,
+                                 (uint64_t)(end > from ? end - from : 0));
+        }
+    }
+    /* What plugins count through the host's counter_add, by name. */
+    trib_prom_header(b, "tributary_sink_plugin_total", "counter",
+                     "counters kept by the sink plugins (host services counter_add)");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        pthread_mutex_lock(&s->cmu);
+        for (size_t i = 0; i < s->ncounters; i++) {
+            const counter_t *c = &s->counters[i];
+            bool host_own = false;
+            for (size_t k = 0; k < sizeof(host_counters) / sizeof(host_counters[0]); k++) {
+                host_own = host_own || strcmp(c->name, host_counters[k].counter) == 0;
+            }
+            if (!host_own) {
+                snprintf(label, sizeof(label), "sink=\"%s\",name=\"%s\"", esc, c->name);
+                trib_prom_sample_u64(b, "tributary_sink_plugin_total", label, c->value);
+            }
+        }
+        pthread_mutex_unlock(&s->cmu);
+    }
 }

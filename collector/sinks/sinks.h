@@ -85,6 +85,16 @@ int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t 
  */
 void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg);
 
+/*
+ * Appends the sinks' metrics in Prometheus text format (loop thread):
+ * tributary_sink_records_delivered_total, _batches_retried_total,
+ * _records_dead_lettered_total, _records_lost_to_retention_total (per
+ * sink), tributary_sink_lag_records (per sink and partition) and the
+ * plugins' own counters. NULL is fine (nothing).
+ */
+struct trib_buf;
+void coll_sinks_render_metrics(coll_sinks_t *h, struct trib_buf *b);
+
 /* Frees the host after the stop callback. NULL is fine. */
 void coll_sinks_free(coll_sinks_t *h);
 
