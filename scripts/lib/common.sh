@@ -27,8 +27,9 @@ TRIB_TEST_PACKAGES=(
 # Needed by scripts/package and the packaging tests (tests/packaging):
 # dpkg-shlibdeps (dpkg-dev), rpmbuild (rpm), lintian, debootstrap for the
 # install test's Debian 12 root (cached with zstd; ip brings up the loopback
-# of the daemons' private network namespace).
-TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2)
+# of the daemons' private network namespace; systemd-nspawn boots the root
+# to run the units under systemd).
+TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-container)
 
 # Needed by tools/bench/produce's loopback baseline.
 TRIB_BENCH_PACKAGES=(iperf3)

@@ -23,10 +23,14 @@
 #      namespace (nothing outlives the test). A line appended to a new file
 #      in /var/log reaches the topic "logs", read back with the installed
 #      tributary CLI. SIGTERM stops both with status 0.
-#   5. remove keeps the configuration and the data; purge leaves no file,
+#   5. The root is booted with systemd (systemd-nspawn --boot, private
+#      network): the units, enabled by the postinst, start; a line flows;
+#      reload, restart and stop work and the daemons exit 0; no error in
+#      the journal. Skipped with a note where nspawn cannot boot.
+#   6. remove keeps the configuration and the data; purge leaves no file,
 #      unit enablement or state behind.
 #
-# Needs root, debootstrap, unshare and the network (a Debian mirror; set
+# Needs root, debootstrap, unshare, systemd-nspawn and the network (a Debian mirror; set
 # TRIB_DEBIAN_MIRROR to use another). Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
 pkgdir=${1:?usage: install-test.sh PKGDIR CACHEDIR}
@@ -296,6 +300,109 @@ in_root() {
         exec chroot "$root" /tmp/install-test-inner.sh "$@"' sh "$root" "$cachedir" "$@"
 }
 
+# boot_test: boots the root with systemd-nspawn (private network) and lets
+# systemd start the enabled units; a one-shot unit (pkgtest-boot) checks
+# them through systemctl and powers off. Its verdicts land in
+# /root/pkgtest-boot.result. A container that cannot boot here (no
+# systemd-nspawn, no cgroups) is reported and not counted, unless
+# TRIB_REQUIRE_SYSTEMD_BOOT=1.
+boot_test() {
+    if ! command -v systemd-nspawn >/dev/null 2>&1; then
+        echo "note: no systemd-nspawn (systemd-container): the units did not run under systemd"
+        [ "${TRIB_REQUIRE_SYSTEMD_BOOT:-0}" = 1 ] && return 1
+        return 0
+    fi
+    echo "==> boot the root with systemd (systemd-nspawn --boot --private-network)"
+    cat >"$root/usr/local/sbin/pkgtest-boot" <<'BOOT'
+#!/bin/sh
+# The packaging test's checks under systemd (tests/packaging/install-test.sh).
+out=/root/pkgtest-boot.result
+exec >/root/pkgtest-boot.log 2>&1
+res() { echo "$*" >>$out; echo "$*"; }
+active() { systemctl is-active --quiet tributary-collector && systemctl is-active --quiet tributary-agent; }
+i=0
+until active || [ $i -ge 60 ]; do sleep 1; i=$((i + 1)); done
+if active; then
+    res "PASS both units enabled and active after boot"
+else
+    res "FAIL after boot: $(systemctl is-active tributary-collector tributary-agent | tr '\n' ' ')"
+fi
+systemctl --no-pager status tributary-collector tributary-agent
+f=/var/log/tributary-boot-test.log
+install -m 0640 -o root -g adm /dev/null $f
+seen=
+i=0
+while [ $i -lt 30 ]; do
+    i=$((i + 1))
+    echo "tributary boot test line $i" >>$f
+    if tributary consume --topic logs --from-beginning --exit-at-end --timeout-ms 1000 2>/dev/null |
+        grep -q 'tributary boot test line'; then
+        seen=1
+        break
+    fi
+    sleep 1
+done
+[ -n "$seen" ] && res "PASS a line of $f read back from the topic logs" ||
+    res "FAIL no event from $f"
+if systemctl reload tributary-agent && systemctl is-active --quiet tributary-agent; then
+    res "PASS systemctl reload tributary-agent"
+else
+    res "FAIL systemctl reload tributary-agent"
+fi
+if systemctl restart tributary-collector && systemctl is-active --quiet tributary-collector; then
+    res "PASS systemctl restart tributary-collector (readiness wait included)"
+else
+    res "FAIL systemctl restart tributary-collector"
+fi
+systemctl stop tributary-agent tributary-collector
+for u in tributary-agent tributary-collector; do
+    r=$(systemctl show -p Result --value $u)
+    s=$(systemctl show -p ExecMainStatus --value $u)
+    if [ "$r" = success ] && [ "$s" = 0 ]; then
+        res "PASS systemctl stop $u: exit 0"
+    else
+        res "FAIL systemctl stop $u: Result=$r ExecMainStatus=$s"
+    fi
+done
+errs=$(journalctl --no-pager -q -p err -u tributary-agent -u tributary-collector)
+[ -z "$errs" ] && res "PASS no error-priority journal entries of the units" ||
+    res "FAIL journal errors: $errs"
+systemd-analyze security --no-pager tributary-collector tributary-agent | tail -2 |
+    sed 's/^/INFO systemd-analyze security: /' >>$out
+journalctl --no-pager -u tributary-collector -u tributary-agent
+res DONE
+systemctl poweroff
+BOOT
+    chmod 755 "$root/usr/local/sbin/pkgtest-boot"
+    printf '%s\n' '[Unit]' 'Description=packaging test checks' \
+        'After=tributary-agent.service tributary-collector.service' '[Service]' \
+        'Type=oneshot' 'ExecStart=/usr/local/sbin/pkgtest-boot' >"$root/etc/systemd/system/pkgtest-boot.service"
+    ln -s /etc/systemd/system/pkgtest-boot.service \
+        "$root/etc/systemd/system/multi-user.target.wants/pkgtest-boot.service"
+    timeout 300 systemd-nspawn -q --register=no --keep-unit --private-network \
+        --machine="pkgtest-$$" -D "$root" --boot >"$work/nspawn.log" 2>&1 </dev/null
+    local rc=$?
+    rm -f "$root/etc/systemd/system/pkgtest-boot.service" \
+        "$root/etc/systemd/system/multi-user.target.wants/pkgtest-boot.service" \
+        "$root/usr/local/sbin/pkgtest-boot"
+    if [ ! -s "$root/root/pkgtest-boot.result" ]; then
+        echo "note: the container did not run the checks (systemd-nspawn exit $rc):"
+        tail -15 "$work/nspawn.log"
+        [ "${TRIB_REQUIRE_SYSTEMD_BOOT:-0}" = 1 ] && return 1
+        return 0
+    fi
+    cat "$root/root/pkgtest-boot.result"
+    local ok=0
+    if grep -q '^FAIL' "$root/root/pkgtest-boot.result" ||
+        ! grep -q '^DONE' "$root/root/pkgtest-boot.result"; then
+        echo "--- in the container"
+        cat "$root/root/pkgtest-boot.log"
+        ok=1
+    fi
+    rm -f "$root"/root/pkgtest-boot.*
+    return $ok
+}
+
 failed=0
 start=$(date +%s)
 in_root install || failed=1
@@ -306,6 +413,7 @@ if [ "$failed" -eq 0 ]; then
         ip link set lo up &&
         mount --rbind /dev "$root/dev" &&
         exec chroot "$root" /tmp/install-test-inner.sh run' sh "$root" || failed=1
+    boot_test || failed=1
     in_root remove || failed=1
 fi
 echo "install test: $(( $(date +%s) - start ))s in the root"
