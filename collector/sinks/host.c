@@ -39,7 +39,10 @@
  *
  * Offsets go through coll_group_commit_check / coll_group_commit /
  * coll_group_offset of the group coordinator (group/group.h), behind
- * offsets_fetch() and offsets_commit() below.
+ * offsets_fetch() and offsets_commit() below. A partition with no new
+ * records has its offset committed again every hour: a group without
+ * members loses its offsets offsets.retention.minutes after its last
+ * commit, and a forgotten offset means delivering the whole log again.
  *
  * Partitions are discovered by a timer (every tick the topic list is
  * matched against each sink's names and /regex/ patterns), since the
@@ -75,6 +78,7 @@
 #define READ_CHUNK (1u << 20)
 #define MAX_DECOMPRESSED (256u << 20)
 #define MAX_COUNTERS 16
+#define COMMIT_REFRESH_MS (3600u * 1000u)
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
@@ -258,8 +262,9 @@ struct task {
     int32_t dlq_partition;
     bool dlq_waiting;
     coll_durable_req_t dreq;
-    bool gone;      /* the partition disappeared: free when idle */
-    bool delivered; /* every range done: only the commit is left */
+    bool gone;             /* the partition disappeared: free when idle */
+    bool delivered;        /* every range done: only the commit is left */
+    uint64_t committed_ms; /* when the offset was last committed (refreshed hourly) */
 };
 
 typedef struct counter {
@@ -749,6 +754,7 @@ static void commit_done(task_t *t)
     t->delivered = false;
     counter_add(s, "records_delivered", t->b.n);
     t->committed = off;
+    t->committed_ms = mono_ms();
     pbatch_release(&t->b);
     t->b.end_offset = t->read_offset;
     t->nranges = t->rhead = 0;
@@ -1017,12 +1023,21 @@ static void task_drive(task_t *t)
         return;
     }
     bool full = task_fill(t);
+    if (t->b.n == 0 && t->committed >= 0 && now - t->committed_ms >= COMMIT_REFRESH_MS) {
+        /* An idle partition: commit the same offset again, so that offset retention
+         * (offsets.retention.minutes, counted from the last commit of a group without
+         * members) never forgets where the sink is. */
+        if (offsets_commit(t, t->committed) == TRIB_KAFKA_NONE) {
+            t->committed_ms = now;
+        }
+    }
     if (t->b.n == 0) {
         if (t->b.end_offset > t->committed && t->b.end_offset == t->read_offset &&
             t->b.end_offset > 0 && t->committed >= 0) {
             /* Only control records or retention gaps: move the commit along. */
             if (offsets_commit(t, t->b.end_offset) == TRIB_KAFKA_NONE) {
                 t->committed = t->b.end_offset;
+                t->committed_ms = now;
             }
         }
         return;
@@ -1100,6 +1115,7 @@ static void task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     int64_t committed = offsets_fetch(t);
     int64_t start = coll_log_start_offset(p->log);
     t->committed = committed;
+    t->committed_ms = mono_ms();
     t->read_offset = committed >= 0 ? committed : start;
     t->b.end_offset = t->read_offset;
     t->next = s->tasks;
