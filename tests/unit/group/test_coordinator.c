@@ -279,7 +279,7 @@ static void client_protocol(bt_fixture_t *f)
     int32_t c2;
     join_init(&jr, NULL, NULL);
     BT_CHECK(f, send_req(fd2, 11, 2, &jr, &c2) == 0);
-    for (int i = 0; i < 100 && heartbeat(fd, 1, m1, 1) == 0; i++) {
+    for (int i = 0; i < 500 && heartbeat(fd, 1, m1, 1) == 0; i++) {
         usleep(10000); /* until the join arrived: the leader then sees the rebalance */
     }
     BT_CHECK(f, heartbeat(fd, 1, m1, 1) == TRIB_KAFKA_REBALANCE_IN_PROGRESS);
@@ -465,7 +465,7 @@ static void client_expiry(bt_fixture_t *f)
     /* A static member (v5, instance id): no MEMBER_ID_REQUIRED. */
     JoinGroupRequest jr;
     join_init(&jr, NULL, "static-1");
-    jr.SessionTimeoutMs = 300;
+    jr.SessionTimeoutMs = 2000;
     JoinGroupResponse jp;
     BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0);
     BT_CHECK(f, jp.ErrorCode == 0 && jp.GenerationId == 1);
@@ -475,9 +475,11 @@ static void client_expiry(bt_fixture_t *f)
     join_init(&jr, NULL, "static-2");
     jr.SessionTimeoutMs = 6000;
     BT_CHECK(f, send_req(fd2, 11, 5, &jr, &c2) == 0);
-    usleep(50000);
+    for (int i = 0; i < 500 && heartbeat(fd, 3, leader, 1) == 0; i++) {
+        usleep(10000); /* until the join arrived: the leader then sees the rebalance */
+    }
     join_init(&jr, leader, "static-1");
-    jr.SessionTimeoutMs = 300;
+    jr.SessionTimeoutMs = 2000;
     BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 && jp.GenerationId == 2);
     JoinGroupResponse jp2;
     BT_CHECK(f, bt_read_response(fd2, 11, 5, c2, &jp2, &a) == 0 && jp2.GenerationId == 2);
@@ -490,15 +492,16 @@ static void client_expiry(bt_fixture_t *f)
     SyncGroupResponse sp;
     BT_CHECK(f, bt_call(fd, 14, 3, &sr, &sp, &a) == 0 && sp.ErrorCode == 0);
     /* The follower restarts: same instance id, new member id, no rebalance. */
+    BT_CHECK(f, heartbeat(fd, 3, leader, 2) == 0); /* the leader's session is fresh */
     join_init(&jr, NULL, "static-2");
     BT_CHECK(f, bt_call(fd2, 11, 5, &jr, &jp2, &a) == 0);
     BT_CHECK(f, jp2.ErrorCode == 0 && jp2.GenerationId == 2 && !cli_eq(jp2.MemberId, follower));
     BT_CHECK(f, heartbeat(fd2, 3, follower, 2) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
     char *follower2 = dupk(jp2.MemberId);
-    /* The leader stops heartbeating: removed after its 300 ms session; a rebalance starts. */
+    /* The leader stops heartbeating: removed after its 2 s session; a rebalance starts. */
     uint64_t t0 = bt_now_ms();
     int16_t e = 0;
-    while (bt_now_ms() - t0 < 5000 && (e = heartbeat(fd2, 3, follower2, 2)) == 0) {
+    while (bt_now_ms() - t0 < 10000 && (e = heartbeat(fd2, 3, follower2, 2)) == 0) {
         usleep(50000);
     }
     BT_CHECK(f, e == TRIB_KAFKA_REBALANCE_IN_PROGRESS);
@@ -537,7 +540,12 @@ static void client_parked_close(bt_fixture_t *f)
     int32_t c2;
     join_init(&jr, NULL, "s2");
     BT_CHECK(f, send_req(fd2, 11, 5, &jr, &c2) == 0);
-    usleep(50000);
+    int32_t nm = 0;
+    for (int i = 0; i < 500 && nm != 2; i++) {
+        describe_state(fd, &a, &nm); /* until s2's join is in (parked) */
+        usleep(10000);
+    }
+    BT_CHECK(f, nm == 2);
     close(fd2); /* parked join gone with its connection */
     usleep(50000);
     /* s1 rejoins and parks (a third member, s3, is awaited); the server then stops
@@ -546,7 +554,12 @@ static void client_parked_close(bt_fixture_t *f)
     join_init(&jr, NULL, "s3");
     jr.RebalanceTimeoutMs = 60000;
     BT_CHECK(f, send_req(fd3, 11, 5, &jr, &c2) == 0);
-    usleep(50000);
+    nm = 0;
+    for (int i = 0; i < 500 && nm != 3; i++) {
+        describe_state(fd, &a, &nm); /* until s3's join is in (parked) */
+        usleep(10000);
+    }
+    BT_CHECK(f, nm == 3);
     int *held = malloc(2 * sizeof(int));
     held[0] = fd3;
     held[1] = c2;
@@ -957,14 +970,14 @@ static void client_retention(bt_fixture_t *f)
     int16_t me;
     int32_t mnp;
     BT_CHECK(f, bt_metadata(fd, 4, TOPIC, true, &me, &mnp) == 0 && me == 0);
+    uint64_t t0 = bt_now_ms();
     BT_CHECK(f, commit(fd, 2, "", -1, 0, 5) == 0);
     BT_CHECK(f, fetch_offset(fd, 1, 0) == 5);
-    uint64_t t0 = bt_now_ms();
-    while (bt_now_ms() - t0 < 5000 && fetch_offset(fd, 1, 0) == 5) {
+    while (bt_now_ms() - t0 < 10000 && fetch_offset(fd, 1, 0) == 5) {
         usleep(20000);
     }
     BT_CHECK(f, fetch_offset(fd, 1, 0) == -1);
-    BT_CHECK(f, bt_now_ms() - t0 >= 100);
+    BT_CHECK(f, bt_now_ms() - t0 >= 900); /* retention 1 s */
     close(fd);
 }
 
@@ -973,7 +986,7 @@ static void test_offsets_retention(void **state)
     (void)state;
     bt_fixture_t f;
     fixture_on(&f, NULL);
-    f.svcfg.groups.offsets_retention_ms = 300;
+    f.svcfg.groups.offsets_retention_ms = 1000;
     f.svcfg.groups.offsets_retention_check_ms = 50;
     bt_start(&f);
     bt_run(&f, client_retention);
