@@ -6,7 +6,8 @@ Elasticsearch-like _bulk that answers 409 for an _id it has and 400 for a
 document it refuses, and 503 now and then).
 
 100,000 agent-shaped events into 4 partitions, the collector SIGKILLed and
-restarted in the middle. Then:
+restarted in the middle, then ClickHouse stopped for 10 s while the second
+half arrives. Then:
 - ClickHouse: SELECT ... FINAL has every (topic, partition, offset) exactly
   once (the ReplacingMergeTree keyed on it collapses replays);
 - _bulk: every _id exactly once but the one refused, which is in the
@@ -126,7 +127,14 @@ def main(c):
                      or ch_final(), 60, 0.05)
     log("SIGKILL with ClickHouse at %s" % ch_final())
     c.restart("KILL")
+    sinklib.wait_for("the first half in ClickHouse", lambda: ch_final() == "%d\t%d" % (
+        N // 2, N // 2) or ch_final(), 60)
+    log("stopping ClickHouse for 10 s")
+    ch.stop()
+    t0 = time.monotonic()
     produce(c.bootstrap, N // 2, N - N // 2)
+    time.sleep(max(0, 10 - (time.monotonic() - t0)))
+    ch.start()
 
     def done():
         lags = [sinklib.group_lag(c, g) for g in ("sink.ch", "sink.jl", "sink.es")]
@@ -192,7 +200,8 @@ sinks:
     type: clickhouse
     topics: ["web.access"]
     batch: {max_records: 5000, linger: 200ms}
-    options: {url: "%s", table: ev}
+    retry: {initial: 100ms, max: 2s}
+    options: {url: "%s", table: ev, connect_timeout: 1s}
   - name: jl
     type: http
     topics: ["web.access"]

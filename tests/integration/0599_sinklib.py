@@ -166,16 +166,18 @@ class ClickHouse:
         if not binary:
             raise Skip("no clickhouse-server (install clickhouse-server)")
         os.makedirs(self.dir, exist_ok=True)
-        ports = []
-        socks = []
-        for _ in range(3):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            ports.append(s.getsockname()[1])
-            socks.append(s)
-        for s in socks:
-            s.close()
-        self.http_port, tcp_port, inter_port = ports
+        if self.http_port is None:  # a restart keeps its ports (sinks know the URL)
+            ports = []
+            socks = []
+            for _ in range(3):
+                s = socket.socket()
+                s.bind(("127.0.0.1", 0))
+                ports.append(s.getsockname()[1])
+                socks.append(s)
+            for s in socks:
+                s.close()
+            self.ports = ports
+        self.http_port, tcp_port, inter_port = self.ports
         d = self.dir
         with open(os.path.join(d, "users.xml"), "w") as f:
             f.write("<yandex><profiles><default></default></profiles><users><default>"
