@@ -4,7 +4,7 @@
 # keyed records into a 6-partition topic with each codec kafkajs has here
 # (none, gzip built in; snappy through kafkajs-snappy; lz4 and zstd need
 # native codec modules, not installed). kafkajs has no manual assignment —
-# every kafkajs consumer is a group consumer, and groups are a later issue —
+# every kafkajs consumer is a group consumer (0402 covers kafkajs groups) —
 # so kcat and the tributary CLI read the records back, each exactly once
 # with per-key order kept.
 set -uo pipefail
