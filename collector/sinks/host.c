@@ -313,6 +313,7 @@ struct coll_sinks {
     void *stop_arg;
     bool stopped;
     uint64_t last_discover;
+    size_t seen_topics, seen_partitions; /* cluster counts at the last topic scan */
 };
 
 static uint64_t mono_ms(void)
@@ -537,6 +538,19 @@ static bool task_fill(task_t *t)
             if (b->n == 0) {
                 b->end_offset = start;
             }
+        }
+        if (t->read_offset > coll_log_end_offset(log) && b->n == 0) {
+            /* The committed offset is past the log's end: the topic was deleted and made
+             * again, or an unclean shutdown lost the log's tail. Start over from the log
+             * start, as a Kafka consumer with auto.offset.reset=earliest. */
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                     "[sink:%s] %s-%d: offset %" PRId64 " is past the log end %" PRId64
+                     "; delivering from the log start %" PRId64,
+                     s->conf->name, t->topic, (int)t->partition, t->read_offset,
+                     coll_log_end_offset(log), start);
+            t->read_offset = start;
+            b->end_offset = start;
+            continue;
         }
         if (t->read_offset >= hw) {
             break;
@@ -1097,16 +1111,17 @@ static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
     return NULL;
 }
 
-static void task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
+/* Returns false when the task could not be made (the next scan tries again). */
+static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
 {
     coll_partition_t *p = coll_cluster_partition(tp, partition);
     if (!p || !p->log) {
-        return;
+        return false;
     }
     task_t *t = calloc(1, sizeof(*t));
     if (!t || !(t->topic = strdup(tp->name))) {
         free(t);
-        return;
+        return false;
     }
     t->sink = s;
     t->partition = partition;
@@ -1123,25 +1138,34 @@ static void task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: delivering from offset %" PRId64 "%s",
              s->conf->name, t->topic, (int)partition, t->read_offset,
              committed >= 0 ? " (committed)" : " (log start)");
+    return true;
 }
 
 static void discover(coll_sinks_t *h)
 {
     coll_cluster_t *cl = h->server->cluster;
     size_t n = coll_cluster_topic_count(cl);
-    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
-    if (!topics) {
+    size_t np = coll_cluster_partition_count(cl);
+    /* The topic scan is O(partitions x tasks): only when the counts moved. */
+    bool scan = n != h->seen_topics || np != h->seen_partitions;
+    h->seen_topics = n;
+    h->seen_partitions = np;
+    coll_topic_t **topics = scan ? malloc((n ? n : 1) * sizeof(*topics)) : NULL;
+    if (scan && !topics) {
+        h->seen_topics = (size_t)-1; /* try again next time */
         return;
     }
-    coll_cluster_topics(cl, topics);
+    if (scan) {
+        coll_cluster_topics(cl, topics);
+    }
     for (sink_t *s = h->sinks; s; s = s->next) {
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; scan && i < n; i++) {
             if (!sink_wants(s, topics[i])) {
                 continue;
             }
             for (int32_t p = 0; p < topics[i]->npartitions; p++) {
-                if (!task_find(s, topics[i]->name, p)) {
-                    task_new(s, topics[i], p);
+                if (!task_find(s, topics[i]->name, p) && !task_new(s, topics[i], p)) {
+                    h->seen_topics = (size_t)-1; /* rescan next time */
                 }
             }
         }
