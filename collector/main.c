@@ -29,6 +29,7 @@
 #include "server/conf.h"
 #include "server/server.h"
 #include "sinks/sinks.h"
+#include "tributary/buf.h"
 #include "storage/storage.h"
 #include "tributary/log.h"
 #include "tributary/version.h"
@@ -143,9 +144,16 @@ static void server_stopped(void *arg)
 
 static void stop_server(app_t *a);
 
+static void sinks_metrics(void *arg, trib_buf_t *b)
+{
+    coll_sinks_render_metrics(arg, b);
+}
+
 static void sinks_stopped(void *arg)
 {
-    stop_server(arg);
+    app_t *a = arg;
+    coll_server_set_metrics_hook(a->server, NULL, NULL);
+    stop_server(a);
 }
 
 static void begin_stop(app_t *a, const char *why)
@@ -452,6 +460,8 @@ int main(int argc, char **argv)
                 TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "starting the sinks: %s",
                          error_text(&err, msg, sizeof(msg)));
                 app.status = 1;
+            } else {
+                coll_server_set_metrics_hook(app.server, sinks_metrics, app.sinks);
             }
         }
     }

@@ -289,6 +289,15 @@ static void render_metrics(void *arg, trib_buf_t *b)
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
     }
+    if (s->metrics_hook) {
+        s->metrics_hook(s->metrics_hook_arg, b);
+    }
+}
+
+void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, void *arg)
+{
+    s->metrics_hook = fn;
+    s->metrics_hook_arg = arg;
 }
 
 static bool healthy(void *arg)

@@ -67,6 +67,13 @@ void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg);
 /* Frees a stopped server. NULL is fine. */
 void coll_server_free(coll_server_t *s);
 
+/*
+ * Adds a component's samples at the end of /metrics (the sink host's).
+ * fn NULL removes it; the component removes its hook before it goes away.
+ */
+typedef void (*coll_server_metrics_fn)(void *arg, struct trib_buf *b);
+void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, void *arg);
+
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);
 const char *coll_server_metrics_address(const coll_server_t *s);

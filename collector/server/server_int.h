@@ -332,6 +332,9 @@ struct coll_server {
      * produce request costs page faults on every request, which showed as
      * a fifth of the collector's CPU at 1 KiB records.
      */
+    coll_server_metrics_fn metrics_hook; /* extra /metrics samples (the sinks') */
+    void *metrics_hook_arg;
+
     uint8_t *frame_pool[COLL_FRAME_POOL];
     size_t frame_pool_cap[COLL_FRAME_POOL];
     int frame_pool_n;

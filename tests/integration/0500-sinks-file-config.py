@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import COLLECTOR, TestFailure, log, run_test  # noqa: E402
@@ -118,6 +119,18 @@ def main(c):
         raise TestFailure("lines do not match the produced records: %d missing, %d extra" % (
             len(set(where) - set(seen)), len(set(seen) - set(where))))
     log("20000 records, each (partition, offset) exactly once; lag 0")
+    # The sink host's counters are on the collector's /metrics.
+    with urllib.request.urlopen("http://%s/metrics" % c.metrics, timeout=10) as r:
+        text = r.read().decode()
+    delivered = [line for line in text.splitlines()
+                 if line.startswith("tributary_sink_records_delivered_total{")
+                 and 'sink="files"' in line]
+    if not delivered or int(float(delivered[0].split()[-1])) < 10000:
+        raise TestFailure("no sink counters on /metrics: %s" % delivered)
+    lags = [line for line in text.splitlines() if line.startswith("tributary_sink_lag_records{")]
+    if len(lags) != 4 or any(float(line.split()[-1]) != 0 for line in lags):
+        raise TestFailure("sink lag on /metrics: %s" % lags)
+    log("/metrics: %s" % delivered[0])
 
 
 sinklib.write_config(CONF, """
