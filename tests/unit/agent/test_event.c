@@ -78,7 +78,7 @@ static void test_render_and_fields(void **state)
     agent_sbuf_putc(&out, '\0');
     assert_non_null(strstr(out.p, ",\"partial\":true}"));
     /* the event is full at AGENT_MAX_FIELDS */
-    static char names[AGENT_MAX_FIELDS + 2][8];
+    static char names[AGENT_MAX_FIELDS + 2][16];
     size_t added = 0;
     for (int i = 0; i < AGENT_MAX_FIELDS + 2; i++) {
         snprintf(names[i], sizeof(names[i]), "f%d", i);
