@@ -141,48 +141,68 @@ static pcre2_code *compile_re(const char *p, char *msg, size_t msglen)
     return re;
 }
 
+/*
+ * A check made after loading, reported like the loader's own errors at the
+ * position of the value it is about (file:line:col).
+ */
+static void sink_error(trib_config_t *cfg, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void sink_error(trib_config_t *cfg, const char *path, const char *fmt, ...)
+{
+    char msg[480];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    int line = 0, col = 0;
+    (void)trib_config_position(cfg, path, &line, &col);
+    trib_config_add_error(cfg, line, col, "%s", msg);
+}
+
 int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n)
 {
     int rc = 0;
+    char path[96];
     for (size_t i = 0; i < n; i++) {
         const coll_sink_conf_t *s = &sinks[i];
-        const char *file = s->options.file ? s->options.file : "collector.yaml";
         if (!s->name || !s->type) {
             continue; /* the loader reported it */
         }
         for (size_t j = 0; j < i; j++) {
             if (sinks[j].name && strcmp(sinks[j].name, s->name) == 0) {
-                fprintf(stderr, "%s: error: sinks[%zu]: the name '%s' is also sinks[%zu]'s\n", file,
-                        i, s->name, j);
+                snprintf(path, sizeof(path), "sinks[%zu].name", i);
+                sink_error(cfg, path, "the name '%s' of sinks[%zu] is also sinks[%zu]'s", s->name,
+                           i, j);
                 rc = TRIB_ECONFIG;
             }
         }
         for (size_t t = 0; t < s->topics.count; t++) {
             const char *p = s->topics.items[t];
+            snprintf(path, sizeof(path), "sinks[%zu].topics[%zu]", i, t);
             if (is_regex(p)) {
                 char msg[400];
                 pcre2_code *re = compile_re(p, msg, sizeof(msg));
                 if (!re) {
-                    fprintf(stderr, "%s: error: sinks[%zu].topics[%zu]: %s\n", file, i, t, msg);
+                    sink_error(cfg, path, "%s in %s", msg, path);
                     rc = TRIB_ECONFIG;
                 }
                 pcre2_code_free(re);
             } else if (!coll_topic_name_valid(p, strlen(p))) {
-                fprintf(stderr,
-                        "%s: error: sinks[%zu].topics[%zu]: '%s' is not a topic name "
-                        "(write /regex/ for a pattern)\n",
-                        file, i, t, p);
+                sink_error(cfg, path,
+                           "'%s' in %s is not a topic name (write /regex/ for a pattern)", p, path);
                 rc = TRIB_ECONFIG;
             }
         }
         if (s->dead_letter_topic &&
             !coll_topic_name_valid(s->dead_letter_topic, strlen(s->dead_letter_topic))) {
-            fprintf(stderr, "%s: error: sinks[%zu].dead_letter_topic: '%s' is not a topic name\n",
-                    file, i, s->dead_letter_topic);
+            snprintf(path, sizeof(path), "sinks[%zu].dead_letter_topic", i);
+            sink_error(cfg, path, "'%s' in %s is not a topic name", s->dead_letter_topic, path);
             rc = TRIB_ECONFIG;
         }
         if (s->retry.initial > s->retry.max) {
-            fprintf(stderr, "%s: error: sinks[%zu].retry: initial is above max\n", file, i);
+            snprintf(path, sizeof(path), "sinks[%zu].retry.initial", i);
+            sink_error(cfg, path, "sinks[%zu].retry: initial is above max", i);
             rc = TRIB_ECONFIG;
         }
         trib_sink_plugin_t *pl = NULL;
@@ -190,7 +210,8 @@ int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n
         trib_error_clear(&err);
         int lrc = trib_sink_plugin_load(s->type, NULL, &pl, &err);
         if (lrc != 0) {
-            fprintf(stderr, "%s: error: sinks[%zu].type: %s\n", file, i, err.msg);
+            snprintf(path, sizeof(path), "sinks[%zu].type", i);
+            sink_error(cfg, path, "%s (sinks[%zu].type)", err.msg, i);
             rc = TRIB_ECONFIG;
             continue;
         }

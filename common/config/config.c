@@ -98,8 +98,53 @@ void trib_config_free(trib_config_t *c)
         return;
     }
     free(c->errors);
+    free(c->pos);
     trib_arena_fini(&c->arena);
     free(c);
+}
+
+/* Remembers where the value at `path` was written (the last record wins). */
+static void pos_record(trib_config_t *c, const char *path, int line, int col)
+{
+    if (c->npos == c->pos_cap) {
+        size_t cap = c->pos_cap ? c->pos_cap * 2 : 32;
+        cfg_pos_t *p = realloc(c->pos, cap * sizeof(*p));
+        if (!p) {
+            c->oom = true;
+            return;
+        }
+        c->pos = p;
+        c->pos_cap = cap;
+    }
+    const char *copy = trib_arena_strndup(&c->arena, path, strlen(path));
+    if (!copy) {
+        c->oom = true;
+        return;
+    }
+    c->pos[c->npos++] = (cfg_pos_t){copy, line, col};
+}
+
+int trib_config_position(const trib_config_t *c, const char *path, int *line, int *col)
+{
+    for (size_t i = c ? c->npos : 0; i > 0; i--) {
+        if (strcmp(c->pos[i - 1].path, path) == 0) {
+            *line = c->pos[i - 1].line;
+            *col = c->pos[i - 1].col;
+            return 0;
+        }
+    }
+    return TRIB_ENOT_FOUND;
+}
+
+void trib_config_add_error(trib_config_t *c, int line, int col, const char *fmt, ...)
+{
+    char msg[sizeof(((trib_error_t *)0)->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cfg_error(c, line, col, "%s", msg);
+    sort_errors(c);
 }
 
 size_t trib_config_error_count(const trib_config_t *c)
@@ -754,6 +799,7 @@ static void apply_strlist(apply_t *ap, const trib_config_option_t *opt, const cf
     size_t i = 0;
     for (const cfg_node_t *n = val->first; n; n = n->next, i++) {
         size_t old = path_push_index(ap, i);
+        pos_record(ap->c, ap->path, n->line, n->col);
         size_t len;
         const char *s = n->bad ? NULL : scalar_text(ap, n, "a string", &len);
         if (s && strlen(s) != len) {
@@ -875,6 +921,7 @@ static void apply_sections(apply_t *ap, const trib_config_option_t *opt, const c
     size_t i = 0;
     for (const cfg_node_t *n = val->first; n; n = n->next, i++) {
         size_t old = path_push_index(ap, i);
+        pos_record(ap->c, ap->path, n->line, n->col);
         char *elem = items + i * opt->elem_size;
         if (n->bad) {
             apply_section(ap, NULL, n->line, n->col, opt->sub, elem, true);
@@ -908,6 +955,7 @@ static void apply_node(apply_t *ap, const trib_config_option_t *opt, const cfg_n
     bool empty = is_null(val);
     int line = key ? key->line : val->line;
     int col = key ? key->col : val->col;
+    pos_record(ap->c, ap->path, val->line, val->col);
 
     switch (opt->type) {
     case TRIB_CONFIG_STRLIST:

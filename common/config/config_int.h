@@ -46,9 +46,19 @@ typedef struct cfg_node {
     size_t count; /* children (a mapping has 2 per entry) */
 } cfg_node_t;
 
+/* Where a value was written, by its path ("sinks[1].topics[0]"). */
+typedef struct cfg_pos {
+    const char *path; /* in the arena */
+    int line;
+    int col;
+} cfg_pos_t;
+
 struct trib_config {
     trib_arena_t arena; /* values handed to the caller, and the name */
-    const char *name;   /* display name, in the arena */
+    cfg_pos_t *pos;     /* every applied value's position, in application order */
+    size_t npos;
+    size_t pos_cap;
+    const char *name; /* display name, in the arena */
     trib_error_t *errors;
     size_t nerrors;
     size_t cap;

@@ -75,15 +75,22 @@ def config_errors():
                            "  - name: f\n"
                            "    type: nosuch\n"
                            "    topics: [t]\n")
-    if rc == 0 or "no sink plugin 'nosuch'" not in out:
+    if rc == 0 or "check.yaml:3:11: error: no sink plugin 'nosuch'" not in out:
         raise TestFailure("an unknown sink type was not reported: %r" % out)
 
     rc, out = check_config("sinks:\n"
                            "  - name: f\n"
                            "    type: stdout\n"
                            "    topics: [\"/web[/\"]\n")
-    if rc == 0 or "bad topic pattern" not in out:
-        raise TestFailure("a bad topic regex was not reported: %r" % out)
+    if rc == 0 or "check.yaml:4:14: error: bad topic pattern" not in out:
+        raise TestFailure("a bad topic regex was not reported at its position: %r" % out)
+
+    rc, out = check_config("sinks:\n"
+                           "  - {name: f, type: stdout, topics: [t]}\n"
+                           "  - {name: f, type: stdout, topics: [u]}\n")
+    if rc == 0 or "check.yaml:3:12: error: the name 'f' of sinks[1] is also sinks[0]'s" \
+            not in out:
+        raise TestFailure("a duplicate sink name was not reported at its position: %r" % out)
 
 
 def read_lines():

@@ -297,6 +297,22 @@ int trib_config_apply_map(trib_config_t *c, const trib_config_map_t *map, const 
 /* Frees the configuration and every value loaded through it. NULL is fine. */
 void trib_config_free(trib_config_t *c);
 
+/*
+ * Where the value at `path` was written: "log.level", "sinks[1].name",
+ * "sinks[1].topics[0]", "sinks[1]" (the list item's mapping). 0 and
+ * line/col (1-based), or TRIB_ENOT_FOUND for a value that came from a
+ * default or does not exist. For checks made after loading (names that
+ * must be unique, patterns compiled by the caller).
+ */
+int trib_config_position(const trib_config_t *c, const char *path, int *line, int *col);
+
+/*
+ * Adds an error found after loading, reported like the loader's own
+ * ("file:line:col: error: msg"; line 0 when the position is unknown).
+ */
+void trib_config_add_error(trib_config_t *c, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* The collected errors, sorted by position. */
 size_t trib_config_error_count(const trib_config_t *c);
 const trib_error_t *trib_config_error(const trib_config_t *c, size_t i);

@@ -657,6 +657,51 @@ static void test_list_of_sections(void **state)
     trib_config_free(c);
 }
 
+/* Positions of loaded values, and errors added after loading. */
+static void test_positions(void **state)
+{
+    (void)state;
+    all_t a;
+    trib_config_t *c = NULL;
+    assert_int_equal(load("i: 3\n"
+                          "items:\n"
+                          "  - name: a\n"
+                          "    in: {n: 2}\n"
+                          "  - {name: a}\n"
+                          "list: [x, y]\n",
+                          &a, &c),
+                     0);
+    int line = 0, col = 0;
+    assert_int_equal(trib_config_position(c, "i", &line, &col), 0);
+    assert_int_equal(line, 1);
+    assert_int_equal(col, 4);
+    assert_int_equal(trib_config_position(c, "items[0].name", &line, &col), 0);
+    assert_int_equal(line, 3);
+    assert_int_equal(col, 11);
+    assert_int_equal(trib_config_position(c, "items[0].in.n", &line, &col), 0);
+    assert_int_equal(line, 4);
+    assert_int_equal(col, 13);
+    assert_int_equal(trib_config_position(c, "items[1]", &line, &col), 0);
+    assert_int_equal(line, 5);
+    assert_int_equal(col, 5);
+    assert_int_equal(trib_config_position(c, "list[1]", &line, &col), 0);
+    assert_int_equal(line, 6);
+    assert_int_equal(col, 11);
+    /* A default has no position; neither has a value that is not there. */
+    assert_int_equal(trib_config_position(c, "u", &line, &col), TRIB_ENOT_FOUND);
+    assert_int_equal(trib_config_position(c, "items[2].name", &line, &col), TRIB_ENOT_FOUND);
+    /* A check made by the caller: the same name twice. */
+    assert_int_equal(trib_config_position(c, "items[1].name", &line, &col), 0);
+    trib_config_add_error(c, line, col, "the name '%s' is also items[0]'s", a.items[1].name);
+    trib_config_add_error(c, 1, 1, "first by position");
+    char *got = errors_of(c);
+    assert_string_equal(got, "t.yaml:1:1: error: first by position\n"
+                             "t.yaml:5:12: error: the name 'a' is also items[0]'s\n");
+    free(got);
+    assert_int_equal(trib_config_error_count(c), 2);
+    trib_config_free(c);
+}
+
 static void test_maps(void **state)
 {
     (void)state;
@@ -1140,6 +1185,7 @@ int main(void)
         cmocka_unit_test(test_env_count_limit),
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_list_of_sections),
+        cmocka_unit_test(test_positions),
         cmocka_unit_test(test_maps),
         cmocka_unit_test(test_strlists),
         cmocka_unit_test(test_secrets),
