@@ -406,6 +406,65 @@ static char *dup_str(apply_t *ap, const char *s, size_t len)
  * scalar-typed option. Errors are reported at line:col; the field is left
  * alone on error.
  */
+/* A value of a numeric option, as its type stores it, for comparing with bounds. */
+typedef struct num {
+    int64_t i;  /* INT, DURATION (ms) */
+    uint64_t u; /* UINT, SIZE (bytes) */
+    double d;   /* DOUBLE */
+} num_t;
+
+/* Parses a bound written in the option type's own notation. 0 or an error. */
+static int bound_parse(const trib_config_option_t *opt, const char *text, num_t *out)
+{
+    switch (opt->type) {
+    case TRIB_CONFIG_INT:
+        return cfg_parse_int(text, &out->i);
+    case TRIB_CONFIG_UINT:
+        return cfg_parse_uint(text, &out->u);
+    case TRIB_CONFIG_DOUBLE:
+        return cfg_parse_double(text, &out->d);
+    case TRIB_CONFIG_DURATION:
+        return cfg_duration(text, &out->i, NULL);
+    case TRIB_CONFIG_SIZE:
+        return cfg_size(text, &out->u, NULL);
+    default:
+        return -EINVAL;
+    }
+}
+
+static int num_cmp(const trib_config_option_t *opt, num_t a, num_t b)
+{
+    switch (opt->type) {
+    case TRIB_CONFIG_INT:
+    case TRIB_CONFIG_DURATION:
+        return (a.i > b.i) - (a.i < b.i);
+    case TRIB_CONFIG_DOUBLE:
+        return (a.d > b.d) - (a.d < b.d);
+    default:
+        return (a.u > b.u) - (a.u < b.u);
+    }
+}
+
+/* Checks v against the option's min and max; false (and reported) when outside. */
+static bool in_range(apply_t *ap, bool fd, const trib_config_option_t *opt, const char *text,
+                     int line, int col, num_t v)
+{
+    num_t b = {0, 0, 0};
+    if (opt->min && bound_parse(opt, opt->min, &b) != 0) {
+        bound_error(ap, opt, line, col);
+    } else if (opt->min && num_cmp(opt, v, b) < 0) {
+        range_error(ap, fd, opt, text, line, col, true);
+        return false;
+    }
+    if (opt->max && bound_parse(opt, opt->max, &b) != 0) {
+        bound_error(ap, opt, line, col);
+    } else if (opt->max && num_cmp(opt, v, b) > 0) {
+        range_error(ap, fd, opt, text, line, col, false);
+        return false;
+    }
+    return true;
+}
+
 static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const char *text,
                            size_t len, int line, int col, void *field, bool fd)
 {
@@ -432,7 +491,6 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
 
     case TRIB_CONFIG_INT: {
         int64_t v;
-        int64_t b;
         rc = cfg_parse_int(text, &v);
         if (rc != 0) {
             value_error(ap, fd, line, col, "%s %s for '%s'",
@@ -440,16 +498,7 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
                         shown(opt, text, q, sizeof(q)), ap->path);
             return;
         }
-        if (opt->min && cfg_parse_int(opt->min, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->min && v < b) {
-            range_error(ap, fd, opt, text, line, col, true);
-            return;
-        }
-        if (opt->max && cfg_parse_int(opt->max, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->max && v > b) {
-            range_error(ap, fd, opt, text, line, col, false);
+        if (!in_range(ap, fd, opt, text, line, col, (num_t){.i = v})) {
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -458,7 +507,6 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
 
     case TRIB_CONFIG_UINT: {
         uint64_t v;
-        uint64_t b;
         rc = cfg_parse_uint(text, &v);
         if (rc == -ERANGE && text[0] == '-') {
             value_error(ap, fd, line, col, "value %s for '%s' is negative",
@@ -471,16 +519,7 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
                         shown(opt, text, q, sizeof(q)), ap->path);
             return;
         }
-        if (opt->min && cfg_parse_uint(opt->min, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->min && v < b) {
-            range_error(ap, fd, opt, text, line, col, true);
-            return;
-        }
-        if (opt->max && cfg_parse_uint(opt->max, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->max && v > b) {
-            range_error(ap, fd, opt, text, line, col, false);
+        if (!in_range(ap, fd, opt, text, line, col, (num_t){.u = v})) {
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -489,7 +528,6 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
 
     case TRIB_CONFIG_DOUBLE: {
         double v;
-        double b;
         rc = cfg_parse_double(text, &v);
         if (rc != 0) {
             value_error(ap, fd, line, col, "%s %s for '%s'",
@@ -497,16 +535,7 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
                         shown(opt, text, q, sizeof(q)), ap->path);
             return;
         }
-        if (opt->min && cfg_parse_double(opt->min, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->min && v < b) {
-            range_error(ap, fd, opt, text, line, col, true);
-            return;
-        }
-        if (opt->max && cfg_parse_double(opt->max, &b) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->max && v > b) {
-            range_error(ap, fd, opt, text, line, col, false);
+        if (!in_range(ap, fd, opt, text, line, col, (num_t){.d = v})) {
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -566,22 +595,12 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
 
     case TRIB_CONFIG_DURATION: {
         int64_t v;
-        int64_t b;
         if (cfg_duration(text, &v, &why) != 0) {
             value_error(ap, fd, line, col, "invalid duration %s for '%s': %s",
                         shown(opt, text, q, sizeof(q)), ap->path, why);
             return;
         }
-        if (opt->min && cfg_duration(opt->min, &b, NULL) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->min && v < b) {
-            range_error(ap, fd, opt, text, line, col, true);
-            return;
-        }
-        if (opt->max && cfg_duration(opt->max, &b, NULL) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->max && v > b) {
-            range_error(ap, fd, opt, text, line, col, false);
+        if (!in_range(ap, fd, opt, text, line, col, (num_t){.i = v})) {
             return;
         }
         memcpy(field, &v, sizeof(v));
@@ -590,22 +609,12 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
 
     case TRIB_CONFIG_SIZE: {
         uint64_t v;
-        uint64_t b;
         if (cfg_size(text, &v, &why) != 0) {
             value_error(ap, fd, line, col, "invalid size %s for '%s': %s",
                         shown(opt, text, q, sizeof(q)), ap->path, why);
             return;
         }
-        if (opt->min && cfg_size(opt->min, &b, NULL) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->min && v < b) {
-            range_error(ap, fd, opt, text, line, col, true);
-            return;
-        }
-        if (opt->max && cfg_size(opt->max, &b, NULL) != 0) {
-            bound_error(ap, opt, line, col);
-        } else if (opt->max && v > b) {
-            range_error(ap, fd, opt, text, line, col, false);
+        if (!in_range(ap, fd, opt, text, line, col, (num_t){.u = v})) {
             return;
         }
         memcpy(field, &v, sizeof(v));
