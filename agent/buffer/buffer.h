@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's disk buffer: events that cannot be replayed from their
+ * source (syslog, metrics samples) are written here before they are
+ * produced, and leave only when their delivery has been acknowledged.
+ *
+ * Layout of state_dir/buffer/:
+ *   seg-<20-digit first id>.buf   segments: a header, then frames
+ *                                 [u32 len][u32 crc32c(payload)][payload]
+ *   ledger                        the first id not yet acknowledged (every
+ *                                 record below it was delivered); written
+ *                                 atomically (tmp, fsync, rename, fsync dir)
+ *   quarantine/                   damaged segments moved aside at recovery
+ *
+ * Record ids are consecutive from 1 over the buffer's life; a segment's
+ * name carries its first id, so an id maps to (segment, ordinal).
+ *
+ * Single-threaded: every call is made on the agent's loop thread. Appends
+ * are write(2)s (so a SIGKILLed agent loses nothing it accepted);
+ * agent_buffer_sync() adds fdatasync for power loss.
+ */
+#ifndef TRIBUTARY_AGENT_BUFFER_H
+#define TRIBUTARY_AGENT_BUFFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct agent_buffer agent_buffer_t;
+
+typedef struct agent_buffer_opts {
+    const char *dir;       /* state_dir/buffer; created when missing */
+    uint64_t max_size;     /* bytes of live segments, frames included */
+    uint64_t segment_size; /* roll at this size (default 8 MiB when 0) */
+} agent_buffer_opts_t;
+
+/* A header of a buffered message. */
+typedef struct agent_buffer_hdr {
+    const char *name;
+    size_t nlen;
+    const char *val;
+    size_t vlen;
+} agent_buffer_hdr_t;
+
+#define AGENT_BUFFER_MAX_HDRS 8
+
+/* A record: a rendered Kafka message. Pointers are the caller's on append
+   and the buffer's (valid until the next call) on read. */
+typedef struct agent_buffer_rec {
+    const char *topic;
+    size_t topic_len;
+    const char *key; /* NULL: no key */
+    size_t key_len;
+    const char *value;
+    size_t value_len;
+    int64_t ts_ms;
+    size_t nhdrs;
+    agent_buffer_hdr_t hdrs[AGENT_BUFFER_MAX_HDRS];
+} agent_buffer_rec_t;
+
+/* What recovery found at open (and what check reports). */
+typedef struct agent_buffer_report {
+    uint64_t segments;
+    uint64_t records;        /* intact records not yet acknowledged */
+    uint64_t bytes;          /* live bytes */
+    uint64_t torn_bytes;     /* cut off the end of the last segment */
+    uint64_t corrupt_records; /* frames that failed their CRC or framing */
+    uint64_t corrupt_bytes;
+    uint64_t quarantined;    /* segments moved to quarantine/ */
+    uint64_t first_id, next_id;
+} agent_buffer_report_t;
+
+typedef struct agent_buffer_stats {
+    uint64_t appended, append_bytes;
+    uint64_t acked;
+    uint64_t full; /* appends refused with -ENOSPC */
+    uint64_t bytes, records; /* live now */
+    uint64_t segments_deleted;
+    uint64_t syncs, sync_errors, write_errors;
+} agent_buffer_stats_t;
+
+/*
+ * Opens (creating) the buffer and recovers it: a torn tail of the last
+ * segment is truncated; a segment with corrupt frames keeps every intact
+ * frame (the reader re-synchronises on the next valid frame) and a copy
+ * of it goes to quarantine/; a segment that cannot be read at all is
+ * moved to quarantine/. Never fails because of damaged data: only on I/O
+ * errors (-errno) or -ENOMEM. `report` may be NULL.
+ */
+int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
+                      agent_buffer_report_t *report);
+/* Syncs (like agent_buffer_sync) and closes. */
+void agent_buffer_close(agent_buffer_t *b);
+
+/* Appends; *id (may be NULL) gets the record's id. 0, -ENOSPC when the
+   record does not fit under max_size (nothing written), -EMSGSIZE when it
+   could never fit, or -errno on a write error. */
+int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t *id);
+/* Bytes a record takes (to test for room before accepting input). */
+size_t agent_buffer_rec_size(const agent_buffer_rec_t *r);
+/* Free bytes under max_size. */
+uint64_t agent_buffer_room(const agent_buffer_t *b);
+
+/* The next record not yet handed out: 1 with *r and *id set, 0 when none. */
+int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id);
+/* Marks a record delivered (any order; repeated acks are ignored). The
+   acknowledged prefix advances; segments wholly below it are deleted after
+   the ledger has been written. */
+void agent_buffer_ack(agent_buffer_t *b, uint64_t id);
+/* Hands out again every record handed out but not acknowledged (after the
+   producer was rebuilt and its queue purged). */
+void agent_buffer_rewind(agent_buffer_t *b);
+/* Records handed out and not yet acknowledged. */
+uint64_t agent_buffer_inflight(const agent_buffer_t *b);
+/* fdatasync the segment being written and write the ledger if it moved.
+   0 or -errno. */
+int agent_buffer_sync(agent_buffer_t *b);
+void agent_buffer_stats(const agent_buffer_t *b, agent_buffer_stats_t *st);
+
+/* Offline inspection (the buffer must not be open elsewhere; nothing is
+   changed). check prints a summary and each problem; returns 0 when the
+   buffer is intact, 1 when it found damage, -errno when it cannot read.
+   dump prints each unacknowledged record as a JSON line
+   {"id":..,"topic":..,"key":..,"ts":..,"headers":{..},"value":..}. */
+int agent_buffer_check(const char *dir, FILE *out, agent_buffer_report_t *report);
+int agent_buffer_dump(const char *dir, FILE *out);
+
+#endif
