@@ -44,7 +44,8 @@ typedef struct agent_syslog_msg {
     int64_t ts_ms; /* UTC milliseconds */
     agent_syslog_str_t hostname, app, procid, msgid;
     agent_syslog_str_t sd;  /* RFC 5424 structured data text, "[id k="v"]..." */
-    agent_syslog_str_t msg; /* the free-form message (a UTF-8 BOM removed) */
+    agent_syslog_str_t msg; /* the free-form message (a UTF-8 BOM removed);
+                               never NULL: empty when there is none */
 } agent_syslog_msg_t;
 
 /*
@@ -54,7 +55,7 @@ typedef struct agent_syslog_msg {
  * input, so a lenient input keeps the raw message. Never reads past n.
  * Year inference for RFC 3164: the year of now_ms, except that a December
  * timestamp seen in January belongs to the previous year and a January one
- * seen in December to the next.
+ * seen in December to the next. o == NULL: the current clock and UTC.
  */
 int agent_syslog_parse(const char *s, size_t n, const agent_syslog_opts_t *o,
                        agent_syslog_msg_t *out);
@@ -64,11 +65,20 @@ int agent_syslog_parse(const char *s, size_t n, const agent_syslog_opts_t *o,
 const char *agent_syslog_facility_name(int facility);
 const char *agent_syslog_severity_name(int severity);
 
+/* Bounds on structured data (a message beyond them is not well formed):
+   SD-IDs must be unique, and these keep the checks cheap on hostile input. */
+#define AGENT_SYSLOG_SD_MAX_ELEMENTS 64
+#define AGENT_SYSLOG_SD_MAX_PARAMS 256 /* per element */
+
 /*
  * Structured data as a JSON object: {"id":{"param":"value",...},...}, with
- * RFC 5424's \" \\ \] escapes decoded. Appends to out[0..cap); returns the
- * length written (excluding nothing: no NUL), or -1 when the text is not
- * well-formed structured data or does not fit.
+ * RFC 5424's \" \\ \] escapes decoded. A parameter name repeated within an
+ * element (RFC 5424's "ip" of "origin") becomes an array of its values in
+ * order: {"origin":{"ip":["10.0.0.1","10.0.0.2"]}}. Empty or "-": {}.
+ * Writes to out[0..cap); returns the length written (no NUL), or -1 when
+ * the text is not well-formed structured data or does not fit. A message
+ * agent_syslog_parse() accepted always converts given room (at most
+ * 6 * sd.n + 2 bytes).
  */
 long agent_syslog_sd_json(const char *sd, size_t n, char *out, size_t cap);
 
@@ -89,11 +99,12 @@ typedef struct agent_syslog_framer {
     size_t skip;  /* bytes still to discard from an over-long frame */
     bool discard; /* newline mode: discarding up to the next LF */
     uint64_t truncated, framing_errors;
+    int err; /* sticky -EPROTO */
 } agent_syslog_framer_t;
 
-/* 0 or -ENOMEM. The framer buffers at most max_msg + 32 bytes beyond what
-   the caller has taken out (so a caller that stops calling _next() stops
-   reading the socket and holds a bounded amount). */
+/* 0, -EINVAL (bad mode, max_msg 0) or -ENOMEM. The framer buffers at most max_msg + 32 bytes beyond
+   what the caller has taken out (so a caller that stops calling _next() stops reading the socket
+   and holds a bounded amount). */
 int agent_syslog_framer_init(agent_syslog_framer_t *f, int mode, size_t max_msg);
 void agent_syslog_framer_fini(agent_syslog_framer_t *f);
 /* Room for more input, in bytes (0: call _next() first). */
@@ -101,12 +112,13 @@ size_t agent_syslog_framer_room(const agent_syslog_framer_t *f);
 /* Appends up to `room` bytes; returns how many were taken. */
 size_t agent_syslog_framer_push(agent_syslog_framer_t *f, const char *p, size_t n);
 /*
- * The next complete message: 1 with *msg/*len set (valid until the next
+ * The next complete message: 1 with *msg and *len set (valid until the next
  * call on the framer; *truncated when it was cut at max_msg), 0 when more
  * input is needed, -EPROTO on a framing error the stream cannot recover
  * from (a bad octet count in octet mode): the caller closes the
- * connection. On end of stream, _finish() returns a final unterminated
- * message (1) or 0.
+ * connection. On end of stream, call _finish() until it returns 0: it
+ * hands out what _next() would and then a final unterminated message (a
+ * cut-short octet frame is handed out flagged truncated).
  */
 int agent_syslog_framer_next(agent_syslog_framer_t *f, const char **msg, size_t *len,
                              bool *truncated);
