@@ -7,7 +7,8 @@
  *
  * Samples (names are dotted; labels as listed):
  *   cpu:        cpu.usage_percent{cpu="total"|"0".."N-1"} (100 - idle - iowait),
- *               cpu.mode_percent{cpu, mode="user"|"nice"|"system"|"idle"|"iowait"|"irq"|"softirq"|"steal"}
+ *               cpu.mode_percent{cpu, mode="user"|"nice"|"system"|"idle"|"iowait"|
+ *                                "irq"|"softirq"|"steal"}
  *   memory:     memory.total_bytes, memory.free_bytes, memory.available_bytes,
  *               memory.used_bytes, memory.used_percent, memory.buffers_bytes,
  *               memory.cached_bytes, swap.total_bytes, swap.free_bytes,
@@ -16,17 +17,22 @@
  *   disk:       disk.read_bytes_per_sec, disk.write_bytes_per_sec,
  *               disk.reads_per_sec, disk.writes_per_sec,
  *               disk.io_time_percent {device} (whole disks and partitions
- *               from /proc/diskstats; loop and ram devices left out)
+ *               from /proc/diskstats; loop and ram devices left out, and
+ *               devices whose counters are all zero)
  *   filesystem: filesystem.total_bytes, filesystem.free_bytes,
  *               filesystem.available_bytes, filesystem.used_bytes,
  *               filesystem.used_percent, filesystem.inodes_used_percent
  *               {mountpoint, device, fstype} (real mounts from
  *               <root>/proc/self/mounts; proc, sysfs, tmpfs, cgroup, overlay
- *               lower layers and other pseudo filesystems left out)
+ *               lower layers and other pseudo filesystems left out, as are
+ *               squashfs images and network filesystems, whose statvfs() can
+ *               block; overlay kept on "/" only; bind mounts of one /dev/...
+ *               device reported once)
  *   network:    network.receive_bytes_per_sec, network.transmit_bytes_per_sec,
  *               network.receive_packets_per_sec, network.transmit_packets_per_sec,
  *               network.receive_errors, network.transmit_errors,
  *               network.receive_drops, network.transmit_drops {interface}
+ *               (lo included; errors and drops are the kernel's running totals)
  * Rates need two samples: the first collect() of a rate metric emits
  * nothing for it; cpu percentages on the first collect() are since boot.
  */
@@ -75,7 +81,8 @@ int agent_hostmetrics_new(agent_hostmetrics_t **out, unsigned collectors, const 
 void agent_hostmetrics_free(agent_hostmetrics_t *h);
 /* One round of every enabled collector at time now_ms (monotonic, for
    rates). A collector whose files cannot be read is skipped and counted;
-   returns the number of samples emitted. */
+   returns the number of samples emitted. A handle is not locked: one
+   collect at a time (the parser and the scrape keep no shared state). */
 size_t agent_hostmetrics_collect(agent_hostmetrics_t *h, int64_t now_ms, agent_hm_emit_fn emit,
                                  void *ud);
 uint64_t agent_hostmetrics_errors(const agent_hostmetrics_t *h);
@@ -110,7 +117,8 @@ long agent_prom_parse(const char *text, size_t len, agent_prom_emit_fn emit, voi
 /* GET url with libcurl (blocking: the agent calls it on the thread pool),
    following no redirects, at most max_bytes of body, total timeout_ms.
    On success returns 0 with *body malloc'd (NUL-terminated) and *len;
-   else -1 with a message in err. */
+   else -1 with a message in err (*body NULL). timeout_ms <= 0 means 10 s,
+   max_bytes 0 means 16 MiB. Proxy environment variables are honoured. */
 int agent_prom_scrape(const char *url, int64_t timeout_ms, size_t max_bytes, char **body,
                       size_t *len, char *err, size_t errlen);
 
