@@ -58,6 +58,7 @@
 #define HM_NVALS 8
 #define HM_SERIES_MAX 8192 /* per collector: bounds the tables */
 #define HM_MAX_TOKENS 24
+#define HM_BUF_KEEP (1u << 20) /* a larger scratch buffer is freed after the collect */
 
 typedef struct hm_series {
     char name[HM_NAME_MAX];
@@ -608,7 +609,7 @@ static int hm_collect_disk(agent_hostmetrics_t *h, int64_t now_ms)
                 continue;
             }
             ok = hm_u64(tok[i], &f[i]);
-            if (i >= 3 && f[i] != 0) {
+            if (ok && i >= 3 && f[i] != 0) {
                 allzero = false;
             }
         }
@@ -928,5 +929,10 @@ size_t agent_hostmetrics_collect(agent_hostmetrics_t *h, int64_t now_ms, agent_h
     }
     h->emit = NULL;
     h->ud = NULL;
+    if (h->bufcap > HM_BUF_KEEP) {
+        free(h->buf);
+        h->buf = NULL;
+        h->bufcap = 0;
+    }
     return h->emitted;
 }

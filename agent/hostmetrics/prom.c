@@ -640,6 +640,9 @@ int agent_prom_scrape(const char *url, int64_t timeout_ms, size_t max_bytes, cha
     if (max_bytes == 0) {
         max_bytes = PROM_DEFAULT_MAX_BYTES;
     }
+    if (max_bytes > (size_t)INT64_MAX - 1) {
+        max_bytes = (size_t)INT64_MAX - 1; /* curl_off_t, and room for the NUL */
+    }
     pthread_once(&prom_curl_once, prom_curl_init);
     if (prom_curl_init_rc != CURLE_OK) {
         prom_err(err, errlen, "libcurl initialisation failed: %s (%ld)",

@@ -570,12 +570,56 @@ static void test_malformed_files(void **state)
     fx_rm(root);
 }
 
+static void test_memory_without_available(void **state)
+{
+    (void)state;
+    char *root = fx_root();
+    /* Kernels before 3.14 have no MemAvailable. */
+    fx_put(root, "proc/meminfo",
+           "MemTotal:        1000 kB\n"
+           "MemFree:          100 kB\n"
+           "Buffers:          200 kB\n"
+           "Cached:           300 kB\n"
+           "SwapTotal:          0 kB\n"
+           "SwapFree:           0 kB\n");
+    agent_hostmetrics_t *h = NULL;
+    assert_int_equal(agent_hostmetrics_new(&h, AGENT_HM_MEMORY, root), 0);
+    cap_t c = {0};
+    agent_hostmetrics_collect(h, 1000, cap_emit, &c);
+    assert_int_equal(agent_hostmetrics_errors(h), 0);
+    assert_value(&c, "memory.total_bytes", "", 1024000.0);
+    assert_value(&c, "memory.used_bytes", "", 400.0 * 1024);
+    assert_value(&c, "memory.used_percent", "", 40.0);
+    assert_absent(&c, "memory.available_bytes", "");
+    assert_value(&c, "swap.total_bytes", "", 0.0);
+    assert_value(&c, "swap.used_percent", "", 0.0);
+
+    /* Available above total (a broken file) does not make used negative. */
+    fx_put(root, "proc/meminfo", "MemTotal: 1000 kB\nMemAvailable: 5000 kB\n");
+    cap_reset(&c);
+    agent_hostmetrics_collect(h, 2000, cap_emit, &c);
+    assert_value(&c, "memory.used_bytes", "", 0.0);
+    assert_value(&c, "memory.used_percent", "", 0.0);
+
+    /* A MemTotal of 0 is unusable. */
+    fx_put(root, "proc/meminfo", "MemTotal: 0 kB\n");
+    cap_reset(&c);
+    assert_int_equal(agent_hostmetrics_collect(h, 3000, cap_emit, &c), 0);
+    assert_int_equal(agent_hostmetrics_errors(h), 1);
+
+    cap_fini(&c);
+    agent_hostmetrics_free(h);
+    fx_rm(root);
+}
+
 static void test_filesystems(void **state)
 {
     (void)state;
     char *root = fx_root();
     fx_mkdir(root, "mnt");
     fx_mkdir(root, "mnt/my disk");
+    fx_mkdir(root, "mnt/tab\there");
+    fx_mkdir(root, "mnt/back\\slash");
     fx_mkdir(root, "srv");
     fx_mkdir(root, "srv/bind");
     fx_put(root, "proc/self/mounts",
@@ -586,6 +630,8 @@ static void test_filesystems(void **state)
            "cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n"
            "/dev/sda1 /srv/bind ext4 rw,relatime 0 0\n"
            "/dev/sdb1 /mnt/my\\040disk xfs rw 0 0\n"
+           "/dev/sdb2 /mnt/tab\\011here ext4 rw 0 0\n"
+           "/dev/sdb3 /mnt/back\\134slash btrfs rw 0 0\n"
            "overlay /var/lib/docker/overlay2/abc/merged overlay rw 0 0\n"
            "/dev/loop3 /snap/core/1 squashfs ro 0 0\n"
            "server:/export /mnt/nfs nfs4 rw 0 0\n"
@@ -596,7 +642,7 @@ static void test_filesystems(void **state)
     agent_hostmetrics_collect(h, 1000, cap_emit, &c);
     /* The mountpoint that does not exist under the root is counted. */
     assert_int_equal(agent_hostmetrics_errors(h), 1);
-    assert_int_equal(cap_count(&c, "filesystem.total_bytes"), 2);
+    assert_int_equal(cap_count(&c, "filesystem.total_bytes"), 4);
 
     struct statvfs sv;
     assert_int_equal(statvfs(root, &sv), 0);
@@ -605,6 +651,10 @@ static void test_filesystems(void **state)
                  (double)sv.f_blocks * frsize);
     assert_non_null(cap_find(&c, "filesystem.total_bytes",
                              "mountpoint=/mnt/my disk,device=/dev/sdb1,fstype=xfs"));
+    assert_non_null(cap_find(&c, "filesystem.total_bytes",
+                             "mountpoint=/mnt/tab\there,device=/dev/sdb2,fstype=ext4"));
+    assert_non_null(cap_find(&c, "filesystem.total_bytes",
+                             "mountpoint=/mnt/back\\slash,device=/dev/sdb3,fstype=btrfs"));
     const char *lab = "mountpoint=/,device=/dev/sda1,fstype=ext4";
     const cap_sample_t *pct = cap_find(&c, "filesystem.used_percent", lab);
     assert_non_null(pct);
@@ -920,6 +970,126 @@ static void test_prom_long_line(void **state)
     free(t);
 }
 
+static uint32_t rnd_next(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/* Mutates buf in place (len bytes): flips a bit, writes a syntax byte, or
+   cuts the text; returns the new length. */
+static size_t mutate(char *buf, size_t len, uint32_t *x)
+{
+    static const char syntax[] = "{}\",=\\\n\r\t #:-+.e0123456789 ";
+    int k = (int)(rnd_next(x) % 4) + 1;
+    for (int i = 0; i < k && len > 0; i++) {
+        size_t at = rnd_next(x) % len;
+        switch (rnd_next(x) % 4) {
+        case 0:
+            buf[at] = (char)(buf[at] ^ (1 << (rnd_next(x) % 8)));
+            break;
+        case 1:
+        case 2:
+            buf[at] = syntax[rnd_next(x) % (sizeof(syntax) - 1)];
+            break;
+        default:
+            len = at;
+            break;
+        }
+    }
+    return len;
+}
+
+static void count_emit(void *ud, const agent_prom_sample_t *s)
+{
+    size_t *n = ud;
+    assert_true(s->nlabels <= AGENT_PROM_MAX_LABELS);
+    assert_int_equal(strlen(s->name), s->name_len);
+    for (size_t i = 0; i < s->nlabels; i++) {
+        assert_int_equal(s->labels[i].value[s->labels[i].vlen], '\0');
+    }
+    (*n)++;
+}
+
+static void test_prom_mutations(void **state)
+{
+    (void)state;
+    static const char seed[] = "# HELP a_total Help with \\\\ and \\n.\n"
+                               "# TYPE a_total counter\n"
+                               "a_total{x=\"1\",y=\"q\\\"\\\\\\n\"} 1.5e3 1700000000000\n"
+                               "# TYPE h histogram\n"
+                               "h_bucket{le=\"+Inf\"} 3\r\n"
+                               "h_sum NaN\n"
+                               "h_count -Inf -12\n";
+    size_t n0 = 0;
+    assert_int_equal(agent_prom_parse(seed, sizeof(seed) - 1, count_emit, &n0), 0);
+    assert_int_equal(n0, 4);
+    uint32_t x = 0x9e3779b9u;
+    char buf[sizeof(seed)];
+    for (int round = 0; round < 20000; round++) {
+        memcpy(buf, seed, sizeof(seed) - 1);
+        size_t len = mutate(buf, sizeof(seed) - 1, &x);
+        /* An exact-size copy, so ASan sees any read past len. */
+        char *exact = malloc(len ? len : 1);
+        assert_non_null(exact);
+        memcpy(exact, buf, len);
+        size_t n = 0;
+        long bad = agent_prom_parse(exact, len, count_emit, &n);
+        assert_true(bad >= 0);
+        free(exact);
+    }
+}
+
+static void test_hostmetrics_mutations(void **state)
+{
+    (void)state;
+    char *root = fx_root();
+    fx_put(root, "proc/self/mounts", "/dev/sda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n");
+    fx_round1(root);
+    const char *files[] = {"proc/stat",      "proc/meminfo", "proc/loadavg",
+                           "proc/diskstats", "proc/net/dev", "proc/self/mounts"};
+    char *orig[6];
+    size_t olen[6];
+    for (size_t i = 0; i < 6; i++) {
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", root, files[i]);
+        FILE *f = fopen(p, "rb");
+        assert_non_null(f);
+        orig[i] = malloc(8192);
+        assert_non_null(orig[i]);
+        olen[i] = fread(orig[i], 1, 8192, f);
+        fclose(f);
+    }
+    agent_hostmetrics_t *h = NULL;
+    assert_int_equal(agent_hostmetrics_new(&h, AGENT_HM_ALL, root), 0);
+    cap_t c = {0};
+    uint32_t x = 0x2545f491u;
+    char buf[8192];
+    for (int round = 0; round < 600; round++) {
+        size_t i = rnd_next(&x) % 6;
+        memcpy(buf, orig[i], olen[i]);
+        size_t len = mutate(buf, olen[i], &x);
+        fx_write(root, files[i], buf, len);
+        cap_reset(&c);
+        agent_hostmetrics_collect(h, 1000 + 1000 * round, cap_emit, &c);
+        for (size_t k = 0; k < c.n; k++) {
+            assert_false(c.s[k].value < 0);
+            assert_false(isnan(c.s[k].value));
+        }
+        if (round % 7 == 0) {
+            fx_write(root, files[i], orig[i], olen[i]);
+        }
+    }
+    for (size_t i = 0; i < 6; i++) {
+        free(orig[i]);
+    }
+    cap_fini(&c);
+    agent_hostmetrics_free(h);
+    fx_rm(root);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Scrape against a one-connection HTTP server                            */
 
@@ -1090,6 +1260,18 @@ static void test_scrape_ok(void **state)
     assert_string_equal(c.text[0], "up{job=x} gauge");
     free(body);
 
+    /* Defaults for 0, and a limit too large for curl_off_t. */
+    srv_start(&s, SRV_OK);
+    rc = scrape(&s, "/", 0, 0, &body, &len, err, sizeof(err));
+    srv_stop(&s);
+    assert_int_equal(rc, 0);
+    free(body);
+    srv_start(&s, SRV_OK);
+    rc = scrape(&s, "/", 5000, SIZE_MAX, &body, &len, err, sizeof(err));
+    srv_stop(&s);
+    assert_int_equal(rc, 0);
+    free(body);
+
     /* The limit is inclusive: a body of exactly max_bytes is fine. */
     srv_start(&s, SRV_OK);
     rc = scrape(&s, "/", 5000, sizeof(srv_body) - 1, &body, &len, err, sizeof(err));
@@ -1165,11 +1347,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_collector_bits),    cmocka_unit_test(test_fixture_two_collects),
         cmocka_unit_test(test_counter_reset),     cmocka_unit_test(test_missing_files),
-        cmocka_unit_test(test_malformed_files),   cmocka_unit_test(test_filesystems),
+        cmocka_unit_test(test_malformed_files),   cmocka_unit_test(test_memory_without_available),
+        cmocka_unit_test(test_filesystems),       cmocka_unit_test(test_hostmetrics_mutations),
         cmocka_unit_test(test_real_host),         cmocka_unit_test(test_prom_basic),
         cmocka_unit_test(test_prom_escapes_crlf), cmocka_unit_test(test_prom_malformed),
-        cmocka_unit_test(test_prom_long_line),    cmocka_unit_test(test_scrape_ok),
-        cmocka_unit_test(test_scrape_errors),
+        cmocka_unit_test(test_prom_long_line),    cmocka_unit_test(test_prom_mutations),
+        cmocka_unit_test(test_scrape_ok),         cmocka_unit_test(test_scrape_errors),
     };
     return cmocka_run_group_tests(tests, scrape_setup, NULL);
 }
