@@ -62,22 +62,24 @@ typedef struct agent_buffer_rec {
 /* What recovery found at open (and what check reports). */
 typedef struct agent_buffer_report {
     uint64_t segments;
-    uint64_t records;        /* intact records not yet acknowledged */
-    uint64_t bytes;          /* live bytes */
-    uint64_t torn_bytes;     /* cut off the end of the last segment */
+    uint64_t records;         /* intact records not yet acknowledged */
+    uint64_t bytes;           /* live bytes */
+    uint64_t torn_bytes;      /* cut off the end of the last segment */
     uint64_t corrupt_records; /* frames that failed their CRC or framing */
     uint64_t corrupt_bytes;
-    uint64_t quarantined;    /* segments moved to quarantine/ */
+    uint64_t quarantined; /* segments moved to quarantine/ */
     uint64_t first_id, next_id;
+    uint64_t bad_ledger; /* 1: the ledger was unreadable; started from the first segment */
 } agent_buffer_report_t;
 
 typedef struct agent_buffer_stats {
     uint64_t appended, append_bytes;
     uint64_t acked;
-    uint64_t full; /* appends refused with -ENOSPC */
+    uint64_t full;           /* appends refused with -ENOSPC */
     uint64_t bytes, records; /* live now */
     uint64_t segments_deleted;
     uint64_t syncs, sync_errors, write_errors;
+    uint64_t read_errors; /* failed reads and frames found damaged while reading */
 } agent_buffer_stats_t;
 
 /*
@@ -97,19 +99,25 @@ void agent_buffer_close(agent_buffer_t *b);
    record does not fit under max_size (nothing written), -EMSGSIZE when it
    could never fit, or -errno on a write error. */
 int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t *id);
-/* Bytes a record takes (to test for room before accepting input). */
+/* Bytes a record takes (to test for room before accepting input); SIZE_MAX
+   when it cannot be encoded (a field longer than its length field allows,
+   more than AGENT_BUFFER_MAX_HDRS headers, a payload over 64 MiB). */
 size_t agent_buffer_rec_size(const agent_buffer_rec_t *r);
 /* Free bytes under max_size. */
 uint64_t agent_buffer_room(const agent_buffer_t *b);
 
-/* The next record not yet handed out: 1 with *r and *id set, 0 when none. */
+/* The next record not yet handed out: 1 with *r and *id set, 0 when none
+   (also after a read error, which is logged and counted in read_errors;
+   the next call tries again). */
 int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id);
 /* Marks a record delivered (any order; repeated acks are ignored). The
    acknowledged prefix advances; segments wholly below it are deleted after
    the ledger has been written. */
 void agent_buffer_ack(agent_buffer_t *b, uint64_t id);
 /* Hands out again every record handed out but not acknowledged (after the
-   producer was rebuilt and its queue purged). */
+   producer was rebuilt and its queue purged). Records acknowledged out of
+   order are not handed out again; only the acknowledged prefix survives a
+   restart, so after one they are (at-least-once). */
 void agent_buffer_rewind(agent_buffer_t *b);
 /* Records handed out and not yet acknowledged. */
 uint64_t agent_buffer_inflight(const agent_buffer_t *b);
