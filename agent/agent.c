@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buffer/buffer.h"
 #include "tributary/buf.h"
 #include "tributary/log.h"
 
@@ -66,7 +67,7 @@ void agent_kick(agent_t *a)
 static void work_cb(uv_idle_t *h)
 {
     agent_t *a = h->data;
-    bool more = false;
+    bool more = agent_buffer_pump(a);
     for (size_t i = 0; i < a->npipes && !a->paused; i++) {
         agent_pipeline_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs && !a->paused; j++) {
@@ -112,12 +113,20 @@ static void ckpt_cb(uv_timer_t *t)
     agent_t *a = t->data;
     agent_ckpt_expire(&a->ckpts, agent_wall_ms(), a->cfg->conf.agent.state_ttl_ms);
     save_ckpts(a);
+    if (a->buf != NULL) {
+        int rc = agent_buffer_sync(a->buf);
+        if (rc != 0) {
+            static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 3);
+            TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, "buffer", "cannot sync the disk buffer: %s",
+                        trib_strerror(rc));
+        }
+    }
     agent_metrics_write_file(a);
 }
 
 static bool all_idle(agent_t *a)
 {
-    if (a->inflight_msgs > 0) {
+    if (a->inflight_msgs > 0 || a->buf_pending || !agent_buffer_idle(a)) {
         return false;
     }
     for (size_t i = 0; i < a->npipes; i++) {
@@ -152,6 +161,9 @@ static void tick_cb(uv_timer_t *t)
         agent_pipeline_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];
+            if (in->conf->type != AGENT_INPUT_TAIL) {
+                continue;
+            }
             if (scan_now || now >= in->next_scan_ms) {
                 agent_tail_scan(in, false, false);
                 in->next_scan_ms = now + in->conf->scan_interval_ms;
@@ -168,6 +180,7 @@ static void tick_cb(uv_timer_t *t)
             }
         }
     }
+    agent_buffer_check_room(a);
     if (a->opts.once && all_idle(a)) {
         begin_stop(a);
     }
@@ -309,7 +322,10 @@ static void free_pipelines(agent_t *a)
 {
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            agent_tail_close_all(&a->pipes[i].inputs[j]);
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            agent_tail_close_all(in);
+            agent_syslog_input_stop(in);
+            agent_sample_input_stop(in);
         }
         free(a->pipes[i].inputs);
     }
@@ -318,13 +334,25 @@ static void free_pipelines(agent_t *a)
     a->npipes = 0;
 }
 
-static void start_inputs(agent_t *a)
+/* 0, or the error of a listener or sampler that could not start. */
+static int start_inputs(agent_t *a)
 {
     int64_t now = agent_now_ms(a);
     int64_t tick = 250;
+    int rc = 0;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
+            if (in->conf->type == AGENT_INPUT_SYSLOG) {
+                int e = agent_syslog_input_start(in);
+                rc = rc ? rc : e;
+                continue;
+            }
+            if (in->conf->type == AGENT_INPUT_METRICS || in->conf->type == AGENT_INPUT_PROMETHEUS) {
+                int e = agent_sample_input_start(in);
+                rc = rc ? rc : e;
+                continue;
+            }
             /* read_from applies to an input's first run only: once it has
                checkpoints, a file without one is new (it may have appeared
                while the agent was down) and is read from its beginning */
@@ -347,6 +375,7 @@ static void start_inputs(agent_t *a)
     a->tick_ms = tick;
     uv_timer_start(&a->tick, tick_cb, (uint64_t)tick, (uint64_t)tick);
     agent_kick(a);
+    return rc;
 }
 
 static void apply_logging(agent_conf_t *k)
@@ -374,6 +403,7 @@ static bool flush_all_ml(agent_t *a)
 
 static void drain(agent_t *a)
 {
+    agent_syslog_pause_all(a);
     uv_idle_stop(&a->work);
     a->work_on = false;
     a->paused = false;
@@ -462,7 +492,12 @@ static void reload(agent_t *a)
     }
     agent_config_free(old);
     agent_http_start(a);
-    start_inputs(a);
+    agent_buffer_restart(a);
+    if (start_inputs(a) != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload: an input could not start; stopping");
+        a->exit_code = 1;
+        begin_stop(a);
+    }
 }
 
 /*
@@ -490,7 +525,11 @@ static void rebuild(agent_t *a)
         return;
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
-    start_inputs(a);
+    agent_buffer_restart(a);
+    if (start_inputs(a) != 0) {
+        a->exit_code = 1;
+        begin_stop(a);
+    }
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -547,6 +586,10 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
                  trib_strerror(rc));
         return rc;
     }
+    rc = agent_buffer_start(a);
+    if (rc != 0) {
+        return rc;
+    }
     if (pipe2(a->rk_pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
         return -errno;
     }
@@ -593,7 +636,8 @@ static void preflight(agent_t *a)
     agent_conf_t *k = &a->cfg->conf;
     for (size_t i = 0; i < k->npipelines; i++) {
         for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
-            want += k->pipelines[i].inputs[j].max_open_files;
+            const agent_input_conf_t *c = &k->pipelines[i].inputs[j];
+            want += c->type == AGENT_INPUT_TAIL ? c->max_open_files : c->max_connections;
         }
     }
     if ((uint64_t)rl.rlim_cur < want) {
@@ -639,7 +683,10 @@ int agent_run(agent_t *a)
     uv_signal_start(&a->sighup, signal_cb, SIGHUP);
     int64_t ci = a->cfg->conf.agent.checkpoint_interval_ms;
     uv_timer_start(&a->ckpt_timer, ckpt_cb, (uint64_t)ci, (uint64_t)ci);
-    start_inputs(a);
+    if (start_inputs(a) != 0) {
+        a->exit_code = 1;
+        begin_stop(a);
+    }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "running: %zu pipelines, state in %s%s", a->npipes,
              a->state_dir, a->opts.dry_run ? " (dry run)" : "");
     uv_run(&a->loop, UV_RUN_DEFAULT);
@@ -679,6 +726,8 @@ int agent_free(agent_t *a)
     if (a->rk != NULL) {
         rd_kafka_destroy(a->rk);
     }
+    agent_buffer_stop(a);
+    agent_sbuf_fini(&a->sdbuf);
     agent_ckpt_clear(&a->ckpts);
     if (a->inotify_fd >= 0) {
         close(a->inotify_fd);

@@ -59,7 +59,19 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
 /* ---------------------------------------------------------------------- */
 /* Configuration                                                          */
 
-enum { AGENT_INPUT_TAIL = 0 };
+enum {
+    AGENT_INPUT_TAIL = 0,
+    AGENT_INPUT_SYSLOG = 1,
+    AGENT_INPUT_METRICS = 2,
+    AGENT_INPUT_PROMETHEUS = 3,
+};
+enum {
+    AGENT_SYSLOG_MODE_UDP = 0,
+    AGENT_SYSLOG_MODE_TCP = 1,
+    AGENT_SYSLOG_MODE_TLS = 2,
+    AGENT_SYSLOG_MODE_UNIX = 3,
+    AGENT_SYSLOG_MODE_UNIX_DGRAM = 4,
+};
 enum { AGENT_READ_BEGINNING = 0, AGENT_READ_END = 1 };
 enum { AGENT_PARSE_REGEX = 0, AGENT_PARSE_JSON = 1, AGENT_PARSE_LOGFMT = 2 };
 enum {
@@ -96,6 +108,12 @@ typedef struct agent_multiline_conf {
     agent_regex_t *re; /* compiled start; NULL: multiline off */
 } agent_multiline_conf_t;
 
+typedef struct agent_tls_conf {
+    const char *cert; /* PEM certificate chain */
+    const char *key;  /* PEM private key */
+    const char *ca;   /* PEM CA bundle: clients must present a certificate it signed */
+} agent_tls_conf_t;
+
 typedef struct agent_input_conf {
     int type;
     const char *id;
@@ -112,8 +130,33 @@ typedef struct agent_input_conf {
     int64_t deleted_max_age_ms;
     uint64_t max_open_files;
     bool inotify;
+    /* syslog */
+    int mode;
+    const char *address;
+    int framing;
+    uint64_t max_message_bytes;
+    uint64_t max_connections;
+    uint64_t max_connections_per_peer;
+    uint64_t receive_buffer;
+    int64_t idle_timeout_ms;
+    const char *timezone;
+    bool lenient;
+    bool keep_raw;
+    const char *socket_mode;
+    agent_tls_conf_t tls;
+    /* metrics and prometheus */
+    int64_t interval_ms;
+    trib_config_strlist_t collectors;
+    const char *root; /* metrics: where proc/ is read (tests); default "/" */
+    const char *url;
+    int64_t timeout_ms;
+    uint64_t max_body_bytes;
     /* derived */
     char idbuf[160];
+    unsigned collector_mask;
+    int32_t tz_offset_s;
+    bool tz_local;
+    uint32_t socket_perm;
 } agent_input_conf_t;
 
 typedef struct agent_parse_conf {
@@ -169,6 +212,10 @@ typedef struct agent_conf {
         uint64_t max_inflight_bytes;
         bool headers;
     } output;
+    struct {
+        uint64_t max_size;
+        uint64_t segment_size;
+    } buffer;
     agent_pipeline_conf_t *pipelines;
     size_t npipelines;
 } agent_conf_t;
@@ -328,6 +375,21 @@ typedef struct agent_stats {
     uint64_t reloads;
     uint64_t reload_failures;
     uint64_t producer_rebuilds;
+    /* syslog, metrics and prometheus inputs (events through the disk buffer) */
+    uint64_t syslog_received;
+    uint64_t syslog_parsed;
+    uint64_t syslog_parse_failures;
+    uint64_t syslog_dropped_invalid;
+    uint64_t metrics_samples;
+    uint64_t metrics_errors;
+    uint64_t scrapes;
+    uint64_t scrape_errors;
+    uint64_t scrape_samples;
+    uint64_t scrape_bad_lines;
+    uint64_t buffered_events;
+    uint64_t drop_buffer_full;
+    uint64_t drop_buffer_error;
+    uint64_t drop_event_too_large;
 } agent_stats_t;
 
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts);

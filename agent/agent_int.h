@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
 
+#include "input/syslog_net.h"
 #include "tributary/http.h"
 
 #define AGENT_ACK_BIT (1ull << 63)
@@ -52,9 +53,19 @@ typedef struct agent_file {
     int64_t ml_last_ms;
 } agent_file_t;
 
+struct agent_sl;
+struct agent_hostmetrics;
+struct agent_scrape;
+
 struct agent_input {
     agent_pipeline_t *pl;
     agent_input_conf_t *conf;
+    /* syslog */
+    struct agent_sl *sl;
+    /* metrics, prometheus: the sampling timer (heap: freed by its close callback) */
+    uv_timer_t *timer;
+    struct agent_hostmetrics *hm;
+    struct agent_scrape *scrape; /* a scrape running on the thread pool */
     agent_file_t *files;
     size_t nopen;
     int64_t next_scan_ms;
@@ -115,7 +126,19 @@ struct agent {
     int64_t wall_ms;            /* the time of the current read: events made from it get it */
     agent_sbuf_t jhost, jagent; /* hostname and id as quoted JSON strings */
     agent_stats_t st;
-    trib_http_t http; /* the metrics endpoint, when agent.metrics is set */
+    /* the disk buffer of events from syslog, metrics and prometheus inputs */
+    struct agent_buffer *buf;
+    bool buf_blocked; /* an input was refused for lack of room: resume stream inputs on room */
+    bool buf_pending; /* a record taken from the buffer that librdkafka refused (queue full) */
+    uint64_t buf_pend_id;
+    agent_sbuf_t pend_topic, pend_key, pend_val, pend_hdrs;
+    bool pend_has_key;
+    size_t pend_nhdrs;
+    int64_t pend_ts;
+    uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
+    agent_sbuf_t sdbuf;         /* syslog structured data as JSON */
+    agent_sl_stats_t sl_totals; /* counters of listeners already stopped */
+    trib_http_t http;           /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
 };
@@ -138,6 +161,39 @@ bool agent_tail_idle(agent_input_t *in);
 void agent_tail_flush_ml(agent_file_t *f);
 void agent_tail_close_all(agent_input_t *in);
 void agent_file_release(agent_file_t *f); /* frees when closed and nothing in flight */
+
+/* input/syslog.c: listeners of syslog inputs */
+int agent_syslog_input_start(agent_input_t *in);
+void agent_syslog_input_stop(agent_input_t *in);
+void agent_syslog_resume_all(agent_t *a); /* the buffer has room again */
+void agent_syslog_pause_all(agent_t *a);  /* draining: stop reading */
+
+/* input/sample.c: metrics and prometheus inputs */
+int agent_sample_input_start(agent_input_t *in);
+void agent_sample_input_stop(agent_input_t *in);
+
+/* output/buffered.c: events of inputs that cannot be replayed go through
+   the disk buffer. */
+#define AGENT_BUFFER_OPAQUE (1ull << 63) /* a message's opaque: this bit | record id */
+/* Parses (the pipeline's parse steps), filters, renders and appends the
+   event to the buffer (printed instead in a dry run). 0: accepted, filtered
+   or dropped and counted; -EAGAIN: the buffer is full (nothing written);
+   -EIO: the buffer could not write it (counted). */
+int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source_type,
+                        const char *source);
+int agent_buffer_start(agent_t *a);
+void agent_buffer_stop(agent_t *a);
+/* Hands buffered records to the producer while the in-flight budget
+   allows; true when records are left. */
+bool agent_buffer_pump(agent_t *a);
+void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m);
+/* After a new producer: records handed to the old one and not
+   acknowledged are sent again. */
+void agent_buffer_restart(agent_t *a);
+/* Stream inputs refused for lack of room read again once there is room. */
+void agent_buffer_check_room(agent_t *a);
+/* True when nothing buffered waits to be sent. */
+bool agent_buffer_idle(agent_t *a);
 
 /* output/output.c */
 int agent_output_start(agent_t *a);

@@ -23,7 +23,12 @@
 #include <librdkafka/rdkafka.h>
 #include <yaml.h>
 
-static const char *const input_types[] = {"tail", NULL};
+#include "hostmetrics/hostmetrics.h"
+#include "syslog/syslog.h"
+
+static const char *const input_types[] = {"tail", "syslog", "metrics", "prometheus", NULL};
+static const char *const syslog_modes[] = {"udp", "tcp", "tls", "unix", "unix_dgram", NULL};
+static const char *const framings[] = {"auto", "octet_counting", "newline", NULL};
 static const char *const read_froms[] = {"beginning", "end", NULL};
 static const char *const parse_types[] = {"regex", "json", "logfmt", NULL};
 static const char *const filter_types[] = {"grep", "exclude", "set", "remove", "rename", NULL};
@@ -41,13 +46,22 @@ static const trib_config_option_t multiline_opts[] = {
     TRIB_CONFIG_END,
 };
 
+static const trib_config_option_t tls_opts[] = {
+    {TRIB_CONFIG_FIELD(agent_tls_conf_t, cert, STRING), .min = "1",
+     .desc = "PEM certificate (chain) of the listener"},
+    {TRIB_CONFIG_FIELD(agent_tls_conf_t, key, STRING), .min = "1", .desc = "PEM private key"},
+    {TRIB_CONFIG_FIELD(agent_tls_conf_t, ca, STRING), .min = "1",
+     .desc = "PEM CA bundle; when set, clients must present a certificate it signed"},
+    TRIB_CONFIG_END,
+};
+
 static const trib_config_option_t input_opts[] = {
     {TRIB_CONFIG_FIELD(agent_input_conf_t, type, ENUM), .flags = TRIB_CONFIG_REQUIRED,
      .choices = input_types, .desc = "input type"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, id, STRING), .min = "1", .max = "128",
      .desc = "names this input's checkpoints; default <pipeline>/<index>"},
-    {TRIB_CONFIG_FIELD(agent_input_conf_t, paths, STRLIST), .flags = TRIB_CONFIG_REQUIRED,
-     .min = "1", .desc = "glob patterns of the files to tail"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, paths, STRLIST), .min = "1",
+     .desc = "tail (required): glob patterns of the files to tail"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, exclude, STRLIST),
      .desc = "glob patterns (of the name, or of the path when they hold a '/') to skip"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, read_from, ENUM), .def = "beginning",
@@ -75,6 +89,49 @@ static const trib_config_option_t input_opts[] = {
      .max = "1000000", .desc = "open files per input; more wait for one to close"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, inotify, BOOL), .def = "true",
      .desc = "watch directories with inotify (stat polling is always on as a fallback)"},
+    /* syslog */
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, mode, ENUM), .def = "udp", .choices = syslog_modes,
+     .desc = "syslog: the transport (unix: a stream socket; unix_dgram: as /dev/log)"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, address, STRING), .min = "1",
+     .desc = "syslog (required): host:port to listen on, or the socket path for unix modes"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, framing, ENUM), .def = "auto", .choices = framings,
+     .desc = "syslog stream modes: RFC 6587 framing; auto: a frame starting with a digit is "
+             "octet-counted, any other is newline-terminated"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_message_bytes, SIZE), .def = "64KiB", .min = "480",
+     .max = "16MiB", .desc = "syslog: longer messages are cut and flagged"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_connections, UINT), .def = "1024", .min = "1",
+     .max = "1000000", .desc = "syslog stream modes: open connections; more are refused"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_connections_per_peer, UINT), .def = "0",
+     .max = "1000000",
+     .desc = "syslog stream modes: open connections per client address; 0: no cap"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, receive_buffer, SIZE), .def = "0", .max = "1GiB",
+     .desc = "syslog: SO_RCVBUF of the socket; 0: the kernel's default"},
+    {TRIB_CONFIG_KEY("idle_timeout", agent_input_conf_t, idle_timeout_ms, DURATION), .def = "0",
+     .max = "30d", .desc = "syslog stream modes: close connections idle this long; 0: never"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, timezone, STRING), .def = "local",
+     .desc = "syslog: the zone of timestamps that carry none (RFC 3164): local, UTC or +hh:mm"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, lenient, BOOL), .def = "true",
+     .desc = "syslog: a message that is not RFC 3164/5424 is sent with its raw text as the "
+             "message (parse_error: true); false: it is dropped and counted"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, keep_raw, BOOL), .def = "false",
+     .desc = "syslog: add the received text, unparsed, as the field raw"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, socket_mode, STRING), .def = "0666",
+     .desc = "syslog unix modes: the socket file's permissions (octal)"},
+    {TRIB_CONFIG_SECTION(agent_input_conf_t, tls, tls_opts),
+     .desc = "syslog mode tls: the server's certificate and key, and a CA for client certificates"},
+    /* metrics and prometheus */
+    {TRIB_CONFIG_KEY("interval", agent_input_conf_t, interval_ms, DURATION), .def = "10s",
+     .min = "100ms", .max = "1d", .desc = "metrics, prometheus: time between samples"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, collectors, STRLIST),
+     .desc = "metrics: any of cpu, memory, load, disk, filesystem, network; default all"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, root, STRING), .def = "/",
+     .desc = "metrics: the directory whose proc/ is read (a container's view of the host)"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, url, STRING), .min = "1",
+     .desc = "prometheus (required): the http(s) URL of an exporter's metrics"},
+    {TRIB_CONFIG_KEY("timeout", agent_input_conf_t, timeout_ms, DURATION), .def = "10s",
+     .min = "10ms", .max = "1h", .desc = "prometheus: a scrape taking longer fails"},
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_body_bytes, SIZE), .def = "16MiB", .min = "1KiB",
+     .max = "1GiB", .desc = "prometheus: a larger response fails"},
     TRIB_CONFIG_END,
 };
 
@@ -163,6 +220,16 @@ static const trib_config_option_t output_opts[] = {
     TRIB_CONFIG_END,
 };
 
+static const trib_config_option_t buffer_opts[] = {
+    {TRIB_CONFIG_KEY("max_size", agent_conf_t, buffer.max_size, SIZE), .def = "256MiB",
+     .min = "64KiB", .max = "1TiB",
+     .desc = "disk bytes for events of syslog, metrics and prometheus inputs not yet "
+             "acknowledged; when full, stream inputs stop reading and datagrams are dropped"},
+    {TRIB_CONFIG_KEY("segment_size", agent_conf_t, buffer.segment_size, SIZE), .def = "8MiB",
+     .min = "16KiB", .max = "1GiB", .desc = "size of one buffer file"},
+    TRIB_CONFIG_END,
+};
+
 /*
  * The sections above address agent_conf_t directly (offsets include the
  * sub-struct), so the top-level table hands them the whole struct: a
@@ -175,6 +242,7 @@ const trib_config_option_t agent_conf_schema[] = {
      .offset = 0,
      .sub = output_opts,
      .flags = TRIB_CONFIG_REQUIRED},
+    {.name = "buffer", .type = TRIB_CONFIG_SECTION, .offset = 0, .sub = buffer_opts},
     {TRIB_CONFIG_SECTIONS(agent_conf_t, pipelines, npipelines, agent_pipeline_conf_t,
                           pipeline_opts),
      .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
@@ -557,6 +625,164 @@ static void validate_output(agent_config_t *c)
     rd_kafka_conf_destroy(rc);
 }
 
+/* Which input types take an option (bits of 1 << AGENT_INPUT_*). */
+#define T_TAIL (1u << AGENT_INPUT_TAIL)
+#define T_SYSLOG (1u << AGENT_INPUT_SYSLOG)
+#define T_METRICS (1u << AGENT_INPUT_METRICS)
+#define T_PROM (1u << AGENT_INPUT_PROMETHEUS)
+static const struct {
+    const char *name;
+    unsigned types;
+} input_option_types[] = {
+    {"paths", T_TAIL},
+    {"exclude", T_TAIL},
+    {"read_from", T_TAIL},
+    {"multiline", T_TAIL},
+    {"max_line_bytes", T_TAIL},
+    {"fingerprint_bytes", T_TAIL},
+    {"scan_interval", T_TAIL},
+    {"poll_interval", T_TAIL},
+    {"rotate_wait", T_TAIL},
+    {"close_inactive", T_TAIL},
+    {"deleted_max_age", T_TAIL},
+    {"max_open_files", T_TAIL},
+    {"inotify", T_TAIL},
+    {"mode", T_SYSLOG},
+    {"address", T_SYSLOG},
+    {"framing", T_SYSLOG},
+    {"max_message_bytes", T_SYSLOG},
+    {"max_connections", T_SYSLOG},
+    {"max_connections_per_peer", T_SYSLOG},
+    {"receive_buffer", T_SYSLOG},
+    {"idle_timeout", T_SYSLOG},
+    {"timezone", T_SYSLOG},
+    {"lenient", T_SYSLOG},
+    {"keep_raw", T_SYSLOG},
+    {"socket_mode", T_SYSLOG},
+    {"tls", T_SYSLOG},
+    {"interval", T_METRICS | T_PROM},
+    {"collectors", T_METRICS},
+    {"root", T_METRICS},
+    {"url", T_PROM},
+    {"timeout", T_PROM},
+    {"max_body_bytes", T_PROM},
+};
+
+static bool yaml_has(agent_config_t *c, const char *where)
+{
+    int line, col, style;
+    return agent_yaml_locate(c->text, c->text_len, where, &line, &col, &style) == 0;
+}
+
+/* "host:port" with a port (the host may be empty or [v6]). */
+static bool host_port_ok(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon[1] == '\0') {
+        return false;
+    }
+    if (s[0] == '[' && (colon == s || colon[-1] != ']')) {
+        return false;
+    }
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    return *end == '\0' && port <= 65535;
+}
+
+static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_input_conf_t *in)
+{
+    static const char *const tnames[] = {"tail", "syslog", "metrics", "prometheus"};
+    char where[256], base[128];
+    if (in->type < 0 || in->type > AGENT_INPUT_PROMETHEUS) {
+        return;
+    }
+    snprintf(base, sizeof(base), "pipelines.%zu.inputs.%zu", i, j);
+    for (size_t o = 0; o < sizeof(input_option_types) / sizeof(input_option_types[0]); o++) {
+        if (input_option_types[o].types & (1u << in->type)) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "%s.%s", base, input_option_types[o].name);
+        if (yaml_has(c, where)) {
+            verr(c, where, 0, "'%s' is not an option of a %s input", input_option_types[o].name,
+                 tnames[in->type]);
+        }
+    }
+    switch (in->type) {
+    case AGENT_INPUT_TAIL:
+        if (in->paths.count == 0) {
+            verr(c, base, 0, "missing required key 'paths' in pipelines[%zu].inputs[%zu]", i, j);
+        }
+        break;
+    case AGENT_INPUT_SYSLOG: {
+        snprintf(where, sizeof(where), "%s.address", base);
+        bool unix_mode =
+            in->mode == AGENT_SYSLOG_MODE_UNIX || in->mode == AGENT_SYSLOG_MODE_UNIX_DGRAM;
+        if (in->address == NULL) {
+            verr(c, base, 0, "missing required key 'address' in pipelines[%zu].inputs[%zu]", i, j);
+        } else if (unix_mode && in->address[0] != '/') {
+            verr(c, where, 0, "a unix socket address must be an absolute path: '%s'", in->address);
+        } else if (!unix_mode && !host_port_ok(in->address)) {
+            verr(c, where, 0,
+                 "address must be host:port ([v6]:port, :port for every address): '%s'",
+                 in->address);
+        }
+        agent_syslog_tz_t tz;
+        if (in->timezone == NULL || in->socket_mode == NULL) {
+            break; /* the schema pass failed */
+        }
+        if (agent_syslog_tz_parse(in->timezone, &tz) != 0) {
+            snprintf(where, sizeof(where), "%s.timezone", base);
+            verr(c, where, 0, "timezone must be local, UTC or an offset such as +02:00: '%s'",
+                 in->timezone);
+        } else {
+            in->tz_local = tz.local;
+            in->tz_offset_s = tz.offset;
+        }
+        char *end;
+        unsigned long perm = strtoul(in->socket_mode, &end, 8);
+        if (*end != '\0' || end == in->socket_mode || perm > 0777) {
+            snprintf(where, sizeof(where), "%s.socket_mode", base);
+            verr(c, where, 0, "socket_mode must be octal permissions such as 0660: '%s'",
+                 in->socket_mode);
+        }
+        in->socket_perm = (uint32_t)perm;
+        if (in->mode == AGENT_SYSLOG_MODE_TLS && (in->tls.cert == NULL || in->tls.key == NULL)) {
+            verr(c, base, 0, "mode tls needs tls.cert and tls.key in pipelines[%zu].inputs[%zu]", i,
+                 j);
+        } else if (in->mode != AGENT_SYSLOG_MODE_TLS) {
+            snprintf(where, sizeof(where), "%s.tls", base);
+            if (yaml_has(c, where)) {
+                verr(c, where, 0, "'tls' is only for mode tls");
+            }
+        }
+        break;
+    }
+    case AGENT_INPUT_METRICS:
+        in->collector_mask = in->collectors.count == 0 ? AGENT_HM_ALL : 0;
+        for (size_t k = 0; k < in->collectors.count; k++) {
+            unsigned bit = agent_hm_collector_bit(in->collectors.items[k]);
+            if (bit == 0) {
+                snprintf(where, sizeof(where), "%s.collectors.%zu", base, k);
+                verr(c, where, 0,
+                     "unknown collector '%s' (cpu, memory, load, disk, filesystem, network)",
+                     in->collectors.items[k]);
+            }
+            in->collector_mask |= bit;
+        }
+        break;
+    case AGENT_INPUT_PROMETHEUS:
+        snprintf(where, sizeof(where), "%s.url", base);
+        if (in->url == NULL) {
+            verr(c, base, 0, "missing required key 'url' in pipelines[%zu].inputs[%zu]", i, j);
+        } else if (strncmp(in->url, "http://", 7) != 0 && strncmp(in->url, "https://", 8) != 0) {
+            verr(c, where, 0, "url must start with http:// or https://: '%s'", in->url);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static void validate(agent_config_t *c)
 {
     agent_conf_t *k = &c->conf;
@@ -590,6 +816,7 @@ static void validate(agent_config_t *c)
                 snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu.id", i, j);
                 verr(c, where, 0, "an input id cannot hold tabs or line breaks");
             }
+            validate_input_type(c, i, j, in);
             for (size_t p = 0; p < in->paths.count; p++) {
                 if (in->paths.items[p][0] != '/') {
                     snprintf(where, sizeof(where), "pipelines.%zu.inputs.%zu.paths.%zu", i, j, p);

@@ -16,14 +16,17 @@
 #include <librdkafka/rdkafka.h>
 
 #include "agent.h"
+#include "buffer/buffer.h"
 #include "tributary/version.h"
 
 static void usage(FILE *out)
 {
     fputs("Usage: tributary-agent [OPTIONS]\n"
           "\n"
-          "The Tributary agent: tails files, parses and filters their lines and\n"
-          "ships them as keyed JSON events to Kafka-protocol brokers, at least once.\n"
+          "The Tributary agent: tails files, receives syslog, samples host and\n"
+          "Prometheus metrics, parses and filters the events and ships them as keyed\n"
+          "JSON to Kafka-protocol brokers, at least once (events that cannot be read\n"
+          "again wait in a disk buffer until they are acknowledged).\n"
           "\n"
           "Options:\n"
           "  -c, --config FILE   configuration (default /etc/tributary/agent.yaml)\n"
@@ -34,8 +37,80 @@ static void usage(FILE *out)
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show versions and exit\n"
           "\n"
+          "       tributary-agent buffer check|dump [-c FILE | --dir DIR]\n"
+          "\n"
+          "Inspects the disk buffer (state_dir/buffer of the configuration, or DIR)\n"
+          "without changing it; stop the agent first. check prints what it found and\n"
+          "exits 0 when the buffer is intact, 1 when it found damage; dump prints every\n"
+          "event not yet acknowledged as a JSON line.\n"
+          "\n"
           "Signals: SIGHUP reloads the configuration, SIGTERM drains and exits.\n",
           out);
+}
+
+/* tributary-agent buffer check|dump [-c FILE | --dir DIR] */
+static int buffer_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"dir", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = "/etc/tributary/agent.yaml";
+    const char *dir = NULL;
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "c:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind + 1 != argc ||
+        (strcmp(argv[optind], "check") != 0 && strcmp(argv[optind], "dump") != 0)) {
+        fputs("tributary-agent: buffer needs check or dump\n", stderr);
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[optind];
+    char path[4096];
+    agent_config_t *cfg = NULL;
+    if (dir == NULL) {
+        int rc = agent_config_load(&cfg, config);
+        if (rc != 0) {
+            if (cfg != NULL) {
+                agent_config_print_errors(cfg, stderr);
+            }
+            agent_config_free(cfg);
+            return rc == -ENOMEM ? 1 : 2;
+        }
+        snprintf(path, sizeof(path), "%s/buffer", cfg->conf.agent.state_dir);
+        agent_config_free(cfg);
+        dir = path;
+    }
+    int rc;
+    if (strcmp(cmd, "check") == 0) {
+        agent_buffer_report_t r;
+        rc = agent_buffer_check(dir, stdout, &r);
+    } else {
+        rc = agent_buffer_dump(dir, stdout);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "tributary-agent: %s: %s\n", dir, strerror(-rc));
+        return 1;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -50,6 +125,9 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    if (argc >= 2 && strcmp(argv[1], "buffer") == 0) {
+        return buffer_cmd(argc, argv);
+    }
     const char *config = "/etc/tributary/agent.yaml";
     bool check = false;
     agent_options_t o;

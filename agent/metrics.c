@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buffer/buffer.h"
 #include "tributary/buf.h"
 #include "tributary/log.h"
 
@@ -115,6 +116,100 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     counter(b, "tributary_agent_producer_rebuilds_total",
             "Producers rebuilt after a fatal error (files resumed at their checkpoints).",
             "counter", NULL, s->producer_rebuilds);
+    /* syslog, metrics and prometheus inputs and the disk buffer */
+    agent_sl_stats_t sl = a->sl_totals;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            if (a->pipes[i].inputs[j].sl != NULL) {
+                agent_sl_stats_t x;
+                agent_sl_stats(a->pipes[i].inputs[j].sl, &x);
+                sl.drops_full += x.drops_full;
+                sl.drops_kernel += x.drops_kernel;
+                sl.drops_error += x.drops_error;
+                sl.truncated += x.truncated;
+                sl.framing_errors += x.framing_errors;
+                sl.tls_errors += x.tls_errors;
+                sl.connections_accepted += x.connections_accepted;
+                sl.connections_refused += x.connections_refused;
+                sl.connections_open += x.connections_open;
+                sl.bytes += x.bytes;
+            }
+        }
+    }
+    counter(b, "tributary_agent_syslog_received_total", "Syslog messages received and accepted.",
+            "counter", NULL, s->syslog_received);
+    counter(b, "tributary_agent_syslog_parsed_total", "Syslog messages parsed as RFC 3164 or 5424.",
+            "counter", NULL, s->syslog_parsed);
+    counter(b, "tributary_agent_syslog_parse_failures_total",
+            "Syslog messages in neither format (sent raw when lenient).", "counter", NULL,
+            s->syslog_parse_failures);
+    counter(b, "tributary_agent_syslog_bytes_total", "Bytes received by syslog listeners.",
+            "counter", NULL, sl.bytes);
+    counter(b, "tributary_agent_syslog_truncated_total",
+            "Syslog messages cut at max_message_bytes.", "counter", NULL, sl.truncated);
+    counter(b, "tributary_agent_syslog_framing_errors_total",
+            "Stream connections closed on a framing error.", "counter", NULL, sl.framing_errors);
+    counter(b, "tributary_agent_syslog_tls_errors_total", "TLS handshakes or records that failed.",
+            "counter", NULL, sl.tls_errors);
+    counter(b, "tributary_agent_syslog_connections_total", "Stream connections accepted.",
+            "counter", NULL, sl.connections_accepted);
+    counter(b, "tributary_agent_syslog_connections_refused_total",
+            "Stream connections refused (max_connections, max_connections_per_peer).", "counter",
+            NULL, sl.connections_refused);
+    counter(b, "tributary_agent_syslog_connections", "Stream connections open.", "gauge", NULL,
+            sl.connections_open);
+    counter(b, "tributary_agent_metrics_samples_total", "Host metrics samples taken.", "counter",
+            NULL, s->metrics_samples);
+    counter(b, "tributary_agent_metrics_errors_total",
+            "Host metrics sources that could not be read.", "counter", NULL, s->metrics_errors);
+    counter(b, "tributary_agent_scrapes_total", "Prometheus scrapes done.", "counter", NULL,
+            s->scrapes);
+    counter(b, "tributary_agent_scrape_errors_total", "Prometheus scrapes that failed.", "counter",
+            NULL, s->scrape_errors);
+    counter(b, "tributary_agent_scrape_samples_total", "Samples read from Prometheus scrapes.",
+            "counter", NULL, s->scrape_samples);
+    counter(b, "tributary_agent_scrape_bad_lines_total",
+            "Lines of scraped responses that were not the text format (skipped).", "counter", NULL,
+            s->scrape_bad_lines);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"syslog_invalid\"",
+            s->syslog_dropped_invalid);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"udp_buffer_full\"",
+            sl.drops_full);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"udp_receive_queue\"",
+            sl.drops_kernel);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"syslog_error\"",
+            sl.drops_error);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"sample_buffer_full\"",
+            s->drop_buffer_full);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"buffer_write_error\"",
+            s->drop_buffer_error);
+    counter(b, "tributary_agent_drops_total", NULL, NULL, "reason=\"event_too_large\"",
+            s->drop_event_too_large);
+    counter(b, "tributary_agent_buffered_events_total", "Events appended to the disk buffer.",
+            "counter", NULL, s->buffered_events);
+    if (a->buf != NULL) {
+        agent_buffer_stats_t bs;
+        agent_buffer_stats(a->buf, &bs);
+        counter(b, "tributary_agent_buffer_bytes", "Bytes in the disk buffer.", "gauge", NULL,
+                bs.bytes);
+        counter(b, "tributary_agent_buffer_events", "Events in the disk buffer (not acknowledged).",
+                "gauge", NULL, bs.records);
+        counter(b, "tributary_agent_buffer_max_bytes", "buffer.max_size.", "gauge", NULL,
+                a->cfg->conf.buffer.max_size);
+        counter(b, "tributary_agent_buffer_full_total",
+                "Appends refused because the buffer was full.", "counter", NULL, bs.full);
+        counter(b, "tributary_agent_buffer_write_errors_total", "Disk buffer write errors.",
+                "counter", NULL, bs.write_errors);
+        counter(b, "tributary_agent_buffer_sync_errors_total", "Disk buffer fdatasync errors.",
+                "counter", NULL, bs.sync_errors);
+        counter(b, "tributary_agent_buffer_recovered_torn_bytes",
+                "Bytes cut off a torn buffer segment at start.", "gauge", NULL, a->buf_report_torn);
+        counter(b, "tributary_agent_buffer_recovered_corrupt_records",
+                "Corrupt buffer records skipped at start.", "gauge", NULL, a->buf_report_corrupt);
+        counter(b, "tributary_agent_buffer_quarantined_segments",
+                "Buffer segments copied to quarantine/ at start.", "gauge", NULL,
+                a->buf_report_quarantined);
+    }
     counter(b, "tributary_agent_inflight_events", "Events in the producer.", "gauge", NULL,
             a->inflight_msgs);
     counter(b, "tributary_agent_inflight_bytes", "Bytes of events in the producer.", "gauge", NULL,

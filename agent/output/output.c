@@ -286,6 +286,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     agent_t *a = opaque;
     uint64_t op = (uint64_t)(uintptr_t)m->_private;
+    if (op & AGENT_BUFFER_OPAQUE) {
+        agent_buffer_dr(a, rk, m);
+        return;
+    }
     uint32_t slot = (uint32_t)(op >> AGENT_SEQ_BITS);
     agent_file_t *f = slot < a->nslots ? a->slots[slot] : NULL;
     if (f == NULL) {

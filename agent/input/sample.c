@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The sampling inputs, on a timer every `interval`:
+ *
+ *   metrics     host metrics from /proc and statvfs (hostmetrics/), one
+ *               event per sample:
+ *               {"@timestamp", "host", "agent", "source": "metrics",
+ *                "metric": "cpu.usage_percent", "value": 12.5, "cpu": "total"}
+ *   prometheus  a scrape of an exporter (libcurl on the thread pool, so the
+ *               loop never waits on the network), one event per sample:
+ *               {..., "source": "<url>", "metric", "value", "type", labels…}
+ *
+ * Labels become fields; one whose name is taken by a fixed field gets a
+ * "label_" prefix. A value that is not finite is the string "NaN", "+Inf"
+ * or "-Inf". Samples go through the disk buffer; when it is full they are
+ * dropped and counted (a sample cannot wait: the next one replaces it).
+ */
+#include "../agent_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hostmetrics/hostmetrics.h"
+#include "tributary/log.h"
+
+static trib_log_ratelimit_t rl_scrape = TRIB_LOG_RATELIMIT_INIT(60000, 3);
+
+/* JSON text of a sample value; *raw false when it is a string. */
+static size_t format_value(double v, char out[40], bool *raw)
+{
+    *raw = true;
+    if (isnan(v)) {
+        *raw = false;
+        return (size_t)snprintf(out, 40, "NaN");
+    }
+    if (isinf(v)) {
+        *raw = false;
+        return (size_t)snprintf(out, 40, "%s", v > 0 ? "+Inf" : "-Inf");
+    }
+    if (v == floor(v) && fabs(v) < 1e15) {
+        return (size_t)snprintf(out, 40, "%.0f", v);
+    }
+    int n = snprintf(out, 40, "%.15g", v);
+    if (strtod(out, NULL) != v) {
+        n = snprintf(out, 40, "%.17g", v);
+    }
+    return (size_t)n;
+}
+
+static const char *const fixed_fields[] = {"@timestamp", "host", "agent",   "source", "metric",
+                                           "value",      "type", "message", NULL};
+
+/* Adds a label as a field, renamed "label_<name>" when the name is taken. */
+static void add_label(agent_event_t *ev, const char *name, size_t nlen, const char *val,
+                      size_t vlen, char *namebuf, size_t namecap)
+{
+    for (const char *const *f = fixed_fields; *f != NULL; f++) {
+        if (strlen(*f) == nlen && memcmp(*f, name, nlen) == 0) {
+            int n = snprintf(namebuf, namecap, "label_%.*s", (int)nlen, name);
+            if (n < 0 || (size_t)n >= namecap) {
+                return;
+            }
+            name = namebuf;
+            nlen = (size_t)n;
+            break;
+        }
+    }
+    (void)agent_event_set(ev, name, nlen, val, vlen, false);
+}
+
+static void begin_event(agent_t *a, agent_event_t *ev, int64_t ts_ms, const char *source)
+{
+    ev->nfields = 0;
+    ev->partial = false;
+    ev->ts_ms = ts_ms;
+    a->scratch.len = 0;
+    ev->scratch = &a->scratch;
+    ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
+    ev->fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
+    ev->fields[2] = (agent_field_t){"source", 6, source, strlen(source), false};
+    ev->nfields = 3;
+}
+
+static void submit(agent_input_t *in, agent_event_t *ev, const char *source_type,
+                   const char *source)
+{
+    agent_t *a = in->pl->a;
+    int rc = agent_emit_buffered(in, ev, source_type, source);
+    if (rc == -EAGAIN) {
+        a->st.drop_buffer_full++;
+    }
+}
+
+typedef struct hm_ctx {
+    agent_input_t *in;
+    int64_t ts_ms;
+} hm_ctx_t;
+
+static void hm_emit(void *ud, const agent_hm_sample_t *s)
+{
+    hm_ctx_t *x = ud;
+    agent_t *a = x->in->pl->a;
+    agent_event_t ev;
+    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+        return;
+    }
+    begin_event(a, &ev, x->ts_ms, "metrics");
+    char num[40];
+    bool raw;
+    size_t nn = format_value(s->value, num, &raw);
+    (void)agent_event_set(&ev, "metric", 6, s->metric, strlen(s->metric), false);
+    (void)agent_event_set(&ev, "value", 5, num, nn, raw);
+    char names[AGENT_HM_MAX_LABELS][80];
+    for (size_t i = 0; i < s->nlabels && i < AGENT_HM_MAX_LABELS; i++) {
+        add_label(&ev, s->labels[i].name, strlen(s->labels[i].name), s->labels[i].value,
+                  strlen(s->labels[i].value), names[i], sizeof(names[i]));
+    }
+    a->st.metrics_samples++;
+    submit(x->in, &ev, "metrics", "metrics");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Prometheus scrapes on the thread pool                                  */
+
+typedef struct agent_scrape {
+    uv_work_t req;
+    agent_input_t *in; /* NULL once the input is gone (the job frees itself) */
+    char *url;
+    int64_t timeout_ms;
+    size_t max_bytes;
+    char *body;
+    size_t len;
+    int rc;
+    int64_t ts_ms;
+    char err[256];
+} agent_scrape_t;
+
+static void scrape_work(uv_work_t *req)
+{
+    agent_scrape_t *j = req->data;
+    j->rc = agent_prom_scrape(j->url, j->timeout_ms, j->max_bytes, &j->body, &j->len, j->err,
+                              sizeof(j->err));
+}
+
+typedef struct prom_ctx {
+    agent_input_t *in;
+    int64_t ts_ms;
+} prom_ctx_t;
+
+static void prom_emit(void *ud, const agent_prom_sample_t *s)
+{
+    prom_ctx_t *x = ud;
+    agent_input_t *in = x->in;
+    agent_t *a = in->pl->a;
+    agent_event_t ev;
+    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+        return;
+    }
+    begin_event(a, &ev, s->has_ts ? s->ts_ms : x->ts_ms, in->conf->url);
+    char num[40];
+    bool raw;
+    size_t nn = format_value(s->value, num, &raw);
+    (void)agent_event_set(&ev, "metric", 6, s->name, s->name_len, false);
+    (void)agent_event_set(&ev, "value", 5, num, nn, raw);
+    if (s->type != NULL) {
+        (void)agent_event_set(&ev, "type", 4, s->type, strlen(s->type), false);
+    }
+    char names[AGENT_PROM_MAX_LABELS][80];
+    for (size_t i = 0; i < s->nlabels && i < AGENT_PROM_MAX_LABELS; i++) {
+        add_label(&ev, s->labels[i].name, s->labels[i].nlen, s->labels[i].value, s->labels[i].vlen,
+                  names[i], sizeof(names[i]));
+    }
+    a->st.scrape_samples++;
+    submit(in, &ev, "prometheus", in->conf->url);
+}
+
+static void scrape_done(uv_work_t *req, int status)
+{
+    agent_scrape_t *j = req->data;
+    agent_input_t *in = j->in;
+    if (in != NULL) {
+        in->scrape = NULL;
+        agent_t *a = in->pl->a;
+        a->st.scrapes++;
+        if (status != 0 || j->rc != 0) {
+            a->st.scrape_errors++;
+            TRIB_LOG_RL(&rl_scrape, TRIB_LOG_WARN, "prometheus",
+                        "input %s: scrape of %s failed: %s", in->conf->id, j->url,
+                        status != 0 ? uv_strerror(status) : j->err);
+        } else if (a->state == AGENT_RUNNING) {
+            prom_ctx_t x = {in, j->ts_ms};
+            long bad = agent_prom_parse(j->body, j->len, prom_emit, &x);
+            if (bad > 0) {
+                a->st.scrape_bad_lines += (uint64_t)bad;
+            } else if (bad < 0) {
+                a->st.scrape_errors++;
+            }
+        }
+    }
+    free(j->body);
+    free(j->url);
+    free(j);
+}
+
+static void start_scrape(agent_input_t *in)
+{
+    if (in->scrape != NULL) {
+        return; /* the last one is still running: skip this round */
+    }
+    agent_scrape_t *j = calloc(1, sizeof(*j));
+    if (j == NULL) {
+        return;
+    }
+    j->url = strdup(in->conf->url);
+    if (j->url == NULL) {
+        free(j);
+        return;
+    }
+    j->in = in;
+    j->timeout_ms = in->conf->timeout_ms;
+    j->max_bytes = in->conf->max_body_bytes;
+    j->ts_ms = agent_wall_ms();
+    j->req.data = j;
+    if (uv_queue_work(&in->pl->a->loop, &j->req, scrape_work, scrape_done) != 0) {
+        free(j->url);
+        free(j);
+        return;
+    }
+    in->scrape = j;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void timer_cb(uv_timer_t *t)
+{
+    agent_input_t *in = t->data;
+    agent_t *a = in->pl->a;
+    if (a->state != AGENT_RUNNING) {
+        return;
+    }
+    if (in->conf->type == AGENT_INPUT_PROMETHEUS) {
+        start_scrape(in);
+        return;
+    }
+    hm_ctx_t x = {in, agent_wall_ms()};
+    uint64_t errs = agent_hostmetrics_errors(in->hm);
+    (void)agent_hostmetrics_collect(in->hm, agent_now_ms(a), hm_emit, &x);
+    a->st.metrics_errors += agent_hostmetrics_errors(in->hm) - errs;
+}
+
+int agent_sample_input_start(agent_input_t *in)
+{
+    agent_t *a = in->pl->a;
+    agent_input_conf_t *c = in->conf;
+    if (c->type == AGENT_INPUT_METRICS) {
+        const char *root = c->root != NULL && strcmp(c->root, "/") != 0 ? c->root : NULL;
+        int rc = agent_hostmetrics_new(&in->hm, c->collector_mask, root);
+        if (rc != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, "metrics", "input %s: cannot start: %s", c->id,
+                     trib_strerror(rc));
+            return rc;
+        }
+    }
+    in->timer = malloc(sizeof(*in->timer));
+    if (in->timer == NULL) {
+        return -ENOMEM;
+    }
+    uv_timer_init(&a->loop, in->timer);
+    in->timer->data = in;
+    /* the first sample at once (metrics: a baseline for rates), then every interval */
+    uv_timer_start(in->timer, timer_cb, 0, (uint64_t)c->interval_ms);
+    return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void agent_sample_input_stop(agent_input_t *in)
+{
+    if (in->timer != NULL) {
+        uv_close((uv_handle_t *)in->timer, timer_closed);
+        in->timer = NULL;
+    }
+    if (in->scrape != NULL) {
+        in->scrape->in = NULL; /* it frees itself when the thread pool is done with it */
+        in->scrape = NULL;
+    }
+    agent_hostmetrics_free(in->hm);
+    in->hm = NULL;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The syslog input: a listener (input/syslog_net.c) per input, each
+ * message parsed as RFC 5424 or RFC 3164 (syslog/syslog.h) into an event
+ *
+ *   {"@timestamp", "host", "agent", "source": "<peer address>",
+ *    "message", "facility", "severity", "pri", "hostname", "app",
+ *    "procid", "msgid", "structured_data": {"id": {"param": "value"}}}
+ *
+ * and appended to the disk buffer. @timestamp is the message's own time
+ * when it has one, else the time it was received. A message that is
+ * neither format keeps its whole text as the message with
+ * "parse_error": true (lenient, the default) or is dropped and counted.
+ *
+ * When the buffer is full the callback refuses the message: a stream
+ * connection stops reading until agent_syslog_resume_all(), a datagram is
+ * dropped and counted by the listener.
+ */
+#include "../agent_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "input/syslog_net.h"
+#include "syslog/syslog.h"
+#include "tributary/log.h"
+
+static const int sl_modes[] = {
+    [AGENT_SYSLOG_MODE_UDP] = AGENT_SL_UDP,
+    [AGENT_SYSLOG_MODE_TCP] = AGENT_SL_TCP,
+    [AGENT_SYSLOG_MODE_TLS] = AGENT_SL_TLS,
+    [AGENT_SYSLOG_MODE_UNIX] = AGENT_SL_UNIX,
+    [AGENT_SYSLOG_MODE_UNIX_DGRAM] = AGENT_SL_UNIX_DGRAM,
+};
+
+static const int sl_framings[] = {AGENT_SYSLOG_FRAME_AUTO, AGENT_SYSLOG_FRAME_OCTET,
+                                  AGENT_SYSLOG_FRAME_NEWLINE};
+
+static void set_str(agent_event_t *ev, const char *name, agent_syslog_str_t v)
+{
+    if (v.p != NULL) {
+        (void)agent_event_set(ev, name, strlen(name), v.p, v.n, false);
+    }
+}
+
+static int on_message(void *ud, const char *msg, size_t len, bool truncated,
+                      const agent_sl_peer_t *peer)
+{
+    agent_input_t *in = ud;
+    agent_t *a = in->pl->a;
+    agent_input_conf_t *c = in->conf;
+    if (a->state != AGENT_RUNNING) {
+        return -EAGAIN;
+    }
+    int64_t now = agent_wall_ms();
+    agent_syslog_opts_t o = {.now_ms = now, .tz = {.local = c->tz_local, .offset = c->tz_offset_s}};
+    agent_syslog_msg_t m;
+    int rc = agent_syslog_parse(msg, len, &o, &m);
+    if (rc != 0 && !c->lenient) {
+        a->st.syslog_received++;
+        a->st.syslog_parse_failures++;
+        a->st.syslog_dropped_invalid++;
+        return 0;
+    }
+    agent_event_t ev;
+    ev.nfields = 0;
+    ev.partial = false;
+    ev.ts_ms = m.has_ts ? m.ts_ms : now;
+    a->scratch.len = 0;
+    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
+        return -EAGAIN;
+    }
+    ev.scratch = &a->scratch;
+    const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
+    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
+    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
+    ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false};
+    ev.fields[3] =
+        (agent_field_t){"message", 7, rc == 0 ? m.msg.p : msg, rc == 0 ? m.msg.n : len, false};
+    ev.nfields = 4;
+    const char *fac = agent_syslog_facility_name(m.facility);
+    const char *sev = agent_syslog_severity_name(m.severity);
+    if (fac != NULL) {
+        (void)agent_event_set(&ev, "facility", 8, fac, strlen(fac), false);
+    }
+    if (sev != NULL) {
+        (void)agent_event_set(&ev, "severity", 8, sev, strlen(sev), false);
+    }
+    char pri[8];
+    if (m.pri >= 0) {
+        int n = snprintf(pri, sizeof(pri), "%d", m.pri);
+        (void)agent_event_set(&ev, "pri", 3, pri, (size_t)n, true);
+    }
+    set_str(&ev, "hostname", m.hostname);
+    set_str(&ev, "app", m.app);
+    set_str(&ev, "procid", m.procid);
+    set_str(&ev, "msgid", m.msgid);
+    if (m.sd.p != NULL) {
+        a->sdbuf.len = 0;
+        long n = -1;
+        if (agent_sbuf_reserve(&a->sdbuf, m.sd.n * 6 + 16) == 0) {
+            n = agent_syslog_sd_json(m.sd.p, m.sd.n, a->sdbuf.p, a->sdbuf.cap);
+        }
+        if (n >= 0) {
+            (void)agent_event_set(&ev, "structured_data", 15, a->sdbuf.p, (size_t)n, true);
+        } else {
+            set_str(&ev, "structured_data", m.sd);
+        }
+    }
+    if (rc != 0) {
+        (void)agent_event_set(&ev, "parse_error", 11, "true", 4, true);
+    }
+    if (truncated) {
+        (void)agent_event_set(&ev, "truncated", 9, "true", 4, true);
+    }
+    if (c->keep_raw) {
+        (void)agent_event_set(&ev, "raw", 3, msg, len, false);
+    }
+    int erc = agent_emit_buffered(in, &ev, "syslog", src);
+    if (erc == -EAGAIN) {
+        return -EAGAIN;
+    }
+    a->st.syslog_received++;
+    if (rc == 0) {
+        a->st.syslog_parsed++;
+    } else {
+        a->st.syslog_parse_failures++;
+    }
+    return erc;
+}
+
+int agent_syslog_input_start(agent_input_t *in)
+{
+    agent_input_conf_t *c = in->conf;
+    agent_sl_conf_t sc = {
+        .mode = sl_modes[c->mode],
+        .address = c->address,
+        .framing = sl_framings[c->framing],
+        .max_message_bytes = c->max_message_bytes,
+        .max_connections = c->max_connections,
+        .max_connections_per_peer = c->max_connections_per_peer,
+        .rcvbuf = c->receive_buffer,
+        .idle_timeout_ms = c->idle_timeout_ms,
+        .tls_cert = c->tls.cert,
+        .tls_key = c->tls.key,
+        .tls_ca = c->tls.ca,
+        .unix_mode = c->socket_perm,
+    };
+    char err[512] = "";
+    int rc = agent_sl_start(&in->sl, &in->pl->a->loop, &sc, on_message, in, err, sizeof(err));
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "syslog", "input %s: cannot listen on %s: %s", c->id, c->address,
+                 err[0] ? err : trib_strerror(rc));
+        in->sl = NULL;
+        return rc < 0 ? rc : -EINVAL;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "syslog", "input %s: listening on %s (%s)", c->id, c->address,
+             (const char *[]){"udp", "tcp", "tls", "unix", "unix_dgram"}[c->mode]);
+    return 0;
+}
+
+void agent_syslog_input_stop(agent_input_t *in)
+{
+    if (in->sl != NULL) {
+        agent_sl_stats_t st;
+        agent_sl_stats(in->sl, &st);
+        agent_t *a = in->pl->a;
+        /* the listener's counters outlive it in the agent's totals */
+        a->sl_totals.drops_full += st.drops_full;
+        a->sl_totals.drops_kernel += st.drops_kernel;
+        a->sl_totals.drops_error += st.drops_error;
+        a->sl_totals.truncated += st.truncated;
+        a->sl_totals.framing_errors += st.framing_errors;
+        a->sl_totals.tls_errors += st.tls_errors;
+        a->sl_totals.connections_accepted += st.connections_accepted;
+        a->sl_totals.connections_refused += st.connections_refused;
+        a->sl_totals.bytes += st.bytes;
+        agent_sl_stop(in->sl);
+        in->sl = NULL;
+    }
+}
+
+static void each_listener(agent_t *a, void (*fn)(agent_sl_t *))
+{
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            if (a->pipes[i].inputs[j].sl != NULL) {
+                fn(a->pipes[i].inputs[j].sl);
+            }
+        }
+    }
+}
+
+void agent_syslog_resume_all(agent_t *a)
+{
+    each_listener(a, agent_sl_resume);
+}
+
+void agent_syslog_pause_all(agent_t *a)
+{
+    each_listener(a, agent_sl_pause_all);
+}

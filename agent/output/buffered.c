@@ -1,0 +1,437 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Events of inputs that cannot be replayed (syslog, metrics, prometheus)
+ * go through the disk buffer (buffer/buffer.h) on their way to the
+ * producer:
+ *
+ *   input --event--> parse, filters, render --append--> state_dir/buffer
+ *   buffer --next--> librdkafka (opaque = AGENT_BUFFER_OPAQUE | record id)
+ *   delivery report --ack--> buffer (segments leave once wholly acknowledged)
+ *
+ * The record is rendered before it is buffered (topic, key, value and
+ * headers as they will be sent), so a reload that changes the pipelines
+ * does not change what was already accepted.
+ *
+ * The buffer is appended to whatever the state of the output: while a
+ * collector is down, the buffer fills and the producer's budget stays
+ * full. When the buffer itself is full, stream inputs stop reading (their
+ * clients see TCP backpressure) and datagrams and samples are dropped and
+ * counted. Records are handed to the producer under the same in-flight
+ * budget as file events; one refused by librdkafka (queue full) is kept
+ * aside and sent first when room comes back.
+ */
+#include "../agent_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer/buffer.h"
+#include "tributary/log.h"
+
+static trib_log_ratelimit_t rl_buf = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+
+int agent_buffer_start(agent_t *a)
+{
+    if (a->opts.dry_run) {
+        return 0;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/buffer", a->state_dir);
+    agent_buffer_opts_t o = {
+        .dir = dir,
+        .max_size = a->cfg->conf.buffer.max_size,
+        .segment_size = a->cfg->conf.buffer.segment_size,
+    };
+    agent_buffer_report_t r;
+    memset(&r, 0, sizeof(r));
+    int rc = agent_buffer_open(&a->buf, &o, &r);
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, "buffer", "cannot open the disk buffer %s: %s", dir,
+                 trib_strerror(rc));
+        return rc;
+    }
+    if (r.torn_bytes > 0 || r.corrupt_records > 0 || r.quarantined > 0) {
+        TRIB_LOG(TRIB_LOG_WARN, "buffer",
+                 "recovered %s: %llu torn bytes cut off, %llu corrupt records (%llu bytes) "
+                 "skipped, %llu segments copied to quarantine/",
+                 dir, (unsigned long long)r.torn_bytes, (unsigned long long)r.corrupt_records,
+                 (unsigned long long)r.corrupt_bytes, (unsigned long long)r.quarantined);
+    }
+    if (r.records > 0) {
+        TRIB_LOG(TRIB_LOG_INFO, "buffer", "%llu buffered events (%llu bytes) to send",
+                 (unsigned long long)r.records, (unsigned long long)r.bytes);
+    }
+    a->buf_report_torn = r.torn_bytes;
+    a->buf_report_corrupt = r.corrupt_records;
+    a->buf_report_quarantined = r.quarantined;
+    return 0;
+}
+
+void agent_buffer_stop(agent_t *a)
+{
+    if (a->buf != NULL) {
+        agent_buffer_close(a->buf);
+        a->buf = NULL;
+    }
+    a->buf_pending = false;
+    agent_sbuf_fini(&a->pend_topic);
+    agent_sbuf_fini(&a->pend_key);
+    agent_sbuf_fini(&a->pend_val);
+    agent_sbuf_fini(&a->pend_hdrs);
+}
+
+static void dry_print(agent_t *a, const agent_buffer_rec_t *r)
+{
+    FILE *o = a->opts.dry_out ? a->opts.dry_out : stdout;
+    agent_sbuf_t *line = &a->scratch;
+    line->len = 0;
+    agent_sbuf_puts(line, "{\"topic\":\"");
+    agent_sbuf_json_str(line, r->topic, r->topic_len);
+    agent_sbuf_puts(line, "\",\"key\":");
+    if (r->key != NULL) {
+        agent_sbuf_putc(line, '"');
+        agent_sbuf_json_str(line, r->key, r->key_len);
+        agent_sbuf_putc(line, '"');
+    } else {
+        agent_sbuf_puts(line, "null");
+    }
+    agent_sbuf_puts(line, ",\"headers\":{");
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        agent_sbuf_puts(line, i ? ",\"" : "\"");
+        agent_sbuf_json_str(line, r->hdrs[i].name, r->hdrs[i].nlen);
+        agent_sbuf_puts(line, "\":\"");
+        agent_sbuf_json_str(line, r->hdrs[i].val, r->hdrs[i].vlen);
+        agent_sbuf_putc(line, '"');
+    }
+    agent_sbuf_puts(line, "},\"value\":");
+    agent_sbuf_put(line, r->value, r->value_len);
+    agent_sbuf_puts(line, "}\n");
+    if (!line->err) {
+        fwrite(line->p, 1, line->len, o);
+        if (a->opts.dry_out == NULL) {
+            fflush(o);
+        }
+    }
+}
+
+int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source_type,
+                        const char *source)
+{
+    agent_pipeline_t *pl = in->pl;
+    agent_t *a = pl->a;
+    agent_pipeline_conf_t *pc = pl->conf;
+
+    if (a->buf == NULL && !a->opts.dry_run) {
+        return -EIO;
+    }
+    for (size_t i = 0; i < pc->nparse; i++) {
+        if (agent_parse_apply(&pc->parse[i], ev) != 0) {
+            a->st.parse_failures++;
+        }
+    }
+    for (size_t i = 0; i < pc->nfilters; i++) {
+        if (!agent_filter_apply(&pc->filters[i], ev)) {
+            a->st.events_filtered++;
+            return 0;
+        }
+    }
+    a->val.len = 0;
+    agent_event_render(ev, &a->val);
+    a->key.len = 0;
+    if (pc->key[0] != '\0') {
+        agent_template_render(ev, pc->key, false, &a->key);
+    }
+    a->topic.len = 0;
+    agent_template_render(ev, pc->topic, true, &a->topic);
+    if (a->val.err || a->key.err || a->topic.err) {
+        return -EAGAIN; /* out of memory */
+    }
+    agent_buffer_rec_t r;
+    memset(&r, 0, sizeof(r));
+    r.topic = a->topic.p;
+    r.topic_len = a->topic.len;
+    r.key = a->key.len > 0 ? a->key.p : NULL;
+    r.key_len = a->key.len;
+    r.value = a->val.p;
+    r.value_len = a->val.len;
+    r.ts_ms = ev->ts_ms;
+    if (a->cfg->conf.output.headers) {
+        r.hdrs[0] = (agent_buffer_hdr_t){"source_type", 11, source_type, strlen(source_type)};
+        r.hdrs[1] = (agent_buffer_hdr_t){"source", 6, source, strlen(source)};
+        r.nhdrs = 2;
+    }
+    if (a->opts.dry_run) {
+        dry_print(a, &r);
+        a->st.events_sent++;
+        a->st.events_acked++;
+        return 0;
+    }
+    int rc = agent_buffer_append(a->buf, &r, NULL);
+    if (rc == -ENOSPC) {
+        a->buf_blocked = true;
+        return -EAGAIN;
+    }
+    if (rc == -EMSGSIZE) {
+        a->st.drop_event_too_large++;
+        TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "buffer",
+                    "an event of %zu bytes from %s cannot fit in buffer.max_size: dropped",
+                    r.value_len, in->conf->id);
+        return 0;
+    }
+    if (rc != 0) {
+        a->st.drop_buffer_error++;
+        TRIB_LOG_RL(&rl_buf, TRIB_LOG_ERROR, "buffer", "cannot append to the disk buffer: %s",
+                    trib_strerror(rc));
+        return -EIO;
+    }
+    a->st.buffered_events++;
+    agent_kick(a);
+    return 0;
+}
+
+/* Copies a record librdkafka refused so it is sent first next time. */
+static void keep_pending(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
+{
+    a->pend_topic.len = a->pend_key.len = a->pend_val.len = a->pend_hdrs.len = 0;
+    agent_sbuf_put(&a->pend_topic, r->topic, r->topic_len);
+    agent_sbuf_putc(&a->pend_topic, '\0');
+    a->pend_has_key = r->key != NULL;
+    agent_sbuf_put(&a->pend_key, r->key, r->key_len);
+    agent_sbuf_put(&a->pend_val, r->value, r->value_len);
+    /* headers as name NUL value-length(8 bytes) value */
+    for (size_t i = 0; i < r->nhdrs; i++) {
+        uint64_t vl = r->hdrs[i].vlen;
+        agent_sbuf_put(&a->pend_hdrs, r->hdrs[i].name, r->hdrs[i].nlen);
+        agent_sbuf_putc(&a->pend_hdrs, '\0');
+        agent_sbuf_put(&a->pend_hdrs, &vl, sizeof(vl));
+        agent_sbuf_put(&a->pend_hdrs, r->hdrs[i].val, r->hdrs[i].vlen);
+    }
+    a->pend_nhdrs = r->nhdrs;
+    a->pend_ts = r->ts_ms;
+    a->buf_pend_id = id;
+    a->buf_pending = true;
+    if (a->pend_topic.err || a->pend_key.err || a->pend_val.err || a->pend_hdrs.err) {
+        /* out of memory: hand everything out again rather than lose it */
+        a->buf_pending = false;
+        agent_buffer_rewind(a->buf);
+    }
+}
+
+/* The pending record as a buffer record (pointers into the pend_ buffers). */
+static void pending_rec(agent_t *a, agent_buffer_rec_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->topic = a->pend_topic.p;
+    r->topic_len = a->pend_topic.len - 1;
+    r->key = a->pend_has_key ? a->pend_key.p : NULL;
+    r->key_len = a->pend_key.len;
+    r->value = a->pend_val.p;
+    r->value_len = a->pend_val.len;
+    r->ts_ms = a->pend_ts;
+    const char *p = a->pend_hdrs.p;
+    for (size_t i = 0; i < a->pend_nhdrs; i++) {
+        r->hdrs[i].name = p;
+        r->hdrs[i].nlen = strlen(p);
+        p += r->hdrs[i].nlen + 1;
+        uint64_t vl;
+        memcpy(&vl, p, sizeof(vl));
+        p += sizeof(vl);
+        r->hdrs[i].val = p;
+        r->hdrs[i].vlen = (size_t)vl;
+        p += vl;
+    }
+    r->nhdrs = a->pend_nhdrs;
+}
+
+/* 0 produced, -EAGAIN queue full, else a permanent error (rd_kafka_resp_err_t). */
+static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
+{
+    a->topic.len = 0;
+    agent_sbuf_put(&a->topic, r->topic, r->topic_len);
+    agent_sbuf_putc(&a->topic, '\0');
+    if (a->topic.err) {
+        return -EAGAIN;
+    }
+    rd_kafka_vu_t vu[8 + AGENT_BUFFER_MAX_HDRS];
+    size_t nv = 0;
+    vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vu[nv++].u.cstr = a->topic.p;
+    vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[nv].u.mem.ptr = (void *)r->value;
+    vu[nv++].u.mem.size = r->value_len;
+    if (r->key != NULL) {
+        vu[nv].vtype = RD_KAFKA_VTYPE_KEY;
+        vu[nv].u.mem.ptr = (void *)r->key;
+        vu[nv++].u.mem.size = r->key_len;
+    }
+    char names[AGENT_BUFFER_MAX_HDRS][64];
+    for (size_t i = 0; i < r->nhdrs && i < AGENT_BUFFER_MAX_HDRS; i++) {
+        size_t n = r->hdrs[i].nlen < sizeof(names[i]) - 1 ? r->hdrs[i].nlen : sizeof(names[i]) - 1;
+        memcpy(names[i], r->hdrs[i].name, n);
+        names[i][n] = '\0';
+        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
+        vu[nv].u.header.name = names[i];
+        vu[nv].u.header.val = r->hdrs[i].val;
+        vu[nv++].u.header.size = (ssize_t)r->hdrs[i].vlen;
+    }
+    vu[nv].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[nv++].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[nv].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[nv++].u.ptr = (void *)(uintptr_t)(AGENT_BUFFER_OPAQUE | id);
+    vu[nv].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vu[nv++].u.i64 = r->ts_ms;
+    rd_kafka_error_t *kerr = rd_kafka_produceva(a->rk, vu, nv);
+    if (kerr == NULL) {
+        a->inflight_msgs++;
+        a->inflight_bytes += r->value_len + r->key_len + AGENT_MSG_OVERHEAD;
+        a->st.events_sent++;
+        return 0;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_error_code(kerr);
+    rd_kafka_error_destroy(kerr);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        return -EAGAIN;
+    }
+    a->st.events_failed++;
+    a->st.drop_delivery_permanent++;
+    TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output", "buffered event for %s dropped: %s", a->topic.p,
+                rd_kafka_err2str(err));
+    agent_buffer_ack(a->buf, id);
+    return (int)err;
+}
+
+bool agent_buffer_pump(agent_t *a)
+{
+    if (a->buf == NULL || a->rk == NULL || a->state != AGENT_RUNNING) {
+        return false;
+    }
+    agent_buffer_rec_t r;
+    uint64_t id;
+    /* a full budget or queue pauses the work handle like file reading: a
+       delivery report makes room and kicks it */
+    if (a->buf_pending) {
+        if (a->inflight_bytes >= a->max_inflight) {
+            a->paused = true;
+            return true;
+        }
+        pending_rec(a, &r);
+        if (produce(a, &r, a->buf_pend_id) == -EAGAIN) {
+            a->paused = true;
+            return true;
+        }
+        a->buf_pending = false;
+    }
+    for (int n = 0; n < 4096; n++) {
+        if (a->inflight_bytes >= a->max_inflight) {
+            a->paused = true;
+            return true;
+        }
+        if (agent_buffer_next(a->buf, &r, &id) <= 0) {
+            return false;
+        }
+        if (produce(a, &r, id) == -EAGAIN) {
+            keep_pending(a, &r, id);
+            a->paused = true;
+            return true;
+        }
+    }
+    return true;
+}
+
+void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m)
+{
+    uint64_t id = (uint64_t)(uintptr_t)m->_private & ~AGENT_BUFFER_OPAQUE;
+    bool done = true;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        a->st.events_acked++;
+        if (a->buf != NULL) {
+            agent_buffer_ack(a->buf, id);
+        }
+    } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT || a->state == AGENT_STOPPING ||
+               rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* stays in the buffer: sent again by the next producer or run */
+        a->st.delivery_errors++;
+    } else if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
+        /* only with a user-set message.timeout.ms: produce it again */
+        a->st.delivery_errors++;
+        a->st.delivery_retries++;
+        rd_kafka_headers_t *hdrs = NULL;
+        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+            hdrs = rd_kafka_headers_copy(hdrs);
+        } else {
+            hdrs = NULL;
+        }
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_VALUE(m->payload, m->len),
+                              RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(hdrs),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            done = false;
+        } else {
+            if (hdrs) {
+                rd_kafka_headers_destroy(hdrs);
+            }
+            /* left unacknowledged: the next run sends it again */
+            TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
+                        "buffered event timed out and could not be queued again: %s",
+                        rd_kafka_err2str(e));
+        }
+    } else {
+        a->st.delivery_errors++;
+        a->st.drop_delivery_permanent++;
+        TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
+                    "buffered event dropped after a permanent delivery error: %s",
+                    rd_kafka_err2str(m->err));
+        if (a->buf != NULL) {
+            agent_buffer_ack(a->buf, id);
+        }
+    }
+    if (!done) {
+        return;
+    }
+    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
+    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
+    a->inflight_msgs--;
+    agent_buffer_check_room(a);
+    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
+        a->paused = false;
+    }
+    agent_kick(a);
+}
+
+void agent_buffer_check_room(agent_t *a)
+{
+    if (!a->buf_blocked || a->buf == NULL) {
+        return;
+    }
+    uint64_t want = a->cfg->conf.buffer.max_size / 4;
+    if (want > (1u << 20)) {
+        want = 1u << 20;
+    }
+    if (agent_buffer_room(a->buf) >= want) {
+        a->buf_blocked = false;
+        agent_syslog_resume_all(a);
+    }
+}
+
+void agent_buffer_restart(agent_t *a)
+{
+    if (a->buf != NULL) {
+        a->buf_pending = false;
+        agent_buffer_rewind(a->buf);
+        agent_kick(a);
+    }
+}
+
+bool agent_buffer_idle(agent_t *a)
+{
+    if (a->buf == NULL) {
+        return true;
+    }
+    agent_buffer_stats_t st;
+    agent_buffer_stats(a->buf, &st);
+    return st.records == 0;
+}
