@@ -226,6 +226,21 @@ run)
     fi
     tributary topics describe --topic logs 2>&1 | head -5
 
+    step "host metrics -> topic metrics"
+    seen=
+    i=0
+    while [ $i -lt 30 ]; do
+        i=$((i + 1))
+        out=$(tributary consume --topic metrics --from-beginning --exit-at-end \
+            --timeout-ms 1000 2>/dev/null)
+        if echo "$out" | grep -q '"metric":"memory.total_bytes"'; then
+            seen=$(echo "$out" | grep '"metric":"memory.total_bytes"' | head -1)
+            break
+        fi
+        sleep 1
+    done
+    [ -n "$seen" ] && echo "read back: $seen" || fail "no host metrics reached the topic metrics"
+
     step "SIGTERM both daemons"
     kill -TERM $apid
     wait $apid
