@@ -655,6 +655,9 @@ static int parse_5424(const char *s, size_t n, size_t i, const agent_syslog_opts
         if (len == 0) {
             return malformed(s, n, out);
         }
+        if (i + len < n && s[i + len] != ' ') {
+            return malformed(s, n, out);
+        }
         out->sd.p = s + i;
         out->sd.n = len;
         i += len;
