@@ -19,6 +19,9 @@
  *    baseline. Rates are never negative.
  *  - cpu percentages on the first collect are since boot (the baseline is
  *    zero); disk and network rates need two collects.
+ *  - Numbers with a fraction (loadavg) go through strtod() after their
+ *    syntax is checked: the agent never calls setlocale(), so the decimal
+ *    point is '.'.
  *
  * Choices (documented here because the header leaves them open):
  *  - disk: loop* and ram* devices are left out; zram and device-mapper
@@ -72,6 +75,7 @@ typedef struct hm_table {
     size_t cap;
     int64_t ts_ms; /* time of the collect that stored the values */
     bool has_ts;
+    size_t hint; /* where the next lookup starts: files list series in a stable order */
 } hm_table_t;
 
 struct agent_hostmetrics {
@@ -298,6 +302,7 @@ static void hm_table_begin(hm_table_t *t)
     for (size_t i = 0; i < t->n; i++) {
         t->s[i].seen = false;
     }
+    t->hint = 0;
 }
 
 /* Drops the series not seen this round and stamps the table with now. */
@@ -317,10 +322,14 @@ static void hm_table_end(hm_table_t *t, int64_t now_ms)
     t->has_ts = true;
 }
 
+/* Starts where the last lookup ended, so a file listing its series in the
+   same order as last time costs one comparison per line, not a scan. */
 static hm_series_t *hm_table_find(hm_table_t *t, const char *name)
 {
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t k = 0; k < t->n; k++) {
+        size_t i = (t->hint + k) % t->n;
         if (strcmp(t->s[i].name, name) == 0) {
+            t->hint = i + 1 < t->n ? i + 1 : 0;
             return &t->s[i];
         }
     }

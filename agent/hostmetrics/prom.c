@@ -25,6 +25,10 @@
  * _bucket (histogram), _sum and _count (histogram, summary), _total
  * (counter) and _created (counter, histogram, summary).
  *
+ * Values go through strtod() only after their syntax is checked (no hex, no
+ * locale-dependent forms); the agent never calls setlocale(), so the
+ * decimal point is '.'.
+ *
  * Memory: TYPE names are kept in an open-addressing hash table pointing
  * into the input (valid for the whole parse). Per sample, the metric name,
  * the label names and the unescaped label values are copied, NUL-terminated,

@@ -612,6 +612,52 @@ static void test_memory_without_available(void **state)
     fx_rm(root);
 }
 
+static char *many_disks(size_t n, uint64_t reads)
+{
+    size_t cap = n * 64 + 1;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        off += (size_t)snprintf(t + off, cap - off, "8 %zu d%zu %llu 0 0 0 0 0 0 0 0 0 0\n", i, i,
+                                (unsigned long long)reads);
+    }
+    return t;
+}
+
+static void test_many_series(void **state)
+{
+    (void)state;
+    char *root = fx_root();
+    agent_hostmetrics_t *h = NULL;
+    assert_int_equal(agent_hostmetrics_new(&h, AGENT_HM_DISK, root), 0);
+    cap_t c = {0};
+    /* 5000 devices: all tracked, one rate each. */
+    char *t = many_disks(5000, 10);
+    fx_put(root, "proc/diskstats", t);
+    free(t);
+    agent_hostmetrics_collect(h, 1000, cap_emit, &c);
+    t = many_disks(5000, 30);
+    fx_put(root, "proc/diskstats", t);
+    free(t);
+    cap_reset(&c);
+    agent_hostmetrics_collect(h, 2000, cap_emit, &c);
+    assert_int_equal(cap_count(&c, "disk.reads_per_sec"), 5000);
+    assert_value(&c, "disk.reads_per_sec", "device=d4999", 20.0);
+    assert_int_equal(agent_hostmetrics_errors(h), 0);
+    /* 9000: the table holds 8192 series; the rest are counted, each round. */
+    t = many_disks(9000, 50);
+    fx_put(root, "proc/diskstats", t);
+    free(t);
+    cap_reset(&c);
+    agent_hostmetrics_collect(h, 3000, cap_emit, &c);
+    assert_int_equal(cap_count(&c, "disk.reads_per_sec"), 5000);
+    assert_int_equal(agent_hostmetrics_errors(h), 9000 - 8192);
+    cap_fini(&c);
+    agent_hostmetrics_free(h);
+    fx_rm(root);
+}
+
 static void test_filesystems(void **state)
 {
     (void)state;
@@ -1345,14 +1391,23 @@ static void test_scrape_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_collector_bits),    cmocka_unit_test(test_fixture_two_collects),
-        cmocka_unit_test(test_counter_reset),     cmocka_unit_test(test_missing_files),
-        cmocka_unit_test(test_malformed_files),   cmocka_unit_test(test_memory_without_available),
-        cmocka_unit_test(test_filesystems),       cmocka_unit_test(test_hostmetrics_mutations),
-        cmocka_unit_test(test_real_host),         cmocka_unit_test(test_prom_basic),
-        cmocka_unit_test(test_prom_escapes_crlf), cmocka_unit_test(test_prom_malformed),
-        cmocka_unit_test(test_prom_long_line),    cmocka_unit_test(test_prom_mutations),
-        cmocka_unit_test(test_scrape_ok),         cmocka_unit_test(test_scrape_errors),
+        cmocka_unit_test(test_collector_bits),
+        cmocka_unit_test(test_fixture_two_collects),
+        cmocka_unit_test(test_counter_reset),
+        cmocka_unit_test(test_missing_files),
+        cmocka_unit_test(test_malformed_files),
+        cmocka_unit_test(test_memory_without_available),
+        cmocka_unit_test(test_many_series),
+        cmocka_unit_test(test_filesystems),
+        cmocka_unit_test(test_hostmetrics_mutations),
+        cmocka_unit_test(test_real_host),
+        cmocka_unit_test(test_prom_basic),
+        cmocka_unit_test(test_prom_escapes_crlf),
+        cmocka_unit_test(test_prom_malformed),
+        cmocka_unit_test(test_prom_long_line),
+        cmocka_unit_test(test_prom_mutations),
+        cmocka_unit_test(test_scrape_ok),
+        cmocka_unit_test(test_scrape_errors),
     };
     return cmocka_run_group_tests(tests, scrape_setup, NULL);
 }
