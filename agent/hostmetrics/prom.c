@@ -659,6 +659,7 @@ int agent_prom_scrape(const char *url, int64_t timeout_ms, size_t max_bytes, cha
         return -1;
     }
     int ret = -1;
+    CURLcode rc = CURLE_OK;
     struct curl_slist *hdrs = NULL;
     prom_body_t b = {.max = max_bytes};
     char cerr[CURL_ERROR_SIZE];
@@ -669,7 +670,6 @@ int agent_prom_scrape(const char *url, int64_t timeout_ms, size_t max_bytes, cha
         goto out;
     }
     hdrs = h1;
-    CURLcode rc = CURLE_OK;
     /* Each setopt can only fail on memory or an unsupported option; the
        first failure is kept and reported. */
 #define PROM_SETOPT(opt, val)                                                                      \

@@ -6,10 +6,14 @@
  * two collects with advancing counters give exact percentages and rates;
  * counters that go down skip their sample and the next collect rates from
  * the new baseline; missing and malformed files skip their collector and
- * are counted, never crash. One test reads the real host.
+ * are counted, never crash (also under a seeded mutation loop); mounts are
+ * unescaped, filtered and deduplicated; thousands of devices stay cheap and
+ * the series table is bounded. One test reads the real host.
  *
  * The parser is fed tricky escapes, family types, timestamps, special
- * values, CRLF and malformed lines (counted exactly). The scrape runs
+ * values, CRLF and malformed lines (counted exactly), a 2 MiB line, and
+ * seeded mutations of a valid body copied to exact-size buffers so ASan
+ * catches any read past the end. The scrape runs
  * against a one-connection HTTP server on 127.0.0.1 served by a thread:
  * 200, 404, a redirect, bodies over the limit (with and without a
  * Content-Length) and a server that never answers.
