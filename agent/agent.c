@@ -324,7 +324,7 @@ static void free_pipelines(agent_t *a)
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
             agent_tail_close_all(in);
-            agent_syslog_input_stop(in);
+            agent_syslog_input_stop(in, a->keep_listeners);
             agent_sample_input_stop(in);
         }
         free(a->pipes[i].inputs);
@@ -403,7 +403,6 @@ static bool flush_all_ml(agent_t *a)
 
 static void drain(agent_t *a)
 {
-    agent_syslog_pause_all(a);
     uv_idle_stop(&a->work);
     a->work_on = false;
     a->paused = false;
@@ -431,6 +430,9 @@ static void begin_stop(agent_t *a)
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "stopping: draining %llu events in flight",
              (unsigned long long)a->inflight_msgs);
+    a->keep_listeners = false;
+    agent_syslog_pause_all(a);
+    agent_syslog_release_kept(a);
     drain(a);
     a->ckpts.dirty = true;
     save_ckpts(a);
@@ -476,6 +478,7 @@ static void reload(agent_t *a)
     TRIB_LOG(TRIB_LOG_INFO, "agent", "reloading %s", a->opts.config_path);
     uv_timer_stop(&a->tick);
     drain(a);
+    a->keep_listeners = true;
     free_pipelines(a);
     agent_config_t *old = a->cfg;
     a->cfg = nc;
@@ -493,7 +496,10 @@ static void reload(agent_t *a)
     agent_config_free(old);
     agent_http_start(a);
     agent_buffer_restart(a);
-    if (start_inputs(a) != 0) {
+    rc = start_inputs(a);
+    a->keep_listeners = false;
+    agent_syslog_release_kept(a); /* those the new configuration has no input for */
+    if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload: an input could not start; stopping");
         a->exit_code = 1;
         begin_stop(a);
@@ -516,6 +522,7 @@ static void rebuild(agent_t *a)
     a->state = AGENT_STOPPING;
     agent_output_stop(a, 1000);
     save_ckpts(a);
+    a->keep_listeners = true;
     free_pipelines(a);
     a->state = AGENT_RUNNING;
     if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
@@ -526,7 +533,10 @@ static void rebuild(agent_t *a)
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
     agent_buffer_restart(a);
-    if (start_inputs(a) != 0) {
+    int rc = start_inputs(a);
+    a->keep_listeners = false;
+    agent_syslog_release_kept(a);
+    if (rc != 0) {
         a->exit_code = 1;
         begin_stop(a);
     }
@@ -701,6 +711,10 @@ int agent_free(agent_t *a)
     }
     if (a->loop_ok) {
         agent_http_stop(a);
+        /* listeners and timers of inputs close through the loop */
+        a->keep_listeners = false;
+        free_pipelines(a);
+        agent_syslog_release_kept(a);
         /* handles were initialised: close any still open (an early failure) */
         if (!uv_is_closing((uv_handle_t *)&a->tick)) {
             uv_close((uv_handle_t *)&a->tick, close_cb);
@@ -722,7 +736,9 @@ int agent_free(agent_t *a)
             }
         }
     }
+    a->keep_listeners = false;
     free_pipelines(a);
+    agent_syslog_release_kept(a);
     if (a->rk != NULL) {
         rd_kafka_destroy(a->rk);
     }

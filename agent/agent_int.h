@@ -55,6 +55,7 @@ typedef struct agent_file {
 
 struct agent_sl;
 struct agent_hostmetrics;
+typedef struct agent_syslog_src agent_syslog_src_t;
 struct agent_scrape;
 
 struct agent_input {
@@ -62,6 +63,7 @@ struct agent_input {
     agent_input_conf_t *conf;
     /* syslog */
     struct agent_sl *sl;
+    agent_syslog_src_t *src;
     /* metrics, prometheus: the sampling timer (heap: freed by its close callback) */
     uv_timer_t *timer;
     struct agent_hostmetrics *hm;
@@ -136,9 +138,11 @@ struct agent {
     size_t pend_nhdrs;
     int64_t pend_ts;
     uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
-    agent_sbuf_t sdbuf;         /* syslog structured data as JSON */
-    agent_sl_stats_t sl_totals; /* counters of listeners already stopped */
-    trib_http_t http;           /* the metrics endpoint, when agent.metrics is set */
+    agent_sbuf_t sdbuf;          /* syslog structured data as JSON */
+    agent_sl_stats_t sl_totals;  /* counters of listeners already stopped */
+    agent_syslog_src_t *sl_kept; /* listeners kept across a reload, not yet taken */
+    bool keep_listeners;         /* free_pipelines() keeps them (reload, rebuild) */
+    trib_http_t http;            /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
 };
@@ -163,8 +167,12 @@ void agent_tail_close_all(agent_input_t *in);
 void agent_file_release(agent_file_t *f); /* frees when closed and nothing in flight */
 
 /* input/syslog.c: listeners of syslog inputs */
+/* Takes a kept listener with the same socket options, or makes one. */
 int agent_syslog_input_start(agent_input_t *in);
-void agent_syslog_input_stop(agent_input_t *in);
+/* keep: the listener goes on (queued bytes and connections stay) until a
+   new input takes it or agent_syslog_release_kept() closes it. */
+void agent_syslog_input_stop(agent_input_t *in, bool keep);
+void agent_syslog_release_kept(agent_t *a);
 void agent_syslog_resume_all(agent_t *a); /* the buffer has room again */
 void agent_syslog_pause_all(agent_t *a);  /* draining: stop reading */
 

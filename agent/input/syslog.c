@@ -15,6 +15,13 @@
  * When the buffer is full the callback refuses the message: a stream
  * connection stops reading until agent_syslog_resume_all(), a datagram is
  * dropped and counted by the listener.
+ *
+ * A reload (or a producer rebuild) keeps every listener whose socket
+ * options did not change: its connections stay open and nothing queued in
+ * its sockets is lost. The listener's callback argument is a source
+ * object that outlives the input and is pointed at the new input; the
+ * parsing options (timezone, lenient, keep_raw) are read from the input at
+ * each message, so they change without a new socket.
  */
 #include "../agent_int.h"
 
@@ -44,15 +51,34 @@ static void set_str(agent_event_t *ev, const char *name, agent_syslog_str_t v)
     }
 }
 
+/* A listener and what it reports to; `in` is NULL while no input owns it. */
+struct agent_syslog_src {
+    struct agent_syslog_src *next;
+    agent_input_t *in;
+    agent_sl_t *sl;
+    char key[1024]; /* the options its socket was made with */
+};
+
+static void listener_key(const agent_input_conf_t *c, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%d|%s|%d|%llu|%llu|%llu|%llu|%lld|%s|%s|%s|%o", c->mode, c->address,
+             c->framing, (unsigned long long)c->max_message_bytes,
+             (unsigned long long)c->max_connections,
+             (unsigned long long)c->max_connections_per_peer, (unsigned long long)c->receive_buffer,
+             (long long)c->idle_timeout_ms, c->tls.cert ? c->tls.cert : "",
+             c->tls.key ? c->tls.key : "", c->tls.ca ? c->tls.ca : "", (unsigned)c->socket_perm);
+}
+
 static int on_message(void *ud, const char *msg, size_t len, bool truncated,
                       const agent_sl_peer_t *peer)
 {
-    agent_input_t *in = ud;
+    agent_syslog_src_t *sx = ud;
+    agent_input_t *in = sx->in;
+    if (in == NULL) {
+        return -EAGAIN; /* between two configurations */
+    }
     agent_t *a = in->pl->a;
     agent_input_conf_t *c = in->conf;
-    if (a->state != AGENT_RUNNING) {
-        return -EAGAIN;
-    }
     int64_t now = agent_wall_ms();
     agent_syslog_opts_t o = {.now_ms = now, .tz = {.local = c->tz_local, .offset = c->tz_offset_s}};
     agent_syslog_msg_t m;
@@ -133,6 +159,29 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
 int agent_syslog_input_start(agent_input_t *in)
 {
     agent_input_conf_t *c = in->conf;
+    agent_t *a = in->pl->a;
+    char key[sizeof(((agent_syslog_src_t *)0)->key)];
+    listener_key(c, key, sizeof(key));
+    for (agent_syslog_src_t **pp = &a->sl_kept; *pp != NULL; pp = &(*pp)->next) {
+        agent_syslog_src_t *sx = *pp;
+        if (strcmp(sx->key, key) == 0) {
+            *pp = sx->next;
+            sx->next = NULL;
+            sx->in = in;
+            in->src = sx;
+            in->sl = sx->sl;
+            agent_sl_resume(in->sl);
+            TRIB_LOG(TRIB_LOG_DEBUG, "syslog", "input %s: kept the listener on %s", c->id,
+                     c->address);
+            return 0;
+        }
+    }
+    agent_syslog_src_t *sx = calloc(1, sizeof(*sx));
+    if (sx == NULL) {
+        return -ENOMEM;
+    }
+    memcpy(sx->key, key, sizeof(key));
+    sx->in = in;
     agent_sl_conf_t sc = {
         .mode = sl_modes[c->mode],
         .address = c->address,
@@ -148,24 +197,25 @@ int agent_syslog_input_start(agent_input_t *in)
         .unix_mode = c->socket_perm,
     };
     char err[512] = "";
-    int rc = agent_sl_start(&in->sl, &in->pl->a->loop, &sc, on_message, in, err, sizeof(err));
+    int rc = agent_sl_start(&sx->sl, &a->loop, &sc, on_message, sx, err, sizeof(err));
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "syslog", "input %s: cannot listen on %s: %s", c->id, c->address,
                  err[0] ? err : trib_strerror(rc));
-        in->sl = NULL;
+        free(sx);
         return rc < 0 ? rc : -EINVAL;
     }
+    in->src = sx;
+    in->sl = sx->sl;
     TRIB_LOG(TRIB_LOG_INFO, "syslog", "input %s: listening on %s (%s)", c->id, c->address,
              (const char *[]){"udp", "tcp", "tls", "unix", "unix_dgram"}[c->mode]);
     return 0;
 }
 
-void agent_syslog_input_stop(agent_input_t *in)
+static void stop_listener(agent_t *a, agent_syslog_src_t *sx)
 {
-    if (in->sl != NULL) {
+    {
         agent_sl_stats_t st;
-        agent_sl_stats(in->sl, &st);
-        agent_t *a = in->pl->a;
+        agent_sl_stats(sx->sl, &st);
         /* the listener's counters outlive it in the agent's totals */
         a->sl_totals.drops_full += st.drops_full;
         a->sl_totals.drops_kernel += st.drops_kernel;
@@ -176,8 +226,35 @@ void agent_syslog_input_stop(agent_input_t *in)
         a->sl_totals.connections_accepted += st.connections_accepted;
         a->sl_totals.connections_refused += st.connections_refused;
         a->sl_totals.bytes += st.bytes;
-        agent_sl_stop(in->sl);
-        in->sl = NULL;
+    }
+    agent_sl_stop(sx->sl);
+    free(sx);
+}
+
+void agent_syslog_input_stop(agent_input_t *in, bool keep)
+{
+    agent_syslog_src_t *sx = in->src;
+    if (sx == NULL) {
+        return;
+    }
+    agent_t *a = in->pl->a;
+    in->src = NULL;
+    in->sl = NULL;
+    sx->in = NULL;
+    if (keep) {
+        sx->next = a->sl_kept;
+        a->sl_kept = sx;
+    } else {
+        stop_listener(a, sx);
+    }
+}
+
+void agent_syslog_release_kept(agent_t *a)
+{
+    while (a->sl_kept != NULL) {
+        agent_syslog_src_t *sx = a->sl_kept;
+        a->sl_kept = sx->next;
+        stop_listener(a, sx);
     }
 }
 

@@ -9,11 +9,14 @@ the same octet-counted frames to a unix socket of this test, which relays
 the bytes unchanged over a TLS connection (Python's ssl, verifying the
 agent's certificate against a CA made here with openssl) to the agent's
 RFC 5425 listener. A newline-framed client and a client that sends
-garbage (lenient mode keeps it as parse_error) are checked too.
+garbage (lenient mode keeps it as parse_error) are checked too. Last, a
+SIGHUP that changes the topic keeps the listeners: a TCP connection
+opened before the reload delivers after it, into the new topic.
 """
 import importlib
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -195,6 +198,29 @@ def main(c):
                m.get("tributary_agent_syslog_parse_failures_total", 0), relay.relayed))
         if m.get("tributary_agent_syslog_parse_failures_total") != 1:
             raise TestFailure("expected exactly 1 parse failure in the metrics")
+        # SIGHUP with another topic: the listeners are kept, so a TCP
+        # connection opened before the reload delivers after it
+        s = socket.create_connection(("127.0.0.1", tcp))
+        s.sendall(b"<13>Nov 26 10:00:02 web-9 keep: before the reload\n")
+        agentlib.wait_for(lambda: a.metrics().get("tributary_agent_syslog_received_total", 0)
+                          >= total + 1, 30, "the message before the reload")
+        a.pipelines = a.pipelines.replace("topic: %s" % TOPIC, "topic: %s.reloaded" % TOPIC)
+        a.write_config()
+        a.proc.send_signal(signal.SIGHUP)
+        agentlib.wait_for(lambda: a.metrics().get("tributary_agent_reloads_total", 0) >= 1, 30,
+                          "the reload")
+        s.sendall(b"<13>Nov 26 10:00:03 web-9 keep: after the reload\n")
+        s.close()
+        logger("-d", "-n", "127.0.0.1", "-P", str(udp), "-t", "keep", "udp after the reload")
+        agentlib.wait_for(lambda: len(agentlib.consume(c.bootstrap, TOPIC + ".reloaded")) >= 2,
+                          60, "two events in the reloaded pipeline's topic")
+        after = {v["message"] for v in agentlib.consume(c.bootstrap, TOPIC + ".reloaded")}
+        if after != {"after the reload", "udp after the reload"}:
+            raise TestFailure("after the reload: %r" % after)
+        with open(a.log_path()) as f:
+            since_reload = f.read().split("reloading")[-1]
+        if "listening on" in since_reload:
+            raise TestFailure("the reload made new listeners:\n%s" % since_reload)
         a.stop("TERM")
         a.check_logs()
     except BaseException:
