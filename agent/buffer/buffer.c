@@ -1075,7 +1075,9 @@ static int list_segments(const char *dir, bool repair, uint64_t **ids, size_t *n
         free(v);
         return rc;
     }
-    qsort(v, cnt, sizeof(*v), id_cmp);
+    if (cnt > 1) {
+        qsort(v, cnt, sizeof(*v), id_cmp);
+    }
     *ids = v;
     *n = cnt;
     return 0;
@@ -1176,8 +1178,10 @@ static int recover(agent_buffer_t *b, bool repair, FILE *out, agent_buffer_repor
         }
         k++;
     }
-    memmove(b->segs, b->segs + k, (b->nsegs - k) * sizeof(seg_t));
-    b->nsegs -= k;
+    if (k > 0) {
+        memmove(b->segs, b->segs + k, (b->nsegs - k) * sizeof(seg_t));
+        b->nsegs -= k;
+    }
 
     for (size_t i = 0; i < b->nsegs; i++) {
         bool last = i + 1 == b->nsegs;

@@ -65,7 +65,7 @@ typedef struct trec {
     char topic[16];
     char key[32];
     char value[320];
-    char hv[3][32];
+    char hv[3][48];
     agent_buffer_rec_t r;
 } trec_t;
 
@@ -782,8 +782,9 @@ static void test_check_and_dump(void **state)
     agent_buffer_rec_t r = {0};
     r.topic = "odd \"topic\"\n";
     r.topic_len = strlen(r.topic);
-    r.value = "bad utf8 \xff\xc3( tab\t and nul \0 end";
-    r.value_len = 33;
+    static const char value[] = "bad utf8 \xff\xc3( tab\t and nul \0 end";
+    r.value = value;
+    r.value_len = sizeof(value) - 1;
     r.ts_ms = -5;
     r.nhdrs = 2;
     r.hdrs[0] = (agent_buffer_hdr_t){"h\\1", 3, "\xe2\x82\xac", 3};
@@ -798,7 +799,7 @@ static void test_check_and_dump(void **state)
     }
     assert_int_equal(agent_buffer_next(b, &r, &id), 1);
     assert_int_equal(id, 31);
-    assert_int_equal(r.value_len, 33);
+    assert_int_equal(r.value_len, sizeof(value) - 1);
     assert_null(r.hdrs[1].val);
     for (uint64_t i = 1; i <= 10; i++) {
         agent_buffer_ack(b, i);
