@@ -58,9 +58,10 @@
  * Recovery rewrites a segment with corrupt frames: the original is copied
  * to quarantine/<name>.corrupt, and the intact frames (in order, with their
  * ids) are written to <name>.tmp, fsynced and renamed over it. So the
- * reader at run time never meets damage recovery already found; damage that
- * appears while running (a frame whose CRC fails when read) drops the rest
- * of that segment with an error logged, as those records' ids become gaps.
+ * reader at run time never meets damage recovery already found. Damage that
+ * appears while running (a frame that fails when read) is skipped the same
+ * way, with an error logged: the reader resyncs on the next intact frame
+ * of the segment, and the ids of the records lost become gaps.
  */
 #include "buffer.h"
 #include "agent.h"
@@ -1482,28 +1483,78 @@ static const uint8_t *rd_fetch(agent_buffer_t *b, const seg_t *sg, uint64_t off,
     return b->rbuf;
 }
 
-/* A frame failed at run time: the rest of the segment is dropped. */
-static void read_damage(agent_buffer_t *b, const char *what)
+/* After a frame that failed at run time: the next intact frame of the
+   segment, found as recovery finds it (byte by byte). 1 with its offset,
+   0 when there is none, -errno on a read error. */
+static int read_resync(agent_buffer_t *b, const seg_t *sg, uint64_t end_id, uint64_t *at,
+                       uint64_t *found)
+{
+    for (uint64_t q = b->roff + 1; q + FRAME_HDR + REC_MIN_PAYLOAD <= sg->size; q++) {
+        const uint8_t *p = rd_fetch(b, sg, q, FRAME_HDR + 9);
+        if (p == NULL) {
+            return -errno;
+        }
+        uint32_t n = get32(p);
+        if (n < REC_MIN_PAYLOAD || n > REC_MAX_PAYLOAD || q + FRAME_HDR + n > sg->size ||
+            p[FRAME_HDR] != REC_VERSION) {
+            continue;
+        }
+        uint64_t fid = get64(p + FRAME_HDR + 1);
+        if (fid <= b->rlast || fid >= end_id) {
+            continue;
+        }
+        p = rd_fetch(b, sg, q, FRAME_HDR + n);
+        if (p == NULL) {
+            return -errno;
+        }
+        uint32_t plen;
+        agent_buffer_rec_t r;
+        if (frame_check(p, FRAME_HDR + n, b->rlast + 1, end_id, &plen, found, &r)) {
+            *at = q;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A frame failed at run time (the file changed under us): skip to the
+   next intact frame; the ids in between become gaps. false when it could
+   not be done now (read error, out of memory): the caller stops. */
+static bool read_damage(agent_buffer_t *b, const char *what)
 {
     seg_t *sg = &b->segs[b->rseg];
     bool last = b->rseg + 1 == b->nsegs;
     uint64_t end_id = last ? b->next_id : b->segs[b->rseg + 1].first_id;
     char path[PATH_MAX];
     seg_path(path, sizeof(path), b->dir, sg->first_id);
-    b->st.read_errors++;
-    TRIB_LOG(TRIB_LOG_ERROR, FAC,
-             "%s: %s at byte %" PRIu64 "; records %" PRIu64 "..%" PRIu64
-             " of this segment are lost",
-             path, what, b->roff, b->rlast + 1, end_id - 1);
-    if (mark_gaps(b, b->rlast + 1, end_id) != 0) {
-        return; /* out of memory: left as is, retried at the next call */
+    uint64_t at = sg->size, found = end_id;
+    int rc = read_resync(b, sg, end_id, &at, &found);
+    if (rc < 0) {
+        b->st.read_errors++;
+        TRIB_LOG_RL(&b->rl, TRIB_LOG_ERROR, FAC, "%s: read failed: %s", path, trib_strerror(rc));
+        return false;
     }
-    /* Appends to the last segment go on after the damage, where the
-       cursor now is. */
-    b->roff = sg->size;
-    b->rlast = end_id - 1;
+    if (mark_gaps(b, b->rlast + 1, found) != 0) {
+        return false;
+    }
+    b->st.read_errors++;
+    if (found > b->rlast + 1) {
+        TRIB_LOG(TRIB_LOG_ERROR, FAC,
+                 "%s: %s at byte %" PRIu64 ", %" PRIu64 " bytes skipped: records %" PRIu64
+                 "..%" PRIu64 " are lost",
+                 path, what, b->roff, at - b->roff, b->rlast + 1, found - 1);
+    } else {
+        TRIB_LOG(TRIB_LOG_ERROR, FAC,
+                 "%s: %s at byte %" PRIu64 ", %" PRIu64 " bytes skipped, no record lost", path,
+                 what, b->roff, at - b->roff);
+    }
+    /* With no intact frame left, appends to the last segment go on after
+       the damage, where the cursor now is. */
+    b->roff = at;
+    b->rlast = found - 1;
     advance(b);
     delete_acked(b);
+    return true;
 }
 
 int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
@@ -1532,7 +1583,9 @@ int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
         uint32_t n = get32(p);
         uint64_t end_id = b->rseg + 1 < b->nsegs ? b->segs[b->rseg + 1].first_id : b->next_id;
         if (n < REC_MIN_PAYLOAD || n > REC_MAX_PAYLOAD || b->roff + FRAME_HDR + n > sg->size) {
-            read_damage(b, "bad frame length");
+            if (!read_damage(b, "bad frame length")) {
+                return 0;
+            }
             continue;
         }
         p = rd_fetch(b, sg, b->roff, FRAME_HDR + n);
@@ -1545,7 +1598,9 @@ int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
         uint32_t plen;
         uint64_t rid;
         if (!frame_check(p, FRAME_HDR + n, b->rlast + 1, end_id, &plen, &rid, r)) {
-            read_damage(b, "damaged frame");
+            if (!read_damage(b, "damaged frame")) {
+                return 0;
+            }
             continue;
         }
         b->roff += FRAME_HDR + n;

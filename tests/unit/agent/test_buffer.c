@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -693,6 +695,145 @@ static void test_rewind(void **state)
     agent_buffer_close(b);
 }
 
+/* A write that fails half way (the file size limit, in a child): the
+   partial frame is cut off, the append fails with nothing accepted, and
+   every record accepted before is there at the next open. */
+static void test_write_error(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        agent_buffer_opts_t o = {bdir, 1 << 20, 1 << 20};
+        agent_buffer_t *b = NULL;
+        if (agent_buffer_open(&b, &o, NULL) != 0) {
+            _exit(2);
+        }
+        struct rlimit rl = {20000, 20000};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+            _exit(3);
+        }
+        uint64_t n = 0;
+        int rc;
+        for (;;) {
+            trec_t t;
+            mkrec(&t, n + 1);
+            rc = agent_buffer_append(b, &t.r, NULL);
+            if (rc != 0) {
+                break;
+            }
+            n++;
+        }
+        agent_buffer_stats_t st;
+        agent_buffer_stats(b, &st);
+        if (rc != -EFBIG || st.write_errors != 1 || st.appended != n) {
+            _exit(4);
+        }
+        char seg[512];
+        nth_segment(0, seg, sizeof(seg));
+        struct stat sst;
+        if (stat(seg, &sst) != 0 || (uint64_t)sst.st_size != st.bytes) {
+            _exit(5); /* a partial frame was left behind */
+        }
+        /* what was accepted is still read back */
+        agent_buffer_rec_t r;
+        uint64_t id, got = 0;
+        while (agent_buffer_next(b, &r, &id) == 1) {
+            got++;
+        }
+        if (got != n || write(fds[1], &n, sizeof(n)) != sizeof(n)) {
+            _exit(6);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    uint64_t n = 0;
+    assert_int_equal(read(fds[0], &n, sizeof(n)), sizeof(n));
+    close(fds[0]);
+    assert_true(n > 10);
+
+    agent_buffer_report_t rep;
+    agent_buffer_t *b = open_buf(1 << 20, 1 << 20, &rep);
+    assert_int_equal(rep.torn_bytes, 0);
+    assert_int_equal(rep.records, n);
+    assert_int_equal(drain(b, NULL, 0), n);
+    agent_buffer_close(b);
+}
+
+/* Damage that appears while the buffer is open: the reader skips to the
+   next intact frame with an error, everything else is delivered and the
+   lost id does not hold the prefix back. */
+static void test_damage_while_open(void **state)
+{
+    (void)state;
+    agent_buffer_t *b = open_buf(1 << 20, 4096, NULL);
+    append_range(b, 1, 40);
+    char seg[512];
+    nth_segment(1, seg, sizeof(seg));
+    long off = find_rec(seg, 15);
+    assert_true(off > 0);
+    write_at(seg, off, "#", 1);
+    uint64_t ids[40];
+    size_t n = drain(b, ids, 40);
+    agent_buffer_stats_t st;
+    agent_buffer_stats(b, &st);
+    assert_int_equal(st.read_errors, 1);
+    assert_int_equal(n, 39);
+    assert_int_equal(ids[n - 1], 40);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(ids[i] != 15);
+        agent_buffer_ack(b, ids[i]);
+    }
+    agent_buffer_stats(b, &st);
+    assert_int_equal(st.records, 0);
+    assert_int_equal(agent_buffer_inflight(b), 0);
+    append_range(b, 41, 45);
+    assert_int_equal(drain(b, NULL, 0), 5);
+    agent_buffer_close(b);
+}
+
+/* Records that cannot be encoded are refused before anything is written. */
+static void test_bad_records(void **state)
+{
+    (void)state;
+    agent_buffer_t *b = open_buf(1 << 20, 0, NULL);
+    trec_t t;
+    mkrec(&t, 1);
+    static char big_topic[70000];
+    t.r.topic = big_topic;
+    t.r.topic_len = sizeof(big_topic);
+    assert_int_equal(agent_buffer_rec_size(&t.r), SIZE_MAX);
+    assert_int_equal(agent_buffer_append(b, &t.r, NULL), -EMSGSIZE);
+    mkrec(&t, 1);
+    t.r.nhdrs = AGENT_BUFFER_MAX_HDRS + 1;
+    assert_int_equal(agent_buffer_append(b, &t.r, NULL), -EINVAL);
+    mkrec(&t, 1);
+    t.r.key = "";
+    t.r.key_len = 0; /* an empty key is not a missing key */
+    t.r.value_len = 0;
+    uint64_t id;
+    assert_int_equal(agent_buffer_append(b, &t.r, &id), 0);
+    assert_int_equal(id, 1);
+    agent_buffer_rec_t r;
+    assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+    assert_non_null(r.key);
+    assert_int_equal(r.key_len, 0);
+    assert_int_equal(r.value_len, 0);
+    agent_buffer_stats_t st;
+    agent_buffer_stats(b, &st);
+    assert_int_equal(st.appended, 1);
+    assert_int_equal(st.write_errors, 0);
+    agent_buffer_close(b);
+}
+
 /* A small JSON syntax checker: one value, then the end of the line. */
 static const char *js_value(const char *p);
 
@@ -899,6 +1040,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_dump, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
