@@ -357,23 +357,10 @@ void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m)
         /* only with a user-set message.timeout.ms: produce it again */
         a->st.delivery_errors++;
         a->st.delivery_retries++;
-        rd_kafka_headers_t *hdrs = NULL;
-        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
-            hdrs = rd_kafka_headers_copy(hdrs);
-        } else {
-            hdrs = NULL;
-        }
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_VALUE(m->payload, m->len),
-                              RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(hdrs),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e = agent_output_requeue(rk, m);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             done = false;
         } else {
-            if (hdrs) {
-                rd_kafka_headers_destroy(hdrs);
-            }
             /* left unacknowledged: the next run sends it again */
             TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
                         "buffered event timed out and could not be queued again: %s",

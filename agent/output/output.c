@@ -282,6 +282,24 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     return 0;
 }
 
+rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
+        hdrs = rd_kafka_headers_copy(hdrs);
+    } else {
+        hdrs = NULL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(hdrs),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != NULL) {
+        rd_kafka_headers_destroy(hdrs);
+    }
+    return e;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     agent_t *a = opaque;
@@ -311,23 +329,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     } else if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
         a->st.delivery_errors++;
         a->st.delivery_retries++;
-        rd_kafka_headers_t *hdrs = NULL;
-        if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
-            hdrs = rd_kafka_headers_copy(hdrs);
-        } else {
-            hdrs = NULL;
-        }
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(rk, RD_KAFKA_V_RKT(m->rkt), RD_KAFKA_V_VALUE(m->payload, m->len),
-                              RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_HEADERS(hdrs),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                              RD_KAFKA_V_OPAQUE(m->_private), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e = agent_output_requeue(rk, m);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
             done = false; /* still in flight */
         } else {
-            if (hdrs) {
-                rd_kafka_headers_destroy(hdrs);
-            }
             a->st.drop_delivery_permanent++;
             TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
                         "event from %s dropped: timed out and could not be queued again: %s",

@@ -12,7 +12,6 @@ so duplicates are reported, not expected.
 """
 import importlib
 import os
-import socket
 import sys
 import threading
 import time
@@ -26,15 +25,8 @@ OUTAGE = 30.0
 LIMIT_MIB = 24
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
-
-PORT = free_port()
+PORT = agentlib.free_port()
 
 
 def main(c):

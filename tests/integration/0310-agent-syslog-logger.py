@@ -30,13 +30,6 @@ agentlib = importlib.import_module("0399_agentlib")
 TOPIC = "agent.syslog"
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 def make_certs(d):
     """A CA and a server certificate for 127.0.0.1 signed by it."""
@@ -102,7 +95,8 @@ def main(c):
     certs = os.path.join(c.tmp, "certs")
     os.makedirs(certs)
     cert, key, ca = make_certs(certs)
-    udp, tcp, tls = free_port(socket.SOCK_DGRAM), free_port(), free_port()
+    udp, tcp, tls = (agentlib.free_port(socket.SOCK_DGRAM), agentlib.free_port(),
+                     agentlib.free_port())
     a = agentlib.Agent(c.tmp, c.bootstrap, """
   - name: syslog
     inputs:
@@ -120,8 +114,7 @@ def main(c):
 
     try:
         a.start()
-        agentlib.wait_for(lambda: b"listening on 127.0.0.1:%d" % tls in open(a.log_path(), "rb").read(),
-                          30, "the agent's listeners")
+        agentlib.wait_listening(a, b"listening on 127.0.0.1:%d" % tls)
         n = 0
         for transport in ("udp", "tcp", "tls"):
             for fmt in ("rfc3164", "rfc5424"):

@@ -25,16 +25,9 @@ OUTAGE = 60.0
 TOPIC = "agent.syslog.outage"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
-
-PORT = free_port()
-SYSLOG = free_port()
+PORT = agentlib.free_port()
+SYSLOG = agentlib.free_port()
 
 
 def frames(lo, hi):
@@ -67,8 +60,7 @@ def main(c):
 
     try:
         a.start()
-        agentlib.wait_for(lambda: b"listening on" in open(a.log_path(), "rb").read(), 30,
-                          "the agent's listener")
+        agentlib.wait_listening(a)
         c.stop("TERM")
         t0 = time.monotonic()
         send(0, N // 2)
@@ -79,8 +71,7 @@ def main(c):
         a.stop("KILL")
         os.unlink(a.metrics_file)  # the next run's counters start from 0
         a.start()
-        agentlib.wait_for(lambda: b"listening on" in open(a.log_path(), "rb").read(), 30,
-                          "the restarted agent's listener")
+        agentlib.wait_listening(a)
         send(N // 2, N)
         agentlib.wait_for(lambda: received() >= N // 2, 60,
                           "%d messages accepted after the restart" % (N // 2))

@@ -29,16 +29,9 @@ N = 800
 TOPIC = "agent.buffer.recovery"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
-
-PORT = free_port()
-SYSLOG = free_port()
+PORT = agentlib.free_port()
+SYSLOG = agentlib.free_port()
 
 
 def buffer_cmd(a, *args):
@@ -60,8 +53,7 @@ def main(c):
     try:
         c.stop("TERM")
         a.start()
-        agentlib.wait_for(lambda: b"listening on" in open(a.log_path(), "rb").read(), 30,
-                          "the agent's listener")
+        agentlib.wait_listening(a)
         s = socket.create_connection(("127.0.0.1", SYSLOG), timeout=30)
         for i in range(N):
             s.sendall(b"<14>Nov 26 10:00:00 web-1 app[1]: buffered while down seq=%d\n" % i)

@@ -28,17 +28,10 @@ N_UDP = 2000
 TOPIC = "agent.buffer.full"
 
 
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
-
-PORT = free_port()
-TCP = free_port()
-UDP = free_port(socket.SOCK_DGRAM)
+PORT = agentlib.free_port()
+TCP = agentlib.free_port()
+UDP = agentlib.free_port(socket.SOCK_DGRAM)
 
 
 def main(c):
@@ -70,9 +63,7 @@ def main(c):
     try:
         c.stop("TERM")
         a.start()
-        agentlib.wait_for(lambda: a.log_path() and
-                          b"listening on 127.0.0.1:%d" % UDP in open(a.log_path(), "rb").read(),
-                          30, "the agent's listeners")
+        agentlib.wait_listening(a, b"listening on 127.0.0.1:%d" % UDP)
         t = threading.Thread(target=tcp_client)
         t.start()
         agentlib.wait_for(lambda: a.metrics().get("tributary_agent_buffer_full_total", 0) > 0,

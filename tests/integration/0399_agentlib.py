@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,6 +187,23 @@ def access_line(i, pad=0):
             'HTTP/1.1" %d %d "-" "Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0" seq=%d%s\n'
             % (i % 7, (i // 7) % 256, i % 251, (i // 60) % 60, i % 60, i, i % 13,
                (200, 200, 200, 304, 404, 500)[i % 6], 100 + i % 9000, i, "x" * pad))
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    """A port of 127.0.0.1 free just now (TCP, or UDP with SOCK_DGRAM)."""
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_listening(a, what=b"listening on", timeout=30):
+    """Waits until the agent's current log says its listeners are up."""
+    def up():
+        with open(a.log_path(), "rb") as f:
+            return what in f.read()
+    wait_for(up, timeout, "the agent's listeners")
 
 
 def sanitized():
