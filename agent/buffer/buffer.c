@@ -78,6 +78,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -113,7 +114,8 @@ struct agent_buffer {
 
     seg_t *segs;
     size_t nsegs, segs_cap;
-    int wfd; /* the last segment, appended to */
+    int wfd;     /* the last segment, appended to */
+    int lock_fd; /* dir/lock, flock()ed while open */
     uint64_t bytes;
     uint64_t next_id;
     uint64_t prefix;    /* first id not acknowledged */
@@ -1221,6 +1223,9 @@ static void buffer_free(agent_buffer_t *b)
     if (b->rfd >= 0) {
         close(b->rfd);
     }
+    if (b->lock_fd >= 0) {
+        close(b->lock_fd);
+    }
     free(b->segs);
     free(b->bm);
     free(b->rbuf);
@@ -1242,6 +1247,7 @@ static agent_buffer_t *buffer_new(const char *dir)
     }
     b->wfd = -1;
     b->rfd = -1;
+    b->lock_fd = -1;
     b->rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 5);
     return b;
 }
@@ -1281,7 +1287,21 @@ int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
     if (b->segment_size > b->max_size) {
         b->segment_size = b->max_size;
     }
+    /* Two agents on one state directory would interleave their appends. */
     char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s/lock", b->dir);
+    b->lock_fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (b->lock_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        if (rc == -EBUSY) {
+            TRIB_LOG(TRIB_LOG_ERROR, FAC, "%s is in use by another process", b->dir);
+        }
+        goto fail;
+    }
     snprintf(tmp, sizeof(tmp), "%s/ledger.tmp", b->dir);
     (void)unlink(tmp);
 
@@ -1720,6 +1740,16 @@ static int offline(const char *dir, FILE *out, agent_buffer_report_t *rep, scan_
     if (b == NULL) {
         return -ENOMEM;
     }
+    char lock[PATH_MAX];
+    snprintf(lock, sizeof(lock), "%s/lock", dir);
+    int lfd = open(lock, O_RDONLY | O_CLOEXEC);
+    if (lfd >= 0) {
+        if (flock(lfd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+            scan_t s = {b, false, out, rep, NULL, NULL, 0};
+            problem(&s, "%s is open in a running agent: what follows may be out of date", dir);
+        }
+        close(lfd);
+    }
     int rc = recover(b, false, out, rep, cb, arg);
     buffer_free(b);
     return rc;
@@ -1740,9 +1770,9 @@ int agent_buffer_check(const char *dir, FILE *out, agent_buffer_report_t *report
     if (out != NULL) {
         fprintf(out,
                 "%s: %" PRIu64 " segments, %" PRIu64 " bytes, %" PRIu64
-                " records not yet acknowledged (ids %" PRIu64 "..%" PRIu64 "); torn %" PRIu64
-                " bytes, %" PRIu64 " damaged regions (%" PRIu64 " bytes), %" PRIu64
-                " segments to quarantine: %s\n",
+                " records not yet acknowledged (first id %" PRIu64 ", next id %" PRIu64
+                "); torn %" PRIu64 " bytes, %" PRIu64 " damaged regions (%" PRIu64
+                " bytes), %" PRIu64 " segments to quarantine: %s\n",
                 dir, rep->segments, rep->bytes, rep->records, rep->first_id, rep->next_id,
                 rep->torn_bytes, rep->corrupt_records, rep->corrupt_bytes, rep->quarantined,
                 damaged ? "DAMAGED" : "ok");

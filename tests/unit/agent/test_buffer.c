@@ -800,6 +800,20 @@ static void test_damage_while_open(void **state)
     agent_buffer_close(b);
 }
 
+/* A second open of the same directory is refused while the first holds it. */
+static void test_locked(void **state)
+{
+    (void)state;
+    agent_buffer_t *b = open_buf(1 << 20, 0, NULL);
+    agent_buffer_opts_t o = {bdir, 1 << 20, 0};
+    agent_buffer_t *b2 = NULL;
+    assert_int_equal(agent_buffer_open(&b2, &o, NULL), -EBUSY);
+    assert_null(b2);
+    agent_buffer_close(b);
+    b = open_buf(1 << 20, 0, NULL);
+    agent_buffer_close(b);
+}
+
 /* Records that cannot be encoded are refused before anything is written. */
 static void test_bad_records(void **state)
 {
@@ -1043,6 +1057,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_dump, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
