@@ -350,8 +350,11 @@ static size_t sd_name(const char *s, size_t n, size_t *i)
     return len;
 }
 
-/* PARAM-VALUE with its quotes at s[*i] == '"'; *i ends past the closing quote. */
-static bool sd_value(const char *s, size_t n, size_t *i)
+/*
+ * PARAM-VALUE with its quotes at s[*i] == '"'; *i ends past the closing
+ * quote. `checked`: the text was validated before, only find the end.
+ */
+static bool sd_value(const char *s, size_t n, size_t *i, bool checked)
 {
     size_t k = *i + 1;
     while (k < n) {
@@ -365,6 +368,10 @@ static bool sd_value(const char *s, size_t n, size_t *i)
         }
         if (c == '\\') {
             k += (k + 1 < n && (s[k + 1] == '"' || s[k + 1] == '\\' || s[k + 1] == ']')) ? 2 : 1;
+            continue;
+        }
+        if (checked || c < 0x80) {
+            k++;
             continue;
         }
         size_t len = utf8_len((const unsigned char *)s + k, n - k);
@@ -389,7 +396,7 @@ typedef struct sd_param {
  * 1 with *p set for the next " NAME=\"VALUE\"", 0 at the closing ']'
  * (*i is past it), -1 when malformed.
  */
-static int sd_next_param(const char *s, size_t n, size_t *i, sd_param_t *p)
+static int sd_next_param(const char *s, size_t n, size_t *i, sd_param_t *p, bool checked)
 {
     size_t k = *i;
     if (k < n && s[k] == ']') {
@@ -407,7 +414,7 @@ static int sd_next_param(const char *s, size_t n, size_t *i, sd_param_t *p)
     }
     k++;
     size_t v = k;
-    if (!sd_value(s, n, &k)) {
+    if (!sd_value(s, n, &k, checked)) {
         return -1;
     }
     p->val = s + v + 1;
@@ -442,7 +449,7 @@ static size_t sd_scan(const char *s, size_t n)
         idlen[nids++] = len;
         sd_param_t p;
         int rc, params = 0;
-        while ((rc = sd_next_param(s, n, &i, &p)) == 1) {
+        while ((rc = sd_next_param(s, n, &i, &p, false)) == 1) {
             if (++params > AGENT_SYSLOG_SD_MAX_PARAMS) {
                 return 0;
             }
@@ -506,47 +513,47 @@ static bool same_name(const sd_param_t *a, const sd_param_t *b)
 }
 
 /* The parameters of the element whose first parameter starts at s[start]. */
-static void sd_element_json(jout_t *o, const char *s, size_t n, size_t start)
+static void sd_element_json(jout_t *o, const char *s, size_t n, size_t *i)
 {
-    size_t i = start;
-    sd_param_t p;
+    sd_param_t ps[AGENT_SYSLOG_SD_MAX_PARAMS];
+    size_t np = 0;
+    while (np < AGENT_SYSLOG_SD_MAX_PARAMS && sd_next_param(s, n, i, &ps[np], true) == 1) {
+        np++;
+    }
+    if (np == AGENT_SYSLOG_SD_MAX_PARAMS) {
+        sd_param_t end;
+        (void)sd_next_param(s, n, i, &end, true); /* past ']' (sd_scan bounded the count) */
+    }
     bool first = true;
     jputc(o, '{');
-    while (sd_next_param(s, n, &i, &p) == 1) {
+    for (size_t k = 0; k < np; k++) {
         /* A repeated name was written with its first occurrence. */
-        size_t k = start;
-        sd_param_t q;
-        bool seen = false;
-        while (k < i && sd_next_param(s, n, &k, &q) == 1 && k < i) {
-            if (same_name(&p, &q)) {
-                seen = true;
-                break;
-            }
+        size_t prev = 0, later = 0;
+        while (prev < k && !same_name(&ps[prev], &ps[k])) {
+            prev++;
         }
-        if (seen) {
+        if (prev < k) {
             continue;
+        }
+        for (size_t j = k + 1; j < np; j++) {
+            later += same_name(&ps[j], &ps[k]);
         }
         if (!first) {
             jputc(o, ',');
         }
         first = false;
-        jstr(o, p.name, p.nlen, false);
+        jstr(o, ps[k].name, ps[k].nlen, false);
         jputc(o, ':');
-        size_t later = i, count = 0;
-        while (sd_next_param(s, n, &later, &q) == 1) {
-            count += same_name(&p, &q);
-        }
-        if (count == 0) {
-            jstr(o, p.val, p.vlen, true);
+        if (later == 0) {
+            jstr(o, ps[k].val, ps[k].vlen, true);
             continue;
         }
         jputc(o, '[');
-        jstr(o, p.val, p.vlen, true);
-        later = i;
-        while (sd_next_param(s, n, &later, &q) == 1) {
-            if (same_name(&p, &q)) {
+        jstr(o, ps[k].val, ps[k].vlen, true);
+        for (size_t j = k + 1; j < np; j++) {
+            if (same_name(&ps[j], &ps[k])) {
                 jputc(o, ',');
-                jstr(o, q.val, q.vlen, true);
+                jstr(o, ps[j].val, ps[j].vlen, true);
             }
         }
         jputc(o, ']');
@@ -574,11 +581,7 @@ long agent_syslog_sd_json(const char *sd, size_t n, char *out, size_t cap)
         }
         jstr(&o, sd + id, len, false);
         jputc(&o, ':');
-        sd_element_json(&o, sd, n, i);
-        /* skip to the element's end */
-        sd_param_t p;
-        while (sd_next_param(sd, n, &i, &p) == 1) {
-        }
+        sd_element_json(&o, sd, n, &i);
     }
     jputc(&o, '}');
     return o.full ? -1 : (long)o.len;

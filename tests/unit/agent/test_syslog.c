@@ -417,6 +417,26 @@ static void test_sd_malformed(void **state)
     *last = '\0';
     assert_int_equal(parse(big, &o, &m), 0);
     assert_int_equal(m.msg.n, 0);
+
+    /* AGENT_SYSLOG_SD_MAX_PARAMS in an element, names repeated: fine, and
+       converts; one more is not well formed. */
+    static char params[8192], json[16384];
+    off = (size_t)snprintf(params, sizeof(params), "<13>1 - h a - - [a");
+    for (int i = 0; i < AGENT_SYSLOG_SD_MAX_PARAMS; i++) {
+        off += (size_t)snprintf(params + off, sizeof(params) - off, " p%d=\"%d\"", i % 3, i);
+    }
+    memcpy(params + off, "][b c=\"d\"] m", 13);
+    assert_int_equal(parse(params, &o, &m), 0);
+    assert_str(m.msg, "m");
+    long n = agent_syslog_sd_json(m.sd.p, m.sd.n, json, sizeof(json) - 1);
+    assert_true(n > 0);
+    json[n] = '\0';
+    assert_non_null(strstr(json, "{\"a\":{\"p0\":[\"0\",\"3\",\"6\","));
+    assert_non_null(strstr(json, "\"p2\":[\"2\",\"5\","));
+    assert_non_null(strstr(json, ",\"252\",\"255\"],\"p1\":[\"1\",\"4\","));
+    assert_non_null(strstr(json, ",\"254\"]},\"b\":{\"c\":\"d\"}}"));
+    memcpy(params + off, " x=\"\"] m", 9);
+    assert_int_equal(parse(params, &o, &m), 1);
 }
 
 /* ---------------------------------------------------------------------- */
