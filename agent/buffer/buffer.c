@@ -998,7 +998,8 @@ static int scan_seg(scan_t *s, seg_t *sg, uint64_t end_id, bool last)
         if (s->repair) {
             rc = quarantine_copy(b->dir, name, ".corrupt", map, (size_t)size);
             if (rc == 0) {
-                /* a torn tail is simply left out of the copy too */
+                /* the copy keeps everything; the rewrite leaves the torn
+                   tail out as well */
                 if (torn) {
                     region_t t = {new_size, size};
                     region_t *n = realloc(bad, (nbad + 1) * sizeof(*n));

@@ -32,7 +32,8 @@ typedef struct agent_buffer agent_buffer_t;
 typedef struct agent_buffer_opts {
     const char *dir;       /* state_dir/buffer; created when missing */
     uint64_t max_size;     /* bytes of live segments, frames included */
-    uint64_t segment_size; /* roll at this size (default 8 MiB when 0) */
+    uint64_t segment_size; /* roll at this size (when 0: 8 MiB, at most max_size / 4);
+                              never above max_size */
 } agent_buffer_opts_t;
 
 /* A header of a buffered message. */
