@@ -73,13 +73,12 @@
 #define SL_DGRAM_PER_POLL 256
 #define SL_DGRAM_MEM (4u << 20) /* cap on the batch's receive buffers */
 #define SL_BACKLOG 511
+#define SL_MAX_WRITE_QUEUE (1u << 20)
 #define SL_CTL_SPACE CMSG_SPACE(sizeof(uint32_t))
 
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
 #endif
-
-static trib_log_ratelimit_t rl_net = TRIB_LOG_RATELIMIT_INIT(10000, 10);
 
 typedef struct sl_conn sl_conn_t;
 
@@ -125,7 +124,8 @@ struct agent_sl {
     uv_loop_t *loop;
     agent_sl_conf_t conf; /* address points to `address`; TLS paths unset */
     char *address;
-    char name[96]; /* "tcp 127.0.0.1:5514", for log lines */
+    char name[96];           /* "tcp 127.0.0.1:5514", for log lines */
+    trib_log_ratelimit_t rl; /* for lines a client can cause */
     agent_sl_msg_fn cb;
     void *ud;
     agent_sl_stats_t st;
@@ -498,7 +498,7 @@ static int conn_drain(sl_conn_t *c)
         }
         if (r < 0) {
             l->st.framing_errors++;
-            TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: framing error (%s): closed",
+            TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: framing error (%s): closed",
                         l->name, c->peer.addr, c->peer.port,
                         r == -EPROTO ? "bad octet count" : strerror(-r));
             conn_close(c);
@@ -518,7 +518,7 @@ static int conn_drain(sl_conn_t *c)
         if (rc == -EAGAIN) {
             if (conn_keep(c, m, n, trunc) != 0) {
                 l->st.drops_error++;
-                TRIB_LOG_RL(&rl_net, TRIB_LOG_ERROR, SL_FAC,
+                TRIB_LOG_RL(&l->rl, TRIB_LOG_ERROR, SL_FAC,
                             "%s: %s:%u: out of memory keeping a message: closed", l->name,
                             c->peer.addr, c->peer.port);
                 conn_close(c);
@@ -542,6 +542,11 @@ static void write_cb(uv_write_t *req, int status)
 static int tls_flush(sl_conn_t *c)
 {
     size_t pending;
+    /* Only handshakes, tickets and alerts go out: a peer that makes us
+       write (key updates) but never reads is cut off. */
+    if (uv_stream_get_write_queue_size(&c->h.stream) > SL_MAX_WRITE_QUEUE) {
+        return -ENOBUFS;
+    }
     while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
         sl_write_t *w = malloc(sizeof(*w) + pending);
         if (w == NULL) {
@@ -574,7 +579,7 @@ static void tls_fail(sl_conn_t *c, const char *what)
     }
     long vr = SSL_get_verify_result(c->ssl);
     l->st.tls_errors++;
-    TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: TLS %s failed: %s%s%s", l->name,
+    TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: TLS %s failed: %s%s%s", l->name,
                 c->peer.addr, c->peer.port, what, reason, vr != X509_V_OK ? "; certificate: " : "",
                 vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
     ERR_clear_error();
@@ -807,7 +812,7 @@ static void on_connection(uv_stream_t *server, int status)
 {
     agent_sl_t *l = server->data;
     if (status < 0) {
-        TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: accept: %s", l->name, uv_strerror(status));
+        TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: accept: %s", l->name, uv_strerror(status));
         return;
     }
     if (l->stopping || l->all_paused) {
@@ -815,7 +820,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     sl_conn_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
-        TRIB_LOG_RL(&rl_net, TRIB_LOG_ERROR, SL_FAC, "%s: out of memory for a connection", l->name);
+        TRIB_LOG_RL(&l->rl, TRIB_LOG_ERROR, SL_FAC, "%s: out of memory for a connection", l->name);
         return;
     }
     c->l = l;
@@ -858,7 +863,7 @@ static void on_connection(uv_stream_t *server, int status)
     }
     if (why != NULL) {
         l->st.connections_refused++;
-        TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: refused (%s reached)", l->name,
+        TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: %s:%u: refused (%s reached)", l->name,
                     c->peer.addr, c->peer.port, why);
         conn_close(c);
         return;
@@ -907,7 +912,7 @@ static void on_connection(uv_stream_t *server, int status)
     return;
 
 oom:
-    TRIB_LOG_RL(&rl_net, TRIB_LOG_ERROR, SL_FAC, "%s: out of memory for a connection", l->name);
+    TRIB_LOG_RL(&l->rl, TRIB_LOG_ERROR, SL_FAC, "%s: out of memory for a connection", l->name);
     conn_close(c);
 }
 
@@ -961,7 +966,7 @@ static void dgram_poll_cb(uv_poll_t *p, int status, int events)
     agent_sl_t *l = p->data;
     (void)events;
     if (status < 0) {
-        TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: poll: %s", l->name, uv_strerror(status));
+        TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: poll: %s", l->name, uv_strerror(status));
         return;
     }
     unsigned total = 0;
@@ -988,7 +993,7 @@ static void dgram_poll_cb(uv_poll_t *p, int status, int events)
                 continue;
             }
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                TRIB_LOG_RL(&rl_net, TRIB_LOG_WARN, SL_FAC, "%s: recvmmsg: %s", l->name,
+                TRIB_LOG_RL(&l->rl, TRIB_LOG_WARN, SL_FAC, "%s: recvmmsg: %s", l->name,
                             strerror(errno));
             }
             break;
@@ -1144,6 +1149,14 @@ static int open_socket(agent_sl_t *l, char *err, size_t errlen)
     if (is_dgram(mode) || l->conf.rcvbuf > 0) {
         set_rcvbuf(l, fd);
     }
+    /* listen() here, before any handle exists, so that what can fail fails
+       while failing is simple; uv_listen() repeats it harmlessly. */
+    if (!is_dgram(mode) && listen(fd, SL_BACKLOG) != 0) {
+        rc = -errno;
+        set_err(err, errlen, "%s '%s': listen: %s", mode_name(mode), l->address, strerror(-rc));
+        close(fd);
+        return rc;
+    }
     return fd;
 }
 
@@ -1242,6 +1255,12 @@ int agent_sl_start(agent_sl_t **out, uv_loop_t *loop, const agent_sl_conf_t *con
                 conf->address, conf->max_message_bytes);
         return -EINVAL;
     }
+    if (!is_dgram(conf->mode) &&
+        (conf->framing < AGENT_SYSLOG_FRAME_AUTO || conf->framing > AGENT_SYSLOG_FRAME_NEWLINE)) {
+        set_err(err, errlen, "syslog listener '%s': unknown framing %d", conf->address,
+                conf->framing);
+        return -EINVAL;
+    }
     agent_sl_t *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         set_err(err, errlen, "out of memory");
@@ -1252,6 +1271,7 @@ int agent_sl_start(agent_sl_t **out, uv_loop_t *loop, const agent_sl_conf_t *con
     l->cb = cb;
     l->ud = ud;
     l->fd = -1;
+    l->rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 10);
     l->address = strdup(conf->address);
     if (l->address == NULL) {
         rc = -ENOMEM;

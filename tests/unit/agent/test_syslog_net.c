@@ -41,6 +41,7 @@
 #include "tributary/log.h"
 
 static char tmpdir[256];
+static char cert_path[300], key_path[300];
 
 /* ---------------------------------------------------------------------- */
 /* What the callback saw                                                  */
@@ -62,7 +63,8 @@ typedef struct rec {
     uint64_t refusals;
     agent_sl_t *l; /* for the tick */
     bool resume_on_tick;
-    int fail_with; /* a non-EAGAIN error to return (drops_error) */
+    int fail_with;  /* a non-EAGAIN error to return (drops_error) */
+    size_t stop_at; /* > 0: agent_sl_stop() from the callback at this count */
 } rec_t;
 
 static int on_msg(void *ud, const char *msg, size_t len, bool trunc, const agent_sl_peer_t *peer)
@@ -89,6 +91,9 @@ static int on_msg(void *ud, const char *msg, size_t len, bool trunc, const agent
     g->trunc = trunc;
     snprintf(g->peer, sizeof(g->peer), "%s", peer->addr);
     g->port = peer->port;
+    if (r->stop_at > 0 && r->n == r->stop_at) {
+        agent_sl_stop(r->l);
+    }
     if (r->burst > 0 && ++r->since >= r->burst) {
         r->full = true;
         r->since = 0;
@@ -120,6 +125,7 @@ static void tick_cb(uv_timer_t *t)
 /* Runs the loop until cond() holds or timeout_ms pass; a 1 ms tick checks
    the condition while clients on other threads do their part. */
 static void (*dump)(void *);
+static bool want_cond(void *arg);
 
 static bool run_until(uv_loop_t *loop, rec_t *r, bool (*cond)(void *), void *arg, int timeout_ms)
 {
@@ -135,7 +141,7 @@ static bool run_until(uv_loop_t *loop, rec_t *r, bool (*cond)(void *), void *arg
     }
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
-    if (!ok && dump != NULL) {
+    if (!ok && dump != NULL && cond == want_cond) {
         dump(arg);
     }
     return ok;
@@ -687,6 +693,75 @@ static void test_stop_while_paused(void **state)
     rec_free(&r);
 }
 
+static bool is_true(void *arg)
+{
+    return *(bool *)arg;
+}
+
+/* agent_sl_stop() from inside the callback, with more input pending. */
+static void test_stop_from_callback(void **state)
+{
+    (void)state;
+    for (int mode = AGENT_SL_UDP; mode <= AGENT_SL_TLS; mode++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        rec_t r = {.stop_at = 3};
+        agent_sl_conf_t c = conf_of(mode, "127.0.0.1:0");
+        c.tls_cert = cert_path;
+        c.tls_key = key_path;
+        c.idle_timeout_ms = 10000;
+        agent_sl_t *l = start(&loop, &c, &r);
+        const char *chunks[] = {"<13>1\n<13>2\n<13>3\n<13>4\n<13>5\n"};
+        client_t cl = {.family = AF_INET,
+                       .port = agent_sl_port(l),
+                       .chunks = chunks,
+                       .nchunks = 1,
+                       .tls = mode == AGENT_SL_TLS};
+        if (mode == AGENT_SL_UDP) {
+            int fd = udp_client(AF_INET);
+            for (int i = 0; i < 5; i++) {
+                udp_send(fd, AF_INET, agent_sl_port(l), "<13>d", 5);
+            }
+            close(fd);
+        } else {
+            client_start(&cl);
+        }
+        bool never = false;
+        for (int i = 0; i < 5000 && r.n < 3; i++) {
+            run_until(&loop, &r, is_true, &never, 1);
+        }
+        assert_int_equal(r.n, 3);
+        uv_run(&loop, UV_RUN_DEFAULT); /* the listener is gone: the loop ends */
+        assert_int_equal(uv_loop_close(&loop), 0);
+        if (mode != AGENT_SL_UDP) {
+            client_join(&cl);
+        }
+        rec_free(&r);
+    }
+}
+
+/* pause_all on a datagram listener: nothing is read until stop. */
+static void test_udp_pause_all(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    rec_t r = {0};
+    agent_sl_conf_t c = conf_of(AGENT_SL_UDP, "127.0.0.1:0");
+    agent_sl_t *l = start(&loop, &c, &r);
+    agent_sl_pause_all(l);
+    int fd = udp_client(AF_INET);
+    udp_send(fd, AF_INET, agent_sl_port(l), "<13>held", 8);
+    bool never = false;
+    run_until(&loop, &r, is_true, &never, 50);
+    agent_sl_resume(l);
+    run_until(&loop, &r, is_true, &never, 20);
+    assert_int_equal(r.n, 0);
+    close(fd);
+    stop_and_close(&loop, l);
+    rec_free(&r);
+}
+
 static void test_max_connections(void **state)
 {
     (void)state;
@@ -830,8 +905,6 @@ static void test_tcp_hostile(void **state)
 
 /* ---------------------------------------------------------------------- */
 /* TLS                                                                    */
-
-static char cert_path[300], key_path[300];
 
 /* A self-signed P-256 certificate for "localhost", written as PEM. */
 static void make_cert(const char *cert, const char *key)
@@ -1167,6 +1240,8 @@ int main(void)
         cmocka_unit_test(test_tcp_framing),
         cmocka_unit_test(test_tcp_backpressure),
         cmocka_unit_test(test_stop_while_paused),
+        cmocka_unit_test(test_stop_from_callback),
+        cmocka_unit_test(test_udp_pause_all),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_tcp_hostile),
