@@ -62,6 +62,16 @@
  * appears while running (a frame that fails when read) is skipped the same
  * way, with an error logged: the reader resyncs on the next intact frame
  * of the segment, and the ids of the records lost become gaps.
+ *
+ * Recovery at open, in order: the ledger (damaged: start from the first
+ * segment); the segment names in id order; headers (the last segment cut
+ * inside its header was being created: removed, counted as torn; any other
+ * bad header: moved to quarantine/); segments wholly below the ledger are
+ * deleted (a deletion the last run did not finish); then every frame of
+ * every other segment is checked (mmap, CRC). A damaged stretch at the end
+ * of the last segment that begins with an incomplete frame, or is zeros,
+ * is a torn tail and is truncated; other damage is resynced over as above.
+ * check and dump run the same scan read-only.
  */
 #include "buffer.h"
 #include "agent.h"

@@ -10,10 +10,15 @@
  *   ledger                        the first id not yet acknowledged (every
  *                                 record below it was delivered); written
  *                                 atomically (tmp, fsync, rename, fsync dir)
- *   quarantine/                   damaged segments moved aside at recovery
+ *   quarantine/                   damaged segments moved aside at recovery:
+ *                                 <name>.corrupt (a copy; the segment is
+ *                                 rewritten with its intact frames) and
+ *                                 <name>.bad-header (moved)
+ *   lock                          flock()ed while open
  *
  * Record ids are consecutive from 1 over the buffer's life; a segment's
- * name carries its first id, so an id maps to (segment, ordinal).
+ * name carries its first id, so an id maps to (segment, ordinal). Every
+ * frame also carries its id: records that survive damage keep theirs.
  *
  * Single-threaded: every call is made on the agent's loop thread. Appends
  * are write(2)s (so a SIGKILLed agent loses nothing it accepted);
