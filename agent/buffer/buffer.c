@@ -949,7 +949,8 @@ static int scan_seg(scan_t *s, seg_t *sg, uint64_t end_id, bool last)
                 problem(s, "%s: damaged frames at bytes %" PRIu64 "..%" PRIu64 " skipped", path,
                         bad_start, pos);
                 corrupt += pos - bad_start;
-                s->rep->corrupt_records++;
+                /* the ids the damage swallowed; at least one frame */
+                s->rep->corrupt_records += id > s->cursor ? id - s->cursor : 1;
                 in_bad = false;
             }
             rc = mark_gaps(b, s->cursor, id);
@@ -987,7 +988,8 @@ static int scan_seg(scan_t *s, seg_t *sg, uint64_t end_id, bool last)
             problem(s, "%s: damaged frames at bytes %" PRIu64 "..%" PRIu64 " skipped", path,
                     bad_start, size);
             corrupt += size - bad_start;
-            s->rep->corrupt_records++;
+            /* up to the next segment's first id; unknown in the last */
+            s->rep->corrupt_records += !last && end_id > s->cursor ? end_id - s->cursor : 1;
             if (nbad == badcap) {
                 region_t *n = realloc(bad, (badcap + 1) * sizeof(*n));
                 if (n == NULL) {

@@ -71,7 +71,9 @@ typedef struct agent_buffer_report {
     uint64_t records;         /* intact records not yet acknowledged */
     uint64_t bytes;           /* live bytes */
     uint64_t torn_bytes;      /* cut off the end of the last segment */
-    uint64_t corrupt_records; /* frames that failed their CRC or framing */
+    uint64_t corrupt_records; /* records lost in damaged frames (ids skipped; a
+                                 damaged stretch at the end of the last
+                                 segment counts as one) */
     uint64_t corrupt_bytes;
     uint64_t quarantined; /* segments moved to quarantine/ */
     uint64_t first_id, next_id;

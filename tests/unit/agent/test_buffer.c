@@ -589,12 +589,12 @@ static void test_corrupt_across_segments(void **state)
 
     agent_buffer_report_t rep;
     b = open_buf(1 << 20, 4096, &rep);
-    assert_int_equal(rep.corrupt_records, 1);
     assert_int_equal(rep.quarantined, 1);
     assert_int_equal(rep.torn_bytes, 0);
     size_t n = drain(b, NULL, 0);
-    assert_true(n == 58 || n == 57);
+    assert_true(n == 58 || n == 57); /* 400 bytes touch two or three frames */
     assert_int_equal(rep.records, n);
+    assert_int_equal(rep.corrupt_records, 60 - n);
     agent_buffer_close(b);
     b = open_buf(1 << 20, 4096, &rep);
     assert_int_equal(rep.corrupt_records, 0);
