@@ -88,7 +88,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -125,7 +124,7 @@ struct agent_buffer {
     seg_t *segs;
     size_t nsegs, segs_cap;
     int wfd;     /* the last segment, appended to */
-    int lock_fd; /* dir/lock, flock()ed while open */
+    int lock_fd; /* dir/lock, write-locked (OFD lock) while open */
     uint64_t bytes;
     uint64_t next_id;
     uint64_t prefix;    /* first id not acknowledged */
@@ -1308,8 +1307,12 @@ int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
         rc = -errno;
         goto fail;
     }
-    if (flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+    /* An open-file-description lock: check and dump can test for it
+       (F_OFD_GETLK) without taking it, so they never make an agent's
+       start fail. */
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(b->lock_fd, F_OFD_SETLK, &fl) != 0) {
+        rc = errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
         if (rc == -EBUSY) {
             TRIB_LOG(TRIB_LOG_ERROR, FAC, "%s is in use by another process", b->dir);
         }
@@ -1757,9 +1760,17 @@ static int offline(const char *dir, FILE *out, agent_buffer_report_t *rep, scan_
     snprintf(lock, sizeof(lock), "%s/lock", dir);
     int lfd = open(lock, O_RDONLY | O_CLOEXEC);
     if (lfd >= 0) {
-        if (flock(lfd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-            scan_t s = {b, false, out, rep, NULL, NULL, 0};
-            problem(&s, "%s is open in a running agent: what follows may be out of date", dir);
+        struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+        if (fcntl(lfd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+            if (out != NULL) {
+                fprintf(out,
+                        "warning: %s is open in a running agent: what follows may be out "
+                        "of date\n",
+                        dir);
+            } else {
+                TRIB_LOG(TRIB_LOG_WARN, FAC,
+                         "%s is open in a running agent: what follows may be out of date", dir);
+            }
         }
         close(lfd);
     }

@@ -14,7 +14,8 @@
  *                                 <name>.corrupt (a copy; the segment is
  *                                 rewritten with its intact frames) and
  *                                 <name>.bad-header (moved)
- *   lock                          flock()ed while open
+ *   lock                          write-locked while open (a second open
+ *                                 fails with -EBUSY)
  *
  * Record ids are consecutive from 1 over the buffer's life; a segment's
  * name carries its first id, so an id maps to (segment, ordinal). Every

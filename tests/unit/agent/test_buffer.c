@@ -912,7 +912,20 @@ static void test_locked(void **state)
     agent_buffer_t *b2 = NULL;
     assert_int_equal(agent_buffer_open(&b2, &o, NULL), -EBUSY);
     assert_null(b2);
+    /* check says the buffer is in use, without taking the lock */
+    char *text = NULL;
+    size_t tlen = 0;
+    FILE *out = open_memstream(&text, &tlen);
+    assert_int_equal(agent_buffer_check(bdir, out, NULL), 0);
+    fclose(out);
+    assert_non_null(strstr(text, "open in a running agent"));
+    free(text);
     agent_buffer_close(b);
+    out = open_memstream(&text, &tlen);
+    assert_int_equal(agent_buffer_check(bdir, out, NULL), 0);
+    fclose(out);
+    assert_null(strstr(text, "open in a running agent"));
+    free(text);
     b = open_buf(1 << 20, 0, NULL);
     agent_buffer_close(b);
 }
