@@ -4,7 +4,10 @@
  * acknowledgements, segment deletion and the ledger, reopening after a
  * close and after a crash (a forked child that _exit()s), the size bound,
  * and recovery from a torn tail, flipped bytes, a garbage segment header
- * and a damaged ledger; rewind; and the offline check and dump.
+ * and a damaged ledger; seeded rounds of random damage; a write cut short
+ * (file size limit), damage appearing while open, records that cannot be
+ * encoded, the lock against a second open; rewind; and the offline check
+ * and dump (each line checked as JSON).
  */
 #include <setjmp.h>
 #include <stdarg.h>
