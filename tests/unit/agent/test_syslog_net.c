@@ -693,6 +693,105 @@ static void test_stop_while_paused(void **state)
     rec_free(&r);
 }
 
+/* The last, unterminated message is refused at the end of the stream:
+   kept, delivered on resume, then the connection closes. */
+static void test_eof_while_paused(void **state)
+{
+    (void)state;
+    for (int mode = AGENT_SL_TCP; mode <= AGENT_SL_TLS; mode++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        rec_t r = {.burst = 1, .resume_on_tick = true};
+        agent_sl_conf_t c = conf_of(mode, "127.0.0.1:0");
+        c.tls_cert = cert_path;
+        c.tls_key = key_path;
+        agent_sl_t *l = start(&loop, &c, &r);
+        const char *chunks[] = {"<13>a\n<13>b\n13 <13>octet", " one<13>tail"};
+        client_t cl = {.family = AF_INET,
+                       .port = agent_sl_port(l),
+                       .chunks = chunks,
+                       .nchunks = 2,
+                       .tls = mode == AGENT_SL_TLS};
+        client_start(&cl);
+        want_t w = {.r = &r, .l = l, .msgs = 4, .closed = true, .accepted = 1};
+        assert_true(run_until(&loop, &r, want_cond, &w, 5000));
+        client_join(&cl);
+        assert_true(cl.ok);
+        assert_int_equal(r.n, 4);
+        assert_string_equal(r.m[0].s, "<13>a");
+        assert_string_equal(r.m[1].s, "<13>b");
+        assert_string_equal(r.m[2].s, "<13>octet one");
+        assert_string_equal(r.m[3].s, "<13>tail");
+        stop_and_close(&loop, l);
+        rec_free(&r);
+    }
+}
+
+/* Random bytes in random pieces from many clients at once, plain and TLS:
+   whatever is framed is delivered, nothing crashes or leaks. */
+static void test_random_bytes(void **state)
+{
+    (void)state;
+    enum { CLIENTS = 12, PIECES = 40 };
+    srand(12345);
+    static char data[CLIENTS][PIECES][700];
+    static const char *chunks[CLIENTS][PIECES];
+    static size_t lens[CLIENTS][PIECES];
+    for (int i = 0; i < CLIENTS; i++) {
+        for (int k = 0; k < PIECES; k++) {
+            lens[i][k] = 1 + (size_t)rand() % sizeof(data[i][k]);
+            for (size_t b = 0; b < lens[i][k]; b++) {
+                /* Mostly digits, spaces and newlines: frames, cut frames and
+                   bad counts all happen. */
+                int x = rand() % 8;
+                data[i][k][b] = x < 3   ? (char)('0' + rand() % 10)
+                                : x < 4 ? ' '
+                                : x < 5 ? '\n'
+                                        : (char)rand();
+            }
+            chunks[i][k] = data[i][k];
+        }
+    }
+    for (int mode = AGENT_SL_TCP; mode <= AGENT_SL_TLS; mode++) {
+        for (int framing = AGENT_SYSLOG_FRAME_AUTO; framing <= AGENT_SYSLOG_FRAME_NEWLINE;
+             framing++) {
+            uv_loop_t loop;
+            uv_loop_init(&loop);
+            rec_t r = {.burst = 5, .resume_on_tick = true};
+            agent_sl_conf_t c = conf_of(mode, "127.0.0.1:0");
+            c.framing = framing;
+            c.max_message_bytes = 100;
+            c.tls_cert = cert_path;
+            c.tls_key = key_path;
+            agent_sl_t *l = start(&loop, &c, &r);
+            client_t cl[CLIENTS];
+            for (int i = 0; i < CLIENTS; i++) {
+                cl[i] = (client_t){.family = AF_INET,
+                                   .port = agent_sl_port(l),
+                                   .chunks = chunks[i],
+                                   .lens = lens[i],
+                                   .nchunks = PIECES,
+                                   .tls = mode == AGENT_SL_TLS};
+                client_start(&cl[i]);
+            }
+            want_t w = {.r = &r, .l = l, .closed = true, .accepted = CLIENTS};
+            assert_true(run_until(&loop, &r, want_cond, &w, 20000));
+            for (int i = 0; i < CLIENTS; i++) {
+                client_join(&cl[i]);
+            }
+            agent_sl_stats_t st;
+            agent_sl_stats(l, &st);
+            assert_int_equal(st.messages, r.n);
+            assert_int_equal(st.tls_errors, 0);
+            for (size_t i = 0; i < r.n; i++) {
+                assert_true(r.m[i].n <= 100);
+            }
+            stop_and_close(&loop, l);
+            rec_free(&r);
+        }
+    }
+}
+
 static bool is_true(void *arg)
 {
     return *(bool *)arg;
@@ -1241,6 +1340,8 @@ int main(void)
         cmocka_unit_test(test_tcp_backpressure),
         cmocka_unit_test(test_stop_while_paused),
         cmocka_unit_test(test_stop_from_callback),
+        cmocka_unit_test(test_eof_while_paused),
+        cmocka_unit_test(test_random_bytes),
         cmocka_unit_test(test_udp_pause_all),
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_idle_timeout),
