@@ -643,6 +643,12 @@ static int tls_step(sl_conn_t *c)
         return 1;
     }
     if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_WANT_READ && c->sock_eof)) {
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            /* Our close_notify in answer; the peer may have gone already. */
+            (void)SSL_shutdown(c->ssl);
+            ERR_clear_error();
+            (void)tls_flush(c);
+        }
         c->eof = true;
         return 1;
     }
