@@ -757,7 +757,7 @@ static void test_random_bytes(void **state)
              framing++) {
             uv_loop_t loop;
             uv_loop_init(&loop);
-            rec_t r = {.burst = 5, .resume_on_tick = true};
+            rec_t r = {.burst = 100, .resume_on_tick = true};
             agent_sl_conf_t c = conf_of(mode, "127.0.0.1:0");
             c.framing = framing;
             c.max_message_bytes = 100;
@@ -783,6 +783,7 @@ static void test_random_bytes(void **state)
             agent_sl_stats(l, &st);
             assert_int_equal(st.messages, r.n);
             assert_int_equal(st.tls_errors, 0);
+            assert_true(r.refusals > 0); /* the backpressure path ran */
             for (size_t i = 0; i < r.n; i++) {
                 assert_true(r.m[i].n <= 100);
             }
