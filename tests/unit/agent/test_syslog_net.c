@@ -783,7 +783,7 @@ static void test_random_bytes(void **state)
             agent_sl_stats(l, &st);
             assert_int_equal(st.messages, r.n);
             assert_int_equal(st.tls_errors, 0);
-            assert_true(r.refusals > 0); /* the backpressure path ran */
+            assert_true(r.n < 100 || r.refusals > 0); /* the backpressure path ran */
             for (size_t i = 0; i < r.n; i++) {
                 assert_true(r.m[i].n <= 100);
             }
