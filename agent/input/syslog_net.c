@@ -1166,6 +1166,15 @@ static int open_socket(agent_sl_t *l, char *err, size_t errlen)
     return fd;
 }
 
+static int no_passphrase(char *buf, int size, int rwflag, void *ud)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)ud;
+    return 0;
+}
+
 static int tls_load(agent_sl_t *l, const agent_sl_conf_t *conf, char *err, size_t errlen)
 {
     char reason[200];
@@ -1191,6 +1200,8 @@ static int tls_load(agent_sl_t *l, const agent_sl_conf_t *conf, char *err, size_
         file = "context";
         goto fail;
     }
+    /* An encrypted key fails to load instead of OpenSSL asking on the tty. */
+    SSL_CTX_set_default_passwd_cb(l->ctx, no_passphrase);
     SSL_CTX_set_min_proto_version(l->ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(l->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(l->ctx, SSL_MODE_RELEASE_BUFFERS);

@@ -1168,6 +1168,18 @@ static void test_tls_bad_cert(void **state)
     assert_true(agent_sl_start(&l, &loop, &c, on_msg, NULL, err, sizeof(err)) < 0);
     assert_non_null(strstr(err, key2));
 
+    /* An encrypted key: an error, not a prompt. */
+    EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    char enckey[300];
+    snprintf(enckey, sizeof(enckey), "%s/enc.key", tmpdir);
+    fp = fopen(enckey, "w");
+    assert_int_equal(PEM_write_PrivateKey(fp, pk, EVP_aes_128_cbc(), NULL, 0, NULL, "secret"), 1);
+    fclose(fp);
+    EVP_PKEY_free(pk);
+    c.tls_key = enckey;
+    assert_true(agent_sl_start(&l, &loop, &c, on_msg, NULL, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, enckey));
+
     /* And the address checks. */
     agent_sl_conf_t u = conf_of(AGENT_SL_UDP, "::1:514");
     assert_true(agent_sl_start(&l, &loop, &u, on_msg, NULL, err, sizeof(err)) < 0);
