@@ -35,15 +35,27 @@
  *    into rbio; whatever OpenSSL puts into wbio (handshake, tickets,
  *    alerts) is written to the socket after every SSL call. SSL_read()
  *    asks for no more than the framer's room.
- *  - End of stream: the framer's final unterminated message is delivered
+ *  - End of stream (or a reset: what arrived before it was sent): the
+ *    framer's final unterminated message is delivered
  *    (agent_syslog_framer_finish), then the connection closes. A bad
- *    octet count (-EPROTO) closes the connection at once.
+ *    octet count (-EPROTO) closes the connection at once. A TLS client
+ *    that connects and leaves without a byte is no TLS error.
+ *  - Caps: a connection past max_connections or max_connections_per_peer
+ *    (0: none; per peer is by IP, not for unix sockets) is accepted and
+ *    closed at once. Idle connections close after idle_timeout_ms; a
+ *    connection paused by the callback is not idle.
  *
- * Lifetime: every handle (listener, connections, their idle timers,
- * refused connections) counts in nhandles; memory is freed only in close
- * callbacks, and the listener object once its last handle is closed. A
- * callback may call agent_sl_stop() or agent_sl_pause_all(): the code
- * checks `closing`/`stopping` after every callback.
+ * agent_sl_pause_all() is for shutdown and stays: agent_sl_resume() no
+ * longer restarts reading afterwards. Listening stops too: the pending
+ * connection stays in the kernel's backlog (libuv stops watching a
+ * listener whose connection callback did not accept).
+ *
+ * Lifetime: the listener handle and every connection (its stream and idle
+ * timer, freed when both are closed; refused ones too) count in nhandles;
+ * memory is freed only in close callbacks, the listener object once its
+ * last handle is closed. A callback may call agent_sl_stop() or
+ * agent_sl_pause_all(): `closing`/`stopping` are checked after every
+ * callback, and no callback is made once agent_sl_stop() has returned.
  */
 #include "syslog_net.h"
 
