@@ -6,9 +6,12 @@
  * counter, IPv6 and the every-address form), TCP with newline and octet
  * framing split across writes, backpressure with resume, connection caps,
  * idle timeout, TLS with a certificate made here (client certificates too),
- * unix stream and datagram sockets, start-up errors, and hostile clients
- * (garbage, huge lines, cut TLS records, connect/close storms). Every test
- * stops its listener and checks uv_loop_close() == 0.
+ * unix stream and datagram sockets, start-up errors (certificate, key,
+ * encrypted key, address, address in use), stop and pause from inside the
+ * callback, a final message refused at end of stream, and hostile clients
+ * (garbage, huge lines, cut TLS records, connect/close storms, random bytes
+ * from concurrent clients). Every test stops its listener and checks
+ * uv_loop_close() == 0. TEST_FILTER=<glob> runs some; TEST_LOG=1 logs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
