@@ -35,8 +35,8 @@ typedef struct agent_sl_conf {
     uint64_t rcvbuf;                   /* SO_RCVBUF (0: the kernel's default) */
     int64_t idle_timeout_ms;           /* close idle stream connections (0: never) */
     const char *tls_cert, *tls_key;    /* PEM files (TLS) */
-    const char *tls_ca;                /* PEM: when set, clients must present a certificate signed by it */
-    uint32_t unix_mode;                /* permissions of a unix socket (0: 0666) */
+    const char *tls_ca; /* PEM: when set, clients must present a certificate signed by it */
+    uint32_t unix_mode; /* permissions of a unix socket (0: 0666) */
 } agent_sl_conf_t;
 
 typedef struct agent_sl_peer {
