@@ -217,6 +217,12 @@ void agent_ring_push(agent_file_t *f, uint64_t end_off);
 int agent_ring_done(agent_file_t *f, uint64_t end_off);
 void agent_ring_ack(agent_file_t *f, uint64_t seq);
 void agent_output_poll(agent_t *a);
+/* A produce call refused because the producer failed fatally: true, and
+   the producer is rebuilt at the next tick (the event is not consumed). */
+bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err);
+/* Counts an event handed to librdkafka (and runs the test hook
+   TRIB_AGENT_TEST_FATAL_AFTER: a fatal producer error after N events). */
+void agent_output_sent(agent_t *a);
 /* A timed-out message produced again as it was (same opaque): 0 or the error. */
 rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m);
 

@@ -285,12 +285,12 @@ static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
     if (kerr == NULL) {
         a->inflight_msgs++;
         a->inflight_bytes += r->value_len + r->key_len + AGENT_MSG_OVERHEAD;
-        a->st.events_sent++;
+        agent_output_sent(a);
         return 0;
     }
     rd_kafka_resp_err_t err = rd_kafka_error_code(kerr);
     rd_kafka_error_destroy(kerr);
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || agent_output_fatal(a, err)) {
         return -EAGAIN;
     }
     a->st.events_failed++;

@@ -257,7 +257,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         err = rd_kafka_error_code(kerr);
         rd_kafka_error_destroy(kerr);
     }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || agent_output_fatal(a, err)) {
         pause_inputs(a);
         return -EAGAIN;
     }
@@ -273,13 +273,28 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     f->inflight++;
     a->inflight_msgs++;
     a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
+    agent_output_sent(a);
+    return 0;
+}
+
+bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err)
+{
+    if (err != RD_KAFKA_RESP_ERR__FATAL &&
+        rd_kafka_fatal_error(a->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    a->rebuild = true;
+    return true;
+}
+
+void agent_output_sent(agent_t *a)
+{
     a->st.events_sent++;
     if (a->test_fatal_after != 0 && a->st.events_sent == a->test_fatal_after) {
         a->test_fatal_after = 0;
         rd_kafka_test_fatal_error(a->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                   "TRIB_AGENT_TEST_FATAL_AFTER");
     }
-    return 0;
 }
 
 rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m)

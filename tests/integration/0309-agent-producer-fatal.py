@@ -8,9 +8,15 @@ unacknowledged tail is sent again. The error is injected with
 rd_kafka_test_fatal_error() after 30,000 events (the agent's test hook
 TRIB_AGENT_TEST_FATAL_AFTER). Every one of 100,000 lines arrives at least
 once, the rebuild is counted, and the agent still stops with status 0.
+
+The same for events of a syslog input, which come from the disk buffer:
+40,000 messages over TCP with the error after 10,000 events; the records
+the failed producer held are handed out again from the buffer, and every
+message arrives.
 """
 import importlib
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -50,6 +56,49 @@ def main(c):
                m.get("tributary_agent_producer_rebuilds_total", 0)))
         if missing:
             raise TestFailure("%d lines lost, first %d" % (len(missing), min(missing)))
+        if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
+            raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
+        a.check_logs()
+    except BaseException:
+        a.dump()
+        raise
+    finally:
+        os.environ.pop("TRIB_AGENT_TEST_FATAL_AFTER", None)
+        a.kill_if_running()
+    syslog_phase(c)
+
+
+def syslog_phase(c, n=40000):
+    port = agentlib.free_port()
+    a = agentlib.Agent(c.tmp, c.bootstrap, """
+  - name: net
+    inputs:
+      - {type: syslog, mode: tcp, address: "127.0.0.1:%d"}
+    topic: agent.fatal.syslog
+""" % port, name="syslog-agent")
+    os.environ["TRIB_AGENT_TEST_FATAL_AFTER"] = "10000"
+    try:
+        a.start()
+        del os.environ["TRIB_AGENT_TEST_FATAL_AFTER"]
+        agentlib.wait_listening(a)
+        s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        for base in range(0, n, 1000):
+            s.sendall(b"".join(b"<14>Nov 26 10:00:00 web-1 app: message seq=%d\n" % i
+                               for i in range(base, base + 1000)))
+        s.close()
+        agentlib.wait_for(
+            lambda: a.metrics().get("tributary_agent_syslog_received_total", 0) >= n and
+            a.metrics().get("tributary_agent_buffer_events", -1) == 0, 120,
+            "every message buffered and acknowledged")
+        m = a.metrics()
+        a.stop("TERM")
+        got = agentlib.seqs(agentlib.consume(c.bootstrap, "agent.fatal.syslog"))
+        missing = set(range(n)) - set(got)
+        log("syslog: %d events for %d messages (%d again), %d rebuilds"
+            % (len(got), n, len(got) - len(set(got)),
+               m.get("tributary_agent_producer_rebuilds_total", 0)))
+        if missing:
+            raise TestFailure("%d messages lost, first %d" % (len(missing), min(missing)))
         if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
             raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
         a.check_logs()
