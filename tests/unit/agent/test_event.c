@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Agent events, parsers and filters: JSON escaping (control characters,
- * bad UTF-8), rendering, templates, regex/json/logfmt parsers, time
+ * bad UTF-8), rendering, templates, regex/json/logfmt/syslog parsers, time
  * formats, grep/exclude/set/remove/rename.
  */
 #include <setjmp.h>
@@ -245,6 +245,45 @@ static void test_parse_logfmt_and_time(void **state)
     agent_sbuf_fini(&scratch);
 }
 
+static void test_parse_syslog(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {.type = AGENT_PARSE_SYSLOG, .field = "message"};
+    /* /var/log/syslog on Debian 12: RFC 3339 time, no PRI */
+    init_event(&ev, &scratch,
+               "2026-11-26T17:40:01.123456+01:00 vm systemd[1]: Started Daily apt upgrade.");
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "hostname"), "vm");
+    assert_string_equal(text(&ev, "app"), "systemd");
+    assert_string_equal(text(&ev, "procid"), "1");
+    assert_string_equal(text(&ev, "message"), "Started Daily apt upgrade.");
+    assert_null(agent_event_get(&ev, "facility", 8)); /* no PRI: none claimed */
+    assert_int_equal(ev.ts_ms, 1795687200000LL + 7 * 3600000LL + 40 * 60000LL + 1123LL - 3600000LL);
+    /* RFC 5424 with structured data, rendered as a JSON object */
+    init_event(&ev, &scratch,
+               "<165>1 2026-11-26T10:00:00Z web-9 app 77 ID47 [ex@32473 a=\"1\" b=\"x\\\"y\"] "
+               "hello");
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "facility"), "local4");
+    assert_string_equal(text(&ev, "severity"), "notice");
+    assert_string_equal(text(&ev, "msgid"), "ID47");
+    assert_string_equal(text(&ev, "message"), "hello");
+    assert_int_equal(ev.ts_ms, 1795687200000LL);
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_non_null(
+        strstr(out.p, "\"structured_data\":{\"ex@32473\":{\"a\":\"1\",\"b\":\"x\\\"y\"}}"));
+    /* not syslog: nothing added, the message kept */
+    init_event(&ev, &scratch, "just a line");
+    assert_int_equal(agent_parse_apply(&p, &ev), 1);
+    assert_int_equal(ev.nfields, 2);
+    assert_string_equal(text(&ev, "message"), "just a line");
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
 static void test_filters(void **state)
 {
     (void)state;
@@ -278,10 +317,10 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_escape), cmocka_unit_test(test_render_and_fields),
-        cmocka_unit_test(test_templates),   cmocka_unit_test(test_parse_regex),
-        cmocka_unit_test(test_parse_json),  cmocka_unit_test(test_parse_logfmt_and_time),
-        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_json_escape),  cmocka_unit_test(test_render_and_fields),
+        cmocka_unit_test(test_templates),    cmocka_unit_test(test_parse_regex),
+        cmocka_unit_test(test_parse_json),   cmocka_unit_test(test_parse_logfmt_and_time),
+        cmocka_unit_test(test_parse_syslog), cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
