@@ -569,6 +569,68 @@ static int quarantine_path(const char *dir, const char *name, const char *suffix
     return -EEXIST;
 }
 
+typedef struct qfile {
+    char name[NAME_MAX + 1];
+    struct timespec mtime;
+} qfile_t;
+
+static int qfile_newer_first(const void *x, const void *y)
+{
+    const qfile_t *a = x, *b = y;
+    if (a->mtime.tv_sec != b->mtime.tv_sec) {
+        return a->mtime.tv_sec > b->mtime.tv_sec ? -1 : 1;
+    }
+    if (a->mtime.tv_nsec != b->mtime.tv_nsec) {
+        return a->mtime.tv_nsec > b->mtime.tv_nsec ? -1 : 1;
+    }
+    return strcmp(b->name, a->name);
+}
+
+/* Keeps the AGENT_BUFFER_QUARANTINE_KEEP newest files of quarantine/, so
+   repeated damage cannot fill the disk with copies. */
+static void quarantine_prune(const char *dir)
+{
+    char q[PATH_MAX];
+    snprintf(q, sizeof(q), "%s/quarantine", dir);
+    DIR *d = opendir(q);
+    if (d == NULL) {
+        return;
+    }
+    qfile_t *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 32;
+            qfile_t *nv = realloc(v, nc * sizeof(*nv));
+            if (nv == NULL) {
+                break;
+            }
+            v = nv;
+            cap = nc;
+        }
+        snprintf(v[n].name, sizeof(v[n].name), "%s", e->d_name);
+        v[n].mtime = st.st_mtim;
+        n++;
+    }
+    if (n > AGENT_BUFFER_QUARANTINE_KEEP) {
+        qsort(v, n, sizeof(*v), qfile_newer_first);
+        for (size_t i = AGENT_BUFFER_QUARANTINE_KEEP; i < n; i++) {
+            if (unlinkat(dirfd(d), v[i].name, 0) == 0) {
+                TRIB_LOG(TRIB_LOG_INFO, FAC, "%s: removed the old quarantine copy %s", dir,
+                         v[i].name);
+            }
+        }
+    }
+    closedir(d);
+    free(v);
+}
+
 /* Moves dir/name into quarantine/ (rename, so the same file system). */
 static int quarantine_move(const char *dir, const char *name, const char *suffix)
 {
@@ -1349,6 +1411,7 @@ int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
         b->dir_dirty = false;
     }
     reader_reset(b);
+    quarantine_prune(b->dir);
     b->handed_hi = b->prefix;
     rep->segments = b->nsegs;
     rep->bytes = b->bytes;

@@ -10,7 +10,10 @@
  *   ledger                        the first id not yet acknowledged (every
  *                                 record below it was delivered); written
  *                                 atomically (tmp, fsync, rename, fsync dir)
- *   quarantine/                   damaged segments moved aside at recovery:
+ *   quarantine/                   damaged segments moved aside at recovery
+ *                                 (the AGENT_BUFFER_QUARANTINE_KEEP newest
+ *                                 files are kept; older ones are removed at
+ *                                 open):
  *                                 <name>.corrupt (a copy; the segment is
  *                                 rewritten with its intact frames) and
  *                                 <name>.bad-header (moved)
@@ -51,6 +54,7 @@ typedef struct agent_buffer_hdr {
 } agent_buffer_hdr_t;
 
 #define AGENT_BUFFER_MAX_HDRS 8
+#define AGENT_BUFFER_QUARANTINE_KEEP 16
 
 /* A record: a rendered Kafka message. Pointers are the caller's on append
    and the buffer's (valid until the next call) on read. */

@@ -645,6 +645,38 @@ static void test_bad_header(void **state)
     agent_buffer_close(b);
 }
 
+/* Only the AGENT_BUFFER_QUARANTINE_KEEP newest quarantine copies stay. */
+static void test_quarantine_pruned(void **state)
+{
+    (void)state;
+    agent_buffer_t *b = open_buf(1 << 20, 4096, NULL);
+    agent_buffer_close(b);
+    char q[600], f[700];
+    snprintf(q, sizeof(q), "%s/quarantine", bdir);
+    assert_true(mkdir(q, 0755) == 0 || errno == EEXIST);
+    int total = AGENT_BUFFER_QUARANTINE_KEEP + 5;
+    for (int i = 0; i < total; i++) {
+        snprintf(f, sizeof(f), "%s/seg-%020d.buf.corrupt", q, i);
+        FILE *fp = fopen(f, "w");
+        assert_non_null(fp);
+        fputs("x", fp);
+        fclose(fp);
+        /* oldest first: file i is i seconds newer than file 0 */
+        struct timespec ts[2] = {{.tv_sec = 1700000000 + i}, {.tv_sec = 1700000000 + i}};
+        assert_int_equal(utimensat(AT_FDCWD, f, ts, 0), 0);
+    }
+    b = open_buf(1 << 20, 4096, NULL);
+    agent_buffer_close(b);
+    int left = 0;
+    for (int i = 0; i < total; i++) {
+        snprintf(f, sizeof(f), "%s/seg-%020d.buf.corrupt", q, i);
+        bool there = access(f, F_OK) == 0;
+        assert_int_equal(there, i >= total - AGENT_BUFFER_QUARANTINE_KEEP);
+        left += there;
+    }
+    assert_int_equal(left, AGENT_BUFFER_QUARANTINE_KEEP);
+}
+
 static void test_bad_ledger(void **state)
 {
     (void)state;
@@ -1177,6 +1209,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_quarantine_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_dump, setup, teardown),
     };
