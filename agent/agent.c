@@ -669,6 +669,27 @@ static void preflight(agent_t *a)
                  "fs.inotify.max_user_watches is %lu: directories may fall back to polling",
                  watches);
     }
+    /* a stream connection holds at most one message being framed */
+    uint64_t conn_bytes = 0;
+    for (size_t i = 0; i < k->npipelines; i++) {
+        for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
+            const agent_input_conf_t *c = &k->pipelines[i].inputs[j];
+            if (c->type == AGENT_INPUT_SYSLOG && c->mode != AGENT_SYSLOG_MODE_UDP &&
+                c->mode != AGENT_SYSLOG_MODE_UNIX_DGRAM) {
+                conn_bytes += c->max_connections * (c->max_message_bytes + 4096);
+            }
+        }
+    }
+    uint64_t inflight =
+        k->output.max_inflight_bytes ? k->output.max_inflight_bytes : k->agent.memory_limit / 8;
+    if (conn_bytes + inflight > k->agent.memory_limit) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent",
+                 "syslog stream inputs may hold up to %llu bytes (max_connections x "
+                 "max_message_bytes) besides %llu in flight: more than memory_limit (%llu) if "
+                 "every connection sends a message that long at once",
+                 (unsigned long long)conn_bytes, (unsigned long long)inflight,
+                 (unsigned long long)k->agent.memory_limit);
+    }
 }
 
 int agent_run(agent_t *a)
