@@ -99,7 +99,7 @@ static const trib_config_option_t input_opts[] = {
              "octet-counted, any other is newline-terminated"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, max_message_bytes, SIZE), .def = "64KiB", .min = "480",
      .max = "16MiB", .desc = "syslog: longer messages are cut and flagged"},
-    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_connections, UINT), .def = "1024", .min = "1",
+    {TRIB_CONFIG_FIELD(agent_input_conf_t, max_connections, UINT), .def = "256", .min = "1",
      .max = "1000000", .desc = "syslog stream modes: open connections; more are refused"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, max_connections_per_peer, UINT), .def = "0",
      .max = "1000000",
