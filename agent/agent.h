@@ -273,7 +273,8 @@ typedef struct agent_field {
     size_t nlen;
     const char *val;
     size_t vlen;
-    bool raw; /* val is a JSON value (a number, true, an object, "a quoted string") */
+    bool raw;        /* val is a JSON value (a number, true, an object, "a quoted string") */
+    bool plain_name; /* the name needs no JSON escaping (the agent's own fields) */
 } agent_field_t;
 
 typedef struct agent_event {

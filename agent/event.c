@@ -239,6 +239,7 @@ bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const cha
         f = &ev->fields[ev->nfields++];
         f->name = name;
         f->nlen = nlen;
+        f->plain_name = false;
     }
     f->val = val;
     f->vlen = vlen;
@@ -400,7 +401,12 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
         const agent_field_t *f = &ev->fields[i];
         *o++ = ',';
         *o++ = '"';
-        o = json_escape(o, (const unsigned char *)f->name, f->nlen);
+        if (f->plain_name) {
+            memcpy(o, f->name, f->nlen);
+            o += f->nlen;
+        } else {
+            o = json_escape(o, (const unsigned char *)f->name, f->nlen);
+        }
         *o++ = '"';
         *o++ = ':';
         if (f->raw) {

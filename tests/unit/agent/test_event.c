@@ -148,6 +148,14 @@ static void test_render_and_fields(void **state)
     agent_sbuf_putc(&out, '\0');
     assert_string_equal(out.p, "{\"@timestamp\":\"2025-11-26T16:00:00.123Z\",\"host\":\"h2\","
                                "\"message\":\"hello \\\"world\\\"\",\"n\":42}");
+    /* a name marked plain is copied as it is: the same object */
+    agent_event_get(&ev, "host", 4)->plain_name = true;
+    agent_event_get(&ev, "message", 7)->plain_name = true;
+    out.len = 0;
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "{\"@timestamp\":\"2025-11-26T16:00:00.123Z\",\"host\":\"h2\","
+                               "\"message\":\"hello \\\"world\\\"\",\"n\":42}");
     agent_event_remove(&ev, "host", 4);
     assert_null(agent_event_get(&ev, "host", 4));
     assert_int_equal(ev.nfields, 2);
