@@ -359,6 +359,14 @@ size_t agent_format_time(int64_t ms, char out[32])
     static __thread int64_t cached_sec = INT64_MIN;
     static __thread char cached[24];
     static __thread size_t cached_len;
+    /* the events of one read share their time: the last result, whole */
+    static __thread int64_t last_ms = INT64_MIN;
+    static __thread char last[32];
+    static __thread size_t last_len;
+    if (ms == last_ms) {
+        memcpy(out, last, 32);
+        return last_len;
+    }
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int milli = (int)(ms - sec * 1000);
     if (sec != cached_sec) {
@@ -376,6 +384,9 @@ size_t agent_format_time(int64_t ms, char out[32])
     out[n++] = (char)('0' + milli % 10);
     out[n++] = 'Z';
     out[n] = '\0';
+    memcpy(last, out, 32);
+    last_ms = ms;
+    last_len = n;
     return n;
 }
 

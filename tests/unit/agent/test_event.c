@@ -125,6 +125,30 @@ static void test_json_escape_blocks(void **state)
     }
 }
 
+/* Formatting repeats and moves across milliseconds and seconds (both cached). */
+static void test_format_time(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {1764172800999, "2025-11-26T16:00:00.999Z"},
+        {1764172801000, "2025-11-26T16:00:01.000Z"},
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {0, "1970-01-01T00:00:00.000Z"},
+        {-1, "1969-12-31T23:59:59.999Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[32];
+        size_t n = agent_format_time(cases[i].ms, out);
+        assert_int_equal(n, strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
 static void init_event(agent_event_t *ev, agent_sbuf_t *scratch, const char *msg)
 {
     memset(ev, 0, sizeof(*ev));
@@ -404,15 +428,11 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_escape),
-        cmocka_unit_test(test_json_escape_blocks),
-        cmocka_unit_test(test_render_and_fields),
-        cmocka_unit_test(test_templates),
-        cmocka_unit_test(test_parse_regex),
-        cmocka_unit_test(test_parse_json),
-        cmocka_unit_test(test_parse_logfmt_and_time),
-        cmocka_unit_test(test_parse_syslog),
-        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_json_escape),  cmocka_unit_test(test_json_escape_blocks),
+        cmocka_unit_test(test_format_time),  cmocka_unit_test(test_render_and_fields),
+        cmocka_unit_test(test_templates),    cmocka_unit_test(test_parse_regex),
+        cmocka_unit_test(test_parse_json),   cmocka_unit_test(test_parse_logfmt_and_time),
+        cmocka_unit_test(test_parse_syslog), cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
