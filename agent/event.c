@@ -153,6 +153,14 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
             size_t k = (size_t)__builtin_ctz(mask);
             i += k;
             o += k;
+            if (i < n && (s[i] == '"' || s[i] == '\\')) {
+                /* the usual stops in log lines: escaped without leaving the scan */
+                o[0] = '\\';
+                o[1] = (char)s[i];
+                o += 2;
+                i++;
+                continue;
+            }
             break;
         }
 #else
