@@ -273,7 +273,8 @@ typedef struct agent_field {
     size_t nlen;
     const char *val;
     size_t vlen;
-    bool raw; /* val is a JSON value (a number, true, an object, "a quoted string") */
+    bool raw;        /* val is a JSON value (a number, true, an object, "a quoted string") */
+    bool plain_name; /* the name needs no JSON escaping (the agent's own fields) */
 } agent_field_t;
 
 typedef struct agent_event {
@@ -296,7 +297,8 @@ void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s,
 void agent_event_render(agent_event_t *ev, agent_sbuf_t *out);
 /* A "{field}" template; `topic` replaces characters Kafka refuses with '_'. */
 void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agent_sbuf_t *out);
-/* "2026-11-26T16:05:01.123Z" */
+/* "2026-11-26T16:05:01.123Z" and a NUL; returns the length. All 32 bytes of
+   out may be written. */
 size_t agent_format_time(int64_t ms, char out[32]);
 
 /* Parsers: 0 parsed, 1 no match, <0 error. Fields point into the event's text. */

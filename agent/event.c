@@ -101,56 +101,75 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
-/* 1 for bytes that need no escaping in a JSON string (printable ASCII but " and \\). */
+#if !defined(__SSE2__)
+/* 1 for ASCII bytes that need no escaping in a JSON string: all but control
+   bytes, " and \\ (DEL needs none, as the 16-byte scan agrees). */
 static const uint8_t json_plain[256] = {
     [0x20] = 1,
     [0x21] = 1,
     [0x23 ... 0x5b] = 1,
-    [0x5d ... 0x7e] = 1,
+    [0x5d ... 0x7f] = 1,
 };
+#endif
 
-void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
+/*
+ * Escapes n bytes at s into o, which has room for 6 bytes per input byte
+ * (\u00XX) plus 16, and returns the end. Plain bytes are copied 16 at a
+ * time: the block is stored whole before looking at where it stops, so the
+ * bytes past a stop are written and then overwritten, within the 16 spare
+ * bytes. The last block (under 16 bytes) is scanned from a zeroed copy on
+ * the stack, so nothing past the input is read.
+ */
+static char *json_escape(char *o, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)str;
-    /* worst case 6 bytes per input byte */
-    if (agent_sbuf_reserve(b, n * 6 + 1) != 0) {
-        return;
-    }
-    char *o = b->p + b->len;
     size_t i = 0;
     while (i < n) {
-        /* the common case: a run of plain bytes, copied at once */
-        size_t run = i;
 #if defined(__SSE2__)
-        /* 16 bytes at a time: stop at a control byte, '"', '\\' or a byte >= 0x80 */
+        /* stop at a control byte, '"', '\\' or a byte >= 0x80 */
         const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
-        while (run + 16 <= n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s + run));
+        while (i < n) {
+            size_t left = n - i;
+            __m128i v;
+            if (left >= 16) {
+                v = _mm_loadu_si128((const __m128i *)(s + i));
+            } else {
+                unsigned char last[16] = {0};
+                memcpy(last, s + i, left);
+                v = _mm_loadu_si128((const __m128i *)last);
+            }
             __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim),
                                        _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
-            int mask = _mm_movemask_epi8(bad) | _mm_movemask_epi8(v); /* high bit: >= 0x80 */
-            if (mask != 0) {
-                run += (size_t)__builtin_ctz((unsigned)mask);
-                break;
+            unsigned mask = (unsigned)(_mm_movemask_epi8(bad) | _mm_movemask_epi8(v));
+            _mm_storeu_si128((__m128i *)(void *)o, v);
+            if (left < 16) {
+                mask |= 1u << left; /* the end of the input stops the run too */
             }
-            run += 16;
+            if (mask == 0) {
+                i += 16;
+                o += 16;
+                continue;
+            }
+            size_t k = (size_t)__builtin_ctz(mask);
+            i += k;
+            o += k;
+            if (i < n && (s[i] == '"' || s[i] == '\\')) {
+                /* the usual stops in log lines: escaped without leaving the scan */
+                o[0] = '\\';
+                o[1] = (char)s[i];
+                o += 2;
+                i++;
+                continue;
+            }
+            break;
+        }
+#else
+        while (i < n && json_plain[s[i]]) {
+            *o++ = (char)s[i++];
         }
 #endif
-        while (run + 4 <= n && json_plain[s[run]] & json_plain[s[run + 1]] &
-                                   json_plain[s[run + 2]] & json_plain[s[run + 3]]) {
-            run += 4;
-        }
-        while (run < n && json_plain[s[run]]) {
-            run++;
-        }
-        if (run > i) {
-            memcpy(o, s + i, run - i);
-            o += run - i;
-            i = run;
-            if (i >= n) {
-                break;
-            }
+        if (i >= n) {
+            break;
         }
         unsigned char c = s[i];
         if (c < 0x80) {
@@ -193,6 +212,16 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
             i += k;
         }
     }
+    return o;
+}
+
+void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
+{
+    /* worst case 6 bytes per input byte, and json_escape's 16 spare bytes */
+    if (agent_sbuf_reserve(b, n * 6 + 16) != 0) {
+        return;
+    }
+    char *o = json_escape(b->p + b->len, (const unsigned char *)str, n);
     b->len = (size_t)(o - b->p);
 }
 
@@ -218,6 +247,7 @@ bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const cha
         f = &ev->fields[ev->nfields++];
         f->name = name;
         f->nlen = nlen;
+        f->plain_name = false;
     }
     f->val = val;
     f->vlen = vlen;
@@ -336,16 +366,25 @@ size_t agent_format_time(int64_t ms, char out[32])
 {
     static __thread int64_t cached_sec = INT64_MIN;
     static __thread char cached[24];
+    static __thread size_t cached_len;
+    /* the events of one read share their time: the last result, whole */
+    static __thread int64_t last_ms = INT64_MIN;
+    static __thread char last[32];
+    static __thread size_t last_len;
+    if (ms == last_ms) {
+        memcpy(out, last, 32);
+        return last_len;
+    }
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int milli = (int)(ms - sec * 1000);
     if (sec != cached_sec) {
         struct tm tm;
         time_t t = (time_t)sec;
         gmtime_r(&t, &tm);
-        strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
         cached_sec = sec;
     }
-    size_t n = strlen(cached);
+    size_t n = cached_len;
     memcpy(out, cached, n);
     out[n++] = '.';
     out[n++] = (char)('0' + milli / 100);
@@ -353,33 +392,59 @@ size_t agent_format_time(int64_t ms, char out[32])
     out[n++] = (char)('0' + milli % 10);
     out[n++] = 'Z';
     out[n] = '\0';
+    memcpy(last, out, 32);
+    last_ms = ms;
+    last_len = n;
     return n;
 }
 
+/* Writes the event with one reservation for its worst case, then plain stores. */
 void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
 {
-    char ts[32];
-    size_t tn = agent_format_time(ev->ts_ms, ts);
-    agent_sbuf_put(out, "{\"@timestamp\":\"", 15);
-    agent_sbuf_put(out, ts, tn);
-    agent_sbuf_putc(out, '"');
+    static const char ts_key[] = "{\"@timestamp\":\"";
+    static const char partial[] = ",\"partial\":true";
+    size_t need = (sizeof(ts_key) - 1) + 32 + 1 + (sizeof(partial) - 1) + 1 + 16;
     for (size_t i = 0; i < ev->nfields; i++) {
         const agent_field_t *f = &ev->fields[i];
-        agent_sbuf_put(out, ",\"", 2);
-        agent_sbuf_json_str(out, f->name, f->nlen);
-        agent_sbuf_put(out, "\":", 2);
-        if (f->raw) {
-            agent_sbuf_put(out, f->val, f->vlen);
+        need += 4 + f->nlen * 6 + (f->raw ? f->vlen : 2 + f->vlen * 6);
+    }
+    if (agent_sbuf_reserve(out, need) != 0) {
+        return;
+    }
+    char *o = out->p + out->len;
+    memcpy(o, ts_key, sizeof(ts_key) - 1);
+    o += sizeof(ts_key) - 1;
+    o += agent_format_time(ev->ts_ms, o);
+    *o++ = '"';
+    for (size_t i = 0; i < ev->nfields; i++) {
+        const agent_field_t *f = &ev->fields[i];
+        *o++ = ',';
+        *o++ = '"';
+        if (f->plain_name) {
+            memcpy(o, f->name, f->nlen);
+            o += f->nlen;
         } else {
-            agent_sbuf_putc(out, '"');
-            agent_sbuf_json_str(out, f->val, f->vlen);
-            agent_sbuf_putc(out, '"');
+            o = json_escape(o, (const unsigned char *)f->name, f->nlen);
+        }
+        *o++ = '"';
+        *o++ = ':';
+        if (f->raw) {
+            if (f->vlen > 0) {
+                memcpy(o, f->val, f->vlen);
+                o += f->vlen;
+            }
+        } else {
+            *o++ = '"';
+            o = json_escape(o, (const unsigned char *)f->val, f->vlen);
+            *o++ = '"';
         }
     }
     if (ev->partial) {
-        agent_sbuf_put(out, ",\"partial\":true", 15);
+        memcpy(o, partial, sizeof(partial) - 1);
+        o += sizeof(partial) - 1;
     }
-    agent_sbuf_putc(out, '}');
+    *o++ = '}';
+    out->len = (size_t)(o - out->p);
 }
 
 static bool topic_char(char c)

@@ -40,6 +40,7 @@ bool agent_filter_apply(const agent_filter_conf_t *f, agent_event_t *ev)
             v = agent_event_get(ev, f->field, flen);
             v->name = f->to;
             v->nlen = strlen(f->to);
+            v->plain_name = false;
         }
         return true;
     }

@@ -78,9 +78,9 @@ static void begin_event(agent_t *a, agent_event_t *ev, int64_t ts_ms, const char
     ev->ts_ms = ts_ms;
     a->scratch.len = 0;
     ev->scratch = &a->scratch;
-    ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
-    ev->fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
-    ev->fields[2] = (agent_field_t){"source", 6, source, strlen(source), false};
+    ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
+    ev->fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
+    ev->fields[2] = (agent_field_t){"source", 6, source, strlen(source), false, true};
     ev->nfields = 3;
 }
 

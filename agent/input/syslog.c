@@ -99,11 +99,12 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     }
     ev.scratch = &a->scratch;
     const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
-    ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false};
-    ev.fields[3] =
-        (agent_field_t){"message", 7, rc == 0 ? m.msg.p : msg, rc == 0 ? m.msg.n : len, false};
+    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
+    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
+    ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false, true};
+    const char *text = rc == 0 ? m.msg.p : msg;
+    size_t text_len = rc == 0 ? m.msg.n : len;
+    ev.fields[3] = (agent_field_t){"message", 7, text, text_len, false, true};
     ev.nfields = 4;
     const char *fac = agent_syslog_facility_name(m.facility);
     const char *sev = agent_syslog_severity_name(m.severity);

@@ -171,10 +171,10 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     }
     ev.scratch = &a->scratch;
     /* the fixed fields, pre-rendered as JSON strings */
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true};
-    ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true};
-    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false};
+    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
+    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
+    ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true, true};
+    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
     ev.nfields = 4;
     for (size_t i = 0; i < pc->nparse; i++) {
         if (agent_parse_apply(&pc->parse[i], &ev) != 0) {

@@ -7,7 +7,7 @@
 TRIB_BUILD_PACKAGES=(
     gcc make cmake pkg-config
     libuv1-dev libssl-dev libyaml-dev libpcre2-dev zlib1g-dev
-    liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev
+    liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev libjemalloc-dev
     libpq-dev libcurl4-openssl-dev
 )
 

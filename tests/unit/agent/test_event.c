@@ -46,6 +46,109 @@ static void test_json_escape(void **state)
     free(s);
 }
 
+/* A small deterministic generator for the escaping comparison. */
+static uint32_t rnd(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+/*
+ * Strings of up to 300 bytes mixing plain runs with every kind of byte the
+ * 16-byte scan stops at, escaped whole (full blocks, stores past each stop)
+ * and in pieces of under 16 bytes (each a short last block). Pieces end
+ * before an ASCII byte, where no UTF-8 sequence can continue, so both must
+ * give the same text.
+ */
+static void test_json_escape_blocks(void **state)
+{
+    (void)state;
+    static const char *const bits[] = {
+        "a",
+        "bcdefghijklmnopqrstu",
+        "\"",
+        "\\",
+        "\n",
+        "\x01",
+        "\x1f",
+        "\x7f",
+        "\xc3\xa9",
+        "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80",
+        "\xff",
+        "\xc3",
+        "\xed\xa0\x80",
+        " ",
+    };
+    uint32_t x = 2463534242u;
+    char in[400];
+    for (int iter = 0; iter < 5000; iter++) {
+        size_t n = 0;
+        size_t want = rnd(&x) % 300;
+        while (n < want) {
+            const char *b = bits[rnd(&x) % (sizeof(bits) / sizeof(bits[0]))];
+            size_t bl = strlen(b);
+            if (b[0] == 'a' || b[0] == 'b') {
+                bl = 1 + rnd(&x) % bl; /* plain runs of varied length */
+            }
+            memcpy(in + n, b, bl);
+            n += bl;
+        }
+        char *whole = json_str(in, n);
+        agent_sbuf_t pieces = {0};
+        size_t i = 0;
+        while (i < n) {
+            size_t j = i + 1;
+            size_t cut = n;
+            for (; j < n && j - i < 16; j++) {
+                if ((unsigned char)in[j] < 0x80) {
+                    cut = j;
+                }
+            }
+            if (j >= n) {
+                cut = n;
+            } else if (cut == n) {
+                cut = j; /* no ASCII byte in reach: a longer piece */
+                while (cut < n && (unsigned char)in[cut] >= 0x80) {
+                    cut++;
+                }
+            }
+            agent_sbuf_json_str(&pieces, in + i, cut - i);
+            i = cut;
+        }
+        agent_sbuf_putc(&pieces, '\0');
+        assert_string_equal(whole, pieces.p);
+        free(whole);
+        agent_sbuf_fini(&pieces);
+    }
+}
+
+/* Formatting repeats and moves across milliseconds and seconds (both cached). */
+static void test_format_time(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t ms;
+        const char *want;
+    } cases[] = {
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {1764172800999, "2025-11-26T16:00:00.999Z"},
+        {1764172801000, "2025-11-26T16:00:01.000Z"},
+        {1764172800123, "2025-11-26T16:00:00.123Z"},
+        {0, "1970-01-01T00:00:00.000Z"},
+        {-1, "1969-12-31T23:59:59.999Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[32];
+        size_t n = agent_format_time(cases[i].ms, out);
+        assert_int_equal(n, strlen(cases[i].want));
+        assert_string_equal(out, cases[i].want);
+    }
+}
+
 static void init_event(agent_event_t *ev, agent_sbuf_t *scratch, const char *msg)
 {
     memset(ev, 0, sizeof(*ev));
@@ -65,6 +168,14 @@ static void test_render_and_fields(void **state)
     init_event(&ev, &scratch, "hello \"world\"");
     agent_event_set(&ev, "n", 1, "42", 2, true);
     agent_event_set(&ev, "host", 4, "h2", 2, false); /* replaces */
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "{\"@timestamp\":\"2025-11-26T16:00:00.123Z\",\"host\":\"h2\","
+                               "\"message\":\"hello \\\"world\\\"\",\"n\":42}");
+    /* a name marked plain is copied as it is: the same object */
+    agent_event_get(&ev, "host", 4)->plain_name = true;
+    agent_event_get(&ev, "message", 7)->plain_name = true;
+    out.len = 0;
     agent_event_render(&ev, &out);
     agent_sbuf_putc(&out, '\0');
     assert_string_equal(out.p, "{\"@timestamp\":\"2025-11-26T16:00:00.123Z\",\"host\":\"h2\","
@@ -317,7 +428,8 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_escape),  cmocka_unit_test(test_render_and_fields),
+        cmocka_unit_test(test_json_escape),  cmocka_unit_test(test_json_escape_blocks),
+        cmocka_unit_test(test_format_time),  cmocka_unit_test(test_render_and_fields),
         cmocka_unit_test(test_templates),    cmocka_unit_test(test_parse_regex),
         cmocka_unit_test(test_parse_json),   cmocka_unit_test(test_parse_logfmt_and_time),
         cmocka_unit_test(test_parse_syslog), cmocka_unit_test(test_filters),
