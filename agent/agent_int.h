@@ -223,6 +223,21 @@ bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err);
 /* Counts an event handed to librdkafka (and runs the test hook
    TRIB_AGENT_TEST_FATAL_AFTER: a fatal producer error after N events). */
 void agent_output_sent(agent_t *a);
+/* A delivery report sorted and counted (events_acked, delivery_errors,
+   delivery_retries); a timed-out message is produced again (INFLIGHT).
+   *why: the error to report. */
+enum {
+    AGENT_DR_ACKED = 0,
+    AGENT_DR_UNSENT = 1,   /* purged, stopping or a fatal error: send it again later */
+    AGENT_DR_INFLIGHT = 2, /* timed out and produced again */
+    AGENT_DR_REQUEUE_FAILED = 3,
+    AGENT_DR_FAILED = 4, /* a permanent error (too large, not authorized, ...) */
+};
+int agent_output_report(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        rd_kafka_resp_err_t *why);
+/* The message left librdkafka: its bytes leave the in-flight budget; true
+   when paused inputs may read again. */
+bool agent_output_release(agent_t *a, const rd_kafka_message_t *m);
 /* A timed-out message produced again as it was (same opaque): 0 or the error. */
 rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m);
 

@@ -342,50 +342,34 @@ bool agent_buffer_pump(agent_t *a)
 void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m)
 {
     uint64_t id = (uint64_t)(uintptr_t)m->_private & ~AGENT_BUFFER_OPAQUE;
-    bool done = true;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        a->st.events_acked++;
+    rd_kafka_resp_err_t why;
+    switch (agent_output_report(a, rk, m, &why)) {
+    case AGENT_DR_ACKED:
         if (a->buf != NULL) {
             agent_buffer_ack(a->buf, id);
         }
-    } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT || a->state == AGENT_STOPPING ||
-               rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* stays in the buffer: sent again by the next producer or run */
-        a->st.delivery_errors++;
-    } else if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
-        /* only with a user-set message.timeout.ms: produce it again */
-        a->st.delivery_errors++;
-        a->st.delivery_retries++;
-        rd_kafka_resp_err_t e = agent_output_requeue(rk, m);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            done = false;
-        } else {
-            /* left unacknowledged: the next run sends it again */
-            TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
-                        "buffered event timed out and could not be queued again: %s",
-                        rd_kafka_err2str(e));
-        }
-    } else {
-        a->st.delivery_errors++;
+        break;
+    case AGENT_DR_UNSENT: /* stays in the buffer: sent again by the next producer or run */
+        break;
+    case AGENT_DR_INFLIGHT:
+        return;
+    case AGENT_DR_REQUEUE_FAILED: /* left unacknowledged: the next run sends it again */
+        TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
+                    "buffered event timed out and could not be queued again: %s",
+                    rd_kafka_err2str(why));
+        break;
+    default:
         a->st.drop_delivery_permanent++;
         TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
                     "buffered event dropped after a permanent delivery error: %s",
-                    rd_kafka_err2str(m->err));
+                    rd_kafka_err2str(why));
         if (a->buf != NULL) {
             agent_buffer_ack(a->buf, id);
         }
+        break;
     }
-    if (!done) {
-        return;
-    }
-    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
-    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
-    a->inflight_msgs--;
+    (void)agent_output_release(a, m);
     agent_buffer_check_room(a);
-    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
-        a->paused = false;
-    }
     agent_kick(a);
 }
 

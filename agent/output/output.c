@@ -315,6 +315,40 @@ rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_
     return e;
 }
 
+int agent_output_report(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m,
+                        rd_kafka_resp_err_t *why)
+{
+    *why = m->err;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        a->st.events_acked++;
+        return AGENT_DR_ACKED;
+    }
+    a->st.delivery_errors++;
+    if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
+        a->state == AGENT_STOPPING ||
+        rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return AGENT_DR_UNSENT;
+    }
+    if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
+        a->st.delivery_retries++;
+        *why = agent_output_requeue(rk, m);
+        return *why == RD_KAFKA_RESP_ERR_NO_ERROR ? AGENT_DR_INFLIGHT : AGENT_DR_REQUEUE_FAILED;
+    }
+    return AGENT_DR_FAILED;
+}
+
+bool agent_output_release(agent_t *a, const rd_kafka_message_t *m)
+{
+    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
+    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
+    a->inflight_msgs--;
+    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
+        a->paused = false;
+        return true;
+    }
+    return false;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     agent_t *a = opaque;
@@ -332,48 +366,35 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     if (seq < f->head) {
         seq += 1ull << AGENT_SEQ_BITS;
     }
-    bool done = true;
-    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        a->st.events_acked++;
+    rd_kafka_resp_err_t why;
+    switch (agent_output_report(a, rk, m, &why)) {
+    case AGENT_DR_ACKED:
         agent_ring_ack(f, seq);
-    } else if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-               m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT || a->state == AGENT_STOPPING ||
-               rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* not delivered and not passed over: the checkpoint stays before it */
-        a->st.delivery_errors++;
-    } else if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
-        a->st.delivery_errors++;
-        a->st.delivery_retries++;
-        rd_kafka_resp_err_t e = agent_output_requeue(rk, m);
-        if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            done = false; /* still in flight */
-        } else {
-            a->st.drop_delivery_permanent++;
-            TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
-                        "event from %s dropped: timed out and could not be queued again: %s",
-                        f->path, rd_kafka_err2str(e));
-            agent_ring_ack(f, seq);
-        }
-    } else {
-        a->st.delivery_errors++;
+        break;
+    case AGENT_DR_UNSENT: /* not passed over: the checkpoint stays before it */
+        break;
+    case AGENT_DR_INFLIGHT:
+        return;
+    case AGENT_DR_REQUEUE_FAILED:
+        a->st.drop_delivery_permanent++;
+        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
+                    "event from %s dropped: timed out and could not be queued again: %s", f->path,
+                    rd_kafka_err2str(why));
+        agent_ring_ack(f, seq);
+        break;
+    default:
         a->st.drop_delivery_permanent++;
         TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
                     "event from %s dropped after a permanent delivery error: %s", f->path,
-                    rd_kafka_err2str(m->err));
+                    rd_kafka_err2str(why));
         agent_ring_ack(f, seq);
+        break;
     }
-    if (!done) {
-        return;
-    }
-    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
-    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
-    a->inflight_msgs--;
     f->inflight--;
     if (f->inflight == 0 && f->fd < 0) {
         agent_file_release(f);
     }
-    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
-        a->paused = false;
+    if (agent_output_release(a, m)) {
         agent_kick(a);
     }
 }

@@ -26,6 +26,28 @@ agentlib = importlib.import_module("0399_agentlib")
 N = 100000
 
 
+def check(c, topic, n, m, what):
+    """Every seq in [0, n) arrived in topic; m (metrics) counted one rebuild."""
+    got = agentlib.seqs(agentlib.consume(c.bootstrap, topic))
+    missing = set(range(n)) - set(got)
+    log("%d events for %d %s (%d again), %d rebuilds"
+        % (len(got), n, what, len(got) - len(set(got)),
+           m.get("tributary_agent_producer_rebuilds_total", 0)))
+    if missing:
+        raise TestFailure("%d %s lost, first %d" % (len(missing), what, min(missing)))
+    if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
+        raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
+
+
+def start_failing(a, after):
+    """Starts the agent with the fatal-error hook armed after `after` events."""
+    os.environ["TRIB_AGENT_TEST_FATAL_AFTER"] = str(after)
+    try:
+        a.start()
+    finally:
+        del os.environ["TRIB_AGENT_TEST_FATAL_AFTER"]
+
+
 def main(c):
     agentlib.require_kcat()
     logs = os.path.join(c.tmp, "logs")
@@ -40,31 +62,14 @@ def main(c):
         paths: ["%s"]
     topic: agent.fatal
 """ % path)
-    os.environ["TRIB_AGENT_TEST_FATAL_AFTER"] = "30000"
-    try:
-        a.start()
-        del os.environ["TRIB_AGENT_TEST_FATAL_AFTER"]
+    with agentlib.guard(a):
+        start_failing(a, 30000)
         size = os.path.getsize(path)
         agentlib.wait_for(lambda: any(r["offset"] == size for r in a.checkpoints()), 120,
                           "the checkpoint to reach the end of the file")
         m = a.metrics()
         a.stop("TERM")
-        got = agentlib.seqs(agentlib.consume(c.bootstrap, "agent.fatal"))
-        missing = set(range(N)) - set(got)
-        log("%d events for %d lines (%d again), %d rebuilds"
-            % (len(got), N, len(got) - len(set(got)),
-               m.get("tributary_agent_producer_rebuilds_total", 0)))
-        if missing:
-            raise TestFailure("%d lines lost, first %d" % (len(missing), min(missing)))
-        if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
-            raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
-    finally:
-        os.environ.pop("TRIB_AGENT_TEST_FATAL_AFTER", None)
-        a.kill_if_running()
+        check(c, "agent.fatal", N, m, "lines")
     syslog_phase(c)
 
 
@@ -76,10 +81,8 @@ def syslog_phase(c, n=40000):
       - {type: syslog, mode: tcp, address: "127.0.0.1:%d"}
     topic: agent.fatal.syslog
 """ % port, name="syslog-agent")
-    os.environ["TRIB_AGENT_TEST_FATAL_AFTER"] = "10000"
-    try:
-        a.start()
-        del os.environ["TRIB_AGENT_TEST_FATAL_AFTER"]
+    with agentlib.guard(a):
+        start_failing(a, 10000)
         agentlib.wait_listening(a)
         s = socket.create_connection(("127.0.0.1", port), timeout=60)
         for base in range(0, n, 1000):
@@ -92,22 +95,7 @@ def syslog_phase(c, n=40000):
             "every message buffered and acknowledged")
         m = a.metrics()
         a.stop("TERM")
-        got = agentlib.seqs(agentlib.consume(c.bootstrap, "agent.fatal.syslog"))
-        missing = set(range(n)) - set(got)
-        log("syslog: %d events for %d messages (%d again), %d rebuilds"
-            % (len(got), n, len(got) - len(set(got)),
-               m.get("tributary_agent_producer_rebuilds_total", 0)))
-        if missing:
-            raise TestFailure("%d messages lost, first %d" % (len(missing), min(missing)))
-        if m.get("tributary_agent_producer_rebuilds_total", 0) != 1:
-            raise TestFailure("rebuilds: %r" % m.get("tributary_agent_producer_rebuilds_total"))
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
-    finally:
-        os.environ.pop("TRIB_AGENT_TEST_FATAL_AFTER", None)
-        a.kill_if_running()
+        check(c, "agent.fatal.syslog", n, m, "messages")
 
 
 run_test(main)

@@ -112,7 +112,7 @@ def main(c):
     def expect(msg, facility, severity, app, fmt):
         want[msg] = {"facility": facility, "severity": severity, "app": app, "fmt": fmt}
 
-    try:
+    with agentlib.guard(a):
         a.start()
         agentlib.wait_listening(a, b"listening on 127.0.0.1:%d" % tls)
         n = 0
@@ -215,12 +215,6 @@ def main(c):
         if "listening on" in since_reload:
             raise TestFailure("the reload made new listeners:\n%s" % since_reload)
         a.stop("TERM")
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
-    finally:
-        a.kill_if_running()
 
 
 run_test(main)

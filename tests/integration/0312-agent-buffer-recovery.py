@@ -50,7 +50,7 @@ def main(c):
 """ % (SYSLOG, TOPIC), agent_extra="  shutdown_timeout: 1s\n")
     with open(a.conf, "a") as f:
         f.write("buffer: {segment_size: 16KiB}\n")
-    try:
+    with agentlib.guard(a):
         c.stop("TERM")
         a.start()
         agentlib.wait_listening(a)
@@ -137,12 +137,6 @@ def main(c):
         if r.returncode != 0:
             raise TestFailure("buffer check after recovery: status %d\n%s"
                               % (r.returncode, r.stdout.decode()))
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
-    finally:
-        a.kill_if_running()
 
 
 run_test(main, extra_args=["--listen", "127.0.0.1:%d" % PORT])

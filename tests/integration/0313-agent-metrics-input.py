@@ -73,69 +73,65 @@ def main(c):
     topic: agent.prom
 """ % url)
     try:
-        a.start()
-        agentlib.wait_for(lambda: a.metrics().get("tributary_agent_scrapes_total", 0) >= 2 and
-                          a.metrics().get("tributary_agent_metrics_samples_total", 0) > 0,
-                          60, "two scrapes and some host samples")
+        with agentlib.guard(a):
+            a.start()
+            agentlib.wait_for(lambda: a.metrics().get("tributary_agent_scrapes_total", 0) >= 2 and
+                              a.metrics().get("tributary_agent_metrics_samples_total", 0) > 0,
+                              60, "two scrapes and some host samples")
 
-        def times():
-            return {v["@timestamp"] for v in agentlib.consume(c.bootstrap, "agent.metrics")
-                    if v.get("metric") == "memory.total_bytes"}
-        agentlib.wait_for(lambda: len(times()) >= 4, 60, "four rounds of host metrics",
-                          interval=0.5)
-        a.stop("TERM")
-        vals = agentlib.consume(c.bootstrap, "agent.metrics")
-        by = {}
-        for v in vals:
-            by.setdefault(v["metric"], []).append(v)
-        log("%d host metric events, %d metrics: %s" % (len(vals), len(by), sorted(by)))
-        for name in ("cpu.usage_percent", "memory.total_bytes", "memory.available_bytes",
-                     "load.1m", "network.receive_bytes_per_sec", "filesystem.used_percent"):
-            if name not in by:
-                raise TestFailure("no %s samples" % name)
-        cpu = by["cpu.usage_percent"]
-        cores = {v["cpu"] for v in cpu}
-        if "total" not in cores or len(cores) < 2:
-            raise TestFailure("cpu samples for %s: want total and each core" % sorted(cores))
-        for v in cpu:
-            if not isinstance(v["value"], (int, float)) or not 0 <= v["value"] <= 100:
-                raise TestFailure("cpu.usage_percent out of [0, 100]: %r" % v)
-        want = mem_total_bytes()
-        for v in by["memory.total_bytes"]:
-            if v["value"] != want:
-                raise TestFailure("memory.total_bytes %r, MemTotal says %d" % (v["value"], want))
-        if not any(v.get("interface") == "lo" for v in by["network.receive_bytes_per_sec"]):
-            raise TestFailure("no network sample for lo")
-        for v in by["filesystem.used_percent"]:
-            if not 0 <= v["value"] <= 100 or not v.get("mountpoint"):
-                raise TestFailure("bad filesystem sample %r" % v)
-        for v in vals:
-            if v.get("host") is None or v.get("source") != "metrics":
-                raise TestFailure("event without host or source: %r" % v)
-        prom = agentlib.consume(c.bootstrap, "agent.prom")
-        pby = {}
-        for v in prom:
-            pby.setdefault((v["metric"], v.get("method"), v.get("le")), v)
-        log("%d prometheus events" % len(prom))
-        get = pby.get(("http_requests_total", "get", None))
-        if get is None or get["value"] != 1027 or get["path"] != '/a "quoted" path' or \
-                get.get("type") != "counter" or get.get("source") != url:
-            raise TestFailure("http_requests_total{method=get} wrong: %r" % get)
-        post = pby.get(("http_requests_total", "post", None))
-        if post is None or post["@timestamp"] != "2025-11-26T10:00:00.000Z":
-            raise TestFailure("the sample's own timestamp was not kept: %r" % post)
-        t = pby.get(("temperature_celsius", None, None))
-        if t is None or t["value"] != 21.5 or t.get("type") != "gauge":
-            raise TestFailure("temperature_celsius wrong: %r" % t)
-        inf = pby.get(("rpc_seconds_bucket", None, "+Inf"))
-        if inf is None or inf["value"] != 7 or inf.get("type") != "histogram":
-            raise TestFailure("rpc_seconds_bucket{le=+Inf} wrong: %r" % inf)
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
+            def times():
+                return {v["@timestamp"] for v in agentlib.consume(c.bootstrap, "agent.metrics")
+                        if v.get("metric") == "memory.total_bytes"}
+            agentlib.wait_for(lambda: len(times()) >= 4, 60, "four rounds of host metrics",
+                              interval=0.5)
+            a.stop("TERM")
+            vals = agentlib.consume(c.bootstrap, "agent.metrics")
+            by = {}
+            for v in vals:
+                by.setdefault(v["metric"], []).append(v)
+            log("%d host metric events, %d metrics: %s" % (len(vals), len(by), sorted(by)))
+            for name in ("cpu.usage_percent", "memory.total_bytes", "memory.available_bytes",
+                         "load.1m", "network.receive_bytes_per_sec", "filesystem.used_percent"):
+                if name not in by:
+                    raise TestFailure("no %s samples" % name)
+            cpu = by["cpu.usage_percent"]
+            cores = {v["cpu"] for v in cpu}
+            if "total" not in cores or len(cores) < 2:
+                raise TestFailure("cpu samples for %s: want total and each core" % sorted(cores))
+            for v in cpu:
+                if not isinstance(v["value"], (int, float)) or not 0 <= v["value"] <= 100:
+                    raise TestFailure("cpu.usage_percent out of [0, 100]: %r" % v)
+            want = mem_total_bytes()
+            for v in by["memory.total_bytes"]:
+                if v["value"] != want:
+                    raise TestFailure("memory.total_bytes %r, MemTotal says %d" % (v["value"], want))
+            if not any(v.get("interface") == "lo" for v in by["network.receive_bytes_per_sec"]):
+                raise TestFailure("no network sample for lo")
+            for v in by["filesystem.used_percent"]:
+                if not 0 <= v["value"] <= 100 or not v.get("mountpoint"):
+                    raise TestFailure("bad filesystem sample %r" % v)
+            for v in vals:
+                if v.get("host") is None or v.get("source") != "metrics":
+                    raise TestFailure("event without host or source: %r" % v)
+            prom = agentlib.consume(c.bootstrap, "agent.prom")
+            pby = {}
+            for v in prom:
+                pby.setdefault((v["metric"], v.get("method"), v.get("le")), v)
+            log("%d prometheus events" % len(prom))
+            get = pby.get(("http_requests_total", "get", None))
+            if get is None or get["value"] != 1027 or get["path"] != '/a "quoted" path' or \
+                    get.get("type") != "counter" or get.get("source") != url:
+                raise TestFailure("http_requests_total{method=get} wrong: %r" % get)
+            post = pby.get(("http_requests_total", "post", None))
+            if post is None or post["@timestamp"] != "2025-11-26T10:00:00.000Z":
+                raise TestFailure("the sample's own timestamp was not kept: %r" % post)
+            t = pby.get(("temperature_celsius", None, None))
+            if t is None or t["value"] != 21.5 or t.get("type") != "gauge":
+                raise TestFailure("temperature_celsius wrong: %r" % t)
+            inf = pby.get(("rpc_seconds_bucket", None, "+Inf"))
+            if inf is None or inf["value"] != 7 or inf.get("type") != "histogram":
+                raise TestFailure("rpc_seconds_bucket{le=+Inf} wrong: %r" % inf)
     finally:
-        a.kill_if_running()
         srv.shutdown()
 
 

@@ -60,7 +60,7 @@ def main(c):
             err.append(e)
         done.set()
 
-    try:
+    with agentlib.guard(a):
         c.stop("TERM")
         a.start()
         agentlib.wait_listening(a, b"listening on 127.0.0.1:%d" % UDP)
@@ -113,12 +113,6 @@ def main(c):
         log("%d TCP messages delivered, %d UDP" % (len(tcp), len(udp)))
         if missing:
             raise TestFailure("%d TCP messages lost, first %d" % (len(missing), min(missing)))
-        a.check_logs()
-    except BaseException:
-        a.dump()
-        raise
-    finally:
-        a.kill_if_running()
 
 
 run_test(main, extra_args=["--listen", "127.0.0.1:%d" % PORT])

@@ -5,10 +5,12 @@ Not a test itself (the CMake glob takes NNNN-*.py only). Import with
 importlib: `agentlib = importlib.import_module("0399_agentlib")`.
 
     a = agentlib.Agent(tmp, bootstrap, pipelines_yaml, agent_extra="...")
-    a.start(); ...; a.stop("TERM")   # a.kill() for SIGKILL
+    with agentlib.guard(a):          # logs printed on failure, checked after
+        a.start(); ...; a.stop("TERM")
     values = agentlib.consume(bootstrap, "topic")  # kcat -C, JSON values
     a.check_logs()                   # sanitizer reports fail the test
 """
+import contextlib
 import json
 import os
 import re
@@ -155,6 +157,24 @@ class Agent:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+
+@contextlib.contextmanager
+def guard(*agents):
+    """Runs a test's body: afterwards the agents' logs must hold no
+    sanitizer report; on a failure their logs are printed; agents still
+    running are killed however the body ends."""
+    try:
+        yield
+        for a in agents:
+            a.check_logs()
+    except BaseException:
+        for a in agents:
+            a.dump()
+        raise
+    finally:
+        for a in agents:
+            a.kill_if_running()
 
 
 def consume(bootstrap, topic, timeout=300):

@@ -106,6 +106,32 @@ def vm_hwm_kib(pid):
     return 0
 
 
+def await_records(p, w, topic, n, t0, timeout, interval=0.2):
+    """Polls until the topic holds n records (or p exits, or timeout passes
+    since t0), then stops p with SIGTERM and reaps it. Returns (seconds
+    since t0, records, p's peak RSS in KiB, p's CPU seconds)."""
+    got = 0
+    hwm = 0
+    while time.monotonic() - t0 < timeout:
+        if p.poll() is not None:
+            break
+        hwm = max(hwm, vm_hwm_kib(p.pid))
+        got = watermark(w, topic)
+        if got >= n:
+            break
+        time.sleep(interval)
+    elapsed = time.monotonic() - t0
+    if got < n:
+        got = watermark(w, topic)
+    w.close()
+    hwm = max(hwm, vm_hwm_kib(p.pid))
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = status
+    return elapsed, got, hwm, ru.ru_utime + ru.ru_stime
+
+
 def run_once(args, cmd_for, label):
     tmp = tempfile.mkdtemp(prefix="agent-bench.")
     coll = None
@@ -126,26 +152,7 @@ def run_once(args, cmd_for, label):
         if isinstance(argv, str):
             argv = ["/bin/sh", "-c", "exec " + argv]
         p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        got = 0
-        hwm = 0
-        while time.monotonic() - t0 < args.timeout:
-            if p.poll() is not None:
-                break
-            hwm = max(hwm, vm_hwm_kib(p.pid))
-            got = watermark(w, topic)
-            if got >= args.lines:
-                break
-            time.sleep(0.2)
-        elapsed = time.monotonic() - t0
-        if got < args.lines:
-            got = watermark(w, topic)
-        w.close()
-        hwm = max(hwm, vm_hwm_kib(p.pid))
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = status
-        cpu = ru.ru_utime + ru.ru_stime
+        elapsed, got, hwm, cpu = await_records(p, w, topic, args.lines, t0, args.timeout)
         if got < args.lines:
             print("  %s: only %d of %d lines arrived (log: %s)" % (label, got, args.lines,
                                                                   out.name), file=sys.stderr)

@@ -106,24 +106,8 @@ def run_once(args, data, cmd_for, label):
         for off in range(0, len(data), 1 << 20):
             s.sendall(view[off:off + (1 << 20)])
         s.close()
-        got = 0
-        hwm = 0
-        while time.monotonic() - t0 < args.timeout:
-            if p.poll() is not None:
-                break
-            hwm = max(hwm, ab.vm_hwm_kib(p.pid))
-            got = ab.watermark(w, topic)
-            if got >= args.messages:
-                break
-            time.sleep(0.1)
-        elapsed = time.monotonic() - t0
-        w.close()
-        hwm = max(hwm, ab.vm_hwm_kib(p.pid))
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-        _, status, ru = os.wait4(p.pid, 0)
-        p.returncode = status
-        cpu = ru.ru_utime + ru.ru_stime
+        elapsed, got, hwm, cpu = ab.await_records(p, w, topic, args.messages, t0, args.timeout,
+                                                  interval=0.1)
         if got < args.messages:
             print("  %s: only %d of %d messages arrived (log: %s)"
                   % (label, got, args.messages, out.name), file=sys.stderr)
