@@ -170,13 +170,16 @@ set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/packages)
 set(CPACK_GENERATOR "DEB;RPM")
 # CPACK_PACKAGE_FILE_NAME is ignored: DEB-DEFAULT and RPM-DEFAULT below.
 
-set(_trib_agent_summary "Tributary agent: ships log files to Kafka-protocol brokers")
+set(_trib_agent_summary "Tributary agent: ships logs, syslog and metrics to Kafka brokers")
 set(_trib_agent_long
     "The Tributary agent tails log files (globs, rotation by rename and\n"
-    "copytruncate, multiline records), parses and filters their lines and ships\n"
-    "them as keyed JSON events to Tributary collectors or any Kafka cluster, at\n"
-    "least once. The packaged configuration ships /var/log/syslog and\n"
-    "/var/log/*.log to a collector on 127.0.0.1:9092.")
+    "copytruncate, multiline records), receives syslog (UDP, TCP, TLS, unix\n"
+    "sockets), samples host metrics and scrapes Prometheus exporters, parses and\n"
+    "filters the events and ships them as keyed JSON events to Tributary\n"
+    "collectors or any Kafka cluster, at least once; what cannot be read again\n"
+    "waits in a disk buffer until it is acknowledged. The packaged configuration\n"
+    "ships /var/log/syslog, /var/log/*.log and host metrics to a collector on\n"
+    "127.0.0.1:9092.")
 set(_trib_collector_summary "Tributary collector: log broker speaking the Kafka protocol")
 set(_trib_collector_long
     "The Tributary collector stores partitioned, append-only logs in Kafka's\n"
