@@ -475,6 +475,12 @@ static void reload(agent_t *a)
     if (strcmp(nc->conf.agent.state_dir, a->state_dir) != 0) {
         TRIB_LOG(TRIB_LOG_WARN, "agent", "reload: agent.state_dir changes only at a restart");
     }
+    if (nc->conf.buffer.max_size != a->cfg->conf.buffer.max_size ||
+        nc->conf.buffer.segment_size != a->cfg->conf.buffer.segment_size) {
+        TRIB_LOG(TRIB_LOG_WARN, "agent",
+                 "reload: buffer.max_size and buffer.segment_size change "
+                 "only at a restart");
+    }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "reloading %s", a->opts.config_path);
     uv_timer_stop(&a->tick);
     drain(a);

@@ -130,6 +130,7 @@ struct agent {
     agent_stats_t st;
     /* the disk buffer of events from syslog, metrics and prometheus inputs */
     struct agent_buffer *buf;
+    uint64_t buf_max; /* buffer.max_size as opened */
     bool buf_blocked; /* an input was refused for lack of room: resume stream inputs on room */
     bool buf_pending; /* a record taken from the buffer that librdkafka refused (queue full) */
     uint64_t buf_pend_id;

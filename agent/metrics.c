@@ -195,7 +195,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
         counter(b, "tributary_agent_buffer_events", "Events in the disk buffer (not acknowledged).",
                 "gauge", NULL, bs.records);
         counter(b, "tributary_agent_buffer_max_bytes", "buffer.max_size.", "gauge", NULL,
-                a->cfg->conf.buffer.max_size);
+                a->buf_max);
         counter(b, "tributary_agent_buffer_full_total",
                 "Appends refused because the buffer was full.", "counter", NULL, bs.full);
         counter(b, "tributary_agent_buffer_write_errors_total", "Disk buffer write errors.",

@@ -45,6 +45,7 @@ int agent_buffer_start(agent_t *a)
     };
     agent_buffer_report_t r;
     memset(&r, 0, sizeof(r));
+    a->buf_max = o.max_size; /* a reload does not resize the buffer */
     int rc = agent_buffer_open(&a->buf, &o, &r);
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "buffer", "cannot open the disk buffer %s: %s", dir,
@@ -378,7 +379,7 @@ void agent_buffer_check_room(agent_t *a)
     if (!a->buf_blocked || a->buf == NULL) {
         return;
     }
-    uint64_t want = a->cfg->conf.buffer.max_size / 4;
+    uint64_t want = a->buf_max / 4;
     if (want > (1u << 20)) {
         want = 1u << 20;
     }
