@@ -151,6 +151,7 @@ static int64_t days_since_epoch(int64_t y, int m, int d)
 typedef struct ts {
     int64_t year;
     int mon, day, hour, min, sec, ms;
+    bool has_year; /* "Mmm dd yyyy hh:mm:ss" (network devices) */
     bool has_off;
     int32_t off; /* seconds east of UTC */
 } ts_t;
@@ -286,7 +287,9 @@ static bool parse_rfc3339(const char *s, size_t n, size_t *pi, bool strict, ts_t
 /*
  * RFC 3164 "Mmm dd hh:mm:ss": the day space-padded (" 6") or, as some
  * senders write it, zero-padded or a single digit; an optional fraction.
- * The year is left to the caller.
+ * Network devices also write a year after the day ("Mmm dd yyyy
+ * hh:mm:ss") and mark an unsynchronised clock with a leading '*' or '.'.
+ * Without a year, the year is left to the caller.
  */
 static bool parse_bsd_ts(const char *s, size_t n, size_t *pi, ts_t *t)
 {
@@ -294,6 +297,9 @@ static bool parse_bsd_ts(const char *s, size_t n, size_t *pi, ts_t *t)
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     size_t i = *pi;
     memset(t, 0, sizeof(*t));
+    if (i < n && (s[i] == '*' || s[i] == '.')) {
+        i++;
+    }
     if (n - i < 4 || s[i + 3] != ' ') {
         return false;
     }
@@ -313,6 +319,15 @@ static bool parse_bsd_ts(const char *s, size_t n, size_t *pi, ts_t *t)
         }
     } else if (!digits(s, n, &i, 2, &t->day) && !digits(s, n, &i, 1, &t->day)) {
         return false;
+    }
+    if (n - i >= 6 && s[i] == ' ' && is_digit((unsigned char)s[i + 1]) && s[i + 5] == ' ') {
+        size_t j = i + 1;
+        int y;
+        if (digits(s, n, &j, 4, &y)) {
+            t->year = y;
+            t->has_year = true;
+            i = j;
+        }
     }
     if (i >= n || s[i++] != ' ' || !digits(s, n, &i, 2, &t->hour) || i >= n || s[i++] != ':' ||
         !digits(s, n, &i, 2, &t->min) || i >= n || s[i++] != ':' || !digits(s, n, &i, 2, &t->sec)) {
@@ -726,11 +741,13 @@ static int parse_3164(const char *s, size_t n, size_t i, const agent_syslog_opts
         int64_t now_year;
         int now_mon;
         now_year_month(o->now_ms, &o->tz, &now_year, &now_mon);
-        t.year = now_year;
-        if (t.mon == 12 && now_mon == 1) {
-            t.year--;
-        } else if (t.mon == 1 && now_mon == 12) {
-            t.year++;
+        if (!t.has_year) {
+            t.year = now_year;
+            if (t.mon == 12 && now_mon == 1) {
+                t.year--;
+            } else if (t.mon == 1 && now_mon == 12) {
+                t.year++;
+            }
         }
         if (t.day > days_in_month(t.year, t.mon)) {
             return malformed(s, n, out);

@@ -535,6 +535,33 @@ static void test_rfc3164_year_wrap(void **state)
     assert_int_equal(m.ts_ms, utc_ms(2027, 6, 15, 11, 0, 0, 0));
 }
 
+/* Network devices: a year after the day, '*' or '.' before an unsynced clock. */
+static void test_rfc3164_device_forms(void **state)
+{
+    (void)state;
+    agent_syslog_msg_t m;
+    agent_syslog_opts_t dec = opts_at(utc_ms(2026, 12, 31, 23, 59, 58, 0));
+    /* the year is the message's: no wrap inference */
+    assert_int_equal(parse("<189>Jan  1 2025 10:11:12 core-sw1 LINK: up", &dec, &m), 0);
+    assert_int_equal(m.ts_ms, utc_ms(2025, 1, 1, 10, 11, 12, 0));
+    assert_str(m.hostname, "core-sw1");
+    assert_str(m.app, "LINK");
+    assert_str(m.msg, "up");
+    assert_int_equal(parse("<189>Nov 26 2026 17:40:01.250 r1 OSPF: adj", &dec, &m), 0);
+    assert_int_equal(m.ts_ms, utc_ms(2026, 11, 26, 17, 40, 1, 250));
+    agent_syslog_opts_t o = nov();
+    assert_int_equal(parse("<187>*Nov 26 17:40:01.483 r2 SYS: clock not set", &o, &m), 0);
+    assert_int_equal(m.ts_ms, utc_ms(2026, 11, 26, 17, 40, 1, 483));
+    assert_str(m.hostname, "r2");
+    assert_int_equal(parse("<187>.Nov 26 17:40:01 r2 SYS: x", &o, &m), 0);
+    assert_int_equal(m.ts_ms, utc_ms(2026, 11, 26, 17, 40, 1, 0));
+    /* a 4-digit hostname after the day is not a year without a time after it */
+    assert_int_equal(parse("<13>Nov 26 17:40:01 2026 app: x", &o, &m), 0);
+    assert_str(m.hostname, "2026");
+    /* a year that makes the day impossible is malformed */
+    assert_int_equal(parse("<13>Feb 29 2025 10:00:00 h a: x", &o, &m), 1);
+}
+
 static void test_timezones(void **state)
 {
     (void)state;
@@ -977,23 +1004,15 @@ static void test_framer_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_logger_rfc3164),
-        cmocka_unit_test(test_logger_rfc5424),
-        cmocka_unit_test(test_rfc5424_examples),
-        cmocka_unit_test(test_rfc5424_nil_and_limits),
-        cmocka_unit_test(test_rfc5424_timestamps),
-        cmocka_unit_test(test_sd_escapes_and_json),
-        cmocka_unit_test(test_sd_malformed),
-        cmocka_unit_test(test_rfc3164_forms),
-        cmocka_unit_test(test_rfc3164_year_wrap),
-        cmocka_unit_test(test_timezones),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_prefixes),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_framer_newline),
-        cmocka_unit_test(test_framer_octet),
-        cmocka_unit_test(test_framer_eproto),
-        cmocka_unit_test(test_framer_auto),
+        cmocka_unit_test(test_logger_rfc3164),     cmocka_unit_test(test_logger_rfc5424),
+        cmocka_unit_test(test_rfc5424_examples),   cmocka_unit_test(test_rfc5424_nil_and_limits),
+        cmocka_unit_test(test_rfc5424_timestamps), cmocka_unit_test(test_sd_escapes_and_json),
+        cmocka_unit_test(test_sd_malformed),       cmocka_unit_test(test_rfc3164_forms),
+        cmocka_unit_test(test_rfc3164_year_wrap),  cmocka_unit_test(test_rfc3164_device_forms),
+        cmocka_unit_test(test_timezones),          cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_prefixes),           cmocka_unit_test(test_names),
+        cmocka_unit_test(test_framer_newline),     cmocka_unit_test(test_framer_octet),
+        cmocka_unit_test(test_framer_eproto),      cmocka_unit_test(test_framer_auto),
         cmocka_unit_test(test_framer_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
