@@ -765,7 +765,7 @@ static int hm_collect_network(agent_hostmetrics_t *h, int64_t now_ms)
 }
 
 /* ---------------------------------------------------------------------- */
-/* filesystem: <root>/proc/self/mounts and statvfs()                      */
+/* filesystem: <root>/proc/1/mounts (else proc/self/mounts), statvfs()   */
 
 static const char *const hm_skip_fstypes[] = {
     /* kernel pseudo filesystems */
@@ -816,7 +816,13 @@ static void hm_unescape_octal(char *s)
 static int hm_collect_filesystem(agent_hostmetrics_t *h)
 {
     size_t len;
-    int rc = hm_read(h, "proc/self/mounts", &len);
+    /* Under a root (the host's / mounted in a container) the host's mounts
+       are those of its init, proc/1; proc/self would be the agent's own
+       mount namespace. */
+    int rc = h->root[0] != '\0' ? hm_read(h, "proc/1/mounts", &len) : -ENOENT;
+    if (rc < 0) {
+        rc = hm_read(h, "proc/self/mounts", &len);
+    }
     if (rc < 0) {
         return rc;
     }

@@ -23,7 +23,8 @@
  *               filesystem.available_bytes, filesystem.used_bytes,
  *               filesystem.used_percent, filesystem.inodes_used_percent
  *               {mountpoint, device, fstype} (real mounts from
- *               <root>/proc/self/mounts; proc, sysfs, tmpfs, cgroup, overlay
+ *               <root>/proc/1/mounts under a root, else /proc/self/mounts;
+ *               proc, sysfs, tmpfs, cgroup, overlay
  *               lower layers and other pseudo filesystems left out, as are
  *               squashfs images and network filesystems, whose statvfs() can
  *               block; overlay kept on "/" only; bind mounts of one /dev/...

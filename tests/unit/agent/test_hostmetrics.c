@@ -720,6 +720,15 @@ static void test_filesystems(void **state)
     assert_non_null(
         cap_find(&c, "filesystem.total_bytes", "mountpoint=/,device=overlay,fstype=overlay"));
 
+    /* Under a root, the host's mounts are init's (proc/1), not the agent's. */
+    fx_mkdir(root, "proc/1");
+    fx_put(root, "proc/1/mounts", "/dev/sdb1 /mnt/my\\040disk xfs rw 0 0\n");
+    cap_reset(&c);
+    agent_hostmetrics_collect(h, 3000, cap_emit, &c);
+    assert_int_equal(cap_count(&c, "filesystem.total_bytes"), 1);
+    assert_non_null(cap_find(&c, "filesystem.total_bytes",
+                             "mountpoint=/mnt/my disk,device=/dev/sdb1,fstype=xfs"));
+
     cap_fini(&c);
     agent_hostmetrics_free(h);
     fx_rm(root);
