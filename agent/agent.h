@@ -117,6 +117,7 @@ typedef struct agent_tls_conf {
     const char *cert; /* PEM certificate chain */
     const char *key;  /* PEM private key */
     const char *ca;   /* PEM CA bundle: clients must present a certificate it signed */
+    trib_config_strlist_t peer_names; /* with ca: the client certificate must name one */
 } agent_tls_conf_t;
 
 typedef struct agent_input_conf {

@@ -52,6 +52,9 @@ static const trib_config_option_t tls_opts[] = {
     {TRIB_CONFIG_FIELD(agent_tls_conf_t, key, STRING), .min = "1", .desc = "PEM private key"},
     {TRIB_CONFIG_FIELD(agent_tls_conf_t, ca, STRING), .min = "1",
      .desc = "PEM CA bundle; when set, clients must present a certificate it signed"},
+    {TRIB_CONFIG_FIELD(agent_tls_conf_t, peer_names, STRLIST), .min = "1",
+     .desc = "with ca: the client certificate must name one of these hosts (a DNS "
+             "subjectAltName, or its CN when it has none)"},
     TRIB_CONFIG_END,
 };
 
@@ -746,6 +749,10 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
                  in->socket_mode);
         }
         in->socket_perm = (uint32_t)perm;
+        if (in->tls.peer_names.count > 0 && in->tls.ca == NULL) {
+            snprintf(where, sizeof(where), "%s.tls.peer_names", base);
+            verr(c, where, 0, "tls.peer_names needs tls.ca (the CA that signs the clients)");
+        }
         if (in->mode == AGENT_SYSLOG_MODE_TLS && (in->tls.cert == NULL || in->tls.key == NULL)) {
             verr(c, base, 0, "mode tls needs tls.cert and tls.key in pipelines[%zu].inputs[%zu]", i,
                  j);

@@ -61,12 +61,16 @@ struct agent_syslog_src {
 
 static void listener_key(const agent_input_conf_t *c, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%d|%s|%d|%llu|%llu|%llu|%llu|%lld|%s|%s|%s|%o", c->mode, c->address,
-             c->framing, (unsigned long long)c->max_message_bytes,
-             (unsigned long long)c->max_connections,
-             (unsigned long long)c->max_connections_per_peer, (unsigned long long)c->receive_buffer,
-             (long long)c->idle_timeout_ms, c->tls.cert ? c->tls.cert : "",
-             c->tls.key ? c->tls.key : "", c->tls.ca ? c->tls.ca : "", (unsigned)c->socket_perm);
+    int n = snprintf(out, outlen, "%d|%s|%d|%llu|%llu|%llu|%llu|%lld|%s|%s|%s|%o", c->mode,
+                     c->address, c->framing, (unsigned long long)c->max_message_bytes,
+                     (unsigned long long)c->max_connections,
+                     (unsigned long long)c->max_connections_per_peer,
+                     (unsigned long long)c->receive_buffer, (long long)c->idle_timeout_ms,
+                     c->tls.cert ? c->tls.cert : "", c->tls.key ? c->tls.key : "",
+                     c->tls.ca ? c->tls.ca : "", (unsigned)c->socket_perm);
+    for (size_t k = 0; k < c->tls.peer_names.count && n >= 0 && (size_t)n < outlen; k++) {
+        n += snprintf(out + n, outlen - (size_t)n, "|%s", c->tls.peer_names.items[k]);
+    }
 }
 
 static int on_message(void *ud, const char *msg, size_t len, bool truncated,
@@ -195,6 +199,8 @@ int agent_syslog_input_start(agent_input_t *in)
         .tls_cert = c->tls.cert,
         .tls_key = c->tls.key,
         .tls_ca = c->tls.ca,
+        .tls_peer_names = c->tls.peer_names.items,
+        .tls_npeer_names = c->tls.peer_names.count,
         .unix_mode = c->socket_perm,
     };
     char err[512] = "";

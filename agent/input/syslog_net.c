@@ -75,6 +75,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "syslog/syslog.h"
 #include "tributary/log.h"
@@ -1246,6 +1247,18 @@ static int tls_load(agent_sl_t *l, const agent_sl_conf_t *conf, char *err, size_
             SSL_CTX_set_client_CA_list(l->ctx, names);
         }
         SSL_CTX_set_verify(l->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        /* the chain check also matches the certificate against the names */
+        X509_VERIFY_PARAM *vp = SSL_CTX_get0_param(l->ctx);
+        for (size_t i = 0; i < conf->tls_npeer_names; i++) {
+            if (X509_VERIFY_PARAM_add1_host(vp, conf->tls_peer_names[i], 0) != 1) {
+                set_err(err, errlen, "tls peer name '%s' cannot be used", conf->tls_peer_names[i]);
+                ERR_clear_error();
+                return -EINVAL;
+            }
+        }
+    } else if (conf->tls_npeer_names > 0) {
+        set_err(err, errlen, "tls peer names need tls_ca (the CA that signs the clients)");
+        return -EINVAL;
     }
     ERR_clear_error();
     return 0;
@@ -1309,6 +1322,8 @@ int agent_sl_start(agent_sl_t **out, uv_loop_t *loop, const agent_sl_conf_t *con
     }
     l->conf.address = l->address;
     l->conf.tls_cert = l->conf.tls_key = l->conf.tls_ca = NULL;
+    l->conf.tls_peer_names = NULL; /* used at start only, by tls_load() */
+    l->conf.tls_npeer_names = 0;
     l->unix_peer.addr = l->address;
     l->unix_peer.port = 0;
     snprintf(l->name, sizeof(l->name), "%s %s", mode_name(conf->mode), conf->address);

@@ -36,6 +36,10 @@ typedef struct agent_sl_conf {
     int64_t idle_timeout_ms;           /* close idle stream connections (0: never) */
     const char *tls_cert, *tls_key;    /* PEM files (TLS) */
     const char *tls_ca; /* PEM: when set, clients must present a certificate signed by it */
+    /* with tls_ca: the client certificate must also name one of these
+       (a DNS subjectAltName, or the CN when it has none; as X509_check_host) */
+    const char *const *tls_peer_names;
+    size_t tls_npeer_names;
     uint32_t unix_mode; /* permissions of a unix socket (0: 0666) */
 } agent_sl_conf_t;
 

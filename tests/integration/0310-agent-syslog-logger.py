@@ -7,8 +7,9 @@ logger sends RFC 3164 and RFC 5424 messages over UDP (-d) and TCP with
 octet counting (-T --octet-count). logger has no TLS, so for TLS it writes
 the same octet-counted frames to a unix socket of this test, which relays
 the bytes unchanged over a TLS connection (Python's ssl, verifying the
-agent's certificate against a CA made here with openssl) to the agent's
-RFC 5425 listener. A newline-framed client and a client that sends
+agent's certificate against a CA made here with openssl, and presenting a
+client certificate for relay.test, which the agent requires with tls.ca
+and tls.peer_names) to the agent's RFC 5425 listener. A newline-framed client and a client that sends
 garbage (lenient mode keeps it as parse_error) are checked too. Last, a
 SIGHUP that changes the topic keeps the listeners: a TCP connection
 opened before the reload delivers after it, into the new topic.
@@ -32,7 +33,8 @@ TOPIC = "agent.syslog"
 
 
 def make_certs(d):
-    """A CA and a server certificate for 127.0.0.1 signed by it."""
+    """A CA, a server certificate for 127.0.0.1 and a client certificate
+    for relay.test, both signed by it."""
     def run(*args):
         subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
@@ -43,17 +45,25 @@ def make_certs(d):
         f.write("subjectAltName=IP:127.0.0.1\n")
     run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
         "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
-    return (os.path.join(d, "server.crt"), os.path.join(d, "server.key"),
-            os.path.join(d, "ca.crt"))
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "client.key", "-out", "client.csr",
+        "-subj", "/CN=relay")
+    with open(os.path.join(d, "client.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:relay.test\n")
+    run("x509", "-req", "-in", "client.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "client.crt", "-days", "2", "-extfile", "client.cnf")
+    return {k: os.path.join(d, f) for k, f in
+            (("server", "server.crt"), ("server_key", "server.key"), ("ca", "ca.crt"),
+             ("client", "client.crt"), ("client_key", "client.key"))}
 
 
 class TlsRelay:
     """A unix stream socket whose connections are relayed over TLS."""
 
-    def __init__(self, path, port, cafile):
+    def __init__(self, path, port, certs):
         self.path = path
         self.port = port
-        self.ctx = ssl.create_default_context(cafile=cafile)
+        self.ctx = ssl.create_default_context(cafile=certs["ca"])
+        self.ctx.load_cert_chain(certs["client"], certs["client_key"])
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(16)
@@ -94,7 +104,7 @@ def main(c):
             raise Skip("%s is not installed (scripts/test installs it)" % tool)
     certs = os.path.join(c.tmp, "certs")
     os.makedirs(certs)
-    cert, key, ca = make_certs(certs)
+    certs = make_certs(certs)
     udp, tcp, tls = (agentlib.free_port(socket.SOCK_DGRAM), agentlib.free_port(),
                      agentlib.free_port())
     a = agentlib.Agent(c.tmp, c.bootstrap, """
@@ -103,10 +113,10 @@ def main(c):
       - {type: syslog, mode: udp, address: "127.0.0.1:%d", timezone: UTC}
       - {type: syslog, mode: tcp, address: "127.0.0.1:%d", timezone: UTC}
       - {type: syslog, mode: tls, address: "127.0.0.1:%d", timezone: UTC,
-         tls: {cert: %s, key: %s}}
+         tls: {cert: %s, key: %s, ca: %s, peer_names: [relay.test]}}
     topic: %s
-""" % (udp, tcp, tls, cert, key, TOPIC))
-    relay = TlsRelay(os.path.join(c.tmp, "relay.sock"), tls, ca)
+""" % (udp, tcp, tls, certs["server"], certs["server_key"], certs["ca"], TOPIC))
+    relay = TlsRelay(os.path.join(c.tmp, "relay.sock"), tls, certs)
     want = {}  # message -> expected fields
 
     def expect(msg, facility, severity, app, fmt):

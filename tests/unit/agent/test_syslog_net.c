@@ -1133,6 +1133,41 @@ static void test_tls_client_cert(void **state)
     client_join(&bad);
     assert_int_equal(r.n, 1);
     stop_and_close(&loop, l);
+
+    /* Peer names: the certificate (CN=localhost) must name one of them. */
+    const char *names_ok[] = {"syslog.example", "localhost"};
+    const char *names_no[] = {"syslog.example"};
+    for (int pass = 0; pass < 2; pass++) {
+        rec_t r2 = {0};
+        uv_loop_init(&loop);
+        c.tls_peer_names = pass == 0 ? names_ok : names_no;
+        c.tls_npeer_names = pass == 0 ? 2 : 1;
+        l = start(&loop, &c, &r2);
+        client_t cl = {.family = AF_INET,
+                       .port = agent_sl_port(l),
+                       .chunks = chunks,
+                       .nchunks = 1,
+                       .tls = true,
+                       .cert = cert_path,
+                       .key = key_path};
+        client_start(&cl);
+        w = pass == 0 ? (want_t){.r = &r2, .l = l, .msgs = 1, .closed = true, .accepted = 1}
+                      : (want_t){.r = &r2, .l = l, .tls = 1, .closed = true, .accepted = 1};
+        assert_true(run_until(&loop, &r2, want_cond, &w, 5000));
+        client_join(&cl);
+        assert_int_equal(r2.n, pass == 0 ? 1 : 0);
+        stop_and_close(&loop, l);
+        rec_free(&r2);
+    }
+    /* names without a CA: refused at start */
+    c.tls_ca = NULL;
+    c.tls_peer_names = names_no;
+    c.tls_npeer_names = 1;
+    char err[256];
+    uv_loop_init(&loop);
+    assert_true(agent_sl_start(&l, &loop, &c, on_msg, NULL, err, sizeof(err)) < 0);
+    assert_non_null(strstr(err, "tls_ca"));
+    assert_int_equal(uv_loop_close(&loop), 0);
     rec_free(&r);
 }
 
