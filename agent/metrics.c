@@ -18,6 +18,7 @@
 
 #include "buffer/buffer.h"
 #include "tributary/buf.h"
+#include "tributary/fileio.h"
 #include "tributary/log.h"
 
 static void put(trib_buf_t *b, const char *s)
@@ -269,21 +270,7 @@ int agent_metrics_write_file(agent_t *a)
     agent_metrics_render(a, &b);
     size_t len = 0;
     const uint8_t *p = trib_buf_flatten(&b, &len);
-    char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int rc = -ENOMEM;
-    FILE *fp = p ? fopen(tmp, "w") : NULL;
-    if (fp != NULL) {
-        rc = fwrite(p, 1, len, fp) == len ? 0 : -EIO;
-        if (fclose(fp) != 0) {
-            rc = -EIO;
-        }
-        if (rc == 0 && rename(tmp, path) != 0) {
-            rc = -errno;
-        }
-    } else if (p != NULL) {
-        rc = -errno;
-    }
+    int rc = p != NULL ? trib_write_file_atomic(path, p, len) : -ENOMEM;
     trib_buf_fini(&b);
     return rc;
 }

@@ -78,6 +78,7 @@
 
 #include "tributary/crc32c.h"
 #include "tributary/error.h"
+#include "tributary/fileio.h"
 #include "tributary/log.h"
 
 #include <dirent.h>
@@ -416,55 +417,19 @@ static bool seg_header_ok(const uint8_t *h, uint64_t first_id)
            get64(h + 16) == first_id && get32(h + 28) == trib_crc32c(0, h, 28);
 }
 
-static int write_all(int fd, const void *p, size_t n, off_t off)
-{
-    const uint8_t *q = p;
-    while (n > 0) {
-        ssize_t w = pwrite(fd, q, n, off);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (w == 0) {
-            return -EIO;
-        }
-        q += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
 static int read_all(int fd, void *p, size_t n, off_t off, size_t *got)
 {
-    uint8_t *q = p;
-    size_t done = 0;
-    while (done < n) {
-        ssize_t r = pread(fd, q + done, n - done, off + (off_t)done);
-        if (r < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        if (r == 0) {
-            break;
-        }
-        done += (size_t)r;
+    ssize_t r = trib_pread_all(fd, p, n, (uint64_t)off);
+    if (r < 0) {
+        return (int)r;
     }
-    *got = done;
+    *got = (size_t)r;
     return 0;
 }
 
 static void fsync_dir(const char *dir)
 {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
+    (void)trib_fsync_dir(dir); /* best effort: the data itself was synced */
 }
 
 static int mkdir_p(const char *dir)
@@ -517,33 +482,13 @@ static int ledger_read(const char *dir, uint64_t *id)
 
 static int ledger_write(const char *dir, uint64_t id)
 {
-    char tmp[PATH_MAX], path[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s/ledger.tmp", dir);
+    char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/ledger", dir);
     uint8_t b[LEDGER_SIZE];
     memcpy(b, LEDGER_MAGIC, 8);
     put64(b + 8, id);
     put32(b + 16, trib_crc32c(0, b, 16));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    int rc = write_all(fd, b, sizeof(b), 0);
-    if (rc == 0 && fsync(fd) != 0) {
-        rc = -errno;
-    }
-    if (close(fd) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -errno;
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        return rc;
-    }
-    fsync_dir(dir);
-    return 0;
+    return trib_write_file_atomic(path, b, sizeof(b));
 }
 
 /* Finds a free name quarantine/<name><suffix>[.N] and returns its path. */
@@ -659,7 +604,7 @@ static int quarantine_copy(const char *dir, const char *name, const char *suffix
     if (fd < 0) {
         return -errno;
     }
-    rc = write_all(fd, p, n, 0);
+    rc = trib_pwrite_all(fd, p, n, 0);
     if (rc == 0 && fsync(fd) != 0) {
         rc = -errno;
     }
@@ -792,7 +737,7 @@ static int seg_create(agent_buffer_t *b)
     }
     uint8_t h[SEG_HDR];
     seg_header(h, b->next_id);
-    int rc = write_all(fd, h, SEG_HDR, 0);
+    int rc = trib_pwrite_all(fd, h, SEG_HDR, 0);
     if (rc != 0) {
         close(fd);
         unlink(path);
@@ -916,7 +861,7 @@ static int seg_rewrite(const char *dir, const char *path, const uint8_t *map, ui
     for (size_t i = 0; i <= nbad && rc == 0; i++) {
         uint64_t end = i < nbad ? bad[i].start : size;
         if (end > pos) {
-            rc = write_all(fd, map + pos, (size_t)(end - pos), (off_t)out);
+            rc = trib_pwrite_all(fd, map + pos, (size_t)(end - pos), out);
             out += end - pos;
         }
         if (i < nbad) {
@@ -1516,7 +1461,7 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
         }
         act = &b->segs[b->nsegs - 1];
     }
-    rc = write_all(b->wfd, b->wbuf, flen, (off_t)act->size);
+    rc = trib_pwrite_all(b->wfd, b->wbuf, flen, act->size);
     if (rc != 0) {
         /* Cut a partial frame off so the next append starts clean. */
         (void)ftruncate(b->wfd, (off_t)act->size);

@@ -256,7 +256,7 @@ static int reader_next(batch_reader_t *r, const uint8_t **p, size_t *size, uint6
             }
         }
         size_t want = r->end - r->pos < r->cap ? (size_t)(r->end - r->pos) : r->cap;
-        ssize_t got = coll_pread_all(r->fd, r->buf, want, r->pos);
+        ssize_t got = trib_pread_all(r->fd, r->buf, want, r->pos);
         if (got < 0) {
             return (int)got;
         }
@@ -398,14 +398,14 @@ static void ow_write(out_writer_t *w, const uint8_t *p, size_t n)
     }
     if (w->len + n > w->cap) {
         if (w->len > 0) {
-            w->err = coll_pwrite_all(w->fd, w->buf, w->len, w->size - w->len);
+            w->err = trib_pwrite_all(w->fd, w->buf, w->len, w->size - w->len);
             w->len = 0;
             if (w->err) {
                 return;
             }
         }
         if (n > w->cap) {
-            w->err = coll_pwrite_all(w->fd, p, n, w->size);
+            w->err = trib_pwrite_all(w->fd, p, n, w->size);
             w->size += n;
             return;
         }
@@ -418,7 +418,7 @@ static void ow_write(out_writer_t *w, const uint8_t *p, size_t n)
 static int ow_flush(out_writer_t *w)
 {
     if (!w->err && w->len > 0) {
-        w->err = coll_pwrite_all(w->fd, w->buf, w->len, w->size - w->len);
+        w->err = trib_pwrite_all(w->fd, w->buf, w->len, w->size - w->len);
         w->len = 0;
     }
     return w->err;
@@ -749,7 +749,7 @@ static void clean_work(uv_work_t *req)
         trib_buf_fini(&scratch);
         free(hv.v);
         if (rc == 0 && job->nout > 0) {
-            rc = coll_fsync_dir(job->dir);
+            rc = trib_fsync_dir(job->dir);
         }
         if (rc == 0) {
             /* Reopen each output under its swap name for the loop to adopt. */

@@ -170,10 +170,10 @@ static void flush_work(uv_work_t *req)
         }
     }
     if (!job->err && job->sync_dir) {
-        job->err = coll_fsync_dir(log->dir);
+        job->err = trib_fsync_dir(log->dir);
     }
     if (!job->err && job->sync_parent) {
-        job->err = coll_fsync_dir(log->st->data_dir);
+        job->err = trib_fsync_dir(log->st->data_dir);
     }
 }
 

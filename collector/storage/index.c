@@ -337,7 +337,7 @@ int coll_index_check(const char *path, unsigned entry_size, uint64_t seg_size, c
             rc = -ENOMEM;
             goto out;
         }
-        ssize_t r = coll_pread_all(fd, buf, len, 0);
+        ssize_t r = trib_pread_all(fd, buf, len, 0);
         if (r < 0 || (size_t)r != len) {
             *why = "unreadable";
             rc = r < 0 ? (int)r : TRIB_ETRUNCATED;
@@ -406,7 +406,7 @@ int coll_index_write_file(const char *path, const void *entries, size_t len, boo
     if (fd < 0) {
         return -errno;
     }
-    int rc = coll_pwrite_all(fd, entries, len, 0);
+    int rc = trib_pwrite_all(fd, entries, len, 0);
     if (rc == 0 && sync && fdatasync(fd) != 0) {
         rc = -errno;
     }

@@ -631,7 +631,7 @@ ssize_t coll_read_copy(const coll_read_t *r, size_t at, void *dst, size_t n)
     if (n > r->len - at) {
         n = r->len - at;
     }
-    return coll_pread_all(r->fd, dst, n, r->pos + at);
+    return trib_pread_all(r->fd, dst, n, r->pos + at);
 }
 
 void coll_read_release(coll_read_t *r)

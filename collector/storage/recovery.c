@@ -485,7 +485,7 @@ int coll_log_load(coll_storage_t *st, const char *topic, int32_t partition, bool
         }
     }
     if (recovered_any) {
-        rc = coll_fsync_dir(log->dir);
+        rc = trib_fsync_dir(log->dir);
         if (rc) {
             rc = trib_error_set(err, rc, "%s: fsync: %s", log->dir, trib_strerror(rc));
             goto fail;

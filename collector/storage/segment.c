@@ -270,7 +270,7 @@ int coll_segment_append(coll_segment_t *s, const void *data, size_t len,
                         const coll_batch_hdr_t *hdrs, size_t n)
 {
     uint64_t pos0 = s->size;
-    int rc = coll_pwrite_all(s->fd, data, len, pos0);
+    int rc = trib_pwrite_all(s->fd, data, len, pos0);
     if (rc) {
         /* Take back whatever part of the write landed. */
         if (ftruncate(s->fd, (off_t)pos0) != 0) {
@@ -359,7 +359,7 @@ int coll_scan_next(coll_scan_t *s, coll_batch_hdr_t *h)
         if (s->end - s->pos < want) {
             want = (size_t)(s->end - s->pos);
         }
-        ssize_t r = coll_pread_all(s->fd, s->buf, want, s->pos);
+        ssize_t r = trib_pread_all(s->fd, s->buf, want, s->pos);
         if (r < 0) {
             return (int)r;
         }
@@ -388,7 +388,7 @@ int coll_segment_read_batch(int fd, const coll_batch_hdr_t *h, uint8_t **out)
     if (!buf) {
         return -ENOMEM;
     }
-    ssize_t r = coll_pread_all(fd, buf, h->size, h->pos);
+    ssize_t r = trib_pread_all(fd, buf, h->size, h->pos);
     if (r < 0 || (size_t)r != h->size) {
         free(buf);
         return r < 0 ? (int)r : TRIB_ETRUNCATED;
@@ -531,7 +531,7 @@ int coll_segment_recover(coll_segment_t *s, coll_epoch_cache_t *epochs, bool is_
         /* Make sure the header is buffered. */
         if (pos < buf_pos || pos + TRIB_BATCH_HEADER_SIZE > buf_pos + buf_len) {
             size_t want = left < cap ? (size_t)left : cap;
-            ssize_t r = coll_pread_all(s->fd, buf, want, pos);
+            ssize_t r = trib_pread_all(s->fd, buf, want, pos);
             if (r < 0) {
                 rc = (int)r;
                 goto out;
@@ -574,7 +574,7 @@ int coll_segment_recover(coll_segment_t *s, coll_epoch_cache_t *epochs, bool is_
                 cap = ncap;
             }
             size_t want = left < cap ? (size_t)left : cap;
-            ssize_t r = coll_pread_all(s->fd, buf, want, pos);
+            ssize_t r = trib_pread_all(s->fd, buf, want, pos);
             if (r < 0) {
                 rc = (int)r;
                 goto out;

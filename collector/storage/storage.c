@@ -533,7 +533,7 @@ static void file_work(uv_work_t *req)
 {
     file_job_t *job = req->data;
     for (size_t i = 0; i < job->n; i++) {
-        int rc = coll_write_atomic(job->path[i], job->content[i], job->len[i]);
+        int rc = trib_write_file_atomic(job->path[i], job->content[i], job->len[i]);
         if (rc && !job->err) {
             job->err = rc;
         }
@@ -541,7 +541,7 @@ static void file_work(uv_work_t *req)
     if (job->marker && !job->err) {
         char path[COLL_PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s", job->st->data_dir, COLL_CLEAN_SHUTDOWN_FILE);
-        job->err = coll_write_atomic(path, "", 0);
+        job->err = trib_write_file_atomic(path, "", 0);
     }
 }
 
@@ -1008,7 +1008,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
     }
     if (clean) {
         snprintf(path, sizeof(path), "%s/%s", st->data_dir, COLL_CLEAN_SHUTDOWN_FILE);
-        if (unlink(path) != 0 || coll_fsync_dir(st->data_dir) != 0) {
+        if (unlink(path) != 0 || trib_fsync_dir(st->data_dir) != 0) {
             rc = trib_error_set(err, -errno, "%s: %s", path, strerror(errno));
             goto fail;
         }

@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "storage/storage.h"
+#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic */
 
 #define COLL_FACILITY "storage"
 
@@ -80,11 +81,6 @@ int64_t coll_ckpt_get(const coll_ckpt_t *c, const char *topic, int32_t partition
 int coll_ckpt_read(coll_ckpt_t *c, const char *path, trib_error_t *err);
 /* Formats into a malloc'd buffer. */
 int coll_ckpt_format(const coll_ckpt_t *c, char **out, size_t *len);
-
-/* Writes path atomically: path.tmp, fdatasync, rename, fsync of the directory. */
-int coll_write_atomic(const char *path, const void *data, size_t len);
-/* fsync of a directory. */
-int coll_fsync_dir(const char *dir);
 
 /* partition.metadata */
 int coll_metadata_format(const uint8_t topic_id[16], char **out, size_t *len);
@@ -461,10 +457,6 @@ int coll_storage_write_file(coll_storage_t *st, char *path, char *content, size_
                             void (*done)(void *arg, int status), void *arg);
 /* Queues the deletion (unlink, close, free) of an unreferenced deleted segment. */
 void coll_storage_delete_segment(coll_storage_t *st, coll_segment_t *s);
-
-/* Small helpers. */
-int coll_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
-ssize_t coll_pread_all(int fd, void *p, size_t n, uint64_t off);
 
 static inline uint32_t coll_rd32(const uint8_t *p)
 {

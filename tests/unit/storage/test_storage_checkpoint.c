@@ -37,7 +37,7 @@ static void test_offset_checkpoint(void **state)
     assert_int_equal(coll_ckpt_format(&c, &text, &len), 0);
     assert_string_equal(text, "0\n3\nweb.access 0 1234\nmy-topic-with-dashes 11 0\n"
                               "__consumer_offsets 49 9000000000\n");
-    assert_int_equal(coll_write_atomic(path, text, len), 0);
+    assert_int_equal(trib_write_file_atomic(path, text, len), 0);
     free(text);
     coll_ckpt_fini(&c);
     char tmp[160];

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Whole-buffer file I/O with the retries and durability steps every
+ * caller needs: positional reads and writes that loop over short
+ * transfers and EINTR, a directory fsync, and an atomic replacement of a
+ * small file (tmp, fdatasync, rename, fsync of the directory).
+ */
+#ifndef TRIBUTARY_FILEIO_H
+#define TRIBUTARY_FILEIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Writes all n bytes at off. 0, or -errno (-EIO when a write makes no progress). */
+int trib_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
+/* Reads up to n bytes at off, stopping early only at the end of the file.
+   Returns the bytes read, or -errno. */
+ssize_t trib_pread_all(int fd, void *p, size_t n, uint64_t off);
+/* fsync of a directory, so entries created, renamed or removed in it
+   survive a power loss. 0 or -errno. */
+int trib_fsync_dir(const char *dir);
+/* Replaces path with len bytes: path.tmp is written and fdatasync'ed, then
+   renamed over path, then path's directory is fsynced. 0 or -errno; on an
+   error path is unchanged and path.tmp is removed. */
+int trib_write_file_atomic(const char *path, const void *data, size_t len);
+
+#endif
