@@ -126,7 +126,7 @@ static void ckpt_cb(uv_timer_t *t)
 
 static bool all_idle(agent_t *a)
 {
-    if (a->inflight_msgs > 0 || a->buf_pending || !agent_buffer_idle(a)) {
+    if (a->inflight_msgs > 0 || !agent_buffer_idle(a)) {
         return false;
     }
     for (size_t i = 0; i < a->npipes; i++) {

@@ -150,6 +150,10 @@ struct agent_buffer {
     uint64_t rbuf_id;   /* first id of the segment rbuf holds bytes of; 0: none */
     uint64_t handed_hi; /* one past the highest id handed out since open/rewind */
     uint64_t inflight;
+    /* The cursor before the last record next() handed out, for unnext(). */
+    bool un_ok;
+    size_t un_seg;
+    uint64_t un_off, un_last, un_handed_hi;
 
     uint8_t *wbuf;
     size_t wbuf_cap;
@@ -756,6 +760,7 @@ static int seg_create(agent_buffer_t *b)
 
 static void reader_reset(agent_buffer_t *b)
 {
+    b->un_ok = false;
     b->rseg = 0;
     b->roff = SEG_HDR;
     b->rlast = b->nsegs > 0 ? b->segs[0].first_id - 1 : 0;
@@ -799,6 +804,7 @@ static void delete_acked(agent_buffer_t *b)
     }
     memmove(b->segs, b->segs + k, (b->nsegs - k) * sizeof(seg_t));
     b->nsegs -= k;
+    b->un_ok = false; /* segment indexes moved */
     if (b->rseg >= k) {
         b->rseg -= k;
     } else {
@@ -1647,6 +1653,8 @@ int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
             }
             continue;
         }
+        size_t at_seg = b->rseg;
+        uint64_t at_off = b->roff, at_last = b->rlast;
         b->roff += FRAME_HDR + n;
         b->rlast = rid;
         if (rid < b->prefix || bm_get(b, rid)) {
@@ -1655,6 +1663,11 @@ int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
         if (id != NULL) {
             *id = rid;
         }
+        b->un_ok = true;
+        b->un_seg = at_seg;
+        b->un_off = at_off;
+        b->un_last = at_last;
+        b->un_handed_hi = b->handed_hi;
         if (rid + 1 > b->handed_hi) {
             b->handed_hi = rid + 1;
         }
@@ -1663,8 +1676,25 @@ int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id)
     }
 }
 
+bool agent_buffer_unnext(agent_buffer_t *b)
+{
+    if (!b->un_ok) {
+        return false;
+    }
+    b->rseg = b->un_seg;
+    b->roff = b->un_off;
+    b->rlast = b->un_last;
+    b->handed_hi = b->un_handed_hi;
+    if (b->inflight > 0) {
+        b->inflight--;
+    }
+    b->un_ok = false;
+    return true;
+}
+
 void agent_buffer_ack(agent_buffer_t *b, uint64_t id)
 {
+    b->un_ok = false;
     if (id < b->prefix || id >= b->next_id || bm_get(b, id)) {
         return;
     }

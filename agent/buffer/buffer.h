@@ -123,6 +123,10 @@ uint64_t agent_buffer_room(const agent_buffer_t *b);
    (also after a read error, which is logged and counted in read_errors;
    the next call tries again). */
 int agent_buffer_next(agent_buffer_t *b, agent_buffer_rec_t *r, uint64_t *id);
+/* Takes back the record the last agent_buffer_next() handed out (one the
+   caller could not send): the next call hands it out again. Only right
+   after that next(); false when there is nothing to take back. */
+bool agent_buffer_unnext(agent_buffer_t *b);
 /* Marks a record delivered (any order; repeated acks are ignored). The
    acknowledged prefix advances; segments wholly below it are deleted after
    the ledger has been written. */

@@ -17,8 +17,9 @@
  * full. When the buffer itself is full, stream inputs stop reading (their
  * clients see TCP backpressure) and datagrams and samples are dropped and
  * counted. Records are handed to the producer under the same in-flight
- * budget as file events; one refused by librdkafka (queue full) is kept
- * aside and sent first when room comes back.
+ * budget as file events; one refused by librdkafka (queue full) is taken
+ * back by the buffer (agent_buffer_unnext) and handed out again when room
+ * comes back.
  */
 #include "../agent_int.h"
 
@@ -75,11 +76,6 @@ void agent_buffer_stop(agent_t *a)
         agent_buffer_close(a->buf);
         a->buf = NULL;
     }
-    a->buf_pending = false;
-    agent_sbuf_fini(&a->pend_topic);
-    agent_sbuf_fini(&a->pend_key);
-    agent_sbuf_fini(&a->pend_val);
-    agent_sbuf_fini(&a->pend_hdrs);
 }
 
 static void dry_print(agent_t *a, const agent_buffer_rec_t *r)
@@ -191,60 +187,6 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
     return 0;
 }
 
-/* Copies a record librdkafka refused so it is sent first next time. */
-static void keep_pending(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
-{
-    a->pend_topic.len = a->pend_key.len = a->pend_val.len = a->pend_hdrs.len = 0;
-    agent_sbuf_put(&a->pend_topic, r->topic, r->topic_len);
-    agent_sbuf_putc(&a->pend_topic, '\0');
-    a->pend_has_key = r->key != NULL;
-    agent_sbuf_put(&a->pend_key, r->key, r->key_len);
-    agent_sbuf_put(&a->pend_val, r->value, r->value_len);
-    /* headers as name NUL value-length(8 bytes) value */
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        uint64_t vl = r->hdrs[i].vlen;
-        agent_sbuf_put(&a->pend_hdrs, r->hdrs[i].name, r->hdrs[i].nlen);
-        agent_sbuf_putc(&a->pend_hdrs, '\0');
-        agent_sbuf_put(&a->pend_hdrs, &vl, sizeof(vl));
-        agent_sbuf_put(&a->pend_hdrs, r->hdrs[i].val, r->hdrs[i].vlen);
-    }
-    a->pend_nhdrs = r->nhdrs;
-    a->pend_ts = r->ts_ms;
-    a->buf_pend_id = id;
-    a->buf_pending = true;
-    if (a->pend_topic.err || a->pend_key.err || a->pend_val.err || a->pend_hdrs.err) {
-        /* out of memory: hand everything out again rather than lose it */
-        a->buf_pending = false;
-        agent_buffer_rewind(a->buf);
-    }
-}
-
-/* The pending record as a buffer record (pointers into the pend_ buffers). */
-static void pending_rec(agent_t *a, agent_buffer_rec_t *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->topic = a->pend_topic.p;
-    r->topic_len = a->pend_topic.len - 1;
-    r->key = a->pend_has_key ? a->pend_key.p : NULL;
-    r->key_len = a->pend_key.len;
-    r->value = a->pend_val.p;
-    r->value_len = a->pend_val.len;
-    r->ts_ms = a->pend_ts;
-    const char *p = a->pend_hdrs.p;
-    for (size_t i = 0; i < a->pend_nhdrs; i++) {
-        r->hdrs[i].name = p;
-        r->hdrs[i].nlen = strlen(p);
-        p += r->hdrs[i].nlen + 1;
-        uint64_t vl;
-        memcpy(&vl, p, sizeof(vl));
-        p += sizeof(vl);
-        r->hdrs[i].val = p;
-        r->hdrs[i].vlen = (size_t)vl;
-        p += vl;
-    }
-    r->nhdrs = a->pend_nhdrs;
-}
-
 /* 0 produced, -EAGAIN queue full, else a permanent error (rd_kafka_resp_err_t). */
 static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
 {
@@ -311,18 +253,6 @@ bool agent_buffer_pump(agent_t *a)
     uint64_t id;
     /* a full budget or queue pauses the work handle like file reading: a
        delivery report makes room and kicks it */
-    if (a->buf_pending) {
-        if (a->inflight_bytes >= a->max_inflight) {
-            a->paused = true;
-            return true;
-        }
-        pending_rec(a, &r);
-        if (produce(a, &r, a->buf_pend_id) == -EAGAIN) {
-            a->paused = true;
-            return true;
-        }
-        a->buf_pending = false;
-    }
     for (int n = 0; n < 4096; n++) {
         if (a->inflight_bytes >= a->max_inflight) {
             a->paused = true;
@@ -332,7 +262,10 @@ bool agent_buffer_pump(agent_t *a)
             return false;
         }
         if (produce(a, &r, id) == -EAGAIN) {
-            keep_pending(a, &r, id);
+            /* librdkafka's queue is full: the record is handed out again */
+            if (!agent_buffer_unnext(a->buf)) {
+                agent_buffer_rewind(a->buf);
+            }
             a->paused = true;
             return true;
         }
@@ -392,7 +325,6 @@ void agent_buffer_check_room(agent_t *a)
 void agent_buffer_restart(agent_t *a)
 {
     if (a->buf != NULL) {
-        a->buf_pending = false;
         agent_buffer_rewind(a->buf);
         agent_kick(a);
     }

@@ -730,6 +730,49 @@ static void test_rewind(void **state)
     agent_buffer_close(b);
 }
 
+/* unnext takes back the record just handed out, across a segment roll,
+   and skips records acknowledged out of order as next() does. */
+static void test_unnext(void **state)
+{
+    (void)state;
+    agent_buffer_t *b = open_buf(1 << 20, 2048, NULL);
+    append_range(b, 1, 20);
+    agent_buffer_rec_t r;
+    uint64_t id;
+    assert_false(agent_buffer_unnext(b)); /* nothing handed out yet */
+    uint64_t prev = 0;
+    for (uint64_t want = 1; want <= 20; want++) {
+        assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+        assert_int_equal(id, want);
+        assert_int_equal(agent_buffer_inflight(b), want);
+        assert_true(agent_buffer_unnext(b));
+        assert_false(agent_buffer_unnext(b)); /* only the last one */
+        assert_int_equal(agent_buffer_inflight(b), want - 1);
+        assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+        assert_int_equal(id, want);
+        expect_rec(&r, id);
+        prev = id;
+    }
+    assert_int_equal(prev, 20);
+    assert_int_equal(agent_buffer_next(b, &r, &id), 0);
+    /* after a rewind, records acknowledged out of order stay skipped */
+    agent_buffer_ack(b, 2);
+    agent_buffer_ack(b, 3);
+    agent_buffer_rewind(b);
+    assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+    assert_int_equal(id, 1);
+    assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+    assert_int_equal(id, 4);
+    assert_true(agent_buffer_unnext(b));
+    assert_int_equal(agent_buffer_next(b, &r, &id), 1);
+    assert_int_equal(id, 4);
+    /* an ack in between makes the saved place stale: nothing to take back */
+    agent_buffer_ack(b, 1);
+    assert_false(agent_buffer_unnext(b));
+    assert_int_equal(agent_buffer_inflight(b), 1);
+    agent_buffer_close(b);
+}
+
 /* A write that fails half way (the file size limit, in a child): the
    partial frame is cut off, the append fails with nothing accepted, and
    every record accepted before is there at the next open. */
@@ -1209,6 +1252,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unnext, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_pruned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mutations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check_and_dump, setup, teardown),
