@@ -132,12 +132,6 @@ struct agent {
     struct agent_buffer *buf;
     uint64_t buf_max; /* buffer.max_size as opened */
     bool buf_blocked; /* an input was refused for lack of room: resume stream inputs on room */
-    bool buf_pending; /* a record taken from the buffer that librdkafka refused (queue full) */
-    uint64_t buf_pend_id;
-    agent_sbuf_t pend_topic, pend_key, pend_val, pend_hdrs;
-    bool pend_has_key;
-    size_t pend_nhdrs;
-    int64_t pend_ts;
     uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
     agent_sbuf_t sdbuf;          /* syslog structured data as JSON */
     agent_sl_stats_t sl_totals;  /* counters of listeners already stopped */
@@ -174,6 +168,8 @@ int agent_syslog_input_start(agent_input_t *in);
    new input takes it or agent_syslog_release_kept() closes it. */
 void agent_syslog_input_stop(agent_input_t *in, bool keep);
 void agent_syslog_release_kept(agent_t *a);
+/* The listeners' counters: those stopped so far plus the running ones. */
+void agent_syslog_stats(agent_t *a, agent_sl_stats_t *out);
 void agent_syslog_resume_all(agent_t *a); /* the buffer has room again */
 void agent_syslog_pause_all(agent_t *a);  /* draining: stop reading */
 

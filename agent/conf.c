@@ -671,25 +671,12 @@ static const struct {
     {"max_body_bytes", T_PROM},
 };
 
+/* Whether the file sets the key (the loader records where each was set). */
 static bool yaml_has(agent_config_t *c, const char *where)
 {
-    int line, col, style;
-    return agent_yaml_locate(c->text, c->text_len, where, &line, &col, &style) == 0;
-}
-
-/* "host:port" with a port (the host may be empty or [v6]). */
-static bool host_port_ok(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    if (colon == NULL || colon[1] == '\0') {
-        return false;
-    }
-    if (s[0] == '[' && (colon == s || colon[-1] != ']')) {
-        return false;
-    }
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    return *end == '\0' && port <= 65535;
+    char path[300];
+    int line, col;
+    return trib_config_position(c->cfg, disp(where, path, sizeof(path)), &line, &col) == 0;
 }
 
 static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_input_conf_t *in)
@@ -717,6 +704,7 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
         }
         break;
     case AGENT_INPUT_SYSLOG: {
+        const char *why;
         snprintf(where, sizeof(where), "%s.address", base);
         bool unix_mode =
             in->mode == AGENT_SYSLOG_MODE_UNIX || in->mode == AGENT_SYSLOG_MODE_UNIX_DGRAM;
@@ -724,7 +712,7 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
             verr(c, base, 0, "missing required key 'address' in pipelines[%zu].inputs[%zu]", i, j);
         } else if (unix_mode && in->address[0] != '/') {
             verr(c, where, 0, "a unix socket address must be an absolute path: '%s'", in->address);
-        } else if (!unix_mode && !host_port_ok(in->address)) {
+        } else if (!unix_mode && trib_config_check_address(in->address, &why) != 0) {
             verr(c, where, 0,
                  "address must be host:port ([v6]:port, :port for every address): '%s'",
                  in->address);

@@ -118,25 +118,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             "Producers rebuilt after a fatal error (files resumed at their checkpoints).",
             "counter", NULL, s->producer_rebuilds);
     /* syslog, metrics and prometheus inputs and the disk buffer */
-    agent_sl_stats_t sl = a->sl_totals;
-    for (size_t i = 0; i < a->npipes; i++) {
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            if (a->pipes[i].inputs[j].sl != NULL) {
-                agent_sl_stats_t x;
-                agent_sl_stats(a->pipes[i].inputs[j].sl, &x);
-                sl.drops_full += x.drops_full;
-                sl.drops_kernel += x.drops_kernel;
-                sl.drops_error += x.drops_error;
-                sl.truncated += x.truncated;
-                sl.framing_errors += x.framing_errors;
-                sl.tls_errors += x.tls_errors;
-                sl.connections_accepted += x.connections_accepted;
-                sl.connections_refused += x.connections_refused;
-                sl.connections_open += x.connections_open;
-                sl.bytes += x.bytes;
-            }
-        }
-    }
+    agent_sl_stats_t sl;
+    agent_syslog_stats(a, &sl);
     counter(b, "tributary_agent_syslog_received_total", "Syslog messages received and accepted.",
             "counter", NULL, s->syslog_received);
     counter(b, "tributary_agent_syslog_parsed_total", "Syslog messages parsed as RFC 3164 or 5424.",

@@ -218,24 +218,45 @@ int agent_syslog_input_start(agent_input_t *in)
     return 0;
 }
 
+static void stats_add(agent_sl_stats_t *to, const agent_sl_stats_t *x)
+{
+    to->messages += x->messages;
+    to->bytes += x->bytes;
+    to->truncated += x->truncated;
+    to->drops_full += x->drops_full;
+    to->drops_kernel += x->drops_kernel;
+    to->drops_error += x->drops_error;
+    to->connections_accepted += x->connections_accepted;
+    to->connections_refused += x->connections_refused;
+    to->connections_open += x->connections_open;
+    to->framing_errors += x->framing_errors;
+    to->tls_errors += x->tls_errors;
+    to->paused += x->paused;
+}
+
 static void stop_listener(agent_t *a, agent_syslog_src_t *sx)
 {
-    {
-        agent_sl_stats_t st;
-        agent_sl_stats(sx->sl, &st);
-        /* the listener's counters outlive it in the agent's totals */
-        a->sl_totals.drops_full += st.drops_full;
-        a->sl_totals.drops_kernel += st.drops_kernel;
-        a->sl_totals.drops_error += st.drops_error;
-        a->sl_totals.truncated += st.truncated;
-        a->sl_totals.framing_errors += st.framing_errors;
-        a->sl_totals.tls_errors += st.tls_errors;
-        a->sl_totals.connections_accepted += st.connections_accepted;
-        a->sl_totals.connections_refused += st.connections_refused;
-        a->sl_totals.bytes += st.bytes;
-    }
+    /* the listener's counters outlive it in the agent's totals */
+    agent_sl_stats_t st;
+    agent_sl_stats(sx->sl, &st);
+    st.connections_open = 0; /* a gauge: they close with it */
+    stats_add(&a->sl_totals, &st);
     agent_sl_stop(sx->sl);
     free(sx);
+}
+
+void agent_syslog_stats(agent_t *a, agent_sl_stats_t *out)
+{
+    *out = a->sl_totals;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            if (a->pipes[i].inputs[j].sl != NULL) {
+                agent_sl_stats_t x;
+                agent_sl_stats(a->pipes[i].inputs[j].sl, &x);
+                stats_add(out, &x);
+            }
+        }
+    }
 }
 
 void agent_syslog_input_stop(agent_input_t *in, bool keep)

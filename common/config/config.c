@@ -136,6 +136,13 @@ int trib_config_position(const trib_config_t *c, const char *path, int *line, in
     return TRIB_ENOT_FOUND;
 }
 
+int trib_config_check_address(const char *s, const char **why)
+{
+    char host[256];
+    uint16_t port;
+    return cfg_parse_address(s, host, sizeof(host), &port, why);
+}
+
 void trib_config_add_error(trib_config_t *c, int line, int col, const char *fmt, ...)
 {
     char msg[sizeof(((trib_error_t *)0)->msg)];

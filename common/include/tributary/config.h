@@ -307,6 +307,13 @@ void trib_config_free(trib_config_t *c);
 int trib_config_position(const trib_config_t *c, const char *path, int *line, int *col);
 
 /*
+ * Checks an address as the ADDRESS type does, for a value whose type the
+ * caller decides after loading (an option that is an address or a path).
+ * 0, or -EINVAL with *why set to the reason.
+ */
+int trib_config_check_address(const char *s, const char **why);
+
+/*
  * Adds an error found after loading, reported like the loader's own
  * ("file:line:col: error: msg"; line 0 when the position is unknown).
  */
