@@ -68,9 +68,11 @@ trib_install_packages() {
     fi
     echo "==> installing: $missing"
     export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get update -q
+    # Another apt-get (a second script, unattended-upgrades) may hold the
+    # dpkg lock: wait for it rather than fail.
+    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 update -q
     # shellcheck disable=SC2086
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends $missing
+    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
 }
 
 # node and npm for the kafkajs tests. A machine that already has node (say
