@@ -63,7 +63,7 @@ try:
                                       Int64, Schema, String)
     from kafka.record.memory_records import MemoryRecordsBuilder
 except ImportError as e:  # pragma: no cover - depends on the host
-    print("oracle_messages: kafka-python is not importable (%s); run me with "
+    print("oracle_messages: SKIP: kafka-python is not importable (%s); run me with "
           "/usr/bin/python3 and python3-kafka installed" % e)
     print("0 passed, 0 failed")
     sys.exit(SKIP)
@@ -908,7 +908,7 @@ def main():
     args = ap.parse_args()
 
     if not os.path.isdir(args.schemas):
-        print("oracle_messages: no official schemas at %s (set --schemas or "
+        print("oracle_messages: SKIP: no official schemas at %s (set --schemas or "
               "TRIB_KAFKA_SCHEMAS)" % args.schemas)
         print("0 passed, 0 failed")
         return SKIP

@@ -26,7 +26,7 @@ def main():
     ap.add_argument("--tmp", required=True)
     args = ap.parse_args()
     if not os.path.isdir(args.schemas):
-        print("codec.regen: skipped: no schemas at %s" % args.schemas)
+        print("codec.regen: SKIP: no schemas at %s" % args.schemas)
         return SKIP
     committed = os.path.join(args.repo, "common", "kafka", "gen")
     shutil.rmtree(args.tmp, ignore_errors=True)

@@ -73,6 +73,8 @@ static int setup_pg(void **state)
     char port[64];
     int rc = pgtest(port, sizeof(port), "start '%s' %d", pgdir, (int)getpid());
     if (rc == 77) {
+        print_message("SKIP: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb; "
+                      "install postgresql)\n");
         return 0; /* no server: the tests skip */
     }
     assert_int_equal(rc, 0);
