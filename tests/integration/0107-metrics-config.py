@@ -25,7 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, os.path.join(HERE, "broker"))
 from kafka_raw import Conn, batch  # noqa: E402
-from tributary_harness import COLLECTOR, ROOT, Collector, TestFailure, log, run_test  # noqa: E402
+from tributary_harness import (COLLECTOR, ROOT, Collector, TestFailure, check_sanitizer,  # noqa: E402
+                               log, run_test)
 
 
 def get(url):
@@ -101,6 +102,7 @@ def main(c):
     c.stop("TERM")
     p = subprocess.run([COLLECTOR, "--listen", "127.0.0.1:0", "--metrics", "off", "--data-dir",
                         c.data, "--node-id", "2"], capture_output=True, timeout=60)
+    check_sanitizer(p.stderr, "the collector's output (--node-id 2)")
     if p.returncode == 0 or b"belongs to node 1" not in p.stderr:
         raise TestFailure("--node-id 2 on node 1's data: status %d, %r"
                           % (p.returncode, p.stderr[-500:]))
@@ -110,12 +112,14 @@ def main(c):
     conf = os.path.join(ROOT, "conf", "collector.yaml")
     p = subprocess.run([COLLECTOR, "--config", conf, "--check-config"], capture_output=True,
                        timeout=30)
+    check_sanitizer(p.stderr, "the collector's output (--check-config %s)" % conf)
     if p.returncode != 0:
         raise TestFailure("--check-config on %s: %d %s" % (conf, p.returncode, p.stderr.decode()))
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         f.write("node_id: 1\nlistne: 127.0.0.1:1\nserver:\n  max_request_bytes: 12\n")
     p = subprocess.run([COLLECTOR, "--config", f.name, "--check-config"], capture_output=True,
                        timeout=30)
+    check_sanitizer(p.stderr, "the collector's output (--check-config, a bad file)")
     err = p.stderr.decode()
     os.unlink(f.name)
     if p.returncode != 2 or ("%s:2:1: error: unknown key 'listne'" % f.name) not in err or \

@@ -23,9 +23,9 @@ for y in *.yaml; do
         echo "FAIL: $y: exit status $st, not 2" >&2
         fail=1
     fi
-    if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error:' "$out"; then
+    if ! /usr/bin/python3 "$root/tests/integration/lib/tributary_harness.py" \
+        sanitizer-check "$out"; then
         echo "FAIL: $y: sanitizer report" >&2
-        cat "$out" >&2
         fail=1
     elif ! diff -u "$case.expected" "$out" >&2; then
         echo "FAIL: $y: errors differ from $case.expected" >&2

@@ -21,10 +21,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import BIN_DIR, TestFailure, log  # noqa: E402
+from tributary_harness import BIN_DIR, TestFailure, log, sanitizer_report  # noqa: E402
 
 AGENT = os.path.join(BIN_DIR, "tributary-agent")
-SANITIZER = re.compile(rb"AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer")
 SEQ = re.compile(r"seq=(\d+)")
 
 
@@ -138,7 +137,7 @@ class Agent:
         for r in range(1, self.runs + 1):
             with open(self.log_path(r), "rb") as f:
                 data = f.read()
-            if SANITIZER.search(data):
+            if sanitizer_report(data) is not None:
                 sys.stderr.write(data.decode(errors="replace")[-6000:])
                 raise TestFailure("sanitizer report in %s" % self.log_path(r))
 

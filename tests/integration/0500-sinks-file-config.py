@@ -21,7 +21,7 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import COLLECTOR, TestFailure, log, run_test  # noqa: E402
+from tributary_harness import COLLECTOR, TestFailure, check_sanitizer, log, run_test  # noqa: E402
 
 spec = importlib.util.spec_from_file_location(
     "sinklib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "0599_sinklib.py"))
@@ -41,6 +41,7 @@ def check_config(text, env_extra=None):
     env.update(env_extra or {})
     p = subprocess.run([COLLECTOR, "-c", path, "--check-config"], capture_output=True,
                        text=True, env=env, timeout=60)
+    check_sanitizer(p.stdout + p.stderr, "the collector's output (--check-config)")
     return p.returncode, p.stdout + p.stderr
 
 

@@ -36,7 +36,11 @@ COLLECTOR = os.path.join(BIN_DIR, "tributary-collector")
 READY_TIMEOUT = float(os.environ.get("TRIB_READY_TIMEOUT", "30"))
 STOP_TIMEOUT = float(os.environ.get("TRIB_STOP_TIMEOUT", "30"))
 SKIP = 77
-SANITIZER = re.compile(rb"AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer")
+# A sanitizer report in a daemon's output (UndefinedBehaviorSanitizer's
+# reports start with "runtime error:"). The one place the integration tests
+# look for them: harness.sh and the shell tests call `sanitizer-check`.
+SANITIZER = re.compile(rb"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|"
+                       rb"ThreadSanitizer|MemorySanitizer|runtime error:")
 
 
 class Skip(Exception):
@@ -45,6 +49,30 @@ class Skip(Exception):
 
 class TestFailure(Exception):
     pass
+
+
+def sanitizer_report(data):
+    """The text around the first sanitizer report in data (bytes or str), or None."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "replace")
+    m = SANITIZER.search(data or b"")
+    if not m:
+        return None
+    return data[max(0, m.start() - 200):m.start() + 3000].decode("utf-8", "replace")
+
+
+def check_sanitizer(data, where):
+    """Fails the test if data (a daemon's output) holds a sanitizer report."""
+    report = sanitizer_report(data)
+    if report is not None:
+        raise TestFailure("sanitizer report in %s:\n%s" % (where, report))
+
+
+def check_sanitizer_files(paths):
+    """Fails the test if one of the files holds a sanitizer report."""
+    for path in paths:
+        with open(path, "rb") as f:
+            check_sanitizer(f.read(), path)
 
 
 def log(msg):
@@ -143,13 +171,7 @@ class Collector:
         return self.start()
 
     def check_logs(self):
-        for path in self.logs:
-            with open(path, "rb") as f:
-                text = f.read()
-            m = SANITIZER.search(text)
-            if m:
-                raise TestFailure("sanitizer report in %s:\n%s" % (
-                    path, text[max(0, m.start() - 200):m.start() + 3000].decode("utf-8", "replace")))
+        check_sanitizer_files(self.logs)
 
     def dump_logs(self):
         for path in self.logs:
@@ -308,6 +330,8 @@ def _main(argv):
     gen N_KEYS PER_KEY [PAD]        prints "KEY VALUE" lines (make_records)
     verify FILE N_KEYS PER_KEY      checks "KEY VALUE" lines (check_records)
     codecs DATA_DIR TOPIC           prints the codec ids of the stored batches
+    sanitizer-check FILE...         exit 1 and the report if a file holds a
+                                    sanitizer report (missing files are skipped)
     """
     if len(argv) >= 3 and argv[0] == "gen":
         pad = int(argv[3]) if len(argv) > 3 else 0
@@ -332,6 +356,13 @@ def _main(argv):
     if len(argv) == 3 and argv[0] == "codecs":
         found = batch_codecs(argv[1], argv[2])
         print("none" if found is None else " ".join(str(c) for c in sorted(found)))
+        return 0
+    if len(argv) >= 1 and argv[0] == "sanitizer-check":
+        try:
+            check_sanitizer_files(p for p in argv[1:] if os.path.isfile(p))
+        except TestFailure as e:
+            print(e, file=sys.stderr)
+            return 1
         return 0
     print(_main.__doc__, file=sys.stderr)
     return 2
