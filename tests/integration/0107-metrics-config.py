@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 sys.path.insert(0, os.path.join(HERE, "broker"))
 from kafka_raw import Conn, batch  # noqa: E402
-from tributary_harness import (COLLECTOR, ROOT, Collector, TestFailure, check_sanitizer,  # noqa: E402
-                               log, run_test)
+from tributary_harness import (COLLECTOR, ROOT, Collector, TestFailure,  # noqa: E402
+                               check_sanitizer, log, run_test)
 
 
 def get(url):

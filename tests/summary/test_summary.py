@@ -103,7 +103,7 @@ def main():
         f.write("# comment\n\n"
                 "s\\.skip\\.allowed ;; ^no schemas at ;; the schemas are not beside the checkout\n"
                 "s\\.cmocka\\.skip ;; the probe was asked to skip ;; the probe skips on request\n"
-                "s\\.skip ;; kcat ;; a regex that must match the whole name, so not s.skip.required\n")
+                "s\\.skip ;; kcat ;; matches the whole name only, not s.skip.required\n")
     empty = os.path.join(a.work, "empty.txt")
     open(empty, "w").close()
 
