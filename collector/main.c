@@ -11,9 +11,12 @@
  * defaults: 127.0.0.1:9092, ./tributary-data, node 1.
  *
  * Exit codes: 0 clean stop or valid --check-config; 1 a runtime failure
- * (cannot bind, storage error); 2 bad usage or configuration.
+ * (cannot bind, storage error, the data directory locked by another
+ * collector, a sink --check-config --connect found unusable); 2 bad usage
+ * or configuration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -21,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <uv.h>
@@ -48,7 +53,8 @@ static void usage(FILE *out)
           "                           conf/collector.yaml for every option)\n"
           "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any)\n"
           "      --advertise HOST:PORT  address given to clients in metadata\n"
-          "      --data-dir DIR       data directory (default ./tributary-data)\n"
+          "      --data-dir DIR       data directory (default ./tributary-data); locked\n"
+          "                           (DIR/.lock) while the collector runs\n"
           "      --node-id N          this node's id (default 1)\n"
           "      --metrics HOST:PORT|off  Prometheus metrics and /health\n"
           "                           (default 127.0.0.1:9644; port 0 = any)\n"
@@ -199,6 +205,87 @@ static void raise_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* mkdir -p, mode 0755. 0 or -errno. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        return -ENAMETOOLONG;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/*
+ * Locks <data_dir>/.lock for the life of the process: an OFD write lock on
+ * the whole file (released by the kernel when the process ends, however
+ * it ends), with the holder's pid written in the file for the next one to
+ * name. A second collector on a live directory stops here, before the
+ * storage is opened: it creates, truncates and renames nothing. Returns
+ * the descriptor to keep open, or -1 with the reason on stderr.
+ */
+static int lock_data_dir(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path)) {
+        fprintf(stderr, "tributary-collector: data directory path too long: %s\n", dir);
+        return -1;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        int rc = make_dirs(dir);
+        if (rc != 0) {
+            fprintf(stderr, "tributary-collector: cannot create the data directory %s: %s\n", dir,
+                    strerror(-rc));
+            return -1;
+        }
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "tributary-collector: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EACCES) {
+            /* OFD locks do not report their owner's pid: the holder wrote it in the file. */
+            char text[32] = "";
+            ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+            text[n > 0 ? n : 0] = '\0';
+            text[strcspn(text, "\n")] = '\0';
+            fprintf(stderr,
+                    "tributary-collector: the data directory %s is in use by another collector "
+                    "(pid %s, holding the lock %s); stop it first, or give this one another "
+                    "--data-dir\n",
+                    dir, text[0] ? text : "unknown", path);
+        } else {
+            fprintf(stderr, "tributary-collector: cannot lock %s: %s\n", path, strerror(e));
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        fprintf(stderr, "tributary-collector: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* An error for the log: its position if it has one, without the "error:" prefix. */
@@ -406,6 +493,11 @@ int main(int argc, char **argv)
     }
     trib_log_set_level((trib_log_level_t)conf.log.level);
     trib_log_set_format((trib_log_format_t)conf.log.format);
+    int lock_fd = lock_data_dir(conf.data_dir);
+    if (lock_fd < 0) {
+        trib_config_free(cfg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "tributary-collector %s starting: node %" PRId64 ", data %s",
@@ -484,5 +576,6 @@ int main(int argc, char **argv)
     if (app.status == 0) {
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");
     }
+    close(lock_fd); /* the lock ends here, after the storage is closed */
     return app.status;
 }
