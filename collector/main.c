@@ -33,6 +33,7 @@
 #include "cluster/cluster.h"
 #include "server/conf.h"
 #include "server/server.h"
+#include "sinks/admin.h"
 #include "sinks/sinks.h"
 #include "tributary/buf.h"
 #include "storage/storage.h"
@@ -62,7 +63,12 @@ static void usage(FILE *out)
           "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
           "      --log-level LEVEL    error, warn, info, debug or trace\n"
           "      --log-format FORMAT  text or json\n"
-          "      --check-config       validate the configuration and exit\n"
+          "      --check-config       validate the configuration and exit (offline)\n"
+          "      --connect            with --check-config: also connect each sink to its\n"
+          "                           server and check the table it writes to\n"
+          "      --list-sinks         list the sink plugins found and exit\n"
+          "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
+          "                           description) and what it needs, and exit\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show versions and exit\n",
           out);
@@ -155,10 +161,16 @@ static void sinks_metrics(void *arg, trib_buf_t *b)
     coll_sinks_render_metrics(arg, b);
 }
 
+static bool sinks_health(void *arg, trib_buf_t *b)
+{
+    return coll_sinks_health(arg, b);
+}
+
 static void sinks_stopped(void *arg)
 {
     app_t *a = arg;
     coll_server_set_metrics_hook(a->server, NULL, NULL);
+    coll_server_set_health_hook(a->server, NULL, NULL);
     stop_server(a);
 }
 
@@ -321,6 +333,9 @@ int main(int argc, char **argv)
         OPT_READY,
         OPT_LOG_LEVEL,
         OPT_LOG_FORMAT,
+        OPT_CONNECT,
+        OPT_LIST_SINKS,
+        OPT_DESCRIBE_SINK,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -333,6 +348,9 @@ int main(int argc, char **argv)
         {"ready-file", required_argument, NULL, OPT_READY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"connect", no_argument, NULL, OPT_CONNECT},
+        {"list-sinks", no_argument, NULL, OPT_LIST_SINKS},
+        {"describe-sink", required_argument, NULL, OPT_DESCRIBE_SINK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -340,7 +358,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *listen = NULL, *advertise = NULL, *data_dir = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
-    bool check = false;
+    bool check = false, connect = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -381,6 +399,13 @@ int main(int argc, char **argv)
         case OPT_LOG_FORMAT:
             log_format = optarg;
             break;
+        case OPT_CONNECT:
+            connect = true;
+            break;
+        case OPT_LIST_SINKS:
+            return coll_sinks_list(stdout) == 0 ? 0 : 1;
+        case OPT_DESCRIBE_SINK:
+            return coll_sinks_describe(stdout, stderr, optarg) == 0 ? 0 : 2;
         default:
             usage(stderr);
             return 2;
@@ -389,6 +414,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (connect && !check) {
+        fprintf(stderr, "tributary-collector: --connect goes with --check-config\n");
         return 2;
     }
 
@@ -486,6 +515,20 @@ int main(int argc, char **argv)
         trib_config_free(cfg);
         return 2;
     }
+    if (check && connect && conf.nsinks > 0) {
+        trib_log_set_level((trib_log_level_t)conf.log.level);
+        int failed = coll_sinks_probe(stdout, cfg, conf.sinks, conf.nsinks);
+        trib_config_free(cfg);
+        if (failed != 0) {
+            fprintf(stderr, "tributary-collector: %s: %d sink%s cannot deliver (see above)\n",
+                    config_path ? config_path : "(defaults)", failed < 0 ? 1 : failed,
+                    failed == 1 ? "" : "s");
+            return 1;
+        }
+        printf("%s: configuration OK, every sink connected\n",
+               config_path ? config_path : "(defaults)");
+        return 0;
+    }
     if (check) {
         printf("%s: configuration OK\n", config_path ? config_path : "(defaults)");
         trib_config_free(cfg);
@@ -554,6 +597,7 @@ int main(int argc, char **argv)
                 app.status = 1;
             } else {
                 coll_server_set_metrics_hook(app.server, sinks_metrics, app.sinks);
+                coll_server_set_health_hook(app.server, sinks_health, app.sinks);
             }
         }
     }
