@@ -87,6 +87,8 @@ typedef struct sink_ch {
     char query_url[1024];
     sink_str_t body;
     uint64_t failures;
+    bool dry;        /* probing: say what create_table would do instead of doing it */
+    char plan[1024]; /* what it would do */
 } sink_ch_t;
 
 static bool ident_ok(const char *s)
@@ -241,6 +243,10 @@ static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
             return schema_error(res, "table %s.%s does not exist (create_table is false); run: %s",
                                 s->o.database, s->o.table, sql);
         }
+        if (s->dry) {
+            snprintf(s->plan, sizeof(s->plan), "%s", sql);
+            return TRIB_SINK_OK;
+        }
         if (query(s, sql, res) != TRIB_SINK_OK) {
             if (res->error_class == TRIB_SINK_ERR_TRANSIENT && s->http.status != 0) {
                 res->error_class = TRIB_SINK_ERR_SCHEMA;
@@ -301,6 +307,10 @@ static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
                             "table %s.%s lacks columns the sink writes (create_table is false); "
                             "run: %s",
                             s->o.database, s->o.table, add);
+    }
+    if (na && s->dry) {
+        snprintf(s->plan, sizeof(s->plan), "%s", add);
+        na = 0;
     }
     for (char *stmt = na ? add : NULL; stmt && *stmt;) {
         char *next = strstr(stmt, "; ");
@@ -448,10 +458,26 @@ static trib_sink_status_t sink_ch_probe(void *instance, trib_sink_result_t *res)
 {
     sink_ch_t *s = instance;
     s->table_ready = false;
+    /* A check changes nothing: what create_table would create is reported instead. */
+    s->dry = true;
+    s->plan[0] = '\0';
     trib_sink_status_t st = check_table(s, res);
+    s->dry = false;
     if (st == TRIB_SINK_OK) {
         snprintf(res->msg, sizeof(res->msg), "table %s.%s checked at %s", s->o.database, s->o.table,
                  s->o.url);
+        if (s->plan[0]) {
+            sink_str_t m;
+            sink_str_init(&m);
+            sink_str_printf(&m, "%s; at start (create_table) the sink will run: %s", res->msg,
+                            s->plan);
+            size_t n = m.err ? 0 : m.len < sizeof(res->msg) ? m.len : sizeof(res->msg) - 1;
+            if (n) {
+                memcpy(res->msg, m.p, n);
+                res->msg[n] = '\0';
+            }
+            sink_str_fini(&m);
+        }
     }
     return st;
 }

@@ -101,6 +101,8 @@ typedef struct sink_pg {
     sink_str_t tmp;
     uint64_t failures; /* consecutive connection failures, for quieter logs */
     bool announced;    /* "connected" was logged for the current connection */
+    bool dry;          /* probing: say what create_table would do instead of doing it */
+    sink_str_t plan;   /* what it would do */
 } sink_pg_t;
 
 /* Built-in type names `columns` accepts (checked offline; a typmod and [] may follow). */
@@ -394,6 +396,10 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
             return schema_error(res, "table %s does not exist (create_table is false); run: %s",
                                 p->table_sql, q->p);
         }
+        if (p->dry) {
+            sink_str_printf(&p->plan, "%s", q->p);
+            return true;
+        }
         /* Two tasks creating the same table at once: one may see 23505/42P07. */
         char code[8];
         if (!exec_ok(p, q->p, res, code, sizeof(code)) && strcmp(code, "23505") != 0 &&
@@ -457,6 +463,8 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
                           "table %s lacks columns the sink writes (create_table is false); "
                           "run: %s",
                           p->table_sql, add.p);
+    } else if (add.len && p->dry) {
+        sink_str_printf(&p->plan, "%s%s", p->plan.len ? "; " : "", add.p);
     } else if (add.len) {
         ok = exec_ok(p, add.p, res, NULL, 0);
         if (ok) {
@@ -500,6 +508,10 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
                             "writing each record once needs (create_table is false); run: %s",
                             p->table_sql, q->p);
     }
+    if (p->dry) {
+        sink_str_printf(&p->plan, "%s%s", p->plan.len ? "; " : "", q->p);
+        return true;
+    }
     char code[8];
     if (!exec_ok(p, q->p, res, code, sizeof(code))) {
         return schema_error(res,
@@ -519,7 +531,25 @@ static bool setup(sink_pg_t *p, trib_sink_result_t *res)
     if (!exec_ok(p, q->p, res, NULL, 0)) {
         return false;
     }
-    if (!check_table(p, res)) {
+    /* Tasks of one sink connect together: one at a time checks and creates, so two do not
+     * add the same column or key. The lock is the session's, released right after. */
+    bool serial = p->o.create_table && !p->dry;
+    if (serial) {
+        sink_str_reset(q);
+        sink_str_printf(q, "SELECT pg_advisory_lock(hashtext('tributary-sink %s'))", p->table_sql);
+        if (!exec_ok(p, q->p, res, NULL, 0)) {
+            return false;
+        }
+    }
+    bool checked = check_table(p, res);
+    if (serial) {
+        sink_str_reset(q);
+        sink_str_printf(q, "SELECT pg_advisory_unlock(hashtext('tributary-sink %s'))",
+                        p->table_sql);
+        trib_sink_result_t ignored;
+        exec_ok(p, q->p, &ignored, NULL, 0);
+    }
+    if (!checked) {
         return false;
     }
     return exec_ok(p,
@@ -820,12 +850,21 @@ static int sink_pg_check(const void *options, trib_error_t *err)
 static trib_sink_status_t sink_pg_probe(void *instance, trib_sink_result_t *res)
 {
     sink_pg_t *p = instance;
-    if (!connect_db(p, res)) {
+    /* A check changes nothing: what create_table would create is reported instead. */
+    p->dry = true;
+    sink_str_reset(&p->plan);
+    bool ok = connect_db(p, res);
+    p->dry = false;
+    if (!ok) {
         tidy(res->msg);
         return TRIB_SINK_RETRY;
     }
-    snprintf(res->msg, sizeof(res->msg), "connected to %s:%s database %s, table %s checked",
-             PQhost(p->conn), PQport(p->conn), PQdb(p->conn), p->table_sql);
+    snprintf(res->msg, sizeof(res->msg), "connected to %s:%s database %s, table %s checked%s%s",
+             PQhost(p->conn), PQport(p->conn), PQdb(p->conn), p->table_sql,
+             p->plan.len ? "; at start (create_table) the sink will run: " : "",
+             p->plan.len ? p->plan.p : "");
+    drop_conn(p); /* the next connection checks (and creates) for real */
+    p->announced = false;
     return TRIB_SINK_OK;
 }
 
@@ -842,6 +881,7 @@ static int sink_pg_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, cons
     sink_str_init(&p->copy);
     sink_str_init(&p->sql);
     sink_str_init(&p->tmp);
+    sink_str_init(&p->plan);
     int rc = parse_table(p, p->o.table, err);
     if (rc == 0) {
         rc = parse_columns(p, p->o.columns ? p->o.columns : "", err);
@@ -866,6 +906,7 @@ static void sink_pg_close(void *instance)
     sink_str_fini(&p->copy);
     sink_str_fini(&p->sql);
     sink_str_fini(&p->tmp);
+    sink_str_fini(&p->plan);
     free(p);
 }
 

@@ -6,15 +6,19 @@ Three postgres sinks read one topic, each pointed at a mistake:
   nokey    a table with every column but no unique key on
            (topic, partition, offset) (create_table: false)
   nodb     a database that does not exist
+and a fourth, autofix, at a table that lacks columns (ts, key, headers and
+the mapped column host) and the unique key, with create_table: true.
 Before the collector starts, `--check-config` (offline) accepts the file,
-`--check-config --connect` exits 1 naming each problem, and a column of an
+`--check-config --connect` exits 1 naming each problem, says what autofix
+will add at start and changes nothing in the database, and a column of an
 unknown type is refused offline with its file:line:col.
 With records produced, each sink logs exactly one error (over many
 retries), holding the statement to run; /health answers "degraded" naming
 the three sinks and their error class; tributary_sink_up is 0 for each.
 The test then runs the statement each error printed; every sink resumes by
 itself, each of the 300 records is in each table exactly once, /health is
-"ok" again and tributary_sink_up is 1.
+"ok" again and tributary_sink_up is 1. autofix added what was missing by
+itself (no error logged) and delivered every record once, host included.
 """
 import glob
 import importlib.util
@@ -77,6 +81,14 @@ def error_lines(c, sink):
             if "[sink:%s]" % sink in l and "ERROR" in l]
 
 
+FIX_COLUMNS = ["offset", "partition", "topic", "value"]
+
+
+def columns(table):
+    return sorted(psql("postgres", "select attname from pg_attribute where attrelid = '%s'::regclass "
+                       "and attnum > 0 and not attisdropped" % table).split())
+
+
 def check_offline():
     p = subprocess.run([COLLECTOR, "-c", CONF, "--check-config"], capture_output=True, text=True,
                        timeout=60)
@@ -92,6 +104,13 @@ def check_offline():
                          p.stdout, re.M):
             raise TestFailure("--check-config --connect says nothing actionable about %s: %r"
                               % (name, p.stdout))
+    if not re.search(r'^sink autofix: ok \(.*will run: ALTER TABLE "t_fix" ADD COLUMN "ts" '
+                     r'timestamptz.*ADD COLUMN "host" text; ALTER TABLE "t_fix" ADD PRIMARY KEY',
+                     p.stdout, re.M):
+        raise TestFailure("--check-config --connect does not say what autofix will add: %r"
+                          % p.stdout)
+    if columns("t_fix") != FIX_COLUMNS:
+        raise TestFailure("--check-config --connect changed t_fix: %r" % columns("t_fix"))
     sinklib.write_config(BADTYPE, """sinks:
   - name: typo
     type: postgres
@@ -150,7 +169,8 @@ def main(c):
         got = {}
         for name, db, table in (("missing", "postgres", "t_missing"),
                                 ("nokey", "postgres", "t_nokey"),
-                                ("nodb", "nosuch_db", "events")):
+                                ("nodb", "nosuch_db", "events"),
+                                ("autofix", "postgres", "t_fix")):
             try:
                 got[name] = psql(db, 'select count(*), count(distinct (topic, "partition", '
                                      '"offset")) from %s' % table)
@@ -160,11 +180,17 @@ def main(c):
     sinklib.wait_for("every record once in each table", delivered, 120)
     for name, db, table in (("missing", "postgres", "t_missing"),
                             ("nokey", "postgres", "t_nokey"),
-                            ("nodb", "nosuch_db", "events")):
+                            ("nodb", "nosuch_db", "events"),
+                            ("autofix", "postgres", "t_fix")):
         rows = psql(db, 'select "partition", "offset", (value->>\'seq\')::int from %s' % table)
         got = {(int(p), int(o)): int(s) for p, o, s in (l.split("|") for l in rows.splitlines())}
         if got != where:
             raise TestFailure("table %s: rows differ from what was produced" % table)
+    hosts = psql("postgres", "select count(*) from t_fix where host = value->>'host'")
+    if hosts != str(N):
+        raise TestFailure("autofix: the added column host is filled in %s of %d rows" % (hosts, N))
+    if error_lines(c, "autofix"):
+        raise TestFailure("autofix logged errors: %r" % error_lines(c, "autofix"))
     sinklib.wait_for("/health ok again", lambda: http_get(c, "/health") == (200, "ok\n")
                      or http_get(c, "/health"), 30)
     for name in SINKS:
@@ -177,6 +203,8 @@ def main(c):
 try:
     pg.start()
     base = "host=127.0.0.1 port=%d user=postgres connect_timeout=5" % pg.port
+    psql("postgres", 'CREATE TABLE t_fix (topic text, "partition" integer, "offset" bigint, '
+                     'value jsonb)')
     psql("postgres", 'CREATE TABLE t_nokey (topic text, "partition" integer, "offset" bigint, '
                      'ts timestamptz, key text, headers jsonb, value jsonb)')
     sinklib.write_config(CONF, """
@@ -199,6 +227,12 @@ sinks:
     batch: {linger: 100ms}
     retry: {initial: 100ms, max: 1s}
     options: {conninfo: "%(b)s dbname=nosuch_db"}
+  - name: autofix
+    type: postgres
+    topics: [ev]
+    batch: {linger: 100ms}
+    retry: {initial: 100ms, max: 1s}
+    options: {conninfo: "%(b)s dbname=postgres", table: t_fix, columns: "host"}
 """ % {"b": base})
     check_offline()
     run_test(main, extra_args=["-c", CONF])
