@@ -88,7 +88,7 @@ typedef struct sink_ch {
     sink_str_t body;
     uint64_t failures;
     bool dry;        /* probing: say what create_table would do instead of doing it */
-    char plan[1024]; /* what it would do */
+    char plan[2048]; /* what it would do */
 } sink_ch_t;
 
 static bool ident_ok(const char *s)

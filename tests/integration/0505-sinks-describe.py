@@ -26,7 +26,11 @@ TYPES = ["clickhouse", "file", "http", "postgres", "stdout"]
 
 
 def run(*args):
-    return subprocess.run([COLLECTOR] + list(args), capture_output=True, text=True, timeout=60)
+    p = subprocess.run([COLLECTOR] + list(args), capture_output=True, text=True, timeout=60)
+    if "Sanitizer" in p.stderr:
+        raise TestFailure("tributary-collector %s: a sanitizer report:\n%s"
+                          % (" ".join(args), p.stderr))
+    return p
 
 
 def main():
