@@ -372,6 +372,31 @@ static PGresult *query(sink_pg_t *p, const char *sql, trib_sink_result_t *res)
     return r;
 }
 
+/* The session's role may insert into the table (INSERT ... ON CONFLICT needs SELECT too). */
+static bool check_privileges(sink_pg_t *p, trib_sink_result_t *res)
+{
+    sink_str_t *q = &p->sql;
+    sink_str_reset(q);
+    sink_str_printf(q,
+                    "SELECT has_table_privilege('%s', 'INSERT') AND has_table_privilege('%s', "
+                    "'SELECT'), current_user",
+                    p->table_sql, p->table_sql);
+    PGresult *r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    bool ok = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (!ok) {
+        snprintf(res->msg, sizeof(res->msg),
+                 "postgres: role \"%s\" may not insert into %s; run: GRANT SELECT, INSERT ON %s "
+                 "TO \"%s\"",
+                 PQgetvalue(r, 0, 1), p->table_sql, p->table_sql, PQgetvalue(r, 0, 1));
+        res->error_class = TRIB_SINK_ERR_AUTH;
+    }
+    PQclear(r);
+    return ok;
+}
+
 /*
  * Checks the table against what the writes need (see the opening comment),
  * creating what is missing when create_table allows. True when writes can
@@ -404,8 +429,9 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
         char code[8];
         if (!exec_ok(p, q->p, res, code, sizeof(code)) && strcmp(code, "23505") != 0 &&
             strcmp(code, "42P07") != 0) {
-            res->error_class =
-                strncmp(code, "42", 2) == 0 ? TRIB_SINK_ERR_SCHEMA : TRIB_SINK_ERR_TRANSIENT;
+            res->error_class = strcmp(code, "42501") == 0    ? TRIB_SINK_ERR_AUTH
+                               : strncmp(code, "42", 2) == 0 ? TRIB_SINK_ERR_SCHEMA
+                                                             : TRIB_SINK_ERR_TRANSIENT;
             return false;
         }
         p->host->log(p->ctx, TRIB_LOG_INFO, "created table %s", p->table_sql);
@@ -497,7 +523,7 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
     bool has_pk = strcmp(PQgetvalue(r, 0, 1), "0") != 0;
     PQclear(r);
     if (keyed) {
-        return true;
+        return check_privileges(p, res);
     }
     sink_str_reset(q);
     sink_str_printf(q, "ALTER TABLE %s ADD %s (topic, \"partition\", \"offset\")", p->table_sql,
@@ -520,7 +546,7 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
                             p->table_sql, code, PQerrorMessage(p->conn), q->p);
     }
     p->host->log(p->ctx, TRIB_LOG_INFO, "added the unique key: %s", q->p);
-    return true;
+    return check_privileges(p, res);
 }
 
 static bool setup(sink_pg_t *p, trib_sink_result_t *res)
@@ -686,6 +712,18 @@ static bool schema_state(const char *code)
 static trib_sink_status_t fail(sink_pg_t *p, trib_sink_result_t *res, const char *code)
 {
     tidy(res->msg);
+    if (code && strcmp(code, "42501") == 0) {
+        /* insufficient_privilege: the role may not write the table; waiting will not help. */
+        res->error_class = TRIB_SINK_ERR_AUTH;
+        size_t n = strlen(res->msg);
+        const char *user = p->conn ? PQuser(p->conn) : NULL;
+        if (user && n < sizeof(res->msg)) {
+            snprintf(res->msg + n, sizeof(res->msg) - n,
+                     "; run: GRANT SELECT, INSERT ON %s TO \"%s\"", p->table_sql, user);
+        }
+        drop_conn(p);
+        return TRIB_SINK_RETRY;
+    }
     if (schema_state(code)) {
         /* Check the table again now, so the error says what to run, not just the SQLSTATE. */
         drop_conn(p);

@@ -6,6 +6,7 @@ Three postgres sinks read one topic, each pointed at a mistake:
   nokey    a table with every column but no unique key on
            (topic, partition, offset) (create_table: false)
   nodb     a database that does not exist
+  noperm   a table the sink's role may not insert into
 and a fourth, autofix, at a table that lacks columns (ts, key, headers and
 the mapped column host) and the unique key, with create_table: true.
 Before the collector starts, `--check-config` (offline) accepts the file,
@@ -14,7 +15,7 @@ will add at start and changes nothing in the database, and a column of an
 unknown type is refused offline with its file:line:col.
 With records produced, each sink logs exactly one error (over many
 retries), holding the statement to run; /health answers "degraded" naming
-the three sinks and their error class; tributary_sink_up is 0 for each.
+the four sinks and their error class; tributary_sink_up is 0 for each.
 The test then runs the statement each error printed; every sink resumes by
 itself, each of the 300 records is in each table exactly once, /health is
 "ok" again and tributary_sink_up is 1. autofix added what was missing by
@@ -44,7 +45,7 @@ TMP = tempfile.mkdtemp(prefix="trib-0503.")
 CONF = os.path.join(TMP, "collector.yaml")
 BADTYPE = os.path.join(TMP, "badtype.yaml")
 pg = sinklib.Postgres(TMP)
-SINKS = {"missing": "schema", "nokey": "schema", "nodb": "database"}
+SINKS = {"missing": "schema", "nokey": "schema", "nodb": "database", "noperm": "auth"}
 
 
 def psql(db, q):
@@ -98,7 +99,7 @@ def check_offline():
                        capture_output=True, text=True, timeout=120)
     log("--check-config --connect: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
     if p.returncode != 1 or "Sanitizer" in p.stderr:
-        raise TestFailure("--check-config --connect on three broken sinks: exit %d, not 1"
+        raise TestFailure("--check-config --connect on four broken sinks: exit %d, not 1"
                           % p.returncode)
     for name, cls in SINKS.items():
         if not re.search(r"^sink %s: %s error: .*(run: |CREATE DATABASE)" % (name, cls),
@@ -137,7 +138,7 @@ def main(c):
         return (status == 200 and body.startswith("degraded\n") and
                 all("sink %s: down (%s error)" % (n, k) in body for n, k in SINKS.items())) \
             or body
-    sinklib.wait_for("/health to report the three sinks", all_down, 60)
+    sinklib.wait_for("/health to report the four sinks", all_down, 60)
     # Many retries later, still one error line each.
     sinklib.wait_for("five retries of each sink",
                      lambda: all((metric(c, "tributary_sink_batches_retried_total", n) or 0) >= 5
@@ -165,12 +166,14 @@ def main(c):
     psql("postgres", statements["missing"])
     psql("postgres", statements["nokey"])
     psql("postgres", statements["nodb"].split(" (or ")[0])
+    psql("postgres", statements["noperm"])
 
     def delivered():
         got = {}
         for name, db, table in (("missing", "postgres", "t_missing"),
                                 ("nokey", "postgres", "t_nokey"),
                                 ("nodb", "nosuch_db", "events"),
+                                ("noperm", "postgres", "t_perm"),
                                 ("autofix", "postgres", "t_fix")):
             try:
                 got[name] = psql(db, 'select count(*), count(distinct (topic, "partition", '
@@ -182,6 +185,7 @@ def main(c):
     for name, db, table in (("missing", "postgres", "t_missing"),
                             ("nokey", "postgres", "t_nokey"),
                             ("nodb", "nosuch_db", "events"),
+                            ("noperm", "postgres", "t_perm"),
                             ("autofix", "postgres", "t_fix")):
         rows = psql(db, 'select "partition", "offset", (value->>\'seq\')::int from %s' % table)
         got = {(int(p), int(o)): int(s) for p, o, s in (l.split("|") for l in rows.splitlines())}
@@ -204,6 +208,10 @@ def main(c):
 try:
     pg.start()
     base = "host=127.0.0.1 port=%d user=postgres connect_timeout=5" % pg.port
+    psql("postgres", "CREATE ROLE reader LOGIN")
+    psql("postgres", 'CREATE TABLE t_perm (topic text, "partition" integer, "offset" bigint, '
+                     'ts timestamptz, key text, headers jsonb, value jsonb, '
+                     'PRIMARY KEY (topic, "partition", "offset"))')
     psql("postgres", 'CREATE TABLE t_fix (topic text, "partition" integer, "offset" bigint, '
                      'value jsonb)')
     psql("postgres", 'CREATE TABLE t_nokey (topic text, "partition" integer, "offset" bigint, '
@@ -228,13 +236,19 @@ sinks:
     batch: {linger: 100ms}
     retry: {initial: 100ms, max: 1s}
     options: {conninfo: "%(b)s dbname=nosuch_db"}
+  - name: noperm
+    type: postgres
+    topics: [ev]
+    batch: {linger: 100ms}
+    retry: {initial: 100ms, max: 1s}
+    options: {conninfo: "host=127.0.0.1 port=%(p)d user=reader dbname=postgres", table: t_perm}
   - name: autofix
     type: postgres
     topics: [ev]
     batch: {linger: 100ms}
     retry: {initial: 100ms, max: 1s}
     options: {conninfo: "%(b)s dbname=postgres", table: t_fix, columns: "host"}
-""" % {"b": base})
+""" % {"b": base, "p": pg.port})
     check_offline()
     run_test(main, extra_args=["-c", CONF])
 finally:
