@@ -11,9 +11,12 @@
  * defaults: 127.0.0.1:9092, ./tributary-data, node 1.
  *
  * Exit codes: 0 clean stop or valid --check-config; 1 a runtime failure
- * (cannot bind, storage error); 2 bad usage or configuration.
+ * (cannot bind, storage error, the data directory locked by another
+ * collector, a sink --check-config --connect found unusable); 2 bad usage
+ * or configuration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -21,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <uv.h>
@@ -28,6 +33,7 @@
 #include "cluster/cluster.h"
 #include "server/conf.h"
 #include "server/server.h"
+#include "sinks/admin.h"
 #include "sinks/sinks.h"
 #include "tributary/buf.h"
 #include "storage/storage.h"
@@ -48,7 +54,8 @@ static void usage(FILE *out)
           "                           conf/collector.yaml for every option)\n"
           "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any)\n"
           "      --advertise HOST:PORT  address given to clients in metadata\n"
-          "      --data-dir DIR       data directory (default ./tributary-data)\n"
+          "      --data-dir DIR       data directory (default ./tributary-data); locked\n"
+          "                           (DIR/.lock) while the collector runs\n"
           "      --node-id N          this node's id (default 1)\n"
           "      --metrics HOST:PORT|off  Prometheus metrics and /health\n"
           "                           (default 127.0.0.1:9644; port 0 = any)\n"
@@ -56,7 +63,12 @@ static void usage(FILE *out)
           "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
           "      --log-level LEVEL    error, warn, info, debug or trace\n"
           "      --log-format FORMAT  text or json\n"
-          "      --check-config       validate the configuration and exit\n"
+          "      --check-config       validate the configuration and exit (offline)\n"
+          "      --connect            with --check-config: also connect each sink to its\n"
+          "                           server and check the table it writes to\n"
+          "      --list-sinks         list the sink plugins found and exit\n"
+          "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
+          "                           description) and what it needs, and exit\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show versions and exit\n",
           out);
@@ -149,10 +161,16 @@ static void sinks_metrics(void *arg, trib_buf_t *b)
     coll_sinks_render_metrics(arg, b);
 }
 
+static bool sinks_health(void *arg, trib_buf_t *b)
+{
+    return coll_sinks_health(arg, b);
+}
+
 static void sinks_stopped(void *arg)
 {
     app_t *a = arg;
     coll_server_set_metrics_hook(a->server, NULL, NULL);
+    coll_server_set_health_hook(a->server, NULL, NULL);
     stop_server(a);
 }
 
@@ -201,6 +219,87 @@ static void raise_fd_limit(void)
     }
 }
 
+/* mkdir -p, mode 0755. 0 or -errno. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        return -ENAMETOOLONG;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/*
+ * Locks <data_dir>/.lock for the life of the process: an OFD write lock on
+ * the whole file (released by the kernel when the process ends, however
+ * it ends), with the holder's pid written in the file for the next one to
+ * name. A second collector on a live directory stops here, before the
+ * storage is opened: it creates, truncates and renames nothing. Returns
+ * the descriptor to keep open, or -1 with the reason on stderr.
+ */
+static int lock_data_dir(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path)) {
+        fprintf(stderr, "tributary-collector: data directory path too long: %s\n", dir);
+        return -1;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        int rc = make_dirs(dir);
+        if (rc != 0) {
+            fprintf(stderr, "tributary-collector: cannot create the data directory %s: %s\n", dir,
+                    strerror(-rc));
+            return -1;
+        }
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "tributary-collector: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EACCES) {
+            /* OFD locks do not report their owner's pid: the holder wrote it in the file. */
+            char text[32] = "";
+            ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+            text[n > 0 ? n : 0] = '\0';
+            text[strcspn(text, "\n")] = '\0';
+            fprintf(stderr,
+                    "tributary-collector: the data directory %s is in use by another collector "
+                    "(pid %s, holding the lock %s); stop it first, or give this one another "
+                    "--data-dir\n",
+                    dir, text[0] ? text : "unknown", path);
+        } else {
+            fprintf(stderr, "tributary-collector: cannot lock %s: %s\n", path, strerror(e));
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        fprintf(stderr, "tributary-collector: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* An error for the log: its position if it has one, without the "error:" prefix. */
 static const char *error_text(const trib_error_t *e, char *buf, size_t n)
 {
@@ -234,6 +333,9 @@ int main(int argc, char **argv)
         OPT_READY,
         OPT_LOG_LEVEL,
         OPT_LOG_FORMAT,
+        OPT_CONNECT,
+        OPT_LIST_SINKS,
+        OPT_DESCRIBE_SINK,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -246,6 +348,9 @@ int main(int argc, char **argv)
         {"ready-file", required_argument, NULL, OPT_READY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"connect", no_argument, NULL, OPT_CONNECT},
+        {"list-sinks", no_argument, NULL, OPT_LIST_SINKS},
+        {"describe-sink", required_argument, NULL, OPT_DESCRIBE_SINK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -253,7 +358,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *listen = NULL, *advertise = NULL, *data_dir = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
-    bool check = false;
+    bool check = false, connect = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -294,6 +399,13 @@ int main(int argc, char **argv)
         case OPT_LOG_FORMAT:
             log_format = optarg;
             break;
+        case OPT_CONNECT:
+            connect = true;
+            break;
+        case OPT_LIST_SINKS:
+            return coll_sinks_list(stdout) == 0 ? 0 : 1;
+        case OPT_DESCRIBE_SINK:
+            return coll_sinks_describe(stdout, stderr, optarg) == 0 ? 0 : 2;
         default:
             usage(stderr);
             return 2;
@@ -302,6 +414,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (connect && !check) {
+        fprintf(stderr, "tributary-collector: --connect goes with --check-config\n");
         return 2;
     }
 
@@ -399,6 +515,20 @@ int main(int argc, char **argv)
         trib_config_free(cfg);
         return 2;
     }
+    if (check && connect && conf.nsinks > 0) {
+        trib_log_set_level((trib_log_level_t)conf.log.level);
+        int failed = coll_sinks_probe(stdout, cfg, conf.sinks, conf.nsinks);
+        trib_config_free(cfg);
+        if (failed != 0) {
+            fprintf(stderr, "tributary-collector: %s: %d sink%s cannot deliver (see above)\n",
+                    config_path ? config_path : "(defaults)", failed < 0 ? 1 : failed,
+                    failed == 1 ? "" : "s");
+            return 1;
+        }
+        printf("%s: configuration OK, every sink connected\n",
+               config_path ? config_path : "(defaults)");
+        return 0;
+    }
     if (check) {
         printf("%s: configuration OK\n", config_path ? config_path : "(defaults)");
         trib_config_free(cfg);
@@ -406,6 +536,11 @@ int main(int argc, char **argv)
     }
     trib_log_set_level((trib_log_level_t)conf.log.level);
     trib_log_set_format((trib_log_format_t)conf.log.format);
+    int lock_fd = lock_data_dir(conf.data_dir);
+    if (lock_fd < 0) {
+        trib_config_free(cfg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "tributary-collector %s starting: node %" PRId64 ", data %s",
@@ -462,6 +597,7 @@ int main(int argc, char **argv)
                 app.status = 1;
             } else {
                 coll_server_set_metrics_hook(app.server, sinks_metrics, app.sinks);
+                coll_server_set_health_hook(app.server, sinks_health, app.sinks);
             }
         }
     }
@@ -484,5 +620,6 @@ int main(int argc, char **argv)
     if (app.status == 0) {
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");
     }
+    close(lock_fd); /* the lock ends here, after the storage is closed */
     return app.status;
 }

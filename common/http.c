@@ -150,7 +150,22 @@ static void handle_request(trib_http_conn_t *c)
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0) {
         bool ok = h->health(h->arg);
-        trib_buf_append(&body, ok ? "ok\n" : "stopping\n", ok ? 3 : 9);
+        trib_buf_t detail;
+        trib_buf_init(&detail);
+        if (!ok) {
+            trib_buf_append(&body, "stopping\n", 9);
+        } else if (h->detail && !h->detail(h->arg, &detail)) {
+            /* Serving, but a part is degraded: still 200, the reasons in the body. */
+            size_t len = 0;
+            const uint8_t *p = trib_buf_flatten(&detail, &len);
+            trib_buf_append(&body, "degraded\n", 9);
+            if (p) {
+                trib_buf_append(&body, p, len);
+            }
+        } else {
+            trib_buf_append(&body, "ok\n", 3);
+        }
+        trib_buf_fini(&detail);
         respond(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", &body, head);
     } else {
         trib_buf_append(&body, "not found: try /metrics or /health\n", 35);
@@ -280,6 +295,11 @@ fail:
     h->closing_handles++;
     uv_close((uv_handle_t *)&h->listener, listener_closed);
     return rc;
+}
+
+void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail)
+{
+    h->detail = detail;
 }
 
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h))

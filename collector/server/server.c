@@ -306,6 +306,18 @@ static bool healthy(void *arg)
     return !s->stopping;
 }
 
+static bool health_detail(void *arg, trib_buf_t *b)
+{
+    coll_server_t *s = arg;
+    return !s->health_hook || s->health_hook(s->health_hook_arg, b);
+}
+
+void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, void *arg)
+{
+    s->health_hook = fn;
+    s->health_hook_arg = arg;
+}
+
 /* ---- housekeeping -------------------------------------------------------------------------- */
 
 static void tick_cb(uv_timer_t *t)
@@ -518,6 +530,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
             return trib_error_set(err, rc, "cannot serve metrics on %s: %s", a, uv_strerror(rc));
         }
         s->metrics_port = s->http.port;
+        trib_http_set_detail(&s->http, health_detail);
         format_addr(s->metrics_addr, sizeof(s->metrics_addr),
                     cfg->metrics_host && *cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
                     s->metrics_port);

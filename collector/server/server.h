@@ -74,6 +74,14 @@ void coll_server_free(coll_server_t *s);
 typedef void (*coll_server_metrics_fn)(void *arg, struct trib_buf *b);
 void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, void *arg);
 
+/*
+ * Adds a component's state to /health: fn appends a line per degraded
+ * part and returns true when there is none (then /health stays "ok");
+ * otherwise /health answers 200 "degraded" with the lines. fn NULL removes it.
+ */
+typedef bool (*coll_server_health_fn)(void *arg, struct trib_buf *b);
+void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, void *arg);
+
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);
 const char *coll_server_metrics_address(const coll_server_t *s);

@@ -334,6 +334,8 @@ struct coll_server {
      */
     coll_server_metrics_fn metrics_hook; /* extra /metrics samples (the sinks') */
     void *metrics_hook_arg;
+    coll_server_health_fn health_hook; /* degraded parts for /health (the sinks') */
+    void *health_hook_arg;
 
     uint8_t *frame_pool[COLL_FRAME_POOL];
     size_t frame_pool_cap[COLL_FRAME_POOL];

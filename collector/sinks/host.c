@@ -160,6 +160,32 @@ static void sink_error(trib_config_t *cfg, const char *path, const char *fmt, ..
     trib_config_add_error(cfg, line, col, "%s", msg);
 }
 
+/* The plugin's own offline check (TRIB_SINK_HAS(d, check)), placed at the option it names. */
+static int plugin_check(trib_config_t *cfg, const trib_sink_plugin_t *pl, const coll_sink_conf_t *s,
+                        size_t i, const void *opts)
+{
+    const trib_sink_descriptor_t *d = trib_sink_plugin_descriptor(pl);
+    if (!TRIB_SINK_HAS(d, check)) {
+        return 0;
+    }
+    trib_error_t err;
+    trib_error_clear(&err);
+    if (d->check(opts, &err) == 0) {
+        return 0;
+    }
+    int line = s->options.line, col = s->options.col;
+    size_t klen = strcspn(err.msg, ":");
+    for (size_t k = 0; k < s->options.count; k++) {
+        const trib_config_pair_t *pr = &s->options.items[k];
+        if (strlen(pr->key) == klen && strncmp(pr->key, err.msg, klen) == 0) {
+            line = pr->line;
+            col = pr->col;
+        }
+    }
+    trib_config_add_error(cfg, line, col, "sinks[%zu].options.%s", i, err.msg);
+    return TRIB_ECONFIG;
+}
+
 int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n)
 {
     int rc = 0;
@@ -219,6 +245,9 @@ int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n
         snprintf(where, sizeof(where), "sinks[%zu].options", i);
         void *opts = NULL;
         int arc = trib_sink_options_apply(pl, cfg, &s->options, where, &opts);
+        if (arc == 0) {
+            arc = plugin_check(cfg, pl, s, i, opts);
+        }
         free(opts);
         trib_sink_plugin_free(pl);
         if (arc == -ENOMEM) {
@@ -319,6 +348,11 @@ struct sink {
     counter_t counters[MAX_COUNTERS];
     size_t ncounters;
     trib_log_ratelimit_t rl;
+    /* health (loop thread): down from a failed write until one succeeds */
+    bool down;
+    trib_sink_error_class_t err_class;
+    char err_msg[sizeof(((trib_sink_result_t *)0)->msg)];
+    int64_t err_wall_ms; /* when the sink last failed (0: never) */
 };
 
 struct coll_sinks {
@@ -940,6 +974,54 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     return rc;
 }
 
+/*
+ * A write failed (loop thread): the sink is down. A transient failure is
+ * logged per task as before (rate-limited); a permanent one (schema, auth,
+ * database) once per sink for each new message, since every retry and
+ * every partition would say the same thing. True if it is permanent.
+ */
+static bool sink_failed(sink_t *s, const trib_sink_result_t *res)
+{
+    bool permanent = res->error_class != TRIB_SINK_ERR_TRANSIENT;
+    bool changed =
+        !s->down || s->err_class != res->error_class || strcmp(s->err_msg, res->msg) != 0;
+    s->down = true;
+    s->err_class = res->error_class;
+    s->err_wall_ms = wall_ms();
+    snprintf(s->err_msg, sizeof(s->err_msg), "%s", res->msg[0] ? res->msg : "transient failure");
+    if (permanent && changed) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                 "[sink:%s] %s error, retrying every %.0f s until fixed: %s", s->conf->name,
+                 trib_sink_error_class_name(res->error_class), (double)s->conf->retry.max / 1000.0,
+                 s->err_msg);
+    }
+    return permanent;
+}
+
+static void sink_recovered(sink_t *s)
+{
+    if (s->down) {
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] delivering again (was down: %s error)",
+                 s->conf->name, trib_sink_error_class_name(s->err_class));
+        s->down = false;
+    }
+}
+
+bool coll_sinks_health(coll_sinks_t *h, trib_buf_t *b)
+{
+    bool all_up = true;
+    for (sink_t *s = h ? h->sinks : NULL; s; s = s->next) {
+        if (s->down) {
+            char line[1400];
+            int n = snprintf(line, sizeof(line), "sink %s: down (%s error): %s\n", s->conf->name,
+                             trib_sink_error_class_name(s->err_class), s->err_msg);
+            trib_buf_append(b, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+            all_up = false;
+        }
+    }
+    return all_up;
+}
+
 /* A job came back (loop thread). */
 static void job_done(task_t *t)
 {
@@ -948,6 +1030,7 @@ static void job_done(task_t *t)
     range_t r = t->job;
     switch (t->status) {
     case TRIB_SINK_OK:
+        sink_recovered(s);
         if (t->attempt > 0) {
             TRIB_LOG(TRIB_LOG_INFO, FACILITY,
                      "[sink:%s] %s-%d: delivered after %u retries (%.1f s)", s->conf->name,
@@ -961,6 +1044,12 @@ static void job_done(task_t *t)
         }
         break;
     case TRIB_SINK_RETRY:
+        if (sink_failed(s, &t->res)) {
+            /* Waiting cannot fix a schema, credentials or a database name: retry at the cap. */
+            schedule_retry(t, 0);
+            t->retry_at_ms = mono_ms() + (uint64_t)s->conf->retry.max;
+            break;
+        }
         schedule_retry(t, 0);
         TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
                     "[sink:%s] %s-%d offsets %" PRId64 "..%" PRId64 ": %s; retry %u in %" PRIu64
@@ -1547,6 +1636,32 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
             label_escape(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\"", esc);
             trib_prom_sample_u64(b, host_counters[k].metric, label, v);
+        }
+    }
+    trib_prom_header(b, "tributary_sink_up", "gauge",
+                     "1 while the sink delivers, 0 from a failed write until one succeeds");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        snprintf(label, sizeof(label), "sink=\"%s\"", esc);
+        trib_prom_sample_u64(b, "tributary_sink_up", label, s->down ? 0 : 1);
+    }
+    trib_prom_header(b, "tributary_sink_last_error_timestamp_seconds", "gauge",
+                     "when the sink's last failed write ended (0: none since start)");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        snprintf(label, sizeof(label), "sink=\"%s\"", esc);
+        trib_prom_sample_u64(b, "tributary_sink_last_error_timestamp_seconds", label,
+                             (uint64_t)(s->err_wall_ms / 1000));
+    }
+    trib_prom_header(b, "tributary_sink_error_info", "gauge",
+                     "1 for a sink that is down, labelled with the class of its error "
+                     "(transient, schema, auth, database)");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->down) {
+            label_escape(esc, sizeof(esc), s->conf->name);
+            snprintf(label, sizeof(label), "sink=\"%s\",class=\"%s\"", esc,
+                     trib_sink_error_class_name(s->err_class));
+            trib_prom_sample_u64(b, "tributary_sink_error_info", label, 1);
         }
     }
     trib_prom_header(b, "tributary_sink_lag_records", "gauge",

@@ -24,6 +24,7 @@
 #ifndef COLLECTOR_SINKS_SINKS_H
 #define COLLECTOR_SINKS_SINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +95,12 @@ void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg);
  */
 struct trib_buf;
 void coll_sinks_render_metrics(coll_sinks_t *h, struct trib_buf *b);
+
+/*
+ * For /health (loop thread): appends "sink NAME: down (CLASS error): MSG"
+ * for each sink that is down; true when none is. NULL is fine (true).
+ */
+bool coll_sinks_health(coll_sinks_t *h, struct trib_buf *b);
 
 /* Frees the host after the stop callback. NULL is fine. */
 void coll_sinks_free(coll_sinks_t *h);

@@ -3,7 +3,9 @@
  * A minimal HTTP endpoint on a libuv loop for metrics and health checks:
  *
  *   GET /metrics  text/plain; version=0.0.4 (the render callback's body)
- *   GET /health   200 "ok" while healthy, 503 otherwise
+ *   GET /health   200 "ok" while healthy; 200 "degraded" followed by one
+ *                 line per degraded part when a detail callback reports
+ *                 any (trib_http_set_detail); 503 when not healthy
  *   anything else 404; one request per connection (Connection: close)
  *
  * It serves the collector and the agent. The struct is embedded by the
@@ -23,6 +25,8 @@ typedef struct trib_http trib_http_t;
 typedef void (*trib_http_render_cb)(void *arg, trib_buf_t *b);
 /* True when healthy. */
 typedef bool (*trib_http_health_cb)(void *arg);
+/* Appends a line per degraded part to b; true when there is none. */
+typedef bool (*trib_http_detail_cb)(void *arg, trib_buf_t *b);
 
 struct trib_http {
     uv_tcp_t listener;
@@ -31,6 +35,7 @@ struct trib_http {
     uv_loop_t *loop;
     trib_http_render_cb render;
     trib_http_health_cb health;
+    trib_http_detail_cb detail; /* optional */
     void *arg;
     struct trib_http_conn *conns;
     int port;
@@ -41,6 +46,8 @@ struct trib_http {
 /* Binds host:port (port 0: ephemeral; the bound port lands in h->port). */
 int trib_http_start(trib_http_t *h, uv_loop_t *loop, const char *host, int port, int backlog,
                     trib_http_render_cb render, trib_http_health_cb health, void *arg);
+/* Sets (or clears, with NULL) the detail callback /health consults when healthy. */
+void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail);
 /* Closes the listener and every connection; cb once all handles are closed. */
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h));
 
