@@ -247,6 +247,17 @@ static void render_metrics(void *arg, trib_buf_t *b)
     trib_prom_header(b, "tributary_produce_waiting", "gauge",
                      "acks=all produce requests waiting for an fsync.");
     trib_prom_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
+    if (s->st) {
+        coll_storage_stats_t ss;
+        coll_storage_get_stats(s->st, &ss);
+        trib_prom_header(b, "tributary_cleaner_unreadable_batches_total", "counter",
+                         "Batches compaction could not read and kept as they are (each pass).");
+        trib_prom_sample_u64(b, "tributary_cleaner_unreadable_batches_total", NULL,
+                             ss.cleaner_unreadable_batches);
+        trib_prom_header(b, "tributary_cleaner_failures_total", "counter",
+                         "Compaction passes that failed (the log waits, the others go on).");
+        trib_prom_sample_u64(b, "tributary_cleaner_failures_total", NULL, ss.cleaner_failures);
+    }
     trib_prom_header(b, "tributary_topics", "gauge", "Topics.");
     trib_prom_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
     trib_prom_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
