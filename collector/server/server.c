@@ -47,6 +47,7 @@ void coll_server_config_init(coll_server_config_t *c)
     c->metrics_host = "127.0.0.1";
     c->metrics_port = 9644;
     c->max_request_bytes = 100u << 20;
+    c->fetch_max_bytes = 55 << 20;
     c->max_inflight = 64;
     c->max_connections = 10000;
     c->idle_timeout_ms = 10 * 60 * 1000;

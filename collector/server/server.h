@@ -31,6 +31,7 @@ typedef struct coll_server_config {
     int metrics_port;                      /* 0: ephemeral */
     const char *ready_file;                /* NULL: none */
     size_t max_request_bytes;              /* a larger frame closes the connection (100 MiB) */
+    int32_t fetch_max_bytes;               /* fetch.max.bytes: Fetch MaxBytes cap (55 MiB) */
     uint32_t max_inflight;                 /* requests per connection before reads pause (64) */
     size_t max_connections;                /* further accepts are closed at once (10000) */
     int64_t idle_timeout_ms;               /* connections.max.idle.ms (10 min); 0 = never */
