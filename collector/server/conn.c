@@ -33,6 +33,7 @@
  *                    or no large request holds memory: one request larger
  *                    than the share proceeds alone, as Kafka's pool lets a
  *                    request proceed when any memory is free
+ *   any size         nothing is reserved at all (a limit below one request)
  *
  * so the memory held is at most the limit plus one request's overshoot
  * (max_request_bytes). A request whose bytes stop arriving for
@@ -147,8 +148,8 @@ void coll_frame_pool_drain(coll_server_t *s)
 static bool mem_fits(const coll_server_t *s, size_t size)
 {
     uint64_t limit = s->cfg.queued_max_request_bytes;
-    if (limit == 0) {
-        return true;
+    if (limit == 0 || s->mem_used == 0) {
+        return true; /* no limit, or nothing reserved: any request proceeds */
     }
     uint64_t small_share = limit / 4;
     if (size <= MEM_SMALL) {
