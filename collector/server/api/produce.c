@@ -147,7 +147,7 @@ static int16_t validate_compacted(coll_req_t *r, const trib_batch_t *b, int32_t 
         ProduceResponse_BatchIndexAndErrorMessage *e = coll_req_alloc(r, sizeof(*e));
         if (e) {
             ProduceResponse_BatchIndexAndErrorMessage_init(e);
-            /* The index of the record in the request's record set, as Kafka counts. */
+            /* The record's index in the partition's records, counted across its batches. */
             e->BatchIndex = first_index + (f.index >= 0 ? f.index : 0);
             e->BatchIndexErrorMessage = trib_kstr(*why);
             out->RecordErrors.items = e;
