@@ -147,10 +147,21 @@ def client_checks(c):
         cons.close()
 
 
+def metrics_checks(c):
+    import urllib.request
+    with urllib.request.urlopen("http://%s/metrics" % c.metrics, timeout=10) as r:
+        text = r.read().decode()
+    for name in ("tributary_cleaner_unreadable_batches_total", "tributary_cleaner_failures_total"):
+        if "\n%s 0\n" % name not in text:
+            raise TestFailure("metric %s missing or not 0" % name)
+    log("cleaner metrics present: nothing unreadable got in")
+
+
 def main(c):
     conn = Conn(c.bootstrap)
     raw_checks(conn)
     client_checks(c)
+    metrics_checks(c)
     conn.close()
 
 
