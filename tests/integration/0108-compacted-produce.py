@@ -100,11 +100,7 @@ def raw_checks(conn):
 
 
 def client_checks(c):
-    try:
-        from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-    except ImportError:
-        log("confluent-kafka not installed: raw checks only")
-        return
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
     results = []
 
     def report(err, msg):
