@@ -40,6 +40,18 @@ static const trib_config_option_t server_opts[] = {
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_request_bytes, SIZE), .def = "100MiB", .min = "1KiB",
      .max = "2147483647",
      .desc = "a larger request frame closes its connection (socket.request.max.bytes)"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, queued_max_request_bytes, SIZE), .def = "256MiB",
+     .max = "1TiB",
+     .desc = "memory all connections' requests being read and handled may hold together; a "
+             "connection waits, not reading, until its request fits "
+             "(queued.max.request.bytes); 0 = no limit"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, request_timeout, DURATION), .def = "30s",
+     .desc = "close a connection whose request stops arriving for this long (its memory goes "
+             "back to queued_max_request_bytes); 0 = never"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, fetch_max_bytes, SIZE), .def = "55MiB", .min = "1KiB",
+     .max = "2147483647",
+     .desc = "the most record bytes a Fetch response carries, whatever its MaxBytes "
+             "(fetch.max.bytes); the first batch is returned whole even if larger"},
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_inflight_requests, UINT), .def = "64", .min = "1",
      .max = "100000", .desc = "requests per connection in flight before reading pauses"},
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_connections, UINT), .def = "10000", .max = "1000000",
@@ -269,6 +281,9 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->metrics_port = c->metrics.listen.port;
     out->max_request_bytes = (size_t)c->server.max_request_bytes;
     out->max_inflight = (uint32_t)c->server.max_inflight_requests;
+    out->queued_max_request_bytes = c->server.queued_max_request_bytes;
+    out->request_timeout_ms = c->server.request_timeout;
+    out->fetch_max_bytes = (int32_t)c->server.fetch_max_bytes;
     out->max_connections = (size_t)c->server.max_connections;
     out->idle_timeout_ms = c->server.idle_timeout;
     out->shutdown_timeout_ms = c->server.shutdown_timeout;

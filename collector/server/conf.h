@@ -29,6 +29,9 @@ typedef struct coll_conf_log {
 
 typedef struct coll_conf_server {
     uint64_t max_request_bytes;
+    uint64_t queued_max_request_bytes;
+    int64_t request_timeout;
+    uint64_t fetch_max_bytes;
     uint64_t max_inflight_requests;
     uint64_t max_connections;
     int64_t idle_timeout;

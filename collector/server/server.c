@@ -47,6 +47,9 @@ void coll_server_config_init(coll_server_config_t *c)
     c->metrics_host = "127.0.0.1";
     c->metrics_port = 9644;
     c->max_request_bytes = 100u << 20;
+    c->queued_max_request_bytes = 256u << 20;
+    c->request_timeout_ms = 30 * 1000;
+    c->fetch_max_bytes = 55 << 20;
     c->max_inflight = 64;
     c->max_connections = 10000;
     c->idle_timeout_ms = 10 * 60 * 1000;
@@ -226,6 +229,9 @@ static void render_metrics(void *arg, trib_buf_t *b)
          offsetof(coll_metrics_t, connections_rejected)},
         {"tributary_connections_idle_closed_total", "Connections closed after idle_timeout.",
          offsetof(coll_metrics_t, idle_closed)},
+        {"tributary_requests_timed_out_total",
+         "Connections closed because a request stopped arriving (request_timeout).",
+         offsetof(coll_metrics_t, request_timeouts)},
         {"tributary_requests_rejected_total",
          "Connections closed for a frame or request that could not be served (logged).",
          offsetof(coll_metrics_t, frames_rejected)},
@@ -242,11 +248,32 @@ static void render_metrics(void *arg, trib_buf_t *b)
     }
     trib_prom_header(b, "tributary_connections", "gauge", "Open Kafka connections.");
     trib_prom_sample_u64(b, "tributary_connections", NULL, s->nconns);
+    trib_prom_header(b, "tributary_request_memory_bytes", "gauge",
+                     "Request memory reserved by all connections (declared frame sizes).");
+    trib_prom_sample_u64(b, "tributary_request_memory_bytes", NULL, s->mem_used);
+    trib_prom_header(b, "tributary_request_memory_limit_bytes", "gauge",
+                     "queued_max_request_bytes (0: no limit).");
+    trib_prom_sample_u64(b, "tributary_request_memory_limit_bytes", NULL,
+                         s->cfg.queued_max_request_bytes);
+    trib_prom_header(b, "tributary_request_memory_waiting_connections", "gauge",
+                     "Connections not reading until request memory is free.");
+    trib_prom_sample_u64(b, "tributary_request_memory_waiting_connections", NULL, s->mem_waiting);
     trib_prom_header(b, "tributary_fetch_parked", "gauge", "Long-poll fetches waiting.");
     trib_prom_sample_u64(b, "tributary_fetch_parked", NULL, coll_purgatory_size(&s->purgatory));
     trib_prom_header(b, "tributary_produce_waiting", "gauge",
                      "acks=all produce requests waiting for an fsync.");
     trib_prom_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
+    if (s->st) {
+        coll_storage_stats_t ss;
+        coll_storage_get_stats(s->st, &ss);
+        trib_prom_header(b, "tributary_cleaner_unreadable_batches_total", "counter",
+                         "Batches compaction could not read and kept as they are (each pass).");
+        trib_prom_sample_u64(b, "tributary_cleaner_unreadable_batches_total", NULL,
+                             ss.cleaner_unreadable_batches);
+        trib_prom_header(b, "tributary_cleaner_failures_total", "counter",
+                         "Compaction passes that failed (the log waits, the others go on).");
+        trib_prom_sample_u64(b, "tributary_cleaner_failures_total", NULL, ss.cleaner_failures);
+    }
     trib_prom_header(b, "tributary_topics", "gauge", "Topics.");
     trib_prom_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
     trib_prom_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
@@ -335,6 +362,20 @@ static void tick_cb(uv_timer_t *t)
                 now - c->last_active_ms > (uint64_t)s->cfg.idle_timeout_ms) {
                 s->metrics.idle_closed++;
                 coll_conn_close(c, TRIB_LOG_DEBUG, "idle (idle_timeout)");
+            }
+        }
+    }
+    if (s->cfg.request_timeout_ms > 0) {
+        for (coll_conn_t *c = s->conns; c; c = c->next) {
+            /* A request that stopped arriving holds request memory: let it go. */
+            if (!c->closing && c->reading && !c->paused &&
+                now - c->last_active_ms > (uint64_t)s->cfg.request_timeout_ms) {
+                s->metrics.request_timeouts++;
+                TRIB_LOG_RL(&s->rl_reject, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                            "%s: closing the connection: a %zu-byte request stalled at %zu bytes "
+                            "(request_timeout)",
+                            c->peer, c->reading->frame_len, c->reading->frame_have);
+                coll_conn_close(c, TRIB_LOG_DEBUG, "request stalled (request_timeout)");
             }
         }
     }

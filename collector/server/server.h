@@ -28,13 +28,16 @@ typedef struct coll_server_config {
     int advertise_port;         /* 0: the bound port */
     bool metrics_enabled;
     const char *metrics_host;
-    int metrics_port;                      /* 0: ephemeral */
-    const char *ready_file;                /* NULL: none */
-    size_t max_request_bytes;              /* a larger frame closes the connection (100 MiB) */
-    uint32_t max_inflight;                 /* requests per connection before reads pause (64) */
-    size_t max_connections;                /* further accepts are closed at once (10000) */
-    int64_t idle_timeout_ms;               /* connections.max.idle.ms (10 min); 0 = never */
-    int64_t producer_expiration_ms;        /* producer.id.expiration.ms (1 day) */
+    int metrics_port;                  /* 0: ephemeral */
+    const char *ready_file;            /* NULL: none */
+    size_t max_request_bytes;          /* a larger frame closes the connection (100 MiB) */
+    uint64_t queued_max_request_bytes; /* request memory of all connections (256 MiB); 0 = any */
+    int64_t request_timeout_ms;        /* a request stalled this long closes (30 s); 0 = never */
+    int32_t fetch_max_bytes;           /* fetch.max.bytes: Fetch MaxBytes cap (55 MiB) */
+    uint32_t max_inflight;             /* requests per connection before reads pause (64) */
+    size_t max_connections;            /* further accepts are closed at once (10000) */
+    int64_t idle_timeout_ms;           /* connections.max.idle.ms (10 min); 0 = never */
+    int64_t producer_expiration_ms;    /* producer.id.expiration.ms (1 day) */
     int64_t producer_snapshot_interval_ms; /* producer state snapshots (60 s) */
     int64_t shutdown_timeout_ms;           /* in-flight requests get this long at SIGTERM (10 s) */
     coll_fsync_policy_t fsync;             /* storage.fsync: acks=all waits for it when "ack" */

@@ -14,7 +14,9 @@
  *   every second               close inactive segments idle segment_idle_ms
  *   every cleaner_backoff_ms   start compacting the dirtiest compacted log
  *                              whose dirty ratio passed its minimum (one
- *                              compaction at a time, like log.cleaner.threads=1)
+ *                              compaction at a time, like log.cleaner.threads=1);
+ *                              a log whose pass failed is skipped for ten
+ *                              backoffs, so it cannot hold up the others
  *
  * File descriptors. Active segments keep their fd (one per partition).
  * Inactive segments open on use and sit in an LRU list; past
@@ -777,8 +779,9 @@ static void start_cleaner(coll_storage_t *st)
     double best_ratio = -1;
     for (size_t i = 0; i < st->nbuckets; i++) {
         for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
-            if (!(l->cfg.cleanup_policy & COLL_CLEANUP_COMPACT) || l->cleaning || l->failed) {
-                continue;
+            if (!(l->cfg.cleanup_policy & COLL_CLEANUP_COMPACT) || l->cleaning || l->failed ||
+                l->cleaner_retry_ms > now) {
+                continue; /* a log whose last pass failed lets the others go first */
             }
             double r = coll_cleaner_dirty_ratio(l, now);
             bool due = r >= l->cfg.min_cleanable_dirty_ratio && r > 0;
@@ -916,6 +919,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
         return trib_error_set(err, -ENOMEM, "out of memory");
     }
     st->loop = loop;
+    st->rl_cleaner = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(60000, 5);
     st->cfg = *cfg;
     st->data_dir = strdup(cfg->data_dir);
     st->cfg.data_dir = st->data_dir;

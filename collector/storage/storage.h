@@ -192,9 +192,11 @@ typedef struct coll_storage_stats {
     uint64_t durable_waits; /* coll_log_wait_durable calls */
     uint64_t segments_rolled;
     uint64_t segments_deleted;
-    uint64_t compactions; /* passes that swapped segments in */
-    size_t open_segments; /* fds held for inactive segments now */
-    size_t pending_jobs;  /* thread pool jobs in flight now */
+    uint64_t compactions;                /* passes that swapped segments in */
+    uint64_t cleaner_unreadable_batches; /* batches compaction kept unread, per pass */
+    uint64_t cleaner_failures;           /* passes that failed (the log waits, others go on) */
+    size_t open_segments;                /* fds held for inactive segments now */
+    size_t pending_jobs;                 /* thread pool jobs in flight now */
 } coll_storage_stats_t;
 
 void coll_storage_get_stats(const coll_storage_t *st, coll_storage_stats_t *out);

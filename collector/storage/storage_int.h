@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "storage/storage.h"
+#include "tributary/log.h"
 #include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic */
 
 #define COLL_FACILITY "storage"
@@ -317,10 +318,11 @@ struct coll_log {
 
     int64_t log_start;
     int64_t hw;
-    int64_t durable;       /* every offset below is on disk */
-    int64_t cleaner_point; /* compacted up to here */
-    uint64_t gen;          /* bumped by truncation: invalidates jobs in flight */
-    int failed;            /* sticky I/O error: the log is offline */
+    int64_t durable;          /* every offset below is on disk */
+    int64_t cleaner_point;    /* compacted up to here */
+    int64_t cleaner_retry_ms; /* after a failed pass, not picked again before this */
+    uint64_t gen;             /* bumped by truncation: invalidates jobs in flight */
+    int failed;               /* sticky I/O error: the log is offline */
 
     coll_epoch_cache_t epochs;
     bool epoch_dirty, epoch_writing;
@@ -392,6 +394,9 @@ void coll_flush_mark_dirty(coll_log_t *log);
 /* ---- cleaner.c ------------------------------------------------------------- */
 
 /* Dirty ratio of a compacted log; -1 when nothing is cleanable. */
+/* A log whose compaction failed waits this many cleaner backoffs before the next try. */
+#define COLL_CLEANER_RETRY_FACTOR 10
+
 double coll_cleaner_dirty_ratio(coll_log_t *log, int64_t now_ms);
 /* Starts a pass (cb may be NULL). */
 int coll_cleaner_start(coll_log_t *log, coll_log_done_cb cb, void *arg);
@@ -434,6 +439,7 @@ struct coll_storage {
     char *ckpt_last[4]; /* content last written to each checkpoint file */
     size_t ckpt_last_len[4];
     bool cleaner_busy;
+    trib_log_ratelimit_t rl_cleaner;
 
     int closing; /* 0, or the close phase */
     int close_status;
