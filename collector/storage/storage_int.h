@@ -125,6 +125,7 @@ typedef struct coll_index {
     uint32_t capacity; /* entries the mapping can hold */
     uint8_t entry_size;
     bool writable;
+    size_t backed; /* writable: bytes from 0 known to have disk blocks (see index.c) */
 } coll_index_t;
 
 void coll_index_init(coll_index_t *ix, unsigned entry_size);
@@ -132,9 +133,18 @@ void coll_index_init(coll_index_t *ix, unsigned entry_size);
 int coll_index_map_ro(coll_index_t *ix, const char *path);
 /*
  * Maps an index file read-write for the active segment, keeping its first
- * `entries` entries and preallocating to prealloc bytes.
+ * `entries` entries and sizing it (sparse) to prealloc bytes. Appends
+ * only store where blocks are known to exist (see index.c).
  */
 int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size_t prealloc);
+/* True when the next `more` entries already have disk blocks. */
+bool coll_index_backed_for(const coll_index_t *ix, uint32_t more);
+/*
+ * Gives the next `more` entries disk blocks (posix_fallocate on path, the
+ * mapped file), so appending them cannot fault. 0, or -ENOSPC / -EDQUOT /
+ * -errno with nothing changed.
+ */
+int coll_index_reserve(coll_index_t *ix, const char *path, uint32_t more);
 void coll_index_unmap(coll_index_t *ix);
 /* Unmaps and truncates the file to its valid entries. */
 int coll_index_trim(coll_index_t *ix, const char *path);
