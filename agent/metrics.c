@@ -263,10 +263,14 @@ static void http_render(void *arg, trib_buf_t *b)
     agent_metrics_render(arg, b);
 }
 
-static bool http_health(void *arg)
+static bool http_health(void *arg, trib_buf_t *why)
 {
     agent_t *a = arg;
-    return a->state == AGENT_RUNNING && a->exit_code == 0;
+    if (a->state == AGENT_RUNNING && a->exit_code == 0) {
+        return true;
+    }
+    trib_buf_append(why, "stopping\n", 9);
+    return false;
 }
 
 int agent_http_start(agent_t *a)

@@ -149,8 +149,13 @@ static void handle_request(trib_http_conn_t *c)
         h->render(h->arg, &body);
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0) {
-        bool ok = h->health(h->arg);
-        trib_buf_append(&body, ok ? "ok\n" : "stopping\n", ok ? 3 : 9);
+        bool ok = h->health(h->arg, &body);
+        if (ok) {
+            trib_buf_reset(&body);
+            trib_buf_append(&body, "ok\n", 3);
+        } else if (body.len == 0) {
+            trib_buf_append(&body, "unhealthy\n", 10);
+        }
         respond(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", &body, head);
     } else {
         trib_buf_append(&body, "not found: try /metrics or /health\n", 35);

@@ -36,6 +36,7 @@
 #include <uv.h>
 
 #include "storage/storage.h"
+#include "tributary/log.h"
 #include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic */
 
 #define COLL_FACILITY "storage"
@@ -331,6 +332,7 @@ struct coll_log {
     int64_t cleaner_point; /* compacted up to here */
     uint64_t gen;          /* bumped by truncation: invalidates jobs in flight */
     int failed;            /* sticky I/O error: the log is offline */
+    int write_error;       /* -ENOSPC/-EDQUOT: the last append found the disk full */
 
     coll_epoch_cache_t epochs;
     bool epoch_dirty, epoch_writing;
@@ -445,6 +447,14 @@ struct coll_storage {
     size_t ckpt_last_len[4];
     bool cleaner_busy;
 
+    /* A full disk (log.c): rate-limited lines, and a probe for space (storage.c). */
+    trib_log_ratelimit_t append_rl, file_rl;
+    bool disk_full;       /* some log has write_error set */
+    uint64_t next_probe;  /* loop time of the next statvfs while disk_full */
+    bool close_no_marker; /* close could not write its checkpoints (disk full) */
+    bool reserve_short;   /* .space-reserve is not (wholly) held */
+    uint64_t next_reserve;
+
     int closing; /* 0, or the close phase */
     int close_status;
     coll_storage_close_cb close_cb;
@@ -467,6 +477,10 @@ int coll_storage_write_file(coll_storage_t *st, char *path, char *content, size_
                             void (*done)(void *arg, int status), void *arg);
 /* Queues the deletion (unlink, close, free) of an unreferenced deleted segment. */
 void coll_storage_delete_segment(coll_storage_t *st, coll_segment_t *s);
+/* Counts a failed append (and notes a full disk) under its reason; logs it rate-limited. */
+void coll_storage_append_failed(coll_storage_t *st, coll_log_t *log, size_t len, int rc);
+/* The log took an append again after a full disk. */
+void coll_storage_append_resumed(coll_storage_t *st, coll_log_t *log);
 
 static inline uint32_t coll_rd32(const uint8_t *p)
 {

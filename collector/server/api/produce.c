@@ -288,7 +288,8 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     int rc = coll_log_append(log, data, len, p->leader_epoch, flags, &info);
     if (rc != 0) {
         e = coll_kafka_error_from(rc);
-        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR || e == TRIB_KAFKA_KAFKA_STORAGE_ERROR) {
+        /* Storage errors are logged (rate-limited) and counted by the storage. */
+        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: append: %s", t->name,
                      (int)p->index, trib_strerror(rc));
         }

@@ -3,7 +3,7 @@
  * A minimal HTTP endpoint on a libuv loop for metrics and health checks:
  *
  *   GET /metrics  text/plain; version=0.0.4 (the render callback's body)
- *   GET /health   200 "ok" while healthy, 503 otherwise
+ *   GET /health   200 "ok" while healthy, 503 with the reason otherwise
  *   anything else 404; one request per connection (Connection: close)
  *
  * It serves the collector and the agent. The struct is embedded by the
@@ -21,8 +21,8 @@
 typedef struct trib_http trib_http_t;
 /* Fills b with the /metrics body. */
 typedef void (*trib_http_render_cb)(void *arg, trib_buf_t *b);
-/* True when healthy. */
-typedef bool (*trib_http_health_cb)(void *arg);
+/* True when healthy; otherwise may append why (lines of text) to `why`. */
+typedef bool (*trib_http_health_cb)(void *arg, trib_buf_t *why);
 
 struct trib_http {
     uv_tcp_t listener;
