@@ -27,16 +27,15 @@ acknowledged record, and take produce again once space is freed.
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
+import time
 import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 from tributary_harness import (SKIP, Collector, Skip, TestFailure, broker_available,  # noqa: E402
-                               log)
+                               fill_file, log, mount_tmpfs, require_mount, umount)
 
 STORAGE_ERROR = 56
 BIG = 60 * 1024
@@ -59,51 +58,6 @@ def metric_values(text, name):
         if m:
             out[m.group(1) or ""] = float(m.group(2))
     return out
-
-
-def mount_tmpfs(path, size):
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", path],
-                       capture_output=True, text=True)
-    return p.returncode == 0, p.stderr.strip()
-
-
-def umount(path):
-    if os.path.ismount(path):
-        p = subprocess.run(["umount", path], capture_output=True, text=True)
-        if p.returncode != 0:
-            subprocess.run(["umount", "-l", path])
-
-
-def require_mount():
-    """Mounting a tmpfs must work here; a skip where it cannot, a failure in CI."""
-    probe = tempfile.mkdtemp(prefix="trib-mnt-probe.")
-    try:
-        if os.geteuid() != 0:
-            ok, why = False, "not root"
-        else:
-            ok, why = mount_tmpfs(probe, "1m")
-        umount(probe)
-    finally:
-        os.rmdir(probe)
-    if not ok:
-        msg = "cannot mount a tmpfs here (%s)" % why
-        if os.environ.get("CI") == "true":
-            raise TestFailure(msg + ": CI must allow it")
-        raise Skip(msg)
-
-
-def fill_file(path, chunk=4096):
-    """Writes zeros to path until the filesystem is full; returns the bytes written."""
-    n = 0
-    with open(path, "ab", buffering=0) as f:
-        buf = b"\0" * chunk
-        while True:
-            try:
-                f.write(buf)
-                n += chunk
-            except OSError:
-                break
-    return n
 
 
 class Producer:
@@ -226,7 +180,6 @@ def wait_healthy(c):
             return
         if not c.alive():
             raise TestFailure("the collector died")
-        import time
         time.sleep(0.1)
     raise TestFailure("/health did not recover after space came back: %d %r" % (status, body))
 

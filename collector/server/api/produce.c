@@ -34,6 +34,15 @@
  * OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs INVALID_PRODUCER_EPOCH, an
  * unknown producer continuing mid-sequence UNKNOWN_PRODUCER_ID.
  *
+ * A full disk: the append is refused whole (nothing of it stays in the
+ * log) and the partition answers KAFKA_STORAGE_ERROR, as Kafka answers
+ * for a log directory it cannot write; clients treat it as retriable.
+ * Kafka then keeps the directory offline until a restart; here the next
+ * append tries again, so produce works as soon as there is space. The
+ * request is not held waiting for space: a producer's own retries and
+ * timeouts already bound how long it waits, and a held request would pin
+ * its memory and its connection's order behind a disk nobody may free.
+ *
  * Differences from Kafka:
  *   - records inside a batch are not validated (Kafka decompresses
  *     compressed batches to check offsets and record layout); the header
