@@ -237,6 +237,16 @@ int coll_segment_activate(coll_segment_t *s)
     return 0;
 }
 
+static int reserve_index(coll_segment_t *s, coll_index_t *ix, const char *suffix, uint32_t more)
+{
+    if (coll_index_backed_for(ix, more)) {
+        return 0;
+    }
+    char path[COLL_PATH_MAX];
+    int rc = coll_segment_path(s->log, s->base_offset, suffix, path, sizeof(path));
+    return rc ? rc : coll_index_reserve(ix, path, more);
+}
+
 /* The maximum timestamp is recorded in the time index if it grew. */
 static void time_entry(coll_segment_t *s)
 {
@@ -251,6 +261,10 @@ int coll_segment_deactivate(coll_segment_t *s)
 {
     char path[COLL_PATH_MAX];
     int rc = 0, rc2;
+    /* Appends reserve this entry; a segment activated on a full disk may not have. */
+    if (s->ti.writable) {
+        (void)reserve_index(s, &s->ti, COLL_TIMEINDEX_SUFFIX, 1);
+    }
     time_entry(s);
     if ((rc2 = coll_segment_path(s->log, s->base_offset, COLL_INDEX_SUFFIX, path, sizeof(path))) !=
             0 ||
@@ -264,16 +278,6 @@ int coll_segment_deactivate(coll_segment_t *s)
     }
     s->active = false;
     return rc;
-}
-
-static int reserve_index(coll_segment_t *s, coll_index_t *ix, const char *suffix, uint32_t more)
-{
-    if (coll_index_backed_for(ix, more)) {
-        return 0;
-    }
-    char path[COLL_PATH_MAX];
-    int rc = coll_segment_path(s->log, s->base_offset, suffix, path, sizeof(path));
-    return rc ? rc : coll_index_reserve(ix, path, more);
 }
 
 int coll_segment_append(coll_segment_t *s, const void *data, size_t len,
