@@ -270,6 +270,13 @@ def scenario(c, mnt):
     n_fill += 5
     wait_healthy(c)
     log("space back: produce works again and /health is 200, without a restart")
+    reserve = os.path.join(mnt, ".space-reserve")
+    for _ in range(300):
+        if os.path.exists(reserve) and os.path.getsize(reserve) == 4 << 20:
+            break
+        time.sleep(0.1)
+    else:
+        raise TestFailure("the space reserve was not taken again once the disk had room")
     st.verify(c, "fill")
     st.verify(c, "second")
 
