@@ -149,20 +149,24 @@ static void handle_request(trib_http_conn_t *c)
         h->render(h->arg, &body);
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0) {
-        bool ok = h->health(h->arg);
+        bool ok = h->health(h->arg, &body);
         trib_buf_t detail;
         trib_buf_init(&detail);
         if (!ok) {
-            trib_buf_append(&body, "stopping\n", 9);
+            if (body.len == 0) {
+                trib_buf_append(&body, "unhealthy\n", 10);
+            }
         } else if (h->detail && !h->detail(h->arg, &detail)) {
             /* Serving, but a part is degraded: still 200, the reasons in the body. */
             size_t len = 0;
             const uint8_t *p = trib_buf_flatten(&detail, &len);
+            trib_buf_reset(&body);
             trib_buf_append(&body, "degraded\n", 9);
             if (p) {
                 trib_buf_append(&body, p, len);
             }
         } else {
+            trib_buf_reset(&body);
             trib_buf_append(&body, "ok\n", 3);
         }
         trib_buf_fini(&detail);

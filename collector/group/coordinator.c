@@ -1688,7 +1688,10 @@ coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
     coll_cluster_create_topic(cl, name, strlen(name), g->cfg.offsets_partitions, -1, kv, 2, false,
                               &t, &res);
     if (res.code != TRIB_KAFKA_NONE || !t) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name, res.msg);
+        /* Every FindCoordinator asks again (a full disk): a few lines a minute say it. */
+        static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(60000, 3);
+        TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name,
+                    res.msg);
         return NULL;
     }
     return t;

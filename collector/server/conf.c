@@ -84,6 +84,10 @@ static const trib_config_option_t storage_opts[] = {
      .max = "1000000", .desc = "inactive segments whose files stay open"},
     {TRIB_CONFIG_FIELD(coll_conf_storage_t, segment_idle, DURATION), .def = "1m", .min = "1s",
      .max = "1d", .desc = "close an inactive segment's files after this long unused"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, space_reserve, SIZE), .def = "4MiB", .min = "0",
+     .max = "1GiB",
+     .desc = "disk space held in data_dir/.space-reserve and given up by a start on a full disk, "
+             "so recovery can write"},
     TRIB_CONFIG_END,
 };
 
@@ -219,6 +223,7 @@ void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out)
     out->cleaner_dedupe_bytes = c->storage.cleaner_dedupe_buffer;
     out->max_open_segments = (uint32_t)c->storage.max_open_segments;
     out->segment_idle_ms = (uint32_t)c->storage.segment_idle;
+    out->space_reserve_bytes = c->storage.space_reserve;
     coll_tcfg_t d;
     uint32_t mask;
     coll_conf_topic_defaults(c, &d, &mask);

@@ -48,6 +48,7 @@ typedef struct coll_conf_storage {
     uint64_t cleaner_dedupe_buffer;
     uint64_t max_open_segments;
     int64_t segment_idle;
+    uint64_t space_reserve;
 } coll_conf_storage_t;
 
 typedef struct coll_conf_producers {

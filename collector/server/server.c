@@ -128,6 +128,8 @@ typedef struct render_ctx {
     int pass;
 } render_ctx_t;
 
+static void render_storage(coll_server_t *s, trib_buf_t *b);
+
 static void render_partition(coll_server_t *s, coll_partition_t *p, void *arg)
 {
     (void)s;
@@ -316,6 +318,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
     }
+    render_storage(s, b);
     if (s->metrics_hook) {
         s->metrics_hook(s->metrics_hook_arg, b);
     }
@@ -327,10 +330,96 @@ void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, v
     s->metrics_hook_arg = arg;
 }
 
-static bool healthy(void *arg)
+typedef struct health_ctx {
+    trib_buf_t *why;
+    size_t n;
+} health_ctx_t;
+
+static void health_log(coll_log_t *log, void *arg)
+{
+    health_ctx_t *h = arg;
+    int err = coll_log_write_error(log);
+    if (!err) {
+        return;
+    }
+    if (h->n++ < 10) {
+        char line[512];
+        int n = snprintf(line, sizeof(line), "storage: %s-%d: %s%s\n", coll_log_topic(log),
+                         (int)coll_log_partition(log), trib_strerror(err),
+                         err == -EROFS ? " (offline until a restart)" : "");
+        trib_buf_append(h->why, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
+}
+
+/*
+ * Unhealthy while stopping, and while any partition cannot be written: the
+ * disk is full (until space returns) or the log went offline.
+ */
+static bool healthy(void *arg, trib_buf_t *why)
 {
     coll_server_t *s = arg;
-    return !s->stopping;
+    if (s->stopping) {
+        trib_buf_append(why, "stopping\n", 9);
+        return false;
+    }
+    health_ctx_t h = {why, 0};
+    if (s->st) {
+        coll_storage_foreach(s->st, health_log, &h);
+    }
+    if (h.n > 10) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "storage: %zu more partitions\n", h.n - 10);
+        trib_buf_append(why, line, (size_t)n);
+    }
+    return h.n == 0;
+}
+
+static void render_storage_error(coll_log_t *log, void *arg)
+{
+    trib_buf_t *b = arg;
+    int err = coll_log_write_error(log);
+    if (!err) {
+        return;
+    }
+    trib_buf_t lb;
+    trib_buf_init(&lb);
+    const char *topic = coll_log_topic(log);
+    trib_buf_append(&lb, "topic=\"", 7);
+    trib_prom_label_escape(&lb, topic, strlen(topic));
+    char tail[80];
+    int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\",reason=\"%s\"",
+                     (int)coll_log_partition(log),
+                     coll_storage_error_reason_name(coll_storage_error_reason(err)));
+    trib_buf_append(&lb, tail, (size_t)n);
+    trib_buf_put_u8(&lb, 0);
+    size_t len;
+    const char *labels = (const char *)trib_buf_flatten(&lb, &len);
+    if (labels) {
+        trib_prom_sample_u64(b, "tributary_storage_partition_error", labels, 1);
+    }
+    trib_buf_fini(&lb);
+}
+
+static void render_storage(coll_server_t *s, trib_buf_t *b)
+{
+    if (!s->st) {
+        return;
+    }
+    coll_storage_stats_t ss;
+    coll_storage_get_stats(s->st, &ss);
+    trib_prom_header(b, "tributary_storage_append_errors_total", "counter",
+                     "Appends the storage could not write (the producer got KAFKA_STORAGE_ERROR), "
+                     "by reason.");
+    for (int r = 0; r < COLL_WERR_N; r++) {
+        char labels[48];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", coll_storage_error_reason_name(r));
+        trib_prom_sample_u64(b, "tributary_storage_append_errors_total", labels,
+                             ss.append_errors[r]);
+    }
+    trib_prom_header(b, "tributary_storage_partition_error", "gauge",
+                     "1 for each partition that cannot be written now (no_space: the disk is "
+                     "full; io: offline after an I/O error).");
+    coll_storage_foreach(s->st, render_storage_error, b);
 }
 
 static bool health_detail(void *arg, trib_buf_t *b)

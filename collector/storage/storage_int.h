@@ -126,6 +126,7 @@ typedef struct coll_index {
     uint32_t capacity; /* entries the mapping can hold */
     uint8_t entry_size;
     bool writable;
+    size_t backed; /* writable: bytes from 0 known to have disk blocks (see index.c) */
 } coll_index_t;
 
 void coll_index_init(coll_index_t *ix, unsigned entry_size);
@@ -133,9 +134,18 @@ void coll_index_init(coll_index_t *ix, unsigned entry_size);
 int coll_index_map_ro(coll_index_t *ix, const char *path);
 /*
  * Maps an index file read-write for the active segment, keeping its first
- * `entries` entries and preallocating to prealloc bytes.
+ * `entries` entries and sizing it (sparse) to prealloc bytes. Appends
+ * only store where blocks are known to exist (see index.c).
  */
 int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size_t prealloc);
+/* True when the next `more` entries already have disk blocks. */
+bool coll_index_backed_for(const coll_index_t *ix, uint32_t more);
+/*
+ * Gives the next `more` entries disk blocks (posix_fallocate on path, the
+ * mapped file), so appending them cannot fault. 0, or -ENOSPC / -EDQUOT /
+ * -errno with nothing changed.
+ */
+int coll_index_reserve(coll_index_t *ix, const char *path, uint32_t more);
 void coll_index_unmap(coll_index_t *ix);
 /* Unmaps and truncates the file to its valid entries. */
 int coll_index_trim(coll_index_t *ix, const char *path);
@@ -323,6 +333,7 @@ struct coll_log {
     int64_t cleaner_retry_ms; /* after a failed pass, not picked again before this */
     uint64_t gen;             /* bumped by truncation: invalidates jobs in flight */
     int failed;               /* sticky I/O error: the log is offline */
+    int write_error;          /* -ENOSPC/-EDQUOT: the last append found the disk full */
 
     coll_epoch_cache_t epochs;
     bool epoch_dirty, epoch_writing;
@@ -441,6 +452,14 @@ struct coll_storage {
     bool cleaner_busy;
     trib_log_ratelimit_t rl_cleaner;
 
+    /* A full disk (log.c): rate-limited lines, and a probe for space (storage.c). */
+    trib_log_ratelimit_t append_rl, file_rl;
+    bool disk_full;       /* some log has write_error set */
+    uint64_t next_probe;  /* loop time of the next statvfs while disk_full */
+    bool close_no_marker; /* close could not write its checkpoints (disk full) */
+    bool reserve_short;   /* .space-reserve is not (wholly) held */
+    uint64_t next_reserve;
+
     int closing; /* 0, or the close phase */
     int close_status;
     coll_storage_close_cb close_cb;
@@ -463,6 +482,10 @@ int coll_storage_write_file(coll_storage_t *st, char *path, char *content, size_
                             void (*done)(void *arg, int status), void *arg);
 /* Queues the deletion (unlink, close, free) of an unreferenced deleted segment. */
 void coll_storage_delete_segment(coll_storage_t *st, coll_segment_t *s);
+/* Counts a failed append (and notes a full disk) under its reason; logs it rate-limited. */
+void coll_storage_append_failed(coll_storage_t *st, coll_log_t *log, size_t len, int rc);
+/* The log took an append again after a full disk. */
+void coll_storage_append_resumed(coll_storage_t *st, coll_log_t *log);
 
 static inline uint32_t coll_rd32(const uint8_t *p)
 {

@@ -44,6 +44,15 @@
  * topics (__consumer_offsets): INVALID_TOPIC_EXCEPTION, as Kafka answers;
  * the group coordinator appends to the log directly (group/store.c).
  *
+ * A full disk: the append is refused whole (nothing of it stays in the
+ * log) and the partition answers KAFKA_STORAGE_ERROR, as Kafka answers
+ * for a log directory it cannot write; clients treat it as retriable.
+ * Kafka then keeps the directory offline until a restart; here the next
+ * append tries again, so produce works as soon as there is space. The
+ * request is not held waiting for space: a producer's own retries and
+ * timeouts already bound how long it waits, and a held request would pin
+ * its memory and its connection's order behind a disk nobody may free.
+ *
  * Differences from Kafka:
  *   - records inside a batch of a non-compacted topic are not validated
  *     (Kafka decompresses compressed batches to check offsets and record
@@ -358,7 +367,8 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     int rc = coll_log_append(log, data, len, p->leader_epoch, flags, &info);
     if (rc != 0) {
         e = coll_kafka_error_from(rc);
-        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR || e == TRIB_KAFKA_KAFKA_STORAGE_ERROR) {
+        /* Storage errors are logged (rate-limited) and counted by the storage. */
+        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: append: %s", t->name,
                      (int)p->index, trib_strerror(rc));
         }

@@ -5,7 +5,8 @@
  *   GET /metrics  text/plain; version=0.0.4 (the render callback's body)
  *   GET /health   200 "ok" while healthy; 200 "degraded" followed by one
  *                 line per degraded part when a detail callback reports
- *                 any (trib_http_set_detail); 503 when not healthy
+ *                 any (trib_http_set_detail); 503 with the reason when not
+ *                 healthy
  *   anything else 404; one request per connection (Connection: close)
  *
  * It serves the collector and the agent. The struct is embedded by the
@@ -23,8 +24,8 @@
 typedef struct trib_http trib_http_t;
 /* Fills b with the /metrics body. */
 typedef void (*trib_http_render_cb)(void *arg, trib_buf_t *b);
-/* True when healthy. */
-typedef bool (*trib_http_health_cb)(void *arg);
+/* True when healthy; otherwise may append why (lines of text) to `why`. */
+typedef bool (*trib_http_health_cb)(void *arg, trib_buf_t *why);
 /* Appends a line per degraded part to b; true when there is none. */
 typedef bool (*trib_http_detail_cb)(void *arg, trib_buf_t *b);
 

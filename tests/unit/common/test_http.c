@@ -66,9 +66,13 @@ static void render(void *arg, trib_buf_t *b)
     trib_prom_sample_u64(b, "tributary_test_metric", NULL, 42);
 }
 
-static bool health(void *arg)
+static bool health(void *arg, trib_buf_t *why)
 {
-    return ((http_fx_t *)arg)->healthy;
+    if (!((http_fx_t *)arg)->healthy) {
+        trib_buf_append(why, "the disk is full\n", 17);
+        return false;
+    }
+    return true;
 }
 
 static void get(int port, const char *req, char *out, size_t outlen)
@@ -155,6 +159,7 @@ static void test_endpoint(void **state)
     assert_non_null(strstr(f.replies[1], "200 OK"));
     assert_non_null(strstr(f.replies[1], "\r\n\r\nok\n"));
     assert_non_null(strstr(f.replies[2], "503"));
+    assert_non_null(strstr(f.replies[2], "\r\n\r\nthe disk is full\n"));
     assert_non_null(strstr(f.replies[3], "405"));
 }
 
