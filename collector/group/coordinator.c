@@ -1366,8 +1366,12 @@ static uint8_t *bytes_dup(const uint8_t *p, int32_t len)
     return d;
 }
 
-/* Evicts every member that came over the network (their parked requests fail). */
-static void evict_external(coll_group_t *grp)
+/*
+ * Evicts every member that is not internal (their parked requests fail):
+ * clients that joined while the sink was not running, or the sink's own
+ * member as the previous run stored it (reloaded from __consumer_offsets).
+ */
+static void evict_external(coll_group_t *grp, const char *internal_id)
 {
     coll_gmember_t **pp = &grp->members;
     while (*pp) {
@@ -1376,9 +1380,15 @@ static void evict_external(coll_group_t *grp)
             pp = &m->next;
             continue;
         }
-        TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
-                 "group %s: member %s (%s) evicted: the group belongs to a sink of this collector",
-                 grp->id, m->id, m->client_host ? m->client_host : "-");
+        if (strcmp(m->id, internal_id) == 0) {
+            TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+                     "group %s: member %s of the previous run replaced", grp->id, m->id);
+        } else {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+                     "group %s: member %s (%s) evicted: the group belongs to a sink of this "
+                     "collector",
+                     grp->id, m->id, m->client_host ? m->client_host : "-");
+        }
         if (m->join_req) {
             coll_req_t *r = m->join_req;
             m->join_req = NULL;
@@ -1446,7 +1456,7 @@ int coll_group_internal_set(coll_groups_t *g, const char *group, const coll_gint
         free(mid);
         return -ENOMEM;
     }
-    evict_external(grp);
+    evict_external(grp, in->member_id);
     if (!m) {
         m = nm;
         m->id = mid;
