@@ -61,7 +61,9 @@ static void usage(FILE *out)
           "      --log-format FORMAT  text or json\n"
           "      --check-config       validate the configuration and exit\n"
           "  -h, --help               show this help and exit\n"
-          "  -V, --version            show versions and exit\n",
+          "  -V, --version            show versions and exit\n"
+          "\n"
+          "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE.\n",
           out);
 }
 
