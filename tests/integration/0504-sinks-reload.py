@@ -13,7 +13,8 @@ throughout and getting no error.
    sink is at-least-once); b restarts with its new options and goes on.
 4. SIGHUP with a file that does not parse: the error is logged and b keeps
    running.
-At the end b's files hold every record the producer wrote.
+At the end b's files hold every record the producer wrote. Last, SIGTERM
+right after a SIGHUP that removes b while records flow: a clean exit.
 """
 import glob
 import importlib.util
@@ -194,6 +195,16 @@ def main(c):
         return not missing or "%d missing" % len(missing)
     sinklib.wait_for("every record in b's files", all_in_b, 60)
     log("every acknowledged record is in sink b's files")
+
+    # 5. SIGTERM right after a reload that removes b: the stop waits for its drain
+    # (run_test checks the exit status and the log for sanitizer reports).
+    more = Producer(c.bootstrap)
+    more.start()
+    sinklib.wait_for("more records", lambda: len(more.acked) > 2000 or len(more.acked), 60, 0.05)
+    reload(c, "sinks: []\n")
+    more.stop.set()
+    more.join(90)
+    c.stop("TERM")
 
 
 sinklib.write_config(CONF, "sinks:\n" + SINK_A)
