@@ -7,13 +7,15 @@ throughout and getting no error.
 2. SIGHUP with `a` and a new sink `b`: b starts (its files fill with the
    topic from the log start) and its group sink.b shows the member
    sink-b-1 with the topic's partitions; a keeps running.
-3. SIGHUP with only `b` (batch options changed): a stops, its group
+3. SIGHUP with only `b`, its batch and path changed: a stops, its group
    sink.a becomes Empty with 0 members, and every offset below what a
    committed is in a's files (it committed only what was durable; the file
-   sink is at-least-once); b restarts with its new options and goes on.
+   sink is at-least-once); b restarts with its new options and goes on
+   from its committed offsets into the new path.
 4. SIGHUP with a file that does not parse: the error is logged and b keeps
    running.
-At the end b's files hold every record the producer wrote. Last, SIGTERM
+At the end b's files (old path and new) hold every record the producer
+wrote. Last, SIGTERM
 right after a SIGHUP that removes b while records flow: a clean exit.
 """
 import glob
@@ -41,6 +43,7 @@ TMP = tempfile.mkdtemp(prefix="trib-0504.")
 CONF = os.path.join(TMP, "collector.yaml")
 OUT_A = os.path.join(TMP, "a")
 OUT_B = os.path.join(TMP, "b")
+OUT_B2 = os.path.join(TMP, "b2")
 
 SINK_A = """  - name: a
     type: file
@@ -50,18 +53,18 @@ SINK_A = """  - name: a
 """ % (TOPIC, OUT_A)
 
 
-def sink_b(linger):
+def sink_b(linger, out=OUT_B):
     return """  - name: b
     type: file
     topics: ["/^web\\\\..*$/"]
     batch: {max_records: 500, linger: %s}
     options: {path: "%s"}
-""" % (linger, OUT_B)
+""" % (linger, out)
 
 
-def read_lines(d):
+def read_lines(*dirs):
     seen = {}
-    for path in glob.glob(os.path.join(d, "*.jsonl")):
+    for path in [p for d in dirs for p in glob.glob(os.path.join(d, "*.jsonl"))]:
         with open(path) as f:
             for line in f:
                 if not line.endswith("\n"):
@@ -145,14 +148,14 @@ def main(c):
         log("SIGHUP added sink b: it runs, and a still does")
 
         # 3. Remove a, change b.
-        reload(c, "sinks:\n" + sink_b("20ms"))
+        reload(c, "sinks:\n" + sink_b("20ms", OUT_B2))
 
         def a_empty():
             first, out = describe(c, "sink.a")
             return ("state Empty" in first and "0 members" in first) or first
         sinklib.wait_for("group sink.a Empty", a_empty, 30)
-        sinklib.wait_for("b restarted with its new options",
-                         lambda: "[sink:b] started by the reload" in log_text(c), 30)
+        sinklib.wait_for("b restarted with its new options", lambda: (
+            "[sink:b] stopped; starting it with its new configuration" in log_text(c)), 30)
         n_a = len(read_lines(OUT_A))
         committed = sinklib.group_lag(c, "sink.a")
         if len(committed) != 4:
@@ -165,10 +168,9 @@ def main(c):
                                   "offsets (first %d)" % (t, p, off, len(missing), missing[0]))
         log("SIGHUP removed sink a: group Empty, offsets %s all in its %d lines"
             % ({p: v[0] for (t, p), v in committed.items()}, n_a))
-        before = len(read_lines(OUT_B))
-        sinklib.wait_for("b going on after its restart",
-                         lambda: len(read_lines(OUT_B)) > before + 1000 or
-                         len(read_lines(OUT_B)), 60, 0.1)
+        sinklib.wait_for("b going on after its restart, into its new path",
+                         lambda: len(read_lines(OUT_B2)) > 1000 or len(read_lines(OUT_B2)),
+                         60, 0.1)
         if len(read_lines(OUT_A)) != n_a:
             raise TestFailure("sink a still writes after it was removed")
 
@@ -177,9 +179,9 @@ def main(c):
         sinklib.wait_for("the reload error in the log",
                          lambda: "does not load; the running configuration stays" in log_text(c),
                          30)
-        before = len(read_lines(OUT_B))
-        sinklib.wait_for("b still going", lambda: len(read_lines(OUT_B)) > before + 1000 or
-                         len(read_lines(OUT_B)), 60, 0.1)
+        before = len(read_lines(OUT_B2))
+        sinklib.wait_for("b still going", lambda: len(read_lines(OUT_B2)) > before + 1000 or
+                         len(read_lines(OUT_B2)), 60, 0.1)
         first, _ = describe(c, "sink.b")
         if "state Stable" not in first:
             raise TestFailure("sink b after a bad reload: %r" % first)
@@ -191,10 +193,11 @@ def main(c):
     log("producer: %d records acknowledged, no errors" % len(prod.acked))
 
     def all_in_b():
-        missing = prod.acked - set(read_lines(OUT_B))
+        missing = prod.acked - set(read_lines(OUT_B, OUT_B2))
         return not missing or "%d missing" % len(missing)
     sinklib.wait_for("every record in b's files", all_in_b, 60)
-    log("every acknowledged record is in sink b's files")
+    log("every acknowledged record is in sink b's files (%d before its restart, %d after)"
+        % (len(read_lines(OUT_B)), len(read_lines(OUT_B2))))
 
     # 5. SIGTERM right after a reload that removes b: the stop waits for its drain
     # (run_test checks the exit status and the log for sanitizer reports).
