@@ -2045,6 +2045,9 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
     if (strcmp(method, "POST") != 0) {
         return http_text(body, 405, "method not allowed: POST /sinks/NAME/replay\n");
     }
+    if (h->stopping) {
+        return http_text(body, 503, "the collector is stopping\n");
+    }
     if (!loopback) {
         return http_text(body, 403,
                          "forbidden: sinks are replayed from the collector's host only "
