@@ -30,16 +30,31 @@
  *                    record silently.
  *   commit   once every range is done (and dead-letter appends are
  *            durable): the offset after the batch is committed to group
- *            sink.<name> as a standalone commit (generation -1), then the
- *            batch is released and the task fills again.
+ *            sink.<name> as the sink's member, then the batch is released
+ *            and the task fills again.
  *
  * Delivery is at-least-once: a crash between the plugin's OK and the
  * commit delivers the batch again, which is why plugins write idempotently
  * keyed by (topic, partition, offset).
  *
- * Offsets go through coll_group_commit_check / coll_group_commit /
- * coll_group_offset of the group coordinator (group/group.h), behind
- * offsets_fetch() and offsets_commit() below. A partition with no new
+ * Membership. The sink is the member sink-<name>-<node id> of its group
+ * from start to stop, an internal member of the coordinator (group/group.h:
+ * no connection, no heartbeats; see coordinator.c, "Internal members", for
+ * why not a JoinGroup over loopback). Its subscription is the topics it has
+ * tasks for and its assignment the tasks' partitions, both re-sent when the
+ * tasks change (sink_membership). Offsets go through
+ * coll_group_internal_commit_check / coll_group_commit / coll_group_offset,
+ * behind offsets_fetch() and offsets_commit() below. Since the group has a
+ * member, nobody else can join it or commit its offsets; a replay
+ * (coll_sinks_http) is the way to move them: each matching task, once it has
+ * no job in flight, drops its uncommitted batch, commits the new offset and
+ * reads on from there (task_replay).
+ *
+ * Reload (coll_sinks_reload): a sink removed or changed by SIGHUP is marked
+ * stopping; it takes no new batch, and once none of its tasks has a job in
+ * flight the tick retires it (workers joined, instances closed, group left,
+ * handle closed); a changed sink's successor starts after that, so two
+ * instances never deliver the same partitions at once. A partition with no new
  * records has its offset committed again every hour: a group without
  * members loses its offsets offsets.retention.minutes after its last
  * commit, and a forgotten offset means delivering the whole log again.
