@@ -7,8 +7,11 @@
  * cluster metadata (topics, attached to their logs), then the server
  * (listeners, metrics, the ready file). SIGTERM/SIGINT stop the server
  * gracefully, then close the storage (fsync, checkpoints, the clean
- * shutdown marker) and exit 0. With no arguments it runs on the embedded
- * defaults: 127.0.0.1:9092, ./tributary-data, node 1.
+ * shutdown marker) and exit 0. SIGHUP reloads the sinks from the
+ * configuration file (coll_sinks_reload): a file that does not load is
+ * logged and the running sinks stay as they are; other settings apply at
+ * the next start. With no arguments it runs on the embedded defaults:
+ * 127.0.0.1:9092, ./tributary-data, node 1.
  *
  * Exit codes: 0 clean stop or valid --check-config; 1 a runtime failure
  * (cannot bind, storage error, the data directory locked by another
@@ -70,7 +73,9 @@ static void usage(FILE *out)
           "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
           "                           description) and what it needs, and exit\n"
           "  -h, --help               show this help and exit\n"
-          "  -V, --version            show versions and exit\n",
+          "  -V, --version            show versions and exit\n"
+          "\n"
+          "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE.\n",
           out);
 }
 
@@ -117,6 +122,7 @@ typedef struct app {
     coll_cluster_t *cluster;
     coll_server_t *server;
     coll_sinks_t *sinks;
+    const char *config_path;
     bool stopping;
     int status;
 } app_t;
@@ -166,11 +172,18 @@ static bool sinks_health(void *arg, trib_buf_t *b)
     return coll_sinks_health(arg, b);
 }
 
+static int sinks_http(void *arg, const char *method, const char *target, bool loopback,
+                      trib_buf_t *body)
+{
+    return coll_sinks_http(arg, method, target, loopback, body);
+}
+
 static void sinks_stopped(void *arg)
 {
     app_t *a = arg;
     coll_server_set_metrics_hook(a->server, NULL, NULL);
     coll_server_set_health_hook(a->server, NULL, NULL);
+    coll_server_set_http_admin(a->server, NULL, NULL);
     stop_server(a);
 }
 
@@ -199,12 +212,64 @@ static void stop_server(app_t *a)
     }
 }
 
+/* Logs a configuration's errors, one line each. */
+static void log_config_errors(trib_config_t *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "the configuration has errors");
+        return;
+    }
+    trib_config_print_errors(cfg, f);
+    fclose(f);
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", line);
+    }
+    free(text);
+}
+
+/* SIGHUP: the sinks of the configuration file again (added, removed, changed). */
+static void reload(app_t *a)
+{
+    if (a->stopping || !a->sinks) {
+        return;
+    }
+    if (!a->config_path) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                 "SIGHUP: no configuration file (-c FILE) was given: nothing to reload");
+        return;
+    }
+    coll_conf_t nc;
+    trib_config_t *ncfg = NULL;
+    int rc = coll_conf_load(&nc, &ncfg, a->config_path);
+    if (rc != 0) {
+        if (ncfg) {
+            log_config_errors(ncfg);
+        } else {
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s: %s", a->config_path, trib_strerror(rc));
+        }
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                 "SIGHUP: %s does not load; the running configuration stays", a->config_path);
+        trib_config_free(ncfg);
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "SIGHUP: reloading the sinks from %s (other settings apply at the next start)",
+             a->config_path);
+    rc = coll_sinks_reload(a->sinks, ncfg, nc.sinks, nc.nsinks);
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "SIGHUP: reloading the sinks: %s", trib_strerror(rc));
+    }
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
     if (signum == SIGHUP) {
-        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
-                 "SIGHUP: the collector does not reload its configuration; restart it");
+        reload(a);
         return;
     }
     begin_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -556,6 +621,7 @@ int main(int argc, char **argv)
         return 1;
     }
     app.loop = &loop;
+    app.config_path = config_path;
     coll_storage_config_t scfg;
     coll_conf_to_storage(&conf, &scfg);
     trib_error_t err;
@@ -587,7 +653,8 @@ int main(int argc, char **argv)
             char msg[700];
             TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", error_text(&err, msg, sizeof(msg)));
             app.status = 1;
-        } else if (conf.nsinks > 0) {
+        } else {
+            /* The host runs without sinks too: a reload (SIGHUP) may add some. */
             rc =
                 coll_sinks_start(&loop, app.server, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {
@@ -598,6 +665,7 @@ int main(int argc, char **argv)
             } else {
                 coll_server_set_metrics_hook(app.server, sinks_metrics, app.sinks);
                 coll_server_set_health_hook(app.server, sinks_health, app.sinks);
+                coll_server_set_http_admin(app.server, sinks_http, app.sinks);
             }
         }
     }

@@ -330,6 +330,13 @@ void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, v
     s->metrics_hook_arg = arg;
 }
 
+void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *arg)
+{
+    if (s->http.open) {
+        trib_http_set_admin(&s->http, fn, arg);
+    }
+}
+
 typedef struct health_ctx {
     trib_buf_t *why;
     size_t n;

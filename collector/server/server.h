@@ -18,6 +18,7 @@
 #include "group/group.h"
 #include "storage/storage.h"
 #include "tributary/error.h"
+#include "tributary/http.h"
 
 typedef struct coll_server coll_server_t;
 
@@ -84,6 +85,13 @@ void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, v
  */
 typedef bool (*coll_server_health_fn)(void *arg, struct trib_buf *b);
 void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, void *arg);
+
+/*
+ * Answers HTTP requests on the metrics listener beyond /metrics and
+ * /health (tributary/http.h, trib_http_admin_cb; the sink host's POST
+ * /sinks/NAME/replay). NULL removes it. Nothing happens with metrics off.
+ */
+void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *arg);
 
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);

@@ -15,6 +15,8 @@
 
 /* tributary groups (groups.c). */
 int cli_groups(int argc, char **argv);
+/* tributary sinks (sinks.c). */
+int cli_sinks(int argc, char **argv);
 
 static int dispatch(int argc, char **argv, char **args);
 
@@ -31,6 +33,7 @@ static void usage(FILE *out)
           "  consume --topic T                          print records\n"
           "  cluster describe                           brokers, controller, API versions\n"
           "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
+          "  sinks replay --sink NAME                   a running sink delivers again\n"
           "  version                                    show versions\n"
           "  help                                       show this help\n"
           "\n"
@@ -151,6 +154,9 @@ static int dispatch(int argc, char **argv, char **args)
     }
     if (!strcmp(cmd, "groups")) {
         return cli_groups(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "sinks")) {
+        return cli_sinks(argc - 1, argv + 1);
     }
     fprintf(stderr, "tributary: unknown command '%s'\n", cmd);
     usage(stderr);
