@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""The agent's disk buffer and tail checkpoints after a simulated power loss.
+
+The agent runs under tests/powerloss/libpowerloss.so watching its
+state_dir (the checkpoint file and buffer/: segments, ledger), so that
+after a SIGKILL rollback.py can put back exactly what the agent's fsyncs
+made durable; the collector is another machine here and keeps its data.
+
+The guarantee (agent/buffer/buffer.h, README): a syslog event is appended
+to the buffer with one write when it is accepted, and the buffer is
+fdatasynced, with the ledger (the first unacknowledged id) written
+atomically, every checkpoint_interval. The metrics_file is written in the
+same timer callback right after that sync, so once it shows
+tributary_agent_buffered_events_total >= B, the first B events this run
+accepted are durable. A power loss may lose events accepted after the
+last sync that the collector had not acknowledged, nothing else:
+
+  1. every event covered by a completed sync (the first B of the run) and
+     every event the collector had, arrives after the restart;
+  2. events acknowledged before a completed sync that wrote the ledger
+     past them are not sent again (the durable ledger never goes back
+     past a completed sync): their count at the collector is unchanged;
+  3. the agent restarts on the rolled-back buffer without manual action;
+  4. tailed lines all arrive at least once: a rolled-back checkpoint
+     means re-reading, never skipping.
+
+Each round: tail lines and syslog events are delivered with the collector
+up and settle (metrics file: buffer empty, so the ledger past them was
+synced); the collector stops; more events are accepted and a sync covers
+them (phase B); a last burst (phase C) is sent and the agent is SIGKILLed
+at once; the state_dir is rolled back; the collector and the agent start
+again and everything of 1. and 4. must arrive. How many phase C events
+were lost is logged (it depends on where the kill fell relative to the
+timer; with the buffer's fdatasync removed, phase B is lost too, which
+fails the test).
+
+  0315-agent-powerloss.py [--rounds N] [--seed S]   (default 3 rounds)
+"""
+import argparse
+import collections
+import importlib
+import os
+import random
+import re
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+sys.path.insert(0, os.path.join(HERE, "..", "powerloss"))
+import rollback as powerloss  # noqa: E402
+from tributary_harness import TestFailure, log, run_test  # noqa: E402
+
+agentlib = importlib.import_module("0399_agentlib")
+SYSLOG_TOPIC = "agent.powerloss.syslog"
+TAIL_TOPIC = "agent.powerloss.tail"
+TAG = re.compile(r"pl=(\S+)")
+ARGS = None
+
+
+class PowerlossAgent(agentlib.Agent):
+    """checkpoint_interval 1s: a window of accepted, unsynced events."""
+
+    def write_config(self):
+        with open(self.conf, "w") as f:
+            f.write("agent:\n  id: %s\n  state_dir: %s\n  metrics_file: %s\n"
+                    "  checkpoint_interval: 1s\n  shutdown_timeout: 1s\n"
+                    % (self.name, self.state, self.metrics_file))
+            f.write("output:\n  brokers: [%s]\n" % self.bootstrap)
+            f.write("buffer: {segment_size: 16KiB}\n")
+            f.write("pipelines:\n%s" % self.pipelines)
+
+
+def tags(bootstrap, topic):
+    return collections.Counter(TAG.search(v["message"]).group(1)
+                               for v in agentlib.consume(bootstrap, topic, timeout=60))
+
+
+def send(port, names):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"".join(b"<14>Nov 26 10:00:00 web-1 app[1]: power loss test pl=%s\n"
+                       % n.encode() for n in names))
+    s.close()
+
+
+BUFFERED = "tributary_agent_buffered_events_total"
+UNACKED = "tributary_agent_buffer_events"
+
+
+def synced(a, pred, what, timeout=60):
+    """Waits until one metrics file (written right after each buffer sync)
+    satisfies pred(values); returns the values."""
+    got = {}
+
+    def ok():
+        got.clear()
+        got.update(a.metrics())
+        return BUFFERED in got and UNACKED in got and pred(got)
+    agentlib.wait_for(ok, timeout, what)
+    if got.get("tributary_agent_buffer_sync_errors_total", 0):
+        raise TestFailure("the agent counted buffer sync errors: %s" % got)
+    return got
+
+
+def append_lines(path, path_end, names, prefix, n):
+    """n lines to each tailed file (the second one is read_from: end, so a
+    lost checkpoint would skip lines rather than re-read them)."""
+    for p, kind in ((path, "b"), (path_end, "e")):
+        with open(p, "a") as f:
+            for i in range(n):
+                names.append("%s-%s-%d" % (prefix, kind, i))
+                f.write("tail line pl=%s\n" % names[-1])
+
+
+def main(c):
+    agentlib.require_kcat()
+    rng = random.Random(ARGS.seed)
+    port = agentlib.free_port()
+    logs = os.path.join(c.tmp, "logs")
+    os.makedirs(logs)
+    path = os.path.join(logs, "app.log")
+    path_end = os.path.join(logs, "end.log")
+    open(path, "w").close()
+    open(path_end, "w").close()
+    a = PowerlossAgent(c.tmp, c.bootstrap, """
+  - name: syslog
+    inputs:
+      - {type: syslog, mode: tcp, address: "127.0.0.1:%d"}
+    topic: %s
+  - name: app
+    inputs:
+      - {type: tail, paths: ["%s"]}
+      - {type: tail, paths: ["%s"], read_from: end}
+    topic: %s
+""" % (port, SYSLOG_TOPIC, path, path_end, TAIL_TOPIC))
+    os.makedirs(a.state)
+    shadow = os.path.join(c.tmp, "shadow")
+    a.env = powerloss.shim_env(shadow, [a.state])
+    tail_lines = []
+    lost_c = 0
+    with agentlib.guard(a):
+        a.start()
+        agentlib.wait_listening(a)
+        for rnd in range(ARGS.rounds):
+            n_a, n_b, n_c = (rng.randint(100, 400) for _ in range(3))
+            # Phase A: delivered with the collector up, settled (ledger synced past them).
+            append_lines(path, path_end, tail_lines, "%d-t" % rnd, rng.randint(100, 300))
+            phase_a = ["%d-a-%d" % (rnd, i) for i in range(n_a)]
+            send(port, phase_a)
+            synced(a, lambda m: m[BUFFERED] >= n_a and m[UNACKED] == 0,
+                   "round %d: phase A acknowledged and the ledger synced past it" % rnd)
+            agentlib.wait_for(lambda: set(tail_lines) <= set(tags(c.bootstrap, TAIL_TOPIC)),
+                              60, "round %d: tail lines delivered" % rnd)
+            before = tags(c.bootstrap, SYSLOG_TOPIC)
+            for n in phase_a:
+                if before[n] == 0:
+                    raise TestFailure("round %d: %s not at the collector" % (rnd, n))
+            # Phase B: the collector is down; the events are accepted and synced.
+            c.stop("TERM")
+            append_lines(path, path_end, tail_lines, "%d-u" % rnd, rng.randint(50, 200))
+            phase_b = ["%d-b-%d" % (rnd, i) for i in range(n_b)]
+            send(port, phase_b)
+            synced(a, lambda m: m[BUFFERED] >= n_a + n_b, "round %d: phase B synced" % rnd)
+            # Phase C: a burst, then the power goes.
+            phase_c = ["%d-c-%d" % (rnd, i) for i in range(n_c)]
+            send(port, phase_c)
+            a.stop("KILL")
+            m = a.metrics()  # the last file written before the kill
+            if m.get("tributary_agent_buffer_sync_errors_total", 0):
+                raise TestFailure("the agent counted buffer sync errors: %s" % m)
+            n_synced = int(m[BUFFERED])
+            summary = powerloss.rollback(shadow)
+            log("round %d: killed with %d events sent this run, %d synced; rolled back: %s"
+                % (rnd, n_a + n_b + n_c, n_synced, summary))
+            os.unlink(a.metrics_file)
+            c.start()
+            a.bootstrap = c.bootstrap
+            a.write_config()
+            a.start()
+            agentlib.wait_listening(a)
+            run_events = phase_a + phase_b + phase_c
+            must = set(run_events[:n_synced])
+
+            def arrived():
+                got = tags(c.bootstrap, SYSLOG_TOPIC)
+                return must <= set(got) and set(tail_lines) <= set(tags(c.bootstrap, TAIL_TOPIC))
+            try:
+                agentlib.wait_for(arrived, 60, "round %d: every synced event and tail line "
+                                  "after the power loss" % rnd, interval=0.5)
+            except TestFailure:
+                got = tags(c.bootstrap, SYSLOG_TOPIC)
+                tgot = tags(c.bootstrap, TAIL_TOPIC)
+                raise TestFailure(
+                    "round %d: after the power loss %d of %d synced events are missing (e.g. %s)"
+                    ", %d of %d tail lines (e.g. %s)"
+                    % (rnd, len(must - set(got)), len(must), sorted(must - set(got))[:5],
+                       len(set(tail_lines) - set(tgot)), len(tail_lines),
+                       sorted(set(tail_lines) - set(tgot))[:5]))
+            # Whatever arrives, arrives within the buffer's recovery: settle again.
+            synced(a, lambda m: m[UNACKED] == 0, "round %d: the recovered buffer drained" % rnd)
+            after = tags(c.bootstrap, SYSLOG_TOPIC)
+            resent = [n for n, k in before.items() if after[n] != k]
+            if resent:
+                raise TestFailure("round %d: %d events acknowledged before a completed sync "
+                                  "were sent again after the power loss (e.g. %s)"
+                                  % (rnd, len(resent), resent[:5]))
+            lost = [n for n in phase_c if after[n] == 0]
+            lost_c += len(lost)
+            tafter = tags(c.bootstrap, TAIL_TOPIC)
+            log("round %d: all %d synced events and %d tail lines arrived (%d tail lines "
+                "read again); %d of %d phase C events lost (accepted after the last sync or "
+                "not yet read when the power went)"
+                % (rnd, len(must), len(tail_lines), sum(k - 1 for k in tafter.values()),
+                   len(lost), n_c))
+        a.stop("TERM")
+    log("%d rounds: nothing synced was lost; %d unsynced events lost in all"
+        % (ARGS.rounds, lost_c))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=315)
+    ARGS = ap.parse_args()
+    run_test(main)
