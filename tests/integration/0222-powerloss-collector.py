@@ -87,7 +87,9 @@ def produce_until_killed(c, rnd, kill_after, acked):
 
 
 def read_all(c):
-    """{(partition, offset): value} for every partition, read from offset 0."""
+    """{(partition, offset): value} for every partition, read from offset 0
+    up to the high watermark; a partition that yields nothing for 15 s
+    ends the read (its missing records then count as lost)."""
     from confluent_kafka import Consumer, TopicPartition
     cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "powerloss-check",
                      "enable.auto.commit": False, "enable.partition.eof": True})
@@ -99,11 +101,12 @@ def read_all(c):
         cons.assign([TopicPartition(TOPIC, part, 0) for part in range(PARTITIONS)])
         got = {}
         done = set(part for part in range(PARTITIONS) if ends[part] == 0)
-        deadline = time.monotonic() + 60
+        last_progress = time.monotonic()
         while len(done) < PARTITIONS:
-            if time.monotonic() > deadline:
-                raise TestFailure("reading back: partitions %s not read to their end %s in 60 s"
-                                  % (sorted(set(range(PARTITIONS)) - done), ends))
+            if time.monotonic() - last_progress > 15:
+                log("reading back: partitions %s yield nothing below their end %s"
+                    % (sorted(set(range(PARTITIONS)) - done), ends))
+                break
             m = cons.poll(0.5)
             if m is None:
                 continue
@@ -114,6 +117,7 @@ def read_all(c):
                     continue
                 raise TestFailure("reading back: %s" % m.error())
             got[(m.partition(), m.offset())] = m.value()
+            last_progress = time.monotonic()
         return got, ends
     finally:
         cons.close()
