@@ -38,6 +38,7 @@
 
 #include "buffer/buffer.h"
 #include "tributary/buf.h"
+#include "tributary/fileio.h"
 #include "tributary/log.h"
 
 #define AGENT_READ_BUDGET (1u << 20)
@@ -585,6 +586,13 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
             int e = errno;
             TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot create state_dir %s: %s", dir, strerror(e));
             return -e;
+        }
+        /* The entry must be durable before checkpoints and the buffer are
+           synced inside it, or a power loss takes the whole directory. */
+        int drc = trib_mkdir_durable(dir, 0750);
+        if (drc != 0) {
+            TRIB_LOG(TRIB_LOG_WARN, "agent", "cannot sync the directory holding state_dir %s: %s",
+                     dir, trib_strerror(drc));
         }
         char lock[4096];
         snprintf(lock, sizeof(lock), "%s/lock", dir);

@@ -54,7 +54,6 @@ import rollback as powerloss  # noqa: E402
 from tributary_harness import TestFailure, log, run_test  # noqa: E402
 
 agentlib = importlib.import_module("0399_agentlib")
-SYSLOG_TOPIC = "agent.powerloss.syslog"
 TAIL_TOPIC = "agent.powerloss.tail"
 TAG = re.compile(r"pl=(\S+)")
 ARGS = None
@@ -114,109 +113,147 @@ def append_lines(path, path_end, names, prefix, n):
                 f.write("tail line pl=%s\n" % names[-1])
 
 
+class Subject:
+    """One agent under the shim: its syslog port and topic, and what it was sent."""
+
+    def __init__(self, c, name, tail_paths):
+        self.name = name
+        self.port = agentlib.free_port()
+        self.topic = "agent.powerloss.%s" % name
+        pipes = """
+  - name: syslog
+    inputs:
+      - {type: syslog, mode: tcp, address: "127.0.0.1:%d"}
+    topic: %s
+""" % (self.port, self.topic)
+        if tail_paths:
+            pipes += """  - name: app
+    inputs:
+      - {type: tail, paths: ["%s"]}
+      - {type: tail, paths: ["%s"], read_from: end}
+    topic: %s
+""" % (tail_paths[0], tail_paths[1], TAIL_TOPIC)
+        self.a = PowerlossAgent(c.tmp, c.bootstrap, pipes, name=name)
+        # The agent creates state_dir itself, inside the watched root: the
+        # directories it makes must be durable too.
+        self.root = os.path.join(c.tmp, name + "-root")
+        os.makedirs(self.root)
+        self.a.state = os.path.join(self.root, "state")
+        self.a.write_config()
+        self.shadow = os.path.join(c.tmp, name + "-shadow")
+        self.a.env = powerloss.shim_env(self.shadow, [self.root])
+        self.lost_c = 0
+
+    def start(self):
+        self.a.start()
+        agentlib.wait_listening(self.a)
+
+
 def main(c):
     agentlib.require_kcat()
     rng = random.Random(ARGS.seed)
-    port = agentlib.free_port()
     logs = os.path.join(c.tmp, "logs")
     os.makedirs(logs)
     path = os.path.join(logs, "app.log")
     path_end = os.path.join(logs, "end.log")
     open(path, "w").close()
     open(path_end, "w").close()
-    a = PowerlossAgent(c.tmp, c.bootstrap, """
-  - name: syslog
-    inputs:
-      - {type: syslog, mode: tcp, address: "127.0.0.1:%d"}
-    topic: %s
-  - name: app
-    inputs:
-      - {type: tail, paths: ["%s"]}
-      - {type: tail, paths: ["%s"], read_from: end}
-    topic: %s
-""" % (port, SYSLOG_TOPIC, path, path_end, TAIL_TOPIC))
-    os.makedirs(a.state)
-    shadow = os.path.join(c.tmp, "shadow")
-    a.env = powerloss.shim_env(shadow, [a.state])
+    # "full" also tails two files (its checkpoint writes sync state_dir);
+    # "syslog" has only the buffer.
+    subjects = [Subject(c, "full", (path, path_end)), Subject(c, "syslog", None)]
     tail_lines = []
-    lost_c = 0
-    with agentlib.guard(a):
-        a.start()
-        agentlib.wait_listening(a)
+    with agentlib.guard(*[s.a for s in subjects]):
+        for s in subjects:
+            s.start()
         for rnd in range(ARGS.rounds):
             n_a, n_b, n_c = (rng.randint(100, 400) for _ in range(3))
             # Phase A: delivered with the collector up, settled (ledger synced past them).
             append_lines(path, path_end, tail_lines, "%d-t" % rnd, rng.randint(100, 300))
             phase_a = ["%d-a-%d" % (rnd, i) for i in range(n_a)]
-            send(port, phase_a)
-            synced(a, lambda m: m[BUFFERED] >= n_a and m[UNACKED] == 0,
-                   "round %d: phase A acknowledged and the ledger synced past it" % rnd)
+            for s in subjects:
+                send(s.port, phase_a)
+            for s in subjects:
+                synced(s.a, lambda m: m[BUFFERED] >= n_a and m[UNACKED] == 0,
+                       "%s, round %d: phase A acknowledged and the ledger synced past it"
+                       % (s.name, rnd))
             agentlib.wait_for(lambda: set(tail_lines) <= set(tags(c.bootstrap, TAIL_TOPIC)),
                               60, "round %d: tail lines delivered" % rnd)
-            before = tags(c.bootstrap, SYSLOG_TOPIC)
-            for n in phase_a:
-                if before[n] == 0:
-                    raise TestFailure("round %d: %s not at the collector" % (rnd, n))
+            for s in subjects:
+                s.before = tags(c.bootstrap, s.topic)
+                for n in phase_a:
+                    if s.before[n] == 0:
+                        raise TestFailure("%s, round %d: %s not at the collector"
+                                          % (s.name, rnd, n))
             # Phase B: the collector is down; the events are accepted and synced.
             c.stop("TERM")
             append_lines(path, path_end, tail_lines, "%d-u" % rnd, rng.randint(50, 200))
             phase_b = ["%d-b-%d" % (rnd, i) for i in range(n_b)]
-            send(port, phase_b)
-            synced(a, lambda m: m[BUFFERED] >= n_a + n_b, "round %d: phase B synced" % rnd)
+            for s in subjects:
+                send(s.port, phase_b)
+            for s in subjects:
+                synced(s.a, lambda m: m[BUFFERED] >= n_a + n_b,
+                       "%s, round %d: phase B synced" % (s.name, rnd))
             # Phase C: a burst, then the power goes.
             phase_c = ["%d-c-%d" % (rnd, i) for i in range(n_c)]
-            send(port, phase_c)
-            a.stop("KILL")
-            m = a.metrics()  # the last file written before the kill
-            if m.get("tributary_agent_buffer_sync_errors_total", 0):
-                raise TestFailure("the agent counted buffer sync errors: %s" % m)
-            n_synced = int(m[BUFFERED])
-            summary = powerloss.rollback(shadow)
-            log("round %d: killed with %d events sent this run, %d synced; rolled back: %s"
-                % (rnd, n_a + n_b + n_c, n_synced, summary))
-            os.unlink(a.metrics_file)
+            for s in subjects:
+                send(s.port, phase_c)
+            for s in subjects:
+                s.a.stop("KILL")
+            for s in subjects:
+                m = s.a.metrics()  # the last file written before the kill
+                if m.get("tributary_agent_buffer_sync_errors_total", 0):
+                    raise TestFailure("the agent counted buffer sync errors: %s" % m)
+                n_synced = int(m[BUFFERED])
+                s.must = set((phase_a + phase_b + phase_c)[:n_synced])
+                summary = powerloss.rollback(s.shadow)
+                log("%s, round %d: killed with %d events sent this run, %d synced; rolled "
+                    "back: %s" % (s.name, rnd, n_a + n_b + n_c, n_synced, summary))
+                os.unlink(s.a.metrics_file)
             c.start()
-            a.bootstrap = c.bootstrap
-            a.write_config()
-            a.start()
-            agentlib.wait_listening(a)
-            run_events = phase_a + phase_b + phase_c
-            must = set(run_events[:n_synced])
+            for s in subjects:
+                s.a.bootstrap = c.bootstrap
+                s.a.write_config()
+                s.start()
 
-            def arrived():
-                got = tags(c.bootstrap, SYSLOG_TOPIC)
-                return must <= set(got) and set(tail_lines) <= set(tags(c.bootstrap, TAIL_TOPIC))
-            try:
-                agentlib.wait_for(arrived, 60, "round %d: every synced event and tail line "
-                                  "after the power loss" % rnd, interval=0.5)
-            except TestFailure:
-                got = tags(c.bootstrap, SYSLOG_TOPIC)
+            def missing():
+                out = []
+                for s in subjects:
+                    got = tags(c.bootstrap, s.topic)
+                    out += ["%s:%s" % (s.name, n) for n in sorted(s.must - set(got))]
                 tgot = tags(c.bootstrap, TAIL_TOPIC)
-                raise TestFailure(
-                    "round %d: after the power loss %d of %d synced events are missing (e.g. %s)"
-                    ", %d of %d tail lines (e.g. %s)"
-                    % (rnd, len(must - set(got)), len(must), sorted(must - set(got))[:5],
-                       len(set(tail_lines) - set(tgot)), len(tail_lines),
-                       sorted(set(tail_lines) - set(tgot))[:5]))
-            # Whatever arrives, arrives within the buffer's recovery: settle again.
-            synced(a, lambda m: m[UNACKED] == 0, "round %d: the recovered buffer drained" % rnd)
-            after = tags(c.bootstrap, SYSLOG_TOPIC)
-            resent = [n for n, k in before.items() if after[n] != k]
-            if resent:
-                raise TestFailure("round %d: %d events acknowledged before a completed sync "
-                                  "were sent again after the power loss (e.g. %s)"
-                                  % (rnd, len(resent), resent[:5]))
-            lost = [n for n in phase_c if after[n] == 0]
-            lost_c += len(lost)
+                out += ["tail:%s" % n for n in sorted(set(tail_lines) - set(tgot))]
+                return out
+            try:
+                agentlib.wait_for(lambda: not missing(), 60, "round %d: every synced event "
+                                  "and tail line after the power loss" % rnd, interval=0.5)
+            except TestFailure:
+                gone = missing()
+                raise TestFailure("round %d: after the power loss %d synced events or tail "
+                                  "lines are missing (of %s synced events, %d tail lines), "
+                                  "e.g. %s" % (rnd, len(gone), [len(s.must) for s in subjects],
+                                               len(tail_lines), gone[:6]))
+            for s in subjects:
+                # Whatever is resent is resent by the recovered buffer: let it drain.
+                synced(s.a, lambda m: m[UNACKED] == 0,
+                       "%s, round %d: the recovered buffer drained" % (s.name, rnd))
+                after = tags(c.bootstrap, s.topic)
+                resent = [n for n, k in s.before.items() if after[n] != k]
+                if resent:
+                    raise TestFailure("%s, round %d: %d events acknowledged before a completed "
+                                      "sync were sent again after the power loss (e.g. %s)"
+                                      % (s.name, rnd, len(resent), resent[:5]))
+                lost = [n for n in phase_c if after[n] == 0]
+                s.lost_c += len(lost)
+                log("%s, round %d: all %d synced events arrived; %d of %d phase C events lost "
+                    "(accepted after the last sync or not yet read when the power went)"
+                    % (s.name, rnd, len(s.must), len(lost), n_c))
             tafter = tags(c.bootstrap, TAIL_TOPIC)
-            log("round %d: all %d synced events and %d tail lines arrived (%d tail lines "
-                "read again); %d of %d phase C events lost (accepted after the last sync or "
-                "not yet read when the power went)"
-                % (rnd, len(must), len(tail_lines), sum(k - 1 for k in tafter.values()),
-                   len(lost), n_c))
-        a.stop("TERM")
-    log("%d rounds: nothing synced was lost; %d unsynced events lost in all"
-        % (ARGS.rounds, lost_c))
+            log("round %d: all %d tail lines arrived (%d read again)"
+                % (rnd, len(tail_lines), sum(k - 1 for k in tafter.values())))
+        for s in subjects:
+            s.a.stop("TERM")
+    log("%d rounds: nothing synced was lost; unsynced events lost: %s"
+        % (ARGS.rounds, ", ".join("%s %d" % (s.name, s.lost_c) for s in subjects)))
 
 
 if __name__ == "__main__":
