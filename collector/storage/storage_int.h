@@ -36,7 +36,7 @@
 #include <uv.h>
 
 #include "storage/storage.h"
-#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic */
+#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic, trib_mkdir_durable */
 
 #define COLL_FACILITY "storage"
 

@@ -14,7 +14,8 @@ back to what the last sync covered, and the collector restarts on that.
 A consumer then reads each partition from offset 0: every acknowledged
 record must be there with its value at its offset, across all rounds so
 far. The topic itself (created through the CLI before the first round)
-must survive as well.
+must survive as well, and so must the data dir, which the collector
+creates inside the watched tree.
 
   fsync: ack    no acknowledged record may be lost in any round
   fsync: never  some acknowledged record must be lost (the collector
@@ -90,13 +91,17 @@ def read_all(c):
     """{(partition, offset): value} for every partition, read from offset 0
     up to the high watermark; a partition that yields nothing for 15 s
     ends the read (its missing records then count as lost)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
     cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "powerloss-check",
                      "enable.auto.commit": False, "enable.partition.eof": True})
     try:
         ends = {}
         for part in range(PARTITIONS):
-            _lo, hi = cons.get_watermark_offsets(TopicPartition(TOPIC, part), timeout=30)
+            try:
+                _lo, hi = cons.get_watermark_offsets(TopicPartition(TOPIC, part), timeout=30)
+            except KafkaException as e:
+                log("reading back: partition %d: %s" % (part, e))
+                return {}, ends  # the topic is gone: every record counts as lost
             ends[part] = hi
         cons.assign([TopicPartition(TOPIC, part, 0) for part in range(PARTITIONS)])
         got = {}
@@ -134,8 +139,14 @@ def run_policy(policy, rounds, seed, torn):
         with open(conf, "w") as f:
             f.write("storage:\n  fsync: %s\n" % policy)
         c.extra = ["--config", conf]
+        # The collector creates its data dir itself, inside the watched tree:
+        # the directories it makes must be durable too.
+        root = os.path.join(c.tmp, "root")
+        os.makedirs(root)
+        os.rmdir(c.data)
+        c.data = os.path.join(root, "data")
         shadow = os.path.join(c.tmp, "shadow")
-        c.env = powerloss.shim_env(shadow, [c.data])
+        c.env = powerloss.shim_env(shadow, [root])
         c.start()
         c.cli("topics", "create", "--topic", TOPIC, "--partitions", str(PARTITIONS),
               "--config", "segment.bytes=65536", "--config", "segment.index.bytes=4096")
