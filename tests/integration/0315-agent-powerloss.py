@@ -2,10 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """The agent's disk buffer and tail checkpoints after a simulated power loss.
 
-The agent runs under tests/powerloss/libpowerloss.so watching its
-state_dir (the checkpoint file and buffer/: segments, ledger), so that
-after a SIGKILL rollback.py can put back exactly what the agent's fsyncs
-made durable; the collector is another machine here and keeps its data.
+Two agents run under tests/powerloss/libpowerloss.so, each watching a
+tree in which it creates its own state_dir (the checkpoint file and
+buffer/: segments, ledger), so that after a SIGKILL rollback.py can put
+back exactly what the agent's fsyncs made durable: "full" takes syslog
+over TCP and tails two files (one read_from: end, where a lost checkpoint
+would skip lines), "syslog" only takes syslog (no checkpoint writes that
+happen to sync its state_dir). The collector is another machine here and
+keeps its data.
 
 The guarantee (agent/buffer/buffer.h, README): a syslog event is appended
 to the buffer with one write when it is accepted, and the buffer is

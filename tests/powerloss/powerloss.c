@@ -44,11 +44,16 @@
  *   - Torn sectors inside synced data, reordered writes within a sync
  *     interval other than appended prefixes, and failing fsyncs.
  *   - sync_file_range(), msync() and O_SYNC/O_DSYNC descriptors do not
- *     count as syncs (the daemons use none of them: they fdatasync the
- *     descriptor, including for the collector's mmap'd index files, whose
- *     shared-mapping stores reach the copy because the copy is read
- *     through the page cache). A program relying on them would see its
- *     data lost after a rollback, never kept by mistake.
+ *     count as syncs (the daemons use none of them). A program relying on
+ *     them would see its data lost after a rollback, never kept by
+ *     mistake.
+ *   - Memory-mapped files get no special treatment: the collector stores
+ *     index entries through a shared mapping and fdatasyncs the index's
+ *     descriptor when a segment closes; the copy, read through the page
+ *     cache, then holds those stores. The active segment's index is not
+ *     synced on the produce path, so after a rollback it is usually short
+ *     or stale (zeros where entries were), which recovery must and does
+ *     handle by rebuilding it from the log.
  *   - Symlinks, hard links (a second name for an inode is fine, but the
  *     shim does not track link counts beyond "was this the last one"),
  *     ownership, times and exact permission bits beyond the file mode.

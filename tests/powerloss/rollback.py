@@ -143,7 +143,10 @@ def rollback(shadow, torn_seed=None):
                     with open(cur, "rb") as f:
                         now = f.read()
                     if now.startswith(data):
-                        extra = rng.randint(0, len(now) - len(data))
+                        # A zero tail is preallocation (ftruncate, fallocate):
+                        # cut only within the bytes written before it.
+                        ext = now[len(data):].rstrip(b"\0")
+                        extra = rng.randint(0, len(ext))
                         stats["torn_bytes"] += extra
                         data = now[:len(data) + extra]
                 with open(cpath, "wb") as f:
