@@ -111,6 +111,9 @@ int trib_write_file_atomic(const char *path, const void *data, size_t len)
 int trib_mkdir_durable(const char *path, mode_t mode)
 {
     char dir[PATH_MAX];
+    if (strlen(path) >= sizeof(dir)) {
+        return -ENAMETOOLONG;
+    }
     if (mkdir(path, mode) != 0) {
         struct stat st;
         if (errno != EEXIST) {
@@ -119,14 +122,7 @@ int trib_mkdir_durable(const char *path, mode_t mode)
         if (stat(path, &st) != 0) {
             return -errno;
         }
-        if (!S_ISDIR(st.st_mode)) {
-            return -ENOTDIR;
-        }
-    }
-    /* Also when it existed: a run that crashed between its mkdir and this
-       fsync left an entry that is not durable yet. */
-    if (strlen(path) >= sizeof(dir)) {
-        return -ENAMETOOLONG;
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
     }
     parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);

@@ -450,13 +450,9 @@ static int mkdir_p(const char *dir)
     for (char *p = tmp + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) == 0) {
-                int rc = trib_mkdir_durable(tmp, 0755); /* exists now: syncs its parent */
-                if (rc != 0) {
-                    return rc;
-                }
-            } else if (errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(tmp, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }

@@ -847,13 +847,9 @@ static int mkdir_p(const char *path)
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(buf, 0755) == 0) {
-                int rc = trib_mkdir_durable(buf, 0755); /* exists now: syncs its parent */
-                if (rc != 0) {
-                    return rc;
-                }
-            } else if (errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(buf, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }

@@ -25,10 +25,10 @@ int trib_fsync_dir(const char *dir);
    renamed over path, then path's directory is fsynced. 0 or -errno; on an
    error path is unchanged and path.tmp is removed. */
 int trib_write_file_atomic(const char *path, const void *data, size_t len);
-/* mkdir(path, mode) whose entry survives a power loss: the parent directory
-   is fsynced afterwards, also when path already existed (a crash may have
-   come between an earlier mkdir and its fsync). 0, -ENOTDIR when path is
-   something else, or -errno. */
+/* mkdir(path, mode) whose entry survives a power loss: when it creates
+   path, the parent directory is fsynced before it returns. An existing
+   directory is left as it is (0). 0, -ENOTDIR when path is something
+   else, or -errno (the directory may then exist without being durable). */
 int trib_mkdir_durable(const char *path, mode_t mode);
 
 #endif
