@@ -437,6 +437,9 @@ static void fsync_dir(const char *dir)
     (void)trib_fsync_dir(dir); /* best effort: the data itself was synced */
 }
 
+/* Creates dir and any missing parents, each made durable (its parent
+   fsynced): segments synced into a directory whose own entry is not on
+   disk would vanish with it at a power loss. */
 static int mkdir_p(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -448,16 +451,14 @@ static int mkdir_p(const char *dir)
     for (char *p = tmp + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(tmp, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
+    return trib_mkdir_durable(tmp, 0755);
 }
 
 /* 1 with *id, 0 when there is no ledger, TRIB_EMALFORMED when it is

@@ -1005,6 +1005,9 @@ static bool parse_dir_name(const char *name, char *buf, size_t n, int32_t *parti
     return valid_topic(buf);
 }
 
+/* Creates the data dir and any missing parents, each made durable (its
+   parent fsynced): logs synced into a data dir whose own entry is not on
+   disk would vanish with it at a power loss. */
 static int mkdir_p(const char *path)
 {
     char buf[COLL_PATH_MAX];
@@ -1014,16 +1017,14 @@ static int mkdir_p(const char *path)
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(buf, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
+    return trib_mkdir_durable(buf, 0755);
 }
 
 static void read_ckpt(coll_ckpt_t *c, const char *dir, const char *file)

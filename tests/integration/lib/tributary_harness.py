@@ -89,8 +89,9 @@ def broker_available():
 
 
 class Collector:
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), env=None):
         self.tmp = tempfile.mkdtemp(prefix="trib-it.")
+        self.env = env  # None: the test's own environment
         self.data = os.path.join(self.tmp, "data")
         os.makedirs(self.data)
         self.extra = list(extra_args)
@@ -112,7 +113,7 @@ class Collector:
             self.proc = subprocess.Popen(
                 [COLLECTOR, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
                  "--data-dir", self.data, "--ready-file", ready] + self.extra,
-                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             lines = []
