@@ -38,6 +38,7 @@
 #include "server/server.h"
 #include "sinks/admin.h"
 #include "sinks/sinks.h"
+#include "tributary/fileio.h"
 #include "tributary/buf.h"
 #include "storage/storage.h"
 #include "tributary/log.h"
@@ -284,28 +285,6 @@ static void raise_fd_limit(void)
     }
 }
 
-/* mkdir -p, mode 0755. 0 or -errno. */
-static int make_dirs(const char *path)
-{
-    char buf[4096];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-        return -ENAMETOOLONG;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -errno;
-            }
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
-}
-
 /*
  * Locks <data_dir>/.lock for the life of the process: an OFD write lock on
  * the whole file (released by the kernel when the process ends, however
@@ -323,7 +302,7 @@ static int lock_data_dir(const char *dir)
     }
     struct stat sb;
     if (stat(dir, &sb) != 0) {
-        int rc = make_dirs(dir);
+        int rc = trib_mkdirs_durable(dir, 0755);
         if (rc != 0) {
             fprintf(stderr, "tributary-collector: cannot create the data directory %s: %s\n", dir,
                     strerror(-rc));

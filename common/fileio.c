@@ -127,3 +127,24 @@ int trib_mkdir_durable(const char *path, mode_t mode)
     parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);
 }
+
+int trib_mkdirs_durable(const char *path, mode_t mode)
+{
+    char tmp[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(tmp)) {
+        return -ENAMETOOLONG;
+    }
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            int rc = trib_mkdir_durable(tmp, mode);
+            if (rc != 0) {
+                return rc;
+            }
+            *p = '/';
+        }
+    }
+    return trib_mkdir_durable(tmp, mode);
+}

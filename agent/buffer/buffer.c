@@ -437,30 +437,6 @@ static void fsync_dir(const char *dir)
     (void)trib_fsync_dir(dir); /* best effort: the data itself was synced */
 }
 
-/* Creates dir and any missing parents, each made durable (its parent
-   fsynced): segments synced into a directory whose own entry is not on
-   disk would vanish with it at a power loss. */
-static int mkdir_p(const char *dir)
-{
-    char tmp[PATH_MAX];
-    size_t n = strlen(dir);
-    if (n == 0 || n >= sizeof(tmp)) {
-        return -ENAMETOOLONG;
-    }
-    memcpy(tmp, dir, n + 1);
-    for (char *p = tmp + 1; *p != '\0'; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            int rc = trib_mkdir_durable(tmp, 0755);
-            if (rc != 0) {
-                return rc;
-            }
-            *p = '/';
-        }
-    }
-    return trib_mkdir_durable(tmp, 0755);
-}
-
 /* 1 with *id, 0 when there is no ledger, TRIB_EMALFORMED when it is
    damaged, -errno when it cannot be read. */
 static int ledger_read(const char *dir, uint64_t *id)
@@ -1314,7 +1290,7 @@ int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
     if (strlen(o->dir) > PATH_MAX - 64) {
         return -ENAMETOOLONG; /* room for the file names under it */
     }
-    int rc = mkdir_p(o->dir);
+    int rc = trib_mkdirs_durable(o->dir, 0755);
     if (rc != 0) {
         return rc;
     }

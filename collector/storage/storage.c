@@ -1005,28 +1005,6 @@ static bool parse_dir_name(const char *name, char *buf, size_t n, int32_t *parti
     return valid_topic(buf);
 }
 
-/* Creates the data dir and any missing parents, each made durable (its
-   parent fsynced): logs synced into a data dir whose own entry is not on
-   disk would vanish with it at a power loss. */
-static int mkdir_p(const char *path)
-{
-    char buf[COLL_PATH_MAX];
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-        return -ENAMETOOLONG;
-    }
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            int rc = trib_mkdir_durable(buf, 0755);
-            if (rc != 0) {
-                return rc;
-            }
-            *p = '/';
-        }
-    }
-    return trib_mkdir_durable(buf, 0755);
-}
-
 static void read_ckpt(coll_ckpt_t *c, const char *dir, const char *file)
 {
     char path[COLL_PATH_MAX];
@@ -1104,7 +1082,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
     st->idle.data = st;
     st->handles_open = 2;
 
-    int rc = mkdir_p(st->data_dir);
+    int rc = trib_mkdirs_durable(st->data_dir, 0755);
     if (rc) {
         rc = trib_error_set(err, rc, "%s: %s", st->data_dir, trib_strerror(rc));
         goto fail;

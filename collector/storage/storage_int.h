@@ -37,7 +37,7 @@
 
 #include "storage/storage.h"
 #include "tributary/log.h"
-#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic, trib_mkdir_durable */
+#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic, trib_mkdirs_durable */
 
 #define COLL_FACILITY "storage"
 

@@ -30,5 +30,9 @@ int trib_write_file_atomic(const char *path, const void *data, size_t len);
    directory is left as it is (0). 0, -ENOTDIR when path is something
    else, or -errno (the directory may then exist without being durable). */
 int trib_mkdir_durable(const char *path, mode_t mode);
+/* mkdir -p with trib_mkdir_durable for each component it creates: data
+   synced into a directory whose own entry is not on disk would vanish with
+   it at a power loss. 0 or -errno. */
+int trib_mkdirs_durable(const char *path, mode_t mode);
 
 #endif
