@@ -517,6 +517,7 @@ int main(int argc, char **argv)
                 .host = cc->host,
                 .port = cc->port,
                 .rack = coll_conf_rack(&conf),
+                .cluster_id = coll_cluster_id(app.cluster),
                 .fatal = zk_fatal,
                 .arg = &app,
             };

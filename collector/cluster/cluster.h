@@ -141,6 +141,8 @@ typedef struct coll_broker_info {
  */
 typedef struct coll_cluster_view {
     int32_t (*controller_id)(void *arg);
+    /* The cluster id clients see; NULL: this node's own. */
+    const char *(*cluster_id)(void *arg);
     /* out == NULL: only the count. */
     size_t (*brokers)(void *arg, coll_broker_info_t *out, size_t max);
     void *arg;

@@ -882,7 +882,8 @@ const coll_cluster_config_t *coll_cluster_config(const coll_cluster_t *c)
 
 const char *coll_cluster_id(const coll_cluster_t *c)
 {
-    return c->cluster_id;
+    const char *id = c->view.cluster_id ? c->view.cluster_id(c->view.arg) : NULL;
+    return id ? id : c->cluster_id;
 }
 
 int32_t coll_cluster_node_id(const coll_cluster_t *c)

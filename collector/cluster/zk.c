@@ -25,8 +25,11 @@
  *   /brokers/topics     created empty (topics come with replication)
  *   /controller         ephemeral {"brokerid": id}: the controller
  *   /controller_epoch   persistent decimal, bumped by each election
+ *   /cluster/id         the cluster id clients see: the first broker's
+ *                       (from its data dir); the others answer with it
  *
- * Per session (a new one after expiry): sync, create the paths, register,
+ * Per session (a new one after expiry): sync, create the paths, read (or
+ * create) /cluster/id, register,
  * then read everything with watches: /controller (exists, then get) and
  * the children of /brokers/ids with each registration. A registration that
  * exists under another live session is fatal: that id is taken.
@@ -199,7 +202,7 @@ typedef struct setup_ctx {
     size_t i;
 } setup_ctx_t;
 
-#define SETUP_STEPS 5
+#define SETUP_STEPS 6
 
 struct coll_zk {
     uv_loop_t *loop;
@@ -211,6 +214,8 @@ struct coll_zk {
     char root[256]; /* the chroot, "" for none */
     uint32_t session_timeout_ms;
     coll_zk_broker_t self;
+    char local_cluster_id[COLL_ZK_CLUSTER_ID_MAX];
+    char cluster_id[COLL_ZK_CLUSTER_ID_MAX]; /* "" until read */
     void (*fatal)(void *, const char *);
     void *fatal_arg;
     bool failed, closing, need_new_session, in_process, test_stale_write;
@@ -470,9 +475,10 @@ static void registered_done(int rc, const char *path, const struct Stat *st, con
 /* ---- setup of a new session: sync, then the paths, one at a time ------------------ */
 
 static const char *const setup_paths[] = {
-    "", "/brokers", "/brokers/ids", "/brokers/topics", "/controller_epoch", NULL};
+    "", "/brokers", "/brokers/ids", "/brokers/topics", "/controller_epoch", "/cluster", NULL};
 
 static void stale_write_probe(coll_zk_t *z);
+static void read_cluster_id(coll_zk_t *z);
 
 static void setup_next(coll_zk_t *z, size_t i);
 
@@ -526,7 +532,67 @@ static void setup_next(coll_zk_t *z, size_t i)
     if (z->test_stale_write && z->stale_epoch_version >= 0) {
         stale_write_probe(z);
     }
+    read_cluster_id(z);
+}
+
+static void cluster_id_read(int rc, const char *value, int len, const struct Stat *st,
+                            const void *data);
+
+static void cluster_id_created(int rc, const char *path, const void *data)
+{
+    (void)path;
+    coll_zk_t *z = (coll_zk_t *)data;
+    if (gone(z, rc)) {
+        return;
+    }
+    if (rc != ZOK && rc != ZNODEEXISTS) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "creating /cluster/id: %s", zerror(rc));
+        register_broker(z);
+        return;
+    }
+    read_cluster_id(z);
+}
+
+static void cluster_id_read(int rc, const char *value, int len, const struct Stat *st,
+                            const void *data)
+{
+    (void)st;
+    coll_zk_t *z = (coll_zk_t *)data;
+    if (gone(z, rc)) {
+        return;
+    }
+    char p[PATH_MAX_ZK];
+    coll_zk_path(z, "/cluster/id", p, sizeof(p));
+    if (rc == ZNONODE) {
+        char json[128];
+        int jl = coll_zk_cluster_id_encode(z->local_cluster_id, json, sizeof(json));
+        if (jl < 0 || zoo_acreate(z->zh, p, json, jl, &ZOO_OPEN_ACL_UNSAFE, 0, cluster_id_created,
+                                  z) != ZOK) {
+            register_broker(z);
+        }
+        return;
+    }
+    char id[COLL_ZK_CLUSTER_ID_MAX];
+    const char *why = zerror(rc);
+    if (rc == ZOK && coll_zk_cluster_id_decode(value, len > 0 ? (size_t)len : 0, id, &why) == 0) {
+        if (strcmp(id, z->cluster_id) != 0) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY, "cluster id %s%s", id,
+                     strcmp(id, z->local_cluster_id) != 0 ? " (from ZooKeeper)" : "");
+        }
+        memcpy(z->cluster_id, id, sizeof(id));
+    } else {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "/cluster/id: %s", why);
+    }
     register_broker(z);
+}
+
+static void read_cluster_id(coll_zk_t *z)
+{
+    char p[PATH_MAX_ZK];
+    coll_zk_path(z, "/cluster/id", p, sizeof(p));
+    if (zoo_aget(z->zh, p, 0, cluster_id_read, z) != ZOK) {
+        register_broker(z);
+    }
 }
 
 static void synced(int rc, const char *value, const void *data)
@@ -1052,6 +1118,8 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
     snprintf(z->self.host, sizeof(z->self.host), "%s", cfg->host ? cfg->host : "127.0.0.1");
     z->self.port = cfg->port;
     snprintf(z->self.rack, sizeof(z->self.rack), "%s", cfg->rack ? cfg->rack : "");
+    snprintf(z->local_cluster_id, sizeof(z->local_cluster_id), "%s",
+             cfg->cluster_id ? cfg->cluster_id : "");
     z->fatal = cfg->fatal;
     z->fatal_arg = cfg->arg;
     z->controller_id = -1;
@@ -1127,6 +1195,12 @@ static int32_t view_controller(void *arg)
     return coll_zk_controller_id(arg);
 }
 
+static const char *view_cluster_id(void *arg)
+{
+    coll_zk_t *z = arg;
+    return z->cluster_id[0] ? z->cluster_id : NULL;
+}
+
 static size_t view_brokers(void *arg, coll_broker_info_t *out, size_t max)
 {
     coll_zk_t *z = arg;
@@ -1163,6 +1237,7 @@ void coll_zk_view(coll_zk_t *z, coll_cluster_view_t *out)
     memset(out, 0, sizeof(*out));
     out->controller_id = view_controller;
     out->brokers = view_brokers;
+    out->cluster_id = view_cluster_id;
     out->arg = z;
 }
 

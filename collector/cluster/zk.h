@@ -30,7 +30,8 @@ typedef struct coll_zk_config {
     int32_t node_id;
     const char *host; /* the advertised Kafka endpoint */
     int32_t port;
-    const char *rack; /* NULL: none */
+    const char *rack;       /* NULL: none */
+    const char *cluster_id; /* proposed for /cluster/id when it is absent */
     /* Called once when this broker cannot run in the cluster (its id is
      * registered by another live broker): the caller stops the process. */
     void (*fatal)(void *arg, const char *why);

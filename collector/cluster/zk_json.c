@@ -597,6 +597,50 @@ int coll_zk_controller_decode(const char *json, size_t len, int32_t *broker_id, 
     return 0;
 }
 
+int coll_zk_cluster_id_encode(const char *id, char *out, size_t n)
+{
+    int w = snprintf(out, n, "{\"version\":\"1\",\"id\":\"%s\"}", id);
+    return w < 0 || (size_t)w >= n ? -ENOSPC : w;
+}
+
+typedef struct id_walk {
+    char *id;
+    bool have;
+} id_walk_t;
+
+static bool id_key(cur_t *c, const char *key, void *arg)
+{
+    id_walk_t *w = arg;
+    if (strcmp(key, "id") == 0) {
+        w->have = str(c, w->id, COLL_ZK_CLUSTER_ID_MAX);
+        return w->have;
+    }
+    return false;
+}
+
+int coll_zk_cluster_id_decode(const char *json, size_t len, char id[COLL_ZK_CLUSTER_ID_MAX],
+                              const char **why)
+{
+    id_walk_t w = {id, false};
+    id[0] = '\0';
+    int rc = walk(json, len, id_key, &w, why);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!w.have || !id[0]) {
+        *why = "no id";
+        return -EINVAL;
+    }
+    for (const char *p = id; *p; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '-')) {
+            *why = "the id has a character outside [A-Za-z0-9_-]";
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 int coll_zk_epoch_decode(const char *data, size_t len, int32_t *epoch)
 {
     if (len == 0 || len > 10) {

@@ -10,6 +10,7 @@
  *                        "features":{},"shutting_down":false}
  *   /controller         {"version":1,"brokerid":1,"timestamp":"1700000000000"}
  *   /controller_epoch   the decimal epoch, no JSON ("7")
+ *   /cluster/id         {"version":"1","id":"Kq3qCmbOTSGnD4Tz6_0xvw"}
  *
  * Kafka itself has no `shutting_down` key; ours is one more key, which
  * Kafka's parser ignores. The decoder reads one flat object: it takes the
@@ -51,6 +52,12 @@ int coll_zk_broker_decode(const char *json, size_t len, coll_zk_broker_t *b, con
 
 int coll_zk_controller_encode(int32_t broker_id, int64_t timestamp_ms, char *out, size_t n);
 int coll_zk_controller_decode(const char *json, size_t len, int32_t *broker_id, const char **why);
+
+/* /cluster/id: the id is 1..63 of Kafka's Uuid text characters [A-Za-z0-9_-]. */
+#define COLL_ZK_CLUSTER_ID_MAX 64
+int coll_zk_cluster_id_encode(const char *id, char *out, size_t n);
+int coll_zk_cluster_id_decode(const char *json, size_t len, char id[COLL_ZK_CLUSTER_ID_MAX],
+                              const char **why);
 
 /* /controller_epoch: a decimal integer 0..INT32_MAX. */
 int coll_zk_epoch_decode(const char *data, size_t len, int32_t *epoch);

@@ -6,6 +6,7 @@ lib/zk_cluster.py. Checks, in order:
   1. all three register; Metadata (confluent-kafka) and DescribeCluster
      (tributary cluster describe) on every broker list all three and the
      same controller, which alone reports tributary_cluster_controller 1;
+     they answer with one cluster id (/cluster/id);
   2. a fourth collector with a live broker's node id is refused: it exits
      with status 1 and says the id is registered;
   3. SIGKILL of the controller: the others elect a new controller with a
@@ -24,7 +25,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
+from tributary_harness import SKIP, Skip, TestFailure, check_sanitizer_files, log  # noqa: E402
 from zk_cluster import Broker, Cluster, wait_for  # noqa: E402
 
 SESSION_S = 6
@@ -64,6 +65,9 @@ def main():
         check(controllers_by_metrics(cl) == [ctl],
               "tributary_cluster_controller: %s, expected only %d" % (controllers_by_metrics(cl),
                                                                        ctl))
+        cluster_ids = set(b.cluster_id for b in cl.live())
+        check(len(cluster_ids) == 1 and None not in cluster_ids,
+              "the brokers answer with cluster ids %s" % cluster_ids)
         epoch1 = metric(cl.broker(ctl), "tributary_cluster_controller_epoch")
         check(epoch1 >= 1, "controller epoch %s" % epoch1)
         log("step 1: brokers %s, controller %d at epoch %d" % (ids, ctl, epoch1))
@@ -80,6 +84,7 @@ def main():
             raise TestFailure("a second broker %d was not refused within 60s" % other)
         dup.proc = None
         check(st == 1, "the duplicate broker %d exited with status %s, not 1" % (other, st))
+        check_sanitizer_files(dup.logs)
         check("already registered" in dup.log_text(),
               "the duplicate's log does not say the id is registered:\n" + dup.log_text())
         check(cl.wait_controller(ids) == ctl, "the refused duplicate changed the cluster")

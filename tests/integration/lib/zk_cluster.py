@@ -184,6 +184,7 @@ class Broker:
         self.logs = []
         self.bootstrap = None
         self.metrics_addr = None
+        self.cluster_id = None
 
     def spawn(self):
         """Starts the process; returns without waiting (see wait_ready)."""
@@ -273,14 +274,17 @@ class Broker:
         return out
 
     def describe(self):
-        """`tributary cluster describe` (DescribeCluster): (controller id, {id: host:port})."""
+        """`tributary cluster describe` (DescribeCluster): (controller id, {id: host:port});
+        the cluster id it showed is left in self.cluster_id."""
         p = subprocess.run([CLI, "cluster", "describe", "--bootstrap", self.bootstrap],
                            capture_output=True, text=True, timeout=30)
         if p.returncode != 0:
             raise ValueError("cluster describe: %s" % p.stderr.strip())
         controller, brokers = None, {}
         for line in p.stdout.splitlines():
-            if line.startswith("Controller:"):
+            if line.startswith("Cluster ID:"):
+                self.cluster_id = line.split()[2]
+            elif line.startswith("Controller:"):
                 controller = int(line.split()[1])
             elif line.startswith("  ") and "\t" in line:
                 f = line.split("\t")

@@ -9,7 +9,7 @@
  * - hostile input is refused with a reason, never read past its length:
  *   truncations of a valid document at every byte, bad escapes, deep
  *   nesting, overlong strings, trailing bytes, wrong types;
- * - /controller and /controller_epoch values;
+ * - /controller, /controller_epoch and /cluster/id values;
  * - connect strings with and without chroot, and the bad ones.
  */
 #include <setjmp.h>
@@ -168,6 +168,16 @@ static void test_controller(void **state)
     assert_int_equal(coll_zk_controller_decode("{\"brokerid\":-1}", 15, &id, &why), -EINVAL);
     assert_int_equal(coll_zk_controller_decode("{\"version\":1}", 13, &id, &why), -EINVAL);
     assert_int_equal(coll_zk_controller_encode(1, 1, json, 10), -ENOSPC);
+
+    char cid[COLL_ZK_CLUSTER_ID_MAX];
+    n = coll_zk_cluster_id_encode("Kq3qCmbOTSGnD4Tz6_0xvw", json, sizeof(json));
+    assert_true(n > 0);
+    assert_string_equal(json, "{\"version\":\"1\",\"id\":\"Kq3qCmbOTSGnD4Tz6_0xvw\"}");
+    assert_int_equal(coll_zk_cluster_id_decode(json, (size_t)n, cid, &why), 0);
+    assert_string_equal(cid, "Kq3qCmbOTSGnD4Tz6_0xvw");
+    assert_int_equal(coll_zk_cluster_id_decode("{\"id\":\"a b\"}", 12, cid, &why), -EINVAL);
+    assert_int_equal(coll_zk_cluster_id_decode("{\"id\":\"\"}", 9, cid, &why), -EINVAL);
+    assert_int_equal(coll_zk_cluster_id_decode("{\"version\":\"1\"}", 15, cid, &why), -EINVAL);
 
     int32_t e = -1;
     assert_int_equal(coll_zk_epoch_decode("0", 1, &e), 0);
