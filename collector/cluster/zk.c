@@ -294,6 +294,36 @@ static void die(coll_zk_t *z, const char *why)
     }
 }
 
+/*
+ * The client's own messages (connection failures while the ensemble is
+ * away) go to our log as warnings, at most one a second: a reconnect loop
+ * would otherwise print several a second.
+ */
+static void client_log(const char *message)
+{
+    static int64_t last_ms;
+    static uint64_t suppressed;
+    int64_t now = now_ms();
+    if (now - last_ms < 1000) {
+        suppressed++;
+        return;
+    }
+    last_ms = now;
+    const char *m = strstr(message, "ZOO_");
+    m = m ? m : message;
+    size_t n = strlen(m);
+    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == '\r')) {
+        n--;
+    }
+    if (suppressed) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "client: %.*s (%" PRIu64 " more in the last second)",
+                 (int)n, m, suppressed);
+    } else {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "client: %.*s", (int)n, m);
+    }
+    suppressed = 0;
+}
+
 /* ---- driving the client from the loop ------------------------------------------ */
 
 static void poll_closed(uv_handle_t *h)
@@ -712,7 +742,7 @@ static void new_session(coll_zk_t *z)
     }
     z->conn = CONN_CONNECTING;
     z->registered = false;
-    z->zh = zookeeper_init(z->hosts, watcher, (int)z->session_timeout_ms, NULL, z, 0);
+    z->zh = zookeeper_init2(z->hosts, watcher, (int)z->session_timeout_ms, NULL, z, 0, client_log);
     if (!z->zh) {
         TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "zookeeper_init: %s; retrying in 1s", strerror(errno));
         z->need_new_session = true;
