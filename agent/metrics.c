@@ -182,6 +182,12 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
                 a->buf_max);
         counter(b, "tributary_agent_buffer_full_total",
                 "Appends refused because the buffer was full.", "counter", NULL, bs.full);
+        counter(b, "tributary_agent_buffer_disk_full_total",
+                "Appends refused because the filesystem was full (ENOSPC, EDQUOT), not the buffer.",
+                "counter", NULL, bs.disk_full);
+        counter(b, "tributary_agent_buffer_disk_full",
+                "1 while the disk buffer's filesystem is full (the last append failed for space).",
+                "gauge", NULL, bs.disk_full_now ? 1 : 0);
         counter(b, "tributary_agent_buffer_write_errors_total", "Disk buffer write errors.",
                 "counter", NULL, bs.write_errors);
         counter(b, "tributary_agent_buffer_sync_errors_total", "Disk buffer fdatasync errors.",
@@ -263,10 +269,14 @@ static void http_render(void *arg, trib_buf_t *b)
     agent_metrics_render(arg, b);
 }
 
-static bool http_health(void *arg)
+static bool http_health(void *arg, trib_buf_t *why)
 {
     agent_t *a = arg;
-    return a->state == AGENT_RUNNING && a->exit_code == 0;
+    if (a->state == AGENT_RUNNING && a->exit_code == 0) {
+        return true;
+    }
+    trib_buf_append(why, "stopping\n", 9);
+    return false;
 }
 
 int agent_http_start(agent_t *a)

@@ -7,13 +7,19 @@
  * cluster metadata (topics, attached to their logs), then the server
  * (listeners, metrics, the ready file). SIGTERM/SIGINT stop the server
  * gracefully, then close the storage (fsync, checkpoints, the clean
- * shutdown marker) and exit 0. With no arguments it runs on the embedded
- * defaults: 127.0.0.1:9092, ./tributary-data, node 1.
+ * shutdown marker) and exit 0. SIGHUP reloads the sinks from the
+ * configuration file (coll_sinks_reload): a file that does not load is
+ * logged and the running sinks stay as they are; other settings apply at
+ * the next start. With no arguments it runs on the embedded defaults:
+ * 127.0.0.1:9092, ./tributary-data, node 1.
  *
  * Exit codes: 0 clean stop or valid --check-config; 1 a runtime failure
- * (cannot bind, storage error); 2 bad usage or configuration.
+ * (cannot bind, storage error, the data directory locked by another
+ * collector, a sink --check-config --connect found unusable); 2 bad usage
+ * or configuration.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -21,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <uv.h>
@@ -29,6 +37,7 @@
 #include "cluster/zk.h"
 #include "server/conf.h"
 #include "server/server.h"
+#include "sinks/admin.h"
 #include "sinks/sinks.h"
 #include "tributary/buf.h"
 #include "storage/storage.h"
@@ -49,7 +58,8 @@ static void usage(FILE *out)
           "                           conf/collector.yaml for every option)\n"
           "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any)\n"
           "      --advertise HOST:PORT  address given to clients in metadata\n"
-          "      --data-dir DIR       data directory (default ./tributary-data)\n"
+          "      --data-dir DIR       data directory (default ./tributary-data); locked\n"
+          "                           (DIR/.lock) while the collector runs\n"
           "      --node-id N          this node's id (broker.id, default 1); with the\n"
           "                           zookeeper backend, its /brokers/ids/N znode\n"
           "      --zookeeper CONNECT  join a cluster: the zookeeper backend with the\n"
@@ -62,9 +72,16 @@ static void usage(FILE *out)
           "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
           "      --log-level LEVEL    error, warn, info, debug or trace\n"
           "      --log-format FORMAT  text or json\n"
-          "      --check-config       validate the configuration and exit\n"
+          "      --check-config       validate the configuration and exit (offline)\n"
+          "      --connect            with --check-config: also connect each sink to its\n"
+          "                           server and check the table it writes to\n"
+          "      --list-sinks         list the sink plugins found and exit\n"
+          "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
+          "                           description) and what it needs, and exit\n"
           "  -h, --help               show this help and exit\n"
-          "  -V, --version            show versions and exit\n",
+          "  -V, --version            show versions and exit\n"
+          "\n"
+          "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE.\n",
           out);
 }
 
@@ -112,6 +129,7 @@ typedef struct app {
     coll_zk_t *zk; /* the zookeeper backend's session, or NULL */
     coll_server_t *server;
     coll_sinks_t *sinks;
+    const char *config_path;
     bool stopping, sinks_stopped;
     int status;
 } app_t;
@@ -162,10 +180,23 @@ static void extra_metrics(void *arg, trib_buf_t *b)
     }
 }
 
+static bool sinks_health(void *arg, trib_buf_t *b)
+{
+    return coll_sinks_health(arg, b);
+}
+
+static int sinks_http(void *arg, const char *method, const char *target, bool loopback,
+                      trib_buf_t *body)
+{
+    return coll_sinks_http(arg, method, target, loopback, body);
+}
+
 static void sinks_stopped(void *arg)
 {
     app_t *a = arg;
     a->sinks_stopped = true; /* no more samples from the stopped sinks */
+    coll_server_set_health_hook(a->server, NULL, NULL);
+    coll_server_set_http_admin(a->server, NULL, NULL);
     stop_server(a);
 }
 
@@ -203,12 +234,64 @@ static void stop_server(app_t *a)
     }
 }
 
+/* Logs a configuration's errors, one line each. */
+static void log_config_errors(trib_config_t *cfg)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "the configuration has errors");
+        return;
+    }
+    trib_config_print_errors(cfg, f);
+    fclose(f);
+    for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", line);
+    }
+    free(text);
+}
+
+/* SIGHUP: the sinks of the configuration file again (added, removed, changed). */
+static void reload(app_t *a)
+{
+    if (a->stopping || !a->sinks) {
+        return;
+    }
+    if (!a->config_path) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                 "SIGHUP: no configuration file (-c FILE) was given: nothing to reload");
+        return;
+    }
+    coll_conf_t nc;
+    trib_config_t *ncfg = NULL;
+    int rc = coll_conf_load(&nc, &ncfg, a->config_path);
+    if (rc != 0) {
+        if (ncfg) {
+            log_config_errors(ncfg);
+        } else {
+            TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s: %s", a->config_path, trib_strerror(rc));
+        }
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                 "SIGHUP: %s does not load; the running configuration stays", a->config_path);
+        trib_config_free(ncfg);
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "SIGHUP: reloading the sinks from %s (other settings apply at the next start)",
+             a->config_path);
+    rc = coll_sinks_reload(a->sinks, ncfg, nc.sinks, nc.nsinks);
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "SIGHUP: reloading the sinks: %s", trib_strerror(rc));
+    }
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
     if (signum == SIGHUP) {
-        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
-                 "SIGHUP: the collector does not reload its configuration; restart it");
+        reload(a);
         return;
     }
     begin_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -221,6 +304,87 @@ static void raise_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+/* mkdir -p, mode 0755. 0 or -errno. */
+static int make_dirs(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+        return -ENAMETOOLONG;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                return -errno;
+            }
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        return -errno;
+    }
+    return 0;
+}
+
+/*
+ * Locks <data_dir>/.lock for the life of the process: an OFD write lock on
+ * the whole file (released by the kernel when the process ends, however
+ * it ends), with the holder's pid written in the file for the next one to
+ * name. A second collector on a live directory stops here, before the
+ * storage is opened: it creates, truncates and renames nothing. Returns
+ * the descriptor to keep open, or -1 with the reason on stderr.
+ */
+static int lock_data_dir(const char *dir)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/.lock", dir) >= (int)sizeof(path)) {
+        fprintf(stderr, "tributary-collector: data directory path too long: %s\n", dir);
+        return -1;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        int rc = make_dirs(dir);
+        if (rc != 0) {
+            fprintf(stderr, "tributary-collector: cannot create the data directory %s: %s\n", dir,
+                    strerror(-rc));
+            return -1;
+        }
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "tributary-collector: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        if (e == EAGAIN || e == EACCES) {
+            /* OFD locks do not report their owner's pid: the holder wrote it in the file. */
+            char text[32] = "";
+            ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+            text[n > 0 ? n : 0] = '\0';
+            text[strcspn(text, "\n")] = '\0';
+            fprintf(stderr,
+                    "tributary-collector: the data directory %s is in use by another collector "
+                    "(pid %s, holding the lock %s); stop it first, or give this one another "
+                    "--data-dir\n",
+                    dir, text[0] ? text : "unknown", path);
+        } else {
+            fprintf(stderr, "tributary-collector: cannot lock %s: %s\n", path, strerror(e));
+        }
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        fprintf(stderr, "tributary-collector: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 /* An error for the log: its position if it has one, without the "error:" prefix. */
@@ -257,6 +421,9 @@ int main(int argc, char **argv)
         OPT_READY,
         OPT_LOG_LEVEL,
         OPT_LOG_FORMAT,
+        OPT_CONNECT,
+        OPT_LIST_SINKS,
+        OPT_DESCRIBE_SINK,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -270,6 +437,9 @@ int main(int argc, char **argv)
         {"ready-file", required_argument, NULL, OPT_READY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"connect", no_argument, NULL, OPT_CONNECT},
+        {"list-sinks", no_argument, NULL, OPT_LIST_SINKS},
+        {"describe-sink", required_argument, NULL, OPT_DESCRIBE_SINK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -278,7 +448,7 @@ int main(int argc, char **argv)
     const char *zookeeper = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
-    bool check = false;
+    bool check = false, connect = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -322,6 +492,13 @@ int main(int argc, char **argv)
         case OPT_LOG_FORMAT:
             log_format = optarg;
             break;
+        case OPT_CONNECT:
+            connect = true;
+            break;
+        case OPT_LIST_SINKS:
+            return coll_sinks_list(stdout) == 0 ? 0 : 1;
+        case OPT_DESCRIBE_SINK:
+            return coll_sinks_describe(stdout, stderr, optarg) == 0 ? 0 : 2;
         default:
             usage(stderr);
             return 2;
@@ -330,6 +507,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (connect && !check) {
+        fprintf(stderr, "tributary-collector: --connect goes with --check-config\n");
         return 2;
     }
 
@@ -440,6 +621,20 @@ int main(int argc, char **argv)
         trib_config_free(cfg);
         return 2;
     }
+    if (check && connect && conf.nsinks > 0) {
+        trib_log_set_level((trib_log_level_t)conf.log.level);
+        int failed = coll_sinks_probe(stdout, cfg, conf.sinks, conf.nsinks);
+        trib_config_free(cfg);
+        if (failed != 0) {
+            fprintf(stderr, "tributary-collector: %s: %d sink%s cannot deliver (see above)\n",
+                    config_path ? config_path : "(defaults)", failed < 0 ? 1 : failed,
+                    failed == 1 ? "" : "s");
+            return 1;
+        }
+        printf("%s: configuration OK, every sink connected\n",
+               config_path ? config_path : "(defaults)");
+        return 0;
+    }
     if (check) {
         printf("%s: configuration OK\n", config_path ? config_path : "(defaults)");
         trib_config_free(cfg);
@@ -447,6 +642,11 @@ int main(int argc, char **argv)
     }
     trib_log_set_level((trib_log_level_t)conf.log.level);
     trib_log_set_format((trib_log_format_t)conf.log.format);
+    int lock_fd = lock_data_dir(conf.data_dir);
+    if (lock_fd < 0) {
+        trib_config_free(cfg);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "tributary-collector %s starting: node %" PRId64 ", data %s",
@@ -462,6 +662,7 @@ int main(int argc, char **argv)
         return 1;
     }
     app.loop = &loop;
+    app.config_path = config_path;
     coll_storage_config_t scfg;
     coll_conf_to_storage(&conf, &scfg);
     trib_error_t err;
@@ -493,7 +694,8 @@ int main(int argc, char **argv)
             char msg[700];
             TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s", error_text(&err, msg, sizeof(msg)));
             app.status = 1;
-        } else if (conf.nsinks > 0) {
+        } else {
+            /* The host runs without sinks too: a reload (SIGHUP) may add some. */
             rc =
                 coll_sinks_start(&loop, app.server, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {
@@ -502,6 +704,8 @@ int main(int argc, char **argv)
                          error_text(&err, msg, sizeof(msg)));
                 app.status = 1;
             } else {
+                coll_server_set_health_hook(app.server, sinks_health, app.sinks);
+                coll_server_set_http_admin(app.server, sinks_http, app.sinks);
             }
         }
         if (app.status == 0) {
@@ -554,5 +758,6 @@ int main(int argc, char **argv)
     if (app.status == 0) {
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");
     }
+    close(lock_fd); /* the lock ends here, after the storage is closed */
     return app.status;
 }

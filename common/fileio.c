@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int trib_pwrite_all(int fd, const void *p, size_t n, uint64_t off)
@@ -49,6 +50,24 @@ ssize_t trib_pread_all(int fd, void *p, size_t n, uint64_t off)
     return (ssize_t)got;
 }
 
+/* The directory holding path ("." for a bare name, "/" for "/x"). */
+static void parent_dir(const char *path, char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s", path);
+    char *slash = strrchr(dir, '/');
+    while (slash != NULL && slash > dir && slash[1] == '\0') {
+        *slash = '\0'; /* "a/b/" names b */
+        slash = strrchr(dir, '/');
+    }
+    if (slash == dir) {
+        slash[1] = '\0';
+    } else if (slash) {
+        *slash = '\0';
+    } else {
+        snprintf(dir, cap, ".");
+    }
+}
+
 int trib_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -85,14 +104,26 @@ int trib_write_file_atomic(const char *path, const void *data, size_t len)
         unlink(tmp);
         return rc;
     }
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) {
-        slash[1] = '\0';
-    } else if (slash) {
-        *slash = '\0';
-    } else {
-        snprintf(dir, sizeof(dir), ".");
+    parent_dir(path, dir, sizeof(dir));
+    return trib_fsync_dir(dir);
+}
+
+int trib_mkdir_durable(const char *path, mode_t mode)
+{
+    char dir[PATH_MAX];
+    if (strlen(path) >= sizeof(dir)) {
+        return -ENAMETOOLONG;
     }
+    if (mkdir(path, mode) != 0) {
+        struct stat st;
+        if (errno != EEXIST) {
+            return -errno;
+        }
+        if (stat(path, &st) != 0) {
+            return -errno;
+        }
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+    }
+    parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);
 }

@@ -128,29 +128,102 @@ static void respond(trib_http_conn_t *c, int code, const char *reason, const cha
     }
 }
 
+static const char *reason(int code)
+{
+    switch (code) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return code < 300 ? "OK" : code < 500 ? "Client Error" : "Server Error";
+    }
+}
+
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+static bool peer_is_loopback(trib_http_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        return false;
+    }
+    if (ss.ss_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr;
+        return a[0] == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+        static const uint8_t lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        static const uint8_t v4map[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        return memcmp(a, lo, 16) == 0 || (memcmp(a, v4map, 12) == 0 && a[12] == 127);
+    }
+    return false;
+}
+
+void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg)
+{
+    h->admin = cb;
+    h->admin_arg = arg;
+}
+
 static void handle_request(trib_http_conn_t *c)
 {
     trib_http_t *h = c->h;
     c->buf[c->len < HTTP_MAX_HEAD ? c->len : HTTP_MAX_HEAD - 1] = '\0';
-    char method[16], path[256];
+    char method[16], path[1024];
     trib_buf_t body;
     trib_buf_init(&body);
-    if (sscanf(c->buf, "%15s %255s", method, path) != 2) {
+    if (sscanf(c->buf, "%15s %1023s", method, path) != 2) {
         trib_buf_append(&body, "bad request\n", 12);
         respond(c, 400, "Bad Request", "text/plain", &body, false);
         trib_buf_fini(&body);
         return;
     }
     bool head = strcmp(method, "HEAD") == 0;
-    if (!head && strcmp(method, "GET") != 0) {
+    int code = 0;
+    if (h->admin && strcmp(path, "/metrics") != 0 && strcmp(path, "/health") != 0 &&
+        strcmp(path, "/healthz") != 0 &&
+        (code = h->admin(h->admin_arg, method, path, peer_is_loopback(c), &body)) != 0) {
+        respond(c, code, reason(code), "text/plain; charset=utf-8", &body, head);
+    } else if (!head && strcmp(method, "GET") != 0) {
         trib_buf_append(&body, "method not allowed\n", 19);
         respond(c, 405, "Method Not Allowed", "text/plain", &body, false);
     } else if (strcmp(path, "/metrics") == 0 || strncmp(path, "/metrics?", 9) == 0) {
         h->render(h->arg, &body);
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0) {
-        bool ok = h->health(h->arg);
-        trib_buf_append(&body, ok ? "ok\n" : "stopping\n", ok ? 3 : 9);
+        bool ok = h->health(h->arg, &body);
+        trib_buf_t detail;
+        trib_buf_init(&detail);
+        if (!ok) {
+            if (body.len == 0) {
+                trib_buf_append(&body, "unhealthy\n", 10);
+            }
+        } else if (h->detail && !h->detail(h->arg, &detail)) {
+            /* Serving, but a part is degraded: still 200, the reasons in the body. */
+            size_t len = 0;
+            const uint8_t *p = trib_buf_flatten(&detail, &len);
+            trib_buf_reset(&body);
+            trib_buf_append(&body, "degraded\n", 9);
+            if (p) {
+                trib_buf_append(&body, p, len);
+            }
+        } else {
+            trib_buf_reset(&body);
+            trib_buf_append(&body, "ok\n", 3);
+        }
+        trib_buf_fini(&detail);
         respond(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", &body, head);
     } else {
         trib_buf_append(&body, "not found: try /metrics or /health\n", 35);
@@ -280,6 +353,11 @@ fail:
     h->closing_handles++;
     uv_close((uv_handle_t *)&h->listener, listener_closed);
     return rc;
+}
+
+void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail)
+{
+    h->detail = detail;
 }
 
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h))

@@ -25,7 +25,8 @@ struct trib_sink_plugin {
     char path[PATH_MAX];
 };
 
-/* The fields ABI version 1 defines end with close. */
+/* The fields every descriptor of this ABI version has end with close; the
+ * ones after it are optional (TRIB_SINK_HAS). */
 #define SINK_DESC_V1_SIZE                                                                          \
     (offsetof(trib_sink_descriptor_t, close) + sizeof(((trib_sink_descriptor_t *)0)->close))
 
@@ -282,4 +283,19 @@ int trib_sink_options_apply(const trib_sink_plugin_t *p, trib_config_t *cfg,
     trib_config_map_t empty = {0};
     return trib_config_apply_map(cfg, map ? map : &empty, where, d->options ? d->options : none,
                                  *out);
+}
+
+const char *trib_sink_error_class_name(trib_sink_error_class_t c)
+{
+    switch (c) {
+    case TRIB_SINK_ERR_SCHEMA:
+        return "schema";
+    case TRIB_SINK_ERR_AUTH:
+        return "auth";
+    case TRIB_SINK_ERR_DATABASE:
+        return "database";
+    case TRIB_SINK_ERR_TRANSIENT:
+    default:
+        return "transient";
+    }
 }

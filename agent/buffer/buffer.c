@@ -121,6 +121,7 @@ struct agent_buffer {
     char *dir;
     uint64_t max_size;
     uint64_t segment_size;
+    bool disk_full; /* the last append found the filesystem full */
 
     seg_t *segs;
     size_t nsegs, segs_cap;
@@ -436,6 +437,9 @@ static void fsync_dir(const char *dir)
     (void)trib_fsync_dir(dir); /* best effort: the data itself was synced */
 }
 
+/* Creates dir and any missing parents, each made durable (its parent
+   fsynced): segments synced into a directory whose own entry is not on
+   disk would vanish with it at a power loss. */
 static int mkdir_p(const char *dir)
 {
     char tmp[PATH_MAX];
@@ -447,16 +451,14 @@ static int mkdir_p(const char *dir)
     for (char *p = tmp + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(tmp, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
+    return trib_mkdir_durable(tmp, 0755);
 }
 
 /* 1 with *id, 0 when there is no ledger, TRIB_EMALFORMED when it is
@@ -492,7 +494,26 @@ static int ledger_write(const char *dir, uint64_t id)
     memcpy(b, LEDGER_MAGIC, 8);
     put64(b + 8, id);
     put32(b + 16, trib_crc32c(0, b, 16));
-    return trib_write_file_atomic(path, b, sizeof(b));
+    int rc = trib_write_file_atomic(path, b, sizeof(b));
+    if (rc == -ENOSPC || rc == -EDQUOT) {
+        /*
+         * A full disk has no block for ledger.tmp, and without a new ledger
+         * no acknowledged segment may go, so the buffer could never give
+         * space back. The ledger's own block takes the value in place (20
+         * bytes inside one block: no new block). A crash tearing that write
+         * fails the CRC, and the next start begins at the first segment:
+         * records are delivered again, never lost.
+         */
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            rc = trib_pwrite_all(fd, b, sizeof(b), 0);
+            if (rc == 0 && fdatasync(fd) != 0) {
+                rc = -errno;
+            }
+            close(fd);
+        }
+    }
+    return rc;
 }
 
 /* Finds a free name quarantine/<name><suffix>[.N] and returns its path. */
@@ -1402,6 +1423,30 @@ size_t agent_buffer_rec_size(const agent_buffer_rec_t *r)
     return n == 0 ? SIZE_MAX : FRAME_HDR + n;
 }
 
+static bool fs_full(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/*
+ * The filesystem is full (ENOSPC, or EDQUOT under a quota): not the
+ * buffer's own max_size. The caller sees -ENOSPC all the same, so inputs
+ * wait or drop as for a full buffer, and the next append tries again;
+ * the count and the line (once per episode, rate-limited) say which.
+ */
+static int disk_full(agent_buffer_t *b, int rc)
+{
+    b->st.disk_full++;
+    if (!b->disk_full) {
+        b->disk_full = true;
+        TRIB_LOG_RL(&b->rl, TRIB_LOG_ERROR, FAC,
+                    "%s: the disk is full (%s): events wait or are dropped as for a full "
+                    "buffer until space is freed",
+                    b->dir, trib_strerror(rc));
+    }
+    return -ENOSPC;
+}
+
 uint64_t agent_buffer_room(const agent_buffer_t *b)
 {
     /* One segment header is kept in reserve, so a record that fits the
@@ -1427,6 +1472,9 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
            start a new one so it can go. */
         if (b->prefix == b->next_id && act->size > SEG_HDR) {
             int rc = seg_create(b);
+            if (fs_full(rc)) {
+                return disk_full(b, rc);
+            }
             if (rc != 0) {
                 b->st.write_errors++;
                 return rc;
@@ -1459,6 +1507,9 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
     frame_encode(b->wbuf, plen, r, b->next_id);
     if (roll) {
         rc = seg_create(b);
+        if (fs_full(rc)) {
+            return disk_full(b, rc);
+        }
         if (rc != 0) {
             b->st.write_errors++;
             TRIB_LOG_RL(&b->rl, TRIB_LOG_ERROR, FAC, "%s: cannot start a segment: %s", b->dir,
@@ -1471,9 +1522,16 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
     if (rc != 0) {
         /* Cut a partial frame off so the next append starts clean. */
         (void)ftruncate(b->wfd, (off_t)act->size);
+        if (fs_full(rc)) {
+            return disk_full(b, rc);
+        }
         b->st.write_errors++;
         TRIB_LOG_RL(&b->rl, TRIB_LOG_ERROR, FAC, "%s: write failed: %s", b->dir, trib_strerror(rc));
         return rc;
+    }
+    if (b->disk_full) {
+        b->disk_full = false;
+        TRIB_LOG(TRIB_LOG_INFO, FAC, "%s: the disk has room again: events are buffered", b->dir);
     }
     act->size += flen;
     b->bytes += flen;
@@ -1771,6 +1829,7 @@ void agent_buffer_stats(const agent_buffer_t *b, agent_buffer_stats_t *st)
     *st = b->st;
     st->bytes = b->bytes;
     st->records = b->next_id - b->prefix - b->nset;
+    st->disk_full_now = b->disk_full;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -88,7 +88,9 @@ typedef struct agent_buffer_report {
 typedef struct agent_buffer_stats {
     uint64_t appended, append_bytes;
     uint64_t acked;
-    uint64_t full;           /* appends refused with -ENOSPC */
+    uint64_t full;           /* appends refused with -ENOSPC: over max_size */
+    uint64_t disk_full;      /* appends refused with -ENOSPC: the filesystem is full */
+    bool disk_full_now;      /* the last append found the filesystem full */
     uint64_t bytes, records; /* live now */
     uint64_t segments_deleted;
     uint64_t syncs, sync_errors, write_errors;
@@ -109,8 +111,9 @@ int agent_buffer_open(agent_buffer_t **out, const agent_buffer_opts_t *o,
 void agent_buffer_close(agent_buffer_t *b);
 
 /* Appends; *id (may be NULL) gets the record's id. 0, -ENOSPC when the
-   record does not fit under max_size (nothing written), -EMSGSIZE when it
-   could never fit, or -errno on a write error. */
+   record does not fit under max_size or the filesystem is full (ENOSPC or
+   EDQUOT; nothing is left written, and the stats tell the two apart),
+   -EMSGSIZE when it could never fit, or -errno on a write error. */
 int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t *id);
 /* Bytes a record takes (to test for room before accepting input); SIZE_MAX
    when it cannot be encoded (a field longer than its length field allows,

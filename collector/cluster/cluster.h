@@ -197,6 +197,9 @@ void coll_cluster_create_topic(coll_cluster_t *c, const char *name, size_t len, 
                                bool validate_only, coll_topic_t **out, coll_admin_result_t *res);
 
 /* Auto-creation (Metadata, Produce) when enabled: NULL if disabled or it failed. */
+/* True for the names of the collector's internal topics (__consumer_offsets …). */
+bool coll_topic_name_internal(const char *name, size_t len);
+
 coll_topic_t *coll_cluster_auto_create(coll_cluster_t *c, const char *name, size_t len,
                                        int16_t *error);
 

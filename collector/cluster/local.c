@@ -323,9 +323,20 @@ static void topic_free(coll_topic_t *t)
     free(t);
 }
 
+bool coll_topic_name_internal(const char *name, size_t len)
+{
+    static const char *const names[] = {"__consumer_offsets", "__transaction_state"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (len == strlen(names[i]) && memcmp(name, names[i], len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool is_internal(const char *name)
 {
-    return strcmp(name, "__consumer_offsets") == 0 || strcmp(name, "__transaction_state") == 0;
+    return coll_topic_name_internal(name, strlen(name));
 }
 
 static coll_topic_t *topic_new(const coll_cluster_t *c, const char *name, size_t len,

@@ -349,6 +349,13 @@ static coll_gmember_t *member_find(const coll_group_t *grp, trib_kstr_t id)
     return NULL;
 }
 
+/* A member a client may act as: internal members are not reachable over the wire. */
+static coll_gmember_t *member_find_external(const coll_group_t *grp, trib_kstr_t id)
+{
+    coll_gmember_t *m = member_find(grp, id);
+    return m && !m->internal ? m : NULL;
+}
+
 static coll_gmember_t *member_by_instance(const coll_group_t *grp, trib_kstr_t inst)
 {
     if (inst.len < 0) {
@@ -959,6 +966,16 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
         join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, given_id, false);
         return;
     }
+    if (coll_group_has_internal(grp)) {
+        /* A running sink's group: its protocol is one no client speaks (see Internal
+         * members), so Kafka's answer for a protocol in common with nobody. */
+        TRIB_LOG_RL(&g->refused_rl, TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+                    "group %s: refused a join from %s (INCONSISTENT_GROUP_PROTOCOL): the group "
+                    "belongs to a running sink of this collector",
+                    grp->id, r->conn->peer);
+        join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, given_id, false);
+        return;
+    }
 
     if (req->MemberId.len <= 0) {
         coll_gmember_t *st = member_by_instance(grp, instance);
@@ -1115,7 +1132,7 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
             NULL, NULL);
         return;
     }
-    coll_gmember_t *m = member_find(grp, req->MemberId);
+    coll_gmember_t *m = member_find_external(grp, req->MemberId);
     if (!m) {
         sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
         return;
@@ -1195,7 +1212,7 @@ void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
     coll_group_t *grp = req->GroupId.len > 0
                             ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
                             : NULL;
-    coll_gmember_t *m = grp ? member_find(grp, req->MemberId) : NULL;
+    coll_gmember_t *m = grp ? member_find_external(grp, req->MemberId) : NULL;
     trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
     if (g->stopping) {
         err = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
@@ -1234,7 +1251,7 @@ static int16_t leave_one(coll_groups_t *g, coll_group_t *grp, trib_kstr_t member
     }
     coll_gmember_t *m = NULL;
     if (member.len > 0) {
-        m = member_find(grp, member);
+        m = member_find_external(grp, member);
     } else {
         m = member_by_instance(grp, instance);
     }
@@ -1300,6 +1317,240 @@ void coll_group_leave(coll_groups_t *g, coll_req_t *r)
     coll_req_respond(r, &LeaveGroupResponse_codec, resp);
 }
 
+/* ---- internal members --------------------------------------------------------------------- */
+
+/*
+ * Internal members. A sink inside the collector is a consumer of its group
+ * sink.<name>, but it has no connection to the coordinator. Rather than
+ * have it run the classic protocol over a loopback socket (JoinGroup,
+ * SyncGroup, heartbeats, session timeouts and rebalances that could only
+ * ever have one outcome), the sink host registers it here directly: the
+ * member is added to the group with the sink's subscription and the
+ * partitions its tasks process, the generation is bumped, and the group is
+ * Stable at once. Tools see an ordinary consumer group (protocol type
+ * "consumer", ConsumerProtocol bytes) through ListGroups, DescribeGroups
+ * and OffsetFetch.
+ *
+ * Nobody may share the group with it: a JoinGroup gets
+ * INCONSISTENT_GROUP_PROTOCOL (what Kafka answers a member whose protocols
+ * the group's members do not all support, and the protocol here is one no
+ * client offers), and the member cannot be named over the wire (SyncGroup,
+ * Heartbeat, LeaveGroup, OffsetCommit get UNKNOWN_MEMBER_ID), so neither
+ * its partitions nor its offsets can be taken over. A standalone commit
+ * (generation -1, as kafka-consumer-groups --reset-offsets and
+ * AdminClient.alterConsumerGroupOffsets send) is refused with
+ * UNKNOWN_MEMBER_ID because the group is not empty, as in Kafka.
+ */
+
+bool coll_group_has_internal(const coll_group_t *grp)
+{
+    for (const coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (m->internal) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool bytes_eq(const uint8_t *a, int32_t alen, const uint8_t *b, int32_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, (size_t)alen) == 0);
+}
+
+static uint8_t *bytes_dup(const uint8_t *p, int32_t len)
+{
+    uint8_t *d = malloc(len > 0 ? (size_t)len : 1);
+    if (d && len > 0) {
+        memcpy(d, p, (size_t)len);
+    }
+    return d;
+}
+
+/*
+ * Evicts every member that is not internal (their parked requests fail):
+ * clients that joined while the sink was not running, or the sink's own
+ * member as the previous run stored it (reloaded from __consumer_offsets).
+ */
+static void evict_external(coll_group_t *grp, const char *internal_id)
+{
+    coll_gmember_t **pp = &grp->members;
+    while (*pp) {
+        coll_gmember_t *m = *pp;
+        if (m->internal) {
+            pp = &m->next;
+            continue;
+        }
+        if (strcmp(m->id, internal_id) == 0) {
+            TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+                     "group %s: member %s of the previous run replaced", grp->id, m->id);
+        } else {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+                     "group %s: member %s (%s) evicted: the group belongs to a sink of this "
+                     "collector",
+                     grp->id, m->id, m->client_host ? m->client_host : "-");
+        }
+        if (m->join_req) {
+            coll_req_t *r = m->join_req;
+            m->join_req = NULL;
+            join_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, m->id, false);
+        }
+        if (m->sync_req) {
+            coll_req_t *r = m->sync_req;
+            m->sync_req = NULL;
+            sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
+        }
+        *pp = m->next;
+        grp->nmembers--;
+        member_free(m);
+    }
+    for (size_t i = 0; i < grp->npending; i++) {
+        free(grp->pending[i].id);
+    }
+    grp->npending = 0;
+}
+
+int coll_group_internal_set(coll_groups_t *g, const char *group, const coll_ginternal_t *in)
+{
+    coll_group_t *grp = coll_groups_get(g, group, strlen(group), true);
+    if (!grp) {
+        return -ENOMEM;
+    }
+    coll_gmember_t *m = NULL;
+    for (coll_gmember_t *x = grp->members; x; x = x->next) {
+        if (x->internal && strcmp(x->id, in->member_id) == 0) {
+            m = x;
+        }
+    }
+    if (m && grp->state == COLL_GROUP_STABLE && m->nprotocols == 1 &&
+        bytes_eq(m->proto_meta[0], m->proto_meta_len[0], in->subscription, in->subscription_len) &&
+        bytes_eq(m->assignment, m->assignment_len, in->assignment, in->assignment_len)) {
+        return 0; /* nothing new */
+    }
+    char *pt = coll_gdup("consumer", 8);
+    char *proto = coll_gdup(COLL_GROUP_INTERNAL_PROTOCOL, strlen(COLL_GROUP_INTERNAL_PROTOCOL));
+    char *leader = coll_gdup(in->member_id, strlen(in->member_id));
+    char *pname = coll_gdup(COLL_GROUP_INTERNAL_PROTOCOL, strlen(COLL_GROUP_INTERNAL_PROTOCOL));
+    char **names = calloc(1, sizeof(*names));
+    uint8_t **metas = calloc(1, sizeof(*metas));
+    int32_t *lens = calloc(1, sizeof(*lens));
+    uint8_t *meta = bytes_dup(in->subscription, in->subscription_len);
+    uint8_t *asg = bytes_dup(in->assignment, in->assignment_len);
+    char *cid = coll_gdup(in->client_id, strlen(in->client_id));
+    char *host = coll_gdup(in->client_host, strlen(in->client_host));
+    coll_gmember_t *nm = m ? NULL : calloc(1, sizeof(*nm));
+    char *mid = m ? NULL : coll_gdup(in->member_id, strlen(in->member_id));
+    if (!pt || !proto || !leader || !pname || !names || !metas || !lens || !meta || !asg || !cid ||
+        !host || (!m && (!nm || !mid))) {
+        free(pt);
+        free(proto);
+        free(leader);
+        free(pname);
+        free(names);
+        free(metas);
+        free(lens);
+        free(meta);
+        free(asg);
+        free(cid);
+        free(host);
+        free(nm);
+        free(mid);
+        return -ENOMEM;
+    }
+    evict_external(grp, in->member_id);
+    if (!m) {
+        m = nm;
+        m->id = mid;
+        m->internal = true;
+        m->session_timeout_ms = 10000;
+        m->rebalance_timeout_ms = 10000;
+        coll_gmember_t **pp = &grp->members;
+        while (*pp) {
+            pp = &(*pp)->next;
+        }
+        *pp = m;
+        grp->nmembers++;
+        TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: internal member %s joined", grp->id,
+                 m->id);
+    }
+    member_free_protocols(m);
+    names[0] = pname;
+    metas[0] = meta;
+    lens[0] = in->subscription_len;
+    m->proto_names = names;
+    m->proto_meta = metas;
+    m->proto_meta_len = lens;
+    m->nprotocols = 1;
+    free(m->assignment);
+    m->assignment = asg;
+    m->assignment_len = in->assignment_len;
+    free(m->client_id);
+    m->client_id = cid;
+    free(m->client_host);
+    m->client_host = host;
+    free(grp->protocol_type);
+    grp->protocol_type = pt;
+    free(grp->protocol);
+    grp->protocol = proto;
+    free(grp->leader);
+    grp->leader = leader;
+    grp->generation++;
+    set_state(grp, COLL_GROUP_STABLE);
+    persist_group(g, grp);
+    return 0;
+}
+
+void coll_group_internal_leave(coll_groups_t *g, const char *group, const char *member_id)
+{
+    coll_group_t *grp = coll_groups_find(g, group, strlen(group));
+    if (!grp) {
+        return;
+    }
+    coll_gmember_t **pp = &grp->members;
+    while (*pp && !((*pp)->internal && strcmp((*pp)->id, member_id) == 0)) {
+        pp = &(*pp)->next;
+    }
+    coll_gmember_t *m = *pp;
+    if (!m) {
+        return;
+    }
+    *pp = m->next;
+    grp->nmembers--;
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: internal member %s left", grp->id,
+             m->id);
+    member_free(m);
+    free(grp->leader);
+    grp->leader = NULL;
+    free(grp->protocol);
+    grp->protocol = NULL;
+    grp->generation++;
+    if (grp->nmembers == 0) {
+        set_state(grp, COLL_GROUP_EMPTY);
+    }
+    if (!g->stopping) {
+        persist_group(g, grp);
+    }
+}
+
+int16_t coll_group_internal_commit_check(coll_groups_t *g, const char *group, const char *member_id,
+                                         coll_group_t **out)
+{
+    *out = NULL;
+    if (g->stopping) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    coll_group_t *grp = coll_groups_find(g, group, strlen(group));
+    if (!grp || grp->state == COLL_GROUP_DEAD) {
+        return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+    }
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (m->internal && strcmp(m->id, member_id) == 0) {
+            *out = grp;
+            return TRIB_KAFKA_NONE;
+        }
+    }
+    return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
+}
+
 /* ---- offsets ------------------------------------------------------------------------------ */
 
 int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t generation,
@@ -1334,7 +1585,10 @@ int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t gen
     if (grp->state == COLL_GROUP_COMPLETING_REBALANCE) {
         return TRIB_KAFKA_REBALANCE_IN_PROGRESS;
     }
-    coll_gmember_t *m = member_find(grp, member);
+    /* A group with members (a running sink's too) takes commits from its members only:
+     * a standalone commit gets UNKNOWN_MEMBER_ID, as Kafka answers an AdminClient's
+     * alterConsumerGroupOffsets on a non-empty group. */
+    coll_gmember_t *m = member_find_external(grp, member);
     if (!m) {
         return TRIB_KAFKA_UNKNOWN_MEMBER_ID;
     }
@@ -1641,7 +1895,7 @@ static void tick(uv_timer_t *t)
         for (;;) {
             coll_gmember_t *dead = NULL;
             for (coll_gmember_t *m = grp->members; m; m = m->next) {
-                if (!m->join_req && !m->sync_req && m->session_deadline_ms <= now) {
+                if (!m->internal && !m->join_req && !m->sync_req && m->session_deadline_ms <= now) {
                     dead = m;
                     break;
                 }
@@ -1688,7 +1942,10 @@ coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
     coll_cluster_create_topic(cl, name, strlen(name), g->cfg.offsets_partitions, -1, kv, 2, false,
                               &t, &res);
     if (res.code != TRIB_KAFKA_NONE || !t) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name, res.msg);
+        /* Every FindCoordinator asks again (a full disk): a few lines a minute say it. */
+        static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(60000, 3);
+        TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name,
+                    res.msg);
         return NULL;
     }
     return t;
@@ -1703,6 +1960,8 @@ int coll_groups_new(coll_server_t *s, const coll_group_config_t *cfg, coll_group
     }
     g->srv = s;
     g->cfg = *cfg;
+    trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+    g->refused_rl = rl;
     g->loading = true;
     int rc = coll_gstore_load(g);
     g->loading = false;

@@ -79,6 +79,7 @@ struct coll_gmember {
     struct coll_req *join_req; /* parked JoinGroup */
     struct coll_req *sync_req; /* parked SyncGroup */
     uint64_t session_deadline_ms;
+    bool internal; /* the collector's own member (coll_group_internal_set) */
 };
 
 struct coll_group {
@@ -135,6 +136,45 @@ void coll_group_join(coll_groups_t *g, struct coll_req *r);
 void coll_group_sync(coll_groups_t *g, struct coll_req *r);
 void coll_group_heartbeat(coll_groups_t *g, struct coll_req *r);
 void coll_group_leave(coll_groups_t *g, struct coll_req *r);
+
+/* ---- the collector's own members ---- */
+
+/*
+ * The sink host's membership (see coordinator.c, "Internal members"). A
+ * running sink is member `member_id` of its group, with protocol type
+ * "consumer", protocol COLL_GROUP_INTERNAL_PROTOCOL, and ConsumerProtocol
+ * subscription and assignment bytes (version 2-prefixed, as clients send
+ * them) so any Kafka tool decodes its partitions. The member has no
+ * connection: it never heartbeats or expires, and the group stays Stable
+ * while it is there. Members of the group that came over the network are
+ * evicted when it arrives, and no client may join, sync, heartbeat, leave
+ * or commit as a member of a group that has one.
+ */
+#define COLL_GROUP_INTERNAL_PROTOCOL "tributary-sink"
+
+typedef struct coll_ginternal {
+    const char *member_id;
+    const char *client_id;
+    const char *client_host;
+    const uint8_t *subscription; /* ConsumerProtocolSubscription (int16 version first) */
+    int32_t subscription_len;
+    const uint8_t *assignment; /* ConsumerProtocolAssignment (int16 version first) */
+    int32_t assignment_len;
+} coll_ginternal_t;
+
+/*
+ * Makes m the group's internal member, or updates it: a new member or a
+ * changed subscription or assignment is a new generation (at once: nobody
+ * else takes part). Creates the group if needed. 0 or -ENOMEM.
+ */
+int coll_group_internal_set(coll_groups_t *g, const char *group, const coll_ginternal_t *m);
+/* Removes the internal member (the group becomes Empty). */
+void coll_group_internal_leave(coll_groups_t *g, const char *group, const char *member_id);
+/* The commit check for the internal member (coll_group_commit_check's, by its id). */
+int16_t coll_group_internal_commit_check(coll_groups_t *g, const char *group, const char *member_id,
+                                         coll_group_t **grp);
+/* True if the group has an internal member (a running sink). */
+bool coll_group_has_internal(const coll_group_t *grp);
 
 /* ---- offsets ---- */
 

@@ -5,6 +5,7 @@
 
 #include "group/group.h"
 #include "server/server_int.h"
+#include "tributary/log.h"
 
 #define COLL_GROUP_FACILITY "group"
 
@@ -19,7 +20,8 @@ struct coll_groups {
     uint64_t next_retention_check_ms;
     uint64_t member_serial;
     bool stopping;
-    bool loading; /* replaying __consumer_offsets: nothing is written */
+    bool loading;                    /* replaying __consumer_offsets: nothing is written */
+    trib_log_ratelimit_t refused_rl; /* joins refused from a running sink's group */
 };
 
 /* ---- store.c: the records of __consumer_offsets ---- */

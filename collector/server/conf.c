@@ -59,6 +59,18 @@ static const trib_config_option_t server_opts[] = {
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_request_bytes, SIZE), .def = "100MiB", .min = "1KiB",
      .max = "2147483647",
      .desc = "a larger request frame closes its connection (socket.request.max.bytes)"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, queued_max_request_bytes, SIZE), .def = "256MiB",
+     .max = "1TiB",
+     .desc = "memory all connections' requests being read and handled may hold together; a "
+             "connection waits, not reading, until its request fits "
+             "(queued.max.request.bytes); 0 = no limit"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, request_timeout, DURATION), .def = "30s",
+     .desc = "close a connection whose request stops arriving for this long (its memory goes "
+             "back to queued_max_request_bytes); 0 = never"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, fetch_max_bytes, SIZE), .def = "55MiB", .min = "1KiB",
+     .max = "2147483647",
+     .desc = "the most record bytes a Fetch response carries, whatever its MaxBytes "
+             "(fetch.max.bytes); the first batch is returned whole even if larger"},
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_inflight_requests, UINT), .def = "64", .min = "1",
      .max = "100000", .desc = "requests per connection in flight before reading pauses"},
     {TRIB_CONFIG_FIELD(coll_conf_server_t, max_connections, UINT), .def = "10000", .max = "1000000",
@@ -91,6 +103,10 @@ static const trib_config_option_t storage_opts[] = {
      .max = "1000000", .desc = "inactive segments whose files stay open"},
     {TRIB_CONFIG_FIELD(coll_conf_storage_t, segment_idle, DURATION), .def = "1m", .min = "1s",
      .max = "1d", .desc = "close an inactive segment's files after this long unused"},
+    {TRIB_CONFIG_FIELD(coll_conf_storage_t, space_reserve, SIZE), .def = "4MiB", .min = "0",
+     .max = "1GiB",
+     .desc = "disk space held in data_dir/.space-reserve and given up by a start on a full disk, "
+             "so recovery can write"},
     TRIB_CONFIG_END,
 };
 
@@ -278,6 +294,7 @@ void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out)
     out->cleaner_dedupe_bytes = c->storage.cleaner_dedupe_buffer;
     out->max_open_segments = (uint32_t)c->storage.max_open_segments;
     out->segment_idle_ms = (uint32_t)c->storage.segment_idle;
+    out->space_reserve_bytes = c->storage.space_reserve;
     coll_tcfg_t d;
     uint32_t mask;
     coll_conf_topic_defaults(c, &d, &mask);
@@ -340,6 +357,9 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->metrics_port = c->metrics.listen.port;
     out->max_request_bytes = (size_t)c->server.max_request_bytes;
     out->max_inflight = (uint32_t)c->server.max_inflight_requests;
+    out->queued_max_request_bytes = c->server.queued_max_request_bytes;
+    out->request_timeout_ms = c->server.request_timeout;
+    out->fetch_max_bytes = (int32_t)c->server.fetch_max_bytes;
     out->max_connections = (size_t)c->server.max_connections;
     out->idle_timeout_ms = c->server.idle_timeout;
     out->shutdown_timeout_ms = c->server.shutdown_timeout;

@@ -29,6 +29,9 @@ typedef struct coll_conf_log {
 
 typedef struct coll_conf_server {
     uint64_t max_request_bytes;
+    uint64_t queued_max_request_bytes;
+    int64_t request_timeout;
+    uint64_t fetch_max_bytes;
     uint64_t max_inflight_requests;
     uint64_t max_connections;
     int64_t idle_timeout;
@@ -45,6 +48,7 @@ typedef struct coll_conf_storage {
     uint64_t cleaner_dedupe_buffer;
     uint64_t max_open_segments;
     int64_t segment_idle;
+    uint64_t space_reserve;
 } coll_conf_storage_t;
 
 typedef struct coll_conf_producers {

@@ -17,6 +17,29 @@
  *   [size][frame 1 ....][size][frame 2 ..|.. rest of frame 2 ......]
  *   <---- connection buffer (64 KiB) ---->  read directly into frame 2
  *
+ * Request memory. All connections share queued_max_request_bytes (Kafka's
+ * queued.max.request.bytes memory pool). A frame's declared size is
+ * reserved before its buffer is allocated and returned when the request is
+ * freed (its response written); the buffer itself still grows only as
+ * bytes arrive. When the reservation does not fit, the connection stops
+ * reading (uv_read_stop, as Kafka's selector mutes a channel) with the size
+ * prefix left in its buffer, and joins a list; each release wakes the
+ * waiters whose frame now fits, oldest first. What fits:
+ *
+ *   frame <= 1 MiB   small share (a quarter of the limit) has room, or the
+ *                    whole limit has: a normal produce or fetch never waits
+ *                    behind stalled large requests
+ *   larger           the large requests' share (three quarters) has room,
+ *                    or no large request holds memory: one request larger
+ *                    than the share proceeds alone, as Kafka's pool lets a
+ *                    request proceed when any memory is free
+ *   any size         nothing is reserved at all (a limit below one request)
+ *
+ * so the memory held is at most the limit plus one request's overshoot
+ * (max_request_bytes). A request whose bytes stop arriving for
+ * request_timeout closes its connection (server.c), returning its
+ * reservation; waiting connections hold none and just wait.
+ *
  * A size below 8 bytes (no room for a header) or above max_request_bytes
  * closes the connection with a logged reason, like any request that does
  * not decode: Kafka does the same, and a peer that sends garbage is not
@@ -44,6 +67,7 @@
 #define FRAME_INITIAL_MAX (1u << 20)
 #define MIN_FRAME 8 /* a request header v0 */
 #define MAX_QUEUED_OUT (64u << 20)
+#define MEM_SMALL (1u << 20) /* frames up to this size draw on the small share */
 
 static uint64_t now_ns(void)
 {
@@ -119,6 +143,107 @@ void coll_frame_pool_drain(coll_server_t *s)
     s->frame_pool_n = 0;
 }
 
+/* ---- request memory ----------------------------------------------------------------- */
+
+static bool mem_fits(const coll_server_t *s, size_t size)
+{
+    uint64_t limit = s->cfg.queued_max_request_bytes;
+    if (limit == 0 || s->mem_used == 0) {
+        return true; /* no limit, or nothing reserved: any request proceeds */
+    }
+    uint64_t small_share = limit / 4;
+    if (size <= MEM_SMALL) {
+        uint64_t small_used = s->mem_used - s->mem_large_used;
+        return small_used + size <= small_share || s->mem_used + size <= limit;
+    }
+    return s->mem_large_used == 0 ||
+           (s->mem_large_used + size <= limit - small_share && s->mem_used + size <= limit);
+}
+
+static void mem_take(coll_server_t *s, size_t size)
+{
+    s->mem_used += size;
+    if (size > MEM_SMALL) {
+        s->mem_large_used += size;
+    }
+}
+
+static void mem_unwait(coll_conn_t *c)
+{
+    if (!c->mem_wait) {
+        return;
+    }
+    coll_server_t *s = c->srv;
+    for (coll_conn_t **pp = &s->mem_wait_head; *pp; pp = &(*pp)->mem_next) {
+        if (*pp == c) {
+            *pp = c->mem_next;
+            break;
+        }
+    }
+    c->mem_next = NULL;
+    c->mem_wait = 0;
+    s->mem_waiting--;
+}
+
+static void mem_wait(coll_conn_t *c, size_t size)
+{
+    coll_server_t *s = c->srv;
+    c->mem_wait = size;
+    c->mem_next = NULL;
+    coll_conn_t **pp = &s->mem_wait_head;
+    while (*pp) {
+        pp = &(*pp)->mem_next;
+    }
+    *pp = c;
+    s->mem_waiting++;
+    if (!c->paused && !c->closing) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->paused = true;
+    }
+}
+
+static void parse_rbuf(coll_conn_t *c);
+static void conn_maybe_resume(coll_conn_t *c);
+
+/* Lets the oldest waiters whose frame fits now go on; safe to re-enter. */
+static void mem_wake(coll_server_t *s)
+{
+    if (s->mem_waking) {
+        s->mem_wake_again = true;
+        return;
+    }
+    s->mem_waking = true;
+    do {
+        s->mem_wake_again = false;
+        coll_conn_t *c = s->mem_wait_head;
+        while (c) {
+            if (c->closing || !mem_fits(s, c->mem_wait)) {
+                c = c->mem_next;
+                continue;
+            }
+            mem_unwait(c);
+            parse_rbuf(c); /* reserves the frame, or waits again */
+            conn_maybe_resume(c);
+            c = s->mem_wait_head; /* the list may have changed: start over */
+        }
+    } while (s->mem_wake_again);
+    s->mem_waking = false;
+}
+
+static void mem_give(coll_server_t *s, size_t size)
+{
+    if (size == 0) {
+        return;
+    }
+    s->mem_used -= size;
+    if (size > MEM_SMALL) {
+        s->mem_large_used -= size;
+    }
+    if (s->mem_wait_head) {
+        mem_wake(s);
+    }
+}
+
 /* ---- requests ----------------------------------------------------------------------- */
 
 static coll_req_t *req_new(coll_conn_t *c, size_t size)
@@ -134,6 +259,8 @@ static coll_req_t *req_new(coll_conn_t *c, size_t size)
         return NULL;
     }
     r->frame_len = size;
+    r->mem = size;
+    mem_take(c->srv, size);
     r->conn = c;
     r->srv = c->srv;
     r->state = COLL_REQ_READING;
@@ -149,11 +276,11 @@ static coll_req_t *req_new(coll_conn_t *c, size_t size)
 }
 
 static void conn_maybe_free(coll_conn_t *c);
-static void conn_maybe_resume(coll_conn_t *c);
 
 static void req_free(coll_req_t *r)
 {
     coll_conn_t *c = r->conn;
+    size_t mem = r->mem;
     if (r->ctx_free) {
         r->ctx_free(r); /* before the arena goes: ctx usually lives in it */
     }
@@ -163,15 +290,17 @@ static void req_free(coll_req_t *r)
     free(r->iov);
     free(r);
     c->nalive--;
+    coll_server_t *s = c->srv;
     if (c->closed) {
         conn_maybe_free(c);
     } else {
         conn_maybe_resume(c);
-        if (c->srv->stopping) {
+        if (s->stopping) {
             /* A stopping server closes a connection as soon as it has nothing in flight. */
-            coll_server_check_stop(c->srv);
+            coll_server_check_stop(s);
         }
     }
+    mem_give(s, mem); /* last: it may wake other connections */
 }
 
 /* Removes r from the queue (it must be in it). */
@@ -376,11 +505,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_maybe_resume(coll_conn_t *c)
 {
-    if (!c->paused || c->closing || c->rejected || c->srv->stopping) {
+    if (!c->paused || c->closing || c->rejected || c->mem_wait || c->srv->stopping) {
         return;
     }
     if (c->nactive <= c->srv->cfg.max_inflight / 2 && c->queued_out < MAX_QUEUED_OUT / 2) {
         c->paused = false;
+        c->last_active_ms = uv_now(c->srv->loop); /* request_timeout counts from here */
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
             coll_conn_close(c, TRIB_LOG_WARN, "cannot resume reading");
         }
@@ -454,7 +584,7 @@ static void parse_rbuf(coll_conn_t *c)
 {
     const uint8_t *p = c->rbuf;
     size_t n = c->rlen;
-    while (!c->closing && !c->rejected && !c->reading && n >= 4) {
+    while (!c->closing && !c->rejected && !c->reading && !c->mem_wait && n >= 4) {
         uint32_t size = be32(p);
         if (size < MIN_FRAME || size > INT32_MAX) {
             bad_frame(c, "invalid frame size %" PRId32, (int32_t)size);
@@ -464,6 +594,10 @@ static void parse_rbuf(coll_conn_t *c)
             bad_frame(c, "frame of %" PRIu32 " bytes exceeds max_request_bytes (%zu)", size,
                       c->srv->cfg.max_request_bytes);
             return;
+        }
+        if (!mem_fits(c->srv, size)) {
+            mem_wait(c, size); /* the size prefix stays in rbuf for the next try */
+            break;
         }
         coll_req_t *r = req_new(c, size);
         if (!r) {
@@ -608,6 +742,7 @@ void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason)
         return;
     }
     c->closing = true;
+    mem_unwait(c);
     TRIB_LOG(level, COLL_SERVER_FACILITY, "%s: connection closed: %s", c->peer, reason);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }

@@ -41,7 +41,8 @@ typedef struct coll_metrics {
     uint64_t connections_accepted, connections_rejected;
     uint64_t frames_rejected; /* connections closed for a bad frame */
     uint64_t idle_closed;
-    uint64_t duplicates; /* idempotent retries answered with original offsets */
+    uint64_t request_timeouts; /* connections closed: a request stalled (request_timeout) */
+    uint64_t duplicates;       /* idempotent retries answered with original offsets */
     uint64_t auto_created_topics;
     int64_t start_ms;
 } coll_metrics_t;

@@ -47,6 +47,9 @@ void coll_server_config_init(coll_server_config_t *c)
     c->metrics_host = "127.0.0.1";
     c->metrics_port = 9644;
     c->max_request_bytes = 100u << 20;
+    c->queued_max_request_bytes = 256u << 20;
+    c->request_timeout_ms = 30 * 1000;
+    c->fetch_max_bytes = 55 << 20;
     c->max_inflight = 64;
     c->max_connections = 10000;
     c->idle_timeout_ms = 10 * 60 * 1000;
@@ -124,6 +127,8 @@ typedef struct render_ctx {
     trib_buf_t *b;
     int pass;
 } render_ctx_t;
+
+static void render_storage(coll_server_t *s, trib_buf_t *b);
 
 static void render_partition(coll_server_t *s, coll_partition_t *p, void *arg)
 {
@@ -226,6 +231,9 @@ static void render_metrics(void *arg, trib_buf_t *b)
          offsetof(coll_metrics_t, connections_rejected)},
         {"tributary_connections_idle_closed_total", "Connections closed after idle_timeout.",
          offsetof(coll_metrics_t, idle_closed)},
+        {"tributary_requests_timed_out_total",
+         "Connections closed because a request stopped arriving (request_timeout).",
+         offsetof(coll_metrics_t, request_timeouts)},
         {"tributary_requests_rejected_total",
          "Connections closed for a frame or request that could not be served (logged).",
          offsetof(coll_metrics_t, frames_rejected)},
@@ -242,11 +250,32 @@ static void render_metrics(void *arg, trib_buf_t *b)
     }
     trib_prom_header(b, "tributary_connections", "gauge", "Open Kafka connections.");
     trib_prom_sample_u64(b, "tributary_connections", NULL, s->nconns);
+    trib_prom_header(b, "tributary_request_memory_bytes", "gauge",
+                     "Request memory reserved by all connections (declared frame sizes).");
+    trib_prom_sample_u64(b, "tributary_request_memory_bytes", NULL, s->mem_used);
+    trib_prom_header(b, "tributary_request_memory_limit_bytes", "gauge",
+                     "queued_max_request_bytes (0: no limit).");
+    trib_prom_sample_u64(b, "tributary_request_memory_limit_bytes", NULL,
+                         s->cfg.queued_max_request_bytes);
+    trib_prom_header(b, "tributary_request_memory_waiting_connections", "gauge",
+                     "Connections not reading until request memory is free.");
+    trib_prom_sample_u64(b, "tributary_request_memory_waiting_connections", NULL, s->mem_waiting);
     trib_prom_header(b, "tributary_fetch_parked", "gauge", "Long-poll fetches waiting.");
     trib_prom_sample_u64(b, "tributary_fetch_parked", NULL, coll_purgatory_size(&s->purgatory));
     trib_prom_header(b, "tributary_produce_waiting", "gauge",
                      "acks=all produce requests waiting for an fsync.");
     trib_prom_sample_u64(b, "tributary_produce_waiting", NULL, s->produce_waiting);
+    if (s->st) {
+        coll_storage_stats_t ss;
+        coll_storage_get_stats(s->st, &ss);
+        trib_prom_header(b, "tributary_cleaner_unreadable_batches_total", "counter",
+                         "Batches compaction could not read and kept as they are (each pass).");
+        trib_prom_sample_u64(b, "tributary_cleaner_unreadable_batches_total", NULL,
+                             ss.cleaner_unreadable_batches);
+        trib_prom_header(b, "tributary_cleaner_failures_total", "counter",
+                         "Compaction passes that failed (the log waits, the others go on).");
+        trib_prom_sample_u64(b, "tributary_cleaner_failures_total", NULL, ss.cleaner_failures);
+    }
     trib_prom_header(b, "tributary_topics", "gauge", "Topics.");
     trib_prom_sample_u64(b, "tributary_topics", NULL, coll_cluster_topic_count(s->cluster));
     trib_prom_header(b, "tributary_partitions", "gauge", "Partitions (all led by this node).");
@@ -289,6 +318,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
     }
+    render_storage(s, b);
     if (s->metrics_hook) {
         s->metrics_hook(s->metrics_hook_arg, b);
     }
@@ -300,10 +330,115 @@ void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, v
     s->metrics_hook_arg = arg;
 }
 
-static bool healthy(void *arg)
+void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *arg)
+{
+    if (s->http.open) {
+        trib_http_set_admin(&s->http, fn, arg);
+    }
+}
+
+typedef struct health_ctx {
+    trib_buf_t *why;
+    size_t n;
+} health_ctx_t;
+
+static void health_log(coll_log_t *log, void *arg)
+{
+    health_ctx_t *h = arg;
+    int err = coll_log_write_error(log);
+    if (!err) {
+        return;
+    }
+    if (h->n++ < 10) {
+        char line[512];
+        int n = snprintf(line, sizeof(line), "storage: %s-%d: %s%s\n", coll_log_topic(log),
+                         (int)coll_log_partition(log), trib_strerror(err),
+                         err == -EROFS ? " (offline until a restart)" : "");
+        trib_buf_append(h->why, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
+}
+
+/*
+ * Unhealthy while stopping, and while any partition cannot be written: the
+ * disk is full (until space returns) or the log went offline.
+ */
+static bool healthy(void *arg, trib_buf_t *why)
 {
     coll_server_t *s = arg;
-    return !s->stopping;
+    if (s->stopping) {
+        trib_buf_append(why, "stopping\n", 9);
+        return false;
+    }
+    health_ctx_t h = {why, 0};
+    if (s->st) {
+        coll_storage_foreach(s->st, health_log, &h);
+    }
+    if (h.n > 10) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "storage: %zu more partitions\n", h.n - 10);
+        trib_buf_append(why, line, (size_t)n);
+    }
+    return h.n == 0;
+}
+
+static void render_storage_error(coll_log_t *log, void *arg)
+{
+    trib_buf_t *b = arg;
+    int err = coll_log_write_error(log);
+    if (!err) {
+        return;
+    }
+    trib_buf_t lb;
+    trib_buf_init(&lb);
+    const char *topic = coll_log_topic(log);
+    trib_buf_append(&lb, "topic=\"", 7);
+    trib_prom_label_escape(&lb, topic, strlen(topic));
+    char tail[80];
+    int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\",reason=\"%s\"",
+                     (int)coll_log_partition(log),
+                     coll_storage_error_reason_name(coll_storage_error_reason(err)));
+    trib_buf_append(&lb, tail, (size_t)n);
+    trib_buf_put_u8(&lb, 0);
+    size_t len;
+    const char *labels = (const char *)trib_buf_flatten(&lb, &len);
+    if (labels) {
+        trib_prom_sample_u64(b, "tributary_storage_partition_error", labels, 1);
+    }
+    trib_buf_fini(&lb);
+}
+
+static void render_storage(coll_server_t *s, trib_buf_t *b)
+{
+    if (!s->st) {
+        return;
+    }
+    coll_storage_stats_t ss;
+    coll_storage_get_stats(s->st, &ss);
+    trib_prom_header(b, "tributary_storage_append_errors_total", "counter",
+                     "Appends the storage could not write (the producer got KAFKA_STORAGE_ERROR), "
+                     "by reason.");
+    for (int r = 0; r < COLL_WERR_N; r++) {
+        char labels[48];
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", coll_storage_error_reason_name(r));
+        trib_prom_sample_u64(b, "tributary_storage_append_errors_total", labels,
+                             ss.append_errors[r]);
+    }
+    trib_prom_header(b, "tributary_storage_partition_error", "gauge",
+                     "1 for each partition that cannot be written now (no_space: the disk is "
+                     "full; io: offline after an I/O error).");
+    coll_storage_foreach(s->st, render_storage_error, b);
+}
+
+static bool health_detail(void *arg, trib_buf_t *b)
+{
+    coll_server_t *s = arg;
+    return !s->health_hook || s->health_hook(s->health_hook_arg, b);
+}
+
+void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, void *arg)
+{
+    s->health_hook = fn;
+    s->health_hook_arg = arg;
 }
 
 /* ---- housekeeping -------------------------------------------------------------------------- */
@@ -323,6 +458,20 @@ static void tick_cb(uv_timer_t *t)
                 now - c->last_active_ms > (uint64_t)s->cfg.idle_timeout_ms) {
                 s->metrics.idle_closed++;
                 coll_conn_close(c, TRIB_LOG_DEBUG, "idle (idle_timeout)");
+            }
+        }
+    }
+    if (s->cfg.request_timeout_ms > 0) {
+        for (coll_conn_t *c = s->conns; c; c = c->next) {
+            /* A request that stopped arriving holds request memory: let it go. */
+            if (!c->closing && c->reading && !c->paused &&
+                now - c->last_active_ms > (uint64_t)s->cfg.request_timeout_ms) {
+                s->metrics.request_timeouts++;
+                TRIB_LOG_RL(&s->rl_reject, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                            "%s: closing the connection: a %zu-byte request stalled at %zu bytes "
+                            "(request_timeout)",
+                            c->peer, c->reading->frame_len, c->reading->frame_have);
+                coll_conn_close(c, TRIB_LOG_DEBUG, "request stalled (request_timeout)");
             }
         }
     }
@@ -518,6 +667,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
             return trib_error_set(err, rc, "cannot serve metrics on %s: %s", a, uv_strerror(rc));
         }
         s->metrics_port = s->http.port;
+        trib_http_set_detail(&s->http, health_detail);
         format_addr(s->metrics_addr, sizeof(s->metrics_addr),
                     cfg->metrics_host && *cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
                     s->metrics_port);

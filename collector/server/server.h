@@ -18,6 +18,7 @@
 #include "group/group.h"
 #include "storage/storage.h"
 #include "tributary/error.h"
+#include "tributary/http.h"
 
 typedef struct coll_server coll_server_t;
 
@@ -28,13 +29,16 @@ typedef struct coll_server_config {
     int advertise_port;         /* 0: the bound port */
     bool metrics_enabled;
     const char *metrics_host;
-    int metrics_port;                      /* 0: ephemeral */
-    const char *ready_file;                /* NULL: none */
-    size_t max_request_bytes;              /* a larger frame closes the connection (100 MiB) */
-    uint32_t max_inflight;                 /* requests per connection before reads pause (64) */
-    size_t max_connections;                /* further accepts are closed at once (10000) */
-    int64_t idle_timeout_ms;               /* connections.max.idle.ms (10 min); 0 = never */
-    int64_t producer_expiration_ms;        /* producer.id.expiration.ms (1 day) */
+    int metrics_port;                  /* 0: ephemeral */
+    const char *ready_file;            /* NULL: none */
+    size_t max_request_bytes;          /* a larger frame closes the connection (100 MiB) */
+    uint64_t queued_max_request_bytes; /* request memory of all connections (256 MiB); 0 = any */
+    int64_t request_timeout_ms;        /* a request stalled this long closes (30 s); 0 = never */
+    int32_t fetch_max_bytes;           /* fetch.max.bytes: Fetch MaxBytes cap (55 MiB) */
+    uint32_t max_inflight;             /* requests per connection before reads pause (64) */
+    size_t max_connections;            /* further accepts are closed at once (10000) */
+    int64_t idle_timeout_ms;           /* connections.max.idle.ms (10 min); 0 = never */
+    int64_t producer_expiration_ms;    /* producer.id.expiration.ms (1 day) */
     int64_t producer_snapshot_interval_ms; /* producer state snapshots (60 s) */
     int64_t shutdown_timeout_ms;           /* in-flight requests get this long at SIGTERM (10 s) */
     coll_fsync_policy_t fsync;             /* storage.fsync: acks=all waits for it when "ack" */
@@ -73,6 +77,21 @@ void coll_server_free(coll_server_t *s);
  */
 typedef void (*coll_server_metrics_fn)(void *arg, struct trib_buf *b);
 void coll_server_set_metrics_hook(coll_server_t *s, coll_server_metrics_fn fn, void *arg);
+
+/*
+ * Adds a component's state to /health: fn appends a line per degraded
+ * part and returns true when there is none (then /health stays "ok");
+ * otherwise /health answers 200 "degraded" with the lines. fn NULL removes it.
+ */
+typedef bool (*coll_server_health_fn)(void *arg, struct trib_buf *b);
+void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, void *arg);
+
+/*
+ * Answers HTTP requests on the metrics listener beyond /metrics and
+ * /health (tributary/http.h, trib_http_admin_cb; the sink host's POST
+ * /sinks/NAME/replay). NULL removes it. Nothing happens with metrics off.
+ */
+void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *arg);
 
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);

@@ -124,6 +124,7 @@ struct coll_req {
 
     uint8_t *frame; /* after the size prefix: header | body */
     size_t frame_len, frame_have, frame_cap;
+    size_t mem; /* reserved from the server's request memory (frame_len) */
 
     trib_arena_t arena;
     trib_kafka_request_header_t hdr;
@@ -185,10 +186,12 @@ struct coll_conn {
     unsigned nalive;         /* requests not yet freed (queue + writing + orphaned) */
     size_t queued_out;       /* response bytes queued or being written */
 
-    bool paused;   /* reading stopped for backpressure */
-    bool rejected; /* a request was refused: read nothing more, close at its turn */
-    bool closing;  /* uv_close called */
-    bool closed;   /* close callback ran */
+    size_t mem_wait;       /* size of the frame waiting for request memory; 0: none */
+    coll_conn_t *mem_next; /* the server's list of connections waiting for memory */
+    bool paused;           /* reading stopped for backpressure or memory */
+    bool rejected;         /* a request was refused: read nothing more, close at its turn */
+    bool closing;          /* uv_close called */
+    bool closed;           /* close callback ran */
     uint64_t last_active_ms;
 };
 
@@ -334,10 +337,18 @@ struct coll_server {
      */
     coll_server_metrics_fn metrics_hook; /* extra /metrics samples (the sinks') */
     void *metrics_hook_arg;
+    coll_server_health_fn health_hook; /* degraded parts for /health (the sinks') */
+    void *health_hook_arg;
 
     uint8_t *frame_pool[COLL_FRAME_POOL];
     size_t frame_pool_cap[COLL_FRAME_POOL];
     int frame_pool_n;
+
+    /* Request memory shared by all connections (queued_max_request_bytes, conn.c). */
+    uint64_t mem_used, mem_large_used;
+    coll_conn_t *mem_wait_head; /* connections waiting for it, oldest first */
+    size_t mem_waiting;
+    bool mem_waking, mem_wake_again;
 };
 
 /* Milliseconds of the wall clock (record timestamps, producer expiry). */

@@ -30,16 +30,31 @@
  *                    record silently.
  *   commit   once every range is done (and dead-letter appends are
  *            durable): the offset after the batch is committed to group
- *            sink.<name> as a standalone commit (generation -1), then the
- *            batch is released and the task fills again.
+ *            sink.<name> as the sink's member, then the batch is released
+ *            and the task fills again.
  *
  * Delivery is at-least-once: a crash between the plugin's OK and the
  * commit delivers the batch again, which is why plugins write idempotently
  * keyed by (topic, partition, offset).
  *
- * Offsets go through coll_group_commit_check / coll_group_commit /
- * coll_group_offset of the group coordinator (group/group.h), behind
- * offsets_fetch() and offsets_commit() below. A partition with no new
+ * Membership. The sink is the member sink-<name>-<node id> of its group
+ * from start to stop, an internal member of the coordinator (group/group.h:
+ * no connection, no heartbeats; see coordinator.c, "Internal members", for
+ * why not a JoinGroup over loopback). Its subscription is the topics it has
+ * tasks for and its assignment the tasks' partitions, both re-sent when the
+ * tasks change (sink_membership). Offsets go through
+ * coll_group_internal_commit_check / coll_group_commit / coll_group_offset,
+ * behind offsets_fetch() and offsets_commit() below. Since the group has a
+ * member, nobody else can join it or commit its offsets; a replay
+ * (coll_sinks_http) is the way to move them: each matching task, once it has
+ * no job in flight, drops its uncommitted batch, commits the new offset and
+ * reads on from there (task_replay).
+ *
+ * Reload (coll_sinks_reload): a sink removed or changed by SIGHUP is marked
+ * stopping; it takes no new batch, and once none of its tasks has a job in
+ * flight the tick retires it (workers joined, instances closed, group left,
+ * handle closed); a changed sink's successor starts after that, so two
+ * instances never deliver the same partitions at once. A partition with no new
  * records has its offset committed again every hour: a group without
  * members loses its offsets offsets.retention.minutes after its last
  * commit, and a forgotten offset means delivering the whole log again.
@@ -57,12 +72,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
 #include "cluster/cluster.h"
 #include "group/group.h"
+#include "kafka/gen/ConsumerProtocolAssignment.h"
+#include "kafka/gen/ConsumerProtocolSubscription.h"
 #include "server/server_int.h"
 #include "sinks/sinks.h"
 #include "storage/storage.h"
@@ -160,6 +178,32 @@ static void sink_error(trib_config_t *cfg, const char *path, const char *fmt, ..
     trib_config_add_error(cfg, line, col, "%s", msg);
 }
 
+/* The plugin's own offline check (TRIB_SINK_HAS(d, check)), placed at the option it names. */
+static int plugin_check(trib_config_t *cfg, const trib_sink_plugin_t *pl, const coll_sink_conf_t *s,
+                        size_t i, const void *opts)
+{
+    const trib_sink_descriptor_t *d = trib_sink_plugin_descriptor(pl);
+    if (!TRIB_SINK_HAS(d, check)) {
+        return 0;
+    }
+    trib_error_t err;
+    trib_error_clear(&err);
+    if (d->check(opts, &err) == 0) {
+        return 0;
+    }
+    int line = s->options.line, col = s->options.col;
+    size_t klen = strcspn(err.msg, ":");
+    for (size_t k = 0; k < s->options.count; k++) {
+        const trib_config_pair_t *pr = &s->options.items[k];
+        if (strlen(pr->key) == klen && strncmp(pr->key, err.msg, klen) == 0) {
+            line = pr->line;
+            col = pr->col;
+        }
+    }
+    trib_config_add_error(cfg, line, col, "sinks[%zu].options.%s", i, err.msg);
+    return TRIB_ECONFIG;
+}
+
 int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n)
 {
     int rc = 0;
@@ -219,6 +263,9 @@ int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n
         snprintf(where, sizeof(where), "sinks[%zu].options", i);
         void *opts = NULL;
         int arc = trib_sink_options_apply(pl, cfg, &s->options, where, &opts);
+        if (arc == 0) {
+            arc = plugin_check(cfg, pl, s, i, opts);
+        }
         free(opts);
         trib_sink_plugin_free(pl);
         if (arc == -ENOMEM) {
@@ -286,6 +333,7 @@ struct task {
     bool gone;             /* the partition disappeared: free when idle */
     bool delivered;        /* every range done: only the commit is left */
     uint64_t committed_ms; /* when the offset was last committed (refreshed hourly) */
+    int64_t replay_to;     /* a replay waiting for the task to be idle; -1: none */
 };
 
 typedef struct counter {
@@ -293,11 +341,29 @@ typedef struct counter {
     uint64_t value;
 } counter_t;
 
+/*
+ * A loaded configuration that sinks point into; freed with the last sink
+ * that uses it when the host owns it (one loaded by a reload).
+ */
+typedef struct cfgref {
+    trib_config_t *cfg;
+    bool owned;
+    int refs;
+} cfgref_t;
+
 struct sink {
     sink_t *next;
     coll_sinks_t *host;
     const coll_sink_conf_t *conf;
+    cfgref_t *ref;
     char group[256];
+    char member_id[300];
+    bool members_dirty; /* the tasks changed: tell the coordinator */
+    /* retiring (a reload removed or changed it): no new batches; freed once idle */
+    bool stopping;
+    bool retire_closing;
+    const coll_sink_conf_t *successor; /* started once this one is gone */
+    cfgref_t *successor_ref;
     trib_sink_plugin_t *plugin;
     const trib_sink_descriptor_t *d;
     void *opts;
@@ -319,12 +385,17 @@ struct sink {
     counter_t counters[MAX_COUNTERS];
     size_t ncounters;
     trib_log_ratelimit_t rl;
+    /* health (loop thread): down from a failed write until one succeeds */
+    bool down;
+    trib_sink_error_class_t err_class;
+    char err_msg[sizeof(((trib_sink_result_t *)0)->msg)];
+    int64_t err_wall_ms; /* when the sink last failed (0: never) */
 };
 
 struct coll_sinks {
     uv_loop_t *loop;
     coll_server_t *server;
-    trib_config_t *cfg;
+    cfgref_t *base; /* the configuration given at start (the caller's) */
     sink_t *sinks;
     uv_timer_t timer;
     bool timer_open;
@@ -446,7 +517,7 @@ static int64_t offsets_fetch(task_t *t)
     return o ? o->offset : -1;
 }
 
-/* A standalone commit (generation -1, no member). Returns a Kafka error code. */
+/* A commit as the sink's member of its group. Returns a Kafka error code. */
 static int16_t offsets_commit(task_t *t, int64_t offset)
 {
     coll_groups_t *g = t->sink->host->server->groups;
@@ -455,11 +526,118 @@ static int16_t offsets_commit(task_t *t, int64_t offset)
     }
     coll_group_t *grp = NULL;
     trib_kstr_t none = {NULL, -1};
-    int16_t code = coll_group_commit_check(g, kstr(t->sink->group), -1, kstr(""), none, &grp);
+    int16_t code = coll_group_internal_commit_check(g, t->sink->group, t->sink->member_id, &grp);
     if (code == TRIB_KAFKA_NONE) {
         code = coll_group_commit(g, grp, kstr(t->topic), t->partition, offset, -1, none);
     }
     return code;
+}
+
+/* ---- the sink's membership of its group -------------------------------------------------- */
+
+static int task_cmp(const void *a, const void *b)
+{
+    const task_t *x = *(const task_t *const *)a, *y = *(const task_t *const *)b;
+    int c = strcmp(x->topic, y->topic);
+    return c ? c : (x->partition > y->partition) - (x->partition < y->partition);
+}
+
+/*
+ * Tells the coordinator what the sink's member consumes: its subscription
+ * (the topics it has tasks for) and its assignment (those tasks'
+ * partitions), as ConsumerProtocolSubscription and
+ * ConsumerProtocolAssignment version 0, which every Kafka tool decodes.
+ */
+static int sink_membership(sink_t *s)
+{
+    coll_groups_t *g = s->host->server->groups;
+    if (!g) {
+        return 0;
+    }
+    size_t n = 0;
+    for (task_t *t = s->tasks; t; t = t->next) {
+        n++;
+    }
+    task_t **ts = malloc((n ? n : 1) * sizeof(*ts));
+    trib_kstr_t *topics = malloc((n ? n : 1) * sizeof(*topics));
+    ConsumerProtocolAssignment_TopicPartition *tps = malloc((n ? n : 1) * sizeof(*tps));
+    int32_t *parts = malloc((n ? n : 1) * sizeof(*parts));
+    trib_buf_t sb, ab;
+    trib_buf_init(&sb);
+    trib_buf_init(&ab);
+    int rc = -ENOMEM;
+    if (!ts || !topics || !tps || !parts) {
+        goto out;
+    }
+    n = 0;
+    for (task_t *t = s->tasks; t; t = t->next) {
+        ts[n++] = t;
+    }
+    qsort(ts, n, sizeof(*ts), task_cmp);
+    int32_t ntopics = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ntopics == 0 || strcmp(topics[ntopics - 1].ptr, ts[i]->topic) != 0) {
+            topics[ntopics] = kstr(ts[i]->topic);
+            ConsumerProtocolAssignment_TopicPartition_init(&tps[ntopics]);
+            tps[ntopics].Topic = topics[ntopics];
+            tps[ntopics].Partitions.items = &parts[i];
+            tps[ntopics].Partitions.count = 0;
+            ntopics++;
+        }
+        parts[i] = ts[i]->partition;
+        tps[ntopics - 1].Partitions.count++;
+    }
+    ConsumerProtocolSubscription sub;
+    ConsumerProtocolSubscription_init(&sub);
+    sub.Topics.items = topics;
+    sub.Topics.count = ntopics;
+    ConsumerProtocolAssignment asg;
+    ConsumerProtocolAssignment_init(&asg);
+    asg.AssignedPartitions.items = tps;
+    asg.AssignedPartitions.count = ntopics;
+    trib_buf_put_i16(&sb, 0);
+    trib_buf_put_i16(&ab, 0);
+    if (ConsumerProtocolSubscription_encode(&sub, &sb, 0) != 0 ||
+        ConsumerProtocolAssignment_encode(&asg, &ab, 0) != 0) {
+        goto out;
+    }
+    size_t slen = 0, alen = 0;
+    const uint8_t *sp = trib_buf_flatten(&sb, &slen);
+    const uint8_t *ap = trib_buf_flatten(&ab, &alen);
+    if (!sp || !ap) {
+        goto out;
+    }
+    char host[256] = "/";
+    if (gethostname(host + 1, sizeof(host) - 2) != 0) {
+        snprintf(host, sizeof(host), "/localhost");
+    }
+    host[sizeof(host) - 1] = '\0';
+    coll_ginternal_t in = {
+        .member_id = s->member_id,
+        .client_id = "tributary-sink",
+        .client_host = host,
+        .subscription = sp,
+        .subscription_len = (int32_t)slen,
+        .assignment = ap,
+        .assignment_len = (int32_t)alen,
+    };
+    rc = coll_group_internal_set(g, s->group, &in);
+out:
+    trib_buf_fini(&sb);
+    trib_buf_fini(&ab);
+    free(ts);
+    free(topics);
+    free(tps);
+    free(parts);
+    return rc;
+}
+
+static void sink_leave(sink_t *s)
+{
+    coll_groups_t *g = s->host->server->groups;
+    if (g) {
+        coll_group_internal_leave(g, s->group, s->member_id);
+    }
 }
 
 /* ---- the pending batch ------------------------------------------------------------------- */
@@ -808,7 +986,7 @@ static void dlq_durable(coll_durable_req_t *req, int status)
     }
     t->dlq_offset = -1;
     commit_done(t);
-    if (!t->sink->host->stopping) {
+    if (!t->sink->host->stopping && !t->sink->stopping) {
         task_drive(t);
     } else {
         coll_sinks_stop(t->sink->host, NULL, NULL);
@@ -940,6 +1118,54 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     return rc;
 }
 
+/*
+ * A write failed (loop thread): the sink is down. A transient failure is
+ * logged per task as before (rate-limited); a permanent one (schema, auth,
+ * database) once per sink for each new message, since every retry and
+ * every partition would say the same thing. True if it is permanent.
+ */
+static bool sink_failed(sink_t *s, const trib_sink_result_t *res)
+{
+    bool permanent = res->error_class != TRIB_SINK_ERR_TRANSIENT;
+    bool changed =
+        !s->down || s->err_class != res->error_class || strcmp(s->err_msg, res->msg) != 0;
+    s->down = true;
+    s->err_class = res->error_class;
+    s->err_wall_ms = wall_ms();
+    snprintf(s->err_msg, sizeof(s->err_msg), "%s", res->msg[0] ? res->msg : "transient failure");
+    if (permanent && changed) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                 "[sink:%s] %s error, retrying every %.0f s until fixed: %s", s->conf->name,
+                 trib_sink_error_class_name(res->error_class), (double)s->conf->retry.max / 1000.0,
+                 s->err_msg);
+    }
+    return permanent;
+}
+
+static void sink_recovered(sink_t *s)
+{
+    if (s->down) {
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] delivering again (was down: %s error)",
+                 s->conf->name, trib_sink_error_class_name(s->err_class));
+        s->down = false;
+    }
+}
+
+bool coll_sinks_health(coll_sinks_t *h, trib_buf_t *b)
+{
+    bool all_up = true;
+    for (sink_t *s = h ? h->sinks : NULL; s; s = s->next) {
+        if (s->down) {
+            char line[1400];
+            int n = snprintf(line, sizeof(line), "sink %s: down (%s error): %s\n", s->conf->name,
+                             trib_sink_error_class_name(s->err_class), s->err_msg);
+            trib_buf_append(b, line, n < (int)sizeof(line) ? (size_t)n : sizeof(line) - 1);
+            all_up = false;
+        }
+    }
+    return all_up;
+}
+
 /* A job came back (loop thread). */
 static void job_done(task_t *t)
 {
@@ -948,6 +1174,7 @@ static void job_done(task_t *t)
     range_t r = t->job;
     switch (t->status) {
     case TRIB_SINK_OK:
+        sink_recovered(s);
         if (t->attempt > 0) {
             TRIB_LOG(TRIB_LOG_INFO, FACILITY,
                      "[sink:%s] %s-%d: delivered after %u retries (%.1f s)", s->conf->name,
@@ -961,6 +1188,12 @@ static void job_done(task_t *t)
         }
         break;
     case TRIB_SINK_RETRY:
+        if (sink_failed(s, &t->res)) {
+            /* Waiting cannot fix a schema, credentials or a database name: retry at the cap. */
+            schedule_retry(t, 0);
+            t->retry_at_ms = mono_ms() + (uint64_t)s->conf->retry.max;
+            break;
+        }
         schedule_retry(t, 0);
         TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
                     "[sink:%s] %s-%d offsets %" PRId64 "..%" PRId64 ": %s; retry %u in %" PRIu64
@@ -1025,14 +1258,51 @@ static void task_free(task_t *t)
     free(t);
 }
 
-/* Moves the task along: a pending range, a retry, a fill. */
+/*
+ * Applies a replay to an idle task: the batch being delivered is dropped
+ * (none of it was committed), the committed offset becomes the replay's,
+ * and reading starts there. False when the commit failed (tried again).
+ */
+static bool task_replay(task_t *t)
+{
+    sink_t *s = t->sink;
+    int64_t to = t->replay_to;
+    int16_t code = offsets_commit(t, to);
+    if (code != TRIB_KAFKA_NONE) {
+        TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                    "[sink:%s] %s-%d: committing the replay offset %" PRId64
+                    " failed (Kafka error %d); retrying",
+                    s->conf->name, t->topic, (int)t->partition, to, (int)code);
+        return false;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "[sink:%s] %s-%d: replay: delivering from offset %" PRId64 " (was at %" PRId64 ")",
+             s->conf->name, t->topic, (int)t->partition, to, t->read_offset);
+    t->replay_to = -1;
+    pbatch_release(&t->b);
+    t->nranges = t->rhead = 0;
+    t->delivered = false;
+    t->dlq_offset = -1;
+    t->attempt = 0;
+    t->retry_at_ms = 0;
+    t->read_offset = to;
+    t->b.end_offset = to;
+    t->committed = to;
+    t->committed_ms = mono_ms();
+    return true;
+}
+
+/* Moves the task along: a pending replay, a pending range, a retry, a fill. */
 static void task_drive(task_t *t)
 {
     sink_t *s = t->sink;
-    if (t->busy || t->dlq_waiting || s->host->stopping) {
+    if (t->busy || t->dlq_waiting || s->host->stopping || s->stopping) {
         return;
     }
     uint64_t now = mono_ms();
+    if (t->replay_to >= 0 && !task_replay(t)) {
+        return;
+    }
     if (now < t->retry_at_ms) {
         return;
     }
@@ -1147,6 +1417,7 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     t->sink = s;
     t->partition = partition;
     t->dlq_offset = -1;
+    t->replay_to = -1;
     trib_arena_init(&t->b.arena);
     int64_t committed = offsets_fetch(t);
     int64_t start = coll_log_start_offset(p->log);
@@ -1156,6 +1427,7 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     t->b.end_offset = t->read_offset;
     t->next = s->tasks;
     s->tasks = t;
+    s->members_dirty = true;
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: delivering from offset %" PRId64 "%s",
              s->conf->name, t->topic, (int)partition, t->read_offset,
              committed >= 0 ? " (committed)" : " (log start)");
@@ -1180,6 +1452,9 @@ static void discover(coll_sinks_t *h)
         coll_cluster_topics(cl, topics);
     }
     for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->stopping) {
+            continue;
+        }
         for (size_t i = 0; scan && i < n; i++) {
             if (!sink_wants(s, topics[i])) {
                 continue;
@@ -1199,13 +1474,19 @@ static void discover(coll_sinks_t *h)
                          t->topic, (int)t->partition);
                 *pp = t->next;
                 task_free(t);
+                s->members_dirty = true;
                 continue;
             }
             pp = &t->next;
         }
+        if (s->members_dirty && sink_membership(s) == 0) {
+            s->members_dirty = false;
+        }
     }
     free(topics);
 }
+
+static void sink_retire(sink_t *s);
 
 static void on_tick(uv_timer_t *timer)
 {
@@ -1215,7 +1496,12 @@ static void on_tick(uv_timer_t *timer)
         h->last_discover = now;
         discover(h);
     }
-    for (sink_t *s = h->sinks; s; s = s->next) {
+    for (sink_t *s = h->sinks, *next; s; s = next) {
+        next = s->next; /* a retired sink may be freed */
+        if (s->stopping) {
+            sink_retire(s);
+            continue;
+        }
         for (task_t *t = s->tasks; t; t = t->next) {
             task_drive(t);
         }
@@ -1234,7 +1520,7 @@ static void on_async(uv_async_t *a)
         task_t *t = done;
         done = t->qnext;
         job_done(t);
-        if (!s->host->stopping) {
+        if (!s->host->stopping && !s->stopping) {
             task_drive(t);
         }
     }
@@ -1244,6 +1530,16 @@ static void on_async(uv_async_t *a)
 }
 
 /* ---- start and stop ---------------------------------------------------------------------- */
+
+static void ref_release(cfgref_t *r)
+{
+    if (r && --r->refs == 0) {
+        if (r->owned) {
+            trib_config_free(r->cfg);
+        }
+        free(r);
+    }
+}
 
 static void sink_free(sink_t *s)
 {
@@ -1262,6 +1558,8 @@ static void sink_free(sink_t *s)
     free(s->threads);
     free(s->opts);
     trib_sink_plugin_free(s->plugin);
+    ref_release(s->ref);
+    ref_release(s->successor_ref);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->cmu);
@@ -1280,7 +1578,8 @@ static void join_workers(sink_t *s)
     s->nthreads = 0;
 }
 
-static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, trib_error_t *err)
+static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref, sink_t **out,
+                      trib_error_t *err)
 {
     sink_t *s = calloc(1, sizeof(*s));
     if (!s) {
@@ -1288,6 +1587,9 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, 
     }
     s->host = h;
     s->conf = c;
+    s->ref = ref;
+    ref->refs++;
+    s->members_dirty = true;
     s->ctx.sink = s;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
@@ -1295,6 +1597,8 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, 
     trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     s->rl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
+    snprintf(s->member_id, sizeof(s->member_id), "sink-%s-%" PRId32, c->name,
+             coll_cluster_node_id(h->server->cluster));
     int rc = trib_sink_plugin_load(c->type, NULL, &s->plugin, err);
     if (rc != 0) {
         goto fail;
@@ -1302,7 +1606,7 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, 
     s->d = trib_sink_plugin_descriptor(s->plugin);
     char where[64];
     snprintf(where, sizeof(where), "sinks.%s.options", c->name);
-    rc = trib_sink_options_apply(s->plugin, h->cfg, &c->options, where, &s->opts);
+    rc = trib_sink_options_apply(s->plugin, ref->cfg, &c->options, where, &s->opts);
     if (rc != 0) {
         trib_error_set(err, rc, "sink %s: bad options (run --check-config)", c->name);
         goto fail;
@@ -1344,6 +1648,11 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, sink_t **out, 
     }
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] type %s (%s), group %s, %zu workers", c->name,
              c->type, trib_sink_plugin_path(s->plugin), s->group, (size_t)c->workers);
+    /* A member from now on (its partitions follow at the first scan): from here its group
+     * is not Empty, so nobody resets its offsets under it. */
+    if (sink_membership(s) == 0) {
+        s->members_dirty = false;
+    }
     *out = s;
     return 0;
 fail:
@@ -1393,13 +1702,19 @@ int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t 
     }
     h->loop = loop;
     h->server = server;
-    h->cfg = cfg;
+    h->base = calloc(1, sizeof(*h->base));
+    if (!h->base) {
+        free(h);
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    h->base->cfg = cfg;
+    h->base->refs = 1;
     srandom((unsigned)mono_ms());
     int rc = 0;
     sink_t **tail = &h->sinks;
     for (size_t i = 0; i < n; i++) {
         sink_t *s = NULL;
-        rc = sink_start(h, &sinks[i], &s, err);
+        rc = sink_start(h, &sinks[i], h->base, &s, err);
         if (s) {
             *tail = s;
             tail = &s->next;
@@ -1457,6 +1772,8 @@ void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg)
                 t->opened = false;
             }
         }
+        /* Every commit is done: the group is Empty until the sink runs again. */
+        sink_leave(s);
     }
     h->closing = 1; /* held until every close is started */
     if (h->timer_open) {
@@ -1490,7 +1807,403 @@ void coll_sinks_free(coll_sinks_t *h)
         h->sinks = s->next;
         sink_free(s);
     }
+    ref_release(h->base);
     free(h);
+}
+
+/* ---- reload: sinks added, removed or changed -------------------------------------------- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* True when two configurations of a sink would run the same way. */
+static bool conf_equal(const coll_sink_conf_t *a, const coll_sink_conf_t *b)
+{
+    if (!str_eq(a->name, b->name) || !str_eq(a->type, b->type) ||
+        !str_eq(a->dead_letter_topic, b->dead_letter_topic) || a->workers != b->workers ||
+        a->batch.max_records != b->batch.max_records || a->batch.max_bytes != b->batch.max_bytes ||
+        a->batch.linger != b->batch.linger || a->retry.initial != b->retry.initial ||
+        a->retry.max != b->retry.max || a->topics.count != b->topics.count ||
+        a->options.count != b->options.count) {
+        return false;
+    }
+    for (size_t i = 0; i < a->topics.count; i++) {
+        if (!str_eq(a->topics.items[i], b->topics.items[i])) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < a->options.count; i++) {
+        if (!str_eq(a->options.items[i].key, b->options.items[i].key) ||
+            !str_eq(a->options.items[i].value, b->options.items[i].value)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void sink_link(coll_sinks_t *h, sink_t *s)
+{
+    sink_t **pp = &h->sinks;
+    while (*pp) {
+        pp = &(*pp)->next;
+    }
+    *pp = s;
+}
+
+static void sink_unlink(coll_sinks_t *h, sink_t *s)
+{
+    sink_t **pp = &h->sinks;
+    while (*pp && *pp != s) {
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = s->next;
+    }
+}
+
+/* Starts a sink of a reload; a failure is logged (the sink does not run). */
+static void sink_start_logged(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref)
+{
+    sink_t *s = NULL;
+    trib_error_t err;
+    trib_error_clear(&err);
+    if (sink_start(h, c, ref, &s, &err) != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "[sink:%s] cannot start: %s", c->name, err.msg);
+        if (s) {
+            s->stopping = true; /* its handle is open: retired (closed) by the next tick */
+            sink_link(h, s);
+        }
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] started by the reload", c->name);
+    sink_link(h, s);
+}
+
+static void retire_closed(uv_handle_t *hd)
+{
+    sink_t *s = hd->data;
+    coll_sinks_t *h = s->host;
+    h->closing--;
+    sink_unlink(h, s);
+    const coll_sink_conf_t *next = s->successor;
+    cfgref_t *nref = s->successor_ref;
+    s->successor_ref = NULL;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] stopped%s", s->conf->name,
+             next ? "; starting it with its new configuration" : "");
+    sink_free(s);
+    if (next && !h->stopping) {
+        sink_start_logged(h, next, nref);
+    }
+    ref_release(nref);
+    if (h->stopping) {
+        coll_sinks_stop(h, NULL, NULL); /* it waited for this close */
+    }
+}
+
+/*
+ * A sink a reload removed or changed, once none of its tasks has a batch
+ * in flight: what the plugin made durable was committed, the rest of a
+ * batch is delivered again by whoever takes the partitions next. Its
+ * workers end, its plugin instances close, it leaves its group, and its
+ * handle closes (retire_closed frees it).
+ */
+static void sink_retire(sink_t *s)
+{
+    coll_sinks_t *h = s->host;
+    if (s->retire_closing || h->stopping) {
+        return;
+    }
+    for (task_t *t = s->tasks; t; t = t->next) {
+        if (t->busy || t->dlq_waiting) {
+            return;
+        }
+    }
+    join_workers(s);
+    while (s->tasks) {
+        task_t *t = s->tasks;
+        s->tasks = t->next;
+        task_free(t);
+    }
+    sink_leave(s);
+    s->retire_closing = true;
+    if (s->async_open) {
+        s->async_open = false;
+        h->closing++;
+        uv_close((uv_handle_t *)&s->async, retire_closed);
+    } else {
+        sink_unlink(h, s);
+        sink_free(s);
+    }
+}
+
+int coll_sinks_reload(coll_sinks_t *h, trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n)
+{
+    if (h->stopping) {
+        trib_config_free(cfg);
+        return TRIB_ESTATE;
+    }
+    cfgref_t *ref = calloc(1, sizeof(*ref));
+    if (!ref) {
+        trib_config_free(cfg);
+        return -ENOMEM;
+    }
+    ref->cfg = cfg;
+    ref->owned = true;
+    ref->refs = 1; /* ours, until the end of this function */
+    size_t added = 0, removed = 0, changed = 0, same = 0;
+    /* Running sinks the new configuration drops or changes retire. */
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        const coll_sink_conf_t *nc = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(sinks[i].name, s->conf->name) == 0) {
+                nc = &sinks[i];
+            }
+        }
+        if (s->stopping) {
+            /* Still draining from an earlier reload: what follows it is this reload's. */
+            ref_release(s->successor_ref);
+            s->successor = nc;
+            s->successor_ref = nc ? ref : NULL;
+            ref->refs += nc ? 1 : 0;
+            continue;
+        }
+        if (nc && conf_equal(nc, s->conf)) {
+            same++;
+            continue;
+        }
+        s->stopping = true;
+        if (nc) {
+            changed++;
+            s->successor = nc;
+            s->successor_ref = ref;
+            ref->refs++;
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "[sink:%s] configuration changed: restarting it once its batches in flight "
+                     "are done",
+                     s->conf->name);
+        } else {
+            removed++;
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "[sink:%s] removed from the configuration: stopping it once its batches in "
+                     "flight are done",
+                     s->conf->name);
+        }
+    }
+    /* New names start now (a changed sink's successor waits for its predecessor). */
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        for (sink_t *s = h->sinks; s && !known; s = s->next) {
+            known = (!s->stopping && strcmp(s->conf->name, sinks[i].name) == 0) ||
+                    (s->successor && strcmp(s->successor->name, sinks[i].name) == 0);
+        }
+        if (!known) {
+            added++;
+            sink_start_logged(h, &sinks[i], ref);
+        }
+    }
+    h->seen_topics = (size_t)-1; /* the new sinks match their topics at the next scan */
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "reload: %zu sinks added, %zu removed, %zu changed, %zu unchanged", added, removed,
+             changed, same);
+    ref_release(ref);
+    return 0;
+}
+
+/* ---- replay (POST /sinks/NAME/replay on the HTTP port) ----------------------------------- */
+
+/* Decodes %XX and '+' in place; false on a bad escape. */
+static bool url_decode(char *p)
+{
+    char *o = p;
+    for (; *p; p++) {
+        if (*p == '%') {
+            unsigned v;
+            if (!p[1] || !p[2] || sscanf(p + 1, "%2x", &v) != 1 || v == 0) {
+                return false;
+            }
+            *o++ = (char)v;
+            p += 2;
+        } else {
+            *o++ = *p == '+' ? ' ' : *p;
+        }
+    }
+    *o = '\0';
+    return true;
+}
+
+static bool parse_i64(const char *p, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(p, &end, 10);
+    if (!*p || *end || errno) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static int http_text(trib_buf_t *body, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int http_text(trib_buf_t *body, int code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        trib_buf_append(body, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+    }
+    return code;
+}
+
+/*
+ * Sets where every matching task of the sink delivers from next: the log
+ * start (earliest), an offset, or the first record at or after a time
+ * (wall ms), each clamped into the log's range as Kafka's reset-offsets
+ * does. A task with a batch in flight takes it once the batch comes back.
+ */
+static int sink_replay(sink_t *s, const char *to, int64_t value, const char *topic,
+                       int64_t partition, trib_buf_t *body)
+{
+    size_t n = 0;
+    trib_buf_t rows;
+    trib_buf_init(&rows);
+    for (task_t *t = s->tasks; t; t = t->next) {
+        if ((topic && strcmp(topic, t->topic) != 0) ||
+            (partition >= 0 && partition != t->partition)) {
+            continue;
+        }
+        coll_log_t *log = task_log(t);
+        if (!log) {
+            continue;
+        }
+        int64_t start = coll_log_start_offset(log), end = coll_log_high_watermark(log);
+        int64_t target = start;
+        if (strcmp(to, "offset") == 0) {
+            target = value;
+        } else if (strcmp(to, "time") == 0) {
+            int64_t off, ts;
+            int rc = coll_log_offset_for_timestamp(log, value, &off, &ts);
+            target = rc == 0 ? off : end;
+        }
+        target = target < start ? start : target > end ? end : target;
+        t->replay_to = target;
+        char line[600];
+        char committed[24] = "-";
+        if (t->committed >= 0) {
+            snprintf(committed, sizeof(committed), "%" PRId64, t->committed);
+        }
+        int len = snprintf(line, sizeof(line), "%-30s %-9d %-12s %" PRId64 "%s\n", t->topic,
+                           (int)t->partition, committed, target,
+                           t->busy || t->dlq_waiting ? "  (after the batch in flight)" : "");
+        trib_buf_append(&rows, line, (size_t)len < sizeof(line) ? (size_t)len : sizeof(line) - 1);
+        n++;
+        task_drive(t);
+    }
+    int code;
+    if (n == 0) {
+        code = http_text(body, 404,
+                         "sink '%s' has no partition%s%s%s to replay (is the topic there yet?)\n",
+                         s->conf->name, topic ? " of topic " : "", topic ? topic : "",
+                         partition >= 0 ? " with that number" : "");
+    } else {
+        code = http_text(body, 200,
+                         "sink %s (group %s): replaying %zu partition%s\n%-30s "
+                         "%-9s %-12s %s\n",
+                         s->conf->name, s->group, n, n == 1 ? "" : "s", "TOPIC", "PARTITION",
+                         "COMMITTED", "NEW-OFFSET");
+        size_t len = 0;
+        const uint8_t *p = trib_buf_flatten(&rows, &len);
+        if (p) {
+            trib_buf_append(body, p, len);
+        }
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] replay of %zu partitions requested (%s)",
+                 s->conf->name, n, to);
+    }
+    trib_buf_fini(&rows);
+    return code;
+}
+
+int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, bool loopback,
+                    trib_buf_t *body)
+{
+    if (strncmp(target, "/sinks/", 7) != 0 || !h) {
+        return 0;
+    }
+    char path[1024];
+    snprintf(path, sizeof(path), "%s", target + 7);
+    char *query = strchr(path, '?');
+    if (query) {
+        *query++ = '\0';
+    }
+    char *slash = strrchr(path, '/');
+    if (!slash || strcmp(slash + 1, "replay") != 0) {
+        return http_text(body, 404, "not found: POST /sinks/NAME/replay\n");
+    }
+    *slash = '\0';
+    if (strcmp(method, "POST") != 0) {
+        return http_text(body, 405, "method not allowed: POST /sinks/NAME/replay\n");
+    }
+    if (h->stopping) {
+        return http_text(body, 503, "the collector is stopping\n");
+    }
+    if (!loopback) {
+        return http_text(body, 403,
+                         "forbidden: sinks are replayed from the collector's host only "
+                         "(127.0.0.1 or ::1)\n");
+    }
+    if (!url_decode(path)) {
+        return http_text(body, 400, "bad request: bad %%-escape in the sink name\n");
+    }
+    sink_t *s = NULL;
+    for (sink_t *x = h->sinks; x; x = x->next) {
+        if (!x->stopping && strcmp(x->conf->name, path) == 0) {
+            s = x;
+        }
+    }
+    if (!s) {
+        return http_text(body, 404, "no running sink named '%s'\n", path);
+    }
+    const char *to = NULL, *topic = NULL;
+    int64_t value = 0, partition = -1;
+    for (char *save = NULL, *kv = query ? strtok_r(query, "&", &save) : NULL; kv;
+         kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        char *v = eq ? eq + 1 : (char *)"";
+        if (eq) {
+            *eq = '\0';
+        }
+        if (!url_decode(kv) || !url_decode(v)) {
+            return http_text(body, 400, "bad request: bad %%-escape\n");
+        }
+        if (strcmp(kv, "to") == 0 && strcmp(v, "earliest") == 0) {
+            to = "earliest";
+        } else if (strcmp(kv, "offset") == 0 && parse_i64(v, &value) && value >= 0) {
+            to = "offset";
+        } else if (strcmp(kv, "time") == 0 && parse_i64(v, &value) && value >= 0) {
+            to = "time";
+        } else if (strcmp(kv, "topic") == 0 && *v) {
+            topic = v;
+        } else if (strcmp(kv, "partition") == 0 && parse_i64(v, &partition) && partition >= 0 &&
+                   partition <= INT32_MAX) {
+        } else {
+            return http_text(body, 400,
+                             "bad request: '%s=%s' (expected to=earliest, offset=N or time=MS, "
+                             "and optionally topic=T and partition=P)\n",
+                             kv, v);
+        }
+    }
+    if (!to) {
+        return http_text(body, 400,
+                         "bad request: say where to replay from: to=earliest, offset=N or "
+                         "time=MS\n");
+    }
+    return sink_replay(s, to, value, topic, partition, body);
 }
 
 /* ---- metrics ------------------------------------------------------------------------------- */
@@ -1547,6 +2260,32 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
             label_escape(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\"", esc);
             trib_prom_sample_u64(b, host_counters[k].metric, label, v);
+        }
+    }
+    trib_prom_header(b, "tributary_sink_up", "gauge",
+                     "1 while the sink delivers, 0 from a failed write until one succeeds");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        snprintf(label, sizeof(label), "sink=\"%s\"", esc);
+        trib_prom_sample_u64(b, "tributary_sink_up", label, s->down ? 0 : 1);
+    }
+    trib_prom_header(b, "tributary_sink_last_error_timestamp_seconds", "gauge",
+                     "when the sink's last failed write ended (0: none since start)");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        label_escape(esc, sizeof(esc), s->conf->name);
+        snprintf(label, sizeof(label), "sink=\"%s\"", esc);
+        trib_prom_sample_u64(b, "tributary_sink_last_error_timestamp_seconds", label,
+                             (uint64_t)(s->err_wall_ms / 1000));
+    }
+    trib_prom_header(b, "tributary_sink_error_info", "gauge",
+                     "1 for a sink that is down, labelled with the class of its error "
+                     "(transient, schema, auth, database)");
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->down) {
+            label_escape(esc, sizeof(esc), s->conf->name);
+            snprintf(label, sizeof(label), "sink=\"%s\",class=\"%s\"", esc,
+                     trib_sink_error_class_name(s->err_class));
+            trib_prom_sample_u64(b, "tributary_sink_error_info", label, 1);
         }
     }
     trib_prom_header(b, "tributary_sink_lag_records", "gauge",

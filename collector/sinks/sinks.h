@@ -12,9 +12,14 @@
  *       dead_letter_topic: dlq.pg-web
  *       options: {conninfo: "host=127.0.0.1 dbname=logs", table: web_events}
  *
- * Each sink is the consumer group sink.<name>: its committed offsets are
- * ordinary group offsets in __consumer_offsets, so lag shows in any Kafka
- * tool. For each partition of a matching topic (this node leads them all)
+ * Each sink is the consumer group sink.<name>: while it runs it is that
+ * group's one member, sink-<name>-<node id> (registered in the coordinator
+ * without a connection: group/group.h, "the collector's own members"),
+ * assigned the partitions its tasks process, and its committed offsets are
+ * ordinary group offsets in __consumer_offsets, so members, assignments
+ * and lag show in any Kafka tool. Nobody else can join the group or commit
+ * its offsets while the sink runs; `tributary sinks replay` (the HTTP
+ * endpoint below) moves them. For each partition of a matching topic (this node leads them all)
  * a task reads the local log from the committed offset, batches records
  * (max_records, max_bytes, linger), hands batches to the plugin on a worker
  * thread, and commits the offset after the last record only once the
@@ -24,6 +29,7 @@
 #ifndef COLLECTOR_SINKS_SINKS_H
 #define COLLECTOR_SINKS_SINKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,6 +100,37 @@ void coll_sinks_stop(coll_sinks_t *h, void (*cb)(void *arg), void *arg);
  */
 struct trib_buf;
 void coll_sinks_render_metrics(coll_sinks_t *h, struct trib_buf *b);
+
+/*
+ * For /health (loop thread): appends "sink NAME: down (CLASS error): MSG"
+ * for each sink that is down; true when none is. NULL is fine (true).
+ */
+bool coll_sinks_health(coll_sinks_t *h, struct trib_buf *b);
+
+/*
+ * SIGHUP: applies a new `sinks:` list, which must have passed
+ * coll_sinks_check(). Sinks with new names start; sinks no longer listed
+ * stop once their batches in flight are done (what is durable is
+ * committed) and leave their groups; sinks whose configuration changed
+ * stop that way, then start again with the new one. Unchanged sinks keep
+ * running. Takes cfg (freed once no sink uses it). 0 or an error.
+ */
+int coll_sinks_reload(coll_sinks_t *h, trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n);
+
+/*
+ * The HTTP admin endpoint (on the metrics listener):
+ *
+ *   POST /sinks/NAME/replay?to=earliest|offset=N|time=MS[&topic=T][&partition=P]
+ *
+ * moves the sink's read position and committed offset of every matching
+ * partition (each clamped into the log) while it runs; a partition with a
+ * batch in flight moves once that batch is back (its outcome is dropped).
+ * Accepted from a loopback peer only. Returns the HTTP status with a
+ * text body, or 0 when the target is not the sinks' (target not /sinks/...).
+ */
+struct trib_buf;
+int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, bool loopback,
+                    struct trib_buf *body);
 
 /* Frees the host after the stop callback. NULL is fine. */
 void coll_sinks_free(coll_sinks_t *h);

@@ -41,6 +41,17 @@
  * The active segment is never touched, so appends never wait; reads never
  * wait either, since the loop only swaps array entries.
  *
+ * Unreadable batches. A batch the cleaner cannot read (a CRC mismatch,
+ * records that do not decompress or parse, an unknown codec, a record
+ * without a key) is kept byte for byte and maps no keys; the pass goes on
+ * around it, logs it (rate-limited, on the loop) and counts it
+ * (tributary_cleaner_unreadable_batches_total). Produce refuses such
+ * batches for compacted topics, so they come from older versions, other
+ * tools or the disk. A pass that fails for another reason (a segment
+ * whose framing is broken, an I/O error) leaves the log as it was, and
+ * the storage does not pick that log again for a while, so the other
+ * compacted logs keep being cleaned (storage.c).
+ *
  * Not done (as Kafka does): removing aborted transactional records and
  * obsolete transaction markers, and keeping the last batch of each
  * producer id for idempotence state (an emptied batch is dropped).
@@ -310,7 +321,48 @@ typedef struct clean_job {
     int64_t min_horizon;
     uint64_t bytes_in, bytes_out, records_in, records_out, tombstones_dropped;
     size_t keys;
+    uint64_t unreadable;        /* batches kept as they are */
+    int64_t unreadable_offset;  /* the first one's base offset */
+    const char *unreadable_why; /* and why */
 } clean_job_t;
+
+/* Keys of one batch, put in the map only once the whole batch has been read. */
+typedef struct key_vec {
+    map_entry_t *v;
+    size_t len, cap;
+} key_vec_t;
+
+static int kv_push(key_vec_t *kv, uint64_t h1, uint64_t h2, int64_t offset)
+{
+    if (kv->len == kv->cap) {
+        size_t ncap = kv->cap ? kv->cap * 2 : 64;
+        map_entry_t *nv = realloc(kv->v, ncap * sizeof(*nv));
+        if (!nv) {
+            return -ENOMEM;
+        }
+        kv->v = nv;
+        kv->cap = ncap;
+    }
+    kv->v[kv->len++] = (map_entry_t){h1, h2, offset};
+    return 0;
+}
+
+/*
+ * A batch the cleaner cannot read: a failed parse or record error other
+ * than running out of memory. Records why for the pass's log line.
+ */
+static bool note_unreadable(clean_job_t *job, int rc, const uint8_t *p, const char *why)
+{
+    if (rc == -ENOMEM) {
+        return false;
+    }
+    if (job->unreadable == 0) {
+        job->unreadable_offset = (int64_t)coll_rd64(p + TRIB_BATCH_OFF_BASE_OFFSET);
+        job->unreadable_why = why ? why : trib_strerror(rc);
+    }
+    job->unreadable++;
+    return true;
+}
 
 static int job_path(const clean_job_t *job, int64_t base, const char *suffix, const char *extra,
                     char *out, size_t n)
@@ -320,7 +372,7 @@ static int job_path(const clean_job_t *job, int64_t base, const char *suffix, co
 }
 
 /* Step 1: the key map over [dirty_start, end of the cleanable range). */
-static int build_map(clean_job_t *job, key_map_t *map)
+static int build_map(clean_job_t *job, key_map_t *map, key_vec_t *kv)
 {
     int64_t end = job->nsrc ? job->src[job->nsrc - 1].next_base : job->dirty_start;
     job->map_end = end;
@@ -339,33 +391,50 @@ static int build_map(clean_job_t *job, key_map_t *map)
         uint64_t pos;
         while ((rc = reader_next(&rd, &p, &size, &pos)) == 1) {
             trib_batch_t b;
-            if ((rc = trib_batch_parse(&b, p, size, TRIB_BATCH_SKIP_CRC)) != 0) {
-                break;
+            if (trib_batch_parse(&b, p, size, 0) != 0) {
+                rc = 0; /* unreadable: maps nothing, kept by clean_batch */
+                continue;
             }
             if (trib_batch_last_offset(&b) < job->dirty_start || trib_batch_is_control(&b)) {
                 continue;
             }
+            /* The batch's keys go in only if every record reads and has a key. */
             trib_record_iter_t it;
             trib_record_t r;
+            kv->len = 0;
             rc = trib_record_iter_init(&it, &b, NULL, MAX_DECOMPRESSED);
             while (rc == 0 && (rc = trib_record_iter_next(&it, &r)) == 1) {
                 rc = 0;
-                if (r.offset < job->dirty_start || trib_record_bytes_is_null(r.key)) {
+                if (trib_record_bytes_is_null(r.key)) {
+                    rc = TRIB_EMALFORMED;
+                    break;
+                }
+                if (r.offset < job->dirty_start) {
                     continue;
                 }
                 uint64_t h1, h2;
                 key_hash(r.key.ptr, (size_t)r.key.len, &h1, &h2);
-                rc = map_put(map, h1, h2, r.offset);
-                if (rc == TRIB_ELIMIT) {
-                    job->map_end = r.offset;
-                    break;
-                }
+                rc = kv_push(kv, h1, h2, r.offset);
             }
             trib_record_iter_fini(&it);
-            if (rc == TRIB_ELIMIT) {
-                reader_fini(&rd);
-                job->keys = map->count;
-                return 0;
+            if (rc == -ENOMEM) {
+                break;
+            }
+            if (rc < 0) {
+                rc = 0; /* unreadable: maps nothing */
+                continue;
+            }
+            for (size_t k = 0; k < kv->len; k++) {
+                rc = map_put(map, kv->v[k].h1, kv->v[k].h2, kv->v[k].offset);
+                if (rc == TRIB_ELIMIT) {
+                    job->map_end = kv->v[k].offset;
+                    reader_fini(&rd);
+                    job->keys = map->count;
+                    return 0;
+                }
+                if (rc < 0) {
+                    break;
+                }
             }
             if (rc < 0) {
                 break;
@@ -435,7 +504,12 @@ static void ow_batch(out_writer_t *w, const uint8_t *p, size_t n)
         return;
     }
     int64_t base = (int64_t)coll_rd64(p + TRIB_BATCH_OFF_BASE_OFFSET);
-    int64_t last = base + (int32_t)coll_rd32(p + TRIB_BATCH_OFF_LAST_OFFSET_DELTA);
+    int32_t delta = (int32_t)coll_rd32(p + TRIB_BATCH_OFF_LAST_OFFSET_DELTA);
+    /* An unreadable batch's header may be damaged: its offsets never go backwards. */
+    int64_t last = delta > 0 ? base + delta : base;
+    if (last < w->next_offset - 1) {
+        last = w->next_offset - 1;
+    }
     int64_t max_ts = (int64_t)coll_rd64(p + TRIB_BATCH_OFF_MAX_TIMESTAMP);
     coll_index_builder_add(&w->ib, w->base, w->size, (uint32_t)n, last, max_ts);
     ow_write(w, p, n);
@@ -452,13 +526,13 @@ static int clean_batch(clean_job_t *job, const key_map_t *map, const uint8_t *p,
                        out_writer_t *w, hdr_vec_t *hv, trib_buf_t *scratch)
 {
     trib_batch_t b;
-    int rc = trib_batch_parse(&b, p, size, TRIB_BATCH_SKIP_CRC);
-    if (rc) {
-        return rc;
-    }
     job->bytes_in += size;
-    if (trib_batch_is_control(&b)) {
-        ow_batch(w, p, size);
+    int rc = trib_batch_parse(&b, p, size, 0);
+    if (rc || trib_batch_is_control(&b)) {
+        if (rc && !note_unreadable(job, rc, p, NULL)) {
+            return rc;
+        }
+        ow_batch(w, p, size); /* control batches, and unreadable ones, as they are */
         job->bytes_out += size;
         return w->err;
     }
@@ -468,9 +542,15 @@ static int clean_batch(clean_job_t *job, const key_map_t *map, const uint8_t *p,
     trib_record_t r;
     int32_t total = 0, kept = 0, tomb_kept = 0;
     /* First pass: decide. */
+    const char *why = NULL;
     rc = trib_record_iter_init(&it, &b, NULL, MAX_DECOMPRESSED);
     while (rc == 0 && (rc = trib_record_iter_next(&it, &r)) == 1) {
         rc = 0;
+        if (trib_record_bytes_is_null(r.key)) {
+            rc = TRIB_EMALFORMED;
+            why = "a record without a key";
+            break;
+        }
         total++;
         bool keep = true;
         if (!trib_record_bytes_is_null(r.key) && r.offset < job->map_end) {
@@ -493,7 +573,12 @@ static int clean_batch(clean_job_t *job, const key_map_t *map, const uint8_t *p,
     }
     trib_record_iter_fini(&it);
     if (rc < 0) {
-        return rc;
+        if (!note_unreadable(job, rc, p, why)) {
+            return rc;
+        }
+        ow_batch(w, p, size);
+        job->bytes_out += size;
+        return w->err;
     }
     job->records_in += (uint64_t)total;
     job->records_out += (uint64_t)kept;
@@ -714,7 +799,9 @@ static void clean_work(uv_work_t *req)
         job->err = rc;
         return;
     }
-    rc = build_map(job, &map);
+    key_vec_t kv = {0};
+    rc = build_map(job, &map, &kv);
+    free(kv.v);
     if (rc == 0) {
         /* Sources that hold mapped offsets, in groups of one segment's size. */
         size_t nclean = 0;
@@ -930,6 +1017,13 @@ static void clean_after(uv_work_t *req, int status)
             err = -ECANCELED;
         }
     }
+    if (job->unreadable > 0) {
+        st->stats.cleaner_unreadable_batches += job->unreadable;
+        TRIB_LOG_RL(&st->rl_cleaner, TRIB_LOG_WARN, COLL_FACILITY,
+                    "%s: compaction kept %" PRIu64 " unreadable batches as they are (the first "
+                    "at offset %" PRId64 ": %s)",
+                    log->name, job->unreadable, job->unreadable_offset, job->unreadable_why);
+    }
     if (err == 0) {
         if (job->map_end > log->cleaner_point) {
             log->cleaner_point = job->map_end;
@@ -944,8 +1038,14 @@ static void clean_after(uv_work_t *req, int status)
                      job->records_in, job->records_out, job->keys, job->tombstones_dropped);
         }
     } else if (err != -ECANCELED) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: compaction failed: %s", log->name,
-                 trib_strerror(err));
+        st->stats.cleaner_failures++;
+        log->cleaner_retry_ms =
+            coll_storage_now(st) + COLL_CLEANER_RETRY_FACTOR * (int64_t)st->cfg.cleaner_backoff_ms;
+        TRIB_LOG_RL(&st->rl_cleaner, TRIB_LOG_ERROR, COLL_FACILITY,
+                    "%s: compaction failed: %s (other logs go first; this one is tried again "
+                    "in %" PRId64 " s)",
+                    log->name, trib_strerror(err),
+                    COLL_CLEANER_RETRY_FACTOR * (int64_t)st->cfg.cleaner_backoff_ms / 1000);
     }
     for (size_t i = 0; i < job->nsrc; i++) {
         coll_segment_release(job->src[i].seg);

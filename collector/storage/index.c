@@ -30,10 +30,18 @@
  * record up to its offset is older than the target, so the first record
  * >= target lies after it.
  *
- * Memory. The active segment's files are preallocated to
- * segment.index.bytes (sparse, so no disk is used) and mapped read-write:
- * appending an entry is a store into the page cache. When the segment
- * rolls, the mapping goes and the files are truncated to their entries.
+ * Memory. The active segment's files are sized to segment.index.bytes
+ * (sparse, so no disk is used) and mapped read-write: appending an entry
+ * is a store into the page cache. A store into a hole needs a block the
+ * filesystem may not have, and on a full disk the kernel answers that
+ * with SIGBUS, which no error path can catch. So a store never goes past
+ * `backed`, the prefix known to have blocks: entries written earlier, or
+ * space given by posix_fallocate. Before an append the segment reserves
+ * blocks for the entries it may add (coll_index_reserve, in 16 KiB steps,
+ * opening the file by name so no descriptor stays open), and a full disk
+ * fails the append before its batch is written rather than leaving a batch
+ * without its index entry. When the segment rolls, the mapping goes and
+ * the files are truncated to their entries.
  * Inactive segments map their (small, trimmed) files read-only on demand
  * and unmap them when the segment's fd is closed for idleness, so index
  * memory is page cache the kernel can reclaim, bounded by the open
@@ -90,6 +98,45 @@ int coll_index_map_ro(coll_index_t *ix, const char *path)
     return 0;
 }
 
+#define INDEX_RESERVE_STEP (16u << 10)
+
+/* Blocks for `more` entries past the valid ones, in whole steps when the disk has them. */
+static int index_fallocate(coll_index_t *ix, int fd, uint32_t more)
+{
+    uint64_t need = ((uint64_t)ix->entries + more) * ix->entry_size;
+    if (need > ix->map_len) {
+        need = ix->map_len; /* the caller rolls on a full index first */
+    }
+    if (need <= ix->backed) {
+        return 0;
+    }
+    uint64_t want = (need + INDEX_RESERVE_STEP - 1) / INDEX_RESERVE_STEP * INDEX_RESERVE_STEP;
+    if (want > ix->map_len) {
+        want = ix->map_len;
+    }
+    int err = posix_fallocate(fd, 0, (off_t)want);
+    if (err == ENOSPC || err == EDQUOT) {
+        /* Short of a whole step: what this append needs may still fit. */
+        want = need;
+        err = posix_fallocate(fd, 0, (off_t)want);
+    }
+    if (err != 0) {
+        return -err;
+    }
+    ix->backed = (size_t)want;
+    return 0;
+}
+
+/* Claims the slot of entry number `entries`, never past the blocks known to exist. */
+static uint8_t *index_slot(coll_index_t *ix)
+{
+    size_t off = (size_t)ix->entries * ix->entry_size;
+    if (!ix->writable || ix->entries >= ix->capacity || off + ix->entry_size > ix->backed) {
+        return NULL;
+    }
+    return ix->map + off;
+}
+
 int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size_t prealloc)
 {
     coll_index_unmap(ix);
@@ -106,6 +153,7 @@ int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size
         return -errno;
     }
     int rc = 0;
+    /* Growing the size is metadata only: it needs no free block. */
     if (ftruncate(fd, (off_t)(cap * esz)) != 0) {
         rc = -errno;
         close(fd);
@@ -117,13 +165,40 @@ int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size
         close(fd);
         return rc;
     }
-    close(fd);
     ix->map = m;
     ix->map_len = cap * esz;
     ix->entries = entries;
     ix->capacity = (uint32_t)cap;
     ix->writable = true;
+    /* Entries kept were written once, so they have blocks; the rest may be a hole. */
+    ix->backed = (size_t)entries * esz;
+    /* A head start; on a full disk the first append reports it instead. */
+    (void)index_fallocate(ix, fd, 1);
+    close(fd);
     return 0;
+}
+
+bool coll_index_backed_for(const coll_index_t *ix, uint32_t more)
+{
+    uint64_t need = ((uint64_t)ix->entries + more) * ix->entry_size;
+    return need <= ix->backed || ix->backed >= ix->map_len;
+}
+
+int coll_index_reserve(coll_index_t *ix, const char *path, uint32_t more)
+{
+    if (!ix->writable) {
+        return TRIB_ESTATE;
+    }
+    if (coll_index_backed_for(ix, more)) {
+        return 0;
+    }
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    int rc = index_fallocate(ix, fd, more);
+    close(fd);
+    return rc;
 }
 
 void coll_index_unmap(coll_index_t *ix)
@@ -131,6 +206,7 @@ void coll_index_unmap(coll_index_t *ix)
     if (ix->map) {
         munmap(ix->map, ix->map_len);
     }
+    ix->backed = 0;
     ix->map = NULL;
     ix->map_len = 0;
     ix->capacity = 0;
@@ -157,10 +233,10 @@ bool coll_index_full(const coll_index_t *ix, uint32_t more)
 
 int coll_oindex_append(coll_index_t *ix, uint32_t rel, uint32_t pos)
 {
-    if (!ix->writable || ix->entries >= ix->capacity) {
+    uint8_t *e = index_slot(ix);
+    if (!e) {
         return TRIB_ELIMIT;
     }
-    uint8_t *e = ix->map + (size_t)ix->entries * COLL_OFFSET_ENTRY_SIZE;
     coll_wr32(e, rel);
     coll_wr32(e + 4, pos);
     ix->entries++;
@@ -243,10 +319,10 @@ void coll_oindex_truncate(coll_index_t *ix, uint32_t rel)
 
 int coll_tindex_append(coll_index_t *ix, int64_t ts, uint32_t rel)
 {
-    if (!ix->writable || ix->entries >= ix->capacity) {
+    uint8_t *e = index_slot(ix);
+    if (!e) {
         return TRIB_ELIMIT;
     }
-    uint8_t *e = ix->map + (size_t)ix->entries * COLL_TIME_ENTRY_SIZE;
     coll_wr64(e, (uint64_t)ts);
     coll_wr32(e + 8, rel);
     ix->entries++;

@@ -19,6 +19,14 @@
  * with ftruncate; if even that fails the log goes offline (-EROFS), as
  * Kafka marks a log directory offline.
  *
+ * A full disk is not a failure of the log: the append is refused whole
+ * (index blocks are reserved before the batch is written, a partial write
+ * is cut off), the producer gets KAFKA_STORAGE_ERROR (retriable), and the
+ * log notes write_error so health and metrics can say so. The next append
+ * tries again; one that succeeds, or the storage's probe finding space in
+ * the data directory, clears the note. Nothing is held back waiting for
+ * space: a producer retries, as it does against Kafka.
+ *
  * Reads look a segment up by binary search over base offsets, then the
  * batch through the sparse index and a header scan, and answer with a
  * file range of whole batches from that one segment, as Kafka's fetch
@@ -285,8 +293,8 @@ static void epoch_written(void *arg, int status)
         return;
     }
     if (status) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: writing %s: %s", log->name, COLL_EPOCH_FILE,
-                 trib_strerror(status));
+        TRIB_LOG_RL(&log->st->file_rl, TRIB_LOG_ERROR, COLL_FACILITY, "%s: writing %s: %s",
+                    log->name, COLL_EPOCH_FILE, trib_strerror(status));
         log->epoch_dirty = true;
         return;
     }
@@ -391,8 +399,8 @@ int coll_log_roll(coll_log_t *log, int64_t new_base)
         }
     }
     if (rc) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: rolling to %" PRId64 ": %s", log->name,
-                 new_base, trib_strerror(rc));
+        TRIB_LOG_RL(&log->st->append_rl, TRIB_LOG_ERROR, COLL_FACILITY,
+                    "%s: rolling to %" PRId64 ": %s", log->name, new_base, trib_strerror(rc));
         /* Stay on the old segment. */
         int rc2 = coll_segment_activate(old);
         if (rc2) {
@@ -411,10 +419,16 @@ int coll_log_roll(coll_log_t *log, int64_t new_base)
 
 /* ---- append -------------------------------------------------------------------------- */
 
+int coll_log_write_error(const coll_log_t *log)
+{
+    return log->failed ? log->failed : log->write_error;
+}
+
 int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoch, unsigned flags,
                     coll_append_info_t *info)
 {
     if (log->failed) {
+        log->st->stats.append_errors[COLL_WERR_IO]++;
         return -EROFS;
     }
     if (log->st->closing) {
@@ -520,6 +534,7 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
     if (roll) {
         rc = coll_log_roll(log, first);
         if (rc) {
+            coll_storage_append_failed(log->st, log, len, rc);
             goto out;
         }
         seg = coll_log_active(log);
@@ -538,12 +553,14 @@ int coll_log_append(coll_log_t *log, void *data, size_t len, int32_t leader_epoc
     }
     rc = coll_segment_append(seg, data, len, hdrs, n);
     if (rc) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "%s: append of %zu bytes: %s", log->name, len,
-                 trib_strerror(rc));
         if (rc == -EROFS || rc == -EIO) {
             log->failed = -EROFS;
         }
+        coll_storage_append_failed(log->st, log, len, rc);
         goto out;
+    }
+    if (log->write_error) {
+        coll_storage_append_resumed(log->st, log);
     }
     /* Leader epochs, as Kafka learns them from the batches. */
     for (size_t i = 0; i < n; i++) {

@@ -237,6 +237,16 @@ int coll_segment_activate(coll_segment_t *s)
     return 0;
 }
 
+static int reserve_index(coll_segment_t *s, coll_index_t *ix, const char *suffix, uint32_t more)
+{
+    if (coll_index_backed_for(ix, more)) {
+        return 0;
+    }
+    char path[COLL_PATH_MAX];
+    int rc = coll_segment_path(s->log, s->base_offset, suffix, path, sizeof(path));
+    return rc ? rc : coll_index_reserve(ix, path, more);
+}
+
 /* The maximum timestamp is recorded in the time index if it grew. */
 static void time_entry(coll_segment_t *s)
 {
@@ -251,6 +261,10 @@ int coll_segment_deactivate(coll_segment_t *s)
 {
     char path[COLL_PATH_MAX];
     int rc = 0, rc2;
+    /* Appends reserve this entry; a segment activated on a full disk may not have. */
+    if (s->ti.writable) {
+        (void)reserve_index(s, &s->ti, COLL_TIMEINDEX_SUFFIX, 1);
+    }
     time_entry(s);
     if ((rc2 = coll_segment_path(s->log, s->base_offset, COLL_INDEX_SUFFIX, path, sizeof(path))) !=
             0 ||
@@ -270,7 +284,20 @@ int coll_segment_append(coll_segment_t *s, const void *data, size_t len,
                         const coll_batch_hdr_t *hdrs, size_t n)
 {
     uint64_t pos0 = s->size;
-    int rc = trib_pwrite_all(s->fd, data, len, pos0);
+    /*
+     * Blocks for the index entries this append may add (one offset entry
+     * per batch, one time entry per batch and the one a roll adds) come
+     * first: on a full disk the append fails here, before any byte of it
+     * is in the log.
+     */
+    int rc = reserve_index(s, &s->oi, COLL_INDEX_SUFFIX, (uint32_t)n);
+    if (rc == 0) {
+        rc = reserve_index(s, &s->ti, COLL_TIMEINDEX_SUFFIX, (uint32_t)n + 1);
+    }
+    if (rc) {
+        return rc;
+    }
+    rc = trib_pwrite_all(s->fd, data, len, pos0);
     if (rc) {
         /* Take back whatever part of the write landed. */
         if (ftruncate(s->fd, (off_t)pos0) != 0) {

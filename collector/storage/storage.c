@@ -14,7 +14,9 @@
  *   every second               close inactive segments idle segment_idle_ms
  *   every cleaner_backoff_ms   start compacting the dirtiest compacted log
  *                              whose dirty ratio passed its minimum (one
- *                              compaction at a time, like log.cleaner.threads=1)
+ *                              compaction at a time, like log.cleaner.threads=1);
+ *                              a log whose pass failed is skipped for ten
+ *                              backoffs, so it cannot hold up the others
  *
  * File descriptors. Active segments keep their fd (one per partition).
  * Inactive segments open on use and sit in an LRU list; past
@@ -47,6 +49,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -553,7 +556,9 @@ static void file_after(uv_work_t *req, int status)
     if (job->done) {
         job->done(job->arg, err);
     } else if (err) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "writing %s: %s", job->path[0], trib_strerror(err));
+        /* Checkpoints are rewritten every interval: on a full disk, once a minute is enough. */
+        TRIB_LOG_RL(&st->file_rl, TRIB_LOG_ERROR, COLL_FACILITY, "writing %s: %s", job->path[0],
+                    trib_strerror(err));
     }
     file_job_free(job);
     coll_storage_work_done(st);
@@ -669,8 +674,8 @@ static void ckpt_done(void *arg, int status)
     coll_storage_t *st = arg;
     st->ckpt_writing = false;
     if (status) {
-        TRIB_LOG(TRIB_LOG_ERROR, COLL_FACILITY, "writing checkpoints in %s: %s", st->data_dir,
-                 trib_strerror(status));
+        TRIB_LOG_RL(&st->file_rl, TRIB_LOG_ERROR, COLL_FACILITY, "writing checkpoints in %s: %s",
+                    st->data_dir, trib_strerror(status));
         forget_checkpoints(st);
     }
     if (st->ckpt_again && !st->closing) {
@@ -727,6 +732,162 @@ void coll_storage_enforce_retention(coll_storage_t *st)
 
 static void start_cleaner(coll_storage_t *st);
 
+/* ---- a full disk ---------------------------------------------------------------------------- */
+
+int coll_storage_error_reason(int rc)
+{
+    switch (rc) {
+    case -ENOSPC:
+    case -EDQUOT:
+        return COLL_WERR_NO_SPACE;
+    case -EIO:
+    case -EROFS:
+        return COLL_WERR_IO;
+    default:
+        return COLL_WERR_OTHER;
+    }
+}
+
+const char *coll_storage_error_reason_name(int reason)
+{
+    static const char *const names[COLL_WERR_N] = {"no_space", "io", "other"};
+    return reason >= 0 && reason < COLL_WERR_N ? names[reason] : "other";
+}
+
+void coll_storage_append_failed(coll_storage_t *st, coll_log_t *log, size_t len, int rc)
+{
+    int reason = coll_storage_error_reason(rc);
+    st->stats.append_errors[reason]++;
+    if (reason == COLL_WERR_NO_SPACE) {
+        if (!log->write_error) {
+            TRIB_LOG_RL(&st->append_rl, TRIB_LOG_ERROR, COLL_FACILITY,
+                        "%s: the disk is full (%s): appends fail with KAFKA_STORAGE_ERROR "
+                        "until space is freed",
+                        log->name, trib_strerror(rc));
+        }
+        log->write_error = rc;
+        if (!st->disk_full) {
+            st->disk_full = true;
+            st->next_probe = uv_now(st->loop) + 1000;
+        }
+        return;
+    }
+    TRIB_LOG_RL(&st->append_rl, TRIB_LOG_ERROR, COLL_FACILITY, "%s: append of %zu bytes: %s",
+                log->name, len, trib_strerror(rc));
+}
+
+void coll_storage_append_resumed(coll_storage_t *st, coll_log_t *log)
+{
+    log->write_error = 0;
+    TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY, "%s: appends succeed again", log->name);
+    (void)st;
+}
+
+/*
+ * While a log has found the disk full, the data directory's free space is
+ * looked at every second; once COLL_SPACE_RESUME_BYTES are free the notes
+ * go, so /health recovers without waiting for a producer to try again.
+ * (Under a quota statvfs does not see, the next append notes it again.)
+ */
+static void probe_space(coll_storage_t *st)
+{
+    struct statvfs sv;
+    if (statvfs(st->data_dir, &sv) != 0) {
+        return;
+    }
+    uint64_t avail = (uint64_t)sv.f_bavail * (sv.f_frsize ? sv.f_frsize : sv.f_bsize);
+    if (avail < COLL_SPACE_RESUME_BYTES) {
+        return;
+    }
+    st->disk_full = false;
+    for (size_t i = 0; i < st->nbuckets; i++) {
+        for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
+            l->write_error = 0;
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY, "%s has %" PRIu64 " KiB free again: appends resume",
+             st->data_dir, avail >> 10);
+}
+
+/*
+ * The space reserve, <data_dir>/.space-reserve: space_reserve_bytes of
+ * real blocks (posix_fallocate) that nothing else uses. A start that finds
+ * the disk full (less than COLL_SPACE_RESUME_BYTES free) empties it before
+ * loading anything, so recovery has room for what it must write (rebuilt
+ * indexes, checkpoints, the cluster metadata) instead of refusing to start
+ * until an operator frees space. It is taken again, once a second, as soon
+ * as the disk has the reserve plus COLL_SPACE_RESUME_BYTES free. A disk
+ * that fills while running does not touch it: produce answers
+ * KAFKA_STORAGE_ERROR then, and the reserve is kept for the restart.
+ * Without a reserve (space_reserve 0) a start on a full disk fails with
+ * "No space left on device" naming the file it could not write.
+ */
+#define RESERVE_FILE ".space-reserve"
+
+static bool data_dir_avail(const coll_storage_t *st, uint64_t *avail)
+{
+    struct statvfs sv;
+    if (statvfs(st->data_dir, &sv) != 0) {
+        return false;
+    }
+    *avail = (uint64_t)sv.f_bavail * (sv.f_frsize ? sv.f_frsize : sv.f_bsize);
+    return true;
+}
+
+static void reserve_release(coll_storage_t *st)
+{
+    char path[COLL_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", st->data_dir, RESERVE_FILE);
+    if (st->cfg.space_reserve_bytes == 0) {
+        (void)unlink(path);
+        return;
+    }
+    st->reserve_short = true;
+    struct stat stb;
+    uint64_t avail;
+    if (stat(path, &stb) != 0 || (uint64_t)stb.st_size < st->cfg.space_reserve_bytes ||
+        !data_dir_avail(st, &avail)) {
+        return;
+    }
+    if (avail >= COLL_SPACE_RESUME_BYTES) {
+        st->reserve_short = false;
+        return;
+    }
+    if (truncate(path, 0) != 0) {
+        TRIB_LOG(TRIB_LOG_WARN, COLL_FACILITY, "%s: %s", path, strerror(errno));
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_WARN, COLL_FACILITY,
+             "%s has %" PRIu64 " KiB free: gave up the %" PRIu64
+             " KiB space reserve so recovery can write; it is taken again once the disk has room",
+             st->data_dir, avail >> 10, st->cfg.space_reserve_bytes >> 10);
+}
+
+static void reserve_take(coll_storage_t *st)
+{
+    uint64_t avail;
+    if (!st->reserve_short || !data_dir_avail(st, &avail) ||
+        avail < st->cfg.space_reserve_bytes + COLL_SPACE_RESUME_BYTES) {
+        return;
+    }
+    char path[COLL_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", st->data_dir, RESERVE_FILE);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return;
+    }
+    int err = posix_fallocate(fd, 0, (off_t)st->cfg.space_reserve_bytes);
+    if (err != 0) {
+        /* Someone else took the space first: give back what was got, try later. */
+        (void)ftruncate(fd, 0);
+    } else {
+        st->reserve_short = false;
+        TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY, "%s: holding %" PRIu64 " KiB in reserve", path,
+                 st->cfg.space_reserve_bytes >> 10);
+    }
+    close(fd);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     coll_storage_t *st = t->data;
@@ -762,6 +923,14 @@ static void tick_cb(uv_timer_t *t)
         st->next_clean = now + st->cfg.cleaner_backoff_ms;
         start_cleaner(st);
     }
+    if (st->disk_full && now >= st->next_probe) {
+        st->next_probe = now + 1000;
+        probe_space(st);
+    }
+    if (st->reserve_short && now >= st->next_reserve) {
+        st->next_reserve = now + 1000;
+        reserve_take(st);
+    }
 }
 
 static void cleaner_done(coll_log_t *log, void *arg, int status)
@@ -777,8 +946,9 @@ static void start_cleaner(coll_storage_t *st)
     double best_ratio = -1;
     for (size_t i = 0; i < st->nbuckets; i++) {
         for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
-            if (!(l->cfg.cleanup_policy & COLL_CLEANUP_COMPACT) || l->cleaning || l->failed) {
-                continue;
+            if (!(l->cfg.cleanup_policy & COLL_CLEANUP_COMPACT) || l->cleaning || l->failed ||
+                l->cleaner_retry_ms > now) {
+                continue; /* a log whose last pass failed lets the others go first */
             }
             double r = coll_cleaner_dirty_ratio(l, now);
             bool due = r >= l->cfg.min_cleanable_dirty_ratio && r > 0;
@@ -835,6 +1005,9 @@ static bool parse_dir_name(const char *name, char *buf, size_t n, int32_t *parti
     return valid_topic(buf);
 }
 
+/* Creates the data dir and any missing parents, each made durable (its
+   parent fsynced): logs synced into a data dir whose own entry is not on
+   disk would vanish with it at a power loss. */
 static int mkdir_p(const char *path)
 {
     char buf[COLL_PATH_MAX];
@@ -844,16 +1017,14 @@ static int mkdir_p(const char *path)
     for (char *p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                return -errno;
+            int rc = trib_mkdir_durable(buf, 0755);
+            if (rc != 0) {
+                return rc;
             }
             *p = '/';
         }
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-        return -errno;
-    }
-    return 0;
+    return trib_mkdir_durable(buf, 0755);
 }
 
 static void read_ckpt(coll_ckpt_t *c, const char *dir, const char *file)
@@ -916,6 +1087,9 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
         return trib_error_set(err, -ENOMEM, "out of memory");
     }
     st->loop = loop;
+    st->rl_cleaner = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(60000, 5);
+    st->append_rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 5);
+    st->file_rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(60000, 3);
     st->cfg = *cfg;
     st->data_dir = strdup(cfg->data_dir);
     st->cfg.data_dir = st->data_dir;
@@ -935,6 +1109,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
         rc = trib_error_set(err, rc, "%s: %s", st->data_dir, trib_strerror(rc));
         goto fail;
     }
+    reserve_release(st);
     char path[COLL_PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", st->data_dir, COLL_CLEAN_SHUTDOWN_FILE);
     bool clean = access(path, F_OK) == 0;
@@ -1024,6 +1199,7 @@ int coll_storage_open(uv_loop_t *loop, const coll_storage_config_t *cfg, coll_st
     st->next_ckpt = now; /* the recovery points moved: record them soon */
     st->next_idle = now + (st->cfg.segment_idle_ms < 1000 ? st->cfg.segment_idle_ms : 1000);
     st->next_clean = now + st->cfg.cleaner_backoff_ms;
+    reserve_take(st);
     uv_timer_start(&st->tick, tick_cb, st->cfg.tick_ms, st->cfg.tick_ms);
     uv_unref((uv_handle_t *)&st->tick);
     *out = st;
@@ -1124,7 +1300,17 @@ static void handle_closed(uv_handle_t *h)
 static void final_files_done(void *arg, int status)
 {
     coll_storage_t *st = arg;
-    if (status && !st->close_status) {
+    if (status == -ENOSPC || status == -EDQUOT) {
+        /*
+         * Every log is fsynced already: only the checkpoints are missing,
+         * so the next start recovers from the older ones. That is a
+         * slower start, not a failed stop.
+         */
+        TRIB_LOG(TRIB_LOG_WARN, COLL_FACILITY,
+                 "checkpoints not written at close: %s; the next start recovers the logs",
+                 trib_strerror(status));
+        st->close_no_marker = true;
+    } else if (status && !st->close_status) {
         st->close_status = status;
     }
 }
@@ -1238,7 +1424,7 @@ static void close_step(coll_storage_t *st)
     }
     if (st->closing == CLOSE_PERSIST) {
         st->closing = CLOSE_MARKER;
-        bool all_ok = st->close_status == 0;
+        bool all_ok = st->close_status == 0 && !st->close_no_marker;
         for (size_t i = 0; i < st->nbuckets; i++) {
             for (coll_log_t *l = st->buckets[i]; l; l = l->hnext) {
                 all_ok &= !l->failed;

@@ -108,6 +108,7 @@ typedef struct coll_storage_config {
     uint32_t max_open_segments;      /* inactive segments whose fds stay open (256) */
     uint32_t segment_idle_ms;        /* close an inactive segment unused this long (60000) */
     uint32_t tick_ms;                /* housekeeping timer period (100) */
+    uint64_t space_reserve_bytes;    /* <data_dir>/.space-reserve, see storage.c (0: none) */
     coll_log_config_t log_defaults;  /* for new logs without a config */
     /*
      * Called at startup for every log found on disk, to fill its config
@@ -186,16 +187,37 @@ void coll_storage_enforce_retention(coll_storage_t *st);
 /* Writes the data-dir checkpoint files now (on the thread pool). */
 int coll_storage_checkpoint(coll_storage_t *st);
 
+/* Why a write failed, for metrics: no_space (ENOSPC, EDQUOT), io (EIO, an offline log), other. */
+enum { COLL_WERR_NO_SPACE, COLL_WERR_IO, COLL_WERR_OTHER, COLL_WERR_N };
+
 /* Counters since open, for metrics and tests. */
 typedef struct coll_storage_stats {
     uint64_t flushes;       /* flush jobs (each: fdatasyncs covering many appends) */
     uint64_t durable_waits; /* coll_log_wait_durable calls */
     uint64_t segments_rolled;
     uint64_t segments_deleted;
-    uint64_t compactions; /* passes that swapped segments in */
-    size_t open_segments; /* fds held for inactive segments now */
-    size_t pending_jobs;  /* thread pool jobs in flight now */
+    uint64_t compactions;                /* passes that swapped segments in */
+    uint64_t cleaner_unreadable_batches; /* batches compaction kept unread, per pass */
+    uint64_t cleaner_failures;           /* passes that failed (the log waits, others go on) */
+    size_t open_segments;                /* fds held for inactive segments now */
+    size_t pending_jobs;                 /* thread pool jobs in flight now */
+    /* Appends that failed writing, by coll_storage_error_reason(). */
+    uint64_t append_errors[COLL_WERR_N];
 } coll_storage_stats_t;
+
+int coll_storage_error_reason(int rc);
+/* "no_space", "io", "other". */
+const char *coll_storage_error_reason_name(int reason);
+
+/*
+ * Why appends to this log fail now: 0 when they do not; -ENOSPC or -EDQUOT
+ * after an append found the disk full, until an append succeeds again or
+ * the data directory has COLL_SPACE_RESUME_BYTES free (checked every
+ * second); -EROFS when the log is offline after an I/O error (until a
+ * restart, as Kafka takes a log directory offline).
+ */
+int coll_log_write_error(const coll_log_t *log);
+#define COLL_SPACE_RESUME_BYTES (1u << 20)
 
 void coll_storage_get_stats(const coll_storage_t *st, coll_storage_stats_t *out);
 

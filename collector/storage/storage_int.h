@@ -36,7 +36,8 @@
 #include <uv.h>
 
 #include "storage/storage.h"
-#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic */
+#include "tributary/log.h"
+#include "tributary/fileio.h" /* trib_pwrite_all, trib_pread_all, trib_fsync_dir, trib_write_file_atomic, trib_mkdir_durable */
 
 #define COLL_FACILITY "storage"
 
@@ -125,6 +126,7 @@ typedef struct coll_index {
     uint32_t capacity; /* entries the mapping can hold */
     uint8_t entry_size;
     bool writable;
+    size_t backed; /* writable: bytes from 0 known to have disk blocks (see index.c) */
 } coll_index_t;
 
 void coll_index_init(coll_index_t *ix, unsigned entry_size);
@@ -132,9 +134,18 @@ void coll_index_init(coll_index_t *ix, unsigned entry_size);
 int coll_index_map_ro(coll_index_t *ix, const char *path);
 /*
  * Maps an index file read-write for the active segment, keeping its first
- * `entries` entries and preallocating to prealloc bytes.
+ * `entries` entries and sizing it (sparse) to prealloc bytes. Appends
+ * only store where blocks are known to exist (see index.c).
  */
 int coll_index_map_rw(coll_index_t *ix, const char *path, uint32_t entries, size_t prealloc);
+/* True when the next `more` entries already have disk blocks. */
+bool coll_index_backed_for(const coll_index_t *ix, uint32_t more);
+/*
+ * Gives the next `more` entries disk blocks (posix_fallocate on path, the
+ * mapped file), so appending them cannot fault. 0, or -ENOSPC / -EDQUOT /
+ * -errno with nothing changed.
+ */
+int coll_index_reserve(coll_index_t *ix, const char *path, uint32_t more);
 void coll_index_unmap(coll_index_t *ix);
 /* Unmaps and truncates the file to its valid entries. */
 int coll_index_trim(coll_index_t *ix, const char *path);
@@ -317,10 +328,12 @@ struct coll_log {
 
     int64_t log_start;
     int64_t hw;
-    int64_t durable;       /* every offset below is on disk */
-    int64_t cleaner_point; /* compacted up to here */
-    uint64_t gen;          /* bumped by truncation: invalidates jobs in flight */
-    int failed;            /* sticky I/O error: the log is offline */
+    int64_t durable;          /* every offset below is on disk */
+    int64_t cleaner_point;    /* compacted up to here */
+    int64_t cleaner_retry_ms; /* after a failed pass, not picked again before this */
+    uint64_t gen;             /* bumped by truncation: invalidates jobs in flight */
+    int failed;               /* sticky I/O error: the log is offline */
+    int write_error;          /* -ENOSPC/-EDQUOT: the last append found the disk full */
 
     coll_epoch_cache_t epochs;
     bool epoch_dirty, epoch_writing;
@@ -392,6 +405,9 @@ void coll_flush_mark_dirty(coll_log_t *log);
 /* ---- cleaner.c ------------------------------------------------------------- */
 
 /* Dirty ratio of a compacted log; -1 when nothing is cleanable. */
+/* A log whose compaction failed waits this many cleaner backoffs before the next try. */
+#define COLL_CLEANER_RETRY_FACTOR 10
+
 double coll_cleaner_dirty_ratio(coll_log_t *log, int64_t now_ms);
 /* Starts a pass (cb may be NULL). */
 int coll_cleaner_start(coll_log_t *log, coll_log_done_cb cb, void *arg);
@@ -434,6 +450,15 @@ struct coll_storage {
     char *ckpt_last[4]; /* content last written to each checkpoint file */
     size_t ckpt_last_len[4];
     bool cleaner_busy;
+    trib_log_ratelimit_t rl_cleaner;
+
+    /* A full disk (log.c): rate-limited lines, and a probe for space (storage.c). */
+    trib_log_ratelimit_t append_rl, file_rl;
+    bool disk_full;       /* some log has write_error set */
+    uint64_t next_probe;  /* loop time of the next statvfs while disk_full */
+    bool close_no_marker; /* close could not write its checkpoints (disk full) */
+    bool reserve_short;   /* .space-reserve is not (wholly) held */
+    uint64_t next_reserve;
 
     int closing; /* 0, or the close phase */
     int close_status;
@@ -457,6 +482,10 @@ int coll_storage_write_file(coll_storage_t *st, char *path, char *content, size_
                             void (*done)(void *arg, int status), void *arg);
 /* Queues the deletion (unlink, close, free) of an unreferenced deleted segment. */
 void coll_storage_delete_segment(coll_storage_t *st, coll_segment_t *s);
+/* Counts a failed append (and notes a full disk) under its reason; logs it rate-limited. */
+void coll_storage_append_failed(coll_storage_t *st, coll_log_t *log, size_t len, int rc);
+/* The log took an append again after a full disk. */
+void coll_storage_append_resumed(coll_storage_t *st, coll_log_t *log);
 
 static inline uint32_t coll_rd32(const uint8_t *p)
 {

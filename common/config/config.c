@@ -189,6 +189,7 @@ typedef struct apply {
     trib_arena_t *tree; /* for parsing STRLIST/MAP defaults */
     char path[1024];    /* 'sinks[1].batch' while inside it */
     size_t plen;
+    bool list_keys; /* unknown keys list the valid ones (a plugin's options) */
 } apply_t;
 
 static size_t path_push_key(apply_t *ap, const char *name)
@@ -333,6 +334,7 @@ static void unknown_key(apply_t *ap, const trib_config_option_t *opts, const cha
     char q[256];
     char where[1100];
     char hint[128] = "";
+    char valid[600] = "";
     if (errors_full(ap->c)) {
         ap->c->dropped++;
         return;
@@ -346,8 +348,16 @@ static void unknown_key(apply_t *ap, const trib_config_option_t *opts, const cha
     if (s) {
         snprintf(hint, sizeof(hint), " (did you mean '%s'?)", s);
     }
-    cfg_error(ap->c, line, col, "unknown key %s%s%s", quote(key, keylen, q, sizeof(q)),
-              in_path(ap, where, sizeof(where)), hint);
+    if (ap->list_keys) {
+        /* Options passed through to a plugin are documented nowhere else in the file. */
+        size_t o =
+            (size_t)snprintf(valid, sizeof(valid), n ? "; valid keys: " : "; it takes no options");
+        for (size_t i = 0; i < n && o < sizeof(valid); i++) {
+            o += (size_t)snprintf(valid + o, sizeof(valid) - o, "%s%s", i ? ", " : "", names[i]);
+        }
+    }
+    cfg_error(ap->c, line, col, "unknown key %s%s%s%s", quote(key, keylen, q, sizeof(q)),
+              in_path(ap, where, sizeof(where)), hint, valid);
 }
 
 /* "a, b or c" */
@@ -1229,7 +1239,7 @@ int trib_config_apply_map(trib_config_t *c, const trib_config_map_t *map, const 
                           const trib_config_option_t *schema, void *dst)
 {
     trib_arena_t tree;
-    apply_t ap = {.c = c, .tree = &tree};
+    apply_t ap = {.c = c, .tree = &tree, .list_keys = true};
     size_t before = c->nerrors + c->dropped;
     size_t n = table_len(schema);
     bool *seen = calloc(n ? n : 1, sizeof(*seen));

@@ -419,6 +419,47 @@ int trib_record_iter_next(trib_record_iter_t *it, trib_record_t *r)
     return 1;
 }
 
+int trib_batch_validate_records(const trib_batch_t *b, unsigned flags, size_t max_decompressed,
+                                trib_record_fault_t *fault)
+{
+    fault->index = -1;
+    fault->why = NULL;
+    trib_record_iter_t it;
+    trib_record_t r;
+    int rc = trib_record_iter_init(&it, b, NULL, max_decompressed);
+    if (rc) {
+        fault->why = rc == TRIB_EUNSUPPORTED   ? "unknown compression codec"
+                     : rc == TRIB_ECOMPRESSION ? "records do not decompress"
+                     : rc == TRIB_ETOO_LARGE   ? "records too large once decompressed"
+                     : rc == TRIB_EMALFORMED   ? "recordsCount does not fit the records"
+                                               : NULL;
+        trib_record_iter_fini(&it);
+        return rc;
+    }
+    int32_t i = 0;
+    while ((rc = trib_record_iter_next(&it, &r)) == 1) {
+        if (r.offset_delta != i) {
+            fault->index = i;
+            fault->why = "record offset deltas are not consecutive";
+            rc = TRIB_EMALFORMED;
+            break;
+        }
+        if ((flags & TRIB_VALIDATE_REQUIRE_KEY) && trib_record_bytes_is_null(r.key)) {
+            fault->index = i;
+            fault->why = "compacted topic cannot accept a record without a key";
+            rc = TRIB_EMALFORMED;
+            break;
+        }
+        i++;
+    }
+    if (rc < 0 && !fault->why) {
+        fault->index = i < b->record_count ? i : -1;
+        fault->why = "record does not parse";
+    }
+    trib_record_iter_fini(&it);
+    return rc < 0 ? rc : 0;
+}
+
 void trib_record_header_iter_init(trib_record_header_iter_t *it, const trib_record_t *r)
 {
     it->rest = trib_slice_make(r->headers, r->headers_len);

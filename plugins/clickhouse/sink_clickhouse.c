@@ -21,12 +21,22 @@
  * functions); this works from ClickHouse 18.16 (Debian 12) on. An INSERT
  * returns once the data is written to the table's parts: that is durable.
  *
+ * Before the first write, and again after a write that failed for want of
+ * the table or a column, the table is checked (check_table): the database
+ * exists, the table exists, has each column above with its type, and is a
+ * ReplacingMergeTree ordered by (topic, partition, offset). A missing
+ * table or column is created when create_table is true; otherwise, and for
+ * a wrong type, engine or key, the write fails with error class SCHEMA
+ * (DATABASE for a missing database, AUTH for refused credentials) and a
+ * message holding the exact statements to run.
+ *
  * Failures: transport errors, 5xx, 408 and 429 are RETRY, unless the body
  * is a ClickHouse exception about the data (a parse or type error): those,
  * and other 4xx, are REJECT (the host splits the batch to find the row).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,16 +60,20 @@ typedef struct sink_ch_opts {
 static const trib_config_option_t sink_ch_options[] = {
     {TRIB_CONFIG_FIELD(sink_ch_opts_t, url, STRING), .def = "http://127.0.0.1:8123",
      .desc = "ClickHouse HTTP interface"},
-    {TRIB_CONFIG_FIELD(sink_ch_opts_t, database, STRING), .def = "default", .min = "1",
-     .max = "64"},
-    {TRIB_CONFIG_FIELD(sink_ch_opts_t, table, STRING), .def = "events", .min = "1", .max = "64"},
+    {TRIB_CONFIG_FIELD(sink_ch_opts_t, database, STRING), .def = "default", .min = "1", .max = "64",
+     .desc = "the database the table is in (it must exist)"},
+    {TRIB_CONFIG_FIELD(sink_ch_opts_t, table, STRING), .def = "events", .min = "1", .max = "64",
+     .desc = "the target table ([A-Za-z_][A-Za-z0-9_]*)"},
     {TRIB_CONFIG_FIELD(sink_ch_opts_t, user, STRING), .desc = "basic auth user (none: default)"},
-    {TRIB_CONFIG_FIELD(sink_ch_opts_t, password, STRING), .flags = TRIB_CONFIG_SECRET},
+    {TRIB_CONFIG_FIELD(sink_ch_opts_t, password, STRING), .flags = TRIB_CONFIG_SECRET,
+     .desc = "basic auth password"},
     {TRIB_CONFIG_FIELD(sink_ch_opts_t, create_table, BOOL), .def = "true",
-     .desc = "create the ReplacingMergeTree table when it does not exist"},
+     .desc = "create the ReplacingMergeTree table and its missing columns when they do not "
+             "exist (false: report the statement to run)"},
     {TRIB_CONFIG_FIELD(sink_ch_opts_t, timeout, DURATION), .def = "60s", .min = "1s",
      .desc = "how long one INSERT may take"},
-    {TRIB_CONFIG_FIELD(sink_ch_opts_t, connect_timeout, DURATION), .def = "10s", .min = "100ms"},
+    {TRIB_CONFIG_FIELD(sink_ch_opts_t, connect_timeout, DURATION), .def = "10s", .min = "100ms",
+     .desc = "how long connecting to the server may take"},
     TRIB_CONFIG_END,
 };
 
@@ -73,6 +87,8 @@ typedef struct sink_ch {
     char query_url[1024];
     sink_str_t body;
     uint64_t failures;
+    bool dry;        /* probing: say what create_table would do instead of doing it */
+    char plan[2048]; /* what it would do */
 } sink_ch_t;
 
 static bool ident_ok(const char *s)
@@ -127,25 +143,223 @@ static trib_sink_status_t post(sink_ch_t *s, const char *url, const char *body, 
     return st;
 }
 
-static trib_sink_status_t ensure_table(sink_ch_t *s, trib_sink_result_t *res)
+/* The ClickHouse exception code in the last response, or 0. */
+static int ch_code(const sink_ch_t *s)
 {
-    if (s->table_ready || !s->o.create_table) {
+    const char *b = s->http.body.p;
+    const char *p = b ? strstr(b, "Code: ") : NULL;
+    return p ? atoi(p + 6) : 0;
+}
+
+/* A failed query: its class from the status and the exception code. */
+static void classify_failure(sink_ch_t *s, trib_sink_result_t *res)
+{
+    int code = ch_code(s);
+    if (s->http.status == 401 || s->http.status == 403 || code == 516 || code == 192 ||
+        code == 193 || code == 194 || code == 497) {
+        res->error_class = TRIB_SINK_ERR_AUTH;
+    } else if (code == 81) {
+        res->error_class = TRIB_SINK_ERR_DATABASE;
+        snprintf(res->msg, sizeof(res->msg),
+                 "clickhouse: database %s does not exist at %s; run: CREATE DATABASE %s (or fix "
+                 "database in the options)",
+                 s->o.database, s->o.url, s->o.database);
+    }
+}
+
+/* Runs a query; OK with the body in s->http.body, or RETRY with res set (and classified). */
+static trib_sink_status_t query(sink_ch_t *s, const char *sql, trib_sink_result_t *res)
+{
+    trib_sink_status_t st = post(s, s->query_url, sql, strlen(sql), res);
+    if (st != TRIB_SINK_OK) {
+        classify_failure(s, res);
+        return TRIB_SINK_RETRY;
+    }
+    return TRIB_SINK_OK;
+}
+
+static trib_sink_status_t schema_error(trib_sink_result_t *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static trib_sink_status_t schema_error(trib_sink_result_t *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(res->msg, sizeof(res->msg), "clickhouse: ");
+    vsnprintf(res->msg + n, sizeof(res->msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    res->error_class = TRIB_SINK_ERR_SCHEMA;
+    return TRIB_SINK_RETRY;
+}
+
+static const struct {
+    const char *name, *type;
+} ch_columns[] = {
+    {"topic", "String"},           {"partition", "Int32"},      {"offset", "Int64"},
+    {"timestamp", "Int64"},        {"key", "Nullable(String)"}, {"headers", "String"},
+    {"value", "Nullable(String)"},
+};
+#define CH_NCOLUMNS (sizeof(ch_columns) / sizeof(ch_columns[0]))
+
+static int create_sql(const sink_ch_t *s, char *sql, size_t n)
+{
+    return snprintf(sql, n,
+                    "CREATE TABLE IF NOT EXISTS %s.%s (topic String, partition Int32, "
+                    "offset Int64, timestamp Int64, key Nullable(String), headers String, "
+                    "value Nullable(String)) ENGINE = ReplacingMergeTree() "
+                    "ORDER BY (topic, partition, offset)",
+                    s->o.database, s->o.table);
+}
+
+/* Checks (and, as create_table allows, creates) the table: see the opening comment. */
+static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
+{
+    char sql[2048];
+    snprintf(sql, sizeof(sql), "SELECT count() FROM system.databases WHERE name = '%s'",
+             s->o.database);
+    if (query(s, sql, res) != TRIB_SINK_OK) {
+        return TRIB_SINK_RETRY;
+    }
+    if (atoi(s->http.body.p ? s->http.body.p : "0") == 0) {
+        res->error_class = TRIB_SINK_ERR_DATABASE;
+        snprintf(res->msg, sizeof(res->msg),
+                 "clickhouse: database %s does not exist at %s; run: CREATE DATABASE %s (or fix "
+                 "database in the options)",
+                 s->o.database, s->o.url, s->o.database);
+        return TRIB_SINK_RETRY;
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT engine FROM system.tables WHERE database = '%s' AND name = '%s'",
+             s->o.database, s->o.table);
+    if (query(s, sql, res) != TRIB_SINK_OK) {
+        return TRIB_SINK_RETRY;
+    }
+    char engine[64] = "";
+    snprintf(engine, sizeof(engine), "%s", s->http.body.p ? s->http.body.p : "");
+    engine[strcspn(engine, "\n")] = '\0';
+    if (!engine[0]) {
+        create_sql(s, sql, sizeof(sql));
+        if (!s->o.create_table) {
+            return schema_error(res, "table %s.%s does not exist (create_table is false); run: %s",
+                                s->o.database, s->o.table, sql);
+        }
+        if (s->dry) {
+            snprintf(s->plan, sizeof(s->plan), "%s", sql);
+            return TRIB_SINK_OK;
+        }
+        if (query(s, sql, res) != TRIB_SINK_OK) {
+            if (res->error_class == TRIB_SINK_ERR_TRANSIENT && s->http.status != 0) {
+                res->error_class = TRIB_SINK_ERR_SCHEMA;
+            }
+            return TRIB_SINK_RETRY;
+        }
+        s->host->log(s->ctx, TRIB_LOG_INFO, "created table %s.%s", s->o.database, s->o.table);
         return TRIB_SINK_OK;
     }
-    char sql[1024];
-    int n = snprintf(sql, sizeof(sql),
-                     "CREATE TABLE IF NOT EXISTS %s.%s (topic String, partition Int32, "
-                     "offset Int64, timestamp Int64, key Nullable(String), headers String, "
-                     "value Nullable(String)) ENGINE = ReplacingMergeTree() "
-                     "ORDER BY (topic, partition, offset)",
-                     s->o.database, s->o.table);
-    trib_sink_status_t st = post(s, s->query_url, sql, (size_t)n, res);
+
+    /* Columns: present and of the type written. */
+    snprintf(sql, sizeof(sql),
+             "SELECT name, type FROM system.columns WHERE database = '%s' AND table = '%s' "
+             "FORMAT TabSeparated",
+             s->o.database, s->o.table);
+    if (query(s, sql, res) != TRIB_SINK_OK) {
+        return TRIB_SINK_RETRY;
+    }
+    char have[CH_NCOLUMNS][64];
+    memset(have, 0, sizeof(have));
+    const char *b = s->http.body.p ? s->http.body.p : "";
+    while (*b) {
+        const char *nl = strchr(b, '\n');
+        size_t len = nl ? (size_t)(nl - b) : strlen(b);
+        const char *tab = memchr(b, '\t', len);
+        if (tab) {
+            for (size_t i = 0; i < CH_NCOLUMNS; i++) {
+                if (strlen(ch_columns[i].name) == (size_t)(tab - b) &&
+                    strncmp(ch_columns[i].name, b, (size_t)(tab - b)) == 0) {
+                    snprintf(have[i], sizeof(have[i]), "%.*s", (int)(len - (size_t)(tab - b) - 1),
+                             tab + 1);
+                }
+            }
+        }
+        b += len + (nl ? 1 : 0);
+    }
+    char add[1024] = "", bad[1024] = "";
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < CH_NCOLUMNS; i++) {
+        if (!have[i][0] && na < sizeof(add)) {
+            na += (size_t)snprintf(
+                add + na, sizeof(add) - na, "%sALTER TABLE %s.%s ADD COLUMN %s %s", na ? "; " : "",
+                s->o.database, s->o.table, ch_columns[i].name, ch_columns[i].type);
+        } else if (have[i][0] && strcmp(have[i], ch_columns[i].type) != 0 && nb < sizeof(bad)) {
+            nb +=
+                (size_t)snprintf(bad + nb, sizeof(bad) - nb,
+                                 "%scolumn %s is %s, the sink writes %s (ALTER TABLE %s.%s "
+                                 "MODIFY COLUMN %s %s)",
+                                 nb ? "; " : "", ch_columns[i].name, have[i], ch_columns[i].type,
+                                 s->o.database, s->o.table, ch_columns[i].name, ch_columns[i].type);
+        }
+    }
+    if (nb) {
+        return schema_error(res, "table %s.%s: %s", s->o.database, s->o.table, bad);
+    }
+    if (na && !s->o.create_table) {
+        return schema_error(res,
+                            "table %s.%s lacks columns the sink writes (create_table is false); "
+                            "run: %s",
+                            s->o.database, s->o.table, add);
+    }
+    if (na && s->dry) {
+        snprintf(s->plan, sizeof(s->plan), "%s", add);
+        na = 0;
+    }
+    for (char *stmt = na ? add : NULL; stmt && *stmt;) {
+        char *next = strstr(stmt, "; ");
+        if (next) {
+            *next = '\0';
+        }
+        if (query(s, stmt, res) != TRIB_SINK_OK) {
+            res->error_class = TRIB_SINK_ERR_SCHEMA;
+            return TRIB_SINK_RETRY;
+        }
+        s->host->log(s->ctx, TRIB_LOG_INFO, "added a missing column: %s", stmt);
+        stmt = next ? next + 2 : NULL;
+    }
+
+    /* The engine and key that collapse a record delivered twice into one row. */
+    snprintf(sql, sizeof(sql), "SHOW CREATE TABLE %s.%s FORMAT TabSeparatedRaw", s->o.database,
+             s->o.table);
+    if (query(s, sql, res) != TRIB_SINK_OK) {
+        return TRIB_SINK_RETRY;
+    }
+    const char *create = s->http.body.p ? s->http.body.p : "";
+    if (strcmp(engine, "ReplacingMergeTree") != 0 ||
+        !strstr(create, "ORDER BY (topic, partition, offset)")) {
+        char fix[1024];
+        create_sql(s, fix, sizeof(fix));
+        return schema_error(res,
+                            "table %s.%s is a %s not ordered by (topic, partition, offset): rows "
+                            "delivered twice (a retry, a restart) would stay twice; move it "
+                            "aside and recreate it; run: RENAME TABLE %s.%s TO %s.%s_old; %s; "
+                            "INSERT INTO %s.%s SELECT topic, partition, offset, timestamp, key, "
+                            "headers, value FROM %s.%s_old",
+                            s->o.database, s->o.table, engine, s->o.database, s->o.table,
+                            s->o.database, s->o.table, fix, s->o.database, s->o.table,
+                            s->o.database, s->o.table);
+    }
+    return TRIB_SINK_OK;
+}
+
+static trib_sink_status_t ensure_table(sink_ch_t *s, trib_sink_result_t *res)
+{
+    if (s->table_ready) {
+        return TRIB_SINK_OK;
+    }
+    trib_sink_status_t st = check_table(s, res);
     if (st == TRIB_SINK_OK) {
         s->table_ready = true;
-        s->host->log(s->ctx, TRIB_LOG_INFO, "table %s.%s ready at %s", s->o.database, s->o.table,
+        /* Once per change from failing (or from the start), not per batch. */
+        s->host->log(s->ctx, TRIB_LOG_INFO, "table %s.%s checked at %s", s->o.database, s->o.table,
                      s->o.url);
-    } else if (st == TRIB_SINK_REJECT) {
-        st = TRIB_SINK_RETRY; /* a table we cannot create is not the records' fault */
     }
     return st;
 }
@@ -160,7 +374,8 @@ static trib_sink_status_t sink_ch_write(void *instance, const trib_sink_batch_t 
     }
     trib_sink_status_t st = ensure_table(s, res);
     if (st != TRIB_SINK_OK) {
-        if (s->failures++ % 30 == 0) {
+        /* The host logs permanent errors once per change; transient ones are ours to thin. */
+        if (res->error_class == TRIB_SINK_ERR_TRANSIENT && s->failures++ % 30 == 0) {
             s->host->log(s->ctx, TRIB_LOG_WARN, "%s", res->msg);
         }
         return st;
@@ -200,11 +415,69 @@ static trib_sink_status_t sink_ch_write(void *instance, const trib_sink_batch_t 
         return TRIB_SINK_RETRY;
     }
     st = post(s, s->insert_url, o->p, o->len, res);
+    int code = st == TRIB_SINK_OK ? 0 : ch_code(s);
+    if (code == 60 || code == 16 || code == 81 || code == 47) {
+        /* The table, a column or the database went away: check again, so the error is the
+         * statement to run rather than the exception. */
+        s->table_ready = false;
+        trib_sink_result_t again;
+        memset(&again, 0, sizeof(again));
+        if (check_table(s, &again) != TRIB_SINK_OK) {
+            memcpy(res->msg, again.msg, sizeof(res->msg));
+            res->error_class = again.error_class;
+        }
+        return TRIB_SINK_RETRY;
+    }
+    if (st != TRIB_SINK_OK) {
+        classify_failure(s, res);
+    }
     if (st == TRIB_SINK_OK) {
         s->failures = 0;
         s->host->counter_add(s->ctx, "clickhouse_rows", b->count);
-    } else if (st == TRIB_SINK_RETRY && s->failures++ % 30 == 0) {
+    } else if (st == TRIB_SINK_RETRY && res->error_class == TRIB_SINK_ERR_TRANSIENT &&
+               s->failures++ % 30 == 0) {
         s->host->log(s->ctx, TRIB_LOG_WARN, "%s", res->msg);
+    }
+    return st;
+}
+
+static int sink_ch_check(const void *options, trib_error_t *err)
+{
+    const sink_ch_opts_t *o = options;
+    if (!ident_ok(o->database)) {
+        return trib_error_set(err, -EINVAL, "database: '%s' is not [A-Za-z_][A-Za-z0-9_]*",
+                              o->database);
+    }
+    if (!ident_ok(o->table)) {
+        return trib_error_set(err, -EINVAL, "table: '%s' is not [A-Za-z_][A-Za-z0-9_]*", o->table);
+    }
+    return 0;
+}
+
+static trib_sink_status_t sink_ch_probe(void *instance, trib_sink_result_t *res)
+{
+    sink_ch_t *s = instance;
+    s->table_ready = false;
+    /* A check changes nothing: what create_table would create is reported instead. */
+    s->dry = true;
+    s->plan[0] = '\0';
+    trib_sink_status_t st = check_table(s, res);
+    s->dry = false;
+    if (st == TRIB_SINK_OK) {
+        snprintf(res->msg, sizeof(res->msg), "table %s.%s checked at %s", s->o.database, s->o.table,
+                 s->o.url);
+        if (s->plan[0]) {
+            sink_str_t m;
+            sink_str_init(&m);
+            sink_str_printf(&m, "%s; at start (create_table) the sink will run: %s", res->msg,
+                            s->plan);
+            size_t n = m.err ? 0 : m.len < sizeof(res->msg) ? m.len : sizeof(res->msg) - 1;
+            if (n) {
+                memcpy(res->msg, m.p, n);
+                res->msg[n] = '\0';
+            }
+            sink_str_fini(&m);
+        }
     }
     return st;
 }
@@ -285,6 +558,26 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .write = sink_ch_write,
         .flush = NULL,
         .close = sink_ch_close,
+        .details = "The table (created when create_table is true; the database must exist):\n"
+                   "\n"
+                   "  CREATE TABLE default.events (\n"
+                   "      topic     String,\n"
+                   "      partition Int32,\n"
+                   "      offset    Int64,\n"
+                   "      timestamp Int64,             -- ms since the epoch\n"
+                   "      key       Nullable(String),\n"
+                   "      headers   String,            -- {\"name\":\"value\",...}\n"
+                   "      value     Nullable(String))  -- the record's value\n"
+                   "  ENGINE = ReplacingMergeTree() ORDER BY (topic, partition, offset);\n"
+                   "\n"
+                   "ReplacingMergeTree ordered by (topic, partition, offset) is what collapses a\n"
+                   "record delivered twice (a retry, a restart) into one row at merge time; read\n"
+                   "with FINAL to see each record once before the merge. The sink checks the\n"
+                   "table before its first write; what is missing is created when create_table\n"
+                   "is true, otherwise the error names the exact statements to run.\n"
+                   "Check without starting: tributary-collector --check-config --connect.\n",
+        .check = sink_ch_check,
+        .probe = sink_ch_probe,
     };
     return &d;
 }

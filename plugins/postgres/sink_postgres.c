@@ -21,6 +21,17 @@
  * value to columns ((value->>'status')::integer). A write is durable when
  * COMMIT returns (the server's synchronous_commit decides what that means).
  *
+ * On every new connection the table is checked against what the writes
+ * need before anything is written (check_table): it exists, has each
+ * column above with its type, and a unique key on exactly (topic,
+ * "partition", "offset") for ON CONFLICT. What is missing is created when
+ * create_table is true (CREATE TABLE, ALTER TABLE ... ADD COLUMN, ADD
+ * PRIMARY KEY); otherwise, and for a column of the wrong type, the write
+ * fails with error class SCHEMA and a message holding the exact statement
+ * to run. A database that does not exist (DATABASE) and refused
+ * credentials (AUTH) are told from a server that cannot be reached
+ * (TRANSIENT) by the server's message.
+ *
  * Failures: a value that is not JSON is rejected before anything is sent,
  * naming the record (failed_index), so the host dead-letters exactly it.
  * Server errors are classified by SQLSTATE class: data exceptions (22) and
@@ -31,10 +42,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -56,10 +69,11 @@ static const trib_config_option_t sink_pg_options[] = {
     {TRIB_CONFIG_FIELD(sink_pg_opts_t, table, STRING), .def = "events", .min = "1", .max = "120",
      .desc = "target table, optionally schema-qualified (schema.table)"},
     {TRIB_CONFIG_FIELD(sink_pg_opts_t, columns, STRING), .def = "",
-     .desc = "value fields mapped to their own columns: \"host, status:integer\" (type default "
-             "text)"},
+     .desc = "value fields mapped to their own columns: \"host, status:integer\" (NAME[:TYPE], "
+             "TYPE a built-in PostgreSQL type, default text)"},
     {TRIB_CONFIG_FIELD(sink_pg_opts_t, create_table, BOOL), .def = "true",
-     .desc = "create the table when it does not exist"},
+     .desc = "create the table, its missing columns and its unique key when they do not "
+             "exist (false: report the statement to run)"},
     {TRIB_CONFIG_FIELD(sink_pg_opts_t, connect_timeout, DURATION), .def = "10s", .min = "1s",
      .desc = "how long a connection attempt may take"},
     {TRIB_CONFIG_FIELD(sink_pg_opts_t, statement_timeout, DURATION), .def = "60s", .min = "0",
@@ -86,7 +100,78 @@ typedef struct sink_pg {
     sink_str_t sql;
     sink_str_t tmp;
     uint64_t failures; /* consecutive connection failures, for quieter logs */
+    bool announced;    /* "connected" was logged for the current connection */
+    bool dry;          /* probing: say what create_table would do instead of doing it */
+    sink_str_t plan;   /* what it would do */
 } sink_pg_t;
+
+/* Built-in type names `columns` accepts (checked offline; a typmod and [] may follow). */
+static const char *const pg_types[] = {"text",
+                                       "varchar",
+                                       "character varying",
+                                       "char",
+                                       "character",
+                                       "smallint",
+                                       "integer",
+                                       "int",
+                                       "bigint",
+                                       "int2",
+                                       "int4",
+                                       "int8",
+                                       "numeric",
+                                       "decimal",
+                                       "real",
+                                       "double precision",
+                                       "float4",
+                                       "float8",
+                                       "boolean",
+                                       "bool",
+                                       "timestamptz",
+                                       "timestamp",
+                                       "timestamp with time zone",
+                                       "timestamp without time zone",
+                                       "date",
+                                       "time",
+                                       "timetz",
+                                       "interval",
+                                       "json",
+                                       "jsonb",
+                                       "uuid",
+                                       "inet",
+                                       "cidr",
+                                       "macaddr",
+                                       "bytea",
+                                       "money",
+                                       NULL};
+
+/* True if t (len n) is a built-in type name, optionally with (...) and []. */
+static bool pg_type_known(const char *t, size_t n)
+{
+    while (n > 2 && t[n - 2] == '[' && t[n - 1] == ']') {
+        n -= 2;
+    }
+    const char *paren = memchr(t, '(', n);
+    if (paren) {
+        if (t[n - 1] != ')') {
+            return false;
+        }
+        for (const char *q = paren + 1; q < t + n - 1; q++) {
+            if (!((*q >= '0' && *q <= '9') || *q == ',' || *q == ' ')) {
+                return false;
+            }
+        }
+        n = (size_t)(paren - t);
+    }
+    while (n > 0 && t[n - 1] == ' ') {
+        n--;
+    }
+    for (size_t i = 0; pg_types[i]; i++) {
+        if (strlen(pg_types[i]) == n && strncasecmp(pg_types[i], t, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* Server messages span lines ("\n\tThis probably means..."): one line for logs and headers. */
 static void tidy(char *m)
@@ -168,6 +253,14 @@ static int parse_columns(sink_pg_t *p, const char *spec, trib_error_t *err)
                           "0123456789_ ()") < tlen) {
                 return trib_error_set(err, -EINVAL, "columns: bad type for '%s'", c->name);
             }
+            if (!pg_type_known(t, tlen)) {
+                return trib_error_set(err, -EINVAL,
+                                      "columns: unknown type '%.*s' for '%s' (built-in types: "
+                                      "text, integer, bigint, smallint, numeric, real, double "
+                                      "precision, boolean, timestamptz, timestamp, date, time, "
+                                      "interval, json, jsonb, uuid, inet, varchar(n), ...)",
+                                      (int)tlen, t, c->name);
+            }
             memcpy(c->type, t, tlen);
             c->type[tlen] = '\0';
         } else {
@@ -236,6 +329,226 @@ static bool exec_ok(sink_pg_t *p, const char *sql, trib_sink_result_t *res, char
     return ok;
 }
 
+/* The CREATE TABLE the sink needs, on q. */
+static void create_sql(sink_pg_t *p, sink_str_t *q)
+{
+    sink_str_printf(q,
+                    "CREATE TABLE IF NOT EXISTS %s (topic text NOT NULL, "
+                    "\"partition\" integer NOT NULL, \"offset\" bigint NOT NULL, "
+                    "ts timestamptz, key text, headers jsonb, value jsonb",
+                    p->table_sql);
+    for (size_t i = 0; i < p->ncols; i++) {
+        sink_str_printf(q, ", \"%s\" %s", p->cols[i].name, p->cols[i].type);
+    }
+    sink_str_puts(q, ", PRIMARY KEY (topic, \"partition\", \"offset\"))");
+}
+
+/* A schema problem: res says what to run. Always false. */
+static bool schema_error(trib_sink_result_t *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static bool schema_error(trib_sink_result_t *res, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(res->msg, sizeof(res->msg), "postgres: ");
+    vsnprintf(res->msg + n, sizeof(res->msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    res->error_class = TRIB_SINK_ERR_SCHEMA;
+    return false;
+}
+
+/* One value of a one-row query, or NULL (res set). The result is the caller's. */
+static PGresult *query(sink_pg_t *p, const char *sql, trib_sink_result_t *res)
+{
+    PGresult *r = PQexec(p->conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(res->msg, sizeof(res->msg), "postgres: %s %s", code ? code : "",
+                 PQresultErrorMessage(r));
+        PQclear(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* The session's role may insert into the table (INSERT ... ON CONFLICT needs SELECT too). */
+static bool check_privileges(sink_pg_t *p, trib_sink_result_t *res)
+{
+    sink_str_t *q = &p->sql;
+    sink_str_reset(q);
+    sink_str_printf(q,
+                    "SELECT has_table_privilege('%s', 'INSERT') AND has_table_privilege('%s', "
+                    "'SELECT'), current_user",
+                    p->table_sql, p->table_sql);
+    PGresult *r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    bool ok = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    if (!ok) {
+        snprintf(res->msg, sizeof(res->msg),
+                 "postgres: role \"%s\" may not insert into %s; run: GRANT SELECT, INSERT ON %s "
+                 "TO \"%s\"",
+                 PQgetvalue(r, 0, 1), p->table_sql, p->table_sql, PQgetvalue(r, 0, 1));
+        res->error_class = TRIB_SINK_ERR_AUTH;
+    }
+    PQclear(r);
+    return ok;
+}
+
+/*
+ * Checks the table against what the writes need (see the opening comment),
+ * creating what is missing when create_table allows. True when writes can
+ * go ahead; false with res set (error_class SCHEMA for what someone must
+ * fix, TRANSIENT for a query that failed).
+ */
+static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
+{
+    sink_str_t *q = &p->sql;
+    sink_str_reset(q);
+    sink_str_printf(q, "SELECT to_regclass('%s') IS NOT NULL", p->table_sql);
+    PGresult *r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    bool exists = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (!exists) {
+        sink_str_reset(q);
+        create_sql(p, q);
+        if (!p->o.create_table) {
+            return schema_error(res, "table %s does not exist (create_table is false); run: %s",
+                                p->table_sql, q->p);
+        }
+        if (p->dry) {
+            sink_str_printf(&p->plan, "%s", q->p);
+            return true;
+        }
+        /* Two tasks creating the same table at once: one may see 23505/42P07. */
+        char code[8];
+        if (!exec_ok(p, q->p, res, code, sizeof(code)) && strcmp(code, "23505") != 0 &&
+            strcmp(code, "42P07") != 0) {
+            res->error_class = strcmp(code, "42501") == 0    ? TRIB_SINK_ERR_AUTH
+                               : strncmp(code, "42", 2) == 0 ? TRIB_SINK_ERR_SCHEMA
+                                                             : TRIB_SINK_ERR_TRANSIENT;
+            return false;
+        }
+        p->host->log(p->ctx, TRIB_LOG_INFO, "created table %s", p->table_sql);
+        return true;
+    }
+
+    /* The columns: present, and of the type written. */
+    static const pg_column_t builtin[] = {
+        {"topic", "text"}, {"partition", "integer"}, {"offset", "bigint"}, {"ts", "timestamptz"},
+        {"key", "text"},   {"headers", "jsonb"},     {"value", "jsonb"},
+    };
+    size_t nb = sizeof(builtin) / sizeof(builtin[0]);
+    sink_str_reset(q);
+    sink_str_puts(q, "SELECT n.name, n.type, to_regtype(n.type) IS NOT NULL, a.attname IS NOT "
+                     "NULL, coalesce(a.atttypid = to_regtype(n.type), false), "
+                     "coalesce(format_type(a.atttypid, a.atttypmod), '') FROM (VALUES ");
+    for (size_t i = 0; i < nb + p->ncols; i++) {
+        const pg_column_t *c = i < nb ? &builtin[i] : &p->cols[i - nb];
+        sink_str_printf(q, "%s('%s', '%s', %zu)", i ? ", " : "", c->name, c->type, i);
+    }
+    sink_str_printf(q,
+                    ") AS n(name, type, ord) LEFT JOIN pg_attribute a ON a.attrelid = "
+                    "'%s'::regclass AND a.attname = n.name AND a.attnum > 0 AND NOT "
+                    "a.attisdropped ORDER BY n.ord",
+                    p->table_sql);
+    r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    sink_str_t add, bad;
+    sink_str_init(&add);
+    sink_str_init(&bad);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *name = PQgetvalue(r, i, 0), *type = PQgetvalue(r, i, 1);
+        if (strcmp(PQgetvalue(r, i, 2), "t") != 0) {
+            sink_str_printf(&bad, "%stype '%s' of column '%s' does not exist in this database",
+                            bad.len ? "; " : "", type, name);
+        } else if (strcmp(PQgetvalue(r, i, 3), "t") != 0) {
+            sink_str_printf(&add, "%sALTER TABLE %s ADD COLUMN \"%s\" %s", add.len ? "; " : "",
+                            p->table_sql, name, type);
+        } else if (strcmp(PQgetvalue(r, i, 4), "t") != 0) {
+            sink_str_printf(&bad,
+                            "%scolumn \"%s\" is %s, the sink writes %s (ALTER TABLE %s ALTER "
+                            "COLUMN \"%s\" TYPE %s USING \"%s\"::%s)",
+                            bad.len ? "; " : "", name, PQgetvalue(r, i, 5), type, p->table_sql,
+                            name, type, name, type);
+        }
+    }
+    PQclear(r);
+    bool ok = true;
+    if (bad.len) {
+        ok = schema_error(res, "table %s: %s", p->table_sql, bad.p);
+    } else if (add.len && !p->o.create_table) {
+        ok = schema_error(res,
+                          "table %s lacks columns the sink writes (create_table is false); "
+                          "run: %s",
+                          p->table_sql, add.p);
+    } else if (add.len && p->dry) {
+        sink_str_printf(&p->plan, "%s%s", p->plan.len ? "; " : "", add.p);
+    } else if (add.len) {
+        ok = exec_ok(p, add.p, res, NULL, 0);
+        if (ok) {
+            p->host->log(p->ctx, TRIB_LOG_INFO, "added the missing columns: %s", add.p);
+        } else {
+            res->error_class = TRIB_SINK_ERR_SCHEMA;
+        }
+    }
+    sink_str_fini(&add);
+    sink_str_fini(&bad);
+    if (!ok) {
+        return false;
+    }
+
+    /* The unique key ON CONFLICT relies on: exactly (topic, partition, offset). */
+    sink_str_reset(q);
+    sink_str_printf(q,
+                    "SELECT (SELECT count(*) FROM pg_index i WHERE i.indrelid = '%s'::regclass "
+                    "AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND "
+                    "i.indnatts = 3 AND (SELECT array_agg(a.attname::text ORDER BY a.attname) "
+                    "FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = "
+                    "ANY(i.indkey)) = ARRAY['offset', 'partition', 'topic']), (SELECT count(*) "
+                    "FROM pg_index i WHERE i.indrelid = '%s'::regclass AND i.indisprimary)",
+                    p->table_sql, p->table_sql);
+    r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    bool keyed = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    bool has_pk = strcmp(PQgetvalue(r, 0, 1), "0") != 0;
+    PQclear(r);
+    if (keyed) {
+        return check_privileges(p, res);
+    }
+    sink_str_reset(q);
+    sink_str_printf(q, "ALTER TABLE %s ADD %s (topic, \"partition\", \"offset\")", p->table_sql,
+                    has_pk ? "UNIQUE" : "PRIMARY KEY");
+    if (!p->o.create_table) {
+        return schema_error(res,
+                            "table %s has no unique key on (topic, partition, offset), which "
+                            "writing each record once needs (create_table is false); run: %s",
+                            p->table_sql, q->p);
+    }
+    if (p->dry) {
+        sink_str_printf(&p->plan, "%s%s", p->plan.len ? "; " : "", q->p);
+        return true;
+    }
+    char code[8];
+    if (!exec_ok(p, q->p, res, code, sizeof(code))) {
+        return schema_error(res,
+                            "table %s has no unique key on (topic, partition, offset) and adding "
+                            "it failed (%s %s); fix the table, then run: %s",
+                            p->table_sql, code, PQerrorMessage(p->conn), q->p);
+    }
+    p->host->log(p->ctx, TRIB_LOG_INFO, "added the unique key: %s", q->p);
+    return check_privileges(p, res);
+}
+
 static bool setup(sink_pg_t *p, trib_sink_result_t *res)
 {
     sink_str_t *q = &p->sql;
@@ -244,29 +557,51 @@ static bool setup(sink_pg_t *p, trib_sink_result_t *res)
     if (!exec_ok(p, q->p, res, NULL, 0)) {
         return false;
     }
-    if (p->o.create_table) {
+    /* Tasks of one sink connect together: one at a time checks and creates, so two do not
+     * add the same column or key. The lock is the session's, released right after. */
+    bool serial = p->o.create_table && !p->dry;
+    if (serial) {
         sink_str_reset(q);
-        sink_str_printf(q,
-                        "CREATE TABLE IF NOT EXISTS %s (topic text NOT NULL, "
-                        "\"partition\" integer NOT NULL, \"offset\" bigint NOT NULL, "
-                        "ts timestamptz, key text, headers jsonb, value jsonb",
-                        p->table_sql);
-        for (size_t i = 0; i < p->ncols; i++) {
-            sink_str_printf(q, ", \"%s\" %s", p->cols[i].name, p->cols[i].type);
-        }
-        sink_str_puts(q, ", PRIMARY KEY (topic, \"partition\", \"offset\"))");
-        /* Two tasks creating the same table at once: one may see 23505/42P07. */
-        char code[8];
-        if (!exec_ok(p, q->p, res, code, sizeof(code)) && strcmp(code, "23505") != 0 &&
-            strcmp(code, "42P07") != 0) {
+        sink_str_printf(q, "SELECT pg_advisory_lock(hashtext('tributary-sink %s'))", p->table_sql);
+        if (!exec_ok(p, q->p, res, NULL, 0)) {
             return false;
         }
+    }
+    bool checked = check_table(p, res);
+    if (serial) {
+        sink_str_reset(q);
+        sink_str_printf(q, "SELECT pg_advisory_unlock(hashtext('tributary-sink %s'))",
+                        p->table_sql);
+        trib_sink_result_t ignored;
+        exec_ok(p, q->p, &ignored, NULL, 0);
+    }
+    if (!checked) {
+        return false;
     }
     return exec_ok(p,
                    "CREATE TEMP TABLE IF NOT EXISTS tributary_stage (topic text, "
                    "\"partition\" integer, \"offset\" bigint, ts_ms bigint, key text, "
                    "headers text, value text) ON COMMIT DELETE ROWS",
                    res, NULL, 0);
+}
+
+/* A connection that failed: what kind of failure, from the server's message. */
+static void classify_connect(sink_pg_t *p, const char *m, trib_sink_result_t *res)
+{
+    const char *db = p->conn ? PQdb(p->conn) : NULL;
+    if (strstr(m, "database \"") && strstr(m, "does not exist")) {
+        res->error_class = TRIB_SINK_ERR_DATABASE;
+        snprintf(res->msg, sizeof(res->msg),
+                 "postgres: database \"%s\" does not exist; run: CREATE DATABASE \"%s\" (or fix "
+                 "dbname in conninfo)",
+                 db ? db : "?", db ? db : "?");
+        return;
+    }
+    if (strstr(m, "password authentication failed") || strstr(m, "no pg_hba.conf entry") ||
+        (strstr(m, "role \"") && strstr(m, "does not exist")) ||
+        strstr(m, "password is required") || strstr(m, "permission denied")) {
+        res->error_class = TRIB_SINK_ERR_AUTH;
+    }
 }
 
 static bool connect_db(sink_pg_t *p, trib_sink_result_t *res)
@@ -288,17 +623,25 @@ static bool connect_db(sink_pg_t *p, trib_sink_result_t *res)
         while (n > 0 && res->msg[n - 1] == '\n') {
             res->msg[--n] = '\0';
         }
+        classify_connect(p, res->msg, res);
         drop_conn(p);
+        p->announced = false;
         return false;
     }
     PQsetClientEncoding(p->conn, "UTF8");
     PQsetNoticeProcessor(p->conn, notice, p);
     if (!setup(p, res)) {
+        tidy(res->msg);
         drop_conn(p);
+        p->announced = false;
         return false;
     }
-    p->host->log(p->ctx, TRIB_LOG_INFO, "connected to %s:%s database %s, table %s", PQhost(p->conn),
-                 PQport(p->conn), PQdb(p->conn), p->table_sql);
+    if (!p->announced) {
+        /* Once per change from failing to connected, not per connection made. */
+        p->host->log(p->ctx, TRIB_LOG_INFO, "connected to %s:%s database %s, table %s checked",
+                     PQhost(p->conn), PQport(p->conn), PQdb(p->conn), p->table_sql);
+        p->announced = true;
+    }
     return true;
 }
 
@@ -358,9 +701,41 @@ static trib_sink_status_t classify(sink_pg_t *p, const char *code)
     return TRIB_SINK_RETRY;
 }
 
+/* SQLSTATEs that say the table is not what the sink needs (it changed since the check). */
+static bool schema_state(const char *code)
+{
+    return code &&
+           (strcmp(code, "42P01") == 0 || strcmp(code, "42703") == 0 ||
+            strcmp(code, "42P10") == 0 || strcmp(code, "42804") == 0 || strcmp(code, "42704") == 0);
+}
+
 static trib_sink_status_t fail(sink_pg_t *p, trib_sink_result_t *res, const char *code)
 {
     tidy(res->msg);
+    if (code && strcmp(code, "42501") == 0) {
+        /* insufficient_privilege: the role may not write the table; waiting will not help. */
+        res->error_class = TRIB_SINK_ERR_AUTH;
+        size_t n = strlen(res->msg);
+        const char *user = p->conn ? PQuser(p->conn) : NULL;
+        if (user && n < sizeof(res->msg)) {
+            snprintf(res->msg + n, sizeof(res->msg) - n,
+                     "; run: GRANT SELECT, INSERT ON %s TO \"%s\"", p->table_sql, user);
+        }
+        drop_conn(p);
+        return TRIB_SINK_RETRY;
+    }
+    if (schema_state(code)) {
+        /* Check the table again now, so the error says what to run, not just the SQLSTATE. */
+        drop_conn(p);
+        trib_sink_result_t again;
+        memset(&again, 0, sizeof(again));
+        if (!connect_db(p, &again) && again.error_class != TRIB_SINK_ERR_TRANSIENT) {
+            memcpy(res->msg, again.msg, sizeof(res->msg));
+            res->error_class = again.error_class;
+        }
+        drop_conn(p);
+        return TRIB_SINK_RETRY;
+    }
     trib_sink_status_t st = classify(p, code);
     if (st == TRIB_SINK_REJECT && p->conn) {
         PGresult *r = PQexec(p->conn, "ROLLBACK");
@@ -390,7 +765,8 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
     }
     if (!connect_db(p, res)) {
         tidy(res->msg);
-        if (p->failures++ % 30 == 0) {
+        /* The host logs permanent errors once per change; transient ones are ours to thin. */
+        if (res->error_class == TRIB_SINK_ERR_TRANSIENT && p->failures++ % 30 == 0) {
             p->host->log(p->ctx, TRIB_LOG_WARN, "%s", res->msg);
         }
         return TRIB_SINK_RETRY;
@@ -493,6 +869,43 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
     return TRIB_SINK_OK;
 }
 
+/* Offline: the table name and `columns` (names, built-in types). */
+static int sink_pg_check(const void *options, trib_error_t *err)
+{
+    const sink_pg_opts_t *o = options;
+    sink_pg_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    int rc = parse_table(p, o->table, err);
+    if (rc == 0) {
+        rc = parse_columns(p, o->columns ? o->columns : "", err);
+    }
+    free(p);
+    return rc;
+}
+
+static trib_sink_status_t sink_pg_probe(void *instance, trib_sink_result_t *res)
+{
+    sink_pg_t *p = instance;
+    /* A check changes nothing: what create_table would create is reported instead. */
+    p->dry = true;
+    sink_str_reset(&p->plan);
+    bool ok = connect_db(p, res);
+    p->dry = false;
+    if (!ok) {
+        tidy(res->msg);
+        return TRIB_SINK_RETRY;
+    }
+    snprintf(res->msg, sizeof(res->msg), "connected to %s:%s database %s, table %s checked%s%s",
+             PQhost(p->conn), PQport(p->conn), PQdb(p->conn), p->table_sql,
+             p->plan.len ? "; at start (create_table) the sink will run: " : "",
+             p->plan.len ? p->plan.p : "");
+    drop_conn(p); /* the next connection checks (and creates) for real */
+    p->announced = false;
+    return TRIB_SINK_OK;
+}
+
 static int sink_pg_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, const void *options,
                         void **instance, trib_error_t *err)
 {
@@ -506,6 +919,7 @@ static int sink_pg_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, cons
     sink_str_init(&p->copy);
     sink_str_init(&p->sql);
     sink_str_init(&p->tmp);
+    sink_str_init(&p->plan);
     int rc = parse_table(p, p->o.table, err);
     if (rc == 0) {
         rc = parse_columns(p, p->o.columns ? p->o.columns : "", err);
@@ -530,6 +944,7 @@ static void sink_pg_close(void *instance)
     sink_str_fini(&p->copy);
     sink_str_fini(&p->sql);
     sink_str_fini(&p->tmp);
+    sink_str_fini(&p->plan);
     free(p);
 }
 
@@ -549,6 +964,26 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .write = sink_pg_write,
         .flush = NULL,
         .close = sink_pg_close,
+        .details = "The table (created when create_table is true; `columns` adds one column per\n"
+                   "mapped field, of its type):\n"
+                   "\n"
+                   "  CREATE TABLE events (\n"
+                   "      topic       text        NOT NULL,\n"
+                   "      \"partition\" integer     NOT NULL,\n"
+                   "      \"offset\"    bigint      NOT NULL,\n"
+                   "      ts          timestamptz,          -- the record's timestamp\n"
+                   "      key         text,\n"
+                   "      headers     jsonb,                -- {\"name\": \"value\", ...}\n"
+                   "      value       jsonb,                -- the record's value (JSON)\n"
+                   "      PRIMARY KEY (topic, \"partition\", \"offset\"));\n"
+                   "\n"
+                   "The unique key on (topic, partition, offset) is what makes a record delivered\n"
+                   "twice (a retry, a restart) land once: INSERT ... ON CONFLICT DO NOTHING. At\n"
+                   "each connection the sink checks the table; what is missing is created when\n"
+                   "create_table is true, otherwise the error names the exact statement to run.\n"
+                   "Check without starting: tributary-collector --check-config --connect.\n",
+        .check = sink_pg_check,
+        .probe = sink_pg_probe,
     };
     return &d;
 }

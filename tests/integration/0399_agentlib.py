@@ -50,6 +50,7 @@ class Agent:
         self.output_extra = output_extra
         self.proc = None
         self.runs = 0
+        self.env = None  # None: the test's own environment
         self.write_config()
 
     def write_config(self):
@@ -67,7 +68,7 @@ class Agent:
         self.runs += 1
         self.log = open(self.log_path(), "wb")
         self.proc = subprocess.Popen([AGENT, "--config", self.conf] + list(args),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         return self
 
     def alive(self):

@@ -52,7 +52,7 @@ def config_errors():
                            "    topics: [t]\n",
                            {"TRIBUTARY_SINK_PATH": FIXTURES})
     log("bad ABI: %s" % out.strip())
-    if rc == 0 or "badabi.so: ABI version 999, but this collector speaks sink ABI version 1" \
+    if rc == 0 or "badabi.so: ABI version 999, but this collector speaks sink ABI version 2" \
             not in out:
         raise TestFailure("a plugin of ABI version 999 was not refused clearly: %r" % out)
 

@@ -67,7 +67,8 @@ static void usage(FILE *out)
           "\n"
           "describe: per partition the committed offset, the log end offset, the lag\n"
           "  and the member it is assigned to; then the members.\n"
-          "reset-offsets: only for a group without members (stop its consumers first);\n"
+          "reset-offsets: only for a group without members (stop its consumers first;\n"
+          "  for a running sink's group sink.NAME, use `tributary sinks replay`);\n"
           "  prints the new offsets, and commits them only with --execute.\n"
           "\n"
           "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
@@ -637,6 +638,15 @@ static int groups_reset(trib_kclient_t *c, const groups_opts_t *o, trib_arena_t 
     if ((rc = describe_group(c, node, o->group, &dg, arena)) != CLI_OK) {
         return rc;
     }
+    if (dg->Members.count > 0 && cli_kstr_eq(dg->ProtocolData, "tributary-sink") &&
+        strncmp(o->group, "sink.", 5) == 0) {
+        cli_errorf("group '%s' is the running sink '%s' of the collector: its offsets cannot be "
+                   "reset while it runs (the sink would commit over them); replay it instead "
+                   "with `tributary sinks replay --sink %s --to-earliest|--to-offset N|"
+                   "--to-time T`",
+                   o->group, o->group + 5, o->group + 5);
+        return CLI_EKAFKA;
+    }
     if (dg->Members.count > 0) {
         cli_errorf("group '%s' has %d active member%s (state %.*s): stop its consumers first",
                    o->group, (int)dg->Members.count, dg->Members.count == 1 ? "" : "s",
@@ -742,6 +752,17 @@ static int groups_reset(trib_kclient_t *c, const groups_opts_t *o, trib_arena_t 
         for (int32_t k = 0; k < resp.Topics.items[i].Partitions.count; k++) {
             const OffsetCommitResponse_OffsetCommitResponsePartition *p =
                 &resp.Topics.items[i].Partitions.items[k];
+            if (p->ErrorCode == TRIB_KAFKA_UNKNOWN_MEMBER_ID) {
+                /* The group gained members since DescribeGroups (Kafka answers this for a
+                 * standalone commit to a non-empty group). */
+                cli_errorf("group '%s' is running now (it has members), so the broker refused "
+                           "the new offsets (UNKNOWN_MEMBER_ID): stop its consumers first%s",
+                           o->group,
+                           strncmp(o->group, "sink.", 5) == 0
+                               ? ", or for a sink of the collector use `tributary sinks replay`"
+                               : "");
+                return CLI_EKAFKA;
+            }
             if (p->ErrorCode != 0) {
                 return cli_kafka_fail(p->ErrorCode, no_msg(), "commit %s-%d for group '%s'",
                                       o->topic, (int)p->PartitionIndex, o->group);

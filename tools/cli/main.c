@@ -5,17 +5,24 @@
  * small client in common/kafka/client.c, built on our generated codec.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <stdbool.h>
 
 #include "cli.h"
 #include "tributary/version.h"
 
 /* tributary groups (groups.c). */
 int cli_groups(int argc, char **argv);
+/* tributary sinks (sinks.c). */
+int cli_sinks(int argc, char **argv);
+
+static int dispatch(int argc, char **argv, char **args);
 
 static void usage(FILE *out)
 {
-    fputs("Usage: tributary [--help] [--version] COMMAND [ARGS]\n"
+    fputs("Usage: tributary [--help] [--version] [COMMON OPTIONS] COMMAND [ARGS]\n"
           "\n"
           "The Tributary command-line tool: topics, producing, consuming and the\n"
           "cluster, over the Kafka protocol.\n"
@@ -26,11 +33,14 @@ static void usage(FILE *out)
           "  consume --topic T                          print records\n"
           "  cluster describe                           brokers, controller, API versions\n"
           "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
+          "  sinks replay --sink NAME                   a running sink delivers again\n"
           "  version                                    show versions\n"
           "  help                                       show this help\n"
           "\n"
-          "Every command takes --bootstrap HOST:PORT (default 127.0.0.1:9092, or\n"
-          "$TRIBUTARY_BOOTSTRAP), --request-timeout-ms N (default 30000) and --verbose.\n"
+          "Every command takes the common options --bootstrap HOST:PORT (-b; default\n"
+          "127.0.0.1:9092, or $TRIBUTARY_BOOTSTRAP), --request-timeout-ms N (default\n"
+          "30000) and --verbose, before the command (tributary -b HOST:PORT topics list)\n"
+          "or after it.\n"
           "`tributary COMMAND --help` describes a command's options.\n"
           "\n"
           "Exit codes:\n"
@@ -46,8 +56,77 @@ static void usage(FILE *out)
           out);
 }
 
+/*
+ * Common options before the command ("tributary -b X topics list") move
+ * after the command's own arguments, where every subcommand's parser takes
+ * them (before a "--", if there is one). Returns the new argc, or -1 for a
+ * common option missing its value.
+ */
+static int hoist_common(int argc, char **argv, char **out)
+{
+    int n = 0, i = 1;
+    char *common[64];
+    int nc = 0;
+    while (i < argc && argv[i][0] == '-' && nc + 2 <= 64) {
+        const char *a = argv[i];
+        bool takes = !strcmp(a, "-b") || !strcmp(a, "--bootstrap") ||
+                     !strcmp(a, "--bootstrap-server") || !strcmp(a, "--request-timeout-ms");
+        bool joined = !strncmp(a, "--bootstrap=", 12) || !strncmp(a, "--bootstrap-server=", 19) ||
+                      !strncmp(a, "--request-timeout-ms=", 21) ||
+                      (!strncmp(a, "-b", 2) && a[2] != '\0');
+        if (takes) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tributary: error: %s needs a value\n", a);
+                return -1;
+            }
+            common[nc++] = argv[i++];
+            common[nc++] = argv[i++];
+        } else if (joined || !strcmp(a, "--verbose")) {
+            common[nc++] = argv[i++];
+        } else {
+            break; /* --help, --version, or not ours: the command line as it is */
+        }
+    }
+    out[n++] = argv[0];
+    int dashdash = argc;
+    for (int k = i; k < argc; k++) {
+        if (!strcmp(argv[k], "--")) {
+            dashdash = k;
+            break;
+        }
+    }
+    for (int k = i; k < dashdash; k++) {
+        out[n++] = argv[k];
+    }
+    for (int k = 0; k < nc; k++) {
+        out[n++] = common[k];
+    }
+    for (int k = dashdash; k < argc; k++) {
+        out[n++] = argv[k];
+    }
+    out[n] = NULL;
+    return n;
+}
+
 int main(int argc, char **argv)
 {
+    char **args = calloc((size_t)argc + 1, sizeof(*args));
+    if (!args) {
+        fprintf(stderr, "tributary: error: out of memory\n");
+        return CLI_ENET;
+    }
+    int rc = dispatch(argc, argv, args);
+    free(args);
+    return rc;
+}
+
+static int dispatch(int argc, char **argv, char **args)
+{
+    argc = hoist_common(argc, argv, args);
+    if (argc < 0) {
+        return CLI_EUSAGE;
+    }
+    argv = args;
     if (argc < 2) {
         usage(stderr);
         return CLI_EUSAGE;
@@ -75,6 +154,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "groups")) {
         return cli_groups(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "sinks")) {
+        return cli_sinks(argc - 1, argv + 1);
     }
     fprintf(stderr, "tributary: unknown command '%s'\n", cmd);
     usage(stderr);

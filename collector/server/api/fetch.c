@@ -47,6 +47,14 @@ static int64_t lim(int32_t v)
     return v < 0 ? 0 : v;
 }
 
+/* The request's MaxBytes within the broker's fetch.max.bytes. */
+static int64_t response_max(const coll_req_t *r, const FetchRequest *req)
+{
+    int64_t m = lim(req->MaxBytes);
+    int64_t cap = r->srv->cfg.fetch_max_bytes;
+    return cap > 0 && m > cap ? cap : m;
+}
+
 /* Resolves a partition; returns NULL with the error when it cannot be read. */
 static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *ft,
                                  const FetchRequest_FetchPartition *fp, int16_t *error)
@@ -75,7 +83,7 @@ static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *f
 static int64_t available(coll_req_t *r, bool *error)
 {
     const FetchRequest *req = r->body;
-    int64_t total = 0, remaining = lim(req->MaxBytes);
+    int64_t total = 0, remaining = response_max(r, req);
     *error = false;
     for (int32_t i = 0; i < req->Topics.count; i++) {
         const FetchRequest_FetchTopic *ft = &req->Topics.items[i];
@@ -212,7 +220,7 @@ static void respond(coll_req_t *r, int16_t top_error)
         coll_req_reject(r, "out of memory");
         return;
     }
-    int64_t total = 0, remaining = lim(req->MaxBytes);
+    int64_t total = 0, remaining = response_max(r, req);
     for (int32_t i = 0; i < nt; i++) {
         const FetchRequest_FetchTopic *ft = &req->Topics.items[i];
         FetchResponse_FetchableTopicResponse *to = &topics[i];

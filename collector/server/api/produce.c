@@ -34,19 +34,41 @@
  * OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs INVALID_PRODUCER_EPOCH, an
  * unknown producer continuing mid-sequence UNKNOWN_PRODUCER_ID.
  *
+ * Compacted topics (cleanup.policy has "compact"), as Kafka's
+ * LogValidator: every record of every batch must parse (a compressed batch
+ * is decompressed to check) with consecutive offset deltas and a non-null
+ * key; otherwise the partition gets INVALID_RECORD with the record's index
+ * in RecordErrors and ErrorMessage (v8+), or CORRUPT_MESSAGE before v8.
+ * The cleaner reads every record of these topics, so nothing it cannot
+ * read gets in through a client. Clients cannot produce to internal
+ * topics (__consumer_offsets): INVALID_TOPIC_EXCEPTION, as Kafka answers;
+ * the group coordinator appends to the log directly (group/store.c).
+ *
+ * A full disk: the append is refused whole (nothing of it stays in the
+ * log) and the partition answers KAFKA_STORAGE_ERROR, as Kafka answers
+ * for a log directory it cannot write; clients treat it as retriable.
+ * Kafka then keeps the directory offline until a restart; here the next
+ * append tries again, so produce works as soon as there is space. The
+ * request is not held waiting for space: a producer's own retries and
+ * timeouts already bound how long it waits, and a held request would pin
+ * its memory and its connection's order behind a disk nobody may free.
+ *
  * Differences from Kafka:
- *   - records inside a batch are not validated (Kafka decompresses
- *     compressed batches to check offsets and record layout); the header
- *     (magic 2, lengths, recordsCount/lastOffsetDelta) and the CRC are;
+ *   - records inside a batch of a non-compacted topic are not validated
+ *     (Kafka decompresses compressed batches to check offsets and record
+ *     layout); the header (magic 2, lengths, recordsCount/lastOffsetDelta)
+ *     and the CRC are;
  *   - transactions are not supported: a TransactionalId or a
  *     transactional batch gets INVALID_TXN_STATE, and control batches from
  *     clients get CORRUPT_MESSAGE;
  *   - compression.type is always "producer" (batches stored as sent);
  *   - TimeoutMs bounds nothing: an fsync is not abandoned half-way.
- *   - RecordErrors (v8+) stay empty: a batch is accepted or refused whole.
+ *   - RecordErrors (v8+) name at most the first faulty record (Kafka lists
+ *     every one); a request is accepted or refused whole either way.
  */
 #include "server/server_int.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "kafka/gen/kafka_messages.h"
@@ -108,11 +130,50 @@ static int16_t fail(coll_req_t *r, ProduceResponse_PartitionProduceResponse *out
     return code;
 }
 
+/* Decompressed records of one batch that a compacted topic's check reads at most. */
+#define VALIDATE_MAX_DECOMPRESSED (256u << 20)
+
+/*
+ * A compacted topic's check of one batch's records (see the top). Returns
+ * NONE, INVALID_RECORD with out's RecordErrors filled (v8+), or
+ * UNKNOWN_SERVER_ERROR when memory runs out.
+ */
+static int16_t validate_compacted(coll_req_t *r, const trib_batch_t *b, int32_t first_index,
+                                  ProduceResponse_PartitionProduceResponse *out, const char **why)
+{
+    trib_record_fault_t f;
+    int rc =
+        trib_batch_validate_records(b, TRIB_VALIDATE_REQUIRE_KEY, VALIDATE_MAX_DECOMPRESSED, &f);
+    if (rc == 0) {
+        return TRIB_KAFKA_NONE;
+    }
+    if (rc == -ENOMEM) {
+        *why = "out of memory validating records";
+        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+    }
+    *why = f.why ? f.why : "records do not parse";
+    if (r->api_version >= 8) {
+        ProduceResponse_BatchIndexAndErrorMessage *e = coll_req_alloc(r, sizeof(*e));
+        if (e) {
+            ProduceResponse_BatchIndexAndErrorMessage_init(e);
+            /* The record's index in the partition's records, counted across its batches. */
+            e->BatchIndex = first_index + (f.index >= 0 ? f.index : 0);
+            e->BatchIndexErrorMessage = trib_kstr(*why);
+            out->RecordErrors.items = e;
+            out->RecordErrors.count = 1;
+        }
+    }
+    return TRIB_KAFKA_INVALID_RECORD;
+}
+
 /* Validates the batches; fills infos (arena) and their count. */
 static int16_t validate(coll_req_t *r, coll_partition_t *p, uint8_t *data, size_t len,
-                        batch_info_t **infos, size_t *ninfos, const char **why)
+                        batch_info_t **infos, size_t *ninfos,
+                        ProduceResponse_PartitionProduceResponse *out, const char **why)
 {
     const coll_tcfg_t *tc = &p->topic->config;
+    bool compacted = (tc->v[COLL_TCFG_CLEANUP_POLICY].i & COLL_CLEANUP_COMPACT) != 0;
+    int32_t records_before = 0;
     size_t cap = 4, n = 0;
     batch_info_t *bi = coll_req_alloc(r, cap * sizeof(*bi));
     if (!bi) {
@@ -139,6 +200,13 @@ static int16_t validate(coll_req_t *r, coll_partition_t *p, uint8_t *data, size_
             *why = "recordsCount and lastOffsetDelta disagree";
             return TRIB_KAFKA_CORRUPT_MESSAGE;
         }
+        if (compacted) {
+            int16_t e = validate_compacted(r, &b, records_before, out, why);
+            if (e != TRIB_KAFKA_NONE) {
+                return e;
+            }
+        }
+        records_before += b.record_count;
         if (n == cap) {
             batch_info_t *nb = coll_req_alloc(r, cap * 2 * sizeof(*nb));
             if (!nb) {
@@ -230,7 +298,15 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     out->LogAppendTimeMs = -1;
     out->LogStartOffset = -1;
     if (!t) {
-        fail(r, out, topic_err, NULL);
+        fail(r, out, topic_err,
+             topic_err == TRIB_KAFKA_INVALID_TOPIC_EXCEPTION ? "not a topic clients can produce to"
+                                                             : NULL);
+        return;
+    }
+    if (t->internal) {
+        /* Only the collector writes its internal topics (the group store appends directly). */
+        fail(r, out, TRIB_KAFKA_INVALID_TOPIC_EXCEPTION,
+             "clients cannot produce to an internal topic");
         return;
     }
     coll_partition_t *p = coll_cluster_partition(t, pd->Index);
@@ -258,7 +334,10 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     batch_info_t *bi = NULL;
     size_t n = 0;
     const char *why = NULL;
-    int16_t e = validate(r, p, data, len, &bi, &n, &why);
+    int16_t e = validate(r, p, data, len, &bi, &n, out, &why);
+    if (e == TRIB_KAFKA_INVALID_RECORD && r->api_version < 8) {
+        e = TRIB_KAFKA_CORRUPT_MESSAGE; /* INVALID_RECORD came with v8 (KIP-467) */
+    }
     if (e != TRIB_KAFKA_NONE) {
         fail(r, out, e, why);
         return;
@@ -288,7 +367,8 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     int rc = coll_log_append(log, data, len, p->leader_epoch, flags, &info);
     if (rc != 0) {
         e = coll_kafka_error_from(rc);
-        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR || e == TRIB_KAFKA_KAFKA_STORAGE_ERROR) {
+        /* Storage errors are logged (rate-limited) and counted by the storage. */
+        if (e == TRIB_KAFKA_UNKNOWN_SERVER_ERROR) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: append: %s", t->name,
                      (int)p->index, trib_strerror(rc));
         }
@@ -393,7 +473,14 @@ void coll_api_produce(coll_req_t *r)
         int16_t terr = TRIB_KAFKA_NONE;
         coll_topic_t *t = NULL;
         if (global == TRIB_KAFKA_NONE) {
-            t = coll_find_topic(r, td->Name, true, &terr);
+            /* Clients neither write nor auto-create internal topics. */
+            bool internal =
+                td->Name.len > 0 && coll_topic_name_internal(td->Name.ptr, (size_t)td->Name.len);
+            t = coll_find_topic(r, td->Name, !internal, &terr);
+            if (internal) {
+                t = NULL;
+                terr = TRIB_KAFKA_INVALID_TOPIC_EXCEPTION;
+            }
         }
         for (int32_t k = 0; k < np; k++) {
             ProduceResponse_PartitionProduceResponse *out = &parts[k];

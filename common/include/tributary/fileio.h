@@ -3,7 +3,8 @@
  * Whole-buffer file I/O with the retries and durability steps every
  * caller needs: positional reads and writes that loop over short
  * transfers and EINTR, a directory fsync, and an atomic replacement of a
- * small file (tmp, fdatasync, rename, fsync of the directory).
+ * small file (tmp, fdatasync, rename, fsync of the directory), and a
+ * mkdir that is durable (the parent fsynced).
  */
 #ifndef TRIBUTARY_FILEIO_H
 #define TRIBUTARY_FILEIO_H
@@ -24,5 +25,10 @@ int trib_fsync_dir(const char *dir);
    renamed over path, then path's directory is fsynced. 0 or -errno; on an
    error path is unchanged and path.tmp is removed. */
 int trib_write_file_atomic(const char *path, const void *data, size_t len);
+/* mkdir(path, mode) whose entry survives a power loss: when it creates
+   path, the parent directory is fsynced before it returns. An existing
+   directory is left as it is (0). 0, -ENOTDIR when path is something
+   else, or -errno (the directory may then exist without being durable). */
+int trib_mkdir_durable(const char *path, mode_t mode);
 
 #endif

@@ -3,8 +3,13 @@
  * A minimal HTTP endpoint on a libuv loop for metrics and health checks:
  *
  *   GET /metrics  text/plain; version=0.0.4 (the render callback's body)
- *   GET /health   200 "ok" while healthy, 503 otherwise
- *   anything else 404; one request per connection (Connection: close)
+ *   GET /health   200 "ok" while healthy; 200 "degraded" followed by one
+ *                 line per degraded part when a detail callback reports
+ *                 any (trib_http_set_detail); 503 with the reason when not
+ *                 healthy
+ *   anything else the admin callback's answer if it has one, else 404;
+ *   one request per connection (Connection: close); a request body is
+ *   not read (admin requests carry their parameters in the query string)
  *
  * It serves the collector and the agent. The struct is embedded by the
  * caller; its fields are private.
@@ -21,8 +26,17 @@
 typedef struct trib_http trib_http_t;
 /* Fills b with the /metrics body. */
 typedef void (*trib_http_render_cb)(void *arg, trib_buf_t *b);
-/* True when healthy. */
-typedef bool (*trib_http_health_cb)(void *arg);
+/* True when healthy; otherwise may append why (lines of text) to `why`. */
+typedef bool (*trib_http_health_cb)(void *arg, trib_buf_t *why);
+/* Appends a line per degraded part to b; true when there is none. */
+typedef bool (*trib_http_detail_cb)(void *arg, trib_buf_t *b);
+/*
+ * Other requests (method, target with its query string, whether the peer
+ * is a loopback address): returns an HTTP status and fills body (text), or
+ * 0 when the target is not the callback's.
+ */
+typedef int (*trib_http_admin_cb)(void *arg, const char *method, const char *target, bool loopback,
+                                  trib_buf_t *body);
 
 struct trib_http {
     uv_tcp_t listener;
@@ -31,7 +45,10 @@ struct trib_http {
     uv_loop_t *loop;
     trib_http_render_cb render;
     trib_http_health_cb health;
+    trib_http_detail_cb detail; /* optional */
     void *arg;
+    trib_http_admin_cb admin;
+    void *admin_arg;
     struct trib_http_conn *conns;
     int port;
     int closing_handles;
@@ -41,6 +58,10 @@ struct trib_http {
 /* Binds host:port (port 0: ephemeral; the bound port lands in h->port). */
 int trib_http_start(trib_http_t *h, uv_loop_t *loop, const char *host, int port, int backlog,
                     trib_http_render_cb render, trib_http_health_cb health, void *arg);
+/* Sets (or clears, with NULL) the detail callback /health consults when healthy. */
+void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail);
+/* Sets (or with NULL clears) the callback for other requests. */
+void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg);
 /* Closes the listener and every connection; cb once all handles are closed. */
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h));
 

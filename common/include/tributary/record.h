@@ -291,6 +291,26 @@ int trib_record_iter_next(trib_record_iter_t *it, trib_record_t *r);
 
 void trib_record_iter_fini(trib_record_iter_t *it);
 
+/* Flags for trib_batch_validate_records(). */
+#define TRIB_VALIDATE_REQUIRE_KEY 0x1 /* a null key is a fault (compacted topics) */
+
+/* Where validation failed: the record's index in the batch (-1: the batch) and why. */
+typedef struct trib_record_fault {
+    int32_t index;
+    const char *why; /* a static string */
+} trib_record_fault_t;
+
+/*
+ * Reads every record of a parsed batch, as a broker does before it appends
+ * to a compacted topic: the batch decompresses (at most max_decompressed
+ * bytes), each record parses, offset deltas run 0, 1, 2 … as a producer
+ * writes them, and with TRIB_VALIDATE_REQUIRE_KEY each key is non-null.
+ * Returns 0, -ENOMEM, or TRIB_EMALFORMED, TRIB_EUNSUPPORTED (unknown
+ * codec), TRIB_ECOMPRESSION, TRIB_ETOO_LARGE with *fault filled.
+ */
+int trib_batch_validate_records(const trib_batch_t *b, unsigned flags, size_t max_decompressed,
+                                trib_record_fault_t *fault);
+
 /* Iterates the headers of a record returned by trib_record_iter_next(). */
 typedef struct trib_record_header_iter {
     trib_slice_t rest;

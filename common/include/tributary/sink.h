@@ -59,6 +59,25 @@
  *                     anyway: delivery is at-least-once, so plugins write
  *                     idempotently, keyed by (topic, partition, offset)).
  * res->msg says why (it goes to the log and to the dead-letter headers).
+ *
+ * Error classes. A RETRY also says whether waiting can help: the host reads
+ * res->error_class (zeroed before every call, so TRANSIENT unless set).
+ *   TRANSIENT  connection refused or lost, a timeout, a 5xx: retried with
+ *              the sink's backoff, as before.
+ *   SCHEMA, AUTH, DATABASE  the target is misconfigured (a missing table,
+ *              column or key; credentials refused; no such database): no
+ *              retry will succeed until someone fixes it, so the host
+ *              retries at the backoff cap, logs the message once per
+ *              change (not per retry), and reports the sink down in its
+ *              metrics and /health until a write succeeds. res->msg then
+ *              says what to run or change (the exact CREATE/ALTER).
+ *
+ * Optional entries (appended; present when struct_size covers them, see
+ * TRIB_SINK_HAS): `details`, text for --describe-sink and the docs (the
+ * table layout a sink needs); `check`, offline checks of the options that
+ * the schema cannot express (run by --check-config and at start); `probe`,
+ * on an open instance, connects to the target and checks it as a write
+ * would, writing nothing (run by --check-config --connect).
  */
 #ifndef TRIBUTARY_SINK_H
 #define TRIBUTARY_SINK_H
@@ -71,7 +90,7 @@
 #include "tributary/error.h"
 #include "tributary/record.h"
 
-#define TRIB_SINK_ABI_VERSION 1
+#define TRIB_SINK_ABI_VERSION 2
 #define TRIB_SINK_ENTRY_SYMBOL "tributary_sink_descriptor"
 #define TRIB_SINK_EXPORT __attribute__((visibility("default")))
 /* Where installed plugins live; a build tree's are in <build>/lib/tributary/sinks. */
@@ -103,10 +122,22 @@ typedef struct trib_sink_batch {
     size_t bytes; /* sum of key and value lengths */
 } trib_sink_batch_t;
 
+typedef enum trib_sink_error_class {
+    TRIB_SINK_ERR_TRANSIENT = 0,
+    TRIB_SINK_ERR_SCHEMA = 1,   /* the table, a column, a type or the unique key */
+    TRIB_SINK_ERR_AUTH = 2,     /* credentials or permissions refused */
+    TRIB_SINK_ERR_DATABASE = 3, /* the database does not exist */
+} trib_sink_error_class_t;
+
+/* "transient", "schema", "auth" or "database". */
+const char *trib_sink_error_class_name(trib_sink_error_class_t c);
+
+/* The result of one call, allocated and zeroed by the host. */
 typedef struct trib_sink_result {
     trib_sink_status_t status;
     int64_t failed_index; /* REJECT: the record at fault, -1 if unknown */
-    char msg[512];
+    char msg[1024];
+    trib_sink_error_class_t error_class; /* RETRY: can waiting help? (see above) */
 } trib_sink_result_t;
 
 /* The host's per-instance context: opaque to plugins, passed back to host services. */
@@ -147,7 +178,19 @@ typedef struct trib_sink_descriptor {
     /* NULL when write() is durable on return. */
     trib_sink_status_t (*flush)(void *instance, trib_sink_result_t *res);
     void (*close)(void *instance);
+    /* ---- optional, appended (TRIB_SINK_HAS) ---- */
+    /* Lines for --describe-sink: what the target must provide (a table layout). */
+    const char *details;
+    /* Offline checks beyond the schema; 0 or -EINVAL with err->msg starting "<option>: ". */
+    int (*check)(const void *options, trib_error_t *err);
+    /* Connects and checks the target without writing: OK, or RETRY with msg and error_class. */
+    trib_sink_status_t (*probe)(void *instance, trib_sink_result_t *res);
 } trib_sink_descriptor_t;
+
+/* True when the descriptor has the appended field (and it is set). */
+#define TRIB_SINK_HAS(d, field)                                                                    \
+    ((d)->struct_size >= offsetof(trib_sink_descriptor_t, field) + sizeof((d)->field) &&           \
+     (d)->field != NULL)
 
 typedef const trib_sink_descriptor_t *(*trib_sink_entry_fn)(void);
 

@@ -193,6 +193,8 @@ class Conn:
             return None
         r = self.read_response(corr)
         out = {}
+        # v8: RecordErrors [(BatchIndex, message)] and ErrorMessage, by (topic, partition).
+        self.record_errors = {}
 
         def part(t):
             p, err, base = r.i32(), r.i16(), r.i64()
@@ -200,6 +202,9 @@ class Conn:
                 r.i64()  # log append time
             if version >= 5:
                 r.i64()  # log start offset
+            if version >= 8:
+                recs = r.array(lambda: (r.i32(), r.string()))
+                self.record_errors[(t, p)] = (recs, r.string())
             out[(t, p)] = (err, base)
             return None
 

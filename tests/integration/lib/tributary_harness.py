@@ -89,8 +89,9 @@ def broker_available():
 
 
 class Collector:
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), env=None):
         self.tmp = tempfile.mkdtemp(prefix="trib-it.")
+        self.env = env  # None: the test's own environment
         self.data = os.path.join(self.tmp, "data")
         os.makedirs(self.data)
         self.extra = list(extra_args)
@@ -112,7 +113,7 @@ class Collector:
             self.proc = subprocess.Popen(
                 [COLLECTOR, "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
                  "--data-dir", self.data, "--ready-file", ready] + self.extra,
-                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             lines = []
@@ -286,6 +287,53 @@ def broker_advertises(c, api_key, version):
             lo, hi = words[2].split("-", 1)
             return int(lo) <= version <= int(hi)
     return False
+
+
+def mount_tmpfs(path, size):
+    """Mounts a tmpfs of `size` (e.g. "24m") on path; (ok, error text)."""
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs", path],
+                       capture_output=True, text=True)
+    return p.returncode == 0, p.stderr.strip()
+
+
+def umount(path):
+    """Unmounts path if it is a mount point (lazily if it is busy)."""
+    if os.path.ismount(path):
+        p = subprocess.run(["umount", path], capture_output=True, text=True)
+        if p.returncode != 0:
+            subprocess.run(["umount", "-l", path])
+
+
+def require_mount():
+    """A test that needs a small filesystem: Skip where mounting a tmpfs is
+    impossible (not root, no privilege), but a failure when CI=true."""
+    probe = tempfile.mkdtemp(prefix="trib-mnt-probe.")
+    try:
+        if os.geteuid() != 0:
+            ok, why = False, "not root"
+        else:
+            ok, why = mount_tmpfs(probe, "1m")
+        umount(probe)
+    finally:
+        os.rmdir(probe)
+    if not ok:
+        msg = "cannot mount a tmpfs here (%s)" % why
+        if os.environ.get("CI") == "true":
+            raise TestFailure(msg + ": CI must allow it")
+        raise Skip(msg)
+
+
+def fill_file(path, chunk=4096):
+    """Appends zeros to path until its filesystem is full; returns the bytes written."""
+    n = 0
+    buf = b"\0" * chunk
+    with open(path, "ab", buffering=0) as f:
+        while True:
+            try:
+                f.write(buf)
+            except OSError:
+                return n
+            n += chunk
 
 
 def run_test(fn, extra_args=()):

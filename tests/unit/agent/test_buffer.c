@@ -5,7 +5,8 @@
  * close and after a crash (a forked child that _exit()s), the size bound,
  * and recovery from a torn tail, flipped bytes, a garbage segment header
  * and a damaged ledger; seeded rounds of random damage; a write cut short
- * (file size limit), damage appearing while open, records that cannot be
+ * (file size limit), a full filesystem (a small tmpfs), damage appearing
+ * while open, records that cannot be
  * encoded, the lock against a second open; rewind; and the offline check
  * and dump (each line checked as JSON).
  */
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +39,7 @@
 
 static char root[256];
 static char bdir[300];
+static char mnt[300]; /* a tmpfs mounted by a test; unmounted by teardown */
 
 static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
@@ -60,6 +63,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (mnt[0] != '\0') {
+        if (umount(mnt) != 0) {
+            (void)umount2(mnt, MNT_DETACH);
+        }
+        mnt[0] = '\0';
+    }
     return nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -846,6 +855,90 @@ static void test_write_error(void **state)
     agent_buffer_close(b);
 }
 
+/* Bytes of the segment files in bdir. */
+static uint64_t segment_bytes(void)
+{
+    DIR *d = opendir(bdir);
+    assert_non_null(d);
+    uint64_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, "seg-", 4) == 0) {
+            char p[700];
+            struct stat sst;
+            snprintf(p, sizeof(p), "%s/%s", bdir, e->d_name);
+            assert_int_equal(stat(p, &sst), 0);
+            n += (uint64_t)sst.st_size;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* A full filesystem, not a full buffer: the buffer sits on a 192 KiB
+   tmpfs (mounted here; CI=true makes a failed mount a failure, elsewhere
+   a skip) with max_size 4 MiB. Appends end with -ENOSPC counted as
+   disk_full (not full, not a write error), no partial frame is left,
+   everything accepted is read back, and once it is acknowledged (the
+   ledger written in place) its segments go and appends work again. */
+static void test_disk_full(void **state)
+{
+    (void)state;
+    snprintf(mnt, sizeof(mnt), "%s/fs", root);
+    assert_int_equal(mkdir(mnt, 0755), 0);
+    if (mount("tmpfs", mnt, "tmpfs", 0, "size=192k") != 0) {
+        int e = errno;
+        mnt[0] = '\0';
+        const char *ci = getenv("CI");
+        if (ci != NULL && strcmp(ci, "true") == 0) {
+            fail_msg("cannot mount a tmpfs: %s (CI must allow it)", strerror(e));
+        }
+        skip();
+    }
+    snprintf(bdir, sizeof(bdir), "%s/buffer", mnt);
+    agent_buffer_t *b = open_buf(4 << 20, 32 << 10, NULL);
+    uint64_t n = 0;
+    int rc = 0;
+    while (n < 100000) {
+        trec_t t;
+        mkrec(&t, n + 1);
+        rc = agent_buffer_append(b, &t.r, NULL);
+        if (rc != 0) {
+            break;
+        }
+        n++;
+    }
+    assert_int_equal(rc, -ENOSPC);
+    assert_true(n > 100);
+    agent_buffer_stats_t st;
+    agent_buffer_stats(b, &st);
+    assert_int_equal(st.disk_full, 1);
+    assert_true(st.disk_full_now);
+    assert_int_equal(st.full, 0);
+    assert_int_equal(st.write_errors, 0);
+    assert_int_equal(st.appended, n);
+    assert_int_equal(segment_bytes(), st.bytes); /* no partial frame */
+    /* still full: refused again, counted again */
+    trec_t t;
+    mkrec(&t, n + 1);
+    assert_int_equal(agent_buffer_append(b, &t.r, NULL), -ENOSPC);
+    agent_buffer_stats(b, &st);
+    assert_int_equal(st.disk_full, 2);
+    /* everything accepted is there */
+    assert_int_equal(drain(b, NULL, 0), n);
+    for (uint64_t k = 1; k <= n; k++) {
+        agent_buffer_ack(b, k);
+    }
+    /* acknowledged segments went, so there is room again */
+    mkrec(&t, n + 1);
+    assert_int_equal(agent_buffer_append(b, &t.r, NULL), 0);
+    agent_buffer_stats(b, &st);
+    assert_false(st.disk_full_now);
+    assert_int_equal(st.appended, n + 1);
+    assert_int_equal(drain(b, NULL, 0), 1);
+    agent_buffer_close(b);
+}
+
 /* Damage that appears while the buffer is open: the reader skips to the
    next intact frame with an error, everything else is delivered and the
    lost id does not hold the prefix back. */
@@ -1249,6 +1342,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked, setup, teardown),

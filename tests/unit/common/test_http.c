@@ -66,9 +66,13 @@ static void render(void *arg, trib_buf_t *b)
     trib_prom_sample_u64(b, "tributary_test_metric", NULL, 42);
 }
 
-static bool health(void *arg)
+static bool health(void *arg, trib_buf_t *why)
 {
-    return ((http_fx_t *)arg)->healthy;
+    if (!((http_fx_t *)arg)->healthy) {
+        trib_buf_append(why, "the disk is full\n", 17);
+        return false;
+    }
+    return true;
 }
 
 static void get(int port, const char *req, char *out, size_t outlen)
@@ -155,7 +159,69 @@ static void test_endpoint(void **state)
     assert_non_null(strstr(f.replies[1], "200 OK"));
     assert_non_null(strstr(f.replies[1], "\r\n\r\nok\n"));
     assert_non_null(strstr(f.replies[2], "503"));
+    assert_non_null(strstr(f.replies[2], "\r\n\r\nthe disk is full\n"));
     assert_non_null(strstr(f.replies[3], "405"));
+}
+
+/* The admin callback: asked for other targets, told the peer is on loopback. */
+typedef struct admin_fx {
+    http_fx_t base;
+    char method[16], target[256];
+    int calls;
+    bool loopback;
+} admin_fx_t;
+
+static int admin(void *arg, const char *method, const char *target, bool loopback, trib_buf_t *body)
+{
+    admin_fx_t *a = arg;
+    if (strncmp(target, "/sinks/", 7) != 0) {
+        return 0;
+    }
+    a->calls++;
+    snprintf(a->method, sizeof(a->method), "%s", method);
+    snprintf(a->target, sizeof(a->target), "%s", target);
+    a->loopback = loopback;
+    trib_buf_append(body, "moved\n", 6);
+    return 409;
+}
+
+static void *admin_client(void *arg)
+{
+    admin_fx_t *a = arg;
+    http_fx_t *f = &a->base;
+    get(f->http.port, "POST /sinks/pg/replay?to=earliest HTTP/1.1\r\nHost: x\r\n\r\n",
+        f->replies[0], 2048);
+    get(f->http.port, "GET /elsewhere HTTP/1.0\r\n\r\n", f->replies[1], 2048);
+    get(f->http.port, "GET /metrics HTTP/1.0\r\n\r\n", f->replies[2], 2048);
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+static void test_admin(void **state)
+{
+    (void)state;
+    admin_fx_t a;
+    memset(&a, 0, sizeof(a));
+    http_fx_t *f = &a.base;
+    f->healthy = true;
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(trib_http_start(&f->http, &f->loop, "127.0.0.1", 0, 16, render, health, f), 0);
+    trib_http_set_admin(&f->http, admin, &a);
+    uv_async_init(&f->loop, &f->done, on_done);
+    f->done.data = f;
+    pthread_t th;
+    pthread_create(&th, NULL, admin_client, &a);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_int_equal(a.calls, 1);
+    assert_string_equal(a.method, "POST");
+    assert_string_equal(a.target, "/sinks/pg/replay?to=earliest");
+    assert_true(a.loopback);
+    assert_non_null(strstr(f->replies[0], "HTTP/1.1 409 Conflict\r\n"));
+    assert_non_null(strstr(f->replies[0], "\r\n\r\nmoved\n"));
+    assert_non_null(strstr(f->replies[1], "404"));
+    assert_non_null(strstr(f->replies[2], "\r\n\r\ntributary_test_metric 42\n"));
 }
 
 static void test_bind_failure(void **state)
@@ -179,6 +245,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prom_format),
         cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_admin),
         cmocka_unit_test(test_bind_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1047,7 +1047,7 @@ static void test_apply_map(void **state)
                      TRIB_ECONFIG);
     char *got = errors_of(c);
     assert_string_equal(got, "t.yaml:3:3: error: unknown key 'pth' in sinks[0].options (did you "
-                             "mean 'path'?)\n"
+                             "mean 'path'?); valid keys: path, rotate, retries, token\n"
                              "t.yaml:3:3: error: missing required key 'path' in "
                              "sinks[0].options\n"
                              "t.yaml:4:12: error: value '11' for 'sinks[0].options.retries' is "

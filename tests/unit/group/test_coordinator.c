@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "group/group.h"
+#include "server/server_int.h"
 
 #define GROUP "g-unit"
 #define TOPIC "gt"
@@ -451,6 +452,112 @@ static void test_protocol_and_reload(void **state)
     fixture_on(&h, f.dir);
     bt_start(&h);
     bt_run(&h, client_deleted);
+    bt_fini(&f);
+}
+
+/* ---- internal members (a sink of the collector) ---- */
+
+/* ConsumerProtocolSubscription v0 of [gt] and ConsumerProtocolAssignment v0 of gt [0, 1]. */
+static const uint8_t internal_sub[] = {0, 0, 0, 0, 0, 1, 0, 2, 'g', 't', 0xff, 0xff, 0xff, 0xff};
+static const uint8_t internal_asg[] = {0, 0, 0, 0, 0, 1, 0, 2, 'g', 't',  0,    0,    0,
+                                       2, 0, 0, 0, 0, 0, 0, 0, 1,   0xff, 0xff, 0xff, 0xff};
+
+static void client_internal(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    BT_CHECK(f, fd >= 0);
+    trib_arena_t a;
+    trib_arena_init(&a);
+    /* Tools see a Stable consumer group with the sink as its member. */
+    DescribeGroupsRequest dr;
+    DescribeGroupsRequest_init(&dr);
+    trib_kstr_t g = trib_kstr(GROUP);
+    dr.Groups.items = &g;
+    dr.Groups.count = 1;
+    DescribeGroupsResponse dp;
+    BT_CHECK(f, bt_call(fd, 15, 5, &dr, &dp, &a) == 0 && dp.Groups.count == 1);
+    const DescribeGroupsResponse_DescribedGroup *dg = &dp.Groups.items[0];
+    BT_CHECK(f, cli_eq(dg->GroupState, "Stable") && cli_eq(dg->ProtocolType, "consumer") &&
+                    cli_eq(dg->ProtocolData, COLL_GROUP_INTERNAL_PROTOCOL) &&
+                    dg->Members.count == 1);
+    if (dg->Members.count == 1) {
+        const DescribeGroupsResponse_DescribedGroupMember *m = &dg->Members.items[0];
+        BT_CHECK(f, cli_eq(m->MemberId, "sink-x-1") && cli_eq(m->ClientId, "tributary-sink"));
+        BT_CHECK(f, m->MemberAssignment.len == (int32_t)sizeof(internal_asg) &&
+                        memcmp(m->MemberAssignment.ptr, internal_asg, sizeof(internal_asg)) == 0);
+        BT_CHECK(f, m->MemberMetadata.len == (int32_t)sizeof(internal_sub));
+    }
+    /* A client cannot join, even offering the same protocol. */
+    JoinGroupRequest jr;
+    join_init(&jr, NULL, NULL);
+    JoinGroupRequest_JoinGroupRequestProtocol same = {
+        .Name = trib_kstr(COLL_GROUP_INTERNAL_PROTOCOL),
+        .Metadata = {internal_sub, (int32_t)sizeof(internal_sub)},
+    };
+    jr.Protocols.items = &same;
+    JoinGroupResponse jp;
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 &&
+                    jp.ErrorCode == TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL);
+    join_init(&jr, "sink-x-1", NULL);
+    BT_CHECK(f, bt_call(fd, 11, 5, &jr, &jp, &a) == 0 &&
+                    jp.ErrorCode == TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL);
+    /* Nor act as the sink's member, nor commit from outside. */
+    for (int32_t gen = 0; gen < 4; gen++) {
+        BT_CHECK(f, heartbeat(fd, 3, "sink-x-1", gen) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+        BT_CHECK(f, commit(fd, 8, "sink-x-1", gen, 0, 0) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    }
+    BT_CHECK(f, commit(fd, 8, "", -1, 0, 0) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, commit(fd, 2, "", -1, 0, 0) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, fetch_offset(fd, 1, 0) == 7);
+    LeaveGroupRequest lr;
+    LeaveGroupRequest_init(&lr);
+    lr.GroupId = trib_kstr(GROUP);
+    lr.MemberId = trib_kstr("sink-x-1");
+    LeaveGroupResponse lp;
+    BT_CHECK(f,
+             bt_call(fd, 13, 0, &lr, &lp, &a) == 0 && lp.ErrorCode == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    DeleteGroupsRequest gr;
+    DeleteGroupsRequest_init(&gr);
+    gr.GroupsNames.items = &g;
+    gr.GroupsNames.count = 1;
+    DeleteGroupsResponse gp;
+    BT_CHECK(f, bt_call(fd, 42, 1, &gr, &gp, &a) == 0 && gp.Results.count == 1 &&
+                    gp.Results.items[0].ErrorCode == TRIB_KAFKA_NON_EMPTY_GROUP);
+    int32_t members = -1;
+    BT_CHECK(f, strcmp(describe_state(fd, &a, &members), "Stable") == 0 && members == 1);
+    trib_arena_fini(&a);
+    close(fd);
+}
+
+static void test_internal_member(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    fixture_on(&f, NULL);
+    bt_start(&f);
+    coll_groups_t *g = f.srv->groups;
+    coll_ginternal_t in = {
+        .member_id = "sink-x-1",
+        .client_id = "tributary-sink",
+        .client_host = "/here",
+        .subscription = internal_sub,
+        .subscription_len = (int32_t)sizeof(internal_sub),
+        .assignment = internal_asg,
+        .assignment_len = (int32_t)sizeof(internal_asg),
+    };
+    assert_int_equal(coll_group_internal_set(g, GROUP, &in), 0);
+    coll_group_t *grp = coll_groups_find(g, GROUP, strlen(GROUP));
+    assert_non_null(grp);
+    int32_t gen = grp->generation;
+    assert_int_equal(coll_group_internal_set(g, GROUP, &in), 0); /* nothing new */
+    assert_int_equal(grp->generation, gen);
+    coll_group_t *cg = NULL;
+    assert_int_equal(coll_group_internal_commit_check(g, GROUP, "sink-x-1", &cg), 0);
+    assert_ptr_equal(cg, grp);
+    assert_int_equal(coll_group_commit(g, cg, trib_kstr(TOPIC), 0, 7, -1, trib_kstr(NULL)), 0);
+    assert_int_equal(coll_group_internal_commit_check(g, GROUP, "sink-y-1", &cg),
+                     TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    bt_run(&f, client_internal);
     bt_fini(&f);
 }
 
@@ -1004,7 +1111,7 @@ int main(void)
         cmocka_unit_test(test_expiry_and_static), cmocka_unit_test(test_parked_close),
         cmocka_unit_test(test_offsets_retention), cmocka_unit_test(test_rebalance_timeout),
         cmocka_unit_test(test_versions),          cmocka_unit_test(test_record_format),
-        cmocka_unit_test(test_many_groups),
+        cmocka_unit_test(test_many_groups),       cmocka_unit_test(test_internal_member),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1082,6 +1082,87 @@ static void test_decompression_bound(void **state)
     free(zeros);
 }
 
+/* Builds a batch of the given keys (NULL: a null key) with codec; returns it flat. */
+static blob_t keyed_batch(const char *const *keys, int n, int codec)
+{
+    trib_buf_t out;
+    trib_buf_init(&out);
+    trib_batch_opts_t o;
+    trib_batch_opts_init(&o);
+    o.codec = codec;
+    trib_batch_builder_t bb;
+    assert_int_equal(trib_batch_builder_init(&bb, &out, &o), 0);
+    for (int i = 0; i < n; i++) {
+        trib_record_in_t r = rin(keys[i], "value", 1000 + i);
+        assert_int_equal(trib_batch_builder_add(&bb, &r), 0);
+    }
+    assert_int_equal(trib_batch_builder_finish(&bb), 0);
+    trib_batch_builder_fini(&bb);
+    blob_t b = flat(&out);
+    trib_buf_fini(&out);
+    return b;
+}
+
+static void test_validate_records(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"a", "b", "c"};
+    static const char *const keyless[] = {"a", "b", NULL, "d"};
+    for (size_t c = 0; c < NCODECS; c++) {
+        blob_t b = keyed_batch(good, 3, all_codecs[c]);
+        trib_batch_t batch;
+        trib_record_fault_t f;
+        assert_int_equal(trib_batch_parse(&batch, b.p, b.len, 0), 0);
+        assert_int_equal(
+            trib_batch_validate_records(&batch, TRIB_VALIDATE_REQUIRE_KEY, 1 << 20, &f), 0);
+        free(b.p);
+        b = keyed_batch(keyless, 4, all_codecs[c]);
+        assert_int_equal(trib_batch_parse(&batch, b.p, b.len, 0), 0);
+        /* A null key is fine unless keys are required; then record 2 is at fault. */
+        assert_int_equal(trib_batch_validate_records(&batch, 0, 1 << 20, &f), 0);
+        assert_int_equal(
+            trib_batch_validate_records(&batch, TRIB_VALIDATE_REQUIRE_KEY, 1 << 20, &f),
+            TRIB_EMALFORMED);
+        assert_int_equal(f.index, 2);
+        assert_non_null(strstr(f.why, "key"));
+        if (all_codecs[c] != TRIB_CODEC_NONE) {
+            /* Garbage where the compressed records were: no decompression, whole batch at fault. */
+            for (size_t i = TRIB_BATCH_HEADER_SIZE; i < b.len; i++) {
+                b.p[i] = (uint8_t)(0xA5 ^ i);
+            }
+            assert_int_equal(trib_batch_parse(&batch, b.p, b.len, TRIB_BATCH_SKIP_CRC), 0);
+            assert_true(trib_batch_validate_records(&batch, 0, 1 << 20, &f) < 0);
+            assert_non_null(f.why);
+        }
+        free(b.p);
+    }
+    /* Offset deltas must run 0, 1, 2: a gap is a fault at the record after it. */
+    trib_buf_t out;
+    trib_buf_init(&out);
+    trib_batch_opts_t o;
+    trib_batch_opts_init(&o);
+    trib_batch_builder_t bb;
+    assert_int_equal(trib_batch_builder_init(&bb, &out, &o), 0);
+    trib_record_in_t r = rin("k", "v", 1000);
+    assert_int_equal(trib_batch_builder_add_at(&bb, 0, &r), 0);
+    assert_int_equal(trib_batch_builder_add_at(&bb, 5, &r), 0);
+    assert_int_equal(trib_batch_builder_finish(&bb), 0);
+    trib_batch_builder_fini(&bb);
+    blob_t b = flat(&out);
+    trib_batch_t batch;
+    trib_record_fault_t f;
+    assert_int_equal(trib_batch_parse(&batch, b.p, b.len, 0), 0);
+    assert_int_equal(trib_batch_validate_records(&batch, 0, 1 << 20, &f), TRIB_EMALFORMED);
+    assert_int_equal(f.index, 1);
+    /* An unknown codec. */
+    b.p[TRIB_BATCH_OFF_ATTRIBUTES + 1] |= 7;
+    assert_int_equal(trib_batch_parse(&batch, b.p, b.len, TRIB_BATCH_SKIP_CRC), 0);
+    assert_int_equal(trib_batch_validate_records(&batch, 0, 1 << 20, &f), TRIB_EUNSUPPORTED);
+    assert_int_equal(f.index, -1);
+    free(b.p);
+    trib_buf_fini(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1098,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_control),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_decompression_bound),
+        cmocka_unit_test(test_validate_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

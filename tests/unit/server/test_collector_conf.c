@@ -97,6 +97,9 @@ static void test_defaults(void **state)
     assert_int_equal(sv.listen_port, 9092);
     assert_int_equal(sv.max_inflight, 64);
     assert_int_equal(sv.idle_timeout_ms, 600000);
+    assert_int_equal(sv.queued_max_request_bytes, 256u << 20);
+    assert_int_equal(sv.request_timeout_ms, 30000);
+    assert_int_equal(sv.fetch_max_bytes, 57671680); /* Kafka's fetch.max.bytes default */
     assert_int_equal(sv.producer_expiration_ms, 86400000);
     trib_config_free(cfg);
 }

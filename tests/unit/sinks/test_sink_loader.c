@@ -61,7 +61,7 @@ static void test_refuses_other_abi_version(void **state)
     assert_int_equal(rc, TRIB_EUNSUPPORTED_VERSION);
     assert_null(p);
     assert_non_null(strstr(err.msg, "badabi.so: ABI version 999"));
-    assert_non_null(strstr(err.msg, "speaks sink ABI version 1"));
+    assert_non_null(strstr(err.msg, "speaks sink ABI version 2"));
     assert_non_null(strstr(err.msg, "rebuild the plugin"));
 }
 

@@ -368,6 +368,209 @@ static void test_background_cleaner(void **state)
     fx_fini(&fx);
 }
 
+/* A batch of keys key<first>..: built, then spoiled by `how`, then appended unchecked. */
+enum { SPOIL_CRC, SPOIL_NO_KEY, SPOIL_GZIP, SPOIL_CODEC };
+
+static void append_poison(coll_log_t *log, int how, trib_buf_t *keep)
+{
+    const char *keys[3] = {"key0", "key1", "key2"};
+    const char *vals[3] = {"poison-0", "poison-1", "poison-2"};
+    trib_buf_t b;
+    trib_buf_init(&b);
+    if (how == SPOIL_NO_KEY) {
+        keys[1] = NULL;
+    }
+    if (how == SPOIL_GZIP) {
+        trib_batch_opts_t o;
+        trib_batch_opts_init(&o);
+        o.codec = TRIB_CODEC_GZIP;
+        trib_batch_builder_t bb;
+        assert_int_equal(trib_batch_builder_init(&bb, &b, &o), 0);
+        for (int i = 0; i < 3; i++) {
+            trib_record_in_t r = {
+                .key = trib_record_bytes(keys[i], 4),
+                .value = trib_record_bytes(vals[i], 8),
+                .timestamp = 1000 + i,
+            };
+            assert_int_equal(trib_batch_builder_add(&bb, &r), 0);
+        }
+        assert_int_equal(trib_batch_builder_finish(&bb), 0);
+        trib_batch_builder_fini(&bb);
+    } else {
+        build_kv_batch(&b, 3, keys, vals, 1000);
+    }
+    size_t len;
+    uint8_t *p = (uint8_t *)trib_buf_flatten(&b, &len);
+    assert_non_null(p);
+    if (how == SPOIL_CRC) {
+        p[len - 3] ^= 0x55; /* inside the last value: the CRC no longer matches */
+    } else if (how == SPOIL_GZIP) {
+        for (size_t i = TRIB_BATCH_HEADER_SIZE + 10; i < len - 8; i++) {
+            p[i] ^= 0xA5; /* the deflate stream is garbage; the CRC is made to match */
+        }
+        assert_int_equal(trib_batch_update_crc(p, len), 0);
+    } else if (how == SPOIL_CODEC) {
+        p[TRIB_BATCH_OFF_ATTRIBUTES + 1] |= 7; /* codec 7: none Kafka knows */
+        assert_int_equal(trib_batch_update_crc(p, len), 0);
+    }
+    coll_append_info_t info;
+    assert_int_equal(coll_log_append(log, p, len, 2, COLL_APPEND_CRC_VERIFIED, &info), 0);
+    trib_buf_reset(keep);
+    trib_buf_append(keep, p, len);
+    trib_buf_fini(&b);
+}
+
+/*
+ * A poison batch written straight into a segment (no produce validation):
+ * the cleaner keeps each one byte for byte and compacts the records around
+ * them, and counts them.
+ */
+static void test_compaction_keeps_unreadable_batches(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    coll_log_config_t cfg = compact_cfg();
+    fx_open(&fx);
+    coll_log_t *log = fx_log(&fx, "poison", 0, &cfg);
+    trib_buf_t poison[4];
+    write_round(log, 16, 0, NULL, 0, 1000, TRIB_CODEC_NONE);
+    for (int i = 0; i < 4; i++) {
+        trib_buf_init(&poison[i]);
+        append_poison(log, i, &poison[i]);
+        write_round(log, 16, i + 1, NULL, 0, 1000, TRIB_CODEC_NONE);
+    }
+    int64_t end = coll_log_end_offset(log);
+    coll_log_roll(log, end);
+    coll_log_set_high_watermark(log, end);
+    uint64_t size = coll_log_size(log);
+    compact(&fx, log, 0);
+    fx_run(&fx);
+    assert_true(coll_log_size(log) < size / 2);
+    assert_int_equal(coll_log_cleaner_offset(log), end);
+    coll_storage_stats_t stats;
+    coll_storage_get_stats(fx.st, &stats);
+    assert_int_equal(stats.cleaner_unreadable_batches, 4);
+
+    /* Read the log's bytes back: the poison batches are there as written, the rest compacted. */
+    int found = 0, rc;
+    int count[16] = {0};
+    int64_t next = 0;
+    while (next < end) {
+        coll_read_t r;
+        assert_int_equal(coll_log_read(log, next, 1 << 20, INT64_MAX, 0, &r), 0);
+        assert_true(r.len > 0);
+        uint8_t *buf = malloc(r.len);
+        assert_int_equal(coll_read_copy(&r, 0, buf, r.len), (ssize_t)r.len);
+        trib_batch_iter_t it;
+        trib_batch_iter_init(&it, buf, r.len, TRIB_BATCH_SKIP_CRC);
+        trib_batch_t b;
+        while ((rc = trib_batch_iter_next(&it, &b)) == 1) {
+            next = trib_batch_last_offset(&b) + 1;
+            bool is_poison = false;
+            for (int i = 0; i < 4; i++) {
+                size_t plen;
+                const uint8_t *pp = trib_buf_flatten(&poison[i], &plen);
+                /* Equal past baseOffset, batchLength and partitionLeaderEpoch (set on append). */
+                if (plen == b.size &&
+                    memcmp(pp + TRIB_BATCH_OFF_MAGIC, b.data + TRIB_BATCH_OFF_MAGIC,
+                           plen - TRIB_BATCH_OFF_MAGIC) == 0) {
+                    is_poison = true;
+                    found |= 1 << i;
+                }
+            }
+            if (is_poison) {
+                continue;
+            }
+            assert_int_equal(trib_batch_parse(&b, b.data, b.size, 0), 0); /* CRC intact */
+            trib_record_iter_t ri;
+            trib_record_t rec;
+            assert_int_equal(trib_record_iter_init(&ri, &b, NULL, 1 << 20), 0);
+            while ((rc = trib_record_iter_next(&ri, &rec)) == 1) {
+                char key[16] = {0}, val[32] = {0};
+                memcpy(key, rec.key.ptr, (size_t)rec.key.len);
+                memcpy(val, rec.value.ptr, (size_t)rec.value.len);
+                int k = atoi(key + 3);
+                count[k]++;
+                char want[32];
+                snprintf(want, sizeof(want), "key%d=4", k);
+                assert_string_equal(val, want);
+            }
+            assert_int_equal(rc, 0);
+            trib_record_iter_fini(&ri);
+        }
+        assert_int_equal(rc, 0);
+        free(buf);
+        coll_read_release(&r);
+    }
+    assert_int_equal(found, 0xF);
+    for (int k = 0; k < 16; k++) {
+        assert_int_equal(count[k], 1);
+    }
+    for (int i = 0; i < 4; i++) {
+        trib_buf_fini(&poison[i]);
+    }
+    fx_fini(&fx);
+}
+
+/*
+ * A log whose pass fails every time (a segment whose framing is broken)
+ * does not keep the background cleaner from the other compacted logs.
+ */
+static void test_failing_log_does_not_block_others(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    fx_init(&fx);
+    fx.cfg.cleaner_backoff_ms = 10;
+    fx.cfg.tick_ms = 5;
+    fx_open(&fx);
+    coll_log_config_t cfg = compact_cfg();
+    coll_log_t *ok = fx_log(&fx, "ok", 0, &cfg);
+    coll_log_t *bad = fx_log(&fx, "broken", 0, &cfg);
+    /* ok: compacted once, then dirtied again, so its dirty ratio stays below broken's (1.0). */
+    for (int r = 0; r < 4; r++) {
+        write_round(ok, 30, r, NULL, 0, 1000, TRIB_CODEC_NONE);
+    }
+    int64_t mid = coll_log_end_offset(ok);
+    coll_log_roll(ok, mid);
+    coll_log_set_high_watermark(ok, mid);
+    compact(&fx, ok, 0);
+    for (int r = 4; r < 10; r++) {
+        write_round(ok, 30, r, NULL, 0, 1000, TRIB_CODEC_NONE);
+    }
+    int64_t end = coll_log_end_offset(ok);
+    coll_log_roll(ok, end);
+    coll_log_set_high_watermark(ok, end);
+    for (int r = 0; r < 6; r++) {
+        write_round(bad, 30, r, NULL, 0, 1000, TRIB_CODEC_NONE);
+    }
+    int64_t bend = coll_log_end_offset(bad);
+    coll_log_roll(bad, bend);
+    coll_log_set_high_watermark(bad, bend);
+    /* batchLength 10 in the first batch of broken's first segment: no batch can be framed. */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%020d.log", coll_log_dir(bad), 0);
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    uint8_t len10[4] = {0, 0, 0, 10};
+    assert_int_equal(pwrite(fd, len10, 4, TRIB_BATCH_OFF_LENGTH), 4);
+    close(fd);
+    assert_true(coll_cleaner_dirty_ratio(bad, 0) > coll_cleaner_dirty_ratio(ok, 0));
+
+    watch_t w = {.log = ok, .end = end, .left = 400};
+    uv_timer_init(&fx.loop, &w.t);
+    w.t.data = &w;
+    uv_timer_start(&w.t, watch_cb, 5, 5);
+    fx_run(&fx);
+    assert_int_equal(coll_log_cleaner_offset(ok), end);
+    assert_true(coll_log_cleaner_offset(bad) < bend);
+    coll_storage_stats_t stats;
+    coll_storage_get_stats(fx.st, &stats);
+    assert_true(stats.cleaner_failures >= 1);
+    fx_fini(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -375,6 +578,8 @@ int main(void)
         cmocka_unit_test(test_compaction_compressed_and_held_reads),
         cmocka_unit_test(test_compaction_cancelled_by_truncation),
         cmocka_unit_test(test_background_cleaner),
+        cmocka_unit_test(test_compaction_keeps_unreadable_batches),
+        cmocka_unit_test(test_failing_log_does_not_block_others),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
