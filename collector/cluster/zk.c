@@ -742,6 +742,7 @@ static void new_session(coll_zk_t *z)
     }
     z->conn = CONN_CONNECTING;
     z->registered = false;
+    z->electing = false; /* an election of the old session never completes */
     z->zh = zookeeper_init2(z->hosts, watcher, (int)z->session_timeout_ms, NULL, z, 0, client_log);
     if (!z->zh) {
         TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "zookeeper_init: %s; retrying in 1s", strerror(errno));
