@@ -34,6 +34,7 @@
 #include <uv.h>
 
 #include "cluster/cluster.h"
+#include "cluster/zk.h"
 #include "server/conf.h"
 #include "server/server.h"
 #include "sinks/admin.h"
@@ -60,7 +61,12 @@ static void usage(FILE *out)
           "      --advertise HOST:PORT  address given to clients in metadata\n"
           "      --data-dir DIR       data directory (default ./tributary-data); locked\n"
           "                           (DIR/.lock) while the collector runs\n"
-          "      --node-id N          this node's id (default 1)\n"
+          "      --node-id N          this node's id (broker.id, default 1); with the\n"
+          "                           zookeeper backend, its /brokers/ids/N znode\n"
+          "      --zookeeper CONNECT  join a cluster: the zookeeper backend with the\n"
+          "                           ensemble HOST:PORT[,HOST:PORT...][/CHROOT]; the\n"
+          "                           broker registers and takes part in the controller\n"
+          "                           election (no replication yet)\n"
           "      --metrics HOST:PORT|off  Prometheus metrics and /health\n"
           "                           (default 127.0.0.1:9644; port 0 = any)\n"
           "      --ready-file FILE    once listening, write 'kafka HOST:PORT' and\n"
@@ -121,10 +127,11 @@ typedef struct app {
     uv_signal_t sigterm, sigint, sighup;
     coll_storage_t *st;
     coll_cluster_t *cluster;
+    coll_zk_t *zk; /* the zookeeper backend's session, or NULL */
     coll_server_t *server;
     coll_sinks_t *sinks;
     const char *config_path;
-    bool stopping;
+    bool stopping, sinks_stopped;
     int status;
 } app_t;
 
@@ -163,9 +170,15 @@ static void server_stopped(void *arg)
 
 static void stop_server(app_t *a);
 
-static void sinks_metrics(void *arg, trib_buf_t *b)
+static void extra_metrics(void *arg, trib_buf_t *b)
 {
-    coll_sinks_render_metrics(arg, b);
+    app_t *a = arg;
+    if (a->zk) {
+        coll_zk_render_metrics(a->zk, b);
+    }
+    if (a->sinks && !a->sinks_stopped) {
+        coll_sinks_render_metrics(a->sinks, b);
+    }
 }
 
 static bool sinks_health(void *arg, trib_buf_t *b)
@@ -182,7 +195,7 @@ static int sinks_http(void *arg, const char *method, const char *target, bool lo
 static void sinks_stopped(void *arg)
 {
     app_t *a = arg;
-    coll_server_set_metrics_hook(a->server, NULL, NULL);
+    a->sinks_stopped = true; /* no more samples from the stopped sinks */
     coll_server_set_health_hook(a->server, NULL, NULL);
     coll_server_set_http_admin(a->server, NULL, NULL);
     stop_server(a);
@@ -196,12 +209,21 @@ static void begin_stop(app_t *a, const char *why)
     }
     a->stopping = true;
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s: shutting down", why);
+    /* Leave the cluster first: the other brokers see this one gone at once. */
+    coll_zk_close(a->zk);
     if (a->sinks) {
         /* The sinks first: they commit offsets through the server's coordinator. */
         coll_sinks_stop(a->sinks, sinks_stopped, a);
     } else {
         stop_server(a);
     }
+}
+
+static void zk_fatal(void *arg, const char *why)
+{
+    app_t *a = arg;
+    a->status = 1;
+    begin_stop(a, why);
 }
 
 static void stop_server(app_t *a)
@@ -372,6 +394,7 @@ int main(int argc, char **argv)
         OPT_ADVERTISE,
         OPT_DATA_DIR,
         OPT_NODE_ID,
+        OPT_ZOOKEEPER,
         OPT_METRICS,
         OPT_CHECK,
         OPT_READY,
@@ -387,6 +410,7 @@ int main(int argc, char **argv)
         {"advertise", required_argument, NULL, OPT_ADVERTISE},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"node-id", required_argument, NULL, OPT_NODE_ID},
+        {"zookeeper", required_argument, NULL, OPT_ZOOKEEPER},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"ready-file", required_argument, NULL, OPT_READY},
@@ -400,6 +424,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *advertise = NULL, *data_dir = NULL;
+    const char *zookeeper = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
     bool check = false, connect = false;
@@ -427,6 +452,9 @@ int main(int argc, char **argv)
             break;
         case OPT_NODE_ID:
             node_id = optarg;
+            break;
+        case OPT_ZOOKEEPER:
+            zookeeper = optarg;
             break;
         case OPT_METRICS:
             metrics = optarg;
@@ -536,6 +564,19 @@ int main(int argc, char **argv)
         }
         conf.node_id = v;
     }
+    if (zookeeper) {
+        const char *why;
+        if (coll_zk_check_connect(zookeeper, &why) != 0) {
+            fprintf(stderr, "tributary-collector: --zookeeper: %s, got '%s'\n", why, zookeeper);
+            bad = true;
+        } else if (!coll_zk_available()) {
+            fprintf(stderr, "tributary-collector: --zookeeper: this collector was built without "
+                            "the ZooKeeper C client (libzookeeper-st-dev)\n");
+            bad = true;
+        }
+        conf.cluster.backend = COLL_BACKEND_ZOOKEEPER;
+        conf.cluster.zookeeper = zookeeper;
+    }
     if (log_level) {
         int l = trib_log_level_parse(log_level);
         if (l < 0) {
@@ -642,9 +683,37 @@ int main(int argc, char **argv)
                          error_text(&err, msg, sizeof(msg)));
                 app.status = 1;
             } else {
-                coll_server_set_metrics_hook(app.server, sinks_metrics, app.sinks);
                 coll_server_set_health_hook(app.server, sinks_health, app.sinks);
                 coll_server_set_http_admin(app.server, sinks_http, app.sinks);
+            }
+        }
+        if (app.status == 0) {
+            coll_server_set_metrics_hook(app.server, extra_metrics, &app);
+        }
+        if (app.status == 0 && conf.cluster.backend == COLL_BACKEND_ZOOKEEPER) {
+            /* Registered once the listener's address is known (port 0 picks one). */
+            const coll_cluster_config_t *cc = coll_cluster_config(app.cluster);
+            coll_zk_config_t zc = {
+                .connect = conf.cluster.zookeeper,
+                .session_timeout_ms = (uint32_t)conf.cluster.session_timeout,
+                .node_id = (int32_t)conf.node_id,
+                .host = cc->host,
+                .port = cc->port,
+                .rack = coll_conf_rack(&conf),
+                .cluster_id = coll_cluster_id(app.cluster),
+                .fatal = zk_fatal,
+                .arg = &app,
+            };
+            rc = coll_zk_start(&loop, &zc, &app.zk, &err);
+            if (rc != 0) {
+                char msg[700];
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "starting the ZooKeeper session: %s",
+                         error_text(&err, msg, sizeof(msg)));
+                app.status = 1;
+            } else {
+                coll_cluster_view_t view;
+                coll_zk_view(app.zk, &view);
+                coll_cluster_set_view(app.cluster, &view);
             }
         }
     }
@@ -663,6 +732,7 @@ int main(int argc, char **argv)
     coll_sinks_free(app.sinks);
     coll_server_free(app.server);
     coll_cluster_free(app.cluster);
+    coll_zk_free(app.zk);
     trib_config_free(cfg);
     if (app.status == 0) {
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");

@@ -120,8 +120,39 @@ void coll_cluster_set_hooks(coll_cluster_t *c, const coll_cluster_hooks_t *hooks
 const coll_cluster_config_t *coll_cluster_config(const coll_cluster_t *c);
 const char *coll_cluster_id(const coll_cluster_t *c);
 int32_t coll_cluster_node_id(const coll_cluster_t *c);
-/* The single node is always the controller. */
+/*
+ * The controller: this node with the local backend; with the zookeeper
+ * backend, whoever holds /controller as last seen (-1: none known).
+ */
 int32_t coll_cluster_controller_id(const coll_cluster_t *c);
+
+/* One live broker, as Metadata and DescribeCluster list it. */
+typedef struct coll_broker_info {
+    int32_t id;
+    const char *host; /* valid until the view changes (the next loop turn) */
+    int32_t port;
+    const char *rack; /* NULL: none */
+} coll_broker_info_t;
+
+/*
+ * Where the brokers and the controller come from when the node is one of
+ * a cluster (the zookeeper backend, cluster/zk.h); with no view set the
+ * node is alone: the only broker and the controller.
+ */
+typedef struct coll_cluster_view {
+    int32_t (*controller_id)(void *arg);
+    /* The cluster id clients see; NULL: this node's own. */
+    const char *(*cluster_id)(void *arg);
+    /* out == NULL: only the count. */
+    size_t (*brokers)(void *arg, coll_broker_info_t *out, size_t max);
+    void *arg;
+} coll_cluster_view_t;
+
+void coll_cluster_set_view(coll_cluster_t *c, const coll_cluster_view_t *v);
+/* How many brokers coll_cluster_brokers() lists now. */
+size_t coll_cluster_broker_count(const coll_cluster_t *c);
+/* Fills out[0..max) with the live brokers, sorted by id; returns the count. */
+size_t coll_cluster_brokers(const coll_cluster_t *c, coll_broker_info_t *out, size_t max);
 coll_storage_t *coll_cluster_storage(const coll_cluster_t *c);
 /* Updates the advertised endpoint (once the listener's port is known). */
 void coll_cluster_set_endpoint(coll_cluster_t *c, const char *host, int32_t port);

@@ -49,8 +49,9 @@ struct coll_cluster {
     size_t nbuckets;
     size_t ntopics;
     size_t npartitions;
-    int64_t next_pid;  /* next producer id to hand out */
-    int64_t pid_block; /* checkpointed: ids below this may have been used */
+    int64_t next_pid;         /* next producer id to hand out */
+    int64_t pid_block;        /* checkpointed: ids below this may have been used */
+    coll_cluster_view_t view; /* brokers and controller of a cluster; unset: alone */
 };
 
 void coll_cluster_config_init(coll_cluster_config_t *c)
@@ -892,7 +893,8 @@ const coll_cluster_config_t *coll_cluster_config(const coll_cluster_t *c)
 
 const char *coll_cluster_id(const coll_cluster_t *c)
 {
-    return c->cluster_id;
+    const char *id = c->view.cluster_id ? c->view.cluster_id(c->view.arg) : NULL;
+    return id ? id : c->cluster_id;
 }
 
 int32_t coll_cluster_node_id(const coll_cluster_t *c)
@@ -902,7 +904,39 @@ int32_t coll_cluster_node_id(const coll_cluster_t *c)
 
 int32_t coll_cluster_controller_id(const coll_cluster_t *c)
 {
+    if (c->view.controller_id) {
+        return c->view.controller_id(c->view.arg);
+    }
     return c->cfg.node_id;
+}
+
+void coll_cluster_set_view(coll_cluster_t *c, const coll_cluster_view_t *v)
+{
+    if (v) {
+        c->view = *v;
+    } else {
+        memset(&c->view, 0, sizeof(c->view));
+    }
+}
+
+size_t coll_cluster_broker_count(const coll_cluster_t *c)
+{
+    return c->view.brokers ? c->view.brokers(c->view.arg, NULL, 0) : 1;
+}
+
+size_t coll_cluster_brokers(const coll_cluster_t *c, coll_broker_info_t *out, size_t max)
+{
+    if (c->view.brokers) {
+        return c->view.brokers(c->view.arg, out, max);
+    }
+    if (max == 0) {
+        return 0;
+    }
+    out[0].id = c->cfg.node_id;
+    out[0].host = c->cfg.host;
+    out[0].port = c->cfg.port;
+    out[0].rack = c->cfg.rack;
+    return 1;
 }
 
 coll_storage_t *coll_cluster_storage(const coll_cluster_t *c)

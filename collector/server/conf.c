@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "cluster/zk.h"
 #include "tributary/log.h"
 
 static const char *const fsync_modes[] = {"ack", "interval", "never", NULL};
@@ -19,6 +20,24 @@ static const char *const log_formats[] = {"text", "json", NULL};
 static const char *const cleanup_policies[] = {"delete", "compact", "compact,delete", NULL};
 static const char *const compression_types[] = {"producer", NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
+
+static const char *const backends[] = {"local", "zookeeper", NULL};
+
+static const trib_config_option_t cluster_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_cluster_t, backend, ENUM), .def = "local", .choices = backends,
+     .desc = "local: this node alone (metadata in the data dir); zookeeper: brokers of a "
+             "cluster that register and elect a controller in ZooKeeper"},
+    {TRIB_CONFIG_FIELD(coll_conf_cluster_t, zookeeper, STRING),
+     .desc = "ZooKeeper connect string host:port[,host:port...][/chroot] (zookeeper.connect)"},
+    {TRIB_CONFIG_FIELD(coll_conf_cluster_t, session_timeout, DURATION), .def = "18s", .min = "2s",
+     .max = "10m", .desc = "ZooKeeper session timeout (zookeeper.session.timeout.ms)"},
+    {TRIB_CONFIG_FIELD(coll_conf_cluster_t, rack, STRING),
+     .desc = "this node's rack (broker.rack); the top-level rack is the same option"},
+    {TRIB_CONFIG_KEY("replica.lag.time.max.ms", coll_conf_cluster_t, replica_lag_time_max_ms, INT),
+     .def = "30000", .min = "1", .max = "2147483647",
+     .desc = "reserved for replication (not used yet): a follower this far behind leaves the ISR"},
+    TRIB_CONFIG_END,
+};
 
 static const trib_config_option_t metrics_opts[] = {
     {TRIB_CONFIG_FIELD(coll_conf_metrics_t, enabled, BOOL), .def = "true",
@@ -180,6 +199,7 @@ const trib_config_option_t coll_conf_schema[] = {
      .max = "10000", .desc = "partitions of auto-created topics (num.partitions)"},
     {TRIB_CONFIG_FIELD(coll_conf_t, max_partitions, UINT), .def = "100000",
      .desc = "partitions this node hosts at most; 0 = no limit"},
+    {TRIB_CONFIG_SECTION(coll_conf_t, cluster, cluster_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, metrics, metrics_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, log, log_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, server, server_opts)},
@@ -201,6 +221,12 @@ int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
     } else {
         rc = trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
     }
+    if (*cfg && rc != -ENOMEM) {
+        int crc = coll_conf_check(c, *cfg);
+        if (rc == 0) {
+            rc = crc;
+        }
+    }
     /* Sink options are checked against their plugin's schema (file:line:col). */
     if (*cfg && c->nsinks > 0 && rc != -ENOMEM) {
         int src = coll_sinks_check(*cfg, c->sinks, c->nsinks);
@@ -209,6 +235,51 @@ int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
         }
     }
     return rc;
+}
+
+static void add_error_at(trib_config_t *cfg, const char *path, const char *msg)
+{
+    int line = 0, col = 0;
+    if (trib_config_position(cfg, path, &line, &col) != 0) {
+        line = col = 0;
+    }
+    trib_config_add_error(cfg, line, col, "%s", msg);
+}
+
+int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg)
+{
+    int rc = 0;
+    const char *why;
+    char msg[512];
+    if (c->rack && c->cluster.rack) {
+        add_error_at(cfg, "cluster.rack", "rack is set twice (rack and cluster.rack): keep one");
+        rc = TRIB_ECONFIG;
+    }
+    if (c->cluster.backend == COLL_BACKEND_ZOOKEEPER) {
+        if (!coll_zk_available()) {
+            add_error_at(cfg, "cluster.backend",
+                         "backend zookeeper: this collector was built without the ZooKeeper C "
+                         "client (libzookeeper-st-dev)");
+            rc = TRIB_ECONFIG;
+        }
+        if (!c->cluster.zookeeper) {
+            add_error_at(cfg, "cluster.backend",
+                         "backend zookeeper needs cluster.zookeeper (host:port[,...][/chroot])");
+            rc = TRIB_ECONFIG;
+        }
+    }
+    if (c->cluster.zookeeper && coll_zk_check_connect(c->cluster.zookeeper, &why) != 0) {
+        snprintf(msg, sizeof(msg), "cluster.zookeeper: %s", why);
+        add_error_at(cfg, "cluster.zookeeper", msg);
+        rc = TRIB_ECONFIG;
+    }
+    return rc;
+}
+
+const char *coll_conf_rack(const coll_conf_t *c)
+{
+    const char *r = c->cluster.rack ? c->cluster.rack : c->rack;
+    return r && *r ? r : NULL;
 }
 
 void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out)
@@ -267,7 +338,7 @@ void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out)
     coll_cluster_config_init(out);
     out->data_dir = c->data_dir;
     out->node_id = (int32_t)c->node_id;
-    out->rack = c->rack && *c->rack ? c->rack : NULL;
+    out->rack = coll_conf_rack(c);
     out->auto_create_topics = c->auto_create_topics;
     out->default_partitions = (int32_t)c->default_partitions;
     out->max_partitions = (size_t)c->max_partitions;

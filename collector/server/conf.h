@@ -84,6 +84,20 @@ typedef struct coll_conf_groups {
     int64_t initial_rebalance_delay_ms;
 } coll_conf_groups_t;
 
+/* cluster: the backend that holds the cluster metadata (cluster/cluster.h). */
+typedef enum coll_conf_backend {
+    COLL_BACKEND_LOCAL = 0,
+    COLL_BACKEND_ZOOKEEPER = 1,
+} coll_conf_backend_t;
+
+typedef struct coll_conf_cluster {
+    int backend; /* coll_conf_backend_t */
+    const char *zookeeper;
+    int64_t session_timeout; /* ms */
+    const char *rack;
+    int64_t replica_lag_time_max_ms;
+} coll_conf_cluster_t;
+
 typedef struct coll_conf {
     int64_t node_id;
     trib_config_addr_t listen;
@@ -93,6 +107,7 @@ typedef struct coll_conf {
     bool auto_create_topics;
     int64_t default_partitions;
     uint64_t max_partitions;
+    coll_conf_cluster_t cluster;
     coll_conf_metrics_t metrics;
     coll_conf_log_t log;
     coll_conf_server_t server;
@@ -112,6 +127,16 @@ extern const trib_config_option_t coll_conf_schema[];
  * trib_config_free) holds the strings and the errors.
  */
 int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path);
+
+/*
+ * The checks that span options (the zookeeper backend needs a connect
+ * string and a collector built with the ZooKeeper client; rack set once),
+ * added to cfg's errors at the offending key. 0 or TRIB_ECONFIG. Run by
+ * coll_conf_load; run it again after command-line flags change `c`.
+ */
+int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg);
+/* The rack: cluster.rack, else the top-level rack, else NULL. */
+const char *coll_conf_rack(const coll_conf_t *c);
 
 void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out);
 void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out);

@@ -8,7 +8,7 @@ TRIB_BUILD_PACKAGES=(
     gcc make cmake pkg-config
     libuv1-dev libssl-dev libyaml-dev libpcre2-dev zlib1g-dev
     liblz4-dev libzstd-dev libsnappy-dev librdkafka-dev libjemalloc-dev
-    libpq-dev libcurl4-openssl-dev
+    libpq-dev libcurl4-openssl-dev libzookeeper-st-dev
 )
 
 # Needed by the tests: cmocka for unit tests; Debian's python3 with
@@ -19,11 +19,13 @@ TRIB_BUILD_PACKAGES=(
 # The sink tests start a throwaway PostgreSQL 15 (initdb + pg_ctl) and
 # Debian's clickhouse-server (18.16) in temp dirs. The agent's syslog tests
 # send with logger (bsdutils) and make TLS certificates with openssl.
+# The cluster tests run Debian's ZooKeeper 3.8 from its jars (the zookeeper
+# package, with a JRE; never its system service) in temp dirs.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
     kcat python3-confluent-kafka
     postgresql clickhouse-server
-    bsdutils openssl
+    bsdutils openssl zookeeper
 )
 
 # Needed by scripts/package and the packaging tests (tests/packaging):

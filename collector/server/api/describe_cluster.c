@@ -2,7 +2,10 @@
 /*
  * DescribeCluster (key 60), versions 0-1 (flexible).
  *
- * One broker, this node, which is also the controller. v1's EndpointType
+ * The live brokers and the controller as the cluster knows them: with the
+ * local backend this node alone, which is also the controller; with the
+ * zookeeper backend the brokers registered in ZooKeeper and the holder of
+ * /controller (-1 while none is known). v1's EndpointType
  * 1 (brokers) is served; 2 (controllers) gets UNSUPPORTED_ENDPOINT_TYPE, as
  * from a Kafka broker. Authorized operations, when asked for, are
  * all-allowed (no ACLs yet).
@@ -15,10 +18,12 @@ void coll_api_describe_cluster(coll_req_t *r)
 {
     const DescribeClusterRequest *req = r->body;
     coll_cluster_t *cl = r->srv->cluster;
-    const coll_cluster_config_t *cc = coll_cluster_config(cl);
+    size_t maxb = coll_cluster_broker_count(cl);
     DescribeClusterResponse *resp = coll_req_alloc(r, sizeof(*resp));
-    DescribeClusterResponse_DescribeClusterBroker *b = coll_req_alloc(r, sizeof(*b));
-    if (!resp || !b) {
+    DescribeClusterResponse_DescribeClusterBroker *b =
+        coll_req_alloc(r, (maxb ? maxb : 1) * sizeof(*b));
+    coll_broker_info_t *info = coll_req_alloc(r, (maxb ? maxb : 1) * sizeof(*info));
+    if (!resp || !b || !info) {
         coll_req_reject(r, "out of memory");
         return;
     }
@@ -34,13 +39,16 @@ void coll_api_describe_cluster(coll_req_t *r)
         coll_req_note_error(r, resp->ErrorCode);
         resp->Brokers.count = 0;
     } else {
-        DescribeClusterResponse_DescribeClusterBroker_init(b);
-        b->BrokerId = coll_cluster_node_id(cl);
-        b->Host = trib_kstr(cc->host);
-        b->Port = cc->port;
-        b->Rack = trib_kstr(cc->rack);
+        size_t n = coll_cluster_brokers(cl, info, maxb);
+        for (size_t i = 0; i < n; i++) {
+            DescribeClusterResponse_DescribeClusterBroker_init(&b[i]);
+            b[i].BrokerId = info[i].id;
+            b[i].Host = trib_kstr(info[i].host);
+            b[i].Port = info[i].port;
+            b[i].Rack = trib_kstr(info[i].rack);
+        }
         resp->Brokers.items = b;
-        resp->Brokers.count = 1;
+        resp->Brokers.count = (int32_t)n;
     }
     if (req->IncludeClusterAuthorizedOperations) {
         /* CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,

@@ -2,9 +2,12 @@
 /*
  * Metadata (key 3), versions 0-12.
  *
- * One broker (this node, at its advertised address), which is the
- * controller (v1+) and the leader of every partition with replicas and ISR
- * [self], leader epoch 0 (v7+), topic ids (v10+). The topics asked for
+ * The live brokers and the controller (v1+) as the cluster knows them
+ * (cluster.h: this node alone with the local backend; the brokers
+ * registered in ZooKeeper with the zookeeper backend). Partitions are
+ * this node's own: it leads every one with replicas and ISR [self],
+ * leader epoch 0 (v7+), topic ids (v10+); replication across the
+ * zookeeper backend's brokers does not exist yet. The topics asked for
  * (v0: an empty list means all; v1+: null means all, empty means none)
  * or, from v10, asked for by id (UNKNOWN_TOPIC_ID when there is none).
  *
@@ -83,21 +86,26 @@ void coll_api_metadata(coll_req_t *r)
 {
     const MetadataRequest *req = r->body;
     coll_cluster_t *cl = r->srv->cluster;
-    const coll_cluster_config_t *cc = coll_cluster_config(cl);
+    size_t maxb = coll_cluster_broker_count(cl);
     MetadataResponse *resp = coll_req_alloc(r, sizeof(*resp));
-    MetadataResponse_MetadataResponseBroker *broker = coll_req_alloc(r, sizeof(*broker));
-    if (!resp || !broker) {
+    MetadataResponse_MetadataResponseBroker *broker =
+        coll_req_alloc(r, (maxb ? maxb : 1) * sizeof(*broker));
+    coll_broker_info_t *info = coll_req_alloc(r, (maxb ? maxb : 1) * sizeof(*info));
+    if (!resp || !broker || !info) {
         coll_req_reject(r, "out of memory");
         return;
     }
     MetadataResponse_init(resp);
-    MetadataResponse_MetadataResponseBroker_init(broker);
-    broker->NodeId = coll_cluster_node_id(cl);
-    broker->Host = trib_kstr(cc->host);
-    broker->Port = cc->port;
-    broker->Rack = trib_kstr(cc->rack);
+    size_t nb = coll_cluster_brokers(cl, info, maxb);
+    for (size_t i = 0; i < nb; i++) {
+        MetadataResponse_MetadataResponseBroker_init(&broker[i]);
+        broker[i].NodeId = info[i].id;
+        broker[i].Host = trib_kstr(info[i].host);
+        broker[i].Port = info[i].port;
+        broker[i].Rack = trib_kstr(info[i].rack);
+    }
     resp->Brokers.items = broker;
-    resp->Brokers.count = 1;
+    resp->Brokers.count = (int32_t)nb;
     resp->ClusterId = trib_kstr(coll_cluster_id(cl));
     resp->ControllerId = coll_cluster_controller_id(cl);
     if (req->IncludeClusterAuthorizedOperations) {

@@ -2,7 +2,10 @@
 /*
  * collector.yaml: the schema is well formed, conf/collector.yaml documents
  * exactly the defaults, bad values name file:line:col, and the settings map
- * onto the storage, cluster and server configurations.
+ * onto the storage, cluster and server configurations. The cluster
+ * section: the zookeeper backend with its connect string, session timeout
+ * and rack; the errors (no connect string, a bad one, rack set twice) at
+ * the offending key's file:line:col.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cluster/topic_config.h"
+#include "cluster/zk.h"
 #include "server/conf.h"
 #include "tributary/log.h"
 
@@ -207,13 +212,106 @@ static void test_errors(void **state)
     trib_config_free(cfg);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_collector_conf.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+
+    /* The defaults: local, 18 s. */
+    assert_int_equal(coll_conf_load(&c, &cfg, NULL), 0);
+    assert_int_equal(c.cluster.backend, COLL_BACKEND_LOCAL);
+    assert_int_equal(c.cluster.session_timeout, 18000);
+    assert_int_equal(c.cluster.replica_lag_time_max_ms, 30000);
+    assert_null(coll_conf_rack(&c));
+    trib_config_free(cfg);
+
+    write_file(path, "cluster:\n"
+                     "  backend: zookeeper\n"
+                     "  zookeeper: zk1:2181,zk2:2181/tributary\n"
+                     "  session_timeout: 6s\n"
+                     "  rack: r1\n"
+                     "  replica.lag.time.max.ms: 10000\n");
+    int rc = coll_conf_load(&c, &cfg, path);
+    if (coll_zk_available()) {
+        assert_int_equal(rc, 0);
+        assert_int_equal(c.cluster.backend, COLL_BACKEND_ZOOKEEPER);
+        assert_string_equal(c.cluster.zookeeper, "zk1:2181,zk2:2181/tributary");
+        assert_int_equal(c.cluster.session_timeout, 6000);
+        assert_int_equal(c.cluster.replica_lag_time_max_ms, 10000);
+        assert_string_equal(coll_conf_rack(&c), "r1");
+        coll_cluster_config_t cc;
+        coll_conf_to_cluster(&c, &cc);
+        assert_string_equal(cc.rack, "r1");
+    } else {
+        /* Built without the client: a clear error at the backend. */
+        assert_int_equal(rc, TRIB_ECONFIG);
+        const trib_error_t *e = trib_config_error(cfg, 0);
+        assert_int_equal(e->line, 2);
+        assert_non_null(strstr(e->msg, "without the ZooKeeper C client"));
+    }
+    trib_config_free(cfg);
+
+    /* The zookeeper backend without a connect string; a bad one; rack twice; a short session. */
+    write_file(path, "rack: a\n"
+                     "cluster:\n"
+                     "  backend: zookeeper\n"
+                     "  rack: b\n"
+                     "  session_timeout: 1s\n");
+    assert_int_equal(coll_conf_load(&c, &cfg, path), TRIB_ECONFIG);
+    size_t n = trib_config_error_count(cfg);
+    bool need_connect = false, twice = false, short_session = false;
+    for (size_t i = 0; i < n; i++) {
+        const trib_error_t *e = trib_config_error(cfg, i);
+        assert_string_equal(e->file, path);
+        if (strstr(e->msg, "needs cluster.zookeeper")) {
+            need_connect = true;
+            assert_int_equal(e->line, 3);
+            assert_int_equal(e->col, 12);
+        }
+        if (strstr(e->msg, "rack is set twice")) {
+            twice = true;
+            assert_int_equal(e->line, 4);
+        }
+        if (e->line == 5) {
+            short_session = true;
+        }
+    }
+    assert_true(need_connect);
+    assert_true(twice);
+    assert_true(short_session);
+    trib_config_free(cfg);
+
+    write_file(path, "cluster:\n"
+                     "  zookeeper: zk1:2181/a//b\n");
+    assert_int_equal(coll_conf_load(&c, &cfg, path), TRIB_ECONFIG);
+    const trib_error_t *e = trib_config_error(cfg, 0);
+    assert_int_equal(e->line, 2);
+    assert_int_equal(e->col, 14);
+    assert_non_null(strstr(e->msg, "chroot"));
+    trib_config_free(cfg);
+    unlink(path);
+}
+
 int main(void)
 {
     trib_log_set_level(TRIB_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_schema),       cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_shipped_file), cmocka_unit_test(test_topic_defaults),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
