@@ -132,7 +132,9 @@ static bool all_idle(agent_t *a)
     }
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            if (!agent_tail_idle(&a->pipes[i].inputs[j])) {
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            if (in->conf->type == AGENT_INPUT_TAIL &&
+                (a->opts.input_path == NULL || in->only_path != NULL) && !agent_tail_idle(in)) {
                 return false;
             }
         }
@@ -328,11 +330,72 @@ static void free_pipelines(agent_t *a)
             agent_syslog_input_stop(in, a->keep_listeners);
             agent_sample_input_stop(in);
         }
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            free(a->pipes[i].inputs[j].unmatched);
+        }
         free(a->pipes[i].inputs);
     }
     free(a->pipes);
     a->pipes = NULL;
     a->npipes = 0;
+}
+
+static const char *const input_type_names[] = {"tail", "syslog", "metrics", "prometheus"};
+
+/* The input a dry run's --input feeds: input_id, or the only input. */
+static agent_input_t *test_input(agent_t *a)
+{
+    agent_input_t *found = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            n++;
+            if (a->opts.input_id == NULL || strcmp(in->conf->id, a->opts.input_id) == 0) {
+                found = in;
+            }
+        }
+    }
+    if (a->opts.input_id == NULL && n > 1) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent",
+                 "--input: the configuration has %zu inputs: choose one with --input-id", n);
+        return NULL;
+    }
+    if (found == NULL) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input-id %s: no input has that id",
+                 a->opts.input_id ? a->opts.input_id : "");
+        return NULL;
+    }
+    if (found->conf->type != AGENT_INPUT_TAIL && found->conf->type != AGENT_INPUT_SYSLOG) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input: input %s is a %s input, which reads no lines",
+                 found->conf->id, input_type_names[found->conf->type]);
+        return NULL;
+    }
+    return found;
+}
+
+/* Each line of the test input handed to a syslog input's pipeline. */
+static int feed_syslog(agent_t *a, agent_input_t *in)
+{
+    FILE *fp = fopen(a->input_path, "r");
+    if (fp == NULL) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: %s", a->opts.input_path, strerror(errno));
+        return -errno;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, fp)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+            n--;
+        }
+        if (n > 0) {
+            (void)agent_syslog_feed(in, line, (size_t)n);
+        }
+    }
+    free(line);
+    fclose(fp);
+    return 0;
 }
 
 /* 0, or the error of a listener or sampler that could not start. */
@@ -341,9 +404,41 @@ static int start_inputs(agent_t *a)
     int64_t now = agent_now_ms(a);
     int64_t tick = 250;
     int rc = 0;
+    agent_input_t *only = NULL;
+    if (a->opts.input_path != NULL) {
+        only = test_input(a);
+        if (only == NULL) {
+            a->exit_code = 2;
+            return -EINVAL;
+        }
+        if (only->conf->type == AGENT_INPUT_SYSLOG) {
+            rc = feed_syslog(a, only);
+        } else {
+            only->only_path = a->input_path;
+        }
+    }
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
+            if (a->opts.input_path != NULL && (in != only || in->conf->type != AGENT_INPUT_TAIL)) {
+                continue;
+            }
+            if (in->conf->type != AGENT_INPUT_TAIL && a->opts.once) {
+                /* --once ends when the files are read: a source without an
+                   end is not started */
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "input %s (%s): not started under --once",
+                         in->conf->id, input_type_names[in->conf->type]);
+                continue;
+            }
+            if (in->conf->type == AGENT_INPUT_SYSLOG && a->opts.dry_run) {
+                /* a dry run beside the running agent must not take its
+                   address (nor its datagrams) */
+                TRIB_LOG(TRIB_LOG_INFO, "agent",
+                         "input %s (syslog): not listening on %s in a dry run (feed it lines "
+                         "with --input FILE)",
+                         in->conf->id, in->conf->address);
+                continue;
+            }
             if (in->conf->type == AGENT_INPUT_SYSLOG) {
                 int e = agent_syslog_input_start(in);
                 rc = rc ? rc : e;
@@ -357,7 +452,7 @@ static int start_inputs(agent_t *a)
             /* read_from applies to an input's first run only: once it has
                checkpoints, a file without one is new (it may have appeared
                while the agent was down) and is read from its beginning */
-            bool first = true;
+            bool first = in->only_path == NULL;
             for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL && first; ck = ck->next) {
                 first = strcmp(ck->input_id, in->conf->id) != 0;
             }
@@ -559,6 +654,54 @@ static void signal_cb(uv_signal_t *h, int signum)
     begin_stop(a);
 }
 
+/*
+ * A dry run's --input: a file is read as named (from its beginning, no
+ * checkpoint applies); stdin is first copied to an unlinked temporary file
+ * so that a tail input can read it like any file.
+ */
+static int open_test_input(agent_t *a)
+{
+    if (strcmp(a->opts.input_path, "-") != 0) {
+        snprintf(a->input_path, sizeof(a->input_path), "%s", a->opts.input_path);
+        if (strlen(a->opts.input_path) >= sizeof(a->input_path)) {
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: path too long", a->opts.input_path);
+            return -ENAMETOOLONG;
+        }
+        if (access(a->input_path, R_OK) != 0) {
+            int e = errno;
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: %s", a->input_path, strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char tpl[4096];
+    snprintf(tpl, sizeof(tpl), "%s/tributary-agent-input.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkostemp(tpl, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input -: cannot make a temporary file: %s",
+                 strerror(e));
+        return -e;
+    }
+    unlink(tpl);
+    a->input_fd = fd;
+    char buf[65536];
+    ssize_t n;
+    uint64_t off = 0;
+    while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+        int rc = n > 0 ? trib_pwrite_all(fd, buf, (size_t)n, off) : 0;
+        if (rc != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input -: cannot copy stdin: %s",
+                     trib_strerror(rc));
+            return rc;
+        }
+        off += n > 0 ? (uint64_t)n : 0;
+    }
+    snprintf(a->input_path, sizeof(a->input_path), "/proc/self/fd/%d", fd);
+    return 0;
+}
+
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
 {
     agent_t *a = calloc(1, sizeof(*a));
@@ -570,6 +713,12 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     a->opts = *opts;
     a->inotify_fd = -1;
     a->lock_fd = -1;
+    a->input_fd = -1;
+    if (a->opts.input_path != NULL) {
+        a->opts.dry_run = true;
+        a->opts.once = true;
+    }
+    opts = &a->opts;
     a->rk_pipe[0] = a->rk_pipe[1] = -1;
     const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
     if (tf != NULL) {
@@ -604,11 +753,20 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
             return -e;
         }
     }
-    int rc = agent_ckpt_load(&a->ckpts, dir);
+    int rc = 0;
+    if (opts->input_path == NULL) {
+        rc = agent_ckpt_load(&a->ckpts, dir);
+    }
     if (rc != 0 && !opts->dry_run) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot read checkpoints in %s: %s", dir,
                  trib_strerror(rc));
         return rc;
+    }
+    if (opts->input_path != NULL) {
+        rc = open_test_input(a);
+        if (rc != 0) {
+            return rc;
+        }
     }
     rc = agent_buffer_start(a);
     if (rc != 0) {
@@ -729,7 +887,7 @@ int agent_run(agent_t *a)
     int64_t ci = a->cfg->conf.agent.checkpoint_interval_ms;
     uv_timer_start(&a->ckpt_timer, ckpt_cb, (uint64_t)ci, (uint64_t)ci);
     if (start_inputs(a) != 0) {
-        a->exit_code = 1;
+        a->exit_code = a->exit_code ? a->exit_code : 1;
         begin_stop(a);
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "running: %zu pipelines, state in %s%s", a->npipes,
@@ -790,6 +948,9 @@ int agent_free(agent_t *a)
     }
     if (a->lock_fd >= 0) {
         close(a->lock_fd);
+    }
+    if (a->input_fd >= 0) {
+        close(a->input_fd);
     }
     free(a->state_dir);
     free(a->http_addr);

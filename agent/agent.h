@@ -353,6 +353,11 @@ typedef struct agent_options {
     const char *config_path;
     bool dry_run;
     bool once; /* exit when every file has been read to its end and acked */
+    /* dry run: lines of this file ("-": stdin) go through the pipeline of
+       input input_id (NULL: the only input) instead of the inputs' own
+       sources; the agent exits once they are printed */
+    const char *input_path;
+    const char *input_id;
     FILE *dry_out;
 } agent_options_t;
 

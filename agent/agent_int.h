@@ -72,6 +72,8 @@ struct agent_input {
     size_t nopen;
     int64_t next_scan_ms;
     int64_t next_poll_ms;
+    const char *only_path; /* a dry run's --input: this file instead of paths */
+    uint8_t *unmatched;    /* per path pattern: its last scan matched no file */
     bool scanned;
     bool capped; /* the last scan left files unopened (max_open_files) */
 };
@@ -140,6 +142,8 @@ struct agent {
     trib_http_t http;            /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
+    int input_fd;    /* a dry run's --input copied from stdin (an unlinked file) */
+    char input_path[64];
 };
 
 int64_t agent_now_ms(agent_t *a);
@@ -168,6 +172,9 @@ int agent_syslog_input_start(agent_input_t *in);
    new input takes it or agent_syslog_release_kept() closes it. */
 void agent_syslog_input_stop(agent_input_t *in, bool keep);
 void agent_syslog_release_kept(agent_t *a);
+/* One message handled as if the input's listener had received it (a dry
+   run's --input); the result of the listener's callback. */
+int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len);
 /* The listeners' counters: those stopped so far plus the running ones. */
 void agent_syslog_stats(agent_t *a, agent_sl_stats_t *out);
 void agent_syslog_resume_all(agent_t *a); /* the buffer has room again */

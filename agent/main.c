@@ -50,8 +50,16 @@ static void usage(FILE *out)
           "  -c, --config FILE   configuration (default /etc/tributary/agent.yaml)\n"
           "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
           "      --dry-run       print events as JSON lines on stdout instead of shipping\n"
-          "                      them (checkpoints are read, never written)\n"
-          "      --once          exit once every file is read to its end and acknowledged\n"
+          "                      them: checkpoints are read, never written; state_dir is\n"
+          "                      not locked; syslog listeners and the metrics endpoint are\n"
+          "                      not started, so a dry run beside the running agent takes\n"
+          "                      none of its ports or messages\n"
+          "      --input FILE    with --dry-run: the lines of FILE ('-': stdin) go through\n"
+          "                      the pipeline of one input instead of its own source (files\n"
+          "                      or listener); the agent exits once they are printed\n"
+          "      --input-id ID   the input --input feeds (needed when there are several)\n"
+          "      --once          read the files to their end, deliver, exit; syslog, metrics\n"
+          "                      and prometheus inputs (which have no end) are not started\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show versions and exit\n"
           "\n"
@@ -133,12 +141,14 @@ static int buffer_cmd(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_DRY_RUN, OPT_ONCE };
+    enum { OPT_CHECK = 256, OPT_DRY_RUN, OPT_ONCE, OPT_INPUT, OPT_INPUT_ID };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"once", no_argument, NULL, OPT_ONCE},
+        {"input", required_argument, NULL, OPT_INPUT},
+        {"input-id", required_argument, NULL, OPT_INPUT_ID},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -176,6 +186,12 @@ int main(int argc, char **argv)
         case OPT_ONCE:
             o.once = true;
             break;
+        case OPT_INPUT:
+            o.input_path = optarg;
+            break;
+        case OPT_INPUT_ID:
+            o.input_id = optarg;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -184,6 +200,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-agent: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if ((o.input_path != NULL || o.input_id != NULL) && !o.dry_run) {
+        fputs("tributary-agent: --input and --input-id need --dry-run\n", stderr);
         return 2;
     }
     agent_config_t *cfg = NULL;

@@ -251,7 +251,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
 int agent_metrics_write_file(agent_t *a)
 {
     const char *path = a->cfg->conf.agent.metrics_file;
-    if (path == NULL) {
+    if (path == NULL || a->opts.dry_run) {
+        /* the running agent's file, not a dry run's */
         return 0;
     }
     trib_buf_t b;
@@ -290,6 +291,12 @@ int agent_http_start(agent_t *a)
         return 0;
     }
     if (m->text == NULL) {
+        return 0;
+    }
+    if (a->opts.dry_run) {
+        /* the running agent's port, not a dry run's */
+        TRIB_LOG(TRIB_LOG_INFO, "agent", "dry run: no metrics endpoint (agent.metrics %s)",
+                 m->text);
         return 0;
     }
     const char *host = m->host[0] ? m->host : "0.0.0.0";

@@ -161,6 +161,12 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     return erc;
 }
 
+int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len)
+{
+    agent_syslog_src_t sx = {.in = in};
+    return on_message(&sx, msg, len, false, NULL);
+}
+
 int agent_syslog_input_start(agent_input_t *in)
 {
     agent_input_conf_t *c = in->conf;
