@@ -228,7 +228,7 @@ static void rk_poll_cb(uv_poll_t *h, int status, int events)
 /* Directory part of a glob up to its first wildcard component. */
 static void watch_dirs(agent_t *a)
 {
-    if (a->inotify_fd < 0) {
+    if (a->inotify_fd < 0 || a->opts.input_path != NULL) {
         return;
     }
     for (size_t i = 0; i < a->nwds; i++) {
@@ -277,6 +277,28 @@ static void watch_dirs(agent_t *a)
     }
 }
 
+/* The counters of an input, found by pipeline name and input id. */
+static agent_input_stats_t *input_stats(agent_t *a, const char *pipeline, const char *input)
+{
+    for (agent_input_stats_t *s = a->istats; s != NULL; s = s->next) {
+        if (strcmp(s->pipeline, pipeline) == 0 && strcmp(s->input, input) == 0) {
+            return s;
+        }
+    }
+    agent_input_stats_t *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->pipeline = strdup(pipeline)) == NULL ||
+        (s->input = strdup(input)) == NULL) {
+        if (s != NULL) {
+            free(s->pipeline);
+        }
+        free(s);
+        return NULL;
+    }
+    s->next = a->istats;
+    a->istats = s;
+    return s;
+}
+
 static int build_pipelines(agent_t *a)
 {
     agent_conf_t *k = &a->cfg->conf;
@@ -299,6 +321,10 @@ static int build_pipelines(agent_t *a)
         for (size_t j = 0; j < pl->ninputs; j++) {
             pl->inputs[j].pl = pl;
             pl->inputs[j].conf = &pl->conf->inputs[j];
+            pl->inputs[j].ist = input_stats(a, pl->conf->name, pl->conf->inputs[j].id);
+            if (pl->inputs[j].ist == NULL) {
+                return -ENOMEM;
+            }
             if (pl->conf->inputs[j].max_line_bytes > maxline) {
                 maxline = pl->conf->inputs[j].max_line_bytes;
             }
@@ -554,6 +580,87 @@ static void begin_stop(agent_t *a)
     }
 }
 
+/* What an input is made of, to tell what a reload changed. */
+static void input_sig(const agent_pipeline_conf_t *pl, const agent_input_conf_t *c, char *out,
+                      size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s|%s|%s|%zu|%zu|%d|%s|%d|%d|%s|%s|%lld|%d|%d|%s", pl->name,
+                     pl->topic, pl->key, pl->nparse, pl->nfilters, c->type,
+                     c->address ? c->address : "", c->mode, c->framing, c->url ? c->url : "",
+                     c->multiline.start ? c->multiline.start : "", (long long)c->interval_ms,
+                     c->read_from, pl->on_parse_error,
+                     pl->parse_error_topic ? pl->parse_error_topic : "");
+    for (size_t k = 0; k < c->paths.count && n >= 0 && (size_t)n < outlen; k++) {
+        n += snprintf(out + n, outlen - (size_t)n, "|p:%s", c->paths.items[k]);
+    }
+    for (size_t k = 0; k < c->exclude.count && n >= 0 && (size_t)n < outlen; k++) {
+        n += snprintf(out + n, outlen - (size_t)n, "|x:%s", c->exclude.items[k]);
+    }
+    for (size_t k = 0; k < pl->nparse && n >= 0 && (size_t)n < outlen; k++) {
+        const agent_parse_conf_t *p = &pl->parse[k];
+        n += snprintf(out + n, outlen - (size_t)n, "|r:%d:%s:%s:%s:%zu", p->type,
+                      p->pattern ? p->pattern : "", p->field, p->time_field ? p->time_field : "",
+                      p->types.count);
+    }
+    for (size_t k = 0; k < pl->nfilters && n >= 0 && (size_t)n < outlen; k++) {
+        const agent_filter_conf_t *f = &pl->filters[k];
+        n += snprintf(out + n, outlen - (size_t)n, "|f:%d:%s:%s:%s:%s", f->type, f->field,
+                      f->match ? f->match : "", f->value ? f->value : "", f->to ? f->to : "");
+    }
+}
+
+static const agent_input_conf_t *find_input_conf(const agent_conf_t *k, const char *id,
+                                                 const agent_pipeline_conf_t **pl)
+{
+    for (size_t i = 0; i < k->npipelines; i++) {
+        for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
+            if (strcmp(k->pipelines[i].inputs[j].id, id) == 0) {
+                *pl = &k->pipelines[i];
+                return &k->pipelines[i].inputs[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Logs the inputs a reload adds, removes or changes (with their pipeline). */
+static void log_reload_changes(const agent_conf_t *old, const agent_conf_t *nw)
+{
+    static char s1[8192], s2[8192];
+    size_t same = 0;
+    for (size_t i = 0; i < nw->npipelines; i++) {
+        for (size_t j = 0; j < nw->pipelines[i].ninputs; j++) {
+            const agent_input_conf_t *c = &nw->pipelines[i].inputs[j];
+            const agent_pipeline_conf_t *opl = NULL;
+            const agent_input_conf_t *oc = find_input_conf(old, c->id, &opl);
+            if (oc == NULL) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s added (pipeline %s)", c->id,
+                         nw->pipelines[i].name);
+                continue;
+            }
+            input_sig(opl, oc, s1, sizeof(s1));
+            input_sig(&nw->pipelines[i], c, s2, sizeof(s2));
+            if (strcmp(s1, s2) != 0) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s changed (pipeline %s)", c->id,
+                         nw->pipelines[i].name);
+            } else {
+                same++;
+            }
+        }
+    }
+    for (size_t i = 0; i < old->npipelines; i++) {
+        for (size_t j = 0; j < old->pipelines[i].ninputs; j++) {
+            const agent_pipeline_conf_t *npl = NULL;
+            const agent_input_conf_t *c = &old->pipelines[i].inputs[j];
+            if (find_input_conf(nw, c->id, &npl) == NULL) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s removed (was in pipeline %s)",
+                         c->id, old->pipelines[i].name);
+            }
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: %zu inputs unchanged", same);
+}
+
 static void reload(agent_t *a)
 {
     agent_config_t *nc = NULL;
@@ -578,6 +685,7 @@ static void reload(agent_t *a)
                  "only at a restart");
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "reloading %s", a->opts.config_path);
+    log_reload_changes(&a->cfg->conf, &nc->conf);
     uv_timer_stop(&a->tick);
     drain(a);
     a->keep_listeners = true;
@@ -702,6 +810,27 @@ static int open_test_input(agent_t *a)
     return 0;
 }
 
+/* The missing parents of state_dir (0750), as a package's unit would make
+   them; 0 or an errno. */
+static int mkdir_parents(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
+        return ENAMETOOLONG;
+    }
+    char *last = strrchr(p, '/');
+    for (char *s = p + 1; last != NULL && s < last; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                return errno;
+            }
+            *s = '/';
+        }
+    }
+    return 0;
+}
+
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
 {
     agent_t *a = calloc(1, sizeof(*a));
@@ -731,16 +860,21 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     }
     const char *dir = a->state_dir;
     if (!opts->dry_run) {
-        /* The entry must be durable before checkpoints and the buffer are
-           synced inside it, or a power loss takes the whole directory. */
-        int drc = trib_mkdir_durable(dir, 0750);
+        /* missing parents are made as a package's unit would make them;
+           the entry itself must be durable before checkpoints and the
+           buffer are synced inside it, or a power loss takes the whole
+           directory */
+        int me = mkdir_parents(dir);
+        int drc = me != 0 ? -me : trib_mkdir_durable(dir, 0750);
         struct stat dst;
         if (drc != 0 && stat(dir, &dst) == 0 && S_ISDIR(dst.st_mode)) {
             TRIB_LOG(TRIB_LOG_WARN, "agent", "created state_dir %s but cannot sync its parent: %s",
                      dir, trib_strerror(drc));
         } else if (drc != 0) {
-            TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot create state_dir %s: %s", dir,
-                     trib_strerror(drc));
+            TRIB_LOG(TRIB_LOG_ERROR, "agent",
+                     "cannot create state_dir %s: %s (create it with write access for the "
+                     "agent's user, or set agent.state_dir to a directory the agent may write)",
+                     dir, trib_strerror(drc));
             return drc;
         }
         char lock[4096];
@@ -867,6 +1001,7 @@ static void preflight(agent_t *a)
 int agent_run(agent_t *a)
 {
     signal(SIGPIPE, SIG_IGN);
+    a->started_ms = agent_wall_ms();
     preflight(a);
     if (build_pipelines(a) != 0) {
         return 1;
@@ -951,6 +1086,13 @@ int agent_free(agent_t *a)
     }
     if (a->input_fd >= 0) {
         close(a->input_fd);
+    }
+    while (a->istats != NULL) {
+        agent_input_stats_t *s = a->istats;
+        a->istats = s->next;
+        free(s->pipeline);
+        free(s->input);
+        free(s);
     }
     free(a->state_dir);
     free(a->http_addr);

@@ -405,6 +405,7 @@ size_t agent_tail_read(agent_file_t *f, size_t budget)
                 break;
             }
             a->st.lines_read++;
+            f->in->ist->lines_read++;
             a->st.bytes_read += len + 1;
             f->off += len + 1;
             pos += len + 1;
@@ -454,6 +455,7 @@ static int flush_partial(agent_file_t *f)
     int rc = on_line(f, a->rbuf, (size_t)n, f->off + (uint64_t)n, false);
     if (rc == 0) {
         a->st.lines_read++;
+        f->in->ist->lines_read++;
         a->st.bytes_read += (uint64_t)n;
         f->off += (uint64_t)n;
         f->examined = f->off;

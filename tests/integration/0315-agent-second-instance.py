@@ -13,8 +13,9 @@ endpoint. Beside it:
     nor listens on the syslog address nor on the metrics port.
 util-linux `logger` then sends N messages over UDP: the running agent must
 deliver all N to the topic, and the dry run must have printed none.
-Last, `--dry-run --input -` feeds lines from stdin through the syslog
-input's pipeline and prints them parsed, without any socket.
+Then `--dry-run --input -` feeds lines from stdin through the syslog
+input's pipeline and prints them parsed, without any socket, and `--once`
+with a syslog input exits (the listener, which has no end, is not started).
 """
 import importlib
 import json
@@ -142,6 +143,14 @@ def main(c):
             msgs = [(e["topic"], e["value"]["message"], e["value"].get("app")) for e in evs]
             if msgs != [(TOPIC, "fed one", "app"), (TOPIC, "fed two", "app")]:
                 raise TestFailure("--dry-run --input - printed %r" % msgs)
+            # --once with a syslog input: the listener is not started, the
+            # agent exits once its (no) files are read
+            r = subprocess.run([agentlib.AGENT, "--config", b.conf, "--once"],
+                               capture_output=True, timeout=60)
+            out = (r.stdout + r.stderr).decode(errors="replace")
+            if r.returncode != 0 or "input udp-in (syslog): not started under --once" not in out:
+                raise TestFailure("--once with a syslog input: status %d\n%s"
+                                  % (r.returncode, out))
             a.stop("TERM")
         finally:
             if dry is not None and dry.poll() is None:
