@@ -16,9 +16,13 @@ nothing, a regex parse step with types and on_parse_error: route.
     down"; each refused connection is logged once (librdkafka's line, not
     again through the error callback); once the collector is back the log
     says the brokers are reachable again and /health is 200;
-  - SIGHUP with another path pattern logs the input as changed.
+  - SIGHUP with another path pattern logs the input as changed;
+  - `--dry-run --input FILE` beside the running agent (its state_dir
+    locked) prints the file's lines parsed, typed and routed;
+  - a state_dir whose parents do not exist is created.
 """
 import importlib
+import json
 import os
 import signal
 import subprocess
@@ -169,7 +173,31 @@ def main(c):
         want = "input web-in: opened %s at offset %d of %d (its checkpoint)" % (
             path, size, os.path.getsize(path))
         agentlib.wait_for(lambda: want in log_text(a), 30, "the file opened at its checkpoint")
+        # a dry run beside it feeds a test file through the tail input's
+        # pipeline: parsed, typed and routed as the agent would
+        test_in = os.path.join(c.tmp, "test-input.txt")
+        with open(test_in, "w") as f:
+            f.write("GET /z 299\nnot parsed\n")
+        r = subprocess.run([agentlib.AGENT, "--config", a.conf, "--dry-run", "--input", test_in],
+                           capture_output=True, timeout=60)
+        evs = [json.loads(ln) for ln in r.stdout.decode().splitlines() if ln]
+        got = [(e["topic"], e["value"].get("status"), e["value"].get("parse_error")) for e in evs]
+        if r.returncode != 0 or got != [(TOPIC, 299, None), (BAD, None, True)]:
+            raise TestFailure("--dry-run --input %s: status %d, %r\n%s"
+                              % (test_in, r.returncode, got, r.stderr.decode(errors="replace")))
         a.stop("TERM")
+        # a state_dir whose parents do not exist is made (as a package would)
+        nested = os.path.join(c.tmp, "var", "lib", "tributary", "agent")
+        with open(a.conf) as f:
+            conf = f.read().replace("state_dir: %s" % a.state, "state_dir: %s" % nested)
+        other = os.path.join(c.tmp, "nested.yaml")
+        with open(other, "w") as f:
+            f.write(conf)
+        r = subprocess.run([agentlib.AGENT, "--config", other, "--once"], capture_output=True,
+                           timeout=120)
+        if r.returncode != 0 or not os.path.isfile(os.path.join(nested, "checkpoints")):
+            raise TestFailure("--once with a new nested state_dir: status %d\n%s"
+                              % (r.returncode, r.stderr.decode(errors="replace")))
 
 
 run_test(main, extra_args=["--listen", "127.0.0.1:%d" % PORT])
