@@ -252,8 +252,9 @@ void agent_output_poll(agent_t *a);
 bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err);
 /* An event handed to librdkafka: one more in flight. */
 void agent_output_inflight_add(agent_t *a);
-/* Events cannot be delivered (AGENT_HEALTH_STALL_MS): false and the
-   reason; true when healthy. */
+/* Events cannot be delivered: some wait while librdkafka last said all
+   brokers were down, or they have waited AGENT_HEALTH_STALL_MS with none
+   acknowledged. false and the reason; true when healthy. */
 #define AGENT_HEALTH_STALL_MS 30000
 bool agent_output_healthy(agent_t *a, char *why, size_t whylen);
 /* Counts an event handed to librdkafka (and runs the test hook

@@ -600,7 +600,11 @@ bool agent_output_healthy(agent_t *a, char *why, size_t whylen)
         snprintf(why, whylen, "stopping");
         return false;
     }
-    if (a->brokers_down_ms != 0) {
+    /* the brokers' state matters while events wait: librdkafka says when
+       they all went down, and a delivery says they are back (with nothing
+       to send, nothing is undelivered) */
+    bool waiting = a->inflight_msgs > 0 || !agent_buffer_idle(a);
+    if (a->brokers_down_ms != 0 && waiting) {
         snprintf(why, whylen, "all brokers down for %lld s (%s)",
                  (long long)((now - a->brokers_down_ms) / 1000), a->last_error);
         return false;

@@ -12,8 +12,8 @@ nothing, a regex parse step with types and on_parse_error: route.
     count them with pipeline and input labels;
   - `tributary-agent status` prints health, output, the input and each
     file with offset, acknowledged offset, size and lag;
-  - with the collector stopped /health turns 503 "degraded: all brokers
-    down"; each refused connection is logged once (librdkafka's line, not
+  - with the collector stopped and a line waiting, /health turns 503
+    "degraded: all brokers down"; each refused connection is logged once (librdkafka's line, not
     again through the error callback); once the collector is back the log
     says the brokers are reachable again and /health is 200;
   - SIGHUP with another path pattern logs the input as changed;
@@ -137,13 +137,13 @@ def main(c):
             raise TestFailure("the empty pattern is not named exactly once:\n%s" % text)
         # an outage: /health degraded, then the brokers back
         c.stop("TERM")
+        with open(path, "a") as f:
+            f.write("GET /e 202\n")
         agentlib.wait_for(lambda: health(mport)[0] == 503, 60, "/health to report degraded")
         code, body = health(mport)
         if "degraded" not in body or "brokers down" not in body:
             raise TestFailure("/health while the collector is down: %d %r" % (code, body))
         log("/health during the outage: %d %s" % (code, body.strip()))
-        with open(path, "a") as f:
-            f.write("GET /e 202\n")
         c.start()
         agentlib.wait_for(lambda: a.metrics().get("tributary_agent_events_acked_total", 0) >= 6,
                           120, "the event written during the outage")
