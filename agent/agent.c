@@ -819,7 +819,7 @@ static int mkdir_parents(const char *dir)
         return ENAMETOOLONG;
     }
     char *last = strrchr(p, '/');
-    for (char *s = p + 1; last != NULL && s < last; s++) {
+    for (char *s = p + 1; last != NULL && s <= last; s++) {
         if (*s == '/') {
             *s = '\0';
             if (mkdir(p, 0750) != 0 && errno != EEXIST) {
