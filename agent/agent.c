@@ -132,7 +132,9 @@ static bool all_idle(agent_t *a)
     }
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            if (!agent_tail_idle(&a->pipes[i].inputs[j])) {
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            if (in->conf->type == AGENT_INPUT_TAIL &&
+                (a->opts.input_path == NULL || in->only_path != NULL) && !agent_tail_idle(in)) {
                 return false;
             }
         }
@@ -226,7 +228,7 @@ static void rk_poll_cb(uv_poll_t *h, int status, int events)
 /* Directory part of a glob up to its first wildcard component. */
 static void watch_dirs(agent_t *a)
 {
-    if (a->inotify_fd < 0) {
+    if (a->inotify_fd < 0 || a->opts.input_path != NULL) {
         return;
     }
     for (size_t i = 0; i < a->nwds; i++) {
@@ -275,6 +277,28 @@ static void watch_dirs(agent_t *a)
     }
 }
 
+/* The counters of an input, found by pipeline name and input id. */
+static agent_input_stats_t *input_stats(agent_t *a, const char *pipeline, const char *input)
+{
+    for (agent_input_stats_t *s = a->istats; s != NULL; s = s->next) {
+        if (strcmp(s->pipeline, pipeline) == 0 && strcmp(s->input, input) == 0) {
+            return s;
+        }
+    }
+    agent_input_stats_t *s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->pipeline = strdup(pipeline)) == NULL ||
+        (s->input = strdup(input)) == NULL) {
+        if (s != NULL) {
+            free(s->pipeline);
+        }
+        free(s);
+        return NULL;
+    }
+    s->next = a->istats;
+    a->istats = s;
+    return s;
+}
+
 static int build_pipelines(agent_t *a)
 {
     agent_conf_t *k = &a->cfg->conf;
@@ -297,6 +321,10 @@ static int build_pipelines(agent_t *a)
         for (size_t j = 0; j < pl->ninputs; j++) {
             pl->inputs[j].pl = pl;
             pl->inputs[j].conf = &pl->conf->inputs[j];
+            pl->inputs[j].ist = input_stats(a, pl->conf->name, pl->conf->inputs[j].id);
+            if (pl->inputs[j].ist == NULL) {
+                return -ENOMEM;
+            }
             if (pl->conf->inputs[j].max_line_bytes > maxline) {
                 maxline = pl->conf->inputs[j].max_line_bytes;
             }
@@ -328,11 +356,72 @@ static void free_pipelines(agent_t *a)
             agent_syslog_input_stop(in, a->keep_listeners);
             agent_sample_input_stop(in);
         }
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            free(a->pipes[i].inputs[j].unmatched);
+        }
         free(a->pipes[i].inputs);
     }
     free(a->pipes);
     a->pipes = NULL;
     a->npipes = 0;
+}
+
+static const char *const input_type_names[] = {"tail", "syslog", "metrics", "prometheus"};
+
+/* The input a dry run's --input feeds: input_id, or the only input. */
+static agent_input_t *test_input(agent_t *a)
+{
+    agent_input_t *found = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < a->npipes; i++) {
+        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            n++;
+            if (a->opts.input_id == NULL || strcmp(in->conf->id, a->opts.input_id) == 0) {
+                found = in;
+            }
+        }
+    }
+    if (a->opts.input_id == NULL && n > 1) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent",
+                 "--input: the configuration has %zu inputs: choose one with --input-id", n);
+        return NULL;
+    }
+    if (found == NULL) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input-id %s: no input has that id",
+                 a->opts.input_id ? a->opts.input_id : "");
+        return NULL;
+    }
+    if (found->conf->type != AGENT_INPUT_TAIL && found->conf->type != AGENT_INPUT_SYSLOG) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input: input %s is a %s input, which reads no lines",
+                 found->conf->id, input_type_names[found->conf->type]);
+        return NULL;
+    }
+    return found;
+}
+
+/* Each line of the test input handed to a syslog input's pipeline. */
+static int feed_syslog(agent_t *a, agent_input_t *in)
+{
+    FILE *fp = fopen(a->input_path, "r");
+    if (fp == NULL) {
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: %s", a->opts.input_path, strerror(errno));
+        return -errno;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, fp)) >= 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+            n--;
+        }
+        if (n > 0) {
+            (void)agent_syslog_feed(in, line, (size_t)n);
+        }
+    }
+    free(line);
+    fclose(fp);
+    return 0;
 }
 
 /* 0, or the error of a listener or sampler that could not start. */
@@ -341,9 +430,41 @@ static int start_inputs(agent_t *a)
     int64_t now = agent_now_ms(a);
     int64_t tick = 250;
     int rc = 0;
+    agent_input_t *only = NULL;
+    if (a->opts.input_path != NULL) {
+        only = test_input(a);
+        if (only == NULL) {
+            a->exit_code = 2;
+            return -EINVAL;
+        }
+        if (only->conf->type == AGENT_INPUT_SYSLOG) {
+            rc = feed_syslog(a, only);
+        } else {
+            only->only_path = a->input_path;
+        }
+    }
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
+            if (a->opts.input_path != NULL && (in != only || in->conf->type != AGENT_INPUT_TAIL)) {
+                continue;
+            }
+            if (in->conf->type != AGENT_INPUT_TAIL && a->opts.once) {
+                /* --once ends when the files are read: a source without an
+                   end is not started */
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "input %s (%s): not started under --once",
+                         in->conf->id, input_type_names[in->conf->type]);
+                continue;
+            }
+            if (in->conf->type == AGENT_INPUT_SYSLOG && a->opts.dry_run) {
+                /* a dry run beside the running agent must not take its
+                   address (nor its datagrams) */
+                TRIB_LOG(TRIB_LOG_INFO, "agent",
+                         "input %s (syslog): not listening on %s in a dry run (feed it lines "
+                         "with --input FILE)",
+                         in->conf->id, in->conf->address);
+                continue;
+            }
             if (in->conf->type == AGENT_INPUT_SYSLOG) {
                 int e = agent_syslog_input_start(in);
                 rc = rc ? rc : e;
@@ -357,7 +478,7 @@ static int start_inputs(agent_t *a)
             /* read_from applies to an input's first run only: once it has
                checkpoints, a file without one is new (it may have appeared
                while the agent was down) and is read from its beginning */
-            bool first = true;
+            bool first = in->only_path == NULL;
             for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL && first; ck = ck->next) {
                 first = strcmp(ck->input_id, in->conf->id) != 0;
             }
@@ -459,6 +580,87 @@ static void begin_stop(agent_t *a)
     }
 }
 
+/* What an input is made of, to tell what a reload changed. */
+static void input_sig(const agent_pipeline_conf_t *pl, const agent_input_conf_t *c, char *out,
+                      size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s|%s|%s|%zu|%zu|%d|%s|%d|%d|%s|%s|%lld|%d|%d|%s", pl->name,
+                     pl->topic, pl->key, pl->nparse, pl->nfilters, c->type,
+                     c->address ? c->address : "", c->mode, c->framing, c->url ? c->url : "",
+                     c->multiline.start ? c->multiline.start : "", (long long)c->interval_ms,
+                     c->read_from, pl->on_parse_error,
+                     pl->parse_error_topic ? pl->parse_error_topic : "");
+    for (size_t k = 0; k < c->paths.count && n >= 0 && (size_t)n < outlen; k++) {
+        n += snprintf(out + n, outlen - (size_t)n, "|p:%s", c->paths.items[k]);
+    }
+    for (size_t k = 0; k < c->exclude.count && n >= 0 && (size_t)n < outlen; k++) {
+        n += snprintf(out + n, outlen - (size_t)n, "|x:%s", c->exclude.items[k]);
+    }
+    for (size_t k = 0; k < pl->nparse && n >= 0 && (size_t)n < outlen; k++) {
+        const agent_parse_conf_t *p = &pl->parse[k];
+        n += snprintf(out + n, outlen - (size_t)n, "|r:%d:%s:%s:%s:%zu", p->type,
+                      p->pattern ? p->pattern : "", p->field, p->time_field ? p->time_field : "",
+                      p->types.count);
+    }
+    for (size_t k = 0; k < pl->nfilters && n >= 0 && (size_t)n < outlen; k++) {
+        const agent_filter_conf_t *f = &pl->filters[k];
+        n += snprintf(out + n, outlen - (size_t)n, "|f:%d:%s:%s:%s:%s", f->type, f->field,
+                      f->match ? f->match : "", f->value ? f->value : "", f->to ? f->to : "");
+    }
+}
+
+static const agent_input_conf_t *find_input_conf(const agent_conf_t *k, const char *id,
+                                                 const agent_pipeline_conf_t **pl)
+{
+    for (size_t i = 0; i < k->npipelines; i++) {
+        for (size_t j = 0; j < k->pipelines[i].ninputs; j++) {
+            if (strcmp(k->pipelines[i].inputs[j].id, id) == 0) {
+                *pl = &k->pipelines[i];
+                return &k->pipelines[i].inputs[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Logs the inputs a reload adds, removes or changes (with their pipeline). */
+static void log_reload_changes(const agent_conf_t *old, const agent_conf_t *nw)
+{
+    static char s1[8192], s2[8192];
+    size_t same = 0;
+    for (size_t i = 0; i < nw->npipelines; i++) {
+        for (size_t j = 0; j < nw->pipelines[i].ninputs; j++) {
+            const agent_input_conf_t *c = &nw->pipelines[i].inputs[j];
+            const agent_pipeline_conf_t *opl = NULL;
+            const agent_input_conf_t *oc = find_input_conf(old, c->id, &opl);
+            if (oc == NULL) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s added (pipeline %s)", c->id,
+                         nw->pipelines[i].name);
+                continue;
+            }
+            input_sig(opl, oc, s1, sizeof(s1));
+            input_sig(&nw->pipelines[i], c, s2, sizeof(s2));
+            if (strcmp(s1, s2) != 0) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s changed (pipeline %s)", c->id,
+                         nw->pipelines[i].name);
+            } else {
+                same++;
+            }
+        }
+    }
+    for (size_t i = 0; i < old->npipelines; i++) {
+        for (size_t j = 0; j < old->pipelines[i].ninputs; j++) {
+            const agent_pipeline_conf_t *npl = NULL;
+            const agent_input_conf_t *c = &old->pipelines[i].inputs[j];
+            if (find_input_conf(nw, c->id, &npl) == NULL) {
+                TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: input %s removed (was in pipeline %s)",
+                         c->id, old->pipelines[i].name);
+            }
+        }
+    }
+    TRIB_LOG(TRIB_LOG_INFO, "agent", "reload: %zu inputs unchanged", same);
+}
+
 static void reload(agent_t *a)
 {
     agent_config_t *nc = NULL;
@@ -483,6 +685,7 @@ static void reload(agent_t *a)
                  "only at a restart");
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "reloading %s", a->opts.config_path);
+    log_reload_changes(&a->cfg->conf, &nc->conf);
     uv_timer_stop(&a->tick);
     drain(a);
     a->keep_listeners = true;
@@ -559,6 +762,75 @@ static void signal_cb(uv_signal_t *h, int signum)
     begin_stop(a);
 }
 
+/*
+ * A dry run's --input: a file is read as named (from its beginning, no
+ * checkpoint applies); stdin is first copied to an unlinked temporary file
+ * so that a tail input can read it like any file.
+ */
+static int open_test_input(agent_t *a)
+{
+    if (strcmp(a->opts.input_path, "-") != 0) {
+        snprintf(a->input_path, sizeof(a->input_path), "%s", a->opts.input_path);
+        if (strlen(a->opts.input_path) >= sizeof(a->input_path)) {
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: path too long", a->opts.input_path);
+            return -ENAMETOOLONG;
+        }
+        if (access(a->input_path, R_OK) != 0) {
+            int e = errno;
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input %s: %s", a->input_path, strerror(e));
+            return -e;
+        }
+        return 0;
+    }
+    const char *tmp = getenv("TMPDIR");
+    char tpl[4096];
+    snprintf(tpl, sizeof(tpl), "%s/tributary-agent-input.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    int fd = mkostemp(tpl, O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input -: cannot make a temporary file: %s",
+                 strerror(e));
+        return -e;
+    }
+    unlink(tpl);
+    a->input_fd = fd;
+    char buf[65536];
+    ssize_t n;
+    uint64_t off = 0;
+    while ((n = read(STDIN_FILENO, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+        int rc = n > 0 ? trib_pwrite_all(fd, buf, (size_t)n, off) : 0;
+        if (rc != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, "agent", "--input -: cannot copy stdin: %s",
+                     trib_strerror(rc));
+            return rc;
+        }
+        off += n > 0 ? (uint64_t)n : 0;
+    }
+    snprintf(a->input_path, sizeof(a->input_path), "/proc/self/fd/%d", fd);
+    return 0;
+}
+
+/* The missing parents of state_dir (0750), as a package's unit would make
+   them; 0 or an errno. */
+static int mkdir_parents(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
+        return ENAMETOOLONG;
+    }
+    char *last = strrchr(p, '/');
+    for (char *s = p + 1; last != NULL && s <= last; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                return errno;
+            }
+            *s = '/';
+        }
+    }
+    return 0;
+}
+
 int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
 {
     agent_t *a = calloc(1, sizeof(*a));
@@ -570,6 +842,12 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     a->opts = *opts;
     a->inotify_fd = -1;
     a->lock_fd = -1;
+    a->input_fd = -1;
+    if (a->opts.input_path != NULL) {
+        a->opts.dry_run = true;
+        a->opts.once = true;
+    }
+    opts = &a->opts;
     a->rk_pipe[0] = a->rk_pipe[1] = -1;
     const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
     if (tf != NULL) {
@@ -582,16 +860,21 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     }
     const char *dir = a->state_dir;
     if (!opts->dry_run) {
-        /* The entry must be durable before checkpoints and the buffer are
-           synced inside it, or a power loss takes the whole directory. */
-        int drc = trib_mkdir_durable(dir, 0750);
+        /* missing parents are made as a package's unit would make them;
+           the entry itself must be durable before checkpoints and the
+           buffer are synced inside it, or a power loss takes the whole
+           directory */
+        int me = mkdir_parents(dir);
+        int drc = me != 0 ? -me : trib_mkdir_durable(dir, 0750);
         struct stat dst;
         if (drc != 0 && stat(dir, &dst) == 0 && S_ISDIR(dst.st_mode)) {
             TRIB_LOG(TRIB_LOG_WARN, "agent", "created state_dir %s but cannot sync its parent: %s",
                      dir, trib_strerror(drc));
         } else if (drc != 0) {
-            TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot create state_dir %s: %s", dir,
-                     trib_strerror(drc));
+            TRIB_LOG(TRIB_LOG_ERROR, "agent",
+                     "cannot create state_dir %s: %s (create it with write access for the "
+                     "agent's user, or set agent.state_dir to a directory the agent may write)",
+                     dir, trib_strerror(drc));
             return drc;
         }
         char lock[4096];
@@ -604,11 +887,20 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
             return -e;
         }
     }
-    int rc = agent_ckpt_load(&a->ckpts, dir);
+    int rc = 0;
+    if (opts->input_path == NULL) {
+        rc = agent_ckpt_load(&a->ckpts, dir);
+    }
     if (rc != 0 && !opts->dry_run) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot read checkpoints in %s: %s", dir,
                  trib_strerror(rc));
         return rc;
+    }
+    if (opts->input_path != NULL) {
+        rc = open_test_input(a);
+        if (rc != 0) {
+            return rc;
+        }
     }
     rc = agent_buffer_start(a);
     if (rc != 0) {
@@ -709,6 +1001,7 @@ static void preflight(agent_t *a)
 int agent_run(agent_t *a)
 {
     signal(SIGPIPE, SIG_IGN);
+    a->started_ms = agent_wall_ms();
     preflight(a);
     if (build_pipelines(a) != 0) {
         return 1;
@@ -729,7 +1022,7 @@ int agent_run(agent_t *a)
     int64_t ci = a->cfg->conf.agent.checkpoint_interval_ms;
     uv_timer_start(&a->ckpt_timer, ckpt_cb, (uint64_t)ci, (uint64_t)ci);
     if (start_inputs(a) != 0) {
-        a->exit_code = 1;
+        a->exit_code = a->exit_code ? a->exit_code : 1;
         begin_stop(a);
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "running: %zu pipelines, state in %s%s", a->npipes,
@@ -790,6 +1083,16 @@ int agent_free(agent_t *a)
     }
     if (a->lock_fd >= 0) {
         close(a->lock_fd);
+    }
+    if (a->input_fd >= 0) {
+        close(a->input_fd);
+    }
+    while (a->istats != NULL) {
+        agent_input_stats_t *s = a->istats;
+        a->istats = s->next;
+        free(s->pipeline);
+        free(s->input);
+        free(s);
     }
     free(a->state_dir);
     free(a->http_addr);

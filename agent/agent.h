@@ -165,14 +165,30 @@ typedef struct agent_input_conf {
     uint32_t socket_perm;
 } agent_input_conf_t;
 
+enum {
+    AGENT_TYPE_INT = 0,
+    AGENT_TYPE_FLOAT = 1,
+    AGENT_TYPE_BOOL = 2,
+    AGENT_TYPE_TIMESTAMP = 3,
+};
+#define AGENT_MAX_TYPES 32
+
 typedef struct agent_parse_conf {
     int type;
     const char *pattern;
     const char *field;
     const char *time_field;
     const char *time_format;
+    trib_config_map_t types; /* field: int|float|bool|timestamp */
     agent_regex_t *re;
+    uint8_t type_codes[AGENT_MAX_TYPES]; /* AGENT_TYPE_* of each types entry */
 } agent_parse_conf_t;
+
+enum {
+    AGENT_ON_PARSE_ERROR_KEEP = 0,
+    AGENT_ON_PARSE_ERROR_DROP = 1,
+    AGENT_ON_PARSE_ERROR_ROUTE = 2
+};
 
 typedef struct agent_filter_conf {
     int type;
@@ -193,6 +209,8 @@ typedef struct agent_pipeline_conf {
     size_t nfilters;
     const char *topic;
     const char *key;
+    int on_parse_error;
+    const char *parse_error_topic;
 } agent_pipeline_conf_t;
 
 typedef struct agent_conf {
@@ -235,6 +253,8 @@ typedef struct agent_config {
     const char *name;
     trib_error_t *errs; /* the agent's own validation errors */
     size_t nerrs;
+    trib_error_t *warns; /* warnings: the configuration loads, but may not do what was meant */
+    size_t nwarns;
     agent_regex_t **regexes;
     size_t nregexes;
     char hostbuf[256];
@@ -250,6 +270,8 @@ extern const char *const agent_compression_names[];
 int agent_config_load(agent_config_t **out, const char *path);
 int agent_config_load_string(agent_config_t **out, const char *name, const char *text, size_t len);
 void agent_config_print_errors(const agent_config_t *c, FILE *fp);
+/* "file:line:col: warning: ..." lines; returns how many. */
+size_t agent_config_print_warnings(const agent_config_t *c, FILE *fp);
 size_t agent_config_error_count(const agent_config_t *c);
 void agent_config_free(agent_config_t *c);
 
@@ -302,8 +324,18 @@ void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agen
    out may be written. */
 size_t agent_format_time(int64_t ms, char out[32]);
 
-/* Parsers: 0 parsed, 1 no match, <0 error. Fields point into the event's text. */
+/* Parsers: 0 parsed, 1 no match, 2 a types: conversion failed, <0 error.
+   Fields point into the event's text or its scratch buffer. */
 int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev);
+/* Every parse step of a pipeline. A step that fails marks the event
+   "parse_error": true and "parse_error_by": its type (the first that
+   failed). Returns how many steps failed. */
+size_t agent_parse_all(const agent_pipeline_conf_t *pc, agent_event_t *ev);
+/* A types: conversion of a field's text: the JSON value in out (int,
+   float, bool) or an RFC 3339 string (timestamp, read with time_format).
+   Returns the length, or 0 when the text is not of that type. */
+size_t agent_convert(int type, const char *s, size_t n, const char *time_format, char *out,
+                     size_t outlen);
 /* "rfc3339", "unix", "unix_ms" or a strptime() format. 0 or -1. */
 int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms);
 /* Filters: true keeps the event. */
@@ -353,6 +385,11 @@ typedef struct agent_options {
     const char *config_path;
     bool dry_run;
     bool once; /* exit when every file has been read to its end and acked */
+    /* dry run: lines of this file ("-": stdin) go through the pipeline of
+       input input_id (NULL: the only input) instead of the inputs' own
+       sources; the agent exits once they are printed */
+    const char *input_path;
+    const char *input_id;
     FILE *dry_out;
 } agent_options_t;
 

@@ -58,8 +58,23 @@ struct agent_hostmetrics;
 typedef struct agent_syslog_src agent_syslog_src_t;
 struct agent_scrape;
 
+/* An input's counters, kept by pipeline name and input id across reloads
+   (metrics labelled pipeline="…",input="…"). */
+typedef struct agent_input_stats {
+    struct agent_input_stats *next;
+    char *pipeline;
+    char *input;
+    uint64_t lines_read; /* tail: lines; syslog: messages; samplers: samples */
+    uint64_t events;     /* accepted for delivery (sent, buffered or printed) */
+    uint64_t filtered;
+    uint64_t parse_failures;
+    uint64_t parse_dropped;
+    uint64_t parse_routed;
+} agent_input_stats_t;
+
 struct agent_input {
     agent_pipeline_t *pl;
+    agent_input_stats_t *ist;
     agent_input_conf_t *conf;
     /* syslog */
     struct agent_sl *sl;
@@ -72,6 +87,8 @@ struct agent_input {
     size_t nopen;
     int64_t next_scan_ms;
     int64_t next_poll_ms;
+    const char *only_path; /* a dry run's --input: this file instead of paths */
+    uint8_t *unmatched;    /* per path pattern: its last scan matched no file */
     bool scanned;
     bool capped; /* the last scan left files unopened (max_open_files) */
 };
@@ -140,11 +157,24 @@ struct agent {
     trib_http_t http;            /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
+    /* output state (wall clock ms): the last acknowledgement, or when
+       events started waiting; when librdkafka said all brokers were down
+       (0: not since the last acknowledgement) */
+    int64_t progress_ms;
+    agent_input_stats_t *istats;
+    int64_t brokers_down_ms;
+    int64_t started_ms;
+    char last_error[256];
+    int input_fd; /* a dry run's --input copied from stdin (an unlinked file) */
+    char input_path[64];
 };
 
 int64_t agent_now_ms(agent_t *a);
 int agent_http_start(agent_t *a);
 int agent_metrics_write_file(agent_t *a);
+/* GET /status: see metrics.c. */
+struct trib_buf;
+void agent_status_render(agent_t *a, struct trib_buf *b);
 void agent_http_stop(agent_t *a);
 int64_t agent_wall_ms(void);
 void agent_kick(agent_t *a); /* make the work handle run */
@@ -168,6 +198,9 @@ int agent_syslog_input_start(agent_input_t *in);
    new input takes it or agent_syslog_release_kept() closes it. */
 void agent_syslog_input_stop(agent_input_t *in, bool keep);
 void agent_syslog_release_kept(agent_t *a);
+/* One message handled as if the input's listener had received it (a dry
+   run's --input); the result of the listener's callback. */
+int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len);
 /* The listeners' counters: those stopped so far plus the running ones. */
 void agent_syslog_stats(agent_t *a, agent_sl_stats_t *out);
 void agent_syslog_resume_all(agent_t *a); /* the buffer has room again */
@@ -217,6 +250,13 @@ void agent_output_poll(agent_t *a);
 /* A produce call refused because the producer failed fatally: true, and
    the producer is rebuilt at the next tick (the event is not consumed). */
 bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err);
+/* An event handed to librdkafka: one more in flight. */
+void agent_output_inflight_add(agent_t *a);
+/* Events cannot be delivered: some wait while librdkafka last said all
+   brokers were down, or they have waited AGENT_HEALTH_STALL_MS with none
+   acknowledged. false and the reason; true when healthy. */
+#define AGENT_HEALTH_STALL_MS 30000
+bool agent_output_healthy(agent_t *a, char *why, size_t whylen);
 /* Counts an event handed to librdkafka (and runs the test hook
    TRIB_AGENT_TEST_FATAL_AFTER: a fatal producer error after N events). */
 void agent_output_sent(agent_t *a);

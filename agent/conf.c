@@ -31,6 +31,8 @@ static const char *const syslog_modes[] = {"udp", "tcp", "tls", "unix", "unix_dg
 static const char *const framings[] = {"auto", "octet_counting", "newline", NULL};
 static const char *const read_froms[] = {"beginning", "end", NULL};
 static const char *const parse_types[] = {"regex", "json", "logfmt", "syslog", NULL};
+static const char *const value_types[] = {"int", "float", "bool", "timestamp", NULL};
+static const char *const on_parse_error_choices[] = {"keep", "drop", "route", NULL};
 static const char *const filter_types[] = {"grep", "exclude", "set", "remove", "rename", NULL};
 const char *const agent_compression_names[] = {"none", "gzip", "snappy", "lz4", "zstd", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
@@ -149,6 +151,8 @@ static const trib_config_option_t parse_opts[] = {
      .desc = "a parsed field that holds the event's time (@timestamp)"},
     {TRIB_CONFIG_FIELD(agent_parse_conf_t, time_format, STRING), .def = "rfc3339",
      .desc = "rfc3339, unix, unix_ms or a strptime() format"},
+    {TRIB_CONFIG_FIELD(agent_parse_conf_t, types, MAP),
+     .desc = "field: int, float, bool or timestamp (read with time_format, sent as RFC 3339)"},
     TRIB_CONFIG_END,
 };
 
@@ -176,6 +180,12 @@ static const trib_config_option_t pipeline_opts[] = {
      .min = "1", .desc = "topic template: {field} takes an event field"},
     {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, key, STRING), .def = "",
      .desc = "key template; empty: no key"},
+    {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, on_parse_error, ENUM), .def = "keep",
+     .choices = on_parse_error_choices,
+     .desc = "an event a parse step failed on (marked parse_error): keep it, drop it, or route "
+             "it to parse_error_topic"},
+    {TRIB_CONFIG_FIELD(agent_pipeline_conf_t, parse_error_topic, STRING), .min = "1",
+     .desc = "on_parse_error: route: the topic of events a parse step failed on"},
     TRIB_CONFIG_END,
 };
 
@@ -471,14 +481,15 @@ int agent_yaml_locate(const char *text, size_t len, const char *path, int *line,
 static void verr(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void verr(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+static void vpush(agent_config_t *c, trib_error_t **list, size_t *count, const char *where,
+                  int coldelta, const char *fmt, va_list ap)
 {
-    trib_error_t *n = realloc(c->errs, (c->nerrs + 1) * sizeof(*n));
+    trib_error_t *n = realloc(*list, (*count + 1) * sizeof(*n));
     if (n == NULL) {
         return;
     }
-    c->errs = n;
-    trib_error_t *e = &c->errs[c->nerrs++];
+    *list = n;
+    trib_error_t *e = &n[(*count)++];
     trib_error_clear(e);
     int line = 0, col = 0, style = 0;
     if (where != NULL) {
@@ -504,10 +515,132 @@ static void verr(agent_config_t *c, const char *where, int coldelta, const char 
     e->file = c->name;
     e->line = line;
     e->col = col;
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+}
+
+static void verr(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    vpush(c, &c->errs, &c->nerrs, where, coldelta, fmt, ap);
     va_end(ap);
+}
+
+static void vwarn(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void vwarn(agent_config_t *c, const char *where, int coldelta, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vpush(c, &c->warns, &c->nwarns, where, coldelta, fmt, ap);
+    va_end(ap);
+}
+
+static const char *disp(const char *where, char *out, size_t outlen);
+
+/* The fields an input of this type puts in every event. */
+static const char *const tail_fields[] = {"@timestamp", "host",    "agent", "source",
+                                          "message",    "partial", NULL};
+static const char *const syslog_fields[] = {
+    "@timestamp",      "host",        "agent",     "source", "message", "facility",
+    "severity",        "pri",         "hostname",  "app",    "procid",  "msgid",
+    "structured_data", "parse_error", "truncated", "raw",    NULL};
+static const char *const parse_error_fields[] = {"parse_error", "parse_error_by", NULL};
+
+static bool in_list(const char *const *l, const char *s, size_t n)
+{
+    for (; *l != NULL; l++) {
+        if (strlen(*l) == n && memcmp(*l, s, n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * True when no step of the pipeline can make field `name`: only said when
+ * every field is known at load time (inputs, regex named groups, syslog
+ * parsing, set and rename filters); a json or logfmt step, or a metrics
+ * or prometheus input (label names come from the source), may make any.
+ */
+static bool field_unknown(const agent_pipeline_conf_t *pl, const char *name, size_t n)
+{
+    if (in_list(parse_error_fields, name, n)) {
+        return false;
+    }
+    for (size_t j = 0; j < pl->ninputs; j++) {
+        int t = pl->inputs[j].type;
+        if (t == AGENT_INPUT_METRICS || t == AGENT_INPUT_PROMETHEUS) {
+            return false;
+        }
+        if (in_list(t == AGENT_INPUT_TAIL ? tail_fields : syslog_fields, name, n)) {
+            return false;
+        }
+    }
+    for (size_t j = 0; j < pl->nparse; j++) {
+        const agent_parse_conf_t *pa = &pl->parse[j];
+        if (pa->type == AGENT_PARSE_JSON || pa->type == AGENT_PARSE_LOGFMT) {
+            return false;
+        }
+        if (pa->type == AGENT_PARSE_SYSLOG && in_list(syslog_fields, name, n)) {
+            return false;
+        }
+        if (pa->type == AGENT_PARSE_REGEX) {
+            if (pa->re == NULL) {
+                return false; /* already an error */
+            }
+            for (uint32_t g = 0; g < pa->re->ngroups; g++) {
+                if (strlen(pa->re->groups[g].name) == n &&
+                    memcmp(pa->re->groups[g].name, name, n) == 0) {
+                    return false;
+                }
+            }
+        }
+    }
+    for (size_t j = 0; j < pl->nfilters; j++) {
+        const agent_filter_conf_t *f = &pl->filters[j];
+        const char *made = f->type == AGENT_FILTER_SET      ? f->field
+                           : f->type == AGENT_FILTER_RENAME ? f->to
+                                                            : NULL;
+        if (made != NULL && strlen(made) == n && memcmp(made, name, n) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A warning for each {field} of a template that no step of the pipeline makes. */
+static void warn_template_fields(agent_config_t *c, const agent_pipeline_conf_t *pl, const char *t,
+                                 const char *where)
+{
+    char dn[300];
+    disp(where, dn, sizeof(dn));
+    for (const char *p = strchr(t, '{'); p != NULL; p = strchr(p + 1, '{')) {
+        const char *e = strchr(p + 1, '}');
+        if (e == NULL) {
+            return;
+        }
+        const char *name = p + 1;
+        size_t n = (size_t)(e - name);
+        const char *def = strstr(name, ":-");
+        if (def != NULL && def < e) {
+            n = (size_t)(def - name);
+        }
+        const char *dot = memchr(name, '.', n);
+        /* {a.b}: a field a.b, or member b of a JSON object in field a */
+        if (field_unknown(pl, name, n) &&
+            (dot == NULL || field_unknown(pl, name, (size_t)(dot - name)))) {
+            vwarn(c, where, (int)(name - t) + 1,
+                  "%s names field '%.*s', which no input, parser or filter of pipeline '%s' "
+                  "makes (it renders as %s)",
+                  dn, (int)n, name, pl->name,
+                  def != NULL && def < e                            ? "its default"
+                  : strcmp(where + strlen(where) - 5, "topic") == 0 ? "'_'"
+                                                                    : "nothing");
+        }
+        p = e;
+    }
 }
 
 /* "pipelines.0.parse.1.pattern" -> "pipelines[0].parse[1].pattern", as the loader names keys. */
@@ -845,6 +978,38 @@ static void validate(agent_config_t *c)
                 verr(c, where, 0, "'pattern' is only for type regex");
             }
         }
+        for (size_t j = 0; j < pl->nparse; j++) {
+            agent_parse_conf_t *pa = &pl->parse[j];
+            for (size_t t = 0; t < pa->types.count; t++) {
+                const trib_config_pair_t *pr = &pa->types.items[t];
+                int code = -1;
+                for (int v = 0; value_types[v] != NULL; v++) {
+                    if (strcmp(pr->value, value_types[v]) == 0) {
+                        code = v;
+                    }
+                }
+                if (t >= AGENT_MAX_TYPES) {
+                    snprintf(where, sizeof(where), "pipelines.%zu.parse.%zu.types", i, j);
+                    verr(c, where, 0, "at most %d fields in pipelines[%zu].parse[%zu].types",
+                         AGENT_MAX_TYPES, i, j);
+                    break;
+                }
+                if (code < 0) {
+                    snprintf(where, sizeof(where), "pipelines.%zu.parse.%zu.types.%s", i, j,
+                             pr->key);
+                    verr(c, where, 0,
+                         "bad type '%s' for field '%s' in pipelines[%zu].parse[%zu].types "
+                         "(int, float, bool or timestamp)",
+                         pr->value, pr->key, i, j);
+                    continue;
+                }
+                pa->type_codes[t] = (uint8_t)code;
+            }
+        }
+        if (pl->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE && pl->parse_error_topic == NULL) {
+            snprintf(where, sizeof(where), "pipelines.%zu.on_parse_error", i);
+            verr(c, where, 0, "on_parse_error: route needs parse_error_topic in pipelines[%zu]", i);
+        }
         for (size_t j = 0; j < pl->nfilters; j++) {
             agent_filter_conf_t *f = &pl->filters[j];
             snprintf(where, sizeof(where), "pipelines.%zu.filters.%zu", i, j);
@@ -878,11 +1043,19 @@ static void validate(agent_config_t *c)
         }
         if (pl->topic != NULL) {
             snprintf(where, sizeof(where), "pipelines.%zu.topic", i);
+            size_t before = c->nerrs;
             check_template(c, pl->topic, where);
+            if (c->nerrs == before) {
+                warn_template_fields(c, pl, pl->topic, where);
+            }
         }
         if (pl->key != NULL) {
             snprintf(where, sizeof(where), "pipelines.%zu.key", i);
+            size_t before = c->nerrs;
             check_template(c, pl->key, where);
+            if (c->nerrs == before) {
+                warn_template_fields(c, pl, pl->key, where);
+            }
         }
     }
     /* input ids must be unique across pipelines: they name checkpoints */
@@ -1033,6 +1206,16 @@ void agent_config_print_errors(const agent_config_t *c, FILE *fp)
     free(all);
 }
 
+size_t agent_config_print_warnings(const agent_config_t *c, FILE *fp)
+{
+    for (size_t i = 0; i < c->nwarns; i++) {
+        const trib_error_t *w = &c->warns[i];
+        fprintf(fp, "%s:%d:%d: warning: %s\n", w->file ? w->file : c->name, w->line, w->col,
+                w->msg);
+    }
+    return c->nwarns;
+}
+
 void agent_config_free(agent_config_t *c)
 {
     if (c == NULL) {
@@ -1046,5 +1229,6 @@ void agent_config_free(agent_config_t *c)
     free(c->text);
     free((char *)c->name);
     free(c->errs);
+    free(c->warns);
     free(c);
 }

@@ -453,6 +453,143 @@ static bool topic_char(char c)
            c == '_' || c == '-';
 }
 
+static const char *tj_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
+        p++;
+    }
+    return p;
+}
+
+/* Past one JSON value at p (strings, nesting); NULL when malformed. */
+static const char *tj_skip(const char *p, const char *e)
+{
+    int depth = 0;
+    do {
+        if (p >= e) {
+            return NULL;
+        }
+        if (*p == '"') {
+            for (p++; p < e && *p != '"'; p++) {
+                p += *p == '\\';
+            }
+            if (p >= e) {
+                return NULL;
+            }
+            p++;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+            p++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+            p++;
+        } else if (depth > 0 && (*p == ',' || *p == ':' || *p == ' ' || *p == '\t' || *p == '\n' ||
+                                 *p == '\r')) {
+            p++;
+        } else {
+            while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' &&
+                   *p != '\t' && *p != '\r') {
+                p++;
+            }
+        }
+    } while (depth > 0);
+    return p;
+}
+
+/* The raw value of member `key` of the JSON object obj; false if none. */
+static bool tj_member(const char *obj, size_t n, const char *key, size_t klen, const char **v,
+                      size_t *vn)
+{
+    const char *p = obj, *e = obj + n;
+    p = tj_ws(p, e);
+    if (p >= e || *p != '{') {
+        return false;
+    }
+    p = tj_ws(p + 1, e);
+    while (p < e && *p == '"') {
+        const char *ks = p + 1;
+        const char *ke = tj_skip(p, e);
+        if (ke == NULL) {
+            return false;
+        }
+        bool match = (size_t)(ke - 1 - ks) == klen && memcmp(ks, key, klen) == 0;
+        p = tj_ws(ke, e);
+        if (p >= e || *p != ':') {
+            return false;
+        }
+        p = tj_ws(p + 1, e);
+        const char *vs = p;
+        p = tj_skip(p, e);
+        if (p == NULL) {
+            return false;
+        }
+        if (match) {
+            *v = vs;
+            *vn = (size_t)(p - vs);
+            return true;
+        }
+        p = tj_ws(p, e);
+        if (p < e && *p == ',') {
+            p = tj_ws(p + 1, e);
+        } else {
+            break;
+        }
+    }
+    return false;
+}
+
+/*
+ * The text of a template reference: a field by its whole name, else a
+ * dotted path into a field holding a JSON object ({http.status}); JSON
+ * strings are decoded, other values come as their JSON text. false when
+ * it names nothing (or null).
+ */
+static bool template_value(agent_event_t *ev, const char *name, size_t nlen, agent_sbuf_t *out)
+{
+    agent_field_t *f = agent_event_get(ev, name, nlen);
+    if (f != NULL) {
+        const char *s;
+        size_t n;
+        agent_field_text(ev, f, &s, &n);
+        agent_sbuf_put(out, s, n);
+        return true;
+    }
+    const char *dot = memchr(name, '.', nlen);
+    if (dot == NULL) {
+        return false;
+    }
+    f = agent_event_get(ev, name, (size_t)(dot - name));
+    if (f == NULL || !f->raw) {
+        return false;
+    }
+    const char *v = f->val;
+    size_t vn = f->vlen;
+    const char *end = name + nlen;
+    for (const char *seg = dot + 1; seg <= end;) {
+        const char *next = memchr(seg, '.', (size_t)(end - seg));
+        size_t sl = next ? (size_t)(next - seg) : (size_t)(end - seg);
+        if (!tj_member(v, vn, seg, sl, &v, &vn)) {
+            return false;
+        }
+        if (next == NULL) {
+            break;
+        }
+        seg = next + 1;
+    }
+    if (vn == 4 && memcmp(v, "null", 4) == 0) {
+        return false;
+    }
+    if (vn >= 2 && v[0] == '"') {
+        if (agent_sbuf_reserve(out, vn) != 0) {
+            return false;
+        }
+        out->len += json_unescape(v + 1, vn - 2, out->p + out->len);
+        return true;
+    }
+    agent_sbuf_put(out, v, vn);
+    return true;
+}
+
 void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agent_sbuf_t *out)
 {
     const char *p = tmpl;
@@ -464,13 +601,23 @@ void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agen
             break;
         }
         agent_sbuf_put(out, p, (size_t)(brace - p));
-        agent_field_t *f = agent_event_get(ev, brace + 1, (size_t)(close - brace - 1));
+        /* {name} or {name:-default} */
+        const char *name = brace + 1;
+        size_t nlen = (size_t)(close - name);
+        const char *def = NULL;
+        for (size_t i = 0; i + 1 < nlen; i++) {
+            if (name[i] == ':' && name[i + 1] == '-') {
+                def = name + i + 2;
+                nlen = i;
+                break;
+            }
+        }
         size_t start = out->len;
-        if (f != NULL) {
-            const char *s;
-            size_t n;
-            agent_field_text(ev, f, &s, &n);
-            agent_sbuf_put(out, s, n);
+        if (!template_value(ev, name, nlen, out) || out->len == start) {
+            out->len = start;
+            if (def != NULL) {
+                agent_sbuf_put(out, def, (size_t)(close - def));
+            }
         }
         if (topic) {
             if (out->len == start) {

@@ -9,6 +9,11 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +55,16 @@ static void usage(FILE *out)
           "  -c, --config FILE   configuration (default /etc/tributary/agent.yaml)\n"
           "      --check-config  validate the configuration and exit (0 good, 2 bad)\n"
           "      --dry-run       print events as JSON lines on stdout instead of shipping\n"
-          "                      them (checkpoints are read, never written)\n"
-          "      --once          exit once every file is read to its end and acknowledged\n"
+          "                      them: checkpoints are read, never written; state_dir is\n"
+          "                      not locked; syslog listeners and the metrics endpoint are\n"
+          "                      not started, so a dry run beside the running agent takes\n"
+          "                      none of its ports or messages\n"
+          "      --input FILE    with --dry-run: the lines of FILE ('-': stdin) go through\n"
+          "                      the pipeline of one input instead of its own source (files\n"
+          "                      or listener); the agent exits once they are printed\n"
+          "      --input-id ID   the input --input feeds (needed when there are several)\n"
+          "      --once          read the files to their end, deliver, exit; syslog, metrics\n"
+          "                      and prometheus inputs (which have no end) are not started\n"
           "  -h, --help          show this help and exit\n"
           "  -V, --version       show versions and exit\n"
           "\n"
@@ -62,8 +75,138 @@ static void usage(FILE *out)
           "exits 0 when the buffer is intact, 1 when it found damage; dump prints every\n"
           "event not yet acknowledged as a JSON line.\n"
           "\n"
+          "       tributary-agent status [-c FILE]\n"
+          "\n"
+          "Prints the running agent's state, asked over its metrics endpoint\n"
+          "(agent.metrics, GET /status): health, output, disk buffer, and per input\n"
+          "its files with the offset read, the offset acknowledged, the size and the\n"
+          "lag in bytes. Exits 1 when the agent cannot be reached.\n"
+          "\n"
           "Signals: SIGHUP reloads the configuration, SIGTERM drains and exits.\n",
           out);
+}
+
+/*
+ * tributary-agent status [-c FILE]: asks the running agent, over its
+ * metrics endpoint (agent.metrics of the configuration), for GET /status
+ * and prints it. 0: printed; 1: the agent cannot be reached; 2: usage or
+ * configuration.
+ */
+static int status_cmd(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = "/etc/tributary/agent.yaml";
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    agent_config_t *cfg = NULL;
+    int rc = agent_config_load(&cfg, config);
+    if (rc != 0) {
+        if (cfg != NULL) {
+            agent_config_print_errors(cfg, stderr);
+        }
+        agent_config_free(cfg);
+        return rc == -ENOMEM ? 1 : 2;
+    }
+    const trib_config_addr_t *m = &cfg->conf.agent.metrics;
+    if (m->text == NULL) {
+        fprintf(stderr,
+                "tributary-agent: %s sets no agent.metrics: the agent serves its status there\n",
+                config);
+        agent_config_free(cfg);
+        return 2;
+    }
+    char host[256], port[16];
+    snprintf(host, sizeof(host), "%s",
+             m->host[0] == '\0' || strcmp(m->host, "0.0.0.0") == 0 ? "127.0.0.1"
+             : strcmp(m->host, "::") == 0                          ? "::1"
+                                                                   : m->host);
+    snprintf(port, sizeof(port), "%u", (unsigned)m->port);
+    agent_config_free(cfg);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+    struct addrinfo *ai = NULL;
+    int fd = -1;
+    if (getaddrinfo(host, port, &hints, &ai) == 0) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = {.tv_sec = 10};
+        if (fd >= 0) {
+            (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+            (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        }
+        if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+        }
+        freeaddrinfo(ai);
+    } else {
+        errno = EINVAL;
+    }
+    if (fd < 0) {
+        fprintf(stderr, "tributary-agent: cannot reach the agent at %s:%s: %s (is it running?)\n",
+                host, port, strerror(errno));
+        return 1;
+    }
+    static const char req[] = "GET /status HTTP/1.0\r\nHost: agent\r\n\r\n";
+    char *resp = NULL;
+    size_t len = 0;
+    bool ok = write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1);
+    for (size_t cap = 0; ok;) {
+        if (len + 4096 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *n = realloc(resp, cap + 1);
+            if (n == NULL) {
+                ok = false;
+                break;
+            }
+            resp = n;
+        }
+        ssize_t r = read(fd, resp + len, cap - len);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            ok = r == 0;
+            break;
+        }
+        len += (size_t)r;
+    }
+    close(fd);
+    const char *body = NULL;
+    if (ok && resp != NULL) {
+        resp[len] = '\0';
+        body = strstr(resp, "\r\n\r\n");
+    }
+    if (body == NULL || strncmp(resp, "HTTP/1.", 7) != 0 || strncmp(resp + 8, " 200", 4) != 0) {
+        fprintf(stderr, "tributary-agent: no status from %s:%s (%s)\n", host, port,
+                resp != NULL && len > 0 ? "unexpected answer" : strerror(errno));
+        free(resp);
+        return 1;
+    }
+    fputs(body + 4, stdout);
+    free(resp);
+    return 0;
 }
 
 /* tributary-agent buffer check|dump [-c FILE | --dir DIR] */
@@ -133,18 +276,23 @@ static int buffer_cmd(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_CHECK = 256, OPT_DRY_RUN, OPT_ONCE };
+    enum { OPT_CHECK = 256, OPT_DRY_RUN, OPT_ONCE, OPT_INPUT, OPT_INPUT_ID };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"once", no_argument, NULL, OPT_ONCE},
+        {"input", required_argument, NULL, OPT_INPUT},
+        {"input-id", required_argument, NULL, OPT_INPUT_ID},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     if (argc >= 2 && strcmp(argv[1], "buffer") == 0) {
         return buffer_cmd(argc, argv);
+    }
+    if (argc >= 2 && strcmp(argv[1], "status") == 0) {
+        return status_cmd(argc, argv);
     }
     const char *config = "/etc/tributary/agent.yaml";
     bool check = false;
@@ -176,6 +324,12 @@ int main(int argc, char **argv)
         case OPT_ONCE:
             o.once = true;
             break;
+        case OPT_INPUT:
+            o.input_path = optarg;
+            break;
+        case OPT_INPUT_ID:
+            o.input_id = optarg;
+            break;
         default:
             usage(stderr);
             return 2;
@@ -184,6 +338,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-agent: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if ((o.input_path != NULL || o.input_id != NULL) && !o.dry_run) {
+        fputs("tributary-agent: --input and --input-id need --dry-run\n", stderr);
         return 2;
     }
     agent_config_t *cfg = NULL;
@@ -195,12 +353,19 @@ int main(int argc, char **argv)
     }
     if (rc != 0) {
         agent_config_print_errors(cfg, stderr);
+        (void)agent_config_print_warnings(cfg, stderr);
         size_t n = agent_config_error_count(cfg);
         fprintf(stderr, "%s: %zu error%s\n", config, n, n == 1 ? "" : "s");
         agent_config_free(cfg);
         return 2;
     }
+    size_t nwarn = agent_config_print_warnings(cfg, stderr);
     if (check) {
+        if (nwarn > 0) {
+            printf("%s: ok, %zu warning%s\n", config, nwarn, nwarn == 1 ? "" : "s");
+            agent_config_free(cfg);
+            return 0;
+        }
         printf("%s: ok\n", config);
         agent_config_free(cfg);
         return 0;

@@ -13,8 +13,10 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buffer/buffer.h"
 #include "tributary/buf.h"
@@ -226,6 +228,41 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
         }
     }
     counter(b, "tributary_agent_open_files", "Files open.", "gauge", NULL, open);
+    /* per input: the totals above stay for existing dashboards */
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } per_input[] = {
+        {"tributary_agent_input_lines_read_total",
+         "Lines (tail) or messages (syslog) read by an input.",
+         offsetof(agent_input_stats_t, lines_read)},
+        {"tributary_agent_input_events_total",
+         "Events of an input accepted for delivery (sent, buffered or printed).",
+         offsetof(agent_input_stats_t, events)},
+        {"tributary_agent_input_filtered_total", "Events of an input dropped by filters.",
+         offsetof(agent_input_stats_t, filtered)},
+        {"tributary_agent_input_parse_failures_total",
+         "Events of an input that a parse step failed on.",
+         offsetof(agent_input_stats_t, parse_failures)},
+        {"tributary_agent_input_parse_dropped_total",
+         "Events dropped after a failed parse (on_parse_error: drop).",
+         offsetof(agent_input_stats_t, parse_dropped)},
+        {"tributary_agent_input_parse_routed_total",
+         "Events sent to parse_error_topic after a failed parse (on_parse_error: route).",
+         offsetof(agent_input_stats_t, parse_routed)},
+    };
+    for (size_t k = 0; k < sizeof(per_input) / sizeof(per_input[0]); k++) {
+        bool head = true;
+        for (agent_input_stats_t *is = a->istats; is != NULL; is = is->next) {
+            char pn[200], id[400], labels[700];
+            label_escape(pn, sizeof(pn), is->pipeline);
+            label_escape(id, sizeof(id), is->input);
+            snprintf(labels, sizeof(labels), "pipeline=\"%s\",input=\"%s\"", pn, id);
+            counter(b, per_input[k].name, head ? per_input[k].help : NULL, "counter", labels,
+                    *(const uint64_t *)((const char *)is + per_input[k].off));
+            head = false;
+        }
+    }
     /* the agent's own buffers by component (librdkafka's are inside inflight) */
     uint64_t ml = 0, rings = 0, files = 0;
     for (size_t i = 0; i < a->npipes; i++) {
@@ -251,7 +288,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
 int agent_metrics_write_file(agent_t *a)
 {
     const char *path = a->cfg->conf.agent.metrics_file;
-    if (path == NULL) {
+    if (path == NULL || a->opts.dry_run) {
+        /* the running agent's file, not a dry run's */
         return 0;
     }
     trib_buf_t b;
@@ -271,12 +309,22 @@ static void http_render(void *arg, trib_buf_t *b)
 
 static bool http_health(void *arg, trib_buf_t *why)
 {
-    agent_t *a = arg;
-    if (a->state == AGENT_RUNNING && a->exit_code == 0) {
+    char reason[512];
+    if (agent_output_healthy(arg, reason, sizeof(reason))) {
         return true;
     }
-    trib_buf_append(why, "stopping\n", 9);
+    /* 503 "stopping", or "degraded: <why>" while events cannot be delivered */
+    if (strcmp(reason, "stopping") != 0) {
+        put(why, "degraded: ");
+    }
+    put(why, reason);
+    put(why, "\n");
     return false;
+}
+
+static void http_status(void *arg, trib_buf_t *b)
+{
+    agent_status_render(arg, b);
 }
 
 int agent_http_start(agent_t *a)
@@ -292,12 +340,19 @@ int agent_http_start(agent_t *a)
     if (m->text == NULL) {
         return 0;
     }
+    if (a->opts.dry_run) {
+        /* the running agent's port, not a dry run's */
+        TRIB_LOG(TRIB_LOG_INFO, "agent", "dry run: no metrics endpoint (agent.metrics %s)",
+                 m->text);
+        return 0;
+    }
     const char *host = m->host[0] ? m->host : "0.0.0.0";
     int rc = trib_http_start(&a->http, &a->loop, host, m->port, 64, http_render, http_health, a);
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "metrics endpoint on %s: %s", m->text, trib_strerror(rc));
         return rc;
     }
+    trib_http_set_status(&a->http, http_status);
     a->http_on = true;
     a->http_addr = strdup(m->text);
     TRIB_LOG(TRIB_LOG_INFO, "agent", "metrics on http://%s:%d/metrics", host, a->http.port);
@@ -314,5 +369,86 @@ void agent_http_stop(agent_t *a)
     if (a->http_on) {
         trib_http_stop(&a->http, http_closed);
         a->http_on = false;
+    }
+}
+
+/*
+ * The agent's state as text, for GET /status and `tributary-agent status`:
+ * health, output, disk buffer, then per pipeline its inputs, and per tail
+ * input its files with the offset read, the offset acknowledged (the
+ * checkpoint), the size at the last look and the lag (size minus the
+ * acknowledged offset). One fact per line, "key value" pairs after the
+ * first word, so scripts can pick them out.
+ */
+void agent_status_render(agent_t *a, trib_buf_t *b)
+{
+    static const char *const types[] = {"tail", "syslog", "metrics", "prometheus"};
+    static const char *const modes[] = {"udp", "tcp", "tls", "unix", "unix_dgram"};
+    agent_conf_t *k = &a->cfg->conf;
+    char line[4608], why[512];
+    int64_t now = agent_wall_ms();
+    bool ok = agent_output_healthy(a, why, sizeof(why));
+    snprintf(line, sizeof(line), "agent %s host %s pid %ld up %lld s%s\nhealth %s%s\n", k->agent.id,
+             k->agent.hostname, (long)getpid(), (long long)((now - a->started_ms) / 1000),
+             a->opts.dry_run ? " (dry run)" : "", ok ? "" : "degraded: ", why);
+    put(b, line);
+    put(b, "output brokers ");
+    for (size_t i = 0; i < k->output.brokers.count; i++) {
+        put(b, i ? "," : "");
+        put(b, k->output.brokers.items[i]);
+    }
+    snprintf(line, sizeof(line),
+             " state %s inflight_events %" PRIu64 " inflight_bytes %" PRIu64 " limit %" PRIu64
+             " acked %" PRIu64 " delivery_errors %" PRIu64 "%s%s\n",
+             a->rk == NULL        ? "none"
+             : a->brokers_down_ms ? "down"
+                                  : "up",
+             a->inflight_msgs, a->inflight_bytes, a->max_inflight, a->st.events_acked,
+             a->st.delivery_errors, a->last_error[0] ? " last_error " : "", a->last_error);
+    put(b, line);
+    if (a->buf != NULL) {
+        agent_buffer_stats_t bs;
+        agent_buffer_stats(a->buf, &bs);
+        snprintf(line, sizeof(line),
+                 "buffer events %" PRIu64 " bytes %" PRIu64 " max %" PRIu64 " used %.1f%%\n",
+                 bs.records, bs.bytes, a->buf_max,
+                 a->buf_max ? 100.0 * (double)bs.bytes / (double)a->buf_max : 0.0);
+        put(b, line);
+    } else {
+        put(b, "buffer none\n");
+    }
+    for (size_t i = 0; i < a->npipes; i++) {
+        agent_pipeline_t *pl = &a->pipes[i];
+        snprintf(line, sizeof(line), "pipeline %s topic %s\n", pl->conf->name, pl->conf->topic);
+        put(b, line);
+        for (size_t j = 0; j < pl->ninputs; j++) {
+            agent_input_t *in = &pl->inputs[j];
+            agent_input_conf_t *c = in->conf;
+            const agent_input_stats_t *is = in->ist;
+            int n = snprintf(line, sizeof(line), "  input %s type %s", c->id, types[c->type]);
+            if (c->type == AGENT_INPUT_SYSLOG) {
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " mode %s address %s state %s",
+                              modes[c->mode], c->address, in->sl != NULL ? "listening" : "stopped");
+            }
+            if (c->type == AGENT_INPUT_TAIL) {
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " files_open %zu", in->nopen);
+            }
+            snprintf(line + n, sizeof(line) - (size_t)n,
+                     " read %" PRIu64 " events %" PRIu64 " filtered %" PRIu64
+                     " parse_failures %" PRIu64 "\n",
+                     is->lines_read, is->events, is->filtered, is->parse_failures);
+            put(b, line);
+            for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+                uint64_t lag = f->size > f->acked_off ? f->size - f->acked_off : 0;
+                snprintf(line, sizeof(line),
+                         "    file %s offset %" PRIu64 " acked %" PRIu64 " size %" PRIu64
+                         " lag %" PRIu64 "%s\n",
+                         f->path, f->off, f->acked_off, f->size, lag,
+                         f->fd < 0        ? " closed"
+                         : f->detached_ms ? " rotated"
+                                          : "");
+                put(b, line);
+            }
+        }
     }
 }

@@ -202,6 +202,9 @@ static void handle_request(trib_http_conn_t *c)
     } else if (strcmp(path, "/metrics") == 0 || strncmp(path, "/metrics?", 9) == 0) {
         h->render(h->arg, &body);
         respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", &body, head);
+    } else if (strcmp(path, "/status") == 0 && h->status != NULL) {
+        h->status(h->arg, &body);
+        respond(c, 200, "OK", "text/plain; charset=utf-8", &body, head);
     } else if (strcmp(path, "/health") == 0 || strcmp(path, "/healthz") == 0) {
         bool ok = h->health(h->arg, &body);
         trib_buf_t detail;
@@ -377,4 +380,9 @@ void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h))
     h->closing_handles += 2;
     uv_close((uv_handle_t *)&h->listener, listener_closed);
     uv_close((uv_handle_t *)&h->sweep, sweep_closed);
+}
+
+void trib_http_set_status(trib_http_t *h, trib_http_render_cb cb)
+{
+    h->status = cb;
 }

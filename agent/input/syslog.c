@@ -141,6 +141,7 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     }
     if (rc != 0) {
         (void)agent_event_set(&ev, "parse_error", 11, "true", 4, true);
+        (void)agent_event_set(&ev, "parse_error_by", 14, "syslog", 6, false);
     }
     if (truncated) {
         (void)agent_event_set(&ev, "truncated", 9, "true", 4, true);
@@ -153,12 +154,19 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
         return -EAGAIN;
     }
     a->st.syslog_received++;
+    in->ist->lines_read++;
     if (rc == 0) {
         a->st.syslog_parsed++;
     } else {
         a->st.syslog_parse_failures++;
     }
     return erc;
+}
+
+int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len)
+{
+    agent_syslog_src_t sx = {.in = in};
+    return on_message(&sx, msg, len, false, NULL);
 }
 
 int agent_syslog_input_start(agent_input_t *in)

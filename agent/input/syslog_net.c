@@ -1076,6 +1076,23 @@ static int unix_prepare(agent_sl_t *l, struct sockaddr_un *su, char *err, size_t
                     mode_name(l->conf.mode), path);
             return -EEXIST;
         }
+        /* A socket someone still listens on belongs to another process
+           (a second agent with the same configuration): taking its path
+           would silently steal its messages. */
+        int probe = socket(
+            AF_UNIX,
+            (is_dgram(l->conf.mode) ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (probe >= 0) {
+            int live = connect(probe, (struct sockaddr *)su, sizeof(*su)) == 0 ||
+                       errno == EINPROGRESS || errno == EAGAIN;
+            close(probe);
+            if (live) {
+                set_err(err, errlen,
+                        "%s socket '%s': address in use: another process listens on it",
+                        mode_name(l->conf.mode), path);
+                return -EADDRINUSE;
+            }
+        }
         if (unlink(path) != 0) {
             int e = errno;
             set_err(err, errlen, "%s socket path '%s': cannot remove the old socket: %s",
@@ -1135,7 +1152,13 @@ static int open_socket(agent_sl_t *l, char *err, size_t errlen)
     }
     int one = 1, zero = 0;
     if (!is_unix(mode)) {
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* Only a stream listener may reuse its address (to rebind past
+           connections in TIME_WAIT). On a datagram socket SO_REUSEADDR
+           would let a second agent bind the same port beside the first
+           and take its datagrams: its bind must fail instead. */
+        if (!is_dgram(mode)) {
+            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        }
         if (ss.ss_family == AF_INET6 &&
             IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
             (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
@@ -1147,7 +1170,8 @@ static int open_socket(agent_sl_t *l, char *err, size_t errlen)
     }
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0) {
         rc = -errno;
-        set_err(err, errlen, "%s '%s': bind: %s", mode_name(mode), l->address, strerror(-rc));
+        set_err(err, errlen, "%s '%s': bind: %s%s", mode_name(mode), l->address, strerror(-rc),
+                rc == -EADDRINUSE ? " (another agent or program listens there)" : "");
         close(fd);
         return rc;
     }

@@ -196,6 +196,7 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
     f->deleted = st.st_nlink == 0;
     agent_ckpt_t *ck = agent_ckpt_find(&a->ckpts, c->id, f->dev, f->ino);
     uint64_t off = 0;
+    const char *from = "its beginning";
     if (ck != NULL) {
         uint32_t crc = 0;
         bool same =
@@ -203,6 +204,7 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
                                 crc == ck->fp_crc);
         if (same && ck->offset <= f->size) {
             off = ck->offset;
+            from = "its checkpoint";
         } else if (same) {
             /* shorter than what was delivered: truncated while we were away */
             a->st.truncations++;
@@ -231,8 +233,12 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
             return NULL;
         }
         off = (startup && c->read_from == AGENT_READ_END) ? f->size : 0;
+        if (off > 0) {
+            from = "its end (read_from: end)";
+        }
         if (start_off >= 0 && (uint64_t)start_off <= f->size) {
             off = (uint64_t)start_off;
+            from = "where its truncated original was left";
         }
     }
     ck->offset = off;
@@ -247,8 +253,8 @@ static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool star
     in->nopen++;
     a->st.files_opened++;
     fp_update(f);
-    TRIB_LOG(TRIB_LOG_DEBUG, "tail", "opened %s at %llu of %llu", path, (unsigned long long)off,
-             (unsigned long long)f->size);
+    TRIB_LOG(TRIB_LOG_INFO, "tail", "input %s: opened %s at offset %llu of %llu (%s)", c->id, path,
+             (unsigned long long)off, (unsigned long long)f->size, from);
     return f;
 }
 
@@ -399,6 +405,7 @@ size_t agent_tail_read(agent_file_t *f, size_t budget)
                 break;
             }
             a->st.lines_read++;
+            f->in->ist->lines_read++;
             a->st.bytes_read += len + 1;
             f->off += len + 1;
             pos += len + 1;
@@ -448,6 +455,7 @@ static int flush_partial(agent_file_t *f)
     int rc = on_line(f, a->rbuf, (size_t)n, f->off + (uint64_t)n, false);
     if (rc == 0) {
         a->st.lines_read++;
+        f->in->ist->lines_read++;
         a->st.bytes_read += (uint64_t)n;
         f->off += (uint64_t)n;
         f->examined = f->off;
@@ -660,25 +668,40 @@ void agent_tail_scan(agent_input_t *in, bool startup, bool siblings)
         f->seen = false;
     }
     in->capped = false;
-    for (size_t i = 0; i < c->paths.count; i++) {
+    if (in->unmatched == NULL && c->paths.count > 0) {
+        in->unmatched = calloc(c->paths.count, 1);
+    }
+    size_t npats = in->only_path != NULL ? 1 : c->paths.count;
+    for (size_t i = 0; i < npats; i++) {
         glob_t g;
-        int rc = glob(c->paths.items[i], GLOB_NOSORT, NULL, &g);
+        char *only[2] = {(char *)in->only_path, NULL};
+        int rc = 0;
+        if (in->only_path != NULL) {
+            /* a dry run's --input: the file as named, never a pattern */
+            memset(&g, 0, sizeof(g));
+            g.gl_pathc = 1;
+            g.gl_pathv = only;
+        } else {
+            rc = glob(c->paths.items[i], GLOB_NOSORT, NULL, &g);
+        }
+        size_t matched = 0;
         if (rc != 0) {
             if (rc != GLOB_NOMATCH) {
                 TRIB_LOG_RL(&rl_tail, TRIB_LOG_WARN, "tail", "glob %s failed", c->paths.items[i]);
             }
             globfree(&g);
-            continue;
+            g.gl_pathc = 0;
         }
         for (size_t j = 0; j < g.gl_pathc; j++) {
             const char *p = g.gl_pathv[j];
-            if (excluded(c, p)) {
+            if (in->only_path == NULL && excluded(c, p)) {
                 continue;
             }
             struct stat st;
             if (stat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
                 continue;
             }
+            matched++;
             agent_file_t *f = find_file(in, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
             if (f != NULL) {
                 f->seen = true;
@@ -709,14 +732,29 @@ void agent_tail_scan(agent_input_t *in, bool startup, bool siblings)
                 f->seen = true;
             }
         }
-        globfree(&g);
+        if (in->only_path == NULL) {
+            if (rc == 0) {
+                globfree(&g);
+            }
+            /* said once when a pattern starts matching nothing, not at every scan */
+            bool none = matched == 0;
+            if (in->unmatched != NULL && none != (in->unmatched[i] != 0)) {
+                in->unmatched[i] = none;
+                if (none) {
+                    TRIB_LOG(TRIB_LOG_INFO, "tail", "input %s: path %s matches no file%s", c->id,
+                             c->paths.items[i], c->exclude.count ? " (after exclude)" : "");
+                }
+            }
+        }
     }
     for (agent_file_t *f = in->files; f != NULL; f = f->next) {
         if (!f->seen && f->fd >= 0 && f->detached_ms == 0) {
             f->detached_ms = now;
             a->st.rotations++;
-            TRIB_LOG(TRIB_LOG_DEBUG, "tail", "%s was rotated or removed: reading it to its end",
-                     f->path);
+            TRIB_LOG(TRIB_LOG_INFO, "tail",
+                     "input %s: %s was rotated or removed at offset %llu of %llu: reading it to "
+                     "its end",
+                     c->id, f->path, (unsigned long long)f->off, (unsigned long long)f->size);
         }
     }
     if (siblings) {

@@ -61,7 +61,9 @@ int agent_buffer_start(agent_t *a)
                  (unsigned long long)r.corrupt_bytes, (unsigned long long)r.quarantined);
     }
     if (r.records > 0) {
-        TRIB_LOG(TRIB_LOG_INFO, "buffer", "%llu buffered events (%llu bytes) to send",
+        TRIB_LOG(TRIB_LOG_INFO, "buffer",
+                 "replaying %llu buffered events (%llu bytes) not acknowledged before the last "
+                 "stop",
                  (unsigned long long)r.records, (unsigned long long)r.bytes);
     }
     a->buf_report_torn = r.torn_bytes;
@@ -122,14 +124,21 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
     if (a->buf == NULL && !a->opts.dry_run) {
         return -EIO;
     }
-    for (size_t i = 0; i < pc->nparse; i++) {
-        if (agent_parse_apply(&pc->parse[i], ev) != 0) {
-            a->st.parse_failures++;
+    bool routed = false;
+    size_t failed = agent_parse_all(pc, ev);
+    if (failed > 0) {
+        a->st.parse_failures += failed;
+        in->ist->parse_failures++;
+        if (pc->on_parse_error == AGENT_ON_PARSE_ERROR_DROP) {
+            in->ist->parse_dropped++;
+            return 0;
         }
+        routed = pc->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE;
     }
     for (size_t i = 0; i < pc->nfilters; i++) {
         if (!agent_filter_apply(&pc->filters[i], ev)) {
             a->st.events_filtered++;
+            in->ist->filtered++;
             return 0;
         }
     }
@@ -140,7 +149,11 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
         agent_template_render(ev, pc->key, false, &a->key);
     }
     a->topic.len = 0;
-    agent_template_render(ev, pc->topic, true, &a->topic);
+    if (routed) {
+        agent_sbuf_puts(&a->topic, pc->parse_error_topic);
+    } else {
+        agent_template_render(ev, pc->topic, true, &a->topic);
+    }
     if (a->val.err || a->key.err || a->topic.err) {
         return -EAGAIN; /* out of memory */
     }
@@ -162,6 +175,8 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
         dry_print(a, &r);
         a->st.events_sent++;
         a->st.events_acked++;
+        in->ist->events++;
+        in->ist->parse_routed += routed;
         return 0;
     }
     int rc = agent_buffer_append(a->buf, &r, NULL);
@@ -183,6 +198,8 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
         return -EIO;
     }
     a->st.buffered_events++;
+    in->ist->events++;
+    in->ist->parse_routed += routed;
     agent_kick(a);
     return 0;
 }
@@ -226,7 +243,7 @@ static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
     vu[nv++].u.i64 = r->ts_ms;
     rd_kafka_error_t *kerr = rd_kafka_produceva(a->rk, vu, nv);
     if (kerr == NULL) {
-        a->inflight_msgs++;
+        agent_output_inflight_add(a);
         a->inflight_bytes += r->value_len + r->key_len + AGENT_MSG_OVERHEAD;
         agent_output_sent(a);
         return 0;

@@ -176,10 +176,19 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true, true};
     ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
     ev.nfields = 4;
-    for (size_t i = 0; i < pc->nparse; i++) {
-        if (agent_parse_apply(&pc->parse[i], &ev) != 0) {
-            a->st.parse_failures++;
+    bool routed = false;
+    size_t failed = agent_parse_all(pc, &ev);
+    if (failed > 0) {
+        a->st.parse_failures += failed;
+        in->ist->parse_failures++;
+        if (pc->on_parse_error == AGENT_ON_PARSE_ERROR_DROP) {
+            if (agent_ring_done(f, end_off) != 0) {
+                return -EAGAIN;
+            }
+            in->ist->parse_dropped++;
+            return 0;
         }
+        routed = pc->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE;
     }
     for (size_t i = 0; i < pc->nfilters; i++) {
         if (!agent_filter_apply(&pc->filters[i], &ev)) {
@@ -187,6 +196,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
                 return -EAGAIN;
             }
             a->st.events_filtered++;
+            in->ist->filtered++;
             return 0;
         }
     }
@@ -197,7 +207,11 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         agent_template_render(&ev, pc->key, false, &a->key);
     }
     a->topic.len = 0;
-    if (pl->rkt == NULL || a->opts.dry_run) {
+    if (routed) {
+        agent_sbuf_puts(&a->topic, pc->parse_error_topic);
+        agent_sbuf_putc(&a->topic, '\0');
+        a->topic.len--;
+    } else if (pl->rkt == NULL || a->opts.dry_run) {
         agent_template_render(&ev, pc->topic, true, &a->topic);
         agent_sbuf_putc(&a->topic, '\0');
         a->topic.len--;
@@ -208,6 +222,8 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     if (agent_ring_reserve(f) != 0) {
         return -EAGAIN;
     }
+    in->ist->events++;
+    in->ist->parse_routed += routed;
     if (a->opts.dry_run) {
         dry_print(a, f);
         a->st.events_sent++;
@@ -220,7 +236,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
         (void *)(uintptr_t)(((uint64_t)f->slot << AGENT_SEQ_BITS) | (seq & AGENT_SEQ_MASK));
     rd_kafka_vu_t vu[8];
     size_t nv = 0;
-    if (pl->rkt != NULL) {
+    if (pl->rkt != NULL && !routed) {
         vu[nv].vtype = RD_KAFKA_VTYPE_RKT;
         vu[nv++].u.rkt = pl->rkt;
     } else {
@@ -271,7 +287,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     }
     agent_ring_push(f, end_off);
     f->inflight++;
-    a->inflight_msgs++;
+    agent_output_inflight_add(a);
     a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
     agent_output_sent(a);
     return 0;
@@ -315,15 +331,32 @@ rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_
     return e;
 }
 
+void agent_output_inflight_add(agent_t *a)
+{
+    if (a->inflight_msgs++ == 0) {
+        a->progress_ms = agent_wall_ms(); /* waiting starts now */
+    }
+}
+
 int agent_output_report(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m,
                         rd_kafka_resp_err_t *why)
 {
     *why = m->err;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         a->st.events_acked++;
+        a->progress_ms = agent_wall_ms();
+        if (a->brokers_down_ms != 0) {
+            TRIB_LOG(TRIB_LOG_INFO, "output",
+                     "brokers reachable again after %lld s down: deliveries resume "
+                     "(%llu events in flight)",
+                     (long long)((a->progress_ms - a->brokers_down_ms) / 1000),
+                     (unsigned long long)a->inflight_msgs);
+            a->brokers_down_ms = 0;
+        }
         return AGENT_DR_ACKED;
     }
     a->st.delivery_errors++;
+    snprintf(a->last_error, sizeof(a->last_error), "%s", rd_kafka_err2str(m->err));
     if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
         a->state == AGENT_STOPPING ||
         rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -411,6 +444,22 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                  "the checkpoints",
                  buf);
         a->rebuild = true;
+        return;
+    }
+    snprintf(a->last_error, sizeof(a->last_error), "%s", reason);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (a->brokers_down_ms == 0) {
+            a->brokers_down_ms = agent_wall_ms();
+            TRIB_LOG(TRIB_LOG_WARN, "output",
+                     "all brokers are down: events wait (files at their checkpoints, the rest "
+                     "in the disk buffer) until one is reachable");
+        }
+        return;
+    }
+    /* librdkafka logs these itself (log_cb, facility FAIL and the like):
+       the error callback would say the same thing a second time */
+    if (err == RD_KAFKA_RESP_ERR__TRANSPORT || err == RD_KAFKA_RESP_ERR__RESOLVE ||
+        err == RD_KAFKA_RESP_ERR__SSL || err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         return;
     }
     TRIB_LOG_RL(&rl, TRIB_LOG_WARN, "output", "%s: %s", rd_kafka_err2name(err), reason);
@@ -542,4 +591,30 @@ void agent_output_stop(agent_t *a, int64_t timeout_ms)
     rd_kafka_destroy(a->rk);
     a->rk = NULL;
     a->paused = false;
+}
+
+bool agent_output_healthy(agent_t *a, char *why, size_t whylen)
+{
+    int64_t now = agent_wall_ms();
+    if (a->state != AGENT_RUNNING || a->exit_code != 0) {
+        snprintf(why, whylen, "stopping");
+        return false;
+    }
+    /* the brokers' state matters while events wait: librdkafka says when
+       they all went down, and a delivery says they are back (with nothing
+       to send, nothing is undelivered) */
+    bool waiting = a->inflight_msgs > 0 || !agent_buffer_idle(a);
+    if (a->brokers_down_ms != 0 && waiting) {
+        snprintf(why, whylen, "all brokers down for %lld s (%s)",
+                 (long long)((now - a->brokers_down_ms) / 1000), a->last_error);
+        return false;
+    }
+    if (a->inflight_msgs > 0 && now - a->progress_ms >= AGENT_HEALTH_STALL_MS) {
+        snprintf(why, whylen, "%llu events waiting, none acknowledged for %lld s (last error: %s)",
+                 (unsigned long long)a->inflight_msgs, (long long)((now - a->progress_ms) / 1000),
+                 a->last_error[0] ? a->last_error : "none");
+        return false;
+    }
+    snprintf(why, whylen, "ok");
+    return true;
 }

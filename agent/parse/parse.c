@@ -16,8 +16,11 @@
  */
 #include "../agent.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 #include <time.h>
 
@@ -519,5 +522,122 @@ int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev)
             }
         }
     }
+    /* types: the captures converted (JSON values, or RFC 3339 strings for
+       timestamps); the converted text lives in the event's scratch buffer,
+       reserved for the event, and never moves it */
+    for (size_t t = 0; rc == 0 && t < p->types.count && t < AGENT_MAX_TYPES; t++) {
+        const char *name = p->types.items[t].key;
+        agent_field_t *f = agent_event_get(ev, name, strlen(name));
+        if (f == NULL) {
+            continue;
+        }
+        const char *fs;
+        size_t fn;
+        agent_field_text(ev, f, &fs, &fn);
+        agent_sbuf_t *sc = ev->scratch;
+        char tmp[64];
+        size_t cn = agent_convert(p->type_codes[t], fs, fn, p->time_format, tmp, sizeof(tmp));
+        if (cn == 0) {
+            rc = 2;
+            break;
+        }
+        if (sc == NULL || sc->cap - sc->len < cn) {
+            rc = 2; /* no room: leave it a string, marked */
+            break;
+        }
+        char *dst = sc->p + sc->len;
+        memcpy(dst, tmp, cn);
+        sc->len += cn;
+        (void)agent_event_set(ev, name, strlen(name), dst, cn, true);
+    }
     return rc;
+}
+
+size_t agent_convert(int type, const char *s, size_t n, const char *time_format, char *out,
+                     size_t outlen)
+{
+    char buf[64];
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0 || outlen < 40) {
+        return 0;
+    }
+    switch (type) {
+    case AGENT_TYPE_INT:
+    case AGENT_TYPE_FLOAT: {
+        if (n >= sizeof(buf)) {
+            return 0;
+        }
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        char *end = NULL;
+        errno = 0;
+        if (type == AGENT_TYPE_INT) {
+            long long v = strtoll(buf, &end, 10);
+            if (end != buf + n || errno != 0) {
+                return 0;
+            }
+            return (size_t)snprintf(out, outlen, "%lld", v);
+        }
+        double v = strtod(buf, &end);
+        if (end != buf + n || errno != 0 || !isfinite(v)) {
+            return 0;
+        }
+        int k = snprintf(out, outlen, "%.15g", v);
+        if (strtod(out, NULL) != v) {
+            k = snprintf(out, outlen, "%.17g", v);
+        }
+        return (size_t)k;
+    }
+    case AGENT_TYPE_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1", NULL};
+        static const char *const no[] = {"false", "no", "off", "0", NULL};
+        for (int i = 0; yes[i] != NULL; i++) {
+            if (strlen(yes[i]) == n && strncasecmp(s, yes[i], n) == 0) {
+                memcpy(out, "true", 4);
+                return 4;
+            }
+            if (strlen(no[i]) == n && strncasecmp(s, no[i], n) == 0) {
+                memcpy(out, "false", 5);
+                return 5;
+            }
+        }
+        return 0;
+    }
+    case AGENT_TYPE_TIMESTAMP: {
+        int64_t ms;
+        if (agent_parse_time(s, n, time_format ? time_format : "rfc3339", &ms) != 0) {
+            return 0;
+        }
+        char t[32];
+        size_t tl = agent_format_time(ms, t);
+        out[0] = '"';
+        memcpy(out + 1, t, tl);
+        out[tl + 1] = '"';
+        return tl + 2;
+    }
+    default:
+        return 0;
+    }
+}
+
+size_t agent_parse_all(const agent_pipeline_conf_t *pc, agent_event_t *ev)
+{
+    static const char *const names[] = {"regex", "json", "logfmt", "syslog"};
+    size_t failed = 0;
+    for (size_t i = 0; i < pc->nparse; i++) {
+        if (agent_parse_apply(&pc->parse[i], ev) != 0) {
+            if (failed++ == 0) {
+                const char *by = names[pc->parse[i].type & 3];
+                (void)agent_event_set(ev, "parse_error", 11, "true", 4, true);
+                (void)agent_event_set(ev, "parse_error_by", 14, by, strlen(by), false);
+            }
+        }
+    }
+    return failed;
 }

@@ -7,6 +7,7 @@
  *                 line per degraded part when a detail callback reports
  *                 any (trib_http_set_detail); 503 with the reason when not
  *                 healthy
+ *   GET /status   text/plain, when a status callback is set
  *   anything else the admin callback's answer if it has one, else 404;
  *   one request per connection (Connection: close); a request body is
  *   not read (admin requests carry their parameters in the query string)
@@ -46,6 +47,7 @@ struct trib_http {
     trib_http_render_cb render;
     trib_http_health_cb health;
     trib_http_detail_cb detail; /* optional */
+    trib_http_render_cb status; /* optional: GET /status */
     void *arg;
     trib_http_admin_cb admin;
     void *admin_arg;
@@ -62,6 +64,8 @@ int trib_http_start(trib_http_t *h, uv_loop_t *loop, const char *host, int port,
 void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail);
 /* Sets (or with NULL clears) the callback for other requests. */
 void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg);
+/* Sets (or clears, with NULL) the body of GET /status. */
+void trib_http_set_status(trib_http_t *h, trib_http_render_cb cb);
 /* Closes the listener and every connection; cb once all handles are closed. */
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h));
 

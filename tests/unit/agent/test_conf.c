@@ -117,6 +117,39 @@ static void test_errors(void **state)
     agent_config_free(c);
 }
 
+/* A template field no step of the pipeline makes is a warning at its
+   column (the configuration still loads); fields that cannot be known at
+   load time (a json step) are not warned about. */
+static void test_template_warnings(void **state)
+{
+    (void)state;
+    static const char y[] = "output: {brokers: [b:1]}\n"
+                            "pipelines:\n"
+                            "  - name: p\n"
+                            "    inputs: [{type: tail, paths: [/x]}]\n"
+                            "    parse:\n"
+                            "      - {type: regex, pattern: '(?<status>\\d+) (?<lvl>\\w+)'}\n"
+                            "    filters: [{type: set, field: env, value: prod}]\n"
+                            "    topic: 'web.{stauts}.{lvl}.{env}.{host}'\n"
+                            "    key: '{message}-{lvl.x}-{levle:-none}'\n"
+                            "  - name: q\n"
+                            "    inputs: [{type: tail, id: q, paths: [/y]}]\n"
+                            "    parse: [{type: json}]\n"
+                            "    topic: 'j.{http.status:-x}.{anything}'\n";
+    agent_config_t *c = NULL;
+    assert_int_equal(agent_config_load_string(&c, "w.yaml", y, strlen(y)), 0);
+    assert_int_equal(agent_config_error_count(c), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_int_equal(agent_config_print_warnings(c, fp), 2);
+    fclose(fp);
+    assert_non_null(strstr(buf, "w.yaml:8:18: warning: pipelines[0].topic names field 'stauts'"));
+    assert_non_null(strstr(buf, "w.yaml:9:30: warning: pipelines[0].key names field 'levle'"));
+    free(buf);
+    agent_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -124,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_load_defaults),
         cmocka_unit_test(test_locate),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_template_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

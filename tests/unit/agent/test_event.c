@@ -224,6 +224,105 @@ static void test_templates(void **state)
     agent_sbuf_fini(&out);
 }
 
+/* Nested fields ({http.status} in a JSON object field) and defaults ({f:-d}). */
+static void test_templates_nested(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    init_event(&ev, &scratch, "m");
+    const char *http =
+        "{\"method\": \"GET\", \"req\": {\"path\": \"/a\\\"b\", \"n\": [1, {\"x\": 2}]},"
+        " \"status\": 503, \"gone\": null}";
+    agent_event_set(&ev, "http", 4, http, strlen(http), true);
+    agent_event_set(&ev, "a.b", 3, "dotted", 6, false); /* a field named with a dot wins */
+    agent_event_set(&ev, "a", 1, "{\"b\": \"member\"}", 15, true);
+    static const struct {
+        const char *tmpl;
+        bool topic;
+        const char *want;
+    } cases[] = {
+        {"{http.status}", false, "503"},
+        {"{http.method}-{http.status}", true, "GET-503"},
+        {"{http.req.path}", false, "/a\"b"},        /* a JSON string, decoded */
+        {"{http.req.n}", false, "[1, {\"x\": 2}]"}, /* a nested value as its JSON */
+        {"{http.nope}", true, "_"},
+        {"{http.gone:-none}", false, "none"},    /* null is missing */
+        {"{http.status.deeper:-d}", false, "d"}, /* a number has no members */
+        {"{level:-unknown}", true, "unknown"},
+        {"{level:-}", false, ""},
+        {"{http.method:-x}", false, "GET"},
+        {"{a.b}", false, "dotted"},
+        {"{message:-x}.{host}", false, "m.h1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        out.len = 0;
+        agent_template_render(&ev, cases[i].tmpl, cases[i].topic, &out);
+        agent_sbuf_putc(&out, '\0');
+        assert_string_equal(out.p, cases[i].want);
+    }
+    /* malformed JSON in the object field: nothing, never a read past it */
+    agent_event_set(&ev, "bad", 3, "{\"k\": \"unterminated", 18, true);
+    out.len = 0;
+    agent_template_render(&ev, "{bad.k:-fallback}", false, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_string_equal(out.p, "fallback");
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
+/* types: captures converted to JSON numbers, booleans and RFC 3339 times. */
+static void test_types(void **state)
+{
+    (void)state;
+    char out[64];
+    static const struct {
+        int type;
+        const char *in, *fmt, *want;
+    } ok[] = {
+        {AGENT_TYPE_INT, "200", NULL, "200"},
+        {AGENT_TYPE_INT, " -42 ", NULL, "-42"},
+        {AGENT_TYPE_INT, "007", NULL, "7"},
+        {AGENT_TYPE_FLOAT, "0.25", NULL, "0.25"},
+        {AGENT_TYPE_FLOAT, "1e3", NULL, "1000"},
+        {AGENT_TYPE_FLOAT, "12", NULL, "12"},
+        {AGENT_TYPE_BOOL, "true", NULL, "true"},
+        {AGENT_TYPE_BOOL, "Yes", NULL, "true"},
+        {AGENT_TYPE_BOOL, "0", NULL, "false"},
+        {AGENT_TYPE_BOOL, "OFF", NULL, "false"},
+        {AGENT_TYPE_TIMESTAMP, "2026-11-26T10:00:00+01:00", "rfc3339",
+         "\"2026-11-26T09:00:00.000Z\""},
+        {AGENT_TYPE_TIMESTAMP, "26/Nov/2026:10:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z",
+         "\"2026-11-26T10:00:00.000Z\""},
+        {AGENT_TYPE_TIMESTAMP, "1795687200", "unix", "\"2026-11-26T10:00:00.000Z\""},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        size_t n =
+            agent_convert(ok[i].type, ok[i].in, strlen(ok[i].in), ok[i].fmt, out, sizeof(out));
+        assert_int_equal(n, strlen(ok[i].want));
+        assert_memory_equal(out, ok[i].want, n);
+    }
+    static const struct {
+        int type;
+        const char *in;
+    } bad[] = {
+        {AGENT_TYPE_INT, "12a"},
+        {AGENT_TYPE_INT, ""},
+        {AGENT_TYPE_INT, "1.5"},
+        {AGENT_TYPE_INT, "99999999999999999999"},
+        {AGENT_TYPE_FLOAT, "x"},
+        {AGENT_TYPE_FLOAT, "nan"},
+        {AGENT_TYPE_FLOAT, "inf"},
+        {AGENT_TYPE_BOOL, "maybe"},
+        {AGENT_TYPE_TIMESTAMP, "yesterday"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(
+            agent_convert(bad[i].type, bad[i].in, strlen(bad[i].in), "rfc3339", out, sizeof(out)),
+            0);
+    }
+}
+
 static agent_regex_t *re(const char *p)
 {
     char err[128];
@@ -245,6 +344,57 @@ static const char *text(agent_event_t *ev, const char *name)
     agent_field_text(ev, f, &s, &n);
     snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
     return buf;
+}
+
+/* A regex step with types, run through agent_parse_all: converted values,
+   and a failed step (no match, or a value not of its type) marks the event. */
+static void test_parse_types_and_errors(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    trib_config_pair_t types[] = {
+        {.key = "status", .value = "int"},
+        {.key = "ok", .value = "bool"},
+        {.key = "at", .value = "timestamp"},
+    };
+    agent_parse_conf_t p = {
+        .type = AGENT_PARSE_REGEX,
+        .field = "message",
+        .time_format = "rfc3339",
+        .types = {.items = types, .count = 3},
+        .re = re("^(?<status>\\S+) (?<ok>\\S+) (?<at>\\S+)$"),
+        .type_codes = {AGENT_TYPE_INT, AGENT_TYPE_BOOL, AGENT_TYPE_TIMESTAMP},
+    };
+    agent_pipeline_conf_t pc = {.parse = &p, .nparse = 1};
+    init_event(&ev, &scratch, "200 yes 2026-11-26T10:00:00Z");
+    assert_int_equal(agent_parse_all(&pc, &ev), 0);
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    for (const char *const *w = (const char *const[]){"\"status\":200", "\"ok\":true",
+                                                      "\"at\":\"2026-11-26T10:00:00.000Z\"", NULL};
+         *w != NULL; w++) {
+        const char *at = strstr(out.p, *w); /* a JSON value, not a string */
+        assert_non_null(at);
+        assert_true(at[strlen(*w)] == ',' || at[strlen(*w)] == '}');
+    }
+    assert_null(strstr(out.p, "parse_error"));
+    /* not a number: the step fails and marks the event */
+    init_event(&ev, &scratch, "abc yes 2026-11-26T10:00:00Z");
+    assert_int_equal(agent_parse_all(&pc, &ev), 1);
+    out.len = 0;
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_non_null(strstr(out.p, "\"parse_error\":true"));
+    assert_non_null(strstr(out.p, "\"parse_error_by\":\"regex\""));
+    /* no match: marked, the message kept */
+    init_event(&ev, &scratch, "nothing");
+    assert_int_equal(agent_parse_all(&pc, &ev), 1);
+    assert_string_equal(text(&ev, "parse_error_by"), "regex");
+    assert_string_equal(text(&ev, "message"), "nothing");
+    agent_regex_free(p.re);
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
 }
 
 static void test_parse_regex(void **state)
@@ -428,11 +578,19 @@ static void test_filters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_escape),  cmocka_unit_test(test_json_escape_blocks),
-        cmocka_unit_test(test_format_time),  cmocka_unit_test(test_render_and_fields),
-        cmocka_unit_test(test_templates),    cmocka_unit_test(test_parse_regex),
-        cmocka_unit_test(test_parse_json),   cmocka_unit_test(test_parse_logfmt_and_time),
-        cmocka_unit_test(test_parse_syslog), cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_json_escape_blocks),
+        cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_render_and_fields),
+        cmocka_unit_test(test_templates),
+        cmocka_unit_test(test_templates_nested),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_parse_types_and_errors),
+        cmocka_unit_test(test_parse_regex),
+        cmocka_unit_test(test_parse_json),
+        cmocka_unit_test(test_parse_logfmt_and_time),
+        cmocka_unit_test(test_parse_syslog),
+        cmocka_unit_test(test_filters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,11 +7,12 @@
  * framing split across writes, backpressure with resume, connection caps,
  * idle timeout, TLS with a certificate made here (client certificates too),
  * unix stream and datagram sockets, start-up errors (certificate, key,
- * encrypted key, address, address in use), stop and pause from inside the
- * callback, a final message refused at end of stream, and hostile clients
- * (garbage, huge lines, cut TLS records, connect/close storms, random bytes
- * from concurrent clients). Every test stops its listener and checks
- * uv_loop_close() == 0. TEST_FILTER=<glob> runs some; TEST_LOG=1 logs.
+ * encrypted key, address, an address in use by TCP, UDP or unix listeners),
+ * stop and pause from inside the callback, a final message refused at end
+ * of stream, and hostile clients (garbage, huge lines, cut TLS records,
+ * connect/close storms, random bytes from concurrent clients). Every test
+ * stops its listener and checks uv_loop_close() == 0. TEST_FILTER=<glob>
+ * runs some; TEST_LOG=1 logs.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1243,6 +1244,32 @@ static void test_address_in_use(void **state)
     assert_int_equal(agent_sl_start(&l2, &loop, &c2, on_msg, &r, err, sizeof(err)), -EADDRINUSE);
     assert_non_null(strstr(err, addr));
     stop_and_close(&loop, l);
+    /* UDP: no SO_REUSEADDR, so a second listener cannot share the port
+       (and take the first one's datagrams) */
+    uv_loop_init(&loop);
+    c = conf_of(AGENT_SL_UDP, "127.0.0.1:0");
+    l = start(&loop, &c, &r);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", agent_sl_port(l));
+    c2 = conf_of(AGENT_SL_UDP, addr);
+    err[0] = '\0';
+    assert_int_equal(agent_sl_start(&l2, &loop, &c2, on_msg, &r, err, sizeof(err)), -EADDRINUSE);
+    assert_non_null(strstr(err, addr));
+    stop_and_close(&loop, l);
+    /* unix sockets: a path someone listens on is not taken over */
+    static const int umodes[] = {AGENT_SL_UNIX, AGENT_SL_UNIX_DGRAM};
+    for (size_t i = 0; i < 2; i++) {
+        char path[300];
+        snprintf(path, sizeof(path), "%s/inuse.sock", tmpdir);
+        uv_loop_init(&loop);
+        c = conf_of(umodes[i], path);
+        l = start(&loop, &c, &r);
+        err[0] = '\0';
+        assert_int_equal(agent_sl_start(&l2, &loop, &c, on_msg, &r, err, sizeof(err)), -EADDRINUSE);
+        assert_non_null(strstr(err, path));
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0); /* still the first listener's */
+        stop_and_close(&loop, l);
+    }
     rec_free(&r);
 }
 
