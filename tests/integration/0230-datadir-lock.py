@@ -11,9 +11,11 @@ after it stopped takes the directory over.
 """
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -66,6 +68,13 @@ def main(c):
     c.cli("topics", "create", "--topic", "locked", "--partitions", "2")
     c.cli("produce", "--topic", "locked", "--key-separator", " ",
           input="".join("k%d v%d\n" % (i, i) for i in range(100)))
+    # The collector writes its first checkpoints soon after it starts, and
+    # then (checkpoint_interval 1h, below) only when it stops.
+    deadline = time.monotonic() + 30
+    while not os.path.exists(os.path.join(c.data, "replication-offset-checkpoint")):
+        if time.monotonic() > deadline:
+            raise TestFailure("the collector wrote no checkpoint within 30 s")
+        time.sleep(0.05)
     before = snapshot(c.data)
 
     status, err = second(c)
@@ -79,7 +88,7 @@ def main(c):
                           % (c.proc.pid, c.data, err))
     if after != before:
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        raise TestFailure("the second collector changed the data directory: %s" % changed[:20])
+        raise TestFailure("the second collector changed the data directory: %s" % [(k, before.get(k), after.get(k)) for k in changed[:20]])
     with open(os.path.join(c.data, ".lock")) as f:
         if f.read().strip() != str(c.proc.pid):
             raise TestFailure(".lock does not hold the collector's pid %d" % c.proc.pid)
@@ -99,4 +108,14 @@ def main(c):
             raise TestFailure(".lock does not hold the new collector's pid %d" % c.proc.pid)
 
 
-run_test(main)
+# The first collector writes its checkpoints every checkpoint_interval (5 s
+# by default), which would race with the before/after comparison: here it
+# writes them once after it starts (waited for) and then when it stops.
+CONFIG_DIR = tempfile.mkdtemp(prefix="trib-0230-conf.")
+CONFIG = os.path.join(CONFIG_DIR, "collector.yaml")
+with open(CONFIG, "w") as f:
+    f.write("storage:\n  checkpoint_interval: 1h\n")
+try:
+    run_test(main, extra_args=("--config", CONFIG))
+finally:
+    shutil.rmtree(CONFIG_DIR, ignore_errors=True)
