@@ -36,10 +36,11 @@ TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-
 # Needed by tools/bench/produce's loopback baseline.
 TRIB_BENCH_PACKAGES=(iperf3)
 
-# Run by scripts/quickstart: the collector and CLI need only the shared
+# Run by scripts/quickstart: the daemons and the CLI need only the shared
 # libraries the build pulls in; kcat shows the same quickstart with a
-# standard Kafka tool.
-TRIB_QUICKSTART_PACKAGES=(kcat)
+# standard Kafka tool (and reads as a consumer group), logger (bsdutils)
+# sends syslog, curl reads the daemons' /metrics.
+TRIB_QUICKSTART_PACKAGES=(kcat bsdutils curl)
 
 trib_missing_packages() {
     local missing=() p
