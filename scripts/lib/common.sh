@@ -30,8 +30,9 @@ TRIB_TEST_PACKAGES=(
 # dpkg-shlibdeps (dpkg-dev), rpmbuild (rpm), lintian, debootstrap for the
 # install test's Debian 12 root (cached with zstd; ip brings up the loopback
 # of the daemons' private network namespace; systemd-nspawn boots the root
-# to run the units under systemd).
-TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-container)
+# to run the units under systemd). tests/e2e's quickstart test runs
+# scripts/quickstart in such a root, from a git clone of the checkout.
+TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-container git)
 
 # Needed by tools/bench/produce's loopback baseline.
 TRIB_BENCH_PACKAGES=(iperf3)
