@@ -52,6 +52,12 @@ if ! unshare --mount --pid --fork true 2>/dev/null; then
 fi
 mkdir -p "$cachedir"
 cachedir=$(cd "$cachedir" && pwd)
+# The checkout may belong to another user than root (CI's runner user): git
+# would refuse it as a "dubious ownership" repository (and so would the
+# clone's upload-pack, which does not see -c options).
+git() {
+    command git -c safe.directory='*' "$@"
+}
 head=$(git -C "$src" rev-parse HEAD) || { echo "FAIL: $src is not a git checkout"; exit 1; }
 if [ -n "$(git -C "$src" status --porcelain --untracked-files=no)" ]; then
     echo "note: $src has uncommitted changes; the clone tests HEAD ($head) without them"
@@ -76,7 +82,8 @@ if [ -e "$root/usr/bin/python3" ] || [ -e "$root/usr/bin/cc" ]; then
     exit 1
 fi
 echo "==> git clone $src (HEAD $head) into the root's /root/tributary"
-git clone -q --no-checkout "$src" "$root/root/tributary" &&
+git clone -q --no-checkout --upload-pack="git -c safe.directory=* upload-pack" \
+    "$src" "$root/root/tributary" &&
     git -C "$root/root/tributary" checkout -q --detach "$head" ||
     { echo "FAIL: git clone"; exit 1; }
 
