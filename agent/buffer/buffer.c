@@ -125,7 +125,13 @@ struct agent_buffer {
 
     seg_t *segs;
     size_t nsegs, segs_cap;
-    int wfd;     /* the last segment, appended to */
+    int wfd; /* the last segment, appended to */
+    /* A failed write left a partial frame after segs[nsegs - 1].size that
+       could not be cut off yet: appends retry the cut first and are
+       refused while it fails, so no frame and no new segment ever follows
+       the partial one (at the next open it is the last segment's torn
+       tail). */
+    bool cut_pending;
     int lock_fd; /* dir/lock, write-locked (OFD lock) while open */
     uint64_t bytes;
     uint64_t next_id;
@@ -1431,6 +1437,23 @@ uint64_t agent_buffer_room(const agent_buffer_t *b)
     return used >= b->max_size ? 0 : b->max_size - used;
 }
 
+/* Truncates the last segment back to act->size, the end of its last whole
+   frame, after a failed write. 0, or -errno (counted and logged) while
+   the partial frame stays. */
+static int cut_partial(agent_buffer_t *b, const seg_t *act)
+{
+    if (ftruncate(b->wfd, (off_t)act->size) != 0) {
+        int rc = -errno;
+        b->st.write_errors++;
+        TRIB_LOG_RL(&b->rl, TRIB_LOG_ERROR, FAC,
+                    "%s: cannot cut a partial frame off: %s; appends wait for it", b->dir,
+                    trib_strerror(rc));
+        return rc;
+    }
+    b->cut_pending = false;
+    return 0;
+}
+
 int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t *id)
 {
     if (r->nhdrs > AGENT_BUFFER_MAX_HDRS) {
@@ -1442,6 +1465,12 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
     }
     size_t flen = FRAME_HDR + plen;
     seg_t *act = &b->segs[b->nsegs - 1];
+    if (b->cut_pending) {
+        int rc = cut_partial(b, act);
+        if (rc != 0) {
+            return rc;
+        }
+    }
     bool roll = act->size > SEG_HDR && act->size + flen > b->segment_size;
     if (b->bytes + flen + (roll ? SEG_HDR : 0) > b->max_size) {
         /* Everything delivered, but the last segment is never deleted:
@@ -1496,8 +1525,10 @@ int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t
     }
     rc = trib_pwrite_all(b->wfd, b->wbuf, flen, act->size);
     if (rc != 0) {
-        /* Cut a partial frame off so the next append starts clean. */
-        (void)ftruncate(b->wfd, (off_t)act->size);
+        /* Cut a partial frame off so the next append starts clean; if
+           that fails too, the next append tries again first. */
+        b->cut_pending = true;
+        (void)cut_partial(b, act);
         if (fs_full(rc)) {
             return disk_full(b, rc);
         }

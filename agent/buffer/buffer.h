@@ -93,8 +93,9 @@ typedef struct agent_buffer_stats {
     bool disk_full_now;      /* the last append found the filesystem full */
     uint64_t bytes, records; /* live now */
     uint64_t segments_deleted;
-    uint64_t syncs, sync_errors, write_errors;
-    uint64_t read_errors; /* failed reads and frames found damaged while reading */
+    uint64_t syncs, sync_errors;
+    uint64_t write_errors; /* failed writes, and failed cuts of the partial frame one left */
+    uint64_t read_errors;  /* failed reads and frames found damaged while reading */
 } agent_buffer_stats_t;
 
 /*
@@ -113,7 +114,10 @@ void agent_buffer_close(agent_buffer_t *b);
 /* Appends; *id (may be NULL) gets the record's id. 0, -ENOSPC when the
    record does not fit under max_size or the filesystem is full (ENOSPC or
    EDQUOT; nothing is left written, and the stats tell the two apart),
-   -EMSGSIZE when it could never fit, or -errno on a write error. */
+   -EMSGSIZE when it could never fit, or -errno on a write error. A write that fails part
+   way leaves nothing of the record: the partial frame is cut off, and
+   while that cut fails every append tries it again and fails with its
+   -errno. */
 int agent_buffer_append(agent_buffer_t *b, const agent_buffer_rec_t *r, uint64_t *id);
 /* Bytes a record takes (to test for room before accepting input); SIZE_MAX
    when it cannot be encoded (a field longer than its length field allows,

@@ -878,8 +878,12 @@ static void reserve_take(coll_storage_t *st)
     }
     int err = posix_fallocate(fd, 0, (off_t)st->cfg.space_reserve_bytes);
     if (err != 0) {
-        /* Someone else took the space first: give back what was got, try later. */
-        (void)ftruncate(fd, 0);
+        /* Someone else took the space first: give back what was got, try
+           later (the next try allocates it again either way). */
+        if (ftruncate(fd, 0) != 0) {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_FACILITY, "%s: cannot give back a partial reserve: %s",
+                     path, strerror(errno));
+        }
     } else {
         st->reserve_short = false;
         TRIB_LOG(TRIB_LOG_INFO, COLL_FACILITY, "%s: holding %" PRIu64 " KiB in reserve", path,

@@ -32,16 +32,18 @@ TRIB_TEST_PACKAGES=(
 # dpkg-shlibdeps (dpkg-dev), rpmbuild (rpm), lintian, debootstrap for the
 # install test's Debian 12 root (cached with zstd; ip brings up the loopback
 # of the daemons' private network namespace; systemd-nspawn boots the root
-# to run the units under systemd).
-TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-container)
+# to run the units under systemd). tests/e2e's quickstart test runs
+# scripts/quickstart in such a root, from a git clone of the checkout.
+TRIB_PACKAGING_PACKAGES=(dpkg-dev rpm lintian debootstrap zstd iproute2 systemd-container git)
 
 # Needed by tools/bench/produce's loopback baseline.
 TRIB_BENCH_PACKAGES=(iperf3)
 
-# Run by scripts/quickstart: the collector and CLI need only the shared
+# Run by scripts/quickstart: the daemons and the CLI need only the shared
 # libraries the build pulls in; kcat shows the same quickstart with a
-# standard Kafka tool.
-TRIB_QUICKSTART_PACKAGES=(kcat)
+# standard Kafka tool (and reads as a consumer group), logger (bsdutils)
+# sends syslog, curl reads the daemons' /metrics.
+TRIB_QUICKSTART_PACKAGES=(kcat bsdutils curl)
 
 trib_missing_packages() {
     local missing=() p

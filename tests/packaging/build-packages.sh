@@ -1,26 +1,24 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# tests/packaging/build-packages.sh BUILD_DIR OUT_DIR: the packaging.build
-# test. CPack makes the .deb and .rpm files from BUILD_DIR (already built)
-# into OUT_DIR, for packaging.check and packaging.install. scripts/package
-# builds release packages the same way, with Debian's hardening flags.
-# Exit 77 (skipped) when dpkg-shlibdeps or rpmbuild is missing.
+# tests/packaging/build-packages.sh SOURCE_DIR: the packaging.build test.
+# Runs scripts/package in SOURCE_DIR exactly as a user does (no options): a
+# release build with Debian's build flags (dpkg-buildflags: -O2,
+# -D_FORTIFY_SOURCE=2, ...) and -Werror in SOURCE_DIR/build-package, then
+# CPack. packaging.check and packaging.install use the packages it wrote to
+# SOURCE_DIR/build-package/packages.
 set -uo pipefail
-build=${1:?usage: build-packages.sh BUILD_DIR OUT_DIR}
-out=${2:?usage: build-packages.sh BUILD_DIR OUT_DIR}
-for tool in cpack dpkg-shlibdeps rpmbuild; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: $tool is not installed (scripts/test installs dpkg-dev and rpm)"
-        exit 77
-    fi
-done
-mkdir -p "$out"
-rm -rf "${out:?}"/*.deb "${out:?}"/*.rpm "${out:?}"/_CPack_Packages
-cd "$build" || exit 1
-if ! cpack -G "DEB;RPM" --config "$build/CPackConfig.cmake" -B "$out" >"$out/cpack.log" 2>&1; then
-    cat "$out/cpack.log"
-    exit 1
+src=${1:?usage: build-packages.sh SOURCE_DIR}
+. "$(dirname "$0")/lib.sh"
+cd "$src" || exit 1
+# scripts/package installs what it lacks with apt-get, which needs root.
+if [ "$(id -u)" -ne 0 ]; then
+    for tool in cmake dpkg-buildflags dpkg-shlibdeps rpmbuild; do
+        command -v "$tool" >/dev/null 2>&1 ||
+            skip_or_fail "$tool is not installed and scripts/package cannot install it without root"
+    done
 fi
-grep 'generated' "$out/cpack.log"
-ls -l "$out"/*.deb "$out"/*.rpm
+start=$(date +%s)
+echo "\$ scripts/package"
+scripts/package || { echo "FAIL: scripts/package exited $?"; exit 1; }
+echo "scripts/package took $(($(date +%s) - start)) s"

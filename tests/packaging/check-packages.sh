@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # tests/packaging/check-packages.sh PKGDIR: static checks of the packages
-# scripts/package (or the packaging.build test) wrote to PKGDIR.
+# scripts/package (run by the packaging.build test) wrote to PKGDIR.
 #
 #   - lintian on the .deb files: no error (E:) tags; every tag is printed.
 #   - tributary-agent and tributary-collector exist, and a
@@ -16,15 +16,13 @@
 #     shadow-utils and systemd for the scriptlets.
 #
 # Exit 0 when everything holds, 1 otherwise, 77 (skipped) when a tool is
-# missing (scripts/test installs them).
+# missing (scripts/test installs them; in CI, CI=true, that fails instead).
 set -uo pipefail
 pkgdir=${1:?usage: check-packages.sh PKGDIR}
 
+. "$(dirname "$0")/lib.sh"
 for tool in lintian rpm dpkg-deb readelf; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-        echo "SKIP: $tool is not installed"
-        exit 77
-    fi
+    command -v "$tool" >/dev/null 2>&1 || skip_or_fail "$tool is not installed"
 done
 
 failed=0

@@ -5,8 +5,9 @@
  * close and after a crash (a forked child that _exit()s), the size bound,
  * and recovery from a torn tail, flipped bytes, a garbage segment header
  * and a damaged ledger; seeded rounds of random damage; a write cut short
- * (file size limit), a full filesystem (a small tmpfs), damage appearing
- * while open, records that cannot be
+ * (file size limit), one whose partial frame cannot be cut off (ftruncate
+ * failing through a seccomp filter), a full filesystem (a small tmpfs),
+ * damage appearing while open, records that cannot be
  * encoded, the lock against a second open; rewind; and the offline check
  * and dump (each line checked as JSON).
  */
@@ -25,7 +26,11 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -939,6 +944,143 @@ static void test_disk_full(void **state)
     agent_buffer_close(b);
 }
 
+/* Makes every later ftruncate() of this process fail with EIO: a real
+   failing system call (a seccomp filter), for the child of a fork. */
+static int fail_ftruncate(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ftruncate, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EIO & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+/* A write that fails half way and whose partial frame cannot be cut off
+   (ftruncate fails): later appends are refused with that error instead of
+   writing after or over the partial frame, what was accepted is read back,
+   and the next open cuts the partial frame off as a torn tail with no
+   record lost or counted as damaged. */
+static void test_write_error_cut_fails(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGXFSZ, SIG_IGN);
+        agent_buffer_opts_t o = {bdir, 1 << 20, 1 << 20};
+        agent_buffer_t *b = NULL;
+        if (agent_buffer_open(&b, &o, NULL) != 0) {
+            _exit(2);
+        }
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_FSIZE, &rl) != 0) {
+            _exit(3);
+        }
+        rlim_t hard = rl.rlim_max;
+        rl.rlim_cur = 20000;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+            _exit(3);
+        }
+        if (fail_ftruncate() != 0) {
+            _exit(77);
+        }
+        uint64_t n = 0;
+        int rc;
+        for (;;) {
+            trec_t t;
+            mkrec(&t, n + 1);
+            rc = agent_buffer_append(b, &t.r, NULL);
+            if (rc != 0) {
+                break;
+            }
+            n++;
+        }
+        agent_buffer_stats_t st;
+        agent_buffer_stats(b, &st);
+        /* the write and the cut failed */
+        if (rc != -EFBIG || st.write_errors != 2 || st.appended != n) {
+            _exit(4);
+        }
+        char seg[512];
+        nth_segment(0, seg, sizeof(seg));
+        struct stat sst;
+        if (stat(seg, &sst) != 0 || (uint64_t)sst.st_size <= st.bytes) {
+            _exit(5); /* no partial frame: the size limit did not cut the write */
+        }
+        off_t partial = sst.st_size;
+        /* room again, but the cut still fails: a smaller record that would
+           fit inside the partial frame is refused too */
+        rl.rlim_cur = hard;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+            _exit(3);
+        }
+        trec_t t;
+        mkrec(&t, n + 1);
+        t.r.value_len = 10;
+        t.r.nhdrs = 0;
+        rc = agent_buffer_append(b, &t.r, NULL);
+        agent_buffer_stats(b, &st);
+        if (rc != -EIO || st.write_errors != 3 || st.appended != n) {
+            _exit(6);
+        }
+        if (stat(seg, &sst) != 0 || sst.st_size != partial) {
+            _exit(7); /* something was written */
+        }
+        agent_buffer_rec_t r;
+        uint64_t id, got = 0;
+        while (agent_buffer_next(b, &r, &id) == 1) {
+            got++;
+        }
+        if (got != n || write(fds[1], &n, sizeof(n)) != sizeof(n)) {
+            _exit(8);
+        }
+        _exit(0); /* a crash: no close */
+    }
+    close(fds[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        close(fds[0]);
+        const char *ci = getenv("CI");
+        if (ci != NULL && strcmp(ci, "true") == 0) {
+            fail_msg("cannot install a seccomp filter (CI must allow it)");
+        }
+        printf("SKIP: cannot install a seccomp filter here\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+    uint64_t n = 0;
+    assert_int_equal(read(fds[0], &n, sizeof(n)), sizeof(n));
+    close(fds[0]);
+    assert_true(n > 10);
+
+    agent_buffer_report_t rep;
+    agent_buffer_t *b = open_buf(1 << 20, 1 << 20, &rep);
+    assert_true(rep.torn_bytes > 0);
+    assert_int_equal(rep.corrupt_records, 0);
+    assert_int_equal(rep.quarantined, 0);
+    assert_int_equal(rep.records, n);
+    append_range(b, n + 1, n + 5);
+    uint64_t ids[512];
+    assert_true(n + 5 <= 512);
+    assert_int_equal(drain(b, ids, 512), n + 5);
+    for (uint64_t i = 0; i < n + 5; i++) {
+        assert_int_equal(ids[i], i + 1);
+    }
+    agent_buffer_close(b);
+}
+
 /* Damage that appears while the buffer is open: the reader skips to the
    next intact frame with an error, everything else is delivered and the
    lost id does not hold the prefix back. */
@@ -1343,6 +1485,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_error_cut_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_while_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
