@@ -38,6 +38,7 @@ enum {
     API_FETCH = 1,
     API_LIST_OFFSETS = 2,
     API_METADATA = 3,
+    API_FIND_COORDINATOR = 10,
     API_CREATE_TOPICS = 19,
     API_DELETE_TOPICS = 20,
     API_DESCRIBE_CONFIGS = 32,
@@ -86,6 +87,10 @@ int cli_connect(trib_kclient_t **c, const cli_common_t *o);
 
 /* Negotiated version or, printing why, -1. */
 int16_t cli_version(trib_kclient_t *c, int16_t api_key, int16_t min, int16_t max);
+
+/* The coordinator of group (FindCoordinator, any version up to 4) into
+ *node; CLI_OK or an exit code after printing why. */
+int cli_find_coordinator(trib_kclient_t *c, const char *group, int32_t *node, trib_arena_t *arena);
 
 /* Parsing helpers: 0 or -1 (after printing an error naming opt). */
 int cli_parse_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out);

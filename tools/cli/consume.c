@@ -76,7 +76,6 @@
 enum {
     API_OFFSET_COMMIT = 8,
     API_OFFSET_FETCH = 9,
-    API_FIND_COORDINATOR = 10,
     API_JOIN_GROUP = 11,
     API_HEARTBEAT = 12,
     API_LEAVE_GROUP = 13,
@@ -494,44 +493,6 @@ static trib_kstr_t no_msg(void)
     return s;
 }
 
-static int find_coordinator(consumer_t *cs, trib_arena_t *arena)
-{
-    int16_t v = cli_version(cs->client, API_FIND_COORDINATOR, 0, 4);
-    if (v < 0) {
-        return CLI_EKAFKA;
-    }
-    FindCoordinatorRequest req;
-    FindCoordinatorRequest_init(&req);
-    trib_kstr_t key = trib_kstr(cs->group);
-    if (v >= 4) {
-        req.CoordinatorKeys.items = &key;
-        req.CoordinatorKeys.count = 1;
-    } else {
-        req.Key = key;
-    }
-    FindCoordinatorResponse resp;
-    trib_error_t err;
-    trib_error_clear(&err);
-    if (trib_kclient_call(cs->client, TRIB_KCLIENT_ANY, API_FIND_COORDINATOR, v, &req, &resp, arena,
-                          &err) < 0) {
-        return cli_fail(&err);
-    }
-    int16_t code = resp.ErrorCode;
-    cs->coordinator = resp.NodeId;
-    if (v >= 4) {
-        if (resp.Coordinators.count < 1) {
-            cli_errorf("FindCoordinator answered no coordinator for '%s'", cs->group);
-            return CLI_ENET;
-        }
-        code = resp.Coordinators.items[0].ErrorCode;
-        cs->coordinator = resp.Coordinators.items[0].NodeId;
-    }
-    if (code != 0) {
-        return cli_kafka_fail(code, no_msg(), "no coordinator for group '%s'", cs->group);
-    }
-    return CLI_OK;
-}
-
 static int cmp_member(const void *a, const void *b)
 {
     const JoinGroupResponse_JoinGroupResponseMember *x = a, *y = b;
@@ -642,7 +603,7 @@ static int group_join(consumer_t *cs)
 {
     trib_arena_t arena;
     trib_arena_init(&arena);
-    int rc = find_coordinator(cs, &arena);
+    int rc = cli_find_coordinator(cs->client, cs->group, &cs->coordinator, &arena);
     int16_t vj = rc == CLI_OK ? cli_version(cs->client, API_JOIN_GROUP, 1, 9) : -1;
     int16_t vs = vj >= 0 ? cli_version(cs->client, API_SYNC_GROUP, 1, 5) : -1;
     int16_t vf = vs >= 0 ? cli_version(cs->client, API_OFFSET_FETCH, 2, 7) : -1;

@@ -47,7 +47,6 @@
 enum {
     API_OFFSET_COMMIT = 8,
     API_OFFSET_FETCH = 9,
-    API_FIND_COORDINATOR = 10,
     API_DESCRIBE_GROUPS = 15,
     API_LIST_GROUPS = 16,
     API_DELETE_GROUPS = 42,
@@ -192,48 +191,6 @@ static char *kdup(trib_arena_t *a, trib_kstr_t s)
 }
 
 /* The coordinator's node id (the client's broker table must know it: Metadata first). */
-static int find_coordinator(trib_kclient_t *c, const char *group, int32_t *node,
-                            trib_arena_t *arena)
-{
-    int16_t v = cli_version(c, API_FIND_COORDINATOR, 0, 4);
-    if (v < 0) {
-        return CLI_EKAFKA;
-    }
-    FindCoordinatorRequest req;
-    FindCoordinatorRequest_init(&req);
-    trib_kstr_t key = trib_kstr(group);
-    req.KeyType = 0;
-    if (v >= 4) {
-        req.CoordinatorKeys.items = &key;
-        req.CoordinatorKeys.count = 1;
-    } else {
-        req.Key = key;
-    }
-    FindCoordinatorResponse resp;
-    trib_error_t err;
-    trib_error_clear(&err);
-    if (trib_kclient_call(c, TRIB_KCLIENT_ANY, API_FIND_COORDINATOR, v, &req, &resp, arena, &err) <
-        0) {
-        return cli_fail(&err);
-    }
-    int16_t code = resp.ErrorCode;
-    trib_kstr_t msg = resp.ErrorMessage;
-    *node = resp.NodeId;
-    if (v >= 4) {
-        if (resp.Coordinators.count < 1) {
-            cli_errorf("FindCoordinator answered no coordinator for '%s'", group);
-            return CLI_ENET;
-        }
-        code = resp.Coordinators.items[0].ErrorCode;
-        msg = resp.Coordinators.items[0].ErrorMessage;
-        *node = resp.Coordinators.items[0].NodeId;
-    }
-    if (code != 0) {
-        return cli_kafka_fail(code, msg, "no coordinator for group '%s'", group);
-    }
-    return CLI_OK;
-}
-
 typedef struct gpart {
     const char *topic;
     int32_t partition;
@@ -485,7 +442,7 @@ static int groups_describe(trib_kclient_t *c, const groups_opts_t *o, trib_arena
     MetadataResponse md;
     int rc = cli_metadata(c, NULL, 0, false, 0, &md, arena);
     int32_t node;
-    if (rc != CLI_OK || (rc = find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
+    if (rc != CLI_OK || (rc = cli_find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
         return rc;
     }
     DescribeGroupsResponse_DescribedGroup *dg;
@@ -585,7 +542,7 @@ static int groups_delete(trib_kclient_t *c, const groups_opts_t *o, trib_arena_t
     MetadataResponse md;
     int rc = cli_metadata(c, NULL, 0, false, 0, &md, arena);
     int32_t node;
-    if (rc != CLI_OK || (rc = find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
+    if (rc != CLI_OK || (rc = cli_find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
         return rc;
     }
     int16_t v = cli_version(c, API_DELETE_GROUPS, 0, 2);
@@ -631,7 +588,7 @@ static int groups_reset(trib_kclient_t *c, const groups_opts_t *o, trib_arena_t 
         return cli_topic_error(t, o->topic);
     }
     int32_t node;
-    if ((rc = find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
+    if ((rc = cli_find_coordinator(c, o->group, &node, arena)) != CLI_OK) {
         return rc;
     }
     DescribeGroupsResponse_DescribedGroup *dg;

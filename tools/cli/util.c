@@ -13,6 +13,8 @@
 #include "cli.h"
 #include "tributary/kafka_error.h"
 
+#include "kafka/gen/FindCoordinatorRequest.h"
+#include "kafka/gen/FindCoordinatorResponse.h"
 #include "kafka/gen/MetadataRequest.h"
 
 void cli_common_init(cli_common_t *o)
@@ -244,6 +246,47 @@ int cli_metadata(trib_kclient_t *c, const char *const *topics, size_t n, bool al
                                  out->ClusterId.len > 0 ? (size_t)out->ClusterId.len : 0) < 0) {
         cli_errorf("out of memory");
         return CLI_ENET;
+    }
+    return CLI_OK;
+}
+
+int cli_find_coordinator(trib_kclient_t *c, const char *group, int32_t *node, trib_arena_t *arena)
+{
+    int16_t v = cli_version(c, API_FIND_COORDINATOR, 0, 4);
+    if (v < 0) {
+        return CLI_EKAFKA;
+    }
+    FindCoordinatorRequest req;
+    FindCoordinatorRequest_init(&req);
+    trib_kstr_t key = trib_kstr(group);
+    req.KeyType = 0;
+    if (v >= 4) {
+        req.CoordinatorKeys.items = &key;
+        req.CoordinatorKeys.count = 1;
+    } else {
+        req.Key = key;
+    }
+    FindCoordinatorResponse resp;
+    trib_error_t err;
+    trib_error_clear(&err);
+    if (trib_kclient_call(c, TRIB_KCLIENT_ANY, API_FIND_COORDINATOR, v, &req, &resp, arena, &err) <
+        0) {
+        return cli_fail(&err);
+    }
+    int16_t code = resp.ErrorCode;
+    trib_kstr_t msg = resp.ErrorMessage;
+    *node = resp.NodeId;
+    if (v >= 4) {
+        if (resp.Coordinators.count < 1) {
+            cli_errorf("FindCoordinator answered no coordinator for '%s'", group);
+            return CLI_ENET;
+        }
+        code = resp.Coordinators.items[0].ErrorCode;
+        msg = resp.Coordinators.items[0].ErrorMessage;
+        *node = resp.Coordinators.items[0].NodeId;
+    }
+    if (code != 0) {
+        return cli_kafka_fail(code, msg, "no coordinator for group '%s'", group);
     }
     return CLI_OK;
 }
