@@ -18,7 +18,20 @@
  * Sessions (KIP-227) are declined: SessionId 0 is always returned, so
  * clients send full fetches; a request naming a session gets
  * FETCH_SESSION_ID_NOT_FOUND, SessionId 0 with an epoch above 0
- * INVALID_FETCH_SESSION_EPOCH. ForgottenTopicsData is ignored.
+ * INVALID_FETCH_SESSION_EPOCH. ForgottenTopicsData is ignored. Measured
+ * before declining them (2-vCPU VM, load average 9-10 from other builds):
+ * a full fetch of 1000 partitions with nothing new is a 16 KB request and
+ * a 30 KB response and costs the collector 100-150 us of CPU, against
+ * 17-37 us for one partition. A librdkafka consumer long-polling 1000
+ * partitions while ~60-90 records/s trickle in fetches ~50-80 times a
+ * second; the collector then uses 10-12% of a core (4% for the same
+ * trickle on one partition), but a profile shows 88% of that in the
+ * kernel for the produce side (fsync for acks=all, page faults on new
+ * time indexes) and under 8% in the collector's own code, the whole fetch
+ * path (decode, resolve, park, respond) included. A session saves only
+ * the decoding and encoding of unchanged partitions, a part of that 8%:
+ * under 1% of a core per such consumer, not worth the session cache, its
+ * eviction rules and their tests.
  *
  * Isolation: no transactions, so LastStableOffset = HighWatermark for
  * both levels; AbortedTransactions is null for read_uncommitted and empty
