@@ -720,6 +720,7 @@ static bool zsend_continue(coll_conn_t *c)
                     continue;
                 }
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    c->last_active_ms = uv_now(c->srv->loop); /* progress is activity */
                     err = zsend_wait(c, sock);
                     if (err == 0) {
                         return false;
@@ -742,6 +743,7 @@ static bool zsend_continue(coll_conn_t *c)
                     continue;
                 }
                 if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    c->last_active_ms = uv_now(c->srv->loop); /* progress is activity */
                     err = zsend_wait(c, sock);
                     if (err == 0) {
                         return false;
@@ -775,6 +777,7 @@ static bool zsend_continue(coll_conn_t *c)
         req_free(r);
         return false;
     }
+    c->last_active_ms = uv_now(c->srv->loop); /* as Kafka: a completed send is activity */
     r->srv->metrics.net_bytes_sent += z->total;
     req_free(r);
     return true;
