@@ -259,7 +259,8 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
  *              Records nullable bytes | v12: tags
  *
  * Arrays, strings and bytes are compact in v12; nothing else is tagged.
- * test_fetch_encode checks these bytes against the generated codec.
+ * test_server.c (test_fetch_encoding) checks these bytes against the
+ * generated codec for every version.
  */
 void coll_fetch_encode_header(coll_zresp_t *z, int16_t v, int32_t correlation_id, int16_t top_error)
 {
