@@ -97,9 +97,15 @@
 #define FRAME_INITIAL_MAX (1u << 20)
 #define MIN_FRAME 8 /* a request header v0 */
 #define MAX_QUEUED_OUT (64u << 20)
-#define MEM_SMALL (1u << 20)      /* frames up to this size draw on the small share */
-#define ZSPARE_MAX 4              /* built responses a connection keeps for reuse */
-#define ZSPARE_HDR_MAX (1u << 20) /* larger framing buffers are not kept */
+#define MEM_SMALL (1u << 20) /* frames up to this size draw on the small share */
+/*
+ * Built responses a connection keeps for reuse: a consumer has one or two
+ * fetches in flight. Larger ones (fetches of thousands of partitions) are
+ * freed: an ordinary consumer's connection keeps a few KiB.
+ */
+#define ZSPARE_MAX 2
+#define ZSPARE_HDR_MAX (64u * 1024)
+#define ZSPARE_PARTS_MAX 1024
 
 static uint64_t now_ns(void)
 {
@@ -297,7 +303,8 @@ static void zresp_release_reads(coll_zresp_t *z)
 static void zresp_give(coll_conn_t *c, coll_zresp_t *z)
 {
     zresp_release_reads(z);
-    if (c->closed || c->closing || c->nzspare >= ZSPARE_MAX || z->hdr_cap > ZSPARE_HDR_MAX) {
+    if (c->closed || c->closing || c->nzspare >= ZSPARE_MAX || z->hdr_cap > ZSPARE_HDR_MAX ||
+        z->parts_cap > ZSPARE_PARTS_MAX) {
         zresp_free(z);
         return;
     }
