@@ -52,6 +52,33 @@
  * queued, or 64 MiB of responses wait to be written, reading stops until
  * the queue drains to half, so a client that pipelines without reading
  * cannot grow the collector's memory.
+ *
+ * Fetch responses are sent from the segment files (zero copy). The
+ * collector has plaintext listeners only (no TLS in this file), so every
+ * Fetch response goes this way. A fetch builds a coll_zresp_t: its
+ * framing (size, header, the per-partition fields) in a small buffer and,
+ * between the framing bytes, file ranges of whole batches, each holding a
+ * reference on its segment (coll_read_t), so retention may unlink the file
+ * meanwhile but its bytes stay readable until the part is sent.
+ *
+ *   hdr: [size|corr|...|topic|p0 fields|len] [p1 fields|len] [tags]
+ *   parts:  \---- hdr_end ----/ file 0       \- hdr_end -/ file 1  ...
+ *
+ * Writing. libuv owns the socket, so the send is ours only while libuv's
+ * write queue is empty: a zresp at the head of the queue waits until every
+ * earlier uv_write completed (written() pumps again), and nothing after
+ * it is written (uv_write or ours) until it is finished. Then framing
+ * bytes go out with send(MSG_MORE) and file ranges with sendfile(2), on
+ * the socket libuv already made non-blocking. When the socket is full
+ * (EAGAIN, or any partial write) the send parks on a uv_poll of a dup of
+ * the socket (libuv refuses two watchers on one fd, and a dup is a second
+ * epoll registration of the same socket) and resumes when it is writable.
+ * The size prefix counts exactly the framing plus the file ranges measured
+ * when the response was built; a file that ends before its range (truncated
+ * meanwhile) cannot send those bytes, so the connection is closed rather
+ * than answering with fewer bytes than announced. Built responses and their
+ * buffers return to the connection (a few spares) for the next fetch, so a
+ * steady consumer allocates nothing per response.
  */
 #include "server/server_int.h"
 
@@ -61,13 +88,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RBUF_SIZE (64u * 1024)
 #define FRAME_INITIAL_MAX (1u << 20)
 #define MIN_FRAME 8 /* a request header v0 */
 #define MAX_QUEUED_OUT (64u << 20)
 #define MEM_SMALL (1u << 20) /* frames up to this size draw on the small share */
+/*
+ * Built responses a connection keeps for reuse: a consumer has one or two
+ * fetches in flight. Larger ones (fetches of thousands of partitions) are
+ * freed: an ordinary consumer's connection keeps a few KiB.
+ */
+#define ZSPARE_MAX 2
+#define ZSPARE_HDR_MAX (64u * 1024)
+#define ZSPARE_PARTS_MAX 1024
 
 static uint64_t now_ns(void)
 {
@@ -244,6 +282,163 @@ static void mem_give(coll_server_t *s, size_t size)
     }
 }
 
+/* ---- responses sent from files ------------------------------------------------------- */
+
+static void zresp_free(coll_zresp_t *z)
+{
+    free(z->hdr);
+    free(z->parts);
+    free(z);
+}
+
+static void zresp_release_reads(coll_zresp_t *z)
+{
+    for (size_t i = 0; i < z->nparts; i++) {
+        coll_read_release(&z->parts[i].rd);
+    }
+    z->nparts = 0;
+}
+
+/* The response is done with: its segments are let go, its buffers kept for the next. */
+static void zresp_give(coll_conn_t *c, coll_zresp_t *z)
+{
+    zresp_release_reads(z);
+    if (c->closed || c->closing || c->nzspare >= ZSPARE_MAX || z->hdr_cap > ZSPARE_HDR_MAX ||
+        z->parts_cap > ZSPARE_PARTS_MAX) {
+        zresp_free(z);
+        return;
+    }
+    z->next = c->zspare;
+    c->zspare = z;
+    c->nzspare++;
+}
+
+static void zresp_drain(coll_conn_t *c)
+{
+    while (c->zspare) {
+        coll_zresp_t *z = c->zspare;
+        c->zspare = z->next;
+        zresp_free(z);
+    }
+    c->nzspare = 0;
+}
+
+coll_zresp_t *coll_req_zresp(coll_req_t *r)
+{
+    coll_conn_t *c = r->conn;
+    coll_zresp_t *z = r->zr;
+    if (!z) {
+        z = c->zspare;
+        if (z) {
+            c->zspare = z->next;
+            c->nzspare--;
+        } else if (!(z = calloc(1, sizeof(*z)))) {
+            return NULL;
+        }
+        r->zr = z;
+    }
+    zresp_release_reads(z);
+    z->next = NULL;
+    z->hdr_len = 0;
+    z->total = 0;
+    z->err = 0;
+    z->part = z->hpos = z->fpos = 0;
+    coll_zresp_put_i32(z, 0); /* the size, filled in by coll_req_respond_zresp() */
+    return z;
+}
+
+static uint8_t *zresp_space(coll_zresp_t *z, size_t n)
+{
+    if (z->err) {
+        return NULL;
+    }
+    if (z->hdr_cap - z->hdr_len < n) {
+        size_t cap = z->hdr_cap ? z->hdr_cap : 1024;
+        while (cap - z->hdr_len < n) {
+            cap *= 2;
+        }
+        uint8_t *p = realloc(z->hdr, cap);
+        if (!p) {
+            z->err = -ENOMEM;
+            return NULL;
+        }
+        z->hdr = p;
+        z->hdr_cap = cap;
+    }
+    uint8_t *p = z->hdr + z->hdr_len;
+    z->hdr_len += n;
+    return p;
+}
+
+void coll_zresp_put(coll_zresp_t *z, const void *p, size_t n)
+{
+    uint8_t *d = zresp_space(z, n);
+    if (d && n) {
+        memcpy(d, p, n);
+    }
+}
+
+static void zresp_put_be(coll_zresp_t *z, uint64_t v, size_t n)
+{
+    uint8_t *d = zresp_space(z, n);
+    if (d) {
+        for (size_t i = 0; i < n; i++) {
+            d[n - 1 - i] = (uint8_t)(v >> (8 * i));
+        }
+    }
+}
+
+void coll_zresp_put_i16(coll_zresp_t *z, int16_t v)
+{
+    zresp_put_be(z, (uint16_t)v, 2);
+}
+
+void coll_zresp_put_i32(coll_zresp_t *z, int32_t v)
+{
+    zresp_put_be(z, (uint32_t)v, 4);
+}
+
+void coll_zresp_put_i64(coll_zresp_t *z, int64_t v)
+{
+    zresp_put_be(z, (uint64_t)v, 8);
+}
+
+void coll_zresp_put_uvarint(coll_zresp_t *z, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (uint8_t)v;
+    coll_zresp_put(z, tmp, n);
+}
+
+void coll_zresp_file(coll_zresp_t *z, coll_read_t *rd)
+{
+    if (rd->len == 0 || z->err) {
+        coll_read_release(rd);
+        return;
+    }
+    if (z->nparts == z->parts_cap) {
+        size_t cap = z->parts_cap ? z->parts_cap * 2 : 16;
+        coll_zpart_t *p = realloc(z->parts, cap * sizeof(*p));
+        if (!p) {
+            z->err = -ENOMEM;
+            coll_read_release(rd);
+            return;
+        }
+        z->parts = p;
+        z->parts_cap = cap;
+    }
+    coll_zpart_t *p = &z->parts[z->nparts++];
+    p->hdr_end = z->hdr_len;
+    p->rd = *rd;
+    memset(rd, 0, sizeof(*rd));
+    rd->fd = -1;
+}
+
 /* ---- requests ----------------------------------------------------------------------- */
 
 static coll_req_t *req_new(coll_conn_t *c, size_t size)
@@ -283,6 +478,10 @@ static void req_free(coll_req_t *r)
     size_t mem = r->mem;
     if (r->ctx_free) {
         r->ctx_free(r); /* before the arena goes: ctx usually lives in it */
+    }
+    if (r->zr) {
+        zresp_give(c, r->zr);
+        r->zr = NULL;
     }
     trib_buf_fini(&r->out);
     trib_arena_fini(&r->arena);
@@ -404,6 +603,34 @@ void coll_req_respond(coll_req_t *r, const trib_kafka_codec_t *codec, const void
     finish(r);
 }
 
+void coll_req_respond_zresp(coll_req_t *r)
+{
+    coll_zresp_t *z = r->zr;
+    size_t total = z->hdr_len;
+    for (size_t i = 0; i < z->nparts; i++) {
+        total += z->parts[i].rd.len;
+    }
+    if (z->err || total - 4 > INT32_MAX) {
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s: building a %s v%d response: %s",
+                 r->conn->peer, r->kapi ? r->kapi->name : "?", (int)r->api_version,
+                 z->err ? trib_strerror(z->err) : "too large");
+        zresp_give(r->conn, z);
+        r->zr = NULL;
+        r->close_after = true;
+        r->conn->rejected = true;
+        coll_conn_stop_reading(r->conn);
+    } else {
+        uint32_t size = (uint32_t)(total - 4);
+        z->hdr[0] = (uint8_t)(size >> 24);
+        z->hdr[1] = (uint8_t)(size >> 16);
+        z->hdr[2] = (uint8_t)(size >> 8);
+        z->hdr[3] = (uint8_t)size;
+        z->total = total;
+        r->conn->queued_out += total;
+    }
+    finish(r);
+}
+
 void coll_req_no_response(coll_req_t *r)
 {
     r->no_response = true;
@@ -436,29 +663,173 @@ void coll_req_step_done(coll_req_t *r)
 
 /* ---- writing ------------------------------------------------------------------------ */
 
+static bool zsend_continue(coll_conn_t *c);
+
+static void wpoll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    coll_conn_t *c = h->data;
+    uv_poll_stop(h);
+    if (status < 0) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(status));
+        return;
+    }
+    if (zsend_continue(c)) {
+        coll_conn_pump(c);
+    }
+}
+
+/* The socket is full: resume the send when it is writable again. */
+static int zsend_wait(coll_conn_t *c, int sock)
+{
+    c->srv->metrics.fetch_send_waits++;
+    if (c->wpoll_state == 0) {
+        c->wfd = dup(sock);
+        if (c->wfd < 0) {
+            return -errno;
+        }
+        int rc = uv_poll_init(c->srv->loop, &c->wpoll, c->wfd);
+        if (rc != 0) {
+            close(c->wfd);
+            c->wfd = -1;
+            return rc;
+        }
+        c->wpoll.data = c;
+        c->wpoll_state = 1;
+    }
+    return uv_poll_start(&c->wpoll, UV_WRITABLE, wpoll_cb);
+}
+
+/*
+ * Sends what is left of c->zsend: true when it is all sent (and freed);
+ * false when it waits for writability or the connection was closed.
+ */
+static bool zsend_continue(coll_conn_t *c)
+{
+    coll_req_t *r = c->zsend;
+    coll_zresp_t *z = r->zr;
+    uv_os_fd_t sock;
+    const char *why = NULL;
+    int err = 0;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0) {
+        coll_conn_close(c, TRIB_LOG_WARN, "no socket for a fetch response");
+        return false;
+    }
+    while (z->part <= z->nparts) {
+        bool tail = z->part == z->nparts;
+        size_t hdr_end = tail ? z->hdr_len : z->parts[z->part].hdr_end;
+        size_t flen = tail ? 0 : z->parts[z->part].rd.len;
+        if (z->hpos < hdr_end) {
+            int flags = MSG_NOSIGNAL | (flen > 0 || !tail ? MSG_MORE : 0);
+            ssize_t n = send(sock, z->hdr + z->hpos, hdr_end - z->hpos, flags);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    c->last_active_ms = uv_now(c->srv->loop); /* progress is activity */
+                    err = zsend_wait(c, sock);
+                    if (err == 0) {
+                        return false;
+                    }
+                    why = uv_strerror(err);
+                    break;
+                }
+                why = strerror(errno);
+                break;
+            }
+            z->hpos += (size_t)n;
+            continue;
+        }
+        if (z->fpos < flen) {
+            const coll_read_t *rd = &z->parts[z->part].rd;
+            off_t off = (off_t)(rd->pos + z->fpos);
+            ssize_t n = sendfile(sock, rd->fd, &off, flen - z->fpos);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    c->last_active_ms = uv_now(c->srv->loop); /* progress is activity */
+                    err = zsend_wait(c, sock);
+                    if (err == 0) {
+                        return false;
+                    }
+                    why = uv_strerror(err);
+                    break;
+                }
+                why = strerror(errno);
+                break;
+            }
+            if (n == 0) {
+                /* The segment ends before the range measured: the size sent cannot be kept. */
+                why = "a segment was truncated while a fetch response was sent from it";
+                break;
+            }
+            z->fpos += (size_t)n;
+            continue;
+        }
+        if (!tail) {
+            /* This range is sent: its segment may go now. */
+            coll_read_release(&z->parts[z->part].rd);
+            z->parts[z->part].rd.len = 0;
+        }
+        z->part++;
+        z->fpos = 0;
+    }
+    c->zsend = NULL;
+    c->queued_out -= z->total < c->queued_out ? z->total : c->queued_out;
+    if (why) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, why);
+        req_free(r);
+        return false;
+    }
+    c->last_active_ms = uv_now(c->srv->loop); /* as Kafka: a completed send is activity */
+    r->srv->metrics.net_bytes_sent += z->total;
+    req_free(r);
+    return true;
+}
+
 static void written(uv_write_t *w, int status)
 {
     coll_req_t *r = w->data;
     coll_conn_t *c = r->conn;
     size_t len = trib_buf_len(&r->out);
     c->queued_out -= len < c->queued_out ? len : c->queued_out;
+    c->uv_writes--;
     if (status == 0) {
         r->srv->metrics.net_bytes_sent += len;
     } else if (!c->closing) {
         coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(status));
     }
+    /* A response sent from files may have waited for libuv's queue to empty. */
+    bool kick = !c->closing && c->uv_writes == 0 && c->head && c->head->zr;
     req_free(r);
+    if (kick) {
+        coll_conn_pump(c);
+    }
 }
 
 void coll_conn_pump(coll_conn_t *c)
 {
-    while (!c->closing && c->head && c->head->state == COLL_REQ_DONE) {
+    while (!c->closing && !c->zsend && c->head && c->head->state == COLL_REQ_DONE) {
         coll_req_t *r = c->head;
+        if (r->zr && !r->close_after && !r->no_response && c->uv_writes > 0) {
+            return; /* written() comes back when libuv's queue is empty */
+        }
         queue_unlink(c, r);
         if (r->close_after) {
             req_free(r);
             coll_conn_close(c, TRIB_LOG_DEBUG, "request rejected");
             return;
+        }
+        if (r->zr) {
+            r->state = COLL_REQ_WRITING;
+            c->zsend = r;
+            if (!zsend_continue(c)) {
+                return;
+            }
+            continue;
         }
         if (r->no_response || trib_buf_len(&r->out) == 0) {
             req_free(r);
@@ -482,6 +853,7 @@ void coll_conn_pump(coll_conn_t *c)
             coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(rc));
             return;
         }
+        c->uv_writes++;
     }
 }
 
@@ -690,10 +1062,11 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void conn_maybe_free(coll_conn_t *c)
 {
-    if (!c->closed || c->nalive > 0) {
+    if (!c->closed || c->nalive > 0 || c->wpoll_state != 0) {
         return;
     }
     coll_server_t *s = c->srv;
+    zresp_drain(c);
     if (c->prev) {
         c->prev->next = c->next;
     } else {
@@ -713,6 +1086,12 @@ static void on_closed(uv_handle_t *h)
     coll_conn_t *c = h->data;
     c->closed = true;
     c->nalive++; /* hold the connection while the queue is swept */
+    if (c->zsend) {
+        coll_req_t *z = c->zsend;
+        c->zsend = NULL;
+        c->queued_out -= z->zr->total < c->queued_out ? z->zr->total : c->queued_out;
+        req_free(z);
+    }
     if (c->reading) {
         coll_req_t *r = c->reading;
         c->reading = NULL;
@@ -736,6 +1115,15 @@ static void on_closed(uv_handle_t *h)
     conn_maybe_free(c);
 }
 
+static void wpoll_closed(uv_handle_t *h)
+{
+    coll_conn_t *c = h->data;
+    close(c->wfd);
+    c->wfd = -1;
+    c->wpoll_state = 0;
+    conn_maybe_free(c);
+}
+
 void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason)
 {
     if (c->closing) {
@@ -743,6 +1131,11 @@ void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason)
     }
     c->closing = true;
     mem_unwait(c);
+    if (c->wpoll_state == 1) {
+        uv_poll_stop(&c->wpoll);
+        c->wpoll_state = 2;
+        uv_close((uv_handle_t *)&c->wpoll, wpoll_closed);
+    }
     TRIB_LOG(level, COLL_SERVER_FACILITY, "%s: connection closed: %s", c->peer, reason);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
@@ -777,6 +1170,7 @@ void coll_conn_accept(coll_server_t *s, uv_stream_t *listener)
     }
     c->srv = s;
     c->id = ++s->next_conn_id;
+    c->wfd = -1;
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
         free(c->rbuf);
         free(c);

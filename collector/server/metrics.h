@@ -38,6 +38,7 @@ typedef struct coll_metrics {
     uint64_t bytes_in, records_in, batches_in; /* produced (record batch bytes) */
     uint64_t bytes_out, records_out;           /* fetched */
     uint64_t net_bytes_received, net_bytes_sent;
+    uint64_t fetch_send_waits; /* Fetch responses sent from files that found the socket full */
     uint64_t connections_accepted, connections_rejected;
     uint64_t frames_rejected; /* connections closed for a bad frame */
     uint64_t idle_closed;

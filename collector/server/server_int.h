@@ -53,6 +53,7 @@ typedef struct coll_api coll_api_t;
 typedef struct coll_prt coll_prt_t;
 typedef struct coll_parked coll_parked_t;
 typedef struct coll_watch coll_watch_t;
+typedef struct coll_zresp coll_zresp_t;
 
 /* ---- the API table (dispatch.c) ------------------------------------------------- */
 
@@ -73,6 +74,9 @@ extern const size_t coll_api_count;
 /* Handlers, one file each in server/api/. */
 void coll_api_produce(coll_req_t *r);
 void coll_api_fetch(coll_req_t *r);
+/* Fetch response header and top fields (api/fetch.c), for tests of the encoding. */
+void coll_fetch_encode_header(coll_zresp_t *z, int16_t v, int32_t correlation_id,
+                              int16_t top_error);
 void coll_api_list_offsets(coll_req_t *r);
 void coll_api_metadata(coll_req_t *r);
 void coll_api_api_versions(coll_req_t *r);
@@ -142,13 +146,51 @@ struct coll_req {
     void *ctx;                       /* the handler's state across parking */
     void (*ctx_free)(coll_req_t *r); /* releases what ctx holds outside the arena */
 
-    trib_buf_t out; /* the encoded response, size prefix included */
+    trib_buf_t out;   /* the encoded response, size prefix included */
+    coll_zresp_t *zr; /* or a response sent from files (coll_req_zresp), NULL */
     struct iovec *iov;
     int iovcnt;
     uv_write_t wreq;
     uint64_t start_ns;
     int16_t first_error; /* for the request log line */
 };
+
+/*
+ * A response written around file ranges (Fetch): framing bytes in `hdr`,
+ * and parts, each sending hdr[previous part's hdr_end .. hdr_end) and then
+ * its file range (rd.len may be 0). The whole of it is reused by the next
+ * response on the connection, so a steady consumer allocates nothing per
+ * response. See conn.c for how it is written.
+ */
+typedef struct coll_zpart {
+    size_t hdr_end;
+    coll_read_t rd; /* holds a reference on the segment until the part is sent */
+} coll_zpart_t;
+
+struct coll_zresp {
+    coll_zresp_t *next; /* the connection's spares */
+    uint8_t *hdr;
+    size_t hdr_len, hdr_cap;
+    coll_zpart_t *parts;
+    size_t nparts, parts_cap;
+    size_t total; /* bytes on the wire, size prefix included */
+    int err;      /* sticky: -ENOMEM */
+    /* progress of the send */
+    size_t part, hpos, fpos;
+};
+
+/* A response of r built around file ranges: empty, the 4-byte size reserved. NULL: no memory. */
+coll_zresp_t *coll_req_zresp(coll_req_t *r);
+/* Appends framing bytes. */
+void coll_zresp_put(coll_zresp_t *z, const void *p, size_t n);
+void coll_zresp_put_i16(coll_zresp_t *z, int16_t v);
+void coll_zresp_put_i32(coll_zresp_t *z, int32_t v);
+void coll_zresp_put_i64(coll_zresp_t *z, int64_t v);
+void coll_zresp_put_uvarint(coll_zresp_t *z, uint64_t v);
+/* Appends a file range, taking over the read's segment reference (rd is emptied). */
+void coll_zresp_file(coll_zresp_t *z, coll_read_t *rd);
+/* Queues r's zresp (the size prefix is filled in here), as coll_req_respond(). */
+void coll_req_respond_zresp(coll_req_t *r);
 
 /* Zeroed memory from the request's arena; NULL when out of memory. */
 void *coll_req_alloc(coll_req_t *r, size_t n);
@@ -193,6 +235,15 @@ struct coll_conn {
     bool closing;          /* uv_close called */
     bool closed;           /* close callback ran */
     uint64_t last_active_ms;
+
+    /* Responses sent from files (conn.c): */
+    unsigned uv_writes;   /* uv_write requests in flight */
+    coll_req_t *zsend;    /* the response being sent with send/sendfile */
+    coll_zresp_t *zspare; /* built responses kept for reuse */
+    unsigned nzspare;
+    uv_poll_t wpoll; /* writability of a dup of the socket, while zsend waits */
+    int wfd;         /* the dup; -1 until the first wait */
+    int wpoll_state; /* 0 none, 1 open, 2 closing */
 };
 
 void coll_conn_accept(coll_server_t *s, uv_stream_t *listener);

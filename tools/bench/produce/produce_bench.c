@@ -16,6 +16,12 @@
  * a reader thread discarding) is measured in the same run. Each pass runs
  * --runs times and the median is printed with the individual runs.
  *
+ * The topic is consumed twice: by librdkafka, and by the CLI's consumer
+ * (`tributary consume --from-beginning --max N`, output discarded; --cli
+ * PATH, by default the `tributary` beside --collector). For each record
+ * size a summary line sets the consumers' MB/s and the collector's
+ * CPU-seconds per GB served beside the produce figure and the baseline.
+ *
  *   tributary-bench-produce --collector build/bin/tributary-collector
  *       starts a collector on 127.0.0.1 with a temporary data dir
  *   tributary-bench-produce --bootstrap HOST:PORT [--collector-pid PID]
@@ -37,6 +43,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +62,8 @@ typedef struct opts {
     int runs;
     bool skip_consume;
     bool skip_baseline;
+    const char *cli; /* tributary, for the CLI consumer pass; NULL: none */
+    bool skip_cli;
     int sizes[4];
     int nsizes;
     int acks[2];
@@ -521,6 +530,53 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
     return 0;
 }
 
+/*
+ * The CLI's consumer reads the n records of the topic from the beginning,
+ * its output discarded; bench CPU is the CLI's own.
+ */
+static int cli_pass(const opts_t *o, const char *topic, long n, int size, sample_t *s)
+{
+    char max[32];
+    snprintf(max, sizeof max, "%ld", n);
+    double cpu0 = proc_cpu(o->collector_pid), t0 = now_s();
+    if (o->collector_pid > 0) {
+        proc_reset_hwm(o->collector_pid);
+    }
+    fflush(stdout); /* or the child's freopen() writes our buffered lines again */
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout)) {
+            _exit(127);
+        }
+        execl(o->cli, o->cli, "--bootstrap", o->bootstrap, "consume", "--topic", topic,
+              "--from-beginning", "--max", max, "--timeout-ms", "30000", (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    struct rusage ru;
+    if (wait4(pid, &st, 0, &ru) != pid) {
+        return -1;
+    }
+    double secs = now_s() - t0;
+    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
+    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->self_cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                  (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+    s->secs = secs;
+    bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    s->rec_s = ok ? (double)n / secs : 0;
+    s->mb_s = ok ? (double)n * size / 1e6 / secs : 0;
+    s->errors = ok ? 0 : n;
+    if (!ok) {
+        fprintf(stderr, "  %s consume exited with status %d\n", o->cli,
+                WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    }
+    return 0;
+}
+
 /* ---- report ---------------------------------------------------------------------- */
 
 static void print_header(void)
@@ -538,7 +594,7 @@ static void print_sample(const char *name, long n, int size, const sample_t *s)
            s->coll_cpu >= 0 ? s->coll_cpu / gb : -1, s->coll_hwm_mb, s->self_cpu, s->errors);
 }
 
-static void report(const char *name, long n, int size, sample_t *runs, int nruns)
+static sample_t report(const char *name, long n, int size, sample_t *runs, int nruns)
 {
     char label[64];
     for (int r = 0; r < nruns; r++) {
@@ -568,6 +624,13 @@ static void report(const char *name, long n, int size, sample_t *runs, int nruns
     snprintf(label, sizeof label, "%s median", name);
     print_sample(label, n, size, &med);
     fflush(stdout);
+    return med;
+}
+
+/* CPU-seconds of the collector per GB of record data (-1 unknown). */
+static double cpu_per_gb(const sample_t *s, long n, int size)
+{
+    return s->coll_cpu >= 0 ? s->coll_cpu / ((double)n * size / 1e9) : -1;
 }
 
 static void usage(FILE *out)
@@ -576,9 +639,11 @@ static void usage(FILE *out)
           "                              [--collector-pid PID]) [--runs N]\n"
           "                              [--records N] [--mbytes N] [--sizes 100,1024]\n"
           "                              [--acks 1,all] [--no-consume] [--no-baseline]\n"
+          "                              [--cli PATH | --no-cli]\n"
           "\n"
           "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
-          "for larger records (default 512). --runs: repetitions, median reported (3).\n",
+          "for larger records (default 512). --runs: repetitions, median reported (3).\n"
+          "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n",
           out);
 }
 
@@ -606,6 +671,8 @@ int main(int argc, char **argv)
         {"acks", required_argument, NULL, 'a'},
         {"no-consume", no_argument, NULL, 'C'},
         {"no-baseline", no_argument, NULL, 'B'},
+        {"cli", required_argument, NULL, 'L'},
+        {"no-cli", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -645,6 +712,12 @@ int main(int argc, char **argv)
         case 'B':
             o.skip_baseline = true;
             break;
+        case 'L':
+            o.cli = optarg;
+            break;
+        case 'N':
+            o.skip_cli = true;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -657,6 +730,21 @@ int main(int argc, char **argv)
         o.records_small < 1 || o.bytes_large < 1) {
         usage(stderr);
         return 2;
+    }
+    static char cli_path[4096];
+    if (!o.cli && o.collector) {
+        /* The CLI built beside the collector. */
+        snprintf(cli_path, sizeof cli_path, "%s", o.collector);
+        char *slash = strrchr(cli_path, '/');
+        size_t at = slash ? (size_t)(slash - cli_path) + 1 : 0;
+        snprintf(cli_path + at, sizeof cli_path - at, "tributary");
+        struct stat sb;
+        if (stat(cli_path, &sb) == 0) {
+            o.cli = cli_path;
+        }
+    }
+    if (o.skip_cli || o.skip_consume) {
+        o.cli = NULL;
     }
     char boot[256];
     pid_t started = 0;
@@ -685,14 +773,16 @@ int main(int argc, char **argv)
            rd_kafka_version_str(), o.bootstrap, (int)o.collector_pid);
     printf("machine: %ld CPUs, %s; %d runs per pass, medians below each\n",
            sysconf(_SC_NPROCESSORS_ONLN), cpu, o.runs);
+    double baseline = -1;
     if (!o.skip_baseline) {
         double v[MAX_RUNS];
         for (int r = 0; r < o.runs; r++) {
             v[r] = loopback_mb_s((size_t)2 << 30);
         }
+        baseline = median(v, o.runs);
         printf("loopback TCP baseline (one stream, 2 GiB, 1 MiB writes): median %.0f MB/s "
                "(runs:",
-               median(v, o.runs));
+               baseline);
         for (int r = 0; r < o.runs; r++) {
             printf(" %.0f", v[r]);
         }
@@ -706,10 +796,11 @@ int main(int argc, char **argv)
         long n = size <= 100 ? o.records_small : o.bytes_large / size;
         for (int ai = 0; ai < o.nacks && rc == 0; ai++) {
             int acks = o.acks[ai];
-            sample_t prod[MAX_RUNS], cons[MAX_RUNS];
+            sample_t prod[MAX_RUNS], cons[MAX_RUNS], clis[MAX_RUNS];
             char topics[MAX_RUNS][96];
             memset(prod, 0, sizeof prod);
             memset(cons, 0, sizeof cons);
+            memset(clis, 0, sizeof clis);
             for (int r = 0; r < o.runs && rc == 0; r++) {
                 snprintf(topics[r], sizeof topics[r], "bench-%d-%dB-acks%s-%d", (int)getpid(), size,
                          acks < 0 ? "all" : "1", seq++);
@@ -720,17 +811,43 @@ int main(int argc, char **argv)
                 if (rc == 0 && !o.skip_consume) {
                     rc = consume_pass(&o, topics[r], n, &cons[r]);
                 }
+                if (rc == 0 && o.cli) {
+                    rc = cli_pass(&o, topics[r], n, size, &clis[r]);
+                }
             }
             if (rc != 0) {
                 break;
             }
             char name[64];
             snprintf(name, sizeof name, "produce %dB acks=%s", size, acks < 0 ? "all" : "1");
-            report(name, n, size, prod, o.runs);
-            if (!o.skip_consume) {
-                snprintf(name, sizeof name, "consume %dB", size);
-                report(name, n, size, cons, o.runs);
+            sample_t pm = report(name, n, size, prod, o.runs);
+            if (o.skip_consume) {
+                continue;
             }
+            snprintf(name, sizeof name, "consume %dB", size);
+            sample_t cm = report(name, n, size, cons, o.runs);
+            sample_t lm = {0};
+            if (o.cli) {
+                snprintf(name, sizeof name, "cli consume %dB", size);
+                lm = report(name, n, size, clis, o.runs);
+            }
+            printf("summary %dB acks=%s: produce %.0f MB/s (collector %.2f CPU-s/GB); "
+                   "librdkafka consume %.0f MB/s = %.2fx produce",
+                   size, acks < 0 ? "all" : "1", pm.mb_s, cpu_per_gb(&pm, n, size), cm.mb_s,
+                   pm.mb_s > 0 ? cm.mb_s / pm.mb_s : 0);
+            if (baseline > 0) {
+                printf(", %.0f%% of loopback", 100 * cm.mb_s / baseline);
+            }
+            printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&cm, n, size));
+            if (o.cli) {
+                printf("; CLI consume %.0f MB/s", lm.mb_s);
+                if (baseline > 0) {
+                    printf(", %.0f%% of loopback", 100 * lm.mb_s / baseline);
+                }
+                printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&lm, n, size));
+            }
+            printf("\n");
+            fflush(stdout);
         }
     }
     if (started > 0) {
