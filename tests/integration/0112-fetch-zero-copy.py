@@ -184,7 +184,7 @@ def main(c):
 
 
 if __name__ == "__main__":
-    d = tempfile.mkdtemp(prefix="trib-0111.")
+    d = tempfile.mkdtemp(prefix="trib-0112.")
     conf = os.path.join(d, "collector.yaml")
     with open(conf, "w") as f:
         f.write("storage:\n  retention_check_interval: 100ms\n")
