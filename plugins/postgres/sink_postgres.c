@@ -1153,8 +1153,9 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .abi_version = TRIB_SINK_ABI_VERSION,
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "postgres",
-        .description = "PostgreSQL through libpq: COPY to staging, INSERT ... ON CONFLICT DO "
-                       "NOTHING on (topic, partition, offset)",
+        .description = "PostgreSQL through libpq: COPY into the table, or through staging and "
+                       "INSERT ... ON CONFLICT DO NOTHING on (topic, partition, offset) when a "
+                       "batch may overlap rows already there",
         .options = sink_pg_options,
         .options_size = sizeof(sink_pg_opts_t),
         .open = sink_pg_open,
@@ -1175,7 +1176,9 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "      PRIMARY KEY (topic, \"partition\", \"offset\"));\n"
                    "\n"
                    "The unique key on (topic, partition, offset) is what makes a record delivered\n"
-                   "twice (a retry, a restart) land once: INSERT ... ON CONFLICT DO NOTHING. At\n"
+                   "twice (a retry, a restart) land once: batches that may overlap rows already\n"
+                   "there go through INSERT ... ON CONFLICT DO NOTHING, the others are copied\n"
+                   "straight into the table (a row met there rolls the COPY back and stages). At\n"
                    "each connection the sink checks the table; what is missing is created when\n"
                    "create_table is true, otherwise the error names the exact statement to run.\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",
