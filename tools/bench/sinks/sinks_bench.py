@@ -31,7 +31,7 @@ measured alternately in the same run on the same target.
                    table's rows into an empty table of the same engine
        http        curl --data-binary of the bodies the sink sent, as one
                    body, to the same receiver
-     Its CPU-seconds and peak RSS are the client process's (wait4).
+     Its CPU-seconds and peak RSS are the client process's (GNU time).
    Server-side CPU (PostgreSQL backends, clickhouse-server) is in neither.
 Medians over R runs are printed; the figures are only comparable within one
 run (the machine's load changes between runs).
@@ -100,16 +100,20 @@ def proc_usage(pid):
 
 
 def timed(argv, stdin=None, stdout=None):
-    """Runs argv; (seconds, CPU-seconds, peak RSS MiB) of that process alone."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdin=stdin, stdout=stdout or subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    dt = time.monotonic() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise RuntimeError("%s failed: %s" % (argv[0], p.stderr.read().decode()[-500:]))
-    return dt, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+    """Runs argv; (seconds, CPU-seconds, peak RSS MiB) of that process alone. GNU time
+    measures it: the rusage of a child of this (large) process would report this
+    process's RSS as its peak, since the kernel counts the memory a child had before
+    exec."""
+    with tempfile.NamedTemporaryFile("r", prefix="trib-bench-time.") as tf:
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", tf.name] + argv,
+                           stdin=stdin, stdout=stdout or subprocess.DEVNULL,
+                           stderr=subprocess.PIPE)
+        dt = time.monotonic() - t0
+        if p.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (argv[0], p.stderr.decode()[-500:]))
+        u, s, m = tf.read().split()[-3:]
+    return dt, float(u) + float(s), int(m) / 1024
 
 
 def delivered(c, name):
