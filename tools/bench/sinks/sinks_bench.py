@@ -33,8 +33,9 @@ measured alternately in the same run on the same target.
                    body, to the same receiver
      Its CPU-seconds and peak RSS are the client process's (GNU time).
    Server-side CPU (PostgreSQL backends, clickhouse-server) is in neither.
-Medians over R runs are printed; the figures are only comparable within one
-run (the machine's load changes between runs).
+Medians over R runs are printed, and the median of each run's sink/baseline
+ratio (sink and baseline ran back to back, under the same load); figures are
+only comparable within one run (the machine's load changes between runs).
 """
 import argparse
 import os
@@ -300,15 +301,18 @@ sinks:
         print("\n%d records, %d partitions, batch %d, %d workers, %d runs; %d CPUs, load %s"
               % (a.records, a.partitions, a.max_records, a.workers, a.runs, os.cpu_count(),
                  " ".join(load)))
-        print("medians:  %-10s %10s %7s %9s %8s   %-17s %10s %7s %9s %8s %6s" % (
+        print("medians:  %-10s %10s %7s %9s %8s   %-17s %10s %7s %9s %8s %6s %8s" % (
             "sink", "records/s", "MB/s", "cpu s", "rss MiB", "baseline", "records/s", "MB/s",
-            "cpu s", "rss MiB", "sink %"))
+            "cpu s", "rss MiB", "sink %", "per run"))
         for kind in kinds:
             sm = [statistics.median(x) for x in zip(*res[kind]["sink"])]
             bm = [statistics.median(x) for x in zip(*res[kind]["base"])]
+            # Also the median of each run's own ratio: sink and baseline ran back to back.
+            ratio = statistics.median(x[0] / y[0] for x, y in zip(res[kind]["sink"],
+                                                                  res[kind]["base"]))
             print("          %-10s %10.0f %7.1f %9.2f %8.0f   %-17s %10.0f %7.1f %9.2f %8.0f %5.0f%%"
-                  % (kind, sm[0], sm[1], sm[2], sm[3], res[kind]["label"], bm[0], bm[1], bm[2],
-                     bm[3], 100.0 * sm[0] / bm[0]))
+                  " %7.0f%%" % (kind, sm[0], sm[1], sm[2], sm[3], res[kind]["label"], bm[0],
+                                bm[1], bm[2], bm[3], 100.0 * sm[0] / bm[0], 100.0 * ratio))
     finally:
         if c is not None and c.proc is not None:
             c.stop("TERM")
