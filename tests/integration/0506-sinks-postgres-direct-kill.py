@@ -10,10 +10,11 @@ A table without mapped columns, so batches may take the direct path:
      delivers in batches of 1,000, and the collector is SIGKILLed once
      2,000 rows are in (usually in the middle of the backlog).
   2. A crash between a batch's COMMIT and its offset commit, made sure of:
-     with the collector up without sinks, the group sink.pg's offsets are
-     moved back 1,500 records (a standalone commit, as the sink makes), so
-     on restart the first batch of each partition overlaps rows already in
-     the table.
+     with the collector up without sinks, the group sink.pg's committed
+     offsets are moved back 1,500 records (a standalone commit, as the sink
+     makes), so on restart the first batch of each partition overlaps rows
+     already in the table (a partition without a commit yet is delivered
+     from its start, over its rows, anyway).
   3. 40,000 more events, again as a backlog; while the sink delivers them
      its PostgreSQL sessions are terminated (pg_terminate_backend) twice: a
      COPY or COMMIT in flight is cut off, the sink reconnects and must read
@@ -84,14 +85,15 @@ def main(c):
     from confluent_kafka import Consumer, TopicPartition
     k = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "sink.pg",
                   "enable.auto.commit": False})
+    # A partition killed before its first commit has no offset: it is delivered again from
+    # the log start, over the rows it already wrote, without help.
     back = [TopicPartition(TOPIC, p, max(0, lag[(TOPIC, p)][0] - REWIND))
-            for p in range(4) if (TOPIC, p) in lag]
-    k.commit(offsets=back, asynchronous=False)
+            for p in range(4) if lag.get((TOPIC, p), (-1,))[0] >= 0]
+    if back:
+        k.commit(offsets=back, asynchronous=False)
     k.close()
     log("offsets %s moved back to %s" % ({p: v[0] for (_, p), v in sorted(lag.items())},
-                                         [tp.offset for tp in back]))
-    if len(back) != 4:
-        raise TestFailure("sink.pg has offsets for %d partitions, want 4" % len(back))
+                                         [(tp.partition, tp.offset) for tp in back]))
     c.stop("TERM")
     c.extra = conf
     c.start()
