@@ -575,6 +575,9 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "with FINAL to see each record once before the merge. The sink checks the\n"
                    "table before its first write; what is missing is created when create_table\n"
                    "is true, otherwise the error names the exact statements to run.\n"
+                   "Each batch is one INSERT, and ClickHouse writes a part per INSERT: give the\n"
+                   "sink large batches (batch: {max_records: 25000, max_bytes: 16MiB}), which\n"
+                   "load as fast as clickhouse-client; batches of 5,000 reach about 80% of it.\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",
         .check = sink_ch_check,
         .probe = sink_ch_probe,

@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The `postgres` sink: records into a PostgreSQL table through libpq, each
- * batch in one transaction:
+ * batch in one transaction, in one of two ways.
+ *
+ * The direct path, when no row of the batch can be in the table yet:
+ *
+ *   BEGIN
+ *   COPY <table> (topic, "partition", "offset", ts, key, headers, value) FROM STDIN
+ *   COMMIT
+ *
+ * The staging path, when some may be (a batch delivered again after a
+ * retry, or after a crash before the offset commit):
  *
  *   BEGIN
  *   COPY tributary_stage FROM STDIN          -- a temp table, ON COMMIT DELETE ROWS
@@ -9,9 +18,23 @@
  *       ON CONFLICT (topic, "partition", "offset") DO NOTHING
  *   COMMIT
  *
- * so a batch the host delivers again (after a retry, or after a crash
- * before the offset commit) inserts nothing twice. The table, unless it
- * exists, is created as
+ * Either way the unique key on (topic, "partition", "offset") holds each
+ * record once: the direct path only decides how much work a batch costs,
+ * never what lands. It is taken when the batch's first offset is above
+ * `known_max`, the highest offset of the partition known to be in the
+ * table: read with SELECT max("offset") on the first write of each
+ * connection (an index-only scan), then advanced after each COMMIT that
+ * succeeded. The host writes a partition's batches in offset order, so
+ * after a restart only the first batch can overlap rows already there,
+ * and it takes the staging path; after a lost connection (a COMMIT whose
+ * answer never came) the maximum is read again. Should a row of the batch
+ * be there anyway (another writer of the same partition, a row inserted
+ * by hand), the COPY fails with unique_violation (23505), the transaction
+ * rolls back whole, and the batch is written again through the staging
+ * path. Mapped `columns` (computed from the value by the server) and
+ * timestamps outside years 1..9999 always take the staging path.
+ *
+ * The table, unless it exists, is created as
  *
  *   topic text, "partition" integer, "offset" bigint, ts timestamptz,
  *   key text, headers jsonb, value jsonb, <mapped columns>,
@@ -103,6 +126,11 @@ typedef struct sink_pg {
     bool announced;    /* "connected" was logged for the current connection */
     bool dry;          /* probing: say what create_table would do instead of doing it */
     sink_str_t plan;   /* what it would do */
+    /* The direct path (see the opening comment), per connection. */
+    bool known;            /* known_max is valid for known_topic/known_partition */
+    int64_t known_max;     /* highest offset known to be in the table (-1: none) */
+    char known_topic[256]; /* the partition it is about */
+    int32_t known_partition;
 } sink_pg_t;
 
 /* Built-in type names `columns` accepts (checked offline; a typmod and [] may follow). */
@@ -299,6 +327,8 @@ static int parse_table(sink_pg_t *p, const char *table, trib_error_t *err)
 
 static void drop_conn(sink_pg_t *p)
 {
+    /* A COMMIT whose answer was lost may have landed: read the maximum again. */
+    p->known = false;
     if (p->conn) {
         PQfinish(p->conn);
         p->conn = NULL;
@@ -744,6 +774,176 @@ static trib_sink_status_t fail(sink_pg_t *p, trib_sink_result_t *res, const char
     return st;
 }
 
+/* Appends v in decimal. */
+static void put_i64(sink_str_t *s, int64_t v)
+{
+    char d[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        d[sizeof(d) - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        d[sizeof(d) - 1 - n++] = '-';
+    }
+    sink_str_append(s, d + sizeof(d) - n, n);
+}
+
+/*
+ * ms since the epoch as timestamptz text, "2026-12-07 09:23:49.123+00",
+ * the instant to_timestamp(ms / 1000.0) gives. False outside years
+ * 1..9999 (those take the staging path, where the server converts).
+ */
+static bool ts_text(char out[48], int64_t ms)
+{
+    if (ms < -62135596800000LL || ms > 253402300799999LL) {
+        return false;
+    }
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int msec = (int)(ms - secs * 1000);
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int sod = (int)(secs - days * 86400);
+    /* Days since 1970-01-01 to a proleptic Gregorian date (civil_from_days). */
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int mon = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int year = (int)(yoe + era * 400 + (mon <= 2));
+    snprintf(out, 48, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", year, mon, day, sod / 3600,
+             sod / 60 % 60, sod % 60, msec);
+    return true;
+}
+
+/*
+ * The COPY rows of a batch: for the table itself (direct: ts as timestamptz
+ * text) or for tributary_stage (ts_ms as an integer). False if a timestamp
+ * cannot be written directly.
+ */
+static bool build_rows(sink_pg_t *p, const trib_sink_batch_t *b, bool direct)
+{
+    sink_str_t *c = &p->copy;
+    sink_str_reset(c);
+    sink_str_t topic;
+    sink_str_init(&topic);
+    copy_text(&topic, (const uint8_t *)b->topic, strlen(b->topic));
+    char prefix[32];
+    int plen = snprintf(prefix, sizeof(prefix), "\t%d\t", (int)b->partition);
+    bool ok = !topic.err;
+    for (size_t i = 0; ok && i < b->count; i++) {
+        const trib_sink_record_t *r = &b->records[i];
+        sink_str_append(c, topic.p, topic.len);
+        sink_str_append(c, prefix, (size_t)plen);
+        put_i64(c, r->offset);
+        sink_str_append(c, "\t", 1);
+        if (direct) {
+            char ts[48];
+            if (!ts_text(ts, r->timestamp)) {
+                ok = false;
+                break;
+            }
+            sink_str_puts(c, ts);
+        } else {
+            put_i64(c, r->timestamp);
+        }
+        sink_str_append(c, "\t", 1);
+        if (trib_record_bytes_is_null(r->key)) {
+            sink_str_puts(c, "\\N");
+        } else {
+            copy_text(c, r->key.ptr, (size_t)r->key.len);
+        }
+        sink_str_append(c, "\t", 1);
+        if (r->header_count <= 0) {
+            sink_str_puts(c, "{}");
+        } else {
+            sink_str_reset(&p->tmp);
+            sink_json_headers(&p->tmp, r);
+            copy_text(c, (const uint8_t *)p->tmp.p, p->tmp.len);
+        }
+        sink_str_append(c, "\t", 1);
+        if (trib_record_bytes_is_null(r->value)) {
+            sink_str_puts(c, "\\N");
+        } else {
+            copy_text(c, r->value.ptr, (size_t)r->value.len);
+        }
+        sink_str_append(c, "\n", 1);
+    }
+    sink_str_fini(&topic);
+    return ok;
+}
+
+/* Runs COPY <target> FROM STDIN with p->copy; false with res and code set. */
+static bool copy_in(sink_pg_t *p, const char *sql, trib_sink_result_t *res, char code[8])
+{
+    code[0] = '\0';
+    PGresult *r = PQexec(p->conn, sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(code, 8, "%s", sc ? sc : "");
+        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s %s", code,
+                 PQresultErrorMessage(r)[0] ? PQresultErrorMessage(r) : PQerrorMessage(p->conn));
+        PQclear(r);
+        return false;
+    }
+    PQclear(r);
+    if (PQputCopyData(p->conn, p->copy.p, (int)p->copy.len) != 1 ||
+        PQputCopyEnd(p->conn, NULL) != 1) {
+        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s", PQerrorMessage(p->conn));
+        return false;
+    }
+    r = PQgetResult(p->conn);
+    bool copied = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!copied) {
+        const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(code, 8, "%s", sc ? sc : "");
+        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s %s", code,
+                 PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    while ((r = PQgetResult(p->conn)) != NULL) {
+        PQclear(r);
+    }
+    return copied;
+}
+
+/* Reads known_max for the batch's partition (one index-only scan). False with res set. */
+static bool read_known(sink_pg_t *p, const trib_sink_batch_t *b, trib_sink_result_t *res,
+                       char code[8])
+{
+    if (p->known && p->known_partition == b->partition && strcmp(p->known_topic, b->topic) == 0) {
+        return true;
+    }
+    p->known = false;
+    if (strlen(b->topic) >= sizeof(p->known_topic)) {
+        return true; /* never direct: the staging path needs no maximum */
+    }
+    sink_str_t *q = &p->sql;
+    sink_str_reset(q);
+    sink_str_printf(q, "SELECT max(\"offset\") FROM %s WHERE topic = $1 AND \"partition\" = $2",
+                    p->table_sql);
+    char part[16];
+    snprintf(part, sizeof(part), "%d", (int)b->partition);
+    const char *vals[2] = {b->topic, part};
+    PGresult *r = PQexecParams(p->conn, q->p, 2, NULL, vals, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(code, 8, "%s", sc ? sc : "");
+        snprintf(res->msg, sizeof(res->msg), "postgres: %s %s", code, PQresultErrorMessage(r));
+        PQclear(r);
+        return false;
+    }
+    p->known_max = PQgetisnull(r, 0, 0) ? -1 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    snprintf(p->known_topic, sizeof(p->known_topic), "%s", b->topic);
+    p->known_partition = b->partition;
+    p->known = true;
+    return true;
+}
+
 static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t *b,
                                         trib_sink_result_t *res)
 {
@@ -773,95 +973,92 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
     }
     p->failures = 0;
 
-    /* The COPY data, built before the transaction starts. */
-    sink_str_t *c = &p->copy;
-    sink_str_reset(c);
-    for (size_t i = 0; i < b->count; i++) {
-        const trib_sink_record_t *r = &b->records[i];
-        copy_text(c, (const uint8_t *)b->topic, strlen(b->topic));
-        sink_str_printf(c, "\t%d\t%" PRId64 "\t%" PRId64 "\t", (int)b->partition, r->offset,
-                        r->timestamp);
-        if (trib_record_bytes_is_null(r->key)) {
-            sink_str_puts(c, "\\N");
-        } else {
-            copy_text(c, r->key.ptr, (size_t)r->key.len);
-        }
-        sink_str_append(c, "\t", 1);
-        sink_str_reset(&p->tmp);
-        sink_json_headers(&p->tmp, r);
-        copy_text(c, (const uint8_t *)p->tmp.p, p->tmp.len);
-        sink_str_append(c, "\t", 1);
-        if (trib_record_bytes_is_null(r->value)) {
-            sink_str_puts(c, "\\N");
-        } else {
-            copy_text(c, r->value.ptr, (size_t)r->value.len);
-        }
-        sink_str_append(c, "\n", 1);
-    }
-    if (c->err || p->tmp.err) {
-        snprintf(res->msg, sizeof(res->msg), "postgres: out of memory");
-        return TRIB_SINK_RETRY;
-    }
-
     char code[8] = "";
-    if (!exec_ok(p, "BEGIN", res, code, sizeof(code))) {
+    if (p->ncols == 0 && !read_known(p, b, res, code)) {
         return fail(p, res, code);
     }
-    PGresult *r = PQexec(p->conn, "COPY tributary_stage FROM STDIN");
-    if (PQresultStatus(r) != PGRES_COPY_IN) {
-        PQclear(r);
-        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s", PQerrorMessage(p->conn));
-        return fail(p, res, NULL);
+    int64_t first = b->records[0].offset, last = b->records[b->count - 1].offset;
+    bool direct = p->ncols == 0 && p->known && first > p->known_max;
+    /* The COPY data, built before the transaction starts. */
+    if (direct && !build_rows(p, b, true)) {
+        direct = false;
     }
-    PQclear(r);
-    if (PQputCopyData(p->conn, c->p, (int)c->len) != 1 || PQputCopyEnd(p->conn, NULL) != 1) {
-        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s", PQerrorMessage(p->conn));
-        return fail(p, res, NULL);
-    }
-    r = PQgetResult(p->conn);
-    bool copied = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!copied) {
-        const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(code, sizeof(code), "%s", sc ? sc : "");
-        snprintf(res->msg, sizeof(res->msg), "postgres: COPY: %s %s", code,
-                 PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    while ((r = PQgetResult(p->conn)) != NULL) {
-        PQclear(r);
-    }
-    if (!copied) {
-        return fail(p, res, code);
-    }
-
     sink_str_t *q = &p->sql;
-    sink_str_reset(q);
-    sink_str_printf(q, "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value",
-                    p->table_sql);
-    for (size_t i = 0; i < p->ncols; i++) {
-        sink_str_printf(q, ", \"%s\"", p->cols[i].name);
+    uint64_t inserted = b->count;
+    if (direct) {
+        if (p->copy.err || p->tmp.err) {
+            snprintf(res->msg, sizeof(res->msg), "postgres: out of memory");
+            return TRIB_SINK_RETRY;
+        }
+        if (!exec_ok(p, "BEGIN", res, code, sizeof(code))) {
+            return fail(p, res, code);
+        }
+        sink_str_reset(q);
+        sink_str_printf(q,
+                        "COPY %s (topic, \"partition\", \"offset\", ts, key, headers, value) FROM "
+                        "STDIN",
+                        p->table_sql);
+        bool ok = copy_in(p, q->p, res, code);
+        if (ok && !exec_ok(p, "COMMIT", res, code, sizeof(code))) {
+            /* A deferred unique key answers at COMMIT: the transaction is gone either way. */
+            ok = false;
+        }
+        if (!ok && strcmp(code, "23505") == 0 && PQstatus(p->conn) == CONNECTION_OK) {
+            /* Some row is there already (another writer, a hand-made row): nothing of the
+             * batch was written; write it again through the staging path. */
+            PGresult *r = PQexec(p->conn, "ROLLBACK");
+            PQclear(r);
+            p->known = false;
+            direct = false;
+            p->host->counter_add(p->ctx, "postgres_direct_conflicts", 1);
+        } else if (!ok) {
+            return fail(p, res, code);
+        }
     }
-    sink_str_puts(q, ") SELECT topic, \"partition\", \"offset\", to_timestamp(ts_ms / 1000.0), "
-                     "key, headers::jsonb, value::jsonb");
-    for (size_t i = 0; i < p->ncols; i++) {
-        sink_str_printf(q, ", (value::jsonb ->> '%s')::%s", p->cols[i].name, p->cols[i].type);
-    }
-    sink_str_puts(q, " FROM tributary_stage ON CONFLICT (topic, \"partition\", \"offset\") "
-                     "DO NOTHING");
-    r = PQexec(p->conn, q->p);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(code, sizeof(code), "%s", sc ? sc : "");
-        snprintf(res->msg, sizeof(res->msg), "postgres: INSERT: %s %s", code,
-                 PQresultErrorMessage(r));
+    if (!direct) {
+        if (!build_rows(p, b, false) || p->copy.err || p->tmp.err) {
+            snprintf(res->msg, sizeof(res->msg), "postgres: out of memory");
+            return TRIB_SINK_RETRY;
+        }
+        if (!exec_ok(p, "BEGIN", res, code, sizeof(code))) {
+            return fail(p, res, code);
+        }
+        if (!copy_in(p, "COPY tributary_stage FROM STDIN", res, code)) {
+            return fail(p, res, code[0] ? code : NULL);
+        }
+        sink_str_reset(q);
+        sink_str_printf(q,
+                        "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value",
+                        p->table_sql);
+        for (size_t i = 0; i < p->ncols; i++) {
+            sink_str_printf(q, ", \"%s\"", p->cols[i].name);
+        }
+        sink_str_puts(q, ") SELECT topic, \"partition\", \"offset\", to_timestamp(ts_ms / 1000.0), "
+                         "key, headers::jsonb, value::jsonb");
+        for (size_t i = 0; i < p->ncols; i++) {
+            sink_str_printf(q, ", (value::jsonb ->> '%s')::%s", p->cols[i].name, p->cols[i].type);
+        }
+        sink_str_puts(q, " FROM tributary_stage ON CONFLICT (topic, \"partition\", \"offset\") "
+                         "DO NOTHING");
+        PGresult *r = PQexec(p->conn, q->p);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            snprintf(code, sizeof(code), "%s", sc ? sc : "");
+            snprintf(res->msg, sizeof(res->msg), "postgres: INSERT: %s %s", code,
+                     PQresultErrorMessage(r));
+            PQclear(r);
+            return fail(p, res, code);
+        }
+        inserted = strtoull(PQcmdTuples(r), NULL, 10);
         PQclear(r);
-        return fail(p, res, code);
+        if (!exec_ok(p, "COMMIT", res, code, sizeof(code))) {
+            return fail(p, res, code);
+        }
     }
-    uint64_t inserted = strtoull(PQcmdTuples(r), NULL, 10);
-    PQclear(r);
-    if (!exec_ok(p, "COMMIT", res, code, sizeof(code))) {
-        return fail(p, res, code);
+    if (p->known && last > p->known_max) {
+        p->known_max = last;
     }
+    p->host->counter_add(p->ctx, direct ? "postgres_batches_direct" : "postgres_batches_staged", 1);
     p->host->counter_add(p->ctx, "postgres_rows_inserted", inserted);
     if (inserted < b->count) {
         p->host->counter_add(p->ctx, "postgres_rows_duplicate", b->count - inserted);
@@ -956,8 +1153,9 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .abi_version = TRIB_SINK_ABI_VERSION,
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "postgres",
-        .description = "PostgreSQL through libpq: COPY to staging, INSERT ... ON CONFLICT DO "
-                       "NOTHING on (topic, partition, offset)",
+        .description = "PostgreSQL through libpq: COPY into the table, or through staging and "
+                       "INSERT ... ON CONFLICT DO NOTHING on (topic, partition, offset) when a "
+                       "batch may overlap rows already there",
         .options = sink_pg_options,
         .options_size = sizeof(sink_pg_opts_t),
         .open = sink_pg_open,
@@ -978,7 +1176,9 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "      PRIMARY KEY (topic, \"partition\", \"offset\"));\n"
                    "\n"
                    "The unique key on (topic, partition, offset) is what makes a record delivered\n"
-                   "twice (a retry, a restart) land once: INSERT ... ON CONFLICT DO NOTHING. At\n"
+                   "twice (a retry, a restart) land once: batches that may overlap rows already\n"
+                   "there go through INSERT ... ON CONFLICT DO NOTHING, the others are copied\n"
+                   "straight into the table (a row met there rolls the COPY back and stages). At\n"
                    "each connection the sink checks the table; what is missing is created when\n"
                    "create_table is true, otherwise the error names the exact statement to run.\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",

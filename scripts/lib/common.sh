@@ -17,15 +17,16 @@ TRIB_BUILD_PACKAGES=(
 # collector with real clients: kcat and python3-confluent-kafka (both on
 # librdkafka 2.0.2), kafka-python, and kafkajs (npm, see trib_install_node).
 # The sink tests start a throwaway PostgreSQL 15 (initdb + pg_ctl) and
-# Debian's clickhouse-server (18.16) in temp dirs. The agent's syslog tests
+# Debian's clickhouse-server (18.16) in temp dirs (tributary-bench-sinks
+# also times clickhouse-client, under GNU time). The agent's syslog tests
 # send with logger (bsdutils) and make TLS certificates with openssl.
 # The cluster tests run Debian's ZooKeeper 3.8 from its jars (the zookeeper
 # package, with a JRE; never its system service) in temp dirs.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
     kcat python3-confluent-kafka
-    postgresql clickhouse-server
-    bsdutils openssl zookeeper
+    postgresql clickhouse-server clickhouse-client
+    bsdutils openssl time zookeeper
 )
 
 # Needed by scripts/package and the packaging tests (tests/packaging):

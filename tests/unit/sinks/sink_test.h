@@ -30,11 +30,34 @@ static void test_host_log(trib_sink_ctx_t *ctx, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What plugins counted (counter_add), by name: read with test_counter(). */
+static struct {
+    char name[64];
+    uint64_t value;
+} test_counters[32];
+
 static void test_host_counter(trib_sink_ctx_t *ctx, const char *name, uint64_t d)
 {
     (void)ctx;
-    (void)name;
-    (void)d;
+    for (size_t i = 0; i < sizeof(test_counters) / sizeof(test_counters[0]); i++) {
+        if (!test_counters[i].name[0]) {
+            snprintf(test_counters[i].name, sizeof(test_counters[i].name), "%s", name);
+        }
+        if (strcmp(test_counters[i].name, name) == 0) {
+            test_counters[i].value += d;
+            return;
+        }
+    }
+}
+
+static inline uint64_t test_counter(const char *name)
+{
+    for (size_t i = 0; i < sizeof(test_counters) / sizeof(test_counters[0]); i++) {
+        if (strcmp(test_counters[i].name, name) == 0) {
+            return test_counters[i].value;
+        }
+    }
+    return 0;
 }
 
 static void test_host_gauge(trib_sink_ctx_t *ctx, const char *name, double v)

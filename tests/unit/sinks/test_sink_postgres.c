@@ -5,7 +5,9 @@
  * stopped when the test ends however it ends): the table is created, rows
  * land with their JSONB value and mapped columns, a batch written twice
  * inserts nothing twice, a value that is not JSON is rejected naming the
- * record, a data error from the server is a REJECT without one, and a
+ * record, batches go straight into the table (COPY) only when none of their
+ * rows can be there yet, across a new connection (a restart) and another
+ * writer of the same partition, a data error from the server is a REJECT without one, and a
  * stopped server is a RETRY until it is back.
  */
 #include <errno.h>
@@ -186,6 +188,94 @@ static void test_rows_once(void **state)
     close_pg(&s);
 }
 
+/* Writes records [a, b) of partition 0 of topic "d" through s; returns the status. */
+static trib_sink_status_t write_range(pgsink_t *s, int64_t a, int64_t b, int64_t ts)
+{
+    static char values[512][96];
+    static trib_sink_record_t recs[512];
+    assert_true(b - a <= 512);
+    for (int64_t o = a; o < b; o++) {
+        snprintf(values[o - a], sizeof(values[o - a]), "{\"seq\":%lld}", (long long)o);
+        recs[o - a] = test_record(o, "k", values[o - a]);
+        if (ts != 0) {
+            recs[o - a].timestamp = ts;
+        }
+    }
+    trib_sink_batch_t bt = {
+        .topic = "d", .partition = 0, .records = recs, .count = (size_t)(b - a)};
+    trib_sink_result_t res;
+    memset(&res, 0, sizeof(res));
+    trib_sink_status_t st = s->d->write(s->inst, &bt, &res);
+    if (st != TRIB_SINK_OK) {
+        fprintf(stderr, "write [%lld, %lld): %s\n", (long long)a, (long long)b, res.msg);
+    }
+    return st;
+}
+
+/* Every offset of [0, n) is in table d exactly once, with its own value. */
+static void assert_once(long long n)
+{
+    assert_int_equal(sql_int("select count(*) from direct"), n);
+    assert_int_equal(sql_int("select count(*) from direct where topic = 'd' and "
+                             "\\\"partition\\\" = 0 and \\\"offset\\\" between 0 and "
+                             "999 and (value->>'seq')::bigint = \\\"offset\\\""),
+                     n);
+}
+
+static void test_direct_once(void **state)
+{
+    (void)state;
+    if (!pg_port) {
+        skip();
+    }
+    pgsink_t s;
+    open_pg(&s, ", table: direct");
+    uint64_t direct0 = test_counter("postgres_batches_direct");
+    uint64_t staged0 = test_counter("postgres_batches_staged");
+    /* An empty table: straight in, and the next batch too. */
+    assert_int_equal(write_range(&s, 0, 100, 0), TRIB_SINK_OK);
+    assert_int_equal(write_range(&s, 100, 200, 0), TRIB_SINK_OK);
+    assert_int_equal(test_counter("postgres_batches_direct") - direct0, 2);
+    assert_once(200);
+    /* The timestamp written as text is the instant the staging path computes. */
+    assert_int_equal(sql_int("select count(*) from direct where \\\"offset\\\" = 7 and ts = "
+                             "to_timestamp(1700000000007 / 1000.0)"),
+                     1);
+    close_pg(&s);
+
+    /* A restart before the offset commit: the host delivers from an older offset, on a new
+     * connection. The overlapping batch goes through staging; the one after it is direct. */
+    open_pg(&s, ", table: direct");
+    assert_int_equal(write_range(&s, 150, 250, 0), TRIB_SINK_OK);
+    assert_int_equal(test_counter("postgres_batches_staged") - staged0, 1);
+    assert_int_equal(write_range(&s, 250, 300, 0), TRIB_SINK_OK);
+    assert_int_equal(test_counter("postgres_batches_direct") - direct0, 3);
+    assert_once(300);
+
+    /* Another writer put a row of the next batch there: the direct COPY meets it, rolls back
+     * whole, and the batch goes through staging, each row once. */
+    assert_int_equal(pgtest(NULL, 0,
+                            "psql '%s' \"insert into direct (topic, \\\"partition\\\", "
+                            "\\\"offset\\\", value) values ('d', 0, 320, '{\\\"seq\\\": 320}')\"",
+                            pgdir),
+                     0);
+    uint64_t conflicts0 = test_counter("postgres_direct_conflicts");
+    assert_int_equal(write_range(&s, 300, 350, 0), TRIB_SINK_OK);
+    assert_int_equal(test_counter("postgres_direct_conflicts") - conflicts0, 1);
+    assert_int_equal(test_counter("postgres_batches_staged") - staged0, 2);
+    assert_once(350);
+
+    /* A timestamp beyond year 9999 is the server's to judge: staging, then a data error. */
+    assert_int_equal(write_range(&s, 350, 360, 1000000000000000000LL), TRIB_SINK_REJECT);
+    assert_once(350);
+    assert_int_equal(write_range(&s, 350, 360, -1), TRIB_SINK_OK);
+    assert_int_equal(sql_int("select count(*) from direct where ts = '1969-12-31 "
+                             "23:59:59.999+00'"),
+                     10);
+    assert_once(360);
+    close_pg(&s);
+}
+
 static void test_rejects(void **state)
 {
     (void)state;
@@ -247,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_once),
+        cmocka_unit_test(test_direct_once),
         cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_server_down_is_retry),
     };
