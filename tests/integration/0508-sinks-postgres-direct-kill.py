@@ -30,6 +30,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -90,7 +91,19 @@ def main(c):
     back = [TopicPartition(TOPIC, p, max(0, lag[(TOPIC, p)][0] - REWIND))
             for p in range(4) if lag.get((TOPIC, p), (-1,))[0] >= 0]
     if back:
-        k.commit(offsets=back, asynchronous=False)
+        # The killed run's sink member was stored with the group: loaded again, it stays a
+        # member until its session times out (10 s), and a group with members refuses a
+        # standalone commit (UNKNOWN_MEMBER_ID), as Kafka's does.
+        from confluent_kafka import KafkaException
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                k.commit(offsets=back, asynchronous=False)
+                break
+            except KafkaException as e:
+                if "UNKNOWN_MEMBER_ID" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     k.close()
     log("offsets %s moved back to %s" % ({p: v[0] for (_, p), v in sorted(lag.items())},
                                          [(tp.partition, tp.offset) for tp in back]))
