@@ -900,7 +900,8 @@ static void test_disk_full(void **state)
         }
         skip();
     }
-    snprintf(bdir, sizeof(bdir), "%s/buffer", mnt);
+    int w = snprintf(bdir, sizeof(bdir), "%s/buffer", mnt);
+    assert_true(w > 0 && (size_t)w < sizeof(bdir));
     agent_buffer_t *b = open_buf(4 << 20, 32 << 10, NULL);
     uint64_t n = 0;
     int rc = 0;
