@@ -117,8 +117,12 @@ def main(c):
     pg.stop()
     where.update(sinklib.produce_events(c.bootstrap, TOPIC, N1, N2, 4))
     pg.restart()
+    # On a quiet machine the backlog may be delivered before a cut lands: then there is
+    # nothing left to interrupt, and the checks below still hold.
     for _ in range(2):
         floor = rows()
+        if floor >= N:
+            break
         sinklib.wait_for("delivery going on", lambda: rows() > floor or rows(), 120, 0.02)
         log("terminated %d sink sessions at %d rows" % (terminate_sessions(), rows()))
 

@@ -68,7 +68,19 @@ kill)
     as_user "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     ;;
 restart)
-    as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 start >/dev/null
+    # A start that fails shows why (the server's log); the port may be held
+    # for a moment by a socket of a test's client that drew the same number
+    # from the ephemeral range while the server was down, so it is tried
+    # again a few times.
+    for try in 1 2 3 4 5; do
+        if as_user "$bindir/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w -t 60 start >/dev/null; then
+            exit 0
+        fi
+        echo "pgtest.sh: restart $try failed; the server's log ends:" >&2
+        tail -n 5 "$dir/pg.log" >&2 || true
+        sleep 1
+    done
+    exit 1
     ;;
 psql)
     "$bindir/psql" -X -q -h 127.0.0.1 -p "$(cat "$dir/port")" -U postgres -d postgres \
