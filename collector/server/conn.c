@@ -719,9 +719,17 @@ static bool zsend_continue(coll_conn_t *c)
         bool tail = z->part == z->nparts;
         size_t hdr_end = tail ? z->hdr_len : z->parts[z->part].hdr_end;
         size_t flen = tail ? 0 : z->parts[z->part].rd.len;
-        if (z->hpos < hdr_end) {
-            int flags = MSG_NOSIGNAL | (flen > 0 || !tail ? MSG_MORE : 0);
-            ssize_t n = send(sock, z->hdr + z->hpos, hdr_end - z->hpos, flags);
+        bool framing = z->hpos < hdr_end;
+        if (framing || z->fpos < flen) {
+            ssize_t n;
+            if (framing) {
+                int flags = MSG_NOSIGNAL | (flen > 0 || !tail ? MSG_MORE : 0);
+                n = send(sock, z->hdr + z->hpos, hdr_end - z->hpos, flags);
+            } else {
+                const coll_read_t *rd = &z->parts[z->part].rd;
+                off_t off = (off_t)(rd->pos + z->fpos);
+                n = sendfile(sock, rd->fd, &off, flen - z->fpos);
+            }
             if (n < 0) {
                 if (errno == EINTR) {
                     continue;
@@ -738,35 +746,15 @@ static bool zsend_continue(coll_conn_t *c)
                 why = strerror(errno);
                 break;
             }
-            z->hpos += (size_t)n;
-            continue;
-        }
-        if (z->fpos < flen) {
-            const coll_read_t *rd = &z->parts[z->part].rd;
-            off_t off = (off_t)(rd->pos + z->fpos);
-            ssize_t n = sendfile(sock, rd->fd, &off, flen - z->fpos);
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                    c->last_active_ms = uv_now(c->srv->loop); /* progress is activity */
-                    err = zsend_wait(c, sock);
-                    if (err == 0) {
-                        return false;
-                    }
-                    why = uv_strerror(err);
-                    break;
-                }
-                why = strerror(errno);
-                break;
-            }
-            if (n == 0) {
+            if (framing) {
+                z->hpos += (size_t)n;
+            } else if (n == 0) {
                 /* The segment ends before the range measured: the size sent cannot be kept. */
                 why = "a segment was truncated while a fetch response was sent from it";
                 break;
+            } else {
+                z->fpos += (size_t)n;
             }
-            z->fpos += (size_t)n;
             continue;
         }
         if (!tail) {
