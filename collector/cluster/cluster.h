@@ -60,13 +60,49 @@ typedef struct coll_cluster coll_cluster_t;
 typedef struct coll_topic coll_topic_t;
 typedef struct coll_partition coll_partition_t;
 
+/*
+ * A partition and its replica state (Kafka's LeaderAndIsr).
+ *
+ * With the local backend this node is leader, the only replica and the
+ * ISR, leader epoch 0, and nothing ever changes. With the zookeeper
+ * backend the fields mirror the partition's state znode
+ * (/brokers/topics/<t>/partitions/<p>/state) and the topic's assignment
+ * as this broker last read them; the backend updates them and then runs
+ * the partition_changed hook. partition_epoch is the state znode's
+ * version: the compare-and-set token of an ISR change
+ * (coll_cluster_alter_isr).
+ *
+ * `log` and `rt` are NULL for a partition of which this node holds no
+ * replica (the zookeeper backend lists every topic of the cluster for
+ * Metadata, but a broker opens logs only for its own replicas).
+ */
 struct coll_partition {
     coll_topic_t *topic;
     int32_t index;
-    int32_t leader_epoch; /* 0 on a single node */
-    coll_log_t *log;
-    void *rt; /* the server's runtime state */
+    int32_t leader_epoch;    /* 0 on a single node */
+    int32_t leader;          /* node id; -1: no leader (offline) */
+    int32_t partition_epoch; /* the state znode's version; 0 on a single node */
+    int32_t nreplicas;       /* assignment, preferred leader first */
+    int32_t *replicas;
+    int32_t nisr; /* in-sync replicas, as committed in the cluster metadata */
+    int32_t *isr;
+    coll_log_t *log; /* NULL: no replica here */
+    void *rt;        /* the server's runtime state; NULL when log is NULL */
 };
+
+/* True when this node holds a replica of p (its log is open). */
+static inline bool coll_partition_hosted(const coll_partition_t *p)
+{
+    return p->log != NULL;
+}
+/* True when p is hosted here and this node (self) is its leader. */
+static inline bool coll_partition_leads(const coll_partition_t *p, int32_t self)
+{
+    return p->log != NULL && p->leader == self;
+}
+/* True when id is in p's ISR / replicas. */
+bool coll_partition_in_isr(const coll_partition_t *p, int32_t id);
+bool coll_partition_is_replica(const coll_partition_t *p, int32_t id);
 
 struct coll_topic {
     char *name; /* NUL-terminated */
@@ -86,6 +122,15 @@ typedef struct coll_cluster_hooks {
     void (*partition_added)(void *arg, coll_partition_t *p);
     /* A partition is about to be removed: drop everything that points at it. */
     void (*partition_removing)(void *arg, coll_partition_t *p);
+    /*
+     * The zookeeper backend applied a new state to a hosted partition:
+     * its leader, leader_epoch, ISR or partition_epoch changed (the fields
+     * already hold the new values; prev_* are the old ones). Also runs once
+     * right after partition_added. The server becomes leader or follower
+     * here. The local backend never calls it. NULL is fine.
+     */
+    void (*partition_changed)(void *arg, coll_partition_t *p, int32_t prev_leader,
+                              int32_t prev_leader_epoch);
     void *arg;
 } coll_cluster_hooks_t;
 
@@ -145,6 +190,9 @@ typedef struct coll_cluster_view {
     const char *(*cluster_id)(void *arg);
     /* out == NULL: only the count. */
     size_t (*brokers)(void *arg, coll_broker_info_t *out, size_t max);
+    /* coll_cluster_alter_isr() on this backend; NULL: not supported. */
+    int (*alter_isr)(void *arg, coll_partition_t *p, const int32_t *isr, int32_t n,
+                     void (*cb)(void *cbarg, coll_partition_t *p, int status), void *cbarg);
     void *arg;
 } coll_cluster_view_t;
 
@@ -153,6 +201,32 @@ void coll_cluster_set_view(coll_cluster_t *c, const coll_cluster_view_t *v);
 size_t coll_cluster_broker_count(const coll_cluster_t *c);
 /* Fills out[0..max) with the live brokers, sorted by id; returns the count. */
 size_t coll_cluster_brokers(const coll_cluster_t *c, coll_broker_info_t *out, size_t max);
+/*
+ * One live broker by id: 0 and *out filled (its strings valid until the
+ * view changes: copy them), or TRIB_ENOT_FOUND when it is not registered.
+ */
+int coll_cluster_broker(const coll_cluster_t *c, int32_t id, coll_broker_info_t *out);
+/* True with the zookeeper backend (partitions may have other replicas and leaders). */
+bool coll_cluster_replicated(const coll_cluster_t *c);
+
+/*
+ * The leader of p proposes a new ISR (Kafka's AlterIsr, written by the
+ * leader itself as in ZooKeeper mode): the state znode is rewritten with
+ * the same leader and leader_epoch, compared-and-set at
+ * p->partition_epoch. cb(arg, p, status) runs later on the loop:
+ *   0        written; the new ISR and partition_epoch are applied (and
+ *            partition_changed has run) before cb;
+ *   -ESTALE  the znode had moved on (BADVERSION, or another leader or
+ *            epoch): the backend re-reads it and applies what it finds;
+ *            propose again from the new state, never from a cached version;
+ *   other    ZooKeeper unreachable, this node no longer leads p, or the
+ *            partition went away (p is then not to be touched).
+ * Returns 0, or a negative error without calling cb: -ENOTSUP (local
+ * backend), -EBUSY (a proposal for p is in flight), -EINVAL.
+ */
+typedef void (*coll_isr_cb)(void *arg, coll_partition_t *p, int status);
+int coll_cluster_alter_isr(coll_cluster_t *c, coll_partition_t *p, const int32_t *isr, int32_t n,
+                           coll_isr_cb cb, void *arg);
 coll_storage_t *coll_cluster_storage(const coll_cluster_t *c);
 /* Updates the advertised endpoint (once the listener's port is known). */
 void coll_cluster_set_endpoint(coll_cluster_t *c, const char *host, int32_t port);

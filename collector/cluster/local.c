@@ -310,13 +310,48 @@ static void table_remove(coll_cluster_t *c, coll_topic_t *t)
     t->hnext_ = NULL;
 }
 
+/*
+ * A partition of the local backend: this node leads it, and is its only
+ * replica and its ISR.
+ */
+static coll_partition_t *partition_new(const coll_cluster_t *c, coll_topic_t *t, int32_t index)
+{
+    coll_partition_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->topic = t;
+    p->index = index;
+    p->replicas = malloc(sizeof(int32_t));
+    p->isr = malloc(sizeof(int32_t));
+    if (!p->replicas || !p->isr) {
+        free(p->replicas);
+        free(p->isr);
+        free(p);
+        return NULL;
+    }
+    p->leader = c->cfg.node_id;
+    p->replicas[0] = p->isr[0] = c->cfg.node_id;
+    p->nreplicas = p->nisr = 1;
+    return p;
+}
+
+static void partition_free(coll_partition_t *p)
+{
+    if (p) {
+        free(p->replicas);
+        free(p->isr);
+        free(p);
+    }
+}
+
 static void topic_free(coll_topic_t *t)
 {
     if (!t) {
         return;
     }
     for (int32_t i = 0; i < t->npartitions; i++) {
-        free(t->partitions[i]);
+        partition_free(t->partitions[i]);
     }
     free(t->partitions);
     free(t->name);
@@ -358,13 +393,11 @@ static coll_topic_t *topic_new(const coll_cluster_t *c, const char *name, size_t
     t->id = *id;
     t->internal = is_internal(t->name);
     for (int32_t i = 0; i < npart; i++) {
-        coll_partition_t *p = calloc(1, sizeof(*p));
+        coll_partition_t *p = partition_new(c, t, i);
         if (!p) {
             topic_free(t);
             return NULL;
         }
-        p->topic = t;
-        p->index = i;
         t->partitions[i] = p;
         t->npartitions = i + 1;
     }
@@ -735,13 +768,11 @@ static void find_orphan(coll_log_t *log, void *arg)
         }
         t->partitions = np;
         for (int32_t i = t->npartitions; i <= part; i++) {
-            coll_partition_t *p = calloc(1, sizeof(*p));
+            coll_partition_t *p = partition_new(c, t, i);
             if (!p) {
                 o->rc = -ENOMEM;
                 return;
             }
-            p->topic = t;
-            p->index = i;
             t->partitions[i] = p;
             t->npartitions = i + 1;
             c->npartitions++;
@@ -937,6 +968,66 @@ size_t coll_cluster_brokers(const coll_cluster_t *c, coll_broker_info_t *out, si
     out[0].port = c->cfg.port;
     out[0].rack = c->cfg.rack;
     return 1;
+}
+
+int coll_cluster_broker(const coll_cluster_t *c, int32_t id, coll_broker_info_t *out)
+{
+    size_t n = coll_cluster_broker_count(c);
+    coll_broker_info_t small[16];
+    coll_broker_info_t *all = n <= 16 ? small : malloc(n * sizeof(*all));
+    if (!all) {
+        return -ENOMEM;
+    }
+    n = coll_cluster_brokers(c, all, n);
+    int rc = TRIB_ENOT_FOUND;
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].id == id) {
+            *out = all[i];
+            rc = 0;
+            break;
+        }
+    }
+    if (all != small) {
+        free(all);
+    }
+    return rc;
+}
+
+bool coll_cluster_replicated(const coll_cluster_t *c)
+{
+    return c->view.brokers != NULL;
+}
+
+bool coll_partition_in_isr(const coll_partition_t *p, int32_t id)
+{
+    for (int32_t i = 0; i < p->nisr; i++) {
+        if (p->isr[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool coll_partition_is_replica(const coll_partition_t *p, int32_t id)
+{
+    for (int32_t i = 0; i < p->nreplicas; i++) {
+        if (p->replicas[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int coll_cluster_alter_isr(coll_cluster_t *c, coll_partition_t *p, const int32_t *isr, int32_t n,
+                           coll_isr_cb cb, void *arg)
+{
+    if (!c->view.alter_isr) {
+        return -ENOTSUP;
+    }
+    if (!p || !isr || n <= 0 || !cb) {
+        return -EINVAL;
+    }
+    return c->view.alter_isr(c->view.arg, p, isr, n, cb, arg);
 }
 
 coll_storage_t *coll_cluster_storage(const coll_cluster_t *c)
@@ -1245,16 +1336,14 @@ void coll_cluster_create_partitions(coll_cluster_t *c, coll_topic_t *t, int32_t 
     t->partitions = np;
     int32_t old = t->npartitions;
     for (int32_t i = old; i < total; i++) {
-        coll_partition_t *p = calloc(1, sizeof(*p));
+        coll_partition_t *p = partition_new(c, t, i);
         if (!p) {
             for (int32_t k = old; k < i; k++) {
-                free(t->partitions[k]);
+                partition_free(t->partitions[k]);
             }
             set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
             return;
         }
-        p->topic = t;
-        p->index = i;
         t->partitions[i] = p;
     }
     t->npartitions = total;

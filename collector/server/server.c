@@ -70,7 +70,41 @@ static void on_partition_added(void *arg, coll_partition_t *p)
 
 static void on_partition_removing(void *arg, coll_partition_t *p)
 {
-    coll_prt_detach(arg, p, true);
+    coll_server_t *s = arg;
+    if (p->rt && s->fetchers) {
+        coll_fetchers_unfollow(s->fetchers, coll_prt(p));
+    }
+    coll_prt_detach(s, p, true);
+}
+
+/* The zookeeper backend applied a new partition state (replica/replica.h). */
+static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_leader,
+                                 int32_t prev_leader_epoch)
+{
+    coll_server_t *s = arg;
+    if (!p->rt) {
+        return;
+    }
+    coll_prt_t *prt = coll_prt(p);
+    int32_t self = coll_cluster_node_id(s->cluster);
+    if (p->leader == self) {
+        if (s->fetchers) {
+            coll_fetchers_unfollow(s->fetchers, prt);
+        }
+        if (prev_leader != self || prev_leader_epoch != p->leader_epoch) {
+            coll_replica_become_leader(prt);
+        } else {
+            coll_replica_isr_changed(prt);
+        }
+    } else {
+        if (prev_leader == self || prev_leader_epoch != p->leader_epoch ||
+            prev_leader != p->leader) {
+            coll_replica_become_follower(prt);
+        }
+        if (s->fetchers) {
+            coll_fetchers_follow(s->fetchers, prt);
+        }
+    }
 }
 
 typedef void (*prt_fn)(coll_server_t *s, coll_partition_t *p, void *arg);
@@ -615,7 +649,8 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     s->tick_open = true;
 
     /* Partition runtime state first: a client may ask as soon as the port is open. */
-    coll_cluster_hooks_t hooks = {on_partition_added, on_partition_removing, s};
+    coll_cluster_hooks_t hooks = {on_partition_added, on_partition_removing, on_partition_changed,
+                                  s};
     coll_cluster_set_hooks(cluster, &hooks);
     foreach_partition(s, attach_one, NULL);
 
@@ -784,7 +819,7 @@ void coll_server_free(coll_server_t *s)
     coll_groups_free(s->groups);
     s->groups = NULL;
     foreach_partition(s, detach_one, NULL);
-    coll_cluster_hooks_t none = {NULL, NULL, NULL};
+    coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);
     coll_frame_pool_drain(s);
     free(s->purgatory.heap);

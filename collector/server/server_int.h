@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "cluster/cluster.h"
+#include "replica/replica.h"
 #include "server/metrics.h"
 #include "server/producer_state.h"
 #include "server/server.h"
@@ -357,6 +358,7 @@ struct coll_server {
     trib_http_t http;
     coll_purgatory_t purgatory;
     coll_groups_t *groups; /* the group coordinator (group/) */
+    coll_fetchers_t *fetchers; /* replica fetchers (replica/); NULL on the local backend */
     uv_timer_t tick;
     bool tick_open;
 

@@ -4,10 +4,10 @@
  *
  * The live brokers and the controller (v1+) as the cluster knows them
  * (cluster.h: this node alone with the local backend; the brokers
- * registered in ZooKeeper with the zookeeper backend). Partitions are
- * this node's own: it leads every one with replicas and ISR [self],
- * leader epoch 0 (v7+), topic ids (v10+); replication across the
- * zookeeper backend's brokers does not exist yet. The topics asked for
+ * registered in ZooKeeper with the zookeeper backend). Each partition's
+ * leader, leader epoch (v7+), replicas, ISR and offline replicas (v5+:
+ * replicas whose broker is not registered) come from the cluster
+ * metadata; topic ids from v10. The topics asked for
  * (v0: an empty list means all; v1+: null means all, empty means none)
  * or, from v10, asked for by id (UNKNOWN_TOPIC_ID when there is none).
  *
@@ -46,7 +46,6 @@ static const int32_t CLUSTER_OPS = (1 << OP_CREATE) | (1 << OP_ALTER) | (1 << OP
 static bool fill_topic(coll_req_t *r, const MetadataRequest *req, coll_topic_t *t,
                        MetadataResponse_MetadataResponseTopic *out)
 {
-    int32_t node = coll_cluster_node_id(r->srv->cluster);
     out->ErrorCode = TRIB_KAFKA_NONE;
     out->Name.ptr = t->name;
     out->Name.len = (int32_t)t->name_len;
@@ -58,24 +57,42 @@ static bool fill_topic(coll_req_t *r, const MetadataRequest *req, coll_topic_t *
     int32_t n = t->npartitions;
     MetadataResponse_MetadataResponsePartition *parts =
         coll_req_alloc(r, (size_t)n * sizeof(*parts));
-    int32_t *self = coll_req_alloc(r, sizeof(int32_t));
-    if (!parts || !self) {
+    if (!parts && n > 0) {
         return false;
     }
-    *self = node;
+    coll_cluster_t *cl = r->srv->cluster;
+    bool replicated = coll_cluster_replicated(cl);
     for (int32_t i = 0; i < n; i++) {
+        const coll_partition_t *cp = t->partitions[i];
         MetadataResponse_MetadataResponsePartition *p = &parts[i];
         MetadataResponse_MetadataResponsePartition_init(p);
-        p->ErrorCode = TRIB_KAFKA_NONE;
         p->PartitionIndex = i;
-        p->LeaderId = node;
-        p->LeaderEpoch = t->partitions[i]->leader_epoch;
-        p->ReplicaNodes.items = self;
-        p->ReplicaNodes.count = 1;
-        p->IsrNodes.items = self;
-        p->IsrNodes.count = 1;
+        p->LeaderId = cp->leader;
+        p->LeaderEpoch = cp->leader_epoch;
+        p->ReplicaNodes.items = cp->replicas;
+        p->ReplicaNodes.count = cp->nreplicas;
+        p->IsrNodes.items = cp->isr;
+        p->IsrNodes.count = cp->nisr;
         p->OfflineReplicas.items = NULL;
         p->OfflineReplicas.count = 0;
+        /* Replicas whose broker is not registered are offline (as Kafka lists them). */
+        if (replicated && cp->nreplicas > 0) {
+            int32_t *off = coll_req_alloc(r, (size_t)cp->nreplicas * sizeof(int32_t));
+            if (!off) {
+                return false;
+            }
+            int32_t k = 0;
+            coll_broker_info_t bi;
+            for (int32_t j = 0; j < cp->nreplicas; j++) {
+                if (coll_cluster_broker(cl, cp->replicas[j], &bi) != 0) {
+                    off[k++] = cp->replicas[j];
+                }
+            }
+            p->OfflineReplicas.items = off;
+            p->OfflineReplicas.count = k;
+        }
+        /* Kafka: LEADER_NOT_AVAILABLE while a partition has no leader (clients retry). */
+        p->ErrorCode = cp->leader < 0 ? TRIB_KAFKA_LEADER_NOT_AVAILABLE : TRIB_KAFKA_NONE;
     }
     out->Partitions.items = parts;
     out->Partitions.count = n;
