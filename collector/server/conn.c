@@ -895,6 +895,9 @@ static bool tls_send_continue(coll_conn_t *c)
         int e = SSL_get_error(c->ssl, w);
         if (e == SSL_ERROR_WANT_WRITE) {
             c->last_active_ms = uv_now(c->srv->loop);
+            if (r->zr) {
+                c->srv->metrics.fetch_send_waits++;
+            }
             int err = tls_wait(c);
             if (err == 0) {
                 return false;
