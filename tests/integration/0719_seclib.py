@@ -242,8 +242,9 @@ def kafka_python_roundtrip(addr, kw, topic, n=300):
     log("kafka-python: %d records through %s" % (n, topic))
 
 
-def run(fn, listeners, users=(), extra_yaml="", extra_args=()):
-    """Makes the PKI, adds users offline, starts the collector, runs fn(c), stops it."""
+def run(fn, listeners, users=(), extra_yaml="", extra_args=(), before_start=None):
+    """Makes the PKI, adds users offline, calls before_start(c), starts the
+    collector, runs fn(c), stops it; exits 0, 1 or 77."""
     c = None
     rc = 0
     try:
@@ -252,6 +253,8 @@ def run(fn, listeners, users=(), extra_yaml="", extra_args=()):
         c = SecCollector(listeners, extra_yaml, extra_args)
         for u in users:
             c.add_user(*u)
+        if before_start:
+            before_start(c)
         c.start()
         fn(c)
         c.stop("TERM")
