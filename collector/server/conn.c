@@ -1440,7 +1440,9 @@ static void on_closed(uv_handle_t *h)
     if (c->zsend) {
         coll_req_t *z = c->zsend;
         c->zsend = NULL;
-        c->queued_out -= z->zr->total < c->queued_out ? z->zr->total : c->queued_out;
+        /* A zresp, or on a TLS connection any response, waiting for writability. */
+        size_t total = z->zr ? z->zr->total : trib_buf_len(&z->out);
+        c->queued_out -= total < c->queued_out ? total : c->queued_out;
         req_free(z);
     }
     if (c->reading) {

@@ -15,6 +15,9 @@ A collector with the harness's plaintext listener and an `ssl` listener
     grows), and the record bytes of both responses equal the segment files
     exactly (the TLS one copied through the pooled chunks, the plaintext
     one still sent with sendfile);
+  - a TLS client that closes while its fetch response waits for a full
+    socket is let go (its segment references and pooled buffer too) and
+    the collector serves on;
   - the handshakes are counted in tributary_tls_handshakes_total.
 """
 import importlib
@@ -142,6 +145,19 @@ def main(c):
                               % (name, len(data)))
         log("%s fetch: %d record bytes equal the segment files" % (name, len(data)))
         sock.close()
+    # A TLS client that leaves while its fetch response waits for a full socket.
+    waits2 = seclib.metric(c, "tributary_fetch_send_waits_total")
+    gone = ctx.wrap_socket(slow_socket(tls), server_hostname="localhost")
+    start_slow_fetch(gone, 43)
+    seclib.wait_for("the abandoned TLS fetch to find the socket full",
+                    lambda: seclib.metric(c, "tributary_fetch_send_waits_total") > waits2)
+    conns = seclib.metric(c, "tributary_connections")
+    gone.close()
+    seclib.wait_for("the abandoned connection to be closed",
+                    lambda: seclib.metric(c, "tributary_connections") < conns)
+    if conn.api_versions() is None:
+        raise TestFailure("the collector stopped answering")
+    log("a TLS client leaving mid-response: its connection closed, the collector serves on")
     conn.close()
     if seclib.metric(c, "tributary_tls_handshakes_total") < 4:
         raise TestFailure("TLS handshakes were not counted")
