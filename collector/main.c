@@ -46,6 +46,7 @@
 #include "tributary/scram.h"
 #include "tributary/version.h"
 #include "server/credentials.h"
+#include "server/tls.h"
 
 #define FACILITY "main"
 
@@ -77,7 +78,8 @@ static void usage(FILE *out)
           "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
           "      --log-level LEVEL    error, warn, info, debug or trace\n"
           "      --log-format FORMAT  text or json\n"
-          "      --check-config       validate the configuration and exit (offline)\n"
+          "      --check-config       validate the configuration (and the TLS listeners'\n"
+          "                           certificate files) and exit (offline)\n"
           "      --connect            with --check-config: also connect each sink to its\n"
           "                           server and check the table it writes to\n"
           "      --list-sinks         list the sink plugins found and exit\n"
@@ -404,6 +406,37 @@ static void drain_loop(uv_loop_t *loop)
 }
 
 /*
+ * --check-config: every TLS listener's certificate, key and CA load (as at
+ * a start), or the error at the listener's tls key. 0, or -1 after printing.
+ */
+static int check_tls_files(const coll_conf_t *conf, trib_config_t *cfg, const char *path)
+{
+    static coll_listener_config_t lcfg[COLL_CONF_MAX_LISTENERS + 1];
+    size_t n = coll_conf_listeners(conf, lcfg);
+    size_t first = conf->listen_flag ? 1 : 0;
+    int rc = 0;
+    for (size_t i = first; i < n; i++) {
+        if (!coll_security_tls(lcfg[i].security)) {
+            continue;
+        }
+        trib_error_t err;
+        trib_error_clear(&err);
+        SSL_CTX *ctx = coll_tls_ctx_new(&lcfg[i], &err);
+        if (ctx) {
+            SSL_CTX_free(ctx);
+            continue;
+        }
+        char key[64];
+        int line = 0, col = 0;
+        snprintf(key, sizeof(key), "listeners[%zu].tls", i - first);
+        trib_config_position(cfg, key, &line, &col);
+        fprintf(stderr, "%s:%d:%d: error: %s\n", path ? path : "(defaults)", line, col, err.msg);
+        rc = -1;
+    }
+    return rc;
+}
+
+/*
  * --add-user: one SCRAM credential into DIR/scram-credentials, with the
  * collector stopped (the data directory's lock is taken, so a running
  * collector's store is never overwritten behind its back). The password
@@ -716,6 +749,10 @@ int main(int argc, char **argv)
         rc = add_user_offline(conf.data_dir, add_user, mechanism, iterations);
         trib_config_free(cfg);
         return rc;
+    }
+    if (check && check_tls_files(&conf, cfg, config_path) != 0) {
+        trib_config_free(cfg);
+        return 2;
     }
     if (check && connect && conf.nsinks > 0) {
         trib_log_set_level((trib_log_level_t)conf.log.level);

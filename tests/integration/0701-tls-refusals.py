@@ -12,7 +12,9 @@
   - a client that verifies the collector against another CA refuses it;
   - each refused handshake is logged and counted
     (tributary_tls_handshake_failures_total), and the listener keeps
-    serving: kcat still round-trips over TLS afterwards.
+    serving: kcat still round-trips over TLS afterwards;
+  - `--check-config` loads the TLS files: a missing key or a key that is
+    not the certificate's is an error at the listener's tls key (exit 2).
 """
 import importlib
 import os
@@ -22,7 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 seclib = importlib.import_module("0719_seclib")
 from kafka_raw import Conn  # noqa: E402
-from tributary_harness import TestFailure, log  # noqa: E402
+from tributary_harness import COLLECTOR, TestFailure, log  # noqa: E402
 
 LISTENERS = """
   - name: tls
@@ -92,6 +94,23 @@ def main(c):
         raise TestFailure("refused handshakes are not logged")
     seclib.kcat_roundtrip(tls, {"security.protocol": "ssl", "ssl.ca.location": c.pki["CA"]},
                           "after", 100)
+
+    text = open(c.config).read()
+    p = subprocess.run([COLLECTOR, "-c", c.config, "--check-config"], capture_output=True,
+                       text=True, timeout=30)
+    if p.returncode != 0:
+        raise TestFailure("--check-config of the running configuration: %s" % p.stderr)
+    for bad_key, why in ((c.pki["DIR"] + "/missing.key", "No such file"),
+                         (c.pki["CLIENT_KEY"], "key values mismatch")):
+        bad = os.path.join(c.tmp, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write(text.replace(c.pki["SERVER_KEY"], bad_key))
+        p = subprocess.run([COLLECTOR, "-c", bad, "--check-config"], capture_output=True,
+                           text=True, timeout=30)
+        if p.returncode != 2 or "bad.yaml:6:10:" not in p.stderr or why not in p.stderr:
+            raise TestFailure("--check-config with tls.key %s: exit %d, %s"
+                              % (bad_key, p.returncode, p.stderr))
+    log("--check-config: a missing or mismatched tls.key is an error at its listener")
 
 
 if __name__ == "__main__":
