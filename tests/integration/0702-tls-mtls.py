@@ -8,7 +8,8 @@
     (User:CN=client,O=Tributary in the debug log);
   - a client without a certificate is refused: kcat fails, and a raw TLS
     client's ApiVersions gets no answer and a closed connection;
-  - a certificate from another CA (same subject) is refused;
+  - a certificate from another CA (same subject) is refused, and so is an
+    expired certificate from the listener's own CA;
   - the refusals are logged and counted (tributary_tls_handshake_failures_total).
 """
 import importlib
@@ -80,15 +81,28 @@ def main(c):
     ctx.load_cert_chain(c.pki["ROGUE_CERT"], c.pki["ROGUE_KEY"])
     if not raw_refused(c, addr, ctx):
         raise TestFailure("a raw client with another CA's certificate got an answer")
+    exp_cert, exp_key = seclib.make_expired_cert(c.pki["DIR"], "expired",
+                                                 "/O=Tributary/CN=client")
+    p = seclib.kcat(["-L", "-b", addr, "-m", "5"],
+                    dict(nocert, **{"ssl.certificate.location": exp_cert,
+                                    "ssl.key.location": exp_key}))
+    if p.returncode == 0:
+        raise TestFailure("kcat with an expired certificate was served")
+    ctx = seclib.tls_context(c)
+    ctx.load_cert_chain(exp_cert, exp_key)
+    if not raw_refused(c, addr, ctx):
+        raise TestFailure("a raw client with an expired certificate got an answer")
     if raw_refused(c, addr, seclib.tls_context(c, cert=True)):
         raise TestFailure("a raw client with the right certificate got no answer")
     seclib.wait_for("the refusals to be counted",
                     lambda: seclib.metric(c, "tributary_tls_handshake_failures_total")
-                    >= fails0 + 4)
+                    >= fails0 + 6)
     text = c.log_text()
-    if "peer did not return a certificate" not in text or "certificate verify failed" not in text:
+    if "peer did not return a certificate" not in text or "certificate verify failed" not in text \
+            or "certificate has expired" not in text:
         raise TestFailure("the refused handshakes are not logged with their reason")
-    log("without a certificate and with another CA's: refused, logged and counted")
+    log("without a certificate, with another CA's and with an expired one: refused, logged "
+        "and counted")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,24 @@ def make_cert(d, name, subject, ca, days=2, san="DNS:localhost,IP:127.0.0.1"):
     return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
 
 
+def make_expired_cert(d, name, subject, ca="ca"):
+    """A certificate from ca whose validity ended in 2020 (openssl ca -enddate)."""
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = ca_default\n[ca_default]\ndatabase = index.txt\n"
+                "new_certs_dir = .\nserial = serial\ndefault_md = sha256\n"
+                "policy = policy_any\n[policy_any]\ncommonName = supplied\n"
+                "organizationName = optional\n")
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "serial"), "w") as f:
+        f.write("1000\n")
+    openssl(d, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key", "-out",
+            name + ".csr", "-subj", subject)
+    openssl(d, "ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".pem", "-keyfile", ca + ".key",
+            "-in", name + ".csr", "-out", name + ".pem", "-startdate", "200101000000Z",
+            "-enddate", "200102000000Z", "-notext")
+    return os.path.join(d, name + ".pem"), os.path.join(d, name + ".key")
+
+
 def make_pki(d):
     """A CA, a server certificate for localhost/127.0.0.1, a client certificate
     (CN=client,O=Tributary) from the CA, and a rogue CA with its own client."""
