@@ -2,7 +2,8 @@
 /*
  * SCRAM-SHA-256/512 (common/scram.c): the server side of the exchange
  * against RFC 7677's test vector, a SHA-512 round trip with a client
- * computed here, and malformed and wrong messages.
+ * computed here, librdkafka's form of the final nonce, and malformed and
+ * wrong messages.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -146,6 +147,44 @@ static void test_sha512_round_trip(void **state)
     assert_memory_equal(out, "v=", 2);
 }
 
+/*
+ * librdkafka sends its client nonce again in front of the server's whole
+ * nonce; Kafka accepts a client-final nonce that ends with server-first's.
+ */
+static void test_librdkafka_nonce(void **state)
+{
+    (void)state;
+    trib_scram_cred_t cred;
+    assert_int_equal(trib_scram_cred_from_password(&cred, TRIB_SCRAM_SHA_256, "pw", 2, NULL, 0,
+                                                   TRIB_SCRAM_MIN_ITERATIONS),
+                     0);
+    for (int variant = 0; variant < 2; variant++) {
+        const char *first = "n,,n=u,r=CNONCE0123456789";
+        trib_scram_server_t s;
+        trib_scram_server_init(&s, TRIB_SCRAM_SHA_256);
+        const char *why = NULL;
+        assert_int_equal(
+            trib_scram_server_client_first(&s, (const uint8_t *)first, strlen(first), &why), 0);
+        char sfirst[1100], final_wo[600], auth[3000], proof[100], final[800], out[300];
+        assert_true(trib_scram_server_first(&s, &cred, "SNONCE0123456789", sfirst, sizeof(sfirst)) >
+                    0);
+        /* variant 0: cnonce + the server's nonce; 1: the server's nonce with its end changed */
+        snprintf(final_wo, sizeof(final_wo), "c=biws,r=CNONCE0123456789CNONCE0123456789%s",
+                 variant == 0 ? "SNONCE0123456789" : "SNONCE012345678X");
+        snprintf(auth, sizeof(auth), "n=u,r=CNONCE0123456789,%s,%s", sfirst, final_wo);
+        client_proof(TRIB_SCRAM_SHA_256, "pw", &cred, auth, proof);
+        snprintf(final, sizeof(final), "%s,p=%s", final_wo, proof);
+        int n = trib_scram_server_client_final(&s, &cred, (const uint8_t *) final, strlen(final),
+                                               out, sizeof(out), &why);
+        if (variant == 0) {
+            assert_true(n > 2);
+        } else {
+            assert_int_equal(n, -EINVAL);
+            assert_string_equal(why, "nonce does not match");
+        }
+    }
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -236,11 +275,9 @@ static void test_base64(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc7677_vector),
-        cmocka_unit_test(test_rfc7677_wrong_proof),
-        cmocka_unit_test(test_sha512_round_trip),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_rfc7677_vector),    cmocka_unit_test(test_rfc7677_wrong_proof),
+        cmocka_unit_test(test_sha512_round_trip), cmocka_unit_test(test_librdkafka_nonce),
+        cmocka_unit_test(test_malformed),         cmocka_unit_test(test_base64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
