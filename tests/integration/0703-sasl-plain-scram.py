@@ -18,7 +18,8 @@ Users are added before the start with `tributary-collector --add-user`
     handshake gets ILLEGAL_SASL_STATE and a close; a wrong PLAIN password
     gets SASL_AUTHENTICATION_FAILED and a close; SaslHandshake v0 with a
     bare PLAIN token logs in (an empty token answers) and Metadata then
-    works; SaslHandshake on the plaintext listener gets ILLEGAL_SASL_STATE.
+    works; SaslHandshake and SaslAuthenticate on the plaintext listener get
+    ILLEGAL_SASL_STATE and the connection stays.
 """
 import importlib
 import os
@@ -159,6 +160,10 @@ def main(c):
     err, mechs = handshake(conn, "PLAIN")
     if err != 34 or mechs:
         raise TestFailure("SaslHandshake on the plaintext listener: error %d, %r" % (err, mechs))
+    err, _, _ = authenticate(conn, b"\0alice\0alice-secret")
+    if err != 34:
+        raise TestFailure("SaslAuthenticate on the plaintext listener: error %d" % err)
+    conn.api_versions()  # the connection stays, as on a Kafka PLAINTEXT listener
     conn.close()
 
 

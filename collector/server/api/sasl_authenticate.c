@@ -6,7 +6,8 @@
  * (server/sasl.c). A failed login answers SASL_AUTHENTICATION_FAILED after
  * failed_authentication_delay and closes the connection; a
  * SaslAuthenticate without a handshake v1 before it, or after the login,
- * gets ILLEGAL_SASL_STATE and the connection closes, as from Kafka.
+ * gets ILLEGAL_SASL_STATE and the connection closes, as from Kafka (on a
+ * listener without SASL: ILLEGAL_SASL_STATE, and the connection stays).
  * SessionLifetimeMs is 0: sessions do not expire (no re-authentication).
  */
 #include "server/server_int.h"
@@ -35,9 +36,11 @@ void coll_api_sasl_authenticate(coll_req_t *r)
                                       "v1 comes first, once per connection)"
                                     : "this listener does not use SASL");
         coll_req_note_error(r, resp->ErrorCode);
-        r->close_after_write = true;
-        c->rejected = true;
-        coll_conn_stop_reading(c);
+        if (c->needs_sasl) {
+            r->close_after_write = true;
+            c->rejected = true;
+            coll_conn_stop_reading(c);
+        }
         coll_req_respond(r, &SaslAuthenticateResponse_codec, resp);
         return;
     }

@@ -6,9 +6,10 @@
  * sasl_ssl listener (server/sasl.c) and lists the mechanisms the listener
  * enables. v1: the tokens follow in SaslAuthenticate requests; v0: they
  * follow as bare size-prefixed frames. As Kafka: a mechanism the listener
- * does not enable gets UNSUPPORTED_SASL_MECHANISM, and a handshake on a
- * listener without SASL or a second handshake gets ILLEGAL_SASL_STATE;
- * both close the connection once answered.
+ * does not enable gets UNSUPPORTED_SASL_MECHANISM and a second handshake
+ * ILLEGAL_SASL_STATE, both closing the connection once answered; on a
+ * listener without SASL a handshake gets ILLEGAL_SASL_STATE and the
+ * connection stays.
  */
 #include "server/server_int.h"
 
@@ -50,9 +51,11 @@ void coll_api_sasl_handshake(coll_req_t *r)
                     "%s: SaslHandshake for '%s' on listener %s: %s", c->peer, mech ? mech : "",
                     c->lst->cfg.name, trib_kafka_err_name(resp->ErrorCode));
         coll_req_note_error(r, resp->ErrorCode);
-        r->close_after_write = true;
-        c->rejected = true;
-        coll_conn_stop_reading(c);
+        if (c->needs_sasl) {
+            r->close_after_write = true;
+            c->rejected = true;
+            coll_conn_stop_reading(c);
+        }
     }
     coll_req_respond(r, &SaslHandshakeResponse_codec, resp);
 }
