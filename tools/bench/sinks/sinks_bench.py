@@ -11,8 +11,8 @@ measured alternately in the same run on the same target.
    start them (tests/integration/0599_sinklib.py): PostgreSQL 15 with its
    default durability (fsync and synchronous_commit on), Debian's
    clickhouse-server, and an HTTP receiver (a separate Python process that
-   reads each body, keep-alive, and keeps the sink's bodies in memory for
-   the baseline).
+   reads each body, keep-alive, and keeps the bodies in memory until asked
+   for them: the sink's become curl's input).
 2. A collector without sinks takes N agent-shaped events (~240 bytes of JSON
    each) into P partitions, and is stopped.
 3. For each run and each sink type, in turn:
@@ -150,8 +150,9 @@ def delivered(c, name):
     body = urllib.request.urlopen("http://%s/metrics" % c.metrics, timeout=10).read().decode()
     m = re.search(r'^tributary_sink_records_delivered_total\{sink="%s"\} (\d+)' % name, body,
                   re.M)
-    extra = dict(re.findall(r'^tributary_sink_plugin_total\{sink="%s",name="postgres_(batches_\w+|'
-                            r'direct_conflicts)"\} (\d+)' % name, body, re.M))
+    extra = dict(re.findall(r'^tributary_sink_plugin_total\{sink="%s",name="((?:postgres_)?(?:'
+                            r'batches_\w+|direct_conflicts)|clickhouse_inserts)"\} (\d+)' % name,
+                            body, re.M))
     return (int(m.group(1)) if m else 0), extra
 
 
@@ -361,9 +362,14 @@ sinks:
                 urllib.request.urlopen(urllib.request.Request(
                     "http://127.0.0.1:%d/dump/%s" % (http_port, name), data=body.encode()),
                     timeout=600).read()
+                # To /save/ as well: the receiver keeps curl's body as it kept the sink's.
                 b = run_base(kind, ["curl", "-sS", "--fail", "-H",
                                     "Content-Type: application/x-ndjson", "--data-binary",
-                                    "@" + body, "http://127.0.0.1:%d/drop" % http_port])
+                                    "@" + body, "http://127.0.0.1:%d/save/c%s" % (http_port,
+                                                                                   name)])
+                urllib.request.urlopen(urllib.request.Request(
+                    "http://127.0.0.1:%d/dump/c%s" % (http_port, name),
+                    data=os.devnull.encode()), timeout=600).read()
                 out.append(("curl", b, os.path.getsize(body)))
                 os.unlink(body)
             return out
