@@ -484,8 +484,8 @@ static int encode_rows(sink_ch_t *s, const trib_sink_batch_t *b)
  * offset) like any redelivery). A write still returns only once its rows
  * are in the table.
  */
-#define CH_GROUP_MAX_ROWS 1000000u /* under max_insert_block_size: one INSERT, one part */
-#define CH_GROUP_MAX_BYTES (256u << 20)
+#define CH_GROUP_MAX_ROWS 1000000u     /* under max_insert_block_size: one INSERT, one part */
+#define CH_GROUP_MAX_BYTES (64u << 20) /* the group's buffer at most (or one batch) */
 
 typedef enum ch_req_state {
     CH_REQ_WAITING,
@@ -507,8 +507,9 @@ typedef struct ch_group {
     int refs;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    ch_req_t *waiting; /* in arrival order */
-    bool leading;      /* an INSERT is under way */
+    ch_req_t *waiting;   /* in arrival order */
+    bool leading;        /* an INSERT is under way */
+    sink_str_t combined; /* the leader's body when it takes more than its own batch */
 } ch_group_t;
 
 static pthread_mutex_t ch_groups_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -558,6 +559,7 @@ static void group_leave(ch_group_t *g)
         }
         pthread_mutex_destroy(&g->mu);
         pthread_cond_destroy(&g->cv);
+        sink_str_fini(&g->combined);
         free(g->key);
         free(g);
     }
@@ -619,21 +621,22 @@ static trib_sink_status_t group_insert(sink_ch_t *s, size_t count, trib_sink_res
         }
         pthread_mutex_unlock(&g->mu);
 
-        /* The others' rows follow this batch's in this instance's body; they stay valid,
-         * since their writers wait for this INSERT. */
-        size_t own = s->body.len;
-        for (ch_req_t *r = me.next; r; r = r->next) {
-            sink_str_append(&s->body, r->rows->p, r->rows->len);
+        /* The taken batches' rows, one after the other, in the group's buffer (one leader
+         * at a time uses it); they stay valid, since their writers wait for this INSERT. */
+        const sink_str_t *body = &s->body;
+        if (n > 1) {
+            sink_str_t *c = &g->combined;
+            sink_str_reset(c);
+            for (ch_req_t *r = &me; r; r = r->next) {
+                sink_str_append(c, r->rows->p, r->rows->len);
+            }
+            body = c;
+            s->host->counter_add(s->ctx, "clickhouse_batches_grouped", n);
         }
         trib_sink_status_t st = TRIB_SINK_RETRY;
-        if (!s->body.err) {
-            st = post(s, s->insert_url, s->body.p, s->body.len, res);
+        if (!body->err) {
+            st = post(s, s->insert_url, body->p, body->len, res);
             s->host->counter_add(s->ctx, "clickhouse_inserts", 1);
-        }
-        s->body.len = own;
-        s->body.err = 0;
-        if (n > 1) {
-            s->host->counter_add(s->ctx, "clickhouse_batches_grouped", n);
         }
 
         pthread_mutex_lock(&g->mu);
