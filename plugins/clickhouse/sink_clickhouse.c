@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sink_curl.h"
 #include "sinkutil.h"
@@ -525,8 +526,12 @@ static int encode_rows(sink_ch_t *s, const trib_sink_batch_t *b)
  * together, as a database commits a group: a batch that finds no INSERT
  * under way leads one with its own rows and those of every batch waiting
  * at that moment (up to CH_GROUP_MAX_ROWS / _BYTES); a batch that finds
- * one under way waits, and is taken by the next leader. Nothing waits for
- * a batch that has not come: a lone batch goes at once, as before.
+ * one under way waits, and is taken by the next leader. While instances
+ * write at once (a batch came while an INSERT was under way), a leader
+ * first waits up to CH_GROUP_LINGER_MS for the sink's other instances to
+ * bring their batches, and goes as soon as all of them have: without it
+ * the instances settle into two halves taking turns, and twice the parts.
+ * A lone writer never waits: its batch goes at once.
  *
  * The outcome is each batch's: OK for all of them when the INSERT is OK.
  * When a grouped INSERT fails, each batch in it is inserted again alone by
@@ -537,6 +542,7 @@ static int encode_rows(sink_ch_t *s, const trib_sink_batch_t *b)
  * are in the table.
  */
 #define CH_GROUP_MAX_ROWS 1000000u     /* under max_insert_block_size: one INSERT, one part */
+#define CH_GROUP_LINGER_MS 20          /* far below what ClickHouse spends on a part */
 #define CH_GROUP_MAX_BYTES (64u << 20) /* the group's buffer at most (or one batch) */
 
 typedef enum ch_req_state {
@@ -557,10 +563,12 @@ typedef struct ch_group {
     struct ch_group *next; /* in ch_groups */
     char *key;             /* sink name, newline, INSERT URL */
     int refs;
+    int members; /* refs, read under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     ch_req_t *waiting;   /* in arrival order */
     bool leading;        /* an INSERT is under way */
+    bool contended;      /* a batch came while one was (so instances write at once) */
     sink_str_t combined; /* the leader's body when it takes more than its own batch */
 } ch_group_t;
 
@@ -587,11 +595,18 @@ static ch_group_t *group_join(const char *sink, const char *url)
         snprintf(key, n, "%s\n%s", sink, url);
         g->key = key;
         pthread_mutex_init(&g->mu, NULL);
-        pthread_cond_init(&g->cv, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&g->cv, &ca);
+        pthread_condattr_destroy(&ca);
         g->next = ch_groups;
         ch_groups = g;
     }
     g->refs++;
+    pthread_mutex_lock(&g->mu);
+    g->members = g->refs;
+    pthread_mutex_unlock(&g->mu);
     pthread_mutex_unlock(&ch_groups_mu);
     return g;
 }
@@ -602,6 +617,9 @@ static void group_leave(ch_group_t *g)
         return;
     }
     pthread_mutex_lock(&ch_groups_mu);
+    pthread_mutex_lock(&g->mu);
+    g->members = g->refs - 1;
+    pthread_mutex_unlock(&g->mu);
     if (--g->refs == 0) {
         for (ch_group_t **p = &ch_groups; *p; p = &(*p)->next) {
             if (*p == g) {
@@ -639,6 +657,8 @@ static trib_sink_status_t group_insert(sink_ch_t *s, size_t count, trib_sink_res
     *tail = &me;
     if (g->leading) {
         s->host->counter_add(s->ctx, "clickhouse_batches_waited", 1);
+        g->contended = true;
+        pthread_cond_broadcast(&g->cv); /* a leader may be lingering for this batch */
     }
     while (me.state == CH_REQ_WAITING && g->leading) {
         pthread_cond_wait(&g->cv, &g->mu);
@@ -646,6 +666,24 @@ static trib_sink_status_t group_insert(sink_ch_t *s, size_t count, trib_sink_res
     if (me.state == CH_REQ_WAITING) {
         /* Lead: this batch first, then the others waiting, as far as the limits allow. */
         g->leading = true;
+        bool linger = g->contended;
+        g->contended = false;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += CH_GROUP_LINGER_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        for (;;) {
+            int n = 0;
+            for (ch_req_t *r = g->waiting; r; r = r->next) {
+                n++;
+            }
+            if (!linger || n >= g->members || pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0) {
+                break;
+            }
+        }
         for (ch_req_t **p = &g->waiting; *p; p = &(*p)->next) {
             if (*p == &me) {
                 *p = me.next;
