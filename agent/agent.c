@@ -1071,7 +1071,6 @@ int agent_free(agent_t *a)
         rd_kafka_destroy(a->rk);
     }
     agent_buffer_stop(a);
-    agent_sbuf_fini(&a->sdbuf);
     agent_ckpt_clear(&a->ckpts);
     if (a->inotify_fd >= 0) {
         close(a->inotify_fd);

@@ -303,6 +303,9 @@ typedef struct agent_field {
 typedef struct agent_event {
     int64_t ts_ms;
     bool partial; /* a long line split at max_line_bytes */
+    /* the zone of times that carry none (the input's timezone; zero: UTC) */
+    bool tz_local;
+    int32_t tz_offset_s;
     size_t nfields;
     agent_field_t fields[AGENT_MAX_FIELDS];
     agent_sbuf_t *scratch; /* decoded strings; reserved so it never moves */

@@ -150,7 +150,6 @@ struct agent {
     uint64_t buf_max; /* buffer.max_size as opened */
     bool buf_blocked; /* an input was refused for lack of room: resume stream inputs on room */
     uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
-    agent_sbuf_t sdbuf;          /* syslog structured data as JSON */
     agent_sl_stats_t sl_totals;  /* counters of listeners already stopped */
     agent_syslog_src_t *sl_kept; /* listeners kept across a reload, not yet taken */
     bool keep_listeners;         /* free_pipelines() keeps them (reload, rebuild) */

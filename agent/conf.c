@@ -114,7 +114,8 @@ static const trib_config_option_t input_opts[] = {
     {TRIB_CONFIG_KEY("idle_timeout", agent_input_conf_t, idle_timeout_ms, DURATION), .def = "0",
      .max = "30d", .desc = "syslog stream modes: close connections idle this long; 0: never"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, timezone, STRING), .def = "local",
-     .desc = "syslog: the zone of timestamps that carry none (RFC 3164): local, UTC or +hh:mm"},
+     .desc = "syslog, tail: the zone of timestamps that carry none (RFC 3164, parse: syslog): "
+             "local, UTC or +hh:mm"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, lenient, BOOL), .def = "true",
      .desc = "syslog: a message that is not RFC 3164/5424 is sent with its raw text as the "
              "message (parse_error: true); false: it is dropped and counted"},
@@ -791,7 +792,7 @@ static const struct {
     {"max_connections_per_peer", T_SYSLOG},
     {"receive_buffer", T_SYSLOG},
     {"idle_timeout", T_SYSLOG},
-    {"timezone", T_SYSLOG},
+    {"timezone", T_SYSLOG | T_TAIL},
     {"lenient", T_SYSLOG},
     {"keep_raw", T_SYSLOG},
     {"socket_mode", T_SYSLOG},
@@ -812,6 +813,24 @@ static bool yaml_has(agent_config_t *c, const char *where)
     return trib_config_position(c->cfg, disp(where, path, sizeof(path)), &line, &col) == 0;
 }
 
+/* Every input's events carry its zone: parse: syslog reads times without one in it. */
+static void input_tz(agent_config_t *c, const char *base, agent_input_conf_t *in)
+{
+    agent_syslog_tz_t tz;
+    if (in->timezone == NULL) {
+        return; /* the schema pass failed */
+    }
+    if (agent_syslog_tz_parse(in->timezone, &tz) != 0) {
+        char where[256];
+        snprintf(where, sizeof(where), "%s.timezone", base);
+        verr(c, where, 0, "timezone must be local, UTC or an offset such as +02:00: '%s'",
+             in->timezone);
+        return;
+    }
+    in->tz_local = tz.local;
+    in->tz_offset_s = tz.offset;
+}
+
 static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_input_conf_t *in)
 {
     static const char *const tnames[] = {"tail", "syslog", "metrics", "prometheus"};
@@ -829,6 +848,9 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
             verr(c, where, 0, "'%s' is not an option of a %s input", input_option_types[o].name,
                  tnames[in->type]);
         }
+    }
+    if (in->type != AGENT_INPUT_SYSLOG) {
+        input_tz(c, base, in);
     }
     switch (in->type) {
     case AGENT_INPUT_TAIL:
@@ -850,17 +872,9 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
                  "address must be host:port ([v6]:port, :port for every address): '%s'",
                  in->address);
         }
-        agent_syslog_tz_t tz;
-        if (in->timezone == NULL || in->socket_mode == NULL) {
+        input_tz(c, base, in);
+        if (in->socket_mode == NULL) {
             break; /* the schema pass failed */
-        }
-        if (agent_syslog_tz_parse(in->timezone, &tz) != 0) {
-            snprintf(where, sizeof(where), "%s.timezone", base);
-            verr(c, where, 0, "timezone must be local, UTC or an offset such as +02:00: '%s'",
-                 in->timezone);
-        } else {
-            in->tz_local = tz.local;
-            in->tz_offset_s = tz.offset;
         }
         char *end;
         unsigned long perm = strtoul(in->socket_mode, &end, 8);

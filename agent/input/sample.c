@@ -76,6 +76,8 @@ static void begin_event(agent_t *a, agent_event_t *ev, int64_t ts_ms, const char
     ev->nfields = 0;
     ev->partial = false;
     ev->ts_ms = ts_ms;
+    ev->tz_local = false;
+    ev->tz_offset_s = 0;
     a->scratch.len = 0;
     ev->scratch = &a->scratch;
     ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};

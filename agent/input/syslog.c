@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "input/syslog_net.h"
+#include "syslog/event.h"
 #include "syslog/syslog.h"
 #include "tributary/log.h"
 
@@ -43,13 +44,6 @@ static const int sl_modes[] = {
 
 static const int sl_framings[] = {AGENT_SYSLOG_FRAME_AUTO, AGENT_SYSLOG_FRAME_OCTET,
                                   AGENT_SYSLOG_FRAME_NEWLINE};
-
-static void set_str(agent_event_t *ev, const char *name, agent_syslog_str_t v)
-{
-    if (v.p != NULL) {
-        (void)agent_event_set(ev, name, strlen(name), v.p, v.n, false);
-    }
-}
 
 /* A listener and what it reports to; `in` is NULL while no input owns it. */
 struct agent_syslog_src {
@@ -84,21 +78,15 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     agent_t *a = in->pl->a;
     agent_input_conf_t *c = in->conf;
     int64_t now = agent_wall_ms();
-    agent_syslog_opts_t o = {.now_ms = now, .tz = {.local = c->tz_local, .offset = c->tz_offset_s}};
-    agent_syslog_msg_t m;
-    int rc = agent_syslog_parse(msg, len, &o, &m);
-    if (rc != 0 && !c->lenient) {
-        a->st.syslog_received++;
-        a->st.syslog_parse_failures++;
-        a->st.syslog_dropped_invalid++;
-        return 0;
-    }
     agent_event_t ev;
     ev.nfields = 0;
     ev.partial = false;
-    ev.ts_ms = m.has_ts ? m.ts_ms : now;
+    ev.ts_ms = now;
+    ev.tz_local = c->tz_local;
+    ev.tz_offset_s = c->tz_offset_s;
     a->scratch.len = 0;
-    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
+    /* room for structured data as JSON (6 bytes per byte at most) */
+    if (agent_sbuf_reserve(&a->scratch, len * 6 + 1024) != 0) {
         return -EAGAIN;
     }
     ev.scratch = &a->scratch;
@@ -106,38 +94,14 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
     ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
     ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false, true};
-    const char *text = rc == 0 ? m.msg.p : msg;
-    size_t text_len = rc == 0 ? m.msg.n : len;
-    ev.fields[3] = (agent_field_t){"message", 7, text, text_len, false, true};
+    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
     ev.nfields = 4;
-    const char *fac = agent_syslog_facility_name(m.facility);
-    const char *sev = agent_syslog_severity_name(m.severity);
-    if (fac != NULL) {
-        (void)agent_event_set(&ev, "facility", 8, fac, strlen(fac), false);
-    }
-    if (sev != NULL) {
-        (void)agent_event_set(&ev, "severity", 8, sev, strlen(sev), false);
-    }
-    char pri[8];
-    if (m.pri >= 0) {
-        int n = snprintf(pri, sizeof(pri), "%d", m.pri);
-        (void)agent_event_set(&ev, "pri", 3, pri, (size_t)n, true);
-    }
-    set_str(&ev, "hostname", m.hostname);
-    set_str(&ev, "app", m.app);
-    set_str(&ev, "procid", m.procid);
-    set_str(&ev, "msgid", m.msgid);
-    if (m.sd.p != NULL) {
-        a->sdbuf.len = 0;
-        long n = -1;
-        if (agent_sbuf_reserve(&a->sdbuf, m.sd.n * 6 + 16) == 0) {
-            n = agent_syslog_sd_json(m.sd.p, m.sd.n, a->sdbuf.p, a->sdbuf.cap);
-        }
-        if (n >= 0) {
-            (void)agent_event_set(&ev, "structured_data", 15, a->sdbuf.p, (size_t)n, true);
-        } else {
-            set_str(&ev, "structured_data", m.sd);
-        }
+    int rc = agent_syslog_to_event(&ev, msg, len);
+    if (rc != 0 && !c->lenient) {
+        a->st.syslog_received++;
+        a->st.syslog_parse_failures++;
+        a->st.syslog_dropped_invalid++;
+        return 0;
     }
     if (rc != 0) {
         (void)agent_event_set(&ev, "parse_error", 11, "true", 4, true);

@@ -165,6 +165,8 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     ev.nfields = 0;
     ev.partial = partial;
     ev.ts_ms = a->wall_ms; /* read once per chunk of the file */
+    ev.tz_local = in->conf->tz_local;
+    ev.tz_offset_s = in->conf->tz_offset_s;
     a->scratch.len = 0;
     if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
         return -EAGAIN;
