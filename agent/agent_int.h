@@ -4,6 +4,12 @@
 #define TRIBUTARY_AGENT_INT_H
 
 #include "agent.h"
+#include "event.h"
+#include "filter/filter.h"
+#include "parse/parse.h"
+#include "regex.h"
+#include "state/checkpoint.h"
+#include "stats.h"
 
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
@@ -57,20 +63,6 @@ struct agent_sl;
 struct agent_hostmetrics;
 typedef struct agent_syslog_src agent_syslog_src_t;
 struct agent_scrape;
-
-/* An input's counters, kept by pipeline name and input id across reloads
-   (metrics labelled pipeline="…",input="…"). */
-typedef struct agent_input_stats {
-    struct agent_input_stats *next;
-    char *pipeline;
-    char *input;
-    uint64_t lines_read; /* tail: lines; syslog: messages; samplers: samples */
-    uint64_t events;     /* accepted for delivery (sent, buffered or printed) */
-    uint64_t filtered;
-    uint64_t parse_failures;
-    uint64_t parse_dropped;
-    uint64_t parse_routed;
-} agent_input_stats_t;
 
 struct agent_input {
     agent_pipeline_t *pl;

@@ -11,7 +11,7 @@
  * U+FFFD so the value is always valid JSON. Topic and key templates take
  * fields by name: "web.{method}".
  */
-#include "agent.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdlib.h>

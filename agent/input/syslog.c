@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "input/syslog_net.h"
-#include "syslog/event.h"
+#include "syslog/syslog_event.h"
 #include "syslog/syslog.h"
 #include "tributary/log.h"
 

@@ -15,7 +15,7 @@
  * backtracks catastrophically fails that event's parse (counted) instead
  * of spinning the loop. An event whose parse fails keeps its message.
  */
-#include "../agent.h"
+#include "parse/parse.h"
 
 #include <errno.h>
 #include <math.h>
@@ -25,7 +25,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../syslog/event.h"
+#include "regex.h"
+#include "syslog/syslog_event.h"
 
 static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
 {

@@ -13,7 +13,10 @@
 
 #include <cmocka.h>
 
-#include "agent.h"
+#include "event.h"
+#include "filter/filter.h"
+#include "parse/parse.h"
+#include "regex.h"
 
 static char *json_str(const char *s, size_t n)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Syslog message -> event fields (see event.h). */
-#include "syslog/event.h"
+/* Syslog message -> event fields (see syslog_event.h). */
+#include "syslog/syslog_event.h"
 
 #include <string.h>
 

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "agent.h"
+#include "event.h"
 
 /*
  * Parses s[0..n) as RFC 5424 or RFC 3164 (syslog/syslog.h) and sets on ev:
