@@ -70,7 +70,7 @@ static void work_cb(uv_idle_t *h)
     agent_t *a = h->data;
     bool more = agent_buffer_pump(a);
     for (size_t i = 0; i < a->npipes && !a->paused; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
+        agent_pipe_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs && !a->paused; j++) {
             for (agent_file_t *f = pl->inputs[j].files; f != NULL && !a->paused; f = f->next) {
                 if (f->want_read) {
@@ -161,7 +161,7 @@ static void tick_cb(uv_timer_t *t)
     bool scan_now = a->want_scan;
     a->want_scan = false;
     for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
+        agent_pipe_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];
             if (in->conf->type != AGENT_INPUT_TAIL) {
@@ -310,26 +310,32 @@ static int build_pipelines(agent_t *a)
     size_t maxline = 0;
     uint64_t maxfp = 0;
     for (size_t i = 0; i < k->npipelines; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        pl->a = a;
-        pl->conf = &k->pipelines[i];
-        pl->inputs = calloc(pl->conf->ninputs, sizeof(*pl->inputs));
+        agent_pipe_t *pl = &a->pipes[i];
+        const agent_pipeline_conf_t *pc = &k->pipelines[i];
+        if (agent_pipeline_init(&pl->pl, pc, k, &a->st) != 0) {
+            return -ENOMEM;
+        }
+        pl->inputs = calloc(pc->ninputs, sizeof(*pl->inputs));
         if (pl->inputs == NULL) {
             return -ENOMEM;
         }
-        pl->ninputs = pl->conf->ninputs;
+        pl->ninputs = pc->ninputs;
         for (size_t j = 0; j < pl->ninputs; j++) {
-            pl->inputs[j].pl = pl;
-            pl->inputs[j].conf = &pl->conf->inputs[j];
-            pl->inputs[j].ist = input_stats(a, pl->conf->name, pl->conf->inputs[j].id);
-            if (pl->inputs[j].ist == NULL) {
+            agent_input_t *in = &pl->inputs[j];
+            in->a = a;
+            in->pl = &pl->pl;
+            in->conf = &pc->inputs[j];
+            in->ist = input_stats(a, pc->name, pc->inputs[j].id);
+            if (in->ist == NULL) {
                 return -ENOMEM;
             }
-            if (pl->conf->inputs[j].max_line_bytes > maxline) {
-                maxline = pl->conf->inputs[j].max_line_bytes;
+            static const char *const types[] = {"tail", "syslog", "metrics", "prometheus"};
+            in->source = (agent_source_t){types[in->conf->type & 3], "source", "", in->ist};
+            if (in->conf->max_line_bytes > maxline) {
+                maxline = in->conf->max_line_bytes;
             }
-            if (pl->conf->inputs[j].fingerprint_bytes > maxfp) {
-                maxfp = pl->conf->inputs[j].fingerprint_bytes;
+            if (in->conf->fingerprint_bytes > maxfp) {
+                maxfp = in->conf->fingerprint_bytes;
             }
         }
     }
@@ -360,6 +366,7 @@ static void free_pipelines(agent_t *a)
             free(a->pipes[i].inputs[j].unmatched);
         }
         free(a->pipes[i].inputs);
+        agent_pipeline_fini(&a->pipes[i].pl);
     }
     free(a->pipes);
     a->pipes = NULL;
@@ -1099,12 +1106,7 @@ int agent_free(agent_t *a)
     free(a->slots);
     free(a->rbuf);
     free(a->fpbuf);
-    agent_sbuf_fini(&a->val);
-    agent_sbuf_fini(&a->topic);
-    agent_sbuf_fini(&a->key);
-    agent_sbuf_fini(&a->scratch);
-    agent_sbuf_fini(&a->jhost);
-    agent_sbuf_fini(&a->jagent);
+    agent_sbuf_fini(&a->line);
     free(a);
     return status;
 }

@@ -7,6 +7,7 @@
 #include "event.h"
 #include "filter/filter.h"
 #include "parse/parse.h"
+#include "pipeline.h"
 #include "regex.h"
 #include "state/checkpoint.h"
 #include "stats.h"
@@ -24,7 +25,7 @@
 #define AGENT_MSG_OVERHEAD 320
 
 typedef struct agent_input agent_input_t;
-typedef struct agent_pipeline agent_pipeline_t;
+typedef struct agent_pipe agent_pipe_t;
 
 typedef struct agent_file {
     struct agent_file *next;
@@ -65,7 +66,9 @@ typedef struct agent_syslog_src agent_syslog_src_t;
 struct agent_scrape;
 
 struct agent_input {
+    agent_t *a;
     agent_pipeline_t *pl;
+    agent_source_t source; /* headers and counters of its events (per file: the path) */
     agent_input_stats_t *ist;
     agent_input_conf_t *conf;
     /* syslog */
@@ -85,13 +88,12 @@ struct agent_input {
     bool capped; /* the last scan left files unopened (max_open_files) */
 };
 
-struct agent_pipeline {
-    agent_t *a;
-    agent_pipeline_conf_t *conf;
+/* A pipeline of the loop: its processing (pipeline.h) and its inputs. */
+struct agent_pipe {
+    agent_pipeline_t pl;
     agent_input_t *inputs;
     size_t ninputs;
-    rd_kafka_topic_t *rkt; /* when the topic has no template fields */
-    bool static_key;
+    rd_kafka_topic_t *rkt; /* the producer's handle of pl's topic, when fixed */
 };
 
 enum { AGENT_RUNNING = 0, AGENT_STOPPING = 1 };
@@ -102,7 +104,7 @@ struct agent {
     char *state_dir; /* fixed at start: a reload cannot move the checkpoints */
     agent_config_t *cfg;
     agent_options_t opts;
-    agent_pipeline_t *pipes;
+    agent_pipe_t *pipes;
     size_t npipes;
     agent_ckpt_table_t ckpts;
     agent_file_t **slots;
@@ -124,7 +126,7 @@ struct agent {
     bool rebuild;              /* a fatal producer error: rebuild at the next tick */
     uint64_t test_fatal_after; /* TRIB_AGENT_TEST_FATAL_AFTER: a test hook */
     int64_t last_wake_ms;
-    agent_sbuf_t val, topic, key, scratch;
+    agent_sbuf_t line; /* a dry run's printed message */
     char *rbuf;
     size_t rbuf_cap;
     char *fpbuf;
@@ -134,8 +136,7 @@ struct agent {
     int exit_code;
     int lock_fd;
     int64_t tick_ms;
-    int64_t wall_ms;            /* the time of the current read: events made from it get it */
-    agent_sbuf_t jhost, jagent; /* hostname and id as quoted JSON strings */
+    int64_t wall_ms; /* the time of the current read: events made from it get it */
     agent_stats_t st;
     /* the disk buffer of events from syslog, metrics and prometheus inputs */
     struct agent_buffer *buf;
@@ -204,12 +205,11 @@ void agent_sample_input_stop(agent_input_t *in);
 /* output/buffered.c: events of inputs that cannot be replayed go through
    the disk buffer. */
 #define AGENT_BUFFER_OPAQUE (1ull << 63) /* a message's opaque: this bit | record id */
-/* Parses (the pipeline's parse steps), filters, renders and appends the
-   event to the buffer (printed instead in a dry run). 0: accepted, filtered
-   or dropped and counted; -EAGAIN: the buffer is full (nothing written);
-   -EIO: the buffer could not write it (counted). */
-int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source_type,
-                        const char *source);
+/* Processes the event (pipeline.h) and appends the message to the buffer
+   (printed instead in a dry run). 0: accepted, filtered or dropped and
+   counted; -EAGAIN: the buffer is full (nothing written); -EIO: the buffer
+   could not write it (counted). */
+int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source);
 int agent_buffer_start(agent_t *a);
 void agent_buffer_stop(agent_t *a);
 /* Hands buffered records to the producer while the in-flight budget
@@ -225,6 +225,8 @@ void agent_buffer_check_room(agent_t *a);
 bool agent_buffer_idle(agent_t *a);
 
 /* output/output.c */
+/* A dry run: the message as a JSON line on the dry-run output. */
+void agent_output_print(agent_t *a, const agent_msg_t *m);
 int agent_output_start(agent_t *a);
 void agent_output_stop(agent_t *a, int64_t timeout_ms);
 /* 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing consumed). */

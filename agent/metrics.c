@@ -418,8 +418,9 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
         put(b, "buffer none\n");
     }
     for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        snprintf(line, sizeof(line), "pipeline %s topic %s\n", pl->conf->name, pl->conf->topic);
+        agent_pipe_t *pl = &a->pipes[i];
+        snprintf(line, sizeof(line), "pipeline %s topic %s\n", pl->pl.conf->name,
+                 pl->pl.conf->topic);
         put(b, line);
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];

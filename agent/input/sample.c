@@ -71,26 +71,10 @@ static void add_label(agent_event_t *ev, const char *name, size_t nlen, const ch
     (void)agent_event_set(ev, name, nlen, val, vlen, false);
 }
 
-static void begin_event(agent_t *a, agent_event_t *ev, int64_t ts_ms, const char *source)
+static void submit(agent_input_t *in, agent_event_t *ev, const char *source)
 {
-    ev->nfields = 0;
-    ev->partial = false;
-    ev->ts_ms = ts_ms;
-    ev->tz_local = false;
-    ev->tz_offset_s = 0;
-    a->scratch.len = 0;
-    ev->scratch = &a->scratch;
-    ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev->fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev->fields[2] = (agent_field_t){"source", 6, source, strlen(source), false, true};
-    ev->nfields = 3;
-}
-
-static void submit(agent_input_t *in, agent_event_t *ev, const char *source_type,
-                   const char *source)
-{
-    agent_t *a = in->pl->a;
-    int rc = agent_emit_buffered(in, ev, source_type, source);
+    agent_t *a = in->a;
+    int rc = agent_emit_buffered(in, ev, source);
     if (rc == -EAGAIN) {
         a->st.drop_buffer_full++;
     }
@@ -104,12 +88,12 @@ typedef struct hm_ctx {
 static void hm_emit(void *ud, const agent_hm_sample_t *s)
 {
     hm_ctx_t *x = ud;
-    agent_t *a = x->in->pl->a;
+    agent_t *a = x->in->a;
     agent_event_t ev;
-    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+    if (agent_event_begin(&ev, x->in->pl, x->in->conf, x->ts_ms, "metrics", 7, false, NULL, 0,
+                          4096) != 0) {
         return;
     }
-    begin_event(a, &ev, x->ts_ms, "metrics");
     char num[40];
     bool raw;
     size_t nn = format_value(s->value, num, &raw);
@@ -121,7 +105,7 @@ static void hm_emit(void *ud, const agent_hm_sample_t *s)
                   strlen(s->labels[i].value), names[i], sizeof(names[i]));
     }
     a->st.metrics_samples++;
-    submit(x->in, &ev, "metrics", "metrics");
+    submit(x->in, &ev, "metrics");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -156,12 +140,12 @@ static void prom_emit(void *ud, const agent_prom_sample_t *s)
 {
     prom_ctx_t *x = ud;
     agent_input_t *in = x->in;
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_event_t ev;
-    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+    if (agent_event_begin(&ev, in->pl, in->conf, s->has_ts ? s->ts_ms : x->ts_ms, in->conf->url,
+                          strlen(in->conf->url), false, NULL, 0, 4096) != 0) {
         return;
     }
-    begin_event(a, &ev, s->has_ts ? s->ts_ms : x->ts_ms, in->conf->url);
     char num[40];
     bool raw;
     size_t nn = format_value(s->value, num, &raw);
@@ -176,7 +160,7 @@ static void prom_emit(void *ud, const agent_prom_sample_t *s)
                   names[i], sizeof(names[i]));
     }
     a->st.scrape_samples++;
-    submit(in, &ev, "prometheus", in->conf->url);
+    submit(in, &ev, in->conf->url);
 }
 
 static void scrape_done(uv_work_t *req, int status)
@@ -185,7 +169,7 @@ static void scrape_done(uv_work_t *req, int status)
     agent_input_t *in = j->in;
     if (in != NULL) {
         in->scrape = NULL;
-        agent_t *a = in->pl->a;
+        agent_t *a = in->a;
         a->st.scrapes++;
         if (status != 0 || j->rc != 0) {
             a->st.scrape_errors++;
@@ -226,7 +210,7 @@ static void start_scrape(agent_input_t *in)
     j->max_bytes = in->conf->max_body_bytes;
     j->ts_ms = agent_wall_ms();
     j->req.data = j;
-    if (uv_queue_work(&in->pl->a->loop, &j->req, scrape_work, scrape_done) != 0) {
+    if (uv_queue_work(&in->a->loop, &j->req, scrape_work, scrape_done) != 0) {
         free(j->url);
         free(j);
         return;
@@ -239,7 +223,7 @@ static void start_scrape(agent_input_t *in)
 static void timer_cb(uv_timer_t *t)
 {
     agent_input_t *in = t->data;
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     if (a->state != AGENT_RUNNING) {
         return;
     }
@@ -255,7 +239,7 @@ static void timer_cb(uv_timer_t *t)
 
 int agent_sample_input_start(agent_input_t *in)
 {
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_input_conf_t *c = in->conf;
     if (c->type == AGENT_INPUT_METRICS) {
         const char *root = c->root != NULL && strcmp(c->root, "/") != 0 ? c->root : NULL;

@@ -75,27 +75,16 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     if (in == NULL) {
         return -EAGAIN; /* between two configurations */
     }
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_input_conf_t *c = in->conf;
     int64_t now = agent_wall_ms();
+    const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
     agent_event_t ev;
-    ev.nfields = 0;
-    ev.partial = false;
-    ev.ts_ms = now;
-    ev.tz_local = c->tz_local;
-    ev.tz_offset_s = c->tz_offset_s;
-    a->scratch.len = 0;
     /* room for structured data as JSON (6 bytes per byte at most) */
-    if (agent_sbuf_reserve(&a->scratch, len * 6 + 1024) != 0) {
+    if (agent_event_begin(&ev, in->pl, c, now, src, strlen(src), false, msg, len, len * 6 + 1024) !=
+        0) {
         return -EAGAIN;
     }
-    ev.scratch = &a->scratch;
-    const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false, true};
-    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
-    ev.nfields = 4;
     int rc = agent_syslog_to_event(&ev, msg, len);
     if (rc != 0 && !c->lenient) {
         a->st.syslog_received++;
@@ -113,7 +102,7 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     if (c->keep_raw) {
         (void)agent_event_set(&ev, "raw", 3, msg, len, false);
     }
-    int erc = agent_emit_buffered(in, &ev, "syslog", src);
+    int erc = agent_emit_buffered(in, &ev, src);
     if (erc == -EAGAIN) {
         return -EAGAIN;
     }
@@ -136,7 +125,7 @@ int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len)
 int agent_syslog_input_start(agent_input_t *in)
 {
     agent_input_conf_t *c = in->conf;
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     char key[sizeof(((agent_syslog_src_t *)0)->key)];
     listener_key(c, key, sizeof(key));
     for (agent_syslog_src_t **pp = &a->sl_kept; *pp != NULL; pp = &(*pp)->next) {
@@ -237,7 +226,7 @@ void agent_syslog_input_stop(agent_input_t *in, bool keep)
     if (sx == NULL) {
         return;
     }
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     in->src = NULL;
     in->sl = NULL;
     sx->in = NULL;

@@ -93,7 +93,7 @@ static int fp_compute(agent_t *a, int fd, uint32_t len, uint32_t *crc)
 
 static void fp_update(agent_file_t *f)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     uint64_t want = f->in->conf->fingerprint_bytes;
     if (f->ck == NULL || f->fd < 0 || f->ck->fp_len >= want || f->size <= f->ck->fp_len) {
         return;
@@ -141,7 +141,7 @@ static int slot_alloc(agent_t *a, agent_file_t *f)
 static agent_file_t *open_file_at(agent_input_t *in, const char *path, bool startup, bool detached,
                                   int64_t start_off)
 {
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_input_conf_t *c = in->conf;
     if (in->nopen >= c->max_open_files) {
         a->st.open_capped++;
@@ -269,7 +269,7 @@ static void close_fd(agent_file_t *f)
         close(f->fd);
         f->fd = -1;
         f->in->nopen--;
-        f->in->pl->a->st.files_closed++;
+        f->in->a->st.files_closed++;
     }
 }
 
@@ -280,7 +280,7 @@ void agent_file_release(agent_file_t *f)
         return;
     }
     agent_input_t *in = f->in;
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     for (agent_file_t **pp = &in->files; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;
@@ -306,7 +306,7 @@ void agent_tail_flush_ml(agent_file_t *f)
         return;
     }
     if (agent_emit(f, f->ml.p, f->ml.len, f->ml_end, false) == 0) {
-        f->in->pl->a->st.multiline_records++;
+        f->in->a->st.multiline_records++;
         f->ml.len = 0;
         f->ml_lines = 0;
     }
@@ -316,7 +316,7 @@ void agent_tail_flush_ml(agent_file_t *f)
 static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, bool partial)
 {
     agent_input_conf_t *c = f->in->conf;
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     if (n > 0 && s[n - 1] == '\r') {
         n--;
     }
@@ -354,7 +354,7 @@ static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, b
 
 size_t agent_tail_read(agent_file_t *f, size_t budget)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     agent_input_conf_t *c = f->in->conf;
     size_t done = 0;
     f->want_read = false;
@@ -436,7 +436,7 @@ size_t agent_tail_read(agent_file_t *f, size_t budget)
 /* Emits the last line of a file that ends without a newline (closing files only). */
 static int flush_partial(agent_file_t *f)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     if (f->fd < 0 || f->off >= f->size) {
         return 0;
     }
@@ -471,7 +471,7 @@ static int flush_partial(agent_file_t *f)
  */
 static uint64_t find_copy(agent_file_t *f)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     if (f->ck == NULL || f->ck->fp_len == 0) {
         return 0;
     }
@@ -521,7 +521,7 @@ static uint64_t find_copy(agent_file_t *f)
 
 static void truncated(agent_file_t *f, uint64_t newsize)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     uint64_t seen = f->size > f->examined ? f->size : f->examined;
     uint64_t copy = find_copy(f);
     uint64_t from = copy > f->off ? copy : f->off;
@@ -558,7 +558,7 @@ static void truncated(agent_file_t *f, uint64_t newsize)
 
 void agent_tail_poll(agent_input_t *in)
 {
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_input_conf_t *c = in->conf;
     int64_t now = agent_now_ms(a);
     agent_file_t *next;
@@ -623,7 +623,7 @@ void agent_tail_poll(agent_input_t *in)
 
 static void scan_siblings(agent_input_t *in)
 {
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL; ck = ck->next) {
         if (ck->file != NULL || strcmp(ck->input_id, in->conf->id) != 0) {
             continue;
@@ -661,7 +661,7 @@ static void scan_siblings(agent_input_t *in)
 
 void agent_tail_scan(agent_input_t *in, bool startup, bool siblings)
 {
-    agent_t *a = in->pl->a;
+    agent_t *a = in->a;
     agent_input_conf_t *c = in->conf;
     int64_t now = agent_now_ms(a);
     for (agent_file_t *f = in->files; f != NULL; f = f->next) {

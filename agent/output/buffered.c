@@ -80,106 +80,49 @@ void agent_buffer_stop(agent_t *a)
     }
 }
 
-static void dry_print(agent_t *a, const agent_buffer_rec_t *r)
+int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source)
 {
-    FILE *o = a->opts.dry_out ? a->opts.dry_out : stdout;
-    agent_sbuf_t *line = &a->scratch;
-    line->len = 0;
-    agent_sbuf_puts(line, "{\"topic\":\"");
-    agent_sbuf_json_str(line, r->topic, r->topic_len);
-    agent_sbuf_puts(line, "\",\"key\":");
-    if (r->key != NULL) {
-        agent_sbuf_putc(line, '"');
-        agent_sbuf_json_str(line, r->key, r->key_len);
-        agent_sbuf_putc(line, '"');
-    } else {
-        agent_sbuf_puts(line, "null");
-    }
-    agent_sbuf_puts(line, ",\"headers\":{");
-    for (size_t i = 0; i < r->nhdrs; i++) {
-        agent_sbuf_puts(line, i ? ",\"" : "\"");
-        agent_sbuf_json_str(line, r->hdrs[i].name, r->hdrs[i].nlen);
-        agent_sbuf_puts(line, "\":\"");
-        agent_sbuf_json_str(line, r->hdrs[i].val, r->hdrs[i].vlen);
-        agent_sbuf_putc(line, '"');
-    }
-    agent_sbuf_puts(line, "},\"value\":");
-    agent_sbuf_put(line, r->value, r->value_len);
-    agent_sbuf_puts(line, "}\n");
-    if (!line->err) {
-        fwrite(line->p, 1, line->len, o);
-        if (a->opts.dry_out == NULL) {
-            fflush(o);
-        }
-    }
-}
-
-int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source_type,
-                        const char *source)
-{
-    agent_pipeline_t *pl = in->pl;
-    agent_t *a = pl->a;
-    agent_pipeline_conf_t *pc = pl->conf;
-
+    agent_t *a = in->a;
     if (a->buf == NULL && !a->opts.dry_run) {
         return -EIO;
     }
+    agent_source_t src = in->source;
+    src.name = source;
+    agent_msg_t m;
     bool routed = false;
-    size_t failed = agent_parse_all(pc, ev);
-    if (failed > 0) {
-        a->st.parse_failures += failed;
-        in->ist->parse_failures++;
-        if (pc->on_parse_error == AGENT_ON_PARSE_ERROR_DROP) {
-            in->ist->parse_dropped++;
-            return 0;
-        }
-        routed = pc->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE;
-    }
-    for (size_t i = 0; i < pc->nfilters; i++) {
-        if (!agent_filter_apply(&pc->filters[i], ev)) {
-            a->st.events_filtered++;
-            in->ist->filtered++;
-            return 0;
-        }
-    }
-    a->val.len = 0;
-    agent_event_render(ev, &a->val);
-    a->key.len = 0;
-    if (pc->key[0] != '\0') {
-        agent_template_render(ev, pc->key, false, &a->key);
-    }
-    a->topic.len = 0;
-    if (routed) {
-        agent_sbuf_puts(&a->topic, pc->parse_error_topic);
-    } else {
-        agent_template_render(ev, pc->topic, true, &a->topic);
-    }
-    if (a->val.err || a->key.err || a->topic.err) {
+    int rc = agent_pipeline_process(in->pl, ev, &src, &m, &routed);
+    if (rc < 0) {
         return -EAGAIN; /* out of memory */
     }
-    agent_buffer_rec_t r;
-    memset(&r, 0, sizeof(r));
-    r.topic = a->topic.p;
-    r.topic_len = a->topic.len;
-    r.key = a->key.len > 0 ? a->key.p : NULL;
-    r.key_len = a->key.len;
-    r.value = a->val.p;
-    r.value_len = a->val.len;
-    r.ts_ms = ev->ts_ms;
-    if (a->cfg->conf.output.headers) {
-        r.hdrs[0] = (agent_buffer_hdr_t){"source_type", 11, source_type, strlen(source_type)};
-        r.hdrs[1] = (agent_buffer_hdr_t){"source", 6, source, strlen(source)};
-        r.nhdrs = 2;
+    if (rc == 1) {
+        return 0;
     }
     if (a->opts.dry_run) {
-        dry_print(a, &r);
+        agent_output_print(a, &m);
+        if (a->opts.dry_out == NULL) {
+            fflush(stdout);
+        }
         a->st.events_sent++;
         a->st.events_acked++;
         in->ist->events++;
         in->ist->parse_routed += routed;
         return 0;
     }
-    int rc = agent_buffer_append(a->buf, &r, NULL);
+    agent_buffer_rec_t r;
+    memset(&r, 0, sizeof(r));
+    r.topic = m.topic;
+    r.topic_len = m.topic_len;
+    r.key = m.key;
+    r.key_len = m.key_len;
+    r.value = m.value;
+    r.value_len = m.value_len;
+    r.ts_ms = m.ts_ms;
+    for (size_t i = 0; i < m.nhdrs && i < AGENT_BUFFER_MAX_HDRS; i++) {
+        r.hdrs[i] =
+            (agent_buffer_hdr_t){m.hdrs[i].name, m.hdrs[i].nlen, m.hdrs[i].val, m.hdrs[i].vlen};
+        r.nhdrs++;
+    }
+    rc = agent_buffer_append(a->buf, &r, NULL);
     if (rc == -ENOSPC) {
         a->buf_blocked = true;
         return -EAGAIN;
@@ -207,16 +150,16 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
 /* 0 produced, -EAGAIN queue full, else a permanent error (rd_kafka_resp_err_t). */
 static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
 {
-    a->topic.len = 0;
-    agent_sbuf_put(&a->topic, r->topic, r->topic_len);
-    agent_sbuf_putc(&a->topic, '\0');
-    if (a->topic.err) {
+    a->line.len = 0;
+    agent_sbuf_put(&a->line, r->topic, r->topic_len);
+    agent_sbuf_putc(&a->line, '\0');
+    if (a->line.err) {
         return -EAGAIN;
     }
     rd_kafka_vu_t vu[8 + AGENT_BUFFER_MAX_HDRS];
     size_t nv = 0;
     vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vu[nv++].u.cstr = a->topic.p;
+    vu[nv++].u.cstr = a->line.p;
     vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
     vu[nv].u.mem.ptr = (void *)r->value;
     vu[nv++].u.mem.size = r->value_len;
@@ -255,7 +198,7 @@ static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
     }
     a->st.events_failed++;
     a->st.drop_delivery_permanent++;
-    TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output", "buffered event for %s dropped: %s", a->topic.p,
+    TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output", "buffered event for %s dropped: %s", a->line.p,
                 rd_kafka_err2str(err));
     agent_buffer_ack(a->buf, id);
     return (int)err;

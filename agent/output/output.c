@@ -66,7 +66,7 @@ void agent_ring_push(agent_file_t *f, uint64_t v)
 
 static void ring_advance(agent_file_t *f)
 {
-    agent_t *a = f->in->pl->a;
+    agent_t *a = f->in->a;
     while (f->head < f->tail) {
         if (f->trunc_pending && f->head == f->trunc_seq) {
             f->trunc_pending = false;
@@ -97,7 +97,7 @@ int agent_ring_done(agent_file_t *f, uint64_t end_off)
         f->acked_off = end_off;
         if (f->ck != NULL && f->ck->offset != end_off) {
             f->ck->offset = end_off;
-            f->in->pl->a->ckpts.dirty = true;
+            f->in->a->ckpts.dirty = true;
         }
         return 0;
     }
@@ -115,25 +115,31 @@ void agent_ring_ack(agent_file_t *f, uint64_t seq)
     ring_advance(f);
 }
 
-static void dry_print(agent_t *a, agent_file_t *f)
+void agent_output_print(agent_t *a, const agent_msg_t *m)
 {
     FILE *o = a->opts.dry_out ? a->opts.dry_out : stdout;
-    agent_sbuf_t *line = &a->scratch;
+    agent_sbuf_t *line = &a->line;
     line->len = 0;
     agent_sbuf_puts(line, "{\"topic\":\"");
-    agent_sbuf_json_str(line, a->topic.p, a->topic.len);
+    agent_sbuf_json_str(line, m->topic, m->topic_len);
     agent_sbuf_puts(line, "\",\"key\":");
-    if (a->key.len > 0) {
+    if (m->key != NULL) {
         agent_sbuf_putc(line, '"');
-        agent_sbuf_json_str(line, a->key.p, a->key.len);
+        agent_sbuf_json_str(line, m->key, m->key_len);
         agent_sbuf_putc(line, '"');
     } else {
         agent_sbuf_puts(line, "null");
     }
-    agent_sbuf_puts(line, ",\"headers\":{\"source_type\":\"tail\",\"path\":\"");
-    agent_sbuf_json_str(line, f->path, strlen(f->path));
-    agent_sbuf_puts(line, "\"},\"value\":");
-    agent_sbuf_put(line, a->val.p, a->val.len);
+    agent_sbuf_puts(line, ",\"headers\":{");
+    for (size_t i = 0; i < m->nhdrs; i++) {
+        agent_sbuf_puts(line, i ? ",\"" : "\"");
+        agent_sbuf_json_str(line, m->hdrs[i].name, m->hdrs[i].nlen);
+        agent_sbuf_puts(line, "\":\"");
+        agent_sbuf_json_str(line, m->hdrs[i].val, m->hdrs[i].vlen);
+        agent_sbuf_putc(line, '"');
+    }
+    agent_sbuf_puts(line, "},\"value\":");
+    agent_sbuf_put(line, m->value, m->value_len);
     agent_sbuf_puts(line, "}\n");
     if (!line->err) {
         fwrite(line->p, 1, line->len, o);
@@ -154,72 +160,28 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
 {
     agent_input_t *in = f->in;
     agent_pipeline_t *pl = in->pl;
-    agent_t *a = pl->a;
-    agent_pipeline_conf_t *pc = pl->conf;
+    agent_t *a = in->a;
 
     if (!a->opts.dry_run && a->inflight_bytes >= a->max_inflight) {
         pause_inputs(a);
         return -EAGAIN;
     }
     agent_event_t ev;
-    ev.nfields = 0;
-    ev.partial = partial;
-    ev.ts_ms = a->wall_ms; /* read once per chunk of the file */
-    ev.tz_local = in->conf->tz_local;
-    ev.tz_offset_s = in->conf->tz_offset_s;
-    a->scratch.len = 0;
-    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
+    /* the time of the read (once per chunk of the file) */
+    if (agent_event_begin(&ev, pl, in->conf, a->wall_ms, f->jpath, f->jpath_len, true, msg, len,
+                          len * 2 + 1024) != 0) {
         return -EAGAIN;
     }
-    ev.scratch = &a->scratch;
-    /* the fixed fields, pre-rendered as JSON strings */
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true, true};
-    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
-    ev.nfields = 4;
+    ev.partial = partial;
+    agent_source_t src = {"tail", "path", f->path, in->ist};
+    agent_msg_t m;
     bool routed = false;
-    size_t failed = agent_parse_all(pc, &ev);
-    if (failed > 0) {
-        a->st.parse_failures += failed;
-        in->ist->parse_failures++;
-        if (pc->on_parse_error == AGENT_ON_PARSE_ERROR_DROP) {
-            if (agent_ring_done(f, end_off) != 0) {
-                return -EAGAIN;
-            }
-            in->ist->parse_dropped++;
-            return 0;
-        }
-        routed = pc->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE;
-    }
-    for (size_t i = 0; i < pc->nfilters; i++) {
-        if (!agent_filter_apply(&pc->filters[i], &ev)) {
-            if (agent_ring_done(f, end_off) != 0) {
-                return -EAGAIN;
-            }
-            a->st.events_filtered++;
-            in->ist->filtered++;
-            return 0;
-        }
-    }
-    a->val.len = 0;
-    agent_event_render(&ev, &a->val);
-    a->key.len = 0;
-    if (pc->key[0] != '\0') {
-        agent_template_render(&ev, pc->key, false, &a->key);
-    }
-    a->topic.len = 0;
-    if (routed) {
-        agent_sbuf_puts(&a->topic, pc->parse_error_topic);
-        agent_sbuf_putc(&a->topic, '\0');
-        a->topic.len--;
-    } else if (pl->rkt == NULL || a->opts.dry_run) {
-        agent_template_render(&ev, pc->topic, true, &a->topic);
-        agent_sbuf_putc(&a->topic, '\0');
-        a->topic.len--;
-    }
-    if (a->val.err || a->key.err || a->topic.err) {
+    int rc = agent_pipeline_process(pl, &ev, &src, &m, &routed);
+    if (rc < 0) {
         return -EAGAIN; /* out of memory: retried later */
+    }
+    if (rc == 1) {
+        return agent_ring_done(f, end_off) != 0 ? -EAGAIN : 0;
     }
     if (agent_ring_reserve(f) != 0) {
         return -EAGAIN;
@@ -227,7 +189,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     in->ist->events++;
     in->ist->parse_routed += routed;
     if (a->opts.dry_run) {
-        dry_print(a, f);
+        agent_output_print(a, &m);
         a->st.events_sent++;
         a->st.events_acked++;
         (void)agent_ring_done(f, end_off); /* reserved above */
@@ -236,39 +198,37 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     uint64_t seq = f->tail;
     void *opaque =
         (void *)(uintptr_t)(((uint64_t)f->slot << AGENT_SEQ_BITS) | (seq & AGENT_SEQ_MASK));
-    rd_kafka_vu_t vu[8];
+    rd_kafka_topic_t *rkt = m.topic_fixed ? ((agent_pipe_t *)(void *)pl)->rkt : NULL;
+    rd_kafka_vu_t vu[8 + AGENT_MSG_MAX_HDRS];
     size_t nv = 0;
-    if (pl->rkt != NULL && !routed) {
+    if (rkt != NULL) {
         vu[nv].vtype = RD_KAFKA_VTYPE_RKT;
-        vu[nv++].u.rkt = pl->rkt;
+        vu[nv++].u.rkt = rkt;
     } else {
         vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
-        vu[nv++].u.cstr = a->topic.p;
+        vu[nv++].u.cstr = m.topic;
     }
     vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
-    vu[nv].u.mem.ptr = a->val.p;
-    vu[nv++].u.mem.size = a->val.len;
-    if (a->key.len > 0) {
+    vu[nv].u.mem.ptr = (void *)m.value;
+    vu[nv++].u.mem.size = m.value_len;
+    if (m.key != NULL) {
         vu[nv].vtype = RD_KAFKA_VTYPE_KEY;
-        vu[nv].u.mem.ptr = a->key.p;
-        vu[nv++].u.mem.size = a->key.len;
+        vu[nv].u.mem.ptr = (void *)m.key;
+        vu[nv++].u.mem.size = m.key_len;
     }
-    if (a->cfg->conf.output.headers) {
+    for (size_t i = 0; i < m.nhdrs; i++) {
+        /* the names are the pipeline's own, NUL-terminated */
         vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = "source_type";
-        vu[nv].u.header.val = "tail";
-        vu[nv++].u.header.size = 4;
-        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = "path";
-        vu[nv].u.header.val = f->path;
-        vu[nv++].u.header.size = (ssize_t)strlen(f->path);
+        vu[nv].u.header.name = m.hdrs[i].name;
+        vu[nv].u.header.val = m.hdrs[i].val;
+        vu[nv++].u.header.size = (ssize_t)m.hdrs[i].vlen;
     }
     vu[nv].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vu[nv++].u.i = RD_KAFKA_MSG_F_COPY;
     vu[nv].vtype = RD_KAFKA_VTYPE_OPAQUE;
     vu[nv++].u.ptr = opaque;
     vu[nv].vtype = RD_KAFKA_VTYPE_TIMESTAMP; /* the read time: saves a clock call per event */
-    vu[nv++].u.i64 = ev.ts_ms;
+    vu[nv++].u.i64 = m.ts_ms;
     rd_kafka_error_t *kerr = rd_kafka_produceva(a->rk, vu, nv);
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (kerr != NULL) {
@@ -290,7 +250,7 @@ int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, b
     agent_ring_push(f, end_off);
     f->inflight++;
     agent_output_inflight_add(a);
-    a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
+    a->inflight_bytes += m.value_len + m.key_len + AGENT_MSG_OVERHEAD;
     agent_output_sent(a);
     return 0;
 }
@@ -488,21 +448,9 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
     return 0;
 }
 
-static int quote(agent_sbuf_t *b, const char *s)
-{
-    b->len = 0;
-    agent_sbuf_putc(b, '"');
-    agent_sbuf_json_str(b, s, strlen(s));
-    agent_sbuf_putc(b, '"');
-    return b->err;
-}
-
 int agent_output_start(agent_t *a)
 {
     agent_conf_t *k = &a->cfg->conf;
-    if (quote(&a->jhost, k->agent.hostname) != 0 || quote(&a->jagent, k->agent.id) != 0) {
-        return -ENOMEM;
-    }
     uint64_t lim = k->output.max_inflight_bytes;
     a->max_inflight = lim ? lim : k->agent.memory_limit / 8;
     if (a->opts.dry_run) {
@@ -551,9 +499,9 @@ int agent_output_start(agent_t *a)
     rd_kafka_queue_io_event_enable(q, a->rk_pipe[1], "1", 1);
     rd_kafka_queue_destroy(q);
     for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        if (strchr(pl->conf->topic, '{') == NULL) {
-            pl->rkt = rd_kafka_topic_new(a->rk, pl->conf->topic, NULL);
+        agent_pipe_t *pl = &a->pipes[i];
+        if (pl->pl.topic_fixed) {
+            pl->rkt = rd_kafka_topic_new(a->rk, pl->pl.conf->topic, NULL);
         }
     }
     return 0;

@@ -31,7 +31,7 @@ static fixture_t *fx_new(void)
 {
     fixture_t *x = calloc(1, sizeof(*x));
     assert_non_null(x);
-    x->pl.a = &x->a;
+    x->in.a = &x->a;
     x->in.pl = &x->pl;
     x->f.in = &x->in;
     x->f.ck = &x->ck;
