@@ -57,6 +57,23 @@ int64_t agent_wall_ms(void)
 
 static void work_cb(uv_idle_t *h);
 
+/* The output has room again: reading resumes. */
+static void output_room(void *arg)
+{
+    agent_t *a = arg;
+    a->paused = false;
+    agent_kick(a);
+}
+
+bool agent_healthy(agent_t *a, char *why, size_t whylen)
+{
+    if (a->state != AGENT_RUNNING || a->exit_code != 0) {
+        snprintf(why, whylen, "stopping");
+        return false;
+    }
+    return agent_output_healthy(a->out, !agent_spool_idle(a), why, whylen);
+}
+
 void agent_kick(agent_t *a)
 {
     if (!a->work_on && a->state == AGENT_RUNNING && !a->paused) {
@@ -68,7 +85,7 @@ void agent_kick(agent_t *a)
 static void work_cb(uv_idle_t *h)
 {
     agent_t *a = h->data;
-    bool more = agent_buffer_pump(a);
+    bool more = agent_spool_pump(a);
     for (size_t i = 0; i < a->npipes && !a->paused; i++) {
         agent_pipe_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs && !a->paused; j++) {
@@ -87,7 +104,7 @@ static void work_cb(uv_idle_t *h)
         uv_idle_stop(&a->work);
         a->work_on = false;
     }
-    agent_output_poll(a);
+    agent_output_poll(a->out);
 }
 
 static int save_ckpts(agent_t *a)
@@ -127,7 +144,9 @@ static void ckpt_cb(uv_timer_t *t)
 
 static bool all_idle(agent_t *a)
 {
-    if (a->inflight_msgs > 0 || !agent_buffer_idle(a)) {
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
+    if (os.inflight_msgs > 0 || !agent_spool_idle(a)) {
         return false;
     }
     for (size_t i = 0; i < a->npipes; i++) {
@@ -150,11 +169,11 @@ static void tick_cb(uv_timer_t *t)
 {
     agent_t *a = t->data;
     int64_t now = agent_now_ms(a);
-    agent_output_poll(a);
+    agent_output_poll(a->out);
     if (a->state != AGENT_RUNNING) {
         return;
     }
-    if (a->rebuild) {
+    if (agent_output_fatal(a->out)) {
         rebuild(a);
         return;
     }
@@ -183,7 +202,7 @@ static void tick_cb(uv_timer_t *t)
             }
         }
     }
-    agent_buffer_check_room(a);
+    agent_spool_check_room(a);
     if (a->opts.once && all_idle(a)) {
         begin_stop(a);
     }
@@ -222,7 +241,7 @@ static void rk_poll_cb(uv_poll_t *h, int status, int events)
     char buf[256];
     while (read(a->rk_pipe[0], buf, sizeof(buf)) > 0) {
     }
-    agent_output_poll(a);
+    agent_output_poll(a->out);
 }
 
 /* Directory part of a glob up to its first wildcard component. */
@@ -297,6 +316,18 @@ static agent_input_stats_t *input_stats(agent_t *a, const char *pipeline, const 
     s->next = a->istats;
     a->istats = s;
     return s;
+}
+
+/* The producer, with a handle for each pipeline's fixed topic. */
+static int start_output(agent_t *a)
+{
+    int rc = agent_output_start(a->out, &a->cfg->conf, a->rk_pipe[1]);
+    for (size_t i = 0; rc == 0 && i < a->npipes; i++) {
+        if (a->pipes[i].pl.topic_fixed) {
+            agent_output_topic(a->out, a->pipes[i].pl.conf->topic);
+        }
+    }
+    return rc;
 }
 
 static int build_pipelines(agent_t *a)
@@ -537,13 +568,14 @@ static void drain(agent_t *a)
     a->paused = false;
     /* The output may be full: wait for room once (reports may free files,
        so the lists are walked again afterwards, never across the wait). */
-    if (flush_all_ml(a) && a->rk != NULL) {
-        rd_kafka_flush(a->rk, (int)a->cfg->conf.agent.shutdown_timeout_ms);
+    if (flush_all_ml(a)) {
+        agent_output_flush(a->out, a->cfg->conf.agent.shutdown_timeout_ms);
         a->paused = false;
         (void)flush_all_ml(a);
     }
     a->state = AGENT_STOPPING;
-    agent_output_stop(a, a->cfg->conf.agent.shutdown_timeout_ms);
+    agent_output_stop(a->out, a->cfg->conf.agent.shutdown_timeout_ms);
+    a->paused = false;
     save_ckpts(a);
 }
 
@@ -557,8 +589,10 @@ static void begin_stop(agent_t *a)
     if (uv_is_closing((uv_handle_t *)&a->tick)) {
         return;
     }
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     TRIB_LOG(TRIB_LOG_INFO, "agent", "stopping: draining %llu events in flight",
-             (unsigned long long)a->inflight_msgs);
+             (unsigned long long)os.inflight_msgs);
     a->keep_listeners = false;
     agent_syslog_pause_all(a);
     agent_syslog_release_kept(a);
@@ -702,7 +736,7 @@ static void reload(agent_t *a)
     apply_logging(&nc->conf);
     a->state = AGENT_RUNNING;
     a->st.reloads++;
-    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+    if (build_pipelines(a) != 0 || start_output(a) != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload failed to start the new pipelines; stopping");
         a->exit_code = 1;
         a->cfg = nc;
@@ -712,7 +746,7 @@ static void reload(agent_t *a)
     }
     agent_config_free(old);
     agent_http_start(a);
-    agent_buffer_restart(a);
+    agent_spool_restart(a);
     rc = start_inputs(a);
     a->keep_listeners = false;
     agent_syslog_release_kept(a); /* those the new configuration has no input for */
@@ -731,25 +765,25 @@ static void reload(agent_t *a)
  */
 static void rebuild(agent_t *a)
 {
-    a->rebuild = false;
     a->st.producer_rebuilds++;
     uv_timer_stop(&a->tick);
     uv_idle_stop(&a->work);
     a->work_on = false;
     a->state = AGENT_STOPPING;
-    agent_output_stop(a, 1000);
+    agent_output_stop(a->out, 1000);
+    a->paused = false;
     save_ckpts(a);
     a->keep_listeners = true;
     free_pipelines(a);
     a->state = AGENT_RUNNING;
-    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+    if (build_pipelines(a) != 0 || start_output(a) != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot rebuild the producer; stopping");
         a->exit_code = 1;
         begin_stop(a);
         return;
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
-    agent_buffer_restart(a);
+    agent_spool_restart(a);
     int rc = start_inputs(a);
     a->keep_listeners = false;
     agent_syslog_release_kept(a);
@@ -856,10 +890,11 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     }
     opts = &a->opts;
     a->rk_pipe[0] = a->rk_pipe[1] = -1;
-    const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
-    if (tf != NULL) {
-        a->test_fatal_after = strtoull(tf, NULL, 10);
+    if (agent_output_new(&a->out, &a->st, a->opts.dry_run, a->opts.dry_out, output_room, a) != 0) {
+        return -ENOMEM;
     }
+    a->tail_owner = agent_output_owner(a->out, agent_tail_ack, a);
+    a->spool_owner = agent_output_owner(a->out, agent_spool_ack, a);
     apply_logging(&cfg->conf);
     a->state_dir = strdup(cfg->conf.agent.state_dir);
     if (a->state_dir == NULL) {
@@ -909,7 +944,7 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
             return rc;
         }
     }
-    rc = agent_buffer_start(a);
+    rc = agent_spool_start(a);
     if (rc != 0) {
         return rc;
     }
@@ -1013,12 +1048,12 @@ int agent_run(agent_t *a)
     if (build_pipelines(a) != 0) {
         return 1;
     }
-    if (agent_output_start(a) != 0) {
+    if (start_output(a) != 0) {
         free_pipelines(a);
         return 1;
     }
     if (agent_http_start(a) != 0) {
-        agent_output_stop(a, 0);
+        agent_output_stop(a->out, 0);
         free_pipelines(a);
         return 1;
     }
@@ -1074,10 +1109,8 @@ int agent_free(agent_t *a)
     a->keep_listeners = false;
     free_pipelines(a);
     agent_syslog_release_kept(a);
-    if (a->rk != NULL) {
-        rd_kafka_destroy(a->rk);
-    }
-    agent_buffer_stop(a);
+    agent_output_free(a->out);
+    agent_spool_stop(a);
     agent_ckpt_clear(&a->ckpts);
     if (a->inotify_fd >= 0) {
         close(a->inotify_fd);

@@ -1,28 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The agent's private structs, shared by agent.c, input/tail.c and output/output.c. */
+/* The loop's private structs, shared by agent.c, metrics.c, the inputs (input/) and
+   output/spool.c. */
 #ifndef TRIBUTARY_AGENT_INT_H
 #define TRIBUTARY_AGENT_INT_H
 
 #include "agent.h"
 #include "event.h"
 #include "filter/filter.h"
+#include "output/output.h"
 #include "parse/parse.h"
 #include "pipeline.h"
 #include "regex.h"
 #include "state/checkpoint.h"
 #include "stats.h"
 
-#include <librdkafka/rdkafka.h>
 #include <uv.h>
 
 #include "input/syslog_net.h"
 #include "tributary/http.h"
 
 #define AGENT_ACK_BIT (1ull << 63)
+/* A tail message's cookie: (file slot << 40) | (seq & 2^40-1) */
 #define AGENT_SEQ_BITS 40
 #define AGENT_SEQ_MASK ((1ull << AGENT_SEQ_BITS) - 1)
-/* Bytes counted per in-flight message besides its value and key. */
-#define AGENT_MSG_OVERHEAD 320
 
 typedef struct agent_input agent_input_t;
 typedef struct agent_pipe agent_pipe_t;
@@ -93,7 +93,6 @@ struct agent_pipe {
     agent_pipeline_t pl;
     agent_input_t *inputs;
     size_t ninputs;
-    rd_kafka_topic_t *rkt; /* the producer's handle of pl's topic, when fixed */
 };
 
 enum { AGENT_RUNNING = 0, AGENT_STOPPING = 1 };
@@ -109,7 +108,8 @@ struct agent {
     agent_ckpt_table_t ckpts;
     agent_file_t **slots;
     size_t nslots;
-    rd_kafka_t *rk;
+    agent_output_t *out;
+    unsigned tail_owner, spool_owner; /* the output's owner ids */
     int rk_pipe[2];
     uv_poll_t rk_poll;
     uv_timer_t tick;
@@ -123,15 +123,12 @@ struct agent {
     int *wds;
     size_t nwds;
     bool want_scan;
-    bool rebuild;              /* a fatal producer error: rebuild at the next tick */
-    uint64_t test_fatal_after; /* TRIB_AGENT_TEST_FATAL_AFTER: a test hook */
     int64_t last_wake_ms;
     agent_sbuf_t line; /* a dry run's printed message */
     char *rbuf;
     size_t rbuf_cap;
     char *fpbuf;
-    uint64_t inflight_msgs, inflight_bytes, max_inflight;
-    bool paused;
+    bool paused; /* reading waits for the output's room callback */
     int state;
     int exit_code;
     int lock_fd;
@@ -149,14 +146,8 @@ struct agent {
     trib_http_t http;            /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
-    /* output state (wall clock ms): the last acknowledgement, or when
-       events started waiting; when librdkafka said all brokers were down
-       (0: not since the last acknowledgement) */
-    int64_t progress_ms;
     agent_input_stats_t *istats;
-    int64_t brokers_down_ms;
     int64_t started_ms;
-    char last_error[256];
     int input_fd; /* a dry run's --input copied from stdin (an unlinked file) */
     char input_path[64];
 };
@@ -202,73 +193,40 @@ void agent_syslog_pause_all(agent_t *a);  /* draining: stop reading */
 int agent_sample_input_start(agent_input_t *in);
 void agent_sample_input_stop(agent_input_t *in);
 
-/* output/buffered.c: events of inputs that cannot be replayed go through
+/* output/spool.c: events of inputs that cannot be replayed go through
    the disk buffer. */
-#define AGENT_BUFFER_OPAQUE (1ull << 63) /* a message's opaque: this bit | record id */
 /* Processes the event (pipeline.h) and appends the message to the buffer
    (printed instead in a dry run). 0: accepted, filtered or dropped and
    counted; -EAGAIN: the buffer is full (nothing written); -EIO: the buffer
    could not write it (counted). */
-int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source);
-int agent_buffer_start(agent_t *a);
-void agent_buffer_stop(agent_t *a);
-/* Hands buffered records to the producer while the in-flight budget
-   allows; true when records are left. */
-bool agent_buffer_pump(agent_t *a);
-void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m);
+int agent_spool_emit(agent_input_t *in, agent_event_t *ev, const char *source);
+int agent_spool_start(agent_t *a);
+void agent_spool_stop(agent_t *a);
+/* Hands buffered records to the output while it has room; true when
+   records are left. */
+bool agent_spool_pump(agent_t *a);
+/* The output's owner callback of buffered records. */
+void agent_spool_ack(void *arg, uint64_t id, int status, const char *why);
 /* After a new producer: records handed to the old one and not
    acknowledged are sent again. */
-void agent_buffer_restart(agent_t *a);
+void agent_spool_restart(agent_t *a);
 /* Stream inputs refused for lack of room read again once there is room. */
-void agent_buffer_check_room(agent_t *a);
+void agent_spool_check_room(agent_t *a);
 /* True when nothing buffered waits to be sent. */
-bool agent_buffer_idle(agent_t *a);
+bool agent_spool_idle(agent_t *a);
 
-/* output/output.c */
-/* A dry run: the message as a JSON line on the dry-run output. */
-void agent_output_print(agent_t *a, const agent_msg_t *m);
-int agent_output_start(agent_t *a);
-void agent_output_stop(agent_t *a, int64_t timeout_ms);
-/* 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing consumed). */
-int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial);
-/* The ack ring (see agent.h): room for one entry (0 or -ENOMEM), an entry
-   for an event in flight, an event needing no delivery (-EAGAIN without
-   room), a delivery report. The file's checkpoint follows the acknowledged
-   prefix. */
+/* input/tail.c: the ack ring (see tail.c): room for one entry (0 or
+   -ENOMEM), an entry for an event in flight, an event needing no delivery
+   (-EAGAIN without room), a delivery. The file's checkpoint follows the
+   acknowledged prefix. */
 int agent_ring_reserve(agent_file_t *f);
 void agent_ring_push(agent_file_t *f, uint64_t end_off);
 int agent_ring_done(agent_file_t *f, uint64_t end_off);
 void agent_ring_ack(agent_file_t *f, uint64_t seq);
-void agent_output_poll(agent_t *a);
-/* A produce call refused because the producer failed fatally: true, and
-   the producer is rebuilt at the next tick (the event is not consumed). */
-bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err);
-/* An event handed to librdkafka: one more in flight. */
-void agent_output_inflight_add(agent_t *a);
-/* Events cannot be delivered: some wait while librdkafka last said all
-   brokers were down, or they have waited AGENT_HEALTH_STALL_MS with none
-   acknowledged. false and the reason; true when healthy. */
-#define AGENT_HEALTH_STALL_MS 30000
-bool agent_output_healthy(agent_t *a, char *why, size_t whylen);
-/* Counts an event handed to librdkafka (and runs the test hook
-   TRIB_AGENT_TEST_FATAL_AFTER: a fatal producer error after N events). */
-void agent_output_sent(agent_t *a);
-/* A delivery report sorted and counted (events_acked, delivery_errors,
-   delivery_retries); a timed-out message is produced again (INFLIGHT).
-   *why: the error to report. */
-enum {
-    AGENT_DR_ACKED = 0,
-    AGENT_DR_UNSENT = 1,   /* purged, stopping or a fatal error: send it again later */
-    AGENT_DR_INFLIGHT = 2, /* timed out and produced again */
-    AGENT_DR_REQUEUE_FAILED = 3,
-    AGENT_DR_FAILED = 4, /* a permanent error (too large, not authorized, ...) */
-};
-int agent_output_report(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        rd_kafka_resp_err_t *why);
-/* The message left librdkafka: its bytes leave the in-flight budget; true
-   when paused inputs may read again. */
-bool agent_output_release(agent_t *a, const rd_kafka_message_t *m);
-/* A timed-out message produced again as it was (same opaque): 0 or the error. */
-rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m);
+/* The output's owner callback of tail messages. */
+void agent_tail_ack(void *arg, uint64_t cookie, int status, const char *why);
+
+/* agent.c: healthy unless stopping or the output cannot deliver. */
+bool agent_healthy(agent_t *a, char *why, size_t whylen);
 
 #endif

@@ -202,12 +202,14 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
                 "Buffer segments copied to quarantine/ at start.", "gauge", NULL,
                 a->buf_report_quarantined);
     }
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     counter(b, "tributary_agent_inflight_events", "Events in the producer.", "gauge", NULL,
-            a->inflight_msgs);
+            os.inflight_msgs);
     counter(b, "tributary_agent_inflight_bytes", "Bytes of events in the producer.", "gauge", NULL,
-            a->inflight_bytes);
+            os.inflight_bytes);
     counter(b, "tributary_agent_inflight_bytes_limit", "The in-flight budget.", "gauge", NULL,
-            a->max_inflight);
+            os.max_inflight);
     counter(b, "tributary_agent_memory_limit_bytes", "agent.memory_limit.", "gauge", NULL,
             a->cfg->conf.agent.memory_limit);
     bool first = true;
@@ -277,7 +279,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     counter(b, "tributary_agent_memory_bytes",
             "Bytes held by the agent's buffers, by component (in-flight events as counted "
             "against output.max_inflight_bytes).",
-            "gauge", "component=\"inflight\"", a->inflight_bytes);
+            "gauge", "component=\"inflight\"", os.inflight_bytes);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"read_buffer\"",
             a->rbuf_cap);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"multiline\"", ml);
@@ -310,7 +312,7 @@ static void http_render(void *arg, trib_buf_t *b)
 static bool http_health(void *arg, trib_buf_t *why)
 {
     char reason[512];
-    if (agent_output_healthy(arg, reason, sizeof(reason))) {
+    if (agent_healthy(arg, reason, sizeof(reason))) {
         return true;
     }
     /* 503 "stopping", or "degraded: <why>" while events cannot be delivered */
@@ -387,7 +389,9 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
     agent_conf_t *k = &a->cfg->conf;
     char line[4608], why[512];
     int64_t now = agent_wall_ms();
-    bool ok = agent_output_healthy(a, why, sizeof(why));
+    bool ok = agent_healthy(a, why, sizeof(why));
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     snprintf(line, sizeof(line), "agent %s host %s pid %ld up %lld s%s\nhealth %s%s\n", k->agent.id,
              k->agent.hostname, (long)getpid(), (long long)((now - a->started_ms) / 1000),
              a->opts.dry_run ? " (dry run)" : "", ok ? "" : "degraded: ", why);
@@ -400,11 +404,11 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
     snprintf(line, sizeof(line),
              " state %s inflight_events %" PRIu64 " inflight_bytes %" PRIu64 " limit %" PRIu64
              " acked %" PRIu64 " delivery_errors %" PRIu64 "%s%s\n",
-             a->rk == NULL        ? "none"
-             : a->brokers_down_ms ? "down"
-                                  : "up",
-             a->inflight_msgs, a->inflight_bytes, a->max_inflight, a->st.events_acked,
-             a->st.delivery_errors, a->last_error[0] ? " last_error " : "", a->last_error);
+             !os.producer      ? "none"
+             : os.brokers_down ? "down"
+                               : "up",
+             os.inflight_msgs, os.inflight_bytes, os.max_inflight, a->st.events_acked,
+             a->st.delivery_errors, os.last_error[0] ? " last_error " : "", os.last_error);
     put(b, line);
     if (a->buf != NULL) {
         agent_buffer_stats_t bs;

@@ -74,7 +74,7 @@ static void add_label(agent_event_t *ev, const char *name, size_t nlen, const ch
 static void submit(agent_input_t *in, agent_event_t *ev, const char *source)
 {
     agent_t *a = in->a;
-    int rc = agent_emit_buffered(in, ev, source);
+    int rc = agent_spool_emit(in, ev, source);
     if (rc == -EAGAIN) {
         a->st.drop_buffer_full++;
     }

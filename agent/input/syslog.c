@@ -102,7 +102,7 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     if (c->keep_raw) {
         (void)agent_event_set(&ev, "raw", 3, msg, len, false);
     }
-    int erc = agent_emit_buffered(in, &ev, src);
+    int erc = agent_spool_emit(in, &ev, src);
     if (erc == -EAGAIN) {
         return -EAGAIN;
     }

@@ -40,6 +40,22 @@
  * max_line_bytes; a record is sent when the next begins, after
  * multiline.timeout without a new line, when its file closes, on rotation
  * and at shutdown.
+ *
+ * Reading. A file is read with pread() from `off`, the first byte not yet
+ * turned into an event, so "pausing" or "rewinding" is only not advancing
+ * `off`: no per-file read buffer exists, one shared scratch buffer serves
+ * all.
+ *
+ * Delivery. Every event made from a file goes through its pipeline
+ * (pipeline.h) to the output (output/output.h), and gets the next sequence
+ * number of that file and one entry (the file offset just past its last
+ * line) in the file's ack ring. The output hands its delivery report back
+ * (agent_tail_ack) with the message's cookie, (file slot << 40) |
+ * (seq & 2^40-1); the report marks its entry, and the checkpoint is the
+ * offset of the longest acknowledged prefix of the ring, so it only ever
+ * moves past lines whose delivery came back successful, in order. Events
+ * the filters drop enter the ring already acknowledged. A file slot is
+ * released only when the file is closed and nothing is in flight.
  */
 #include "../agent_int.h"
 
@@ -57,6 +73,192 @@
 #include "tributary/log.h"
 
 static trib_log_ratelimit_t rl_tail = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+static trib_log_ratelimit_t rl_delivery = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+
+/* ---------------------------------------------------------------------- */
+/* The ack ring: a file's events in flight, and its checkpoint            */
+
+/* Room for one more entry: 0 or -ENOMEM (nothing is produced without it). */
+int agent_ring_reserve(agent_file_t *f)
+{
+    if (f->tail - f->head < f->rcap) {
+        return 0;
+    }
+    size_t ncap = f->rcap ? f->rcap * 2 : 64;
+    uint64_t *n = malloc(ncap * sizeof(*n));
+    if (n == NULL) {
+        return -ENOMEM;
+    }
+    for (uint64_t s = f->head; s < f->tail; s++) {
+        n[s & (ncap - 1)] = f->ring[s & (f->rcap - 1)];
+    }
+    free(f->ring);
+    f->ring = n;
+    f->rcap = ncap;
+    return 0;
+}
+
+/* Callers reserved the entry first. */
+void agent_ring_push(agent_file_t *f, uint64_t v)
+{
+    f->ring[f->tail & (f->rcap - 1)] = v;
+    f->tail++;
+}
+
+static void ring_advance(agent_file_t *f)
+{
+    agent_t *a = f->in->a;
+    while (f->head < f->tail) {
+        if (f->trunc_pending && f->head == f->trunc_seq) {
+            f->trunc_pending = false;
+            f->acked_off = 0;
+        }
+        uint64_t e = f->ring[f->head & (f->rcap - 1)];
+        if (!(e & AGENT_ACK_BIT)) {
+            break;
+        }
+        f->acked_off = e & ~AGENT_ACK_BIT;
+        f->head++;
+    }
+    if (f->trunc_pending && f->head == f->trunc_seq) {
+        f->trunc_pending = false;
+        f->acked_off = 0;
+    }
+    uint64_t ck = f->trunc_pending ? 0 : f->acked_off;
+    if (f->ck != NULL && f->ck->offset != ck) {
+        f->ck->offset = ck;
+        a->ckpts.dirty = true;
+    }
+}
+
+/* An event that needs no delivery (filtered, printed, dropped) at end_off. */
+int agent_ring_done(agent_file_t *f, uint64_t end_off)
+{
+    if (f->head == f->tail && !f->trunc_pending) {
+        f->acked_off = end_off;
+        if (f->ck != NULL && f->ck->offset != end_off) {
+            f->ck->offset = end_off;
+            f->in->a->ckpts.dirty = true;
+        }
+        return 0;
+    }
+    if (agent_ring_reserve(f) != 0) {
+        return -EAGAIN; /* out of memory: the record is retried later */
+    }
+    agent_ring_push(f, end_off | AGENT_ACK_BIT);
+    ring_advance(f);
+    return 0;
+}
+
+void agent_ring_ack(agent_file_t *f, uint64_t seq)
+{
+    f->ring[seq & (f->rcap - 1)] |= AGENT_ACK_BIT;
+    ring_advance(f);
+}
+
+static void pause_reading(agent_t *a)
+{
+    if (!a->paused) {
+        a->paused = true;
+        a->st.backpressure_pauses++;
+        TRIB_LOG(TRIB_LOG_DEBUG, "output", "paused: the in-flight budget or the producer is full");
+    }
+}
+
+/* A record of the file, ending at end_off, through the pipeline to the
+   output. 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing
+   consumed). */
+static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial)
+{
+    agent_input_t *in = f->in;
+    agent_pipeline_t *pl = in->pl;
+    agent_t *a = in->a;
+
+    if (agent_output_full(a->out)) {
+        pause_reading(a);
+        return -EAGAIN;
+    }
+    agent_event_t ev;
+    /* the time of the read (once per chunk of the file) */
+    if (agent_event_begin(&ev, pl, in->conf, a->wall_ms, f->jpath, f->jpath_len, true, msg, len,
+                          len * 2 + 1024) != 0) {
+        return -EAGAIN;
+    }
+    ev.partial = partial;
+    agent_source_t src = {"tail", "path", f->path, in->ist};
+    agent_msg_t m;
+    bool routed = false;
+    int rc = agent_pipeline_process(pl, &ev, &src, &m, &routed);
+    if (rc < 0) {
+        return -EAGAIN; /* out of memory: retried later */
+    }
+    if (rc == 1) {
+        return agent_ring_done(f, end_off) != 0 ? -EAGAIN : 0;
+    }
+    if (agent_ring_reserve(f) != 0) {
+        return -EAGAIN;
+    }
+    if (a->opts.dry_run) {
+        in->ist->events++;
+        in->ist->parse_routed += routed;
+        agent_output_print(a->out, &m);
+        (void)agent_ring_done(f, end_off); /* reserved above */
+        return 0;
+    }
+    uint64_t seq = f->tail;
+    uint64_t cookie = ((uint64_t)f->slot << AGENT_SEQ_BITS) | (seq & AGENT_SEQ_MASK);
+    rc = agent_output_produce(a->out, &m, a->tail_owner, cookie);
+    if (rc == -EAGAIN) {
+        pause_reading(a);
+        return -EAGAIN;
+    }
+    in->ist->events++;
+    in->ist->parse_routed += routed;
+    if (rc != 0) {
+        (void)agent_ring_done(f, end_off); /* dropped (counted); reserved above */
+        return 0;
+    }
+    agent_ring_push(f, end_off);
+    f->inflight++;
+    return 0;
+}
+
+void agent_tail_ack(void *arg, uint64_t cookie, int status, const char *why)
+{
+    agent_t *a = arg;
+    uint32_t slot = (uint32_t)(cookie >> AGENT_SEQ_BITS);
+    agent_file_t *f = slot < a->nslots ? a->slots[slot] : NULL;
+    if (f == NULL) {
+        return; /* cannot happen: a slot lives while its events are in flight */
+    }
+    uint64_t seq = (f->head & ~AGENT_SEQ_MASK) | (cookie & AGENT_SEQ_MASK);
+    if (seq < f->head) {
+        seq += 1ull << AGENT_SEQ_BITS;
+    }
+    switch (status) {
+    case AGENT_ACK_DELIVERED:
+        agent_ring_ack(f, seq);
+        break;
+    case AGENT_ACK_UNSENT: /* not passed over: the checkpoint stays before it */
+        break;
+    case AGENT_ACK_EXPIRED:
+        a->st.drop_delivery_permanent++;
+        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
+                    "event from %s dropped: timed out and could not be queued again: %s", f->path,
+                    why);
+        agent_ring_ack(f, seq);
+        break;
+    default:
+        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
+                    "event from %s dropped after a permanent delivery error: %s", f->path, why);
+        agent_ring_ack(f, seq);
+        break;
+    }
+    f->inflight--;
+    if (f->inflight == 0 && f->fd < 0) {
+        agent_file_release(f);
+    }
+}
 
 static bool excluded(const agent_input_conf_t *c, const char *path)
 {
@@ -305,7 +507,7 @@ void agent_tail_flush_ml(agent_file_t *f)
     if (f->ml.len == 0 && f->ml_lines == 0) {
         return;
     }
-    if (agent_emit(f, f->ml.p, f->ml.len, f->ml_end, false) == 0) {
+    if (emit(f, f->ml.p, f->ml.len, f->ml_end, false) == 0) {
         f->in->a->st.multiline_records++;
         f->ml.len = 0;
         f->ml_lines = 0;
@@ -327,7 +529,7 @@ static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, b
                 return -EAGAIN;
             }
         }
-        return agent_emit(f, s, n, end_off, partial);
+        return emit(f, s, n, end_off, partial);
     }
     bool start = agent_regex_match(c->multiline.re, s, n) > 0;
     if (f->ml_lines > 0 &&

@@ -5,7 +5,7 @@
  * producer:
  *
  *   input --event--> parse, filters, render --append--> state_dir/buffer
- *   buffer --next--> librdkafka (opaque = AGENT_BUFFER_OPAQUE | record id)
+ *   buffer --next--> output (output/output.h; the cookie is the record id)
  *   delivery report --ack--> buffer (segments leave once wholly acknowledged)
  *
  * The record is rendered before it is buffered (topic, key, value and
@@ -20,6 +20,8 @@
  * budget as file events; one refused by librdkafka (queue full) is taken
  * back by the buffer (agent_buffer_unnext) and handed out again when room
  * comes back.
+ *
+ * (agent_spool_* is this glue; agent_buffer_* is the buffer itself.)
  */
 #include "../agent_int.h"
 
@@ -32,7 +34,7 @@
 
 static trib_log_ratelimit_t rl_buf = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 
-int agent_buffer_start(agent_t *a)
+int agent_spool_start(agent_t *a)
 {
     if (a->opts.dry_run) {
         return 0;
@@ -72,7 +74,7 @@ int agent_buffer_start(agent_t *a)
     return 0;
 }
 
-void agent_buffer_stop(agent_t *a)
+void agent_spool_stop(agent_t *a)
 {
     if (a->buf != NULL) {
         agent_buffer_close(a->buf);
@@ -80,7 +82,7 @@ void agent_buffer_stop(agent_t *a)
     }
 }
 
-int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source)
+int agent_spool_emit(agent_input_t *in, agent_event_t *ev, const char *source)
 {
     agent_t *a = in->a;
     if (a->buf == NULL && !a->opts.dry_run) {
@@ -98,12 +100,10 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
         return 0;
     }
     if (a->opts.dry_run) {
-        agent_output_print(a, &m);
+        agent_output_print(a->out, &m);
         if (a->opts.dry_out == NULL) {
             fflush(stdout);
         }
-        a->st.events_sent++;
-        a->st.events_acked++;
         in->ist->events++;
         in->ist->parse_routed += routed;
         return 0;
@@ -147,66 +147,9 @@ int agent_emit_buffered(agent_input_t *in, agent_event_t *ev, const char *source
     return 0;
 }
 
-/* 0 produced, -EAGAIN queue full, else a permanent error (rd_kafka_resp_err_t). */
-static int produce(agent_t *a, const agent_buffer_rec_t *r, uint64_t id)
+bool agent_spool_pump(agent_t *a)
 {
-    a->line.len = 0;
-    agent_sbuf_put(&a->line, r->topic, r->topic_len);
-    agent_sbuf_putc(&a->line, '\0');
-    if (a->line.err) {
-        return -EAGAIN;
-    }
-    rd_kafka_vu_t vu[8 + AGENT_BUFFER_MAX_HDRS];
-    size_t nv = 0;
-    vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
-    vu[nv++].u.cstr = a->line.p;
-    vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
-    vu[nv].u.mem.ptr = (void *)r->value;
-    vu[nv++].u.mem.size = r->value_len;
-    if (r->key != NULL) {
-        vu[nv].vtype = RD_KAFKA_VTYPE_KEY;
-        vu[nv].u.mem.ptr = (void *)r->key;
-        vu[nv++].u.mem.size = r->key_len;
-    }
-    char names[AGENT_BUFFER_MAX_HDRS][64];
-    for (size_t i = 0; i < r->nhdrs && i < AGENT_BUFFER_MAX_HDRS; i++) {
-        size_t n = r->hdrs[i].nlen < sizeof(names[i]) - 1 ? r->hdrs[i].nlen : sizeof(names[i]) - 1;
-        memcpy(names[i], r->hdrs[i].name, n);
-        names[i][n] = '\0';
-        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = names[i];
-        vu[nv].u.header.val = r->hdrs[i].val;
-        vu[nv++].u.header.size = (ssize_t)r->hdrs[i].vlen;
-    }
-    vu[nv].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vu[nv++].u.i = RD_KAFKA_MSG_F_COPY;
-    vu[nv].vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vu[nv++].u.ptr = (void *)(uintptr_t)(AGENT_BUFFER_OPAQUE | id);
-    vu[nv].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
-    vu[nv++].u.i64 = r->ts_ms;
-    rd_kafka_error_t *kerr = rd_kafka_produceva(a->rk, vu, nv);
-    if (kerr == NULL) {
-        agent_output_inflight_add(a);
-        a->inflight_bytes += r->value_len + r->key_len + AGENT_MSG_OVERHEAD;
-        agent_output_sent(a);
-        return 0;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_error_code(kerr);
-    rd_kafka_error_destroy(kerr);
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || agent_output_fatal(a, err)) {
-        return -EAGAIN;
-    }
-    a->st.events_failed++;
-    a->st.drop_delivery_permanent++;
-    TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output", "buffered event for %s dropped: %s", a->line.p,
-                rd_kafka_err2str(err));
-    agent_buffer_ack(a->buf, id);
-    return (int)err;
-}
-
-bool agent_buffer_pump(agent_t *a)
-{
-    if (a->buf == NULL || a->rk == NULL || a->state != AGENT_RUNNING) {
+    if (a->buf == NULL || a->state != AGENT_RUNNING || a->opts.dry_run) {
         return false;
     }
     agent_buffer_rec_t r;
@@ -214,14 +157,36 @@ bool agent_buffer_pump(agent_t *a)
     /* a full budget or queue pauses the work handle like file reading: a
        delivery report makes room and kicks it */
     for (int n = 0; n < 4096; n++) {
-        if (a->inflight_bytes >= a->max_inflight) {
+        if (agent_output_full(a->out)) {
             a->paused = true;
             return true;
         }
         if (agent_buffer_next(a->buf, &r, &id) <= 0) {
             return false;
         }
-        if (produce(a, &r, id) == -EAGAIN) {
+        agent_msg_t m = {
+            .topic = r.topic,
+            .topic_len = r.topic_len,
+            .key = r.key,
+            .key_len = r.key_len,
+            .value = r.value,
+            .value_len = r.value_len,
+            .ts_ms = r.ts_ms,
+        };
+        for (size_t i = 0; i < r.nhdrs && i < AGENT_MSG_MAX_HDRS; i++) {
+            m.hdrs[m.nhdrs++] =
+                (agent_msg_hdr_t){r.hdrs[i].name, r.hdrs[i].nlen, r.hdrs[i].val, r.hdrs[i].vlen};
+        }
+        /* the topic as a C string (a record's is not NUL-terminated) */
+        a->line.len = 0;
+        agent_sbuf_put(&a->line, r.topic, r.topic_len);
+        agent_sbuf_putc(&a->line, '\0');
+        int rc = a->line.err ? -EAGAIN : 0;
+        if (rc == 0) {
+            m.topic = a->line.p;
+            rc = agent_output_produce(a->out, &m, a->spool_owner, id);
+        }
+        if (rc == -EAGAIN) {
             /* librdkafka's queue is full: the record is handed out again */
             if (!agent_buffer_unnext(a->buf)) {
                 agent_buffer_rewind(a->buf);
@@ -229,45 +194,41 @@ bool agent_buffer_pump(agent_t *a)
             a->paused = true;
             return true;
         }
+        if (rc != 0) {
+            agent_buffer_ack(a->buf, id); /* refused for good: dropped (counted) */
+        }
     }
     return true;
 }
 
-void agent_buffer_dr(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m)
+void agent_spool_ack(void *arg, uint64_t id, int status, const char *why)
 {
-    uint64_t id = (uint64_t)(uintptr_t)m->_private & ~AGENT_BUFFER_OPAQUE;
-    rd_kafka_resp_err_t why;
-    switch (agent_output_report(a, rk, m, &why)) {
-    case AGENT_DR_ACKED:
+    agent_t *a = arg;
+    switch (status) {
+    case AGENT_ACK_DELIVERED:
         if (a->buf != NULL) {
             agent_buffer_ack(a->buf, id);
         }
         break;
-    case AGENT_DR_UNSENT: /* stays in the buffer: sent again by the next producer or run */
+    case AGENT_ACK_UNSENT: /* stays in the buffer: sent again by the next producer or run */
         break;
-    case AGENT_DR_INFLIGHT:
-        return;
-    case AGENT_DR_REQUEUE_FAILED: /* left unacknowledged: the next run sends it again */
+    case AGENT_ACK_EXPIRED: /* left unacknowledged: the next run sends it again */
         TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
-                    "buffered event timed out and could not be queued again: %s",
-                    rd_kafka_err2str(why));
+                    "buffered event timed out and could not be queued again: %s", why);
         break;
     default:
-        a->st.drop_delivery_permanent++;
         TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "output",
-                    "buffered event dropped after a permanent delivery error: %s",
-                    rd_kafka_err2str(why));
+                    "buffered event dropped after a permanent delivery error: %s", why);
         if (a->buf != NULL) {
             agent_buffer_ack(a->buf, id);
         }
         break;
     }
-    (void)agent_output_release(a, m);
-    agent_buffer_check_room(a);
+    agent_spool_check_room(a);
     agent_kick(a);
 }
 
-void agent_buffer_check_room(agent_t *a)
+void agent_spool_check_room(agent_t *a)
 {
     if (!a->buf_blocked || a->buf == NULL) {
         return;
@@ -282,7 +243,7 @@ void agent_buffer_check_room(agent_t *a)
     }
 }
 
-void agent_buffer_restart(agent_t *a)
+void agent_spool_restart(agent_t *a)
 {
     if (a->buf != NULL) {
         agent_buffer_rewind(a->buf);
@@ -290,7 +251,7 @@ void agent_buffer_restart(agent_t *a)
     }
 }
 
-bool agent_buffer_idle(agent_t *a)
+bool agent_spool_idle(agent_t *a)
 {
     if (a->buf == NULL) {
         return true;
