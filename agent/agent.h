@@ -2,13 +2,15 @@
 /*
  * The agent as main() sees it: options, start, run, stop.
  *
- *   inputs (input/: tail, syslog, metrics, prometheus) --records-->
- *   parse (parse/parse.h), filters (filter/filter.h), value, topic and key
- *   --messages--> librdkafka (output/) --delivery reports--> checkpoints
- *   (state/checkpoint.h) and the disk buffer (buffer/buffer.h)
+ *   inputs (input/input.h: tail, syslog, metrics, prometheus)
+ *     --events--> pipeline (pipeline.h: parse/, filter/, value, topic, key)
+ *     --messages--> output (output/output.h: librdkafka, or printed in a
+ *     dry run) --delivery reports--> the sender: a tail file's ack ring and
+ *     checkpoint (state/checkpoint.h), or the disk buffer (buffer/buffer.h,
+ *     through spool.c) for inputs that cannot replay
  *
  * One libuv loop, one thread (agent.c); librdkafka runs its own threads.
- * Each piece has its own header: conf.h, event.h, regex.h, stats.h.
+ * The configuration is conf.h; events event.h; counters stats.h.
  */
 #ifndef TRIBUTARY_AGENT_H
 #define TRIBUTARY_AGENT_H

@@ -635,3 +635,10 @@ void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agen
         out->len = 249; /* Kafka's longest topic name */
     }
 }
+
+int64_t agent_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -61,6 +61,8 @@ void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s,
 void agent_event_render(agent_event_t *ev, agent_sbuf_t *out);
 /* A "{field}" template; `topic` replaces characters Kafka refuses with '_'. */
 void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agent_sbuf_t *out);
+/* The wall clock in ms (CLOCK_REALTIME_COARSE: events are stamped with it). */
+int64_t agent_wall_ms(void);
 /* "2026-11-26T16:05:01.123Z" and a NUL; returns the length. All 32 bytes of
    out may be written. */
 size_t agent_format_time(int64_t ms, char out[32]);

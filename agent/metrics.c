@@ -121,7 +121,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             "counter", NULL, s->producer_rebuilds);
     /* syslog, metrics and prometheus inputs and the disk buffer */
     agent_sl_stats_t sl;
-    agent_syslog_stats(a, &sl);
+    agent_syslogs_stats(a->syslogs, &sl);
     counter(b, "tributary_agent_syslog_received_total", "Syslog messages received and accepted.",
             "counter", NULL, s->syslog_received);
     counter(b, "tributary_agent_syslog_parsed_total", "Syslog messages parsed as RFC 3164 or 5424.",
@@ -216,7 +216,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     uint64_t open = 0;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(&a->pipes[i].inputs[j]); f != NULL;
+                 f = f->next) {
                 char path[1024], labels[1400];
                 label_escape(path, sizeof(path), f->path);
                 snprintf(labels, sizeof(labels), "input=\"%s\",path=\"%s\"", f->in->conf->id, path);
@@ -269,7 +270,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     uint64_t ml = 0, rings = 0, files = 0;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(&a->pipes[i].inputs[j]); f != NULL;
+                 f = f->next) {
                 ml += f->ml.cap;
                 rings += f->rcap * sizeof(uint64_t);
                 files += sizeof(*f) + strlen(f->path) * 2;
@@ -281,7 +283,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             "against output.max_inflight_bytes).",
             "gauge", "component=\"inflight\"", os.inflight_bytes);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"read_buffer\"",
-            a->rbuf_cap);
+            agent_tails_read_buffer(a->tails));
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"multiline\"", ml);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"ack_rings\"", rings);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"files\"", files);
@@ -433,17 +435,19 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
             int n = snprintf(line, sizeof(line), "  input %s type %s", c->id, types[c->type]);
             if (c->type == AGENT_INPUT_SYSLOG) {
                 n += snprintf(line + n, sizeof(line) - (size_t)n, " mode %s address %s state %s",
-                              modes[c->mode], c->address, in->sl != NULL ? "listening" : "stopped");
+                              modes[c->mode], c->address,
+                              agent_syslog_listening(in) ? "listening" : "stopped");
             }
             if (c->type == AGENT_INPUT_TAIL) {
-                n += snprintf(line + n, sizeof(line) - (size_t)n, " files_open %zu", in->nopen);
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " files_open %zu",
+                              agent_tail_open_count(in));
             }
             snprintf(line + n, sizeof(line) - (size_t)n,
                      " read %" PRIu64 " events %" PRIu64 " filtered %" PRIu64
                      " parse_failures %" PRIu64 "\n",
                      is->lines_read, is->events, is->filtered, is->parse_failures);
             put(b, line);
-            for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(in); f != NULL; f = f->next) {
                 uint64_t lag = f->size > f->acked_off ? f->size - f->acked_off : 0;
                 snprintf(line, sizeof(line),
                          "    file %s offset %" PRIu64 " acked %" PRIu64 " size %" PRIu64

@@ -18,31 +18,8 @@
 
 #include "conf.h"
 #include "event.h"
+#include "msg.h"
 #include "stats.h"
-
-#define AGENT_MSG_MAX_HDRS 4
-
-typedef struct agent_msg_hdr {
-    const char *name;
-    size_t nlen;
-    const char *val;
-    size_t vlen;
-} agent_msg_hdr_t;
-
-/* One Kafka message, rendered. */
-typedef struct agent_msg {
-    const char *topic; /* NUL-terminated */
-    size_t topic_len;
-    bool topic_fixed; /* the pipeline's topic without template fields (not routed):
-                         the output may keep a handle for it */
-    const char *key;  /* NULL: no key */
-    size_t key_len;
-    const char *value;
-    size_t value_len;
-    int64_t ts_ms;
-    size_t nhdrs;
-    agent_msg_hdr_t hdrs[AGENT_MSG_MAX_HDRS];
-} agent_msg_t;
 
 /* Where an event came from: its headers and its input's counters. */
 typedef struct agent_source {

@@ -21,9 +21,10 @@
  * back by the buffer (agent_buffer_unnext) and handed out again when room
  * comes back.
  *
- * (agent_spool_* is this glue; agent_buffer_* is the buffer itself.)
+ * The loop's glue between the disk buffer and the output (agent_spool_*;
+ * agent_buffer_* is the buffer itself).
  */
-#include "../agent_int.h"
+#include "agent_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -82,9 +83,8 @@ void agent_spool_stop(agent_t *a)
     }
 }
 
-int agent_spool_emit(agent_input_t *in, agent_event_t *ev, const char *source)
+int agent_spool_emit(agent_t *a, agent_input_t *in, agent_event_t *ev, const char *source)
 {
-    agent_t *a = in->a;
     if (a->buf == NULL && !a->opts.dry_run) {
         return -EIO;
     }
@@ -108,21 +108,7 @@ int agent_spool_emit(agent_input_t *in, agent_event_t *ev, const char *source)
         in->ist->parse_routed += routed;
         return 0;
     }
-    agent_buffer_rec_t r;
-    memset(&r, 0, sizeof(r));
-    r.topic = m.topic;
-    r.topic_len = m.topic_len;
-    r.key = m.key;
-    r.key_len = m.key_len;
-    r.value = m.value;
-    r.value_len = m.value_len;
-    r.ts_ms = m.ts_ms;
-    for (size_t i = 0; i < m.nhdrs && i < AGENT_BUFFER_MAX_HDRS; i++) {
-        r.hdrs[i] =
-            (agent_buffer_hdr_t){m.hdrs[i].name, m.hdrs[i].nlen, m.hdrs[i].val, m.hdrs[i].vlen};
-        r.nhdrs++;
-    }
-    rc = agent_buffer_append(a->buf, &r, NULL);
+    rc = agent_buffer_append(a->buf, &m, NULL); /* the message is the buffer's record */
     if (rc == -ENOSPC) {
         a->buf_blocked = true;
         return -EAGAIN;
@@ -131,7 +117,7 @@ int agent_spool_emit(agent_input_t *in, agent_event_t *ev, const char *source)
         a->st.drop_event_too_large++;
         TRIB_LOG_RL(&rl_buf, TRIB_LOG_WARN, "buffer",
                     "an event of %zu bytes from %s cannot fit in buffer.max_size: dropped",
-                    r.value_len, in->conf->id);
+                    m.value_len, in->conf->id);
         return 0;
     }
     if (rc != 0) {
@@ -164,27 +150,14 @@ bool agent_spool_pump(agent_t *a)
         if (agent_buffer_next(a->buf, &r, &id) <= 0) {
             return false;
         }
-        agent_msg_t m = {
-            .topic = r.topic,
-            .topic_len = r.topic_len,
-            .key = r.key,
-            .key_len = r.key_len,
-            .value = r.value,
-            .value_len = r.value_len,
-            .ts_ms = r.ts_ms,
-        };
-        for (size_t i = 0; i < r.nhdrs && i < AGENT_MSG_MAX_HDRS; i++) {
-            m.hdrs[m.nhdrs++] =
-                (agent_msg_hdr_t){r.hdrs[i].name, r.hdrs[i].nlen, r.hdrs[i].val, r.hdrs[i].vlen};
-        }
         /* the topic as a C string (a record's is not NUL-terminated) */
         a->line.len = 0;
         agent_sbuf_put(&a->line, r.topic, r.topic_len);
         agent_sbuf_putc(&a->line, '\0');
         int rc = a->line.err ? -EAGAIN : 0;
         if (rc == 0) {
-            m.topic = a->line.p;
-            rc = agent_output_produce(a->out, &m, a->spool_owner, id);
+            r.topic = a->line.p;
+            rc = agent_output_produce(a->out, &r, a->spool_owner, id);
         }
         if (rc == -EAGAIN) {
             /* librdkafka's queue is full: the record is handed out again */
@@ -239,7 +212,7 @@ void agent_spool_check_room(agent_t *a)
     }
     if (agent_buffer_room(a->buf) >= want) {
         a->buf_blocked = false;
-        agent_syslog_resume_all(a);
+        agent_syslogs_resume(a->syslogs);
     }
 }
 
