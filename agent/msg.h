@@ -33,6 +33,9 @@ typedef struct agent_msg {
     /* the pipeline's topic without template fields (not routed): the output
        may keep a handle for it (not stored by the buffer) */
     bool topic_fixed;
+    /* the header names are NUL-terminated strings (the pipeline's own; a
+       buffered record's are not): not stored by the buffer */
+    bool hdr_names_cstr;
 } agent_msg_t;
 
 #endif

@@ -33,6 +33,7 @@ int agent_pipeline_init(agent_pipeline_t *pl, const agent_pipeline_conf_t *conf,
     pl->st = st;
     pl->headers = k->output.headers;
     pl->topic_fixed = strchr(conf->topic, '{') == NULL;
+    pl->topic_len = strlen(conf->topic);
     if (quote(&pl->jhost, k->agent.hostname) != 0 || quote(&pl->jagent, k->agent.id) != 0) {
         return -ENOMEM;
     }
@@ -103,21 +104,27 @@ int agent_pipeline_process(agent_pipeline_t *pl, agent_event_t *ev, const agent_
     if (pc->key[0] != '\0') {
         agent_template_render(ev, pc->key, false, &pl->key);
     }
-    pl->topic.len = 0;
-    if (routed) {
-        agent_sbuf_puts(&pl->topic, pc->parse_error_topic);
-    } else if (pl->topic_fixed) {
-        agent_sbuf_puts(&pl->topic, pc->topic);
-    } else {
-        agent_template_render(ev, pc->topic, true, &pl->topic);
+    /* the topic: the configuration's own string when it has no template
+       fields (no copy per event) */
+    const char *topic = pc->topic;
+    size_t topic_len = pl->topic_len;
+    if (routed || !pl->topic_fixed) {
+        pl->topic.len = 0;
+        if (routed) {
+            agent_sbuf_puts(&pl->topic, pc->parse_error_topic);
+        } else {
+            agent_template_render(ev, pc->topic, true, &pl->topic);
+        }
+        agent_sbuf_putc(&pl->topic, '\0');
+        pl->topic.len--;
+        topic = pl->topic.p;
+        topic_len = pl->topic.len;
     }
-    agent_sbuf_putc(&pl->topic, '\0');
-    pl->topic.len--;
     if (pl->val.err || pl->key.err || pl->topic.err) {
         return -EAGAIN;
     }
-    out->topic = pl->topic.p;
-    out->topic_len = pl->topic.len;
+    out->topic = topic;
+    out->topic_len = topic_len;
     out->topic_fixed = pl->topic_fixed && !routed;
     out->key = pl->key.len > 0 ? pl->key.p : NULL;
     out->key_len = pl->key.len;
@@ -125,6 +132,7 @@ int agent_pipeline_process(agent_pipeline_t *pl, agent_event_t *ev, const agent_
     out->value_len = pl->val.len;
     out->ts_ms = ev->ts_ms;
     out->nhdrs = 0;
+    out->hdr_names_cstr = true;
     if (pl->headers) {
         out->hdrs[0] = (agent_msg_hdr_t){"source_type", 11, src->type, strlen(src->type)};
         out->hdrs[1] = (agent_msg_hdr_t){src->hdr, strlen(src->hdr), src->name, strlen(src->name)};

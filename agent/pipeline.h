@@ -32,8 +32,9 @@ typedef struct agent_source {
 typedef struct agent_pipeline {
     const agent_pipeline_conf_t *conf;
     agent_stats_t *st;
-    bool headers;               /* output.headers */
-    bool topic_fixed;           /* conf->topic has no template fields */
+    bool headers;     /* output.headers */
+    bool topic_fixed; /* conf->topic has no template fields */
+    size_t topic_len;
     agent_sbuf_t jhost, jagent; /* host and agent id as JSON strings */
     agent_sbuf_t scratch;       /* the event's decoded strings */
     agent_sbuf_t val, key, topic;

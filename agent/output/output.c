@@ -35,6 +35,7 @@ struct agent_output {
     rd_kafka_t *rk;
     struct {
         char *name;
+        const char *seen; /* the caller's string last found equal to it */
         rd_kafka_topic_t *rkt;
     } topics[AGENT_OUTPUT_MAX_TOPICS];
     size_t ntopics;
@@ -117,7 +118,13 @@ unsigned agent_output_owner(agent_output_t *o, agent_ack_cb cb, void *arg)
 static rd_kafka_topic_t *topic_handle(agent_output_t *o, const char *name)
 {
     for (size_t i = 0; i < o->ntopics; i++) {
+        if (o->topics[i].seen == name) {
+            return o->topics[i].rkt; /* a fixed topic: the same string every time */
+        }
+    }
+    for (size_t i = 0; i < o->ntopics; i++) {
         if (strcmp(o->topics[i].name, name) == 0) {
+            o->topics[i].seen = name;
             return o->topics[i].rkt;
         }
     }
@@ -131,6 +138,7 @@ static rd_kafka_topic_t *topic_handle(agent_output_t *o, const char *name)
         return NULL;
     }
     o->topics[o->ntopics].name = n;
+    o->topics[o->ntopics].seen = name;
     o->topics[o->ntopics++].rkt = rkt;
     return rkt;
 }
@@ -205,11 +213,16 @@ int agent_output_produce(agent_output_t *o, const agent_msg_t *m, unsigned owner
     char names[AGENT_MSG_MAX_HDRS][64];
     for (size_t i = 0; i < m->nhdrs && i < AGENT_MSG_MAX_HDRS; i++) {
         /* librdkafka wants a NUL-terminated name (a buffered record's is not) */
-        size_t n = m->hdrs[i].nlen < sizeof(names[i]) - 1 ? m->hdrs[i].nlen : sizeof(names[i]) - 1;
-        memcpy(names[i], m->hdrs[i].name, n);
-        names[i][n] = '\0';
+        const char *name = m->hdrs[i].name;
+        if (!m->hdr_names_cstr) {
+            size_t n =
+                m->hdrs[i].nlen < sizeof(names[i]) - 1 ? m->hdrs[i].nlen : sizeof(names[i]) - 1;
+            memcpy(names[i], name, n);
+            names[i][n] = '\0';
+            name = names[i];
+        }
         vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = names[i];
+        vu[nv].u.header.name = name;
         vu[nv].u.header.val = m->hdrs[i].val;
         vu[nv++].u.header.size = (ssize_t)m->hdrs[i].vlen;
     }
@@ -259,7 +272,7 @@ void agent_output_print(agent_output_t *o, const agent_msg_t *m)
     agent_sbuf_puts(line, ",\"headers\":{");
     for (size_t i = 0; i < m->nhdrs; i++) {
         agent_sbuf_puts(line, i ? ",\"" : "\"");
-        agent_sbuf_json_str(line, m->hdrs[i].name, m->hdrs[i].nlen);
+        agent_sbuf_put(line, m->hdrs[i].name, m->hdrs[i].nlen); /* the agent's own names */
         agent_sbuf_puts(line, "\":\"");
         agent_sbuf_json_str(line, m->hdrs[i].val, m->hdrs[i].vlen);
         agent_sbuf_putc(line, '"');
