@@ -1241,9 +1241,10 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
     z->fatal = cfg->fatal;
     z->fatal_arg = cfg->arg;
     z->cluster = cfg->cluster;
-    if (coll_zk_ctl_new(z) != 0 || coll_zk_topics_new(z) != 0) {
+    if (coll_zk_ctl_new(z) != 0 || coll_zk_pid_new(z) != 0 || coll_zk_topics_new(z) != 0) {
         coll_zk_topics_free(z);
         coll_zk_ctl_free(z);
+        coll_zk_pid_free(z);
         free(z->hosts);
         free(z);
         return -ENOMEM;
@@ -1303,6 +1304,7 @@ void coll_zk_free(coll_zk_t *z)
     }
     coll_zk_topics_free(z);
     coll_zk_ctl_free(z);
+    coll_zk_pid_free(z);
     free(z->brokers);
     free(z->pending);
     free(z->hosts);

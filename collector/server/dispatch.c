@@ -26,6 +26,7 @@
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
  *   42   DeleteGroups             0-2       v2 flexible
+ *   43   ElectLeaders             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
  *   47   OffsetDelete             0
  *   60   DescribeCluster          0-1
@@ -54,31 +55,19 @@
 #define API_API_VERSIONS 18
 
 const coll_api_t coll_apis[] = {
-    {0, 0, 11, coll_api_produce},
-    {1, 4, 12, coll_api_fetch},
-    {2, 1, 7, coll_api_list_offsets},
-    {3, 0, 12, coll_api_metadata},
-    {8, 0, 9, coll_api_offset_commit},
-    {9, 0, 9, coll_api_offset_fetch},
-    {10, 0, 4, coll_api_find_coordinator},
-    {11, 0, 9, coll_api_join_group},
-    {12, 0, 4, coll_api_heartbeat},
-    {13, 0, 5, coll_api_leave_group},
-    {14, 0, 5, coll_api_sync_group},
-    {15, 0, 5, coll_api_describe_groups},
-    {16, 0, 5, coll_api_list_groups},
-    {18, 0, 4, coll_api_api_versions},
-    {19, 0, 7, coll_api_create_topics},
-    {20, 0, 6, coll_api_delete_topics},
-    {21, 0, 2, coll_api_delete_records},
-    {22, 0, 4, coll_api_init_producer_id},
-    {32, 1, 4, coll_api_describe_configs},
-    {33, 0, 2, coll_api_alter_configs},
-    {37, 0, 3, coll_api_create_partitions},
-    {42, 0, 2, coll_api_delete_groups},
-    {44, 0, 1, coll_api_incremental_alter_configs},
-    {47, 0, 0, coll_api_offset_delete},
-    {60, 0, 1, coll_api_describe_cluster},
+    {0, 0, 11, coll_api_produce},           {1, 4, 12, coll_api_fetch},
+    {2, 1, 7, coll_api_list_offsets},       {3, 0, 12, coll_api_metadata},
+    {8, 0, 9, coll_api_offset_commit},      {9, 0, 9, coll_api_offset_fetch},
+    {10, 0, 4, coll_api_find_coordinator},  {11, 0, 9, coll_api_join_group},
+    {12, 0, 4, coll_api_heartbeat},         {13, 0, 5, coll_api_leave_group},
+    {14, 0, 5, coll_api_sync_group},        {15, 0, 5, coll_api_describe_groups},
+    {16, 0, 5, coll_api_list_groups},       {18, 0, 4, coll_api_api_versions},
+    {19, 0, 7, coll_api_create_topics},     {20, 0, 6, coll_api_delete_topics},
+    {21, 0, 2, coll_api_delete_records},    {22, 0, 4, coll_api_init_producer_id},
+    {32, 1, 4, coll_api_describe_configs},  {33, 0, 2, coll_api_alter_configs},
+    {37, 0, 3, coll_api_create_partitions}, {42, 0, 2, coll_api_delete_groups},
+    {43, 0, 2, coll_api_elect_leaders},     {44, 0, 1, coll_api_incremental_alter_configs},
+    {47, 0, 0, coll_api_offset_delete},     {60, 0, 1, coll_api_describe_cluster},
 };
 const size_t coll_api_count = sizeof(coll_apis) / sizeof(coll_apis[0]);
 
