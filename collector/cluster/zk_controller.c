@@ -524,12 +524,23 @@ void coll_zk_ctl_topic_gone(coll_zk_t *z, const char *name)
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
+static void forget_deletion(coll_zk_t *z, zk_topic_t *zt, void *arg)
+{
+    (void)z;
+    (void)arg;
+    zt->deleting = zt->delete_issued = false;
+}
+
 void coll_zk_ctl_elected(coll_zk_t *z)
 {
     if (!z->ctl) {
         return;
     }
     z->ctl->listing = z->ctl->list_again = false;
+    if (z->topics) {
+        /* Deletions this broker started in an earlier term are issued again. */
+        coll_zk_topics_foreach(z, forget_deletion, NULL);
+    }
     /* The deletions first (their topics are not to get new states), then every partition. */
     coll_zk_ctl_check_deletions(z);
 }

@@ -1541,7 +1541,7 @@ int coll_zk_alter_isr(void *arg, coll_partition_t *p, const int32_t *isr, int32_
     if (zp->isr_inflight) {
         return -EBUSY;
     }
-    if (!z->zh || z->conn != CONN_CONNECTED) {
+    if (!z->zh || z->conn != CONN_CONNECTED || z->closing) {
         return -ENOTCONN;
     }
     isr_op_t *op = malloc(sizeof(*op));
