@@ -923,7 +923,7 @@ void coll_zk_topics_brokers_changed(coll_zk_t *z)
     if (!z->topics || !z->cluster) {
         return;
     }
-    coll_zk_ctl_check_all(z);
+    coll_zk_ctl_brokers_changed(z);
 }
 
 /* ---- waiting for the effect of an admin write ----------------------------------------- */
