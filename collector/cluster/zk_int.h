@@ -136,6 +136,7 @@ typedef struct zk_part {
     /* An ElectLeaders waiting for that write or a read to finish. */
     coll_admin_cb elect_cb;
     void *elect_arg;
+    bool test_done; /* the TRIB_TEST_ALTER_ISR hook ran for this partition */
 } zk_part_t;
 
 /* A topic listed under /brokers/topics. */
