@@ -17,6 +17,8 @@
  */
 #include "broker_test.h"
 
+#include "group/group.h"
+#include "group/group_int.h"
 #include "server/isr.h"
 #include "server/server_int.h"
 
@@ -541,13 +543,132 @@ static void test_epochs(void **state)
     bt_fini(&f);
 }
 
+/* ---- the group coordinator on a cluster ---------------------------------------------------- */
+
+static char group_here[16], group_there[16], group_none[16];
+
+static int16_t find_coordinator(bt_fixture_t *f, int fd, const char *group, int32_t *node,
+                                int32_t *port)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    FindCoordinatorRequest req;
+    FindCoordinatorRequest_init(&req);
+    req.Key = trib_kstr(group);
+    req.KeyType = 0;
+    FindCoordinatorResponse resp;
+    int16_t e = -100;
+    int rc = bt_call(fd, 10, 2, &req, &resp, &a);
+    BT_CHECK(f, rc == 0);
+    if (rc == 0) {
+        e = resp.ErrorCode;
+        *node = resp.NodeId;
+        *port = resp.Port;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+static int16_t heartbeat(bt_fixture_t *f, int fd, const char *group)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    HeartbeatRequest req;
+    HeartbeatRequest_init(&req);
+    req.GroupId = trib_kstr(group);
+    req.GenerationId = 1;
+    req.MemberId = trib_kstr("m");
+    HeartbeatResponse resp;
+    int16_t e = -100;
+    int rc = bt_call(fd, 12, 1, &req, &resp, &a);
+    BT_CHECK(f, rc == 0);
+    if (rc == 0) {
+        e = resp.ErrorCode;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+static int16_t offset_fetch(bt_fixture_t *f, int fd, const char *group)
+{
+    trib_arena_t a;
+    trib_arena_init(&a);
+    OffsetFetchRequest req;
+    OffsetFetchRequest_init(&req);
+    req.GroupId = trib_kstr(group);
+    req.Topics.count = -1; /* all */
+    OffsetFetchResponse resp;
+    int16_t e = -100;
+    int rc = bt_call(fd, 9, 3, &req, &resp, &a);
+    BT_CHECK(f, rc == 0);
+    if (rc == 0) {
+        e = resp.ErrorCode;
+    }
+    trib_arena_fini(&a);
+    return e;
+}
+
+static void client_coordinator(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port);
+    int32_t node = -2, port = -2;
+    BT_CHECK(f, find_coordinator(f, fd, group_here, &node, &port) == 0 && node == 1);
+    BT_CHECK(f, port == f->port);
+    BT_CHECK(f, find_coordinator(f, fd, group_there, &node, &port) == 0 && node == 2);
+    BT_CHECK(f, find_coordinator(f, fd, group_none, &node, &port) ==
+                    TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE);
+    BT_CHECK(f, node == -1);
+    /* A broker that does not lead the group's partition does not coordinate it. */
+    BT_CHECK(f, heartbeat(f, fd, group_there) == TRIB_KAFKA_NOT_COORDINATOR);
+    BT_CHECK(f, offset_fetch(f, fd, group_there) == TRIB_KAFKA_NOT_COORDINATOR);
+    BT_CHECK(f, heartbeat(f, fd, group_none) == TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE);
+    /* The one it leads: the group is unknown, not elsewhere. */
+    BT_CHECK(f, heartbeat(f, fd, group_here) == TRIB_KAFKA_UNKNOWN_MEMBER_ID);
+    BT_CHECK(f, offset_fetch(f, fd, group_here) == 0);
+    close(fd);
+}
+
+static void test_coordinator(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    start(&f);
+    bt_start(&f);
+    coll_topic_t *t = coll_groups_topic(f.srv->groups, true);
+    assert_non_null(t);
+    /* Three groups on three different partitions: led here, by broker 2, by nobody. */
+    char *names[] = {group_here, group_there, group_none};
+    int32_t parts[3];
+    int k = 0;
+    for (int i = 0; i < 1000 && k < 3; i++) {
+        char g[16];
+        snprintf(g, sizeof(g), "g%d", i);
+        int32_t pi = coll_group_partition_for(g, strlen(g), t->npartitions);
+        bool seen = false;
+        for (int j = 0; j < k; j++) {
+            seen |= parts[j] == pi;
+        }
+        if (!seen) {
+            parts[k] = pi;
+            snprintf(names[k], 16, "%s", g);
+            k++;
+        }
+    }
+    assert_int_equal(k, 3);
+    int32_t self[] = {1}, two[] = {2};
+    replicate(&f, coll_cluster_partition(t, parts[0]), self, 1, 1);
+    replicate(&f, coll_cluster_partition(t, parts[1]), two, 1, 2);
+    replicate(&f, coll_cluster_partition(t, parts[2]), two, 1, -1);
+    bt_run(&f, client_coordinator);
+    bt_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hw_acks_all),
-        cmocka_unit_test(test_hw_acks_all_nofsync),
-        cmocka_unit_test(test_min_isr),
-        cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_hw_acks_all), cmocka_unit_test(test_hw_acks_all_nofsync),
+        cmocka_unit_test(test_min_isr),     cmocka_unit_test(test_epochs),
+        cmocka_unit_test(test_coordinator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
