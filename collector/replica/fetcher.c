@@ -774,7 +774,9 @@ static int send_fetch(fsrc_t *src)
                     pp->FetchOffset = src->req_off[j];
                     pp->LastFetchedEpoch = -1; /* truncation is by OffsetForLeaderEpoch */
                     pp->LogStartOffset = coll_log_start_offset(fp->prt->p->log);
-                    pp->PartitionMaxBytes = FETCH_PARTITION_MAX_BYTES;
+                    pp->PartitionMaxBytes = src->f->s->cfg.replica_fetch_max_bytes > 0
+                                                ? src->f->s->cfg.replica_fetch_max_bytes
+                                                : FETCH_PARTITION_MAX_BYTES;
                 }
             }
             if (rc == 0) {

@@ -43,6 +43,8 @@ typedef struct relay_conn {
     int closed;
     uint8_t *fbuf; /* follower -> leader bytes not yet parsed into frames */
     size_t flen, fcap;
+    uint8_t *obuf; /* leader -> follower bytes not yet forwarded (whole frames only) */
+    size_t olen, ocap;
     struct relay_conn *next;
 } relay_conn_t;
 
@@ -63,6 +65,10 @@ typedef struct fx {
     int64_t worst_ahead;
     int converged;
     bool check_durable;
+    bool corrupt; /* flip a byte in the first Fetch response that carries records */
+    int corrupted;
+    int32_t fetch_corr[64]; /* correlation ids of the follower's recent Fetch requests */
+    unsigned nfetch_corr;
 } fx_t;
 
 static fx_t *g_fx;
@@ -198,6 +204,7 @@ static void relay_conn_closed(uv_handle_t *h)
     relay_conn_t *c = h->data;
     if (++c->closed == 2) {
         free(c->fbuf);
+        free(c->obuf);
         free(c);
     }
 }
@@ -239,6 +246,7 @@ static void relay_inspect(fx_t *fx, relay_conn_t *c)
             FetchRequest req;
             if (FetchRequest_decode(&req, &s, ver, &a) == 0) {
                 fx->fetches++;
+                fx->fetch_corr[fx->nfetch_corr++ % 64] = h.correlation_id;
                 assert_int_equal(req.ReplicaId, 1);
                 coll_log_t *log = node_partition(&fx->follower)->log;
                 for (int32_t i = 0; i < req.Topics.count; i++) {
@@ -285,9 +293,21 @@ static void relay_read_in(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     relay_forward(&c->out, buf->base, (size_t)n);
 }
 
+static bool is_fetch_answer(fx_t *fx, int32_t corr)
+{
+    for (unsigned i = 0; i < 64 && i < fx->nfetch_corr; i++) {
+        if (fx->fetch_corr[i] == corr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Leader -> follower: whole frames, one of them corrupted when the test asks. */
 static void relay_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     relay_conn_t *c = st->data;
+    fx_t *fx = g_fx;
     if (n < 0) {
         free(buf->base);
         relay_close(c);
@@ -297,7 +317,36 @@ static void relay_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         return;
     }
-    relay_forward(&c->in, buf->base, (size_t)n);
+    if (c->olen + (size_t)n > c->ocap) {
+        c->ocap = (c->olen + (size_t)n) * 2;
+        c->obuf = realloc(c->obuf, c->ocap);
+        assert_non_null(c->obuf);
+    }
+    memcpy(c->obuf + c->olen, buf->base, (size_t)n);
+    c->olen += (size_t)n;
+    free(buf->base);
+    size_t at = 0;
+    while (c->olen - at >= 8) {
+        uint8_t *p = c->obuf + at;
+        uint32_t size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (c->olen - at - 4 < size) {
+            break;
+        }
+        int32_t corr =
+            (int32_t)((uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7]);
+        if (fx->corrupt && !fx->corrupted && size > 400 && is_fetch_answer(fx, corr)) {
+            /* Inside the last record of the last batch: its CRC no longer matches. */
+            p[4 + size - 10] ^= 0x5a;
+            fx->corrupted++;
+        }
+        char *copy = malloc(4 + size);
+        assert_non_null(copy);
+        memcpy(copy, p, 4 + size);
+        relay_forward(&c->in, copy, 4 + size);
+        at += 4 + size;
+    }
+    memmove(c->obuf, c->obuf + at, c->olen - at);
+    c->olen -= at;
 }
 
 static void relay_connected(uv_connect_t *req, int status)
@@ -473,10 +522,12 @@ static void check_logs(fx_t *fx)
     const char *text = (const char *)trib_buf_flatten(&m, &mlen);
     assert_non_null(strstr(text, "tributary_replica_follower_lag{topic=\"rep\",partition=\"0\","
                                  "leader=\"2\"} 0\n"));
+    assert_non_null(strstr(text, fx->corrupt ? "tributary_replica_invalid_batches_total 1\n"
+                                             : "tributary_replica_invalid_batches_total 0\n"));
     trib_buf_fini(&m);
 }
 
-static void replicate(bool fsync_ack)
+static void replicate(bool fsync_ack, bool corrupt)
 {
     fx_t fx;
     memset(&fx, 0, sizeof(fx));
@@ -488,6 +539,7 @@ static void replicate(bool fsync_ack)
     fx.follower.svcfg.fsync = fsync_ack ? COLL_FSYNC_ACK : COLL_FSYNC_NEVER;
     fx.follower.scfg.fsync = fx.follower.svcfg.fsync;
     fx.check_durable = fsync_ack;
+    fx.corrupt = corrupt;
     node_start(&fx.loop, &fx.leader);
     node_start(&fx.loop, &fx.follower);
 
@@ -533,18 +585,31 @@ static void replicate(bool fsync_ack)
     node_free(&fx.leader);
     node_free(&fx.follower);
     assert_true(fx.fetches > 0);
+    if (corrupt) {
+        assert_int_equal(fx.corrupted, 1);
+    }
 }
 
 static void test_replicates_fsync_ack(void **state)
 {
     (void)state;
-    replicate(true);
+    replicate(true, false);
 }
 
 static void test_replicates_fsync_never(void **state)
 {
     (void)state;
-    replicate(false);
+    replicate(false, false);
+}
+
+/*
+ * A Fetch answer whose records fail their CRC: nothing of it is written,
+ * the partition is counted, backs off and fetches again, and ends equal.
+ */
+static void test_bad_data_from_leader(void **state)
+{
+    (void)state;
+    replicate(true, true);
 }
 
 int main(void)
@@ -552,6 +617,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replicates_fsync_ack),
         cmocka_unit_test(test_replicates_fsync_never),
+        cmocka_unit_test(test_bad_data_from_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
