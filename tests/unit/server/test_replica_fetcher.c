@@ -7,7 +7,8 @@
  * (the fields the zookeeper backend would set) and finds node 2 through a
  * cluster view. A client thread produces idempotent batches to the leader;
  * the follower must end with the same bytes, the leader's high watermark
- * and the producers' state (a new leader keeps deduplicating).
+ * and the producers' state (a new leader keeps deduplicating). Then
+ * DeleteRecords on the leader moves the follower's log start as well.
  *
  * Between the follower and the leader runs a TCP relay on the same loop
  * that reads every Fetch the follower sends: with storage.fsync "ack" no
@@ -64,6 +65,8 @@ typedef struct fx {
     int fetches, fetch_offsets_ahead;
     int64_t worst_ahead;
     int converged;
+    int64_t deleted_to;
+    int start_followed;
     bool check_durable;
     bool corrupt; /* flip a byte in the first Fetch response that carries records */
     int corrupted;
@@ -468,16 +471,32 @@ static void poll_cb(uv_timer_t *t)
 {
     fx_t *fx = t->data;
     coll_partition_t *lp = node_partition(&fx->leader), *fp = node_partition(&fx->follower);
+    if (fx->converged) {
+        /* Phase 2: DeleteRecords on the leader moves the follower's log start too. */
+        if (coll_log_start_offset(fp->log) == fx->deleted_to) {
+            fx->start_followed = 1;
+        } else if (uv_now(&fx->loop) < fx->deadline) {
+            return;
+        }
+        stop_all(fx);
+        return;
+    }
     int64_t lleo = coll_log_end_offset(lp->log), fleo = coll_log_end_offset(fp->log);
     bool caught_up = fleo == lleo && coll_log_high_watermark(fp->log) == lleo;
     if (!caught_up && uv_now(&fx->loop) < fx->deadline) {
         return;
     }
     fx->converged = caught_up;
-    if (caught_up) {
-        check_logs(fx);
+    if (!caught_up) {
+        stop_all(fx);
+        return;
     }
-    stop_all(fx);
+    check_logs(fx);
+    int64_t low = -1;
+    assert_int_equal(coll_log_delete_records(lp->log, lleo / 2, &low), 0);
+    fx->deleted_to = low;
+    assert_true(low > 0);
+    fx->deadline = uv_now(&fx->loop) + 30000;
 }
 
 static void on_produced(uv_async_t *a)
@@ -580,6 +599,7 @@ static void replicate(bool fsync_ack, bool corrupt)
                  fx.fetch_offsets_ahead, fx.worst_ahead);
     }
     assert_true(fx.converged);
+    assert_true(fx.start_followed);
     assert_true(fx.leader.closed && fx.follower.closed);
     assert_int_equal(uv_loop_close(&fx.loop), 0);
     node_free(&fx.leader);
