@@ -701,6 +701,7 @@ int main(int argc, char **argv)
                 .port = cc->port,
                 .rack = coll_conf_rack(&conf),
                 .cluster_id = coll_cluster_id(app.cluster),
+                .cluster = app.cluster,
                 .fatal = zk_fatal,
                 .arg = &app,
             };

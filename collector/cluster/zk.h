@@ -32,6 +32,12 @@ typedef struct coll_zk_config {
     int32_t port;
     const char *rack;       /* NULL: none */
     const char *cluster_id; /* proposed for /cluster/id when it is absent */
+    /*
+     * The table the topics and partition states are read into
+     * (zk_topics.c), and whose admin path and alter_isr this backend
+     * provides; NULL: brokers and controller only.
+     */
+    coll_cluster_t *cluster;
     /* Called once when this broker cannot run in the cluster (its id is
      * registered by another live broker): the caller stops the process. */
     void (*fatal)(void *arg, const char *why);

@@ -197,6 +197,10 @@ const trib_config_option_t coll_conf_schema[] = {
      .desc = "create unknown topics on Metadata and Produce (auto.create.topics.enable)"},
     {TRIB_CONFIG_FIELD(coll_conf_t, default_partitions, INT), .def = "1", .min = "1",
      .max = "10000", .desc = "partitions of auto-created topics (num.partitions)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, default_replication_factor, INT), .def = "0", .min = "0",
+     .max = "64",
+     .desc = "replication factor of topics created without one, __consumer_offsets included "
+             "(default.replication.factor); 0: the backend's, 1 with local, 3 with zookeeper"},
     {TRIB_CONFIG_FIELD(coll_conf_t, max_partitions, UINT), .def = "100000",
      .desc = "partitions this node hosts at most; 0 = no limit"},
     {TRIB_CONFIG_SECTION(coll_conf_t, cluster, cluster_opts)},
@@ -221,6 +225,9 @@ int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
     } else {
         rc = trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
     }
+    int line, col;
+    c->min_insync_set =
+        *cfg && trib_config_position(*cfg, "topic_defaults.min.insync.replicas", &line, &col) == 0;
     if (*cfg && rc != -ENOMEM) {
         int crc = coll_conf_check(c, *cfg);
         if (rc == 0) {
@@ -343,6 +350,16 @@ void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out)
     out->default_partitions = (int32_t)c->default_partitions;
     out->max_partitions = (size_t)c->max_partitions;
     coll_conf_topic_defaults(c, &out->defaults, &out->defaults_set);
+    out->zookeeper = c->cluster.backend == COLL_BACKEND_ZOOKEEPER;
+    if (c->default_replication_factor > 0) {
+        out->default_replication_factor = (int16_t)c->default_replication_factor;
+    } else if (out->zookeeper) {
+        out->default_replication_factor = 3;
+    }
+    if (out->zookeeper && !c->min_insync_set) {
+        /* A cluster's default: an acknowledged write is on two replicas. */
+        out->defaults.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i = 2;
+    }
 }
 
 void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)

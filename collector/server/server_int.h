@@ -357,7 +357,7 @@ struct coll_server {
     coll_metrics_t metrics;
     trib_http_t http;
     coll_purgatory_t purgatory;
-    coll_groups_t *groups; /* the group coordinator (group/) */
+    coll_groups_t *groups;     /* the group coordinator (group/) */
     coll_fetchers_t *fetchers; /* replica fetchers (replica/); NULL on the local backend */
     uv_timer_t tick;
     bool tick_open;
@@ -430,9 +430,36 @@ char *coll_config_value(coll_req_t *r, const coll_tcfg_t *c, int key);
  * ops NULL means the legacy replace-all form. Fills the result's code and
  * message (arena), and counts the error.
  */
+/*
+ * An admin request whose cluster changes complete later (the zookeeper
+ * backend, coll_cluster_admin_async): it parks until every change it
+ * started has answered, then `resp` is encoded with `codec`. _new counts
+ * one step for the handler itself, ended by its _done after the loop.
+ */
+typedef struct coll_admin_wait {
+    coll_req_t *r;
+    const trib_kafka_codec_t *codec;
+    void *resp;
+    int left;
+} coll_admin_wait_t;
+/* NULL (nothing to wait for) on the local backend, or when out of memory. */
+coll_admin_wait_t *coll_admin_wait_new(coll_req_t *r, const trib_kafka_codec_t *codec, void *resp);
+void coll_admin_wait_done(coll_admin_wait_t *w);
+/* One change's result slot: cb fills *code and *msg (arena) and ends the step. */
+typedef struct coll_admin_slot {
+    coll_admin_wait_t *w;
+    int16_t *code;
+    trib_kstr_t *msg;
+} coll_admin_slot_t;
+/* A slot for one more step of w; NULL when out of memory. */
+coll_admin_slot_t *coll_admin_slot_new(coll_admin_wait_t *w, int16_t *code, trib_kstr_t *msg);
+void coll_admin_slot_cb(void *arg, const coll_admin_result_t *res);
+
+/* With w set (the zookeeper backend), the change answers through a slot of w. */
 void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
                               const coll_config_kv_t *kv, const int8_t *ops, size_t n,
-                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg);
+                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg,
+                              coll_admin_wait_t *w);
 
 /* Checks a request's CurrentLeaderEpoch against the partition's (-1 = not checked). */
 int16_t coll_check_leader_epoch(const coll_partition_t *p, int32_t current_leader_epoch);
