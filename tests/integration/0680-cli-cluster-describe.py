@@ -13,11 +13,22 @@ Local backend (one collector):
 Cluster (ZooKeeper and brokers 1-3, lib/zk_cluster.py):
   3. `cluster describe` through a bootstrap list lists the three brokers
      and the controller every broker agrees on, and counts 0 and 0;
-  4. a topic created through the list (by the controller) is described
-     with the columns above, its leaders among its replicas;
-  5. with a broker other than the controller SIGKILLed, the bootstrap list
-     that starts with the dead broker still answers, and once the session
-     expired it lists only the two live brokers.
+  4. topics created through the list are described through it: `spread`
+     (4 partitions, the cluster's default replication factor 3) and `r3`
+     (3 partitions, --replication-factor 3) have three distinct replicas
+     per partition, all in the ISR, the leader among them, Status ok;
+     `solo` (3 partitions, replication factor 1) one replica each;
+  5. with a broker V other than the controller SIGKILLed, the bootstrap list
+     that starts with V still answers, and once V's session expired:
+     - cluster describe lists only the two live brokers;
+     - every replicated partition shows V under Offline and not in the
+       ISR, a live leader and Status under-replicated; `--under-replicated`
+       prints exactly those, and cluster describe counts and lists them;
+     - every `solo` partition on V has no leader and Status offline;
+       `--offline` prints exactly those, and cluster describe counts them;
+  6. V started again: cluster describe lists it, and the `solo` partitions
+     on V have V as their leader again (their only ISR member), Status ok;
+     cluster describe counts no offline partition.
 """
 import os
 import re
@@ -180,18 +191,30 @@ def cluster():
         check(d["urp_count"] == 0 and d["offline_count"] == 0, "cluster counts %s" % d)
         log("step 3: cluster describe lists %s, controller %d" % (sorted(d["brokers"]), ctl))
 
-        # 4. a topic through the list.
+        # 4. topics through the list.
         cli(boot, "topics", "create", "--topic", "spread", "--partitions", "4")
-        # Described by the controller, which created it (the cluster's topic
-        # metadata is not shared between brokers yet).
-        topics, parts = parse_describe(cli(cl.broker(ctl).bootstrap, "topics", "describe",
-                                           "spread").stdout)
-        check(list(topics) == ["spread"] and len(parts) == 4, "spread: %s %s" % (topics, parts))
+        cli(boot, "topics", "create", "--topic", "r3", "--partitions", "3",
+            "--replication-factor", "3")
+        cli(boot, "topics", "create", "--topic", "solo", "--partitions", "3",
+            "--replication-factor", "1")
+
+        def described():
+            t, ps = parse_describe(cli(boot, "topics", "describe", "spread", "r3", "solo").stdout)
+            return (t, ps) if all(p["leader"] >= 0 for p in ps) else None
+        topics, parts = wait_for("the new topics have leaders", described, BOUND, 0.2)
+        check(sorted(topics) == ["r3", "solo", "spread"] and len(parts) == 10,
+              "topics: %s %s" % (topics, parts))
+        check(topics["r3"]["ReplicationFactor"] == "3" and
+              topics["spread"]["ReplicationFactor"] == "3" and
+              topics["solo"]["ReplicationFactor"] == "1", "replication factors %s" % topics)
         for p in parts:
-            check(p["leader"] in p["replicas"] and set(p["isr"]) <= set(p["replicas"]) and
-                  p["leader"] in ids and p["status"] == "ok" and p["epoch"] >= 0,
+            rf = 1 if p["topic"] == "solo" else 3
+            check(len(set(p["replicas"])) == rf and set(p["replicas"]) <= set(ids) and
+                  sorted(p["isr"]) == sorted(p["replicas"]) and p["leader"] in p["replicas"] and
+                  p["status"] == "ok" and p["offline"] == [] and p["epoch"] >= 0,
                   "cluster partition %s" % p)
-        log("step 4: spread described: %s" % [(p["partition"], p["leader"]) for p in parts])
+        log("step 4: described: %s" % [(p["topic"], p["partition"], p["leader"], p["replicas"])
+                                       for p in parts])
 
         # 5. a dead broker first in the list.
         victim = [i for i in ids if i != ctl][0]
@@ -206,6 +229,70 @@ def cluster():
                  lambda: sorted(parse_cluster(cli(order, "cluster", "describe").stdout)
                                 ["brokers"]) == live_ids, BOUND, 0.5)
         log("step 5: %s answered with broker %d dead first in the list" % (order, victim))
+
+        def settled_without_victim():
+            _, ps = parse_describe(cli(order, "topics", "describe", "spread", "r3",
+                                       "solo").stdout)
+            for p in ps:
+                if victim not in p["replicas"]:
+                    continue
+                if p["topic"] == "solo":
+                    if p["leader"] != -1:
+                        return None
+                elif victim in p["isr"] or p["leader"] < 0 or p["leader"] == victim:
+                    return None
+            return ps
+        parts = wait_for("the partitions on broker %d settle without it" % victim,
+                         settled_without_victim, BOUND, 0.5)
+        urp, offline = set(), set()
+        for p in parts:
+            key = "%s partition %d" % (p["topic"], p["partition"])
+            if victim not in p["replicas"]:
+                check(p["status"] == "ok" and p["offline"] == [], "untouched partition %s" % p)
+            elif p["topic"] == "solo":
+                check(p["status"] == "offline" and p["offline"] == [victim] and
+                      p["isr"] == [victim], "offline solo partition %s" % p)
+                offline.add(key)
+            else:
+                check(p["status"] == "under-replicated" and p["offline"] == [victim] and
+                      len(p["isr"]) == 2 and p["leader"] in p["isr"], "replicated partition %s"
+                      % p)
+                urp.add(key)
+        check(len(urp) == 7, "all 7 replicated partitions under-replicated: %s" % urp)
+        check(offline, "no solo partition on broker %d: %s" % (victim, parts))
+
+        def keys(out):
+            _, ps = parse_describe(out)
+            return set("%s partition %d" % (p["topic"], p["partition"]) for p in ps)
+        check(keys(cli(order, "topics", "describe", "--under-replicated").stdout) == urp,
+              "--under-replicated")
+        check(keys(cli(order, "topics", "describe", "--offline").stdout) == offline, "--offline")
+        check(keys(cli(order, "topics", "describe", "--under-replicated", "--offline").stdout) ==
+              urp | offline, "both filters")
+        check(keys(cli(order, "topics", "describe", "solo", "--under-replicated").stdout) ==
+              set(), "--under-replicated of solo")
+        d = parse_cluster(cli(order, "cluster", "describe").stdout)
+        listed = lambda lines: set(l.split(":")[0] for l in lines)  # noqa: E731,E741
+        check(d["urp_count"] == len(urp) and listed(d["urp"]) == urp,
+              "cluster describe under-replicated %s, expected %s" % (d["urp"], urp))
+        check(d["offline_count"] == len(offline) and listed(d["offline"]) == offline,
+              "cluster describe offline %s, expected %s" % (d["offline"], offline))
+        log("step 5: %d under-replicated, offline %s" % (len(urp), sorted(offline)))
+
+        # 6. the broker returns.
+        cl.broker(victim).start()
+
+        def back():
+            _, ps = parse_describe(cli(order, "topics", "describe", "solo").stdout)
+            mine = [p for p in ps if p["replicas"] == [victim]]
+            return mine if all(p["leader"] == victim for p in mine) else None
+        for p in wait_for("the solo partitions on %d led again" % victim, back, BOUND, 0.5):
+            check(p["status"] == "ok" and p["isr"] == [victim] and p["offline"] == [],
+                  "solo partition back: %s" % p)
+        d = parse_cluster(cli(order, "cluster", "describe").stdout)
+        check(d["offline_count"] == 0 and sorted(d["brokers"]) == ids,
+              "cluster describe after the return: %s" % d)
+        log("step 6: broker %d back, leading its solo partitions" % victim)
 
 
 def main():

@@ -30,10 +30,10 @@ measured and the exit status is 1.
 """
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.realpath(__file__))
 
@@ -98,7 +98,8 @@ def main():
     rc = 0
     # results[size]["single"|rf] = [(MB/s, CPU s) per run]
     results = {s: {k: [] for k in ["single"] + rfs} for s in sizes}
-    with zk_cluster.Cluster(brokers=a.brokers, session_timeout=a.session_timeout) as cl:
+    with zk_cluster.Cluster(brokers=a.brokers, session_timeout=a.session_timeout,
+                            root=tempfile.mkdtemp(prefix="trib-bench-cluster.")) as cl:
         cl.start()
         cl.wait_controller(timeout=120)
         boot = cl.bootstrap()

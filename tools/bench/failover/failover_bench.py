@@ -37,9 +37,9 @@ only when a fault never recovered within --max-wait seconds.
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -265,7 +265,8 @@ def main():
              os.cpu_count()))
     sys.stdout.flush()
     rc = 0
-    with zk_cluster.Cluster(brokers=a.brokers, session_timeout="%dms" % session_ms) as cl:
+    with zk_cluster.Cluster(brokers=a.brokers, session_timeout="%dms" % session_ms,
+                            root=tempfile.mkdtemp(prefix="trib-bench-failover.")) as cl:
         cl.start()
         cl.wait_controller(timeout=120)
         boot = cl.bootstrap()
