@@ -149,6 +149,14 @@ void coll_zk_close(coll_zk_t *z)
     (void)z;
 }
 
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg)
+{
+    (void)z;
+    (void)timeout_ms;
+    done(arg);
+}
+
 void coll_zk_free(coll_zk_t *z)
 {
     (void)z;
@@ -1102,6 +1110,101 @@ static void refresh_brokers(coll_zk_t *z)
     coll_zk_rearm(z);
 }
 
+/* ---- controlled shutdown ----------------------------------------------------------- */
+
+static size_t leading(const coll_zk_t *z)
+{
+    if (!z->cluster) {
+        return 0;
+    }
+    size_t n = coll_cluster_topic_count(z->cluster), count = 0;
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        return 0;
+    }
+    coll_cluster_topics(z->cluster, topics);
+    for (size_t i = 0; i < n; i++) {
+        for (int32_t k = 0; k < topics[i]->npartitions; k++) {
+            count += topics[i]->partitions[k]->leader == z->self.id ? 1 : 0;
+        }
+    }
+    free(topics);
+    return count;
+}
+
+static void cs_finish(coll_zk_t *z, const char *how)
+{
+    if (!z->cs_active) {
+        return;
+    }
+    z->cs_active = false;
+    if (z->cs_timer_open) {
+        z->cs_timer_open = false;
+        uv_close((uv_handle_t *)&z->cs_timer, NULL);
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "controlled shutdown: %s", how);
+    z->cs_done(z->cs_arg);
+}
+
+static void cs_tick(uv_timer_t *t)
+{
+    coll_zk_t *z = t->data;
+    size_t n = leading(z);
+    if (n == 0) {
+        cs_finish(z, "this broker leads no partition");
+    } else if (uv_now(z->loop) >= z->cs_deadline) {
+        char how[128];
+        snprintf(how, sizeof(how), "still leading %zu partitions after the timeout", n);
+        cs_finish(z, how);
+    }
+}
+
+static void cs_registered(int rc, const struct Stat *st, const void *data)
+{
+    (void)st;
+    coll_zk_t *z = (coll_zk_t *)data;
+    if (coll_zk_gone(z, rc)) {
+        return;
+    }
+    if (rc != ZOK) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "controlled shutdown: marking the registration: %s",
+                 zerror(rc));
+        cs_finish(z, "not marked; leaving at once");
+    }
+}
+
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg)
+{
+    z->cs_done = done;
+    z->cs_arg = arg;
+    z->cs_active = true;
+    size_t n = leading(z);
+    if (!z->registered || z->conn != CONN_CONNECTED || !z->zh || n == 0) {
+        cs_finish(z, n == 0 ? "this broker leads no partition" : "not registered");
+        return;
+    }
+    z->self.shutting_down = true;
+    char path[PATH_MAX_ZK], json[2048], rel[64];
+    snprintf(rel, sizeof(rel), "/brokers/ids/%" PRId32, z->self.id);
+    int len = coll_zk_broker_encode(&z->self, coll_zk_now_ms(), json, sizeof(json));
+    if (coll_zk_path(z, rel, path, sizeof(path)) != 0 || len < 0 ||
+        zoo_aset(z->zh, path, json, len, -1, cs_registered, z) != ZOK) {
+        cs_finish(z, "the registration could not be marked; leaving at once");
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "controlled shutdown: registration marked shutting_down; waiting (at most %" PRIu32
+             " ms) for %zu leaderships to move",
+             timeout_ms, n);
+    z->cs_deadline = uv_now(z->loop) + timeout_ms;
+    uv_timer_init(z->loop, &z->cs_timer);
+    z->cs_timer.data = z;
+    z->cs_timer_open = true;
+    uv_timer_start(&z->cs_timer, cs_tick, 50, 50);
+    coll_zk_rearm(z);
+}
+
 /* ---- lifetime ----------------------------------------------------------------------- */
 
 int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out, trib_error_t *err)
@@ -1177,6 +1280,11 @@ void coll_zk_close(coll_zk_t *z)
         return;
     }
     z->closing = true;
+    if (z->cs_timer_open) {
+        z->cs_timer_open = false;
+        z->cs_active = false;
+        uv_close((uv_handle_t *)&z->cs_timer, NULL);
+    }
     coll_zk_topics_closing(z);
     drop_poll(z);
     if (z->zh) {

@@ -59,6 +59,15 @@ int coll_zk_check_connect(const char *connect, const char **why);
  * without the client; TRIB_ECONFIG (err) for a bad connect string.
  */
 int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out, trib_error_t *err);
+/*
+ * Controlled shutdown (SIGTERM): the registration is rewritten with
+ * "shutting_down": true, so the controller moves this broker's leaderships
+ * to other live ISR members and takes it out of the ISRs; done(arg) runs
+ * once this broker leads no partition, or after timeout_ms, or at once
+ * when it is not registered (then close the session). Called once.
+ */
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg);
 /* Closes the session (ZooKeeper drops the registration at once) and the handles. */
 void coll_zk_close(coll_zk_t *z);
 /* After the loop has run the close callbacks. NULL is fine. */

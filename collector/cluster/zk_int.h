@@ -88,6 +88,13 @@ struct coll_zk {
     zoo_op_result_t probe_results[2];
     setup_ctx_t setup_ctx[SETUP_STEPS];
 
+    /* Controlled shutdown: waiting until this broker leads nothing. */
+    uv_timer_t cs_timer;
+    bool cs_active, cs_timer_open;
+    uint64_t cs_deadline;
+    void (*cs_done)(void *arg);
+    void *cs_arg;
+
     /* Topics and partition states (zk_topics.c), the controller's work (zk_controller.c). */
     coll_cluster_t *cluster;
     struct zk_topics *topics;

@@ -35,7 +35,8 @@ static const trib_config_option_t cluster_opts[] = {
      .desc = "this node's rack (broker.rack); the top-level rack is the same option"},
     {TRIB_CONFIG_KEY("replica.lag.time.max.ms", coll_conf_cluster_t, replica_lag_time_max_ms, INT),
      .def = "30000", .min = "1", .max = "2147483647",
-     .desc = "reserved for replication (not used yet): a follower this far behind leaves the ISR"},
+     .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
+             "(checked every half of it)"},
     TRIB_CONFIG_END,
 };
 
@@ -390,4 +391,5 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.min_session_timeout_ms = (int32_t)c->groups.min_session_timeout_ms;
     out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
     out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
+    out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
 }
