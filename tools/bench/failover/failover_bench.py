@@ -374,6 +374,9 @@ def main():
             print("%s: unavailability p50 %.2f s, p99 %.2f s, max %.2f s over %d faults; "
                   "session timeout %g s" % (kind, percentile(v, 50), percentile(v, 99), max(v),
                                             len(v), a.session_timeout))
+        if rc:
+            cl.keep = True
+            print("the cluster's logs and data are kept in %s" % cl.root)
     return rc
 
 
