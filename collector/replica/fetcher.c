@@ -181,7 +181,8 @@ struct coll_fetchers {
     fpart_t *all; /* singly linked, includes unfollowed ones until freed */
     bool closing;
     int32_t next_corr;
-    trib_log_ratelimit_t rl;
+    trib_log_ratelimit_t rl;      /* partition errors */
+    trib_log_ratelimit_t rl_conn; /* connection errors */
     /* metrics */
     uint64_t fetch_errors, truncations, connects, connect_errors, bad_batches;
 };
@@ -447,7 +448,7 @@ static void src_backoff(fsrc_t *src)
 static void src_drop_connection(fsrc_t *src, const char *why, int rc)
 {
     coll_fetchers_t *f = src->f;
-    TRIB_LOG_RL(&f->rl, TRIB_LOG_INFO, FACILITY, "leader %d (%s:%d): %s%s%s", (int)src->leader,
+    TRIB_LOG_RL(&f->rl_conn, TRIB_LOG_INFO, FACILITY, "leader %d (%s:%d): %s%s%s", (int)src->leader,
                 src->host, src->port, why, rc ? ": " : "", rc ? trib_strerror(rc) : "");
     src_req_release(src);
     src->v_fetch = src->v_epoch = src->v_offsets = -1;
@@ -512,7 +513,10 @@ static void on_write(uv_write_t *w, int status)
     }
     if (status < 0) {
         src_drop_connection(src, "sending a request", status);
+        return;
     }
+    /* The answer may have come before this callback (it held the next request back). */
+    src_pump(src);
 }
 
 static int src_send(fsrc_t *src, rkind_t kind, int16_t api_key, int16_t version, const void *req)
@@ -552,6 +556,8 @@ static int src_send(fsrc_t *src, rkind_t kind, int16_t api_key, int16_t version,
         return rc;
     }
     src->writing = true;
+    TRIB_LOG(TRIB_LOG_DEBUG, FACILITY, "leader %d: sending %s v%d for %zu partitions",
+             (int)src->leader, trib_kafka_api_find(api_key)->name, version, src->nreq);
     src->kind = kind;
     src->version = version;
     src->corr = corr;
@@ -768,7 +774,9 @@ static int send_fetch(fsrc_t *src)
                     pp->FetchOffset = src->req_off[j];
                     pp->LastFetchedEpoch = -1; /* truncation is by OffsetForLeaderEpoch */
                     pp->LogStartOffset = coll_log_start_offset(fp->prt->p->log);
-                    pp->PartitionMaxBytes = FETCH_PARTITION_MAX_BYTES;
+                    pp->PartitionMaxBytes = src->f->s->cfg.replica_fetch_max_bytes > 0
+                                                ? src->f->s->cfg.replica_fetch_max_bytes
+                                                : FETCH_PARTITION_MAX_BYTES;
                 }
             }
             if (rc == 0) {
@@ -1444,7 +1452,8 @@ int coll_fetchers_new(coll_server_t *s, coll_fetchers_t **out)
     }
     f->s = s;
     f->self = coll_cluster_node_id(s->cluster);
-    f->rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 20);
+    f->rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 50);
+    f->rl_conn = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 10);
     *out = f;
     return 0;
 }

@@ -59,6 +59,7 @@ void coll_server_config_init(coll_server_config_t *c)
     c->fsync = COLL_FSYNC_ACK;
     c->backlog = 1024;
     c->replica_lag_time_max_ms = 30 * 1000;
+    c->replica_fetch_max_bytes = 1 << 20;
     coll_group_config_init(&c->groups);
 }
 

@@ -7,7 +7,8 @@
  * (the fields the zookeeper backend would set) and finds node 2 through a
  * cluster view. A client thread produces idempotent batches to the leader;
  * the follower must end with the same bytes, the leader's high watermark
- * and the producers' state (a new leader keeps deduplicating).
+ * and the producers' state (a new leader keeps deduplicating). Then
+ * DeleteRecords on the leader moves the follower's log start as well.
  *
  * Between the follower and the leader runs a TCP relay on the same loop
  * that reads every Fetch the follower sends: with storage.fsync "ack" no
@@ -43,6 +44,8 @@ typedef struct relay_conn {
     int closed;
     uint8_t *fbuf; /* follower -> leader bytes not yet parsed into frames */
     size_t flen, fcap;
+    uint8_t *obuf; /* leader -> follower bytes not yet forwarded (whole frames only) */
+    size_t olen, ocap;
     struct relay_conn *next;
 } relay_conn_t;
 
@@ -62,7 +65,13 @@ typedef struct fx {
     int fetches, fetch_offsets_ahead;
     int64_t worst_ahead;
     int converged;
+    int64_t deleted_to;
+    int start_followed;
     bool check_durable;
+    bool corrupt; /* flip a byte in the first Fetch response that carries records */
+    int corrupted;
+    int32_t fetch_corr[64]; /* correlation ids of the follower's recent Fetch requests */
+    unsigned nfetch_corr;
 } fx_t;
 
 static fx_t *g_fx;
@@ -198,6 +207,7 @@ static void relay_conn_closed(uv_handle_t *h)
     relay_conn_t *c = h->data;
     if (++c->closed == 2) {
         free(c->fbuf);
+        free(c->obuf);
         free(c);
     }
 }
@@ -239,6 +249,7 @@ static void relay_inspect(fx_t *fx, relay_conn_t *c)
             FetchRequest req;
             if (FetchRequest_decode(&req, &s, ver, &a) == 0) {
                 fx->fetches++;
+                fx->fetch_corr[fx->nfetch_corr++ % 64] = h.correlation_id;
                 assert_int_equal(req.ReplicaId, 1);
                 coll_log_t *log = node_partition(&fx->follower)->log;
                 for (int32_t i = 0; i < req.Topics.count; i++) {
@@ -285,9 +296,21 @@ static void relay_read_in(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     relay_forward(&c->out, buf->base, (size_t)n);
 }
 
+static bool is_fetch_answer(fx_t *fx, int32_t corr)
+{
+    for (unsigned i = 0; i < 64 && i < fx->nfetch_corr; i++) {
+        if (fx->fetch_corr[i] == corr) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Leader -> follower: whole frames, one of them corrupted when the test asks. */
 static void relay_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     relay_conn_t *c = st->data;
+    fx_t *fx = g_fx;
     if (n < 0) {
         free(buf->base);
         relay_close(c);
@@ -297,7 +320,36 @@ static void relay_read_out(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         free(buf->base);
         return;
     }
-    relay_forward(&c->in, buf->base, (size_t)n);
+    if (c->olen + (size_t)n > c->ocap) {
+        c->ocap = (c->olen + (size_t)n) * 2;
+        c->obuf = realloc(c->obuf, c->ocap);
+        assert_non_null(c->obuf);
+    }
+    memcpy(c->obuf + c->olen, buf->base, (size_t)n);
+    c->olen += (size_t)n;
+    free(buf->base);
+    size_t at = 0;
+    while (c->olen - at >= 8) {
+        uint8_t *p = c->obuf + at;
+        uint32_t size = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (c->olen - at - 4 < size) {
+            break;
+        }
+        int32_t corr =
+            (int32_t)((uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7]);
+        if (fx->corrupt && !fx->corrupted && size > 400 && is_fetch_answer(fx, corr)) {
+            /* Inside the last record of the last batch: its CRC no longer matches. */
+            p[4 + size - 10] ^= 0x5a;
+            fx->corrupted++;
+        }
+        char *copy = malloc(4 + size);
+        assert_non_null(copy);
+        memcpy(copy, p, 4 + size);
+        relay_forward(&c->in, copy, 4 + size);
+        at += 4 + size;
+    }
+    memmove(c->obuf, c->obuf + at, c->olen - at);
+    c->olen -= at;
 }
 
 static void relay_connected(uv_connect_t *req, int status)
@@ -419,16 +471,32 @@ static void poll_cb(uv_timer_t *t)
 {
     fx_t *fx = t->data;
     coll_partition_t *lp = node_partition(&fx->leader), *fp = node_partition(&fx->follower);
+    if (fx->converged) {
+        /* Phase 2: DeleteRecords on the leader moves the follower's log start too. */
+        if (coll_log_start_offset(fp->log) == fx->deleted_to) {
+            fx->start_followed = 1;
+        } else if (uv_now(&fx->loop) < fx->deadline) {
+            return;
+        }
+        stop_all(fx);
+        return;
+    }
     int64_t lleo = coll_log_end_offset(lp->log), fleo = coll_log_end_offset(fp->log);
     bool caught_up = fleo == lleo && coll_log_high_watermark(fp->log) == lleo;
     if (!caught_up && uv_now(&fx->loop) < fx->deadline) {
         return;
     }
     fx->converged = caught_up;
-    if (caught_up) {
-        check_logs(fx);
+    if (!caught_up) {
+        stop_all(fx);
+        return;
     }
-    stop_all(fx);
+    check_logs(fx);
+    int64_t low = -1;
+    assert_int_equal(coll_log_delete_records(lp->log, lleo / 2, &low), 0);
+    fx->deleted_to = low;
+    assert_true(low > 0);
+    fx->deadline = uv_now(&fx->loop) + 30000;
 }
 
 static void on_produced(uv_async_t *a)
@@ -473,10 +541,12 @@ static void check_logs(fx_t *fx)
     const char *text = (const char *)trib_buf_flatten(&m, &mlen);
     assert_non_null(strstr(text, "tributary_replica_follower_lag{topic=\"rep\",partition=\"0\","
                                  "leader=\"2\"} 0\n"));
+    assert_non_null(strstr(text, fx->corrupt ? "tributary_replica_invalid_batches_total 1\n"
+                                             : "tributary_replica_invalid_batches_total 0\n"));
     trib_buf_fini(&m);
 }
 
-static void replicate(bool fsync_ack)
+static void replicate(bool fsync_ack, bool corrupt)
 {
     fx_t fx;
     memset(&fx, 0, sizeof(fx));
@@ -488,6 +558,7 @@ static void replicate(bool fsync_ack)
     fx.follower.svcfg.fsync = fsync_ack ? COLL_FSYNC_ACK : COLL_FSYNC_NEVER;
     fx.follower.scfg.fsync = fx.follower.svcfg.fsync;
     fx.check_durable = fsync_ack;
+    fx.corrupt = corrupt;
     node_start(&fx.loop, &fx.leader);
     node_start(&fx.loop, &fx.follower);
 
@@ -528,23 +599,37 @@ static void replicate(bool fsync_ack)
                  fx.fetch_offsets_ahead, fx.worst_ahead);
     }
     assert_true(fx.converged);
+    assert_true(fx.start_followed);
     assert_true(fx.leader.closed && fx.follower.closed);
     assert_int_equal(uv_loop_close(&fx.loop), 0);
     node_free(&fx.leader);
     node_free(&fx.follower);
     assert_true(fx.fetches > 0);
+    if (corrupt) {
+        assert_int_equal(fx.corrupted, 1);
+    }
 }
 
 static void test_replicates_fsync_ack(void **state)
 {
     (void)state;
-    replicate(true);
+    replicate(true, false);
 }
 
 static void test_replicates_fsync_never(void **state)
 {
     (void)state;
-    replicate(false);
+    replicate(false, false);
+}
+
+/*
+ * A Fetch answer whose records fail their CRC: nothing of it is written,
+ * the partition is counted, backs off and fetches again, and ends equal.
+ */
+static void test_bad_data_from_leader(void **state)
+{
+    (void)state;
+    replicate(true, true);
 }
 
 int main(void)
@@ -552,6 +637,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replicates_fsync_ack),
         cmocka_unit_test(test_replicates_fsync_never),
+        cmocka_unit_test(test_bad_data_from_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
