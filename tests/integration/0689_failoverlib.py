@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Clients through broker faults on a replicated cluster (tests 0681-0684).
+"""Clients through broker faults on a replicated cluster (tests 0681-0683).
 
     from failoverlib import run_client_test
     run_client_test(Driver())     # exits 0, 1 or 77
