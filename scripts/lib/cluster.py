@@ -2,7 +2,9 @@
 """scripts/cluster's work: a local cluster from tests/integration/lib/zk_cluster.py.
 
     cluster.py up DIR N       ZooKeeper and N collectors, left running; prints the bootstrap list
-    cluster.py status DIR     what runs, and `tributary cluster describe`
+    cluster.py status DIR     what runs, the live brokers' bootstrap list, and
+                              `tributary cluster describe` (brokers, controller,
+                              under-replicated and offline partitions)
     cluster.py down DIR       SIGTERM to every collector, then ZooKeeper
 
 DIR/cluster.state (JSON) records the processes between the commands.
@@ -106,6 +108,7 @@ def status(d):
             live.append(b["bootstrap"])
     if not live:
         return 1
+    print("bootstrap: %s" % ",".join(live))
     print()
     p = subprocess.run([CLI, "cluster", "describe", "--bootstrap", ",".join(live)])
     return p.returncode

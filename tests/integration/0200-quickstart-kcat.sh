@@ -19,7 +19,7 @@ cat "$out" >&2
 trib_expect_grep "describe topic line" \
     '^Topic: quickstart-events[[:space:]].*PartitionCount: 1[[:space:]]+ReplicationFactor: 1' "$out"
 trib_expect_grep "describe partition line" \
-    'Topic: quickstart-events[[:space:]]+Partition: 0[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1$' "$out"
+    'Topic: quickstart-events[[:space:]]+Partition: 0[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1[[:space:]]+LeaderEpoch: 0[[:space:]]+Status: ok$' "$out"
 trib_expect_eq "partition lines" 1 "$(grep -c 'Partition: ' "$out")"
 
 # kcat's metadata view agrees.

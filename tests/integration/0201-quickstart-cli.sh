@@ -13,7 +13,7 @@ trib_expect_eq "create output" "Created topic quickstart-events." "$(cat "$out")
 trib_cli topics describe --topic quickstart-events >"$out" 2>&1 || trib_fail "describe: $(cat "$out")"
 cat "$out" >&2
 trib_expect_grep "describe" \
-    'Partition: 0[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1$' "$out"
+    'Partition: 0[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1[[:space:]]+LeaderEpoch: 0[[:space:]]+Status: ok$' "$out"
 trib_expect_grep "describe" 'PartitionCount: 1[[:space:]]+ReplicationFactor: 1' "$out"
 
 printf 'This is my first event\nThis is my second event\n' |

@@ -31,7 +31,7 @@ run 0 topics describe --topic t6
 cat "$out" >&2
 trib_expect_grep "describe" '^Topic: t6[[:space:]]+TopicId: [A-Za-z0-9_-]+[[:space:]]+PartitionCount: 6[[:space:]]+ReplicationFactor: 1[[:space:]]+Configs: .*retention.ms=3600000' "$out"
 for p in 0 1 2 3 4 5; do
-    trib_expect_grep "partition $p" "Partition: $p[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1\$" "$out"
+    trib_expect_grep "partition $p" "Partition: $p[[:space:]]+Leader: 1[[:space:]]+Replicas: 1[[:space:]]+Isr: 1[[:space:]]+LeaderEpoch: 0[[:space:]]+Status: ok\$" "$out"
 done
 
 run 0 topics alter --topic t6 --partitions 8 --config retention.ms=7200000 --config cleanup.policy=delete

@@ -111,6 +111,17 @@ const MetadataResponse_MetadataResponseTopic *cli_find_topic(const MetadataRespo
 /* Topic error → exit code with a message ("topic 'x': UNKNOWN_TOPIC_OR_PARTITION: …"). */
 int cli_topic_error(const MetadataResponse_MetadataResponseTopic *t, const char *name);
 
+/*
+ * A partition's health, as kafka-topics.sh judges it: under-replicated when
+ * its ISR is smaller than its replica set; offline (unavailable) when it has
+ * no leader or its leader is not among the response's live brokers.
+ */
+bool cli_partition_under_replicated(const MetadataResponse_MetadataResponsePartition *p);
+bool cli_partition_offline(const MetadataResponse *m,
+                           const MetadataResponse_MetadataResponsePartition *p);
+/* "1,2,3" (nothing for an empty list) to stdout. */
+void cli_print_int_list(const trib_karr_int32_t *a);
+
 void cli_sleep_ms(int ms);
 int64_t cli_now_ms(void);
 

@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tributary cluster describe: cluster id, controller and brokers
- * (DescribeCluster v0-1 when the broker has it, else Metadata), and with
- * --api-versions the ranges the broker advertised next to the version this
- * tool would use.
+ * (DescribeCluster v0-1 when the broker has it, else Metadata), the
+ * under-replicated and offline partitions of every topic (Metadata), and
+ * with --api-versions the ranges the broker advertised next to the version
+ * this tool would use.
+ *
+ * The broker lines are the only ones that start with two spaces and hold a
+ * tab ("  ID<TAB>HOST:PORT<TAB>rack: R"); partition lines hold no tab, so
+ * scripts can tell them apart.
  */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -18,15 +24,94 @@ static void usage(FILE *out)
 {
     fputs("Usage: tributary cluster describe [--api-versions]\n"
           "\n"
-          "Prints the cluster id, the controller and the brokers; --api-versions adds\n"
-          "the API versions the broker advertises.\n"
+          "Prints the cluster id, the controller, the brokers (id, host:port, rack),\n"
+          "then the count and list of under-replicated partitions (ISR smaller than\n"
+          "the replicas) and of offline partitions (no leader, or a leader that is not\n"
+          "a live broker); --api-versions adds the API versions the broker advertises.\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
+          "  --request-timeout-ms N, --verbose.\n",
           out);
+}
+
+static void print_partition(const MetadataResponse_MetadataResponseTopic *t,
+                            const MetadataResponse_MetadataResponsePartition *p)
+{
+    printf("  %.*s partition %d: leader ", (int)t->Name.len, t->Name.ptr, (int)p->PartitionIndex);
+    if (p->LeaderId >= 0) {
+        printf("%d", (int)p->LeaderId);
+    } else {
+        fputs("none", stdout);
+    }
+    fputs(", replicas ", stdout);
+    cli_print_int_list(&p->ReplicaNodes);
+    fputs(", isr ", stdout);
+    cli_print_int_list(&p->IsrNodes);
+    if (p->OfflineReplicas.count > 0) {
+        fputs(", offline ", stdout);
+        cli_print_int_list(&p->OfflineReplicas);
+    }
+    putchar('\n');
+}
+
+static int cmp_topic(const void *a, const void *b)
+{
+    const MetadataResponse_MetadataResponseTopic *x = a, *y = b;
+    int32_t n = x->Name.len < y->Name.len ? x->Name.len : y->Name.len;
+    int r = n > 0 ? memcmp(x->Name.ptr, y->Name.ptr, (size_t)n) : 0;
+    return r ? r : (x->Name.len > y->Name.len) - (x->Name.len < y->Name.len);
+}
+
+static int cmp_partition(const void *a, const void *b)
+{
+    const MetadataResponse_MetadataResponsePartition *x = a, *y = b;
+    return (x->PartitionIndex > y->PartitionIndex) - (x->PartitionIndex < y->PartitionIndex);
+}
+
+/* Under-replicated, then offline partitions of md's topics (sorted in place). */
+static void print_partition_health(MetadataResponse *md)
+{
+    if (md->Topics.count > 1) {
+        qsort(md->Topics.items, (size_t)md->Topics.count, sizeof *md->Topics.items, cmp_topic);
+    }
+    for (int32_t i = 0; i < md->Topics.count; i++) {
+        MetadataResponse_MetadataResponseTopic *t = &md->Topics.items[i];
+        if (t->Partitions.count > 1) {
+            qsort(t->Partitions.items, (size_t)t->Partitions.count, sizeof *t->Partitions.items,
+                  cmp_partition);
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        int n = 0;
+        for (int32_t i = 0; i < md->Topics.count; i++) {
+            const MetadataResponse_MetadataResponseTopic *t = &md->Topics.items[i];
+            for (int32_t p = 0; t->ErrorCode == 0 && p < t->Partitions.count; p++) {
+                const MetadataResponse_MetadataResponsePartition *pt = &t->Partitions.items[p];
+                n += pass == 0 ? cli_partition_under_replicated(pt) : cli_partition_offline(md, pt);
+            }
+        }
+        printf("%s partitions: %d\n", pass == 0 ? "Under-replicated" : "Offline", n);
+        for (int32_t i = 0; i < md->Topics.count; i++) {
+            const MetadataResponse_MetadataResponseTopic *t = &md->Topics.items[i];
+            for (int32_t p = 0; t->ErrorCode == 0 && p < t->Partitions.count; p++) {
+                const MetadataResponse_MetadataResponsePartition *pt = &t->Partitions.items[p];
+                if (pass == 0 ? cli_partition_under_replicated(pt)
+                              : cli_partition_offline(md, pt)) {
+                    print_partition(t, pt);
+                }
+            }
+        }
+    }
 }
 
 static int describe(trib_kclient_t *c, bool api_versions, trib_arena_t *arena)
 {
+    /* Metadata of every topic first: it also points the client at the live brokers. */
+    MetadataResponse md;
+    int rc = cli_metadata(c, NULL, 0, false, 0, &md, arena);
+    if (rc != CLI_OK) {
+        return rc;
+    }
     int16_t v = trib_kclient_version(c, API_DESCRIBE_CLUSTER, 0, 1);
     if (v >= 0) {
         DescribeClusterRequest req;
@@ -52,11 +137,6 @@ static int describe(trib_kclient_t *c, bool api_versions, trib_arena_t *arena)
                    b->Rack.len >= 0 ? b->Rack.ptr : "null");
         }
     } else {
-        MetadataResponse md;
-        int rc = cli_metadata(c, NULL, 0, false, 0, &md, arena);
-        if (rc != CLI_OK) {
-            return rc;
-        }
         printf("Cluster ID: %s\n",
                trib_kclient_cluster_id(c)[0] ? trib_kclient_cluster_id(c) : "null");
         printf("Controller: %d\n", (int)trib_kclient_controller(c));
@@ -68,6 +148,7 @@ static int describe(trib_kclient_t *c, bool api_versions, trib_arena_t *arena)
                    b[i].rack[0] ? b[i].rack : "null");
         }
     }
+    print_partition_health(&md);
     if (api_versions) {
         size_t n;
         const trib_kclient_api_range_t *r = trib_kclient_api_ranges(c, &n);

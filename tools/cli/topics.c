@@ -7,7 +7,11 @@
  *
  *   create    CreateTopics v0-7
  *   list      Metadata (all topics)
- *   describe  Metadata + DescribeConfigs v0-4 (topic resources)
+ *   describe  Metadata (v7+ for leader epochs, v5+ for offline replicas) +
+ *             DescribeConfigs v0-4 (topic resources); --under-replicated and
+ *             --offline keep only the partitions in that state, as
+ *             kafka-topics.sh's --under-replicated-partitions and
+ *             --unavailable-partitions do
  *   delete    DeleteTopics v0-6 (names; v6 by Topics[].Name)
  *   alter     CreatePartitions v0-3 (--partitions) and
  *             IncrementalAlterConfigs v0-1 (--config, --delete-config)
@@ -35,6 +39,7 @@
 #define OP_SET 0
 #define OP_DELETE 1
 #define MAX_CONFIGS 64
+#define MAX_TOPICS 256
 #define ADMIN_TIMEOUT_MS 30000
 
 static void usage(FILE *out)
@@ -43,24 +48,36 @@ static void usage(FILE *out)
           "  tributary topics create --topic T [--partitions N] [--replication-factor R]\n"
           "                          [--config K=V]... [--if-not-exists]\n"
           "  tributary topics list\n"
-          "  tributary topics describe [--topic T] [--all-configs]\n"
+          "  tributary topics describe [TOPIC...] [--topic T]... [--all-configs]\n"
+          "                            [--under-replicated] [--offline]\n"
           "  tributary topics delete --topic T [--if-exists]\n"
           "  tributary topics alter --topic T [--partitions N] [--config K=V]...\n"
           "                         [--delete-config K]...\n"
           "\n"
           "create: partitions and replication factor default to the broker's defaults.\n"
-          "describe: without --topic, every topic; Configs shows the topic's own\n"
-          "  (non-default) settings unless --all-configs.\n"
+          "describe: the topics named (as arguments or with --topic), else every topic.\n"
+          "  One line per topic (Configs shows the topic's own, non-default settings\n"
+          "  unless --all-configs), then one per partition: Leader (none without one),\n"
+          "  Replicas, Isr, LeaderEpoch (- when the broker answers Metadata below v7),\n"
+          "  Offline (replicas on brokers that are down, when there are any) and\n"
+          "  Status: ok, or under-replicated (ISR smaller than the replicas) and/or\n"
+          "  offline (no leader, or a leader that is not a live broker).\n"
+          "  --under-replicated (--under-replicated-partitions) and --offline\n"
+          "  (--unavailable-partitions) print only the partitions in that state (either\n"
+          "  state when both are given), without the topic lines.\n"
           "alter: --partitions only grows a topic; --config sets, --delete-config\n"
           "  reverts to the default (IncrementalAlterConfigs).\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
+          "  --request-timeout-ms N, --verbose.\n",
           out);
 }
 
 typedef struct topics_opts {
     cli_common_t common;
-    const char *topic;
+    const char *topic; /* the first of topics */
+    const char *topics[MAX_TOPICS];
+    size_t ntopics;
     int64_t partitions;         /* -1 when not given */
     int64_t replication_factor; /* -1 when not given */
     const char *configs[MAX_CONFIGS];
@@ -70,11 +87,24 @@ typedef struct topics_opts {
     bool if_not_exists;
     bool if_exists;
     bool all_configs;
+    bool under_replicated;
+    bool offline;
 } topics_opts_t;
+
+static int add_topic(topics_opts_t *o, const char *name)
+{
+    if (o->ntopics == MAX_TOPICS) {
+        cli_errorf("at most %d topics", MAX_TOPICS);
+        return CLI_EUSAGE;
+    }
+    o->topics[o->ntopics++] = name;
+    o->topic = o->topics[0];
+    return CLI_OK;
+}
 
 static int parse(topics_opts_t *o, int argc, char **argv)
 {
-    enum { O_TOPIC = 1, O_PARTS, O_RF, O_CONFIG, O_DELCONF, O_INE, O_IE, O_ALL };
+    enum { O_TOPIC = 1, O_PARTS, O_RF, O_CONFIG, O_DELCONF, O_INE, O_IE, O_ALL, O_URP, O_OFFLINE };
     static const struct option opts[] = {
         {"topic", required_argument, NULL, O_TOPIC},
         {"partitions", required_argument, NULL, O_PARTS},
@@ -84,6 +114,10 @@ static int parse(topics_opts_t *o, int argc, char **argv)
         {"if-not-exists", no_argument, NULL, O_INE},
         {"if-exists", no_argument, NULL, O_IE},
         {"all-configs", no_argument, NULL, O_ALL},
+        {"under-replicated", no_argument, NULL, O_URP},
+        {"under-replicated-partitions", no_argument, NULL, O_URP},
+        {"offline", no_argument, NULL, O_OFFLINE},
+        {"unavailable-partitions", no_argument, NULL, O_OFFLINE},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -105,7 +139,9 @@ static int parse(topics_opts_t *o, int argc, char **argv)
         switch (c) {
         case 't':
         case O_TOPIC:
-            o->topic = optarg;
+            if (add_topic(o, optarg) != CLI_OK) {
+                return CLI_EUSAGE;
+            }
             break;
         case O_PARTS:
             if (cli_parse_int("--partitions", optarg, 1, 100000, &o->partitions) < 0) {
@@ -145,6 +181,12 @@ static int parse(topics_opts_t *o, int argc, char **argv)
         case O_ALL:
             o->all_configs = true;
             break;
+        case O_URP:
+            o->under_replicated = true;
+            break;
+        case O_OFFLINE:
+            o->offline = true;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -153,8 +195,10 @@ static int parse(topics_opts_t *o, int argc, char **argv)
             return CLI_EUSAGE;
         }
     }
-    if (optind < argc && !o->topic) {
-        o->topic = argv[optind++];
+    while (optind < argc) {
+        if (add_topic(o, argv[optind++]) != CLI_OK) {
+            return CLI_EUSAGE;
+        }
     }
     if (optind < argc) {
         cli_errorf("unexpected argument '%s'", argv[optind]);
@@ -261,13 +305,6 @@ static int topics_list(trib_kclient_t *c, trib_arena_t *arena)
 
 /* ---- describe ------------------------------------------------------------------ */
 
-static void print_int_list(const trib_karr_int32_t *a)
-{
-    for (int32_t i = 0; i < a->count; i++) {
-        printf("%s%d", i ? "," : "", (int)a->items[i]);
-    }
-}
-
 /* Configs of one topic as "k=v,k=v" (sensitive values hidden). */
 static int describe_configs(trib_kclient_t *c, const char *topic, bool all, char **out,
                             trib_arena_t *arena)
@@ -348,18 +385,51 @@ static int cmp_partition(const void *a, const void *b)
     return (x->PartitionIndex > y->PartitionIndex) - (x->PartitionIndex < y->PartitionIndex);
 }
 
+static void print_partition(const char *name, const MetadataResponse *md,
+                            const MetadataResponse_MetadataResponsePartition *pt, bool epochs)
+{
+    printf("\tTopic: %s\tPartition: %d\tLeader: ", name, (int)pt->PartitionIndex);
+    if (pt->LeaderId >= 0) {
+        printf("%d", (int)pt->LeaderId);
+    } else {
+        fputs("none", stdout);
+    }
+    fputs("\tReplicas: ", stdout);
+    cli_print_int_list(&pt->ReplicaNodes);
+    fputs("\tIsr: ", stdout);
+    cli_print_int_list(&pt->IsrNodes);
+    if (epochs) {
+        printf("\tLeaderEpoch: %d", (int)pt->LeaderEpoch);
+    } else {
+        fputs("\tLeaderEpoch: -", stdout);
+    }
+    if (pt->OfflineReplicas.count > 0) {
+        fputs("\tOffline: ", stdout);
+        cli_print_int_list(&pt->OfflineReplicas);
+    }
+    bool urp = cli_partition_under_replicated(pt), off = cli_partition_offline(md, pt);
+    printf("\tStatus: %s%s%s", urp || off ? "" : "ok", off ? "offline" : "",
+           urp ? (off ? ",under-replicated" : "under-replicated") : "");
+    if (pt->ErrorCode != 0) {
+        printf("\tError: %s", trib_kafka_err_name(pt->ErrorCode));
+    }
+    putchar('\n');
+}
+
 static int topics_describe(trib_kclient_t *c, const topics_opts_t *o, trib_arena_t *arena)
 {
     MetadataResponse md;
-    const char *one[1] = {o->topic};
-    int rc = cli_metadata(c, o->topic ? one : NULL, o->topic ? 1 : 0, false, 0, &md, arena);
+    int rc = cli_metadata(c, o->topics, o->ntopics, false, 0, &md, arena);
     if (rc != CLI_OK) {
         return rc;
     }
-    if (o->topic) {
-        const MetadataResponse_MetadataResponseTopic *t = cli_find_topic(&md, o->topic);
+    /* LeaderEpoch is in Metadata v7+; cli_metadata used the newest both sides have. */
+    bool epochs = trib_kclient_version(c, API_METADATA, 7, 12) >= 7;
+    bool filtered = o->under_replicated || o->offline;
+    for (size_t i = 0; i < o->ntopics; i++) {
+        const MetadataResponse_MetadataResponseTopic *t = cli_find_topic(&md, o->topics[i]);
         if (!t || t->ErrorCode != 0) {
-            return cli_topic_error(t, o->topic);
+            return cli_topic_error(t, o->topics[i]);
         }
     }
     if (md.Topics.count > 1) {
@@ -379,42 +449,32 @@ static int topics_describe(trib_kclient_t *c, const topics_opts_t *o, trib_arena
             rc = CLI_EKAFKA;
             continue;
         }
-        char *configs;
-        int crc = describe_configs(c, name, o->all_configs, &configs, arena);
-        if (crc != CLI_OK) {
-            return crc;
-        }
         if (t->Partitions.count > 1) {
             qsort(t->Partitions.items, (size_t)t->Partitions.count, sizeof *t->Partitions.items,
                   cmp_partition);
         }
-        int32_t rf = t->Partitions.count > 0 ? t->Partitions.items[0].ReplicaNodes.count : 0;
-        char id[23] = "";
-        if (!trib_uuid_is_zero(&t->TopicId)) {
-            trib_uuid_base64(&t->TopicId, id);
+        if (!filtered) {
+            char *configs;
+            int crc = describe_configs(c, name, o->all_configs, &configs, arena);
+            if (crc != CLI_OK) {
+                return crc;
+            }
+            int32_t rf = t->Partitions.count > 0 ? t->Partitions.items[0].ReplicaNodes.count : 0;
+            char id[23] = "";
+            if (!trib_uuid_is_zero(&t->TopicId)) {
+                trib_uuid_base64(&t->TopicId, id);
+            }
+            printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\t"
+                   "Configs: %s\n",
+                   name, id[0] ? id : "-", (int)t->Partitions.count, (int)rf, configs);
         }
-        printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
-               name, id[0] ? id : "-", (int)t->Partitions.count, (int)rf, configs);
         for (int32_t p = 0; p < t->Partitions.count; p++) {
             const MetadataResponse_MetadataResponsePartition *pt = &t->Partitions.items[p];
-            printf("\tTopic: %s\tPartition: %d\tLeader: ", name, (int)pt->PartitionIndex);
-            if (pt->LeaderId >= 0) {
-                printf("%d", (int)pt->LeaderId);
-            } else {
-                fputs("none", stdout);
+            if (filtered && !(o->under_replicated && cli_partition_under_replicated(pt)) &&
+                !(o->offline && cli_partition_offline(&md, pt))) {
+                continue;
             }
-            fputs("\tReplicas: ", stdout);
-            print_int_list(&pt->ReplicaNodes);
-            fputs("\tIsr: ", stdout);
-            print_int_list(&pt->IsrNodes);
-            if (pt->OfflineReplicas.count > 0) {
-                fputs("\tOffline: ", stdout);
-                print_int_list(&pt->OfflineReplicas);
-            }
-            if (pt->ErrorCode != 0) {
-                printf("\tError: %s", trib_kafka_err_name(pt->ErrorCode));
-            }
-            putchar('\n');
+            print_partition(name, &md, pt, epochs);
         }
     }
     return rc;
@@ -579,6 +639,14 @@ int cli_topics(int argc, char **argv)
         strcmp(action, "delete") && strcmp(action, "alter")) {
         cli_errorf("unknown topics action '%s'", action);
         usage(stderr);
+        return CLI_EUSAGE;
+    }
+    if (strcmp(action, "describe") != 0 && o.ntopics > 1) {
+        cli_errorf("unexpected argument '%s' (topics %s takes one topic)", o.topics[1], action);
+        return CLI_EUSAGE;
+    }
+    if (strcmp(action, "describe") != 0 && (o.under_replicated || o.offline)) {
+        cli_errorf("--under-replicated and --offline are options of topics describe");
         return CLI_EUSAGE;
     }
     if (need_topic && !o.topic) {

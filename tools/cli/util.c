@@ -158,6 +158,32 @@ int cli_topic_error(const MetadataResponse_MetadataResponseTopic *t, const char 
     return cli_kafka_fail(t->ErrorCode, none, "topic '%s'", name);
 }
 
+bool cli_partition_under_replicated(const MetadataResponse_MetadataResponsePartition *p)
+{
+    return p->IsrNodes.count < p->ReplicaNodes.count;
+}
+
+bool cli_partition_offline(const MetadataResponse *m,
+                           const MetadataResponse_MetadataResponsePartition *p)
+{
+    if (p->LeaderId < 0) {
+        return true;
+    }
+    for (int32_t i = 0; i < m->Brokers.count; i++) {
+        if (m->Brokers.items[i].NodeId == p->LeaderId) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void cli_print_int_list(const trib_karr_int32_t *a)
+{
+    for (int32_t i = 0; i < a->count; i++) {
+        printf("%s%d", i ? "," : "", (int)a->items[i]);
+    }
+}
+
 /* True when a requested topic is still settling (no leader yet). */
 static bool settling(const MetadataResponse *m, const char *const *topics, size_t n)
 {

@@ -24,11 +24,23 @@
  *
  *   tributary-bench-produce --collector build/bin/tributary-collector
  *       starts a collector on 127.0.0.1 with a temporary data dir
- *   tributary-bench-produce --bootstrap HOST:PORT [--collector-pid PID]
- *       uses a running broker (any Kafka; collector figures need its pid)
+ *   tributary-bench-produce --bootstrap HOST:PORT[,HOST:PORT...]
+ *                           [--collector-pid PID[,PID...]]
+ *       uses a running broker or cluster (any Kafka; collector figures need
+ *       the pids: CPU seconds and peak RSS are summed over them)
  *   -X security.protocol=ssl -X ssl.ca.location=ca.pem ...
  *       librdkafka properties for every client (a TLS or SASL listener;
  *       the CLI pass speaks plaintext only: add --no-cli)
+ *
+ * On a cluster, --replication-factors 1,3 runs every pass once per
+ * replication factor, in the same run (the topic of each pass is created
+ * with that factor, and with --min-insync N also min.insync.replicas N, or
+ * the factor when it is smaller),
+ * and a closing line sets each factor's produce MB/s beside the first
+ * factor's. A topic that cannot be created with its factor is reported and
+ * its passes left out (exit status 1); it is never auto-created instead.
+ * tributary-bench-cluster (tools/bench/cluster) runs this against a local
+ * cluster and a single-node collector in one run.
  *
  * It prints figures; it is not a test and asserts nothing.
  */
@@ -55,11 +67,18 @@
 
 #define MAX_RUNS 15
 #define PARTITIONS 6
+#define MAX_PIDS 16
+#define MAX_RFS 4
 
 typedef struct opts {
     const char *bootstrap;
     const char *collector;
-    pid_t collector_pid;
+    pid_t collector_pid; /* the first of pids; 0 when none */
+    pid_t pids[MAX_PIDS];
+    int npids;
+    int rfs[MAX_RFS];
+    int nrfs;
+    int min_insync;     /* 0: the broker's default */
     long records_small; /* records at 100 B */
     long bytes_large;   /* bytes per 1 KiB pass */
     int runs;
@@ -160,6 +179,41 @@ static bool proc_reset_hwm(pid_t pid)
     }
     bool ok = fputs("5", f) >= 0;
     return fclose(f) == 0 && ok;
+}
+
+/* The collectors' CPU seconds, summed; -1 when there is none or one is unreadable. */
+static double colls_cpu(const struct opts *o)
+{
+    double sum = 0;
+    for (int i = 0; i < o->npids; i++) {
+        double v = proc_cpu(o->pids[i]);
+        if (v < 0) {
+            return -1;
+        }
+        sum += v;
+    }
+    return o->npids ? sum : -1;
+}
+
+/* The collectors' peak RSS in MiB, summed; -1 as above. */
+static double colls_hwm_mb(const struct opts *o)
+{
+    double sum = 0;
+    for (int i = 0; i < o->npids; i++) {
+        double v = proc_hwm_mb(o->pids[i]);
+        if (v < 0) {
+            return -1;
+        }
+        sum += v;
+    }
+    return o->npids ? sum : -1;
+}
+
+static void colls_reset_hwm(const struct opts *o)
+{
+    for (int i = 0; i < o->npids; i++) {
+        proc_reset_hwm(o->pids[i]);
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -351,7 +405,12 @@ static rd_kafka_conf_t *base_conf(const char *bootstrap)
     return conf;
 }
 
-static int create_topic(const char *bootstrap, const char *topic)
+/*
+ * Creates topic with PARTITIONS partitions, replication factor rf and, when
+ * min_insync > 0, min.insync.replicas = min(min_insync, rf) (so an RF 1
+ * topic beside an RF 3 one still takes acks=all). 0, or -1 after printing why.
+ */
+static int create_topic(const char *bootstrap, const char *topic, int rf, int min_insync)
 {
     char err[256];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, base_conf(bootstrap), err, sizeof err);
@@ -359,7 +418,17 @@ static int create_topic(const char *bootstrap, const char *topic)
         fprintf(stderr, "rd_kafka_new: %s\n", err);
         return -1;
     }
-    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, 1, err, sizeof err);
+    rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, PARTITIONS, rf, err, sizeof err);
+    if (!nt) {
+        fprintf(stderr, "CreateTopics %s: %s\n", topic, err);
+        rd_kafka_destroy(rk);
+        return -1;
+    }
+    if (min_insync > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", min_insync < rf ? min_insync : rf);
+        rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", v);
+    }
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
     rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 10000);
@@ -424,10 +493,8 @@ static int produce_pass(const opts_t *o, const char *topic, int size, int acks, 
     if (md) {
         rd_kafka_metadata_destroy(md);
     }
-    if (o->collector_pid > 0) {
-        proc_reset_hwm(o->collector_pid);
-    }
-    double cpu0 = proc_cpu(o->collector_pid), self0 = self_cpu(), t0 = now_s();
+    colls_reset_hwm(o);
+    double cpu0 = colls_cpu(o), self0 = self_cpu(), t0 = now_s();
     for (long i = 0; i < n; i++) {
         ctx.sent_at[i] = now_s();
         while (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, payload,
@@ -444,8 +511,8 @@ static int produce_pass(const opts_t *o, const char *topic, int size, int acks, 
     }
     rd_kafka_flush(rk, 120000);
     double secs = now_s() - t0;
-    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
-    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->coll_cpu = cpu0 >= 0 ? colls_cpu(o) - cpu0 : -1;
+    s->coll_hwm_mb = colls_hwm_mb(o);
     s->self_cpu = self_cpu() - self0;
     s->secs = secs;
     s->rec_s = (double)ctx.acked / secs;
@@ -498,15 +565,13 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
     if (md) {
         rd_kafka_metadata_destroy(md);
     }
-    if (o->collector_pid > 0) {
-        proc_reset_hwm(o->collector_pid);
-    }
+    colls_reset_hwm(o);
     /*
      * The simple (legacy) consumer, as kcat -C: every partition from the
      * beginning into one queue, no group; batched polling.
      */
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    double cpu0 = proc_cpu(o->collector_pid), self0 = self_cpu(), t0 = now_s();
+    double cpu0 = colls_cpu(o), self0 = self_cpu(), t0 = now_s();
     for (int p = 0; p < parts; p++) {
         rd_kafka_consume_start_queue(rkt, p, RD_KAFKA_OFFSET_BEGINNING, q);
     }
@@ -531,8 +596,8 @@ static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
         }
     }
     double secs = now_s() - t0;
-    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
-    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->coll_cpu = cpu0 >= 0 ? colls_cpu(o) - cpu0 : -1;
+    s->coll_hwm_mb = colls_hwm_mb(o);
     s->self_cpu = self_cpu() - self0;
     s->secs = secs;
     s->rec_s = (double)got / secs;
@@ -555,10 +620,8 @@ static int cli_pass(const opts_t *o, const char *topic, long n, int size, sample
 {
     char max[32];
     snprintf(max, sizeof max, "%ld", n);
-    double cpu0 = proc_cpu(o->collector_pid), t0 = now_s();
-    if (o->collector_pid > 0) {
-        proc_reset_hwm(o->collector_pid);
-    }
+    double cpu0 = colls_cpu(o), t0 = now_s();
+    colls_reset_hwm(o);
     fflush(stdout); /* or the child's freopen() writes our buffered lines again */
     pid_t pid = fork();
     if (pid < 0) {
@@ -578,8 +641,8 @@ static int cli_pass(const opts_t *o, const char *topic, long n, int size, sample
         return -1;
     }
     double secs = now_s() - t0;
-    s->coll_cpu = o->collector_pid > 0 ? proc_cpu(o->collector_pid) - cpu0 : -1;
-    s->coll_hwm_mb = proc_hwm_mb(o->collector_pid);
+    s->coll_cpu = cpu0 >= 0 ? colls_cpu(o) - cpu0 : -1;
+    s->coll_hwm_mb = colls_hwm_mb(o);
     s->self_cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                   (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     s->secs = secs;
@@ -657,7 +720,13 @@ static void usage(FILE *out)
           "                              [--records N] [--mbytes N] [--sizes 100,1024]\n"
           "                              [--acks 1,all] [--no-consume] [--no-baseline]\n"
           "                              [--cli PATH | --no-cli] [-X KEY=VALUE]...\n"
+          "                              [--replication-factors 1,3] [--min-insync N]\n"
           "\n"
+          "--bootstrap takes a list (HOST:PORT,HOST:PORT...) and --collector-pid a list\n"
+          "of pids whose CPU seconds and peak RSS are summed (a cluster's collectors).\n"
+          "--replication-factors: run every pass once per factor (default 1), each on a\n"
+          "topic created with that factor (and with --min-insync N, min.insync.replicas\n"
+          "N, or the factor when smaller).\n"
           "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
           "for larger records (default 512). --runs: repetitions, median reported (3).\n"
           "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n"
@@ -691,12 +760,15 @@ int main(int argc, char **argv)
         {"no-baseline", no_argument, NULL, 'B'},
         {"cli", required_argument, NULL, 'L'},
         {"no-cli", no_argument, NULL, 'N'},
+        {"replication-factors", required_argument, NULL, 'R'},
+        {"min-insync", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     opts_t o = {.records_small = 2000000, .bytes_large = 512000000, .runs = 3};
     o.nsizes = parse_list("100,1024", o.sizes, 4);
     o.nacks = parse_list("1,all", o.acks, 2);
+    o.nrfs = parse_list("1", o.rfs, MAX_RFS);
     int c;
     while ((c = getopt_long(argc, argv, "b:c:hX:", lo, NULL)) != -1) {
         switch (c) {
@@ -714,7 +786,14 @@ int main(int argc, char **argv)
             o.collector = optarg;
             break;
         case 'P':
-            o.collector_pid = atoi(optarg);
+            o.npids = parse_list(optarg, o.pids, MAX_PIDS);
+            o.collector_pid = o.npids ? o.pids[0] : 0;
+            break;
+        case 'R':
+            o.nrfs = parse_list(optarg, o.rfs, MAX_RFS);
+            break;
+        case 'I':
+            o.min_insync = atoi(optarg);
             break;
         case 'n':
             o.records_small = atol(optarg);
@@ -752,7 +831,7 @@ int main(int argc, char **argv)
         }
     }
     if ((!o.bootstrap) == (!o.collector) || o.runs < 1 || o.runs > MAX_RUNS ||
-        o.records_small < 1 || o.bytes_large < 1) {
+        o.records_small < 1 || o.bytes_large < 1 || o.nrfs < 1 || o.min_insync < 0) {
         usage(stderr);
         return 2;
     }
@@ -780,6 +859,8 @@ int main(int argc, char **argv)
         }
         o.bootstrap = boot;
         o.collector_pid = started;
+        o.pids[0] = started;
+        o.npids = 1;
     }
     char cpu[256] = "unknown";
     FILE *ci = fopen("/proc/cpuinfo", "r");
@@ -794,8 +875,12 @@ int main(int argc, char **argv)
     if (ci) {
         fclose(ci);
     }
-    printf("tributary-bench-produce: librdkafka %s, broker %s, collector pid %d\n",
-           rd_kafka_version_str(), o.bootstrap, (int)o.collector_pid);
+    printf("tributary-bench-produce: librdkafka %s, broker %s, collector pids",
+           rd_kafka_version_str(), o.bootstrap);
+    for (int i = 0; i < o.npids; i++) {
+        printf("%s%d", i ? "," : " ", (int)o.pids[i]);
+    }
+    printf("%s\n", o.npids ? "" : " unknown");
     printf("machine: %ld CPUs, %s; %d runs per pass, medians below each\n",
            sysconf(_SC_NPROCESSORS_ONLN), cpu, o.runs);
     double baseline = -1;
@@ -814,66 +899,133 @@ int main(int argc, char **argv)
         printf(")\n");
     }
     print_header();
-    int rc = 0;
+    int rc = 0, failed = 0;
     int seq = 0;
+    /* RF suffixes on pass names only when the factors were asked for. */
+    bool rf_names = o.nrfs > 1 || o.rfs[0] != 1 || o.min_insync > 0;
+    /* medians of produce MB/s and per-run ratios to the first factor, for the closing lines */
+    double rf_mb[4][2][MAX_RFS], rf_ratio[4][2][MAX_RFS];
+    bool rf_ok[4][2][MAX_RFS];
+    memset(rf_ok, 0, sizeof rf_ok);
     for (int si = 0; si < o.nsizes && rc == 0; si++) {
         int size = o.sizes[si];
         long n = size <= 100 ? o.records_small : o.bytes_large / size;
         for (int ai = 0; ai < o.nacks && rc == 0; ai++) {
             int acks = o.acks[ai];
-            sample_t prod[MAX_RUNS], cons[MAX_RUNS], clis[MAX_RUNS];
-            char topics[MAX_RUNS][96];
+            static sample_t prod[MAX_RFS][MAX_RUNS], cons[MAX_RFS][MAX_RUNS],
+                clis[MAX_RFS][MAX_RUNS];
+            bool usable[MAX_RFS];
             memset(prod, 0, sizeof prod);
             memset(cons, 0, sizeof cons);
             memset(clis, 0, sizeof clis);
+            for (int fi = 0; fi < o.nrfs; fi++) {
+                usable[fi] = true;
+            }
+            /* Each run measures every factor in turn, so their ratio is taken under one load. */
             for (int r = 0; r < o.runs && rc == 0; r++) {
-                snprintf(topics[r], sizeof topics[r], "bench-%d-%dB-acks%s-%d", (int)getpid(), size,
-                         acks < 0 ? "all" : "1", seq++);
-                if (create_topic(o.bootstrap, topics[r]) < 0) {
-                    fprintf(stderr, "  (relying on auto-creation for %s)\n", topics[r]);
-                }
-                rc = produce_pass(&o, topics[r], size, acks, n, &prod[r]);
-                if (rc == 0 && !o.skip_consume) {
-                    rc = consume_pass(&o, topics[r], n, &cons[r]);
-                }
-                if (rc == 0 && o.cli) {
-                    rc = cli_pass(&o, topics[r], n, size, &clis[r]);
+                for (int fi = 0; fi < o.nrfs && rc == 0; fi++) {
+                    if (!usable[fi]) {
+                        continue;
+                    }
+                    int rf = o.rfs[fi];
+                    char topic[96];
+                    snprintf(topic, sizeof topic, "bench-%d-%dB-acks%s-rf%d-%d", (int)getpid(),
+                             size, acks < 0 ? "all" : "1", rf, seq++);
+                    if (create_topic(o.bootstrap, topic, rf, o.min_insync) < 0) {
+                        if (rf != 1 || o.min_insync > 0) {
+                            fprintf(stderr,
+                                    "  replication factor %d%s: no topic, its passes are left "
+                                    "out\n",
+                                    rf, o.min_insync > 0 ? " with min.insync.replicas" : "");
+                            usable[fi] = false;
+                            failed = 1;
+                            continue;
+                        }
+                        fprintf(stderr, "  (relying on auto-creation for %s)\n", topic);
+                    }
+                    rc = produce_pass(&o, topic, size, acks, n, &prod[fi][r]);
+                    if (rc == 0 && !o.skip_consume) {
+                        rc = consume_pass(&o, topic, n, &cons[fi][r]);
+                    }
+                    if (rc == 0 && o.cli) {
+                        rc = cli_pass(&o, topic, n, size, &clis[fi][r]);
+                    }
                 }
             }
             if (rc != 0) {
                 break;
             }
-            char name[64];
-            snprintf(name, sizeof name, "produce %dB acks=%s", size, acks < 0 ? "all" : "1");
-            sample_t pm = report(name, n, size, prod, o.runs);
-            if (o.skip_consume) {
+            for (int fi = 0; fi < o.nrfs; fi++) {
+                if (!usable[fi]) {
+                    continue;
+                }
+                char name[64], rfs[32] = "";
+                if (rf_names) {
+                    snprintf(rfs, sizeof rfs, " rf%d", o.rfs[fi]);
+                }
+                snprintf(name, sizeof name, "produce %dB acks=%s%s", size, acks < 0 ? "all" : "1",
+                         rfs);
+                sample_t pm = report(name, n, size, prod[fi], o.runs);
+                rf_ok[si][ai][fi] = true;
+                rf_mb[si][ai][fi] = pm.mb_s;
+                if (fi > 0 && usable[0]) {
+                    double v[MAX_RUNS];
+                    for (int r = 0; r < o.runs; r++) {
+                        v[r] = prod[0][r].mb_s > 0 ? prod[fi][r].mb_s / prod[0][r].mb_s : 0;
+                    }
+                    rf_ratio[si][ai][fi] = median(v, o.runs);
+                }
+                if (o.skip_consume) {
+                    continue;
+                }
+                snprintf(name, sizeof name, "consume %dB%s", size, rfs);
+                sample_t cm = report(name, n, size, cons[fi], o.runs);
+                sample_t lm = {0};
+                if (o.cli) {
+                    snprintf(name, sizeof name, "cli consume %dB%s", size, rfs);
+                    lm = report(name, n, size, clis[fi], o.runs);
+                }
+                printf("summary %dB acks=%s%s: produce %.0f MB/s (collector %.2f CPU-s/GB); "
+                       "librdkafka consume %.0f MB/s = %.2fx produce",
+                       size, acks < 0 ? "all" : "1", rfs, pm.mb_s, cpu_per_gb(&pm, n, size),
+                       cm.mb_s, pm.mb_s > 0 ? cm.mb_s / pm.mb_s : 0);
+                if (baseline > 0) {
+                    printf(", %.0f%% of loopback", 100 * cm.mb_s / baseline);
+                }
+                printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&cm, n, size));
+                if (o.cli) {
+                    printf("; CLI consume %.0f MB/s", lm.mb_s);
+                    if (baseline > 0) {
+                        printf(", %.0f%% of loopback", 100 * lm.mb_s / baseline);
+                    }
+                    printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&lm, n, size));
+                }
+                printf("\n");
+                fflush(stdout);
+            }
+        }
+    }
+    /* One line per size and acks comparing each factor with the first. */
+    for (int si = 0; si < o.nsizes && o.nrfs > 1; si++) {
+        for (int ai = 0; ai < o.nacks; ai++) {
+            if (!rf_ok[si][ai][0]) {
                 continue;
             }
-            snprintf(name, sizeof name, "consume %dB", size);
-            sample_t cm = report(name, n, size, cons, o.runs);
-            sample_t lm = {0};
-            if (o.cli) {
-                snprintf(name, sizeof name, "cli consume %dB", size);
-                lm = report(name, n, size, clis, o.runs);
-            }
-            printf("summary %dB acks=%s: produce %.0f MB/s (collector %.2f CPU-s/GB); "
-                   "librdkafka consume %.0f MB/s = %.2fx produce",
-                   size, acks < 0 ? "all" : "1", pm.mb_s, cpu_per_gb(&pm, n, size), cm.mb_s,
-                   pm.mb_s > 0 ? cm.mb_s / pm.mb_s : 0);
-            if (baseline > 0) {
-                printf(", %.0f%% of loopback", 100 * cm.mb_s / baseline);
-            }
-            printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&cm, n, size));
-            if (o.cli) {
-                printf("; CLI consume %.0f MB/s", lm.mb_s);
-                if (baseline > 0) {
-                    printf(", %.0f%% of loopback", 100 * lm.mb_s / baseline);
+            printf("replication %dB acks=%s: rf%d %.1f MB/s", o.sizes[si],
+                   o.acks[ai] < 0 ? "all" : "1", o.rfs[0], rf_mb[si][ai][0]);
+            for (int fi = 1; fi < o.nrfs; fi++) {
+                if (rf_ok[si][ai][fi]) {
+                    printf("; rf%d %.1f MB/s = %.2fx rf%d (median of the runs' ratios)", o.rfs[fi],
+                           rf_mb[si][ai][fi], rf_ratio[si][ai][fi], o.rfs[0]);
+                } else {
+                    printf("; rf%d not measured", o.rfs[fi]);
                 }
-                printf(" (collector %.2f CPU-s/GB served)", cpu_per_gb(&lm, n, size));
             }
             printf("\n");
-            fflush(stdout);
         }
+    }
+    if (failed && rc == 0) {
+        rc = 1;
     }
     if (started > 0) {
         stop_collector(started);
