@@ -46,6 +46,7 @@
  * which answers UNSUPPORTED_VERSION with a v0 body listing its own range,
  * KIP-511), a header or body that does not decode.
  */
+#include "server/console.h"
 #include "server/server_int.h"
 
 #include <string.h>
@@ -144,5 +145,8 @@ void coll_dispatch(coll_req_t *r)
     }
     /* The response is the server's own making: no input-driven bound from here on. */
     trib_arena_set_limit(&r->arena, 0);
+    if (r->api_key == API_PRODUCE) {
+        coll_console_note_produce(r->srv->console, r);
+    }
     api->handle(r);
 }

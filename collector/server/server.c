@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/console.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
@@ -707,6 +708,9 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         }
         s->metrics_port = s->http.port;
         trib_http_set_detail(&s->http, health_detail);
+        if ((rc = coll_console_start(s)) != 0) {
+            return trib_error_set(err, rc, "console: %s", trib_strerror(rc));
+        }
         format_addr(s->metrics_addr, sizeof(s->metrics_addr),
                     cfg->metrics_host && *cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
                     s->metrics_port);
@@ -772,6 +776,9 @@ void coll_server_check_stop(coll_server_t *s)
         if (s->groups) {
             close_handle(s, coll_groups_timer(s->groups));
         }
+        if (s->console) {
+            close_handle(s, coll_console_timer(s->console));
+        }
         s->stop_handles++;
         trib_http_stop(&s->http, http_stopped);
         return;
@@ -818,6 +825,7 @@ void coll_server_free(coll_server_t *s)
     }
     coll_groups_free(s->groups);
     s->groups = NULL;
+    coll_console_free(s->console);
     foreach_partition(s, detach_one, NULL);
     coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);
