@@ -556,21 +556,22 @@ void coll_console_note_produce(coll_console_t *c, coll_req_t *r)
     if (colon && (host[0] != '[' || (colon > host && colon[-1] == ']'))) {
         *colon = '\0';
     }
-    producer_t *slot = NULL, *oldest = NULL;
-    for (size_t i = 0; i < MAX_PRODUCERS; i++) {
+    /* The entry of this client id and host; else a free one; else the least recently seen. */
+    producer_t *slot = NULL, *spare = NULL;
+    for (size_t i = 0; i < MAX_PRODUCERS && !slot; i++) {
         producer_t *p = &c->producers[i];
-        if (p->used && strcmp(p->client_id, cid) == 0 && strcmp(p->host, host) == 0) {
-            slot = p;
-            break;
-        }
-        if (!oldest || !p->used || (oldest->used && p->last_seen_ms < oldest->last_seen_ms)) {
-            if (!oldest || oldest->used) {
-                oldest = p;
+        if (!p->used) {
+            if (!spare || spare->used) {
+                spare = p;
             }
+        } else if (strcmp(p->client_id, cid) == 0 && strcmp(p->host, host) == 0) {
+            slot = p;
+        } else if (!spare || (spare->used && p->last_seen_ms < spare->last_seen_ms)) {
+            spare = p;
         }
     }
     if (!slot) {
-        slot = oldest;
+        slot = spare;
         memset(slot, 0, sizeof(*slot));
         slot->used = true;
         snprintf(slot->client_id, sizeof(slot->client_id), "%s", cid);
@@ -796,12 +797,41 @@ static int view_topic(coll_console_t *c, trib_buf_t *b, const char *name, const 
 
 /* ---- the record browser ------------------------------------------------------------------ */
 
+/*
+ * The browser reads the partition twice so that its memory stays within
+ * max_bytes however large the records are: the first pass notes only each
+ * record's offset and size (the last `limit` of them, in a ring) to find
+ * the newest records whose bytes fit; the second copies just those.
+ */
 typedef struct rec {
     int64_t offset, timestamp;
-    uint8_t *key, *value, *headers; /* copies (malloc) */
+    uint8_t *key, *value, *headers; /* copies (malloc); value cut to vcopy bytes */
     int32_t key_len, value_len, header_count;
-    size_t headers_len;
+    size_t headers_len, vcopy;
 } rec_t;
+
+typedef struct rsize {
+    int64_t offset;
+    size_t size; /* key + value + headers */
+} rsize_t;
+
+typedef struct scan_ctx {
+    /* pass 1 */
+    rsize_t *ring;
+    size_t limit, count, head;
+    /* pass 2 */
+    int64_t first; /* the oldest offset taken */
+    rec_t *out;
+    size_t nout, cap;
+    size_t cut_to; /* > 0: the one record taken is cut to this many key + value bytes */
+    int err;
+} scan_ctx_t;
+
+static size_t rec_size(const trib_record_t *r)
+{
+    return (size_t)(r->key.len > 0 ? r->key.len : 0) +
+           (size_t)(r->value.len > 0 ? r->value.len : 0) + r->headers_len;
+}
 
 static void rec_free(rec_t *r)
 {
@@ -851,6 +881,114 @@ static int query_u64(const char *query, const char *name, uint64_t *out)
     return 0;
 }
 
+static void pass_sizes(scan_ctx_t *x, const trib_record_t *r)
+{
+    rsize_t *slot = &x->ring[x->count < x->limit ? x->count : x->head];
+    if (x->count == x->limit) {
+        x->head = (x->head + 1) % x->limit;
+    } else {
+        x->count++;
+    }
+    slot->offset = r->offset;
+    slot->size = rec_size(r);
+}
+
+static void pass_copy(scan_ctx_t *x, const trib_record_t *r)
+{
+    if (r->offset < x->first || x->nout >= x->cap) {
+        return;
+    }
+    rec_t *o = &x->out[x->nout++];
+    o->offset = r->offset;
+    o->timestamp = r->timestamp;
+    o->key_len = r->key.len;
+    o->value_len = r->value.len;
+    size_t klen = r->key.len > 0 ? (size_t)r->key.len : 0;
+    size_t vlen = r->value.len > 0 ? (size_t)r->value.len : 0;
+    if (x->cut_to) {
+        klen = klen < x->cut_to ? klen : x->cut_to;
+        size_t room = x->cut_to - klen;
+        if (vlen > room) {
+            vlen = room;
+            /* Cut at a character boundary when the value is text. */
+            while (vlen > 0 && (r->value.ptr[vlen] & 0xc0) == 0x80) {
+                vlen--;
+            }
+        }
+    } else {
+        o->header_count = r->header_count;
+        o->headers_len = r->headers_len;
+        o->headers = dup_bytes(r->headers, (int64_t)r->headers_len);
+        if (!o->headers) {
+            x->err = -ENOMEM;
+        }
+    }
+    o->vcopy = vlen;
+    if (r->key.len >= 0 && !(o->key = dup_bytes(r->key.ptr, (int64_t)klen))) {
+        x->err = -ENOMEM;
+    }
+    if (r->value.len >= 0 && !(o->value = dup_bytes(r->value.ptr, (int64_t)vlen))) {
+        x->err = -ENOMEM;
+    }
+    if (x->cut_to) {
+        o->key_len = r->key.len >= 0 ? (int32_t)klen : -1;
+    }
+}
+
+/* Calls fn for each record in [from, hw). 0 or a negative error. */
+static int scan_records(coll_log_t *log, int64_t from, int64_t hw,
+                        void (*fn)(scan_ctx_t *x, const trib_record_t *r), scan_ctx_t *x)
+{
+    int64_t off = from;
+    for (int rounds = 0; off < hw && rounds < 100000 && !x->err; rounds++) {
+        coll_read_t rd;
+        int rc = coll_log_read(log, off, READ_CHUNK, hw, 0, &rd);
+        if (rc == -ERANGE && off < coll_log_start_offset(log)) {
+            off = coll_log_start_offset(log); /* retention moved the start meanwhile */
+            continue;
+        }
+        if (rc != 0 || rd.len == 0) {
+            coll_read_release(&rd);
+            return rc;
+        }
+        uint8_t *buf = malloc(rd.len);
+        ssize_t got = buf ? coll_read_copy(&rd, 0, buf, rd.len) : -ENOMEM;
+        int64_t next = rd.next_offset;
+        coll_read_release(&rd);
+        if (got <= 0) {
+            free(buf);
+            return got < 0 ? (int)got : -EIO;
+        }
+        trib_batch_iter_t it;
+        trib_batch_t bt;
+        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
+        while (!x->err && trib_batch_iter_next(&it, &bt) == 1) {
+            if (trib_batch_is_control(&bt) || trib_batch_last_offset(&bt) < from) {
+                continue;
+            }
+            trib_record_iter_t ri;
+            trib_record_t r;
+            trib_record_iter_init(&ri, &bt, NULL, MAX_DECOMPRESSED);
+            int irc;
+            while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
+                if (r.offset >= from && r.offset < hw) {
+                    fn(x, &r);
+                }
+            }
+            if (irc < 0) {
+                x->err = irc;
+            }
+            trib_record_iter_fini(&ri);
+        }
+        free(buf);
+        if (next <= off) {
+            break;
+        }
+        off = next;
+    }
+    return x->err;
+}
+
 static int view_records(coll_console_t *c, trib_buf_t *b, const char *name, const char *part,
                         const char *query, const char *path)
 {
@@ -880,159 +1018,80 @@ static int view_records(coll_console_t *c, trib_buf_t *b, const char *name, cons
     int64_t start = coll_log_start_offset(log);
     int64_t hw = coll_log_high_watermark(log);
     int64_t from = hw - (int64_t)limit > start ? hw - (int64_t)limit : start;
-    /* The last `limit` records below the high watermark, in a ring. */
-    rec_t *ring = calloc(limit ? limit : 1, sizeof(*ring));
-    if (!ring) {
+    scan_ctx_t x;
+    memset(&x, 0, sizeof(x));
+    x.limit = limit;
+    x.ring = calloc(limit ? limit : 1, sizeof(*x.ring));
+    if (!x.ring) {
         return json_error(b, 503, "out of memory", path);
     }
-    size_t count = 0, head = 0; /* head: the oldest when full */
-    int64_t off = from;
-    int err = 0;
-    for (int rounds = 0; limit > 0 && off < hw && rounds < 10000; rounds++) {
-        coll_read_t rd;
-        int rc = coll_log_read(log, off, READ_CHUNK, hw, 0, &rd);
-        if (rc == -ERANGE && off < coll_log_start_offset(log)) {
-            off = coll_log_start_offset(log); /* retention moved the start meanwhile */
-            continue;
-        }
-        if (rc != 0 || rd.len == 0) {
-            coll_read_release(&rd);
-            err = rc;
+    int err = limit ? scan_records(log, from, hw, pass_sizes, &x) : 0;
+    /* Newest first while the bytes fit; the newest always shows, cut if it must be. */
+    size_t take = 0, used = 0;
+    for (size_t k = 0; !err && k < x.count; k++) {
+        const rsize_t *r = &x.ring[(x.head + x.count - 1 - k) % x.count];
+        if (used + r->size > max_bytes) {
+            if (take == 0 && max_bytes > 0) {
+                take = 1;
+                x.cut_to = max_bytes;
+            }
             break;
         }
-        uint8_t *buf = malloc(rd.len);
-        ssize_t got = buf ? coll_read_copy(&rd, 0, buf, rd.len) : -ENOMEM;
-        int64_t next = rd.next_offset;
-        coll_read_release(&rd);
-        if (got <= 0) {
-            free(buf);
-            err = got < 0 ? (int)got : -EIO;
-            break;
-        }
-        trib_batch_iter_t it;
-        trib_batch_t bt;
-        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
-        while (trib_batch_iter_next(&it, &bt) == 1) {
-            if (trib_batch_is_control(&bt) || trib_batch_last_offset(&bt) < from) {
-                continue;
-            }
-            trib_record_iter_t ri;
-            trib_record_t r;
-            trib_record_iter_init(&ri, &bt, NULL, MAX_DECOMPRESSED);
-            int irc;
-            while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
-                if (r.offset < from || r.offset >= hw) {
-                    continue;
-                }
-                rec_t *slot = &ring[count < limit ? count : head];
-                if (count == limit) {
-                    rec_free(slot);
-                    head = (head + 1) % limit;
-                } else {
-                    count++;
-                }
-                slot->offset = r.offset;
-                slot->timestamp = r.timestamp;
-                slot->key_len = r.key.len;
-                slot->key = dup_bytes(r.key.ptr, r.key.len);
-                slot->value_len = r.value.len;
-                slot->value = dup_bytes(r.value.ptr, r.value.len);
-                slot->header_count = r.header_count;
-                slot->headers_len = r.headers_len;
-                slot->headers = dup_bytes(r.headers, (int64_t)r.headers_len);
-                if ((r.key.len >= 0 && !slot->key) || (r.value.len >= 0 && !slot->value) ||
-                    !slot->headers) {
-                    err = -ENOMEM;
-                }
-            }
-            if (irc < 0) {
-                err = irc;
-            }
-            trib_record_iter_fini(&ri);
-        }
-        free(buf);
-        if (err || next <= off) {
-            break;
-        }
-        off = next;
+        used += r->size;
+        take++;
     }
+    if (!err && take > 0) {
+        x.first = x.ring[(x.head + x.count - take) % x.count].offset;
+        x.cap = take;
+        x.out = calloc(take, sizeof(*x.out));
+        err = x.out ? scan_records(log, x.first, hw, pass_copy, &x) : -ENOMEM;
+    }
+    size_t omitted = x.count - take;
+    free(x.ring);
     if (err) {
-        for (size_t i = 0; i < count; i++) {
-            rec_free(&ring[i]);
+        for (size_t i = 0; i < x.nout; i++) {
+            rec_free(&x.out[i]);
         }
-        free(ring);
+        free(x.out);
         char msg[200];
         snprintf(msg, sizeof(msg), "cannot read the partition: %s", trib_strerror(err));
         return json_error(b, 500, msg, path);
-    }
-    /* Newest first while the bytes (key + value + headers) fit; the newest always shows. */
-    size_t take = 0, used = 0;
-    bool cut = false;
-    for (size_t k = 0; k < count; k++) {
-        const rec_t *r = &ring[(head + count - 1 - k) % (count ? count : 1)];
-        size_t sz = (size_t)(r->key_len > 0 ? r->key_len : 0) +
-                    (size_t)(r->value_len > 0 ? r->value_len : 0) + r->headers_len;
-        if (used + sz > max_bytes) {
-            if (take == 0) {
-                take = 1;
-                cut = true;
-            }
-            break;
-        }
-        used += sz;
-        take++;
     }
     jraw(b, "{\"topic\":");
     jstr(b, t->name);
     jf(b,
        ",\"partition\":%d,\"log_start_offset\":%" PRId64 ",\"high_watermark\":%" PRId64
        ",\"limit\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"omitted\":%zu,\"records\":[",
-       (int)p->index, start, hw, limit, max_bytes, count - take);
-    for (size_t k = 0; k < take; k++) {
-        /* oldest of the taken first */
-        const rec_t *r = &ring[(head + count - take + k) % (count ? count : 1)];
-        int64_t vlen = r->value_len;
-        bool trunc = false;
-        if (cut) {
-            size_t room = max_bytes > (size_t)(r->key_len > 0 ? r->key_len : 0)
-                              ? max_bytes - (size_t)(r->key_len > 0 ? r->key_len : 0)
-                              : 0;
-            if (vlen > (int64_t)room) {
-                vlen = (int64_t)room;
-                trunc = true;
-            }
-        }
+       (int)p->index, start, hw, limit, max_bytes, omitted);
+    for (size_t k = 0; k < x.nout; k++) {
+        const rec_t *r = &x.out[k];
         jf(b, "%s{\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",", k ? "," : "", r->offset,
            r->timestamp);
         jbytes_field(b, "key", r->key, r->key_len);
         jraw(b, ",");
-        jbytes_field(b, "value", r->value, vlen);
+        jbytes_field(b, "value", r->value, r->value_len < 0 ? -1 : (int64_t)r->vcopy);
         jf(b, ",\"value_size\":%d,\"truncated\":%s,\"headers\":[", (int)r->value_len,
-           trunc || (cut && r->headers_len) ? "true" : "false");
-        if (!cut) {
-            trib_record_t fake;
-            memset(&fake, 0, sizeof(fake));
-            fake.header_count = r->header_count;
-            fake.headers = r->headers;
-            fake.headers_len = r->headers_len;
-            trib_record_header_iter_t hi;
-            trib_record_header_t h;
-            trib_record_header_iter_init(&hi, &fake);
-            for (int i = 0; trib_record_header_iter_next(&hi, &h) == 1; i++) {
-                jf(b, "%s{", i ? "," : "");
-                jbytes_field(b, "key", h.key.ptr, h.key.len);
-                jraw(b, ",");
-                jbytes_field(b, "value", h.value.ptr, h.value.len);
-                jraw(b, "}");
-            }
+           x.cut_to ? "true" : "false");
+        trib_record_t fake;
+        memset(&fake, 0, sizeof(fake));
+        fake.header_count = r->header_count;
+        fake.headers = r->headers;
+        fake.headers_len = r->headers_len;
+        trib_record_header_iter_t hi;
+        trib_record_header_t h;
+        trib_record_header_iter_init(&hi, &fake);
+        for (int i = 0; r->headers && trib_record_header_iter_next(&hi, &h) == 1; i++) {
+            jf(b, "%s{", i ? "," : "");
+            jbytes_field(b, "key", h.key.ptr, h.key.len);
+            jraw(b, ",");
+            jbytes_field(b, "value", h.value.ptr, h.value.len);
+            jraw(b, "}");
         }
         jraw(b, "]}");
+        rec_free(&x.out[k]);
     }
     jraw(b, "]}");
-    for (size_t i = 0; i < count; i++) {
-        rec_free(&ring[i]);
-    }
-    free(ring);
+    free(x.out);
     return 200;
 }
 

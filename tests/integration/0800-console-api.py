@@ -279,6 +279,8 @@ def check_records(c):
     if total > 300:
         raise TestFailure("records past max_bytes: %d bytes" % total)
     expect("limit 0", get_json(c, base + "?limit=0")["records"], [])
+    r = get_json(c, base + "?limit=3&max_bytes=0")
+    expect("max_bytes 0", (r["records"], r["omitted"]), ([], 3))
     for q in ("?limit=abc", "?limit=-1", "?max_bytes=99999999999", "?limit=1001", "?limit="):
         e = get_json(c, base + q, 400)
         if "error" not in e:
