@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The agent's loop: pipelines built from the configuration, the handles
- * that drive them, checkpoints, signals and reloads.
+ * The agent's loop: the pipelines and their inputs built from the
+ * configuration, the handles that drive them, the checkpoint timer,
+ * signals and reloads. What an input does is behind its operations table
+ * (input/input.h); what is sent, behind the pipeline (pipeline.h) and the
+ * output (output/output.h).
  *
  * Handles (all on one uv loop, closed before uv_loop_close()):
- *   tick        every few ms: due scans and polls, multiline timeouts,
- *               librdkafka's reports, --once completion
- *   work        an idle handle that reads files while any has data and
- *               the output is not paused; a pass reads at most
+ *   tick        every few ms: each input's tick (scans, polls, multiline
+ *               timeouts), librdkafka's reports, --once completion
+ *   work        an idle handle that runs the inputs' work (reading files)
+ *               and the disk buffer's pump while there is something to
+ *               read and the output is not paused; a pass reads at most
  *               AGENT_READ_BUDGET bytes per file so reports are served
  *   rk_poll     librdkafka's main queue signals a pipe when reports wait
- *   inotify     directory events shorten the wait for scans and polls
  *   ckpt_timer  writes the checkpoint table when it changed
  *   signals     SIGTERM/SIGINT drain and exit, SIGHUP reloads
+ * (the tail inputs' inotify handle is theirs: input/tail.c)
  *
  * Reload (SIGHUP): the new file is loaded and validated first; a bad one is
  * reported and the running pipelines go on. A good one: reading stops,
@@ -30,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -48,14 +51,45 @@ int64_t agent_now_ms(agent_t *a)
     return (int64_t)uv_now(&a->loop);
 }
 
-int64_t agent_wall_ms(void)
+static void work_cb(uv_idle_t *h);
+
+/* The output has room again: reading resumes. */
+static void output_room(void *arg)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    agent_t *a = arg;
+    a->paused = false;
+    agent_kick(a);
 }
 
-static void work_cb(uv_idle_t *h);
+static bool host_running(void *arg)
+{
+    agent_t *a = arg;
+    return a->state == AGENT_RUNNING;
+}
+
+static void host_kick(void *arg)
+{
+    agent_kick(arg);
+}
+
+static void host_tick_now(void *arg)
+{
+    agent_tick_now(arg);
+}
+
+static int host_spool(void *arg, agent_input_t *in, agent_event_t *ev, const char *source)
+{
+    return agent_spool_emit(arg, in, ev, source);
+}
+
+bool agent_healthy(agent_t *a, char *why, size_t whylen)
+{
+    if (a->state != AGENT_RUNNING || a->exit_code != 0) {
+        snprintf(why, whylen, "stopping");
+        return false;
+    }
+    return agent_output_healthy(a->out, !agent_spool_idle(a), why, whylen);
+}
 
 void agent_kick(agent_t *a)
 {
@@ -68,15 +102,13 @@ void agent_kick(agent_t *a)
 static void work_cb(uv_idle_t *h)
 {
     agent_t *a = h->data;
-    bool more = agent_buffer_pump(a);
+    bool more = agent_spool_pump(a);
     for (size_t i = 0; i < a->npipes && !a->paused; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
+        agent_pipe_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs && !a->paused; j++) {
-            for (agent_file_t *f = pl->inputs[j].files; f != NULL && !a->paused; f = f->next) {
-                if (f->want_read) {
-                    agent_tail_read(f, AGENT_READ_BUDGET);
-                    more |= f->want_read;
-                }
+            agent_input_t *in = &pl->inputs[j];
+            if (in->ops->work != NULL) {
+                more |= in->ops->work(in, AGENT_READ_BUDGET);
             }
         }
     }
@@ -87,7 +119,7 @@ static void work_cb(uv_idle_t *h)
         uv_idle_stop(&a->work);
         a->work_on = false;
     }
-    agent_output_poll(a);
+    agent_output_poll(a->out);
 }
 
 static int save_ckpts(agent_t *a)
@@ -127,14 +159,15 @@ static void ckpt_cb(uv_timer_t *t)
 
 static bool all_idle(agent_t *a)
 {
-    if (a->inflight_msgs > 0 || !agent_buffer_idle(a)) {
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
+    if (os.inflight_msgs > 0 || !agent_spool_idle(a)) {
         return false;
     }
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
-            if (in->conf->type == AGENT_INPUT_TAIL &&
-                (a->opts.input_path == NULL || in->only_path != NULL) && !agent_tail_idle(in)) {
+            if (in->ops->idle != NULL && !in->ops->idle(in)) {
                 return false;
             }
         }
@@ -150,68 +183,32 @@ static void tick_cb(uv_timer_t *t)
 {
     agent_t *a = t->data;
     int64_t now = agent_now_ms(a);
-    agent_output_poll(a);
+    agent_output_poll(a->out);
     if (a->state != AGENT_RUNNING) {
         return;
     }
-    if (a->rebuild) {
+    if (agent_output_fatal(a->out)) {
         rebuild(a);
         return;
     }
-    bool scan_now = a->want_scan;
-    a->want_scan = false;
     for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
+        agent_pipe_t *pl = &a->pipes[i];
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];
-            if (in->conf->type != AGENT_INPUT_TAIL) {
-                continue;
-            }
-            if (scan_now || now >= in->next_scan_ms) {
-                agent_tail_scan(in, false, false);
-                in->next_scan_ms = now + in->conf->scan_interval_ms;
-            }
-            if (scan_now || now >= in->next_poll_ms) {
-                agent_tail_poll(in);
-                in->next_poll_ms = now + in->conf->poll_interval_ms;
-            }
-            for (agent_file_t *f = in->files; f != NULL; f = f->next) {
-                if (f->want_read) {
-                    agent_kick(a);
-                    break;
-                }
+            if (in->ops->tick != NULL) {
+                in->ops->tick(in, now);
             }
         }
     }
-    agent_buffer_check_room(a);
+    agent_spool_check_room(a);
     if (a->opts.once && all_idle(a)) {
         begin_stop(a);
     }
 }
 
-static void inotify_cb(uv_poll_t *h, int status, int events)
+void agent_tick_now(agent_t *a)
 {
-    agent_t *a = h->data;
-    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-    for (;;) {
-        ssize_t n = read(a->inotify_fd, buf, sizeof(buf));
-        if (n <= 0) {
-            break;
-        }
-        for (char *p = buf; p < buf + n;) {
-            struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->mask & IN_Q_OVERFLOW) {
-                TRIB_LOG(TRIB_LOG_INFO, "tail", "inotify queue overflow: full rescan");
-            }
-            p += sizeof(*ev) + ev->len;
-        }
-        a->want_scan = true;
-    }
-    /* act now rather than at the next tick, at most every 50 ms (a busy
-       directory sends an event per write) */
-    int64_t now = agent_now_ms(a);
-    if (a->want_scan && now - a->last_wake_ms >= 50 && !uv_is_closing((uv_handle_t *)&a->tick)) {
-        a->last_wake_ms = now;
+    if (!uv_is_closing((uv_handle_t *)&a->tick)) {
         tick_cb(&a->tick);
     }
 }
@@ -222,59 +219,7 @@ static void rk_poll_cb(uv_poll_t *h, int status, int events)
     char buf[256];
     while (read(a->rk_pipe[0], buf, sizeof(buf)) > 0) {
     }
-    agent_output_poll(a);
-}
-
-/* Directory part of a glob up to its first wildcard component. */
-static void watch_dirs(agent_t *a)
-{
-    if (a->inotify_fd < 0 || a->opts.input_path != NULL) {
-        return;
-    }
-    for (size_t i = 0; i < a->nwds; i++) {
-        inotify_rm_watch(a->inotify_fd, a->wds[i]);
-    }
-    a->nwds = 0;
-    for (size_t i = 0; i < a->npipes; i++) {
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            agent_input_conf_t *c = a->pipes[i].inputs[j].conf;
-            if (!c->inotify) {
-                continue;
-            }
-            for (size_t k = 0; k < c->paths.count; k++) {
-                char dir[4096];
-                snprintf(dir, sizeof(dir), "%s", c->paths.items[k]);
-                char *wild = strpbrk(dir, "*?[");
-                if (wild != NULL) {
-                    *wild = '\0';
-                }
-                char *slash = strrchr(dir, '/');
-                if (slash == NULL) {
-                    continue;
-                }
-                slash[slash == dir ? 1 : 0] = '\0';
-                int wd = inotify_add_watch(a->inotify_fd, dir,
-                                           IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO |
-                                               IN_DELETE | IN_CLOSE_WRITE | IN_ATTRIB);
-                if (wd < 0) {
-                    if (!a->inotify_failed) {
-                        TRIB_LOG(TRIB_LOG_WARN, "tail",
-                                 "inotify watch on %s: %s; falling back to polling every "
-                                 "poll_interval",
-                                 dir, strerror(errno));
-                    }
-                    a->inotify_failed = true;
-                    a->st.inotify_fallbacks++;
-                    continue;
-                }
-                int *n = realloc(a->wds, (a->nwds + 1) * sizeof(*n));
-                if (n != NULL) {
-                    a->wds = n;
-                    a->wds[a->nwds++] = wd;
-                }
-            }
-        }
-    }
+    agent_output_poll(a->out);
 }
 
 /* The counters of an input, found by pipeline name and input id. */
@@ -299,6 +244,26 @@ static agent_input_stats_t *input_stats(agent_t *a, const char *pipeline, const 
     return s;
 }
 
+/* The producer, with a handle for each pipeline's fixed topic. */
+static int start_output(agent_t *a)
+{
+    int rc = agent_output_start(a->out, &a->cfg->conf, a->rk_pipe[1]);
+    for (size_t i = 0; rc == 0 && i < a->npipes; i++) {
+        if (a->pipes[i].pl.topic_fixed) {
+            agent_output_topic(a->out, a->pipes[i].pl.conf->topic);
+        }
+    }
+    return rc;
+}
+
+/* The operations of each input type, by AGENT_INPUT_*. */
+static const agent_input_ops_t *const input_types[] = {
+    [AGENT_INPUT_TAIL] = &agent_tail_ops,
+    [AGENT_INPUT_SYSLOG] = &agent_syslog_ops,
+    [AGENT_INPUT_METRICS] = &agent_sample_ops,
+    [AGENT_INPUT_PROMETHEUS] = &agent_sample_ops,
+};
+
 static int build_pipelines(agent_t *a)
 {
     agent_conf_t *k = &a->cfg->conf;
@@ -307,41 +272,35 @@ static int build_pipelines(agent_t *a)
         return -ENOMEM;
     }
     a->npipes = k->npipelines;
-    size_t maxline = 0;
-    uint64_t maxfp = 0;
     for (size_t i = 0; i < k->npipelines; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        pl->a = a;
-        pl->conf = &k->pipelines[i];
-        pl->inputs = calloc(pl->conf->ninputs, sizeof(*pl->inputs));
+        agent_pipe_t *pl = &a->pipes[i];
+        const agent_pipeline_conf_t *pc = &k->pipelines[i];
+        if (agent_pipeline_init(&pl->pl, pc, k, &a->st) != 0) {
+            return -ENOMEM;
+        }
+        pl->inputs = calloc(pc->ninputs, sizeof(*pl->inputs));
         if (pl->inputs == NULL) {
             return -ENOMEM;
         }
-        pl->ninputs = pl->conf->ninputs;
+        pl->ninputs = pc->ninputs;
         for (size_t j = 0; j < pl->ninputs; j++) {
-            pl->inputs[j].pl = pl;
-            pl->inputs[j].conf = &pl->conf->inputs[j];
-            pl->inputs[j].ist = input_stats(a, pl->conf->name, pl->conf->inputs[j].id);
-            if (pl->inputs[j].ist == NULL) {
+            agent_input_t *in = &pl->inputs[j];
+            in->host = &a->host;
+            in->pl = &pl->pl;
+            in->conf = &pc->inputs[j];
+            in->ist = input_stats(a, pc->name, pc->inputs[j].id);
+            if (in->ist == NULL) {
                 return -ENOMEM;
             }
-            if (pl->conf->inputs[j].max_line_bytes > maxline) {
-                maxline = pl->conf->inputs[j].max_line_bytes;
-            }
-            if (pl->conf->inputs[j].fingerprint_bytes > maxfp) {
-                maxfp = pl->conf->inputs[j].fingerprint_bytes;
+            in->ops = input_types[in->conf->type & 3];
+            static const char *const types[] = {"tail", "syslog", "metrics", "prometheus"};
+            in->source = (agent_source_t){types[in->conf->type & 3], "source", "", in->ist};
+            if (in->ops->init(in) != 0) {
+                return -ENOMEM;
             }
         }
     }
-    size_t cap = maxline * 2 < (256u << 10) ? (256u << 10) : maxline * 2;
-    if (cap != a->rbuf_cap) {
-        free(a->rbuf);
-        a->rbuf = malloc(cap);
-        a->rbuf_cap = cap;
-    }
-    free(a->fpbuf);
-    a->fpbuf = malloc(maxfp);
-    if (a->rbuf == NULL || a->fpbuf == NULL) {
+    if (agent_tails_prepare(a->tails, k) != 0) {
         return -ENOMEM;
     }
     return 0;
@@ -352,14 +311,13 @@ static void free_pipelines(agent_t *a)
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
             agent_input_t *in = &a->pipes[i].inputs[j];
-            agent_tail_close_all(in);
-            agent_syslog_input_stop(in, a->keep_listeners);
-            agent_sample_input_stop(in);
-        }
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            free(a->pipes[i].inputs[j].unmatched);
+            if (in->impl != NULL) {
+                in->ops->stop(in, a->keep_listeners);
+                in->ops->fini(in);
+            }
         }
         free(a->pipes[i].inputs);
+        agent_pipeline_fini(&a->pipes[i].pl);
     }
     free(a->pipes);
     a->pipes = NULL;
@@ -427,7 +385,6 @@ static int feed_syslog(agent_t *a, agent_input_t *in)
 /* 0, or the error of a listener or sampler that could not start. */
 static int start_inputs(agent_t *a)
 {
-    int64_t now = agent_now_ms(a);
     int64_t tick = 250;
     int rc = 0;
     agent_input_t *only = NULL;
@@ -440,7 +397,7 @@ static int start_inputs(agent_t *a)
         if (only->conf->type == AGENT_INPUT_SYSLOG) {
             rc = feed_syslog(a, only);
         } else {
-            only->only_path = a->input_path;
+            agent_tail_set_only(only, a->input_path);
         }
     }
     for (size_t i = 0; i < a->npipes; i++) {
@@ -465,35 +422,14 @@ static int start_inputs(agent_t *a)
                          in->conf->id, in->conf->address);
                 continue;
             }
-            if (in->conf->type == AGENT_INPUT_SYSLOG) {
-                int e = agent_syslog_input_start(in);
-                rc = rc ? rc : e;
-                continue;
-            }
-            if (in->conf->type == AGENT_INPUT_METRICS || in->conf->type == AGENT_INPUT_PROMETHEUS) {
-                int e = agent_sample_input_start(in);
-                rc = rc ? rc : e;
-                continue;
-            }
-            /* read_from applies to an input's first run only: once it has
-               checkpoints, a file without one is new (it may have appeared
-               while the agent was down) and is read from its beginning */
-            bool first = in->only_path == NULL;
-            for (agent_ckpt_t *ck = a->ckpts.head; ck != NULL && first; ck = ck->next) {
-                first = strcmp(ck->input_id, in->conf->id) != 0;
-            }
-            agent_tail_scan(in, first, true);
-            in->next_scan_ms = now + in->conf->scan_interval_ms;
-            in->next_poll_ms = now + in->conf->poll_interval_ms;
-            if (in->conf->poll_interval_ms < tick) {
-                tick = in->conf->poll_interval_ms;
-            }
-            if (in->conf->multiline.re != NULL && in->conf->multiline.timeout_ms / 2 < tick) {
-                tick = in->conf->multiline.timeout_ms / 2 ? in->conf->multiline.timeout_ms / 2 : 1;
+            int e = in->ops->start(in);
+            rc = rc ? rc : e;
+            if (e == 0 && in->tick_ms > 0 && in->tick_ms < tick) {
+                tick = in->tick_ms;
             }
         }
     }
-    watch_dirs(a);
+    agent_tails_watch(a->tails);
     a->tick_ms = tick;
     uv_timer_start(&a->tick, tick_cb, (uint64_t)tick, (uint64_t)tick);
     agent_kick(a);
@@ -506,17 +442,15 @@ static void apply_logging(agent_conf_t *k)
     trib_log_set_format(k->agent.log_format == 1 ? TRIB_LOG_JSON : TRIB_LOG_TEXT);
 }
 
-/* Sends pending multiline records; flushes the producer; writes checkpoints. */
-static bool flush_all_ml(agent_t *a)
+/* Inputs send what they hold (multiline records); true when some is left. */
+static bool drain_inputs(agent_t *a)
 {
     bool left = false;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
-                if (f->ml_lines > 0) {
-                    agent_tail_flush_ml(f); /* produces: frees no file */
-                    left |= f->ml_lines > 0;
-                }
+            agent_input_t *in = &a->pipes[i].inputs[j];
+            if (in->impl != NULL && in->ops->drain != NULL) {
+                left |= in->ops->drain(in);
             }
         }
     }
@@ -530,13 +464,14 @@ static void drain(agent_t *a)
     a->paused = false;
     /* The output may be full: wait for room once (reports may free files,
        so the lists are walked again afterwards, never across the wait). */
-    if (flush_all_ml(a) && a->rk != NULL) {
-        rd_kafka_flush(a->rk, (int)a->cfg->conf.agent.shutdown_timeout_ms);
+    if (drain_inputs(a)) {
+        agent_output_flush(a->out, a->cfg->conf.agent.shutdown_timeout_ms);
         a->paused = false;
-        (void)flush_all_ml(a);
+        (void)drain_inputs(a);
     }
     a->state = AGENT_STOPPING;
-    agent_output_stop(a, a->cfg->conf.agent.shutdown_timeout_ms);
+    agent_output_stop(a->out, a->cfg->conf.agent.shutdown_timeout_ms);
+    a->paused = false;
     save_ckpts(a);
 }
 
@@ -550,11 +485,13 @@ static void begin_stop(agent_t *a)
     if (uv_is_closing((uv_handle_t *)&a->tick)) {
         return;
     }
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     TRIB_LOG(TRIB_LOG_INFO, "agent", "stopping: draining %llu events in flight",
-             (unsigned long long)a->inflight_msgs);
+             (unsigned long long)os.inflight_msgs);
     a->keep_listeners = false;
-    agent_syslog_pause_all(a);
-    agent_syslog_release_kept(a);
+    agent_syslogs_pause(a->syslogs);
+    agent_syslogs_release_kept(a->syslogs);
     drain(a);
     a->ckpts.dirty = true;
     save_ckpts(a);
@@ -575,9 +512,7 @@ static void begin_stop(agent_t *a)
     uv_close((uv_handle_t *)&a->sigterm, close_cb);
     uv_close((uv_handle_t *)&a->sigint, close_cb);
     uv_close((uv_handle_t *)&a->sighup, close_cb);
-    if (a->inotify_fd >= 0) {
-        uv_close((uv_handle_t *)&a->inotify_poll, close_cb);
-    }
+    agent_tails_close(a->tails);
 }
 
 /* What an input is made of, to tell what a reload changed. */
@@ -695,7 +630,7 @@ static void reload(agent_t *a)
     apply_logging(&nc->conf);
     a->state = AGENT_RUNNING;
     a->st.reloads++;
-    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+    if (build_pipelines(a) != 0 || start_output(a) != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload failed to start the new pipelines; stopping");
         a->exit_code = 1;
         a->cfg = nc;
@@ -705,10 +640,10 @@ static void reload(agent_t *a)
     }
     agent_config_free(old);
     agent_http_start(a);
-    agent_buffer_restart(a);
+    agent_spool_restart(a);
     rc = start_inputs(a);
     a->keep_listeners = false;
-    agent_syslog_release_kept(a); /* those the new configuration has no input for */
+    agent_syslogs_release_kept(a->syslogs); /* those the new configuration has no input for */
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "reload: an input could not start; stopping");
         a->exit_code = 1;
@@ -724,28 +659,28 @@ static void reload(agent_t *a)
  */
 static void rebuild(agent_t *a)
 {
-    a->rebuild = false;
     a->st.producer_rebuilds++;
     uv_timer_stop(&a->tick);
     uv_idle_stop(&a->work);
     a->work_on = false;
     a->state = AGENT_STOPPING;
-    agent_output_stop(a, 1000);
+    agent_output_stop(a->out, 1000);
+    a->paused = false;
     save_ckpts(a);
     a->keep_listeners = true;
     free_pipelines(a);
     a->state = AGENT_RUNNING;
-    if (build_pipelines(a) != 0 || agent_output_start(a) != 0) {
+    if (build_pipelines(a) != 0 || start_output(a) != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "agent", "cannot rebuild the producer; stopping");
         a->exit_code = 1;
         begin_stop(a);
         return;
     }
     TRIB_LOG(TRIB_LOG_INFO, "agent", "producer rebuilt; reading resumes at the checkpoints");
-    agent_buffer_restart(a);
+    agent_spool_restart(a);
     int rc = start_inputs(a);
     a->keep_listeners = false;
-    agent_syslog_release_kept(a);
+    agent_syslogs_release_kept(a->syslogs);
     if (rc != 0) {
         a->exit_code = 1;
         begin_stop(a);
@@ -840,7 +775,6 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     }
     a->cfg = cfg;
     a->opts = *opts;
-    a->inotify_fd = -1;
     a->lock_fd = -1;
     a->input_fd = -1;
     if (a->opts.input_path != NULL) {
@@ -849,10 +783,11 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     }
     opts = &a->opts;
     a->rk_pipe[0] = a->rk_pipe[1] = -1;
-    const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
-    if (tf != NULL) {
-        a->test_fatal_after = strtoull(tf, NULL, 10);
+    if (agent_output_new(&a->out, &a->st, a->opts.dry_run, a->opts.dry_out, output_room, a) != 0) {
+        return -ENOMEM;
     }
+    a->tail_owner = agent_output_owner(a->out, agent_tail_ack, &a->host);
+    a->spool_owner = agent_output_owner(a->out, agent_spool_ack, a);
     apply_logging(&cfg->conf);
     a->state_dir = strdup(cfg->conf.agent.state_dir);
     if (a->state_dir == NULL) {
@@ -902,7 +837,7 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
             return rc;
         }
     }
-    rc = agent_buffer_start(a);
+    rc = agent_spool_start(a);
     if (rc != 0) {
         return rc;
     }
@@ -923,16 +858,26 @@ int agent_new(agent_t **out, agent_config_t *cfg, const agent_options_t *opts)
     uv_signal_init(&a->loop, &a->sighup);
     a->tick.data = a->ckpt_timer.data = a->work.data = a->rk_poll.data = a;
     a->sigterm.data = a->sigint.data = a->sighup.data = a;
-    a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (a->inotify_fd >= 0) {
-        uv_poll_init(&a->loop, &a->inotify_poll, a->inotify_fd);
-        a->inotify_poll.data = a;
-        uv_poll_start(&a->inotify_poll, UV_READABLE, inotify_cb);
-    } else {
-        TRIB_LOG(TRIB_LOG_WARN, "tail", "inotify unavailable (%s): polling every poll_interval",
-                 strerror(errno));
-        a->st.inotify_fallbacks++;
+    a->host = (agent_input_host_t){
+        .loop = &a->loop,
+        .st = &a->st,
+        .ckpts = &a->ckpts,
+        .out = a->out,
+        .tail_owner = a->tail_owner,
+        .dry_run = a->opts.dry_run,
+        .input_path = a->opts.input_path != NULL ? a->input_path : NULL,
+        .paused = &a->paused,
+        .arg = a,
+        .running = host_running,
+        .kick = host_kick,
+        .tick_now = host_tick_now,
+        .spool = host_spool,
+    };
+    if (agent_tails_new(&a->tails, &a->host) != 0 || agent_syslogs_new(&a->syslogs) != 0) {
+        return -ENOMEM;
     }
+    a->host.tails = a->tails;
+    a->host.syslogs = a->syslogs;
     return 0;
 }
 
@@ -1006,12 +951,12 @@ int agent_run(agent_t *a)
     if (build_pipelines(a) != 0) {
         return 1;
     }
-    if (agent_output_start(a) != 0) {
+    if (start_output(a) != 0) {
         free_pipelines(a);
         return 1;
     }
     if (agent_http_start(a) != 0) {
-        agent_output_stop(a, 0);
+        agent_output_stop(a->out, 0);
         free_pipelines(a);
         return 1;
     }
@@ -1042,7 +987,7 @@ int agent_free(agent_t *a)
         /* listeners and timers of inputs close through the loop */
         a->keep_listeners = false;
         free_pipelines(a);
-        agent_syslog_release_kept(a);
+        agent_syslogs_release_kept(a->syslogs);
         /* handles were initialised: close any still open (an early failure) */
         if (!uv_is_closing((uv_handle_t *)&a->tick)) {
             uv_close((uv_handle_t *)&a->tick, close_cb);
@@ -1052,9 +997,7 @@ int agent_free(agent_t *a)
             uv_close((uv_handle_t *)&a->sigterm, close_cb);
             uv_close((uv_handle_t *)&a->sigint, close_cb);
             uv_close((uv_handle_t *)&a->sighup, close_cb);
-            if (a->inotify_fd >= 0) {
-                uv_close((uv_handle_t *)&a->inotify_poll, close_cb);
-            }
+            agent_tails_close(a->tails);
         }
         {
             uv_run(&a->loop, UV_RUN_DEFAULT);
@@ -1066,16 +1009,12 @@ int agent_free(agent_t *a)
     }
     a->keep_listeners = false;
     free_pipelines(a);
-    agent_syslog_release_kept(a);
-    if (a->rk != NULL) {
-        rd_kafka_destroy(a->rk);
-    }
-    agent_buffer_stop(a);
-    agent_sbuf_fini(&a->sdbuf);
+    agent_syslogs_release_kept(a->syslogs);
+    agent_output_free(a->out);
+    agent_spool_stop(a);
     agent_ckpt_clear(&a->ckpts);
-    if (a->inotify_fd >= 0) {
-        close(a->inotify_fd);
-    }
+    agent_tails_free(a->tails);
+    agent_syslogs_free(a->syslogs);
     for (int i = 0; i < 2; i++) {
         if (a->rk_pipe[i] >= 0) {
             close(a->rk_pipe[i]);
@@ -1096,16 +1035,7 @@ int agent_free(agent_t *a)
     }
     free(a->state_dir);
     free(a->http_addr);
-    free(a->wds);
-    free(a->slots);
-    free(a->rbuf);
-    free(a->fpbuf);
-    agent_sbuf_fini(&a->val);
-    agent_sbuf_fini(&a->topic);
-    agent_sbuf_fini(&a->key);
-    agent_sbuf_fini(&a->scratch);
-    agent_sbuf_fini(&a->jhost);
-    agent_sbuf_fini(&a->jagent);
+    agent_sbuf_fini(&a->line);
     free(a);
     return status;
 }

@@ -12,7 +12,7 @@
  * character PCRE2 complained about when the scalar is plain or single
  * quoted on one line, else at the scalar.
  */
-#include "agent.h"
+#include "conf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -23,7 +23,9 @@
 #include <librdkafka/rdkafka.h>
 #include <yaml.h>
 
+#include "event.h"
 #include "hostmetrics/hostmetrics.h"
+#include "regex.h"
 #include "syslog/syslog.h"
 
 static const char *const input_types[] = {"tail", "syslog", "metrics", "prometheus", NULL};
@@ -114,7 +116,8 @@ static const trib_config_option_t input_opts[] = {
     {TRIB_CONFIG_KEY("idle_timeout", agent_input_conf_t, idle_timeout_ms, DURATION), .def = "0",
      .max = "30d", .desc = "syslog stream modes: close connections idle this long; 0: never"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, timezone, STRING), .def = "local",
-     .desc = "syslog: the zone of timestamps that carry none (RFC 3164): local, UTC or +hh:mm"},
+     .desc = "syslog, tail: the zone of timestamps that carry none (RFC 3164, parse: syslog): "
+             "local, UTC or +hh:mm"},
     {TRIB_CONFIG_FIELD(agent_input_conf_t, lenient, BOOL), .def = "true",
      .desc = "syslog: a message that is not RFC 3164/5424 is sent with its raw text as the "
              "message (parse_error: true); false: it is dropped and counted"},
@@ -261,83 +264,6 @@ const trib_config_option_t agent_conf_schema[] = {
      .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
     TRIB_CONFIG_END,
 };
-
-/* ---------------------------------------------------------------------- */
-/* Regexes                                                                */
-
-agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64_t depth_limit,
-                               char *err, size_t errlen, size_t *erroff)
-{
-    int ec;
-    PCRE2_SIZE off = 0;
-    agent_regex_t *re = calloc(1, sizeof(*re));
-    if (re == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL);
-    if (re->code == NULL) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof(msg));
-        snprintf(err, errlen, "%s", (const char *)msg);
-        *erroff = off;
-        free(re);
-        return NULL;
-    }
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* interpreted when JIT is absent */
-    re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
-    re->mctx = pcre2_match_context_create(NULL);
-    if (re->md == NULL || re->mctx == NULL) {
-        snprintf(err, errlen, "out of memory");
-        *erroff = 0;
-        agent_regex_free(re);
-        return NULL;
-    }
-    pcre2_set_match_limit(re->mctx, (uint32_t)match_limit);
-    pcre2_set_depth_limit(re->mctx, (uint32_t)depth_limit);
-    uint32_t count = 0, entry = 0;
-    PCRE2_SPTR table = NULL;
-    pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &count);
-    pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &entry);
-    pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &table);
-    if (count > 0) {
-        re->groups = calloc(count, sizeof(*re->groups));
-        if (re->groups == NULL) {
-            snprintf(err, errlen, "out of memory");
-            *erroff = 0;
-            agent_regex_free(re);
-            return NULL;
-        }
-        for (uint32_t i = 0; i < count; i++) {
-            PCRE2_SPTR e = table + (size_t)i * entry;
-            re->groups[i].num = ((uint32_t)e[0] << 8) | e[1];
-            re->groups[i].name = (const char *)(e + 2);
-        }
-        re->ngroups = count;
-    }
-    return re;
-}
-
-void agent_regex_free(agent_regex_t *re)
-{
-    if (re == NULL) {
-        return;
-    }
-    pcre2_match_data_free(re->md);
-    pcre2_match_context_free(re->mctx);
-    pcre2_code_free(re->code);
-    free(re->groups);
-    free(re);
-}
-
-int agent_regex_match(agent_regex_t *re, const char *s, size_t n)
-{
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
-    if (rc >= 0) {
-        return 1;
-    }
-    return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Positions                                                              */
@@ -791,7 +717,7 @@ static const struct {
     {"max_connections_per_peer", T_SYSLOG},
     {"receive_buffer", T_SYSLOG},
     {"idle_timeout", T_SYSLOG},
-    {"timezone", T_SYSLOG},
+    {"timezone", T_SYSLOG | T_TAIL},
     {"lenient", T_SYSLOG},
     {"keep_raw", T_SYSLOG},
     {"socket_mode", T_SYSLOG},
@@ -812,6 +738,24 @@ static bool yaml_has(agent_config_t *c, const char *where)
     return trib_config_position(c->cfg, disp(where, path, sizeof(path)), &line, &col) == 0;
 }
 
+/* Every input's events carry its zone: parse: syslog reads times without one in it. */
+static void input_tz(agent_config_t *c, const char *base, agent_input_conf_t *in)
+{
+    agent_syslog_tz_t tz;
+    if (in->timezone == NULL) {
+        return; /* the schema pass failed */
+    }
+    if (agent_syslog_tz_parse(in->timezone, &tz) != 0) {
+        char where[256];
+        snprintf(where, sizeof(where), "%s.timezone", base);
+        verr(c, where, 0, "timezone must be local, UTC or an offset such as +02:00: '%s'",
+             in->timezone);
+        return;
+    }
+    in->tz_local = tz.local;
+    in->tz_offset_s = tz.offset;
+}
+
 static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_input_conf_t *in)
 {
     static const char *const tnames[] = {"tail", "syslog", "metrics", "prometheus"};
@@ -829,6 +773,9 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
             verr(c, where, 0, "'%s' is not an option of a %s input", input_option_types[o].name,
                  tnames[in->type]);
         }
+    }
+    if (in->type != AGENT_INPUT_SYSLOG) {
+        input_tz(c, base, in);
     }
     switch (in->type) {
     case AGENT_INPUT_TAIL:
@@ -850,17 +797,9 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
                  "address must be host:port ([v6]:port, :port for every address): '%s'",
                  in->address);
         }
-        agent_syslog_tz_t tz;
-        if (in->timezone == NULL || in->socket_mode == NULL) {
+        input_tz(c, base, in);
+        if (in->socket_mode == NULL) {
             break; /* the schema pass failed */
-        }
-        if (agent_syslog_tz_parse(in->timezone, &tz) != 0) {
-            snprintf(where, sizeof(where), "%s.timezone", base);
-            verr(c, where, 0, "timezone must be local, UTC or an offset such as +02:00: '%s'",
-                 in->timezone);
-        } else {
-            in->tz_local = tz.local;
-            in->tz_offset_s = tz.offset;
         }
         char *end;
         unsigned long perm = strtoul(in->socket_mode, &end, 8);

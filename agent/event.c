@@ -11,7 +11,7 @@
  * U+FFFD so the value is always valid JSON. Topic and key templates take
  * fields by name: "web.{method}".
  */
-#include "agent.h"
+#include "event.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -634,4 +634,11 @@ void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agen
     if (topic && out->len > 249 && !out->err) {
         out->len = 249; /* Kafka's longest topic name */
     }
+}
+
+int64_t agent_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -22,6 +22,7 @@
 
 #include "agent.h"
 #include "buffer/buffer.h"
+#include "regex.h"
 #include "tributary/version.h"
 
 #if defined(TRIB_JEMALLOC)

@@ -121,7 +121,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             "counter", NULL, s->producer_rebuilds);
     /* syslog, metrics and prometheus inputs and the disk buffer */
     agent_sl_stats_t sl;
-    agent_syslog_stats(a, &sl);
+    agent_syslogs_stats(a->syslogs, &sl);
     counter(b, "tributary_agent_syslog_received_total", "Syslog messages received and accepted.",
             "counter", NULL, s->syslog_received);
     counter(b, "tributary_agent_syslog_parsed_total", "Syslog messages parsed as RFC 3164 or 5424.",
@@ -202,19 +202,22 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
                 "Buffer segments copied to quarantine/ at start.", "gauge", NULL,
                 a->buf_report_quarantined);
     }
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     counter(b, "tributary_agent_inflight_events", "Events in the producer.", "gauge", NULL,
-            a->inflight_msgs);
+            os.inflight_msgs);
     counter(b, "tributary_agent_inflight_bytes", "Bytes of events in the producer.", "gauge", NULL,
-            a->inflight_bytes);
+            os.inflight_bytes);
     counter(b, "tributary_agent_inflight_bytes_limit", "The in-flight budget.", "gauge", NULL,
-            a->max_inflight);
+            os.max_inflight);
     counter(b, "tributary_agent_memory_limit_bytes", "agent.memory_limit.", "gauge", NULL,
             a->cfg->conf.agent.memory_limit);
     bool first = true;
     uint64_t open = 0;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(&a->pipes[i].inputs[j]); f != NULL;
+                 f = f->next) {
                 char path[1024], labels[1400];
                 label_escape(path, sizeof(path), f->path);
                 snprintf(labels, sizeof(labels), "input=\"%s\",path=\"%s\"", f->in->conf->id, path);
@@ -267,7 +270,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     uint64_t ml = 0, rings = 0, files = 0;
     for (size_t i = 0; i < a->npipes; i++) {
         for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            for (agent_file_t *f = a->pipes[i].inputs[j].files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(&a->pipes[i].inputs[j]); f != NULL;
+                 f = f->next) {
                 ml += f->ml.cap;
                 rings += f->rcap * sizeof(uint64_t);
                 files += sizeof(*f) + strlen(f->path) * 2;
@@ -277,9 +281,9 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
     counter(b, "tributary_agent_memory_bytes",
             "Bytes held by the agent's buffers, by component (in-flight events as counted "
             "against output.max_inflight_bytes).",
-            "gauge", "component=\"inflight\"", a->inflight_bytes);
+            "gauge", "component=\"inflight\"", os.inflight_bytes);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"read_buffer\"",
-            a->rbuf_cap);
+            agent_tails_read_buffer(a->tails));
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"multiline\"", ml);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"ack_rings\"", rings);
     counter(b, "tributary_agent_memory_bytes", NULL, NULL, "component=\"files\"", files);
@@ -310,7 +314,7 @@ static void http_render(void *arg, trib_buf_t *b)
 static bool http_health(void *arg, trib_buf_t *why)
 {
     char reason[512];
-    if (agent_output_healthy(arg, reason, sizeof(reason))) {
+    if (agent_healthy(arg, reason, sizeof(reason))) {
         return true;
     }
     /* 503 "stopping", or "degraded: <why>" while events cannot be delivered */
@@ -387,7 +391,9 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
     agent_conf_t *k = &a->cfg->conf;
     char line[4608], why[512];
     int64_t now = agent_wall_ms();
-    bool ok = agent_output_healthy(a, why, sizeof(why));
+    bool ok = agent_healthy(a, why, sizeof(why));
+    agent_output_state_t os;
+    agent_output_state(a->out, &os);
     snprintf(line, sizeof(line), "agent %s host %s pid %ld up %lld s%s\nhealth %s%s\n", k->agent.id,
              k->agent.hostname, (long)getpid(), (long long)((now - a->started_ms) / 1000),
              a->opts.dry_run ? " (dry run)" : "", ok ? "" : "degraded: ", why);
@@ -400,11 +406,11 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
     snprintf(line, sizeof(line),
              " state %s inflight_events %" PRIu64 " inflight_bytes %" PRIu64 " limit %" PRIu64
              " acked %" PRIu64 " delivery_errors %" PRIu64 "%s%s\n",
-             a->rk == NULL        ? "none"
-             : a->brokers_down_ms ? "down"
-                                  : "up",
-             a->inflight_msgs, a->inflight_bytes, a->max_inflight, a->st.events_acked,
-             a->st.delivery_errors, a->last_error[0] ? " last_error " : "", a->last_error);
+             !os.producer      ? "none"
+             : os.brokers_down ? "down"
+                               : "up",
+             os.inflight_msgs, os.inflight_bytes, os.max_inflight, a->st.events_acked,
+             a->st.delivery_errors, os.last_error[0] ? " last_error " : "", os.last_error);
     put(b, line);
     if (a->buf != NULL) {
         agent_buffer_stats_t bs;
@@ -418,8 +424,9 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
         put(b, "buffer none\n");
     }
     for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        snprintf(line, sizeof(line), "pipeline %s topic %s\n", pl->conf->name, pl->conf->topic);
+        agent_pipe_t *pl = &a->pipes[i];
+        snprintf(line, sizeof(line), "pipeline %s topic %s\n", pl->pl.conf->name,
+                 pl->pl.conf->topic);
         put(b, line);
         for (size_t j = 0; j < pl->ninputs; j++) {
             agent_input_t *in = &pl->inputs[j];
@@ -428,17 +435,19 @@ void agent_status_render(agent_t *a, trib_buf_t *b)
             int n = snprintf(line, sizeof(line), "  input %s type %s", c->id, types[c->type]);
             if (c->type == AGENT_INPUT_SYSLOG) {
                 n += snprintf(line + n, sizeof(line) - (size_t)n, " mode %s address %s state %s",
-                              modes[c->mode], c->address, in->sl != NULL ? "listening" : "stopped");
+                              modes[c->mode], c->address,
+                              agent_syslog_listening(in) ? "listening" : "stopped");
             }
             if (c->type == AGENT_INPUT_TAIL) {
-                n += snprintf(line + n, sizeof(line) - (size_t)n, " files_open %zu", in->nopen);
+                n += snprintf(line + n, sizeof(line) - (size_t)n, " files_open %zu",
+                              agent_tail_open_count(in));
             }
             snprintf(line + n, sizeof(line) - (size_t)n,
                      " read %" PRIu64 " events %" PRIu64 " filtered %" PRIu64
                      " parse_failures %" PRIu64 "\n",
                      is->lines_read, is->events, is->filtered, is->parse_failures);
             put(b, line);
-            for (agent_file_t *f = in->files; f != NULL; f = f->next) {
+            for (agent_file_t *f = agent_tail_files(in); f != NULL; f = f->next) {
                 uint64_t lag = f->size > f->acked_off ? f->size - f->acked_off : 0;
                 snprintf(line, sizeof(line),
                          "    file %s offset %" PRIu64 " acked %" PRIu64 " size %" PRIu64

@@ -43,7 +43,10 @@
 #include "tributary/buf.h"
 #include "storage/storage.h"
 #include "tributary/log.h"
+#include "tributary/scram.h"
 #include "tributary/version.h"
+#include "server/credentials.h"
+#include "server/tls.h"
 
 #define FACILITY "main"
 
@@ -57,7 +60,9 @@ static void usage(FILE *out)
           "Options (flags override the configuration file):\n"
           "  -c, --config FILE        read configuration from FILE (YAML; see\n"
           "                           conf/collector.yaml for every option)\n"
-          "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any)\n"
+          "      --listen HOST:PORT   Kafka listener (default 127.0.0.1:9092; port 0 = any);\n"
+          "                           with listeners[] in the file, a plaintext listener\n"
+          "                           added before them\n"
           "      --advertise HOST:PORT  address given to clients in metadata\n"
           "      --data-dir DIR       data directory (default ./tributary-data); locked\n"
           "                           (DIR/.lock) while the collector runs\n"
@@ -73,16 +78,26 @@ static void usage(FILE *out)
           "                           'metrics HOST:PORT' lines to FILE (atomically)\n"
           "      --log-level LEVEL    error, warn, info, debug or trace\n"
           "      --log-format FORMAT  text or json\n"
-          "      --check-config       validate the configuration and exit (offline)\n"
+          "      --check-config       validate the configuration (and the TLS listeners'\n"
+          "                           certificate files) and exit (offline)\n"
           "      --connect            with --check-config: also connect each sink to its\n"
           "                           server and check the table it writes to\n"
           "      --list-sinks         list the sink plugins found and exit\n"
           "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
           "                           description) and what it needs, and exit\n"
+          "      --add-user NAME      offline: add or replace NAME's SCRAM credential in\n"
+          "                           the data directory (DIR/scram-credentials) for\n"
+          "                           SASL listeners, the password read from stdin (one\n"
+          "                           line), and exit; refused while a collector runs\n"
+          "                           on DIR (then: tributary users set)\n"
+          "      --mechanism M        with --add-user: SCRAM-SHA-256 or SCRAM-SHA-512\n"
+          "                           (default SCRAM-SHA-512)\n"
+          "      --iterations N       with --add-user: 4096..16384 (default 8192)\n"
           "  -h, --help               show this help and exit\n"
           "  -V, --version            show versions and exit\n"
           "\n"
-          "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE.\n",
+          "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE and\n"
+          "the TLS listeners' certificate files.\n",
           out);
 }
 
@@ -293,6 +308,9 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
     if (signum == SIGHUP) {
+        if (a->server && !a->stopping) {
+            coll_server_reload_tls(a->server);
+        }
         reload(a);
         return;
     }
@@ -388,6 +406,112 @@ static void drain_loop(uv_loop_t *loop)
     }
 }
 
+/*
+ * --check-config: every TLS listener's certificate, key and CA load (as at
+ * a start), or the error at the listener's tls key. 0, or -1 after printing.
+ */
+static int check_tls_files(const coll_conf_t *conf, trib_config_t *cfg, const char *path)
+{
+    static coll_listener_config_t lcfg[COLL_CONF_MAX_LISTENERS + 1];
+    size_t n = coll_conf_listeners(conf, lcfg);
+    size_t first = conf->listen_flag ? 1 : 0;
+    int rc = 0;
+    for (size_t i = first; i < n; i++) {
+        if (!coll_security_tls(lcfg[i].security)) {
+            continue;
+        }
+        trib_error_t err;
+        trib_error_clear(&err);
+        SSL_CTX *ctx = coll_tls_ctx_new(&lcfg[i], &err);
+        if (ctx) {
+            SSL_CTX_free(ctx);
+            continue;
+        }
+        char key[64];
+        int line = 0, col = 0;
+        snprintf(key, sizeof(key), "listeners[%zu].tls", i - first);
+        trib_config_position(cfg, key, &line, &col);
+        fprintf(stderr, "%s:%d:%d: error: %s\n", path ? path : "(defaults)", line, col, err.msg);
+        rc = -1;
+    }
+    return rc;
+}
+
+/*
+ * --add-user: one SCRAM credential into DIR/scram-credentials, with the
+ * collector stopped (the data directory's lock is taken, so a running
+ * collector's store is never overwritten behind its back). The password
+ * is the first line of stdin. Exit 0, 1 (I/O) or 2 (usage).
+ */
+static int add_user_offline(const char *dir, const char *user, const char *mech_name,
+                            const char *iter_text)
+{
+    int mech = trib_scram_mech_parse(mech_name ? mech_name : "SCRAM-SHA-512");
+    if (!mech) {
+        fprintf(stderr,
+                "tributary-collector: --mechanism: expected SCRAM-SHA-256 or SCRAM-SHA-512, "
+                "got '%s'\n",
+                mech_name);
+        return 2;
+    }
+    long iters = 8192;
+    if (iter_text) {
+        char *end;
+        iters = strtol(iter_text, &end, 10);
+        if (!*iter_text || *end || iters < TRIB_SCRAM_MIN_ITERATIONS ||
+            iters > TRIB_SCRAM_MAX_ITERATIONS) {
+            fprintf(stderr, "tributary-collector: --iterations: expected 4096..16384, got '%s'\n",
+                    iter_text);
+            return 2;
+        }
+    }
+    size_t ulen = strlen(user);
+    if (ulen == 0 || ulen >= TRIB_SCRAM_NAME_MAX) {
+        fprintf(stderr, "tributary-collector: --add-user: the name must be 1-255 bytes\n");
+        return 2;
+    }
+    char pw[1024];
+    if (!fgets(pw, sizeof(pw), stdin)) {
+        fprintf(stderr, "tributary-collector: --add-user: no password on stdin\n");
+        return 2;
+    }
+    pw[strcspn(pw, "\r\n")] = '\0';
+    if (!pw[0]) {
+        fprintf(stderr, "tributary-collector: --add-user: empty password\n");
+        return 2;
+    }
+    int lock_fd = lock_data_dir(dir);
+    if (lock_fd < 0) {
+        OPENSSL_cleanse(pw, sizeof(pw));
+        return 1;
+    }
+    int status = 1;
+    trib_error_t err;
+    trib_error_clear(&err);
+    trib_scram_cred_t cred;
+    coll_creds_t *creds = coll_creds_new(dir);
+    int rc = creds ? coll_creds_load(creds, &err) : trib_error_set(&err, -ENOMEM, "out of memory");
+    if (rc != 0) {
+        char msg[700];
+        fprintf(stderr, "tributary-collector: %s\n", error_text(&err, msg, sizeof(msg)));
+    } else if ((rc = trib_scram_cred_from_password(&cred, mech, pw, strlen(pw), NULL, 0,
+                                                   (int32_t)iters)) != 0 ||
+               (rc = coll_creds_set(creds, user, &cred)) != 0 ||
+               (rc = coll_creds_save(creds)) != 0) {
+        fprintf(stderr, "tributary-collector: %s/%s: %s\n", dir, COLL_CREDS_FILE,
+                trib_strerror(rc));
+    } else {
+        printf("%s: %s credential for user '%s' written (%ld iterations)\n", dir,
+               trib_scram_mech_name(mech), user, iters);
+        status = 0;
+    }
+    OPENSSL_cleanse(pw, sizeof(pw));
+    OPENSSL_cleanse(&cred, sizeof(cred));
+    coll_creds_free(creds);
+    close(lock_fd);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -404,6 +528,9 @@ int main(int argc, char **argv)
         OPT_CONNECT,
         OPT_LIST_SINKS,
         OPT_DESCRIBE_SINK,
+        OPT_ADD_USER,
+        OPT_MECHANISM,
+        OPT_ITERATIONS,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -419,12 +546,16 @@ int main(int argc, char **argv)
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"connect", no_argument, NULL, OPT_CONNECT},
         {"list-sinks", no_argument, NULL, OPT_LIST_SINKS},
+        {"add-user", required_argument, NULL, OPT_ADD_USER},
+        {"mechanism", required_argument, NULL, OPT_MECHANISM},
+        {"iterations", required_argument, NULL, OPT_ITERATIONS},
         {"describe-sink", required_argument, NULL, OPT_DESCRIBE_SINK},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *listen = NULL, *advertise = NULL, *data_dir = NULL;
+    const char *add_user = NULL, *mechanism = NULL, *iterations = NULL;
     const char *zookeeper = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
@@ -475,6 +606,15 @@ int main(int argc, char **argv)
         case OPT_CONNECT:
             connect = true;
             break;
+        case OPT_ADD_USER:
+            add_user = optarg;
+            break;
+        case OPT_MECHANISM:
+            mechanism = optarg;
+            break;
+        case OPT_ITERATIONS:
+            iterations = optarg;
+            break;
         case OPT_LIST_SINKS:
             return coll_sinks_list(stdout) == 0 ? 0 : 1;
         case OPT_DESCRIBE_SINK:
@@ -491,6 +631,10 @@ int main(int argc, char **argv)
     }
     if (connect && !check) {
         fprintf(stderr, "tributary-collector: --connect goes with --check-config\n");
+        return 2;
+    }
+    if ((mechanism || iterations) && !add_user) {
+        fprintf(stderr, "tributary-collector: --mechanism and --iterations go with --add-user\n");
         return 2;
     }
 
@@ -519,6 +663,7 @@ int main(int argc, char **argv)
             conf.listen.text = listen;
             conf.listen.host = listen_host;
             conf.listen.port = (uint16_t)port;
+            conf.listen_flag = true;
         }
     }
     if (advertise) {
@@ -601,6 +746,15 @@ int main(int argc, char **argv)
         trib_config_free(cfg);
         return 2;
     }
+    if (add_user) {
+        rc = add_user_offline(conf.data_dir, add_user, mechanism, iterations);
+        trib_config_free(cfg);
+        return rc;
+    }
+    if (check && check_tls_files(&conf, cfg, config_path) != 0) {
+        trib_config_free(cfg);
+        return 2;
+    }
     if (check && connect && conf.nsinks > 0) {
         trib_log_set_level((trib_log_level_t)conf.log.level);
         int failed = coll_sinks_probe(stdout, cfg, conf.sinks, conf.nsinks);
@@ -668,6 +822,9 @@ int main(int argc, char **argv)
     } else {
         coll_server_config_t svc;
         coll_conf_to_server(&conf, &svc);
+        static coll_listener_config_t lcfg[COLL_CONF_MAX_LISTENERS + 1];
+        svc.nlisteners = coll_conf_listeners(&conf, lcfg);
+        svc.listeners = lcfg;
         svc.ready_file = ready_file;
         rc = coll_server_start(&loop, &svc, app.cluster, app.st, &app.server, &err);
         if (rc != 0) {

@@ -81,12 +81,18 @@ int trib_fsync_dir(const char *dir)
 
 int trib_write_file_atomic(const char *path, const void *data, size_t len)
 {
+    return trib_write_file_atomic_mode(path, data, len, 0644);
+}
+
+int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
+{
     char tmp[PATH_MAX];
     char dir[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
         return -ENAMETOOLONG;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(tmp); /* a stale tmp file keeps its mode: start afresh */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0) {
         return -errno;
     }

@@ -74,7 +74,7 @@
  * check and dump run the same scan read-only.
  */
 #include "buffer.h"
-#include "agent.h"
+#include "event.h"
 
 #include "tributary/crc32c.h"
 #include "tributary/error.h"

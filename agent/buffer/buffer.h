@@ -36,6 +36,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "msg.h"
+
 typedef struct agent_buffer agent_buffer_t;
 
 typedef struct agent_buffer_opts {
@@ -46,29 +48,15 @@ typedef struct agent_buffer_opts {
 } agent_buffer_opts_t;
 
 /* A header of a buffered message. */
-typedef struct agent_buffer_hdr {
-    const char *name;
-    size_t nlen;
-    const char *val;
-    size_t vlen;
-} agent_buffer_hdr_t;
+typedef agent_msg_hdr_t agent_buffer_hdr_t;
 
-#define AGENT_BUFFER_MAX_HDRS 8
+#define AGENT_BUFFER_MAX_HDRS AGENT_MSG_MAX_HDRS
 #define AGENT_BUFFER_QUARANTINE_KEEP 16
 
-/* A record: a rendered Kafka message. Pointers are the caller's on append
-   and the buffer's (valid until the next call) on read. */
-typedef struct agent_buffer_rec {
-    const char *topic;
-    size_t topic_len;
-    const char *key; /* NULL: no key */
-    size_t key_len;
-    const char *value;
-    size_t value_len;
-    int64_t ts_ms;
-    size_t nhdrs;
-    agent_buffer_hdr_t hdrs[AGENT_BUFFER_MAX_HDRS];
-} agent_buffer_rec_t;
+/* A record: a rendered Kafka message, the agent's message (msg.h; its
+   topic_fixed is not stored). Pointers are the caller's on append and the
+   buffer's (valid until the next call) on read. */
+typedef agent_msg_t agent_buffer_rec_t;
 
 /* What recovery found at open (and what check reports). */
 typedef struct agent_buffer_report {

@@ -6,7 +6,8 @@
  * lines count as delivered for the checkpoint (they were handled).
  * A grep on a missing field drops the event; an exclude keeps it.
  */
-#include "../agent.h"
+#include "filter/filter.h"
+#include "regex.h"
 
 #include <string.h>
 

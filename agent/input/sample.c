@@ -15,7 +15,7 @@
  * or "-Inf". Samples go through the disk buffer; when it is full they are
  * dropped and counted (a sample cannot wait: the next one replaces it).
  */
-#include "../agent_int.h"
+#include "input/input.h"
 
 #include <errno.h>
 #include <math.h>
@@ -23,10 +23,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "hostmetrics/hostmetrics.h"
 #include "tributary/log.h"
 
 static trib_log_ratelimit_t rl_scrape = TRIB_LOG_RATELIMIT_INIT(60000, 3);
+
+/* A sampling input's state (its impl). */
+typedef struct agent_sample {
+    uv_timer_t *timer; /* heap: freed by its close callback */
+    struct agent_hostmetrics *hm;
+    struct agent_scrape *scrape; /* a scrape running on the thread pool */
+} agent_sample_t;
+
+static agent_sample_t *sample_of(agent_input_t *in)
+{
+    return in->impl;
+}
 
 /* JSON text of a sample value; *raw false when it is a string. */
 static size_t format_value(double v, char out[40], bool *raw)
@@ -71,26 +85,12 @@ static void add_label(agent_event_t *ev, const char *name, size_t nlen, const ch
     (void)agent_event_set(ev, name, nlen, val, vlen, false);
 }
 
-static void begin_event(agent_t *a, agent_event_t *ev, int64_t ts_ms, const char *source)
+static void submit(agent_input_t *in, agent_event_t *ev, const char *source)
 {
-    ev->nfields = 0;
-    ev->partial = false;
-    ev->ts_ms = ts_ms;
-    a->scratch.len = 0;
-    ev->scratch = &a->scratch;
-    ev->fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev->fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev->fields[2] = (agent_field_t){"source", 6, source, strlen(source), false, true};
-    ev->nfields = 3;
-}
-
-static void submit(agent_input_t *in, agent_event_t *ev, const char *source_type,
-                   const char *source)
-{
-    agent_t *a = in->pl->a;
-    int rc = agent_emit_buffered(in, ev, source_type, source);
+    agent_input_host_t *h = in->host;
+    int rc = h->spool(h->arg, in, ev, source);
     if (rc == -EAGAIN) {
-        a->st.drop_buffer_full++;
+        h->st->drop_buffer_full++;
     }
 }
 
@@ -102,12 +102,12 @@ typedef struct hm_ctx {
 static void hm_emit(void *ud, const agent_hm_sample_t *s)
 {
     hm_ctx_t *x = ud;
-    agent_t *a = x->in->pl->a;
+    agent_input_host_t *h = x->in->host;
     agent_event_t ev;
-    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+    if (agent_event_begin(&ev, x->in->pl, x->in->conf, x->ts_ms, "metrics", 7, false, NULL, 0,
+                          4096) != 0) {
         return;
     }
-    begin_event(a, &ev, x->ts_ms, "metrics");
     char num[40];
     bool raw;
     size_t nn = format_value(s->value, num, &raw);
@@ -118,8 +118,8 @@ static void hm_emit(void *ud, const agent_hm_sample_t *s)
         add_label(&ev, s->labels[i].name, strlen(s->labels[i].name), s->labels[i].value,
                   strlen(s->labels[i].value), names[i], sizeof(names[i]));
     }
-    a->st.metrics_samples++;
-    submit(x->in, &ev, "metrics", "metrics");
+    h->st->metrics_samples++;
+    submit(x->in, &ev, "metrics");
 }
 
 /* ---------------------------------------------------------------------- */
@@ -154,12 +154,12 @@ static void prom_emit(void *ud, const agent_prom_sample_t *s)
 {
     prom_ctx_t *x = ud;
     agent_input_t *in = x->in;
-    agent_t *a = in->pl->a;
+    agent_input_host_t *h = in->host;
     agent_event_t ev;
-    if (agent_sbuf_reserve(&a->scratch, 4096) != 0) {
+    if (agent_event_begin(&ev, in->pl, in->conf, s->has_ts ? s->ts_ms : x->ts_ms, in->conf->url,
+                          strlen(in->conf->url), false, NULL, 0, 4096) != 0) {
         return;
     }
-    begin_event(a, &ev, s->has_ts ? s->ts_ms : x->ts_ms, in->conf->url);
     char num[40];
     bool raw;
     size_t nn = format_value(s->value, num, &raw);
@@ -173,8 +173,8 @@ static void prom_emit(void *ud, const agent_prom_sample_t *s)
         add_label(&ev, s->labels[i].name, s->labels[i].nlen, s->labels[i].value, s->labels[i].vlen,
                   names[i], sizeof(names[i]));
     }
-    a->st.scrape_samples++;
-    submit(in, &ev, "prometheus", in->conf->url);
+    h->st->scrape_samples++;
+    submit(in, &ev, in->conf->url);
 }
 
 static void scrape_done(uv_work_t *req, int status)
@@ -182,21 +182,21 @@ static void scrape_done(uv_work_t *req, int status)
     agent_scrape_t *j = req->data;
     agent_input_t *in = j->in;
     if (in != NULL) {
-        in->scrape = NULL;
-        agent_t *a = in->pl->a;
-        a->st.scrapes++;
+        sample_of(in)->scrape = NULL;
+        agent_input_host_t *h = in->host;
+        h->st->scrapes++;
         if (status != 0 || j->rc != 0) {
-            a->st.scrape_errors++;
+            h->st->scrape_errors++;
             TRIB_LOG_RL(&rl_scrape, TRIB_LOG_WARN, "prometheus",
                         "input %s: scrape of %s failed: %s", in->conf->id, j->url,
                         status != 0 ? uv_strerror(status) : j->err);
-        } else if (a->state == AGENT_RUNNING) {
+        } else if (h->running(h->arg)) {
             prom_ctx_t x = {in, j->ts_ms};
             long bad = agent_prom_parse(j->body, j->len, prom_emit, &x);
             if (bad > 0) {
-                a->st.scrape_bad_lines += (uint64_t)bad;
+                h->st->scrape_bad_lines += (uint64_t)bad;
             } else if (bad < 0) {
-                a->st.scrape_errors++;
+                h->st->scrape_errors++;
             }
         }
     }
@@ -207,7 +207,7 @@ static void scrape_done(uv_work_t *req, int status)
 
 static void start_scrape(agent_input_t *in)
 {
-    if (in->scrape != NULL) {
+    if (sample_of(in)->scrape != NULL) {
         return; /* the last one is still running: skip this round */
     }
     agent_scrape_t *j = calloc(1, sizeof(*j));
@@ -224,12 +224,12 @@ static void start_scrape(agent_input_t *in)
     j->max_bytes = in->conf->max_body_bytes;
     j->ts_ms = agent_wall_ms();
     j->req.data = j;
-    if (uv_queue_work(&in->pl->a->loop, &j->req, scrape_work, scrape_done) != 0) {
+    if (uv_queue_work(in->host->loop, &j->req, scrape_work, scrape_done) != 0) {
         free(j->url);
         free(j);
         return;
     }
-    in->scrape = j;
+    sample_of(in)->scrape = j;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -237,8 +237,8 @@ static void start_scrape(agent_input_t *in)
 static void timer_cb(uv_timer_t *t)
 {
     agent_input_t *in = t->data;
-    agent_t *a = in->pl->a;
-    if (a->state != AGENT_RUNNING) {
+    agent_input_host_t *h = in->host;
+    if (!h->running(h->arg)) {
         return;
     }
     if (in->conf->type == AGENT_INPUT_PROMETHEUS) {
@@ -246,32 +246,32 @@ static void timer_cb(uv_timer_t *t)
         return;
     }
     hm_ctx_t x = {in, agent_wall_ms()};
-    uint64_t errs = agent_hostmetrics_errors(in->hm);
-    (void)agent_hostmetrics_collect(in->hm, agent_now_ms(a), hm_emit, &x);
-    a->st.metrics_errors += agent_hostmetrics_errors(in->hm) - errs;
+    uint64_t errs = agent_hostmetrics_errors(sample_of(in)->hm);
+    (void)agent_hostmetrics_collect(sample_of(in)->hm, (int64_t)uv_now(h->loop), hm_emit, &x);
+    h->st->metrics_errors += agent_hostmetrics_errors(sample_of(in)->hm) - errs;
 }
 
-int agent_sample_input_start(agent_input_t *in)
+static int agent_sample_input_start(agent_input_t *in)
 {
-    agent_t *a = in->pl->a;
+    agent_input_host_t *h = in->host;
     agent_input_conf_t *c = in->conf;
     if (c->type == AGENT_INPUT_METRICS) {
         const char *root = c->root != NULL && strcmp(c->root, "/") != 0 ? c->root : NULL;
-        int rc = agent_hostmetrics_new(&in->hm, c->collector_mask, root);
+        int rc = agent_hostmetrics_new(&sample_of(in)->hm, c->collector_mask, root);
         if (rc != 0) {
             TRIB_LOG(TRIB_LOG_ERROR, "metrics", "input %s: cannot start: %s", c->id,
                      trib_strerror(rc));
             return rc;
         }
     }
-    in->timer = malloc(sizeof(*in->timer));
-    if (in->timer == NULL) {
+    sample_of(in)->timer = malloc(sizeof(*sample_of(in)->timer));
+    if (sample_of(in)->timer == NULL) {
         return -ENOMEM;
     }
-    uv_timer_init(&a->loop, in->timer);
-    in->timer->data = in;
+    uv_timer_init(h->loop, sample_of(in)->timer);
+    sample_of(in)->timer->data = in;
     /* the first sample at once (metrics: a baseline for rates), then every interval */
-    uv_timer_start(in->timer, timer_cb, 0, (uint64_t)c->interval_ms);
+    uv_timer_start(sample_of(in)->timer, timer_cb, 0, (uint64_t)c->interval_ms);
     return 0;
 }
 
@@ -280,16 +280,42 @@ static void timer_closed(uv_handle_t *h)
     free(h);
 }
 
-void agent_sample_input_stop(agent_input_t *in)
+static void agent_sample_input_stop(agent_input_t *in)
 {
-    if (in->timer != NULL) {
-        uv_close((uv_handle_t *)in->timer, timer_closed);
-        in->timer = NULL;
+    if (sample_of(in)->timer != NULL) {
+        uv_close((uv_handle_t *)sample_of(in)->timer, timer_closed);
+        sample_of(in)->timer = NULL;
     }
-    if (in->scrape != NULL) {
-        in->scrape->in = NULL; /* it frees itself when the thread pool is done with it */
-        in->scrape = NULL;
+    if (sample_of(in)->scrape != NULL) {
+        sample_of(in)->scrape->in = NULL; /* it frees itself when the thread pool is done with it */
+        sample_of(in)->scrape = NULL;
     }
-    agent_hostmetrics_free(in->hm);
-    in->hm = NULL;
+    agent_hostmetrics_free(sample_of(in)->hm);
+    sample_of(in)->hm = NULL;
 }
+
+static int sample_init(agent_input_t *in)
+{
+    in->impl = calloc(1, sizeof(agent_sample_t));
+    return in->impl != NULL ? 0 : -ENOMEM;
+}
+
+static void sample_stop(agent_input_t *in, bool keep)
+{
+    (void)keep;
+    agent_sample_input_stop(in);
+}
+
+static void sample_fini(agent_input_t *in)
+{
+    free(in->impl);
+    in->impl = NULL;
+}
+
+const agent_input_ops_t agent_sample_ops = {
+    .name = "metrics",
+    .init = sample_init,
+    .start = agent_sample_input_start,
+    .stop = sample_stop,
+    .fini = sample_fini,
+};

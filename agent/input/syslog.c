@@ -23,13 +23,16 @@
  * parsing options (timezone, lenient, keep_raw) are read from the input at
  * each message, so they change without a new socket.
  */
-#include "../agent_int.h"
+#include "input/syslog.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "input/syslog_net.h"
+#include "syslog/syslog_event.h"
 #include "syslog/syslog.h"
 #include "tributary/log.h"
 
@@ -44,20 +47,27 @@ static const int sl_modes[] = {
 static const int sl_framings[] = {AGENT_SYSLOG_FRAME_AUTO, AGENT_SYSLOG_FRAME_OCTET,
                                   AGENT_SYSLOG_FRAME_NEWLINE};
 
-static void set_str(agent_event_t *ev, const char *name, agent_syslog_str_t v)
-{
-    if (v.p != NULL) {
-        (void)agent_event_set(ev, name, strlen(name), v.p, v.n, false);
-    }
-}
-
 /* A listener and what it reports to; `in` is NULL while no input owns it. */
+typedef struct agent_syslog_src agent_syslog_src_t;
 struct agent_syslog_src {
-    struct agent_syslog_src *next;
+    struct agent_syslog_src *next; /* in the live or the kept list */
     agent_input_t *in;
     agent_sl_t *sl;
     char key[1024]; /* the options its socket was made with */
 };
+
+/* What the syslog inputs share. */
+struct agent_syslogs {
+    agent_syslog_src_t *live; /* listeners of running inputs */
+    agent_syslog_src_t *kept; /* listeners kept across a reload, not yet taken */
+    agent_sl_stats_t totals;  /* counters of listeners already stopped */
+};
+
+int agent_syslogs_new(agent_syslogs_t **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out != NULL ? 0 : -ENOMEM;
+}
 
 static void listener_key(const agent_input_conf_t *c, char *out, size_t outlen)
 {
@@ -81,63 +91,22 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     if (in == NULL) {
         return -EAGAIN; /* between two configurations */
     }
-    agent_t *a = in->pl->a;
+    agent_input_host_t *h = in->host;
     agent_input_conf_t *c = in->conf;
     int64_t now = agent_wall_ms();
-    agent_syslog_opts_t o = {.now_ms = now, .tz = {.local = c->tz_local, .offset = c->tz_offset_s}};
-    agent_syslog_msg_t m;
-    int rc = agent_syslog_parse(msg, len, &o, &m);
-    if (rc != 0 && !c->lenient) {
-        a->st.syslog_received++;
-        a->st.syslog_parse_failures++;
-        a->st.syslog_dropped_invalid++;
-        return 0;
-    }
+    const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
     agent_event_t ev;
-    ev.nfields = 0;
-    ev.partial = false;
-    ev.ts_ms = m.has_ts ? m.ts_ms : now;
-    a->scratch.len = 0;
-    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
+    /* room for structured data as JSON (6 bytes per byte at most) */
+    if (agent_event_begin(&ev, in->pl, c, now, src, strlen(src), false, msg, len, len * 6 + 1024) !=
+        0) {
         return -EAGAIN;
     }
-    ev.scratch = &a->scratch;
-    const char *src = peer != NULL && peer->addr != NULL ? peer->addr : "";
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev.fields[2] = (agent_field_t){"source", 6, src, strlen(src), false, true};
-    const char *text = rc == 0 ? m.msg.p : msg;
-    size_t text_len = rc == 0 ? m.msg.n : len;
-    ev.fields[3] = (agent_field_t){"message", 7, text, text_len, false, true};
-    ev.nfields = 4;
-    const char *fac = agent_syslog_facility_name(m.facility);
-    const char *sev = agent_syslog_severity_name(m.severity);
-    if (fac != NULL) {
-        (void)agent_event_set(&ev, "facility", 8, fac, strlen(fac), false);
-    }
-    if (sev != NULL) {
-        (void)agent_event_set(&ev, "severity", 8, sev, strlen(sev), false);
-    }
-    char pri[8];
-    if (m.pri >= 0) {
-        int n = snprintf(pri, sizeof(pri), "%d", m.pri);
-        (void)agent_event_set(&ev, "pri", 3, pri, (size_t)n, true);
-    }
-    set_str(&ev, "hostname", m.hostname);
-    set_str(&ev, "app", m.app);
-    set_str(&ev, "procid", m.procid);
-    set_str(&ev, "msgid", m.msgid);
-    if (m.sd.p != NULL) {
-        a->sdbuf.len = 0;
-        long n = -1;
-        if (agent_sbuf_reserve(&a->sdbuf, m.sd.n * 6 + 16) == 0) {
-            n = agent_syslog_sd_json(m.sd.p, m.sd.n, a->sdbuf.p, a->sdbuf.cap);
-        }
-        if (n >= 0) {
-            (void)agent_event_set(&ev, "structured_data", 15, a->sdbuf.p, (size_t)n, true);
-        } else {
-            set_str(&ev, "structured_data", m.sd);
-        }
+    int rc = agent_syslog_to_event(&ev, msg, len);
+    if (rc != 0 && !c->lenient) {
+        h->st->syslog_received++;
+        h->st->syslog_parse_failures++;
+        h->st->syslog_dropped_invalid++;
+        return 0;
     }
     if (rc != 0) {
         (void)agent_event_set(&ev, "parse_error", 11, "true", 4, true);
@@ -149,16 +118,16 @@ static int on_message(void *ud, const char *msg, size_t len, bool truncated,
     if (c->keep_raw) {
         (void)agent_event_set(&ev, "raw", 3, msg, len, false);
     }
-    int erc = agent_emit_buffered(in, &ev, "syslog", src);
+    int erc = h->spool(h->arg, in, &ev, src);
     if (erc == -EAGAIN) {
         return -EAGAIN;
     }
-    a->st.syslog_received++;
+    h->st->syslog_received++;
     in->ist->lines_read++;
     if (rc == 0) {
-        a->st.syslog_parsed++;
+        h->st->syslog_parsed++;
     } else {
-        a->st.syslog_parse_failures++;
+        h->st->syslog_parse_failures++;
     }
     return erc;
 }
@@ -169,21 +138,21 @@ int agent_syslog_feed(agent_input_t *in, const char *msg, size_t len)
     return on_message(&sx, msg, len, false, NULL);
 }
 
-int agent_syslog_input_start(agent_input_t *in)
+static int agent_syslog_input_start(agent_input_t *in)
 {
     agent_input_conf_t *c = in->conf;
-    agent_t *a = in->pl->a;
+    agent_syslogs_t *s = in->host->syslogs;
     char key[sizeof(((agent_syslog_src_t *)0)->key)];
     listener_key(c, key, sizeof(key));
-    for (agent_syslog_src_t **pp = &a->sl_kept; *pp != NULL; pp = &(*pp)->next) {
+    for (agent_syslog_src_t **pp = &s->kept; *pp != NULL; pp = &(*pp)->next) {
         agent_syslog_src_t *sx = *pp;
         if (strcmp(sx->key, key) == 0) {
             *pp = sx->next;
-            sx->next = NULL;
+            sx->next = s->live;
+            s->live = sx;
             sx->in = in;
-            in->src = sx;
-            in->sl = sx->sl;
-            agent_sl_resume(in->sl);
+            in->impl = sx;
+            agent_sl_resume(sx->sl);
             TRIB_LOG(TRIB_LOG_DEBUG, "syslog", "input %s: kept the listener on %s", c->id,
                      c->address);
             return 0;
@@ -212,15 +181,16 @@ int agent_syslog_input_start(agent_input_t *in)
         .unix_mode = c->socket_perm,
     };
     char err[512] = "";
-    int rc = agent_sl_start(&sx->sl, &a->loop, &sc, on_message, sx, err, sizeof(err));
+    int rc = agent_sl_start(&sx->sl, in->host->loop, &sc, on_message, sx, err, sizeof(err));
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_ERROR, "syslog", "input %s: cannot listen on %s: %s", c->id, c->address,
                  err[0] ? err : trib_strerror(rc));
         free(sx);
         return rc < 0 ? rc : -EINVAL;
     }
-    in->src = sx;
-    in->sl = sx->sl;
+    in->impl = sx;
+    sx->next = s->live;
+    s->live = sx;
     TRIB_LOG(TRIB_LOG_INFO, "syslog", "input %s: listening on %s (%s)", c->id, c->address,
              (const char *[]){"udp", "tcp", "tls", "unix", "unix_dgram"}[c->mode]);
     return 0;
@@ -242,75 +212,101 @@ static void stats_add(agent_sl_stats_t *to, const agent_sl_stats_t *x)
     to->paused += x->paused;
 }
 
-static void stop_listener(agent_t *a, agent_syslog_src_t *sx)
+static void stop_listener(agent_syslogs_t *s, agent_syslog_src_t *sx)
 {
-    /* the listener's counters outlive it in the agent's totals */
+    /* the listener's counters outlive it in the totals */
     agent_sl_stats_t st;
     agent_sl_stats(sx->sl, &st);
     st.connections_open = 0; /* a gauge: they close with it */
-    stats_add(&a->sl_totals, &st);
+    stats_add(&s->totals, &st);
     agent_sl_stop(sx->sl);
     free(sx);
 }
 
-void agent_syslog_stats(agent_t *a, agent_sl_stats_t *out)
+void agent_syslogs_stats(agent_syslogs_t *s, agent_sl_stats_t *out)
 {
-    *out = a->sl_totals;
-    for (size_t i = 0; i < a->npipes; i++) {
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            if (a->pipes[i].inputs[j].sl != NULL) {
-                agent_sl_stats_t x;
-                agent_sl_stats(a->pipes[i].inputs[j].sl, &x);
-                stats_add(out, &x);
-            }
-        }
+    *out = s->totals;
+    for (agent_syslog_src_t *sx = s->live; sx != NULL; sx = sx->next) {
+        agent_sl_stats_t x;
+        agent_sl_stats(sx->sl, &x);
+        stats_add(out, &x);
     }
 }
 
-void agent_syslog_input_stop(agent_input_t *in, bool keep)
+static void agent_syslog_input_stop(agent_input_t *in, bool keep)
 {
-    agent_syslog_src_t *sx = in->src;
+    agent_syslog_src_t *sx = in->impl;
     if (sx == NULL) {
         return;
     }
-    agent_t *a = in->pl->a;
-    in->src = NULL;
-    in->sl = NULL;
-    sx->in = NULL;
-    if (keep) {
-        sx->next = a->sl_kept;
-        a->sl_kept = sx;
-    } else {
-        stop_listener(a, sx);
-    }
-}
-
-void agent_syslog_release_kept(agent_t *a)
-{
-    while (a->sl_kept != NULL) {
-        agent_syslog_src_t *sx = a->sl_kept;
-        a->sl_kept = sx->next;
-        stop_listener(a, sx);
-    }
-}
-
-static void each_listener(agent_t *a, void (*fn)(agent_sl_t *))
-{
-    for (size_t i = 0; i < a->npipes; i++) {
-        for (size_t j = 0; j < a->pipes[i].ninputs; j++) {
-            if (a->pipes[i].inputs[j].sl != NULL) {
-                fn(a->pipes[i].inputs[j].sl);
-            }
+    agent_syslogs_t *s = in->host->syslogs;
+    for (agent_syslog_src_t **pp = &s->live; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == sx) {
+            *pp = sx->next;
+            break;
         }
     }
+    in->impl = NULL;
+    sx->in = NULL;
+    if (keep) {
+        sx->next = s->kept;
+        s->kept = sx;
+    } else {
+        stop_listener(s, sx);
+    }
 }
 
-void agent_syslog_resume_all(agent_t *a)
+void agent_syslogs_release_kept(agent_syslogs_t *s)
 {
-    each_listener(a, agent_sl_resume);
+    while (s != NULL && s->kept != NULL) {
+        agent_syslog_src_t *sx = s->kept;
+        s->kept = sx->next;
+        stop_listener(s, sx);
+    }
 }
 
-void agent_syslog_pause_all(agent_t *a)
+void agent_syslogs_free(agent_syslogs_t *s)
 {
-    each_listener(a, agent_sl_pause_all);
+    agent_syslogs_release_kept(s);
+    free(s);
 }
+
+void agent_syslogs_resume(agent_syslogs_t *s)
+{
+    for (agent_syslog_src_t *sx = s->live; sx != NULL; sx = sx->next) {
+        agent_sl_resume(sx->sl);
+    }
+}
+
+void agent_syslogs_pause(agent_syslogs_t *s)
+{
+    for (agent_syslog_src_t *sx = s->live; sx != NULL; sx = sx->next) {
+        agent_sl_pause_all(sx->sl);
+    }
+}
+
+bool agent_syslog_listening(agent_input_t *in)
+{
+    return in->ops == &agent_syslog_ops && in->impl != NULL;
+}
+
+/* The listener is made at start (or taken from those a reload kept): no
+   state before. */
+static int syslog_init(agent_input_t *in)
+{
+    in->impl = NULL;
+    return 0;
+}
+
+static void syslog_fini(agent_input_t *in)
+{
+    (void)in;
+}
+
+const agent_input_ops_t agent_syslog_ops = {
+    .name = "syslog",
+    .init = syslog_init,
+    .start = agent_syslog_input_start,
+    .stop = agent_syslog_input_stop,
+    .fini = syslog_fini,
+};

@@ -1,319 +1,297 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The output: events built from a record (parse, filters, JSON value,
- * topic and key templates) and handed to librdkafka, or printed (--dry-run).
- *
- * Delivery (agents-and-sinks.md §2.3, §2.9): the producer runs with
- * acks=all and enable.idempotence=true, so a retry never duplicates or
- * reorders at the broker, and message.timeout.ms=0 (retry forever) unless
- * the user sets it. An event counts as delivered only when its delivery
- * report says so; the report marks the event's entry in its file's ack
- * ring and the file's checkpoint moves over the acknowledged prefix.
- *
- * Backpressure (§2.4): the bytes of events in the producer are bounded by
- * max_inflight (output.max_inflight_bytes, default memory_limit/8, also
- * given to librdkafka as queue.buffering.max.kbytes). When the bound is
- * reached or librdkafka says its queue is full, the record is not consumed
- * and reading pauses; it resumes when half the budget is free again.
- *
- * Failed reports: after a fatal producer error (idempotence state lost) the
- * reports fail without moving the checkpoints; at the next tick the
- * producer is destroyed, a new one is made and every file is reopened at
- * its checkpoint, so the unacknowledged tail is read and sent again (§2.9); a timed-out event (only
- * with a user-set message.timeout.ms) is produced again; a purge at shutdown leaves its lines
- * unacknowledged; anything else is permanent for that event (too large, not authorized): counted as
- * a drop by reason, logged rate-limited, and passed over.
+ * The output: librdkafka's producer, its delivery reports handed back to
+ * each message's owner, the in-flight budget, the producer's health, and
+ * the dry run's printer. See output.h for the delivery contract.
  */
-#include "../agent_int.h"
+#include "output/output.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
 
 #include "tributary/log.h"
 
-static trib_log_ratelimit_t rl_delivery = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+/* Bytes counted per in-flight message besides its value and key. */
+#define AGENT_MSG_OVERHEAD 320
+/* Fixed topics whose librdkafka handles are kept (saves a lookup per message). */
+#define AGENT_OUTPUT_MAX_TOPICS 64
+
+struct agent_output {
+    agent_stats_t *st;
+    bool dry_run;
+    FILE *dry_out;
+    agent_sbuf_t line; /* the dry run's printed message */
+    agent_room_cb room;
+    void *room_arg;
+    struct {
+        agent_ack_cb cb;
+        void *arg;
+    } owners[AGENT_OUTPUT_MAX_OWNERS];
+    unsigned nowners;
+    rd_kafka_t *rk;
+    struct {
+        char *name;
+        const char *seen; /* the caller's string last found equal to it */
+        rd_kafka_topic_t *rkt;
+    } topics[AGENT_OUTPUT_MAX_TOPICS];
+    size_t ntopics;
+    uint64_t inflight_msgs, inflight_bytes, max_inflight;
+    bool refused;              /* a sender was refused for lack of room: call room() */
+    bool stopping;             /* reports that fail now are UNSENT */
+    bool fatal;                /* a fatal producer error: rebuild */
+    uint64_t test_fatal_after; /* TRIB_AGENT_TEST_FATAL_AFTER: a test hook */
+    /* the last acknowledgement, or when messages started waiting; when
+       librdkafka said all brokers were down (0: not since the last
+       acknowledgement); wall clock ms */
+    int64_t progress_ms;
+    int64_t brokers_down_ms;
+    char last_error[256];
+};
+
 static trib_log_ratelimit_t rl_produce = TRIB_LOG_RATELIMIT_INIT(10000, 5);
 
-/* Room for one more entry: 0 or -ENOMEM (nothing is produced without it). */
-int agent_ring_reserve(agent_file_t *f)
+static int64_t wall_ms(void)
 {
-    if (f->tail - f->head < f->rcap) {
-        return 0;
-    }
-    size_t ncap = f->rcap ? f->rcap * 2 : 64;
-    uint64_t *n = malloc(ncap * sizeof(*n));
-    if (n == NULL) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int agent_output_new(agent_output_t **out, agent_stats_t *st, bool dry_run, FILE *dry_out,
+                     agent_room_cb room, void *room_arg)
+{
+    agent_output_t *o = calloc(1, sizeof(*o));
+    *out = o;
+    if (o == NULL) {
         return -ENOMEM;
     }
-    for (uint64_t s = f->head; s < f->tail; s++) {
-        n[s & (ncap - 1)] = f->ring[s & (f->rcap - 1)];
+    o->st = st;
+    o->dry_run = dry_run;
+    o->dry_out = dry_out;
+    o->room = room;
+    o->room_arg = room_arg;
+    const char *tf = getenv("TRIB_AGENT_TEST_FATAL_AFTER");
+    if (tf != NULL) {
+        o->test_fatal_after = strtoull(tf, NULL, 10);
     }
-    free(f->ring);
-    f->ring = n;
-    f->rcap = ncap;
     return 0;
 }
 
-/* Callers reserved the entry first. */
-void agent_ring_push(agent_file_t *f, uint64_t v)
+static void destroy_producer(agent_output_t *o)
 {
-    f->ring[f->tail & (f->rcap - 1)] = v;
-    f->tail++;
-}
-
-static void ring_advance(agent_file_t *f)
-{
-    agent_t *a = f->in->pl->a;
-    while (f->head < f->tail) {
-        if (f->trunc_pending && f->head == f->trunc_seq) {
-            f->trunc_pending = false;
-            f->acked_off = 0;
-        }
-        uint64_t e = f->ring[f->head & (f->rcap - 1)];
-        if (!(e & AGENT_ACK_BIT)) {
-            break;
-        }
-        f->acked_off = e & ~AGENT_ACK_BIT;
-        f->head++;
+    for (size_t i = 0; i < o->ntopics; i++) {
+        rd_kafka_topic_destroy(o->topics[i].rkt);
+        free(o->topics[i].name);
     }
-    if (f->trunc_pending && f->head == f->trunc_seq) {
-        f->trunc_pending = false;
-        f->acked_off = 0;
-    }
-    uint64_t ck = f->trunc_pending ? 0 : f->acked_off;
-    if (f->ck != NULL && f->ck->offset != ck) {
-        f->ck->offset = ck;
-        a->ckpts.dirty = true;
+    o->ntopics = 0;
+    if (o->rk != NULL) {
+        rd_kafka_destroy(o->rk);
+        o->rk = NULL;
     }
 }
 
-/* An event that needs no delivery (filtered, printed, dropped) at end_off. */
-int agent_ring_done(agent_file_t *f, uint64_t end_off)
+void agent_output_free(agent_output_t *o)
 {
-    if (f->head == f->tail && !f->trunc_pending) {
-        f->acked_off = end_off;
-        if (f->ck != NULL && f->ck->offset != end_off) {
-            f->ck->offset = end_off;
-            f->in->pl->a->ckpts.dirty = true;
-        }
-        return 0;
+    if (o == NULL) {
+        return;
     }
-    if (agent_ring_reserve(f) != 0) {
-        return -EAGAIN; /* out of memory: the record is retried later */
-    }
-    agent_ring_push(f, end_off | AGENT_ACK_BIT);
-    ring_advance(f);
-    return 0;
+    destroy_producer(o);
+    agent_sbuf_fini(&o->line);
+    free(o);
 }
 
-void agent_ring_ack(agent_file_t *f, uint64_t seq)
+unsigned agent_output_owner(agent_output_t *o, agent_ack_cb cb, void *arg)
 {
-    f->ring[seq & (f->rcap - 1)] |= AGENT_ACK_BIT;
-    ring_advance(f);
+    unsigned id = o->nowners++;
+    o->owners[id].cb = cb;
+    o->owners[id].arg = arg;
+    return id;
 }
 
-static void dry_print(agent_t *a, agent_file_t *f)
-{
-    FILE *o = a->opts.dry_out ? a->opts.dry_out : stdout;
-    agent_sbuf_t *line = &a->scratch;
-    line->len = 0;
-    agent_sbuf_puts(line, "{\"topic\":\"");
-    agent_sbuf_json_str(line, a->topic.p, a->topic.len);
-    agent_sbuf_puts(line, "\",\"key\":");
-    if (a->key.len > 0) {
-        agent_sbuf_putc(line, '"');
-        agent_sbuf_json_str(line, a->key.p, a->key.len);
-        agent_sbuf_putc(line, '"');
-    } else {
-        agent_sbuf_puts(line, "null");
-    }
-    agent_sbuf_puts(line, ",\"headers\":{\"source_type\":\"tail\",\"path\":\"");
-    agent_sbuf_json_str(line, f->path, strlen(f->path));
-    agent_sbuf_puts(line, "\"},\"value\":");
-    agent_sbuf_put(line, a->val.p, a->val.len);
-    agent_sbuf_puts(line, "}\n");
-    if (!line->err) {
-        fwrite(line->p, 1, line->len, o);
-    }
-}
+/* ---------------------------------------------------------------------- */
+/* Producing                                                              */
 
-static void pause_inputs(agent_t *a)
+static rd_kafka_topic_t *topic_handle(agent_output_t *o, const char *name)
 {
-    if (!a->paused) {
-        a->paused = true;
-        a->st.backpressure_pauses++;
-        TRIB_LOG(TRIB_LOG_DEBUG, "output", "paused: %llu bytes in flight",
-                 (unsigned long long)a->inflight_bytes);
-    }
-}
-
-int agent_emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial)
-{
-    agent_input_t *in = f->in;
-    agent_pipeline_t *pl = in->pl;
-    agent_t *a = pl->a;
-    agent_pipeline_conf_t *pc = pl->conf;
-
-    if (!a->opts.dry_run && a->inflight_bytes >= a->max_inflight) {
-        pause_inputs(a);
-        return -EAGAIN;
-    }
-    agent_event_t ev;
-    ev.nfields = 0;
-    ev.partial = partial;
-    ev.ts_ms = a->wall_ms; /* read once per chunk of the file */
-    a->scratch.len = 0;
-    if (agent_sbuf_reserve(&a->scratch, len * 2 + 1024) != 0) {
-        return -EAGAIN;
-    }
-    ev.scratch = &a->scratch;
-    /* the fixed fields, pre-rendered as JSON strings */
-    ev.fields[0] = (agent_field_t){"host", 4, a->jhost.p, a->jhost.len, true, true};
-    ev.fields[1] = (agent_field_t){"agent", 5, a->jagent.p, a->jagent.len, true, true};
-    ev.fields[2] = (agent_field_t){"source", 6, f->jpath, f->jpath_len, true, true};
-    ev.fields[3] = (agent_field_t){"message", 7, msg, len, false, true};
-    ev.nfields = 4;
-    bool routed = false;
-    size_t failed = agent_parse_all(pc, &ev);
-    if (failed > 0) {
-        a->st.parse_failures += failed;
-        in->ist->parse_failures++;
-        if (pc->on_parse_error == AGENT_ON_PARSE_ERROR_DROP) {
-            if (agent_ring_done(f, end_off) != 0) {
-                return -EAGAIN;
-            }
-            in->ist->parse_dropped++;
-            return 0;
-        }
-        routed = pc->on_parse_error == AGENT_ON_PARSE_ERROR_ROUTE;
-    }
-    for (size_t i = 0; i < pc->nfilters; i++) {
-        if (!agent_filter_apply(&pc->filters[i], &ev)) {
-            if (agent_ring_done(f, end_off) != 0) {
-                return -EAGAIN;
-            }
-            a->st.events_filtered++;
-            in->ist->filtered++;
-            return 0;
+    for (size_t i = 0; i < o->ntopics; i++) {
+        if (o->topics[i].seen == name) {
+            return o->topics[i].rkt; /* a fixed topic: the same string every time */
         }
     }
-    a->val.len = 0;
-    agent_event_render(&ev, &a->val);
-    a->key.len = 0;
-    if (pc->key[0] != '\0') {
-        agent_template_render(&ev, pc->key, false, &a->key);
+    for (size_t i = 0; i < o->ntopics; i++) {
+        if (strcmp(o->topics[i].name, name) == 0) {
+            o->topics[i].seen = name;
+            return o->topics[i].rkt;
+        }
     }
-    a->topic.len = 0;
-    if (routed) {
-        agent_sbuf_puts(&a->topic, pc->parse_error_topic);
-        agent_sbuf_putc(&a->topic, '\0');
-        a->topic.len--;
-    } else if (pl->rkt == NULL || a->opts.dry_run) {
-        agent_template_render(&ev, pc->topic, true, &a->topic);
-        agent_sbuf_putc(&a->topic, '\0');
-        a->topic.len--;
+    if (o->ntopics == AGENT_OUTPUT_MAX_TOPICS) {
+        return NULL;
     }
-    if (a->val.err || a->key.err || a->topic.err) {
-        return -EAGAIN; /* out of memory: retried later */
+    char *n = strdup(name);
+    rd_kafka_topic_t *rkt = n != NULL ? rd_kafka_topic_new(o->rk, name, NULL) : NULL;
+    if (rkt == NULL) {
+        free(n);
+        return NULL;
     }
-    if (agent_ring_reserve(f) != 0) {
-        return -EAGAIN;
-    }
-    in->ist->events++;
-    in->ist->parse_routed += routed;
-    if (a->opts.dry_run) {
-        dry_print(a, f);
-        a->st.events_sent++;
-        a->st.events_acked++;
-        (void)agent_ring_done(f, end_off); /* reserved above */
-        return 0;
-    }
-    uint64_t seq = f->tail;
-    void *opaque =
-        (void *)(uintptr_t)(((uint64_t)f->slot << AGENT_SEQ_BITS) | (seq & AGENT_SEQ_MASK));
-    rd_kafka_vu_t vu[8];
-    size_t nv = 0;
-    if (pl->rkt != NULL && !routed) {
-        vu[nv].vtype = RD_KAFKA_VTYPE_RKT;
-        vu[nv++].u.rkt = pl->rkt;
-    } else {
-        vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
-        vu[nv++].u.cstr = a->topic.p;
-    }
-    vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
-    vu[nv].u.mem.ptr = a->val.p;
-    vu[nv++].u.mem.size = a->val.len;
-    if (a->key.len > 0) {
-        vu[nv].vtype = RD_KAFKA_VTYPE_KEY;
-        vu[nv].u.mem.ptr = a->key.p;
-        vu[nv++].u.mem.size = a->key.len;
-    }
-    if (a->cfg->conf.output.headers) {
-        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = "source_type";
-        vu[nv].u.header.val = "tail";
-        vu[nv++].u.header.size = 4;
-        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
-        vu[nv].u.header.name = "path";
-        vu[nv].u.header.val = f->path;
-        vu[nv++].u.header.size = (ssize_t)strlen(f->path);
-    }
-    vu[nv].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
-    vu[nv++].u.i = RD_KAFKA_MSG_F_COPY;
-    vu[nv].vtype = RD_KAFKA_VTYPE_OPAQUE;
-    vu[nv++].u.ptr = opaque;
-    vu[nv].vtype = RD_KAFKA_VTYPE_TIMESTAMP; /* the read time: saves a clock call per event */
-    vu[nv++].u.i64 = ev.ts_ms;
-    rd_kafka_error_t *kerr = rd_kafka_produceva(a->rk, vu, nv);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (kerr != NULL) {
-        err = rd_kafka_error_code(kerr);
-        rd_kafka_error_destroy(kerr);
-    }
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL || agent_output_fatal(a, err)) {
-        pause_inputs(a);
-        return -EAGAIN;
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        a->st.events_failed++;
-        a->st.drop_delivery_permanent++;
-        TRIB_LOG_RL(&rl_produce, TRIB_LOG_WARN, "output", "event from %s dropped: %s", f->path,
-                    rd_kafka_err2str(err));
-        (void)agent_ring_done(f, end_off); /* reserved above */
-        return 0;
-    }
-    agent_ring_push(f, end_off);
-    f->inflight++;
-    agent_output_inflight_add(a);
-    a->inflight_bytes += a->val.len + a->key.len + AGENT_MSG_OVERHEAD;
-    agent_output_sent(a);
-    return 0;
+    o->topics[o->ntopics].name = n;
+    o->topics[o->ntopics].seen = name;
+    o->topics[o->ntopics++].rkt = rkt;
+    return rkt;
 }
 
-bool agent_output_fatal(agent_t *a, rd_kafka_resp_err_t err)
+void agent_output_topic(agent_output_t *o, const char *topic)
 {
-    if (err != RD_KAFKA_RESP_ERR__FATAL &&
-        rd_kafka_fatal_error(a->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (o->rk != NULL) {
+        (void)topic_handle(o, topic);
+    }
+}
+
+bool agent_output_full(agent_output_t *o)
+{
+    if (o->dry_run || o->inflight_bytes < o->max_inflight) {
         return false;
     }
-    a->rebuild = true;
+    o->refused = true;
     return true;
 }
 
-void agent_output_sent(agent_t *a)
+static void sent(agent_output_t *o, const agent_msg_t *m)
 {
-    a->st.events_sent++;
-    if (a->test_fatal_after != 0 && a->st.events_sent == a->test_fatal_after) {
-        a->test_fatal_after = 0;
-        rd_kafka_test_fatal_error(a->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+    if (o->inflight_msgs++ == 0) {
+        o->progress_ms = wall_ms(); /* waiting starts now */
+    }
+    o->inflight_bytes += m->value_len + m->key_len + AGENT_MSG_OVERHEAD;
+    o->st->events_sent++;
+    if (o->test_fatal_after != 0 && o->st->events_sent == o->test_fatal_after) {
+        o->test_fatal_after = 0;
+        rd_kafka_test_fatal_error(o->rk, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                   "TRIB_AGENT_TEST_FATAL_AFTER");
     }
 }
 
-rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_t *m)
+static bool is_fatal(agent_output_t *o, rd_kafka_resp_err_t err)
+{
+    if (err != RD_KAFKA_RESP_ERR__FATAL &&
+        rd_kafka_fatal_error(o->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    o->fatal = true;
+    return true;
+}
+
+int agent_output_produce(agent_output_t *o, const agent_msg_t *m, unsigned owner, uint64_t cookie)
+{
+    if (o->rk == NULL || o->fatal) {
+        return -EAGAIN;
+    }
+    if (o->inflight_bytes >= o->max_inflight) {
+        o->refused = true;
+        return -EAGAIN;
+    }
+    rd_kafka_vu_t vu[8 + AGENT_MSG_MAX_HDRS];
+    size_t nv = 0;
+    rd_kafka_topic_t *rkt = m->topic_fixed ? topic_handle(o, m->topic) : NULL;
+    if (rkt != NULL) {
+        vu[nv].vtype = RD_KAFKA_VTYPE_RKT;
+        vu[nv++].u.rkt = rkt;
+    } else {
+        vu[nv].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vu[nv++].u.cstr = m->topic;
+    }
+    vu[nv].vtype = RD_KAFKA_VTYPE_VALUE;
+    vu[nv].u.mem.ptr = (void *)m->value;
+    vu[nv++].u.mem.size = m->value_len;
+    if (m->key != NULL) {
+        vu[nv].vtype = RD_KAFKA_VTYPE_KEY;
+        vu[nv].u.mem.ptr = (void *)m->key;
+        vu[nv++].u.mem.size = m->key_len;
+    }
+    char names[AGENT_MSG_MAX_HDRS][64];
+    for (size_t i = 0; i < m->nhdrs && i < AGENT_MSG_MAX_HDRS; i++) {
+        /* librdkafka wants a NUL-terminated name (a buffered record's is not) */
+        const char *name = m->hdrs[i].name;
+        if (!m->hdr_names_cstr) {
+            size_t n =
+                m->hdrs[i].nlen < sizeof(names[i]) - 1 ? m->hdrs[i].nlen : sizeof(names[i]) - 1;
+            memcpy(names[i], name, n);
+            names[i][n] = '\0';
+            name = names[i];
+        }
+        vu[nv].vtype = RD_KAFKA_VTYPE_HEADER;
+        vu[nv].u.header.name = name;
+        vu[nv].u.header.val = m->hdrs[i].val;
+        vu[nv++].u.header.size = (ssize_t)m->hdrs[i].vlen;
+    }
+    vu[nv].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vu[nv++].u.i = RD_KAFKA_MSG_F_COPY;
+    vu[nv].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vu[nv++].u.ptr =
+        (void *)(uintptr_t)((uint64_t)owner << 56 | (cookie & AGENT_OUTPUT_COOKIE_MASK));
+    vu[nv].vtype = RD_KAFKA_VTYPE_TIMESTAMP; /* the sender's time: no clock call per message */
+    vu[nv++].u.i64 = m->ts_ms;
+    rd_kafka_error_t *kerr = rd_kafka_produceva(o->rk, vu, nv);
+    if (kerr == NULL) {
+        sent(o, m);
+        return 0;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_error_code(kerr);
+    rd_kafka_error_destroy(kerr);
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        o->refused = true;
+        return -EAGAIN;
+    }
+    if (is_fatal(o, err)) {
+        return -EAGAIN;
+    }
+    o->st->events_failed++;
+    o->st->drop_delivery_permanent++;
+    TRIB_LOG_RL(&rl_produce, TRIB_LOG_WARN, "output", "an event for topic %s dropped: %s", m->topic,
+                rd_kafka_err2str(err));
+    return -EPERM;
+}
+
+void agent_output_print(agent_output_t *o, const agent_msg_t *m)
+{
+    FILE *fp = o->dry_out ? o->dry_out : stdout;
+    agent_sbuf_t *line = &o->line;
+    line->len = 0;
+    agent_sbuf_puts(line, "{\"topic\":\"");
+    agent_sbuf_json_str(line, m->topic, m->topic_len);
+    agent_sbuf_puts(line, "\",\"key\":");
+    if (m->key != NULL) {
+        agent_sbuf_putc(line, '"');
+        agent_sbuf_json_str(line, m->key, m->key_len);
+        agent_sbuf_putc(line, '"');
+    } else {
+        agent_sbuf_puts(line, "null");
+    }
+    agent_sbuf_puts(line, ",\"headers\":{");
+    for (size_t i = 0; i < m->nhdrs; i++) {
+        agent_sbuf_puts(line, i ? ",\"" : "\"");
+        agent_sbuf_put(line, m->hdrs[i].name, m->hdrs[i].nlen); /* the agent's own names */
+        agent_sbuf_puts(line, "\":\"");
+        agent_sbuf_json_str(line, m->hdrs[i].val, m->hdrs[i].vlen);
+        agent_sbuf_putc(line, '"');
+    }
+    agent_sbuf_puts(line, "},\"value\":");
+    agent_sbuf_put(line, m->value, m->value_len);
+    agent_sbuf_puts(line, "}\n");
+    if (!line->err) {
+        fwrite(line->p, 1, line->len, fp);
+    }
+    o->st->events_sent++;
+    o->st->events_acked++;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Delivery reports                                                       */
+
+/* A timed-out message produced again as it was (same opaque): 0 or the error. */
+static rd_kafka_resp_err_t requeue(rd_kafka_t *rk, const rd_kafka_message_t *m)
 {
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs) {
@@ -331,110 +309,66 @@ rd_kafka_resp_err_t agent_output_requeue(rd_kafka_t *rk, const rd_kafka_message_
     return e;
 }
 
-void agent_output_inflight_add(agent_t *a)
-{
-    if (a->inflight_msgs++ == 0) {
-        a->progress_ms = agent_wall_ms(); /* waiting starts now */
-    }
-}
-
-int agent_output_report(agent_t *a, rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        rd_kafka_resp_err_t *why)
+/* The report sorted and counted; -1: produced again (still in flight). */
+static int report(agent_output_t *o, rd_kafka_t *rk, const rd_kafka_message_t *m,
+                  rd_kafka_resp_err_t *why)
 {
     *why = m->err;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        a->st.events_acked++;
-        a->progress_ms = agent_wall_ms();
-        if (a->brokers_down_ms != 0) {
+        o->st->events_acked++;
+        o->progress_ms = wall_ms();
+        if (o->brokers_down_ms != 0) {
             TRIB_LOG(TRIB_LOG_INFO, "output",
                      "brokers reachable again after %lld s down: deliveries resume "
                      "(%llu events in flight)",
-                     (long long)((a->progress_ms - a->brokers_down_ms) / 1000),
-                     (unsigned long long)a->inflight_msgs);
-            a->brokers_down_ms = 0;
+                     (long long)((o->progress_ms - o->brokers_down_ms) / 1000),
+                     (unsigned long long)o->inflight_msgs);
+            o->brokers_down_ms = 0;
         }
-        return AGENT_DR_ACKED;
+        return AGENT_ACK_DELIVERED;
     }
-    a->st.delivery_errors++;
-    snprintf(a->last_error, sizeof(a->last_error), "%s", rd_kafka_err2str(m->err));
+    o->st->delivery_errors++;
+    snprintf(o->last_error, sizeof(o->last_error), "%s", rd_kafka_err2str(m->err));
     if (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT ||
-        a->state == AGENT_STOPPING ||
-        rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return AGENT_DR_UNSENT;
+        o->stopping || rd_kafka_fatal_error(rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return AGENT_ACK_UNSENT;
     }
     if (m->err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) {
-        a->st.delivery_retries++;
-        *why = agent_output_requeue(rk, m);
-        return *why == RD_KAFKA_RESP_ERR_NO_ERROR ? AGENT_DR_INFLIGHT : AGENT_DR_REQUEUE_FAILED;
+        o->st->delivery_retries++;
+        *why = requeue(rk, m);
+        return *why == RD_KAFKA_RESP_ERR_NO_ERROR ? -1 : AGENT_ACK_EXPIRED;
     }
-    return AGENT_DR_FAILED;
-}
-
-bool agent_output_release(agent_t *a, const rd_kafka_message_t *m)
-{
-    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
-    a->inflight_bytes = a->inflight_bytes >= cost ? a->inflight_bytes - cost : 0;
-    a->inflight_msgs--;
-    if (a->paused && a->inflight_bytes < a->max_inflight / 2) {
-        a->paused = false;
-        return true;
-    }
-    return false;
+    o->st->drop_delivery_permanent++;
+    return AGENT_ACK_FAILED;
 }
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-    agent_t *a = opaque;
+    agent_output_t *o = opaque;
     uint64_t op = (uint64_t)(uintptr_t)m->_private;
-    if (op & AGENT_BUFFER_OPAQUE) {
-        agent_buffer_dr(a, rk, m);
-        return;
-    }
-    uint32_t slot = (uint32_t)(op >> AGENT_SEQ_BITS);
-    agent_file_t *f = slot < a->nslots ? a->slots[slot] : NULL;
-    if (f == NULL) {
-        return; /* cannot happen: a slot lives while its events are in flight */
-    }
-    uint64_t seq = (f->head & ~AGENT_SEQ_MASK) | (op & AGENT_SEQ_MASK);
-    if (seq < f->head) {
-        seq += 1ull << AGENT_SEQ_BITS;
-    }
+    unsigned owner = (unsigned)(op >> 56);
     rd_kafka_resp_err_t why;
-    switch (agent_output_report(a, rk, m, &why)) {
-    case AGENT_DR_ACKED:
-        agent_ring_ack(f, seq);
-        break;
-    case AGENT_DR_UNSENT: /* not passed over: the checkpoint stays before it */
-        break;
-    case AGENT_DR_INFLIGHT:
+    int status = report(o, rk, m, &why);
+    if (status < 0) {
         return;
-    case AGENT_DR_REQUEUE_FAILED:
-        a->st.drop_delivery_permanent++;
-        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
-                    "event from %s dropped: timed out and could not be queued again: %s", f->path,
-                    rd_kafka_err2str(why));
-        agent_ring_ack(f, seq);
-        break;
-    default:
-        a->st.drop_delivery_permanent++;
-        TRIB_LOG_RL(&rl_delivery, TRIB_LOG_WARN, "output",
-                    "event from %s dropped after a permanent delivery error: %s", f->path,
-                    rd_kafka_err2str(why));
-        agent_ring_ack(f, seq);
-        break;
     }
-    f->inflight--;
-    if (f->inflight == 0 && f->fd < 0) {
-        agent_file_release(f);
+    /* the message left librdkafka: its bytes leave the budget */
+    size_t cost = m->len + m->key_len + AGENT_MSG_OVERHEAD;
+    o->inflight_bytes = o->inflight_bytes >= cost ? o->inflight_bytes - cost : 0;
+    o->inflight_msgs--;
+    if (owner < o->nowners) {
+        o->owners[owner].cb(o->owners[owner].arg, op & AGENT_OUTPUT_COOKIE_MASK, status,
+                            status == AGENT_ACK_DELIVERED ? "" : rd_kafka_err2str(why));
     }
-    if (agent_output_release(a, m)) {
-        agent_kick(a);
+    if (o->refused && o->inflight_bytes < o->max_inflight / 2) {
+        o->refused = false;
+        o->room(o->room_arg);
     }
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
-    agent_t *a = opaque;
+    agent_output_t *o = opaque;
     static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
@@ -443,13 +377,13 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
                  "fatal producer error: %s; the producer is rebuilt and reading resumes at "
                  "the checkpoints",
                  buf);
-        a->rebuild = true;
+        o->fatal = true;
         return;
     }
-    snprintf(a->last_error, sizeof(a->last_error), "%s", reason);
+    snprintf(o->last_error, sizeof(o->last_error), "%s", reason);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        if (a->brokers_down_ms == 0) {
-            a->brokers_down_ms = agent_wall_ms();
+        if (o->brokers_down_ms == 0) {
+            o->brokers_down_ms = wall_ms();
             TRIB_LOG(TRIB_LOG_WARN, "output",
                      "all brokers are down: events wait (files at their checkpoints, the rest "
                      "in the disk buffer) until one is reachable");
@@ -476,6 +410,9 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
     TRIB_LOG(l, "librdkafka", "%s: %s", fac, buf);
 }
 
+/* ---------------------------------------------------------------------- */
+/* The producer                                                           */
+
 static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
 {
     char err[256];
@@ -486,24 +423,13 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
     return 0;
 }
 
-static int quote(agent_sbuf_t *b, const char *s)
+int agent_output_start(agent_output_t *o, const agent_conf_t *k, int wake_fd)
 {
-    b->len = 0;
-    agent_sbuf_putc(b, '"');
-    agent_sbuf_json_str(b, s, strlen(s));
-    agent_sbuf_putc(b, '"');
-    return b->err;
-}
-
-int agent_output_start(agent_t *a)
-{
-    agent_conf_t *k = &a->cfg->conf;
-    if (quote(&a->jhost, k->agent.hostname) != 0 || quote(&a->jagent, k->agent.id) != 0) {
-        return -ENOMEM;
-    }
     uint64_t lim = k->output.max_inflight_bytes;
-    a->max_inflight = lim ? lim : k->agent.memory_limit / 8;
-    if (a->opts.dry_run) {
+    o->max_inflight = lim ? lim : k->agent.memory_limit / 8;
+    o->fatal = false;
+    o->refused = false;
+    if (o->dry_run) {
         return 0;
     }
     rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -525,7 +451,7 @@ int agent_output_start(agent_t *a)
     rc = rc ? rc : conf_set(c, "message.timeout.ms", "0");
     rc = rc ? rc : conf_set(c, "linger.ms", "20");
     rc = rc ? rc : conf_set(c, "compression.codec", agent_compression_names[k->output.compression]);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)(a->max_inflight / 1024 + 64));
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)(o->max_inflight / 1024 + 64));
     rc = rc ? rc : conf_set(c, "queue.buffering.max.kbytes", num);
     for (size_t i = 0; rc == 0 && i < k->output.options.count; i++) {
         rc = conf_set(c, k->output.options.items[i].key, k->output.options.items[i].value);
@@ -534,85 +460,88 @@ int agent_output_start(agent_t *a)
         rd_kafka_conf_destroy(c);
         return rc;
     }
-    rd_kafka_conf_set_opaque(c, a);
+    rd_kafka_conf_set_opaque(c, o);
     rd_kafka_conf_set_dr_msg_cb(c, dr_cb);
     rd_kafka_conf_set_error_cb(c, error_cb);
     rd_kafka_conf_set_log_cb(c, log_cb);
     char err[512];
-    a->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
-    if (a->rk == NULL) {
+    o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+    if (o->rk == NULL) {
         TRIB_LOG(TRIB_LOG_ERROR, "output", "cannot create the producer: %s", err);
         rd_kafka_conf_destroy(c);
         return -EINVAL;
     }
-    rd_kafka_queue_t *q = rd_kafka_queue_get_main(a->rk);
-    rd_kafka_queue_io_event_enable(q, a->rk_pipe[1], "1", 1);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(o->rk);
+    rd_kafka_queue_io_event_enable(q, wake_fd, "1", 1);
     rd_kafka_queue_destroy(q);
-    for (size_t i = 0; i < a->npipes; i++) {
-        agent_pipeline_t *pl = &a->pipes[i];
-        if (strchr(pl->conf->topic, '{') == NULL) {
-            pl->rkt = rd_kafka_topic_new(a->rk, pl->conf->topic, NULL);
-        }
-    }
     return 0;
 }
 
-void agent_output_poll(agent_t *a)
+void agent_output_poll(agent_output_t *o)
 {
-    if (a->rk != NULL) {
-        rd_kafka_poll(a->rk, 0);
+    if (o->rk != NULL) {
+        rd_kafka_poll(o->rk, 0);
     }
 }
 
-/* Waits (serving delivery reports) up to timeout_ms, purges the rest, destroys the producer. */
-void agent_output_stop(agent_t *a, int64_t timeout_ms)
+void agent_output_flush(agent_output_t *o, int64_t timeout_ms)
 {
-    if (a->rk == NULL) {
+    if (o->rk != NULL) {
+        rd_kafka_flush(o->rk, (int)timeout_ms);
+    }
+}
+
+void agent_output_stop(agent_output_t *o, int64_t timeout_ms)
+{
+    if (o->rk == NULL) {
         return;
     }
-    rd_kafka_resp_err_t e = rd_kafka_flush(a->rk, (int)timeout_ms);
+    o->stopping = true;
+    rd_kafka_resp_err_t e = rd_kafka_flush(o->rk, (int)timeout_ms);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         TRIB_LOG(TRIB_LOG_WARN, "output",
                  "%llu events not acknowledged within the shutdown timeout: their lines are "
                  "read again at the next start",
-                 (unsigned long long)a->inflight_msgs);
-        int prev = a->state;
-        a->state = AGENT_STOPPING;
-        rd_kafka_purge(a->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-        rd_kafka_flush(a->rk, 1000);
-        a->state = prev;
+                 (unsigned long long)o->inflight_msgs);
+        rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(o->rk, 1000);
     }
-    for (size_t i = 0; i < a->npipes; i++) {
-        if (a->pipes[i].rkt != NULL) {
-            rd_kafka_topic_destroy(a->pipes[i].rkt);
-            a->pipes[i].rkt = NULL;
-        }
-    }
-    rd_kafka_destroy(a->rk);
-    a->rk = NULL;
-    a->paused = false;
+    destroy_producer(o);
+    o->stopping = false;
+    o->refused = false;
 }
 
-bool agent_output_healthy(agent_t *a, char *why, size_t whylen)
+bool agent_output_fatal(const agent_output_t *o)
 {
-    int64_t now = agent_wall_ms();
-    if (a->state != AGENT_RUNNING || a->exit_code != 0) {
-        snprintf(why, whylen, "stopping");
-        return false;
-    }
+    return o->fatal;
+}
+
+void agent_output_state(const agent_output_t *o, agent_output_state_t *s)
+{
+    s->producer = o->rk != NULL;
+    s->brokers_down = o->brokers_down_ms != 0;
+    s->inflight_msgs = o->inflight_msgs;
+    s->inflight_bytes = o->inflight_bytes;
+    s->max_inflight = o->max_inflight;
+    s->last_error = o->last_error;
+}
+
+bool agent_output_healthy(const agent_output_t *o, bool waiting, char *why, size_t whylen)
+{
+    int64_t now = wall_ms();
     /* the brokers' state matters while events wait: librdkafka says when
        they all went down, and a delivery says they are back (with nothing
        to send, nothing is undelivered) */
-    bool waiting = a->inflight_msgs > 0 || !agent_buffer_idle(a);
-    if (a->brokers_down_ms != 0 && waiting) {
+    waiting |= o->inflight_msgs > 0;
+    if (o->brokers_down_ms != 0 && waiting) {
         snprintf(why, whylen, "all brokers down for %lld s (%s)",
-                 (long long)((now - a->brokers_down_ms) / 1000), a->last_error);
+                 (long long)((now - o->brokers_down_ms) / 1000), o->last_error);
         return false;
     }
-    if (a->inflight_msgs > 0 && now - a->progress_ms >= AGENT_HEALTH_STALL_MS) {
+    if (o->inflight_msgs > 0 && now - o->progress_ms >= AGENT_HEALTH_STALL_MS) {
         snprintf(why, whylen, "%llu events waiting, none acknowledged for %lld s (last error: %s)",
-                 (unsigned long long)a->inflight_msgs, (long long)((now - a->progress_ms) / 1000),
-                 a->last_error[0] ? a->last_error : "none");
+                 (unsigned long long)o->inflight_msgs, (long long)((now - o->progress_ms) / 1000),
+                 o->last_error[0] ? o->last_error : "none");
         return false;
     }
     snprintf(why, whylen, "ok");

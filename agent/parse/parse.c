@@ -4,7 +4,8 @@
  * logfmt (key=value, key="quoted value") and syslog (an RFC 5424 or RFC 3164
  * line, as /var/log/syslog holds them: facility, severity, hostname, app,
  * procid, msgid, structured data, the message and its time, read in the
- * host's zone when the line has none). Each adds fields to the
+ * input's timezone when the line has none: syslog/event.h, the mapping the
+ * syslog input uses too). Each adds fields to the
  * event; values point into the parsed text (or, for decoded logfmt
  * strings, into the event's scratch buffer), so nothing is copied before
  * rendering. JSON member values are kept as raw JSON and rendered as they
@@ -14,7 +15,7 @@
  * backtracks catastrophically fails that event's parse (counted) instead
  * of spinning the loop. An event whose parse fails keeps its message.
  */
-#include "../agent.h"
+#include "parse/parse.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,7 +25,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../syslog/syslog.h"
+#include "regex.h"
+#include "syslog/syslog_event.h"
 
 static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
 {
@@ -437,55 +439,6 @@ static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t
     return 0;
 }
 
-static void set_slice(agent_event_t *ev, const char *name, agent_syslog_str_t v)
-{
-    if (v.p != NULL) {
-        (void)agent_event_set(ev, name, strlen(name), v.p, v.n, false);
-    }
-}
-
-static int parse_syslog(agent_event_t *ev, const char *s, size_t n)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME_COARSE, &now);
-    agent_syslog_opts_t o = {.now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
-                             .tz = {.local = true}};
-    agent_syslog_msg_t m;
-    if (agent_syslog_parse(s, n, &o, &m) != 0) {
-        return 1;
-    }
-    if (m.pri >= 0) {
-        const char *fac = agent_syslog_facility_name(m.facility);
-        const char *sev = agent_syslog_severity_name(m.severity);
-        (void)agent_event_set(ev, "facility", 8, fac, strlen(fac), false);
-        (void)agent_event_set(ev, "severity", 8, sev, strlen(sev), false);
-    }
-    set_slice(ev, "hostname", m.hostname);
-    set_slice(ev, "app", m.app);
-    set_slice(ev, "procid", m.procid);
-    set_slice(ev, "msgid", m.msgid);
-    if (m.sd.p != NULL) {
-        /* as JSON in the scratch buffer when it has room (it never grows
-           while an event is built), else as its text */
-        agent_sbuf_t *sc = ev->scratch;
-        long k = -1;
-        if (sc != NULL && sc->cap - sc->len >= m.sd.n * 6 + 2) {
-            k = agent_syslog_sd_json(m.sd.p, m.sd.n, sc->p + sc->len, sc->cap - sc->len);
-        }
-        if (k >= 0) {
-            (void)agent_event_set(ev, "structured_data", 15, sc->p + sc->len, (size_t)k, true);
-            sc->len += (size_t)k;
-        } else {
-            set_slice(ev, "structured_data", m.sd);
-        }
-    }
-    (void)agent_event_set(ev, "message", 7, m.msg.p, m.msg.n, false);
-    if (m.has_ts) {
-        ev->ts_ms = m.ts_ms;
-    }
-    return 0;
-}
-
 int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev)
 {
     agent_field_t *src = agent_event_get(ev, p->field, strlen(p->field));
@@ -504,7 +457,7 @@ int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev)
         rc = parse_json(ev, s, n);
         break;
     case AGENT_PARSE_SYSLOG:
-        rc = parse_syslog(ev, s, n);
+        rc = agent_syslog_to_event(ev, s, n);
         break;
     default:
         rc = parse_logfmt(ev, s, n);

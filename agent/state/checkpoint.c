@@ -16,7 +16,9 @@
  * (other inputs' entries are never dropped because a pipeline was removed);
  * an entry whose file was closed expires after agent.state_ttl.
  */
-#include "../agent.h"
+#include "state/checkpoint.h"
+
+#include <stdio.h>
 
 #include <errno.h>
 #include <fcntl.h>

@@ -13,6 +13,7 @@
 
 #include "cluster/zk.h"
 #include "tributary/log.h"
+#include "tributary/scram.h"
 
 static const char *const fsync_modes[] = {"ack", "interval", "never", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", "trace", NULL};
@@ -22,6 +23,36 @@ static const char *const compression_types[] = {"producer", NULL};
 static const char *const timestamp_types[] = {"CreateTime", "LogAppendTime", NULL};
 
 static const char *const backends[] = {"local", "zookeeper", NULL};
+static const char *const securities[] = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl", NULL};
+static const char *const client_auths[] = {"none", "requested", "required", NULL};
+
+static const trib_config_option_t tls_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_tls_t, cert, STRING), .min = "1",
+     .desc = "PEM file: the listener's certificate (and its chain)"},
+    {TRIB_CONFIG_FIELD(coll_conf_tls_t, key, STRING), .min = "1",
+     .desc = "PEM file: the certificate's private key (not encrypted)"},
+    {TRIB_CONFIG_FIELD(coll_conf_tls_t, ca, STRING), .min = "1",
+     .desc = "PEM file: the CAs client certificates are checked against"},
+    {TRIB_CONFIG_FIELD(coll_conf_tls_t, client_auth, ENUM), .def = "none", .choices = client_auths,
+     .desc = "client certificates: none; requested (checked when sent); required (mTLS); "
+             "the principal is the certificate's subject"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t listener_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_listener_t, name, STRING), .flags = TRIB_CONFIG_REQUIRED,
+     .min = "1", .max = "64", .desc = "the listener's name (logs, the ready file)"},
+    {TRIB_CONFIG_FIELD(coll_conf_listener_t, address, ADDRESS), .flags = TRIB_CONFIG_REQUIRED,
+     .desc = "host:port to listen on (port 0: any free port)"},
+    {TRIB_CONFIG_FIELD(coll_conf_listener_t, advertise, ADDRESS),
+     .desc = "host:port given to this listener's clients; default: the address"},
+    {TRIB_CONFIG_FIELD(coll_conf_listener_t, security, ENUM), .def = "plaintext",
+     .choices = securities, .desc = "plaintext, ssl, sasl_plaintext or sasl_ssl"},
+    {TRIB_CONFIG_SECTION(coll_conf_listener_t, tls, tls_opts)},
+    {TRIB_CONFIG_FIELD(coll_conf_listener_t, sasl_mechanisms, STRLIST), .max = "3",
+     .desc = "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (sasl_* listeners; default: both SCRAM)"},
+    TRIB_CONFIG_END,
+};
 
 static const trib_config_option_t cluster_opts[] = {
     {TRIB_CONFIG_FIELD(coll_conf_cluster_t, backend, ENUM), .def = "local", .choices = backends,
@@ -81,6 +112,10 @@ static const trib_config_option_t server_opts[] = {
      .desc = "how long in-flight requests may take at SIGTERM"},
     {TRIB_CONFIG_FIELD(coll_conf_server_t, backlog, UINT), .def = "1024", .min = "1",
      .max = "65535", .desc = "listen(2) backlog"},
+    {TRIB_CONFIG_FIELD(coll_conf_server_t, failed_authentication_delay, DURATION), .def = "100ms",
+     .max = "1m",
+     .desc = "a failed SASL login is answered this late, then its connection closes "
+             "(connection.failed.authentication.delay.ms)"},
     TRIB_CONFIG_END,
 };
 
@@ -190,6 +225,9 @@ const trib_config_option_t coll_conf_schema[] = {
      .desc = "host:port of the Kafka listener (port 0: any free port)"},
     {TRIB_CONFIG_FIELD(coll_conf_t, advertise, ADDRESS),
      .desc = "host:port given to clients; default: the listen address"},
+    {TRIB_CONFIG_SECTIONS(coll_conf_t, listeners, nlisteners, coll_conf_listener_t, listener_opts),
+     .max = "16",
+     .desc = "Kafka listeners with their security; when set, they replace listen/advertise"},
     {TRIB_CONFIG_FIELD(coll_conf_t, data_dir, STRING), .def = "./tributary-data", .min = "1",
      .desc = "where partition logs and metadata live (log.dirs)"},
     {TRIB_CONFIG_FIELD(coll_conf_t, rack, STRING), .desc = "this node's rack (broker.rack)"},
@@ -272,6 +310,69 @@ int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg)
         snprintf(msg, sizeof(msg), "cluster.zookeeper: %s", why);
         add_error_at(cfg, "cluster.zookeeper", msg);
         rc = TRIB_ECONFIG;
+    }
+    int line, col;
+    if (c->nlisteners > 0 && !c->listen_flag) {
+        if (trib_config_position(cfg, "listen", &line, &col) == 0) {
+            add_error_at(cfg, "listen", "listen and listeners are both set: keep listeners");
+            rc = TRIB_ECONFIG;
+        }
+        if (trib_config_position(cfg, "advertise", &line, &col) == 0) {
+            add_error_at(cfg, "advertise",
+                         "advertise and listeners are both set: give each listener its advertise");
+            rc = TRIB_ECONFIG;
+        }
+    }
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        const coll_conf_listener_t *l = &c->listeners[i];
+        char path[96];
+        bool tls = coll_security_tls((coll_security_t)l->security);
+        bool sasl = coll_security_sasl((coll_security_t)l->security);
+        for (size_t k = 0; k < i; k++) {
+            if (l->name && c->listeners[k].name && strcmp(l->name, c->listeners[k].name) == 0) {
+                snprintf(path, sizeof(path), "listeners[%zu].name", i);
+                snprintf(msg, sizeof(msg), "listener name '%s' is used twice", l->name);
+                add_error_at(cfg, path, msg);
+                rc = TRIB_ECONFIG;
+            }
+        }
+        snprintf(path, sizeof(path), "listeners[%zu].security", i);
+        if (trib_config_position(cfg, path, &line, &col) != 0) {
+            snprintf(path, sizeof(path), "listeners[%zu]", i);
+        }
+        if (tls && (!l->tls.cert || !l->tls.key)) {
+            add_error_at(cfg, path, "an ssl or sasl_ssl listener needs tls.cert and tls.key");
+            rc = TRIB_ECONFIG;
+        }
+        if (!tls && (l->tls.cert || l->tls.key || l->tls.ca)) {
+            snprintf(path, sizeof(path), "listeners[%zu].tls", i);
+            add_error_at(cfg, path,
+                         "tls files are set on a listener without TLS (security: "
+                         "ssl or sasl_ssl)");
+            rc = TRIB_ECONFIG;
+        }
+        if (tls && l->tls.client_auth > 0 && !l->tls.ca) {
+            snprintf(path, sizeof(path), "listeners[%zu].tls.client_auth", i);
+            add_error_at(cfg, path, "client_auth requested or required needs tls.ca");
+            rc = TRIB_ECONFIG;
+        }
+        if (!sasl && l->sasl_mechanisms.count > 0) {
+            snprintf(path, sizeof(path), "listeners[%zu].sasl_mechanisms", i);
+            add_error_at(cfg, path,
+                         "sasl_mechanisms on a listener without SASL (security: "
+                         "sasl_plaintext or sasl_ssl)");
+            rc = TRIB_ECONFIG;
+        }
+        for (size_t k = 0; k < l->sasl_mechanisms.count; k++) {
+            const char *m = l->sasl_mechanisms.items[k];
+            if (strcmp(m, "PLAIN") != 0 && !trib_scram_mech_parse(m)) {
+                snprintf(path, sizeof(path), "listeners[%zu].sasl_mechanisms[%zu]", i, k);
+                snprintf(msg, sizeof(msg),
+                         "unknown SASL mechanism '%s' (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", m);
+                add_error_at(cfg, path, msg);
+                rc = TRIB_ECONFIG;
+            }
+        }
     }
     return rc;
 }
@@ -364,6 +465,8 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->idle_timeout_ms = c->server.idle_timeout;
     out->shutdown_timeout_ms = c->server.shutdown_timeout;
     out->backlog = (int)c->server.backlog;
+    out->failed_auth_delay_ms = c->server.failed_authentication_delay;
+    out->data_dir = c->data_dir;
     out->producer_expiration_ms = c->producers.id_expiration;
     out->producer_snapshot_interval_ms = c->producers.snapshot_interval;
     out->fsync = (coll_fsync_policy_t)c->storage.fsync;
@@ -373,4 +476,47 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.min_session_timeout_ms = (int32_t)c->groups.min_session_timeout_ms;
     out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
     out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
+}
+
+size_t coll_conf_listeners(const coll_conf_t *c, coll_listener_config_t *out)
+{
+    size_t n = 0;
+    if (c->nlisteners == 0) {
+        return 0;
+    }
+    if (c->listen_flag) {
+        memset(&out[n], 0, sizeof(out[n]));
+        out[n].name = "plaintext";
+        out[n].host = c->listen.host;
+        out[n].port = c->listen.port;
+        out[n].advertise_host = c->advertise.text ? c->advertise.host : NULL;
+        out[n].advertise_port = c->advertise.text ? c->advertise.port : 0;
+        n++;
+    }
+    for (size_t i = 0; i < c->nlisteners && i < COLL_CONF_MAX_LISTENERS; i++) {
+        const coll_conf_listener_t *l = &c->listeners[i];
+        coll_listener_config_t *o = &out[n++];
+        memset(o, 0, sizeof(*o));
+        o->name = l->name;
+        o->host = l->address.host;
+        o->port = l->address.port;
+        o->advertise_host = l->advertise.text ? l->advertise.host : NULL;
+        o->advertise_port = l->advertise.text ? l->advertise.port : 0;
+        o->security = (coll_security_t)(l->security < 0 ? 0 : l->security);
+        o->tls_cert = l->tls.cert;
+        o->tls_key = l->tls.key;
+        o->tls_ca = l->tls.ca;
+        o->client_auth = (coll_client_auth_t)(l->tls.client_auth < 0 ? 0 : l->tls.client_auth);
+        if (l->sasl_mechanisms.count == 0) {
+            o->sasl_mechanisms = COLL_SASL_SCRAM_SHA_256 | COLL_SASL_SCRAM_SHA_512;
+        }
+        for (size_t k = 0; k < l->sasl_mechanisms.count; k++) {
+            const char *m = l->sasl_mechanisms.items[k];
+            o->sasl_mechanisms |= strcmp(m, "PLAIN") == 0           ? COLL_SASL_PLAIN
+                                  : strcmp(m, "SCRAM-SHA-256") == 0 ? COLL_SASL_SCRAM_SHA_256
+                                  : strcmp(m, "SCRAM-SHA-512") == 0 ? COLL_SASL_SCRAM_SHA_512
+                                                                    : 0;
+        }
+    }
+    return n;
 }

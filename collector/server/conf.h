@@ -27,6 +27,24 @@ typedef struct coll_conf_log {
     int format; /* trib_log_format_t */
 } coll_conf_log_t;
 
+/* listeners[].tls */
+typedef struct coll_conf_tls {
+    const char *cert, *key, *ca;
+    int client_auth; /* coll_client_auth_t */
+} coll_conf_tls_t;
+
+/* listeners[]: a Kafka listener as Kafka has them (name, security protocol, TLS, SASL). */
+typedef struct coll_conf_listener {
+    const char *name;
+    trib_config_addr_t address;
+    trib_config_addr_t advertise;
+    int security; /* coll_security_t */
+    coll_conf_tls_t tls;
+    trib_config_strlist_t sasl_mechanisms;
+} coll_conf_listener_t;
+
+#define COLL_CONF_MAX_LISTENERS 16
+
 typedef struct coll_conf_server {
     uint64_t max_request_bytes;
     uint64_t queued_max_request_bytes;
@@ -37,6 +55,7 @@ typedef struct coll_conf_server {
     int64_t idle_timeout;
     int64_t shutdown_timeout;
     uint64_t backlog;
+    int64_t failed_authentication_delay;
 } coll_conf_server_t;
 
 typedef struct coll_conf_storage {
@@ -102,6 +121,9 @@ typedef struct coll_conf {
     int64_t node_id;
     trib_config_addr_t listen;
     trib_config_addr_t advertise;
+    coll_conf_listener_t *listeners; /* listeners[]; none: `listen` is the one listener */
+    size_t nlisteners;
+    bool listen_flag; /* --listen was given: a plaintext listener before listeners[] */
     const char *data_dir;
     const char *rack;
     bool auto_create_topics;
@@ -141,6 +163,13 @@ const char *coll_conf_rack(const coll_conf_t *c);
 void coll_conf_to_storage(const coll_conf_t *c, coll_storage_config_t *out);
 void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out);
 void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out);
+/*
+ * The listeners for the server into out[COLL_CONF_MAX_LISTENERS + 1]: with
+ * listeners[] configured, those (after a plaintext one from --listen when
+ * listen_flag is set); else none (the server makes one from listen and
+ * advertise). Returns how many.
+ */
+size_t coll_conf_listeners(const coll_conf_t *c, coll_listener_config_t *out);
 /* The topic defaults as topic configs, and which differ from Kafka's (bit per row). */
 void coll_conf_topic_defaults(const coll_conf_t *c, coll_tcfg_t *out, uint32_t *set_mask);
 

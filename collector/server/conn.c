@@ -53,9 +53,8 @@
  * the queue drains to half, so a client that pipelines without reading
  * cannot grow the collector's memory.
  *
- * Fetch responses are sent from the segment files (zero copy). The
- * collector has plaintext listeners only (no TLS in this file), so every
- * Fetch response goes this way. A fetch builds a coll_zresp_t: its
+ * Fetch responses are sent from the segment files (zero copy) on
+ * plaintext connections. A fetch builds a coll_zresp_t: its
  * framing (size, header, the per-partition fields) in a small buffer and,
  * between the framing bytes, file ranges of whole batches, each holding a
  * reference on its segment (coll_read_t), so retention may unlink the file
@@ -79,6 +78,24 @@
  * than answering with fewer bytes than announced. Built responses and their
  * buffers return to the connection (a few spares) for the next fetch, so a
  * steady consumer allocates nothing per response.
+ *
+ * TLS. A TLS connection's SSL object reads ciphertext from a memory BIO
+ * and writes it to the socket through a socket BIO:
+ *
+ *   socket -> read_cb -> rbio (memory) -> SSL_read -> frames, as above
+ *   response -> SSL_write -> socket BIO -> send(2) on libuv's socket
+ *
+ * so libuv's write queue is never used on a TLS connection and every
+ * response, of either kind, is sent the way a zresp is: by us, resuming on
+ * the writable dup when the socket is full (SSL_write's WANT_WRITE, retried
+ * with the same bytes). A zresp's framing is encrypted straight from its
+ * buffer; its file ranges cannot be sent with sendfile, so each is read
+ * (coll_read_copy) in 64 KiB pieces into a buffer taken from the server's
+ * pool for the time of the send, and encrypted from there: one copy, and
+ * no allocation per response once the pool has its buffers. Plaintext from
+ * SSL_read lands where a plaintext read would: in the connection buffer or
+ * straight in a large frame. When reading pauses (backpressure, request
+ * memory), ciphertext waits in the memory BIO and is decrypted on resume.
  */
 #include "server/server_int.h"
 
@@ -92,6 +109,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "server/tls.h"
 
 #define RBUF_SIZE (64u * 1024)
 #define FRAME_INITIAL_MAX (1u << 20)
@@ -631,6 +653,21 @@ void coll_req_respond_zresp(coll_req_t *r)
     finish(r);
 }
 
+void coll_req_respond_raw(coll_req_t *r, const void *p, size_t n)
+{
+    trib_buf_t *b = &r->out;
+    trib_buf_reset(b);
+    trib_buf_put_i32(b, (int32_t)n);
+    trib_buf_append(b, p, n);
+    if (trib_buf_error(b) != 0) {
+        trib_buf_reset(b);
+        r->close_after = true;
+    } else {
+        r->conn->queued_out += trib_buf_len(b);
+    }
+    finish(r);
+}
+
 void coll_req_no_response(coll_req_t *r)
 {
     r->no_response = true;
@@ -664,6 +701,8 @@ void coll_req_step_done(coll_req_t *r)
 /* ---- writing ------------------------------------------------------------------------ */
 
 static bool zsend_continue(coll_conn_t *c);
+static bool tls_send_continue(coll_conn_t *c);
+static void tls_drain(coll_conn_t *c);
 
 static void wpoll_cb(uv_poll_t *h, int status, int events)
 {
@@ -674,15 +713,25 @@ static void wpoll_cb(uv_poll_t *h, int status, int events)
         coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(status));
         return;
     }
+    if (c->ssl) {
+        if (c->tls_read_wants_write) {
+            c->tls_read_wants_write = false;
+            tls_drain(c);
+        }
+        if (c->closing || (c->zsend && !tls_send_continue(c))) {
+            return;
+        }
+        coll_conn_pump(c);
+        return;
+    }
     if (zsend_continue(c)) {
         coll_conn_pump(c);
     }
 }
 
-/* The socket is full: resume the send when it is writable again. */
-static int zsend_wait(coll_conn_t *c, int sock)
+/* The socket is full: call wpoll_cb when it is writable again. */
+static int wait_writable(coll_conn_t *c, int sock)
 {
-    c->srv->metrics.fetch_send_waits++;
     if (c->wpoll_state == 0) {
         c->wfd = dup(sock);
         if (c->wfd < 0) {
@@ -698,6 +747,186 @@ static int zsend_wait(coll_conn_t *c, int sock)
         c->wpoll_state = 1;
     }
     return uv_poll_start(&c->wpoll, UV_WRITABLE, wpoll_cb);
+}
+
+static int zsend_wait(coll_conn_t *c, int sock)
+{
+    c->srv->metrics.fetch_send_waits++;
+    return wait_writable(c, sock);
+}
+
+/* ---- TLS ---------------------------------------------------------------------------- */
+
+static uint8_t *tls_chunk_take(coll_server_t *s)
+{
+    if (s->ntls_chunks > 0) {
+        return s->tls_chunks[--s->ntls_chunks];
+    }
+    return malloc(COLL_TLS_CHUNK);
+}
+
+static void tls_chunk_give(coll_server_t *s, uint8_t *p)
+{
+    if (p && s->ntls_chunks < COLL_TLS_CHUNK_POOL && !s->stopping) {
+        s->tls_chunks[s->ntls_chunks++] = p;
+        return;
+    }
+    free(p);
+}
+
+void coll_tls_chunks_drain(coll_server_t *s)
+{
+    while (s->ntls_chunks > 0) {
+        free(s->tls_chunks[--s->ntls_chunks]);
+    }
+}
+
+static int tls_wait(coll_conn_t *c)
+{
+    uv_os_fd_t sock;
+    int rc = uv_fileno((uv_handle_t *)&c->tcp, &sock);
+    return rc ? rc : wait_writable(c, sock);
+}
+
+/*
+ * The next bytes of r to encrypt: *p and *n, and true; false when r is
+ * all sent. A zresp's file bytes are read into the connection's chunk
+ * (refilled only once it is all written: a retried SSL_write must see
+ * the same bytes). *why on an error.
+ */
+static bool tls_next(coll_conn_t *c, coll_req_t *r, const uint8_t **p, size_t *n, bool *file,
+                     const char **why)
+{
+    *file = false;
+    if (!r->zr) {
+        while (r->tls_idx < (size_t)r->iovcnt) {
+            const struct iovec *v = &r->iov[r->tls_idx];
+            if (r->tls_off < v->iov_len) {
+                *p = (const uint8_t *)v->iov_base + r->tls_off;
+                *n = v->iov_len - r->tls_off;
+                return true;
+            }
+            r->tls_idx++;
+            r->tls_off = 0;
+        }
+        return false;
+    }
+    coll_zresp_t *z = r->zr;
+    while (z->part <= z->nparts) {
+        bool tail = z->part == z->nparts;
+        size_t hdr_end = tail ? z->hdr_len : z->parts[z->part].hdr_end;
+        size_t flen = tail ? 0 : z->parts[z->part].rd.len;
+        if (z->hpos < hdr_end) {
+            *p = z->hdr + z->hpos;
+            *n = hdr_end - z->hpos;
+            return true;
+        }
+        if (z->fpos < flen) {
+            /* r->tls_off: bytes of the chunk already written; r->tls_idx: its length. */
+            if (r->tls_off == r->tls_idx) {
+                if (!c->tls_chunk && !(c->tls_chunk = tls_chunk_take(c->srv))) {
+                    *why = "out of memory";
+                    return false;
+                }
+                size_t want = flen - z->fpos < COLL_TLS_CHUNK ? flen - z->fpos : COLL_TLS_CHUNK;
+                ssize_t got = coll_read_copy(&z->parts[z->part].rd, z->fpos, c->tls_chunk, want);
+                if (got < 0 || (size_t)got < want) {
+                    *why = got < 0 ? "cannot read a segment for a fetch response"
+                                   : "a segment was truncated while a fetch response was sent "
+                                     "from it";
+                    return false;
+                }
+                r->tls_idx = want;
+                r->tls_off = 0;
+            }
+            *p = c->tls_chunk + r->tls_off;
+            *n = r->tls_idx - r->tls_off;
+            *file = true;
+            return true;
+        }
+        if (!tail) {
+            coll_read_release(&z->parts[z->part].rd);
+            z->parts[z->part].rd.len = 0;
+        }
+        z->part++;
+        z->fpos = 0;
+    }
+    return false;
+}
+
+static void tls_advance(coll_req_t *r, size_t w, bool file)
+{
+    if (!r->zr) {
+        r->tls_off += w;
+    } else if (!file) {
+        r->zr->hpos += w;
+    } else {
+        r->tls_off += w;
+        r->zr->fpos += w;
+        if (r->tls_off == r->tls_idx) {
+            r->tls_off = r->tls_idx = 0;
+        }
+    }
+}
+
+/*
+ * Encrypts and sends what is left of c->zsend on a TLS connection: true
+ * when all of it is sent (and the request freed), false when it waits for
+ * writability or the connection was closed.
+ */
+static bool tls_send_continue(coll_conn_t *c)
+{
+    coll_req_t *r = c->zsend;
+    const char *why = NULL;
+    char ebuf[300];
+    for (;;) {
+        const uint8_t *p;
+        size_t n;
+        bool file;
+        if (!tls_next(c, r, &p, &n, &file, &why)) {
+            break;
+        }
+        ERR_clear_error();
+        int w = SSL_write(c->ssl, p, n > (1u << 30) ? (int)(1u << 30) : (int)n);
+        if (w > 0) {
+            tls_advance(r, (size_t)w, file);
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, w);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            c->last_active_ms = uv_now(c->srv->loop);
+            if (r->zr) {
+                c->srv->metrics.fetch_send_waits++;
+            }
+            int err = tls_wait(c);
+            if (err == 0) {
+                return false;
+            }
+            why = uv_strerror(err);
+        } else {
+            why = coll_tls_error(c->ssl, w, ebuf, sizeof(ebuf));
+        }
+        break;
+    }
+    size_t total = r->zr ? r->zr->total : trib_buf_len(&r->out);
+    c->zsend = NULL;
+    c->queued_out -= total < c->queued_out ? total : c->queued_out;
+    tls_chunk_give(c->srv, c->tls_chunk);
+    c->tls_chunk = NULL;
+    bool close_now = r->close_after_write;
+    if (why) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, why);
+        req_free(r);
+        return false;
+    }
+    c->last_active_ms = uv_now(c->srv->loop);
+    r->srv->metrics.net_bytes_sent += total;
+    req_free(r);
+    if (close_now) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, "authentication failed");
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -792,8 +1021,11 @@ static void written(uv_write_t *w, int status)
     }
     /* A response sent from files may have waited for libuv's queue to empty. */
     bool kick = !c->closing && c->uv_writes == 0 && c->head && c->head->zr;
+    bool close_now = r->close_after_write && !c->closing;
     req_free(r);
-    if (kick) {
+    if (close_now) {
+        coll_conn_close(c, TRIB_LOG_DEBUG, "authentication failed");
+    } else if (kick) {
         coll_conn_pump(c);
     }
 }
@@ -811,7 +1043,7 @@ void coll_conn_pump(coll_conn_t *c)
             coll_conn_close(c, TRIB_LOG_DEBUG, "request rejected");
             return;
         }
-        if (r->zr) {
+        if (r->zr && !c->ssl) {
             r->state = COLL_REQ_WRITING;
             c->zsend = r;
             if (!zsend_continue(c)) {
@@ -819,18 +1051,37 @@ void coll_conn_pump(coll_conn_t *c)
             }
             continue;
         }
-        if (r->no_response || trib_buf_len(&r->out) == 0) {
+        if (!r->zr && (r->no_response || trib_buf_len(&r->out) == 0)) {
+            bool close_now = r->close_after_write;
             req_free(r);
+            if (close_now) {
+                coll_conn_close(c, TRIB_LOG_DEBUG, "authentication failed");
+                return;
+            }
             continue;
         }
-        int cnt = trib_buf_iovcnt(&r->out);
-        r->iov = malloc((size_t)cnt * sizeof(*r->iov));
-        if (!r->iov) {
-            req_free(r);
-            coll_conn_close(c, TRIB_LOG_ERROR, "out of memory");
-            return;
+        if (!r->zr) {
+            int cnt = trib_buf_iovcnt(&r->out);
+            r->iov = malloc((size_t)cnt * sizeof(*r->iov));
+            if (!r->iov) {
+                req_free(r);
+                coll_conn_close(c, TRIB_LOG_ERROR, "out of memory");
+                return;
+            }
+            trib_buf_iovec(&r->out, r->iov, cnt);
+            r->iovcnt = cnt;
         }
-        trib_buf_iovec(&r->out, r->iov, cnt);
+        if (c->ssl) {
+            /* TLS: every response is encrypted and sent by us (see the opening comment). */
+            r->state = COLL_REQ_WRITING;
+            r->tls_idx = r->tls_off = 0;
+            c->zsend = r;
+            if (!tls_send_continue(c)) {
+                return;
+            }
+            continue;
+        }
+        int cnt = r->iovcnt;
         /* uv_buf_t and struct iovec share their layout on Unix (libuv documents it). */
         r->state = COLL_REQ_WRITING;
         r->wreq.data = r;
@@ -873,6 +1124,8 @@ static void conn_maybe_resume(coll_conn_t *c)
         c->last_active_ms = uv_now(c->srv->loop); /* request_timeout counts from here */
         if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
             coll_conn_close(c, TRIB_LOG_WARN, "cannot resume reading");
+        } else if (c->ssl) {
+            tls_drain(c); /* requests already decrypted or waiting in the memory BIO */
         }
     }
 }
@@ -946,7 +1199,9 @@ static void parse_rbuf(coll_conn_t *c)
     size_t n = c->rlen;
     while (!c->closing && !c->rejected && !c->reading && !c->mem_wait && n >= 4) {
         uint32_t size = be32(p);
-        if (size < MIN_FRAME || size > INT32_MAX) {
+        /* A bare SASL token (after SaslHandshake v0) may be shorter than a request header. */
+        uint32_t min = c->sasl_state == COLL_SASL_RAW ? 1 : MIN_FRAME;
+        if (size < min || size > INT32_MAX) {
             bad_frame(c, "invalid frame size %" PRId32, (int32_t)size);
             return;
         }
@@ -994,10 +1249,9 @@ static void parse_rbuf(coll_conn_t *c)
     c->rlen = n;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* Where the next request bytes go: the frame being filled, or the connection buffer. */
+static void plain_buf(coll_conn_t *c, uv_buf_t *buf)
 {
-    (void)suggested;
-    coll_conn_t *c = h->data;
     coll_req_t *r = c->reading;
     if (r) {
         if (r->frame_have == r->frame_cap && frame_grow(r) != 0) {
@@ -1010,6 +1264,111 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         return;
     }
     *buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned)(RBUF_SIZE - c->rlen));
+}
+
+/* n request bytes arrived at base (given by plain_buf). */
+static void plain_arrived(coll_conn_t *c, const uint8_t *base, size_t n)
+{
+    coll_req_t *r = c->reading;
+    if (r && base == r->frame + r->frame_have) {
+        r->frame_have += n;
+        if (r->frame_have == r->frame_len) {
+            c->reading = NULL;
+            frame_ready(c, r);
+        }
+        return;
+    }
+    c->rlen += n;
+    parse_rbuf(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    coll_conn_t *c = h->data;
+    if (c->ssl) {
+        /* Ciphertext: copied into the memory BIO at once, so one buffer serves all. */
+        *buf = uv_buf_init((char *)c->srv->tls_cbuf, RBUF_SIZE);
+        return;
+    }
+    plain_buf(c, buf);
+}
+
+static void tls_established(coll_conn_t *c)
+{
+    c->tls_established = true;
+    c->srv->metrics.tls_handshakes++;
+    coll_tls_principal(c->ssl, c->principal, sizeof(c->principal));
+    TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY, "%s: %s %s on listener %s, %s", c->peer,
+             SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl), c->lst->cfg.name, c->principal);
+}
+
+/*
+ * Decrypts what the memory BIO holds into requests, while the connection
+ * reads (paused: it stays there until conn_maybe_resume). Re-entrant calls
+ * (a request handled here resuming the connection) only ask for another pass.
+ */
+static void tls_drain(coll_conn_t *c)
+{
+    if (c->tls_draining) {
+        c->tls_drain_again = true;
+        return;
+    }
+    c->tls_draining = true;
+    char ebuf[300];
+    do {
+        c->tls_drain_again = false;
+        while (!c->closing && !c->rejected && !c->mem_wait && !c->paused &&
+               !c->tls_read_wants_write) {
+            int rc, e;
+            ERR_clear_error();
+            if (!c->tls_established) {
+                rc = SSL_do_handshake(c->ssl);
+                if (rc == 1) {
+                    tls_established(c);
+                    continue;
+                }
+            } else {
+                uv_buf_t b;
+                plain_buf(c, &b);
+                if (b.len == 0) {
+                    coll_conn_close(c, TRIB_LOG_ERROR, "out of memory");
+                    break;
+                }
+                rc = SSL_read(c->ssl, b.base, (int)b.len);
+                if (rc > 0) {
+                    plain_arrived(c, (const uint8_t *)b.base, (size_t)rc);
+                    continue;
+                }
+            }
+            e = SSL_get_error(c->ssl, rc);
+            if (e == SSL_ERROR_WANT_READ) {
+                break;
+            }
+            if (e == SSL_ERROR_WANT_WRITE) {
+                c->tls_read_wants_write = true;
+                int err = tls_wait(c);
+                if (err != 0) {
+                    coll_conn_close(c, TRIB_LOG_DEBUG, uv_strerror(err));
+                }
+                break;
+            }
+            if (e == SSL_ERROR_ZERO_RETURN) {
+                coll_conn_close(c, TRIB_LOG_DEBUG, "closed by the peer (TLS close_notify)");
+                break;
+            }
+            const char *why = coll_tls_error(c->ssl, rc, ebuf, sizeof(ebuf));
+            if (!c->tls_established) {
+                c->srv->metrics.tls_handshake_failures++;
+                TRIB_LOG_RL(&c->srv->rl_conn, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                            "%s: TLS handshake on listener %s failed: %s", c->peer,
+                            c->lst->cfg.name, why);
+            }
+            coll_conn_close(c, TRIB_LOG_DEBUG, why);
+            break;
+        }
+    } while (c->tls_drain_again && !c->closing);
+    c->tls_draining = false;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1033,17 +1392,15 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->srv->metrics.net_bytes_received += (uint64_t)nread;
     c->last_active_ms = uv_now(c->srv->loop);
-    coll_req_t *r = c->reading;
-    if (r && (uint8_t *)buf->base == r->frame + r->frame_have) {
-        r->frame_have += (size_t)nread;
-        if (r->frame_have == r->frame_len) {
-            c->reading = NULL;
-            frame_ready(c, r);
+    if (c->ssl) {
+        if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+            coll_conn_close(c, TRIB_LOG_ERROR, "out of memory for TLS input");
+            return;
         }
+        tls_drain(c);
         return;
     }
-    c->rlen += (size_t)nread;
-    parse_rbuf(c);
+    plain_arrived(c, (const uint8_t *)buf->base, (size_t)nread);
 }
 
 /* ---- accept and close ----------------------------------------------------------------- */
@@ -1065,6 +1422,12 @@ static void conn_maybe_free(coll_conn_t *c)
     }
     s->nconns--;
     free(c->rbuf);
+    SSL_free(c->ssl); /* and its BIOs */
+    tls_chunk_give(s, c->tls_chunk);
+    if (c->scram) {
+        OPENSSL_cleanse(c->scram, sizeof(*c->scram));
+        free(c->scram);
+    }
     free(c);
     coll_server_check_stop(s);
 }
@@ -1077,7 +1440,9 @@ static void on_closed(uv_handle_t *h)
     if (c->zsend) {
         coll_req_t *z = c->zsend;
         c->zsend = NULL;
-        c->queued_out -= z->zr->total < c->queued_out ? z->zr->total : c->queued_out;
+        /* A zresp, or on a TLS connection any response, waiting for writability. */
+        size_t total = z->zr ? z->zr->total : trib_buf_len(&z->out);
+        c->queued_out -= total < c->queued_out ? total : c->queued_out;
         req_free(z);
     }
     if (c->reading) {
@@ -1147,8 +1512,38 @@ static void peer_name(uv_tcp_t *t, char *out, size_t n)
     snprintf(out, n, "%s:%d", ip, port);
 }
 
-void coll_conn_accept(coll_server_t *s, uv_stream_t *listener)
+/* The TLS state of a new connection on a TLS listener. 0 or -ENOMEM. */
+static int tls_attach(coll_conn_t *c)
 {
+    coll_server_t *s = c->srv;
+    uv_os_fd_t sock;
+    if (!s->tls_cbuf && !(s->tls_cbuf = malloc(RBUF_SIZE))) {
+        return -ENOMEM;
+    }
+    if (uv_fileno((uv_handle_t *)&c->tcp, &sock) != 0) {
+        return -EBADF;
+    }
+    SSL *ssl = SSL_new(c->lst->ctx);
+    BIO *rbio = BIO_new(BIO_s_mem());
+    BIO *wbio = BIO_new_socket(sock, BIO_NOCLOSE);
+    if (!ssl || !rbio || !wbio) {
+        SSL_free(ssl);
+        BIO_free(rbio);
+        BIO_free(wbio);
+        ERR_clear_error();
+        return -ENOMEM;
+    }
+    BIO_set_mem_eof_return(rbio, -1); /* empty: "want read", not end of file */
+    SSL_set_bio(ssl, rbio, wbio);
+    SSL_set_accept_state(ssl);
+    c->ssl = ssl;
+    c->rbio = rbio;
+    return 0;
+}
+
+void coll_conn_accept(coll_server_t *s, coll_listener_t *l)
+{
+    uv_stream_t *listener = (uv_stream_t *)&l->tcp;
     coll_conn_t *c = calloc(1, sizeof(*c));
     if (!c || !(c->rbuf = malloc(RBUF_SIZE))) {
         free(c);
@@ -1157,8 +1552,11 @@ void coll_conn_accept(coll_server_t *s, uv_stream_t *listener)
         return;
     }
     c->srv = s;
+    c->lst = l;
     c->id = ++s->next_conn_id;
     c->wfd = -1;
+    snprintf(c->principal, sizeof(c->principal), "User:ANONYMOUS");
+    c->needs_sasl = coll_security_sasl(l->cfg.security);
     if (uv_tcp_init(s->loop, &c->tcp) != 0) {
         free(c->rbuf);
         free(c);
@@ -1187,6 +1585,10 @@ void coll_conn_accept(coll_server_t *s, uv_stream_t *listener)
         TRIB_LOG_RL(&s->rl_conn, TRIB_LOG_WARN, COLL_SERVER_FACILITY,
                     "%s: refused: %zu connections open (max_connections)", c->peer, s->nconns - 1);
         coll_conn_close(c, TRIB_LOG_DEBUG, "max_connections");
+        return;
+    }
+    if (coll_security_tls(l->cfg.security) && tls_attach(c) != 0) {
+        coll_conn_close(c, TRIB_LOG_ERROR, "cannot set up TLS (out of memory)");
         return;
     }
     s->metrics.connections_accepted++;

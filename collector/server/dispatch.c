@@ -28,6 +28,10 @@
  *   42   DeleteGroups             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
  *   47   OffsetDelete             0
+ *   17   SaslHandshake            0-1       v0: bare tokens follow; v1: SaslAuthenticate
+ *   36   SaslAuthenticate         0-2       PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+ *   50   DescribeUserScramCredentials 0
+ *   51   AlterUserScramCredentials    0
  *   60   DescribeCluster          0-1
  *
  * (*) librdkafka 2.0.2 enables gzip/snappy/lz4 only when the broker's
@@ -44,7 +48,11 @@
  * reason, as Kafka does: an unknown API key, an API this build does not
  * implement, a version outside the advertised range (except ApiVersions,
  * which answers UNSUPPORTED_VERSION with a v0 body listing its own range,
- * KIP-511), a header or body that does not decode.
+ * KIP-511), a header or body that does not decode, and, on a SASL
+ * listener, any request but ApiVersions, SaslHandshake and SaslAuthenticate
+ * before the client authenticated (Kafka closes such a connection too).
+ * After SaslHandshake v0 the next frames are bare SASL tokens, not
+ * requests: they go to api/sasl_handshake.c.
  */
 #include "server/console.h"
 #include "server/server_int.h"
@@ -52,7 +60,9 @@
 #include <string.h>
 
 #define API_PRODUCE 0
+#define API_SASL_HANDSHAKE 17
 #define API_API_VERSIONS 18
+#define API_SASL_AUTHENTICATE 36
 
 const coll_api_t coll_apis[] = {
     {0, 0, 11, coll_api_produce},
@@ -68,6 +78,7 @@ const coll_api_t coll_apis[] = {
     {14, 0, 5, coll_api_sync_group},
     {15, 0, 5, coll_api_describe_groups},
     {16, 0, 5, coll_api_list_groups},
+    {17, 0, 1, coll_api_sasl_handshake},
     {18, 0, 4, coll_api_api_versions},
     {19, 0, 7, coll_api_create_topics},
     {20, 0, 6, coll_api_delete_topics},
@@ -75,10 +86,13 @@ const coll_api_t coll_apis[] = {
     {22, 0, 4, coll_api_init_producer_id},
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
+    {36, 0, 2, coll_api_sasl_authenticate},
     {37, 0, 3, coll_api_create_partitions},
     {42, 0, 2, coll_api_delete_groups},
     {44, 0, 1, coll_api_incremental_alter_configs},
     {47, 0, 0, coll_api_offset_delete},
+    {50, 0, 0, coll_api_describe_user_scram_credentials},
+    {51, 0, 0, coll_api_alter_user_scram_credentials},
     {60, 0, 1, coll_api_describe_cluster},
 };
 const size_t coll_api_count = sizeof(coll_apis) / sizeof(coll_apis[0]);
@@ -95,6 +109,11 @@ const coll_api_t *coll_api_find(int16_t key)
 
 void coll_dispatch(coll_req_t *r)
 {
+    coll_conn_t *c = r->conn;
+    if (c->sasl_state == COLL_SASL_RAW) {
+        coll_sasl_raw_token(r);
+        return;
+    }
     trib_slice_t s = trib_slice_make(r->frame, r->frame_len);
     int16_t hv = -1;
     int rc = trib_kafka_request_header_parse(&r->hdr, &s, &r->arena, &hv);
@@ -110,6 +129,13 @@ void coll_dispatch(coll_req_t *r)
             coll_req_reject(r, "malformed %s v%d request header: %s", r->kapi->name,
                             (int)r->api_version, trib_strerror(rc));
         }
+        return;
+    }
+    if (c->needs_sasl && c->sasl_state != COLL_SASL_DONE && r->api_key != API_API_VERSIONS &&
+        r->api_key != API_SASL_HANDSHAKE && r->api_key != API_SASL_AUTHENTICATE) {
+        r->srv->metrics.unauthenticated_rejected++;
+        coll_req_reject(r, "%s (API key %d) before SASL authentication",
+                        r->kapi ? r->kapi->name : "unknown API", (int)r->api_key);
         return;
     }
     const coll_api_t *api = coll_api_find(r->api_key);

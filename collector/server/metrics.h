@@ -45,6 +45,9 @@ typedef struct coll_metrics {
     uint64_t request_timeouts; /* connections closed: a request stalled (request_timeout) */
     uint64_t duplicates;       /* idempotent retries answered with original offsets */
     uint64_t auto_created_topics;
+    uint64_t tls_handshakes, tls_handshake_failures;
+    uint64_t sasl_auth_ok, sasl_auth_failed;
+    uint64_t unauthenticated_rejected; /* requests before SASL authentication (closed) */
     int64_t start_ms;
 } coll_metrics_t;
 

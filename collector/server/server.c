@@ -16,6 +16,14 @@
  *   4. with every connection gone: producer state snapshots are written,
  *      the purgatory and housekeeping timers and the metrics endpoint
  *      close, and the stop callback runs. main.c then closes the storage.
+ *
+ * Listeners. collector.yaml's listeners[] (or the one plaintext listener
+ * of listen/--listen) each bind a socket; a connection remembers its
+ * listener, whose security decides TLS (conn.c, tls.c) and SASL
+ * (sasl.c). Metadata, FindCoordinator and DescribeCluster give a client
+ * the advertised address of the listener it came in on, as Kafka does.
+ * The first listener's advertised address is the one the cluster
+ * registers (other brokers and the ready file's `kafka` line).
  */
 #include "server/server_int.h"
 
@@ -28,6 +36,7 @@
 #include <unistd.h>
 
 #include "server/console.h"
+#include "server/tls.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
@@ -281,6 +290,20 @@ static void render_metrics(void *arg, trib_buf_t *b)
          offsetof(coll_metrics_t, duplicates)},
         {"tributary_topics_auto_created_total", "Topics created by Metadata or Produce.",
          offsetof(coll_metrics_t, auto_created_topics)},
+        {"tributary_tls_handshakes_total", "TLS handshakes completed on the Kafka listeners.",
+         offsetof(coll_metrics_t, tls_handshakes)},
+        {"tributary_tls_handshake_failures_total",
+         "TLS handshakes that failed (protocol, cipher or certificate refused; logged).",
+         offsetof(coll_metrics_t, tls_handshake_failures)},
+        {"tributary_sasl_authentications_total", "SASL logins that succeeded.",
+         offsetof(coll_metrics_t, sasl_auth_ok)},
+        {"tributary_sasl_authentication_failures_total",
+         "SASL logins that failed (unknown user, wrong password, bad message; logged, answered "
+         "after failed_authentication_delay).",
+         offsetof(coll_metrics_t, sasl_auth_failed)},
+        {"tributary_unauthenticated_requests_total",
+         "Connections closed for a request other than ApiVersions or SASL before authenticating.",
+         offsetof(coll_metrics_t, unauthenticated_rejected)},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         trib_prom_header(b, counters[i].name, "counter", counters[i].help);
@@ -557,13 +580,14 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss)
 
 static void on_connection(uv_stream_t *listener, int status)
 {
-    coll_server_t *s = listener->data;
+    coll_listener_t *l = listener->data;
+    coll_server_t *s = l->srv;
     if (status < 0) {
         TRIB_LOG_RL(&s->rl_conn, TRIB_LOG_WARN, COLL_SERVER_FACILITY, "accept: %s",
                     uv_strerror(status));
         return;
     }
-    coll_conn_accept(s, listener);
+    coll_conn_accept(s, l);
 }
 
 static bool is_wildcard(const char *h)
@@ -597,6 +621,10 @@ static int write_ready_file(coll_server_t *s, trib_error_t *err)
         return rc;
     }
     fprintf(fp, "kafka %s\nmetrics %s\n", s->kafka_addr, s->metrics_addr);
+    /* Named listeners, when configured (the single --listen listener keeps two lines). */
+    for (size_t i = 0; i < s->nlisteners && s->cfg.nlisteners > 0; i++) {
+        fprintf(fp, "listener %s %s\n", s->listeners[i]->cfg.name, s->listeners[i]->addr);
+    }
     if (fclose(fp) != 0) {
         rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
     } else if (rename(tmp, path) != 0) {
@@ -614,6 +642,128 @@ static void handle_closed(uv_handle_t *h)
     coll_server_t *s = h->data;
     s->stop_handles--;
     coll_server_check_stop(s);
+}
+
+/* Binds one listener (its TLS context first) and adds it to s->listeners. */
+static int listener_start(coll_server_t *s, const coll_listener_config_t *lc, trib_error_t *err)
+{
+    coll_listener_t *l = calloc(1, sizeof(*l));
+    if (!l) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    l->srv = s;
+    l->cfg = *lc;
+    if (!l->cfg.name) {
+        l->cfg.name = "plaintext";
+    }
+    if (coll_security_tls(lc->security) && !(l->ctx = coll_tls_ctx_new(lc, err))) {
+        free(l);
+        return err->code ? err->code : TRIB_ECONFIG;
+    }
+    struct sockaddr_storage ss;
+    int rc = resolve(lc->host, lc->port, &ss);
+    if (rc != 0) {
+        SSL_CTX_free(l->ctx);
+        free(l);
+        return trib_error_set(err, rc, "listener %s: address '%s': %s",
+                              lc->name ? lc->name : "plaintext", lc->host ? lc->host : "",
+                              uv_strerror(rc));
+    }
+    uv_tcp_init(s->loop, &l->tcp);
+    l->tcp.data = l;
+    l->open = true;
+    s->listeners[s->nlisteners++] = l;
+    if ((rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&l->tcp, s->cfg.backlog, on_connection)) != 0) {
+        char a[300];
+        format_addr(a, sizeof(a), is_wildcard(lc->host) ? "0.0.0.0" : lc->host, lc->port);
+        return trib_error_set(err, rc, "listener %s: cannot listen on %s: %s", l->cfg.name, a,
+                              uv_strerror(rc));
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof(bound);
+    uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&bound, &blen);
+    l->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
+    format_addr(l->addr, sizeof(l->addr),
+                is_wildcard(lc->host) ? (lc->host && *lc->host ? lc->host : "0.0.0.0") : lc->host,
+                l->port);
+    if (lc->advertise_host && *lc->advertise_host) {
+        snprintf(l->adv_host, sizeof(l->adv_host), "%s", lc->advertise_host);
+    } else if (!is_wildcard(lc->host)) {
+        snprintf(l->adv_host, sizeof(l->adv_host), "%s", lc->host);
+    } else if (gethostname(l->adv_host, sizeof(l->adv_host) - 1) != 0) {
+        snprintf(l->adv_host, sizeof(l->adv_host), "localhost");
+    }
+    l->adv_port = lc->advertise_port > 0 ? lc->advertise_port : l->port;
+    return 0;
+}
+
+int coll_server_reload_tls(coll_server_t *s)
+{
+    int failed = 0;
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        coll_listener_t *l = s->listeners[i];
+        if (!coll_security_tls(l->cfg.security)) {
+            continue;
+        }
+        trib_error_t err;
+        trib_error_clear(&err);
+        SSL_CTX *ctx = coll_tls_ctx_new(&l->cfg, &err);
+        if (!ctx) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY,
+                     "SIGHUP: %s; listener %s keeps its certificate", err.msg, l->cfg.name);
+            failed++;
+            continue;
+        }
+        SSL_CTX_free(l->ctx); /* connections hold their own reference */
+        l->ctx = ctx;
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+                 "SIGHUP: listener %s loaded %s again (new connections use it)", l->cfg.name,
+                 l->cfg.tls_cert);
+    }
+    return failed;
+}
+
+/* ---- failed logins answered late ---- */
+
+static void auth_timer_cb(uv_timer_t *t)
+{
+    coll_server_t *s = t->data;
+    uint64_t now = uv_now(s->loop);
+    while (s->auth_delayed && (s->auth_delayed->delay_due_ms <= now || s->stopping)) {
+        coll_req_t *r = s->auth_delayed;
+        s->auth_delayed = r->delay_next;
+        if (!s->auth_delayed) {
+            s->auth_delayed_tail = NULL;
+        }
+        r->delay_next = NULL;
+        r->pending--;
+        r->delay_fire(r);
+    }
+    if (s->auth_delayed && s->auth_timer_open) {
+        uv_timer_start(&s->auth_timer, auth_timer_cb, s->auth_delayed->delay_due_ms - now, 0);
+    }
+}
+
+void coll_req_delay(coll_req_t *r, void (*fire)(coll_req_t *r))
+{
+    coll_server_t *s = r->srv;
+    if (s->stopping || !s->auth_timer_open) {
+        fire(r);
+        return;
+    }
+    r->delay_fire = fire;
+    r->pending++;
+    r->delay_due_ms = uv_now(s->loop) + (uint64_t)s->cfg.failed_auth_delay_ms;
+    r->delay_next = NULL;
+    if (s->auth_delayed_tail) {
+        s->auth_delayed_tail->delay_next = r;
+    } else {
+        s->auth_delayed = r;
+        uv_timer_start(&s->auth_timer, auth_timer_cb, (uint64_t)s->cfg.failed_auth_delay_ms, 0);
+    }
+    s->auth_delayed_tail = r;
 }
 
 int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_cluster_t *cluster,
@@ -661,41 +811,49 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
                               trib_strerror(rc));
     }
 
-    struct sockaddr_storage ss;
-    if ((rc = resolve(cfg->listen_host, cfg->listen_port, &ss)) != 0) {
-        return trib_error_set(err, rc, "listen address '%s': %s",
-                              cfg->listen_host ? cfg->listen_host : "", uv_strerror(rc));
+    if (cfg->data_dir) {
+        s->creds = coll_creds_new(cfg->data_dir);
+        if (!s->creds) {
+            return trib_error_set(err, -ENOMEM, "out of memory");
+        }
+        if ((rc = coll_creds_load(s->creds, err)) != 0) {
+            return rc;
+        }
     }
-    uv_tcp_init(loop, &s->listener);
-    s->listener.data = s;
-    s->listener_open = true;
-    if ((rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-        (rc = uv_listen((uv_stream_t *)&s->listener, cfg->backlog, on_connection)) != 0) {
-        char a[300];
-        format_addr(a, sizeof(a), is_wildcard(cfg->listen_host) ? "0.0.0.0" : cfg->listen_host,
-                    cfg->listen_port);
-        return trib_error_set(err, rc, "cannot listen on %s: %s", a, uv_strerror(rc));
+    if (s->cfg.failed_auth_delay_ms > 0) {
+        uv_timer_init(loop, &s->auth_timer);
+        s->auth_timer.data = s;
+        s->auth_timer_open = true;
     }
-    struct sockaddr_storage bound;
-    int blen = sizeof(bound);
-    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
-    s->kafka_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                      : ((struct sockaddr_in *)&bound)->sin_port);
-    format_addr(s->kafka_addr, sizeof(s->kafka_addr),
-                is_wildcard(cfg->listen_host)
-                    ? (cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "0.0.0.0")
-                    : cfg->listen_host,
-                s->kafka_port);
 
-    if (cfg->advertise_host && *cfg->advertise_host) {
-        snprintf(s->advertised_host, sizeof(s->advertised_host), "%s", cfg->advertise_host);
-    } else if (!is_wildcard(cfg->listen_host)) {
-        snprintf(s->advertised_host, sizeof(s->advertised_host), "%s", cfg->listen_host);
-    } else if (gethostname(s->advertised_host, sizeof(s->advertised_host) - 1) != 0) {
-        snprintf(s->advertised_host, sizeof(s->advertised_host), "localhost");
+    /* The listeners: the configured ones, or one plaintext listener from listen_host/port. */
+    coll_listener_config_t single;
+    const coll_listener_config_t *lc = cfg->listeners;
+    size_t nl = cfg->nlisteners;
+    if (nl == 0) {
+        memset(&single, 0, sizeof(single));
+        single.name = "plaintext";
+        single.host = cfg->listen_host;
+        single.port = cfg->listen_port;
+        single.advertise_host = cfg->advertise_host;
+        single.advertise_port = cfg->advertise_port;
+        lc = &single;
+        nl = 1;
     }
-    coll_cluster_set_endpoint(cluster, s->advertised_host,
-                              cfg->advertise_port > 0 ? cfg->advertise_port : s->kafka_port);
+    s->listeners = calloc(nl, sizeof(*s->listeners));
+    if (!s->listeners) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nl; i++) {
+        if ((rc = listener_start(s, &lc[i], err)) != 0) {
+            return rc;
+        }
+    }
+    coll_listener_t *first = s->listeners[0];
+    snprintf(s->kafka_addr, sizeof(s->kafka_addr), "%s", first->addr);
+    s->kafka_port = first->port;
+    snprintf(s->advertised_host, sizeof(s->advertised_host), "%s", first->adv_host);
+    coll_cluster_set_endpoint(cluster, first->adv_host, first->adv_port);
 
     if (cfg->metrics_enabled) {
         rc = trib_http_start(&s->http, loop, cfg->metrics_host, cfg->metrics_port, cfg->backlog,
@@ -719,6 +877,16 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&s->tick);
 
+    static const char *const sec_names[] = {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"};
+    for (size_t i = 0; i < s->nlisteners && cfg->nlisteners > 0; i++) {
+        coll_listener_t *l = s->listeners[i];
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+                 "listener %s: %s on %s (advertised as %s:%d)%s", l->cfg.name,
+                 sec_names[l->cfg.security], l->addr, l->adv_host, l->adv_port,
+                 coll_security_sasl(l->cfg.security) && (!s->creds || !coll_creds_count(s->creds))
+                     ? "; no SASL users yet (tributary-collector --add-user)"
+                     : "");
+    }
     TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
              "listening on %s (advertised as %s:%d), metrics %s", s->kafka_addr,
              coll_cluster_config(cluster)->host, (int)coll_cluster_config(cluster)->port,
@@ -743,6 +911,15 @@ static void close_handle(coll_server_t *s, uv_handle_t *h)
     h->data = s;
     s->stop_handles++;
     uv_close(h, handle_closed);
+}
+
+/* A listener's handle is closed: the listener itself is freed with the server. */
+static void listener_handle_closed(uv_handle_t *h)
+{
+    coll_listener_t *l = h->data;
+    coll_server_t *s = l->srv;
+    s->stop_handles--;
+    coll_server_check_stop(s);
 }
 
 void coll_server_check_stop(coll_server_t *s)
@@ -779,6 +956,11 @@ void coll_server_check_stop(coll_server_t *s)
         if (s->console) {
             close_handle(s, coll_console_timer(s->console));
         }
+        if (s->auth_timer_open) {
+            s->auth_timer_open = false;
+            uv_timer_stop(&s->auth_timer);
+            close_handle(s, (uv_handle_t *)&s->auth_timer);
+        }
         s->stop_handles++;
         trib_http_stop(&s->http, http_stopped);
         return;
@@ -803,9 +985,16 @@ void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg)
     s->stop_arg = arg;
     s->stop_deadline_ms = uv_now(s->loop) + (uint64_t)s->cfg.shutdown_timeout_ms;
     TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY, "stopping: %zu connections", s->nconns);
-    if (s->listener_open) {
-        s->listener_open = false;
-        close_handle(s, (uv_handle_t *)&s->listener);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        coll_listener_t *l = s->listeners[i];
+        if (l->open) {
+            l->open = false;
+            s->stop_handles++;
+            uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+        }
+    }
+    if (s->auth_timer_open) {
+        auth_timer_cb(&s->auth_timer); /* failed logins are answered now */
     }
     for (coll_conn_t *c = s->conns; c; c = c->next) {
         coll_conn_stop_reading(c);
@@ -830,6 +1019,14 @@ void coll_server_free(coll_server_t *s)
     coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);
     coll_frame_pool_drain(s);
+    coll_tls_chunks_drain(s);
+    for (size_t i = 0; i < s->nlisteners; i++) {
+        SSL_CTX_free(s->listeners[i]->ctx);
+        free(s->listeners[i]);
+    }
+    free(s->listeners);
+    free(s->tls_cbuf);
+    coll_creds_free(s->creds);
     free(s->purgatory.heap);
     free(s);
 }

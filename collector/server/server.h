@@ -22,11 +22,62 @@
 
 typedef struct coll_server coll_server_t;
 
-typedef struct coll_server_config {
-    const char *listen_host;    /* "" or NULL: any address */
-    int listen_port;            /* 0: ephemeral */
-    const char *advertise_host; /* NULL: the listen host (or the hostname if any) */
+/* A listener's security protocol (Kafka's security.protocol names, lower case). */
+typedef enum coll_security {
+    COLL_SEC_PLAINTEXT = 0,
+    COLL_SEC_SSL = 1,
+    COLL_SEC_SASL_PLAINTEXT = 2,
+    COLL_SEC_SASL_SSL = 3,
+} coll_security_t;
+
+/* TLS client certificates (Kafka's ssl.client.auth). */
+typedef enum coll_client_auth {
+    COLL_CLIENT_AUTH_NONE = 0,
+    COLL_CLIENT_AUTH_REQUESTED = 1,
+    COLL_CLIENT_AUTH_REQUIRED = 2,
+} coll_client_auth_t;
+
+/* SASL mechanisms a listener accepts (bits). */
+#define COLL_SASL_PLAIN 0x1u
+#define COLL_SASL_SCRAM_SHA_256 0x2u
+#define COLL_SASL_SCRAM_SHA_512 0x4u
+
+/* One Kafka listener (collector.yaml listeners[]). */
+typedef struct coll_listener_config {
+    const char *name;           /* shown in logs and the ready file */
+    const char *host;           /* "" or NULL: any address */
+    int port;                   /* 0: ephemeral */
+    const char *advertise_host; /* NULL: as for the server's listen address */
     int advertise_port;         /* 0: the bound port */
+    coll_security_t security;
+    const char *tls_cert, *tls_key, *tls_ca; /* PEM files (ssl, sasl_ssl) */
+    coll_client_auth_t client_auth;
+    unsigned sasl_mechanisms; /* COLL_SASL_* (sasl_plaintext, sasl_ssl) */
+} coll_listener_config_t;
+
+static inline bool coll_security_tls(coll_security_t s)
+{
+    return s == COLL_SEC_SSL || s == COLL_SEC_SASL_SSL;
+}
+
+static inline bool coll_security_sasl(coll_security_t s)
+{
+    return s == COLL_SEC_SASL_PLAINTEXT || s == COLL_SEC_SASL_SSL;
+}
+
+typedef struct coll_server_config {
+    /*
+     * The listeners. With none, listen_host/listen_port and the advertise
+     * fields make one plaintext listener (the --listen flag).
+     */
+    const coll_listener_config_t *listeners;
+    size_t nlisteners;
+    const char *data_dir;         /* the SCRAM credential store's directory; NULL: no users */
+    int64_t failed_auth_delay_ms; /* a failed SASL login is answered this late (100 ms) */
+    const char *listen_host;      /* "" or NULL: any address */
+    int listen_port;              /* 0: ephemeral */
+    const char *advertise_host;   /* NULL: the listen host (or the hostname if any) */
+    int advertise_port;           /* 0: the bound port */
     bool metrics_enabled;
     const char *metrics_host;
     int metrics_port;                  /* 0: ephemeral */
@@ -95,6 +146,14 @@ void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *a
 /* The sink host whose status the console shows (server/console.h); NULL: none. */
 struct coll_sinks;
 void coll_server_set_console_sinks(coll_server_t *s, struct coll_sinks *sinks);
+
+/*
+ * SIGHUP: every TLS listener loads its certificate, key and CA files
+ * again. A listener whose files do not load keeps its running ones (logged).
+ * New connections use the new files; open ones keep theirs. Returns the
+ * number of listeners that failed.
+ */
+int coll_server_reload_tls(coll_server_t *s);
 
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);

@@ -32,11 +32,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "cluster/cluster.h"
 #include "replica/replica.h"
 #include "server/metrics.h"
+#include "server/credentials.h"
 #include "server/producer_state.h"
 #include "server/server.h"
 #include "storage/storage.h"
@@ -45,6 +47,7 @@
 #include "tributary/kafka.h"
 #include "tributary/kafka_error.h"
 #include "tributary/log.h"
+#include "tributary/scram.h"
 
 #define COLL_SERVER_FACILITY "server"
 
@@ -55,6 +58,7 @@ typedef struct coll_prt coll_prt_t;
 typedef struct coll_parked coll_parked_t;
 typedef struct coll_watch coll_watch_t;
 typedef struct coll_zresp coll_zresp_t;
+typedef struct coll_listener coll_listener_t;
 
 /* ---- the API table (dispatch.c) ------------------------------------------------- */
 
@@ -102,6 +106,11 @@ void coll_api_list_groups(coll_req_t *r);
 void coll_api_describe_groups(coll_req_t *r);
 void coll_api_delete_groups(coll_req_t *r);
 void coll_api_offset_delete(coll_req_t *r);
+/* SASL (api/sasl_*.c, server/sasl.c) and the SCRAM credential APIs. */
+void coll_api_sasl_handshake(coll_req_t *r);
+void coll_api_sasl_authenticate(coll_req_t *r);
+void coll_api_describe_user_scram_credentials(coll_req_t *r);
+void coll_api_alter_user_scram_credentials(coll_req_t *r);
 
 /* ApiVersions for a version we cannot decode: error 35 with a v0 body. */
 void coll_api_versions_unsupported(coll_req_t *r);
@@ -141,7 +150,8 @@ struct coll_req {
     trib_slice_t rest; /* body bytes (before decoding) */
 
     bool no_response;                /* acks=0 */
-    bool close_after;                /* close the connection once this is written */
+    bool close_after;                /* close the connection instead of answering */
+    bool close_after_write;          /* answer, then close (a failed SASL login) */
     int pending;                     /* outstanding asynchronous steps (durability waits) */
     coll_parked_t *parked;           /* in the fetch purgatory */
     void *ctx;                       /* the handler's state across parking */
@@ -154,6 +164,12 @@ struct coll_req {
     uv_write_t wreq;
     uint64_t start_ns;
     int16_t first_error; /* for the request log line */
+    /* TLS: progress through iov (index, offset) while the response is encrypted and sent */
+    size_t tls_idx, tls_off;
+    /* a failed SASL login waits here for failed_auth_delay_ms (server.c) */
+    coll_req_t *delay_next;
+    uint64_t delay_due_ms;
+    void (*delay_fire)(coll_req_t *r);
 };
 
 /*
@@ -192,6 +208,8 @@ void coll_zresp_put_uvarint(coll_zresp_t *z, uint64_t v);
 void coll_zresp_file(coll_zresp_t *z, coll_read_t *rd);
 /* Queues r's zresp (the size prefix is filled in here), as coll_req_respond(). */
 void coll_req_respond_zresp(coll_req_t *r);
+/* Queues a frame of raw bytes (size prefix + bytes): SASL tokens after SaslHandshake v0. */
+void coll_req_respond_raw(coll_req_t *r, const void *p, size_t n);
 
 /* Zeroed memory from the request's arena; NULL when out of memory. */
 void *coll_req_alloc(coll_req_t *r, size_t n);
@@ -213,9 +231,19 @@ void coll_req_step_done(coll_req_t *r);
 
 /* ---- connections (conn.c) ------------------------------------------------------------- */
 
+/* SASL state of a connection (server/sasl.c). */
+typedef enum coll_sasl_state {
+    COLL_SASL_NONE = 0,  /* no SaslHandshake yet */
+    COLL_SASL_AUTH = 1,  /* SaslHandshake v1 done: SaslAuthenticate requests carry the tokens */
+    COLL_SASL_RAW = 2,   /* SaslHandshake v0 done: the next frames are bare tokens */
+    COLL_SASL_DONE = 3,  /* authenticated */
+    COLL_SASL_FAILED = 4 /* a login failed: the connection closes */
+} coll_sasl_state_t;
+
 struct coll_conn {
     uv_tcp_t tcp;
     coll_server_t *srv;
+    coll_listener_t *lst; /* the listener it came from */
     coll_conn_t *prev, *next;
     uint64_t id;
     char peer[64];
@@ -245,9 +273,24 @@ struct coll_conn {
     uv_poll_t wpoll; /* writability of a dup of the socket, while zsend waits */
     int wfd;         /* the dup; -1 until the first wait */
     int wpoll_state; /* 0 none, 1 open, 2 closing */
+
+    /* TLS (conn.c): ciphertext in through a memory BIO, out through a socket BIO. */
+    SSL *ssl;                  /* NULL: plaintext */
+    BIO *rbio;                 /* ciphertext read from the socket, for SSL_read */
+    bool tls_established;      /* the handshake is done */
+    bool tls_read_wants_write; /* SSL_read must be called again once the socket is writable */
+    bool tls_draining, tls_drain_again;
+    uint8_t *tls_chunk; /* pooled buffer the current fetch response's file bytes are read into */
+
+    /* Who the peer is: User:ANONYMOUS, the certificate's subject, or the SASL user. */
+    char principal[300];
+    bool needs_sasl; /* a SASL listener: only ApiVersions and SASL until authenticated */
+    coll_sasl_state_t sasl_state;
+    unsigned sasl_mech; /* COLL_SASL_* chosen by SaslHandshake */
+    trib_scram_server_t *scram;
 };
 
-void coll_conn_accept(coll_server_t *s, uv_stream_t *listener);
+void coll_conn_accept(coll_server_t *s, coll_listener_t *l);
 /* Closes the connection (idempotent); reason is logged at `level`. */
 void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason);
 /* Writes every completed response at the head of the queue. */
@@ -346,14 +389,53 @@ size_t coll_purgatory_size(const coll_purgatory_t *pg);
 
 /* Frees the frame buffers the server keeps for reuse. */
 void coll_frame_pool_drain(coll_server_t *s);
+/* Frees the TLS chunk buffers the server keeps for reuse. */
+void coll_tls_chunks_drain(coll_server_t *s);
+
+/* A bound Kafka listener (server.c). */
+struct coll_listener {
+    uv_tcp_t tcp;
+    coll_server_t *srv;
+    coll_listener_config_t cfg;
+    SSL_CTX *ctx; /* TLS listeners; replaced on SIGHUP */
+    bool open;
+    int port;
+    char addr[300];     /* HOST:PORT bound */
+    char adv_host[256]; /* what Metadata and FindCoordinator give its clients */
+    int adv_port;
+};
+
+/* The TLS chunk pool (conn.c): file bytes of fetch responses over TLS are read into these. */
+#define COLL_TLS_CHUNK (64u * 1024)
+#define COLL_TLS_CHUNK_POOL 16
+
+/*
+ * SASL (server/sasl.c): runs the mechanism on a token. Returns 1 when the
+ * client is authenticated (with *out the final server token, maybe empty),
+ * 0 when another round follows (*out the challenge), or a negative error
+ * with *why (logged and counted by the caller). *out lives in the
+ * request's arena.
+ */
+int coll_sasl_step(coll_req_t *r, const uint8_t *in, size_t n, trib_kbytes_t *out,
+                   const char **why);
+/* "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512" for a COLL_SASL_* bit. */
+const char *coll_sasl_mech_name(unsigned bit);
+/* A frame after SaslHandshake v0: a bare SASL token, answered by a bare token. */
+void coll_sasl_raw_token(coll_req_t *r);
+/* SaslHandshake's choice: the COLL_SASL_* bit of a mechanism name the listener enables, or 0. */
+unsigned coll_sasl_mech_of(const coll_conn_t *c, const char *name);
+/*
+ * Parks r for failed_auth_delay_ms (a failed login is answered late, as
+ * Kafka's connection.failed.authentication.delay.ms), then calls fire(r),
+ * which answers it. At shutdown fire runs at once.
+ */
+void coll_req_delay(coll_req_t *r, void (*fire)(coll_req_t *r));
 
 struct coll_server {
     uv_loop_t *loop;
     coll_server_config_t cfg;
     coll_cluster_t *cluster;
     coll_storage_t *st;
-    uv_tcp_t listener;
-    bool listener_open;
     coll_metrics_t metrics;
     trib_http_t http;
     coll_purgatory_t purgatory;
@@ -361,6 +443,16 @@ struct coll_server {
     coll_fetchers_t *fetchers; /* replica fetchers (replica/); NULL on the local backend */
     uv_timer_t tick;
     bool tick_open;
+
+    coll_listener_t **listeners;
+    size_t nlisteners;
+    coll_creds_t *creds; /* SCRAM credentials (data_dir/scram-credentials) */
+    uint8_t *tls_cbuf;   /* ciphertext lands here before it goes into a memory BIO */
+    uint8_t *tls_chunks[COLL_TLS_CHUNK_POOL];
+    int ntls_chunks;
+    uv_timer_t auth_timer; /* answers failed SASL logins after the delay */
+    bool auth_timer_open;
+    coll_req_t *auth_delayed, *auth_delayed_tail;
 
     coll_conn_t *conns;
     size_t nconns;
@@ -412,6 +504,13 @@ int64_t coll_server_wall_ms(void);
 void coll_server_check_stop(coll_server_t *s);
 
 /* ---- helpers shared by the handlers (api/common.c) ---------------------------------------- */
+
+/*
+ * The address a broker is given to r's client: for this node, the
+ * advertised address of the listener the request came in on (Kafka gives
+ * each listener's clients that listener's endpoint); others unchanged.
+ */
+void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *port);
 
 /* Kafka error for a local error from the storage. */
 int16_t coll_kafka_error_from(int rc);

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The `clickhouse` sink: each batch is one HTTP POST of
+ * The `clickhouse` sink: batches go as HTTP POSTs of
  *
- *   INSERT INTO <database>.<table> FORMAT JSONEachRow
- *   {"topic":"web","partition":0,"offset":42,"timestamp":1700000000000,
- *    "key":"host1","headers":"{\"k\":\"v\"}","value":"{\"message\":...}"}
- *   ...
+ *   INSERT INTO <database>.<table>
+ *       (topic, partition, offset, timestamp, key, headers, value) FORMAT Native
  *
- * to ClickHouse's HTTP interface (one kept-alive connection per instance).
+ * (in the URL) with the rows in ClickHouse's columnar Native format as the
+ * body (encode_rows draws the layout), to ClickHouse's HTTP interface (one
+ * kept-alive connection per instance). The batches of the sink's partitions
+ * that are ready at the same moment share one INSERT (see "group
+ * inserts"). Native is what the server reads with the least work: no text
+ * to parse or unescape, no rows to take apart, and nothing to escape here.
  * The table, unless it exists, is created as
  *
  *   topic String, partition Int32, offset Int64, timestamp Int64,
@@ -16,9 +19,10 @@
  *
  * so rows the host delivers again (a retry, a replay after a crash) collapse
  * into one at merge time; read with FINAL (or GROUP BY the key) to see each
- * (topic, partition, offset) exactly once before the merge. The value is
- * stored as its JSON text (query it with the JSONExtract / visitParam
- * functions); this works from ClickHouse 18.16 (Debian 12) on. An INSERT
+ * (topic, partition, offset) exactly once before the merge. Key and value
+ * are stored byte for byte, as the producer sent them (a JSON value is
+ * queried with the JSONExtract / visitParam functions); headers are a JSON
+ * object of strings. This works from ClickHouse 18.16 (Debian 12) on. An INSERT
  * returns once the data is written to the table's parts: that is durable.
  *
  * Before the first write, and again after a write that failed for want of
@@ -36,11 +40,13 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sink_curl.h"
 #include "sinkutil.h"
@@ -85,7 +91,9 @@ typedef struct sink_ch {
     bool table_ready;
     char insert_url[1024];
     char query_url[1024];
-    sink_str_t body;
+    sink_str_t body; /* the batch as a Native block */
+    sink_str_t hdr;  /* one record's headers as JSON */
+    struct ch_group *group;
     uint64_t failures;
     bool dry;        /* probing: say what create_table would do instead of doing it */
     char plan[2048]; /* what it would do */
@@ -364,6 +372,389 @@ static trib_sink_status_t ensure_table(sink_ch_t *s, trib_sink_result_t *res)
     return st;
 }
 
+/*
+ * Native, the body of one INSERT: ClickHouse's own columnar format, which
+ * the server takes column by column without parsing rows (500,000 agent
+ * events in one INSERT took ClickHouse 18.16 1.3 CPU-seconds as Native,
+ * 2.1 to 2.7 as RowBinary).
+ * Each batch is one block; the blocks of a grouped INSERT follow each
+ * other, and the server joins them into one part. A block:
+ *
+ *   LEB128 number of columns (7), LEB128 number of rows (n)
+ *   then per column, in the INSERT's order: its name and its type (each
+ *   a String: LEB128 length, bytes) and its n values:
+ *
+ *   topic      String            n x (LEB128 length, bytes)
+ *   partition  Int32             n x 4 bytes, little-endian
+ *   offset     Int64             n x 8 bytes, little-endian
+ *   timestamp  Int64             n x 8 bytes, little-endian
+ *   key        Nullable(String)  n bytes (1 = NULL), then n Strings (NULL: empty)
+ *   headers    String            the headers as a JSON object ({} when none)
+ *   value      Nullable(String)  as key
+ *
+ * Key and value are stored byte for byte (a text format would have to
+ * escape them, and ClickHouse to parse them again). The body buffer is kept
+ * across batches, so a batch allocates nothing once the buffer has grown to
+ * the batch size.
+ */
+static uint8_t *put_leb128(uint8_t *w, uint64_t n)
+{
+    while (n >= 0x80) {
+        *w++ = (uint8_t)(n | 0x80);
+        n >>= 7;
+    }
+    *w++ = (uint8_t)n;
+    return w;
+}
+
+static uint8_t *put_le(uint8_t *w, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++) {
+        *w++ = (uint8_t)(v >> (8 * i));
+    }
+    return w;
+}
+
+static uint8_t *put_string(uint8_t *w, const void *p, size_t n)
+{
+    w = put_leb128(w, n);
+    if (n) {
+        memcpy(w, p, n);
+    }
+    return w + n;
+}
+
+/* Appends one String (LEB128 of a size_t takes at most 10 bytes). */
+static bool add_string(sink_str_t *o, const void *p, size_t n)
+{
+    uint8_t *w0 = (uint8_t *)sink_str_room(o, 10 + n);
+    if (!w0) {
+        return false;
+    }
+    o->len += (size_t)(put_string(w0, p, n) - w0);
+    return true;
+}
+
+static bool add_column(sink_str_t *o, const char *name, const char *type)
+{
+    return add_string(o, name, strlen(name)) && add_string(o, type, strlen(type));
+}
+
+/* A Nullable(String) column: the null map, then the strings. */
+static bool add_nullable(sink_str_t *o, const trib_sink_batch_t *b, bool value)
+{
+    uint8_t *w = (uint8_t *)sink_str_room(o, b->count);
+    if (!w) {
+        return false;
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        w[i] = trib_record_bytes_is_null(value ? b->records[i].value : b->records[i].key);
+    }
+    o->len += b->count;
+    for (size_t i = 0; i < b->count; i++) {
+        trib_record_bytes_t v = value ? b->records[i].value : b->records[i].key;
+        bool null = trib_record_bytes_is_null(v);
+        if (!add_string(o, null ? NULL : v.ptr, null ? 0 : (size_t)v.len)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool add_ints(sink_str_t *o, const trib_sink_batch_t *b, int which)
+{
+    int bytes = which == 0 ? 4 : 8;
+    uint8_t *w = (uint8_t *)sink_str_room(o, b->count * (size_t)bytes);
+    if (!w) {
+        return false;
+    }
+    for (size_t i = 0; i < b->count; i++) {
+        const trib_sink_record_t *r = &b->records[i];
+        uint64_t v = which == 0   ? (uint32_t)b->partition
+                     : which == 1 ? (uint64_t)r->offset
+                                  : (uint64_t)r->timestamp;
+        w = put_le(w, v, bytes);
+    }
+    o->len += b->count * (size_t)bytes;
+    return true;
+}
+
+static int encode_rows(sink_ch_t *s, const trib_sink_batch_t *b)
+{
+    sink_str_t *o = &s->body;
+    sink_str_t *hdr = &s->hdr;
+    size_t tlen = strlen(b->topic);
+    uint8_t *w0 = (uint8_t *)sink_str_room(o, 20);
+    if (!w0) {
+        return -ENOMEM;
+    }
+    uint8_t *w = put_leb128(w0, CH_NCOLUMNS);
+    w = put_leb128(w, b->count);
+    o->len += (size_t)(w - w0);
+
+    bool ok = add_column(o, "topic", "String");
+    for (size_t i = 0; ok && i < b->count; i++) {
+        ok = add_string(o, b->topic, tlen);
+    }
+    ok = ok && add_column(o, "partition", "Int32") && add_ints(o, b, 0);
+    ok = ok && add_column(o, "offset", "Int64") && add_ints(o, b, 1);
+    ok = ok && add_column(o, "timestamp", "Int64") && add_ints(o, b, 2);
+    ok = ok && add_column(o, "key", "Nullable(String)") && add_nullable(o, b, false);
+    ok = ok && add_column(o, "headers", "String");
+    for (size_t i = 0; ok && i < b->count; i++) {
+        const trib_sink_record_t *r = &b->records[i];
+        if (r->header_count > 0) {
+            sink_str_reset(hdr);
+            sink_json_headers(hdr, r);
+            ok = !hdr->err && add_string(o, hdr->p, hdr->len);
+        } else {
+            ok = add_string(o, "{}", 2);
+        }
+    }
+    ok = ok && add_column(o, "value", "Nullable(String)") && add_nullable(o, b, true);
+    return ok ? 0 : -ENOMEM;
+}
+
+/* ---- group inserts ------------------------------------------------------------------- */
+
+/*
+ * The host writes each partition's batches on its own instance, up to
+ * `workers` at once, and ClickHouse makes one part per INSERT: four
+ * partitions at 5,000 records a batch make a part of 5,000 rows per batch,
+ * and the server spends more on writing and then merging those small parts
+ * than on the rows. So the instances of one sink (one table) insert
+ * together, as a database commits a group: a batch that finds no INSERT
+ * under way leads one with its own rows and those of every batch waiting
+ * at that moment (up to CH_GROUP_MAX_ROWS / _BYTES); a batch that finds
+ * one under way waits, and is taken by the next leader. While instances
+ * write at once (a batch came while an INSERT was under way), a leader
+ * first waits up to CH_GROUP_LINGER_MS for the sink's other instances to
+ * bring their batches, and goes as soon as all of them have: without it
+ * the instances settle into two halves taking turns, and twice the parts.
+ * A lone writer never waits: its batch goes at once.
+ *
+ * The outcome is each batch's: OK for all of them when the INSERT is OK.
+ * When a grouped INSERT fails, each batch in it is inserted again alone by
+ * its own instance, so a failure is classified, reported and retried
+ * exactly as for a lone batch (and the rows a failed INSERT may have
+ * written collapse with the retried ones, keyed by (topic, partition,
+ * offset) like any redelivery). A write still returns only once its rows
+ * are in the table.
+ */
+#define CH_GROUP_MAX_ROWS 1000000u     /* under max_insert_block_size: one INSERT, one part */
+#define CH_GROUP_LINGER_MS 20          /* far below what ClickHouse spends on a part */
+#define CH_GROUP_MAX_BYTES (64u << 20) /* the group's buffer at most (or one batch) */
+
+typedef enum ch_req_state {
+    CH_REQ_WAITING,
+    CH_REQ_TAKEN,
+    CH_REQ_DONE,
+    CH_REQ_ALONE
+} ch_req_state_t;
+
+typedef struct ch_req {
+    struct ch_req *next;
+    const sink_str_t *rows; /* the batch's Native block */
+    size_t count;
+    ch_req_state_t state;
+} ch_req_t;
+
+typedef struct ch_group {
+    struct ch_group *next; /* in ch_groups */
+    char *key;             /* sink name, newline, INSERT URL */
+    int refs;
+    int members; /* refs, read under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ch_req_t *waiting;   /* in arrival order */
+    bool leading;        /* an INSERT is under way */
+    bool contended;      /* a batch came while one was (so instances write at once) */
+    sink_str_t combined; /* the leader's body when it takes more than its own batch */
+} ch_group_t;
+
+static pthread_mutex_t ch_groups_mu = PTHREAD_MUTEX_INITIALIZER;
+static ch_group_t *ch_groups;
+
+static ch_group_t *group_join(const char *sink, const char *url)
+{
+    size_t n = strlen(sink) + 1 + strlen(url) + 1;
+    pthread_mutex_lock(&ch_groups_mu);
+    ch_group_t *g = ch_groups;
+    while (g && !(strlen(g->key) + 1 == n && strncmp(g->key, sink, strlen(sink)) == 0 &&
+                  g->key[strlen(sink)] == '\n' && strcmp(g->key + strlen(sink) + 1, url) == 0)) {
+        g = g->next;
+    }
+    if (!g) {
+        g = calloc(1, sizeof(*g));
+        char *key = g ? malloc(n) : NULL;
+        if (!key) {
+            free(g);
+            pthread_mutex_unlock(&ch_groups_mu);
+            return NULL;
+        }
+        snprintf(key, n, "%s\n%s", sink, url);
+        g->key = key;
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&g->cv, &ca);
+        pthread_condattr_destroy(&ca);
+        g->next = ch_groups;
+        ch_groups = g;
+    }
+    g->refs++;
+    pthread_mutex_lock(&g->mu);
+    g->members = g->refs;
+    pthread_mutex_unlock(&g->mu);
+    pthread_mutex_unlock(&ch_groups_mu);
+    return g;
+}
+
+static void group_leave(ch_group_t *g)
+{
+    if (!g) {
+        return;
+    }
+    pthread_mutex_lock(&ch_groups_mu);
+    pthread_mutex_lock(&g->mu);
+    g->members = g->refs - 1;
+    pthread_mutex_unlock(&g->mu);
+    if (--g->refs == 0) {
+        for (ch_group_t **p = &ch_groups; *p; p = &(*p)->next) {
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+        }
+        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&g->cv);
+        sink_str_fini(&g->combined);
+        free(g->key);
+        free(g);
+    }
+    pthread_mutex_unlock(&ch_groups_mu);
+}
+
+/*
+ * Inserts s->body (this batch's rows), grouped with the batches waiting
+ * (see above). Returns OK, or the outcome of this batch's INSERT alone
+ * with res filled as post() fills it.
+ */
+static trib_sink_status_t group_insert(sink_ch_t *s, size_t count, trib_sink_result_t *res)
+{
+    ch_group_t *g = s->group;
+    if (!g) {
+        s->host->counter_add(s->ctx, "clickhouse_inserts", 1);
+        return post(s, s->insert_url, s->body.p, s->body.len, res);
+    }
+    ch_req_t me = {.rows = &s->body, .count = count, .state = CH_REQ_WAITING};
+    pthread_mutex_lock(&g->mu);
+    ch_req_t **tail = &g->waiting;
+    while (*tail) {
+        tail = &(*tail)->next;
+    }
+    *tail = &me;
+    if (g->leading) {
+        s->host->counter_add(s->ctx, "clickhouse_batches_waited", 1);
+        g->contended = true;
+        pthread_cond_broadcast(&g->cv); /* a leader may be lingering for this batch */
+    }
+    while (me.state == CH_REQ_WAITING && g->leading) {
+        pthread_cond_wait(&g->cv, &g->mu);
+    }
+    if (me.state == CH_REQ_WAITING) {
+        /* Lead: this batch first, then the others waiting, as far as the limits allow. */
+        g->leading = true;
+        bool linger = g->contended;
+        g->contended = false;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += CH_GROUP_LINGER_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        for (;;) {
+            int n = 0;
+            for (ch_req_t *r = g->waiting; r; r = r->next) {
+                n++;
+            }
+            if (!linger || n >= g->members || pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0) {
+                break;
+            }
+        }
+        for (ch_req_t **p = &g->waiting; *p; p = &(*p)->next) {
+            if (*p == &me) {
+                *p = me.next;
+                break;
+            }
+        }
+        me.next = NULL;
+        me.state = CH_REQ_TAKEN;
+        ch_req_t **tail_taken = &me.next;
+        size_t rows = me.count, bytes = me.rows->len, n = 1;
+        for (ch_req_t **p = &g->waiting; *p;) {
+            ch_req_t *r = *p;
+            if (rows + r->count > CH_GROUP_MAX_ROWS || bytes + r->rows->len > CH_GROUP_MAX_BYTES) {
+                p = &r->next;
+                continue;
+            }
+            *p = r->next;
+            r->next = NULL;
+            r->state = CH_REQ_TAKEN;
+            *tail_taken = r;
+            tail_taken = &r->next;
+            rows += r->count;
+            bytes += r->rows->len;
+            n++;
+        }
+        pthread_mutex_unlock(&g->mu);
+
+        /* The taken batches' rows, one after the other, in the group's buffer (one leader
+         * at a time uses it); they stay valid, since their writers wait for this INSERT. */
+        const sink_str_t *body = &s->body;
+        if (n > 1) {
+            sink_str_t *c = &g->combined;
+            sink_str_reset(c);
+            for (ch_req_t *r = &me; r; r = r->next) {
+                sink_str_append(c, r->rows->p, r->rows->len);
+            }
+            body = c;
+            s->host->counter_add(s->ctx, "clickhouse_batches_grouped", n);
+        }
+        trib_sink_status_t st = TRIB_SINK_RETRY;
+        if (!body->err) {
+            st = post(s, s->insert_url, body->p, body->len, res);
+            s->host->counter_add(s->ctx, "clickhouse_inserts", 1);
+        }
+
+        pthread_mutex_lock(&g->mu);
+        for (ch_req_t *r = &me; r; r = r->next) {
+            r->state = st == TRIB_SINK_OK || n == 1 ? CH_REQ_DONE : CH_REQ_ALONE;
+        }
+        g->leading = false;
+        pthread_cond_broadcast(&g->cv);
+        if (n == 1 || st == TRIB_SINK_OK) {
+            pthread_mutex_unlock(&g->mu);
+            return st;
+        }
+        s->host->counter_add(s->ctx, "clickhouse_group_retries", 1);
+        res->msg[0] = '\0';
+        res->error_class = TRIB_SINK_ERR_TRANSIENT;
+    }
+    while (me.state == CH_REQ_TAKEN) {
+        pthread_cond_wait(&g->cv, &g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (me.state == CH_REQ_DONE) {
+        return TRIB_SINK_OK;
+    }
+    /* A grouped INSERT failed: this batch alone, on this instance's connection. */
+    s->host->counter_add(s->ctx, "clickhouse_inserts", 1);
+    return post(s, s->insert_url, s->body.p, s->body.len, res);
+}
+
 static trib_sink_status_t sink_ch_write(void *instance, const trib_sink_batch_t *b,
                                         trib_sink_result_t *res)
 {
@@ -382,39 +773,11 @@ static trib_sink_status_t sink_ch_write(void *instance, const trib_sink_batch_t 
     }
     sink_str_t *o = &s->body;
     sink_str_reset(o);
-    sink_str_t hdr;
-    sink_str_init(&hdr);
-    for (size_t i = 0; i < b->count; i++) {
-        const trib_sink_record_t *r = &b->records[i];
-        sink_str_puts(o, "{\"topic\":");
-        sink_json_string(o, (const uint8_t *)b->topic, strlen(b->topic));
-        sink_str_printf(
-            o, ",\"partition\":%d,\"offset\":%" PRId64 ",\"timestamp\":%" PRId64 ",\"key\":",
-            (int)b->partition, r->offset, r->timestamp);
-        if (trib_record_bytes_is_null(r->key)) {
-            sink_str_puts(o, "null");
-        } else {
-            sink_json_string(o, r->key.ptr, (size_t)r->key.len);
-        }
-        sink_str_reset(&hdr);
-        sink_json_headers(&hdr, r);
-        sink_str_puts(o, ",\"headers\":");
-        sink_json_string(o, (const uint8_t *)(hdr.p ? hdr.p : "{}"), hdr.p ? hdr.len : 2);
-        sink_str_puts(o, ",\"value\":");
-        if (trib_record_bytes_is_null(r->value)) {
-            sink_str_puts(o, "null");
-        } else {
-            sink_json_string(o, r->value.ptr, (size_t)r->value.len);
-        }
-        sink_str_puts(o, "}\n");
-    }
-    bool oom = o->err || hdr.err;
-    sink_str_fini(&hdr);
-    if (oom) {
+    if (encode_rows(s, b) != 0) {
         snprintf(res->msg, sizeof(res->msg), "clickhouse: out of memory");
         return TRIB_SINK_RETRY;
     }
-    st = post(s, s->insert_url, o->p, o->len, res);
+    st = group_insert(s, b->count, res);
     int code = st == TRIB_SINK_OK ? 0 : ch_code(s);
     if (code == 60 || code == 16 || code == 81 || code == 47) {
         /* The table, a column or the database went away: check again, so the error is the
@@ -501,16 +864,20 @@ static int sink_ch_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, cons
                            .timeout_ms = o->timeout,
                            .connect_timeout_ms = o->connect_timeout,
                            .tls_verify = true,
-                           .content_type = "text/plain"};
+                           .content_type = "application/octet-stream"};
     if (sink_curl_init(&s->http, &co) != 0) {
         free(s);
         return trib_error_set(err, -ENOMEM, "cannot initialise libcurl");
     }
     sink_str_init(&s->body);
+    sink_str_init(&s->hdr);
     sink_str_t q;
     sink_str_init(&q);
-    char sql[256];
-    snprintf(sql, sizeof(sql), "INSERT INTO %s.%s FORMAT JSONEachRow", o->database, o->table);
+    char sql[384];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s.%s (topic, partition, offset, timestamp, key, headers, value) "
+             "FORMAT Native",
+             o->database, o->table);
     sink_str_printf(&q, "%s/?query=", o->url);
     sink_curl_escape(&s->http, &q, sql);
     int rc = 0;
@@ -524,9 +891,12 @@ static int sink_ch_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, cons
     if (rc != 0) {
         sink_curl_fini(&s->http);
         sink_str_fini(&s->body);
+        sink_str_fini(&s->hdr);
         free(s);
         return rc;
     }
+    /* Without a group (out of memory), each batch is inserted alone. */
+    s->group = group_join(host->sink_name(ctx), s->insert_url);
     *instance = s;
     return 0;
 }
@@ -537,8 +907,10 @@ static void sink_ch_close(void *instance)
     if (!s) {
         return;
     }
+    group_leave(s->group);
     sink_curl_fini(&s->http);
     sink_str_fini(&s->body);
+    sink_str_fini(&s->hdr);
     free(s);
 }
 
@@ -550,7 +922,7 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .abi_version = TRIB_SINK_ABI_VERSION,
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "clickhouse",
-        .description = "ClickHouse over HTTP: INSERT ... FORMAT JSONEachRow into a "
+        .description = "ClickHouse over HTTP: INSERT ... FORMAT Native into a "
                        "ReplacingMergeTree keyed by (topic, partition, offset)",
         .options = sink_ch_options,
         .options_size = sizeof(sink_ch_opts_t),
@@ -575,9 +947,13 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "with FINAL to see each record once before the merge. The sink checks the\n"
                    "table before its first write; what is missing is created when create_table\n"
                    "is true, otherwise the error names the exact statements to run.\n"
-                   "Each batch is one INSERT, and ClickHouse writes a part per INSERT: give the\n"
-                   "sink large batches (batch: {max_records: 25000, max_bytes: 16MiB}), which\n"
-                   "load as fast as clickhouse-client; batches of 5,000 reach about 80% of it.\n"
+                   "Rows go in ClickHouse's Native format: key and value are stored byte for\n"
+                   "byte. ClickHouse writes a part per INSERT, so the batches of the sink's\n"
+                   "partitions that are ready together go as one INSERT; while they write at\n"
+                   "once, an INSERT waits up to 20 ms for the others' batches (the\n"
+                   "tributary_sink_plugin_total counters clickhouse_inserts and\n"
+                   "clickhouse_batches_grouped show how many). Larger batches make fewer\n"
+                   "parts still (batch: {max_records: 25000, max_bytes: 16MiB}).\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",
         .check = sink_ch_check,
         .probe = sink_ch_probe,

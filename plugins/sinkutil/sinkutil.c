@@ -62,9 +62,30 @@ void sink_str_append(sink_str_t *s, const void *p, size_t n)
     s->p[s->len] = '\0';
 }
 
+char *sink_str_room(sink_str_t *s, size_t n)
+{
+    return grow(s, n) ? s->p + s->len : NULL;
+}
+
 void sink_str_puts(sink_str_t *s, const char *z)
 {
     sink_str_append(s, z, strlen(z));
+}
+
+void sink_str_int(sink_str_t *s, int64_t v)
+{
+    char d[24];
+    size_t n = sizeof(d);
+    /* The magnitude as unsigned, so INT64_MIN has one too. */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        d[--n] = '-';
+    }
+    sink_str_append(s, d + n, sizeof(d) - n);
 }
 
 void sink_str_printf(sink_str_t *s, const char *fmt, ...)
@@ -151,10 +172,37 @@ static bool hex4(jv_t *j)
     return true;
 }
 
+/* Bytes that a JSON string holds as they are (printable ASCII but '"' and '\\'): 1. */
+static const uint8_t json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 70 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 80 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 90 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* a0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* b0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* c0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* d0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* e0 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* f0 */
+};
+
 static bool jstring(jv_t *j)
 {
     j->p++; /* the quote */
     while (j->p < j->end) {
+        /* The common case first: a run of plain ASCII, one table look-up a byte. */
+        while (j->p < j->end && json_plain[*j->p]) {
+            j->p++;
+        }
+        if (j->p >= j->end) {
+            break;
+        }
         uint8_t c = *j->p;
         if (c == '"') {
             j->p++;
@@ -319,7 +367,7 @@ void sink_json_string(sink_str_t *s, const uint8_t *p, size_t len)
     size_t i = 0;
     while (i < len) {
         uint8_t c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+        if (json_plain[c]) {
             i++;
             continue;
         }
@@ -396,19 +444,23 @@ void sink_json_headers(sink_str_t *s, const trib_sink_record_t *r)
 void sink_json_record(sink_str_t *s, const char *topic, int32_t partition,
                       const trib_sink_record_t *r)
 {
-    sink_str_puts(s, "{\"topic\":");
+    sink_str_append(s, "{\"topic\":", 9);
     sink_json_string(s, (const uint8_t *)topic, strlen(topic));
-    sink_str_printf(s,
-                    ",\"partition\":%d,\"offset\":%lld,\"timestamp\":%lld,\"key\":", (int)partition,
-                    (long long)r->offset, (long long)r->timestamp);
+    sink_str_append(s, ",\"partition\":", 13);
+    sink_str_int(s, partition);
+    sink_str_append(s, ",\"offset\":", 10);
+    sink_str_int(s, r->offset);
+    sink_str_append(s, ",\"timestamp\":", 13);
+    sink_str_int(s, r->timestamp);
+    sink_str_append(s, ",\"key\":", 7);
     if (trib_record_bytes_is_null(r->key)) {
         sink_str_append(s, "null", 4);
     } else {
         sink_json_string(s, r->key.ptr, (size_t)r->key.len);
     }
-    sink_str_puts(s, ",\"headers\":");
+    sink_str_append(s, ",\"headers\":", 11);
     sink_json_headers(s, r);
-    sink_str_puts(s, ",\"value\":");
+    sink_str_append(s, ",\"value\":", 9);
     sink_json_value(s, r->value);
     sink_str_append(s, "}", 1);
 }

@@ -34,6 +34,11 @@ void sink_str_reset(sink_str_t *s);
 void sink_str_append(sink_str_t *s, const void *p, size_t n);
 void sink_str_puts(sink_str_t *s, const char *z);
 void sink_str_printf(sink_str_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The decimal digits of v (what printf's %lld writes, without its cost). */
+void sink_str_int(sink_str_t *s, int64_t v);
+/* Room for n more bytes at s->p + s->len (the caller writes them and adds to len), or NULL
+ * (and err set) when it cannot grow. One check for a run of writes instead of one per append. */
+char *sink_str_room(sink_str_t *s, size_t n);
 
 /* Length of the valid UTF-8 sequence at p (1..4; p < end), or 0 if invalid. */
 size_t sink_utf8_seq(const uint8_t *p, const uint8_t *end);

@@ -17,6 +17,8 @@
 int cli_groups(int argc, char **argv);
 /* tributary sinks (sinks.c). */
 int cli_sinks(int argc, char **argv);
+/* tributary users (users.c). */
+int cli_users(int argc, char **argv);
 
 static int dispatch(int argc, char **argv, char **args);
 
@@ -34,6 +36,7 @@ static void usage(FILE *out)
           "  cluster describe                           brokers, controller, API versions\n"
           "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
           "  sinks replay --sink NAME                   a running sink delivers again\n"
+          "  users list|set|delete                      SCRAM users of SASL listeners\n"
           "  version                                    show versions\n"
           "  help                                       show this help\n"
           "\n"
@@ -157,6 +160,9 @@ static int dispatch(int argc, char **argv, char **args)
     }
     if (!strcmp(cmd, "sinks")) {
         return cli_sinks(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "users")) {
+        return cli_users(argc - 1, argv + 1);
     }
     fprintf(stderr, "tributary: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -92,3 +92,12 @@ char *coll_config_value(coll_req_t *r, const coll_tcfg_t *c, int key)
     trib_kstr_t s = {v, (int32_t)strlen(v)};
     return coll_req_strdup(r, s);
 }
+
+void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *port)
+{
+    const coll_listener_t *l = r->conn->lst;
+    if (node == coll_cluster_node_id(r->srv->cluster) && l) {
+        *host = trib_kstr(l->adv_host);
+        *port = l->adv_port;
+    }
+}

@@ -45,6 +45,7 @@ void coll_api_describe_cluster(coll_req_t *r)
             b[i].BrokerId = info[i].id;
             b[i].Host = trib_kstr(info[i].host);
             b[i].Port = info[i].port;
+            coll_req_endpoint(r, info[i].id, &b[i].Host, &b[i].Port);
             b[i].Rack = trib_kstr(info[i].rack);
         }
         resp->Brokers.items = b;

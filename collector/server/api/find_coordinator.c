@@ -58,6 +58,9 @@ void coll_api_find_coordinator(coll_req_t *r)
         resp->NodeId = resp->ErrorCode ? -1 : cc->node_id;
         resp->Host = trib_kstr(resp->ErrorCode ? "" : cc->host);
         resp->Port = resp->ErrorCode ? -1 : cc->port;
+        if (!resp->ErrorCode) {
+            coll_req_endpoint(r, cc->node_id, &resp->Host, &resp->Port);
+        }
         if (resp->ErrorCode && r->api_version >= 1) {
             resp->ErrorMessage = trib_kstr(trib_kafka_err_message(resp->ErrorCode));
         }
@@ -77,6 +80,9 @@ void coll_api_find_coordinator(coll_req_t *r)
             c->NodeId = c->ErrorCode ? -1 : cc->node_id;
             c->Host = trib_kstr(c->ErrorCode ? "" : cc->host);
             c->Port = c->ErrorCode ? -1 : cc->port;
+            if (!c->ErrorCode) {
+                coll_req_endpoint(r, cc->node_id, &c->Host, &c->Port);
+            }
             if (c->ErrorCode) {
                 c->ErrorMessage = trib_kstr(trib_kafka_err_message(c->ErrorCode));
             }

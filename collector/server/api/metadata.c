@@ -119,6 +119,7 @@ void coll_api_metadata(coll_req_t *r)
         broker[i].NodeId = info[i].id;
         broker[i].Host = trib_kstr(info[i].host);
         broker[i].Port = info[i].port;
+        coll_req_endpoint(r, info[i].id, &broker[i].Host, &broker[i].Port);
         broker[i].Rack = trib_kstr(info[i].rack);
     }
     resp->Brokers.items = broker;

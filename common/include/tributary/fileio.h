@@ -25,6 +25,8 @@ int trib_fsync_dir(const char *dir);
    renamed over path, then path's directory is fsynced. 0 or -errno; on an
    error path is unchanged and path.tmp is removed. */
 int trib_write_file_atomic(const char *path, const void *data, size_t len);
+/* The same, creating the file with `mode` (0600 for secrets) instead of 0644. */
+int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
 /* mkdir(path, mode) whose entry survives a power loss: when it creates
    path, the parent directory is fsynced before it returns. An existing
    directory is left as it is (0). 0, -ENOTDIR when path is something

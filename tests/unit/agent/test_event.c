@@ -13,7 +13,10 @@
 
 #include <cmocka.h>
 
-#include "agent.h"
+#include "event.h"
+#include "filter/filter.h"
+#include "parse/parse.h"
+#include "regex.h"
 
 static char *json_str(const char *s, size_t n)
 {
@@ -520,7 +523,10 @@ static void test_parse_syslog(void **state)
     assert_string_equal(text(&ev, "app"), "systemd");
     assert_string_equal(text(&ev, "procid"), "1");
     assert_string_equal(text(&ev, "message"), "Started Daily apt upgrade.");
-    assert_null(agent_event_get(&ev, "facility", 8)); /* no PRI: none claimed */
+    /* no PRI: user.notice, as RFC 3164 §4.3.3 says and the syslog input says */
+    assert_string_equal(text(&ev, "facility"), "user");
+    assert_string_equal(text(&ev, "severity"), "notice");
+    assert_null(agent_event_get(&ev, "pri", 3));
     assert_int_equal(ev.ts_ms, 1795687200000LL + 7 * 3600000LL + 40 * 60000LL + 1123LL - 3600000LL);
     /* RFC 5424 with structured data, rendered as a JSON object */
     init_event(&ev, &scratch,
@@ -530,17 +536,25 @@ static void test_parse_syslog(void **state)
     assert_string_equal(text(&ev, "facility"), "local4");
     assert_string_equal(text(&ev, "severity"), "notice");
     assert_string_equal(text(&ev, "msgid"), "ID47");
+    assert_string_equal(text(&ev, "pri"), "165");
     assert_string_equal(text(&ev, "message"), "hello");
     assert_int_equal(ev.ts_ms, 1795687200000LL);
     agent_event_render(&ev, &out);
     agent_sbuf_putc(&out, '\0');
     assert_non_null(
         strstr(out.p, "\"structured_data\":{\"ex@32473\":{\"a\":\"1\",\"b\":\"x\\\"y\"}}"));
-    /* not syslog: nothing added, the message kept */
+    /* not syslog: the message kept, no PRI and no sender claimed */
     init_event(&ev, &scratch, "just a line");
     assert_int_equal(agent_parse_apply(&p, &ev), 1);
-    assert_int_equal(ev.nfields, 2);
     assert_string_equal(text(&ev, "message"), "just a line");
+    assert_null(agent_event_get(&ev, "pri", 3));
+    assert_null(agent_event_get(&ev, "hostname", 8));
+    /* RFC 3164 carries no zone: the event's (the input's timezone) */
+    init_event(&ev, &scratch, "<13>Nov 26 10:00:01 web-9 app[78]: two");
+    ev.tz_offset_s = 2 * 3600;
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_string_equal(text(&ev, "pri"), "13");
+    assert_int_equal(ev.ts_ms, 1764151201000LL - 2 * 3600000LL); /* 2025-11-26T10:00:01+02:00 */
     agent_sbuf_fini(&scratch);
     agent_sbuf_fini(&out);
 }

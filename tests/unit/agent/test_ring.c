@@ -17,10 +17,11 @@
 
 #include <cmocka.h>
 
-#include "agent_int.h"
+#include "input/tail.h"
 
 typedef struct fixture {
-    agent_t a;
+    agent_ckpt_table_t ckpts;
+    agent_input_host_t host;
     agent_pipeline_t pl;
     agent_input_t in;
     agent_file_t f;
@@ -31,7 +32,8 @@ static fixture_t *fx_new(void)
 {
     fixture_t *x = calloc(1, sizeof(*x));
     assert_non_null(x);
-    x->pl.a = &x->a;
+    x->host.ckpts = &x->ckpts;
+    x->in.host = &x->host;
     x->in.pl = &x->pl;
     x->f.in = &x->in;
     x->f.ck = &x->ck;
@@ -65,7 +67,7 @@ static void test_out_of_order(void **state)
     assert_int_equal(x->ck.offset, 0); /* event 0 is still in flight */
     agent_ring_ack(f, 0);
     assert_int_equal(x->ck.offset, 30);
-    assert_true(x->a.ckpts.dirty);
+    assert_true(x->ckpts.dirty);
     agent_ring_ack(f, 5);
     assert_int_equal(x->ck.offset, 30);
     agent_ring_ack(f, 3);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "agent.h"
+#include "state/checkpoint.h"
 
 static char tmpdir[256];
 

@@ -305,6 +305,111 @@ static void test_cluster(void **state)
     unlink(path);
 }
 
+/* listeners[]: the mapping onto the server's listeners, and the checks at file:line:col. */
+static void test_listeners(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_collector_conf.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+    coll_listener_config_t l[COLL_CONF_MAX_LISTENERS + 1];
+
+    /* No listeners: the server makes one from listen. */
+    assert_int_equal(coll_conf_load(&c, &cfg, NULL), 0);
+    assert_int_equal(coll_conf_listeners(&c, l), 0);
+    trib_config_free(cfg);
+
+    write_file(path, "listeners:\n"
+                     "  - name: in\n"
+                     "    address: 127.0.0.1:9092\n"
+                     "  - name: out\n"
+                     "    address: :9093\n"
+                     "    advertise: kafka.example.com:19093\n"
+                     "    security: sasl_ssl\n"
+                     "    tls: {cert: c.pem, key: k.pem, ca: ca.pem, client_auth: requested}\n"
+                     "    sasl_mechanisms: [PLAIN, SCRAM-SHA-512]\n"
+                     "  - name: scram\n"
+                     "    address: 127.0.0.1:9094\n"
+                     "    security: sasl_plaintext\n"
+                     "server:\n"
+                     "  failed_authentication_delay: 2s\n");
+    int rc = coll_conf_load(&c, &cfg, path);
+    if (rc) {
+        trib_config_print_errors(cfg, stderr);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(coll_conf_listeners(&c, l), 3);
+    assert_string_equal(l[0].name, "in");
+    assert_int_equal(l[0].security, COLL_SEC_PLAINTEXT);
+    assert_int_equal(l[0].port, 9092);
+    assert_null(l[0].advertise_host);
+    assert_string_equal(l[1].host, "");
+    assert_int_equal(l[1].security, COLL_SEC_SASL_SSL);
+    assert_string_equal(l[1].advertise_host, "kafka.example.com");
+    assert_int_equal(l[1].advertise_port, 19093);
+    assert_string_equal(l[1].tls_ca, "ca.pem");
+    assert_int_equal(l[1].client_auth, COLL_CLIENT_AUTH_REQUESTED);
+    assert_int_equal(l[1].sasl_mechanisms, COLL_SASL_PLAIN | COLL_SASL_SCRAM_SHA_512);
+    /* sasl_* without sasl_mechanisms: both SCRAM mechanisms. */
+    assert_int_equal(l[2].sasl_mechanisms, COLL_SASL_SCRAM_SHA_256 | COLL_SASL_SCRAM_SHA_512);
+    coll_server_config_t sv;
+    coll_conf_to_server(&c, &sv);
+    assert_int_equal(sv.failed_auth_delay_ms, 2000);
+    /* --listen puts a plaintext listener first. */
+    c.listen_flag = true;
+    assert_int_equal(coll_conf_listeners(&c, l), 4);
+    assert_string_equal(l[0].name, "plaintext");
+    assert_string_equal(l[1].name, "in");
+    trib_config_free(cfg);
+
+    write_file(path, "listen: 127.0.0.1:9092\n"
+                     "listeners:\n"
+                     "  - name: a\n"
+                     "    address: 127.0.0.1:9093\n"
+                     "    security: ssl\n"
+                     "  - name: a\n"
+                     "    address: 127.0.0.1:9094\n"
+                     "    tls: {cert: c.pem, key: k.pem}\n"
+                     "    sasl_mechanisms: [PLAIN]\n"
+                     "  - name: b\n"
+                     "    address: 127.0.0.1:9095\n"
+                     "    security: sasl_ssl\n"
+                     "    tls: {cert: c.pem, key: k.pem, client_auth: required}\n"
+                     "    sasl_mechanisms: [SCRAM-SHA-1]\n");
+    assert_int_equal(coll_conf_load(&c, &cfg, path), TRIB_ECONFIG);
+    static const struct {
+        int line, col;
+        const char *msg;
+    } want[] = {
+        {1, 9, "listen and listeners are both set"},
+        {5, 15, "needs tls.cert and tls.key"},
+        {6, 11, "listener name 'a' is used twice"},
+        {8, 10, "tls files are set on a listener without TLS"},
+        {9, 22, "sasl_mechanisms on a listener without SASL"},
+        {13, 49, "client_auth requested or required needs tls.ca"},
+        {14, 23, "unknown SASL mechanism 'SCRAM-SHA-1'"},
+    };
+    size_t n = trib_config_error_count(cfg);
+    if (n != sizeof(want) / sizeof(want[0])) {
+        trib_config_print_errors(cfg, stderr);
+    }
+    assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < n; i++) {
+        const trib_error_t *e = trib_config_error(cfg, i);
+        if (e->line != want[i].line || e->col != want[i].col || !strstr(e->msg, want[i].msg)) {
+            fprintf(stderr, "error %zu: %d:%d %s\n", i, e->line, e->col, e->msg);
+        }
+        assert_int_equal(e->line, want[i].line);
+        assert_int_equal(e->col, want[i].col);
+        assert_non_null(strstr(e->msg, want[i].msg));
+    }
+    trib_config_free(cfg);
+    unlink(path);
+}
+
 int main(void)
 {
     trib_log_set_level(TRIB_LOG_ERROR);
@@ -312,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_schema),       cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_shipped_file), cmocka_unit_test(test_topic_defaults),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_cluster),
+        cmocka_unit_test(test_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

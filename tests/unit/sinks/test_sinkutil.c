@@ -116,12 +116,68 @@ static void test_str(void **state)
     sink_str_fini(&s);
 }
 
+/* Every byte alone: escaped, replaced or kept as JSON wants, and a string of it valid or not. */
+static void test_json_bytes(void **state)
+{
+    (void)state;
+    sink_str_t s;
+    sink_str_init(&s);
+    for (int c = 0; c < 256; c++) {
+        uint8_t b = (uint8_t)c;
+        char want[16];
+        if (c == '"' || c == '\\') {
+            snprintf(want, sizeof(want), "\"\\%c\"", c);
+        } else if (c == '\n' || c == '\t' || c == '\r') {
+            snprintf(want, sizeof(want), "\"\\%c\"", c == '\n' ? 'n' : c == '\t' ? 't' : 'r');
+        } else if (c < 0x20) {
+            snprintf(want, sizeof(want), "\"\\u%04x\"", c);
+        } else if (c >= 0x80) {
+            snprintf(want, sizeof(want), "\"\xef\xbf\xbd\""); /* alone, never valid UTF-8 */
+        } else {
+            snprintf(want, sizeof(want), "\"%c\"", c);
+        }
+        sink_str_reset(&s);
+        sink_json_string(&s, &b, 1);
+        assert_int_equal(s.err, 0);
+        assert_string_equal(s.p, want);
+        assert_true(sink_json_valid((const uint8_t *)s.p, s.len));
+
+        /* The same byte inside a longer run of plain text, as the validator meets it. */
+        uint8_t q[40];
+        memset(q, 'a', sizeof(q));
+        q[0] = '"';
+        q[20] = b;
+        q[39] = '"';
+        bool plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+        assert_int_equal(sink_json_valid(q, sizeof(q)), plain);
+    }
+    sink_str_fini(&s);
+}
+
+static void test_str_int(void **state)
+{
+    (void)state;
+    static const int64_t v[] = {0, 7, -1, 10, 4096, -42, INT64_MAX, INT64_MIN, 1700000000000};
+    sink_str_t s;
+    sink_str_init(&s);
+    char want[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        sink_str_int(&s, v[i]);
+        sink_str_append(&s, ",", 1);
+        n += (size_t)snprintf(want + n, sizeof(want) - n, "%lld,", (long long)v[i]);
+    }
+    assert_int_equal(s.err, 0);
+    assert_string_equal(s.p, want);
+    sink_str_fini(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_valid),
-        cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_str),
+        cmocka_unit_test(test_json_valid), cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_str),        cmocka_unit_test(test_json_bytes),
+        cmocka_unit_test(test_str_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,9 @@
  *       starts a collector on 127.0.0.1 with a temporary data dir
  *   tributary-bench-produce --bootstrap HOST:PORT [--collector-pid PID]
  *       uses a running broker (any Kafka; collector figures need its pid)
+ *   -X security.protocol=ssl -X ssl.ca.location=ca.pem ...
+ *       librdkafka properties for every client (a TLS or SASL listener;
+ *       the CLI pass speaks plaintext only: add --no-cli)
  *
  * It prints figures; it is not a test and asserts nothing.
  */
@@ -325,12 +328,26 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     c->lat_ms[c->acked++] = (now_s() - c->sent_at[i]) * 1000.0;
 }
 
+/* -X key=value: librdkafka properties for every client (TLS, SASL). */
+#define MAX_PROPS 16
+static char *props[MAX_PROPS];
+static int nprops;
+
 static rd_kafka_conf_t *base_conf(const char *bootstrap)
 {
     char err[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof err);
     rd_kafka_conf_set(conf, "client.id", "tributary-bench", err, sizeof err);
+    for (int i = 0; i < nprops; i++) {
+        char *eq = strchr(props[i], '=');
+        *eq = '\0';
+        if (rd_kafka_conf_set(conf, props[i], eq + 1, err, sizeof err) != RD_KAFKA_CONF_OK) {
+            fprintf(stderr, "tributary-bench-produce: -X %s: %s\n", props[i], err);
+            exit(2);
+        }
+        *eq = '=';
+    }
     return conf;
 }
 
@@ -639,11 +656,12 @@ static void usage(FILE *out)
           "                              [--collector-pid PID]) [--runs N]\n"
           "                              [--records N] [--mbytes N] [--sizes 100,1024]\n"
           "                              [--acks 1,all] [--no-consume] [--no-baseline]\n"
-          "                              [--cli PATH | --no-cli]\n"
+          "                              [--cli PATH | --no-cli] [-X KEY=VALUE]...\n"
           "\n"
           "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
           "for larger records (default 512). --runs: repetitions, median reported (3).\n"
-          "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n",
+          "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n"
+          "-X: a librdkafka property for every client (security.protocol=ssl ...).\n",
           out);
 }
 
@@ -680,8 +698,15 @@ int main(int argc, char **argv)
     o.nsizes = parse_list("100,1024", o.sizes, 4);
     o.nacks = parse_list("1,all", o.acks, 2);
     int c;
-    while ((c = getopt_long(argc, argv, "b:c:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:c:hX:", lo, NULL)) != -1) {
         switch (c) {
+        case 'X':
+            if (!strchr(optarg, '=') || nprops == MAX_PROPS) {
+                usage(stderr);
+                return 2;
+            }
+            props[nprops++] = optarg;
+            break;
         case 'b':
             o.bootstrap = optarg;
             break;

@@ -5,13 +5,14 @@ measured alternately in the same run on the same target.
 
     tributary-bench-sinks [--records N] [--partitions P] [--max-records B]
                           [--workers W] [--runs R] [--sinks file,postgres,...]
-                          [--repo DIR] [--bin DIR]
+                          [--before DIR] [--repo DIR] [--bin DIR]
 
 1. Throwaway targets on ephemeral 127.0.0.1 ports, started like the tests
    start them (tests/integration/0599_sinklib.py): PostgreSQL 15 with its
    default durability (fsync and synchronous_commit on), Debian's
    clickhouse-server, and an HTTP receiver (a separate Python process that
-   reads and drops each body, keep-alive).
+   reads each body, keep-alive, and keeps the bodies in memory until asked
+   for them: the sink's become curl's input).
 2. A collector without sinks takes N agent-shaped events (~240 bytes of JSON
    each) into P partitions, and is stopped.
 3. For each run and each sink type, in turn:
@@ -22,20 +23,29 @@ measured alternately in the same run on the same target.
      includes the sink's start: plugin load, connection, table creation.
      The collector's CPU-seconds (utime + stime, its start included) and
      peak RSS (VmHWM) are read before it stops.
-   - then the baseline loads the same rows the sink wrote, in the same
-     format, into the same target:
+   - with --before DIR, the same again with the plugins of DIR (an earlier
+     build's lib/tributary/sinks, through TRIBUTARY_SINK_PATH) and this
+     collector: "sink before". The two passes alternate which goes first.
+   - then the baselines load the same rows the sink wrote into the same
+     target:
        file        cat of the sink's files into one file, then sync of it
        postgres    psql \\copy FROM of the table's rows (COPY text) into an
                    empty table of the same shape, primary key included
-       clickhouse  clickhouse-client INSERT ... FORMAT JSONEachRow of the
-                   table's rows into an empty table of the same engine
+       clickhouse  clickhouse-client INSERT ... FORMAT RowBinary, and then
+                   FORMAT JSONEachRow, of the table's rows into an empty
+                   table of the same engine (the client parses the rows and
+                   sends the server compressed Native blocks)
        http        curl --data-binary of the bodies the sink sent, as one
                    body, to the same receiver
-     Its CPU-seconds and peak RSS are the client process's (GNU time).
-   Server-side CPU (PostgreSQL backends, clickhouse-server) is in neither.
-Medians over R runs are printed, and the median of each run's sink/baseline
-ratio (sink and baseline ran back to back, under the same load); figures are
-only comparable within one run (the machine's load changes between runs).
+     Their CPU-seconds and peak RSS are the client process's (GNU time).
+   - "server cpu s" is the target's CPU-seconds during each load (the
+     PostgreSQL server's process tree, clickhouse-server, the receiver).
+     ClickHouse's background merges are waited for before and after each
+     load and counted in it: a sink's many small parts cost merges.
+Medians over R runs are printed, and the median of each run's
+sink/baseline ratio (sink and baseline ran back to back, under the same
+load); figures are only comparable within one run (the machine's load
+changes between runs).
 """
 import argparse
 import os
@@ -52,31 +62,33 @@ HERE = os.path.dirname(os.path.realpath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
 
 RECEIVER = r'''
-import http.server, os, sys, threading
-save = sys.argv[1]
+import http.server, sys, threading
 lock = threading.Lock()
-n = [0]
+saved = {}
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a):
         pass
     def do_POST(self):
         left = int(self.headers["Content-Length"])
-        out = None
-        if self.path.startswith("/save/"):
-            with lock:
-                n[0] += 1
-                name = os.path.join(save, "%s.%09d" % (self.path.split("/")[2], n[0]))
-            out = open(name, "wb")
+        keep = self.path.startswith("/save/") or self.path.startswith("/dump/")
+        parts = []
         while left > 0:
             b = self.rfile.read(min(left, 1 << 20))
             if not b:
                 break
             left -= len(b)
-            if out:
-                out.write(b)
-        if out:
-            out.close()
+            if keep:
+                parts.append(b)
+        if self.path.startswith("/save/"):
+            with lock:
+                saved.setdefault(self.path.split("/")[2], []).extend(parts)
+        elif self.path.startswith("/dump/"):
+            with lock:
+                bodies = saved.pop(self.path.split("/")[2], [])
+            with open(b"".join(parts).decode(), "wb") as f:
+                for b in bodies:
+                    f.write(b)
         self.send_response(200)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -100,6 +112,23 @@ def proc_usage(pid):
     return cpu, rss
 
 
+def tree_cpu(pid):
+    """CPU-seconds of a process and its descendants: its own, its reaped children's
+    (cutime, cstime) and its live children's, from /proc; 0 once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    cpu = sum(int(x) for x in fields[11:15]) / TICK
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = [int(x) for x in f.read().split()]
+    except OSError:
+        kids = []
+    return cpu + sum(tree_cpu(k) for k in kids)
+
+
 def timed(argv, stdin=None, stdout=None):
     """Runs argv; (seconds, CPU-seconds, peak RSS MiB) of that process alone. GNU time
     measures it: the rusage of a child of this (large) process would report this
@@ -121,8 +150,9 @@ def delivered(c, name):
     body = urllib.request.urlopen("http://%s/metrics" % c.metrics, timeout=10).read().decode()
     m = re.search(r'^tributary_sink_records_delivered_total\{sink="%s"\} (\d+)' % name, body,
                   re.M)
-    extra = dict(re.findall(r'^tributary_sink_plugin_total\{sink="%s",name="postgres_(batches_\w+|'
-                            r'direct_conflicts)"\} (\d+)' % name, body, re.M))
+    extra = dict(re.findall(r'^tributary_sink_plugin_total\{sink="%s",name="((?:postgres_)?(?:'
+                            r'batches_\w+|direct_conflicts)|clickhouse_inserts)"\} (\d+)' % name,
+                            body, re.M))
     return (int(m.group(1)) if m else 0), extra
 
 
@@ -136,6 +166,9 @@ def main():
     ap.add_argument("--sinks", default="file,postgres,clickhouse,http")
     ap.add_argument("--repo", default=os.environ.get("TRIB_REPO", ""))
     ap.add_argument("--bin", default=HERE)
+    ap.add_argument("--before", metavar="DIR",
+                    help="also run each sink from the plugins in DIR (an earlier build's "
+                         "lib/tributary/sinks), in the same runs, alternating with this build's")
     a = ap.parse_args()
     kinds = [k for k in a.sinks.split(",") if k]
     for k in kinds:
@@ -184,7 +217,27 @@ def main():
             a.records, a.partitions, time.monotonic() - t0))
         c.stop("TERM")
 
-        def run_sink(name, kind, options):
+        def server_cpu(kind):
+            """CPU-seconds the target has used so far (its whole process tree)."""
+            if kind == "postgres":
+                with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
+                    return tree_cpu(int(f.readline()))
+            if kind == "clickhouse":
+                return tree_cpu(ch.proc.pid)
+            if kind == "http":
+                return tree_cpu(recv.pid)
+            return 0.0
+
+        def ch_quiet():
+            """Waits (at most 120 s) for ClickHouse's background merges to end, so that
+            one load's merges are not counted in the next one's server CPU."""
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if ch.sql("SELECT count() FROM system.merges") == "0":
+                    return
+                time.sleep(0.1)
+
+        def run_sink(name, kind, options, plugins=None):
             conf = os.path.join(tmp, "collector-%s.yaml" % name)
             sinklib.write_config(conf, """
 sinks:
@@ -196,6 +249,10 @@ sinks:
     options: %s
 """ % (name, kind, a.workers, a.max_records, options))
             c.extra = ["-c", conf]
+            c.env = dict(os.environ, TRIBUTARY_SINK_PATH=plugins) if plugins else None
+            if kind == "clickhouse":
+                ch_quiet()
+            srv0 = server_cpu(kind)
             c.start()
             t0 = time.monotonic()
             deadline = t0 + 600
@@ -210,90 +267,175 @@ sinks:
             dt = time.monotonic() - t0
             cpu, rss = proc_usage(c.proc.pid)
             c.stop("TERM")
-            return dt, cpu, rss, extra
+            if kind == "clickhouse":
+                ch_quiet()  # the merges of the sink's parts are the sink's server cost
+            return dt, cpu, rss, extra, server_cpu(kind) - srv0
 
-        res = {k: {"sink": [], "base": []} for k in kinds}
-        for run in range(a.runs):
-            for kind in kinds:
-                name = "b%s%d" % (kind[:2], run)
-                extra = {}
-                if kind == "file":
-                    d = os.path.join(tmp, name)
-                    s = run_sink(name, kind, '{path: "%s"}' % d)
-                    files = sorted(os.path.join(d, f) for f in os.listdir(d))
-                    out = os.path.join(tmp, "cat.out")
-                    size = sum(os.path.getsize(f) for f in files)
-                    with open(out, "wb") as fo:
-                        b = timed(["cat"] + files, stdout=fo)
-                    b2 = timed(["sync", out])
-                    b = (b[0] + b2[0], b[1] + b2[1], max(b[2], b2[2]))
-                    os.unlink(out)
-                    shutil.rmtree(d)
-                    base = "cat + sync"
-                elif kind == "postgres":
-                    s = run_sink(name, kind, '{conninfo: "%s", table: %s}' % (pg.conninfo(), name))
-                    extra = s[3]
-                    csv = os.path.join(tmp, "rows.copy")
-                    pg.sql("\\copy (select topic, \"partition\", \"offset\", ts, key, headers, "
-                           "value from %s) to '%s'" % (name, csv))
-                    size = os.path.getsize(csv)
-                    pg.sql("create table copy_%s (like %s including all)" % (name, name))
-                    b = timed(["sh", sinklib.PGTEST, "psql", pg.dir,
-                               "\\copy copy_%s from '%s'" % (name, csv)])
-                    got = int(pg.sql("select count(*) from copy_%s" % name))
-                    if got != a.records:
-                        raise RuntimeError("psql \\copy loaded %d rows" % got)
-                    pg.sql("drop table %s; drop table copy_%s" % (name, name))
-                    os.unlink(csv)
-                    base = "psql \\copy"
-                elif kind == "clickhouse":
-                    s = run_sink(name, kind, '{url: "%s", table: %s}' % (ch.url(), name))
-                    rows = os.path.join(tmp, "rows.jsonl")
+        def run_base(kind, argv, stdin=None, stdout=None):
+            if kind == "clickhouse":
+                ch_quiet()
+            srv0 = server_cpu(kind)
+            b = timed(argv, stdin=stdin, stdout=stdout)
+            if kind == "clickhouse":
+                ch_quiet()
+            return b + (server_cpu(kind) - srv0,)
+
+        def sink_pass(kind, name, plugins):
+            """Runs one sink over the whole topic; (figures, {baseline: input file})."""
+            if kind == "file":
+                d = os.path.join(tmp, name)
+                s = run_sink(name, kind, '{path: "%s"}' % d, plugins)
+                files = sorted(os.path.join(d, f) for f in os.listdir(d))
+                return s, {"files": files, "dir": d}
+            if kind == "postgres":
+                s = run_sink(name, kind, '{conninfo: "%s", table: %s}' % (pg.conninfo(), name),
+                             plugins)
+                return s, {}
+            if kind == "clickhouse":
+                s = run_sink(name, kind, '{url: "%s", table: %s}' % (ch.url(), name), plugins)
+                return s, {}
+            s = run_sink(name, kind, '{url: "http://127.0.0.1:%d/save/%s"}' % (http_port, name),
+                         plugins)
+            return s, {}
+
+        def baselines(kind, name):
+            """Loads the rows sink `name` wrote with the target's own tools; drops the sink's
+            output. [(label, (seconds, cpu, rss, server cpu), input bytes)]."""
+            out = []
+            if kind == "file":
+                d = os.path.join(tmp, name)
+                files = sorted(os.path.join(d, f) for f in os.listdir(d))
+                dst = os.path.join(tmp, "cat.out")
+                size = sum(os.path.getsize(f) for f in files)
+                with open(dst, "wb") as fo:
+                    b = timed(["cat"] + files, stdout=fo)
+                b2 = timed(["sync", dst])
+                out.append(("cat + sync", (b[0] + b2[0], b[1] + b2[1], max(b[2], b2[2]), 0.0),
+                            size))
+                os.unlink(dst)
+                shutil.rmtree(d)
+            elif kind == "postgres":
+                csv = os.path.join(tmp, "rows.copy")
+                pg.sql("\\copy (select topic, \"partition\", \"offset\", ts, key, headers, "
+                       "value from %s) to '%s'" % (name, csv))
+                pg.sql("drop table %s" % name)
+                # The copy's table has the sink's shape, primary key included (tmpl_, made
+                # from the sink's table before anything was dropped).
+                pg.sql("create table copy_%s (like tmpl_%s including all)" % (name, name))
+                b = run_base(kind, ["sh", sinklib.PGTEST, "psql", pg.dir,
+                                    "\\copy copy_%s from '%s'" % (name, csv)])
+                got = int(pg.sql("select count(*) from copy_%s" % name))
+                if got != a.records:
+                    raise RuntimeError("psql \\copy loaded %d rows" % got)
+                pg.sql("drop table copy_%s; drop table tmpl_%s" % (name, name))
+                out.append(("psql \\copy", b, os.path.getsize(csv)))
+                os.unlink(csv)
+            elif kind == "clickhouse":
+                for fmt in ("RowBinary", "JSONEachRow"):
+                    rows = os.path.join(tmp, "rows." + fmt)
                     req = urllib.request.Request(
                         ch.url() + "/", data=("SELECT topic, partition, offset, timestamp, key, "
-                                              "headers, value FROM %s FORMAT JSONEachRow"
-                                              % name).encode())
+                                              "headers, value FROM %s FORMAT %s"
+                                              % (name, fmt)).encode())
                     with open(rows, "wb") as fo:
                         shutil.copyfileobj(urllib.request.urlopen(req, timeout=600), fo)
-                    size = os.path.getsize(rows)
-                    ch.sql("CREATE TABLE copy_%s AS %s" % (name, name))
+                ch.sql("CREATE TABLE tmpl_%s AS %s" % (name, name))
+                ch.sql("DROP TABLE %s" % name)
+                for fmt in ("RowBinary", "JSONEachRow"):
+                    rows = os.path.join(tmp, "rows." + fmt)
+                    ch.sql("CREATE TABLE copy_%s AS tmpl_%s" % (name, name))
                     with open(rows, "rb") as fi:
-                        b = timed(["clickhouse-client", "--host", "127.0.0.1", "--port",
-                                   str(ch.ports[1]), "--query",
-                                   "INSERT INTO copy_%s FORMAT JSONEachRow" % name], stdin=fi)
+                        b = run_base(kind, [
+                            "clickhouse-client", "--host", "127.0.0.1", "--port",
+                            str(ch.ports[1]), "--query",
+                            "INSERT INTO copy_%s (topic, partition, offset, timestamp, key, "
+                            "headers, value) FORMAT %s" % (name, fmt)], stdin=fi)
                     got = int(ch.sql("SELECT count() FROM copy_%s" % name))
                     if got != a.records:
                         raise RuntimeError("clickhouse-client inserted %d rows" % got)
-                    ch.sql("DROP TABLE %s" % name)
                     ch.sql("DROP TABLE copy_%s" % name)
+                    out.append(("clickhouse-client " + fmt, b, os.path.getsize(rows)))
                     os.unlink(rows)
-                    base = "clickhouse-client"
-                else:
-                    s = run_sink(name, kind, '{url: "http://127.0.0.1:%d/save/%s"}'
-                                 % (http_port, name))
-                    parts = sorted(f for f in os.listdir(save) if f.startswith(name + "."))
-                    body = os.path.join(tmp, "body.jsonl")
-                    with open(body, "wb") as fo:
-                        for f in parts:
-                            with open(os.path.join(save, f), "rb") as fi:
-                                shutil.copyfileobj(fi, fo)
-                            os.unlink(os.path.join(save, f))
-                    size = os.path.getsize(body)
-                    b = timed(["curl", "-sS", "--fail", "-H", "Content-Type: application/x-ndjson",
-                               "--data-binary", "@" + body,
-                               "http://127.0.0.1:%d/drop" % http_port])
-                    os.unlink(body)
-                    base = "curl"
-                res[kind]["sink"].append((a.records / s[0], size / s[0] / 1e6, s[1], s[2]))
-                res[kind]["base"].append((a.records / b[0], size / b[0] / 1e6, b[1], b[2]))
-                res[kind]["label"] = base
-                res[kind]["size"] = size
-                print("run %d %-10s sink %7.2f s %8.0f rec/s %6.1f MB/s cpu %5.2f s rss %4.0f MiB"
-                      " | %-17s %6.2f s %8.0f rec/s cpu %5.2f s%s" % (
-                          run + 1, kind, s[0], a.records / s[0], size / s[0] / 1e6, s[1], s[2],
-                          base, b[0], a.records / b[0], b[1],
-                          "  (%s)" % ", ".join("%s %s" % kv for kv in sorted(extra.items()))
-                          if extra else ""), flush=True)
+                ch.sql("DROP TABLE tmpl_%s" % name)
+            else:
+                body = os.path.join(tmp, "body.jsonl")
+                urllib.request.urlopen(urllib.request.Request(
+                    "http://127.0.0.1:%d/dump/%s" % (http_port, name), data=body.encode()),
+                    timeout=600).read()
+                # To /save/ as well: the receiver keeps curl's body as it kept the sink's.
+                b = run_base(kind, ["curl", "-sS", "--fail", "-H",
+                                    "Content-Type: application/x-ndjson", "--data-binary",
+                                    "@" + body, "http://127.0.0.1:%d/save/c%s" % (http_port,
+                                                                                   name)])
+                urllib.request.urlopen(urllib.request.Request(
+                    "http://127.0.0.1:%d/dump/c%s" % (http_port, name),
+                    data=os.devnull.encode()), timeout=600).read()
+                out.append(("curl", b, os.path.getsize(body)))
+                os.unlink(body)
+            return out
+
+        def discard(kind, name):
+            """Drops what a sink wrote without loading it anywhere (the earlier build's pass,
+            whose rows the baselines do not need twice)."""
+            if kind == "file":
+                shutil.rmtree(os.path.join(tmp, name))
+            elif kind == "postgres":
+                pg.sql("drop table %s" % name)
+            elif kind == "clickhouse":
+                ch.sql("DROP TABLE %s" % name)
+            else:
+                urllib.request.urlopen(urllib.request.Request(
+                    "http://127.0.0.1:%d/dump/%s" % (http_port, name),
+                    data=os.devnull.encode()), timeout=600).read()
+
+        # res[kind][label] = [(seconds, cpu, rss, server cpu)], one per run; order[kind] the
+        # labels in the order printed; size[kind] the bytes of the rows (the first baseline's
+        # input), for MB/s.
+        res = {k: {} for k in kinds}
+        order = {k: [] for k in kinds}
+        size = {}
+        for run in range(a.runs):
+            for kind in kinds:
+                # Alternate which build's sink runs first, so neither always meets a
+                # target the other has just warmed (or left merging).
+                passes = [("sink", None)]
+                if a.before:
+                    passes.append(("sink before", a.before))
+                    if run % 2 == 1:
+                        passes.reverse()
+                figures = []
+                for label, plugins in passes:
+                    name = "b%s%d%s" % (kind[:2], run, "o" if plugins else "")
+                    s, _ = sink_pass(kind, name, plugins)
+                    if kind == "postgres":
+                        # The baseline's table copies the sink's shape (before it is dropped).
+                        pg.sql("create table tmpl_%s (like %s including all)" % (name, name))
+                    figures.append((label, s, name))
+                for label, s, name in figures:
+                    res[kind].setdefault(label, []).append(
+                        (s[0], s[1], s[2], s[4]))
+                    if label not in order[kind]:
+                        order[kind].append(label)
+                    extra = s[3]
+                    print("run %d %-10s %-12s %7.2f s %8.0f rec/s cpu %5.2f s rss %4.0f MiB "
+                          "server cpu %6.2f s%s" % (
+                              run + 1, kind, label, s[0], a.records / s[0], s[1], s[2], s[4],
+                              "  (%s)" % ", ".join("%s %s" % kv for kv in sorted(extra.items()))
+                              if extra else ""), flush=True)
+                for label, s, name in figures:
+                    if label != "sink":
+                        if kind == "postgres":
+                            pg.sql("drop table tmpl_%s" % name)
+                        discard(kind, name)
+                name = [f[2] for f in figures if f[0] == "sink"][0]
+                for label, b, nbytes in baselines(kind, name):
+                    size.setdefault(kind, nbytes)
+                    res[kind].setdefault(label, []).append(b)
+                    if label not in order[kind]:
+                        order[kind].append(label)
+                    print("run %d %-10s %-28s %7.2f s %8.0f rec/s cpu %5.2f s rss %4.0f MiB "
+                          "server cpu %6.2f s" % (run + 1, kind, label, b[0], a.records / b[0],
+                                                  b[1], b[2], b[3]), flush=True)
         try:
             load = open("/proc/loadavg").read().split()[:3]
         except OSError:
@@ -301,18 +443,23 @@ sinks:
         print("\n%d records, %d partitions, batch %d, %d workers, %d runs; %d CPUs, load %s"
               % (a.records, a.partitions, a.max_records, a.workers, a.runs, os.cpu_count(),
                  " ".join(load)))
-        print("medians:  %-10s %10s %7s %9s %8s   %-17s %10s %7s %9s %8s %6s %8s" % (
-            "sink", "records/s", "MB/s", "cpu s", "rss MiB", "baseline", "records/s", "MB/s",
-            "cpu s", "rss MiB", "sink %", "per run"))
+        print("medians; 'of X' is the median of each run's records/s over X's in that run")
         for kind in kinds:
-            sm = [statistics.median(x) for x in zip(*res[kind]["sink"])]
-            bm = [statistics.median(x) for x in zip(*res[kind]["base"])]
-            # Also the median of each run's own ratio: sink and baseline ran back to back.
-            ratio = statistics.median(x[0] / y[0] for x, y in zip(res[kind]["sink"],
-                                                                  res[kind]["base"]))
-            print("          %-10s %10.0f %7.1f %9.2f %8.0f   %-17s %10.0f %7.1f %9.2f %8.0f %5.0f%%"
-                  " %7.0f%%" % (kind, sm[0], sm[1], sm[2], sm[3], res[kind]["label"], bm[0],
-                                bm[1], bm[2], bm[3], 100.0 * sm[0] / bm[0], 100.0 * ratio))
+            bases = [l for l in order[kind] if not l.startswith("sink")]
+            print("\n  %-30s %10s %7s %9s %8s %12s %s" % (
+                kind, "records/s", "MB/s", "cpu s", "rss MiB", "server cpu s",
+                "  ".join("%14s" % ("of " + b.split()[-1] if kind == "clickhouse" else "of " + b)
+                          for b in bases)))
+            for label in order[kind]:
+                rows = res[kind][label]
+                med = [statistics.median(x) for x in zip(*rows)]
+                ratios = []
+                for base in bases:
+                    r = statistics.median(y[0] / x[0] for x, y in zip(rows, res[kind][base]))
+                    ratios.append("%13.0f%%" % (100.0 * r))
+                print("  %-30s %10.0f %7.1f %9.2f %8.0f %12.2f %s" % (
+                    label, a.records / med[0], size[kind] / med[0] / 1e6, med[1], med[2],
+                    med[3], "  ".join(ratios)))
     finally:
         if c is not None and c.proc is not None:
             c.stop("TERM")

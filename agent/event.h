@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Events: the fields of one record on its way through a pipeline, the
+ * growable string buffer they are rendered into, the value JSON and the
+ * topic and key templates.
+ */
+#ifndef TRIBUTARY_AGENT_EVENT_H
+#define TRIBUTARY_AGENT_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable string buffer (allocation failures are sticky). */
+typedef struct agent_sbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+    int err;
+} agent_sbuf_t;
+
+void agent_sbuf_fini(agent_sbuf_t *b);
+int agent_sbuf_reserve(agent_sbuf_t *b, size_t extra);
+void agent_sbuf_put(agent_sbuf_t *b, const void *p, size_t n);
+void agent_sbuf_putc(agent_sbuf_t *b, char c);
+void agent_sbuf_puts(agent_sbuf_t *b, const char *s);
+/* Appends s as the inside of a JSON string (no quotes); bad UTF-8 -> U+FFFD. */
+void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
+
+#define AGENT_MAX_FIELDS 64
+
+typedef struct agent_field {
+    const char *name;
+    size_t nlen;
+    const char *val;
+    size_t vlen;
+    bool raw;        /* val is a JSON value (a number, true, an object, "a quoted string") */
+    bool plain_name; /* the name needs no JSON escaping (the agent's own fields) */
+} agent_field_t;
+
+typedef struct agent_event {
+    int64_t ts_ms;
+    bool partial; /* a long line split at max_line_bytes */
+    /* the zone of times that carry none (the input's timezone; zero: UTC) */
+    bool tz_local;
+    int32_t tz_offset_s;
+    size_t nfields;
+    agent_field_t fields[AGENT_MAX_FIELDS];
+    agent_sbuf_t *scratch; /* decoded strings; reserved so it never moves */
+} agent_event_t;
+
+/* The value of field `name`, or NULL. */
+agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen);
+/* Sets (replaces) a field; false when the event is full. */
+bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const char *val, size_t vlen,
+                     bool raw);
+void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen);
+/* The field's text: a raw JSON string is decoded into the scratch buffer. */
+void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s, size_t *n);
+/* The value JSON object. */
+void agent_event_render(agent_event_t *ev, agent_sbuf_t *out);
+/* A "{field}" template; `topic` replaces characters Kafka refuses with '_'. */
+void agent_template_render(agent_event_t *ev, const char *tmpl, bool topic, agent_sbuf_t *out);
+/* The wall clock in ms (CLOCK_REALTIME_COARSE: events are stamped with it). */
+int64_t agent_wall_ms(void);
+/* "2026-11-26T16:05:01.123Z" and a NUL; returns the length. All 32 bytes of
+   out may be written. */
+size_t agent_format_time(int64_t ms, char out[32]);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* PCRE2 patterns: compiled with JIT when available, matched under the
+   configured match and depth limits (see regex.h). */
+#include "regex.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64_t depth_limit,
+                               char *err, size_t errlen, size_t *erroff)
+{
+    int ec;
+    PCRE2_SIZE off = 0;
+    agent_regex_t *re = calloc(1, sizeof(*re));
+    if (re == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL);
+    if (re->code == NULL) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof(msg));
+        snprintf(err, errlen, "%s", (const char *)msg);
+        *erroff = off;
+        free(re);
+        return NULL;
+    }
+    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* interpreted when JIT is absent */
+    re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    re->mctx = pcre2_match_context_create(NULL);
+    if (re->md == NULL || re->mctx == NULL) {
+        snprintf(err, errlen, "out of memory");
+        *erroff = 0;
+        agent_regex_free(re);
+        return NULL;
+    }
+    pcre2_set_match_limit(re->mctx, (uint32_t)match_limit);
+    pcre2_set_depth_limit(re->mctx, (uint32_t)depth_limit);
+    uint32_t count = 0, entry = 0;
+    PCRE2_SPTR table = NULL;
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &count);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &table);
+    if (count > 0) {
+        re->groups = calloc(count, sizeof(*re->groups));
+        if (re->groups == NULL) {
+            snprintf(err, errlen, "out of memory");
+            *erroff = 0;
+            agent_regex_free(re);
+            return NULL;
+        }
+        for (uint32_t i = 0; i < count; i++) {
+            PCRE2_SPTR e = table + (size_t)i * entry;
+            re->groups[i].num = ((uint32_t)e[0] << 8) | e[1];
+            re->groups[i].name = (const char *)(e + 2);
+        }
+        re->ngroups = count;
+    }
+    return re;
+}
+
+void agent_regex_free(agent_regex_t *re)
+{
+    if (re == NULL) {
+        return;
+    }
+    pcre2_match_data_free(re->md);
+    pcre2_match_context_free(re->mctx);
+    pcre2_code_free(re->code);
+    free(re->groups);
+    free(re);
+}
+
+int agent_regex_match(agent_regex_t *re, const char *s, size_t n)
+{
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    if (rc >= 0) {
+        return 1;
+    }
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : rc;
+}
