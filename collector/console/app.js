@@ -192,8 +192,8 @@ async function sinks() {
 async function producers() {
   const ps = await api("producers");
   return [h("h1", {}, "Producers seen in the last 5 minutes"),
-    table(["Client ID", "Host", "Last address", "Requests", "Records", "Bytes", "Records/s", "Bytes/s", "Last seen"],
-      ps.map((p) => [p.client_id || "-", p.host, p.address, p.requests, p.records, p.bytes,
+    table(["Client ID", "Host", "Principal", "Listener", "Last address", "Requests", "Records", "Bytes", "Records/s", "Bytes/s", "Last seen"],
+      ps.map((p) => [p.client_id || "-", p.host, p.principal, p.listener || "-", p.address, p.requests, p.records, p.bytes,
         p.records_per_sec, fmtBytes(p.bytes_per_sec), new Date(p.last_seen_ms).toISOString()]))];
 }
 

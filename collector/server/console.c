@@ -16,7 +16,8 @@
  *
  * Producers: dispatch.c hands every decoded Produce request to
  * coll_console_note_produce(), which counts requests, record batch bytes
- * and records (from the batch headers) per client id and peer host, so
+ * and records (from the batch headers) per client id, peer host and
+ * principal (the TLS subject or SASL user, else User:ANONYMOUS), so
  * the view needs nothing from the produce handler. At most
  * MAX_PRODUCERS are kept; the least recently seen goes first.
  */
@@ -66,6 +67,8 @@ typedef struct producer {
     char client_id[128];
     char host[64];
     char last_peer[64];
+    char principal[300]; /* User:ANONYMOUS, the certificate's subject or the SASL user */
+    char listener[64];
     uint64_t requests, bytes, records;
     uint64_t prev_bytes, prev_records;
     double bytes_rate, records_rate;
@@ -564,7 +567,8 @@ void coll_console_note_produce(coll_console_t *c, coll_req_t *r)
             if (!spare || spare->used) {
                 spare = p;
             }
-        } else if (strcmp(p->client_id, cid) == 0 && strcmp(p->host, host) == 0) {
+        } else if (strcmp(p->client_id, cid) == 0 && strcmp(p->host, host) == 0 &&
+                   strcmp(p->principal, r->conn->principal) == 0) {
             slot = p;
         } else if (!spare || (spare->used && p->last_seen_ms < spare->last_seen_ms)) {
             spare = p;
@@ -576,8 +580,11 @@ void coll_console_note_produce(coll_console_t *c, coll_req_t *r)
         slot->used = true;
         snprintf(slot->client_id, sizeof(slot->client_id), "%s", cid);
         snprintf(slot->host, sizeof(slot->host), "%s", host);
+        snprintf(slot->principal, sizeof(slot->principal), "%s", r->conn->principal);
     }
     snprintf(slot->last_peer, sizeof(slot->last_peer), "%s", r->conn->peer);
+    snprintf(slot->listener, sizeof(slot->listener), "%s",
+             r->conn->lst && r->conn->lst->cfg.name ? r->conn->lst->cfg.name : "");
     slot->requests++;
     slot->bytes += bytes;
     slot->records += records;
@@ -1331,6 +1338,10 @@ static int view_producers(coll_console_t *c, trib_buf_t *b)
         jstr(b, p->host);
         jraw(b, ",\"address\":");
         jstr(b, p->last_peer);
+        jraw(b, ",\"principal\":");
+        jstr(b, p->principal);
+        jraw(b, ",\"listener\":");
+        jstr(b, p->listener);
         jf(b,
            ",\"requests\":%" PRIu64 ",\"records\":%" PRIu64 ",\"bytes\":%" PRIu64
            ",\"last_seen_ms\":%" PRId64 ",\"records_per_sec\":",

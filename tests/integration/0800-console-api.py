@@ -246,6 +246,7 @@ def check_producers(c, produced):
         raise TestFailure("producers view: %r" % ps)
     expect("producer records", ps[0]["records"], produced)
     expect("producer host", ps[0]["host"], "127.0.0.1")
+    expect("producer principal", ps[0]["principal"], "User:ANONYMOUS")
     log("producers view: %s sent %d records in %d requests"
         % (CLIENT_ID, ps[0]["records"], ps[0]["requests"]))
 
