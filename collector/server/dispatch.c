@@ -22,10 +22,12 @@
  *   20   DeleteTopics             0-6
  *   21   DeleteRecords            0-2
  *   22   InitProducerId           0-4       idempotence only (no transactions)
+ *   23   OffsetForLeaderEpoch     0-4       v4 flexible; leaders answer followers and clients
  *   32   DescribeConfigs          1-4
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
  *   42   DeleteGroups             0-2       v2 flexible
+ *   43   ElectLeaders             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
  *   47   OffsetDelete             0
  *   17   SaslHandshake            0-1       v0: bare tokens follow; v1: SaslAuthenticate
@@ -84,11 +86,13 @@ const coll_api_t coll_apis[] = {
     {20, 0, 6, coll_api_delete_topics},
     {21, 0, 2, coll_api_delete_records},
     {22, 0, 4, coll_api_init_producer_id},
+    {23, 0, 4, coll_api_offset_for_leader_epoch},
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
     {36, 0, 2, coll_api_sasl_authenticate},
     {37, 0, 3, coll_api_create_partitions},
     {42, 0, 2, coll_api_delete_groups},
+    {43, 0, 2, coll_api_elect_leaders},
     {44, 0, 1, coll_api_incremental_alter_configs},
     {47, 0, 0, coll_api_offset_delete},
     {50, 0, 0, coll_api_describe_user_scram_credentials},

@@ -68,6 +68,8 @@ void coll_server_config_init(coll_server_config_t *c)
     c->shutdown_timeout_ms = 10 * 1000;
     c->fsync = COLL_FSYNC_ACK;
     c->backlog = 1024;
+    c->replica_lag_time_max_ms = 30 * 1000;
+    c->replica_fetch_max_bytes = 1 << 20;
     coll_group_config_init(&c->groups);
 }
 
@@ -110,6 +112,9 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
         if (prev_leader == self || prev_leader_epoch != p->leader_epoch ||
             prev_leader != p->leader) {
             coll_replica_become_follower(prt);
+        }
+        if (!s->fetchers && !s->stopping && coll_fetchers_new(s, &s->fetchers) != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "replica fetchers: out of memory");
         }
         if (s->fetchers) {
             coll_fetchers_follow(s->fetchers, prt);
@@ -360,6 +365,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         trib_prom_sample_u64(b, "tributary_group_committed_offsets", NULL, offsets);
     }
     coll_metrics_render_requests(m, b);
+    coll_fetchers_render_metrics(s->fetchers, b);
 
     static const struct {
         const char *name, *type, *help;
@@ -379,6 +385,9 @@ static void render_metrics(void *arg, trib_buf_t *b)
         trib_prom_header(b, per[pass].name, per[pass].type, per[pass].help);
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
+    }
+    if (coll_cluster_replicated(s->cluster)) {
+        coll_replica_metrics(s, b);
     }
     render_storage(s, b);
     if (s->metrics_hook) {
@@ -505,6 +514,11 @@ void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, voi
 
 /* ---- housekeeping -------------------------------------------------------------------------- */
 
+static void replica_tick_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    coll_replica_tick(s, p, *(const uint64_t *)arg);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     coll_server_t *s = t->data;
@@ -536,6 +550,9 @@ static void tick_cb(uv_timer_t *t)
                 coll_conn_close(c, TRIB_LOG_DEBUG, "request stalled (request_timeout)");
             }
         }
+    }
+    if (coll_cluster_replicated(s->cluster)) {
+        foreach_partition(s, replica_tick_one, &now);
     }
     if (s->cfg.producer_snapshot_interval_ms > 0 &&
         now - s->last_snapshot_ms >= (uint64_t)s->cfg.producer_snapshot_interval_ms) {
@@ -1000,6 +1017,7 @@ void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg)
         coll_conn_stop_reading(c);
     }
     coll_purgatory_wake_all(&s->purgatory);
+    coll_fetchers_close(s->fetchers); /* no more appends from leaders */
     coll_groups_stop(s->groups);
     if (s->tick_open) {
         uv_ref((uv_handle_t *)&s->tick);
@@ -1015,6 +1033,9 @@ void coll_server_free(coll_server_t *s)
     coll_groups_free(s->groups);
     s->groups = NULL;
     coll_console_free(s->console);
+    s->console = NULL;
+    coll_fetchers_free(s->fetchers);
+    s->fetchers = NULL;
     foreach_partition(s, detach_one, NULL);
     coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);
