@@ -7,11 +7,12 @@
 # Two install components, one package each:
 #
 #   agent      /usr/bin/tributary-agent, /etc/tributary/agent.yaml (conffile),
-#              tributary-agent.service, tributary-agent(8)
+#              tributary-agent.service, tributary-agent(8),
+#              /usr/share/tributary/grafana/tributary-agent.json
 #   collector  /usr/bin/tributary-collector, /usr/bin/tributary (the CLI),
 #              /usr/lib/tributary/sinks/*.so, /etc/tributary/collector.yaml
 #              (conffile), tributary-collector.service, tributary-collector(8),
-#              tributary(1)
+#              tributary(1), /usr/share/tributary/grafana/tributary-collector.json
 #   sink_<name>  a sink plugin that needs libraries of its own (see below):
 #              package tributary-sink-<name>
 #
@@ -146,6 +147,9 @@ foreach(comp agent collector)
   # The fully commented reference configuration.
   install(FILES ${CMAKE_SOURCE_DIR}/conf/${comp}.yaml
           DESTINATION share/doc/tributary-${comp}/examples COMPONENT ${comp})
+  # Grafana dashboards over the daemon's Prometheus metrics (conf/grafana/), to import.
+  install(FILES ${CMAKE_SOURCE_DIR}/conf/grafana/tributary-${comp}.json
+          DESTINATION share/tributary/grafana COMPONENT ${comp})
 endforeach()
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-agent.8.gz DESTINATION share/man/man8 COMPONENT agent)
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-collector.8.gz DESTINATION share/man/man8

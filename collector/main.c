@@ -214,6 +214,7 @@ static void sinks_stopped(void *arg)
     a->sinks_stopped = true; /* no more samples from the stopped sinks */
     coll_server_set_health_hook(a->server, NULL, NULL);
     coll_server_set_http_admin(a->server, NULL, NULL);
+    coll_server_set_console_sinks(a->server, NULL);
     stop_server(a);
 }
 
@@ -860,6 +861,7 @@ int main(int argc, char **argv)
             } else {
                 coll_server_set_health_hook(app.server, sinks_health, app.sinks);
                 coll_server_set_http_admin(app.server, sinks_http, app.sinks);
+                coll_server_set_console_sinks(app.server, app.sinks);
             }
         }
         if (app.status == 0) {

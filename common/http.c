@@ -177,6 +177,12 @@ void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg)
     h->admin_arg = arg;
 }
 
+void trib_http_set_route(trib_http_t *h, trib_http_route_cb cb, void *arg)
+{
+    h->route = cb;
+    h->route_arg = arg;
+}
+
 static void handle_request(trib_http_conn_t *c)
 {
     trib_http_t *h = c->h;
@@ -192,9 +198,14 @@ static void handle_request(trib_http_conn_t *c)
     }
     bool head = strcmp(method, "HEAD") == 0;
     int code = 0;
-    if (h->admin && strcmp(path, "/metrics") != 0 && strcmp(path, "/health") != 0 &&
-        strcmp(path, "/healthz") != 0 &&
-        (code = h->admin(h->admin_arg, method, path, peer_is_loopback(c), &body)) != 0) {
+    const char *ctype = "text/plain; charset=utf-8";
+    bool fixed = strcmp(path, "/metrics") == 0 || strcmp(path, "/health") == 0 ||
+                 strcmp(path, "/healthz") == 0;
+    if (h->route && !fixed && (code = h->route(h->route_arg, method, path, &body, &ctype)) != 0) {
+        respond(c, code, reason(code), ctype, &body, head);
+    } else if (h->admin && strcmp(path, "/metrics") != 0 && strcmp(path, "/health") != 0 &&
+               strcmp(path, "/healthz") != 0 &&
+               (code = h->admin(h->admin_arg, method, path, peer_is_loopback(c), &body)) != 0) {
         respond(c, code, reason(code), "text/plain; charset=utf-8", &body, head);
     } else if (!head && strcmp(method, "GET") != 0) {
         trib_buf_append(&body, "method not allowed\n", 19);

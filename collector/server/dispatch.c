@@ -56,6 +56,7 @@
  * After SaslHandshake v0 the next frames are bare SASL tokens, not
  * requests: they go to api/sasl_handshake.c.
  */
+#include "server/console.h"
 #include "server/server_int.h"
 
 #include <string.h>
@@ -174,5 +175,8 @@ void coll_dispatch(coll_req_t *r)
     }
     /* The response is the server's own making: no input-driven bound from here on. */
     trib_arena_set_limit(&r->arena, 0);
+    if (r->api_key == API_PRODUCE) {
+        coll_console_note_produce(r->srv->console, r);
+    }
     api->handle(r);
 }

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/console.h"
 #include "server/tls.h"
 #include "tributary/version.h"
 
@@ -882,6 +883,9 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         }
         s->metrics_port = s->http.port;
         trib_http_set_detail(&s->http, health_detail);
+        if ((rc = coll_console_start(s)) != 0) {
+            return trib_error_set(err, rc, "console: %s", trib_strerror(rc));
+        }
         format_addr(s->metrics_addr, sizeof(s->metrics_addr),
                     cfg->metrics_host && *cfg->metrics_host ? cfg->metrics_host : "0.0.0.0",
                     s->metrics_port);
@@ -966,6 +970,9 @@ void coll_server_check_stop(coll_server_t *s)
         if (s->groups) {
             close_handle(s, coll_groups_timer(s->groups));
         }
+        if (s->console) {
+            close_handle(s, coll_console_timer(s->console));
+        }
         if (s->auth_timer_open) {
             s->auth_timer_open = false;
             uv_timer_stop(&s->auth_timer);
@@ -1025,6 +1032,8 @@ void coll_server_free(coll_server_t *s)
     }
     coll_groups_free(s->groups);
     s->groups = NULL;
+    coll_console_free(s->console);
+    s->console = NULL;
     coll_fetchers_free(s->fetchers);
     s->fetchers = NULL;
     foreach_partition(s, detach_one, NULL);

@@ -145,6 +145,9 @@ void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, voi
  * /sinks/NAME/replay). NULL removes it. Nothing happens with metrics off.
  */
 void coll_server_set_http_admin(coll_server_t *s, trib_http_admin_cb fn, void *arg);
+/* The sink host whose status the console shows (server/console.h); NULL: none. */
+struct coll_sinks;
+void coll_server_set_console_sinks(coll_server_t *s, struct coll_sinks *sinks);
 
 /*
  * SIGHUP: every TLS listener loads its certificate, key and CA files

@@ -556,6 +556,8 @@ struct coll_server {
     void *metrics_hook_arg;
     coll_server_health_fn health_hook; /* degraded parts for /health (the sinks') */
     void *health_hook_arg;
+    struct coll_console *console;     /* the web console on the HTTP port (console.c) */
+    struct coll_sinks *console_sinks; /* what it shows of the sinks */
 
     uint8_t *frame_pool[COLL_FRAME_POOL];
     size_t frame_pool_cap[COLL_FRAME_POOL];

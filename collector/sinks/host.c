@@ -2243,6 +2243,44 @@ static void label_escape(char *out, size_t len, const char *s)
     out[n] = '\0';
 }
 
+static uint64_t counter_value(sink_t *s, const char *name)
+{
+    uint64_t v = 0;
+    pthread_mutex_lock(&s->cmu);
+    for (size_t i = 0; i < s->ncounters; i++) {
+        if (strcmp(s->counters[i].name, name) == 0) {
+            v = s->counters[i].value;
+        }
+    }
+    pthread_mutex_unlock(&s->cmu);
+    return v;
+}
+
+void coll_sinks_status(coll_sinks_t *h, void (*fn)(void *arg, const coll_sink_status_t *st),
+                       void *arg)
+{
+    if (!h) {
+        return;
+    }
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        coll_sink_status_t st = {
+            .name = s->conf->name,
+            .type = s->conf->type,
+            .group = s->group,
+            .dead_letter_topic = s->conf->dead_letter_topic,
+            .delivered = counter_value(s, "records_delivered"),
+            .dead_lettered = counter_value(s, "records_dead_lettered"),
+            .retried = counter_value(s, "batches_retried"),
+            .lost_to_retention = counter_value(s, "records_lost_to_retention"),
+            .up = !s->down,
+            .error_class = s->down ? trib_sink_error_class_name(s->err_class) : NULL,
+            .last_error = s->err_msg,
+            .last_error_ms = s->err_wall_ms,
+        };
+        fn(arg, &st);
+    }
+}
+
 void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
 {
     if (!h || !h->sinks) {

@@ -132,6 +132,20 @@ struct trib_buf;
 int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, bool loopback,
                     struct trib_buf *body);
 
+/* One sink's state for the console (loop thread; the strings live until the next turn). */
+typedef struct coll_sink_status {
+    const char *name, *type, *group, *dead_letter_topic; /* dead_letter_topic may be NULL */
+    uint64_t delivered, dead_lettered, retried, lost_to_retention;
+    bool up;
+    const char *error_class; /* NULL while up */
+    const char *last_error;  /* "" when it never failed */
+    int64_t last_error_ms;   /* wall ms of the last failure, 0: none */
+} coll_sink_status_t;
+
+/* Calls fn for each running sink. NULL is fine (none). */
+void coll_sinks_status(coll_sinks_t *h, void (*fn)(void *arg, const coll_sink_status_t *st),
+                       void *arg);
+
 /* Frees the host after the stop callback. NULL is fine. */
 void coll_sinks_free(coll_sinks_t *h);
 

@@ -8,6 +8,8 @@
  *                 any (trib_http_set_detail); 503 with the reason when not
  *                 healthy
  *   GET /status   text/plain, when a status callback is set
+ *   a route's     the route callback's answer, with its content type
+ *                 (trib_http_set_route), when it has one
  *   anything else the admin callback's answer if it has one, else 404;
  *   one request per connection (Connection: close); a request body is
  *   not read (admin requests carry their parameters in the query string)
@@ -38,6 +40,14 @@ typedef bool (*trib_http_detail_cb)(void *arg, trib_buf_t *b);
  */
 typedef int (*trib_http_admin_cb)(void *arg, const char *method, const char *target, bool loopback,
                                   trib_buf_t *body);
+/*
+ * A route with its own content type (the collector's console, /ui/ and
+ * /api/v1/): consulted before the admin callback. Returns an HTTP status
+ * and fills body and *ctype (a static string), or 0 when the target is not
+ * the route's. HEAD gets the same head without the body.
+ */
+typedef int (*trib_http_route_cb)(void *arg, const char *method, const char *target,
+                                  trib_buf_t *body, const char **ctype);
 
 struct trib_http {
     uv_tcp_t listener;
@@ -51,6 +61,8 @@ struct trib_http {
     void *arg;
     trib_http_admin_cb admin;
     void *admin_arg;
+    trib_http_route_cb route;
+    void *route_arg;
     struct trib_http_conn *conns;
     int port;
     int closing_handles;
@@ -64,6 +76,8 @@ int trib_http_start(trib_http_t *h, uv_loop_t *loop, const char *host, int port,
 void trib_http_set_detail(trib_http_t *h, trib_http_detail_cb detail);
 /* Sets (or with NULL clears) the callback for other requests. */
 void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg);
+/* Sets (or with NULL clears) the route callback. */
+void trib_http_set_route(trib_http_t *h, trib_http_route_cb cb, void *arg);
 /* Sets (or clears, with NULL) the body of GET /status. */
 void trib_http_set_status(trib_http_t *h, trib_http_render_cb cb);
 /* Closes the listener and every connection; cb once all handles are closed. */

@@ -224,6 +224,60 @@ static void test_admin(void **state)
     assert_non_null(strstr(f->replies[2], "\r\n\r\ntributary_test_metric 42\n"));
 }
 
+/* A route answers with its own content type, before the admin callback; /metrics stays fixed. */
+static int route(void *arg, const char *method, const char *target, trib_buf_t *body,
+                 const char **ctype)
+{
+    (void)method;
+    admin_fx_t *a = arg;
+    if (strncmp(target, "/api/", 5) != 0 && strcmp(target, "/metrics") != 0) {
+        return 0;
+    }
+    a->calls++;
+    *ctype = "application/json";
+    trib_buf_append(body, "{\"ok\":true}", 11);
+    return 200;
+}
+
+static void *route_client(void *arg)
+{
+    admin_fx_t *a = arg;
+    http_fx_t *f = &a->base;
+    get(f->http.port, "GET /api/v1/x HTTP/1.1\r\nHost: x\r\n\r\n", f->replies[0], 2048);
+    get(f->http.port, "HEAD /api/v1/x HTTP/1.0\r\n\r\n", f->replies[1], 2048);
+    get(f->http.port, "POST /sinks/pg/replay?to=earliest HTTP/1.0\r\n\r\n", f->replies[2], 2048);
+    get(f->http.port, "GET /metrics HTTP/1.0\r\n\r\n", f->replies[3], 2048);
+    uv_async_send(&f->done);
+    return NULL;
+}
+
+static void test_route(void **state)
+{
+    (void)state;
+    admin_fx_t a;
+    memset(&a, 0, sizeof(a));
+    http_fx_t *f = &a.base;
+    f->healthy = true;
+    assert_int_equal(uv_loop_init(&f->loop), 0);
+    assert_int_equal(trib_http_start(&f->http, &f->loop, "127.0.0.1", 0, 16, render, health, f), 0);
+    trib_http_set_admin(&f->http, admin, &a);
+    trib_http_set_route(&f->http, route, &a);
+    uv_async_init(&f->loop, &f->done, on_done);
+    f->done.data = f;
+    pthread_t th;
+    pthread_create(&th, NULL, route_client, &a);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    pthread_join(th, NULL);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    assert_non_null(strstr(f->replies[0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"));
+    assert_non_null(strstr(f->replies[0], "\r\n\r\n{\"ok\":true}"));
+    assert_non_null(strstr(f->replies[1], "Content-Length: 11\r\n"));
+    assert_null(strstr(f->replies[1], "{\"ok\""));
+    assert_non_null(strstr(f->replies[2], "409"));
+    assert_non_null(strstr(f->replies[3], "\r\n\r\ntributary_test_metric 42\n"));
+    assert_int_equal(a.calls, 3); /* two routed requests and the admin's */
+}
+
 static void test_bind_failure(void **state)
 {
     (void)state;
@@ -243,9 +297,8 @@ static void test_bind_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prom_format),
-        cmocka_unit_test(test_endpoint),
-        cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_prom_format),  cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_admin),        cmocka_unit_test(test_route),
         cmocka_unit_test(test_bind_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
