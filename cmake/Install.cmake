@@ -9,6 +9,7 @@
 #   agent      /usr/bin/tributary-agent, /etc/tributary/agent.yaml (conffile),
 #              tributary-agent.service, tributary-agent(8)
 #   collector  /usr/bin/tributary-collector, /usr/bin/tributary (the CLI),
+#              /usr/bin/tributary-replica-check, tributary-replica-check(1),
 #              /usr/lib/tributary/sinks/*.so, /etc/tributary/collector.yaml
 #              (conffile), tributary-collector.service, tributary-collector(8),
 #              tributary(1)
@@ -49,7 +50,8 @@ configure_file(${TRIB_PKG_SRC}/debian/changelog.in ${TRIB_PKG_OUT}/changelog @ON
 file(MAKE_DIRECTORY ${TRIB_PKG_OUT}/gz)
 set(_trib_gz_outputs)
 foreach(src ${TRIB_PKG_OUT}/changelog ${TRIB_PKG_SRC}/man/tributary-agent.8
-        ${TRIB_PKG_SRC}/man/tributary-collector.8 ${TRIB_PKG_SRC}/man/tributary.1)
+        ${TRIB_PKG_SRC}/man/tributary-collector.8 ${TRIB_PKG_SRC}/man/tributary.1
+        ${TRIB_PKG_SRC}/man/tributary-replica-check.1)
   get_filename_component(name ${src} NAME)
   # Not VERBATIM: the redirection is the build tool's shell's.
   add_custom_command(OUTPUT ${TRIB_PKG_OUT}/gz/${name}.gz
@@ -62,7 +64,8 @@ add_custom_target(trib_packaging_docs ALL DEPENDS ${_trib_gz_outputs})
 
 # ---- install rules ----------------------------------------------------------
 install(TARGETS tributary-agent RUNTIME DESTINATION bin COMPONENT agent)
-install(TARGETS tributary-collector tributary RUNTIME DESTINATION bin COMPONENT collector)
+install(TARGETS tributary-collector tributary tributary-replica-check RUNTIME DESTINATION bin
+        COMPONENT collector)
 
 # Sink plugins: the MODULE libraries under plugins/ built into ${TRIB_SINK_DIR}
 # (test fixtures go elsewhere and are not installed).
@@ -120,7 +123,7 @@ endforeach()
 # .comment section (compiler versions), which lintian reports as unneeded.
 set(_trib_elf_agent bin/$<TARGET_FILE_NAME:tributary-agent>)
 list(APPEND _trib_elf_collector bin/$<TARGET_FILE_NAME:tributary-collector>
-     bin/$<TARGET_FILE_NAME:tributary>)
+     bin/$<TARGET_FILE_NAME:tributary> bin/$<TARGET_FILE_NAME:tributary-replica-check>)
 if(CMAKE_STRIP)
   foreach(comp agent collector ${TRIB_SINK_COMPONENTS})
     install(CODE "
@@ -150,7 +153,8 @@ endforeach()
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-agent.8.gz DESTINATION share/man/man8 COMPONENT agent)
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-collector.8.gz DESTINATION share/man/man8
         COMPONENT collector)
-install(FILES ${TRIB_PKG_OUT}/gz/tributary.1.gz DESTINATION share/man/man1 COMPONENT collector)
+install(FILES ${TRIB_PKG_OUT}/gz/tributary.1.gz ${TRIB_PKG_OUT}/gz/tributary-replica-check.1.gz
+        DESTINATION share/man/man1 COMPONENT collector)
 
 # ---- CPack --------------------------------------------------------------------
 set(CPACK_PACKAGE_NAME tributary)
