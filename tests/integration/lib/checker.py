@@ -40,14 +40,16 @@ Anomalies (analyze()["anomalies"], each a list of findings):
   incomplete        a partition the final read did not cover up to its end
                     (no verdict is possible then; counted so it is never a pass)
 
-Availability: for each fault (nemesis start), per partition the gap
-between the last acknowledgement before the fault began and the first one
-after it; the fault's figure is its worst partition. Printed as p50/p99 by
-fault kind.
+Availability: for each fault (a nemesis start and its end), per partition
+the longest gap between consecutive acknowledgements up to the first one
+after the fault was healed, starting with the last one before it began;
+the fault's figure is its worst partition. Printed as p50/p99 by fault
+kind.
 
 Command line: checker.py HISTORY.jsonl [--json OUT]: analyzes a history
 saved as JSON lines, prints the summary, exits 1 on any anomaly.
 """
+import bisect
 import json
 import sys
 
@@ -82,6 +84,7 @@ def analyze(history, limit=20):
     seen_at = {}  # (p, o) -> {value: [sources]}
     checks = []
     faults = []
+    ends = []
     acks_t = []  # (t, p)
 
     def saw(p, o, v, src):
@@ -116,6 +119,8 @@ def analyze(history, limit=20):
         elif ty == "nemesis":
             if e.get("phase", "start") == "start":
                 faults.append(e)
+            else:
+                ends.append(e)
         elif ty == "replica-check":
             checks.append(e)
 
@@ -200,21 +205,31 @@ def analyze(history, limit=20):
             an["replica-divergence"].append({"exit": c.get("exit"),
                                              "diverged": _divergences(c.get("report"))})
 
-    # Availability.
+    # Availability: per fault and partition, the longest gap between two
+    # consecutive acknowledgements where the later one comes after the
+    # fault began and no later than the first one after it was healed (a
+    # few acknowledgements of requests answered before the fault may still
+    # arrive after it began). The fault's figure is its worst partition.
     acks_t.sort()
     by_p = {}
     for t, p in acks_t:
         by_p.setdefault(p, []).append(t)
     avail = {}
-    import bisect
     for f in faults:
         t0 = f.get("t", 0.0)
+        t1 = t0
+        for e2 in ends:
+            if e2.get("t", 0.0) >= t0 and e2.get("f") == f.get("f") and \
+                    e2.get("target") == f.get("target"):
+                t1 = e2["t"]
+                break
         worst = None
         for p, ts in by_p.items():
-            i = bisect.bisect_left(ts, t0)
-            if i == 0 or i == len(ts):
+            i = bisect.bisect_right(ts, t0)
+            j = bisect.bisect_right(ts, t1)
+            if i == 0 or j >= len(ts):
                 continue  # no ack before it, or none after it (the end of the run)
-            gap = ts[i] - ts[i - 1]
+            gap = max(ts[k] - ts[k - 1] for k in range(i, j + 1))
             worst = gap if worst is None or gap > worst else worst
         if worst is not None:
             avail.setdefault(f.get("f", "?"), []).append(worst)
