@@ -242,7 +242,7 @@ class ConsumerThread(threading.Thread):
 
 class Run:
     def __init__(self, mode="cluster", schedule=None, seed=1, producers=4, consumers=2,
-                 partitions=3, rate=50.0, session_s=6, lag_ms=10000, settle_s=2.0, log_every=1,
+                 partitions=3, rate=50.0, session_s=6, lag_ms=10000, settle_s=1.0, log_every=1,
                  message_timeout_ms=60000):
         self.mode = mode
         self.schedule = schedule or Schedule()
@@ -310,7 +310,7 @@ class Run:
                 fs[TOPIC].result(60)
             except Exception as e:  # noqa: B902 - the client's KafkaException
                 if "already exists" not in str(e).lower() and "TOPIC_ALREADY_EXISTS" not in str(e):
-                    raise TestFailure("CreateTopics %s (%d partitions, replication factor %d): %s"
+                    raise TestFailure("CreateTopics %s (%d partitions, replication factor %d): %r"
                                       % (TOPIC, self.partitions, self.rf, e))
             return True
         wait_for("topic %s created" % TOPIC, create, 60, 1.0)
@@ -407,7 +407,7 @@ class Run:
             h.add(type="nemesis", f=kind, target=target, phase="start")
             if kind == "pause":
                 b.pause()
-                time.sleep(self.session_s * 1.4 if self.mode != "single" else 2.0)
+                time.sleep(self.session_s * 1.25 if self.mode != "single" else 2.0)
                 b.resume()
             else:
                 b.kill("KILL")
