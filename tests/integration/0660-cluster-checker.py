@@ -23,15 +23,17 @@ default $TRIB_BUILD_DIR/checker/<mode>-<seed>.json). Exit 1 on any
 anomaly or when the cluster did not heal after a fault.
 
     0660-cluster-checker.py [--leader-kills N] [--controller-every K]
-        [--pauses N] [--zk-restarts N] [--rolling N] [--power-losses N]
+        [--pauses N] [--zk-restarts N] [--zk-pauses N] [--rolling N]
+        [--power-losses N]
         [--producers N] [--consumers N] [--partitions N] [--rate PER_S]
         [--seed S] [--mode cluster|single] [--json PATH]
 
 --mode single runs the same workload on one collector (local backend,
 replication factor 1) with the same faults where they apply: it checks the
 workload itself, and a single node's durability under kills and power loss.
-The chaos label runs it with 100 leader kills, 100 pauses and 20 power
-losses (files rolled back to their last fdatasync by tests/powerloss).
+The chaos label runs it with 100 leader kills, 100 pauses, 20 power losses
+(files rolled back to their last fdatasync by tests/powerloss), 3 ZooKeeper
+restarts, 3 ZooKeeper pauses past the session timeout and 2 rolling restarts.
 """
 import argparse
 import json
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--controller-every", type=int, default=4)
     ap.add_argument("--pauses", type=int, default=10)
     ap.add_argument("--zk-restarts", type=int, default=1)
+    ap.add_argument("--zk-pauses", type=int, default=0)
     ap.add_argument("--rolling", type=int, default=1)
     ap.add_argument("--power-losses", type=int, default=0)
     ap.add_argument("--producers", type=int, default=4)
@@ -65,7 +68,7 @@ def main():
 
     sched = Schedule(leader_kills=args.leader_kills, controller_every=args.controller_every,
                      pauses=args.pauses, zk_restarts=args.zk_restarts, rolling=args.rolling,
-                     power_losses=args.power_losses)
+                     power_losses=args.power_losses, zk_pauses=args.zk_pauses)
     run = Run(mode=args.mode, schedule=sched, seed=args.seed, producers=args.producers,
               consumers=args.consumers, partitions=args.partitions, rate=args.rate)
     out = args.json or os.path.join(os.environ.get("TRIB_BUILD_DIR", "."), "checker",

@@ -12,7 +12,9 @@ factor 1, for the workload itself):
   producers   N threads, each an idempotent acks=all confluent-kafka
               producer writing unique values "<name>-<seq>" to random
               partitions of one topic; logged: invoke, ok (partition,
-              offset), fail (definite: never sent) or info (indeterminate).
+              offset), fail (definite: produce() refused it) or info (any
+              failed delivery report: the client cannot say whether a
+              request that timed out was written).
               A producer that hits a fatal error is replaced by a new one
               with a new name.
   consumers   M threads, each assigned every partition from its start
@@ -26,6 +28,7 @@ factor 1, for the workload itself):
                 pause         SIGSTOP a partition leader for longer than the
                               session timeout, then SIGCONT
                 zk-restart    SIGKILL ZooKeeper, start it again on its data
+                zk-pause      SIGSTOP ZooKeeper past the session timeout, SIGCONT
                 rolling       SIGTERM and restart every broker in turn
                 power-loss    SIGKILL a leader, roll its data dir back to
                               what its last fdatasyncs covered
@@ -63,13 +66,14 @@ REPLICA_CHECK = os.path.join(BIN_DIR, "tributary-replica-check")
 
 class Schedule:
     def __init__(self, leader_kills=0, controller_every=4, pauses=0, zk_restarts=0, rolling=0,
-                 power_losses=0):
+                 power_losses=0, zk_pauses=0):
         self.leader_kills = leader_kills
         self.controller_every = controller_every
         self.pauses = pauses
         self.zk_restarts = zk_restarts
         self.rolling = rolling
         self.power_losses = power_losses
+        self.zk_pauses = zk_pauses
 
     def faults(self, rng):
         out = []
@@ -77,6 +81,7 @@ class Schedule:
             ctl = self.controller_every > 0 and i % self.controller_every == self.controller_every - 1
             out.append("kill-controller" if ctl else "kill-leader")
         out += ["pause"] * self.pauses + ["zk-restart"] * self.zk_restarts
+        out += ["zk-pause"] * self.zk_pauses
         out += ["rolling"] * self.rolling + ["power-loss"] * self.power_losses
         rng.shuffle(out)
         return out
@@ -160,7 +165,7 @@ class ProducerThread(threading.Thread):
                          2000, "error_cb": on_error, "log_level": 2})
 
     def run(self):
-        from confluent_kafka import KafkaError
+        from confluent_kafka import KafkaException
         h = self.run_.history
         rng = random.Random(self.run_.seed * 1000 + self.index)
         p = self.new_producer()
@@ -172,9 +177,9 @@ class ProducerThread(threading.Thread):
                 self.outstanding -= 1
                 if err is None:
                     h.add(type="ok", value=value, partition=msg.partition(), offset=msg.offset())
-                elif err.code() == KafkaError._PURGE_QUEUE:
-                    h.add(type="fail", value=value, error=err.name())
                 else:
+                    # Even _PURGE_QUEUE may follow a send whose answer was
+                    # lost (a retry waits in the queue): indeterminate.
                     h.add(type="info", value=value, error=err.name())
             return cb
 
@@ -196,6 +201,13 @@ class ProducerThread(threading.Thread):
                 p.produce(TOPIC, value=value.encode(), partition=part, on_delivery=report(value))
             except BufferError:
                 p.poll(0.1)
+                continue
+            except KafkaException as e:
+                # Refused before it was queued: definitely not written.
+                h.add(type="invoke", value=value, partition=part)
+                h.add(type="fail", value=value, error=str(e))
+                seq += 1
+                self.stop.wait(interval)
                 continue
             self.outstanding += 1
             h.add(type="invoke", value=value, partition=part)
@@ -432,6 +444,18 @@ class Run:
                 b.spawn().wait_ready()
                 h.add(type="nemesis", f=kind, target=b.id, phase="end")
                 self.wait_healthy("rolling restart of broker %d" % b.id, 120)
+        elif kind == "zk-pause":
+            if self.mode == "single":
+                return
+            # Longer than the session timeout: when it runs again, ZooKeeper
+            # expires every session and every broker registers again.
+            h.add(type="nemesis", f=kind, target="zookeeper", phase="start")
+            os.kill(self.cluster.zk.proc.pid, signal.SIGSTOP)
+            try:
+                time.sleep(self.session_s * 1.25)
+            finally:
+                os.kill(self.cluster.zk.proc.pid, signal.SIGCONT)
+            h.add(type="nemesis", f=kind, target="zookeeper", phase="end")
         else:
             raise ValueError(kind)
 
