@@ -91,11 +91,14 @@ class PortBroker(Broker):
     """A collector that keeps its Kafka and metrics ports across restarts;
     `local` (no ZooKeeper) for the single-broker mode."""
 
-    def __init__(self, *a, local=False, conf_extra="", **kw):
+    def __init__(self, *a, local=False, conf_extra="", host="127.0.0.1", prefix=(),
+                 kafka_port=None, metrics_port=None, **kw):
         super().__init__(*a, **kw)
         self.local = local
-        self.kafka_port = None
-        self.metrics_port = None
+        self.host = host
+        self.prefix = list(prefix)  # e.g. ["ip", "netns", "exec", NS]
+        self.kafka_port = kafka_port
+        self.metrics_port = metrics_port
         with open(self.conf, "w") as f:  # the whole config (Broker wrote its own)
             f.write(conf_extra)
 
@@ -109,9 +112,10 @@ class PortBroker(Broker):
         self.logs.append(logpath)
         if self.kafka_port is None:
             self.kafka_port, self.metrics_port = free_port(), free_port()
-        args = [COLLECTOR, "--config", self.conf, "--listen", "127.0.0.1:%d" % self.kafka_port,
-                "--metrics", "127.0.0.1:%d" % self.metrics_port, "--data-dir", self.data,
-                "--ready-file", self.ready]
+        args = self.prefix + [
+            COLLECTOR, "--config", self.conf, "--listen", "%s:%d" % (self.host, self.kafka_port),
+            "--metrics", "%s:%d" % (self.host, self.metrics_port), "--data-dir", self.data,
+            "--ready-file", self.ready]
         if not self.local:
             args += ["--node-id", str(self.id), "--zookeeper", self.zk.connect]
         with open(logpath, "wb") as lf:
@@ -272,12 +276,12 @@ class Run:
         self.cluster = None
         self.brokers = {}
         self.powerloss = self.schedule.power_losses > 0
-        self.fault_log = []
+        self.fault_list = None  # overrides the schedule (a subclass's own faults)
         self.unhealed = []
 
     # ---- topology ----------------------------------------------------------------
     def bootstrap(self):
-        return ",".join("127.0.0.1:%d" % b.kafka_port for b in self.brokers.values())
+        return ",".join("%s:%d" % (b.host, b.kafka_port) for b in self.brokers.values())
 
     def setup(self):
         rf = 1 if self.mode == "single" else 3
@@ -335,7 +339,7 @@ class Run:
         for b in self.rng.sample(list(self.brokers.values()), len(self.brokers)):
             if not b.alive() or b.paused:
                 continue
-            a = AdminClient({"bootstrap.servers": "127.0.0.1:%d" % b.kafka_port,
+            a = AdminClient({"bootstrap.servers": "%s:%d" % (b.host, b.kafka_port),
                              "socket.timeout.ms": 3000, "log_level": 2})
             try:
                 md = a.list_topics(topic=TOPIC, timeout=5)
@@ -515,7 +519,7 @@ class Run:
         return p.returncode
 
     def execute(self, root=None):
-        faults = self.schedule.faults(self.rng)
+        faults = self.fault_list or self.schedule.faults(self.rng)
         with self.cluster_ctx(root) as cl:
             self.setup()
             prods = [ProducerThread(self, i) for i in range(1, self.nproducers + 1)]
