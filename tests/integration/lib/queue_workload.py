@@ -258,7 +258,7 @@ class ConsumerThread(threading.Thread):
 
 class Run:
     def __init__(self, mode="cluster", schedule=None, seed=1, producers=4, consumers=2,
-                 partitions=3, rate=50.0, session_s=6, lag_ms=10000, settle_s=1.0, log_every=1,
+                 partitions=3, rate=50.0, session_s=6, lag_ms=10000, settle_s=1.0,
                  message_timeout_ms=60000):
         self.mode = mode
         self.schedule = schedule or Schedule()
