@@ -131,7 +131,8 @@ typedef struct app {
     coll_server_t *server;
     coll_sinks_t *sinks;
     const char *config_path;
-    bool stopping, sinks_stopped;
+    bool stopping, sinks_stopped, draining;
+    uint32_t shutdown_timeout_ms; /* the controlled shutdown's bound */
     int status;
 } app_t;
 
@@ -288,11 +289,27 @@ static void reload(app_t *a)
     }
 }
 
+static void controlled_done(void *arg)
+{
+    app_t *a = arg;
+    begin_stop(a, "SIGTERM");
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     app_t *a = h->data;
     if (signum == SIGHUP) {
         reload(a);
+        return;
+    }
+    if (signum == SIGTERM && a->zk && !a->stopping && !a->draining) {
+        /*
+         * A broker of a cluster hands its leaderships over first (controlled
+         * shutdown); a second SIGTERM, or SIGINT, stops at once.
+         */
+        a->draining = true;
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "SIGTERM: moving leaderships away before stopping");
+        coll_zk_controlled_shutdown(a->zk, a->shutdown_timeout_ms, controlled_done, a);
         return;
     }
     begin_stop(a, signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -642,6 +659,7 @@ int main(int argc, char **argv)
     }
     app.loop = &loop;
     app.config_path = config_path;
+    app.shutdown_timeout_ms = (uint32_t)conf.server.shutdown_timeout;
     coll_storage_config_t scfg;
     coll_conf_to_storage(&conf, &scfg);
     trib_error_t err;
@@ -701,6 +719,7 @@ int main(int argc, char **argv)
                 .port = cc->port,
                 .rack = coll_conf_rack(&conf),
                 .cluster_id = coll_cluster_id(app.cluster),
+                .cluster = app.cluster,
                 .fatal = zk_fatal,
                 .arg = &app,
             };

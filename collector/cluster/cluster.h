@@ -146,6 +146,14 @@ typedef struct coll_cluster_config {
     coll_tcfg_t defaults;               /* broker defaults of topic configs */
     uint32_t defaults_set;              /* rows set in collector.yaml (bit i = row i) */
     size_t max_partitions;              /* on the node (0: unlimited) */
+    /*
+     * The zookeeper backend: topics come from ZooKeeper (cluster/zk_topics.c),
+     * not from the metadata file, which keeps the cluster and node ids; its
+     * topic lines are neither read nor rewritten, and no log is attached or
+     * adopted at open. Logs of topics ZooKeeper does not know are logged
+     * and left alone.
+     */
+    bool zookeeper;
 } coll_cluster_config_t;
 
 void coll_cluster_config_init(coll_cluster_config_t *c);
@@ -298,9 +306,66 @@ void coll_cluster_alter_configs(coll_cluster_t *c, coll_topic_t *t, const coll_c
                                 const int8_t *ops, size_t n, bool replace, bool validate_only,
                                 coll_admin_result_t *res);
 
+/* ---- asynchronous admin (the zookeeper backend) ---------------------------------- */
+
+/*
+ * With the zookeeper backend an admin change is a ZooKeeper write that every
+ * broker then applies from its watches, so it completes later: the request
+ * handlers use these calls when coll_cluster_admin_async() is true. cb(arg,
+ * res) runs exactly once, possibly before the call returns (a request that
+ * fails validation). The synchronous calls above stay those of the local
+ * backend; on the zookeeper backend coll_cluster_create_topic (and so
+ * auto-creation) starts the creation and answers LEADER_NOT_AVAILABLE, as
+ * Kafka's auto-creation does.
+ */
+typedef void (*coll_admin_cb)(void *arg, const coll_admin_result_t *res);
+
+typedef struct coll_cluster_admin {
+    /* Validated already; assignment: npart * rf broker ids, or NULL to compute one. */
+    void (*create_topic)(void *arg, const char *name, size_t len, int32_t partitions, int16_t rf,
+                         const int32_t *assignment, const coll_tcfg_t *overrides, uint32_t mask,
+                         bool validate_only, coll_admin_cb cb, void *cbarg);
+    void (*delete_topic)(void *arg, coll_topic_t *t, coll_admin_cb cb, void *cbarg);
+    void (*create_partitions)(void *arg, coll_topic_t *t, int32_t total, bool validate_only,
+                              coll_admin_cb cb, void *cbarg);
+    void (*alter_configs)(void *arg, coll_topic_t *t, const coll_tcfg_t *overrides, uint32_t mask,
+                          coll_admin_cb cb, void *cbarg);
+    /* 0, or -EAGAIN while no producer id block is at hand (fetched meanwhile). */
+    int (*next_producer_id)(void *arg, int64_t *pid);
+    void *arg;
+} coll_cluster_admin_t;
+
+void coll_cluster_set_admin(coll_cluster_t *c, const coll_cluster_admin_t *a);
+/* True when admin changes complete asynchronously (the zookeeper backend). */
+bool coll_cluster_admin_async(const coll_cluster_t *c);
+
+/*
+ * CreateTopics on the zookeeper backend. assignment (npart * rf ids, the
+ * request's manual assignment) or NULL; then partitions and replication
+ * are -1. Success means the topic is written in ZooKeeper; the backend
+ * answers once this broker's cache shows it with leaders, or after a
+ * bounded wait.
+ */
+void coll_cluster_create_topic_async(coll_cluster_t *c, const char *name, size_t len,
+                                     int32_t partitions, int16_t replication,
+                                     const int32_t *assignment, const coll_config_kv_t *cfgs,
+                                     size_t ncfgs, bool validate_only, coll_admin_cb cb, void *arg);
+void coll_cluster_delete_topic_async(coll_cluster_t *c, coll_topic_t *t, coll_admin_cb cb,
+                                     void *arg);
+void coll_cluster_create_partitions_async(coll_cluster_t *c, coll_topic_t *t, int32_t total,
+                                          bool validate_only, coll_admin_cb cb, void *arg);
+void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
+                                      const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
+                                      bool replace, bool validate_only, coll_admin_cb cb,
+                                      void *arg);
+
 /* ---- producer ids -------------------------------------------------------------- */
 
-/* A new producer id (InitProducerId); -ENOSPC/-EIO when the block cannot be checkpointed. */
+/*
+ * A new producer id (InitProducerId); -ENOSPC/-EIO when the block cannot be
+ * checkpointed; -EAGAIN on the zookeeper backend while the next block is
+ * being fetched (a retriable error for the client).
+ */
 int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid);
 
 /* ---- uuids ----------------------------------------------------------------------- */

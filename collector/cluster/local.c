@@ -18,6 +18,7 @@
  * keeps "the response says created" equal to "it survives a crash".
  */
 #include "cluster/cluster.h"
+#include "cluster/cluster_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,9 +50,11 @@ struct coll_cluster {
     size_t nbuckets;
     size_t ntopics;
     size_t npartitions;
-    int64_t next_pid;         /* next producer id to hand out */
-    int64_t pid_block;        /* checkpointed: ids below this may have been used */
-    coll_cluster_view_t view; /* brokers and controller of a cluster; unset: alone */
+    int64_t next_pid;           /* next producer id to hand out */
+    int64_t pid_block;          /* checkpointed: ids below this may have been used */
+    coll_cluster_view_t view;   /* brokers and controller of a cluster; unset: alone */
+    coll_cluster_admin_t admin; /* the zookeeper backend's admin path; unset: local */
+    size_t file_topics;         /* topic lines in the file, unread on the zookeeper backend */
 };
 
 void coll_cluster_config_init(coll_cluster_config_t *c)
@@ -619,6 +622,9 @@ static int load(coll_cluster_t *c, FILE *fp, trib_error_t *err)
                                          "bad producer id block '%s'", val);
             }
             c->pid_block = v;
+        } else if (c->cfg.zookeeper && (strcmp(key, "topic") == 0 || strcmp(key, "config") == 0)) {
+            /* ZooKeeper holds the topics: the file's stay as they are, unread. */
+            c->file_topics += strcmp(key, "topic") == 0 ? 1 : 0;
         } else if (strcmp(key, "topic") == 0) {
             trib_uuid_t id;
             int64_t np;
@@ -837,6 +843,27 @@ int coll_cluster_open(coll_storage_t *st, const coll_cluster_config_t *cfg, coll
         goto fail;
     }
 
+    if (c->cfg.zookeeper) {
+        /*
+         * The zookeeper backend: no topic from the file, no adoption, no log
+         * attached here (zk_topics.c attaches this node's replicas as it
+         * reads them). The file is written only when it is new.
+         */
+        if (c->file_topics) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "%s lists %zu topics: not used with the zookeeper backend (ZooKeeper holds "
+                     "the topics; their logs are left alone)",
+                     c->path, c->file_topics);
+        }
+        if (first_start && (rc = save(c)) != 0) {
+            rc = trib_error_set(err, rc, "%s: %s", c->path, trib_strerror(rc));
+            goto fail;
+        }
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "cluster %s, node %" PRId32 ": topics from ZooKeeper",
+                 c->cluster_id, c->cfg.node_id);
+        *out = c;
+        return 0;
+    }
     if (first_start) {
         orphan_ctx_t o = {c, 0, 0};
         coll_storage_foreach(st, find_orphan, &o);
@@ -1150,6 +1177,71 @@ static int16_t storage_error(int rc)
     return rc == -ENOMEM ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR : TRIB_KAFKA_KAFKA_STORAGE_ERROR;
 }
 
+/*
+ * The checks of CreateTopics, in Kafka's order; partitions and replication
+ * get their defaults. `single`: this node is the only broker (local).
+ */
+static bool check_create(const coll_cluster_t *c, const char *name, size_t len,
+                         int32_t *partitions_io, int16_t *replication_io,
+                         const coll_config_kv_t *cfgs, size_t ncfgs, bool single, coll_tcfg_t *ov,
+                         uint32_t *mask, coll_admin_result_t *res)
+{
+    int32_t partitions = *partitions_io;
+    int16_t replication = *replication_io;
+    if (!coll_topic_name_valid(name, len)) {
+        set_result(res, TRIB_KAFKA_INVALID_TOPIC_EXCEPTION,
+                   "Topic name \"%.*s\" is illegal: it must be 1 to 249 characters of ASCII "
+                   "alphanumerics, '.', '_' and '-' (and not \".\" or \"..\")",
+                   (int)(len > 300 ? 300 : len), name ? name : "");
+        return false;
+    }
+    if (coll_cluster_topic(c, name, len)) {
+        set_result(res, TRIB_KAFKA_TOPIC_ALREADY_EXISTS, "Topic '%.*s' already exists.", (int)len,
+                   name);
+        return false;
+    }
+    if (partitions == -1) {
+        partitions = c->cfg.default_partitions;
+    }
+    if (replication == -1) {
+        replication = c->cfg.default_replication_factor;
+    }
+    *partitions_io = partitions;
+    *replication_io = replication;
+    if (partitions <= 0 || partitions > COLL_MAX_PARTITIONS_PER_TOPIC) {
+        set_result(res, TRIB_KAFKA_INVALID_PARTITIONS,
+                   "Number of partitions must be between 1 and %d, not %" PRId32 ".",
+                   COLL_MAX_PARTITIONS_PER_TOPIC, partitions);
+        return false;
+    }
+    if (replication <= 0) {
+        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
+                   "Replication factor must be larger than 0, or -1 to use the default value.");
+        return false;
+    }
+    if (single && replication > 1) {
+        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
+                   "Unable to replicate the partition %d time(s): The target replication factor "
+                   "of %d cannot be reached because only 1 broker(s) are registered.",
+                   (int)replication, (int)replication);
+        return false;
+    }
+    if (single && c->cfg.max_partitions &&
+        c->npartitions + (size_t)partitions > c->cfg.max_partitions) {
+        set_result(res, TRIB_KAFKA_POLICY_VIOLATION,
+                   "The node hosts %zu partitions; %" PRId32
+                   " more would exceed max_partitions (%zu).",
+                   c->npartitions, partitions, c->cfg.max_partitions);
+        return false;
+    }
+    coll_tcfg_init(ov);
+    *mask = 0;
+    coll_topic_t probe;
+    memset(&probe, 0, sizeof(probe));
+    probe.config = c->cfg.defaults;
+    return apply_configs(c, &probe, cfgs, NULL, ncfgs, false, ov, mask, res);
+}
+
 void coll_cluster_create_topic(coll_cluster_t *c, const char *name, size_t len, int32_t partitions,
                                int16_t replication, const coll_config_kv_t *cfgs, size_t ncfgs,
                                bool validate_only, coll_topic_t **out, coll_admin_result_t *res)
@@ -1158,56 +1250,26 @@ void coll_cluster_create_topic(coll_cluster_t *c, const char *name, size_t len, 
     if (out) {
         *out = NULL;
     }
-    if (!coll_topic_name_valid(name, len)) {
-        set_result(res, TRIB_KAFKA_INVALID_TOPIC_EXCEPTION,
-                   "Topic name \"%.*s\" is illegal: it must be 1 to 249 characters of ASCII "
-                   "alphanumerics, '.', '_' and '-' (and not \".\" or \"..\")",
-                   (int)(len > 300 ? 300 : len), name ? name : "");
-        return;
-    }
-    if (coll_cluster_topic(c, name, len)) {
-        set_result(res, TRIB_KAFKA_TOPIC_ALREADY_EXISTS, "Topic '%.*s' already exists.", (int)len,
+    coll_tcfg_t ov;
+    uint32_t mask = 0;
+    if (c->cfg.zookeeper) {
+        /* The zookeeper backend: start the creation; the topic comes from the watches. */
+        if (!check_create(c, name, len, &partitions, &replication, cfgs, ncfgs, false, &ov, &mask,
+                          res) ||
+            validate_only) {
+            return;
+        }
+        if (c->admin.create_topic) {
+            c->admin.create_topic(c->admin.arg, name, len, partitions, replication, NULL, &ov, mask,
+                                  false, NULL, NULL);
+        }
+        set_result(res, TRIB_KAFKA_LEADER_NOT_AVAILABLE,
+                   "Topic '%.*s' is being created: its partitions have no leader yet.", (int)len,
                    name);
         return;
     }
-    if (partitions == -1) {
-        partitions = c->cfg.default_partitions;
-    }
-    if (replication == -1) {
-        replication = c->cfg.default_replication_factor;
-    }
-    if (partitions <= 0 || partitions > COLL_MAX_PARTITIONS_PER_TOPIC) {
-        set_result(res, TRIB_KAFKA_INVALID_PARTITIONS,
-                   "Number of partitions must be between 1 and %d, not %" PRId32 ".",
-                   COLL_MAX_PARTITIONS_PER_TOPIC, partitions);
-        return;
-    }
-    if (replication <= 0) {
-        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
-                   "Replication factor must be larger than 0, or -1 to use the default value.");
-        return;
-    }
-    if (replication > 1) {
-        set_result(res, TRIB_KAFKA_INVALID_REPLICATION_FACTOR,
-                   "Unable to replicate the partition %d time(s): The target replication factor "
-                   "of %d cannot be reached because only 1 broker(s) are registered.",
-                   (int)replication, (int)replication);
-        return;
-    }
-    if (c->cfg.max_partitions && c->npartitions + (size_t)partitions > c->cfg.max_partitions) {
-        set_result(res, TRIB_KAFKA_POLICY_VIOLATION,
-                   "The node hosts %zu partitions; %" PRId32
-                   " more would exceed max_partitions (%zu).",
-                   c->npartitions, partitions, c->cfg.max_partitions);
-        return;
-    }
-    coll_tcfg_t ov;
-    coll_tcfg_init(&ov);
-    uint32_t mask = 0;
-    coll_topic_t probe;
-    memset(&probe, 0, sizeof(probe));
-    probe.config = c->cfg.defaults;
-    if (!apply_configs(c, &probe, cfgs, NULL, ncfgs, false, &ov, &mask, res)) {
+    if (!check_create(c, name, len, &partitions, &replication, cfgs, ncfgs, true, &ov, &mask,
+                      res)) {
         return;
     }
     if (validate_only) {
@@ -1275,6 +1337,11 @@ coll_topic_t *coll_cluster_auto_create(coll_cluster_t *c, const char *name, size
 void coll_cluster_delete_topic(coll_cluster_t *c, coll_topic_t *t, coll_admin_result_t *res)
 {
     clear_result(res);
+    if (c->cfg.zookeeper) {
+        set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR,
+                   "The zookeeper backend changes topics asynchronously only.");
+        return;
+    }
     table_remove(c, t);
     int rc = save(c);
     if (rc) {
@@ -1304,6 +1371,11 @@ void coll_cluster_create_partitions(coll_cluster_t *c, coll_topic_t *t, int32_t 
                                     bool validate_only, coll_admin_result_t *res)
 {
     clear_result(res);
+    if (c->cfg.zookeeper) {
+        set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR,
+                   "The zookeeper backend changes topics asynchronously only.");
+        return;
+    }
     if (total <= t->npartitions) {
         set_result(res, TRIB_KAFKA_INVALID_PARTITIONS,
                    total == t->npartitions ? "Topic already has %" PRId32 " partitions."
@@ -1376,6 +1448,11 @@ void coll_cluster_alter_configs(coll_cluster_t *c, coll_topic_t *t, const coll_c
                                 coll_admin_result_t *res)
 {
     clear_result(res);
+    if (c->cfg.zookeeper) {
+        set_result(res, TRIB_KAFKA_UNKNOWN_SERVER_ERROR,
+                   "The zookeeper backend changes topics asynchronously only.");
+        return;
+    }
     coll_tcfg_t ov = t->overrides;
     uint32_t mask = t->config_mask;
     if (!apply_configs(c, t, cfgs, ops, n, replace, &ov, &mask, res) || validate_only) {
@@ -1410,6 +1487,9 @@ void coll_cluster_alter_configs(coll_cluster_t *c, coll_topic_t *t, const coll_c
 
 int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid)
 {
+    if (c->admin.next_producer_id) {
+        return c->admin.next_producer_id(c->admin.arg, pid);
+    }
     if (c->next_pid >= c->pid_block) {
         int64_t old = c->pid_block;
         c->pid_block = c->next_pid + COLL_PRODUCER_ID_BLOCK;
@@ -1421,4 +1501,331 @@ int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid)
     }
     *pid = c->next_pid++;
     return 0;
+}
+
+/* ---- the zookeeper backend's entry points (cluster_int.h) ------------------------------- */
+
+void coll_cluster_set_admin(coll_cluster_t *c, const coll_cluster_admin_t *a)
+{
+    if (a) {
+        c->admin = *a;
+    } else {
+        memset(&c->admin, 0, sizeof(c->admin));
+    }
+}
+
+bool coll_cluster_admin_async(const coll_cluster_t *c)
+{
+    return c->cfg.zookeeper;
+}
+
+static void admin_unavailable(coll_admin_cb cb, void *arg)
+{
+    coll_admin_result_t res;
+    set_result(&res, TRIB_KAFKA_NOT_CONTROLLER,
+               "This broker is not connected to the cluster yet: retry on another broker.");
+    cb(arg, &res);
+}
+
+void coll_cluster_create_topic_async(coll_cluster_t *c, const char *name, size_t len,
+                                     int32_t partitions, int16_t replication,
+                                     const int32_t *assignment, const coll_config_kv_t *cfgs,
+                                     size_t ncfgs, bool validate_only, coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.create_topic) {
+        admin_unavailable(cb, arg);
+        return;
+    }
+    coll_admin_result_t res;
+    clear_result(&res);
+    coll_tcfg_t ov;
+    uint32_t mask = 0;
+    int32_t p = assignment ? 1 : partitions;
+    int16_t r = assignment ? 1 : replication;
+    if (!check_create(c, name, len, &p, &r, cfgs, ncfgs, false, &ov, &mask, &res)) {
+        cb(arg, &res);
+        return;
+    }
+    c->admin.create_topic(c->admin.arg, name, len, assignment ? partitions : p,
+                          assignment ? replication : r, assignment, &ov, mask, validate_only, cb,
+                          arg);
+}
+
+void coll_cluster_delete_topic_async(coll_cluster_t *c, coll_topic_t *t, coll_admin_cb cb,
+                                     void *arg)
+{
+    if (!c->admin.delete_topic) {
+        admin_unavailable(cb, arg);
+        return;
+    }
+    c->admin.delete_topic(c->admin.arg, t, cb, arg);
+}
+
+void coll_cluster_create_partitions_async(coll_cluster_t *c, coll_topic_t *t, int32_t total,
+                                          bool validate_only, coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.create_partitions) {
+        admin_unavailable(cb, arg);
+        return;
+    }
+    coll_admin_result_t res;
+    clear_result(&res);
+    if (total <= t->npartitions) {
+        set_result(&res, TRIB_KAFKA_INVALID_PARTITIONS,
+                   total == t->npartitions ? "Topic already has %" PRId32 " partitions."
+                                           : "Topic currently has %" PRId32
+                                             " partitions, which is higher than the "
+                                             "requested count.",
+                   t->npartitions);
+        cb(arg, &res);
+        return;
+    }
+    if (total > COLL_MAX_PARTITIONS_PER_TOPIC) {
+        set_result(&res, TRIB_KAFKA_INVALID_PARTITIONS, "Number of partitions must be at most %d.",
+                   COLL_MAX_PARTITIONS_PER_TOPIC);
+        cb(arg, &res);
+        return;
+    }
+    c->admin.create_partitions(c->admin.arg, t, total, validate_only, cb, arg);
+}
+
+void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
+                                      const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
+                                      bool replace, bool validate_only, coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.alter_configs) {
+        admin_unavailable(cb, arg);
+        return;
+    }
+    coll_admin_result_t res;
+    clear_result(&res);
+    coll_tcfg_t ov = t->overrides;
+    uint32_t mask = t->config_mask;
+    if (!apply_configs(c, t, cfgs, ops, n, replace, &ov, &mask, &res) || validate_only) {
+        cb(arg, &res);
+        return;
+    }
+    c->admin.alter_configs(c->admin.arg, t, &ov, mask, cb, arg);
+}
+
+bool coll_cluster_parse_configs(const coll_cluster_t *c, const coll_topic_t *t,
+                                const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
+                                bool replace, coll_tcfg_t *ov, uint32_t *mask,
+                                coll_admin_result_t *res)
+{
+    clear_result(res);
+    coll_topic_t probe;
+    if (!t) {
+        memset(&probe, 0, sizeof(probe));
+        probe.config = c->cfg.defaults;
+        coll_tcfg_init(ov);
+        *mask = 0;
+        t = &probe;
+    }
+    return apply_configs(c, t, cfgs, ops, n, replace, ov, mask, res);
+}
+
+/* A partition of the zookeeper backend before its state is read: no replica, no leader. */
+static coll_partition_t *zk_partition_new(coll_topic_t *t, int32_t index)
+{
+    coll_partition_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->topic = t;
+    p->index = index;
+    p->leader = -1;
+    p->leader_epoch = -1;
+    p->partition_epoch = -1;
+    return p;
+}
+
+coll_topic_t *coll_cluster_zk_add_topic(coll_cluster_t *c, const char *name, size_t len,
+                                        const trib_uuid_t *id, int32_t npart)
+{
+    if (coll_cluster_topic(c, name, len)) {
+        return NULL;
+    }
+    coll_topic_t *t = topic_new(c, name, len, id, 0);
+    if (!t) {
+        return NULL;
+    }
+    if (table_insert(c, t) != 0) {
+        topic_free(t);
+        return NULL;
+    }
+    if (coll_cluster_zk_grow_topic(c, t, npart) != 0) {
+        table_remove(c, t);
+        topic_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int coll_cluster_zk_grow_topic(coll_cluster_t *c, coll_topic_t *t, int32_t total)
+{
+    if (total <= t->npartitions) {
+        return 0;
+    }
+    coll_partition_t **np = realloc(t->partitions, (size_t)total * sizeof(*np));
+    if (!np) {
+        return -ENOMEM;
+    }
+    t->partitions = np;
+    for (int32_t i = t->npartitions; i < total; i++) {
+        coll_partition_t *p = zk_partition_new(t, i);
+        if (!p) {
+            return -ENOMEM;
+        }
+        t->partitions[i] = p;
+        t->npartitions = i + 1;
+        c->npartitions++;
+    }
+    return 0;
+}
+
+void coll_cluster_zk_remove_topic(coll_cluster_t *c, coll_topic_t *t, bool delete_logs)
+{
+    table_remove(c, t);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        coll_partition_t *p = t->partitions[i];
+        if (!p->log) {
+            continue;
+        }
+        if (c->hooks.partition_removing) {
+            c->hooks.partition_removing(c->hooks.arg, p);
+        }
+        coll_log_t *log = p->log;
+        p->log = NULL;
+        if (delete_logs) {
+            int trc = coll_storage_delete_log(c->st, log, NULL, NULL);
+            if (trc) {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", t->name, (int)i,
+                         trib_strerror(trc));
+            }
+        }
+    }
+    topic_free(t);
+}
+
+int coll_cluster_zk_set_replicas(coll_partition_t *p, const int32_t *ids, int32_t n)
+{
+    if (n == p->nreplicas && memcmp(p->replicas, ids, (size_t)n * sizeof(*ids)) == 0) {
+        return 0;
+    }
+    int32_t *r = malloc((size_t)(n > 0 ? n : 1) * sizeof(*r));
+    if (!r) {
+        return -ENOMEM;
+    }
+    memcpy(r, ids, (size_t)n * sizeof(*r));
+    free(p->replicas);
+    p->replicas = r;
+    p->nreplicas = n;
+    return 0;
+}
+
+int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *err)
+{
+    if (p->log) {
+        return 0;
+    }
+    coll_topic_t *t = p->topic;
+    coll_log_config_t lc;
+    coll_tcfg_to_log_config(&t->config, &lc);
+    coll_log_t *log = NULL;
+    int rc = coll_storage_get_log(c->st, t->name, p->index, &log);
+    if (rc == 0) {
+        trib_uuid_t id;
+        if (coll_log_topic_id(log, id.b) == 0 && !coll_uuid_is_zero(&t->id) &&
+            memcmp(id.b, t->id.b, 16) != 0) {
+            /*
+             * A log of an earlier topic of this name (deleted while this node
+             * was away): not served and not touched, as Kafka refuses a
+             * replica whose topic id differs (INCONSISTENT_TOPIC_ID).
+             */
+            char a[23], b[23];
+            coll_uuid_format(&id, a);
+            coll_uuid_format(&t->id, b);
+            return trib_error_set(err, TRIB_ESTATE,
+                                  "%s-%d: the log on disk belongs to topic id %s, the topic is "
+                                  "now %s: not served (move the directory away to host it)",
+                                  t->name, (int)p->index, a, b);
+        }
+        rc = coll_log_set_config(log, &lc);
+        if (rc) {
+            return trib_error_set(err, rc, "%s-%d: applying the topic config: %s", t->name,
+                                  (int)p->index, trib_strerror(rc));
+        }
+    } else {
+        rc = coll_storage_create_log(c->st, t->name, p->index, &lc, t->id.b, &log, err);
+        if (rc) {
+            return rc;
+        }
+    }
+    p->log = log;
+    if (c->hooks.partition_added) {
+        c->hooks.partition_added(c->hooks.arg, p);
+    }
+    return 0;
+}
+
+void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p)
+{
+    if (!p->log) {
+        return;
+    }
+    if (c->hooks.partition_removing) {
+        c->hooks.partition_removing(c->hooks.arg, p);
+    }
+    p->log = NULL;
+}
+
+int coll_cluster_zk_set_state(coll_cluster_t *c, coll_partition_t *p, int32_t leader,
+                              int32_t leader_epoch, const int32_t *isr, int32_t nisr,
+                              int32_t partition_epoch)
+{
+    int32_t *ni = malloc((size_t)(nisr > 0 ? nisr : 1) * sizeof(*ni));
+    if (!ni) {
+        return -ENOMEM;
+    }
+    memcpy(ni, isr, (size_t)(nisr > 0 ? nisr : 0) * sizeof(*ni));
+    int32_t prev_leader = p->leader, prev_epoch = p->leader_epoch;
+    free(p->isr);
+    p->isr = ni;
+    p->nisr = nisr;
+    p->leader = leader;
+    p->leader_epoch = leader_epoch;
+    p->partition_epoch = partition_epoch;
+    if (p->log && c->hooks.partition_changed) {
+        c->hooks.partition_changed(c->hooks.arg, p, prev_leader, prev_epoch);
+    }
+    return 0;
+}
+
+void coll_cluster_zk_set_config(coll_cluster_t *c, coll_topic_t *t, const coll_tcfg_t *ov,
+                                uint32_t mask)
+{
+    t->overrides = *ov;
+    t->config_mask = mask;
+    coll_tcfg_merge(&c->cfg.defaults, &t->overrides, t->config_mask, &t->config);
+    coll_log_config_t lc;
+    coll_tcfg_to_log_config(&t->config, &lc);
+    for (int32_t i = 0; i < t->npartitions; i++) {
+        if (t->partitions[i]->log) {
+            int lrc = coll_log_set_config(t->partitions[i]->log, &lc);
+            if (lrc) {
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s-%d: applying the config: %s", t->name,
+                         (int)i, trib_strerror(lrc));
+            }
+        }
+    }
+}
+
+void coll_cluster_zk_report_unknown_logs(coll_cluster_t *c)
+{
+    unknown_ctx_t u = {c, 0};
+    coll_storage_foreach(c->st, count_unknown, &u);
+    if (u.n > 10) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%zu logs in all are not in the cluster metadata", u.n);
+    }
 }

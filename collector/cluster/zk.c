@@ -149,6 +149,14 @@ void coll_zk_close(coll_zk_t *z)
     (void)z;
 }
 
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg)
+{
+    (void)z;
+    (void)timeout_ms;
+    done(arg);
+}
+
 void coll_zk_free(coll_zk_t *z)
 {
     (void)z;
@@ -186,73 +194,8 @@ void coll_zk_render_metrics(coll_zk_t *z, struct trib_buf *b)
 
 #else
 
-#define MAX_BROKERS 4096
-#define MAX_MULTI 32
-#define PATH_MAX_ZK 512
+#include "cluster/zk_int.h"
 
-typedef enum zk_conn {
-    CONN_CONNECTING = 0,
-    CONN_CONNECTED = 1,
-    CONN_EXPIRED = 2,
-    CONN_CLOSED = 3,
-} zk_conn_t;
-
-typedef struct setup_ctx {
-    coll_zk_t *z;
-    size_t i;
-} setup_ctx_t;
-
-#define SETUP_STEPS 6
-
-struct coll_zk {
-    uv_loop_t *loop;
-    zhandle_t *zh;
-    uv_poll_t *poll; /* NULL when the client has no socket */
-    int poll_fd;
-    uv_timer_t timer;
-    char *hosts;    /* the connect string without the chroot */
-    char root[256]; /* the chroot, "" for none */
-    uint32_t session_timeout_ms;
-    coll_zk_broker_t self;
-    char local_cluster_id[COLL_ZK_CLUSTER_ID_MAX];
-    char cluster_id[COLL_ZK_CLUSTER_ID_MAX]; /* "" until read */
-    void (*fatal)(void *, const char *);
-    void *fatal_arg;
-    bool failed, closing, need_new_session, in_process, test_stale_write;
-
-    zk_conn_t conn;
-    int64_t session_id;
-    bool registered;
-    int64_t broker_epoch;
-
-    int32_t controller_id;
-    bool is_controller;
-    int32_t controller_epoch;    /* last one seen or written */
-    int32_t epoch_version;       /* /controller_epoch's version our election wrote */
-    int32_t stale_epoch_version; /* the lost term's, for the test hook; -1 none */
-    bool electing;
-
-    /* The live brokers, sorted by id, and a refresh in flight. */
-    coll_zk_broker_t *brokers;
-    size_t nbrokers;
-    coll_zk_broker_t *pending;
-    size_t npending, pending_want, pending_got;
-    uint64_t refresh_gen;
-    bool refresh_again;
-
-    /* Counters for /metrics. */
-    uint64_t sessions, expirations, elections_won, fenced_writes, stale_writes_applied;
-
-    /* The election multi's results. */
-    zoo_op_result_t elect_results[2];
-    char elect_path[PATH_MAX_ZK];
-    int32_t elect_epoch;
-    struct Stat elect_stat;
-    zoo_op_result_t probe_results[2];
-    setup_ctx_t setup_ctx[SETUP_STEPS];
-};
-
-static void rearm(coll_zk_t *z);
 static void new_session(coll_zk_t *z);
 static void read_controller(coll_zk_t *z);
 static void refresh_brokers(coll_zk_t *z);
@@ -269,7 +212,7 @@ int coll_zk_path(const coll_zk_t *z, const char *rel, char *out, size_t n)
     return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
 }
 
-static int64_t now_ms(void)
+int64_t coll_zk_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -277,7 +220,7 @@ static int64_t now_ms(void)
 }
 
 /* True when a completion belongs to a handle being closed: touch nothing. */
-static bool gone(coll_zk_t *z, int rc)
+bool coll_zk_gone(coll_zk_t *z, int rc)
 {
     return rc == ZCLOSING || z->closing || z->failed;
 }
@@ -303,7 +246,7 @@ static void client_log(const char *message)
 {
     static int64_t last_ms;
     static uint64_t suppressed;
-    int64_t now = now_ms();
+    int64_t now = coll_zk_now_ms();
     if (now - last_ms < 1000) {
         suppressed++;
         return;
@@ -357,7 +300,7 @@ static void pump(coll_zk_t *z, int events)
     if (z->need_new_session) {
         new_session(z);
     }
-    rearm(z);
+    coll_zk_rearm(z);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -379,7 +322,7 @@ static void on_timer(uv_timer_t *t)
 }
 
 /* Asks the client what it waits for, and waits for exactly that. */
-static void rearm(coll_zk_t *z)
+void coll_zk_rearm(coll_zk_t *z)
 {
     if (!z->zh || z->closing || z->in_process) {
         return;
@@ -433,7 +376,7 @@ static void register_broker(coll_zk_t *z)
 {
     char path[PATH_MAX_ZK], json[2048], rel[64];
     snprintf(rel, sizeof(rel), "/brokers/ids/%" PRId32, z->self.id);
-    int len = coll_zk_broker_encode(&z->self, now_ms(), json, sizeof(json));
+    int len = coll_zk_broker_encode(&z->self, coll_zk_now_ms(), json, sizeof(json));
     if (coll_zk_path(z, rel, path, sizeof(path)) != 0 || len < 0) {
         die(z, "the broker registration does not fit in a znode path or 2 KiB");
         return;
@@ -448,7 +391,7 @@ static void register_broker(coll_zk_t *z)
 static void owner_checked(int rc, const struct Stat *st, const void *data)
 {
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc == ZNONODE) {
@@ -464,6 +407,7 @@ static void owner_checked(int rc, const struct Stat *st, const void *data)
         z->broker_epoch = st->czxid;
         read_controller(z);
         refresh_brokers(z);
+        coll_zk_topics_resync(z);
         return;
     }
     char why[256];
@@ -478,7 +422,7 @@ static void registered_done(int rc, const char *path, const struct Stat *st, con
 {
     coll_zk_t *z = (coll_zk_t *)data;
     (void)path;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc == ZNODEEXISTS) {
@@ -500,12 +444,15 @@ static void registered_done(int rc, const char *path, const struct Stat *st, con
              z->self.id, z->broker_epoch, (uint64_t)z->session_id);
     read_controller(z);
     refresh_brokers(z);
+    coll_zk_topics_resync(z);
 }
 
 /* ---- setup of a new session: sync, then the paths, one at a time ------------------ */
 
 static const char *const setup_paths[] = {
-    "", "/brokers", "/brokers/ids", "/brokers/topics", "/controller_epoch", "/cluster", NULL};
+    "",         "/brokers", "/brokers/ids",   "/brokers/topics", "/controller_epoch",
+    "/cluster", "/config",  "/config/topics", "/admin",          "/admin/delete_topics",
+    NULL};
 
 static void stale_write_probe(coll_zk_t *z);
 static void read_cluster_id(coll_zk_t *z);
@@ -517,7 +464,7 @@ static void setup_created(int rc, const char *path, const void *data)
     (void)path;
     const setup_ctx_t *ctx = data;
     coll_zk_t *z = ctx->z;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc != ZOK && rc != ZNODEEXISTS) {
@@ -572,7 +519,7 @@ static void cluster_id_created(int rc, const char *path, const void *data)
 {
     (void)path;
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc != ZOK && rc != ZNODEEXISTS) {
@@ -588,7 +535,7 @@ static void cluster_id_read(int rc, const char *value, int len, const struct Sta
 {
     (void)st;
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     char p[PATH_MAX_ZK];
@@ -629,7 +576,7 @@ static void synced(int rc, const char *value, const void *data)
 {
     (void)value;
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc != ZOK) {
@@ -648,11 +595,13 @@ static void session_established(coll_zk_t *z)
         /* The client re-sets its watches; re-read anyway in case a trigger was missed. */
         read_controller(z);
         refresh_brokers(z);
+        coll_zk_topics_resync(z);
         return;
     }
     z->session_id = sid;
     z->sessions++;
     z->registered = false;
+    z->brokers_loaded = false;
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "ZooKeeper session 0x%" PRIx64 " established", (uint64_t)sid);
     /* Later reads see at least what the ensemble's leader has committed. */
     int rc = zoo_async(z->zh, "/", synced, z);
@@ -667,6 +616,8 @@ static void resign(coll_zk_t *z, const char *why)
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "no longer the controller (epoch %" PRId32 "): %s",
                  z->controller_epoch, why);
         z->stale_epoch_version = z->epoch_version;
+        z->is_controller = false;
+        coll_zk_ctl_resigned(z);
     }
     z->is_controller = false;
 }
@@ -729,6 +680,10 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     size_t pl = strlen(p);
     if (strncmp(path, p, pl) == 0 && (path[pl] == '\0' || path[pl] == '/')) {
         refresh_brokers(z);
+        return;
+    }
+    if (!coll_zk_topics_watch(z, type, path)) {
+        coll_zk_ctl_watch(z, type, path);
     }
 }
 
@@ -742,6 +697,7 @@ static void new_session(coll_zk_t *z)
     }
     z->conn = CONN_CONNECTING;
     z->registered = false;
+    z->brokers_loaded = false;
     z->electing = false; /* an election of the old session never completes */
     z->zh = zookeeper_init2(z->hosts, watcher, (int)z->session_timeout_ms, NULL, z, 0, client_log);
     if (!z->zh) {
@@ -758,7 +714,7 @@ static void elected(int rc, const void *data);
 static void epoch_read(int rc, const char *value, int len, const struct Stat *st, const void *data)
 {
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     int32_t e = 0;
@@ -775,7 +731,7 @@ static void epoch_read(int rc, const char *value, int len, const struct Stat *st
     char ctl[PATH_MAX_ZK], json[128], epoch[16];
     coll_zk_path(z, "/controller", ctl, sizeof(ctl));
     coll_zk_path(z, "/controller_epoch", z->elect_path, sizeof(z->elect_path));
-    int jl = coll_zk_controller_encode(z->self.id, now_ms(), json, sizeof(json));
+    int jl = coll_zk_controller_encode(z->self.id, coll_zk_now_ms(), json, sizeof(json));
     int el = snprintf(epoch, sizeof(epoch), "%" PRId32, e + 1);
     z->elect_epoch = e + 1;
     zoo_op_t ops[2];
@@ -791,7 +747,7 @@ static void epoch_read(int rc, const char *value, int len, const struct Stat *st
 static void elected(int rc, const void *data)
 {
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     z->electing = false;
@@ -805,6 +761,7 @@ static void elected(int rc, const void *data)
         TRIB_LOG(TRIB_LOG_INFO, FACILITY,
                  "elected controller: epoch %" PRId32 " (/controller_epoch version %" PRId32 ")",
                  z->controller_epoch, z->epoch_version);
+        coll_zk_ctl_elected(z);
     } else {
         TRIB_LOG(TRIB_LOG_DEBUG, FACILITY, "election lost: %s", zerror(rc));
     }
@@ -829,7 +786,7 @@ static void controller_read(int rc, const char *value, int len, const struct Sta
 {
     (void)st;
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc == ZNONODE) {
@@ -862,7 +819,7 @@ static void controller_exists(int rc, const struct Stat *st, const void *data)
 {
     (void)st;
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc == ZNONODE) {
@@ -891,12 +848,13 @@ static void read_controller(coll_zk_t *z)
     char p[PATH_MAX_ZK];
     coll_zk_path(z, "/controller", p, sizeof(p));
     zoo_aexists(z->zh, p, 1, controller_exists, z);
-    rearm(z);
+    coll_zk_rearm(z);
 }
 
 typedef struct multi_ctx {
     coll_zk_t *z;
     coll_zk_multi_cb cb;
+    coll_zk_multi2_cb cb2;
     void *arg;
     zoo_op_result_t *user_results;
     int n;
@@ -906,7 +864,8 @@ typedef struct multi_ctx {
 static void multi_done(int rc, const void *data)
 {
     multi_ctx_t *m = (multi_ctx_t *)data;
-    if (rc == ZBADVERSION || (rc != ZOK && m->results[0].err != ZOK)) {
+    bool fenced = rc != ZOK && rc != ZCLOSING && m->results[0].err != ZOK;
+    if (fenced || (!m->cb2 && rc == ZBADVERSION)) {
         m->z->fenced_writes++;
     }
     if (m->user_results) {
@@ -915,11 +874,14 @@ static void multi_done(int rc, const void *data)
     if (m->cb) {
         m->cb(m->arg, rc);
     }
+    if (m->cb2) {
+        m->cb2(m->arg, rc, fenced);
+    }
     free(m);
 }
 
 static int multi_at(coll_zk_t *z, int32_t version, const zoo_op_t *ops, int n,
-                    zoo_op_result_t *results, coll_zk_multi_cb cb, void *arg)
+                    zoo_op_result_t *results, coll_zk_multi_cb cb, coll_zk_multi2_cb cb2, void *arg)
 {
     if (n < 0 || n > MAX_MULTI) {
         return -EINVAL;
@@ -933,6 +895,7 @@ static int multi_at(coll_zk_t *z, int32_t version, const zoo_op_t *ops, int n,
     }
     m->z = z;
     m->cb = cb;
+    m->cb2 = cb2;
     m->arg = arg;
     m->user_results = results;
     m->n = n;
@@ -948,7 +911,7 @@ static int multi_at(coll_zk_t *z, int32_t version, const zoo_op_t *ops, int n,
         free(m);
         return -EIO;
     }
-    rearm(z);
+    coll_zk_rearm(z);
     return 0;
 }
 
@@ -958,7 +921,16 @@ int coll_zk_controller_multi(coll_zk_t *z, const zoo_op_t *ops, int n, zoo_op_re
     if (!z->is_controller) {
         return -EPERM;
     }
-    return multi_at(z, z->epoch_version, ops, n, results, cb, arg);
+    return multi_at(z, z->epoch_version, ops, n, results, cb, NULL, arg);
+}
+
+int coll_zk_controller_multi2(coll_zk_t *z, const zoo_op_t *ops, int n, zoo_op_result_t *results,
+                              coll_zk_multi2_cb cb, void *arg)
+{
+    if (!z->is_controller) {
+        return -EPERM;
+    }
+    return multi_at(z, z->epoch_version, ops, n, results, NULL, cb, arg);
 }
 
 static void probe_done(void *arg, int rc)
@@ -991,7 +963,7 @@ static void stale_write_probe(coll_zk_t *z)
              "test: a controller write checked at /controller_epoch version %" PRId32
              " (the lost term)",
              v);
-    int rc = multi_at(z, v, &op, 1, z->probe_results, probe_done, z);
+    int rc = multi_at(z, v, &op, 1, z->probe_results, probe_done, NULL, z);
     if (rc != 0) {
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "test: the probe was not sent: %s", strerror(-rc));
     }
@@ -1017,7 +989,27 @@ static void refresh_finish(coll_zk_t *z)
     if (z->refresh_again) {
         z->refresh_again = false;
         refresh_brokers(z);
+        return;
     }
+    z->brokers_loaded = true;
+    coll_zk_topics_brokers_changed(z);
+}
+
+const coll_zk_broker_t *coll_zk_broker_find(const coll_zk_t *z, int32_t id)
+{
+    size_t lo = 0, hi = z->nbrokers;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (z->brokers[mid].id == id) {
+            return &z->brokers[mid];
+        }
+        if (z->brokers[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
 }
 
 typedef struct broker_read {
@@ -1033,7 +1025,7 @@ static void broker_data(int rc, const char *value, int len, const struct Stat *s
     bool current = r->gen == z->refresh_gen;
     int32_t id = r->id;
     free(r);
-    if (gone(z, rc) || !current) {
+    if (coll_zk_gone(z, rc) || !current) {
         return;
     }
     if (rc == ZOK) {
@@ -1057,7 +1049,7 @@ static void broker_data(int rc, const char *value, int len, const struct Stat *s
 static void broker_ids(int rc, const struct String_vector *ids, const void *data)
 {
     coll_zk_t *z = (coll_zk_t *)data;
-    if (gone(z, rc)) {
+    if (coll_zk_gone(z, rc)) {
         return;
     }
     if (rc != ZOK) {
@@ -1115,7 +1107,102 @@ static void refresh_brokers(coll_zk_t *z)
     char p[PATH_MAX_ZK];
     coll_zk_path(z, "/brokers/ids", p, sizeof(p));
     zoo_aget_children(z->zh, p, 1, broker_ids, z);
-    rearm(z);
+    coll_zk_rearm(z);
+}
+
+/* ---- controlled shutdown ----------------------------------------------------------- */
+
+static size_t leading(const coll_zk_t *z)
+{
+    if (!z->cluster) {
+        return 0;
+    }
+    size_t n = coll_cluster_topic_count(z->cluster), count = 0;
+    coll_topic_t **topics = malloc((n ? n : 1) * sizeof(*topics));
+    if (!topics) {
+        return 0;
+    }
+    coll_cluster_topics(z->cluster, topics);
+    for (size_t i = 0; i < n; i++) {
+        for (int32_t k = 0; k < topics[i]->npartitions; k++) {
+            count += topics[i]->partitions[k]->leader == z->self.id ? 1 : 0;
+        }
+    }
+    free(topics);
+    return count;
+}
+
+static void cs_finish(coll_zk_t *z, const char *how)
+{
+    if (!z->cs_active) {
+        return;
+    }
+    z->cs_active = false;
+    if (z->cs_timer_open) {
+        z->cs_timer_open = false;
+        uv_close((uv_handle_t *)&z->cs_timer, NULL);
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "controlled shutdown: %s", how);
+    z->cs_done(z->cs_arg);
+}
+
+static void cs_tick(uv_timer_t *t)
+{
+    coll_zk_t *z = t->data;
+    size_t n = leading(z);
+    if (n == 0) {
+        cs_finish(z, "this broker leads no partition");
+    } else if (uv_now(z->loop) >= z->cs_deadline) {
+        char how[128];
+        snprintf(how, sizeof(how), "still leading %zu partitions after the timeout", n);
+        cs_finish(z, how);
+    }
+}
+
+static void cs_registered(int rc, const struct Stat *st, const void *data)
+{
+    (void)st;
+    coll_zk_t *z = (coll_zk_t *)data;
+    if (coll_zk_gone(z, rc)) {
+        return;
+    }
+    if (rc != ZOK) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "controlled shutdown: marking the registration: %s",
+                 zerror(rc));
+        cs_finish(z, "not marked; leaving at once");
+    }
+}
+
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg)
+{
+    z->cs_done = done;
+    z->cs_arg = arg;
+    z->cs_active = true;
+    size_t n = leading(z);
+    if (!z->registered || z->conn != CONN_CONNECTED || !z->zh || n == 0) {
+        cs_finish(z, n == 0 ? "this broker leads no partition" : "not registered");
+        return;
+    }
+    z->self.shutting_down = true;
+    char path[PATH_MAX_ZK], json[2048], rel[64];
+    snprintf(rel, sizeof(rel), "/brokers/ids/%" PRId32, z->self.id);
+    int len = coll_zk_broker_encode(&z->self, coll_zk_now_ms(), json, sizeof(json));
+    if (coll_zk_path(z, rel, path, sizeof(path)) != 0 || len < 0 ||
+        zoo_aset(z->zh, path, json, len, -1, cs_registered, z) != ZOK) {
+        cs_finish(z, "the registration could not be marked; leaving at once");
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "controlled shutdown: registration marked shutting_down; waiting (at most %" PRIu32
+             " ms) for %zu leaderships to move",
+             timeout_ms, n);
+    z->cs_deadline = uv_now(z->loop) + timeout_ms;
+    uv_timer_init(z->loop, &z->cs_timer);
+    z->cs_timer.data = z;
+    z->cs_timer_open = true;
+    uv_timer_start(&z->cs_timer, cs_tick, 50, 50);
+    coll_zk_rearm(z);
 }
 
 /* ---- lifetime ----------------------------------------------------------------------- */
@@ -1153,6 +1240,14 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
              cfg->cluster_id ? cfg->cluster_id : "");
     z->fatal = cfg->fatal;
     z->fatal_arg = cfg->arg;
+    z->cluster = cfg->cluster;
+    if (coll_zk_ctl_new(z) != 0 || coll_zk_topics_new(z) != 0) {
+        coll_zk_topics_free(z);
+        coll_zk_ctl_free(z);
+        free(z->hosts);
+        free(z);
+        return -ENOMEM;
+    }
     z->controller_id = -1;
     z->stale_epoch_version = -1;
     for (size_t i = 0; i < SETUP_STEPS; i++) {
@@ -1169,7 +1264,7 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
              " ms) as broker %" PRId32,
              z->hosts, z->root[0] ? z->root : "none", z->session_timeout_ms, z->self.id);
     new_session(z);
-    rearm(z);
+    coll_zk_rearm(z);
     *out = z;
     return 0;
 }
@@ -1185,6 +1280,12 @@ void coll_zk_close(coll_zk_t *z)
         return;
     }
     z->closing = true;
+    if (z->cs_timer_open) {
+        z->cs_timer_open = false;
+        z->cs_active = false;
+        uv_close((uv_handle_t *)&z->cs_timer, NULL);
+    }
+    coll_zk_topics_closing(z);
     drop_poll(z);
     if (z->zh) {
         zookeeper_close(z->zh); /* ends the session: the registration goes at once */
@@ -1200,6 +1301,8 @@ void coll_zk_free(coll_zk_t *z)
     if (!z) {
         return;
     }
+    coll_zk_topics_free(z);
+    coll_zk_ctl_free(z);
     free(z->brokers);
     free(z->pending);
     free(z->hosts);
@@ -1269,6 +1372,7 @@ void coll_zk_view(coll_zk_t *z, coll_cluster_view_t *out)
     out->controller_id = view_controller;
     out->brokers = view_brokers;
     out->cluster_id = view_cluster_id;
+    out->alter_isr = z->cluster ? coll_zk_alter_isr : NULL;
     out->arg = z;
 }
 
@@ -1304,6 +1408,8 @@ void coll_zk_render_metrics(coll_zk_t *z, struct trib_buf *b)
     trib_prom_header(b, "tributary_zookeeper_session_expirations_total", "counter",
                      "ZooKeeper sessions that expired");
     trib_prom_sample_u64(b, "tributary_zookeeper_session_expirations_total", NULL, z->expirations);
+    coll_zk_topics_render_metrics(z, b);
+    coll_zk_ctl_render_metrics(z, b);
     if (z->test_stale_write) {
         trib_prom_header(b, "tributary_test_stale_controller_writes_applied_total", "counter",
                          "test hook: writes at a lost term's epoch that ZooKeeper applied");

@@ -32,6 +32,12 @@ typedef struct coll_zk_config {
     int32_t port;
     const char *rack;       /* NULL: none */
     const char *cluster_id; /* proposed for /cluster/id when it is absent */
+    /*
+     * The table the topics and partition states are read into
+     * (zk_topics.c), and whose admin path and alter_isr this backend
+     * provides; NULL: brokers and controller only.
+     */
+    coll_cluster_t *cluster;
     /* Called once when this broker cannot run in the cluster (its id is
      * registered by another live broker): the caller stops the process. */
     void (*fatal)(void *arg, const char *why);
@@ -53,6 +59,15 @@ int coll_zk_check_connect(const char *connect, const char **why);
  * without the client; TRIB_ECONFIG (err) for a bad connect string.
  */
 int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out, trib_error_t *err);
+/*
+ * Controlled shutdown (SIGTERM): the registration is rewritten with
+ * "shutting_down": true, so the controller moves this broker's leaderships
+ * to other live ISR members and takes it out of the ISRs; done(arg) runs
+ * once this broker leads no partition, or after timeout_ms, or at once
+ * when it is not registered (then close the session). Called once.
+ */
+void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
+                                 void *arg);
 /* Closes the session (ZooKeeper drops the registration at once) and the handles. */
 void coll_zk_close(coll_zk_t *z);
 /* After the loop has run the close callbacks. NULL is fine. */

@@ -659,3 +659,506 @@ int coll_zk_epoch_decode(const char *data, size_t len, int32_t *epoch)
     *epoch = (int32_t)v;
     return 0;
 }
+
+/* ---- topics, partition states, configs, producer id blocks ----------------------------- */
+
+/* [n, n, ...] of integers in [lo, hi] into out[0..max); *count set. */
+static bool int_array(cur_t *c, int32_t *out, int max, int *count, int64_t lo, int64_t hi)
+{
+    *count = 0;
+    if (c->p >= c->end || *c->p != '[') {
+        return fail(c, "expected an array");
+    }
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == ']') {
+        c->p++;
+        return true;
+    }
+    for (;;) {
+        ws(c);
+        int64_t v;
+        if (!num(c, &v)) {
+            return false;
+        }
+        if (v < lo || v > hi) {
+            return fail(c, "array value out of range");
+        }
+        if (*count >= max) {
+            return fail(c, "array too long");
+        }
+        out[(*count)++] = (int32_t)v;
+        ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (c->p < c->end && *c->p == ']') {
+            c->p++;
+            return true;
+        }
+        return fail(c, "expected ',' or ']'");
+    }
+}
+
+static bool distinct(const int32_t *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < i; j++) {
+            if (v[i] == v[j]) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* A decimal partition id "0".."9999" without leading zeros. */
+static bool partition_key(const char *k, int32_t *out)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > 5 || (n > 1 && k[0] == '0')) {
+        return false;
+    }
+    int32_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k[i] < '0' || k[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (k[i] - '0');
+    }
+    if (v >= COLL_ZK_MAX_PARTITIONS) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+typedef struct asg_entry {
+    int32_t pid, start, n;
+} asg_entry_t;
+
+typedef struct asg_walk {
+    coll_zk_assignment_t *a;
+    asg_entry_t *ents;
+    size_t nents, cap_ents;
+    int32_t *ids;
+    size_t nids, cap_ids;
+    bool have_partitions;
+} asg_walk_t;
+
+static bool asg_partitions(cur_t *c, asg_walk_t *w)
+{
+    if (c->p >= c->end || *c->p != '{') {
+        return fail(c, "partitions: expected an object");
+    }
+    w->have_partitions = true;
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return true;
+    }
+    for (;;) {
+        char key[16];
+        ws(c);
+        if (!str(c, key, sizeof(key))) {
+            return fail(c, "partitions: bad partition id");
+        }
+        int32_t pid;
+        if (!partition_key(key, &pid)) {
+            return fail(c, "partitions: bad partition id");
+        }
+        ws(c);
+        if (c->p >= c->end || *c->p != ':') {
+            return fail(c, "expected ':'");
+        }
+        c->p++;
+        ws(c);
+        if (w->nents >= COLL_ZK_MAX_PARTITIONS) {
+            return fail(c, "partitions: too many");
+        }
+        if (w->nents == w->cap_ents) {
+            size_t nc = w->cap_ents ? w->cap_ents * 2 : 16;
+            asg_entry_t *ne = realloc(w->ents, nc * sizeof(*ne));
+            if (!ne) {
+                return fail(c, "out of memory");
+            }
+            w->ents = ne;
+            w->cap_ents = nc;
+        }
+        if (w->cap_ids - w->nids < COLL_ZK_MAX_REPLICAS) {
+            size_t nc = w->cap_ids ? w->cap_ids * 2 : 256;
+            while (nc - w->nids < COLL_ZK_MAX_REPLICAS) {
+                nc *= 2;
+            }
+            int32_t *ni = realloc(w->ids, nc * sizeof(*ni));
+            if (!ni) {
+                return fail(c, "out of memory");
+            }
+            w->ids = ni;
+            w->cap_ids = nc;
+        }
+        int n = 0;
+        if (!int_array(c, w->ids + w->nids, COLL_ZK_MAX_REPLICAS, &n, 0, INT32_MAX)) {
+            return false;
+        }
+        if (n == 0 || !distinct(w->ids + w->nids, n)) {
+            return fail(c, "partitions: a replica list is empty or names a broker twice");
+        }
+        w->ents[w->nents].pid = pid;
+        w->ents[w->nents].start = (int32_t)w->nids;
+        w->ents[w->nents].n = n;
+        w->nents++;
+        w->nids += (size_t)n;
+        ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (c->p < c->end && *c->p == '}') {
+            c->p++;
+            return true;
+        }
+        return fail(c, "expected ',' or '}'");
+    }
+}
+
+static bool asg_key(cur_t *c, const char *key, void *arg)
+{
+    asg_walk_t *w = arg;
+    if (strcmp(key, "partitions") == 0) {
+        return asg_partitions(c, w);
+    }
+    if (strcmp(key, "topic_id") == 0) {
+        if (c->p < c->end && *c->p == 'n') {
+            return lit(c, "null");
+        }
+        return str(c, w->a->topic_id, sizeof(w->a->topic_id));
+    }
+    return false;
+}
+
+static int cmp_ent(const void *x, const void *y)
+{
+    const asg_entry_t *a = x, *b = y;
+    return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+void coll_zk_assignment_free(coll_zk_assignment_t *a)
+{
+    if (a) {
+        free(a->off);
+        free(a->ids);
+        a->off = NULL;
+        a->ids = NULL;
+        a->npartitions = 0;
+    }
+}
+
+int coll_zk_assignment_decode(const char *json, size_t len, coll_zk_assignment_t *a,
+                              const char **why)
+{
+    memset(a, 0, sizeof(*a));
+    asg_walk_t w;
+    memset(&w, 0, sizeof(w));
+    w.a = a;
+    int rc = walk(json, len, asg_key, &w, why);
+    if (rc == 0 && !w.have_partitions) {
+        *why = "no partitions";
+        rc = -EINVAL;
+    }
+    if (rc == 0) {
+        qsort(w.ents, w.nents, sizeof(*w.ents), cmp_ent);
+        for (size_t i = 0; i < w.nents; i++) {
+            if (w.ents[i].pid != (int32_t)i) {
+                *why = "partitions are not numbered 0..n-1";
+                rc = -EINVAL;
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        a->off = malloc((w.nents + 1) * sizeof(*a->off));
+        a->ids = malloc((w.nids ? w.nids : 1) * sizeof(*a->ids));
+        if (!a->off || !a->ids) {
+            *why = "out of memory";
+            rc = -ENOMEM;
+        } else {
+            int32_t o = 0;
+            for (size_t i = 0; i < w.nents; i++) {
+                a->off[i] = o;
+                memcpy(a->ids + o, w.ids + w.ents[i].start, (size_t)w.ents[i].n * sizeof(int32_t));
+                o += w.ents[i].n;
+            }
+            a->off[w.nents] = o;
+            a->npartitions = (int32_t)w.nents;
+        }
+    }
+    free(w.ents);
+    free(w.ids);
+    if (rc != 0) {
+        coll_zk_assignment_free(a);
+    }
+    return rc;
+}
+
+char *coll_zk_assignment_encode(const coll_zk_assignment_t *a, size_t *len)
+{
+    size_t nids = a->npartitions > 0 ? (size_t)a->off[a->npartitions] : 0;
+    size_t cap = 160 + strlen(a->topic_id) +
+                 (size_t)(a->npartitions > 0 ? a->npartitions : 0) * 12 + nids * 12;
+    char *out = malloc(cap);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0;
+    bool ok = put_raw(out, cap, &o, "{\"version\":3,\"partitions\":{");
+    for (int32_t p = 0; ok && p < a->npartitions; p++) {
+        ok = put_raw(out, cap, &o, "%s\"%" PRId32 "\":[", p ? "," : "", p);
+        for (int32_t k = a->off[p]; ok && k < a->off[p + 1]; k++) {
+            ok = put_raw(out, cap, &o, "%s%" PRId32, k > a->off[p] ? "," : "", a->ids[k]);
+        }
+        ok = ok && put_raw(out, cap, &o, "]");
+    }
+    ok = ok && put_raw(out, cap, &o, "},\"topic_id\":");
+    if (ok && a->topic_id[0]) {
+        ok = put_str(out, cap, &o, a->topic_id);
+    } else if (ok) {
+        ok = put_raw(out, cap, &o, "null");
+    }
+    ok = ok && put_raw(out, cap, &o, ",\"adding_replicas\":{},\"removing_replicas\":{}}");
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    *len = o;
+    return out;
+}
+
+int coll_zk_state_encode(const coll_zk_state_t *s, char *out, size_t n)
+{
+    size_t o = 0;
+    bool ok = put_raw(out, n, &o,
+                      "{\"controller_epoch\":%" PRId32 ",\"leader\":%" PRId32
+                      ",\"version\":1,\"leader_epoch\":%" PRId32 ",\"isr\":[",
+                      s->controller_epoch, s->leader, s->leader_epoch);
+    for (int32_t i = 0; ok && i < s->nisr; i++) {
+        ok = put_raw(out, n, &o, "%s%" PRId32, i ? "," : "", s->isr[i]);
+    }
+    ok = ok && put_raw(out, n, &o, "]}");
+    return ok ? (int)o : -ENOSPC;
+}
+
+typedef struct state_walk {
+    coll_zk_state_t *s;
+    bool have_leader, have_epoch, have_isr;
+} state_walk_t;
+
+static bool state_int(cur_t *c, int32_t *out, int64_t lo)
+{
+    int64_t v;
+    if (!num(c, &v)) {
+        return false;
+    }
+    if (v < lo || v > INT32_MAX) {
+        return fail(c, "value out of range");
+    }
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool state_key(cur_t *c, const char *key, void *arg)
+{
+    state_walk_t *w = arg;
+    if (strcmp(key, "controller_epoch") == 0) {
+        return state_int(c, &w->s->controller_epoch, 0);
+    }
+    if (strcmp(key, "leader") == 0) {
+        /* Kafka writes -2 while a topic is being deleted: no leader either. */
+        w->have_leader = state_int(c, &w->s->leader, -2);
+        if (w->have_leader && w->s->leader < 0) {
+            w->s->leader = -1;
+        }
+        return w->have_leader;
+    }
+    if (strcmp(key, "leader_epoch") == 0) {
+        w->have_epoch = state_int(c, &w->s->leader_epoch, -2);
+        return w->have_epoch;
+    }
+    if (strcmp(key, "isr") == 0) {
+        int n = 0;
+        w->have_isr = int_array(c, w->s->isr, COLL_ZK_MAX_REPLICAS, &n, 0, INT32_MAX);
+        w->s->nisr = n;
+        if (w->have_isr && !distinct(w->s->isr, n)) {
+            return fail(c, "isr names a broker twice");
+        }
+        return w->have_isr;
+    }
+    return false;
+}
+
+int coll_zk_state_decode(const char *json, size_t len, coll_zk_state_t *s, const char **why)
+{
+    memset(s, 0, sizeof(*s));
+    state_walk_t w = {s, false, false, false};
+    int rc = walk(json, len, state_key, &w, why);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!w.have_leader || !w.have_epoch || !w.have_isr) {
+        *why = "leader, leader_epoch or isr missing";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+typedef struct cfg_walk {
+    int (*fn)(void *, const char *, const char *);
+    void *arg;
+} cfg_walk_t;
+
+static bool cfg_entries(cur_t *c, cfg_walk_t *w)
+{
+    if (c->p >= c->end || *c->p != '{') {
+        return fail(c, "config: expected an object");
+    }
+    c->p++;
+    ws(c);
+    if (c->p < c->end && *c->p == '}') {
+        c->p++;
+        return true;
+    }
+    for (int i = 0;; i++) {
+        char name[256], val[1024];
+        ws(c);
+        if (i >= 1024) {
+            return fail(c, "config: too many entries");
+        }
+        if (!str(c, name, sizeof(name))) {
+            return false;
+        }
+        ws(c);
+        if (c->p >= c->end || *c->p != ':') {
+            return fail(c, "expected ':'");
+        }
+        c->p++;
+        ws(c);
+        if (!str(c, val, sizeof(val))) {
+            return false;
+        }
+        if (w->fn(w->arg, name, val) != 0) {
+            return fail(c, "config entry refused");
+        }
+        ws(c);
+        if (c->p < c->end && *c->p == ',') {
+            c->p++;
+            continue;
+        }
+        if (c->p < c->end && *c->p == '}') {
+            c->p++;
+            return true;
+        }
+        return fail(c, "expected ',' or '}'");
+    }
+}
+
+static bool cfg_key(cur_t *c, const char *key, void *arg)
+{
+    if (strcmp(key, "config") == 0) {
+        return cfg_entries(c, arg);
+    }
+    return false;
+}
+
+int coll_zk_config_decode(const char *json, size_t len,
+                          int (*fn)(void *arg, const char *name, const char *value), void *arg,
+                          const char **why)
+{
+    cfg_walk_t w = {fn, arg};
+    return walk(json, len, cfg_key, &w, why);
+}
+
+char *coll_zk_config_encode(const char *const *names, const char *const *values, size_t n,
+                            size_t *len)
+{
+    size_t cap = 64;
+    for (size_t i = 0; i < n; i++) {
+        cap += 6 * (strlen(names[i]) + strlen(values[i])) + 8;
+    }
+    char *out = malloc(cap);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0;
+    bool ok = put_raw(out, cap, &o, "{\"version\":1,\"config\":{");
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = (i == 0 || put_raw(out, cap, &o, ",")) && put_str(out, cap, &o, names[i]) &&
+             put_raw(out, cap, &o, ":") && put_str(out, cap, &o, values[i]);
+    }
+    ok = ok && put_raw(out, cap, &o, "}}");
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    *len = o;
+    return out;
+}
+
+int coll_zk_pid_block_encode(const coll_zk_pid_block_t *b, char *out, size_t n)
+{
+    int w = snprintf(out, n,
+                     "{\"version\":1,\"broker\":%" PRId32 ",\"block_start\":\"%" PRId64
+                     "\",\"block_end\":\"%" PRId64 "\"}",
+                     b->broker, b->start, b->end);
+    return w < 0 || (size_t)w >= n ? -ENOSPC : w;
+}
+
+typedef struct pid_walk {
+    coll_zk_pid_block_t *b;
+    bool have_start, have_end;
+} pid_walk_t;
+
+/* Kafka writes the block bounds as strings of decimals ("1000"). */
+static bool pid_bound(cur_t *c, int64_t *out)
+{
+    char s[24];
+    if (!str(c, s, sizeof(s))) {
+        return false;
+    }
+    cur_t n = {s, s + strlen(s), NULL};
+    if (!num(&n, out) || n.p != n.end || *out < 0) {
+        return fail(c, "bad producer id bound");
+    }
+    return true;
+}
+
+static bool pid_key(cur_t *c, const char *key, void *arg)
+{
+    pid_walk_t *w = arg;
+    if (strcmp(key, "broker") == 0) {
+        return state_int(c, &w->b->broker, -1);
+    }
+    if (strcmp(key, "block_start") == 0) {
+        return w->have_start = pid_bound(c, &w->b->start);
+    }
+    if (strcmp(key, "block_end") == 0) {
+        return w->have_end = pid_bound(c, &w->b->end);
+    }
+    return false;
+}
+
+int coll_zk_pid_block_decode(const char *json, size_t len, coll_zk_pid_block_t *b, const char **why)
+{
+    memset(b, 0, sizeof(*b));
+    pid_walk_t w = {b, false, false};
+    int rc = walk(json, len, pid_key, &w, why);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!w.have_start || !w.have_end || b->end < b->start) {
+        *why = "block_start/block_end missing or reversed";
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -933,8 +933,9 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
     const JoinGroupRequest *req = r->body;
     int16_t v = r->api_version;
     trib_kstr_t instance = v >= 5 ? req->GroupInstanceId : trib_kstr(NULL);
-    if (g->stopping) {
-        join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL, false);
+    int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        join_answer(r, ce, NULL, NULL, false);
         return;
     }
     if (req->GroupId.len <= 0) {
@@ -1119,8 +1120,9 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
 void coll_group_sync(coll_groups_t *g, coll_req_t *r)
 {
     const SyncGroupRequest *req = r->body;
-    if (g->stopping) {
-        sync_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL);
+    int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        sync_answer(r, ce, NULL, NULL);
         return;
     }
     coll_group_t *grp = req->GroupId.len > 0
@@ -1214,8 +1216,9 @@ void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
                             : NULL;
     coll_gmember_t *m = grp ? member_find_external(grp, req->MemberId) : NULL;
     trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
-    if (g->stopping) {
-        err = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        err = ce;
     } else if (req->GroupId.len <= 0) {
         err = TRIB_KAFKA_INVALID_GROUP_ID;
     } else if (!m) {
@@ -1286,8 +1289,9 @@ void coll_group_leave(coll_groups_t *g, coll_req_t *r)
     coll_group_t *grp = req->GroupId.len > 0
                             ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
                             : NULL;
-    if (g->stopping) {
-        resp->ErrorCode = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        resp->ErrorCode = ce;
     } else if (req->GroupId.len <= 0) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;
     } else if (r->api_version < 3) {
@@ -1535,8 +1539,9 @@ int16_t coll_group_internal_commit_check(coll_groups_t *g, const char *group, co
                                          coll_group_t **out)
 {
     *out = NULL;
-    if (g->stopping) {
-        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, group, (int32_t)strlen(group));
+    if (ce != TRIB_KAFKA_NONE) {
+        return ce;
     }
     coll_group_t *grp = coll_groups_find(g, group, strlen(group));
     if (!grp || grp->state == COLL_GROUP_DEAD) {
@@ -1557,8 +1562,9 @@ int16_t coll_group_commit_check(coll_groups_t *g, trib_kstr_t group, int32_t gen
                                 trib_kstr_t member, trib_kstr_t instance, coll_group_t **out)
 {
     *out = NULL;
-    if (g->stopping) {
-        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, group.ptr, group.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        return ce;
     }
     if (group.len <= 0) {
         return TRIB_KAFKA_INVALID_GROUP_ID;
@@ -1824,6 +1830,10 @@ bool coll_group_subscribed(const coll_group_t *grp, const char *topic, size_t le
 
 int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len)
 {
+    int16_t ce = coll_groups_coordinator_error(g, id, (int32_t)len);
+    if (ce != TRIB_KAFKA_NONE) {
+        return ce;
+    }
     coll_group_t *grp = coll_groups_find(g, id, len);
     if (!grp || grp->state == COLL_GROUP_DEAD) {
         return TRIB_KAFKA_GROUP_ID_NOT_FOUND;
@@ -1911,6 +1921,26 @@ static void tick(uv_timer_t *t)
         g->next_retention_check_ms = now + (uint64_t)g->cfg.offsets_retention_check_ms;
         expire_offsets(g);
     }
+}
+
+int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t len)
+{
+    if (!g || g->stopping || g->srv->stopping) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    coll_cluster_t *cl = g->srv->cluster;
+    if (!coll_cluster_replicated(cl) || len <= 0) {
+        return TRIB_KAFKA_NONE;
+    }
+    coll_topic_t *t = coll_groups_topic(g, false);
+    coll_partition_t *p =
+        t ? coll_cluster_partition(t, coll_group_partition_for(id, (size_t)len, t->npartitions))
+          : NULL;
+    if (!p || p->leader < 0) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    return coll_partition_leads(p, coll_cluster_node_id(cl)) ? TRIB_KAFKA_NONE
+                                                             : TRIB_KAFKA_NOT_COORDINATOR;
 }
 
 coll_log_t *coll_group_log(coll_groups_t *g, const char *id, size_t len)

@@ -119,6 +119,15 @@ uv_handle_t *coll_groups_timer(coll_groups_t *g);
 /* Frees everything (after the timer is closed). */
 void coll_groups_free(coll_groups_t *g);
 
+/*
+ * Whether this node coordinates the group now: NONE, or
+ * COORDINATOR_NOT_AVAILABLE (stopping; on a cluster, no __consumer_offsets
+ * yet or its partition has no leader) or NOT_COORDINATOR (on a cluster,
+ * another broker leads the group's partition). On a single node it is
+ * always this one. A group id of length <= 0 is left to the caller.
+ */
+int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t len);
+
 /* Kafka's String.hashCode of the group id, abs, modulo the partition count. */
 int32_t coll_group_partition_for(const char *group, size_t len, int32_t partitions);
 /* Java String.hashCode over the UTF-16 code units of a UTF-8 string. */

@@ -83,6 +83,12 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
     if (!p || !p->log) {
         return TRIB_ESTATE;
     }
+    /* On a cluster only the partition's leader appends (followers copy it). */
+    coll_cluster_t *cl = g->srv->cluster;
+    if (coll_cluster_replicated(cl) && (!coll_partition_leads(p, coll_cluster_node_id(cl)) ||
+                                        !coll_prt(p) || !coll_prt(p)->leader)) {
+        return TRIB_ESTATE;
+    }
     trib_buf_t out;
     trib_buf_init(&out);
     trib_batch_opts_t o;
@@ -476,6 +482,9 @@ int coll_gstore_load(coll_groups_t *g)
     size_t records = 0;
     coll_topic_t *t = coll_groups_topic(g, false);
     for (int32_t i = 0; t && i < t->npartitions; i++) {
+        if (!t->partitions[i]->log) {
+            continue; /* no replica of it here (a cluster) */
+        }
         int rc = load_partition(g, t->partitions[i], &records);
         if (rc) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "%s-%d: cannot load: %s",

@@ -35,7 +35,8 @@ static const trib_config_option_t cluster_opts[] = {
      .desc = "this node's rack (broker.rack); the top-level rack is the same option"},
     {TRIB_CONFIG_KEY("replica.lag.time.max.ms", coll_conf_cluster_t, replica_lag_time_max_ms, INT),
      .def = "30000", .min = "1", .max = "2147483647",
-     .desc = "reserved for replication (not used yet): a follower this far behind leaves the ISR"},
+     .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
+             "(checked every half of it)"},
     TRIB_CONFIG_END,
 };
 
@@ -197,6 +198,10 @@ const trib_config_option_t coll_conf_schema[] = {
      .desc = "create unknown topics on Metadata and Produce (auto.create.topics.enable)"},
     {TRIB_CONFIG_FIELD(coll_conf_t, default_partitions, INT), .def = "1", .min = "1",
      .max = "10000", .desc = "partitions of auto-created topics (num.partitions)"},
+    {TRIB_CONFIG_FIELD(coll_conf_t, default_replication_factor, INT), .def = "0", .min = "0",
+     .max = "64",
+     .desc = "replication factor of topics created without one, __consumer_offsets included "
+             "(default.replication.factor); 0: the backend's, 1 with local, 3 with zookeeper"},
     {TRIB_CONFIG_FIELD(coll_conf_t, max_partitions, UINT), .def = "100000",
      .desc = "partitions this node hosts at most; 0 = no limit"},
     {TRIB_CONFIG_SECTION(coll_conf_t, cluster, cluster_opts)},
@@ -221,6 +226,9 @@ int coll_conf_load(coll_conf_t *c, trib_config_t **cfg, const char *path)
     } else {
         rc = trib_config_load_string(cfg, "(defaults)", "", 0, coll_conf_schema, c);
     }
+    int line, col;
+    c->min_insync_set =
+        *cfg && trib_config_position(*cfg, "topic_defaults.min.insync.replicas", &line, &col) == 0;
     if (*cfg && rc != -ENOMEM) {
         int crc = coll_conf_check(c, *cfg);
         if (rc == 0) {
@@ -343,6 +351,16 @@ void coll_conf_to_cluster(const coll_conf_t *c, coll_cluster_config_t *out)
     out->default_partitions = (int32_t)c->default_partitions;
     out->max_partitions = (size_t)c->max_partitions;
     coll_conf_topic_defaults(c, &out->defaults, &out->defaults_set);
+    out->zookeeper = c->cluster.backend == COLL_BACKEND_ZOOKEEPER;
+    if (c->default_replication_factor > 0) {
+        out->default_replication_factor = (int16_t)c->default_replication_factor;
+    } else if (out->zookeeper) {
+        out->default_replication_factor = 3;
+    }
+    if (out->zookeeper && !c->min_insync_set) {
+        /* A cluster's default: an acknowledged write is on two replicas. */
+        out->defaults.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i = 2;
+    }
 }
 
 void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
@@ -373,4 +391,5 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.min_session_timeout_ms = (int32_t)c->groups.min_session_timeout_ms;
     out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
     out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
+    out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
 }

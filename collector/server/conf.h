@@ -106,6 +106,7 @@ typedef struct coll_conf {
     const char *rack;
     bool auto_create_topics;
     int64_t default_partitions;
+    int64_t default_replication_factor; /* 0: the backend's (1 local, 3 zookeeper) */
     uint64_t max_partitions;
     coll_conf_cluster_t cluster;
     coll_conf_metrics_t metrics;
@@ -117,6 +118,8 @@ typedef struct coll_conf {
     coll_conf_topic_defaults_t topic_defaults;
     coll_sink_conf_t *sinks; /* sinks[] (sinks/sinks.h) */
     size_t nsinks;
+    /* Not options: whether the file set topic_defaults' min.insync.replicas. */
+    bool min_insync_set;
 } coll_conf_t;
 
 extern const trib_config_option_t coll_conf_schema[];

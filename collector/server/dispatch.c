@@ -22,6 +22,7 @@
  *   20   DeleteTopics             0-6
  *   21   DeleteRecords            0-2
  *   22   InitProducerId           0-4       idempotence only (no transactions)
+ *   23   OffsetForLeaderEpoch     0-4       v4 flexible; leaders answer followers and clients
  *   32   DescribeConfigs          1-4
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
@@ -72,6 +73,7 @@ const coll_api_t coll_apis[] = {
     {20, 0, 6, coll_api_delete_topics},
     {21, 0, 2, coll_api_delete_records},
     {22, 0, 4, coll_api_init_producer_id},
+    {23, 0, 4, coll_api_offset_for_leader_epoch},
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
     {37, 0, 3, coll_api_create_partitions},

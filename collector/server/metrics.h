@@ -45,6 +45,7 @@ typedef struct coll_metrics {
     uint64_t request_timeouts; /* connections closed: a request stalled (request_timeout) */
     uint64_t duplicates;       /* idempotent retries answered with original offsets */
     uint64_t auto_created_topics;
+    uint64_t isr_shrinks, isr_expands; /* ISR changes written as leader (replica.c) */
     int64_t start_ms;
 } coll_metrics_t;
 

@@ -189,6 +189,7 @@ void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted)
     if (!prt) {
         return;
     }
+    coll_replica_detach(prt);
     coll_purgatory_wake(&s->purgatory, prt);
     if (deleted && p->log) {
         char path[4096];
@@ -202,6 +203,15 @@ void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted)
 
 void coll_prt_appended(coll_prt_t *prt, size_t bytes)
 {
+    if (prt->leader) {
+        /* A replicated partition led here: the high watermark moves with the ISR. */
+        coll_replica_leader_appended(prt, bytes);
+        return;
+    }
+    if (coll_cluster_replicated(prt->srv->cluster)) {
+        /* A follower's append: its high watermark comes from the leader (the fetcher sets it). */
+        return;
+    }
     coll_log_t *log = prt->p->log;
     coll_log_set_high_watermark(log, coll_log_end_offset(log));
     coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);

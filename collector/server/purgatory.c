@@ -197,6 +197,53 @@ void coll_purgatory_notify(coll_purgatory_t *pg, coll_prt_t *prt, size_t bytes)
     }
 }
 
+void coll_purgatory_notify_replicas(coll_purgatory_t *pg, coll_prt_t *prt, size_t bytes)
+{
+    coll_watch_t *w = prt->watchers;
+    while (w) {
+        coll_watch_t *next = w->next;
+        coll_parked_t *pk = w->parked;
+        if (pk->replica) {
+            pk->bytes += (int64_t)bytes;
+            if (pk->bytes >= pk->min_bytes) {
+                complete(pg, pk);
+            }
+        }
+        w = next;
+    }
+}
+
+void coll_purgatory_hw_moved(coll_purgatory_t *pg, coll_prt_t *prt)
+{
+    /*
+     * Completing one fetch unlinks only its own watch, but a recheck may
+     * not complete it: walk a snapshot of the list by restarting after
+     * each completion, marking what was looked at.
+     */
+    uint64_t mark = ++pg->hw_serial;
+    bool again = true;
+    while (again) {
+        again = false;
+        for (coll_watch_t *w = prt->watchers; w; w = w->next) {
+            coll_parked_t *pk = w->parked;
+            if (pk->hw_mark == mark) {
+                continue;
+            }
+            pk->hw_mark = mark;
+            if (!pk->replica && pk->recheck) {
+                int64_t have = pk->recheck(pk);
+                if (have >= 0 && have < pk->min_bytes) {
+                    pk->bytes = have;
+                    continue;
+                }
+            }
+            complete(pg, pk);
+            again = true;
+            break;
+        }
+    }
+}
+
 void coll_purgatory_wake(coll_purgatory_t *pg, coll_prt_t *prt)
 {
     while (prt->watchers) {

@@ -58,6 +58,7 @@ void coll_server_config_init(coll_server_config_t *c)
     c->shutdown_timeout_ms = 10 * 1000;
     c->fsync = COLL_FSYNC_ACK;
     c->backlog = 1024;
+    c->replica_lag_time_max_ms = 30 * 1000;
     coll_group_config_init(&c->groups);
 }
 
@@ -356,6 +357,9 @@ static void render_metrics(void *arg, trib_buf_t *b)
         render_ctx_t rc = {b, pass};
         foreach_partition(s, render_partition, &rc);
     }
+    if (coll_cluster_replicated(s->cluster)) {
+        coll_replica_metrics(s, b);
+    }
     render_storage(s, b);
     if (s->metrics_hook) {
         s->metrics_hook(s->metrics_hook_arg, b);
@@ -481,6 +485,11 @@ void coll_server_set_health_hook(coll_server_t *s, coll_server_health_fn fn, voi
 
 /* ---- housekeeping -------------------------------------------------------------------------- */
 
+static void replica_tick_one(coll_server_t *s, coll_partition_t *p, void *arg)
+{
+    coll_replica_tick(s, p, *(const uint64_t *)arg);
+}
+
 static void tick_cb(uv_timer_t *t)
 {
     coll_server_t *s = t->data;
@@ -512,6 +521,9 @@ static void tick_cb(uv_timer_t *t)
                 coll_conn_close(c, TRIB_LOG_DEBUG, "request stalled (request_timeout)");
             }
         }
+    }
+    if (coll_cluster_replicated(s->cluster)) {
+        foreach_partition(s, replica_tick_one, &now);
     }
     if (s->cfg.producer_snapshot_interval_ms > 0 &&
         now - s->last_snapshot_ms >= (uint64_t)s->cfg.producer_snapshot_interval_ms) {

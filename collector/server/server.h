@@ -44,6 +44,7 @@ typedef struct coll_server_config {
     coll_fsync_policy_t fsync;             /* storage.fsync: acks=all waits for it when "ack" */
     int backlog;                           /* listen(2) backlog (1024) */
     coll_group_config_t groups;            /* the group coordinator (collector.yaml groups:) */
+    int64_t replica_lag_time_max_ms; /* a follower not caught up this long leaves the ISR (30 s) */
 } coll_server_config_t;
 
 void coll_server_config_init(coll_server_config_t *c);

@@ -84,6 +84,7 @@ void coll_api_api_versions(coll_req_t *r);
 void coll_api_create_topics(coll_req_t *r);
 void coll_api_delete_topics(coll_req_t *r);
 void coll_api_init_producer_id(coll_req_t *r);
+void coll_api_offset_for_leader_epoch(coll_req_t *r);
 void coll_api_describe_configs(coll_req_t *r);
 void coll_api_alter_configs(coll_req_t *r);
 void coll_api_delete_records(coll_req_t *r);
@@ -264,10 +265,15 @@ struct coll_watch {
     coll_prt_t *prt;
 };
 
+typedef struct coll_leader coll_leader_t;
+typedef struct coll_hwait coll_hwait_t;
+
 struct coll_prt {
     coll_partition_t *p;
     coll_server_t *srv;
     coll_watch_t *watchers;
+    coll_leader_t *leader;  /* replica.c: set while this node leads a replicated partition */
+    coll_hwait_t *hwaiters; /* acks=all appends waiting for the high watermark */
     coll_pstate_t producers;
     int64_t max_timestamp;      /* largest batch maxTimestamp, -1 when empty */
     int64_t max_timestamp_base; /* base offset of the batch that holds it */
@@ -297,6 +303,52 @@ int coll_prt_snapshot(coll_prt_t *prt, bool force);
  */
 int coll_prt_max_timestamp(coll_prt_t *prt, int64_t *offset, int64_t *timestamp);
 
+/* ---- the leader side of replication (replica.c) ------------------------------------------ */
+
+/*
+ * One partition of an acks=all produce waiting for the high watermark to
+ * pass `required` (its last offset + 1), Kafka's DelayedProduce. Linked in
+ * prt->hwaiters until done() runs, exactly once, with NONE,
+ * NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER or
+ * REQUEST_TIMED_OUT (coll_replica_hwait_cancel).
+ */
+struct coll_hwait {
+    coll_hwait_t *prev, *next;
+    coll_prt_t *prt; /* NULL once done */
+    int64_t required;
+    int32_t min_isr;
+    void (*done)(coll_hwait_t *w, int16_t error);
+    void *data;
+};
+
+/* True when prt's high watermark moves with the ISR (this node leads a replicated partition). */
+static inline bool coll_prt_replicated_leader(const coll_prt_t *prt)
+{
+    return prt->leader != NULL;
+}
+/* The ISR the high watermark and acks=all count now: committed plus a pending change (KIP-497). */
+int32_t coll_replica_maximal_isr_size(const coll_prt_t *prt);
+/* Parks w on prt (w->required, min_isr, done set); done may run at once. */
+void coll_replica_hwait(coll_prt_t *prt, coll_hwait_t *w);
+/* Answers w with error now, if it is still waiting. */
+void coll_replica_hwait_cancel(coll_hwait_t *w, int16_t error);
+/*
+ * A fetch from follower `replica` at fetch_offset (its log end): records
+ * it, may add it to the ISR and move the high watermark. Returns NONE,
+ * NOT_LEADER_OR_FOLLOWER (not a replica, or not leading) or
+ * OFFSET_OUT_OF_RANGE; *hw_moved tells whether the high watermark moved.
+ */
+int16_t coll_replica_follower_fetch(coll_prt_t *prt, int32_t replica, int64_t fetch_offset,
+                                    bool *hw_moved);
+/* A leader's append: moves the high watermark if the ISR allows and wakes what waits. */
+void coll_replica_leader_appended(coll_prt_t *prt, size_t bytes);
+/* The partition goes away: answers its waiters, drops the leader state. */
+void coll_replica_detach(coll_prt_t *prt);
+/* Housekeeping (the server's tick): ISR shrinks, retries of failed ISR changes. */
+void coll_replica_tick(coll_server_t *s, coll_partition_t *p, uint64_t now_ms);
+/* Prometheus samples of the partitions this node leads. */
+void coll_replica_metrics(coll_server_t *s, trib_buf_t *b);
+
 /* ---- the fetch purgatory (purgatory.c) ------------------------------------------------- */
 
 typedef void (*coll_parked_cb)(coll_parked_t *pk);
@@ -310,6 +362,15 @@ struct coll_parked {
     coll_watch_t *watches;
     size_t nwatches;
     coll_parked_cb complete; /* answers the request (removed from the purgatory first) */
+    /*
+     * A follower's fetch (ReplicaId >= 0): woken by appends to the log
+     * end and by high watermark moves. A consumer's is woken by high
+     * watermark moves only, through recheck (bytes available now, or -1
+     * to complete at once; NULL: complete at once).
+     */
+    bool replica;
+    int64_t (*recheck)(coll_parked_t *pk);
+    uint64_t hw_mark;
 };
 
 typedef struct coll_purgatory {
@@ -317,6 +378,7 @@ typedef struct coll_purgatory {
     coll_parked_t **heap;
     size_t n, cap;
     bool closing;
+    uint64_t hw_serial;
 } coll_purgatory_t;
 
 int coll_purgatory_init(uv_loop_t *loop, coll_purgatory_t *pg);
@@ -331,6 +393,13 @@ int coll_purgatory_park(coll_purgatory_t *pg, coll_parked_t *pk, uint64_t now_ms
 void coll_purgatory_remove(coll_purgatory_t *pg, coll_parked_t *pk);
 /* New bytes on a partition: grows its watchers' counts and completes the satisfied. */
 void coll_purgatory_notify(coll_purgatory_t *pg, coll_prt_t *prt, size_t bytes);
+/* New bytes at the log end of a leader: only followers' fetches count them. */
+void coll_purgatory_notify_replicas(coll_purgatory_t *pg, coll_prt_t *prt, size_t bytes);
+/*
+ * The partition's high watermark moved: followers' fetches complete (so
+ * they learn it), consumers' complete when their recheck finds MinBytes.
+ */
+void coll_purgatory_hw_moved(coll_purgatory_t *pg, coll_prt_t *prt);
 /* Completes every fetch watching the partition (deleted, truncated). */
 void coll_purgatory_wake(coll_purgatory_t *pg, coll_prt_t *prt);
 /* Completes everything (shutdown). */
@@ -357,7 +426,7 @@ struct coll_server {
     coll_metrics_t metrics;
     trib_http_t http;
     coll_purgatory_t purgatory;
-    coll_groups_t *groups; /* the group coordinator (group/) */
+    coll_groups_t *groups;     /* the group coordinator (group/) */
     coll_fetchers_t *fetchers; /* replica fetchers (replica/); NULL on the local backend */
     uv_timer_t tick;
     bool tick_open;
@@ -430,11 +499,47 @@ char *coll_config_value(coll_req_t *r, const coll_tcfg_t *c, int key);
  * ops NULL means the legacy replace-all form. Fills the result's code and
  * message (arena), and counts the error.
  */
+/*
+ * An admin request whose cluster changes complete later (the zookeeper
+ * backend, coll_cluster_admin_async): it parks until every change it
+ * started has answered, then `resp` is encoded with `codec`. _new counts
+ * one step for the handler itself, ended by its _done after the loop.
+ */
+typedef struct coll_admin_wait {
+    coll_req_t *r;
+    const trib_kafka_codec_t *codec;
+    void *resp;
+    int left;
+} coll_admin_wait_t;
+/* NULL (nothing to wait for) on the local backend, or when out of memory. */
+coll_admin_wait_t *coll_admin_wait_new(coll_req_t *r, const trib_kafka_codec_t *codec, void *resp);
+void coll_admin_wait_done(coll_admin_wait_t *w);
+/* One change's result slot: cb fills *code and *msg (arena) and ends the step. */
+typedef struct coll_admin_slot {
+    coll_admin_wait_t *w;
+    int16_t *code;
+    trib_kstr_t *msg;
+} coll_admin_slot_t;
+/* A slot for one more step of w; NULL when out of memory. */
+coll_admin_slot_t *coll_admin_slot_new(coll_admin_wait_t *w, int16_t *code, trib_kstr_t *msg);
+void coll_admin_slot_cb(void *arg, const coll_admin_result_t *res);
+
+/* With w set (the zookeeper backend), the change answers through a slot of w. */
 void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
                               const coll_config_kv_t *kv, const int8_t *ops, size_t n,
-                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg);
+                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg,
+                              coll_admin_wait_t *w);
 
 /* Checks a request's CurrentLeaderEpoch against the partition's (-1 = not checked). */
 int16_t coll_check_leader_epoch(const coll_partition_t *p, int32_t current_leader_epoch);
+/*
+ * What every data request checks of a partition it names, in Kafka's
+ * order: hosted here (else NOT_LEADER_OR_FOLLOWER on a cluster,
+ * KAFKA_STORAGE_ERROR on a single node), CurrentLeaderEpoch (KIP-320:
+ * FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH; -1 = not checked), then led
+ * here (NOT_LEADER_OR_FOLLOWER). NONE when the request may use it.
+ */
+int16_t coll_check_partition(const coll_req_t *r, const coll_partition_t *p,
+                             int32_t current_leader_epoch);
 
 #endif

@@ -702,12 +702,29 @@ static int pbatch_chunk(pbatch_t *b, uint8_t *p)
     return 0;
 }
 
+/*
+ * True when the sinks may read or append to p here: its log is open and,
+ * on a cluster, this node leads it (a follower's copy is delivered, and
+ * written, by the leader only; moving sink work between collectors is
+ * the group failover's business).
+ */
+static bool partition_here(coll_cluster_t *cl, coll_partition_t *p)
+{
+    if (!p || !p->log) {
+        return false;
+    }
+    if (!coll_cluster_replicated(cl)) {
+        return true;
+    }
+    return coll_partition_leads(p, coll_cluster_node_id(cl)) && coll_prt(p) && coll_prt(p)->leader;
+}
+
 static coll_log_t *task_log(task_t *t)
 {
     coll_cluster_t *cl = t->sink->host->server->cluster;
     coll_topic_t *tp = coll_cluster_topic(cl, t->topic, strlen(t->topic));
     coll_partition_t *p = tp ? coll_cluster_partition(tp, t->partition) : NULL;
-    return p ? p->log : NULL;
+    return partition_here(cl, p) ? p->log : NULL;
 }
 
 /*
@@ -1035,7 +1052,7 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     }
     int32_t pi = t->partition % tp->npartitions;
     coll_partition_t *p = coll_cluster_partition(tp, pi);
-    if (!p || !p->log) {
+    if (!partition_here(t->sink->host->server->cluster, p)) {
         return TRIB_ESTATE;
     }
     const trib_sink_record_t *r = &t->b.recs[i];
@@ -1406,7 +1423,7 @@ static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
 static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
 {
     coll_partition_t *p = coll_cluster_partition(tp, partition);
-    if (!p || !p->log) {
+    if (!partition_here(s->host->server->cluster, p)) {
         return false;
     }
     task_t *t = calloc(1, sizeof(*t));

@@ -276,6 +276,15 @@ int32_t coll_log_latest_epoch(const coll_log_t *log)
     return coll_epoch_latest(&log->epochs);
 }
 
+int coll_log_assign_epoch(coll_log_t *log, int32_t epoch, int64_t start_offset)
+{
+    int rc = coll_epoch_assign(&log->epochs, epoch, start_offset);
+    if (rc > 0) {
+        coll_log_mark_epoch_dirty(log);
+    }
+    return rc < 0 ? rc : 0;
+}
+
 void coll_log_end_offset_for_epoch(const coll_log_t *log, int32_t epoch, int32_t *found_epoch,
                                    int64_t *end_offset)
 {

@@ -401,6 +401,16 @@ int coll_log_truncate_fully(coll_log_t *log, int64_t offset);
 int32_t coll_log_latest_epoch(const coll_log_t *log);
 
 /*
+ * A new leader's epoch starts at start_offset (its log end when it becomes
+ * leader, before any append: Kafka's maybeAssignEpochStartOffset), so
+ * OffsetForLeaderEpoch answers for an epoch that has not written yet.
+ * Entries it contradicts are removed; an equal latest epoch starting at
+ * or before start_offset is kept. The checkpoint file is rewritten in
+ * the background. 0 or -ENOMEM.
+ */
+int coll_log_assign_epoch(coll_log_t *log, int32_t epoch, int64_t start_offset);
+
+/*
  * OffsetForLeaderEpoch: the largest epoch <= `epoch` the log knows and the
  * offset where it ended (the start of the next epoch, or the log end for
  * the latest). Both -1 when the log has no such epoch.

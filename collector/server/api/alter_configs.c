@@ -11,6 +11,10 @@
  * or a bad value (with Kafka's message); INVALID_REQUEST for BROKER
  * resources (broker settings live in collector.yaml and are read-only
  * here), other resource types, and a resource listed twice.
+ *
+ * On the zookeeper backend the new overrides are written to
+ * /config/topics/<t> and the request is answered once ZooKeeper has them;
+ * every broker applies them from its watch.
  */
 #include "server/server_int.h"
 
@@ -22,10 +26,63 @@
 #define RES_TOPIC 2
 #define RES_BROKER 4
 
+coll_admin_wait_t *coll_admin_wait_new(coll_req_t *r, const trib_kafka_codec_t *codec, void *resp)
+{
+    if (!coll_cluster_admin_async(r->srv->cluster)) {
+        return NULL;
+    }
+    coll_admin_wait_t *w = coll_req_alloc(r, sizeof(*w));
+    if (w) {
+        w->r = r;
+        w->codec = codec;
+        w->resp = resp;
+        w->left = 1;
+        r->pending++;
+    }
+    return w;
+}
+
+void coll_admin_wait_done(coll_admin_wait_t *w)
+{
+    if (--w->left > 0) {
+        return;
+    }
+    if (w->r->pending > 0) {
+        w->r->pending--;
+    }
+    coll_req_respond(w->r, w->codec, w->resp);
+}
+
+coll_admin_slot_t *coll_admin_slot_new(coll_admin_wait_t *w, int16_t *code, trib_kstr_t *msg)
+{
+    coll_admin_slot_t *s = coll_req_alloc(w->r, sizeof(*s));
+    if (s) {
+        s->w = w;
+        s->code = code;
+        s->msg = msg;
+        w->left++;
+    }
+    return s;
+}
+
+void coll_admin_slot_cb(void *arg, const coll_admin_result_t *res)
+{
+    coll_admin_slot_t *s = arg;
+    coll_req_t *r = s->w->r;
+    *s->code = res->code;
+    if (res->code != TRIB_KAFKA_NONE && s->msg) {
+        trib_kstr_t m = {res->msg, (int32_t)strlen(res->msg)};
+        *s->msg = trib_kstr(coll_req_strdup(r, m));
+    }
+    coll_req_note_error(r, res->code);
+    coll_admin_wait_done(s->w);
+}
+
 /* Shared with IncrementalAlterConfigs: one resource. ops NULL = legacy replace. */
 void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
                               const coll_config_kv_t *kv, const int8_t *ops, size_t n,
-                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg)
+                              bool validate_only, bool duplicate, int16_t *code, trib_kstr_t *msg,
+                              coll_admin_wait_t *w)
 {
     coll_cluster_t *cl = r->srv->cluster;
     coll_admin_result_t res = {TRIB_KAFKA_NONE, ""};
@@ -45,6 +102,15 @@ void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
             res.code = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(res.msg, sizeof(res.msg), "Topic '%.*s' does not exist.",
                      (int)(name.len > 0 ? name.len : 0), name.ptr ? name.ptr : "");
+        } else if (w) {
+            coll_admin_slot_t *slot = coll_admin_slot_new(w, code, msg);
+            if (slot) {
+                coll_cluster_alter_configs_async(cl, t, kv, ops, n, ops == NULL, validate_only,
+                                                 coll_admin_slot_cb, slot);
+                return;
+            }
+            res.code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+            snprintf(res.msg, sizeof(res.msg), "out of memory");
         } else {
             coll_cluster_alter_configs(cl, t, kv, ops, n, ops == NULL, validate_only, &res);
         }
@@ -69,6 +135,9 @@ void coll_api_alter_configs(coll_req_t *r)
         return;
     }
     AlterConfigsResponse_init(resp);
+    resp->Responses.items = out;
+    resp->Responses.count = n;
+    coll_admin_wait_t *w = coll_admin_wait_new(r, &AlterConfigsResponse_codec, resp);
     for (int32_t i = 0; i < n; i++) {
         const AlterConfigsRequest_AlterConfigsResource *res = &req->Resources.items[i];
         AlterConfigsResponse_AlterConfigsResourceResponse *o = &out[i];
@@ -87,6 +156,10 @@ void coll_api_alter_configs(coll_req_t *r)
         size_t nc = res->Configs.count > 0 ? (size_t)res->Configs.count : 0;
         coll_config_kv_t *kv = coll_req_alloc(r, (nc ? nc : 1) * sizeof(*kv));
         if (!kv) {
+            if (w) {
+                o->ErrorCode = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
             coll_req_reject(r, "out of memory");
             return;
         }
@@ -95,9 +168,11 @@ void coll_api_alter_configs(coll_req_t *r)
             kv[k].value = res->Configs.items[k].Value;
         }
         coll_alter_topic_configs(r, res->ResourceType, res->ResourceName, kv, NULL, nc,
-                                 req->ValidateOnly, dup, &o->ErrorCode, &o->ErrorMessage);
+                                 req->ValidateOnly, dup, &o->ErrorCode, &o->ErrorMessage, w);
     }
-    resp->Responses.items = out;
-    resp->Responses.count = n;
+    if (w) {
+        coll_admin_wait_done(w);
+        return;
+    }
     coll_req_respond(r, &AlterConfigsResponse_codec, resp);
 }

@@ -74,6 +74,28 @@ int16_t coll_check_leader_epoch(const coll_partition_t *p, int32_t current_leade
                                                   : TRIB_KAFKA_FENCED_LEADER_EPOCH;
 }
 
+int16_t coll_check_partition(const coll_req_t *r, const coll_partition_t *p,
+                             int32_t current_leader_epoch)
+{
+    bool replicated = coll_cluster_replicated(r->srv->cluster);
+    if (!p->log) {
+        return replicated ? TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER : TRIB_KAFKA_KAFKA_STORAGE_ERROR;
+    }
+    coll_prt_t *prt = coll_prt(p);
+    if (!prt) {
+        return TRIB_KAFKA_KAFKA_STORAGE_ERROR;
+    }
+    int16_t e = coll_check_leader_epoch(p, current_leader_epoch);
+    if (e != TRIB_KAFKA_NONE) {
+        return e;
+    }
+    if (replicated &&
+        (!coll_partition_leads(p, coll_cluster_node_id(r->srv->cluster)) || !prt->leader)) {
+        return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
+    }
+    return TRIB_KAFKA_NONE;
+}
+
 int8_t coll_topic_config_source(const coll_cluster_t *cl, uint32_t override_mask, int key)
 {
     if (override_mask & (1u << key)) {

@@ -8,6 +8,12 @@
  * do not put each new partition on this node alone
  * INVALID_REPLICA_ASSIGNMENT, a topic listed twice INVALID_REQUEST.
  * ValidateOnly checks without changing anything.
+ *
+ * On the zookeeper backend the new partitions are assigned as Kafka does
+ * (after the existing ones, starting from partition 0's first replica),
+ * the topic's assignment is rewritten compared-and-set at the version read,
+ * and the request is answered once this broker shows the new partitions
+ * with leaders (or after a bounded wait).
  */
 #include "server/server_int.h"
 
@@ -30,6 +36,9 @@ void coll_api_create_partitions(coll_req_t *r)
         return;
     }
     CreatePartitionsResponse_init(resp);
+    resp->Results.items = out;
+    resp->Results.count = n;
+    coll_admin_wait_t *w = coll_admin_wait_new(r, &CreatePartitionsResponse_codec, resp);
     for (int32_t i = 0; i < n; i++) {
         const CreatePartitionsRequest_CreatePartitionsTopic *ct = &req->Topics.items[i];
         CreatePartitionsResponse_CreatePartitionsTopicResult *o = &out[i];
@@ -51,6 +60,23 @@ void coll_api_create_partitions(coll_req_t *r)
             res.code = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(res.msg, sizeof(res.msg), "The topic '%.*s' does not exist.",
                      (int)ct->Name.len, ct->Name.ptr);
+        } else if (w) {
+            /* The zookeeper backend assigns the new partitions as Kafka does. */
+            if (ct->Assignments.count > 0) {
+                res.code = TRIB_KAFKA_INVALID_REQUEST;
+                snprintf(res.msg, sizeof(res.msg),
+                         "Manual assignments of new partitions are not supported: leave them "
+                         "out to have them assigned.");
+            } else {
+                coll_admin_slot_t *slot = coll_admin_slot_new(w, &o->ErrorCode, &o->ErrorMessage);
+                if (slot) {
+                    coll_cluster_create_partitions_async(cl, t, ct->Count, req->ValidateOnly,
+                                                         coll_admin_slot_cb, slot);
+                    continue;
+                }
+                res.code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+                snprintf(res.msg, sizeof(res.msg), "out of memory");
+            }
         } else {
             if (ct->Assignments.count >= 0) {
                 int32_t want = ct->Count - t->npartitions;
@@ -76,7 +102,9 @@ void coll_api_create_partitions(coll_req_t *r)
         }
         coll_req_note_error(r, res.code);
     }
-    resp->Results.items = out;
-    resp->Results.count = n;
+    if (w) {
+        coll_admin_wait_done(w);
+        return;
+    }
     coll_req_respond(r, &CreatePartitionsResponse_codec, resp);
 }

@@ -7,7 +7,10 @@
  * background. An offset past the high watermark gets OFFSET_OUT_OF_RANGE;
  * one below the current log start changes nothing. LowWatermark is the
  * resulting log start offset. On a single node there is no follower to
- * wait for, so the answer is immediate and TimeoutMs is not used.
+ * wait for, so the answer is immediate and TimeoutMs is not used. On a
+ * cluster the leader answers (NOT_LEADER_OR_FOLLOWER elsewhere) once its
+ * own log start moved; unlike Kafka it does not wait for the followers'
+ * log start offsets.
  */
 #include "server/server_int.h"
 
@@ -47,7 +50,10 @@ void coll_api_delete_records(coll_req_t *r)
             o->LowWatermark = -1;
             coll_partition_t *p = t ? coll_cluster_partition(t, dp->PartitionIndex) : NULL;
             int16_t e = t ? TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION : terr;
-            if (p && p->log) {
+            if (p) {
+                e = coll_check_partition(r, p, -1);
+            }
+            if (p && e == TRIB_KAFKA_NONE) {
                 coll_log_t *log = p->log;
                 int64_t off = dp->Offset;
                 if (off == -1) {

@@ -8,6 +8,11 @@
  * log directory yet, so each <topic>-<partition> directory stays behind,
  * empty, and is ignored at startup (and reused if the topic is created
  * again). A name or id listed twice gets INVALID_REQUEST.
+ *
+ * On the zookeeper backend each topic is marked in /admin/delete_topics;
+ * the controller removes its znodes, every broker drops it and deletes
+ * its logs, and the request is answered once this broker no longer lists
+ * the topic (or after a bounded wait).
  */
 #include "server/server_int.h"
 
@@ -65,6 +70,9 @@ void coll_api_delete_topics(coll_req_t *r)
             }
         }
     }
+    resp->Responses.items = out;
+    resp->Responses.count = n;
+    coll_admin_wait_t *w = coll_admin_wait_new(r, &DeleteTopicsResponse_codec, resp);
     for (int32_t i = 0; i < n; i++) {
         DeleteTopicsResponse_DeletableTopicResult *o = &out[i];
         if (o->ErrorCode == TRIB_KAFKA_NONE && topics[i]) {
@@ -72,6 +80,14 @@ void coll_api_delete_topics(coll_req_t *r)
                 /* The name points into the topic about to be freed: copy it. */
                 trib_kstr_t nm = {topics[i]->name, (int32_t)topics[i]->name_len};
                 o->Name = trib_kstr(coll_req_strdup(r, nm));
+            }
+            coll_admin_slot_t *slot =
+                w ? coll_admin_slot_new(w, &o->ErrorCode,
+                                        r->api_version >= 5 ? &o->ErrorMessage : NULL)
+                  : NULL;
+            if (slot) {
+                coll_cluster_delete_topic_async(cl, topics[i], coll_admin_slot_cb, slot);
+                continue;
             }
             coll_admin_result_t res;
             coll_cluster_delete_topic(cl, topics[i], &res);
@@ -85,7 +101,9 @@ void coll_api_delete_topics(coll_req_t *r)
         }
         coll_req_note_error(r, o->ErrorCode);
     }
-    resp->Responses.items = out;
-    resp->Responses.count = n;
+    if (w) {
+        coll_admin_wait_done(w);
+        return;
+    }
     coll_req_respond(r, &DeleteTopicsResponse_codec, resp);
 }

@@ -40,8 +40,9 @@ void coll_api_describe_groups(coll_req_t *r)
         o->ProtocolType = trib_kstr("");
         o->ProtocolData = trib_kstr("");
         o->AuthorizedOperations = req->IncludeAuthorizedOperations ? GROUP_OPERATIONS : INT32_MIN;
-        if (!g || r->srv->stopping) {
-            o->ErrorCode = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+        int16_t ce = coll_groups_coordinator_error(g, id.ptr, id.len);
+        if (ce != TRIB_KAFKA_NONE) {
+            o->ErrorCode = ce;
             coll_req_note_error(r, o->ErrorCode);
             continue;
         }

@@ -33,6 +33,18 @@
  * under 1% of a core per such consumer, not worth the session cache, its
  * eviction rules and their tests.
  *
+ * Replicas: on a cluster only the partition's leader serves
+ * (NOT_LEADER_OR_FOLLOWER elsewhere, after the KIP-320 CurrentLeaderEpoch
+ * check). A fetch with ReplicaId >= 0 comes from a follower: it must be a
+ * replica of the partition, is served up to the log end instead of the
+ * high watermark, and its FetchOffset is recorded as the follower's log
+ * end before anything is read (server/replica.c), which may move the high
+ * watermark; such a fetch is then answered at once. A follower's parked
+ * fetch wakes on appends and on high watermark moves; a consumer's only
+ * when the high watermark moves (re-checking MinBytes). A consumer between
+ * the high watermark and the log end gets an empty answer, parked like one
+ * at the end. With the local backend ReplicaId is not looked at.
+ *
  * Isolation: no transactions, so LastStableOffset = HighWatermark for
  * both levels; AbortedTransactions is null for read_uncommitted and empty
  * for read_committed.
@@ -68,6 +80,23 @@ static int64_t response_max(const coll_req_t *r, const FetchRequest *req)
     return cap > 0 && m > cap ? cap : m;
 }
 
+/*
+ * A follower's fetch (ReplicaId >= 0 on a replicated cluster): served up
+ * to the log end, not the high watermark. With the local backend
+ * ReplicaId is not looked at.
+ */
+static bool from_replica(const coll_req_t *r)
+{
+    const FetchRequest *req = r->body;
+    return req->ReplicaId >= 0 && coll_cluster_replicated(r->srv->cluster);
+}
+
+/* Where reads stop: the log end for followers, the high watermark for consumers. */
+static int64_t read_limit(const coll_req_t *r, coll_log_t *log)
+{
+    return from_replica(r) ? coll_log_end_offset(log) : coll_log_high_watermark(log);
+}
+
 /* Resolves a partition; returns NULL with the error when it cannot be read. */
 static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *ft,
                                  const FetchRequest_FetchPartition *fp, int16_t *error)
@@ -81,11 +110,11 @@ static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *f
         *error = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
         return NULL;
     }
-    if (!p->log || !coll_prt(p)) {
-        *error = TRIB_KAFKA_KAFKA_STORAGE_ERROR;
-        return NULL;
+    *error = coll_check_partition(r, p, r->api_version >= 9 ? fp->CurrentLeaderEpoch : -1);
+    if (*error == TRIB_KAFKA_NONE && from_replica(r) &&
+        !coll_partition_is_replica(p, ((const FetchRequest *)r->body)->ReplicaId)) {
+        *error = TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
     }
-    *error = coll_check_leader_epoch(p, r->api_version >= 9 ? fp->CurrentLeaderEpoch : -1);
     return *error == TRIB_KAFKA_NONE ? p : NULL;
 }
 
@@ -109,9 +138,14 @@ static int64_t available(coll_req_t *r, bool *error)
                 continue;
             }
             coll_log_t *log = p->log;
+            int64_t limit = read_limit(r, log);
+            /* Between the high watermark and the log end a consumer waits (as Kafka's). */
             if (fp->FetchOffset < coll_log_start_offset(log) ||
-                fp->FetchOffset > coll_log_high_watermark(log)) {
+                fp->FetchOffset > coll_log_end_offset(log)) {
                 *error = true;
+                continue;
+            }
+            if (fp->FetchOffset >= limit) {
                 continue;
             }
             int64_t max = lim(fp->PartitionMaxBytes);
@@ -122,7 +156,7 @@ static int64_t available(coll_req_t *r, bool *error)
                 continue;
             }
             coll_read_t rd;
-            int rc = coll_log_read(log, fp->FetchOffset, (size_t)max, coll_log_high_watermark(log),
+            int rc = coll_log_read(log, fp->FetchOffset, (size_t)max, limit,
                                    total > 0 ? COLL_READ_STRICT : 0, &rd);
             if (rc != 0) {
                 *error = true;
@@ -184,6 +218,7 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
         prt = coll_prt(p);
         hw = coll_log_high_watermark(log);
         lso = hw;
+        int64_t limit = read_limit(r, log);
         log_start = coll_log_start_offset(log);
         int64_t max = lim(fp->PartitionMaxBytes);
         if (max > *remaining) {
@@ -197,7 +232,7 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
             if (room == 0 && flags) {
                 break;
             }
-            int rc = coll_log_read(log, at, room, hw, flags, &rds[nr]);
+            int rc = coll_log_read(log, at, room, limit, flags, &rds[nr]);
             if (rc != 0 || rds[nr].len == 0) {
                 coll_read_release(&rds[nr]);
                 if (rc != 0 && nr == 0) {
@@ -208,7 +243,7 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
             got += rds[nr].len;
             at = rds[nr].next_offset;
             nr++;
-            if (at >= hw) {
+            if (at >= limit) {
                 break;
             }
         }
@@ -319,6 +354,14 @@ static void parked_done(coll_parked_t *pk)
     respond(r, TRIB_KAFKA_NONE);
 }
 
+/* A consumer's parked fetch after a high watermark move: bytes readable now, -1 on an error. */
+static int64_t parked_recheck(coll_parked_t *pk)
+{
+    bool error;
+    int64_t have = available(pk->req, &error);
+    return error ? -1 : have;
+}
+
 /* Parks the fetch; false when it cannot (then it is answered at once). */
 static bool park(coll_req_t *r, int64_t have)
 {
@@ -357,6 +400,8 @@ static bool park(coll_req_t *r, int64_t have)
     pk->bytes = have;
     pk->min_bytes = req->MinBytes;
     pk->complete = parked_done;
+    pk->replica = from_replica(r);
+    pk->recheck = pk->replica ? NULL : parked_recheck;
     uint64_t now = uv_now(s->loop);
     pk->deadline_ms = now + (uint64_t)req->MaxWaitMs;
     if (coll_purgatory_park(&s->purgatory, pk, now) != 0) {
@@ -379,7 +424,30 @@ void coll_api_fetch(coll_req_t *r)
             return;
         }
     }
-    if (req->MaxWaitMs > 0 && req->MinBytes > 0 && !r->srv->stopping) {
+    /*
+     * A follower's FetchOffset is its log end: recorded once per request,
+     * before anything is read, so the high watermark in the answer counts
+     * it. A fetch that moved the high watermark is answered at once: the
+     * follower learns the new one without waiting for the next append.
+     */
+    bool hw_moved = false;
+    if (from_replica(r)) {
+        for (int32_t i = 0; i < req->Topics.count; i++) {
+            const FetchRequest_FetchTopic *ft = &req->Topics.items[i];
+            for (int32_t k = 0; k < ft->Partitions.count; k++) {
+                const FetchRequest_FetchPartition *fp = &ft->Partitions.items[k];
+                int16_t e;
+                coll_partition_t *p = resolve(r, ft, fp, &e);
+                bool moved = false;
+                if (p) {
+                    coll_replica_follower_fetch(coll_prt(p), req->ReplicaId, fp->FetchOffset,
+                                                &moved);
+                }
+                hw_moved |= moved;
+            }
+        }
+    }
+    if (req->MaxWaitMs > 0 && req->MinBytes > 0 && !r->srv->stopping && !hw_moved) {
         bool error;
         int64_t have = available(r, &error);
         if (!error && have < req->MinBytes && park(r, have)) {

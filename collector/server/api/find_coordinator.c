@@ -4,9 +4,10 @@
  * keys in CoordinatorKeys, KIP-699).
  *
  * Key type 0 (group): the coordinator of a group is the leader of
- * partition abs(hashCode(group)) % partitions of __consumer_offsets; on
- * this single node that is always this broker, so the answer is our own
- * node id and advertised address. Key type 1 (transaction) gets
+ * partition abs(hashCode(group)) % partitions of __consumer_offsets: on
+ * a single node always this broker (our own node id and advertised
+ * address), on a cluster that partition's leader as this broker last
+ * read it (COORDINATOR_NOT_AVAILABLE while it has none). Key type 1 (transaction) gets
  * COORDINATOR_NOT_AVAILABLE: transactions are not supported. Other key
  * types (share groups, v6) get INVALID_REQUEST.
  *
@@ -20,8 +21,18 @@
 #include "group/group_int.h"
 #include "kafka/gen/kafka_messages.h"
 
-static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key)
+/* A coordinator's node id and endpoint, copied into the request's arena. */
+typedef struct coord {
+    int32_t node;
+    trib_kstr_t host;
+    int32_t port;
+} coord_t;
+
+static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key, coord_t *out)
 {
+    out->node = -1;
+    out->host = trib_kstr("");
+    out->port = -1;
     if (key_type == 1) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
@@ -36,16 +47,41 @@ static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key)
     if (!t || key.len < 0) {
         return t ? TRIB_KAFKA_INVALID_REQUEST : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
-    /* The leader of the group's partition; on this single node, us once its log is open. */
+    coll_cluster_t *cl = r->srv->cluster;
     int32_t pi = coll_group_partition_for(key.ptr, (size_t)key.len, t->npartitions);
     coll_partition_t *p = coll_cluster_partition(t, pi);
-    return p && p->log ? TRIB_KAFKA_NONE : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    if (!p) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    if (!coll_cluster_replicated(cl)) {
+        /* A single node: us, once the partition's log is open. */
+        if (!p->log) {
+            return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+        }
+        const coll_cluster_config_t *cc = coll_cluster_config(cl);
+        out->node = cc->node_id;
+        out->host = trib_kstr(cc->host);
+        out->port = cc->port;
+        return TRIB_KAFKA_NONE;
+    }
+    /* A cluster: the leader of the group's partition, if it has one and is registered. */
+    coll_broker_info_t b;
+    if (p->leader < 0 || coll_cluster_broker(cl, p->leader, &b) != 0) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    char *host = coll_req_strdup(r, trib_kstr(b.host ? b.host : ""));
+    if (!host) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    out->node = b.id;
+    out->host = trib_kstr(host);
+    out->port = b.port;
+    return TRIB_KAFKA_NONE;
 }
 
 void coll_api_find_coordinator(coll_req_t *r)
 {
     const FindCoordinatorRequest *req = r->body;
-    const coll_cluster_config_t *cc = coll_cluster_config(r->srv->cluster);
     FindCoordinatorResponse *resp = coll_req_alloc(r, sizeof(*resp));
     if (!resp) {
         coll_req_reject(r, "out of memory");
@@ -54,10 +90,11 @@ void coll_api_find_coordinator(coll_req_t *r)
     FindCoordinatorResponse_init(resp);
     int8_t key_type = r->api_version >= 1 ? req->KeyType : 0;
     if (r->api_version < 4) {
-        resp->ErrorCode = lookup(r, key_type, req->Key);
-        resp->NodeId = resp->ErrorCode ? -1 : cc->node_id;
-        resp->Host = trib_kstr(resp->ErrorCode ? "" : cc->host);
-        resp->Port = resp->ErrorCode ? -1 : cc->port;
+        coord_t c;
+        resp->ErrorCode = lookup(r, key_type, req->Key, &c);
+        resp->NodeId = c.node;
+        resp->Host = c.host;
+        resp->Port = c.port;
         if (resp->ErrorCode && r->api_version >= 1) {
             resp->ErrorMessage = trib_kstr(trib_kafka_err_message(resp->ErrorCode));
         }
@@ -73,10 +110,11 @@ void coll_api_find_coordinator(coll_req_t *r)
             FindCoordinatorResponse_Coordinator *c = &cs[i];
             FindCoordinatorResponse_Coordinator_init(c);
             c->Key = req->CoordinatorKeys.items[i];
-            c->ErrorCode = lookup(r, key_type, c->Key);
-            c->NodeId = c->ErrorCode ? -1 : cc->node_id;
-            c->Host = trib_kstr(c->ErrorCode ? "" : cc->host);
-            c->Port = c->ErrorCode ? -1 : cc->port;
+            coord_t co;
+            c->ErrorCode = lookup(r, key_type, c->Key, &co);
+            c->NodeId = co.node;
+            c->Host = co.host;
+            c->Port = co.port;
             if (c->ErrorCode) {
                 c->ErrorMessage = trib_kstr(trib_kafka_err_message(c->ErrorCode));
             }

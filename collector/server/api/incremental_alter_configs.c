@@ -26,6 +26,9 @@ void coll_api_incremental_alter_configs(coll_req_t *r)
         return;
     }
     IncrementalAlterConfigsResponse_init(resp);
+    resp->Responses.items = out;
+    resp->Responses.count = n;
+    coll_admin_wait_t *w = coll_admin_wait_new(r, &IncrementalAlterConfigsResponse_codec, resp);
     for (int32_t i = 0; i < n; i++) {
         const IncrementalAlterConfigsRequest_AlterConfigsResource *res = &req->Resources.items[i];
         IncrementalAlterConfigsResponse_AlterConfigsResourceResponse *o = &out[i];
@@ -45,6 +48,10 @@ void coll_api_incremental_alter_configs(coll_req_t *r)
         coll_config_kv_t *kv = coll_req_alloc(r, (nc ? nc : 1) * sizeof(*kv));
         int8_t *ops = coll_req_alloc(r, nc ? nc : 1);
         if (!kv || !ops) {
+            if (w) {
+                o->ErrorCode = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+                continue;
+            }
             coll_req_reject(r, "out of memory");
             return;
         }
@@ -54,9 +61,11 @@ void coll_api_incremental_alter_configs(coll_req_t *r)
             ops[k] = res->Configs.items[k].ConfigOperation;
         }
         coll_alter_topic_configs(r, res->ResourceType, res->ResourceName, kv, ops, nc,
-                                 req->ValidateOnly, dup, &o->ErrorCode, &o->ErrorMessage);
+                                 req->ValidateOnly, dup, &o->ErrorCode, &o->ErrorMessage, w);
     }
-    resp->Responses.items = out;
-    resp->Responses.count = n;
+    if (w) {
+        coll_admin_wait_done(w);
+        return;
+    }
     coll_req_respond(r, &IncrementalAlterConfigsResponse_codec, resp);
 }

@@ -15,7 +15,9 @@
  * LeaderEpoch (v4+) is the partition's epoch (0 on a single node);
  * CurrentLeaderEpoch is checked as Kafka does (FENCED_LEADER_EPOCH /
  * UNKNOWN_LEADER_EPOCH), and a partition listed twice gets INVALID_REQUEST, as
- * in Kafka. Differences from Kafka: -4 (earliest local) and
+ * in Kafka. On a cluster only the leader answers (NOT_LEADER_OR_FOLLOWER
+ * elsewhere), and a follower asking (ReplicaId >= 0) gets the log end for
+ * "latest", as Kafka answers replicas. Differences from Kafka: -4 (earliest local) and
  * -5 (latest tiered) are versions we do not advertise and get
  * UNSUPPORTED_VERSION; other negative timestamps get INVALID_REQUEST.
  */
@@ -40,12 +42,8 @@ static void one(coll_req_t *r, coll_topic_t *t, int16_t terr,
     if (t && !p) {
         e = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
     }
-    if (p && (!p->log || !coll_prt(p))) {
-        e = TRIB_KAFKA_KAFKA_STORAGE_ERROR;
-        p = NULL;
-    }
-    if (p && r->api_version >= 4) {
-        e = coll_check_leader_epoch(p, lp->CurrentLeaderEpoch);
+    if (p) {
+        e = coll_check_partition(r, p, r->api_version >= 4 ? lp->CurrentLeaderEpoch : -1);
     }
     if (!p || e != TRIB_KAFKA_NONE) {
         out->ErrorCode = e;
@@ -54,7 +52,11 @@ static void one(coll_req_t *r, coll_topic_t *t, int16_t terr,
     }
     coll_log_t *log = p->log;
     int64_t ts = lp->Timestamp;
-    int64_t hw = coll_log_high_watermark(log);
+    /* A follower (ReplicaId >= 0) sees up to the log end, as Kafka answers replicas. */
+    const ListOffsetsRequest *req = r->body;
+    int64_t hw = req->ReplicaId >= 0 && coll_cluster_replicated(r->srv->cluster)
+                     ? coll_log_end_offset(log)
+                     : coll_log_high_watermark(log);
     int rc = 0;
     if (ts == EARLIEST) {
         out->Offset = coll_log_start_offset(log);

@@ -26,8 +26,9 @@ void coll_api_offset_delete(coll_req_t *r)
     OffsetDeleteResponse_init(resp);
     coll_groups_t *g = r->srv->groups;
     coll_group_t *grp = NULL;
-    if (!g || r->srv->stopping) {
-        resp->ErrorCode = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        resp->ErrorCode = ce;
     } else if (req->GroupId.len <= 0) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;
     } else if (!(grp = coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)) ||

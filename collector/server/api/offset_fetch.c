@@ -81,8 +81,9 @@ static bool one_group(coll_req_t *r, trib_kstr_t gid, int32_t nreq, const trib_k
 {
     coll_groups_t *g = r->srv->groups;
     memset(out, 0, sizeof(*out));
-    if (!g || r->srv->stopping) {
-        out->error = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    int16_t ce = coll_groups_coordinator_error(g, gid.ptr, gid.len);
+    if (ce != TRIB_KAFKA_NONE) {
+        out->error = ce;
         return true;
     }
     if (gid.len <= 0) {

@@ -27,6 +27,17 @@
  * see cluster/local.c): consumers may read a batch before an acks=-1
  * producer hears it is durable, exactly as on a single Kafka broker.
  *
+ * On a cluster (a replicated backend) only the partition's leader takes
+ * appends (NOT_LEADER_OR_FOLLOWER elsewhere), and acks=-1 is Kafka's:
+ * NOT_ENOUGH_REPLICAS before the append when the committed ISR is smaller
+ * than min.insync.replicas; otherwise the partition waits until the high
+ * watermark (the minimum log end over the ISR, see server/replica.c)
+ * passes its last offset, then NONE, or NOT_ENOUGH_REPLICAS_AFTER_APPEND
+ * (offset kept) when the ISR fell below the minimum meanwhile;
+ * REQUEST_TIMED_OUT at TimeoutMs; NOT_LEADER_OR_FOLLOWER if leadership is
+ * lost while waiting. With fsync "ack" the high watermark counts the
+ * leader's log end only once it is durable, so no local wait is added.
+ *
  * Idempotent producers (ProducerId >= 0): per (producer id, partition) the
  * last five batches are remembered (server/producer_state.h); a retried
  * batch is answered with its original base offset and not appended again
@@ -62,13 +73,16 @@
  *     transactional batch gets INVALID_TXN_STATE, and control batches from
  *     clients get CORRUPT_MESSAGE;
  *   - compression.type is always "producer" (batches stored as sent);
- *   - TimeoutMs bounds nothing: an fsync is not abandoned half-way.
+ *   - TimeoutMs bounds only the wait for the ISR on a cluster: an fsync is
+ *     not abandoned half-way.
  *   - RecordErrors (v8+) name at most the first faulty record (Kafka lists
  *     every one); a request is accepted or refused whole either way.
  */
 #include "server/server_int.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kafka/gen/kafka_messages.h"
@@ -89,19 +103,97 @@ typedef struct pwait {
     ProduceResponse_PartitionProduceResponse *out;
 } pwait_t;
 
+/* A partition waiting for the high watermark (acks=all on a replicated partition). */
+typedef struct hwait {
+    coll_hwait_t w;
+    coll_req_t *r;
+    ProduceResponse_PartitionProduceResponse *out;
+    struct hwait *next_in_req;
+} hwait_t;
+
 typedef struct produce_ctx {
     ProduceResponse *resp;
     bool waiting;
+    hwait_t *hwaits;     /* this request's partitions parked on a high watermark */
+    coll_parked_t timer; /* TimeoutMs for them, in the purgatory (no watches) */
+    bool timer_parked;
 } produce_ctx_t;
 
 static void produce_done(coll_req_t *r)
 {
     produce_ctx_t *ctx = r->ctx;
+    if (ctx->timer_parked) {
+        ctx->timer_parked = false;
+        coll_purgatory_remove(&r->srv->purgatory, &ctx->timer);
+    }
     if (ctx->waiting) {
         ctx->waiting = false;
         r->srv->produce_waiting--;
     }
     coll_req_respond(r, &ProduceResponse_codec, ctx->resp);
+}
+
+static void hwait_done(coll_hwait_t *cw, int16_t error)
+{
+    hwait_t *w = cw->data;
+    coll_req_t *r = w->r;
+    produce_ctx_t *ctx = r->ctx;
+    if (error != TRIB_KAFKA_NONE) {
+        w->out->ErrorCode = error;
+        if (error != TRIB_KAFKA_NOT_ENOUGH_REPLICAS_AFTER_APPEND) {
+            /* Kafka keeps the offset only for NOT_ENOUGH_REPLICAS_AFTER_APPEND. */
+            w->out->BaseOffset = -1;
+        }
+        coll_req_note_error(r, error);
+    }
+    r->pending--;
+    if (r->pending == 0 && ctx->waiting) {
+        produce_done(r);
+    }
+}
+
+/* TimeoutMs ran out (or the server stops) with partitions still waiting. */
+static void hwait_timeout(coll_parked_t *pk)
+{
+    coll_req_t *r = pk->req;
+    produce_ctx_t *ctx = r->ctx;
+    ctx->timer_parked = false;
+    int16_t e = r->srv->stopping ? TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER : TRIB_KAFKA_REQUEST_TIMED_OUT;
+    /*
+     * The last cancel answers the request and may free it (and its arena,
+     * where the list lives): collect the waiting ones first.
+     */
+    size_t n = 0;
+    for (hwait_t *w = ctx->hwaits; w; w = w->next_in_req) {
+        n += w->w.prt != NULL;
+    }
+    hwait_t *one[8];
+    hwait_t **v = n <= 8 ? one : malloc(n * sizeof(*v));
+    if (!v) {
+        /* No memory for the list: answer them one by one from the head (never the freed tail). */
+        hwait_t *w = ctx->hwaits;
+        while (n-- > 0) {
+            while (!w->w.prt) {
+                w = w->next_in_req;
+            }
+            hwait_t *next = w->next_in_req;
+            coll_replica_hwait_cancel(&w->w, e);
+            w = next;
+        }
+        return;
+    }
+    size_t k = 0;
+    for (hwait_t *w = ctx->hwaits; w; w = w->next_in_req) {
+        if (w->w.prt) {
+            v[k++] = w;
+        }
+    }
+    for (size_t i = 0; i < k; i++) {
+        coll_replica_hwait_cancel(&v[i]->w, e);
+    }
+    if (v != one) {
+        free(v);
+    }
 }
 
 static void durable_cb(coll_durable_req_t *dreq, int status)
@@ -315,6 +407,12 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
         return;
     }
     coll_prt_t *prt = coll_prt(p);
+    bool replicated = coll_cluster_replicated(s->cluster);
+    if (replicated &&
+        (!coll_partition_leads(p, coll_cluster_node_id(s->cluster)) || (prt && !prt->leader))) {
+        fail(r, out, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER, NULL);
+        return;
+    }
     if (!prt || !p->log) {
         fail(r, out, TRIB_KAFKA_KAFKA_STORAGE_ERROR, "partition not available");
         return;
@@ -323,9 +421,18 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
         fail(r, out, TRIB_KAFKA_CORRUPT_MESSAGE, "no records");
         return;
     }
-    if (acks == -1 && t->config.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i > 1) {
+    int64_t min_isr = t->config.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i;
+    if (acks == -1 && !replicated && min_isr > 1) {
         fail(r, out, TRIB_KAFKA_NOT_ENOUGH_REPLICAS,
              "min.insync.replicas is above 1 and this node is the only replica");
+        return;
+    }
+    if (acks == -1 && replicated && p->nisr < min_isr) {
+        /* Kafka counts the committed ISR here, before anything is appended. */
+        char msg[128];
+        snprintf(msg, sizeof(msg), "the ISR has %d replicas, min.insync.replicas is %d",
+                 (int)p->nisr, (int)min_isr);
+        fail(r, out, TRIB_KAFKA_NOT_ENOUGH_REPLICAS, coll_req_strdup(r, trib_kstr(msg)));
         return;
     }
     /* The records are a view into the request frame, which this request owns. */
@@ -407,6 +514,29 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     s->metrics.batches_in += n;
     coll_prt_appended(prt, len);
 
+    if (acks == -1 && prt->leader) {
+        /*
+         * The high watermark passing the batch means every member of the
+         * ISR has it (and, with fsync ack, has it on disk, the leader too).
+         */
+        hwait_t *w = coll_req_alloc(r, sizeof(*w));
+        if (!w) {
+            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+            return;
+        }
+        produce_ctx_t *ctx = r->ctx;
+        w->r = r;
+        w->out = out;
+        w->w.required = info.last_offset + 1;
+        w->w.min_isr = (int32_t)min_isr;
+        w->w.done = hwait_done;
+        w->w.data = w;
+        w->next_in_req = ctx->hwaits;
+        ctx->hwaits = w;
+        r->pending++;
+        coll_replica_hwait(prt, &w->w);
+        return;
+    }
     if (acks == -1 && s->cfg.fsync == COLL_FSYNC_ACK) {
         pwait_t *w = coll_req_alloc(r, sizeof(*w));
         if (!w) {
@@ -509,6 +639,18 @@ void coll_api_produce(coll_req_t *r)
     if (r->pending > 0) {
         ctx->waiting = true;
         r->srv->produce_waiting++;
+        if (ctx->hwaits) {
+            /* Kafka's DelayedProduce: REQUEST_TIMED_OUT for what is still waiting at TimeoutMs. */
+            ctx->timer.req = r;
+            ctx->timer.complete = hwait_timeout;
+            uint64_t now = uv_now(r->srv->loop);
+            ctx->timer.deadline_ms = now + (uint64_t)(req->TimeoutMs > 0 ? req->TimeoutMs : 0);
+            if (coll_purgatory_park(&r->srv->purgatory, &ctx->timer, now) == 0) {
+                ctx->timer_parked = true;
+            } else {
+                hwait_timeout(&ctx->timer); /* stopping: answer now */
+            }
+        }
         return;
     }
     produce_done(r);

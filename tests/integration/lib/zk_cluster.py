@@ -20,10 +20,12 @@ block ends, every process is stopped (SIGCONT first for a paused one) and
 the collectors' logs are checked for sanitizer reports. scripts/cluster
 uses the same module for `up`, `status` and `down`.
 """
+import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -77,6 +79,82 @@ def zk_four_letter(port, cmd=b"ruok", timeout=2.0):
             if not chunk:
                 return out
             out += chunk
+
+
+class ZkReader:
+    """A read-only ZooKeeper client over the wire protocol (jute), enough for tests to
+    check znodes: get(path) -> (bytes, version) or None, children(path) -> [names]."""
+
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        # ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd.
+        body = struct.pack(">iqiq", 0, 0, 10000, 0) + struct.pack(">i", 16) + b"\0" * 16
+        self._send(body)
+        self._recv()
+        self.xid = 0
+
+    def _send(self, body):
+        self.sock.sendall(struct.pack(">i", len(body)) + body)
+
+    def _recvn(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise OSError("zookeeper closed the connection")
+            out += chunk
+        return out
+
+    def _recv(self):
+        (n,) = struct.unpack(">i", self._recvn(4))
+        return self._recvn(n)
+
+    @staticmethod
+    def _path(path):
+        p = path.encode()
+        return struct.pack(">i", len(p)) + p
+
+    def _call(self, op, path):
+        self.xid += 1
+        self._send(struct.pack(">ii", self.xid, op) + self._path(path) + b"\0")
+        while True:
+            r = self._recv()
+            xid, _zxid, err = struct.unpack(">iqi", r[:16])
+            if xid == self.xid:
+                return err, r[16:]
+
+    def get(self, path):
+        err, r = self._call(4, path)  # getData
+        if err == -101:  # NONODE
+            return None
+        if err != 0:
+            raise OSError("zookeeper getData %s: error %d" % (path, err))
+        (n,) = struct.unpack(">i", r[:4])
+        data = r[4:4 + n] if n >= 0 else b""
+        stat = r[4 + max(n, 0):]
+        version = struct.unpack(">i", stat[32:36])[0]
+        return data, version
+
+    def get_json(self, path):
+        v = self.get(path)
+        return (json.loads(v[0].decode()), v[1]) if v else None
+
+    def children(self, path):
+        err, r = self._call(8, path)  # getChildren
+        if err == -101:
+            return None
+        if err != 0:
+            raise OSError("zookeeper getChildren %s: error %d" % (path, err))
+        (n,) = struct.unpack(">i", r[:4])
+        out, off = [], 4
+        for _ in range(n):
+            (ln,) = struct.unpack(">i", r[off:off + 4])
+            out.append(r[off + 4:off + 4 + ln].decode())
+            off += 4 + ln
+        return out
+
+    def close(self):
+        self.sock.close()
 
 
 class ZooKeeper:
@@ -161,6 +239,10 @@ class ZooKeeper:
     @property
     def connect(self):
         return "127.0.0.1:%d%s" % (self.port, CHROOT)
+
+    def reader(self):
+        """A ZkReader on this server; paths are absolute (CHROOT + "/brokers/...")."""
+        return ZkReader(self.port)
 
 
 class Broker:

@@ -10,7 +10,11 @@
  *   truncations of a valid document at every byte, bad escapes, deep
  *   nesting, overlong strings, trailing bytes, wrong types;
  * - /controller, /controller_epoch and /cluster/id values;
- * - connect strings with and without chroot, and the bad ones.
+ * - connect strings with and without chroot, and the bad ones;
+ * - topic assignments, partition states, topic configs and producer id
+ *   blocks: Kafka 2.8's own JSON is read, what is written reads back, and
+ *   malformed documents (every truncation, bad partition numbering,
+ *   duplicate replicas, wrong types) are refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -214,12 +218,222 @@ static void test_connect(void **state)
     assert_int_equal(coll_zk_check_connect(NULL, &why), -EINVAL);
 }
 
+static void test_assignment(void **state)
+{
+    (void)state;
+    /* As Kafka 2.8 writes it (keys in any order, partitions unordered). */
+    static const char kafka[] =
+        "{\"removing_replicas\":{},\"partitions\":{\"1\":[3,1,2],\"0\":[2,3,1],\"2\":[1,2,3]},"
+        "\"topic_id\":\"TEvbjMqGTA6H1fZeocxfHA\",\"adding_replicas\":{\"0\":[4]},\"version\":3}";
+    coll_zk_assignment_t a;
+    const char *why = NULL;
+    assert_int_equal(coll_zk_assignment_decode(kafka, strlen(kafka), &a, &why), 0);
+    assert_int_equal(a.npartitions, 3);
+    assert_string_equal(a.topic_id, "TEvbjMqGTA6H1fZeocxfHA");
+    assert_int_equal(a.off[0], 0);
+    assert_int_equal(a.off[3], 9);
+    assert_int_equal(a.ids[0], 2);
+    assert_int_equal(a.ids[3], 3);
+    assert_int_equal(a.ids[6], 1);
+    size_t len = 0;
+    char *json = coll_zk_assignment_encode(&a, &len);
+    assert_non_null(json);
+    assert_int_equal(strlen(json), len);
+    assert_string_equal(json,
+                        "{\"version\":3,\"partitions\":{\"0\":[2,3,1],\"1\":[3,1,2],\"2\":[1,2,"
+                        "3]},\"topic_id\":\"TEvbjMqGTA6H1fZeocxfHA\",\"adding_replicas\":{},"
+                        "\"removing_replicas\":{}}");
+    coll_zk_assignment_t b;
+    assert_int_equal(coll_zk_assignment_decode(json, len, &b, &why), 0);
+    assert_int_equal(b.npartitions, 3);
+    assert_memory_equal(a.ids, b.ids, 9 * sizeof(int32_t));
+    /* Every truncation is refused, never read past. */
+    for (size_t i = 0; i < len; i++) {
+        coll_zk_assignment_t c;
+        char *cut = malloc(i ? i : 1);
+        memcpy(cut, json, i);
+        assert_int_equal(coll_zk_assignment_decode(cut, i, &c, &why), -EINVAL);
+        free(cut);
+    }
+    free(json);
+    coll_zk_assignment_free(&a);
+    coll_zk_assignment_free(&b);
+    /* No topic_id (Kafka before 2.8): read, and written back as null. */
+    static const char old[] = "{\"version\":1,\"partitions\":{\"0\":[1]}}";
+    assert_int_equal(coll_zk_assignment_decode(old, strlen(old), &a, &why), 0);
+    assert_string_equal(a.topic_id, "");
+    json = coll_zk_assignment_encode(&a, &len);
+    assert_non_null(strstr(json, "\"topic_id\":null"));
+    free(json);
+    coll_zk_assignment_free(&a);
+    static const char *const bad[] = {
+        "{\"partitions\":{\"0\":[1],\"2\":[1]}}",     /* a gap */
+        "{\"partitions\":{\"1\":[1]}}",               /* not from 0 */
+        "{\"partitions\":{\"0\":[1,1]}}",             /* a broker twice */
+        "{\"partitions\":{\"0\":[]}}",                /* no replica */
+        "{\"partitions\":{\"0\":[-1]}}",              /* negative id */
+        "{\"partitions\":{\"00\":[1]}}",              /* leading zero */
+        "{\"partitions\":{\"x\":[1]}}",               /* not a number */
+        "{\"partitions\":{\"0\":[1],\"0\":[2]}}",     /* listed twice */
+        "{\"partitions\":[1,2]}",                     /* not an object */
+        "{\"partitions\":{\"0\":[1.5]}}",             /* not an integer */
+        "{\"partitions\":{\"0\":[2147483648]}}",      /* out of range */
+        "{\"version\":3}",                            /* no partitions */
+        "{\"partitions\":{\"0\":[1]},\"topic_id\":1}" /* topic_id not a string */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (coll_zk_assignment_decode(bad[i], strlen(bad[i]), &a, &why) != -EINVAL) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+        assert_non_null(why);
+    }
+}
+
+static void test_state(void **state)
+{
+    (void)state;
+    static const char kafka[] =
+        "{\"controller_epoch\":7,\"leader\":2,\"version\":1,\"leader_epoch\":12,\"isr\":[2,3]}";
+    coll_zk_state_t s;
+    const char *why = NULL;
+    assert_int_equal(coll_zk_state_decode(kafka, strlen(kafka), &s, &why), 0);
+    assert_int_equal(s.controller_epoch, 7);
+    assert_int_equal(s.leader, 2);
+    assert_int_equal(s.leader_epoch, 12);
+    assert_int_equal(s.nisr, 2);
+    assert_int_equal(s.isr[1], 3);
+    char json[256];
+    int n = coll_zk_state_encode(&s, json, sizeof(json));
+    assert_int_equal(n, (int)strlen(kafka));
+    assert_string_equal(json, kafka);
+    assert_int_equal(coll_zk_state_encode(&s, json, 20), -ENOSPC);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(coll_zk_state_decode(kafka, (size_t)i, &s, &why), -EINVAL);
+    }
+    /* No leader (offline), and Kafka's -2 while a topic is deleted: both -1 here. */
+    static const char none[] =
+        "{\"controller_epoch\":1,\"leader\":-1,\"version\":1,\"leader_epoch\":3,\"isr\":[3]}";
+    assert_int_equal(coll_zk_state_decode(none, strlen(none), &s, &why), 0);
+    assert_int_equal(s.leader, -1);
+    static const char del[] =
+        "{\"controller_epoch\":1,\"leader\":-2,\"version\":1,\"leader_epoch\":-2,\"isr\":[]}";
+    assert_int_equal(coll_zk_state_decode(del, strlen(del), &s, &why), 0);
+    assert_int_equal(s.leader, -1);
+    assert_int_equal(s.nisr, 0);
+    static const char *const bad[] = {
+        "{\"leader\":1,\"leader_epoch\":0}",               /* no isr */
+        "{\"leader\":1,\"isr\":[1]}",                      /* no epoch */
+        "{\"leader_epoch\":0,\"isr\":[1]}",                /* no leader */
+        "{\"leader\":1,\"leader_epoch\":0,\"isr\":[1,1]}", /* a broker twice */
+        "{\"leader\":-3,\"leader_epoch\":0,\"isr\":[1]}",  /* bad leader */
+        "{\"leader\":1,\"leader_epoch\":0,\"isr\":\"1\"}", /* isr not an array */
+        "{\"leader\":1,\"leader_epoch\":0,\"isr\":[1]} x", /* trailing bytes */
+        "{\"leader\":1,\"leader_epoch\":99999999999,\"isr\":[1]}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (coll_zk_state_decode(bad[i], strlen(bad[i]), &s, &why) != -EINVAL) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+    }
+    /* An ISR longer than the bound is refused, not overflowed. */
+    char big[1024] = "{\"leader\":0,\"leader_epoch\":0,\"isr\":[0";
+    for (int i = 1; i <= COLL_ZK_MAX_REPLICAS; i++) {
+        snprintf(big + strlen(big), sizeof(big) - strlen(big), ",%d", i);
+    }
+    strcat(big, "]}");
+    assert_int_equal(coll_zk_state_decode(big, strlen(big), &s, &why), -EINVAL);
+}
+
+typedef struct kvs {
+    char names[8][64], values[8][64];
+    int n;
+} kvs_t;
+
+static int kv_acc(void *arg, const char *name, const char *value)
+{
+    kvs_t *k = arg;
+    if (k->n >= 8) {
+        return -1;
+    }
+    snprintf(k->names[k->n], 64, "%s", name);
+    snprintf(k->values[k->n], 64, "%s", value);
+    k->n++;
+    return 0;
+}
+
+static void test_config(void **state)
+{
+    (void)state;
+    static const char kafka[] =
+        "{\"version\":1,\"config\":{\"retention.ms\":\"3600000\",\"cleanup.policy\":\"compact\"}}";
+    kvs_t k;
+    memset(&k, 0, sizeof(k));
+    const char *why = NULL;
+    assert_int_equal(coll_zk_config_decode(kafka, strlen(kafka), kv_acc, &k, &why), 0);
+    assert_int_equal(k.n, 2);
+    assert_string_equal(k.names[0], "retention.ms");
+    assert_string_equal(k.values[0], "3600000");
+    const char *names[] = {"retention.ms", "cleanup.policy"};
+    const char *values[] = {"3600000", "compact"};
+    size_t len;
+    char *json = coll_zk_config_encode(names, values, 2, &len);
+    assert_string_equal(json, kafka);
+    free(json);
+    json = coll_zk_config_encode(NULL, NULL, 0, &len);
+    assert_string_equal(json, "{\"version\":1,\"config\":{}}");
+    free(json);
+    static const char *const bad[] = {"{\"config\":{\"a\":1}}", "{\"config\":[\"a\"]}",
+                                      "{\"config\":{\"a\":\"b\"}", "{\"config\":{\"a\" \"b\"}}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&k, 0, sizeof(k));
+        if (coll_zk_config_decode(bad[i], strlen(bad[i]), kv_acc, &k, &why) != -EINVAL) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+    }
+}
+
+static void test_pid_block(void **state)
+{
+    (void)state;
+    static const char kafka[] =
+        "{\"version\":1,\"broker\":2,\"block_start\":\"1000\",\"block_end\":\"1999\"}";
+    coll_zk_pid_block_t b;
+    const char *why = NULL;
+    assert_int_equal(coll_zk_pid_block_decode(kafka, strlen(kafka), &b, &why), 0);
+    assert_int_equal(b.broker, 2);
+    assert_int_equal(b.start, 1000);
+    assert_int_equal(b.end, 1999);
+    char json[256];
+    assert_int_equal(coll_zk_pid_block_encode(&b, json, sizeof(json)), (int)strlen(kafka));
+    assert_string_equal(json, kafka);
+    static const char *const bad[] = {
+        "{\"broker\":1,\"block_start\":1000,\"block_end\":\"1999\"}", /* not a string */
+        "{\"broker\":1,\"block_start\":\"1x\",\"block_end\":\"1999\"}",
+        "{\"broker\":1,\"block_start\":\"2000\",\"block_end\":\"1999\"}", /* reversed */
+        "{\"broker\":1,\"block_start\":\"-5\",\"block_end\":\"1999\"}",
+        "{\"broker\":1,\"block_end\":\"1999\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (coll_zk_pid_block_decode(bad[i], strlen(bad[i]), &b, &why) != -EINVAL) {
+            fail_msg("accepted: %s", bad[i]);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_broker_roundtrip), cmocka_unit_test(test_broker_kafka),
-        cmocka_unit_test(test_broker_bad),       cmocka_unit_test(test_controller),
+        cmocka_unit_test(test_broker_roundtrip),
+        cmocka_unit_test(test_broker_kafka),
+        cmocka_unit_test(test_broker_bad),
+        cmocka_unit_test(test_controller),
         cmocka_unit_test(test_connect),
+        cmocka_unit_test(test_assignment),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_pid_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

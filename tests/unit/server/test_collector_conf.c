@@ -255,6 +255,9 @@ static void test_cluster(void **state)
         coll_cluster_config_t cc;
         coll_conf_to_cluster(&c, &cc);
         assert_string_equal(cc.rack, "r1");
+        coll_server_config_t sc;
+        coll_conf_to_server(&c, &sc);
+        assert_int_equal(sc.replica_lag_time_max_ms, 10000);
     } else {
         /* Built without the client: a clear error at the backend. */
         assert_int_equal(rc, TRIB_ECONFIG);
