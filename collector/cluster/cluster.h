@@ -330,6 +330,9 @@ typedef struct coll_cluster_admin {
                               coll_admin_cb cb, void *cbarg);
     void (*alter_configs)(void *arg, coll_topic_t *t, const coll_tcfg_t *overrides, uint32_t mask,
                           coll_admin_cb cb, void *cbarg);
+    /* ElectLeaders (PREFERRED) for one partition; only the controller elects. */
+    void (*elect_preferred)(void *arg, coll_topic_t *t, int32_t partition, coll_admin_cb cb,
+                            void *cbarg);
     /* 0, or -EAGAIN while no producer id block is at hand (fetched meanwhile). */
     int (*next_producer_id)(void *arg, int64_t *pid);
     void *arg;
@@ -354,6 +357,14 @@ void coll_cluster_delete_topic_async(coll_cluster_t *c, coll_topic_t *t, coll_ad
                                      void *arg);
 void coll_cluster_create_partitions_async(coll_cluster_t *c, coll_topic_t *t, int32_t total,
                                           bool validate_only, coll_admin_cb cb, void *arg);
+/*
+ * ElectLeaders, preferred election: the partition's first replica leads when
+ * it is alive and in the ISR (ELECTION_NOT_NEEDED when it leads already,
+ * PREFERRED_LEADER_NOT_AVAILABLE when it cannot; NOT_CONTROLLER on a
+ * broker that is not the controller).
+ */
+void coll_cluster_elect_preferred_async(coll_cluster_t *c, coll_topic_t *t, int32_t partition,
+                                        coll_admin_cb cb, void *arg);
 void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
                                       const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
                                       bool replace, bool validate_only, coll_admin_cb cb,

@@ -29,8 +29,8 @@ int coll_cluster_zk_set_replicas(coll_partition_t *p, const int32_t *ids, int32_
 /*
  * This node holds a replica of p: opens its log (created with the topic's
  * id if missing; a log left by an earlier topic of the same name, with
- * another topic id, is emptied) and runs partition_added. 0, or an error
- * with err set.
+ * another topic id, was deleted in the cluster: it is deleted here and a
+ * new one created) and runs partition_added. 0, or an error with err set.
  */
 int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *err);
 /* p is no longer hosted here: partition_removing runs; the log stays in the storage. */

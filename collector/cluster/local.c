@@ -1589,6 +1589,16 @@ void coll_cluster_create_partitions_async(coll_cluster_t *c, coll_topic_t *t, in
     c->admin.create_partitions(c->admin.arg, t, total, validate_only, cb, arg);
 }
 
+void coll_cluster_elect_preferred_async(coll_cluster_t *c, coll_topic_t *t, int32_t partition,
+                                        coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.elect_preferred) {
+        admin_unavailable(cb, arg);
+        return;
+    }
+    c->admin.elect_preferred(c->admin.arg, t, partition, cb, arg);
+}
+
 void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
                                       const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
                                       bool replace, bool validate_only, coll_admin_cb cb, void *arg)
@@ -1739,17 +1749,28 @@ int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *e
         if (coll_log_topic_id(log, id.b) == 0 && !coll_uuid_is_zero(&t->id) &&
             memcmp(id.b, t->id.b, 16) != 0) {
             /*
-             * A log of an earlier topic of this name (deleted while this node
-             * was away): not served and not touched, as Kafka refuses a
-             * replica whose topic id differs (INCONSISTENT_TOPIC_ID).
+             * A log of an earlier topic of this name, deleted in the cluster
+             * while this node was away: ZooKeeper names this topic with
+             * another id, so that incarnation is gone everywhere. Its log
+             * is deleted and the replica starts empty, as a new one.
              */
             char a[23], b[23];
             coll_uuid_format(&id, a);
             coll_uuid_format(&t->id, b);
-            return trib_error_set(err, TRIB_ESTATE,
-                                  "%s-%d: the log on disk belongs to topic id %s, the topic is "
-                                  "now %s: not served (move the directory away to host it)",
-                                  t->name, (int)p->index, a, b);
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                     "%s-%d: the log on disk belongs to topic id %s, deleted in the cluster; "
+                     "the topic is now %s: the old log is deleted",
+                     t->name, (int)p->index, a, b);
+            rc = coll_storage_delete_log(c->st, log, NULL, NULL);
+            log = NULL;
+            if (rc) {
+                return trib_error_set(err, rc, "%s-%d: deleting the old log: %s", t->name,
+                                      (int)p->index, trib_strerror(rc));
+            }
+            rc = coll_storage_create_log(c->st, t->name, p->index, &lc, t->id.b, &log, err);
+            if (rc) {
+                return rc;
+            }
         }
         rc = coll_log_set_config(log, &lc);
         if (rc) {

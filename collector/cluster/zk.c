@@ -1112,8 +1112,14 @@ static void refresh_brokers(coll_zk_t *z)
 
 /* ---- controlled shutdown ----------------------------------------------------------- */
 
-static size_t leading(const coll_zk_t *z)
+/*
+ * The partitions this broker leads; *movable: those with another in-sync
+ * replica that is registered and not shutting down (the controller can
+ * move only these).
+ */
+static size_t leading(const coll_zk_t *z, size_t *movable)
 {
+    *movable = 0;
     if (!z->cluster) {
         return 0;
     }
@@ -1125,7 +1131,19 @@ static size_t leading(const coll_zk_t *z)
     coll_cluster_topics(z->cluster, topics);
     for (size_t i = 0; i < n; i++) {
         for (int32_t k = 0; k < topics[i]->npartitions; k++) {
-            count += topics[i]->partitions[k]->leader == z->self.id ? 1 : 0;
+            const coll_partition_t *p = topics[i]->partitions[k];
+            if (p->leader != z->self.id) {
+                continue;
+            }
+            count++;
+            for (int32_t r = 0; r < p->nisr; r++) {
+                const coll_zk_broker_t *b =
+                    p->isr[r] != z->self.id ? coll_zk_broker_find(z, p->isr[r]) : NULL;
+                if (b && !b->shutting_down) {
+                    (*movable)++;
+                    break;
+                }
+            }
         }
     }
     free(topics);
@@ -1149,9 +1167,15 @@ static void cs_finish(coll_zk_t *z, const char *how)
 static void cs_tick(uv_timer_t *t)
 {
     coll_zk_t *z = t->data;
-    size_t n = leading(z);
+    size_t movable;
+    size_t n = leading(z, &movable);
     if (n == 0) {
         cs_finish(z, "this broker leads no partition");
+    } else if (movable == 0) {
+        char how[128];
+        snprintf(how, sizeof(how), "%zu partitions have no other live in-sync replica to lead them",
+                 n);
+        cs_finish(z, how);
     } else if (uv_now(z->loop) >= z->cs_deadline) {
         char how[128];
         snprintf(how, sizeof(how), "still leading %zu partitions after the timeout", n);
@@ -1179,9 +1203,12 @@ void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)
     z->cs_done = done;
     z->cs_arg = arg;
     z->cs_active = true;
-    size_t n = leading(z);
-    if (!z->registered || z->conn != CONN_CONNECTED || !z->zh || n == 0) {
-        cs_finish(z, n == 0 ? "this broker leads no partition" : "not registered");
+    size_t movable;
+    size_t n = leading(z, &movable);
+    if (!z->registered || z->conn != CONN_CONNECTED || !z->zh || n == 0 || movable == 0) {
+        cs_finish(z, n == 0         ? "this broker leads no partition"
+                     : movable == 0 ? "no other live in-sync replica can lead its partitions"
+                                    : "not registered");
         return;
     }
     z->self.shutting_down = true;
@@ -1241,9 +1268,10 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
     z->fatal = cfg->fatal;
     z->fatal_arg = cfg->arg;
     z->cluster = cfg->cluster;
-    if (coll_zk_ctl_new(z) != 0 || coll_zk_topics_new(z) != 0) {
+    if (coll_zk_ctl_new(z) != 0 || coll_zk_pid_new(z) != 0 || coll_zk_topics_new(z) != 0) {
         coll_zk_topics_free(z);
         coll_zk_ctl_free(z);
+        coll_zk_pid_free(z);
         free(z->hosts);
         free(z);
         return -ENOMEM;
@@ -1303,6 +1331,7 @@ void coll_zk_free(coll_zk_t *z)
     }
     coll_zk_topics_free(z);
     coll_zk_ctl_free(z);
+    coll_zk_pid_free(z);
     free(z->brokers);
     free(z->pending);
     free(z->hosts);

@@ -64,7 +64,8 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
  * "shutting_down": true, so the controller moves this broker's leaderships
  * to other live ISR members and takes it out of the ISRs; done(arg) runs
  * once this broker leads no partition, or after timeout_ms, or at once
- * when it is not registered (then close the session). Called once.
+ * when it is not registered or no partition it leads has another live
+ * in-sync replica (then close the session). Called once.
  */
 void coll_zk_controlled_shutdown(coll_zk_t *z, uint32_t timeout_ms, void (*done)(void *arg),
                                  void *arg);

@@ -53,6 +53,7 @@
 #include "cluster/cluster_int.h"
 #include "cluster/zk_int.h"
 #include "tributary/buf.h"
+#include "tributary/kafka_error.h"
 #include "tributary/log.h"
 #include "tributary/prom.h"
 
@@ -68,6 +69,8 @@ typedef struct ctl_op {
     uint64_t gen;
     int32_t part;
     bool leader_change, create;
+    coll_admin_cb cb; /* ElectLeaders: answered when written */
+    void *cbarg;
     zoo_op_result_t results[1];
     char name[];
 } ctl_op_t;
@@ -98,10 +101,30 @@ static bool ready(const coll_zk_t *z)
     return z->is_controller && z->brokers_loaded && z->ctl && z->conn == CONN_CONNECTED;
 }
 
+static void op_answer(ctl_op_t *op, int16_t code, const char *msg)
+{
+    if (!op->cb) {
+        return;
+    }
+    coll_admin_result_t res;
+    res.code = code;
+    snprintf(res.msg, sizeof(res.msg), "%s", msg ? msg : "");
+    op->cb(op->cbarg, &res);
+    op->cb = NULL;
+}
+
 static void written(void *arg, int rc, bool fenced)
 {
     ctl_op_t *op = arg;
     coll_zk_t *z = op->z;
+    if (rc == ZOK) {
+        op_answer(op, 0, NULL);
+    } else if (fenced) {
+        op_answer(op, TRIB_KAFKA_NOT_CONTROLLER, "This broker is no longer the controller.");
+    } else {
+        op_answer(op, TRIB_KAFKA_REQUEST_TIMED_OUT,
+                  "The partition's state changed meanwhile: ask again.");
+    }
     if (coll_zk_gone(z, rc)) {
         free(op);
         return;
@@ -199,10 +222,22 @@ static void create_state(coll_zk_t *z, zk_topic_t *zt, int32_t i, const coll_par
 
 void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
 {
-    if (!ready(z) || !zt->t || zt->deleting || i < 0 || i >= zt->nparts) {
+    if (i < 0 || i >= zt->nparts) {
         return;
     }
     zk_part_t *zp = &zt->parts[i];
+    if (zp->elect_cb && !zp->reading && !zp->ctl_inflight) {
+        /* An ElectLeaders that waited for the partition's state to settle. */
+        coll_admin_cb cb = zp->elect_cb;
+        void *arg = zp->elect_arg;
+        zp->elect_cb = NULL;
+        zp->elect_arg = NULL;
+        coll_zk_ctl_elect_preferred(z, zt, i, cb, arg);
+        return;
+    }
+    if (!ready(z) || !zt->t || zt->deleting) {
+        return;
+    }
     coll_partition_t *p = coll_cluster_partition(zt->t, i);
     if (!p || zp->reading || zp->ctl_inflight || p->nreplicas == 0) {
         return;
@@ -309,6 +344,73 @@ void coll_zk_ctl_check_all(coll_zk_t *z)
         return;
     }
     coll_zk_topics_foreach(z, check_topic, NULL);
+}
+
+/* ---- preferred leader election (ElectLeaders) ------------------------------------------ */
+
+void coll_zk_ctl_elect_preferred(coll_zk_t *z, zk_topic_t *zt, int32_t i, coll_admin_cb cb,
+                                 void *arg)
+{
+    coll_admin_result_t res;
+    res.code = 0;
+    res.msg[0] = '\0';
+    zk_part_t *zp = &zt->parts[i];
+    coll_partition_t *p = zt->t ? coll_cluster_partition(zt->t, i) : NULL;
+    if (ready(z) && (zp->reading || zp->ctl_inflight) && !zp->elect_cb) {
+        /* Decided once the state in flight is read. */
+        zp->elect_cb = cb;
+        zp->elect_arg = arg;
+        return;
+    }
+    if (!ready(z)) {
+        res.code = TRIB_KAFKA_NOT_CONTROLLER;
+        snprintf(res.msg, sizeof(res.msg), "This broker is not the controller.");
+    } else if (!p || !zp->have_state || p->nreplicas == 0) {
+        res.code = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+        snprintf(res.msg, sizeof(res.msg), "The partition has no state yet.");
+    } else if (zp->st.leader == p->replicas[0]) {
+        res.code = TRIB_KAFKA_ELECTION_NOT_NEEDED;
+        snprintf(res.msg, sizeof(res.msg), "Leader election not needed for %s-%d.", zt->name,
+                 (int)i);
+    } else if (!up(z, p->replicas[0]) || !member(zp->st.isr, zp->st.nisr, p->replicas[0])) {
+        res.code = TRIB_KAFKA_PREFERRED_LEADER_NOT_AVAILABLE;
+        snprintf(res.msg, sizeof(res.msg),
+                 "Failed to elect leader for partition %s-%d: the preferred replica %" PRId32
+                 " is not alive or not in the ISR.",
+                 zt->name, (int)i, p->replicas[0]);
+    } else if (zp->reading || zp->ctl_inflight) {
+        res.code = TRIB_KAFKA_REQUEST_TIMED_OUT;
+        snprintf(res.msg, sizeof(res.msg), "Another change of the partition is in flight.");
+    }
+    if (res.code != 0) {
+        cb(arg, &res);
+        return;
+    }
+    coll_zk_state_t nw = zp->st;
+    nw.leader = p->replicas[0];
+    nw.leader_epoch = zp->st.leader_epoch + 1;
+    nw.controller_epoch = z->controller_epoch;
+    char json[1024], path[PATH_MAX_ZK];
+    int jl = coll_zk_state_encode(&nw, json, sizeof(json));
+    ctl_op_t *op = op_new(z, zt, i);
+    zoo_op_t zop;
+    if (op && jl >= 0 && coll_zk_topic_path(z, zt->name, 3, i, path, sizeof(path)) == 0) {
+        op->leader_change = true;
+        op->cb = cb;
+        op->cbarg = arg;
+        zoo_set_op_init(&zop, path, json, jl, zp->version, NULL);
+        if (coll_zk_controller_multi2(z, &zop, 1, op->results, written, op) == 0) {
+            zp->ctl_inflight = true;
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                     "%s-%d: preferred leader %" PRId32 " (was %" PRId32 "), leader epoch %" PRId32,
+                     zt->name, (int)i, nw.leader, zp->st.leader, nw.leader_epoch);
+            return;
+        }
+    }
+    free(op);
+    res.code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+    snprintf(res.msg, sizeof(res.msg), "The election could not be written.");
+    cb(arg, &res);
 }
 
 /* ---- deletion ---------------------------------------------------------------------------- */
@@ -422,12 +524,23 @@ void coll_zk_ctl_topic_gone(coll_zk_t *z, const char *name)
 
 /* ---- lifetime ------------------------------------------------------------------------------ */
 
+static void forget_deletion(coll_zk_t *z, zk_topic_t *zt, void *arg)
+{
+    (void)z;
+    (void)arg;
+    zt->deleting = zt->delete_issued = false;
+}
+
 void coll_zk_ctl_elected(coll_zk_t *z)
 {
     if (!z->ctl) {
         return;
     }
     z->ctl->listing = z->ctl->list_again = false;
+    if (z->topics) {
+        /* Deletions this broker started in an earlier term are issued again. */
+        coll_zk_topics_foreach(z, forget_deletion, NULL);
+    }
     /* The deletions first (their topics are not to get new states), then every partition. */
     coll_zk_ctl_check_deletions(z);
 }

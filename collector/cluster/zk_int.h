@@ -99,6 +99,7 @@ struct coll_zk {
     coll_cluster_t *cluster;
     struct zk_topics *topics;
     struct zk_ctl *ctl;
+    struct zk_pid *pid;
 };
 
 void coll_zk_rearm(coll_zk_t *z);
@@ -132,6 +133,9 @@ typedef struct zk_part {
     void *isr_arg;
     /* A controller write in flight. */
     bool ctl_inflight;
+    /* An ElectLeaders waiting for that write or a read to finish. */
+    coll_admin_cb elect_cb;
+    void *elect_arg;
 } zk_part_t;
 
 /* A topic listed under /brokers/topics. */
@@ -180,6 +184,14 @@ int coll_zk_alter_isr(void *arg, coll_partition_t *p, const int32_t *isr, int32_
                       void *cbarg);
 void coll_zk_topics_render_metrics(coll_zk_t *z, struct trib_buf *b);
 
+/* ---- zk_pid.c: producer id blocks ---- */
+int coll_zk_pid_new(coll_zk_t *z);
+void coll_zk_pid_free(coll_zk_t *z);
+/* Registered in a (new) session: reserve a block if none is at hand. */
+void coll_zk_pid_resync(coll_zk_t *z);
+/* coll_cluster_next_producer_id on this backend: 0, or -EAGAIN. */
+int coll_zk_next_producer_id(void *arg, int64_t *pid);
+
 /* ---- zk_controller.c (driven by zk_topics.c's cache) ---- */
 int coll_zk_ctl_new(coll_zk_t *z);
 void coll_zk_ctl_free(coll_zk_t *z);
@@ -192,6 +204,9 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t p);
 void coll_zk_ctl_check_all(coll_zk_t *z);
 /* A watch on /admin/delete_topics; true when it was one. */
 bool coll_zk_ctl_watch(coll_zk_t *z, int type, const char *path);
+/* ElectLeaders (preferred) for zt's partition p; cb answers once written. */
+void coll_zk_ctl_elect_preferred(coll_zk_t *z, zk_topic_t *zt, int32_t p, coll_admin_cb cb,
+                                 void *arg);
 /* Lists /admin/delete_topics (with a watch) and deletes the marked topics. */
 void coll_zk_ctl_check_deletions(coll_zk_t *z);
 /* A topic disappeared from the cache. */

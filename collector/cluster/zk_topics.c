@@ -195,6 +195,22 @@ static void isr_answer(zk_part_t *zp, coll_partition_t *p, int status)
     cb(arg, p, status);
 }
 
+/* Answers a waiting ElectLeaders of zp with code. */
+static void elect_answer(zk_part_t *zp, int16_t code, const char *msg)
+{
+    if (!zp->elect_cb) {
+        return;
+    }
+    coll_admin_cb cb = zp->elect_cb;
+    void *arg = zp->elect_arg;
+    zp->elect_cb = NULL;
+    zp->elect_arg = NULL;
+    coll_admin_result_t res;
+    res.code = code;
+    snprintf(res.msg, sizeof(res.msg), "%s", msg);
+    cb(arg, &res);
+}
+
 static void parts_reset(zk_topic_t *zt)
 {
     for (int32_t i = 0; i < zt->nparts; i++) {
@@ -202,6 +218,8 @@ static void parts_reset(zk_topic_t *zt)
         if (p) {
             isr_answer(&zt->parts[i], p, -ENOENT);
         }
+        elect_answer(&zt->parts[i], TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION,
+                     "The topic was deleted.");
     }
     free(zt->parts);
     zt->parts = NULL;
@@ -843,6 +861,7 @@ void coll_zk_topics_resync(coll_zk_t *z)
     }
     T->sess++;
     T->listing = T->list_again = false;
+    coll_zk_pid_resync(z);
     list_topics(z);
     coll_zk_topics_foreach(z, reread_topic, NULL);
 }
@@ -1455,6 +1474,18 @@ static void zk_alter_configs(void *arg, coll_topic_t *t, const coll_tcfg_t *ov, 
     coll_zk_rearm(z);
 }
 
+static void zk_elect_preferred(void *arg, coll_topic_t *t, int32_t partition, coll_admin_cb cb,
+                               void *cbarg)
+{
+    coll_zk_t *z = arg;
+    zk_topic_t *zt = coll_zk_topic_find(z, t->name, t->name_len);
+    if (!zt || partition < 0 || partition >= zt->nparts) {
+        answer(cb, cbarg, TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION, "Unknown partition.");
+        return;
+    }
+    coll_zk_ctl_elect_preferred(z, zt, partition, cb, cbarg);
+}
+
 /* ---- the leader's ISR changes ------------------------------------------------------------ */
 
 typedef struct isr_op {
@@ -1510,7 +1541,7 @@ int coll_zk_alter_isr(void *arg, coll_partition_t *p, const int32_t *isr, int32_
     if (zp->isr_inflight) {
         return -EBUSY;
     }
-    if (!z->zh || z->conn != CONN_CONNECTED) {
+    if (!z->zh || z->conn != CONN_CONNECTED || z->closing) {
         return -ENOTCONN;
     }
     isr_op_t *op = malloc(sizeof(*op));
@@ -1550,6 +1581,7 @@ static const coll_cluster_admin_t *admin_ops(void)
     ops.delete_topic = zk_delete_topic;
     ops.create_partitions = zk_create_partitions;
     ops.alter_configs = zk_alter_configs;
+    ops.elect_preferred = zk_elect_preferred;
     return &ops;
 }
 
@@ -1568,7 +1600,7 @@ int coll_zk_topics_new(coll_zk_t *z)
     T->timer_open = true;
     coll_cluster_admin_t a = *admin_ops();
     a.arg = z;
-    a.next_producer_id = NULL;
+    a.next_producer_id = coll_zk_next_producer_id;
     coll_cluster_set_admin(z->cluster, &a);
     return 0;
 }
@@ -1577,11 +1609,12 @@ static void cancel_isr(coll_zk_t *z, zk_topic_t *zt, void *arg)
 {
     (void)z;
     (void)arg;
-    for (int32_t i = 0; i < zt->nparts && zt->t; i++) {
-        coll_partition_t *p = coll_cluster_partition(zt->t, i);
+    for (int32_t i = 0; i < zt->nparts; i++) {
+        coll_partition_t *p = zt->t ? coll_cluster_partition(zt->t, i) : NULL;
         if (p) {
             isr_answer(&zt->parts[i], p, -ECANCELED);
         }
+        elect_answer(&zt->parts[i], TRIB_KAFKA_REQUEST_TIMED_OUT, "The broker is stopping.");
     }
 }
 

@@ -1974,8 +1974,10 @@ coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
     if (res.code != TRIB_KAFKA_NONE || !t) {
         /* Every FindCoordinator asks again (a full disk): a few lines a minute say it. */
         static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(60000, 3);
-        TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "cannot create %s: %s", name,
-                    res.msg);
+        /* On a cluster the creation goes through ZooKeeper: under way, not failed. */
+        bool pending = res.code == TRIB_KAFKA_LEADER_NOT_AVAILABLE;
+        TRIB_LOG_RL(&rl, pending ? TRIB_LOG_INFO : TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "%s %s: %s",
+                    pending ? "creating" : "cannot create", name, res.msg);
         return NULL;
     }
     return t;

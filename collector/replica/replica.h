@@ -89,5 +89,8 @@ void coll_fetchers_free(coll_fetchers_t *f);
 void coll_fetchers_follow(coll_fetchers_t *f, coll_prt_t *prt);
 /* Stops following prt (it became leader, or is going away). */
 void coll_fetchers_unfollow(coll_fetchers_t *f, coll_prt_t *prt);
+/* Prometheus samples: follower lag per partition, fetch errors, truncations. NULL is fine. */
+struct trib_buf;
+void coll_fetchers_render_metrics(coll_fetchers_t *f, struct trib_buf *b);
 
 #endif

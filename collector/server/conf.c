@@ -37,6 +37,10 @@ static const trib_config_option_t cluster_opts[] = {
      .def = "30000", .min = "1", .max = "2147483647",
      .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
              "(checked every half of it)"},
+    {TRIB_CONFIG_KEY("replica.fetch.max.bytes", coll_conf_cluster_t, replica_fetch_max_bytes, SIZE),
+     .def = "1MiB", .min = "1KiB", .max = "1GiB",
+     .desc = "bytes a follower asks per partition in each fetch from its leader (at least one "
+             "batch is returned however large)"},
     TRIB_CONFIG_END,
 };
 
@@ -392,4 +396,5 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
     out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
     out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
+    out->replica_fetch_max_bytes = (int32_t)c->cluster.replica_fetch_max_bytes;
 }

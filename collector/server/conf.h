@@ -96,6 +96,7 @@ typedef struct coll_conf_cluster {
     int64_t session_timeout; /* ms */
     const char *rack;
     int64_t replica_lag_time_max_ms;
+    uint64_t replica_fetch_max_bytes;
 } coll_conf_cluster_t;
 
 typedef struct coll_conf {

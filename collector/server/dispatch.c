@@ -27,6 +27,7 @@
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
  *   42   DeleteGroups             0-2       v2 flexible
+ *   43   ElectLeaders             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
  *   47   OffsetDelete             0
  *   60   DescribeCluster          0-1
@@ -78,6 +79,7 @@ const coll_api_t coll_apis[] = {
     {33, 0, 2, coll_api_alter_configs},
     {37, 0, 3, coll_api_create_partitions},
     {42, 0, 2, coll_api_delete_groups},
+    {43, 0, 2, coll_api_elect_leaders},
     {44, 0, 1, coll_api_incremental_alter_configs},
     {47, 0, 0, coll_api_offset_delete},
     {60, 0, 1, coll_api_describe_cluster},

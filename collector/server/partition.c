@@ -118,7 +118,7 @@ static int scan(coll_prt_t *prt, int64_t from, void (*fn)(coll_prt_t *, const tr
     return rc;
 }
 
-static void rebuild(coll_prt_t *prt)
+static void rebuild(coll_prt_t *prt, bool quiet)
 {
     coll_log_t *log = prt->p->log;
     char path[4096];
@@ -127,7 +127,7 @@ static void rebuild(coll_prt_t *prt)
     int64_t end = coll_log_end_offset(log);
     int rc = coll_pstate_read(&prt->producers, path, &off, &mts, &mbase);
     if (rc == 0 && off > end) {
-        TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+        TRIB_LOG(quiet ? TRIB_LOG_DEBUG : TRIB_LOG_WARN, COLL_SERVER_FACILITY,
                  "%s-%d: producer snapshot at offset %" PRId64 " is past the log end %" PRId64
                  ": rebuilding from the log",
                  prt->p->topic->name, (int)prt->p->index, off, end);
@@ -179,7 +179,7 @@ void coll_prt_attach(coll_server_t *s, coll_partition_t *p)
     coll_pstate_init(&prt->producers);
     p->rt = prt;
     if (p->log) {
-        rebuild(prt);
+        rebuild(prt, false);
     }
 }
 
@@ -215,6 +215,18 @@ void coll_prt_appended(coll_prt_t *prt, size_t bytes)
     coll_log_t *log = prt->p->log;
     coll_log_set_high_watermark(log, coll_log_end_offset(log));
     coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);
+}
+
+void coll_prt_truncated(coll_prt_t *prt)
+{
+    /*
+     * The producer state may remember batches that are gone: rebuilt from
+     * the snapshot if it is still below the log end, else from the whole
+     * log (a snapshot past the end is expected here, not a warning).
+     */
+    coll_pstate_clear(&prt->producers);
+    rebuild(prt, true);
+    coll_purgatory_wake(&prt->srv->purgatory, prt);
 }
 
 int coll_prt_snapshot(coll_prt_t *prt, bool force)

@@ -59,6 +59,7 @@ void coll_server_config_init(coll_server_config_t *c)
     c->fsync = COLL_FSYNC_ACK;
     c->backlog = 1024;
     c->replica_lag_time_max_ms = 30 * 1000;
+    c->replica_fetch_max_bytes = 1 << 20;
     coll_group_config_init(&c->groups);
 }
 
@@ -101,6 +102,9 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
         if (prev_leader == self || prev_leader_epoch != p->leader_epoch ||
             prev_leader != p->leader) {
             coll_replica_become_follower(prt);
+        }
+        if (!s->fetchers && !s->stopping && coll_fetchers_new(s, &s->fetchers) != 0) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "replica fetchers: out of memory");
         }
         if (s->fetchers) {
             coll_fetchers_follow(s->fetchers, prt);
@@ -337,6 +341,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         trib_prom_sample_u64(b, "tributary_group_committed_offsets", NULL, offsets);
     }
     coll_metrics_render_requests(m, b);
+    coll_fetchers_render_metrics(s->fetchers, b);
 
     static const struct {
         const char *name, *type, *help;
@@ -816,6 +821,7 @@ void coll_server_stop(coll_server_t *s, void (*cb)(void *arg), void *arg)
         coll_conn_stop_reading(c);
     }
     coll_purgatory_wake_all(&s->purgatory);
+    coll_fetchers_close(s->fetchers); /* no more appends from leaders */
     coll_groups_stop(s->groups);
     if (s->tick_open) {
         uv_ref((uv_handle_t *)&s->tick);
@@ -830,6 +836,8 @@ void coll_server_free(coll_server_t *s)
     }
     coll_groups_free(s->groups);
     s->groups = NULL;
+    coll_fetchers_free(s->fetchers);
+    s->fetchers = NULL;
     foreach_partition(s, detach_one, NULL);
     coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
     coll_cluster_set_hooks(s->cluster, &none);

@@ -89,6 +89,7 @@ void coll_api_describe_configs(coll_req_t *r);
 void coll_api_alter_configs(coll_req_t *r);
 void coll_api_delete_records(coll_req_t *r);
 void coll_api_create_partitions(coll_req_t *r);
+void coll_api_elect_leaders(coll_req_t *r);
 void coll_api_incremental_alter_configs(coll_req_t *r);
 void coll_api_describe_cluster(coll_req_t *r);
 /* The group coordinator's APIs (group/coordinator.c holds the state machine). */
@@ -295,6 +296,8 @@ void coll_prt_attach(coll_server_t *s, coll_partition_t *p);
 void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
 /* After an append: high watermark to the log end, wake parked fetches. */
 void coll_prt_appended(coll_prt_t *prt, size_t bytes);
+/* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
+void coll_prt_truncated(coll_prt_t *prt);
 /* Writes the producer state snapshot if it changed (or always with force). */
 int coll_prt_snapshot(coll_prt_t *prt, bool force);
 /*

@@ -3,11 +3,13 @@
 out, applied by every broker.
 
 One ZooKeeper and three collectors (lib/zk_cluster.py). Checks:
-  1. CreateTopics (confluent-kafka AdminClient) of a topic with 3 partitions,
-     replication factor 3 and a retention.ms override answers without error,
-     and right after it Metadata from every broker (confluent-kafka, and
-     kcat -L) shows 3 partitions, each with a leader, 3 replicas and 3 ISR
-     members; the leaders are spread (Kafka's round-robin assignment);
+  1. CreateTopics (confluent-kafka AdminClient, which sends it to the
+     controller) of a topic with 3 partitions, replication factor 3 and a
+     retention.ms override answers without error, and right after it
+     Metadata from the broker that answered shows 3 partitions, each with a
+     leader, 3 replicas and 3 ISR members, as do the others' (confluent-kafka,
+     and kcat -L) once their watches fired; the leaders are spread (Kafka's
+     round-robin assignment);
   2. the znodes hold Kafka's JSON: /brokers/topics/<t> (version 3, partitions,
      a 22-character topic_id, empty adding/removing_replicas), each
      partition's state (leader = first replica, leader_epoch 0, the ISR =
@@ -77,8 +79,10 @@ def main():
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
         cl.start()
         ids = [1, 2, 3]
-        cl.wait_controller(ids)
-        b1, b2, b3 = (cl.broker(i) for i in ids)
+        ctl = cl.wait_controller(ids)
+        # librdkafka sends admin requests to the controller: it is the broker that answers.
+        b1 = cl.broker(ctl)
+        b2, b3 = (cl.broker(i) for i in ids if i != ctl)
 
         # 1. Create, then Metadata from every broker at once.
         a1, a2, a3 = admin(b1.bootstrap), admin(b2.bootstrap), admin(b3.bootstrap)
@@ -86,7 +90,10 @@ def main():
             [NewTopic("orders", 3, 3, config={"retention.ms": "3600000"})],
             operation_timeout=30, request_timeout=60)
         fs["orders"].result(timeout=90)
-        log("created orders through broker 1")
+        log("created orders through broker %d" % b1.id)
+        parts = md_topic(b1.bootstrap, "orders")
+        check(fully_led(parts, 3, 3), "broker %d answered CreateTopics before the topic was "
+              "led: %s" % (b1.id, parts))
         for b in (b1, b2, b3):
             parts = md_topic(b.bootstrap, "orders")
             if not fully_led(parts, 3, 3):
@@ -97,9 +104,6 @@ def main():
             log("broker %d: %s" % (b.id, parts))
             kparts = kcat_topic(b.bootstrap, "orders")
             check(fully_led(kparts, 3, 3), "kcat -L on broker %d: %s" % (b.id, kparts))
-        parts = md_topic(b1.bootstrap, "orders")
-        check(fully_led(parts, 3, 3), "broker 1 answered CreateTopics before the topic was "
-              "led: %s" % parts)
         leaders = sorted(l for l, _, _ in parts.values())
         check(leaders == [1, 2, 3], "leaders are not spread over the brokers: %s" % leaders)
 
@@ -161,8 +165,8 @@ def main():
         # 5. Defaults: replication factor 3, explicitly and by auto-creation.
         fs = a3.create_topics([NewTopic("defaults", 2)], request_timeout=60)
         fs["defaults"].result(timeout=90)
-        check(fully_led(md_topic(b3.bootstrap, "defaults"), 2, 3), "topic 'defaults': %s"
-              % md_topic(b3.bootstrap, "defaults"))
+        wait_for("topic 'defaults' led with 3 replicas",
+                 lambda: fully_led(md_topic(b3.bootstrap, "defaults"), 2, 3), 30, 0.2)
         from kafka import KafkaProducer
         prod = KafkaProducer(bootstrap_servers=b2.bootstrap, max_block_ms=60000)
         try:

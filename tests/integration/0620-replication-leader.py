@@ -1,28 +1,26 @@
 # SPDX-License-Identifier: Apache-2.0
 """The leader side of replication on a three-broker cluster (lib/zk_cluster.py).
 
-Session timeout 6 s, replica.lag.time.max.ms 10 s. A topic with one
-partition, replication factor 3 and min.insync.replicas 2. The followers'
-fetches are Kafka's own protocol, so this test plays them with a raw
-client (Fetch with ReplicaId = the follower's id and CurrentLeaderEpoch)
-against the real leader:
-  1. an acks=all Produce is not answered while the followers lack the
-     batch; a consumer's Fetch and ListOffsets see nothing past the high
-     watermark (0) although the leader's log holds the records;
-     follower A's fetch at the log end does not move the high watermark
-     (B is in the ISR and behind); B's does: the produce is answered NONE
-     and the consumer sees the records;
-  2. B stops fetching and an acks=1 record puts it behind the log end
-     (a follower at the log end stays in sync however long it is silent,
-     as in Kafka): after the lag time the leader shrinks the ISR to
-     [leader, A] (the state znode in ZooKeeper, Metadata, the leader's
-     tributary_isr_shrinks_total and tributary_under_replicated_partitions);
-     acks=all works with A alone following;
-  3. A stops too and both follower brokers are SIGSTOPped: the ISR becomes
-     the leader alone and acks=all gets NOT_ENOUGH_REPLICAS (kafka-python,
-     no retries);
-  4. the brokers resumed and both followers fetching at the log end: the
-     ISR is [1, 2, 3] again (ZooKeeper and the expand counter);
+replica.lag.time.max.ms is 8 s and the ZooKeeper session timeout 40 s, so
+a paused follower leaves the ISR by the leader's lag rule before its
+session could expire. A topic with one partition, replication factor 3
+and min.insync.replicas 2:
+  1. acks=all (confluent-kafka): right after the acknowledgements every
+     follower's log end (its metrics) is past the last acknowledged
+     offset. With both followers SIGSTOPped (briefly, well inside the lag
+     time) a raw acks=all Produce is not answered, and a consumer's Fetch
+     and ListOffsets see nothing past the high watermark although the
+     leader's log end moved; resumed, the produce is answered NONE and
+     consumers see the records;
+  2. one follower paused (and put behind by an acks=1 record: a follower
+     at the log end stays in sync however long it is silent, as in Kafka)
+     leaves the ISR after the lag time: the state znode, Metadata, the
+     leader's tributary_isr_shrinks_total and
+     tributary_under_replicated_partitions; acks=all works with two;
+  3. both paused: the ISR is the leader alone and acks=all gets
+     NOT_ENOUGH_REPLICAS (kafka-python, no retries);
+  4. resumed, both catch up and rejoin: [1, 2, 3] in ZooKeeper and
+     Metadata, the expand counter, the high watermark at the log end;
   5. OffsetForLeaderEpoch on the leader answers the current epoch's end
      (the log end) and FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH for an
      older / newer CurrentLeaderEpoch; a follower answers
@@ -35,15 +33,14 @@ import os
 import socket
 import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
 from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
 
-LAG_MS = 10000
-SESSION_S = 6
+LAG_MS = 8000
+SESSION_S = 40
 TOPIC = "r3"
 # Bounds, not expectations: a shrink comes within 1.5 lag times; a loaded 2-CPU machine.
 BOUND = LAG_MS / 1000 * 3 + 30
@@ -243,39 +240,37 @@ def metric(b, name):
     return b.metrics().get(name, 0)
 
 
-class Follower:
-    """Fetches as replica `rid` from the leader at the leader's log end, every 300 ms."""
+def md_isr(b):
+    """The ISR of TOPIC-0 in broker b's Metadata (confluent-kafka), sorted."""
+    from confluent_kafka.admin import AdminClient
+    md = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(TOPIC, timeout=15)
+    t = md.topics.get(TOPIC)
+    if t is None or t.error is not None or 0 not in t.partitions:
+        return None
+    return sorted(t.partitions[0].isrs)
 
-    def __init__(self, addr, rid, epoch):
-        self.raw = Raw(addr)
-        self.rid, self.epoch = rid, epoch
-        self.stop = threading.Event()
-        self.error = None
-        self.t = threading.Thread(target=self.run, daemon=True)
 
-    def once(self, offset):
-        err, hw, recs = fetch(self.raw, offset, self.rid, self.epoch)
-        check(err == 0, "follower %d fetch at %d: error %d" % (self.rid, offset, err))
-        return hw, recs
+def produce_all(bootstrap, n, tag):
+    """n records with acks=all (confluent-kafka); the last offset acknowledged."""
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                  "message.timeout.ms": 60000})
+    errors, offsets = [], []
 
-    def run(self):
-        try:
-            while not self.stop.wait(0.3):
-                leo = list_latest(self.raw, replica=self.rid)[1]
-                self.once(leo)
-        except Exception as e:  # reported by halt()
-            self.error = e
+    def dr(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            offsets.append(msg.offset())
+    for i in range(n):
+        p.produce(TOPIC, value=("%s-%d" % (tag, i)).encode(), partition=0, on_delivery=dr)
+    left = p.flush(90)
+    check(left == 0 and not errors, "acks=all: %d undelivered, errors %s" % (left, errors[:3]))
+    return max(offsets)
 
-    def start(self):
-        self.t.start()
-        return self
 
-    def halt(self):
-        self.stop.set()
-        self.t.join(30)
-        self.raw.close()
-        if self.error:
-            raise TestFailure("follower %d: %s" % (self.rid, self.error))
+def plog_end(b):
+    return b.metrics().get('tributary_partition_log_end_offset{topic="%s",partition="0"}' % TOPIC)
 
 
 def main():
@@ -306,57 +301,56 @@ def main():
                  lambda: list_latest(lraw)[0] == 0, BOUND)
         log("step 0: leader %d at epoch %d, followers %d and %d" % (leader, epoch, fa, fb))
 
-        # 1. acks=all waits for both followers; consumers see nothing past the HW.
+        # 1. acks=all: acknowledged once the followers have it.
+        last = produce_all(cl.bootstrap(), 200, "a")
+        for fid in (fa, fb):
+            end = plog_end(cl.broker(fid))
+            check(end is not None and end >= last + 1, "follower %d's log ends at %s right "
+                  "after offset %d was acknowledged" % (fid, end, last))
+        # Followers paused (well inside the lag time): a raw acks=all waits, consumers see
+        # nothing past the high watermark.
+        hw0 = list_latest(lraw)[1]
+        check(hw0 == last + 1, "high watermark %d after %d acknowledged" % (hw0, last + 1))
+        cl.broker(fa).pause()
+        cl.broker(fb).pause()
         prod = Raw(lb.bootstrap)
-        corr = produce_send(prod, -1, batch(5, "a"))
-        a, b = Raw(lb.bootstrap), Raw(lb.bootstrap)
-        err, hw, recs = fetch(a, 0, fa, epoch, max_wait=10000)
-        check(err == 0 and count_records(recs) == 5 and hw == 0,
-              "follower %d's first fetch: error %d, %d records, HW %d"
-              % (fa, err, count_records(recs), hw))
-        err, hw, recs = fetch(lraw, 0)
-        check(err == 0 and hw == 0 and not recs, "a consumer read past the HW: HW %d, %d bytes"
-              % (hw, len(recs)))
-        check(list_latest(lraw)[1] == 0, "ListOffsets latest is past the HW")
-        err, hw, _ = fetch(a, 5, fa, epoch)
-        check(err == 0 and hw == 0, "one of two followers moved the HW to %d" % hw)
-        check(fetch(lraw, 0)[1] == 0, "the HW moved with one follower behind")
-        check(not prod.readable(), "acks=all answered before follower %d had the batch" % fb)
-        check(fetch(b, 0, fb, epoch)[0] == 0, "follower %d fetch" % fb)
-        fetch(b, 5, fb, epoch)
+        corr = produce_send(prod, -1, batch(5, "p"))
+        wait_for("the leader's log end past the paused followers",
+                 lambda: plog_end(lb) == hw0 + 5, BOUND)
+        err, hw, recs = fetch(lraw, hw0)
+        check(err == 0 and hw == hw0 and not recs, "a consumer read past the high watermark: "
+              "HW %d (was %d), %d bytes" % (hw, hw0, len(recs)))
+        check(list_latest(lraw)[1] == hw0, "ListOffsets latest past the high watermark")
+        check(not prod.readable(), "acks=all answered while both followers were paused")
+        cl.broker(fa).resume()
+        cl.broker(fb).resume()
         e, base = produce_recv(prod, corr)
-        check(e == 0 and base == 0, "acks=all answered error %d, offset %d" % (e, base))
-        err, hw, recs = fetch(lraw, 0)
-        check(hw == 5 and count_records(recs) == 5, "after both: HW %d, %d records"
+        check(e == 0 and base == hw0, "acks=all after the resume: error %d offset %d" % (e, base))
+        err, hw, recs = fetch(lraw, hw0)
+        check(hw >= hw0 + 5 and count_records(recs) == 5, "after the resume: HW %d, %d records"
               % (hw, count_records(recs)))
-        a.close()
-        b.close()
-        log("step 1: acks=all answered only after both followers fetched past it")
+        log("step 1: acks=all acknowledged only with the followers; consumers below the HW")
 
-        # 2. B stops fetching: the ISR shrinks to [leader, A]; acks=all goes on.
+        # 2. One follower paused past the lag time leaves the ISR; acks=all goes on.
         shrinks = metric(lb, "tributary_isr_shrinks_total")
-        fol_a = Follower(lb.bootstrap, fa, epoch).start()
-        # A follower at the log end is in sync however long it is silent (Kafka's rule):
-        # one more record puts B behind.
-        e, base = produce_recv(prod, produce_send(prod, 1, batch(1, "behind")))
-        check(e == 0 and base == 5, "acks=1: error %d offset %d" % (e, base))
+        cl.broker(fb).pause()
+        e, _ = produce_recv(prod, produce_send(prod, 1, batch(1, "behind")))
+        check(e == 0, "acks=1: error %d" % e)
         wait_for("ISR without %d in ZooKeeper" % fb,
                  lambda: sorted(zk_state(cl)["isr"]) == sorted([leader, fa]), BOUND)
         check(metric(lb, "tributary_isr_shrinks_total") > shrinks, "no shrink counted")
         check(metric(lb, "tributary_under_replicated_partitions") >= 1,
               "no under-replicated partition counted")
-        corr = produce_send(prod, -1, batch(3, "b"))
-        e, base = produce_recv(prod, corr)
-        check(e == 0 and base == 6, "acks=all with ISR [%d, %d]: error %d offset %d"
-              % (leader, fa, e, base))
-        log("step 2: ISR [%d, %d]; acks=all at %d" % (leader, fa, base))
+        wait_for("Metadata ISR without %d" % fb, lambda: md_isr(lb) == sorted([leader, fa]),
+                 BOUND)
+        last = produce_all(lb.bootstrap, 10, "b")
+        log("step 2: ISR [%d, %d]; acks=all up to %d" % (leader, fa, last))
 
-        # 3. A stops too and both follower brokers pause: NOT_ENOUGH_REPLICAS.
-        fol_a.halt()
+        # 3. Both paused: the leader alone: NOT_ENOUGH_REPLICAS.
         cl.broker(fa).pause()
-        cl.broker(fb).pause()
-        wait_for("ISR of the leader alone",
-                 lambda: zk_state(cl)["isr"] == [leader], BOUND)
+        e, _ = produce_recv(prod, produce_send(prod, 1, batch(1, "behind")))
+        check(e == 0, "acks=1: error %d" % e)
+        wait_for("ISR of the leader alone", lambda: zk_state(cl)["isr"] == [leader], BOUND)
         from kafka import KafkaProducer
         from kafka.errors import NotEnoughReplicasError
         kp = KafkaProducer(bootstrap_servers=lb.bootstrap, acks="all", retries=0)
@@ -369,19 +363,18 @@ def main():
             kp.close()
         log("step 3: ISR [%d]: NOT_ENOUGH_REPLICAS" % leader)
 
-        # 4. Resumed and following again: both rejoin.
+        # 4. Resumed: both catch up and rejoin.
         expands = metric(lb, "tributary_isr_expands_total")
         cl.broker(fa).resume()
         cl.broker(fb).resume()
-        st = zk_state(cl)
-        epoch = st["leader_epoch"]
-        check(st["leader"] == leader, "leadership moved to %d" % st["leader"])
-        fol_a = Follower(lb.bootstrap, fa, epoch).start()
-        fol_b = Follower(lb.bootstrap, fb, epoch).start()
         wait_for("ISR [1, 2, 3] again", lambda: sorted(zk_state(cl)["isr"]) == [1, 2, 3], BOUND)
-        fol_a.halt()
-        fol_b.halt()
+        wait_for("Metadata ISR [1, 2, 3]", lambda: md_isr(lb) == [1, 2, 3], BOUND)
         check(metric(lb, "tributary_isr_expands_total") >= expands + 2, "expansions not counted")
+        st = zk_state(cl)
+        check(st["leader"] == leader, "leadership moved to %d" % st["leader"])
+        epoch = st["leader_epoch"]
+        wait_for("high watermark at the log end", lambda: list_latest(lraw)[1] == plog_end(lb),
+                 BOUND)
         log("step 4: ISR [1, 2, 3] again")
 
         # 5. OffsetForLeaderEpoch, and what followers refuse.

@@ -6,13 +6,18 @@
  * a new producer id with epoch 0, as Kafka does for non-transactional
  * producers (it ignores the ProducerId/ProducerEpoch of v3+ then too). Ids
  * come from the cluster metadata in checkpointed blocks, so a restart
- * never hands out an id twice.
+ * never hands out an id twice. On the zookeeper backend the blocks are
+ * reserved in ZooKeeper (/latest_producer_id_block), unique across the
+ * brokers; while a broker has none at hand it answers
+ * COORDINATOR_LOAD_IN_PROGRESS, which clients retry.
  *
  * Differences from Kafka: transactions are not supported; a request with
  * a TransactionalId gets INVALID_REQUEST (clients reach that only after a
  * FindCoordinator(TRANSACTION), which this collector does not advertise).
  */
 #include "server/server_int.h"
+
+#include <errno.h>
 
 #include "kafka/gen/kafka_messages.h"
 
@@ -35,6 +40,8 @@ void coll_api_init_producer_id(coll_req_t *r)
         if (rc == 0) {
             resp->ProducerId = pid;
             resp->ProducerEpoch = 0;
+        } else if (rc == -EAGAIN) {
+            resp->ErrorCode = TRIB_KAFKA_COORDINATOR_LOAD_IN_PROGRESS;
         } else {
             resp->ErrorCode = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
         }

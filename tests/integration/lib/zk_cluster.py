@@ -82,8 +82,9 @@ def zk_four_letter(port, cmd=b"ruok", timeout=2.0):
 
 
 class ZkReader:
-    """A read-only ZooKeeper client over the wire protocol (jute), enough for tests to
-    check znodes: get(path) -> (bytes, version) or None, children(path) -> [names]."""
+    """A small ZooKeeper client over the wire protocol (jute), enough for tests to
+    check znodes: get(path) -> (bytes, version) or None, children(path) -> [names],
+    set(path, data, version)."""
 
     def __init__(self, port, timeout=10.0):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -114,9 +115,9 @@ class ZkReader:
         p = path.encode()
         return struct.pack(">i", len(p)) + p
 
-    def _call(self, op, path):
+    def _call(self, op, path, tail=b"\0"):
         self.xid += 1
-        self._send(struct.pack(">ii", self.xid, op) + self._path(path) + b"\0")
+        self._send(struct.pack(">ii", self.xid, op) + self._path(path) + tail)
         while True:
             r = self._recv()
             xid, _zxid, err = struct.unpack(">iqi", r[:16])
@@ -134,6 +135,17 @@ class ZkReader:
         stat = r[4 + max(n, 0):]
         version = struct.unpack(">i", stat[32:36])[0]
         return data, version
+
+    def set(self, path, data, version):
+        """setData at `version` (a test that plays a controller); True, or False on
+        BADVERSION."""
+        err, _ = self._call(5, path, struct.pack(">i", len(data)) + data +
+                            struct.pack(">i", version))
+        if err == -103:
+            return False
+        if err != 0:
+            raise OSError("zookeeper setData %s: error %d" % (path, err))
+        return True
 
     def get_json(self, path):
         v = self.get(path)

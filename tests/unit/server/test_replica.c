@@ -29,6 +29,16 @@ typedef struct fake {
     int alter_calls; /* read by the client thread: atomics */
     int32_t last_isr[8];
     int32_t last_n;
+    /*
+     * hold: proposals wait (written later) until the client sets release;
+     * a timer on the loop polls for it, applies the held one, and closes.
+     */
+    bool hold;
+    int release, applied;
+    uv_timer_t timer;
+    coll_partition_t *held_p;
+    void (*held_cb)(void *cbarg, coll_partition_t *p, int status);
+    void *held_arg;
 } fake_t;
 
 static fake_t fake;
@@ -58,6 +68,35 @@ static size_t fake_brokers(void *arg, coll_broker_info_t *out, size_t max)
  * epoch + 1, the partition_changed hook), then calls back. It answers at
  * once, which the contract does not promise: the leader copes with both.
  */
+static void apply(fake_t *fk, coll_partition_t *p, const int32_t *isr, int32_t n)
+{
+    int32_t *v = realloc(p->isr, (size_t)n * sizeof(*v));
+    assert_non_null(v);
+    memcpy(v, isr, (size_t)n * sizeof(*v));
+    p->isr = v;
+    p->nisr = n;
+    p->partition_epoch++;
+    __atomic_store_n(&fk->applied, 1, __ATOMIC_SEQ_CST);
+    coll_replica_isr_changed(coll_prt(p));
+}
+
+static void held_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void held_poll(uv_timer_t *t)
+{
+    fake_t *fk = t->data;
+    if (!__atomic_load_n(&fk->release, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, held_closed);
+    apply(fk, fk->held_p, fk->last_isr, fk->last_n);
+    fk->held_cb(fk->held_arg, fk->held_p, 0);
+}
+
 static int fake_alter(void *arg, coll_partition_t *p, const int32_t *isr, int32_t n,
                       void (*cb)(void *cbarg, coll_partition_t *p, int status), void *cbarg)
 {
@@ -68,6 +107,17 @@ static int fake_alter(void *arg, coll_partition_t *p, const int32_t *isr, int32_
     memcpy(fk->last_isr, isr, (size_t)n * sizeof(*isr));
     __atomic_store_n(&fk->last_n, n, __ATOMIC_SEQ_CST);
     __atomic_add_fetch(&fk->alter_calls, 1, __ATOMIC_SEQ_CST);
+    if (fk->hold) {
+        /* One proposal only in this mode (the leader sends one at a time). */
+        fk->hold = false;
+        fk->held_p = p;
+        fk->held_cb = cb;
+        fk->held_arg = cbarg;
+        uv_timer_init(&fk->f->loop, &fk->timer);
+        fk->timer.data = fk;
+        uv_timer_start(&fk->timer, held_poll, 20, 20);
+        return 0;
+    }
     int32_t *v = realloc(p->isr, (size_t)n * sizeof(*v));
     if (!v) {
         return -ENOMEM;
@@ -663,12 +713,63 @@ static void test_coordinator(void **state)
     bt_fini(&f);
 }
 
+/* ---- KIP-497: the high watermark counts a follower while its expansion is in flight ---------- */
+
+static void client_pending(bt_fixture_t *f)
+{
+    int prod = bt_connect(f->port), r2 = bt_connect(f->port), r3 = bt_connect(f->port);
+    int64_t hw = -1, n = -1, base = -1;
+    /* ISR [1,2]: follower 3 catches up at 0 and is proposed; the proposal is held. */
+    BT_CHECK(f, replica_fetch(f, r3, 3, "pend", 0, 0, 0, &hw, &n) == 0);
+    BT_CHECK(f, __atomic_load_n(&fake.alter_calls, __ATOMIC_SEQ_CST) == 1);
+    BT_CHECK(f, fake.last_n == 3 && fake.last_isr[2] == 3);
+    /* An acks=all write; follower 2 (committed ISR) has it, 3 (joining) does not. */
+    int32_t corr = send_produce(f, prod, "pend", 0, 4, 30000);
+    BT_CHECK(f, replica_fetch(f, r2, 2, "pend", 0, 0, 10000, &hw, &n) == 0 && n == 4);
+    BT_CHECK(f, replica_fetch(f, r2, 2, "pend", 0, 4, 0, &hw, &n) == 0);
+    /* The committed ISR [1,2] has it all, but 3 may be in the ISR already: no HW yet. */
+    BT_CHECK(f, hw == 0);
+    BT_CHECK(f, !__atomic_load_n(&fake.applied, __ATOMIC_SEQ_CST));
+    BT_CHECK(f, replica_fetch(f, r2, 2, "pend", 0, 4, 0, &hw, &n) == 0 && hw == 0);
+    BT_CHECK(f, !readable(prod));
+    /* 3 catches up: the HW passes the write, still before the expansion is written. */
+    BT_CHECK(f, replica_fetch(f, r3, 3, "pend", 0, 4, 0, &hw, &n) == 0);
+    BT_CHECK(f, read_produce(f, prod, corr, &base) == 0 && base == 0);
+    BT_CHECK(f, !__atomic_load_n(&fake.applied, __ATOMIC_SEQ_CST));
+    /* Written now; wait for it here, so nothing runs on the loop after the client is done. */
+    __atomic_store_n(&fake.release, 1, __ATOMIC_SEQ_CST);
+    for (int i = 0; i < 1000 && !__atomic_load_n(&fake.applied, __ATOMIC_SEQ_CST); i++) {
+        usleep(10 * 1000);
+    }
+    BT_CHECK(f, __atomic_load_n(&fake.applied, __ATOMIC_SEQ_CST));
+    close(prod);
+    close(r2);
+    close(r3);
+}
+
+static void test_pending_expand(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    start(&f);
+    f.scfg.fsync = COLL_FSYNC_NEVER;
+    f.svcfg.fsync = COLL_FSYNC_NEVER;
+    bt_start(&f);
+    make_topic(&f, "pend", 1, "2");
+    int32_t isr[] = {1, 2};
+    replicate(&f, partition(&f, "pend", 0), isr, 2, 1);
+    fake.hold = true;
+    bt_run(&f, client_pending);
+    assert_int_equal(fake.applied, 1);
+    bt_fini(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hw_acks_all), cmocka_unit_test(test_hw_acks_all_nofsync),
         cmocka_unit_test(test_min_isr),     cmocka_unit_test(test_epochs),
-        cmocka_unit_test(test_coordinator),
+        cmocka_unit_test(test_coordinator), cmocka_unit_test(test_pending_expand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,7 +259,7 @@ static void test_random_histories(void **state)
 {
     (void)state;
     srand(12345);
-    for (int iter = 0; iter < 200; iter++) {
+    for (int iter = 0; iter < 60; iter++) {
         scen_t s;
         scen_open(&s);
         int32_t fe[64], le[64];
