@@ -66,6 +66,9 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)
+    with open(out[:-5] + ".history.jsonl" if out.endswith(".json") else out + ".history", "w") as f:
+        for e in run.history.events:
+            f.write(json.dumps(e) + "\n")
     print(checker.summary_text(res))
     log("%d faults in %.0f s; verdict in %s" % (len(faults), res["seconds"], out))
     if res["unhealed"]:
