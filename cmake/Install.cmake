@@ -10,6 +10,7 @@
 #              tributary-agent.service, tributary-agent(8),
 #              /usr/share/tributary/grafana/tributary-agent.json
 #   collector  /usr/bin/tributary-collector, /usr/bin/tributary (the CLI),
+#              /usr/bin/tributary-replica-check, tributary-replica-check(1),
 #              /usr/lib/tributary/sinks/*.so, /etc/tributary/collector.yaml
 #              (conffile), tributary-collector.service, tributary-collector(8),
 #              tributary(1), /usr/share/tributary/grafana/tributary-collector.json
@@ -50,7 +51,8 @@ configure_file(${TRIB_PKG_SRC}/debian/changelog.in ${TRIB_PKG_OUT}/changelog @ON
 file(MAKE_DIRECTORY ${TRIB_PKG_OUT}/gz)
 set(_trib_gz_outputs)
 foreach(src ${TRIB_PKG_OUT}/changelog ${TRIB_PKG_SRC}/man/tributary-agent.8
-        ${TRIB_PKG_SRC}/man/tributary-collector.8 ${TRIB_PKG_SRC}/man/tributary.1)
+        ${TRIB_PKG_SRC}/man/tributary-collector.8 ${TRIB_PKG_SRC}/man/tributary.1
+        ${TRIB_PKG_SRC}/man/tributary-replica-check.1)
   get_filename_component(name ${src} NAME)
   # Not VERBATIM: the redirection is the build tool's shell's.
   add_custom_command(OUTPUT ${TRIB_PKG_OUT}/gz/${name}.gz
@@ -63,7 +65,8 @@ add_custom_target(trib_packaging_docs ALL DEPENDS ${_trib_gz_outputs})
 
 # ---- install rules ----------------------------------------------------------
 install(TARGETS tributary-agent RUNTIME DESTINATION bin COMPONENT agent)
-install(TARGETS tributary-collector tributary RUNTIME DESTINATION bin COMPONENT collector)
+install(TARGETS tributary-collector tributary tributary-replica-check RUNTIME DESTINATION bin
+        COMPONENT collector)
 
 # Sink plugins: the MODULE libraries under plugins/ built into ${TRIB_SINK_DIR}
 # (test fixtures go elsewhere and are not installed).
@@ -121,7 +124,7 @@ endforeach()
 # .comment section (compiler versions), which lintian reports as unneeded.
 set(_trib_elf_agent bin/$<TARGET_FILE_NAME:tributary-agent>)
 list(APPEND _trib_elf_collector bin/$<TARGET_FILE_NAME:tributary-collector>
-     bin/$<TARGET_FILE_NAME:tributary>)
+     bin/$<TARGET_FILE_NAME:tributary> bin/$<TARGET_FILE_NAME:tributary-replica-check>)
 if(CMAKE_STRIP)
   foreach(comp agent collector ${TRIB_SINK_COMPONENTS})
     install(CODE "
@@ -154,7 +157,8 @@ endforeach()
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-agent.8.gz DESTINATION share/man/man8 COMPONENT agent)
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-collector.8.gz DESTINATION share/man/man8
         COMPONENT collector)
-install(FILES ${TRIB_PKG_OUT}/gz/tributary.1.gz DESTINATION share/man/man1 COMPONENT collector)
+install(FILES ${TRIB_PKG_OUT}/gz/tributary.1.gz ${TRIB_PKG_OUT}/gz/tributary-replica-check.1.gz
+        DESTINATION share/man/man1 COMPONENT collector)
 
 # ---- CPack --------------------------------------------------------------------
 set(CPACK_PACKAGE_NAME tributary)

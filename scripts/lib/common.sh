@@ -21,12 +21,14 @@ TRIB_BUILD_PACKAGES=(
 # also times clickhouse-client, under GNU time). The agent's syslog tests
 # send with logger (bsdutils) and make TLS certificates with openssl.
 # The cluster tests run Debian's ZooKeeper 3.8 from its jars (the zookeeper
-# package, with a JRE; never its system service) in temp dirs.
+# package, with a JRE; never its system service) in temp dirs; the network
+# fault tests (run as root) put each node in a network namespace (iproute2)
+# and cut links with nftables.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
     kcat python3-confluent-kafka
     postgresql clickhouse-server clickhouse-client
-    bsdutils openssl time zookeeper
+    bsdutils openssl time zookeeper iproute2 nftables
 )
 
 # Needed by scripts/package and the packaging tests (tests/packaging):
