@@ -31,7 +31,7 @@
 static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
 {
     agent_regex_t *re = p->re;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    int rc = agent_regex_exec(re, s, n);
     if (rc == PCRE2_ERROR_NOMATCH) {
         return 1;
     }
@@ -45,8 +45,10 @@ static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const cha
         if (g >= pairs || ov[2 * g] == PCRE2_UNSET) {
             continue;
         }
-        const char *name = re->groups[i].name;
-        agent_event_set(ev, name, strlen(name), s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+        /* the names were measured and checked at load: no strlen(), no
+           escaping per line */
+        agent_event_set_name(ev, re->groups[i].name, re->groups[i].nlen, re->groups[i].plain,
+                             s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
     }
     return 0;
 }
@@ -405,21 +407,46 @@ int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
     return rc;
 }
 
+enum { TIME_STRPTIME, TIME_RFC3339, TIME_CLF, TIME_UNIX };
+
+/* The kind of a time format, remembered for the last format string seen
+   (a parse step's own, so the same pointer line after line). */
+static int time_kind(const char *fmt)
+{
+    static __thread const char *last_fmt;
+    static __thread int last_kind;
+    if (fmt == last_fmt) {
+        return last_kind;
+    }
+    int kind = TIME_STRPTIME;
+    if (strcmp(fmt, "rfc3339") == 0) {
+        kind = TIME_RFC3339;
+    } else if (strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0) {
+        kind = TIME_CLF;
+    } else if (strcmp(fmt, "unix") == 0 || strcmp(fmt, "unix_ms") == 0) {
+        kind = TIME_UNIX;
+    }
+    last_fmt = fmt;
+    last_kind = kind;
+    return kind;
+}
+
 static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t *ms)
 {
     char buf[128];
     if (n == 0 || n >= sizeof(buf)) {
         return -1;
     }
-    if (strcmp(fmt, "rfc3339") == 0) {
+    int kind = time_kind(fmt);
+    if (kind == TIME_RFC3339) {
         return parse_rfc3339(s, n, ms);
     }
-    if (strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0 && parse_clf(s, n, ms) == 0) {
+    if (kind == TIME_CLF && parse_clf(s, n, ms) == 0) {
         return 0; /* else strptime() decides (it also takes other spellings) */
     }
     memcpy(buf, s, n);
     buf[n] = '\0';
-    if (strcmp(fmt, "unix") == 0 || strcmp(fmt, "unix_ms") == 0) {
+    if (kind == TIME_UNIX) {
         char *end;
         double v = strtod(buf, &end);
         if (*end != '\0' || end == buf) {
