@@ -61,15 +61,24 @@ static const char *skip_ws(const char *p, const char *e)
     return p;
 }
 
-/* Past a JSON string starting at p ('"'); NULL if unterminated. */
+/* Past a JSON string starting at p ('"'); NULL if unterminated. Quotes are
+   found with memchr(); one is escaped when an odd run of backslashes stands
+   before it (the run cannot reach back past p: p follows a quote). */
 static const char *skip_string(const char *p, const char *e)
 {
-    for (p++; p < e; p++) {
-        if (*p == '\\') {
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
+    for (p++; p < e;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (q == NULL) {
+            return NULL;
         }
+        const char *b = q;
+        while (b > p && b[-1] == '\\') {
+            b--;
+        }
+        if (((q - b) & 1) == 0) {
+            return q + 1;
+        }
+        p = q + 1;
     }
     return NULL;
 }
@@ -138,12 +147,21 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
     if (p < e && *p == '}') {
         return 0;
     }
-    /* First pass: validate, so a malformed object adds no fields. */
+    /* One pass that validates and notes where each member is; the fields
+       are set only once the whole object is valid, so a malformed object
+       adds none. The first JSON_SPANS members are noted; an object with
+       more is walked a second time for the rest. */
+    enum { JSON_SPANS = 32 };
+    struct {
+        const char *ks, *ke, *vs, *ve;
+    } span[JSON_SPANS];
+    size_t nspan = 0, members = 0;
     const char *q = p;
     for (;;) {
         if (q >= e || *q != '"') {
             return 1;
         }
+        const char *ks = q + 1;
         const char *ke = skip_string(q, e);
         if (ke == NULL) {
             return 1;
@@ -153,10 +171,19 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             return 1;
         }
         q = skip_ws(q + 1, e);
+        const char *vs = q;
         q = skip_value(q, e);
         if (q == NULL) {
             return 1;
         }
+        if (nspan < JSON_SPANS) {
+            span[nspan].ks = ks;
+            span[nspan].ke = ke - 1;
+            span[nspan].vs = vs;
+            span[nspan].ve = q;
+            nspan++;
+        }
+        members++;
         q = skip_ws(q, e);
         if (q < e && *q == ',') {
             q = skip_ws(q + 1, e);
@@ -167,13 +194,20 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
         }
         return 1;
     }
-    for (;;) {
-        const char *ks = p + 1;
-        const char *ke = skip_string(p, e) - 1;
-        p = skip_ws(ke + 1, e) + 1;
-        p = skip_ws(p, e);
-        const char *vs = p;
-        const char *ve = skip_value(p, e);
+    for (size_t i = 0; i < members; i++) {
+        const char *ks, *ke, *vs, *ve;
+        if (i < nspan) {
+            ks = span[i].ks;
+            ke = span[i].ke;
+            vs = span[i].vs;
+            ve = span[i].ve;
+        } else {
+            /* past the noted ones: p is at the next member's key */
+            ks = p + 1;
+            ke = skip_string(p, e) - 1;
+            vs = skip_ws(skip_ws(ke + 1, e) + 1, e);
+            ve = skip_value(vs, e);
+        }
         const char *name = ks;
         size_t nlen = (size_t)(ke - ks);
         if (memchr(ks, '\\', nlen) != NULL) {
@@ -181,11 +215,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             agent_field_text(ev, &tmp, &name, &nlen);
         }
         agent_event_set(ev, name, nlen, vs, (size_t)(ve - vs), true);
-        p = skip_ws(ve, e);
-        if (*p == '}') {
-            break;
-        }
-        p = skip_ws(p + 1, e);
+        p = skip_ws(skip_ws(ve, e) + 1, e); /* past the ',' to the next key */
     }
     return 0;
 }
