@@ -499,7 +499,7 @@ static void test_parse_json_many_members(void **state)
     assert_int_equal(agent_parse_apply(&p, &ev), 0);
     assert_int_equal(ev.nfields, 42);
     for (int i = 0; i < 40; i++) {
-        char k[8], want[32];
+        char k[16], want[32];
         snprintf(k, sizeof(k), "k%d", i);
         snprintf(want, sizeof(want), "v%d\\\"x\\", i);
         assert_string_equal(text(&ev, k), want);
