@@ -101,7 +101,6 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return 0;
 }
 
-#if !defined(__SSE2__)
 /* 1 for ASCII bytes that need no escaping in a JSON string: all but control
    bytes, " and \\ (DEL needs none, as the 16-byte scan agrees). */
 static const uint8_t json_plain[256] = {
@@ -110,15 +109,14 @@ static const uint8_t json_plain[256] = {
     [0x23 ... 0x5b] = 1,
     [0x5d ... 0x7f] = 1,
 };
-#endif
 
 /*
  * Escapes n bytes at s into o, which has room for 6 bytes per input byte
  * (\u00XX) plus 16, and returns the end. Plain bytes are copied 16 at a
  * time: the block is stored whole before looking at where it stops, so the
  * bytes past a stop are written and then overwritten, within the 16 spare
- * bytes. The last block (under 16 bytes) is scanned from a zeroed copy on
- * the stack, so nothing past the input is read.
+ * bytes. The last block (under 16 bytes: most parsed fields are shorter)
+ * is copied byte by byte, so nothing past the input is read.
  */
 static char *json_escape(char *o, const unsigned char *s, size_t n)
 {
@@ -129,22 +127,24 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
         /* stop at a control byte, '"', '\\' or a byte >= 0x80 */
         const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
         while (i < n) {
-            size_t left = n - i;
-            __m128i v;
-            if (left >= 16) {
-                v = _mm_loadu_si128((const __m128i *)(s + i));
-            } else {
-                unsigned char last[16] = {0};
-                memcpy(last, s + i, left);
-                v = _mm_loadu_si128((const __m128i *)last);
+            if (n - i < 16) {
+                while (i < n && json_plain[s[i]]) {
+                    *o++ = (char)s[i++];
+                }
+                if (i < n && (s[i] == '"' || s[i] == '\\')) {
+                    o[0] = '\\';
+                    o[1] = (char)s[i];
+                    o += 2;
+                    i++;
+                    continue;
+                }
+                break;
             }
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
             __m128i bad = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim),
                                        _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
             unsigned mask = (unsigned)(_mm_movemask_epi8(bad) | _mm_movemask_epi8(v));
             _mm_storeu_si128((__m128i *)(void *)o, v);
-            if (left < 16) {
-                mask |= 1u << left; /* the end of the input stops the run too */
-            }
             if (mask == 0) {
                 i += 16;
                 o += 16;
@@ -229,7 +229,9 @@ agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
 {
     for (size_t i = 0; i < ev->nfields; i++) {
         agent_field_t *f = &ev->fields[i];
-        if (f->nlen == nlen && memcmp(f->name, name, nlen) == 0) {
+        /* the first byte before memcmp(): most names differ there */
+        if (f->nlen == nlen &&
+            (nlen == 0 || (f->name[0] == name[0] && memcmp(f->name, name, nlen) == 0))) {
             return f;
         }
     }
@@ -239,6 +241,12 @@ agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
 bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const char *val, size_t vlen,
                      bool raw)
 {
+    return agent_event_set_name(ev, name, nlen, false, val, vlen, raw);
+}
+
+bool agent_event_set_name(agent_event_t *ev, const char *name, size_t nlen, bool plain_name,
+                          const char *val, size_t vlen, bool raw)
+{
     agent_field_t *f = agent_event_get(ev, name, nlen);
     if (f == NULL) {
         if (ev->nfields >= AGENT_MAX_FIELDS) {
@@ -247,7 +255,7 @@ bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const cha
         f = &ev->fields[ev->nfields++];
         f->name = name;
         f->nlen = nlen;
-        f->plain_name = false;
+        f->plain_name = plain_name;
     }
     f->val = val;
     f->vlen = vlen;
@@ -362,6 +370,55 @@ void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s,
     *n = o;
 }
 
+static void put2(char *o, int v)
+{
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+}
+
+/*
+ * "YYYY-MM-DDTHH:MM:SS" of a second since the epoch, by arithmetic (Howard
+ * Hinnant's civil_from_days): log times change second every line, and
+ * gmtime_r() plus strftime() cost more than the rest of the time field.
+ * Years outside 0..9999 take strftime()'s spelling.
+ */
+static size_t format_sec(int64_t sec, char *out, size_t outlen)
+{
+    int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
+    int64_t rem = sec - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    if (y < 0 || y > 9999) {
+        struct tm tm;
+        time_t t = (time_t)sec;
+        if (gmtime_r(&t, &tm) == NULL) {
+            return 0;
+        }
+        return strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
+    }
+    put2(out, (int)(y / 100));
+    put2(out + 2, (int)(y % 100));
+    out[4] = '-';
+    put2(out + 5, m);
+    out[7] = '-';
+    put2(out + 8, d);
+    out[10] = 'T';
+    put2(out + 11, (int)(rem / 3600));
+    out[13] = ':';
+    put2(out + 14, (int)(rem / 60 % 60));
+    out[16] = ':';
+    put2(out + 17, (int)(rem % 60));
+    out[19] = '\0';
+    return 19;
+}
+
 size_t agent_format_time(int64_t ms, char out[32])
 {
     static __thread int64_t cached_sec = INT64_MIN;
@@ -378,10 +435,7 @@ size_t agent_format_time(int64_t ms, char out[32])
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int milli = (int)(ms - sec * 1000);
     if (sec != cached_sec) {
-        struct tm tm;
-        time_t t = (time_t)sec;
-        gmtime_r(&t, &tm);
-        cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_len = format_sec(sec, cached, sizeof(cached));
         cached_sec = sec;
     }
     size_t n = cached_len;

@@ -54,6 +54,10 @@ agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
 /* Sets (replaces) a field; false when the event is full. */
 bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const char *val, size_t vlen,
                      bool raw);
+/* agent_event_set() for a name known to need no JSON escaping when
+   plain_name is set (a regex group's, checked at load). */
+bool agent_event_set_name(agent_event_t *ev, const char *name, size_t nlen, bool plain_name,
+                          const char *val, size_t vlen, bool raw);
 void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen);
 /* The field's text: a raw JSON string is decoded into the scratch buffer. */
 void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s, size_t *n);

@@ -26,9 +26,18 @@ agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64
         free(re);
         return NULL;
     }
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE); /* interpreted when JIT is absent */
+    /* interpreted when JIT is absent (or refuses the pattern) */
+    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
     re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
     re->mctx = pcre2_match_context_create(NULL);
+    if (re->jit && re->mctx != NULL) {
+        /* the default JIT stack is 32 KiB on the machine stack; a stack of
+           our own grows on demand, so deeper patterns still match */
+        re->jstack = pcre2_jit_stack_create(32 * 1024, AGENT_REGEX_JIT_STACK, NULL);
+        if (re->jstack != NULL) {
+            pcre2_jit_stack_assign(re->mctx, NULL, re->jstack);
+        }
+    }
     if (re->md == NULL || re->mctx == NULL) {
         snprintf(err, errlen, "out of memory");
         *erroff = 0;
@@ -54,6 +63,14 @@ agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64
             PCRE2_SPTR e = table + (size_t)i * entry;
             re->groups[i].num = ((uint32_t)e[0] << 8) | e[1];
             re->groups[i].name = (const char *)(e + 2);
+            re->groups[i].nlen = (uint32_t)strlen(re->groups[i].name);
+            re->groups[i].plain = 1;
+            for (const char *c = re->groups[i].name; *c != '\0'; c++) {
+                if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '_')) {
+                    re->groups[i].plain = 0;
+                }
+            }
         }
         re->ngroups = count;
     }
@@ -67,6 +84,7 @@ void agent_regex_free(agent_regex_t *re)
     }
     pcre2_match_data_free(re->md);
     pcre2_match_context_free(re->mctx);
+    pcre2_jit_stack_free(re->jstack);
     pcre2_code_free(re->code);
     free(re->groups);
     free(re);
@@ -74,7 +92,7 @@ void agent_regex_free(agent_regex_t *re)
 
 int agent_regex_match(agent_regex_t *re, const char *s, size_t n)
 {
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    int rc = agent_regex_exec(re, s, n);
     if (rc >= 0) {
         return 1;
     }

@@ -31,7 +31,7 @@
 static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
 {
     agent_regex_t *re = p->re;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, n, 0, 0, re->md, re->mctx);
+    int rc = agent_regex_exec(re, s, n);
     if (rc == PCRE2_ERROR_NOMATCH) {
         return 1;
     }
@@ -45,8 +45,10 @@ static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const cha
         if (g >= pairs || ov[2 * g] == PCRE2_UNSET) {
             continue;
         }
-        const char *name = re->groups[i].name;
-        agent_event_set(ev, name, strlen(name), s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+        /* the names were measured and checked at load: no strlen(), no
+           escaping per line */
+        agent_event_set_name(ev, re->groups[i].name, re->groups[i].nlen, re->groups[i].plain,
+                             s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
     }
     return 0;
 }
@@ -59,15 +61,24 @@ static const char *skip_ws(const char *p, const char *e)
     return p;
 }
 
-/* Past a JSON string starting at p ('"'); NULL if unterminated. */
+/* Past a JSON string starting at p ('"'); NULL if unterminated. Quotes are
+   found with memchr(); one is escaped when an odd run of backslashes stands
+   before it (the run cannot reach back past p: p follows a quote). */
 static const char *skip_string(const char *p, const char *e)
 {
-    for (p++; p < e; p++) {
-        if (*p == '\\') {
-            p++;
-        } else if (*p == '"') {
-            return p + 1;
+    for (p++; p < e;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (q == NULL) {
+            return NULL;
         }
+        const char *b = q;
+        while (b > p && b[-1] == '\\') {
+            b--;
+        }
+        if (((q - b) & 1) == 0) {
+            return q + 1;
+        }
+        p = q + 1;
     }
     return NULL;
 }
@@ -136,12 +147,21 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
     if (p < e && *p == '}') {
         return 0;
     }
-    /* First pass: validate, so a malformed object adds no fields. */
+    /* One pass that validates and notes where each member is; the fields
+       are set only once the whole object is valid, so a malformed object
+       adds none. The first JSON_SPANS members are noted; an object with
+       more is walked a second time for the rest. */
+    enum { JSON_SPANS = 32 };
+    struct {
+        const char *ks, *ke, *vs, *ve;
+    } span[JSON_SPANS];
+    size_t nspan = 0, members = 0;
     const char *q = p;
     for (;;) {
         if (q >= e || *q != '"') {
             return 1;
         }
+        const char *ks = q + 1;
         const char *ke = skip_string(q, e);
         if (ke == NULL) {
             return 1;
@@ -151,10 +171,19 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             return 1;
         }
         q = skip_ws(q + 1, e);
+        const char *vs = q;
         q = skip_value(q, e);
         if (q == NULL) {
             return 1;
         }
+        if (nspan < JSON_SPANS) {
+            span[nspan].ks = ks;
+            span[nspan].ke = ke - 1;
+            span[nspan].vs = vs;
+            span[nspan].ve = q;
+            nspan++;
+        }
+        members++;
         q = skip_ws(q, e);
         if (q < e && *q == ',') {
             q = skip_ws(q + 1, e);
@@ -165,13 +194,20 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
         }
         return 1;
     }
-    for (;;) {
-        const char *ks = p + 1;
-        const char *ke = skip_string(p, e) - 1;
-        p = skip_ws(ke + 1, e) + 1;
-        p = skip_ws(p, e);
-        const char *vs = p;
-        const char *ve = skip_value(p, e);
+    for (size_t i = 0; i < members; i++) {
+        const char *ks, *ke, *vs, *ve;
+        if (i < nspan) {
+            ks = span[i].ks;
+            ke = span[i].ke;
+            vs = span[i].vs;
+            ve = span[i].ve;
+        } else {
+            /* past the noted ones: p is at the next member's key */
+            ks = p + 1;
+            ke = skip_string(p, e) - 1;
+            vs = skip_ws(skip_ws(ke + 1, e) + 1, e);
+            ve = skip_value(vs, e);
+        }
         const char *name = ks;
         size_t nlen = (size_t)(ke - ks);
         if (memchr(ks, '\\', nlen) != NULL) {
@@ -179,11 +215,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             agent_field_text(ev, &tmp, &name, &nlen);
         }
         agent_event_set(ev, name, nlen, vs, (size_t)(ve - vs), true);
-        p = skip_ws(ve, e);
-        if (*p == '}') {
-            break;
-        }
-        p = skip_ws(p + 1, e);
+        p = skip_ws(skip_ws(ve, e) + 1, e); /* past the ',' to the next key */
     }
     return 0;
 }
@@ -405,21 +437,46 @@ int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
     return rc;
 }
 
+enum { TIME_STRPTIME, TIME_RFC3339, TIME_CLF, TIME_UNIX };
+
+/* The kind of a time format, remembered for the last format string seen
+   (a parse step's own, so the same pointer line after line). */
+static int time_kind(const char *fmt)
+{
+    static __thread const char *last_fmt;
+    static __thread int last_kind;
+    if (fmt == last_fmt) {
+        return last_kind;
+    }
+    int kind = TIME_STRPTIME;
+    if (strcmp(fmt, "rfc3339") == 0) {
+        kind = TIME_RFC3339;
+    } else if (strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0) {
+        kind = TIME_CLF;
+    } else if (strcmp(fmt, "unix") == 0 || strcmp(fmt, "unix_ms") == 0) {
+        kind = TIME_UNIX;
+    }
+    last_fmt = fmt;
+    last_kind = kind;
+    return kind;
+}
+
 static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t *ms)
 {
     char buf[128];
     if (n == 0 || n >= sizeof(buf)) {
         return -1;
     }
-    if (strcmp(fmt, "rfc3339") == 0) {
+    int kind = time_kind(fmt);
+    if (kind == TIME_RFC3339) {
         return parse_rfc3339(s, n, ms);
     }
-    if (strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0 && parse_clf(s, n, ms) == 0) {
+    if (kind == TIME_CLF && parse_clf(s, n, ms) == 0) {
         return 0; /* else strptime() decides (it also takes other spellings) */
     }
     memcpy(buf, s, n);
     buf[n] = '\0';
-    if (strcmp(fmt, "unix") == 0 || strcmp(fmt, "unix_ms") == 0) {
+    if (kind == TIME_UNIX) {
         char *end;
         double v = strtod(buf, &end);
         if (*end != '\0' || end == buf) {

@@ -143,6 +143,13 @@ static void test_format_time(void **state)
         {1764172800123, "2025-11-26T16:00:00.123Z"},
         {0, "1970-01-01T00:00:00.000Z"},
         {-1, "1969-12-31T23:59:59.999Z"},
+        /* leap days, century rules and the ends of the four-digit years */
+        {951782400000, "2000-02-29T00:00:00.000Z"},
+        {4107542399999, "2100-02-28T23:59:59.999Z"},
+        {4107542400000, "2100-03-01T00:00:00.000Z"},
+        {1709164800500, "2024-02-29T00:00:00.500Z"},
+        {-62135596800000, "0001-01-01T00:00:00.000Z"},
+        {253402300799999, "9999-12-31T23:59:59.999Z"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char out[32];
@@ -472,6 +479,42 @@ static void test_parse_json(void **state)
     agent_sbuf_fini(&out);
 }
 
+/* Objects with more members than the parser notes in one pass, and
+   strings that end in escaped backslashes or hold escaped quotes. */
+static void test_parse_json_many_members(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, msg = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {.type = AGENT_PARSE_JSON, .field = "message"};
+    agent_sbuf_putc(&msg, '{');
+    for (int i = 0; i < 40; i++) {
+        char m[64];
+        snprintf(m, sizeof(m), "%s\"k%d\" : \"v%d\\\\\\\"x\\\\\"", i ? " , " : "", i, i);
+        agent_sbuf_puts(&msg, m); /* "kI" : "vI\\\"x\\" */
+    }
+    agent_sbuf_puts(&msg, "}");
+    agent_sbuf_putc(&msg, '\0');
+    init_event(&ev, &scratch, msg.p);
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_int_equal(ev.nfields, 42);
+    for (int i = 0; i < 40; i++) {
+        char k[16], want[32];
+        snprintf(k, sizeof(k), "k%d", i);
+        snprintf(want, sizeof(want), "v%d\\\"x\\", i);
+        assert_string_equal(text(&ev, k), want);
+    }
+    /* a bad member past the first 32 still leaves the event as it was */
+    msg.len -= 2; /* the '}' and the NUL */
+    agent_sbuf_puts(&msg, ",\"late\":tru}");
+    agent_sbuf_putc(&msg, '\0');
+    init_event(&ev, &scratch, msg.p);
+    assert_int_equal(agent_parse_apply(&p, &ev), 1);
+    assert_int_equal(ev.nfields, 2);
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&msg);
+}
+
 static void test_parse_logfmt_and_time(void **state)
 {
     (void)state;
@@ -602,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_parse_types_and_errors),
         cmocka_unit_test(test_parse_regex),
         cmocka_unit_test(test_parse_json),
+        cmocka_unit_test(test_parse_json_many_members),
         cmocka_unit_test(test_parse_logfmt_and_time),
         cmocka_unit_test(test_parse_syslog),
         cmocka_unit_test(test_filters),

@@ -4,8 +4,16 @@
 agent into a local collector and reports lines/s, MB/s, the agent's CPU
 seconds per million lines and its peak RSS (medians of --runs runs).
 
-    tributary-bench-agent [--lines 1000000] [--runs 5] [--regex] [--compression snappy]
-                          [--other 'CMD'] [--other-name NAME]
+    tributary-bench-agent [--lines 1000000] [--runs 5] [--parse none,regex,json,logfmt]
+                          [--multiline] [--compression snappy] [--other 'CMD'] [--other-name NAME]
+
+--parse names the parse step of each mode to run, one row each (the same
+session, so the rows compare): none, regex (the nginx pattern below, its
+time read with the common log format), json (the same fields as one JSON
+object per line, an RFC 3339 time) or logfmt (the same as key=value
+pairs). --regex is --parse regex. --multiline adds two indented
+continuation lines to every record and a multiline start pattern to the
+input, so each record is three lines (--lines counts records).
 
 Each run: a fresh collector (--listen 127.0.0.1:0) and a fresh log file of
 --lines lines (~200 bytes each, written before the agent starts), then the
@@ -16,11 +24,11 @@ CPU of all its threads) is read with wait4(); peak RSS is VmHWM, read from
 timed; the time includes the agent's start-up. Run it on an idle machine.
 
 --other runs the same workload through another agent for comparison: CMD
-is a shell command with {file}, {bootstrap}, {topic}, {tmp} and {conf}
-replaced; --other-config names a config template whose copy, filled in the
+is a shell command with {file}, {bootstrap}, {topic}, {tmp}, {conf} and
+{parse} (the mode) replaced; --other-config names a config template whose copy, filled in the
 same way, is {conf} (tools/bench/agent/rsyslog.conf.in: rsyslog imfile ->
-omkafka). It must ship each line of {file} as one record to {topic}. Its
-figures print on a second row. Needs python3-confluent-kafka (watermarks).
+omkafka). It must ship each line (each record) of {file} as one record to
+{topic}, parsed as {parse} says. Its figures print on rows of their own. Needs python3-confluent-kafka (watermarks).
 """
 import argparse
 import os
@@ -46,6 +54,34 @@ def access_line(i):
             'HTTP/1.1" %d %d "-" "Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0" seq=%d\n'
             % (i % 7, (i // 7) % 256, i % 251, (i // 60) % 60, i % 60, i, i % 13,
                (200, 200, 200, 304, 404, 500)[i % 6], 100 + i % 9000, i))
+
+
+def json_line(i):
+    return ('{"time":"2026-11-26T10:%02d:%02dZ","client":"10.%d.%d.%d","method":"GET",'
+            '"path":"/api/v1/items/%08d?page=%d","status":%d,"bytes":%d,'
+            '"ua":"Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0","seq":%d}\n'
+            % ((i // 60) % 60, i % 60, i % 7, (i // 7) % 256, i % 251, i, i % 13,
+               (200, 200, 200, 304, 404, 500)[i % 6], 100 + i % 9000, i))
+
+
+def logfmt_line(i):
+    return ('time=2026-11-26T10:%02d:%02dZ client=10.%d.%d.%d method=GET '
+            'path=/api/v1/items/%08d?page=%d status=%d bytes=%d '
+            'ua="Mozilla/5.0 (X11; Linux x86_64) curl/8.4.0" seq=%d\n'
+            % ((i // 60) % 60, i % 60, i % 7, (i // 7) % 256, i % 251, i, i % 13,
+               (200, 200, 200, 304, 404, 500)[i % 6], 100 + i % 9000, i))
+
+
+LINES = {"none": access_line, "regex": access_line, "json": json_line, "logfmt": logfmt_line}
+MODES = ("none", "regex", "json", "logfmt")
+
+
+def record(mode, multiline):
+    line = LINES[mode]
+    if not multiline:
+        return line
+    return lambda i: (line(i) + "\tat com.example.Handler.run(Handler.java:%d)\n"
+                      "\tat com.example.Server.loop(Server.java:%d)\n" % (i % 977, i % 61))
 
 
 def start_collector(tmp):
@@ -138,10 +174,10 @@ def run_once(args, cmd_for, label):
     try:
         os.makedirs(os.path.join(tmp, "data"))
         path = os.path.join(tmp, "access.log")
+        line = record(args.mode, args.multiline)
         with open(path, "w") as f:
             for base in range(0, args.lines, 100000):
-                f.write("".join(access_line(i) for i in range(base, min(args.lines,
-                                                                        base + 100000))))
+                f.write("".join(line(i) for i in range(base, min(args.lines, base + 100000))))
         size = os.path.getsize(path)
         coll, bootstrap = start_collector(tmp)
         topic = "bench"
@@ -183,10 +219,15 @@ def our_agent(args):
                     "%s: \"%s\"" % tuple(o.split("=", 1)) for o in args.option))
             f.write("pipelines:\n  - name: bench\n    inputs:\n      - type: tail\n"
                     "        paths: [\"%s\"]\n" % path)
-            if args.regex:
+            if args.multiline:
+                f.write("        multiline: {start: '^\\S'}\n")
+            if args.mode == "regex":
                 f.write("    parse:\n      - type: regex\n        pattern: '%s'\n"
                         "        time_field: time\n        time_format: '%%d/%%b/%%Y:%%H:%%M:%%S %%z'\n"
                         % PATTERN)
+            elif args.mode in ("json", "logfmt"):
+                f.write("    parse:\n      - type: %s\n        time_field: time\n"
+                        "        time_format: rfc3339\n" % args.mode)
             f.write("    topic: %s\n    key: \"\"\n" % topic)
         return [args.agent, "--config", conf]
     return cmd
@@ -199,12 +240,12 @@ def other_agent(args):
             with open(args.other_config) as f:
                 text = f.read()
             for k, v in (("{file}", path), ("{bootstrap}", bootstrap), ("{topic}", topic),
-                         ("{tmp}", tmp)):
+                         ("{tmp}", tmp), ("{parse}", args.mode)):
                 text = text.replace(k, v)
             with open(conf, "w") as f:
                 f.write(text)
         return args.other.format(file=shlex.quote(path), bootstrap=bootstrap, topic=topic,
-                                 tmp=shlex.quote(tmp), conf=shlex.quote(conf))
+                                 tmp=shlex.quote(tmp), conf=shlex.quote(conf), parse=args.mode)
     return cmd
 
 
@@ -212,7 +253,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lines", type=int, default=1000000)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--regex", action="store_true", help="parse every line with the nginx regex")
+    ap.add_argument("--parse", default=None,
+                    help="parse modes to run, comma-separated: none, regex, json, logfmt "
+                    "(default none)")
+    ap.add_argument("--regex", action="store_true", help="the same as --parse regex")
+    ap.add_argument("--multiline", action="store_true",
+                    help="three-line records joined by a multiline start pattern")
     ap.add_argument("--compression", default="snappy")
     ap.add_argument("--no-headers", action="store_true", help="output.headers: false")
     ap.add_argument("--option", action="append", default=[],
@@ -225,6 +271,10 @@ def main():
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--keep", action="store_true", help="keep the temp dirs")
     args = ap.parse_args()
+    modes = (args.parse or ("regex" if args.regex else "none")).split(",")
+    for m in modes:
+        if m not in MODES:
+            ap.error("--parse: %r is not one of %s" % (m, ", ".join(MODES)))
     cpu = "?"
     try:
         for line in open("/proc/cpuinfo"):
@@ -233,19 +283,22 @@ def main():
                 break
     except OSError:
         pass
-    print("%d lines (~200 B), %d runs, regex %s, compression %s, headers %s%s; nproc %d, %s"
-          % (args.lines, args.runs, "on" if args.regex else "off", args.compression,
+    print("%d %s (~200 B), %d runs, parse %s, compression %s, headers %s%s; nproc %d, %s"
+          % (args.lines, "three-line records" if args.multiline else "lines", args.runs,
+             ",".join(modes), args.compression,
              "off" if args.no_headers else "on",
              "".join(", " + o for o in args.option), os.cpu_count(), cpu))
-    rows = [("tributary-agent", our_agent(args))]
+    rows = [(m, "tributary-agent", our_agent(args)) for m in modes]
     if args.other:
-        rows.append((args.other_name, other_agent(args)))
-    print("%-18s %10s %8s %14s %16s %10s" % ("agent", "lines/s", "MB/s", "CPU s/1M lines",
-                                            "lines/CPU-s", "peak RSS"))
-    for name, cmd in rows:
-        res = [run_once(args, cmd, name) for _ in range(args.runs)]
+        rows += [(m, args.other_name, other_agent(args)) for m in modes]
+    print("%-24s %10s %8s %14s %16s %10s" % ("agent (parse)", "lines/s", "MB/s",
+                                            "CPU s/1M lines", "lines/CPU-s", "peak RSS"))
+    for mode, agent, cmd in rows:
+        args.mode = mode
+        name = "%s (%s)" % (agent, mode)
+        res = [run_once(args, cmd, agent) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in res) for k in res[0]}
-        print("%-18s %10.0f %8.1f %14.3f %16.0f %8.1f MiB   (medians; runs: %s lines/s)"
+        print("%-24s %10.0f %8.1f %14.3f %16.0f %8.1f MiB   (medians; runs: %s lines/s)"
               % (name, med["lines_s"], med["mb_s"], med["cpu_per_m"], med["lines_per_cpu_s"],
                  med["rss_mib"], ", ".join("%.0f" % r["lines_s"] for r in res)))
     return 0
