@@ -23,9 +23,12 @@
  *       acks=-1 with NOT_ENOUGH_REPLICAS, as Kafka would.
  *   other INVALID_REQUIRED_ACKS
  *
- * The high watermark moves to the log end after every append (one replica,
- * see cluster/local.c): consumers may read a batch before an acks=-1
- * producer hears it is durable, exactly as on a single Kafka broker.
+ * On a single node the high watermark moves to the log end after every
+ * append (one replica, see cluster/local.c), or with storage.fsync "ack"
+ * to the durable offset as each fsync completes (server/partition.c):
+ * consumers never read a record a power loss could take back. With
+ * "interval" or "never" they may read a batch before it is durable,
+ * exactly as on a single Kafka broker.
  *
  * On a cluster (a replicated backend) only the partition's leader takes
  * appends (NOT_LEADER_OR_FOLLOWER elsewhere), and acks=-1 is Kafka's:
@@ -102,6 +105,7 @@ typedef struct batch_info {
 typedef struct pwait {
     coll_durable_req_t dreq;
     coll_req_t *r;
+    coll_prt_t *prt;
     ProduceResponse_PartitionProduceResponse *out;
 } pwait_t;
 
@@ -206,6 +210,8 @@ static void durable_cb(coll_durable_req_t *dreq, int status)
         w->out->ErrorCode = coll_kafka_error_from(status);
         w->out->BaseOffset = -1;
         coll_req_note_error(r, w->out->ErrorCode);
+    } else {
+        coll_prt_durable(w->prt);
     }
     r->pending--;
     if (r->pending == 0) {
@@ -420,6 +426,7 @@ static void wait_acks(coll_req_t *r, coll_prt_t *prt, coll_log_t *log,
             return;
         }
         w->r = r;
+        w->prt = prt;
         w->out = out;
         w->dreq.data = w;
         int rc = coll_log_wait_durable(log, last_offset, &w->dreq, durable_cb);
