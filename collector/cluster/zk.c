@@ -22,7 +22,10 @@
  * if missing; Kafka 2.8's ZkData.scala, JSON in zk_json.h):
  *
  *   /brokers/ids/<id>   ephemeral registration; its czxid is the broker epoch
- *   /brokers/topics     created empty (topics come with replication)
+ *   /brokers/topics/... topics, assignments, partition states (zk_topics.c)
+ *   /config/topics/<t>  topic overrides (zk_topics.c)
+ *   /admin/delete_topics/<t>  deletion markers (zk_controller.c)
+ *   /latest_producer_id_block  producer id blocks (zk_pid.c)
  *   /controller         ephemeral {"brokerid": id}: the controller
  *   /controller_epoch   persistent decimal, bumped by each election
  *   /cluster/id         the cluster id clients see: the first broker's
@@ -30,9 +33,15 @@
  *
  * Per session (a new one after expiry): sync, create the paths, read (or
  * create) /cluster/id, register,
- * then read everything with watches: /controller (exists, then get) and
- * the children of /brokers/ids with each registration. A registration that
- * exists under another live session is fatal: that id is taken.
+ * then read everything with watches: /controller (exists, then get), the
+ * children of /brokers/ids with each registration, and every topic, config
+ * and partition state (coll_zk_topics_resync). A registration that exists
+ * under another live session is fatal: that id is taken.
+ *
+ * SIGTERM runs a controlled shutdown (coll_zk_controlled_shutdown): the
+ * registration is rewritten with "shutting_down": true, the controller
+ * moves this broker's leaderships away, and the session closes once it
+ * leads nothing.
  *
  * Election: when /controller is absent, read /controller_epoch (E, version
  * V) and issue one multi { create /controller, set /controller_epoch E+1

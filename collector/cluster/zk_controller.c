@@ -31,7 +31,10 @@
  *   shutting down
  *
  * "Live" is registered in /brokers/ids and not shutting_down; the controller
- * acts only once it has read the live brokers in its session.
+ * acts only once it has read the live brokers in its session. A broker
+ * whose registration has a new broker epoch (czxid) since the controller
+ * last looked restarted in between, perhaps unseen: it is first handled as
+ * failed (leaderships moved, out of the ISRs), then as a starting broker.
  *
  * Deletion: the admin path creates /admin/delete_topics/<t>; the
  * controller (watching that path's children) deletes the topic's state
@@ -61,7 +64,13 @@
 
 struct zk_ctl {
     bool listing, list_again;
-    uint64_t elections, isr_removals, states_created, writes_refused;
+    uint64_t elections, isr_removals, states_created, writes_refused, bounces;
+    /* The brokers (id, epoch) as of the last change handled. */
+    coll_zk_broker_t *seen;
+    size_t nseen;
+    /* During one pass: brokers whose registration is a new one (restarted in between). */
+    int32_t *bounced;
+    size_t nbounced;
 };
 
 typedef struct ctl_op {
@@ -75,15 +84,25 @@ typedef struct ctl_op {
     char name[];
 } ctl_op_t;
 
+static bool bounced(const coll_zk_t *z, int32_t id)
+{
+    for (size_t i = 0; z->ctl && i < z->ctl->nbounced; i++) {
+        if (z->ctl->bounced[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool alive(const coll_zk_t *z, int32_t id)
 {
-    return id >= 0 && coll_zk_broker_find(z, id) != NULL;
+    return id >= 0 && coll_zk_broker_find(z, id) != NULL && !bounced(z, id);
 }
 
 static bool up(const coll_zk_t *z, int32_t id)
 {
     const coll_zk_broker_t *b = id >= 0 ? coll_zk_broker_find(z, id) : NULL;
-    return b && !b->shutting_down;
+    return b && !b->shutting_down && !bounced(z, id);
 }
 
 static bool member(const int32_t *v, int32_t n, int32_t id)
@@ -346,6 +365,59 @@ void coll_zk_ctl_check_all(coll_zk_t *z)
     coll_zk_topics_foreach(z, check_topic, NULL);
 }
 
+static void remember_brokers(coll_zk_t *z)
+{
+    struct zk_ctl *C = z->ctl;
+    coll_zk_broker_t *copy = malloc((z->nbrokers ? z->nbrokers : 1) * sizeof(*copy));
+    if (!copy) {
+        return;
+    }
+    memcpy(copy, z->brokers, z->nbrokers * sizeof(*copy));
+    free(C->seen);
+    C->seen = copy;
+    C->nseen = z->nbrokers;
+}
+
+/*
+ * The live brokers changed. A broker whose registration has another epoch
+ * (czxid) than the one last seen restarted in between, perhaps without the
+ * controller ever seeing it gone: as Kafka's controller does, it is first
+ * handled as failed (out of the ISRs, its leaderships moved), then as a
+ * broker that starts.
+ */
+void coll_zk_ctl_brokers_changed(coll_zk_t *z)
+{
+    struct zk_ctl *C = z->ctl;
+    if (!C) {
+        return;
+    }
+    if (ready(z) && z->topics) {
+        int32_t *b = malloc((C->nseen ? C->nseen : 1) * sizeof(*b));
+        size_t nb = 0;
+        for (size_t i = 0; b && i < C->nseen; i++) {
+            const coll_zk_broker_t *now = coll_zk_broker_find(z, C->seen[i].id);
+            if (now && now->epoch != C->seen[i].epoch) {
+                TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                         "broker %" PRId32 " registered again (epoch %" PRId64 " -> %" PRId64
+                         "): handled as failed, then as started",
+                         now->id, C->seen[i].epoch, now->epoch);
+                b[nb++] = now->id;
+                C->bounces++;
+            }
+        }
+        if (nb > 0) {
+            C->bounced = b;
+            C->nbounced = nb;
+            coll_zk_topics_foreach(z, check_topic, NULL);
+            C->bounced = NULL;
+            C->nbounced = 0;
+        }
+        free(b);
+        coll_zk_topics_foreach(z, check_topic, NULL);
+    }
+    remember_brokers(z);
+}
+
 /* ---- preferred leader election (ElectLeaders) ------------------------------------------ */
 
 void coll_zk_ctl_elect_preferred(coll_zk_t *z, zk_topic_t *zt, int32_t i, coll_admin_cb cb,
@@ -541,6 +613,7 @@ void coll_zk_ctl_elected(coll_zk_t *z)
         /* Deletions this broker started in an earlier term are issued again. */
         coll_zk_topics_foreach(z, forget_deletion, NULL);
     }
+    remember_brokers(z);
     /* The deletions first (their topics are not to get new states), then every partition. */
     coll_zk_ctl_check_deletions(z);
 }
@@ -558,6 +631,9 @@ int coll_zk_ctl_new(coll_zk_t *z)
 
 void coll_zk_ctl_free(coll_zk_t *z)
 {
+    if (z->ctl) {
+        free(z->ctl->seen);
+    }
     free(z->ctl);
     z->ctl = NULL;
 }

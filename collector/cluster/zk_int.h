@@ -136,6 +136,7 @@ typedef struct zk_part {
     /* An ElectLeaders waiting for that write or a read to finish. */
     coll_admin_cb elect_cb;
     void *elect_arg;
+    bool test_done; /* the TRIB_TEST_ALTER_ISR hook ran for this partition */
 } zk_part_t;
 
 /* A topic listed under /brokers/topics. */
@@ -200,8 +201,10 @@ void coll_zk_ctl_elected(coll_zk_t *z);
 void coll_zk_ctl_resigned(coll_zk_t *z);
 /* After a state read of zt's partition p (applied or not, or none found). */
 void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t p);
-/* Every partition again (brokers changed, elected). */
+/* Every partition again (elected, deletions listed). */
 void coll_zk_ctl_check_all(coll_zk_t *z);
+/* The live brokers changed: restarted ones are handled as failed first. */
+void coll_zk_ctl_brokers_changed(coll_zk_t *z);
 /* A watch on /admin/delete_topics; true when it was one. */
 bool coll_zk_ctl_watch(coll_zk_t *z, int type, const char *path);
 /* ElectLeaders (preferred) for zt's partition p; cb answers once written. */

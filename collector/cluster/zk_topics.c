@@ -35,6 +35,14 @@
  * changes (coll_cluster_alter_isr) set the state znode at the version
  * read; on BADVERSION the state is read again and the caller gets -ESTALE
  * once it is applied (never a retry on a cached version: KAFKA-2729).
+ *
+ * Test hook: with TRIB_TEST_ALTER_ISR=<topic> in the environment, a broker
+ * that becomes leader of a partition of that topic (once per partition)
+ * rewrites the state znode unchanged behind its own back (its cached
+ * version is then stale), proposes ISR = [itself] (which must come back
+ * -ESTALE, with the newer version applied), and proposes it again from the
+ * state it was given (which must succeed, applied before the callback).
+ * Counted in /metrics; what the data plane's ISR changes will rely on.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -73,6 +81,8 @@ typedef struct waiter {
 } waiter_t;
 
 struct zk_topics {
+    const char *test_isr_topic; /* TRIB_TEST_ALTER_ISR */
+    uint64_t test_isr_stale, test_isr_ok, test_isr_bad;
     zk_topic_t **buckets;
     size_t nbuckets, n;
     uint64_t gen_next;
@@ -97,6 +107,7 @@ typedef struct rd {
 
 static void read_cfg(coll_zk_t *z, zk_topic_t *zt);
 static void read_asg(coll_zk_t *z, zk_topic_t *zt);
+static void test_alter_isr(coll_zk_t *z, zk_topic_t *zt, int32_t i);
 static void list_topics(coll_zk_t *z);
 static void waiters_check(coll_zk_t *z);
 static void maybe_report_unknown(coll_zk_t *z);
@@ -481,12 +492,89 @@ static void apply_state(coll_zk_t *z, zk_topic_t *zt, int32_t i, const coll_zk_s
     (void)was;
     if (!coll_partition_hosted(p)) {
         host_or_not(z, zt, i); /* hosting applies the state, with the hooks */
-        if (coll_partition_hosted(p)) {
-            return;
+        if (!coll_partition_hosted(p)) {
+            coll_cluster_zk_set_state(z->cluster, p, st->leader, st->leader_epoch, st->isr,
+                                      st->nisr, version);
         }
+    } else {
+        coll_cluster_zk_set_state(z->cluster, p, st->leader, st->leader_epoch, st->isr, st->nisr,
+                                  version);
     }
-    coll_cluster_zk_set_state(z->cluster, p, st->leader, st->leader_epoch, st->isr, st->nisr,
-                              version);
+    test_alter_isr(z, zt, i);
+}
+
+/* ---- the TRIB_TEST_ALTER_ISR hook ---- */
+
+static void test_isr_second(void *arg, coll_partition_t *p, int status)
+{
+    coll_zk_t *z = arg;
+    int32_t self = z->self.id;
+    bool applied = p->nisr == 1 && p->isr[0] == self;
+    if (status == 0 && applied) {
+        z->topics->test_isr_ok++;
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "test: %s-%d: ISR [%" PRId32 "] written at version %" PRId32 " and applied",
+                 p->topic->name, (int)p->index, self, p->partition_epoch);
+    } else {
+        z->topics->test_isr_bad++;
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "test: %s-%d: the second proposal: status %d, %s",
+                 p->topic->name, (int)p->index, status, applied ? "applied" : "not applied");
+    }
+}
+
+static void test_isr_first(void *arg, coll_partition_t *p, int status)
+{
+    coll_zk_t *z = arg;
+    if (status != -ESTALE) {
+        z->topics->test_isr_bad++;
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                 "test: %s-%d: a proposal at a stale version answered %d, not -ESTALE",
+                 p->topic->name, (int)p->index, status);
+        return;
+    }
+    z->topics->test_isr_stale++;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+             "test: %s-%d: a proposal at a stale version was refused; now at version %" PRId32,
+             p->topic->name, (int)p->index, p->partition_epoch);
+    int32_t self = z->self.id;
+    int rc = coll_zk_alter_isr(z, p, &self, 1, test_isr_second, z);
+    if (rc != 0) {
+        z->topics->test_isr_bad++;
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "test: the second proposal: %d", rc);
+    }
+}
+
+static void test_bumped(int rc, const struct Stat *st, const void *data)
+{
+    (void)st;
+    (void)data;
+    (void)rc;
+}
+
+static void test_alter_isr(coll_zk_t *z, zk_topic_t *zt, int32_t i)
+{
+    struct zk_topics *T = z->topics;
+    zk_part_t *zp = &zt->parts[i];
+    coll_partition_t *p = zt->t ? coll_cluster_partition(zt->t, i) : NULL;
+    if (!T->test_isr_topic || zp->test_done || !p || !coll_partition_leads(p, z->self.id) ||
+        strcmp(zt->name, T->test_isr_topic) != 0 || p->nisr < 2) {
+        return;
+    }
+    zp->test_done = true;
+    /* The znode moves on (same content, next version) before the proposal arrives. */
+    char json[1024], path[PATH_MAX_ZK];
+    int jl = coll_zk_state_encode(&zp->st, json, sizeof(json));
+    coll_zk_topic_path(z, zt->name, 3, i, path, sizeof(path));
+    if (jl < 0 || zoo_aset(z->zh, path, json, jl, -1, test_bumped, NULL) != ZOK) {
+        T->test_isr_bad++;
+        return;
+    }
+    int32_t self = z->self.id;
+    int rc = coll_zk_alter_isr(z, p, &self, 1, test_isr_first, z);
+    if (rc != 0) {
+        T->test_isr_bad++;
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "test: the first proposal: %d", rc);
+    }
 }
 
 static void state_read_done(coll_zk_t *z, zk_topic_t *zt, int32_t i)
@@ -923,7 +1011,7 @@ void coll_zk_topics_brokers_changed(coll_zk_t *z)
     if (!z->topics || !z->cluster) {
         return;
     }
-    coll_zk_ctl_check_all(z);
+    coll_zk_ctl_brokers_changed(z);
 }
 
 /* ---- waiting for the effect of an admin write ----------------------------------------- */
@@ -1595,6 +1683,8 @@ int coll_zk_topics_new(coll_zk_t *z)
         return -ENOMEM;
     }
     z->topics = T;
+    const char *test = getenv("TRIB_TEST_ALTER_ISR");
+    T->test_isr_topic = test && *test ? test : NULL;
     uv_timer_init(z->loop, &T->timer);
     T->timer.data = z;
     T->timer_open = true;
@@ -1672,6 +1762,17 @@ void coll_zk_topics_render_metrics(coll_zk_t *z, struct trib_buf *b)
     trib_prom_header(b, "tributary_cluster_isr_writes_stale_total", "counter",
                      "ISR changes refused because the state had moved on (read again)");
     trib_prom_sample_u64(b, "tributary_cluster_isr_writes_stale_total", NULL, T->alter_isr_stale);
+    if (T->test_isr_topic) {
+        trib_prom_header(b, "tributary_test_alter_isr_stale_total", "counter",
+                         "test hook: ISR proposals at a stale version answered -ESTALE");
+        trib_prom_sample_u64(b, "tributary_test_alter_isr_stale_total", NULL, T->test_isr_stale);
+        trib_prom_header(b, "tributary_test_alter_isr_ok_total", "counter",
+                         "test hook: ISR proposals written and applied before the callback");
+        trib_prom_sample_u64(b, "tributary_test_alter_isr_ok_total", NULL, T->test_isr_ok);
+        trib_prom_header(b, "tributary_test_alter_isr_bad_total", "counter",
+                         "test hook: ISR proposals answered otherwise");
+        trib_prom_sample_u64(b, "tributary_test_alter_isr_bad_total", NULL, T->test_isr_bad);
+    }
 }
 
 #endif

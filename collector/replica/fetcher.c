@@ -369,6 +369,13 @@ static void src_maybe_free(fsrc_t *src)
             break;
         }
     }
+    /* Partitions still listed (a shutdown) keep their list reference until freed. */
+    while (src->parts) {
+        fpart_t *fp = src->parts;
+        src->parts = fp->next;
+        fp->prev = fp->next = NULL;
+        fp->src = NULL;
+    }
     src_req_release(src);
     trib_buf_fini(&src->out);
     free(src->req);
@@ -1170,6 +1177,7 @@ static void on_durable(coll_durable_req_t *req, int status)
                  fp_index(fp), trib_strerror(status));
         fp_backoff(fp, uv_now(f->s->loop));
     }
+    fsrc_t *now_src = fp->prt ? fp->src : NULL;
     fp_unref(f, fp);
     if (src && --src->durable_waits == 0) {
         if (src->freeing) {
@@ -1177,6 +1185,9 @@ static void on_durable(coll_durable_req_t *req, int status)
         } else {
             src_pump(src); /* everything of the last response is on disk: the next fetch */
         }
+    }
+    if (now_src && now_src != src && !f->closing) {
+        src_pump(now_src); /* it moved to another leader meanwhile: it may fetch now */
     }
 }
 

@@ -19,7 +19,8 @@ One ZooKeeper and three collectors (lib/zk_cluster.py). Checks:
      reached it through its watch), and min.insync.replicas is 2 (the
      cluster default);
   4. a replication factor above the live brokers gets
-     INVALID_REPLICATION_FACTOR, a second create TOPIC_ALREADY_EXISTS;
+     INVALID_REPLICATION_FACTOR (also with validate_only, which writes
+     nothing), a second create TOPIC_ALREADY_EXISTS;
   5. a topic created without a replication factor gets 3 replicas, and an
      auto-created one (kafka-python asks Metadata for an unknown topic) too.
 Every wait is bounded; every process stops however the test ends.
@@ -155,6 +156,20 @@ def main():
         except KafkaException as e:
             check(e.args[0].name() == "INVALID_REPLICATION_FACTOR", "RF 4: %s" % e)
             log("RF 4: %s" % e.args[0].str())
+        fs = a2.create_topics([NewTopic("checked", 2, 3), NewTopic("checked-rf4", 1, 4)],
+                              validate_only=True, request_timeout=60)
+        fs["checked"].result(timeout=90)
+        try:
+            fs["checked-rf4"].result(timeout=90)
+            raise TestFailure("validate_only accepted replication factor 4")
+        except KafkaException as e:
+            check(e.args[0].name() == "INVALID_REPLICATION_FACTOR", "validate RF 4: %s" % e)
+        zk = cl.zk.reader()
+        try:
+            check(zk.get(CHROOT + "/brokers/topics/checked") is None,
+                  "validate_only created the topic")
+        finally:
+            zk.close()
         fs = a2.create_topics([NewTopic("orders", 1, 1)], request_timeout=60)
         try:
             fs["orders"].result(timeout=90)

@@ -7,7 +7,9 @@ One ZooKeeper and three collectors (session timeout 6 s). Checks:
      2 to 4 partitions: the assignment znode lists 4, and every broker's
      Metadata shows 4 partitions with leaders and 3 replicas right after;
   2. AlterConfigs through one broker: /config/topics/<t> holds the new value
-     and DescribeConfigs on another broker shows it;
+     and DescribeConfigs on another broker shows it; IncrementalAlterConfigs
+     (tributary topics alter) sets one config and deletes that one, and
+     the others show both;
   3. ElectLeaders (key 43, preferred): with a partition led by its second
      replica (the test rewrites the state znode as a controller would), a
      broker that is not the controller answers NOT_CONTROLLER; the
@@ -28,12 +30,13 @@ Every wait is bounded; every process stops however the test ends.
 import json
 import os
 import struct
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "broker"))
 from kafka_raw import Conn, array, s16, s32, string  # noqa: E402
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
+from tributary_harness import CLI, SKIP, Skip, TestFailure, log  # noqa: E402
 from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
 
 SESSION_S = 6
@@ -130,6 +133,19 @@ def main():
             wait_for("broker %d describes the new retention.ms" % other[1],
                      lambda: a2.describe_configs([r2])[r2].result(timeout=30)[
                          "retention.ms"].value == "1234567", BOUND)
+            # IncrementalAlterConfigs (tributary topics alter): set one, delete another.
+            p = subprocess.run([CLI, "-b", cl.broker(other[1]).bootstrap, "topics", "alter",
+                                "--topic", "evolve", "--config", "segment.ms=3600000",
+                                "--delete-config", "retention.ms"],
+                               capture_output=True, text=True, timeout=120)
+            check(p.returncode == 0, "topics alter: %s %s" % (p.stdout, p.stderr))
+            cfg = zk.get_json(CHROOT + "/config/topics/evolve")[0]
+            check(cfg["config"] == {"segment.ms": "3600000"}, "config znode after the "
+                  "incremental alter: %s" % cfg)
+            wait_for("broker %d describes segment.ms and the default retention.ms" % other[0],
+                     lambda: (lambda c: c["segment.ms"].value == "3600000" and
+                              c["retention.ms"].value == "604800000")(
+                         a.describe_configs([r2])[r2].result(timeout=30)), BOUND)
 
             # 3. ElectLeaders.
             st, ver = state(zk, "evolve", 0)
@@ -188,6 +204,7 @@ def main():
                   ["evolve-0", "evolve-1", "evolve-2", "evolve-3"],
                   "broker %d's evolve logs: %s" % (victim, os.listdir(vd)))
             # Created again: a new topic id; the victim's stale evolve-0 is replaced.
+            cl.wait_controller(ids, timeout=BOUND)  # every broker lists the victim again
             a.create_topics([NewTopic("evolve", 1, 3)], request_timeout=60)["evolve"].result(
                 timeout=90)
             new_id = zk.get_json(CHROOT + "/brokers/topics/evolve")[0]["topic_id"]

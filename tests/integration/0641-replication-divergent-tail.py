@@ -80,10 +80,11 @@ def produce(bootstrap, values, acks):
     p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 2,
                   "message.timeout.ms": 60000, "enable.idempotence": False,
                   "retries": 1000 if acks == "all" else 0})
-    for v in values:
+    for i, v in enumerate(values):
         p.produce(TOPIC, value=v, partition=0,
                   callback=lambda err, m: (failed if err else acked).append(m.value()))
-        p.poll(0)
+        if i % 20 == 19:
+            p.flush(90)  # batches of 20: a paused follower can hold at most the first
     left = p.flush(90)
     return acked, failed, left
 
