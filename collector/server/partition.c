@@ -161,6 +161,82 @@ static void rebuild(coll_prt_t *prt, bool quiet)
     }
 }
 
+/*
+ * A single node with storage.fsync ack: the high watermark follows the
+ * durable offset. One wait per partition at a time; its callback moves
+ * the high watermark and asks again for what was appended meanwhile. The
+ * wait outlives the partition's runtime when that goes first (prt NULL:
+ * the callback frees it).
+ */
+struct coll_hdurable {
+    coll_durable_req_t req;
+    coll_prt_t *prt;
+    bool busy;
+};
+
+static void hdurable_update(coll_prt_t *prt);
+
+static void hdurable_cb(coll_durable_req_t *req, int status)
+{
+    struct coll_hdurable *hd = req->data;
+    hd->busy = false;
+    coll_prt_t *prt = hd->prt;
+    if (!prt) {
+        free(hd);
+        return;
+    }
+    if (status != 0 && status != -ECANCELED) {
+        /* The log refuses writes now; the high watermark stays where it is. */
+        TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "%s-%d: fsync: %s", prt->p->topic->name,
+                 (int)prt->p->index, trib_strerror(status));
+        return;
+    }
+    hdurable_update(prt);
+}
+
+/* Moves the high watermark to the durable offset (waking fetches) and waits for the rest. */
+static void hdurable_update(coll_prt_t *prt)
+{
+    coll_log_t *log = prt->p->log;
+    if (!log) {
+        return;
+    }
+    int64_t leo = coll_log_end_offset(log);
+    int64_t durable = coll_log_durable_offset(log);
+    int64_t hw = durable < leo ? durable : leo;
+    if (hw > coll_log_high_watermark(log)) {
+        coll_log_set_high_watermark(log, hw);
+        /* Consumers' parked fetches re-check what they may read now. */
+        coll_purgatory_hw_moved(&prt->srv->purgatory, prt);
+    }
+    if (hw >= leo) {
+        return;
+    }
+    if (!prt->hdurable) {
+        prt->hdurable = calloc(1, sizeof(*prt->hdurable));
+        if (!prt->hdurable) {
+            return;
+        }
+        prt->hdurable->prt = prt;
+    }
+    struct coll_hdurable *hd = prt->hdurable;
+    if (hd->busy) {
+        return; /* its callback asks again for what was appended meanwhile */
+    }
+    hd->req.data = hd;
+    if (coll_log_wait_durable(log, leo - 1, &hd->req, hdurable_cb) == 0) {
+        hd->busy = true;
+    }
+}
+
+void coll_prt_durable(coll_prt_t *prt)
+{
+    if (!prt->leader && !coll_cluster_replicated(prt->srv->cluster) &&
+        prt->srv->cfg.fsync == COLL_FSYNC_ACK) {
+        hdurable_update(prt);
+    }
+}
+
 void coll_prt_attach(coll_server_t *s, coll_partition_t *p)
 {
     if (p->rt) {
@@ -197,6 +273,13 @@ void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted)
         unlink(path);
     }
     coll_pstate_fini(&prt->producers);
+    if (prt->hdurable) {
+        if (prt->hdurable->busy) {
+            prt->hdurable->prt = NULL; /* its callback frees it */
+        } else {
+            free(prt->hdurable);
+        }
+    }
     p->rt = NULL;
     free(prt);
 }
@@ -213,6 +296,18 @@ void coll_prt_appended(coll_prt_t *prt, size_t bytes)
         return;
     }
     coll_log_t *log = prt->p->log;
+    if (prt->srv->cfg.fsync == COLL_FSYNC_ACK) {
+        /*
+         * storage.fsync ack: consumers read only what is on disk, as a
+         * replicated leader caps its high watermark at its durable offset
+         * (design §3). Otherwise a consumer could read a record that a
+         * power loss then takes away, and the offset is reused for another
+         * record after the restart. The fsync's completion moves the high
+         * watermark and wakes the parked fetches (hdurable_cb).
+         */
+        hdurable_update(prt);
+        return;
+    }
     coll_log_set_high_watermark(log, coll_log_end_offset(log));
     coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);
 }

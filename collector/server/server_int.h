@@ -323,6 +323,8 @@ struct coll_prt {
     int64_t max_timestamp_base; /* base offset of the batch that holds it */
     bool snapshot_dirty;
     uint64_t watch_mark; /* dedupes one fetch's watches */
+    /* partition.c: a single node's wait for its log end to be durable (storage.fsync ack) */
+    struct coll_hdurable *hdurable;
     /* counters for the metrics */
     uint64_t bytes_in, records_in, batches_in;
     uint64_t bytes_out, records_out;
@@ -337,8 +339,18 @@ static inline coll_prt_t *coll_prt(const coll_partition_t *p)
 void coll_prt_attach(coll_server_t *s, coll_partition_t *p);
 /* Drops the runtime; `deleted` also removes the snapshot file (the topic is gone). */
 void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
-/* After an append: high watermark to the log end, wake parked fetches. */
+/*
+ * After an append: on a single node the high watermark moves to the log
+ * end (with storage.fsync ack: to the durable offset, as its fsync
+ * completes) and parked fetches wake.
+ */
 void coll_prt_appended(coll_prt_t *prt, size_t bytes);
+/*
+ * The log's durable offset moved (an acks=-1 produce's wait ended): on a
+ * single node with storage.fsync ack the high watermark follows before
+ * the producer is answered, so it can read what it was told is written.
+ */
+void coll_prt_durable(coll_prt_t *prt);
 /* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
 void coll_prt_truncated(coll_prt_t *prt);
 /* Writes the producer state snapshot if it changed (or always with force). */

@@ -14,6 +14,7 @@ back in order with consecutive offsets (group-committed fsyncs).
 """
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -49,7 +50,22 @@ def produce(c, topic, acks):
     return acked[0]
 
 
-def stored(c, topic, partitions):
+def stored(c, topic, partitions, expected):
+    """Records below the high watermarks, once they reach `expected` (or 60 s pass).
+
+    With storage.fsync ack consumers read only what is durable, and acks 0
+    and 1 are answered before that: the records become readable as the
+    collector's fsync completes, so the count is taken again until it is
+    complete (bounded)."""
+    deadline = time.monotonic() + 60
+    while True:
+        n = count_stored(c, topic, partitions)
+        if n >= expected or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def count_stored(c, topic, partitions):
     conn = Conn(c.bootstrap)
     total = 0
     for p in range(partitions):
@@ -75,7 +91,7 @@ def main(c):
         if err:
             raise TestFailure("create %s: %d" % (topic, err))
         acked = produce(c, topic, acks)
-        n = stored(c, topic, 3)
+        n = stored(c, topic, 3, N_KEYS * PER_KEY)
         if n != N_KEYS * PER_KEY or acked != n:
             raise TestFailure("acks=%s: %d acknowledged, %d stored, %d expected"
                               % (acks, acked, n, N_KEYS * PER_KEY))
@@ -87,7 +103,13 @@ def main(c):
         conn.produce("acks-raw", 0, recs, acks=0)
     if 3 not in conn.api_versions():
         raise TestFailure("the answer after acks=0 requests is not ApiVersions'")
-    err, hw, _ = conn.fetch("acks-raw", 0, 0)
+    deadline = time.monotonic() + 60
+    while True:
+        # Readable once durable (storage.fsync ack): the high watermark follows the fsync.
+        err, hw, _ = conn.fetch("acks-raw", 0, 0)
+        if err or hw >= 12 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     if (err, hw) != (0, 12):
         raise TestFailure("acks=0 records: fetch says error %d, high watermark %d" % (err, hw))
     conn.produce("acks-raw", 5, recs, acks=0)

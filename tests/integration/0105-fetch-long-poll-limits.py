@@ -13,6 +13,9 @@ with a response MaxBytes of three batches the second partition only gets
 what remains (one batch, none when a few bytes short); with PartitionMaxBytes 5000 (below one batch) the first
 partition still returns one whole batch (progress) and the second none;
 fetching from an offset inside a batch returns that whole batch first.
+(Those batches are produced with acks=-1: with storage.fsync ack consumers
+read only what is durable, and acks=-1 is answered once it is. The
+woken long poll is produced with acks=1: the fsync's completion wakes it.)
 """
 import os
 import sys
@@ -72,7 +75,8 @@ def main(c):
     expect("create limits", prod.create_topic("limits", 2), (0, None))
     for p in (0, 1):
         for i in range(10):
-            err, base = prod.produce("limits", p, batch(10, "b%d" % i, value_size=1000))
+            err, base = prod.produce("limits", p, batch(10, "b%d" % i, value_size=1000),
+                                     acks=-1)
             if err or base != i * 10:
                 raise TestFailure("produce: %d at %d" % (err, base))
     size = len(batch(10, "b0", value_size=1000))

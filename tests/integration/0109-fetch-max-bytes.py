@@ -7,7 +7,8 @@ PartitionMaxBytes 1 MiB over batches of about 1 KiB returns at most 4 KiB
 of whole batches, and the consumer still reads everything by fetching on
 from the next offset. A batch larger than the cap is returned whole when it
 comes first (Kafka's progress rule), alone. A kafka-python consumer asking
-the default fetch_max_bytes (50 MiB) reads every record.
+the default fetch_max_bytes (50 MiB) reads every record. (Produced with acks=-1: with storage.fsync ack
+consumers read only what is durable, and acks=-1 is answered once it is.)
 """
 import os
 import shutil
@@ -43,13 +44,13 @@ def main(c):
     if expect_ok != (0, None):
         raise TestFailure("create topic: %r" % (expect_ok,))
     for i in range(12):
-        err, _ = conn.produce("fm", 0, batch(4, "b%d" % i, value_size=250))
+        err, _ = conn.produce("fm", 0, batch(4, "b%d" % i, value_size=250), acks=-1)
         if err:
             raise TestFailure("produce: %d" % err)
     big = batch(4, "big", value_size=3000)  # about 12 KiB, three times the cap
-    if conn.produce("fm", 0, big)[0] != 0:
+    if conn.produce("fm", 0, big, acks=-1)[0] != 0:
         raise TestFailure("produce big batch failed")
-    if conn.produce("fm", 0, batch(4, "after", value_size=250))[0] != 0:
+    if conn.produce("fm", 0, batch(4, "after", value_size=250), acks=-1)[0] != 0:
         raise TestFailure("produce failed")
     total = 14 * 4
 

@@ -9,6 +9,11 @@
  *   LD_PRELOAD=.../libpowerloss.so daemon ...
  *   kill -KILL <pid>; rollback.py /tmp/t/shadow; daemon ... (again)
  *
+ *   POWERLOSS_HOLD=/tmp/t/hold   (optional, also without the two above)
+ *   every fsync and fdatasync waits while that file exists, before it
+ *   syncs anything: a test holds a daemon's data in the page cache for
+ *   as long as it needs to look at what the daemon exposes meanwhile
+ *
  * The disk it simulates (a strict reading of POSIX, with no luck):
  *
  *   - A file's data is durable only as far as its last successful fsync or
@@ -94,6 +99,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <time.h>
 
 #define PL_MAX_ROOTS 8
 
@@ -426,8 +432,24 @@ static int pl_after_sync(int fd, int rc)
     return rc;
 }
 
+/* POWERLOSS_HOLD: waits (10 ms polls) while the named file exists. */
+static void pl_hold(void)
+{
+    const char *hold = getenv("POWERLOSS_HOLD");
+    if (hold == NULL || !*hold) {
+        return;
+    }
+    int saved = errno;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    while (access(hold, F_OK) == 0) {
+        nanosleep(&ts, NULL);
+    }
+    errno = saved;
+}
+
 int fsync(int fd)
 {
+    pl_hold();
     if (!real_fsync) {
         pl_resolve();
     }
@@ -436,6 +458,7 @@ int fsync(int fd)
 
 int fdatasync(int fd)
 {
+    pl_hold();
     if (!real_fdatasync) {
         pl_resolve();
     }

@@ -23,9 +23,12 @@
  *       acks=-1 with NOT_ENOUGH_REPLICAS, as Kafka would.
  *   other INVALID_REQUIRED_ACKS
  *
- * The high watermark moves to the log end after every append (one replica,
- * see cluster/local.c): consumers may read a batch before an acks=-1
- * producer hears it is durable, exactly as on a single Kafka broker.
+ * On a single node the high watermark moves to the log end after every
+ * append (one replica, see cluster/local.c), or with storage.fsync "ack"
+ * to the durable offset as each fsync completes (server/partition.c):
+ * consumers never read a record a power loss could take back. With
+ * "interval" or "never" they may read a batch before it is durable,
+ * exactly as on a single Kafka broker.
  *
  * On a cluster (a replicated backend) only the partition's leader takes
  * appends (NOT_LEADER_OR_FOLLOWER elsewhere), and acks=-1 is Kafka's:
@@ -41,7 +44,9 @@
  * Idempotent producers (ProducerId >= 0): per (producer id, partition) the
  * last five batches are remembered (server/producer_state.h); a retried
  * batch is answered with its original base offset and not appended again
- * (Kafka's behaviour: success, not DUPLICATE_SEQUENCE_NUMBER); gaps give
+ * (Kafka's behaviour: success, not DUPLICATE_SEQUENCE_NUMBER), after the
+ * same acks=-1 wait as a new append (high watermark, or durability);
+ * gaps give
  * OUT_OF_ORDER_SEQUENCE_NUMBER, stale epochs INVALID_PRODUCER_EPOCH, an
  * unknown producer continuing mid-sequence UNKNOWN_PRODUCER_ID.
  *
@@ -100,6 +105,7 @@ typedef struct batch_info {
 typedef struct pwait {
     coll_durable_req_t dreq;
     coll_req_t *r;
+    coll_prt_t *prt;
     ProduceResponse_PartitionProduceResponse *out;
 } pwait_t;
 
@@ -204,6 +210,8 @@ static void durable_cb(coll_durable_req_t *dreq, int status)
         w->out->ErrorCode = coll_kafka_error_from(status);
         w->out->BaseOffset = -1;
         coll_req_note_error(r, w->out->ErrorCode);
+    } else {
+        coll_prt_durable(w->prt);
     }
     r->pending--;
     if (r->pending == 0) {
@@ -379,6 +387,57 @@ static int16_t check_sequences(coll_prt_t *prt, const batch_info_t *bi, size_t n
     return TRIB_KAFKA_NONE;
 }
 
+/*
+ * acks=-1: the partition's answer waits until last_offset is committed
+ * (the high watermark passes it on a cluster) or, on a single node with
+ * storage.fsync ack, durable. Nothing to wait for otherwise.
+ */
+static void wait_acks(coll_req_t *r, coll_prt_t *prt, coll_log_t *log,
+                      ProduceResponse_PartitionProduceResponse *out, int16_t acks, int64_t min_isr,
+                      int64_t last_offset)
+{
+    if (acks == -1 && prt->leader) {
+        /*
+         * The high watermark passing the batch means every member of the
+         * ISR has it (and, with fsync ack, has it on disk, the leader too).
+         */
+        hwait_t *w = coll_req_alloc(r, sizeof(*w));
+        if (!w) {
+            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+            return;
+        }
+        produce_ctx_t *ctx = r->ctx;
+        w->r = r;
+        w->out = out;
+        w->w.required = last_offset + 1;
+        w->w.min_isr = (int32_t)min_isr;
+        w->w.done = hwait_done;
+        w->w.data = w;
+        w->next_in_req = ctx->hwaits;
+        ctx->hwaits = w;
+        r->pending++;
+        coll_replica_hwait(prt, &w->w);
+        return;
+    }
+    if (acks == -1 && r->srv->cfg.fsync == COLL_FSYNC_ACK) {
+        pwait_t *w = coll_req_alloc(r, sizeof(*w));
+        if (!w) {
+            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
+            return;
+        }
+        w->r = r;
+        w->prt = prt;
+        w->out = out;
+        w->dreq.data = w;
+        int rc = coll_log_wait_durable(log, last_offset, &w->dreq, durable_cb);
+        if (rc != 0) {
+            fail(r, out, coll_kafka_error_from(rc), trib_strerror(rc));
+            return;
+        }
+        r->pending++;
+    }
+}
+
 static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err, int16_t acks,
                               const ProduceRequest_PartitionProduceData *pd,
                               ProduceResponse_PartitionProduceResponse *out)
@@ -457,9 +516,19 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     }
     coll_log_t *log = p->log;
     if (dup) {
+        /*
+         * A retry of a batch already in the log: answered with its
+         * original offsets, but only once they are as safe as a fresh
+         * append's would be (Kafka's DelayedProduce waits for a duplicate
+         * too). The original may still be above the high watermark (its
+         * first attempt timed out waiting for the ISR), and a leader cut
+         * off from its followers would otherwise acknowledge records it
+         * is about to lose to the new leader's truncation.
+         */
         s->metrics.duplicates++;
         out->BaseOffset = dup->first_offset;
         out->LogStartOffset = coll_log_start_offset(log);
+        wait_acks(r, prt, log, out, acks, min_isr, dup->last_offset);
         return;
     }
     int64_t now = coll_server_wall_ms();
@@ -514,45 +583,7 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     s->metrics.batches_in += n;
     coll_prt_appended(prt, len);
 
-    if (acks == -1 && prt->leader) {
-        /*
-         * The high watermark passing the batch means every member of the
-         * ISR has it (and, with fsync ack, has it on disk, the leader too).
-         */
-        hwait_t *w = coll_req_alloc(r, sizeof(*w));
-        if (!w) {
-            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
-            return;
-        }
-        produce_ctx_t *ctx = r->ctx;
-        w->r = r;
-        w->out = out;
-        w->w.required = info.last_offset + 1;
-        w->w.min_isr = (int32_t)min_isr;
-        w->w.done = hwait_done;
-        w->w.data = w;
-        w->next_in_req = ctx->hwaits;
-        ctx->hwaits = w;
-        r->pending++;
-        coll_replica_hwait(prt, &w->w);
-        return;
-    }
-    if (acks == -1 && s->cfg.fsync == COLL_FSYNC_ACK) {
-        pwait_t *w = coll_req_alloc(r, sizeof(*w));
-        if (!w) {
-            fail(r, out, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, "out of memory");
-            return;
-        }
-        w->r = r;
-        w->out = out;
-        w->dreq.data = w;
-        rc = coll_log_wait_durable(log, info.last_offset, &w->dreq, durable_cb);
-        if (rc != 0) {
-            fail(r, out, coll_kafka_error_from(rc), trib_strerror(rc));
-            return;
-        }
-        r->pending++;
-    }
+    wait_acks(r, prt, log, out, acks, min_isr, info.last_offset);
 }
 
 void coll_api_produce(coll_req_t *r)

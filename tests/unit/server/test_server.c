@@ -290,6 +290,8 @@ static void test_produce_fetch(void **state)
     (void)state;
     bt_fixture_t f;
     bt_init(&f);
+    /* Consumers see appends at once: no fsync ack (which holds the high watermark back). */
+    f.scfg.fsync = f.svcfg.fsync = COLL_FSYNC_NEVER;
     bt_start(&f);
     bt_run(&f, client_produce_fetch);
     bt_fini(&f);
@@ -326,6 +328,8 @@ static void test_acks0(void **state)
     (void)state;
     bt_fixture_t f;
     bt_init(&f);
+    /* Consumers see appends at once: no fsync ack (which holds the high watermark back). */
+    f.scfg.fsync = f.svcfg.fsync = COLL_FSYNC_NEVER;
     bt_start(&f);
     bt_run(&f, client_acks0);
     bt_fini(&f);
@@ -672,6 +676,8 @@ static void test_fetch_encoding(void **state)
     /* Small segments: the 6 batches of ~1 KiB land in several of them. */
     f.scfg.log_defaults.segment_bytes = 2048;
     f.ccfg.defaults.v[COLL_TCFG_SEGMENT_BYTES].i = 2048;
+    /* Consumers see appends at once: no fsync ack (which holds the high watermark back). */
+    f.scfg.fsync = f.svcfg.fsync = COLL_FSYNC_NEVER;
     bt_start(&f);
     bt_run(&f, client_fetch_encoding);
     bt_fini(&f);
@@ -1265,6 +1271,8 @@ static void test_admin(void **state)
     (void)state;
     bt_fixture_t f;
     bt_init(&f);
+    /* Consumers see appends at once: no fsync ack (which holds the high watermark back). */
+    f.scfg.fsync = f.svcfg.fsync = COLL_FSYNC_NEVER;
     bt_start(&f);
     bt_run(&f, client_admin);
     bt_fini(&f);
