@@ -1629,6 +1629,18 @@ int coll_zk_alter_isr(void *arg, coll_partition_t *p, const int32_t *isr, int32_
     if (zp->isr_inflight) {
         return -EBUSY;
     }
+    for (int32_t k = 0; k < n; k++) {
+        /*
+         * A replica joins the ISR only while it is registered and not
+         * shutting down (Kafka's KIP-841): a broker in its controlled
+         * shutdown still fetches, and letting it back in would only make
+         * the controller take it out again with another leader epoch.
+         */
+        const coll_zk_broker_t *b = coll_zk_broker_find(z, isr[k]);
+        if (!coll_partition_in_isr(p, isr[k]) && (!b || b->shutting_down)) {
+            return -EAGAIN;
+        }
+    }
     if (!z->zh || z->conn != CONN_CONNECTED || z->closing) {
         return -ENOTCONN;
     }

@@ -12,7 +12,13 @@ lib/zk_cluster.py, as scripts/cluster does), creates a one-partition topic
 with the replication factor (and min.insync.replicas, at most the factor),
 and produces to it at a steady --rate with confluent-kafka (librdkafka):
 acks=all, enable.idempotence, message.timeout.ms 300000 (so an outage
-shorter than five minutes surfaces no delivery error). Then, per kind, it
+shorter than five minutes surfaces no delivery error) and
+reconnect.backoff.max.ms 1000. librdkafka waits reconnect.backoff.ms after
+its last connection attempt to a broker before the next, doubling the wait
+up to reconnect.backoff.max.ms (10 s by default) while attempts come less
+than that far apart; with faults a few seconds apart the next leader is
+often the broker restarted by the previous fault, and the default would
+measure that backoff rather than the cluster. Then, per kind, it
 injects --faults faults on the partition's leader (found with `tributary
 topics describe` on each live broker):
   kill  SIGKILL; the broker is started again once the producer is acked
@@ -95,6 +101,7 @@ class Load:
             "message.timeout.ms": 300000,
             "linger.ms": 0,
             "allow.auto.create.topics": False,
+            "reconnect.backoff.max.ms": 1000,
             "error_cb": self.on_error,
         })
 
@@ -259,7 +266,7 @@ def main():
     session_ms = int(a.session_timeout * 1000)
     print("tributary-bench-failover: %d brokers, session timeout %gs, topic with 1 partition, "
           "replication factor %d, min.insync.replicas %d; confluent-kafka acks=all idempotent "
-          "at %g msg/s; %d faults of each of %s; %d CPUs"
+          "(reconnect.backoff.max.ms 1000) at %g msg/s; %d faults of each of %s; %d CPUs"
           % (a.brokers, a.session_timeout, a.replication_factor,
              min(a.min_insync, a.replication_factor), a.rate, a.faults, ",".join(kinds),
              os.cpu_count()))
