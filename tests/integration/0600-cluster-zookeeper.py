@@ -26,7 +26,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, check_sanitizer_files, log  # noqa: E402
-from zk_cluster import Broker, Cluster, wait_for  # noqa: E402
+from zk_cluster import Broker, Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 # Bounds, not expectations: a broker notices an expiry within the session
@@ -36,11 +36,6 @@ FAILOVER_BOUND = SESSION_S * 4 + 20
 
 def metric(b, name):
     return b.metrics().get(name)
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def controllers_by_metrics(cl):

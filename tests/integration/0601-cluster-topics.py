@@ -32,19 +32,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, admin, check, wait_for  # noqa: E402
 
 SESSION_S = 6
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def admin(bootstrap):
-    from confluent_kafka.admin import AdminClient
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
 
 
 def md_topic(bootstrap, topic):

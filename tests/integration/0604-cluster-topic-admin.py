@@ -37,23 +37,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "broker"))
 from kafka_raw import Conn, array, s16, s32, string  # noqa: E402
 from tributary_harness import CLI, SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, admin, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 30
 
 NONE, NOT_CONTROLLER, UNKNOWN_TOPIC_OR_PARTITION = 0, 41, 3
 PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def admin(bootstrap):
-    from confluent_kafka.admin import AdminClient
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
 
 
 def md_topic(bootstrap, topic):

@@ -21,15 +21,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "broker"))
 from kafka_raw import Conn  # noqa: E402
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 COORDINATOR_LOAD_IN_PROGRESS = 14
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def next_pid(conn):

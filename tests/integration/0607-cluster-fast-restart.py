@@ -20,24 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, states, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 30
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
-
-
-def states(zk, topic):
-    t = zk.get_json(CHROOT + "/brokers/topics/%s" % topic)
-    out = {}
-    for p in t[0]["partitions"]:
-        out[int(p)] = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/%s/state"
-                                  % (topic, p))[0]
-    return out
 
 
 def main():

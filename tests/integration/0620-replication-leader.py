@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
 
 LAG_MS = 8000
 SESSION_S = 40
@@ -49,11 +49,6 @@ NOT_LEADER_OR_FOLLOWER = 6
 NOT_ENOUGH_REPLICAS = 19
 FENCED_LEADER_EPOCH = 74
 UNKNOWN_LEADER_EPOCH = 75
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 # ---- a raw Kafka client (non-flexible versions) ------------------------------------------------

@@ -19,16 +19,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check  # noqa: E402
 
 TOPIC = "events"
 GROUP = "readers"
 NOT_COORDINATOR = 16
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def java_hash(s):

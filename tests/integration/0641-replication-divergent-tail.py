@@ -27,16 +27,11 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
 TOPIC = "div"
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def state(zk):

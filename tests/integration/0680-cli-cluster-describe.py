@@ -40,15 +40,10 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import (CLI, SKIP, Collector, Skip, TestFailure,  # noqa: E402
                                broker_available, log)
-from zk_cluster import Cluster, wait_for  # noqa: E402
+from zk_cluster import Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 30  # a bound, not an expectation (2 shared CPUs)
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def dead_address():

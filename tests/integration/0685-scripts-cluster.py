@@ -25,14 +25,9 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import (BIN_DIR, CLI, ROOT, SKIP, Skip, TestFailure,  # noqa: E402
                                broker_available, log)
-from zk_cluster import ZooKeeper  # noqa: E402
+from zk_cluster import ZooKeeper, check  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "scripts", "lib", "cluster.py")
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def run(*args, want=0):

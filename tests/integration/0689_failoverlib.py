@@ -42,18 +42,13 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import CLI, SKIP, Skip, TestFailure, broker_available, log  # noqa: E402
-from zk_cluster import Cluster, ZooKeeper, wait_for  # noqa: E402
+from zk_cluster import Cluster, ZooKeeper, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60  # a bound for the cluster to settle, not an expectation
 CLIENT_TIMEOUT = 60          # for a client to finish its work through a fault
 N = 3000
 PARTITIONS = 3
-
-
-def check(cond, msg):
-    if not cond:
-        raise TestFailure(msg)
 
 
 def cli(bootstrap, *args):

@@ -515,3 +515,28 @@ class Cluster:
             elif not os.environ.get("TRIB_KEEP_TMP") and not self.keep:
                 shutil.rmtree(self.root, ignore_errors=True)
         return False
+
+
+# ---- small helpers the cluster tests share ----------------------------------------------
+
+
+def check(cond, msg):
+    if not cond:
+        from tributary_harness import TestFailure
+        raise TestFailure(msg)
+
+
+def admin(bootstrap):
+    """A confluent-kafka AdminClient on `bootstrap`."""
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def states(zk, topic):
+    """{partition: state} of `topic` as ZooKeeper holds them (zk: Cluster.zk.reader())."""
+    t = zk.get_json(CHROOT + "/brokers/topics/%s" % topic)
+    out = {}
+    for p in t[0]["partitions"]:
+        out[int(p)] = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/%s/state"
+                                  % (topic, p))[0]
+    return out
