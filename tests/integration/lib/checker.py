@@ -76,6 +76,7 @@ def analyze(history, limit=20):
     """The verdict on a history: a dict with counts, anomalies, availability, ok."""
     sent = set()
     acked = {}  # value -> (p, o)
+    acked_unplaced = set()  # values acknowledged without a partition and offset
     failed = set()
     indeterminate = set()
     reads = []  # (reader, p, o, v)
@@ -95,7 +96,12 @@ def analyze(history, limit=20):
         if ty == "invoke":
             sent.add(e["value"])
         elif ty == "ok":
-            v, p, o = e["value"], e["partition"], e["offset"]
+            v, p, o = e["value"], e.get("partition"), e.get("offset")
+            if p is None or o is None or o < 0:
+                # Acknowledged without a place (the client gave none): judged
+                # by whether the value is anywhere in the final read.
+                acked_unplaced.add(v)
+                continue
             if v in acked and acked[v] != (p, o):
                 saw(p, o, v, "ack")  # acknowledged twice, at two places
             acked[v] = (p, o)
@@ -150,6 +156,12 @@ def analyze(history, limit=20):
         an["lost"].append({"value": v, "partition": p, "offset": o,
                            "there": drain.get((p, o), []),
                            "drained": list(drained[p])})
+
+    if not an["incomplete"]:
+        for v in sorted(acked_unplaced - set(acked)):
+            if v not in drained_values:
+                an["lost"].append({"value": v, "partition": None, "offset": None,
+                                   "there": [], "drained": None})
 
     for (p, o), vals in sorted(seen_at.items()):
         if len(vals) > 1:
@@ -236,7 +248,8 @@ def analyze(history, limit=20):
     availability = {k: {"faults": len(v), "p50": _pct(v, 0.5), "p99": _pct(v, 0.99),
                         "max": max(v)} for k, v in sorted(avail.items())}
 
-    counts = {"sent": len(sent), "acknowledged": len(acked), "failed": len(failed),
+    counts = {"sent": len(sent), "acknowledged": len(acked) + len(acked_unplaced - set(acked)),
+              "failed": len(failed),
               "indeterminate": len(indeterminate), "reads": len(reads),
               "drained": sum(len(v) for v in drain.values()), "partitions": len(partitions),
               "faults": len(faults), "replica_checks": len(checks)}
