@@ -22,6 +22,7 @@ and carry a key, since its cleaner must read every record by key:
 import os
 import struct
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -58,11 +59,19 @@ def spoil_records(data):
     return bytes(d)
 
 
-def stored(conn, topic):
-    err, hw, data = conn.fetch(topic, 0, 0)[:3]
-    if err != 0:
-        raise TestFailure("fetch %s: error %d" % (topic, err))
-    return count_records(data)
+def stored(conn, topic, want):
+    """Records readable in partition 0, waiting (bounded) for `want`: with
+    storage.fsync ack consumers read what is durable, one group-commit fsync
+    after an acks=1 answer."""
+    deadline = time.monotonic() + 20
+    while True:
+        err, hw, data = conn.fetch(topic, 0, 0)[:3]
+        if err != 0:
+            raise TestFailure("fetch %s: error %d" % (topic, err))
+        n = count_records(data)
+        if n >= want or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
 
 
 def raw_checks(conn):
@@ -90,7 +99,7 @@ def raw_checks(conn):
     expect("gzip keyed batch", conn.produce("cmp", 0, gz, version=8), (0, 3))
     expect("gzip records that do not decompress",
            conn.produce("cmp", 0, spoil_records(gz), version=8)[0], 87)
-    expect("records stored in the compacted topic", stored(conn, "cmp"), 53)
+    expect("records stored in the compacted topic", stored(conn, "cmp", 53), 53)
     expect("keyless batch to a delete topic", conn.produce("plain", 0, keyless, version=8),
            (0, 0))
     expect("produce to __consumer_offsets", conn.produce("__consumer_offsets", 0, good,
