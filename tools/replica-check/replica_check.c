@@ -740,6 +740,15 @@ static void usage(FILE *f, const char *prog)
             prog);
 }
 
+static void parts_free(parts_t *ps)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        free(ps->v[i].topic);
+        free(ps->v[i].dirs);
+    }
+    free(ps->v);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -801,6 +810,8 @@ int main(int argc, char **argv)
     parts_t ps = {0};
     for (int i = optind; i < argc; i++) {
         if (scan_data_dir(&ps, argv[i]) != 0) {
+            parts_free(&ps);
+            free(opt.topics);
             return EXIT_ERROR;
         }
     }
@@ -848,11 +859,7 @@ int main(int argc, char **argv)
         printf("%zu partitions compared: %zu identical, %zu diverged; %zu with one copy\n",
                tot.compared, tot.identical, tot.diverged, tot.single);
     }
-    for (size_t i = 0; i < ps.n; i++) {
-        free(ps.v[i].topic);
-        free(ps.v[i].dirs);
-    }
-    free(ps.v);
+    parts_free(&ps);
     free(opt.topics);
     return worst;
 }
