@@ -67,9 +67,14 @@ def main():
             log("broker %d restarted while the controller slept (old registration %s)"
                 % (x, epoch_x is not None))
 
+            # Handled as failed: every partition got a new leader epoch (x left
+            # the ISRs) and x leads none of them. Its followers may already be
+            # back in an ISR by the time this looks: the leaders let a
+            # caught-up follower in again, without a new epoch.
             def handled():
                 s = states(zk, "bounce")
-                return all(x not in v["isr"] and v["leader"] != x for v in s.values()) and s
+                return all(v["leader_epoch"] > before[p]["leader_epoch"] and v["leader"] != x
+                           for p, v in s.items()) and s
             after = wait_for("broker %d handled as failed" % x, handled, BOUND)
             log("after: %s" % after)
             for p in px:
