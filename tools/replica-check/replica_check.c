@@ -149,7 +149,9 @@ static int copy_list_segments(copy_t *c)
         c->bases[c->nbases++] = base;
     }
     closedir(d);
-    qsort(c->bases, c->nbases, sizeof(*c->bases), cmp_i64);
+    if (c->nbases > 1) {
+        qsort(c->bases, c->nbases, sizeof(*c->bases), cmp_i64);
+    }
     return 0;
 }
 
@@ -815,7 +817,9 @@ int main(int argc, char **argv)
             return EXIT_ERROR;
         }
     }
-    qsort(ps.v, ps.n, sizeof(*ps.v), cmp_part);
+    if (ps.n > 1) {
+        qsort(ps.v, ps.n, sizeof(*ps.v), cmp_part);
+    }
 
     totals_t tot = {.first_json = true};
     int worst = 0;
