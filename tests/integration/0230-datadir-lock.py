@@ -75,7 +75,19 @@ def main(c):
         if time.monotonic() > deadline:
             raise TestFailure("the collector wrote no checkpoint within 30 s")
         time.sleep(0.05)
+    # The first checkpoint pass writes several files (the partitions'
+    # checkpoints after replication-offset-checkpoint): wait until the
+    # directory is quiet, two snapshots a second apart alike, so that
+    # only the second collector could change it from here on.
     before = snapshot(c.data)
+    while True:
+        time.sleep(1)
+        again = snapshot(c.data)
+        if again == before:
+            break
+        if time.monotonic() > deadline:
+            raise TestFailure("the collector's data directory kept changing for 30 s")
+        before = again
 
     status, err = second(c)
     log("second collector: exit %s, stderr: %s" % (status, err.strip()))
