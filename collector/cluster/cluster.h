@@ -131,6 +131,11 @@ typedef struct coll_cluster_hooks {
      */
     void (*partition_changed)(void *arg, coll_partition_t *p, int32_t prev_leader,
                               int32_t prev_leader_epoch);
+    /*
+     * The zookeeper backend has read every topic ZooKeeper lists, once
+     * (coll_cluster_metadata_ready() turns true). Runs once. NULL is fine.
+     */
+    void (*metadata_ready)(void *arg);
     void *arg;
 } coll_cluster_hooks_t;
 
@@ -170,6 +175,13 @@ int coll_cluster_open(coll_storage_t *st, const coll_cluster_config_t *cfg, coll
 void coll_cluster_free(coll_cluster_t *c);
 
 void coll_cluster_set_hooks(coll_cluster_t *c, const coll_cluster_hooks_t *hooks);
+/*
+ * Whether the topics are known: always with the local backend; with the
+ * zookeeper backend once every topic ZooKeeper lists has been read after
+ * the start. Until then a broker that restarted would tell clients its
+ * topics do not exist, so the server reads no request before it.
+ */
+bool coll_cluster_metadata_ready(const coll_cluster_t *c);
 const coll_cluster_config_t *coll_cluster_config(const coll_cluster_t *c);
 const char *coll_cluster_id(const coll_cluster_t *c);
 int32_t coll_cluster_node_id(const coll_cluster_t *c);

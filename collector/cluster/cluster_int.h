@@ -55,5 +55,7 @@ bool coll_cluster_parse_configs(const coll_cluster_t *c, const coll_topic_t *t,
                                 coll_admin_result_t *res);
 /* Logs (a few of) the logs in the storage whose topic or partition the table lacks. */
 void coll_cluster_zk_report_unknown_logs(coll_cluster_t *c);
+/* Every topic ZooKeeper listed has been read once: the metadata_ready hook runs. */
+void coll_cluster_zk_metadata_loaded(coll_cluster_t *c);
 
 #endif

@@ -55,6 +55,7 @@ struct coll_cluster {
     coll_cluster_view_t view;   /* brokers and controller of a cluster; unset: alone */
     coll_cluster_admin_t admin; /* the zookeeper backend's admin path; unset: local */
     size_t file_topics;         /* topic lines in the file, unread on the zookeeper backend */
+    bool metadata_loaded;       /* zookeeper backend: every listed topic read once */
 };
 
 void coll_cluster_config_init(coll_cluster_config_t *c)
@@ -1839,6 +1840,24 @@ void coll_cluster_zk_set_config(coll_cluster_t *c, coll_topic_t *t, const coll_t
                          (int)i, trib_strerror(lrc));
             }
         }
+    }
+}
+
+bool coll_cluster_metadata_ready(const coll_cluster_t *c)
+{
+    return !c->cfg.zookeeper || c->metadata_loaded;
+}
+
+void coll_cluster_zk_metadata_loaded(coll_cluster_t *c)
+{
+    if (c->metadata_loaded) {
+        return;
+    }
+    c->metadata_loaded = true;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%zu topics read from ZooKeeper: serving clients",
+             c->ntopics);
+    if (c->hooks.metadata_ready) {
+        c->hooks.metadata_ready(c->hooks.arg);
     }
 }
 

@@ -124,6 +124,7 @@ int coll_zk_controller_multi2(coll_zk_t *z, const zoo_op_t *ops, int n, zoo_op_r
 typedef struct zk_part {
     bool have_state;    /* a state znode was read and applied */
     bool no_state;      /* the last read found no state znode */
+    bool state_read;    /* a read of the state znode completed (found or not) */
     coll_zk_state_t st; /* the applied state */
     int32_t version;    /* its znode version (-1: none) */
     bool reading, again;

@@ -619,7 +619,11 @@ static void state_data(int rc, const char *value, int len, const struct Stat *st
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "reading the state of %s-%d: %s", zt->name, (int)i,
                  zerror(rc));
     }
+    if (rc == ZOK || rc == ZNONODE) {
+        zt->parts[i].state_read = true;
+    }
     state_read_done(z, zt, i);
+    maybe_report_unknown(z);
 }
 
 static void state_exists(int rc, const struct Stat *st, const void *data)
@@ -816,10 +820,17 @@ static void read_asg(coll_zk_t *z, zk_topic_t *zt)
 static void count_unread(coll_zk_t *z, zk_topic_t *zt, void *arg)
 {
     (void)z;
-    *(size_t *)arg += zt->have_asg ? 0 : 1;
+    size_t unread = zt->have_asg ? 0 : 1;
+    for (int32_t i = 0; zt->have_asg && i < zt->nparts; i++) {
+        unread += zt->parts[i].state_read ? 0 : 1;
+    }
+    *(size_t *)arg += unread;
 }
 
-/* Once every listed topic is read: the logs on disk that none of them names. */
+/*
+ * Once every listed topic and its partitions' states are read: the logs on
+ * disk that none of them names, and the server may read requests.
+ */
 static void maybe_report_unknown(coll_zk_t *z)
 {
     struct zk_topics *T = z->topics;
@@ -831,6 +842,7 @@ static void maybe_report_unknown(coll_zk_t *z)
     if (unread == 0) {
         T->reported_unknown = true;
         coll_cluster_zk_report_unknown_logs(z->cluster);
+        coll_cluster_zk_metadata_loaded(z->cluster);
     }
 }
 

@@ -1130,6 +1130,16 @@ static void conn_maybe_resume(coll_conn_t *c)
     }
 }
 
+void coll_conn_metadata_ready(coll_server_t *s)
+{
+    for (coll_conn_t *c = s->conns; c; c = c->next) {
+        if (c->await_metadata) {
+            c->await_metadata = false;
+            conn_maybe_resume(c);
+        }
+    }
+}
+
 void coll_conn_stop_reading(coll_conn_t *c)
 {
     if (!c->closing) {
@@ -1594,6 +1604,12 @@ void coll_conn_accept(coll_server_t *s, coll_listener_t *l)
     s->metrics.connections_accepted++;
     uv_tcp_nodelay(&c->tcp, 1);
     TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY, "%s: connected", c->peer);
+    if (!coll_cluster_metadata_ready(s->cluster)) {
+        /* Requests wait in the socket until the topics are known. */
+        c->paused = true;
+        c->await_metadata = true;
+        return;
+    }
     int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
     if (rc != 0) {
         coll_conn_close(c, TRIB_LOG_WARN, uv_strerror(rc));

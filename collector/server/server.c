@@ -90,6 +90,11 @@ static void on_partition_removing(void *arg, coll_partition_t *p)
 }
 
 /* The zookeeper backend applied a new partition state (replica/replica.h). */
+static void on_metadata_ready(void *arg)
+{
+    coll_conn_metadata_ready((coll_server_t *)arg);
+}
+
 static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_leader,
                                  int32_t prev_leader_epoch)
 {
@@ -817,8 +822,13 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     s->tick_open = true;
 
     /* Partition runtime state first: a client may ask as soon as the port is open. */
-    coll_cluster_hooks_t hooks = {on_partition_added, on_partition_removing, on_partition_changed,
-                                  s};
+    coll_cluster_hooks_t hooks = {
+        .partition_added = on_partition_added,
+        .partition_removing = on_partition_removing,
+        .partition_changed = on_partition_changed,
+        .metadata_ready = on_metadata_ready,
+        .arg = s,
+    };
     coll_cluster_set_hooks(cluster, &hooks);
     foreach_partition(s, attach_one, NULL);
 
@@ -1037,7 +1047,7 @@ void coll_server_free(coll_server_t *s)
     coll_fetchers_free(s->fetchers);
     s->fetchers = NULL;
     foreach_partition(s, detach_one, NULL);
-    coll_cluster_hooks_t none = {NULL, NULL, NULL, NULL};
+    coll_cluster_hooks_t none = {0};
     coll_cluster_set_hooks(s->cluster, &none);
     coll_frame_pool_drain(s);
     coll_tls_chunks_drain(s);

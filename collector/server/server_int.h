@@ -262,6 +262,7 @@ struct coll_conn {
     size_t mem_wait;       /* size of the frame waiting for request memory; 0: none */
     coll_conn_t *mem_next; /* the server's list of connections waiting for memory */
     bool paused;           /* reading stopped for backpressure or memory */
+    bool await_metadata;   /* accepted before the cluster metadata was read: not reading yet */
     bool rejected;         /* a request was refused: read nothing more, close at its turn */
     bool closing;          /* uv_close called */
     bool closed;           /* close callback ran */
@@ -293,6 +294,8 @@ struct coll_conn {
 };
 
 void coll_conn_accept(coll_server_t *s, coll_listener_t *l);
+/* The cluster metadata is read: connections accepted before it start reading. */
+void coll_conn_metadata_ready(coll_server_t *s);
 /* Closes the connection (idempotent); reason is logged at `level`. */
 void coll_conn_close(coll_conn_t *c, trib_log_level_t level, const char *reason);
 /* Writes every completed response at the head of the queue. */
