@@ -65,7 +65,8 @@ static int fx_open(fx_t *f, trib_error_t *err)
     f->cfg.data_dir = f->dir;
     int rc = coll_cluster_open(f->st, &f->cfg, &f->cl, err);
     if (rc == 0) {
-        coll_cluster_hooks_t h = {.partition_added = on_added, .partition_removing = on_removing, .arg = f};
+        coll_cluster_hooks_t h = {
+            .partition_added = on_added, .partition_removing = on_removing, .arg = f};
         coll_cluster_set_hooks(f->cl, &h);
     }
     return rc;
