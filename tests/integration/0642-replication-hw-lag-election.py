@@ -31,17 +31,25 @@ factor 3, min.insync.replicas 2) led by L with followers X and Y.
   4. X is SIGKILLed while paused: the controller elects Y, the last live
      ISR member, at a higher epoch;
   5. L and X restart (both were hard-killed) and follow Y; acks=all
-     records R3 are written.
-Result: Y's log as leader still holds W; the three replicas hold the same
-batches (offsets, CRCs, bytes), checked while running and by
-tributary-replica-check (--upto end) after SIGTERM; every acks=all record
-(R0, W, R3) is there exactly once on every replica.
-
-KIP-101's second scenario (the replica that returns first leads and writes
-at offsets the other one also wrote; the other must cut its tail by leader
-epoch) is 0641's: with unclean election off, the new leader is an ISR
-member without the old leader's tail, and the returning old leader cuts
-the tail by OffsetForLeaderEpoch.
+     records R3 are written. Y's log as leader must still hold W, and the
+     three replicas converge with R0, W and R3.
+KIP-101's second scenario (multiple hard failures; the replica that comes
+back first leads and writes at offsets the other one also wrote): with
+unclean election off a replica that returns first may lead only as the
+last ISR member, and a committed record cannot be missing from it (fsync:
+ack; 0631), so the other replica's extra records are above the high
+watermark: an acks=1 tail, as in 0641, but here every replica fails.
+  6. L and X are paused, Y (leading, all three in the ISR) takes acks=1
+     records T, and all three are SIGKILLed;
+  7. X restarts first and is elected (every ISR member is dead; it is the
+     first to return), L restarts and joins, and acks=all records R4 are
+     written at the offsets where Y held T;
+  8. Y restarts and follows X: it must cut T where its epoch ends on X
+     (OffsetForLeaderEpoch), not keep it.
+Result (after 5 and after 8): the three replicas hold the same batches
+(offsets, CRCs, bytes); every acks=all record is there exactly once on
+every replica; no record of T is left; tributary-replica-check
+(--upto end) finds the copies identical after SIGTERM.
 """
 import glob
 import json
@@ -161,6 +169,36 @@ def kill_stopped(b):
     log("broker %d killed by SIGKILL while paused" % b.id)
 
 
+def gone(zk, brokers):
+    """Waits until the brokers' registrations expired (a broker restarted before that
+    finds its id taken and stops, as Kafka's does)."""
+    for b in brokers:
+        wait_for("broker %d's registration expires" % b.id,
+                 lambda: zk.get(CHROOT + "/brokers/ids/%d" % b.id) is None, BOUND)
+
+
+def converged(leader, others, acked, gone=None):
+    """The replicas hold the leader's batches up to its high watermark, and each holds
+    every acknowledged value once and no value starting with `gone`."""
+    end = int(metric(leader, "tributary_partition_high_watermark", topic=TOPIC, partition=0))
+
+    def same():
+        ref = [x for x in batches(leader) if x[0] < end]
+        if not ref or ref[-1][1] + 1 != end:
+            return False
+        return all([x for x in batches(b) if x[0] < end] == ref for b in others)
+    wait_for("identical logs up to %d" % end, same, BOUND)
+    for b in (leader,) + tuple(others):
+        vals = values_in(b)
+        missing = [v for v in acked if v not in vals]
+        check(not missing, "%d acknowledged records missing on broker %d, e.g. %s"
+              % (len(missing), b.id, missing[:3]))
+        check(len(vals) == len(set(vals)), "duplicates on broker %d" % b.id)
+        kept = [v for v in vals if gone and v.startswith(gone)]
+        check(not kept, "broker %d kept %d records of the cut tail, e.g. %s"
+              % (b.id, len(kept), kept[:2]))
+
+
 def main():
     try:
         from confluent_kafka import Producer
@@ -251,6 +289,7 @@ def main():
             log("Y leads at epoch %d with log end %d (W kept)" % (st2["leader_epoch"], y_end))
 
             # 5. L and X return (both hard-killed) and follow Y; R3.
+            gone(zk, (L, X))
             for b in (L, X):
                 b.spawn()
             for b in (L, X):
@@ -261,21 +300,48 @@ def main():
             acked3, failed3, left3 = produce(cl.bootstrap(), r3, "all")
             check(len(acked3) == len(r3) and left3 == 0, "acks=all R3: %d acked, %d failed (%s),"
                   " %d left" % (len(acked3), len(failed3), failed3[:2], left3))
-            end = int(hw(Y))
-
-            def same():
-                ref = [x for x in batches(Y) if x[0] < end]
-                if not ref or ref[-1][1] + 1 != end:
-                    return False
-                return all([x for x in batches(b) if x[0] < end] == ref for b in (L, X))
-            wait_for("three identical logs up to %d" % end, same, BOUND)
-            for b in (L, X, Y):
-                vals = values_in(b)
-                missing = [v for v in r0 + w + r3 if v not in vals]
-                check(not missing, "%d acknowledged records missing on broker %d, e.g. %s"
-                      % (len(missing), b.id, missing[:3]))
-                check(len(vals) == len(set(vals)), "duplicates on broker %d" % b.id)
+            converged(Y, (L, X), r0 + w + r3)
             log("every replica holds R0, W and R3 (%d records)" % (len(r0) + len(w) + len(r3)))
+
+            # 6. KIP-101's second scenario: every replica fails; Y held an acks=1 tail T.
+            end3 = int(leo(Y))
+            t = [b"t-%d" % i for i in range(100)]
+            L.pause()
+            X.pause()
+            try:
+                acked_t, failed_t, _ = produce(Y.bootstrap, t, "1")
+                check(len(acked_t) == len(t), "acks=1 T on Y: %d acked, %s failed"
+                      % (len(acked_t), failed_t[:2]))
+                end_t = int(leo(Y))
+                Y.kill("KILL")
+            finally:
+                kill_stopped(L)
+                kill_stopped(X)
+            log("all three killed; Y held T at [%d, %d)" % (end3, end_t))
+            e_y = state(zk)["leader_epoch"]
+
+            # 7. X comes back first and leads; with L back, R4 at T's offsets.
+            gone(zk, (L, X, Y))
+            X.start()
+            st4 = wait_for("X leads", lambda: (
+                lambda s: s and s["leader"] == X.id and s["leader_epoch"] > e_y and s)(
+                    state(zk)), BOUND)
+            L.start()
+            wait_for("L in the ISR", lambda: L.id in (state(zk) or {}).get("isr", []), BOUND)
+            r4 = [b"r4-%d" % i for i in range(200)]
+            acked4, failed4, left4 = produce("%s,%s" % (X.bootstrap, L.bootstrap), r4, "all")
+            check(len(acked4) == len(r4) and left4 == 0, "acks=all R4: %d acked, %d failed "
+                  "(%s), %d left" % (len(acked4), len(failed4), failed4[:2], left4))
+            log("X leads at epoch %d; R4 acknowledged from offset %d" % (st4["leader_epoch"], end3))
+
+            # 8. Y returns and cuts T by leader epoch.
+            Y.start()
+            wait_for("all three in the ISR", lambda: len((state(zk) or {}).get("isr", [])) == 3,
+                     BOUND)
+            converged(X, (L, Y), r0 + w + r3 + r4, b"t-")
+            cut = "%s-0: truncated from %d to %d " % (TOPIC, end_t, end3)
+            check(log_has(Y, cut), "Y's log has no line '%s'" % cut)
+            log("Y cut T at %d, where its epoch %d ends on X" % (end3, e_y))
         finally:
             zk.close()
 

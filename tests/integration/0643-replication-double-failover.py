@@ -218,6 +218,8 @@ def main():
             log("A leads at epoch %d; R3 acknowledged" % e3)
 
             # 5. B returns: two rounds of OffsetForLeaderEpoch.
+            wait_for("B's registration expires",
+                     lambda: zk.get(CHROOT + "/brokers/ids/%d" % B.id) is None, BOUND)
             B.start()
             wait_for("B back in the ISR", lambda: B.id in (state(zk) or {}).get("isr", []),
                      BOUND)
