@@ -176,7 +176,7 @@ def main():
             for f in followers:
                 cl.broker(f).pause()
             try:
-                tail = [b"tail-%d" % i for i in range(200)]
+                tail = [b"tail-%d" % i for i in range(100)]
                 acked1, failed1, _ = produce(cl.broker(L).bootstrap, tail, "1")
                 check(len(acked1) == len(tail), "acks=1 on the lone leader: %d acked, %s"
                       % (len(acked1), failed1[:2]))
