@@ -56,7 +56,11 @@
  * its new session is set up, one controller write (create
  * /fence-probe-<id>) checked at the epoch version of its lost term, and
  * logs and counts the outcome: the write a paused ex-controller would
- * make. It must be refused.
+ * make. It must be refused. With TRIB_TEST_STALE_CONTROLLER_WRITE=state
+ * the write is the one KAFKA-6082 describes: every partition state this
+ * broker still caches from before its pause (up to 31 of them) written
+ * back unconditionally with the lost term's controller epoch, in one
+ * multi checked at that term's epoch version.
  */
 #include "cluster/zk.h"
 
@@ -625,6 +629,7 @@ static void resign(coll_zk_t *z, const char *why)
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "no longer the controller (epoch %" PRId32 "): %s",
                  z->controller_epoch, why);
         z->stale_epoch_version = z->epoch_version;
+        z->stale_epoch = z->controller_epoch;
         z->is_controller = false;
         coll_zk_ctl_resigned(z);
     }
@@ -959,8 +964,56 @@ static void probe_done(void *arg, int rc)
     }
 }
 
+/* The stale partition-state writes of TRIB_TEST_STALE_CONTROLLER_WRITE=state. */
+typedef struct stale_states {
+    zoo_op_t ops[MAX_MULTI - 1];
+    char paths[MAX_MULTI - 1][PATH_MAX_ZK];
+    char json[MAX_MULTI - 1][256];
+    int n;
+} stale_states_t;
+
+static void stale_state_add(coll_zk_t *z, zk_topic_t *zt, void *arg)
+{
+    stale_states_t *s = arg;
+    for (int32_t i = 0; i < zt->nparts && s->n < MAX_MULTI - 1; i++) {
+        if (!zt->parts[i].have_state) {
+            continue;
+        }
+        coll_zk_state_t st = zt->parts[i].st;
+        st.controller_epoch = z->stale_epoch;
+        int jl = coll_zk_state_encode(&st, s->json[s->n], sizeof(s->json[s->n]));
+        if (jl < 0 ||
+            coll_zk_topic_path(z, zt->name, 3, i, s->paths[s->n], sizeof(s->paths[s->n])) != 0) {
+            continue;
+        }
+        zoo_set_op_init(&s->ops[s->n], s->paths[s->n], s->json[s->n], jl, -1, NULL);
+        s->n++;
+    }
+}
+
 static void stale_write_probe(coll_zk_t *z)
 {
+    if (z->test_stale_state) {
+        stale_states_t *s = calloc(1, sizeof(*s));
+        if (!s) {
+            return;
+        }
+        coll_zk_topics_foreach(z, stale_state_add, s);
+        int32_t v = z->stale_epoch_version;
+        z->stale_epoch_version = -1;
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "test: %d partition states written with controller epoch %" PRId32
+                 ", checked at /controller_epoch version %" PRId32 " (the lost term)",
+                 s->n, z->stale_epoch, v);
+        /* zoo_amulti copies the operations into its request before it returns. */
+        int rc = s->n > 0 ? multi_at(z, v, s->ops, s->n, z->probe_results, probe_done, NULL, z)
+                          : -ENOENT;
+        free(s);
+        if (rc != 0) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "test: the probe was not sent: %s", strerror(-rc));
+        }
+        return;
+    }
     char path[PATH_MAX_ZK], rel[64];
     snprintf(rel, sizeof(rel), "/fence-probe-%" PRId32, z->self.id);
     coll_zk_path(z, rel, path, sizeof(path));
@@ -1292,7 +1345,8 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
         z->setup_ctx[i].i = i;
     }
     const char *t = getenv("TRIB_TEST_STALE_CONTROLLER_WRITE");
-    z->test_stale_write = t && strcmp(t, "1") == 0;
+    z->test_stale_state = t && strcmp(t, "state") == 0;
+    z->test_stale_write = t && (strcmp(t, "1") == 0 || z->test_stale_state);
     zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
     uv_timer_init(loop, &z->timer);
     z->timer.data = z;

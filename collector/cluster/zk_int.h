@@ -85,7 +85,9 @@ struct coll_zk {
     char elect_path[PATH_MAX_ZK];
     int32_t elect_epoch;
     struct Stat elect_stat;
-    zoo_op_result_t probe_results[2];
+    zoo_op_result_t probe_results[MAX_MULTI];
+    bool test_stale_state; /* the probe rewrites the cached partition states */
+    int32_t stale_epoch;   /* the controller epoch of the lost term */
     setup_ctx_t setup_ctx[SETUP_STEPS];
 
     /* Controlled shutdown: waiting until this broker leads nothing. */

@@ -350,6 +350,12 @@ static void maybe_expand(coll_prt_t *prt, const coll_follower_t *f)
     }
     memcpy(isr, p->isr, (size_t)p->nisr * sizeof(*isr));
     isr[p->nisr] = f->id;
+    /* What the expansion guard saw: an operator (and test 0645) can check it. */
+    TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+             "%s-%d: broker %" PRId32 " caught up: offset %" PRId64 " (high watermark %" PRId64
+             ", epoch %" PRId32 " from offset %" PRId64 ")",
+             p->topic->name, (int)p->index, f->id, f->leo, coll_log_high_watermark(p->log),
+             L->epoch, L->epoch_start);
     propose(prt, isr, p->nisr + 1, false);
     free(isr);
 }
