@@ -17,7 +17,10 @@ One ZooKeeper and three collectors (session timeout 6 s). Checks:
      higher leader epoch; asked again, ELECTION_NOT_NEEDED; an unknown
      partition UNKNOWN_TOPIC_OR_PARTITION; UNCLEAN for a led partition
      ELECTION_NOT_NEEDED; with the preferred replica dead,
-     PREFERRED_LEADER_NOT_AVAILABLE;
+     PREFERRED_LEADER_NOT_AVAILABLE; with the controller paused and the
+     state znode naming a leader that is no registered broker, another
+     broker's Metadata answers no leader and LEADER_NOT_AVAILABLE (Kafka
+     2.8's MetadataCache), and the controller elects once it runs again;
   4. DeleteTopics while a replica is down: the topic leaves the live brokers'
      Metadata, its znodes (topic, partitions, states, config, deletion
      marker) are removed, and the live brokers' log directories for it are
@@ -44,6 +47,8 @@ BOUND = SESSION_S * 4 + 30
 
 NONE, NOT_CONTROLLER, UNKNOWN_TOPIC_OR_PARTITION = 0, 41, 3
 PREFERRED_LEADER_NOT_AVAILABLE, ELECTION_NOT_NEEDED = 80, 84
+LEADER_NOT_AVAILABLE = 5
+GHOST = 99  # a broker id no broker registers
 
 
 def md_topic(bootstrap, topic):
@@ -52,6 +57,15 @@ def md_topic(bootstrap, topic):
     if t is None or t.error is not None:
         return None
     return {p.id: (p.leader, list(p.replicas)) for p in t.partitions.values()}
+
+
+def md_partition(bootstrap, topic, partition):
+    """(leader, error code) of one partition in the bootstrap broker's Metadata."""
+    t = admin(bootstrap).list_topics(topic=topic, timeout=15).topics.get(topic)
+    if t is None or partition not in t.partitions:
+        return None
+    p = t.partitions[partition]
+    return p.leader, (p.error.code() if p.error is not None else NONE)
 
 
 def elect(bootstrap, topic, partitions, etype=0):
@@ -160,6 +174,39 @@ def main():
             check(errs == {0: ELECTION_NOT_NEEDED}, "second ElectLeaders: %s" % errs)
             top, errs = elect(cl.broker(ctl).bootstrap, "evolve", [1], etype=1)
             check(errs == {1: ELECTION_NOT_NEEDED}, "UNCLEAN on a led partition: %s" % errs)
+
+            # 3b. A leader that is not a registered broker (its session expired, the
+            # controller has not elected yet; here the controller is paused and the test
+            # writes the state): Metadata names no leader and answers LEADER_NOT_AVAILABLE,
+            # as Kafka 2.8 does, never a leader its broker list does not hold.
+            st, ver = state(zk, "evolve", 0)
+            ghost = dict(st, leader=GHOST, leader_epoch=st["leader_epoch"] + 1)
+            seen = []
+
+            def ghost_written():
+                p0 = md_partition(cl.broker(other[0]).bootstrap, "evolve", 0)
+                seen.append(p0)
+                return p0 if p0 is not None and p0[0] != st["leader"] else None
+            cl.broker(ctl).pause()
+            try:
+                check(zk.set(CHROOT + "/brokers/topics/evolve/partitions/0/state",
+                             json.dumps(ghost).encode(), ver), "the test's state write was refused")
+                leader, err = wait_for("broker %d's Metadata drops leader %d of evolve/0"
+                                       % (other[0], st["leader"]), ghost_written, BOUND, 0.05)
+            finally:
+                cl.broker(ctl).resume()
+            log("broker %d's Metadata for evolve/0 while its state names broker %d: %s"
+                % (other[0], GHOST, seen[-3:]))
+            check(all(p0 is None or p0[0] != GHOST for p0 in seen),
+                  "Metadata named unregistered broker %d as the leader: %s" % (GHOST, seen))
+            check((leader, err) == (-1, LEADER_NOT_AVAILABLE),
+                  "evolve/0 led by an unregistered broker: (leader, error) %s" % ((leader, err),))
+            wait_for("the controller elects a registered leader for evolve/0",
+                     lambda: state(zk, "evolve", 0)[0]["leader"] in ids, BOUND)
+            wait_for("broker %d's Metadata shows evolve/0's new leader" % other[0],
+                     lambda: (lambda p0: p0 is not None and p0[0] in ids)(
+                         md_partition(cl.broker(other[0]).bootstrap, "evolve", 0)), BOUND)
+
             # A partition whose preferred replica is dead.
             victim = other[1]
             pv = [int(p) for p, r in asg["partitions"].items() if r[0] == victim][0]

@@ -7,7 +7,9 @@
  * registered in ZooKeeper with the zookeeper backend). Each partition's
  * leader, leader epoch (v7+), replicas, ISR and offline replicas (v5+:
  * replicas whose broker is not registered) come from the cluster
- * metadata; topic ids from v10. The topics asked for
+ * metadata; as in Kafka 2.8, a partition whose leader is not a registered
+ * broker (its session expired, the controller has not elected yet) has no
+ * leader and LEADER_NOT_AVAILABLE; topic ids from v10. The topics asked for
  * (v0: an empty list means all; v1+: null means all, empty means none)
  * or, from v10, asked for by id (UNKNOWN_TOPIC_ID when there is none).
  *
@@ -91,8 +93,20 @@ static bool fill_topic(coll_req_t *r, const MetadataRequest *req, coll_topic_t *
             p->OfflineReplicas.items = off;
             p->OfflineReplicas.count = k;
         }
-        /* Kafka: LEADER_NOT_AVAILABLE while a partition has no leader (clients retry). */
-        p->ErrorCode = cp->leader < 0 ? TRIB_KAFKA_LEADER_NOT_AVAILABLE : TRIB_KAFKA_NONE;
+        /* Kafka: LEADER_NOT_AVAILABLE while a partition has no leader (clients retry),
+         * and, as Kafka 2.8's MetadataCache, while its leader is not a registered broker
+         * (between a broker's session expiring and the controller's election): no
+         * leader then, rather than one the answer's broker list does not name. */
+        bool leader_gone = false;
+        if (replicated && cp->leader >= 0) {
+            coll_broker_info_t lb;
+            leader_gone = coll_cluster_broker(cl, cp->leader, &lb) != 0;
+        }
+        if (leader_gone) {
+            p->LeaderId = -1;
+        }
+        p->ErrorCode =
+            cp->leader < 0 || leader_gone ? TRIB_KAFKA_LEADER_NOT_AVAILABLE : TRIB_KAFKA_NONE;
     }
     out->Partitions.items = parts;
     out->Partitions.count = n;
