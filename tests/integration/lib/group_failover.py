@@ -71,11 +71,10 @@ def offset_commit(addr, group, topic, partition, offset, timeout=30):
             + struct.pack(">i", 1) + kstr(topic) + struct.pack(">i", 1)
             + struct.pack(">iq", partition, offset) + kstr(""))
     r = call(addr, 8, 2, body, timeout)
-    # Topics: count, name, partitions: count, index, error
-    at = 4
-    n = struct.unpack_from(">h", r, at + 4)[0]
-    at += 4 + 2 + n + 4
-    return struct.unpack_from(">h", r, at + 4)[0]
+    # v2 has no throttle time: Topics (count, name, Partitions (count, index, error))
+    n = struct.unpack_from(">h", r, 4)[0]
+    at = 4 + 2 + n
+    return struct.unpack_from(">h", r, at + 8)[0]
 
 
 def offset_fetch(addr, group):
