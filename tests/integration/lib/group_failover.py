@@ -225,3 +225,28 @@ def committing_consumer_failover(cl, topic, group, sig, records=400):
           % (first, last))
     log("a new consumer resumed at %d" % first)
     return coord, new, last
+
+
+def elect_preferred(addr, topic, partition):
+    """ElectLeaders v1 (preferred) for one partition: (top-level error, partition error)."""
+    body = (struct.pack(">b", 0) + struct.pack(">i", 1) + kstr(topic) + struct.pack(">ii", 1,
+                                                                                   partition)
+            + struct.pack(">i", 30000))
+    r = call(addr, 43, 1, body)
+    at = 4
+    (top,) = struct.unpack_from(">h", r, at)
+    at += 2
+    (nt,) = struct.unpack_from(">i", r, at)
+    at += 4
+    perr = None
+    for _ in range(nt):
+        (ln,) = struct.unpack_from(">h", r, at)
+        at += 2 + ln
+        (np_,) = struct.unpack_from(">i", r, at)
+        at += 4
+        for _ in range(np_):
+            _p, perr = struct.unpack_from(">ih", r, at)
+            at += 6
+            (ml,) = struct.unpack_from(">h", r, at)
+            at += 2 + max(ml, 0)
+    return top, perr
