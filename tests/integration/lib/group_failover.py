@@ -177,6 +177,9 @@ def committing_consumer_failover(cl, topic, group, sig, records=400):
             acked.append(pos)
             if signalled:
                 after += 1
+                if after == 1:
+                    log("first commit acknowledged %.1f s after the signal"
+                        % (time.monotonic() - signalled))
         except KafkaException as e:
             failed += 1
             log("commit of %d failed: %s" % (pos, e))
