@@ -33,7 +33,11 @@
  * (strings: int16 length + bytes, -1 = null; bytes: int32 length.)
  *
  * Loading replays every partition from its start: the last record per
- * key wins, tombstones delete. Older key/value versions (offset key v0,
+ * key wins, tombstones delete. On a single node all partitions load at
+ * startup (to the high watermark); on a cluster a partition loads, a chunk
+ * at a time (coll_gstore_load_step), when this node becomes its leader,
+ * to the log end it had then (coordinator.c, "a cluster"). A stored
+ * group never replaces the membership of a running sink's group. Older key/value versions (offset key v0,
  * value v0-v3, group value v0-v3) are read too. Groups with members come
  * back Stable: their members keep heartbeating with the same generation
  * and are expired by their session timeout if they do not.
