@@ -37,10 +37,11 @@
  * startup (to the high watermark); on a cluster a partition loads, a chunk
  * at a time (coll_gstore_load_step), when this node becomes its leader,
  * to the log end it had then (coordinator.c, "a cluster"). A stored
- * group never replaces the membership of a running sink's group. Older key/value versions (offset key v0,
- * value v0-v3, group value v0-v3) are read too. Groups with members come
- * back Stable: their members keep heartbeating with the same generation
- * and are expired by their session timeout if they do not.
+ * group never replaces the membership of a running sink's group. Older
+ * key/value versions (offset key v0, value v0-v3, group value v0-v3) are
+ * read too. Groups with members come back Stable: their members keep
+ * heartbeating with the same generation and are expired by their session
+ * timeout if they do not.
  */
 #include "group/group_int.h"
 
