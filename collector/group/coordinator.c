@@ -59,6 +59,7 @@ void coll_group_config_init(coll_group_config_t *c)
     c->max_session_timeout_ms = 1800000;
     c->initial_rebalance_delay_ms = 3000;
     c->offsets_retention_check_ms = 600000;
+    c->offsets_commit_timeout_ms = 5000;
 }
 
 const char *coll_group_state_name(coll_group_state_t s)
@@ -238,11 +239,13 @@ void coll_groups_stats(coll_groups_t *g, size_t by_state[4], size_t *members, si
     }
 }
 
+static bool group_active(coll_groups_t *g, const coll_group_t *grp);
+
 size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max)
 {
     size_t n = 0;
     for (coll_group_t *grp = g->head; grp; grp = grp->next) {
-        if (grp->state == COLL_GROUP_DEAD) {
+        if (grp->state == COLL_GROUP_DEAD || !group_active(g, grp)) {
             continue;
         }
         if (out && n < max) {
@@ -567,6 +570,28 @@ static void persist_group(coll_groups_t *g, coll_group_t *grp)
 }
 
 static void try_complete_join(coll_groups_t *g, coll_group_t *grp);
+static bool clustered(const coll_groups_t *g);
+static void sync_store(coll_groups_t *g, coll_group_t *grp);
+
+/* A write to __consumer_offsets waiting for the high watermark (see "a cluster"). */
+typedef enum gwait_kind { GWAIT_COMMIT, GWAIT_SYNC } gwait_kind_t;
+
+struct coll_gwait {
+    coll_hwait_t hw;
+    struct coll_gwait *prev, *next; /* g->waits */
+    coll_groups_t *g;
+    gwait_kind_t kind;
+    char *group;
+    int64_t end; /* the log end right after the write */
+    uint64_t deadline_ms;
+    int32_t generation;     /* GWAIT_SYNC: the generation whose assignment was stored */
+    coll_goffset_t *commit; /* GWAIT_COMMIT: the offsets, applied when committed */
+    size_t ncommit;
+    coll_gcommit_cb cb;
+    void *arg;
+    bool starting, finished;
+    int16_t error;
+};
 
 static void prepare_rebalance(coll_groups_t *g, coll_group_t *grp, const char *why)
 {
@@ -1194,6 +1219,10 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
             }
         }
     }
+    if (clustered(g)) {
+        sync_store(g, grp); /* answers once the assignment is below the high watermark */
+        return;
+    }
     set_state(grp, COLL_GROUP_STABLE);
     persist_group(g, grp);
     for (coll_gmember_t *x = grp->members; x; x = x->next) {
@@ -1217,7 +1246,10 @@ void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
     coll_gmember_t *m = grp ? member_find_external(grp, req->MemberId) : NULL;
     trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
     int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
-    if (ce != TRIB_KAFKA_NONE) {
+    if (ce == TRIB_KAFKA_COORDINATOR_LOAD_IN_PROGRESS) {
+        /* Kafka answers a heartbeat blindly while the group loads: the member stays. */
+        err = TRIB_KAFKA_NONE;
+    } else if (ce != TRIB_KAFKA_NONE) {
         err = ce;
     } else if (req->GroupId.len <= 0) {
         err = TRIB_KAFKA_INVALID_GROUP_ID;
@@ -1628,9 +1660,9 @@ const coll_goffset_t *coll_group_offset(const coll_group_t *grp, const char *top
     return offset_find(grp, topic, len, partition);
 }
 
-void coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition,
-                           int64_t offset, int32_t leader_epoch, const char *meta, size_t mlen,
-                           int64_t ts)
+coll_goffset_t *coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen,
+                                      int32_t partition, int64_t offset, int32_t leader_epoch,
+                                      const char *meta, size_t mlen, int64_t ts)
 {
     coll_goffset_t *o = offset_find(grp, topic, tlen, partition);
     if (!o) {
@@ -1638,14 +1670,14 @@ void coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen, in
             size_t cap = grp->offsets_cap ? grp->offsets_cap * 2 : 8;
             coll_goffset_t *n = realloc(grp->offsets, cap * sizeof(*n));
             if (!n) {
-                return;
+                return NULL;
             }
             grp->offsets = n;
             grp->offsets_cap = cap;
         }
         char *t = coll_gdup(topic, tlen);
         if (!t) {
-            return;
+            return NULL;
         }
         o = &grp->offsets[grp->noffsets++];
         memset(o, 0, sizeof(*o));
@@ -1658,6 +1690,7 @@ void coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen, in
     o->offset = offset;
     o->leader_epoch = leader_epoch;
     o->commit_ts = ts;
+    return o;
 }
 
 bool coll_group_offset_remove(coll_group_t *grp, const char *topic, size_t tlen, int32_t partition)
@@ -1708,13 +1741,30 @@ int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic
     return TRIB_KAFKA_NONE;
 }
 
-size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n)
+static int16_t store_error(int rc)
+{
+    return coll_kafka_error_from(rc) == TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+               ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR
+               : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+}
+
+static int16_t write_check(coll_groups_t *g, const char *group);
+static void gwait_free(struct coll_gwait *w);
+static int gwait_start(coll_groups_t *g, const char *group, struct coll_gwait *w);
+static void apply_offsets(coll_groups_t *g, const char *group, const coll_goffset_t *v, size_t n,
+                          int64_t end);
+
+size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n,
+                              coll_gcommit_cb done, void *arg, bool *waiting)
 {
     size_t k = 0;
-    const char **topics = calloc(n ? n : 1, sizeof(*topics));
-    int32_t *parts = calloc(n ? n : 1, sizeof(*parts));
+    if (waiting) {
+        *waiting = false;
+    }
     coll_goffset_t *vals = calloc(n ? n : 1, sizeof(*vals));
     const coll_goffset_t **vp = calloc(n ? n : 1, sizeof(*vp));
+    const char **topics = calloc(n ? n : 1, sizeof(*topics));
+    int32_t *parts = calloc(n ? n : 1, sizeof(*parts));
     size_t *idx = calloc(n ? n : 1, sizeof(*idx));
     if (!topics || !parts || !vals || !vp || !idx) {
         for (size_t i = 0; i < n; i++) {
@@ -1743,6 +1793,7 @@ size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_
         }
         topics[k] = t;
         parts[k] = c[i].partition;
+        vals[k].topic = t;
         vals[k].partition = c[i].partition;
         vals[k].offset = c[i].offset;
         vals[k].leader_epoch = c[i].leader_epoch;
@@ -1752,21 +1803,57 @@ size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_
         idx[k] = i;
         k++;
     }
-    int rc = coll_gstore_offsets(g, grp->id, topics, parts, vp, k);
+    /* A cluster: visible and answered once below the high watermark (see the header). */
+    bool defer = done && waiting && k > 0 && clustered(g);
+    int16_t err = defer ? write_check(g, grp->id) : TRIB_KAFKA_NONE;
+    if (err == TRIB_KAFKA_NONE) {
+        int rc = coll_gstore_offsets(g, grp->id, topics, parts, vp, k);
+        err = rc ? store_error(rc) : TRIB_KAFKA_NONE;
+    }
+    bool apply = err == TRIB_KAFKA_NONE;
+    if (err == TRIB_KAFKA_NONE && defer) {
+        struct coll_gwait *w = calloc(1, sizeof(*w));
+        if (w && (w->group = coll_gdup(grp->id, strlen(grp->id)))) {
+            w->commit = vals; /* the wait owns the values (their strings too) from here */
+            w->ncommit = k;
+            vals = NULL;
+            w->cb = done;
+            w->arg = arg;
+            int st = gwait_start(g, grp->id, w);
+            if (st == 0) {
+                *waiting = true;
+                apply = false;
+            } else {
+                /* answered already (or nothing to wait on): applied here */
+                err = st > 0 ? w->error : TRIB_KAFKA_NONE;
+                if (err == TRIB_KAFKA_NONE) {
+                    apply_offsets(g, grp->id, w->commit, w->ncommit, w->end);
+                }
+                apply = false;
+                gwait_free(w);
+            }
+        } else {
+            if (w) {
+                free(w);
+            }
+            err = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        }
+    }
     for (size_t j = 0; j < k; j++) {
-        if (rc == 0) {
+        if (apply && vals) {
             coll_group_offset_set(grp, topics[j], strlen(topics[j]), parts[j], vals[j].offset,
                                   vals[j].leader_epoch, vals[j].metadata, strlen(vals[j].metadata),
                                   now);
-        } else {
-            c[idx[j]].error = coll_kafka_error_from(rc) == TRIB_KAFKA_UNKNOWN_SERVER_ERROR
-                                  ? TRIB_KAFKA_UNKNOWN_SERVER_ERROR
-                                  : TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
         }
-        free((char *)topics[j]);
-        free(vals[j].metadata);
+        if (err != TRIB_KAFKA_NONE) {
+            c[idx[j]].error = err;
+        }
+        if (vals) {
+            free((char *)topics[j]);
+            free(vals[j].metadata);
+        }
     }
-    if (rc != 0) {
+    if (err != TRIB_KAFKA_NONE) {
         k = 0;
     }
 out:
@@ -1850,6 +1937,427 @@ int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len)
     return TRIB_KAFKA_NONE;
 }
 
+/* ---- a cluster: groups move with the leadership of __consumer_offsets -------------------------
+ */
+
+/*
+ * On a cluster the coordinator of a group is the leader of its partition
+ * of __consumer_offsets (Kafka's GroupMetadataManager):
+ *
+ * - Becoming its leader (coll_groups_partition_changed) starts a load: the
+ *   partition's log is replayed from its start to the log end it had then,
+ *   one chunk per turn of the housekeeping timer, and the partition's
+ *   groups answer COORDINATOR_LOAD_IN_PROGRESS until it ends (Heartbeat
+ *   NONE, as Kafka). The log end, not the high watermark: a new leader's
+ *   high watermark may trail commits that were acknowledged, and nothing
+ *   below its log end is ever truncated while it leads. Then the groups
+ *   answer, their members' sessions counted from the end of the load.
+ * - Losing it (a follower now, or the partition removed) unloads its
+ *   groups: parked JoinGroup/SyncGroup get NOT_COORDINATOR, and every
+ *   request after that too, so clients look the coordinator up again.
+ *   Groups of a running sink (internal members) stay: moving sinks is the
+ *   sink host's business.
+ * - A write is acknowledged once the high watermark passes it (acks=all):
+ *   NOT_ENOUGH_REPLICAS before the append becomes COORDINATOR_NOT_AVAILABLE,
+ *   as in Kafka, and so does an ISR that fell below min.insync.replicas
+ *   meanwhile; losing the leadership gives NOT_COORDINATOR and
+ *   offsets.commit.timeout.ms REQUEST_TIMED_OUT. Committed offsets are
+ *   visible only after that (in log order: an offset read from a later
+ *   record is not replaced by an earlier one), and the leader's SyncGroup
+ *   assignment is handed out only after it, so what a member was told
+ *   survives a failover.
+ */
+
+static bool clustered(const coll_groups_t *g)
+{
+    return coll_cluster_replicated(g->srv->cluster);
+}
+
+/* The group's partition of __consumer_offsets, or NULL. */
+static coll_partition_t *group_partition(coll_groups_t *g, const char *id, size_t len)
+{
+    coll_topic_t *t = coll_groups_topic(g, false);
+    return t ? coll_cluster_partition(t, coll_group_partition_for(id, len, t->npartitions)) : NULL;
+}
+
+static coll_gpart_t *gpart_of(coll_groups_t *g, const char *id, size_t len)
+{
+    coll_partition_t *p = group_partition(g, id, len);
+    return p && p->index >= 0 && p->index < g->nparts ? &g->parts[p->index] : NULL;
+}
+
+/* True when the group answers here (always with the local backend). */
+static bool group_active(coll_groups_t *g, const coll_group_t *grp)
+{
+    if (!clustered(g)) {
+        return true;
+    }
+    const coll_gpart_t *gp = gpart_of(g, grp->id, strlen(grp->id));
+    return gp && gp->state == COLL_GPART_LOADED;
+}
+
+static void answer_parked(coll_group_t *grp, int16_t err)
+{
+    for (coll_gmember_t *m = grp->members; m; m = m->next) {
+        if (m->join_req) {
+            coll_req_t *r = m->join_req;
+            m->join_req = NULL;
+            join_answer(r, err, NULL, m->id, false);
+        }
+        if (m->sync_req) {
+            coll_req_t *r = m->sync_req;
+            m->sync_req = NULL;
+            sync_answer(r, err, NULL, NULL);
+        }
+    }
+}
+
+/* Kafka's mapping of an append's error to the coordinator's answer. */
+static int16_t write_error(int16_t e)
+{
+    switch (e) {
+    case TRIB_KAFKA_NONE:
+    case TRIB_KAFKA_REQUEST_TIMED_OUT:
+        return e;
+    case TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER:
+    case TRIB_KAFKA_KAFKA_STORAGE_ERROR:
+        return TRIB_KAFKA_NOT_COORDINATOR;
+    default:
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+}
+
+/* Before a write: the ISR must be at least min.insync.replicas (NOT_ENOUGH_REPLICAS). */
+static int16_t write_check(coll_groups_t *g, const char *group)
+{
+    coll_partition_t *p = group_partition(g, group, strlen(group));
+    if (!p) {
+        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+    }
+    int64_t min_isr = p->topic->config.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i;
+    if (p->nisr < min_isr) {
+        static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 3);
+        TRIB_LOG_RL(&rl, TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+                    "group %s: not written: %s-%d has %d in-sync replicas, min.insync.replicas "
+                    "is %d",
+                    group, COLL_OFFSETS_TOPIC, (int)p->index, (int)p->nisr, (int)min_isr);
+        return write_error(TRIB_KAFKA_NOT_ENOUGH_REPLICAS);
+    }
+    return TRIB_KAFKA_NONE;
+}
+
+static void apply_offsets(coll_groups_t *g, const char *group, const coll_goffset_t *v, size_t n,
+                          int64_t end)
+{
+    coll_group_t *grp = coll_groups_find(g, group, strlen(group));
+    if (!grp) {
+        return; /* unloaded meanwhile: the log has them for the next load */
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t tlen = strlen(v[i].topic);
+        const coll_goffset_t *cur = offset_find(grp, v[i].topic, tlen, v[i].partition);
+        if (cur && cur->log_end >= end) {
+            continue; /* a later record's offset is there already */
+        }
+        coll_goffset_t *o = coll_group_offset_set(grp, v[i].topic, tlen, v[i].partition,
+                                                  v[i].offset, v[i].leader_epoch, v[i].metadata,
+                                                  strlen(v[i].metadata), v[i].commit_ts);
+        if (o) {
+            o->log_end = end;
+        }
+    }
+}
+
+static void gwait_free(struct coll_gwait *w)
+{
+    for (size_t i = 0; i < w->ncommit; i++) {
+        free(w->commit[i].topic);
+        free(w->commit[i].metadata);
+    }
+    free(w->commit);
+    free(w->group);
+    free(w);
+}
+
+static void sync_propagate(coll_groups_t *g, coll_group_t *grp, int16_t err);
+
+static void gwait_finish(struct coll_gwait *w)
+{
+    coll_groups_t *g = w->g;
+    if (w->kind == GWAIT_COMMIT) {
+        if (w->error == TRIB_KAFKA_NONE) {
+            apply_offsets(g, w->group, w->commit, w->ncommit, w->end);
+        }
+        w->cb(w->arg, w->error);
+    } else {
+        coll_group_t *grp = coll_groups_find(g, w->group, strlen(w->group));
+        if (grp && grp->state == COLL_GROUP_COMPLETING_REBALANCE &&
+            grp->generation == w->generation) {
+            sync_propagate(g, grp, w->error);
+        }
+    }
+    gwait_free(w);
+}
+
+static void gwait_done(coll_hwait_t *hw, int16_t error)
+{
+    struct coll_gwait *w = hw->data;
+    coll_groups_t *g = w->g;
+    if (w->prev) {
+        w->prev->next = w->next;
+    } else {
+        g->waits = w->next;
+    }
+    if (w->next) {
+        w->next->prev = w->prev;
+    }
+    w->prev = w->next = NULL;
+    w->error = write_error(error);
+    w->finished = true;
+    if (!w->starting) {
+        gwait_finish(w);
+    }
+}
+
+/*
+ * Waits for the high watermark of the group's partition to pass what was
+ * just appended. 0: waiting (gwait_finish runs later); 1: answered at once
+ * (w->error; the caller finishes and frees w); -1: no leader state to wait
+ * on (the caller applies at once and frees w).
+ */
+static int gwait_start(coll_groups_t *g, const char *group, struct coll_gwait *w)
+{
+    coll_partition_t *p = group_partition(g, group, strlen(group));
+    coll_prt_t *prt = p ? coll_prt(p) : NULL;
+    if (!prt || !prt->leader || !p->log) {
+        return -1;
+    }
+    w->g = g;
+    w->end = coll_log_end_offset(p->log);
+    w->deadline_ms =
+        now_ms(g) +
+        (uint64_t)(g->cfg.offsets_commit_timeout_ms > 0 ? g->cfg.offsets_commit_timeout_ms : 5000);
+    w->hw.required = w->end;
+    w->hw.min_isr = (int32_t)p->topic->config.v[COLL_TCFG_MIN_INSYNC_REPLICAS].i;
+    w->hw.done = gwait_done;
+    w->hw.data = w;
+    w->next = g->waits;
+    if (w->next) {
+        w->next->prev = w;
+    }
+    g->waits = w;
+    w->starting = true;
+    coll_replica_hwait(prt, &w->hw);
+    w->starting = false;
+    return w->finished ? 1 : 0;
+}
+
+/* Answers every waiting write whose deadline passed (all of them with `all`). */
+static void gwaits_expire(coll_groups_t *g, bool all, int16_t error)
+{
+    uint64_t now = now_ms(g);
+    for (;;) {
+        struct coll_gwait *w = g->waits;
+        while (w && !all && w->deadline_ms > now) {
+            w = w->next;
+        }
+        if (!w) {
+            return;
+        }
+        coll_replica_hwait_cancel(&w->hw, error); /* unlinks it */
+    }
+}
+
+/* The end of a SyncGroup's wait: the assignment is handed out, or the rebalance starts over. */
+static void sync_propagate(coll_groups_t *g, coll_group_t *grp, int16_t err)
+{
+    if (err == TRIB_KAFKA_NONE) {
+        set_state(grp, COLL_GROUP_STABLE);
+        for (coll_gmember_t *x = grp->members; x; x = x->next) {
+            if (x->sync_req) {
+                coll_req_t *pr = x->sync_req;
+                x->sync_req = NULL;
+                sync_answer(pr, TRIB_KAFKA_NONE, grp, x);
+            }
+        }
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+             "group %s: the assignment of generation %" PRId32 " was not stored: %s", grp->id,
+             grp->generation, trib_kafka_err_name(err));
+    for (coll_gmember_t *x = grp->members; x; x = x->next) {
+        free(x->assignment);
+        x->assignment = NULL;
+        x->assignment_len = 0;
+        if (x->sync_req) {
+            coll_req_t *pr = x->sync_req;
+            x->sync_req = NULL;
+            sync_answer(pr, err, NULL, NULL);
+        }
+    }
+    if (err != TRIB_KAFKA_NOT_COORDINATOR) {
+        prepare_rebalance(g, grp, "the assignment could not be stored");
+    }
+}
+
+/* The leader's SyncGroup on a cluster: store the assignment, answer once it is committed. */
+static void sync_store(coll_groups_t *g, coll_group_t *grp)
+{
+    int16_t err = write_check(g, grp->id);
+    if (err == TRIB_KAFKA_NONE) {
+        int rc = coll_gstore_group(g, grp->id, grp);
+        err = rc ? store_error(rc) : TRIB_KAFKA_NONE;
+    }
+    if (err == TRIB_KAFKA_NONE) {
+        struct coll_gwait *w = calloc(1, sizeof(*w));
+        if (!w || !(w->group = coll_gdup(grp->id, strlen(grp->id)))) {
+            free(w);
+            err = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        } else {
+            w->kind = GWAIT_SYNC;
+            w->generation = grp->generation;
+            int st = gwait_start(g, grp->id, w);
+            if (st == 0) {
+                return;
+            }
+            err = st > 0 ? w->error : TRIB_KAFKA_NONE;
+            gwait_free(w);
+        }
+    }
+    sync_propagate(g, grp, err);
+}
+
+static void tick(uv_timer_t *t);
+
+/* Drops the partition's groups (but a running sink's): they answer NOT_COORDINATOR now. */
+static void unload(coll_groups_t *g, int32_t index, const char *why)
+{
+    coll_gpart_t *gp = &g->parts[index];
+    size_t ngroups = 0, noffsets = 0;
+    coll_group_t *grp = g->head;
+    while (grp) {
+        coll_group_t *next = grp->next;
+        coll_partition_t *p = group_partition(g, grp->id, strlen(grp->id));
+        if (p && p->index == index && !coll_group_has_internal(grp)) {
+            answer_parked(grp, TRIB_KAFKA_NOT_COORDINATOR);
+            ngroups++;
+            noffsets += grp->noffsets;
+            coll_groups_remove(g, grp);
+        }
+        grp = next;
+    }
+    bool was_loading = gp->state == COLL_GPART_LOADING;
+    gp->state = COLL_GPART_UNLOADED;
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+             "%s-%d: %s: unloaded %zu groups and %zu committed offsets%s", COLL_OFFSETS_TOPIC,
+             (int)index, why, ngroups, noffsets, was_loading ? " (while loading)" : "");
+}
+
+static void load_start(coll_groups_t *g, coll_partition_t *p)
+{
+    coll_gpart_t *gp = &g->parts[p->index];
+    gp->state = COLL_GPART_LOADING;
+    gp->next = coll_log_start_offset(p->log);
+    gp->end = coll_log_end_offset(p->log);
+    gp->records = 0;
+    gp->started_ms = now_ms(g);
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+             "%s-%d: led here at epoch %" PRId32 ": loading its groups from offsets %" PRId64
+             " to %" PRId64,
+             COLL_OFFSETS_TOPIC, (int)p->index, p->leader_epoch, gp->next, gp->end);
+    uv_timer_start(&g->timer, tick, 0, TICK_MS);
+}
+
+static void load_done(coll_groups_t *g, int32_t index)
+{
+    coll_gpart_t *gp = &g->parts[index];
+    uint64_t now = now_ms(g);
+    size_t ngroups = 0, noffsets = 0;
+    for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        coll_partition_t *p = group_partition(g, grp->id, strlen(grp->id));
+        if (!p || p->index != index) {
+            continue;
+        }
+        ngroups++;
+        noffsets += grp->noffsets;
+        for (coll_gmember_t *m = grp->members; m; m = m->next) {
+            m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
+        }
+    }
+    gp->state = COLL_GPART_LOADED;
+    TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
+             "%s-%d: loaded %zu groups and %zu committed offsets from %zu records in %" PRIu64
+             " ms",
+             COLL_OFFSETS_TOPIC, (int)index, ngroups, noffsets, gp->records, now - gp->started_ms);
+}
+
+/* One chunk of every loading partition; true when some have more. */
+static bool load_some(coll_groups_t *g)
+{
+    coll_topic_t *t = g->nparts ? coll_groups_topic(g, false) : NULL;
+    bool more = false;
+    for (int32_t i = 0; t && i < g->nparts; i++) {
+        coll_gpart_t *gp = &g->parts[i];
+        if (gp->state != COLL_GPART_LOADING) {
+            continue;
+        }
+        coll_partition_t *p = coll_cluster_partition(t, i);
+        if (!p || !p->log) {
+            unload(g, i, "gone while loading");
+            continue;
+        }
+        g->loading = true;
+        int rc = coll_gstore_load_step(g, p, &gp->next, gp->end, &gp->records);
+        g->loading = false;
+        if (rc != 0) {
+            static trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(60000, 3);
+            TRIB_LOG_RL(&rl, TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "%s-%d: cannot load: %s",
+                        COLL_OFFSETS_TOPIC, (int)i, trib_strerror(rc));
+            unload(g, i, "load failed");
+            gp->state = COLL_GPART_LOADING; /* from the start again at the next tick */
+            gp->next = coll_log_start_offset(p->log);
+            gp->end = coll_log_end_offset(p->log);
+            gp->records = 0;
+            continue;
+        }
+        if (gp->next >= gp->end) {
+            load_done(g, i);
+        } else {
+            more = true;
+        }
+    }
+    return more;
+}
+
+void coll_groups_partition_changed(coll_groups_t *g, coll_partition_t *p, bool removing)
+{
+    if (!g || !clustered(g) || !p->topic || p->index < 0 ||
+        strcmp(p->topic->name, COLL_OFFSETS_TOPIC) != 0) {
+        return;
+    }
+    if (p->index >= g->nparts) {
+        coll_gpart_t *np = realloc(g->parts, ((size_t)p->index + 1) * sizeof(*np));
+        if (!np) {
+            TRIB_LOG(TRIB_LOG_ERROR, COLL_GROUP_FACILITY, "%s-%d: out of memory",
+                     COLL_OFFSETS_TOPIC, (int)p->index);
+            return;
+        }
+        memset(np + g->nparts, 0, ((size_t)p->index + 1 - (size_t)g->nparts) * sizeof(*np));
+        g->parts = np;
+        g->nparts = p->index + 1;
+    }
+    coll_prt_t *prt = coll_prt(p);
+    bool lead = !removing && !g->stopping &&
+                coll_partition_leads(p, coll_cluster_node_id(g->srv->cluster)) && prt &&
+                prt->leader;
+    coll_gpart_t *gp = &g->parts[p->index];
+    if (lead && gp->state == COLL_GPART_UNLOADED) {
+        load_start(g, p);
+    } else if (!lead && gp->state != COLL_GPART_UNLOADED) {
+        unload(g, p->index, removing ? "removed here" : "no longer led here");
+    }
+}
+
 /* ---- housekeeping ------------------------------------------------------------------------ */
 
 static void expire_offsets(coll_groups_t *g)
@@ -1858,7 +2366,7 @@ static void expire_offsets(coll_groups_t *g)
     coll_group_t *grp = g->head;
     while (grp) {
         coll_group_t *next = grp->next;
-        if (grp->state == COLL_GROUP_EMPTY) {
+        if (grp->state == COLL_GROUP_EMPTY && group_active(g, grp)) {
             /* Kafka 2.1+: an Empty group's offsets expire retention after it became empty
              * (offsets-only groups: after their commit). */
             for (size_t i = 0; i < grp->noffsets;) {
@@ -1892,8 +2400,13 @@ static void tick(uv_timer_t *t)
     if (g->stopping) {
         return;
     }
+    bool more = load_some(g);
+    gwaits_expire(g, false, TRIB_KAFKA_REQUEST_TIMED_OUT);
     uint64_t now = now_ms(g);
     for (coll_group_t *grp = g->head; grp; grp = grp->next) {
+        if (!group_active(g, grp)) {
+            continue; /* loading: sessions count from the end of the load */
+        }
         for (size_t i = 0; i < grp->npending;) {
             if (grp->pending[i].deadline_ms <= now) {
                 free(grp->pending[i].id);
@@ -1921,6 +2434,9 @@ static void tick(uv_timer_t *t)
         g->next_retention_check_ms = now + (uint64_t)g->cfg.offsets_retention_check_ms;
         expire_offsets(g);
     }
+    if (more) {
+        uv_timer_start(&g->timer, tick, 1, TICK_MS); /* the next chunk soon, between requests */
+    }
 }
 
 int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t len)
@@ -1939,8 +2455,13 @@ int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t 
     if (!p || p->leader < 0) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
-    return coll_partition_leads(p, coll_cluster_node_id(cl)) ? TRIB_KAFKA_NONE
-                                                             : TRIB_KAFKA_NOT_COORDINATOR;
+    if (!coll_partition_leads(p, coll_cluster_node_id(cl))) {
+        return TRIB_KAFKA_NOT_COORDINATOR;
+    }
+    /* Led here: its groups answer once loaded (see "a cluster" above). */
+    const coll_gpart_t *gp = p->index < g->nparts ? &g->parts[p->index] : NULL;
+    return gp && gp->state == COLL_GPART_LOADED ? TRIB_KAFKA_NONE
+                                                : TRIB_KAFKA_COORDINATOR_LOAD_IN_PROGRESS;
 }
 
 coll_log_t *coll_group_log(coll_groups_t *g, const char *id, size_t len)
@@ -2028,6 +2549,8 @@ void coll_groups_stop(coll_groups_t *g)
     }
     g->stopping = true;
     uv_timer_stop(&g->timer);
+    /* Writes still waiting: the client asks the next coordinator. */
+    gwaits_expire(g, true, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER);
     for (coll_group_t *grp = g->head; grp; grp = grp->next) {
         for (coll_gmember_t *m = grp->members; m; m = m->next) {
             if (m->join_req) {
@@ -2064,5 +2587,6 @@ void coll_groups_free(coll_groups_t *g)
         group_free(grp);
     }
     free(g->buckets);
+    free(g->parts);
     free(g);
 }

@@ -39,6 +39,7 @@ typedef struct coll_group_config {
     int32_t max_session_timeout_ms;     /* group.max.session.timeout.ms (1800000) */
     int32_t initial_rebalance_delay_ms; /* group.initial.rebalance.delay.ms (3000) */
     int64_t offsets_retention_check_ms; /* offsets.retention.check.interval.ms (600000) */
+    int32_t offsets_commit_timeout_ms;  /* offsets.commit.timeout.ms (5000): cluster writes */
 } coll_group_config_t;
 
 void coll_group_config_init(coll_group_config_t *c);
@@ -61,6 +62,7 @@ typedef struct coll_goffset {
     int32_t leader_epoch;
     char *metadata;
     int64_t commit_ts;
+    int64_t log_end; /* offset after its record in __consumer_offsets (0: not known) */
 } coll_goffset_t;
 
 struct coll_gmember {
@@ -127,6 +129,18 @@ void coll_groups_free(coll_groups_t *g);
  * always this one. A group id of length <= 0 is left to the caller.
  */
 int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t len);
+
+/*
+ * The cluster backend applied a new state to a hosted partition (or is
+ * about to remove it: `removing`). For a partition of __consumer_offsets
+ * this is where groups move with leadership: on becoming its leader the
+ * coordinator loads the partition's groups and offsets from its log, a
+ * chunk at a time (COORDINATOR_LOAD_IN_PROGRESS meanwhile); on losing it,
+ * it unloads them (NOT_COORDINATOR). Other partitions, and the local
+ * backend, are ignored. g may be NULL.
+ */
+struct coll_partition;
+void coll_groups_partition_changed(coll_groups_t *g, struct coll_partition *p, bool removing);
 
 /* Kafka's String.hashCode of the group id, abs, modulo the partition count. */
 int32_t coll_group_partition_for(const char *group, size_t len, int32_t partitions);
@@ -206,12 +220,25 @@ typedef struct coll_gcommit {
     trib_kstr_t metadata;
     int16_t error;
 } coll_gcommit_t;
+/* The end of a commit's wait for the high watermark: NONE or the error of every entry. */
+typedef void (*coll_gcommit_cb)(void *arg, int16_t error);
 /*
  * Commits every entry whose error is NONE as one record batch (as Kafka
  * appends an OffsetCommit's offsets in one go: all or none are stored).
  * Returns the number committed.
+ *
+ * On a cluster the commit counts only once the high watermark of the
+ * group's __consumer_offsets partition passes the batch (acks=all, as
+ * Kafka's coordinator appends): when `done` is given and the batch was
+ * appended, *waiting is set and done(arg, error) runs once, later, with
+ * NONE or the error for every committed entry (COORDINATOR_NOT_AVAILABLE
+ * when the ISR is or falls below min.insync.replicas, NOT_COORDINATOR when
+ * leadership moves, REQUEST_TIMED_OUT after offsets.commit.timeout.ms);
+ * the offsets are visible (OffsetFetch) only after NONE. With the local
+ * backend, or done NULL, they are visible at once and nothing waits.
  */
-size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n);
+size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_t *c, size_t n,
+                              coll_gcommit_cb done, void *arg, bool *waiting);
 const coll_goffset_t *coll_group_offset(const coll_group_t *grp, const char *topic, size_t len,
                                         int32_t partition);
 /* Removes one offset (tombstone); returns true if there was one. */

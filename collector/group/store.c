@@ -33,10 +33,15 @@
  * (strings: int16 length + bytes, -1 = null; bytes: int32 length.)
  *
  * Loading replays every partition from its start: the last record per
- * key wins, tombstones delete. Older key/value versions (offset key v0,
- * value v0-v3, group value v0-v3) are read too. Groups with members come
- * back Stable: their members keep heartbeating with the same generation
- * and are expired by their session timeout if they do not.
+ * key wins, tombstones delete. On a single node all partitions load at
+ * startup (to the high watermark); on a cluster a partition loads, a chunk
+ * at a time (coll_gstore_load_step), when this node becomes its leader,
+ * to the log end it had then (coordinator.c, "a cluster"). A stored
+ * group never replaces the membership of a running sink's group. Older
+ * key/value versions (offset key v0, value v0-v3, group value v0-v3) are
+ * read too. Groups with members come back Stable: their members keep
+ * heartbeating with the same generation and are expired by their session
+ * timeout if they do not.
  */
 #include "group/group_int.h"
 
@@ -289,8 +294,12 @@ static void load_offset(coll_groups_t *g, trib_slice_t *ks, const trib_record_t 
     if (!trib_slice_ok(&vs) || ver < 0 || ver > 4) {
         return;
     }
-    coll_group_offset_set(grp, topic.ptr, (size_t)topic.len, partition, offset, epoch,
-                          meta.len >= 0 ? meta.ptr : NULL, meta.len > 0 ? (size_t)meta.len : 0, ts);
+    coll_goffset_t *o = coll_group_offset_set(grp, topic.ptr, (size_t)topic.len, partition, offset,
+                                              epoch, meta.len >= 0 ? meta.ptr : NULL,
+                                              meta.len > 0 ? (size_t)meta.len : 0, ts);
+    if (o) {
+        o->log_end = rec->offset + 1;
+    }
 }
 
 static void load_group(coll_groups_t *g, trib_slice_t *ks, const trib_record_t *rec)
@@ -320,6 +329,9 @@ static void load_group(coll_groups_t *g, trib_slice_t *ks, const trib_record_t *
     }
     if (!grp && !(grp = coll_groups_get(g, group.ptr, (size_t)group.len, true))) {
         return;
+    }
+    if (coll_group_has_internal(grp)) {
+        return; /* a running sink's membership is live: a stored one does not replace it */
     }
     while (grp->members) {
         coll_gmember_t *m = grp->members;
@@ -414,66 +426,73 @@ static void load_record(coll_groups_t *g, const trib_record_t *rec)
     }
 }
 
-static int load_partition(coll_groups_t *g, coll_partition_t *p, size_t *records)
+int coll_gstore_load_step(coll_groups_t *g, coll_partition_t *p, int64_t *next, int64_t end,
+                          size_t *records)
 {
     coll_log_t *log = p->log;
-    if (!log) {
+    int64_t offset = *next;
+    if (!log || offset >= end) {
+        *next = end;
         return 0;
     }
-    int64_t offset = coll_log_start_offset(log);
-    int64_t end = coll_log_high_watermark(log);
-    uint8_t *buf = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    while (offset < end) {
-        coll_read_t rd;
-        rc = coll_log_read(log, offset, LOAD_CHUNK, end, 0, &rd);
-        if (rc != 0 || rd.len == 0) {
-            coll_read_release(&rd);
-            break;
-        }
-        if (rd.len > cap) {
-            uint8_t *nb = realloc(buf, rd.len);
-            if (!nb) {
-                coll_read_release(&rd);
-                rc = -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap = rd.len;
-        }
-        ssize_t got = coll_read_copy(&rd, 0, buf, rd.len);
-        int64_t next = rd.next_offset;
+    if (offset < coll_log_start_offset(log)) {
+        offset = coll_log_start_offset(log);
+    }
+    coll_read_t rd;
+    int rc = coll_log_read(log, offset, LOAD_CHUNK, end, 0, &rd);
+    if (rc != 0 || rd.len == 0) {
         coll_read_release(&rd);
-        if (got <= 0) {
-            rc = got < 0 ? (int)got : 0;
-            break;
+        *next = end;
+        return rc;
+    }
+    uint8_t *buf = malloc(rd.len);
+    if (!buf) {
+        coll_read_release(&rd);
+        return -ENOMEM;
+    }
+    ssize_t got = coll_read_copy(&rd, 0, buf, rd.len);
+    int64_t nxt = rd.next_offset;
+    coll_read_release(&rd);
+    if (got <= 0) {
+        free(buf);
+        *next = end;
+        return got < 0 ? (int)got : 0;
+    }
+    trib_batch_iter_t it;
+    trib_batch_iter_init(&it, buf, (size_t)got, 0);
+    trib_batch_t b;
+    while (trib_batch_iter_next(&it, &b) == 1) {
+        if (trib_batch_is_control(&b)) {
+            continue;
         }
-        trib_batch_iter_t it;
-        trib_batch_iter_init(&it, buf, (size_t)got, 0);
-        trib_batch_t b;
-        while (trib_batch_iter_next(&it, &b) == 1) {
-            if (trib_batch_is_control(&b)) {
-                continue;
-            }
-            trib_record_iter_t ri;
-            if (trib_record_iter_init(&ri, &b, NULL, 64u << 20) == 0) {
-                trib_record_t rec;
-                while (trib_record_iter_next(&ri, &rec) == 1) {
-                    if (rec.offset >= offset) {
-                        load_record(g, &rec);
-                        (*records)++;
-                    }
+        trib_record_iter_t ri;
+        if (trib_record_iter_init(&ri, &b, NULL, 64u << 20) == 0) {
+            trib_record_t rec;
+            while (trib_record_iter_next(&ri, &rec) == 1) {
+                if (rec.offset >= offset) {
+                    load_record(g, &rec);
+                    (*records)++;
                 }
             }
-            trib_record_iter_fini(&ri);
         }
-        if (next <= offset) {
-            break;
-        }
-        offset = next;
+        trib_record_iter_fini(&ri);
     }
     free(buf);
+    *next = nxt > offset ? nxt : end;
+    return 0;
+}
+
+static int load_partition(coll_groups_t *g, coll_partition_t *p, size_t *records)
+{
+    if (!p->log) {
+        return 0;
+    }
+    int64_t next = coll_log_start_offset(p->log);
+    int64_t end = coll_log_high_watermark(p->log);
+    int rc = 0;
+    while (rc == 0 && next < end) {
+        rc = coll_gstore_load_step(g, p, &next, end, records);
+    }
     return rc;
 }
 

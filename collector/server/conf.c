@@ -184,6 +184,11 @@ static const trib_config_option_t group_opts[] = {
      .def = "3000", .min = "0", .max = "2147483647",
      .desc = "a new group waits this long (more per newcomer, up to the rebalance timeout) "
              "for more members before its first generation"},
+    {TRIB_CONFIG_KEY("offsets.commit.timeout.ms", coll_conf_groups_t, offsets_commit_timeout_ms,
+                     INT),
+     .def = "5000", .min = "1", .max = "2147483647",
+     .desc = "on a cluster, an offset commit (or a group's assignment) not yet on every in-sync "
+             "replica this long after it was written is answered REQUEST_TIMED_OUT"},
     TRIB_CONFIG_END,
 };
 
@@ -498,6 +503,7 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.min_session_timeout_ms = (int32_t)c->groups.min_session_timeout_ms;
     out->groups.max_session_timeout_ms = (int32_t)c->groups.max_session_timeout_ms;
     out->groups.initial_rebalance_delay_ms = (int32_t)c->groups.initial_rebalance_delay_ms;
+    out->groups.offsets_commit_timeout_ms = (int32_t)c->groups.offsets_commit_timeout_ms;
     out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
     out->replica_fetch_max_bytes = (int32_t)c->cluster.replica_fetch_max_bytes;
 }

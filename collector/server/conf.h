@@ -101,6 +101,7 @@ typedef struct coll_conf_groups {
     int64_t min_session_timeout_ms;
     int64_t max_session_timeout_ms;
     int64_t initial_rebalance_delay_ms;
+    int64_t offsets_commit_timeout_ms;
 } coll_conf_groups_t;
 
 /* cluster: the backend that holds the cluster metadata (cluster/cluster.h). */

@@ -86,6 +86,7 @@ static void on_partition_removing(void *arg, coll_partition_t *p)
     if (p->rt && s->fetchers) {
         coll_fetchers_unfollow(s->fetchers, coll_prt(p));
     }
+    coll_groups_partition_changed(s->groups, p, true);
     coll_prt_detach(s, p, true);
 }
 
@@ -125,6 +126,8 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
             coll_fetchers_follow(s->fetchers, prt);
         }
     }
+    /* A partition of __consumer_offsets: its groups load or unload with the leadership. */
+    coll_groups_partition_changed(s->groups, p, false);
 }
 
 typedef void (*prt_fn)(coll_server_t *s, coll_partition_t *p, void *arg);

@@ -11,7 +11,13 @@
  * group when there is none. Each offset is written to __consumer_offsets
  * (group/store.c) before it is acknowledged, and with storage.fsync "ack"
  * the answer waits until those records are on disk (fdatasync, shared
- * with the other waits: group commit), as an acks=all produce does.
+ * with the other waits: group commit), as an acks=all produce does. On a
+ * cluster the answer waits until the high watermark of the group's
+ * partition passes them (acks=all: every in-sync replica has them, on disk
+ * with fsync "ack"), as Kafka's coordinator does: COORDINATOR_NOT_AVAILABLE
+ * when the ISR is below min.insync.replicas, NOT_COORDINATOR when the
+ * leadership moves meanwhile, REQUEST_TIMED_OUT after
+ * offsets.commit.timeout.ms (see group/coordinator.c, "a cluster").
  *
  * Differences from Kafka: v1's CommitTimestamp and v2-4's RetentionTimeMs
  * are ignored (retention is the broker's offsets.retention.minutes, as in
@@ -29,22 +35,39 @@ typedef struct cwait {
     OffsetCommitResponse *resp;
 } cwait_t;
 
+/* Sets every partition answered NONE to e. */
+static void fail_committed(coll_req_t *r, OffsetCommitResponse *resp, int16_t e)
+{
+    for (int32_t i = 0; i < resp->Topics.count; i++) {
+        OffsetCommitResponse_OffsetCommitResponseTopic *t = &resp->Topics.items[i];
+        for (int32_t k = 0; k < t->Partitions.count; k++) {
+            if (t->Partitions.items[k].ErrorCode == TRIB_KAFKA_NONE) {
+                t->Partitions.items[k].ErrorCode = e;
+                coll_req_note_error(r, e);
+            }
+        }
+    }
+}
+
+/* A cluster: the commit reached the high watermark (or could not). */
+static void committed_cb(void *arg, int16_t error)
+{
+    cwait_t *w = arg;
+    coll_req_t *r = w->r;
+    if (error != TRIB_KAFKA_NONE) {
+        fail_committed(r, w->resp, error);
+    }
+    r->pending--;
+    coll_req_respond(r, &OffsetCommitResponse_codec, w->resp);
+}
+
 static void durable_cb(coll_durable_req_t *dreq, int status)
 {
     cwait_t *w = dreq->data;
     coll_req_t *r = w->r;
     if (status != 0) {
         /* Stored but not known durable: the client retries, which is harmless. */
-        int16_t e = coll_kafka_error_from(status);
-        for (int32_t i = 0; i < w->resp->Topics.count; i++) {
-            OffsetCommitResponse_OffsetCommitResponseTopic *t = &w->resp->Topics.items[i];
-            for (int32_t k = 0; k < t->Partitions.count; k++) {
-                if (t->Partitions.items[k].ErrorCode == TRIB_KAFKA_NONE) {
-                    t->Partitions.items[k].ErrorCode = e;
-                    coll_req_note_error(r, e);
-                }
-            }
-        }
+        fail_committed(r, w->resp, coll_kafka_error_from(status));
     }
     r->pending--;
     coll_req_respond(r, &OffsetCommitResponse_codec, w->resp);
@@ -100,7 +123,16 @@ void coll_api_offset_commit(coll_req_t *r)
             }
         }
     }
-    bool committed = grp && coll_group_commit_many(r->srv->groups, grp, cs, n) > 0;
+    cwait_t *hw = coll_req_alloc(r, sizeof(*hw));
+    if (!hw) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    hw->r = r;
+    hw->resp = resp;
+    bool waiting = false;
+    bool committed =
+        grp && coll_group_commit_many(r->srv->groups, grp, cs, n, committed_cb, hw, &waiting) > 0;
     n = 0;
     for (int32_t i = 0; i < nt; i++) {
         const OffsetCommitRequest_OffsetCommitRequestTopic *t = &req->Topics.items[i];
@@ -125,6 +157,10 @@ void coll_api_offset_commit(coll_req_t *r)
     }
     resp->Topics.items = ts;
     resp->Topics.count = nt;
+    if (waiting) {
+        r->pending++; /* committed_cb answers, in a later turn of the loop */
+        return;
+    }
     coll_log_t *log =
         committed && r->srv->cfg.fsync == COLL_FSYNC_ACK
             ? coll_group_log(r->srv->groups, req->GroupId.ptr, (size_t)req->GroupId.len)
