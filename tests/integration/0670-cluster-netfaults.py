@@ -15,8 +15,13 @@ healed (nftables rules in the node's namespace), in a seeded order:
 
 Result expected: 0 of every anomaly (an isolated minority leader
 acknowledges nothing: what it acknowledged would be lost); exit 1 on any,
-or when the cluster does not heal. Needs root, ip and nft: otherwise it
-is skipped with the reason.
+or when the cluster does not heal. A producer whose client raises a fatal
+error is replaced by a new one and counted, not judged (checker.py): its
+writes in flight are indeterminate. A leader that lost its ZooKeeper
+session takes no writes (0671), so the fatal OUT_OF_ORDER_SEQUENCE_NUMBER
+a client with stale metadata used to get from it after a split or a cut
+from ZooKeeper is gone. Needs root, ip and nft: otherwise it is skipped
+with the reason.
 
     0670-cluster-netfaults.py [--rounds N] [--seed S] [--json PATH]
 """
