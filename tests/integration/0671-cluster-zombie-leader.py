@@ -23,8 +23,15 @@ raw Produce requests (v3) of one idempotent producer:
      collector leads only while its ZooKeeper session is connected and
      it has read the partition's state in that session;
   5. healed: once every replica is back in the ISR, seq 2 to the current
-     leader is acknowledged, and the partition holds seq 0, 1 and 2 once
-     each, in that order.
+     leader is acknowledged;
+  6. that leader cut from the other brokers, seq 3 is appended and parked
+     (acks=all, TimeoutMs 30 s); then cut from ZooKeeper too, it answers
+     the parked write NOT_LEADER_OR_FOLLOWER once it notices, not
+     REQUEST_TIMED_OUT at the timeout (which librdkafka before 2.3 takes
+     as "written", making the new leader's OUT_OF_ORDER_SEQUENCE_NUMBER
+     for seq 4 fatal: 0670's oneway and split showed that too);
+  7. healed again: seq 3 is acknowledged by the leader right after seq 2,
+     and the partition holds seq 0, 1, 2 and 3 once each, in that order.
 
 Every wait is bounded; everything is removed however the test ends.
 """
@@ -46,7 +53,8 @@ r.TOPIC = "checker"  # the topic NetRun creates
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 30
-NONE, NOT_LEADER, OUT_OF_ORDER = 0, 6, 45
+NONE, NOT_LEADER, REQUEST_TIMED_OUT, OUT_OF_ORDER = 0, 6, 7, 45
+PARKED_TIMEOUT_MS = 30000
 ZKS = ["zk1", "zk2", "zk3"]
 
 
@@ -96,7 +104,7 @@ def produce(b, pid, epoch, seq, timeout_ms=20000):
         raw.close()
 
 
-def read_all(run):
+def read_all(run, want):
     """Every value of partition 0 from its start (its log starts at 0)."""
     import time
     from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -111,7 +119,7 @@ def read_all(run):
             if m is None:
                 continue
             if m.error():
-                if got and m.error().code() == KafkaError._PARTITION_EOF:
+                if got and got[-1] == want and m.error().code() == KafkaError._PARTITION_EOF:
                     break
                 continue
             got.append(m.value().decode())
@@ -184,8 +192,42 @@ def main():
         cur, off2 = wait_for("seq 2 acknowledged by the leader", seq2, BOUND, 0.5)
         check(off2 == off1 + 1, "seq 2 at offset %d, after seq 1 at %d" % (off2, off1))
         log("step 5: healed; leader %d acknowledged seq 2 at offset %d" % (cur.id, off2))
-        got = read_all(run)
-        check(got == ["z-0", "z-1", "z-2"], "the partition holds %s" % got)
+
+        # 6. A write parked at the leader (its followers cut off) when it
+        # loses ZooKeeper too is answered NOT_LEADER_OR_FOLLOWER, not left
+        # to REQUEST_TIMED_OUT ("possibly written" to the client).
+        zombie = cur
+        run.net.cut("b%d" % zombie.id, ["b%d" % i for i in run.brokers if i != zombie.id])
+        try:
+            raw = r.Raw(addr(zombie))
+            corr = r.produce_send(raw, -1, batch(pid, epoch, 3), PARKED_TIMEOUT_MS)
+            wait_for("broker %d appended seq 3" % zombie.id,
+                     lambda: r.plog_end(zombie) == off2 + 2, BOUND, 0.2)
+            run.net.cut("b%d" % zombie.id, ZKS)
+            e, _ = r.produce_recv(raw, corr)
+            raw.close()
+            check(e != REQUEST_TIMED_OUT,
+                  "step 6: the parked write waited for its timeout at broker %d without a "
+                  "ZooKeeper session (REQUEST_TIMED_OUT)" % zombie.id)
+            check(e == NOT_LEADER, "step 6: the parked write got error %d, not "
+                  "NOT_LEADER_OR_FOLLOWER" % e)
+            log("step 6: broker %d, cut from everything, answered its parked write "
+                "NOT_LEADER_OR_FOLLOWER" % zombie.id)
+        finally:
+            run.net.heal_all()
+        check(run.wait_healthy("the second heal", BOUND * 2) is not None,
+              "the cluster did not heal: no full ISR")
+
+        def seq3():
+            md = run.healthy()
+            if md is None:
+                return None
+            e, off = produce(run.brokers[md[1][0][0]], pid, epoch, 3)
+            return off if e == NONE else None
+        off3 = wait_for("seq 3 acknowledged by the leader", seq3, BOUND, 0.5)
+        check(off3 == off2 + 1, "seq 3 at offset %d, after seq 2 at %d" % (off3, off2))
+        got = read_all(run, "z-3")
+        check(got == ["z-0", "z-1", "z-2", "z-3"], "the partition holds %s" % got)
         log("the partition holds %s" % got)
 
 
