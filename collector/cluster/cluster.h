@@ -213,6 +213,8 @@ typedef struct coll_cluster_view {
     /* coll_cluster_alter_isr() on this backend; NULL: not supported. */
     int (*alter_isr)(void *arg, coll_partition_t *p, const int32_t *isr, int32_t n,
                      void (*cb)(void *cbarg, coll_partition_t *p, int status), void *cbarg);
+    /* coll_cluster_may_lead() on this backend; NULL: always. */
+    bool (*may_lead)(void *arg, const coll_partition_t *p);
     void *arg;
 } coll_cluster_view_t;
 
@@ -228,6 +230,22 @@ size_t coll_cluster_brokers(const coll_cluster_t *c, coll_broker_info_t *out, si
 int coll_cluster_broker(const coll_cluster_t *c, int32_t id, coll_broker_info_t *out);
 /* True with the zookeeper backend (partitions may have other replicas and leaders). */
 bool coll_cluster_replicated(const coll_cluster_t *c);
+/*
+ * Whether this node, the leader of p in its view, may take writes for p
+ * now. Always with the local backend. With the zookeeper backend only
+ * while its ZooKeeper session is connected, it is registered in it and it
+ * has read p's state since (re)connecting: a leader that lost its session
+ * keeps its view, but the controller may already have given p a new
+ * leader epoch elsewhere (once the session expired), and a write it
+ * takes then is one the new leader never sees; its producer state also
+ * stops where the new leader's goes on, so an idempotent producer sent
+ * back to it by stale metadata would get OUT_OF_ORDER_SEQUENCE_NUMBER
+ * (fatal in librdkafka) instead of NOT_LEADER_OR_FOLLOWER. The ZooKeeper
+ * client reports the loss after two thirds of the session timeout
+ * without an answer, before the ensemble can expire the session, so the
+ * old leader stops before a new one can start.
+ */
+bool coll_cluster_may_lead(const coll_cluster_t *c, const coll_partition_t *p);
 
 /*
  * The leader of p proposes a new ISR (Kafka's AlterIsr, written by the

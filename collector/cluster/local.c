@@ -1026,6 +1026,11 @@ bool coll_cluster_replicated(const coll_cluster_t *c)
     return c->view.brokers != NULL;
 }
 
+bool coll_cluster_may_lead(const coll_cluster_t *c, const coll_partition_t *p)
+{
+    return !c->view.may_lead || c->view.may_lead(c->view.arg, p);
+}
+
 bool coll_partition_in_isr(const coll_partition_t *p, int32_t id)
 {
     for (int32_t i = 0; i < p->nisr; i++) {

@@ -672,7 +672,8 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
         } else if (state == ZOO_CONNECTING_STATE || state == ZOO_ASSOCIATING_STATE) {
             if (z->conn == CONN_CONNECTED) {
                 TRIB_LOG(TRIB_LOG_WARN, FACILITY,
-                         "disconnected from ZooKeeper; reconnecting (session 0x%" PRIx64 ")",
+                         "disconnected from ZooKeeper; reconnecting (session 0x%" PRIx64
+                         "); no writes are taken as a leader meanwhile",
                          (uint64_t)z->session_id);
             }
             z->conn = CONN_CONNECTING;
@@ -1465,6 +1466,7 @@ void coll_zk_view(coll_zk_t *z, coll_cluster_view_t *out)
     out->brokers = view_brokers;
     out->cluster_id = view_cluster_id;
     out->alter_isr = z->cluster ? coll_zk_alter_isr : NULL;
+    out->may_lead = z->cluster ? coll_zk_may_lead : NULL;
     out->arg = z;
 }
 

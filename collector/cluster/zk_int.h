@@ -140,6 +140,8 @@ typedef struct zk_part {
     coll_admin_cb elect_cb;
     void *elect_arg;
     bool test_done; /* the TRIB_TEST_ALTER_ISR hook ran for this partition */
+    /* The resync (zk_topics' sess) in which the state was last read: coll_zk_may_lead. */
+    uint64_t read_sess;
 } zk_part_t;
 
 /* A topic listed under /brokers/topics. */
@@ -186,6 +188,8 @@ void coll_zk_topics_brokers_changed(coll_zk_t *z);
 void coll_zk_topics_closing(coll_zk_t *z);
 int coll_zk_alter_isr(void *arg, coll_partition_t *p, const int32_t *isr, int32_t n, coll_isr_cb cb,
                       void *cbarg);
+/* coll_cluster_may_lead(): connected, registered, and p's state read since the last resync. */
+bool coll_zk_may_lead(void *arg, const coll_partition_t *p);
 void coll_zk_topics_render_metrics(coll_zk_t *z, struct trib_buf *b);
 
 /* ---- zk_pid.c: producer id blocks ---- */

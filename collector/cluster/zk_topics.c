@@ -610,6 +610,7 @@ static void state_data(int rc, const char *value, int len, const struct Stat *st
         const char *why;
         if (coll_zk_state_decode(value, len > 0 ? (size_t)len : 0, &s, &why) == 0) {
             apply_state(z, zt, i, &s, st->version);
+            zt->parts[i].read_sess = z->topics->sess;
         } else {
             TRIB_LOG(TRIB_LOG_WARN, FACILITY, "%s-%d state: %s", zt->name, (int)i, why);
         }
@@ -951,6 +952,20 @@ static void reread_topic(coll_zk_t *z, zk_topic_t *zt, void *arg)
     for (int32_t i = 0; i < zt->nparts; i++) {
         coll_zk_read_state(z, zt, i);
     }
+}
+
+bool coll_zk_may_lead(void *arg, const coll_partition_t *p)
+{
+    coll_zk_t *z = arg;
+    struct zk_topics *T = z->topics;
+    if (!T || z->conn != CONN_CONNECTED || !z->registered || !p->topic) {
+        return false;
+    }
+    zk_topic_t *zt = coll_zk_topic_find(z, p->topic->name, p->topic->name_len);
+    if (!zt || zt->t != p->topic || p->index < 0 || p->index >= zt->nparts) {
+        return false;
+    }
+    return zt->parts[p->index].read_sess == T->sess;
 }
 
 void coll_zk_topics_resync(coll_zk_t *z)

@@ -545,10 +545,24 @@ void coll_replica_leader_appended(coll_prt_t *prt, size_t bytes)
 
 void coll_replica_tick(coll_server_t *s, coll_partition_t *p, uint64_t now)
 {
-    (void)s;
     coll_prt_t *prt = coll_prt(p);
     if (!prt || !prt->leader) {
         return;
+    }
+    if (prt->hwaiters && !coll_cluster_may_lead(s->cluster, p)) {
+        /*
+         * The ZooKeeper session is gone: a new leader may be elected before
+         * these writes are committed, and the new leader may not have them.
+         * Kafka answers a parked write NOT_LEADER_OR_FOLLOWER once the
+         * partition is no longer led here; answered now rather than with
+         * REQUEST_TIMED_OUT at TimeoutMs, which a client takes for "possibly
+         * written" (librdkafka before 2.3 then counts the batch as its
+         * acknowledged sequence and makes the new leader's
+         * OUT_OF_ORDER_SEQUENCE_NUMBER for the next one fatal). An
+         * idempotent retry of a batch the new leader does have is answered
+         * there with its original offsets.
+         */
+        cancel_all(prt, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER);
     }
     coll_leader_t *L = prt->leader;
     if (now >= L->next_shrink_ms) {

@@ -301,6 +301,10 @@ static void render_metrics(void *arg, trib_buf_t *b)
         {"tributary_produce_duplicates_total",
          "Idempotent retries answered with their original offsets.",
          offsetof(coll_metrics_t, duplicates)},
+        {"tributary_produce_no_session_total",
+         "Produce partitions refused (NOT_LEADER_OR_FOLLOWER) by a leader without its ZooKeeper "
+         "session.",
+         offsetof(coll_metrics_t, produce_no_session)},
         {"tributary_topics_auto_created_total", "Topics created by Metadata or Produce.",
          offsetof(coll_metrics_t, auto_created_topics)},
         {"tributary_tls_handshakes_total", "TLS handshakes completed on the Kafka listeners.",

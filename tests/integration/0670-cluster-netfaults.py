@@ -15,8 +15,15 @@ healed (nftables rules in the node's namespace), in a seeded order:
 
 Result expected: 0 of every anomaly (an isolated minority leader
 acknowledges nothing: what it acknowledged would be lost); exit 1 on any,
-or when the cluster does not heal. Needs root, ip and nft: otherwise it
-is skipped with the reason.
+or when the cluster does not heal. A producer whose client raises a fatal
+error is replaced by a new one and counted, not judged (checker.py): its
+writes in flight are indeterminate. A leader that lost its ZooKeeper
+session takes no writes and answers its parked ones NOT_LEADER_OR_FOLLOWER
+(0671), so the fatal OUT_OF_ORDER_SEQUENCE_NUMBER librdkafka 2.0 raised
+after a split or a cut from ZooKeeper (a client sent back to the old
+leader by its stale metadata, or one that took the old leader's
+REQUEST_TIMED_OUT for "written") no longer comes. Needs root, ip and nft:
+otherwise it is skipped with the reason.
 
     0670-cluster-netfaults.py [--rounds N] [--seed S] [--json PATH]
 """

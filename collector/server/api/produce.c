@@ -472,6 +472,17 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
         fail(r, out, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER, NULL);
         return;
     }
+    if (replicated && !coll_cluster_may_lead(s->cluster, p)) {
+        /*
+         * The leader in this node's view, but without a ZooKeeper session
+         * (or before its state is read again in a new one): another node
+         * may lead a later epoch already (coll_cluster_may_lead).
+         */
+        s->metrics.produce_no_session++;
+        fail(r, out, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER,
+             "this broker has no ZooKeeper session: it cannot know it still leads");
+        return;
+    }
     if (!prt || !p->log) {
         fail(r, out, TRIB_KAFKA_KAFKA_STORAGE_ERROR, "partition not available");
         return;

@@ -20,6 +20,9 @@ with a monotonic time "t" in seconds:
                                                        a fault began / was healed
   {"type": "replica-check", "exit": N, "report": {...}} tributary-replica-check over
                                                        the brokers' data dirs after a clean stop
+  {"type": "note", "what": "producer-fatal", "producer": N, "error": E}
+                                                       a producer's client raised a fatal
+                                                       error; the workload replaced it
 
 Values are "<producer>-<seq>": one producer instance writes seq 0, 1, 2...
 in that order (to several partitions), and never writes a value twice.
@@ -39,6 +42,14 @@ Anomalies (analyze()["anomalies"], each a list of findings):
   replica-divergence  the replica check exited 1 (or 2: it could not check)
   incomplete        a partition the final read did not cover up to its end
                     (no verdict is possible then; counted so it is never a pass)
+
+A producer's fatal error (librdkafka gives up on its idempotent
+sequence) is not an anomaly in itself: what it had in flight is
+indeterminate (its delivery reports are failures the client cannot
+vouch for), and a new producer with a new name goes on, as a Jepsen
+client is replaced after a crash. It is counted (counts["producer_fatal"],
+with the errors under "producer_fatal") so that a run says how often it
+happened.
 
 Availability: for each fault (a nemesis start and its end), per partition
 the longest gap between consecutive acknowledgements up to the first one
@@ -87,6 +98,7 @@ def analyze(history, limit=20):
     faults = []
     ends = []
     acks_t = []  # (t, p)
+    fatal = []  # the producer-fatal notes
 
     def saw(p, o, v, src):
         seen_at.setdefault((p, o), {}).setdefault(v, []).append(src)
@@ -122,6 +134,9 @@ def analyze(history, limit=20):
                 saw(p, o, v, "drain")
         elif ty == "drained":
             drained[e["partition"]] = (e["start"], e["end"])
+        elif ty == "note" and e.get("what") == "producer-fatal":
+            fatal.append({"producer": e.get("producer"), "error": e.get("error"),
+                          "t": e.get("t")})
         elif ty == "nemesis":
             if e.get("phase", "start") == "start":
                 faults.append(e)
@@ -255,9 +270,11 @@ def analyze(history, limit=20):
               "faults": len(faults), "replica_checks": len(checks)}
     # Indeterminate writes found in the final read (recovered), for the record.
     counts["indeterminate_present"] = sum(1 for v in indeterminate if v in drained_values)
+    counts["producer_fatal"] = len(fatal)
     total = {k: len(v) for k, v in an.items()}
     return {"ok": not any(total.values()), "counts": counts, "anomaly_counts": total,
-            "anomalies": {k: v[:limit] for k, v in an.items()}, "availability": availability}
+            "anomalies": {k: v[:limit] for k, v in an.items()}, "availability": availability,
+            "producer_fatal": fatal[:limit]}
 
 
 def _divergences(report):
@@ -282,6 +299,12 @@ def summary_text(res):
     for k, items in res["anomalies"].items():
         for it in items[:5]:
             lines.append("    %s: %s" % (k, json.dumps(it, sort_keys=True)))
+    if c.get("producer_fatal"):
+        lines.append("  producers replaced after a fatal client error: %d (not an anomaly; "
+                     "their writes in flight are indeterminate)" % c["producer_fatal"])
+        for it in res.get("producer_fatal", [])[:5]:
+            lines.append("    %s at %.1fs: %s" % (it.get("producer"), it.get("t") or 0.0,
+                                                  it.get("error")))
     for kind, a in res["availability"].items():
         lines.append("  unavailability after %s (%d faults): p50 %.2fs, p99 %.2fs, max %.2fs"
                      % (kind, a["faults"], a["p50"], a["p99"], a["max"]))

@@ -161,12 +161,16 @@ class ProducerThread(threading.Thread):
             self.errors += 1
             if err.fatal():
                 self.fatal = err
-        return Producer({"bootstrap.servers": self.run_.bootstrap(), "acks": "all",
-                         "enable.idempotence": True, "linger.ms": 5,
-                         "message.timeout.ms": self.run_.message_timeout_ms,
-                         "request.timeout.ms": 10000, "socket.timeout.ms": 10000,
-                         "reconnect.backoff.max.ms": 1000, "topic.metadata.refresh.interval.ms":
-                         2000, "error_cb": on_error, "log_level": 2})
+        conf = {"bootstrap.servers": self.run_.bootstrap(), "acks": "all",
+                "enable.idempotence": True, "linger.ms": 5,
+                "message.timeout.ms": self.run_.message_timeout_ms,
+                "request.timeout.ms": 10000, "socket.timeout.ms": 10000,
+                "reconnect.backoff.max.ms": 1000, "topic.metadata.refresh.interval.ms": 2000,
+                "error_cb": on_error, "log_level": 2}
+        if os.environ.get("TRIB_CHECKER_RDKAFKA_DEBUG"):
+            # librdkafka's debug contexts (e.g. "eos,msg,metadata") on stderr.
+            conf.update({"debug": os.environ["TRIB_CHECKER_RDKAFKA_DEBUG"], "log_level": 7})
+        return Producer(conf)
 
     def run(self):
         from confluent_kafka import KafkaException
@@ -229,7 +233,15 @@ class ProducerThread(threading.Thread):
             left = p.flush(self.run_.message_timeout_ms / 1000.0 + 10)
         except KafkaException as e:
             log("%s: flush: %s" % (self.name, e))
+            if e.args and e.args[0].fatal():
+                self.fatal = e.args[0]
             left = len(p)
+        if self.fatal is not None:
+            # Fatal while flushing: recorded as in the loop (what it had in
+            # flight gets failed delivery reports: indeterminate).
+            log("%s: fatal error %s while flushing" % (self.name, self.fatal))
+            h.add(type="note", what="producer-fatal", producer=self.name,
+                  error=str(self.fatal))
         if left:
             log("%s: %d messages not settled at the end: purged" % (self.name, left))
             p.purge()

@@ -574,7 +574,8 @@ static void replicate(bool fsync_ack, bool corrupt)
     fx.relay_port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 
     /* The follower learns that node 2 leads at epoch 0 (as the zookeeper backend would say). */
-    coll_cluster_view_t view = {view_controller, NULL, view_brokers, NULL, &fx};
+    coll_cluster_view_t view = {
+        .controller_id = view_controller, .brokers = view_brokers, .arg = &fx};
     coll_cluster_set_view(fx.follower.cl, &view);
     coll_partition_t *p = node_partition(&fx.follower);
     p->leader = 2;
