@@ -232,7 +232,7 @@ static const trib_config_option_t output_opts[] = {
     {TRIB_CONFIG_KEY("headers", agent_conf_t, output.headers, BOOL), .def = "true",
      .desc = "send the source_type and path headers with every event"},
     {TRIB_CONFIG_KEY("max_inflight_bytes", agent_conf_t, output.max_inflight_bytes, SIZE),
-     .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/8"},
+     .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/16"},
     TRIB_CONFIG_END,
 };
 
@@ -848,6 +848,12 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
     default:
         break;
     }
+}
+
+uint64_t agent_conf_max_inflight(const agent_conf_t *k)
+{
+    return k->output.max_inflight_bytes ? k->output.max_inflight_bytes
+                                        : k->agent.memory_limit / AGENT_INFLIGHT_SHARE;
 }
 
 static void validate(agent_config_t *c)

@@ -13,7 +13,7 @@
  * message.timeout.ms) is produced again here, unseen by its owner.
  *
  * Backpressure (§2.4): the bytes of messages in the producer are bounded
- * by output.max_inflight_bytes (default memory_limit/8, also given to
+ * by output.max_inflight_bytes (default memory_limit/16, also given to
  * librdkafka as queue.buffering.max.kbytes). A sender refused for lack of
  * room (-EAGAIN) waits for the room callback, called once half the budget
  * is free again.
