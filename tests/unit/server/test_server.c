@@ -7,6 +7,8 @@
  */
 #include "broker_test.h"
 
+#include <inttypes.h>
+
 /* ---- ApiVersions --------------------------------------------------------------------- */
 
 static bool has_api(const ApiVersionsResponse *r, int16_t key, int16_t min, int16_t max)
@@ -931,6 +933,37 @@ static void test_idempotent(void **state)
     }
 }
 
+/*
+ * A producer snapshot past the log end (the log was truncated, or a power
+ * loss took its tail) describes another history: it is ignored, and
+ * removed, so that it cannot be taken for this history's state once the
+ * log grows past its offset and the collector restarts before writing a
+ * new snapshot.
+ */
+static void test_stale_snapshot_removed(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    bt_init(&f);
+    bt_start(&f);
+    bt_run(&f, client_idempotent_1); /* 20 records in idem-0 */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/idem-0/tributary-producer-state", f.dir);
+    void *user = f.user;
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "tributary-producer-state 1\noffset 30\nmax-timestamp -1 -1\n"
+            "producer %" PRId64 " 7 0 1\nbatch 0 4 25 29\nend 1\n",
+            (int64_t)(intptr_t)user);
+    fclose(fp);
+    f.user = user;
+    restart(&f, false);
+    assert_int_not_equal(access(path, F_OK), 0);
+    bt_run(&f, client_idempotent_2); /* epoch 1 from the log, not 7 from the stale file */
+    bt_fini(&f);
+}
+
 /* ---- admin APIs ------------------------------------------------------------------------- */
 
 static int16_t create_topic(bt_fixture_t *f, int fd, int16_t v, const char *name, int32_t parts,
@@ -1326,6 +1359,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_long_poll),
         cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_stale_snapshot_removed),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_idle),
     };
