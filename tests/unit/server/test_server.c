@@ -815,6 +815,80 @@ static void test_long_poll(void **state)
     bt_fini(&f);
 }
 
+/*
+ * A Metadata request behind a request still being handled (here a parked
+ * fetch) is answered with the state when its turn comes, not the state
+ * when it arrived: a topic created meanwhile is in the answer.
+ */
+static void client_metadata_behind_parked(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), other = bt_connect(f->port);
+    int16_t e;
+    int32_t np;
+    BT_CHECK(f, bt_metadata(other, 1, "mb", true, &e, &np) == 0 && e == 0);
+
+    FetchRequest req;
+    FetchRequest_FetchTopic ft;
+    FetchRequest_FetchPartition fp;
+    fetch_req(&req, &ft, &fp, "mb", 0, 20000, 1);
+    trib_buf_t b;
+    trib_buf_init(&b);
+    BT_CHECK(f, bt_encode_request(&b, 1, 12, 9101, &req) == 0);
+    MetadataRequest mreq;
+    MetadataRequest_init(&mreq);
+    mreq.Topics.count = -1; /* all topics */
+    BT_CHECK(f, bt_encode_request(&b, 3, 9, 9102, &mreq) == 0);
+    BT_CHECK(f, bt_send_buf(fd, &b) == 0);
+    trib_buf_fini(&b);
+    /* Both arrived and nothing is answered: the fetch is parked. */
+    struct pollfd pfd = {fd, POLLIN, 0};
+    BT_CHECK(f, poll(&pfd, 1, 300) == 0);
+
+    /* The cluster changes while the Metadata request waits for its turn. */
+    BT_CHECK(f, bt_metadata(other, 1, "mb-late", true, &e, &np) == 0 && e == 0);
+
+    trib_buf_t batch;
+    trib_buf_init(&batch);
+    bt_batch(&batch, 1, "mb", -1, -1, -1, 0);
+    size_t n;
+    const uint8_t *p = trib_buf_flatten(&batch, &n);
+    int64_t off;
+    BT_CHECK(f, bt_produce(other, 7, 1, "mb", 0, p, n, &e, &off) == 0 && e == 0);
+
+    trib_arena_t a;
+    trib_arena_init(&a);
+    FetchResponse fresp;
+    BT_CHECK(f, bt_read_response(fd, 1, 12, 9101, &fresp, &a) == 0);
+    MetadataResponse mresp;
+    BT_CHECK(f, bt_read_response(fd, 3, 9, 9102, &mresp, &a) == 0);
+    bool late = false;
+    for (int32_t i = 0; i < mresp.Topics.count; i++) {
+        const trib_kstr_t *name = &mresp.Topics.items[i].Name;
+        late |= name->len == 7 && memcmp(name->ptr, "mb-late", 7) == 0;
+    }
+    BT_CHECK(f, late);
+
+    /* With nothing before it, Metadata is answered at once as before. */
+    int32_t before = mresp.Topics.count;
+    MetadataResponse again;
+    BT_CHECK(f, bt_call(fd, 3, 9, &mreq, &again, &a) == 0);
+    BT_CHECK(f, again.Topics.count == before);
+    trib_arena_fini(&a);
+    trib_buf_fini(&batch);
+    close(other);
+    close(fd);
+}
+
+static void test_metadata_behind_parked(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    bt_init(&f);
+    bt_start(&f);
+    bt_run(&f, client_metadata_behind_parked);
+    bt_fini(&f);
+}
+
 /* ---- idempotent producers ----------------------------------------------------------------- */
 
 static int64_t init_pid(bt_fixture_t *f, int fd, int16_t version)
@@ -1358,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_acks_all),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_long_poll),
+        cmocka_unit_test(test_metadata_behind_parked),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_stale_snapshot_removed),
         cmocka_unit_test(test_admin),
