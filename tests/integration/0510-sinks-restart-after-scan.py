@@ -113,6 +113,13 @@ def delivered():
 
 
 def main(c):
+    try:
+        steps(c)
+    finally:
+        gate.set()  # a held POST would hold up the collector's stop
+
+
+def steps(c):
     sinklib.create_topic(c.bootstrap, TOPIC, 2)
     produced = set(sinklib.produce_events(c.bootstrap, TOPIC, 0, 200, 2))
     sinklib.wait_for("b delivering to /one", lambda: not (produced - delivered()) or
