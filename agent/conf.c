@@ -692,6 +692,20 @@ static void validate_output(agent_config_t *c)
             }
             continue;
         }
+        if ((strcmp(pr->key, "message.timeout.ms") == 0 ||
+             strcmp(pr->key, "delivery.timeout.ms") == 0) &&
+            strcmp(v, "0") != 0) {
+            trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+            if (e != NULL) {
+                c->errs = e;
+                trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->line, pr->col,
+                                  "output.options.%s must be 0: the agent retries a delivery "
+                                  "until it succeeds, and an event produced again after a "
+                                  "timeout would land behind newer ones",
+                                  pr->key);
+            }
+            continue;
+        }
         if (strcmp(pr->key, "enable.idempotence") == 0 && strcmp(v, "true") != 0) {
             trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
             if (e != NULL) {
