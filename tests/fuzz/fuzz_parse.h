@@ -318,4 +318,41 @@ static void fuzz_parse_run(agent_parse_conf_t *p, const uint8_t *data, size_t si
     agent_sbuf_fini(&tmpl);
 }
 
+/*
+ * The json and logfmt targets: the line through a step of `type` three
+ * times, with types: of every kind and an RFC 3339 time, with a unix time,
+ * and with a strptime() time format; the last sets fuzz_input_valid.
+ */
+__attribute__((unused)) static bool fuzz_parse_own_field(const char *s, size_t n)
+{
+    return fuzz_parse_own(s, n);
+}
+
+__attribute__((unused)) static void fuzz_parse_three(int type, const uint8_t *data, size_t size)
+{
+    trib_config_pair_t types[] = {
+        {.key = "status", .value = "int"},
+        {.key = "bytes", .value = "float"},
+        {.key = "ok", .value = "bool"},
+        {.key = "at", .value = "timestamp"},
+    };
+    agent_parse_conf_t typed = {
+        .type = type,
+        .field = "message",
+        .time_field = "time",
+        .time_format = "rfc3339",
+        .types = {.items = types, .count = 4},
+        .type_codes = {AGENT_TYPE_INT, AGENT_TYPE_FLOAT, AGENT_TYPE_BOOL, AGENT_TYPE_TIMESTAMP},
+    };
+    agent_parse_conf_t unix_time = {
+        .type = type, .field = "message", .time_field = "ts", .time_format = "unix"};
+    agent_parse_conf_t strptime_time = {.type = type,
+                                        .field = "message",
+                                        .time_field = "time",
+                                        .time_format = "%Y-%m-%d %H:%M:%S %z"};
+    fuzz_parse_run(&unix_time, data, size, fuzz_parse_own_field);
+    fuzz_parse_run(&strptime_time, data, size, fuzz_parse_own_field);
+    fuzz_parse_run(&typed, data, size, fuzz_parse_own_field);
+}
+
 #endif
