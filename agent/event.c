@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "tributary/civil.h"
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -435,15 +437,9 @@ static size_t format_sec(int64_t sec, char *out, size_t outlen)
     int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
     int64_t rem = sec - days * 86400;
     if (days != last_day) {
-        int64_t z = days + 719468;
-        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-        int64_t doe = z - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-        int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-        int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-        int64_t y = yoe + era * 400 + (m <= 2);
+        int64_t y;
+        int m, d;
+        trib_civil_from_days(days, &y, &m, &d);
         if (y < 0 || y > 9999) {
             struct tm tm;
             time_t t = (time_t)sec;

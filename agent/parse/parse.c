@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "regex.h"
+#include "tributary/civil.h"
 #include "syslog/syslog_event.h"
 
 #if defined(__SSE2__)
@@ -396,21 +397,9 @@ static int digits(const char *s, size_t n, size_t *i, int count)
     return v;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-   days_from_civil): no timegm(), no time zone files. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int64_t epoch_ms(int y, int mo, int d, int h, int mi, int se, int frac, int off)
 {
-    return ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se) -
+    return ((trib_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se) -
             off) *
                1000 +
            frac;

@@ -75,6 +75,7 @@
 #include <libpq-fe.h>
 
 #include "sinkutil.h"
+#include "tributary/civil.h"
 #include "tributary/log.h"
 
 typedef struct sink_pg_opts {
@@ -804,16 +805,10 @@ static bool ts_text(char out[48], int64_t ms)
     int msec = (int)(ms - secs * 1000);
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int sod = (int)(secs - days * 86400);
-    /* Days since 1970-01-01 to a proleptic Gregorian date (civil_from_days). */
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int day = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int mon = (int)(mp < 10 ? mp + 3 : mp - 9);
-    int year = (int)(yoe + era * 400 + (mon <= 2));
+    int64_t y;
+    int mon, day;
+    trib_civil_from_days(days, &y, &mon, &day);
+    int year = (int)y;
     snprintf(out, 48, "%04d-%02d-%02d %02d:%02d:%02d.%03d+00", year, mon, day, sod / 3600,
              sod / 60 % 60, sod % 60, msec);
     return true;
