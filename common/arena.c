@@ -28,6 +28,14 @@ void trib_arena_init(trib_arena_t *a)
     a->used = 0;
     a->limit = 0;
     a->next_size = ARENA_FIRST;
+    a->fail = NULL;
+    a->fail_arg = NULL;
+}
+
+void trib_arena_set_fail_hook(trib_arena_t *a, trib_arena_fail_fn fn, void *arg)
+{
+    a->fail = fn;
+    a->fail_arg = arg;
 }
 
 void trib_arena_set_limit(trib_arena_t *a, size_t limit)
@@ -96,6 +104,9 @@ static trib_arena_chunk_t *arena_chunk(trib_arena_t *a, size_t need)
 
 void *trib_arena_alloc(trib_arena_t *a, size_t n)
 {
+    if (a->fail && a->fail(a->fail_arg, n)) {
+        return NULL;
+    }
     if (n == 0) {
         n = 1;
     }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *trib_strerror(int err)
@@ -111,4 +112,11 @@ int trib_error_format(const trib_error_t *e, char *out, size_t outlen)
         return snprintf(out, outlen, "%s: error: %s", e->file, e->msg);
     }
     return snprintf(out, outlen, "error: %s", e->msg);
+}
+
+_Noreturn void trib_never_hit(const char *file, int line, const char *cond)
+{
+    fprintf(stderr, "%s:%d: TRIB_NEVER(%s) hit\n", file, line, cond);
+    fflush(stderr);
+    abort();
 }

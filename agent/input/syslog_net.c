@@ -78,6 +78,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "syslog/syslog.h"
+#include "tributary/error.h"
 #include "tributary/log.h"
 
 #define SL_FAC "syslog"
@@ -647,8 +648,8 @@ static int tls_step(sl_conn_t *c)
     }
     if (n > 0) {
         size_t took = agent_syslog_framer_push(&c->fr, l->dbuf, (size_t)n);
-        if (took != (size_t)n) {
-            /* NEVER: we asked for no more than the room. */
+        if (TRIB_NEVER(took != (size_t)n)) {
+            /* We asked for no more than the room. */
             l->st.framing_errors++;
             conn_close(c);
             return -1;
@@ -806,8 +807,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
     } else {
         size_t took = agent_syslog_framer_push(&c->fr, buf->base, (size_t)nread);
-        if (took != (size_t)nread) {
-            /* NEVER: the read asked for no more than the room. */
+        if (TRIB_NEVER(took != (size_t)nread)) {
+            /* The read asked for no more than the room. */
             l->st.framing_errors++;
             conn_close(c);
             return;

@@ -122,8 +122,8 @@ int trib_batch_parse(trib_batch_t *b, const void *p, size_t len, unsigned flags)
     b->producer_epoch = trib_slice_i16(&s);
     b->base_sequence = trib_slice_i32(&s);
     b->record_count = trib_slice_i32(&s);
-    if (!trib_slice_ok(&s)) {
-        return s.err; /* cannot happen: batch_peek checked the size */
+    if (TRIB_NEVER(!trib_slice_ok(&s))) {
+        return s.err; /* batch_peek checked the size */
     }
     b->data = p;
     b->size = size;
@@ -190,8 +190,8 @@ int trib_batch_iter_next(trib_batch_iter_t *it, trib_batch_t *b)
 static int batch_check_stamp(const uint8_t *p, size_t len, size_t *size)
 {
     int rc = batch_peek(p, len, size);
-    if (rc == 0 && len <= TRIB_BATCH_OFF_MAGIC) {
-        rc = TRIB_ETRUNCATED; /* cannot happen: size >= 61 */
+    if (rc == 0 && TRIB_NEVER(len <= TRIB_BATCH_OFF_MAGIC)) {
+        rc = TRIB_ETRUNCATED; /* batch_peek checked size >= 61 */
     }
     return rc;
 }

@@ -11,20 +11,33 @@
 #ifndef TRIBUTARY_ARENA_H
 #define TRIBUTARY_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct trib_arena_chunk trib_arena_chunk_t;
+
+/* See trib_arena_set_fail_hook(). */
+typedef bool (*trib_arena_fail_fn)(void *arg, size_t n);
 
 typedef struct trib_arena {
     trib_arena_chunk_t *chunks; /* newest first */
     size_t used;                /* bytes handed out, plus chunk slack */
     size_t limit;               /* 0 = unlimited */
     size_t next_size;
+    trib_arena_fail_fn fail; /* tests only; NULL */
+    void *fail_arg;
 } trib_arena_t;
 
 void trib_arena_init(trib_arena_t *a);
 /* Bounds the total bytes the arena may allocate (0 = no bound). */
 void trib_arena_set_limit(trib_arena_t *a, size_t limit);
+/*
+ * For out-of-memory tests: fn(arg, n) is asked before every allocation
+ * (alloc, calloc, memdup, strndup) and when it returns true that
+ * allocation fails (NULL) as if memory ran out. NULL (the default after
+ * init) turns it off; the hook survives reset and fini.
+ */
+void trib_arena_set_fail_hook(trib_arena_t *a, trib_arena_fail_fn fn, void *arg);
 void trib_arena_fini(trib_arena_t *a);
 /* Frees everything but the first chunk, for reuse. */
 void trib_arena_reset(trib_arena_t *a);

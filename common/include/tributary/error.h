@@ -38,6 +38,37 @@ enum trib_errcode {
 #undef TRIB_ERR_ENUM_
 };
 
+/*
+ * TRIB_NEVER(cond): a condition that cannot happen but whose branch is kept
+ * as a defence, after SQLite's NEVER():
+ *
+ *     if (TRIB_NEVER(took != n)) {
+ *         ... recover: count it, close the connection ...
+ *     }
+ *
+ * - Debug builds (NDEBUG not defined: CMAKE_BUILD_TYPE=Debug, the sanitizer
+ *   build the tests run in) and any build with TRIB_DEBUG defined: a true
+ *   condition aborts with "file:line: TRIB_NEVER(cond) hit", so a test
+ *   that reaches the branch fails loudly instead of passing through it.
+ * - Coverage builds (TRIB_COVERAGE): 0, so the branch that cannot be
+ *   reached is not counted as uncovered.
+ * - Release builds (NDEBUG, the packages): the condition itself, so the
+ *   defended branch runs if it ever is reached.
+ *
+ * The condition is evaluated exactly once except under TRIB_COVERAGE,
+ * where it is not evaluated at all: it must have no side effect.
+ */
+#if defined(TRIB_COVERAGE)
+#define TRIB_NEVER(x) 0
+#elif defined(TRIB_DEBUG) || !defined(NDEBUG)
+#define TRIB_NEVER(x) ((x) ? (trib_never_hit(__FILE__, __LINE__, #x), 1) : 0)
+#else
+#define TRIB_NEVER(x) (x)
+#endif
+
+/* Reports a TRIB_NEVER() condition that held and aborts. */
+_Noreturn void trib_never_hit(const char *file, int line, const char *cond);
+
 /* Message for a local error code or a negative errno; never NULL. */
 const char *trib_strerror(int err);
 

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -56,11 +59,56 @@ static void test_positioned(void **state)
     assert_int_equal(strlen(e.msg), sizeof(e.msg) - 1);
 }
 
+static int never_arg(int x)
+{
+    return TRIB_NEVER(x) ? 1 : 0;
+}
+
+/*
+ * TRIB_NEVER: a false condition is false in every build; a true one aborts
+ * with its place in a debug build (checked in a child process) and is true
+ * in a release build.
+ */
+static void test_never(void **state)
+{
+    assert_int_equal(never_arg(0), 0);
+#if !defined(NDEBUG) || defined(TRIB_DEBUG)
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        signal(SIGABRT, SIG_DFL);
+        (void)never_arg(1);
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[512] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof(out) - 1 && (n = read(fds[0], out + got, sizeof(out) - 1 - got)) > 0) {
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(out, "test_error.c:"));
+    assert_non_null(strstr(out, "TRIB_NEVER(x) hit"));
+#else
+    assert_int_equal(never_arg(1), 1);
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names_and_messages),
         cmocka_unit_test(test_positioned),
+        cmocka_unit_test(test_never),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
