@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/partition.h"
 #include "tributary/record.h"
 
 #define LOAD_CHUNK (1u << 20)
@@ -84,9 +85,7 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
         return TRIB_ESTATE;
     }
     /* On a cluster only the partition's leader appends (followers copy it). */
-    coll_cluster_t *cl = g->srv->cluster;
-    if (coll_cluster_replicated(cl) && (!coll_partition_leads(p, coll_cluster_node_id(cl)) ||
-                                        !coll_prt(p) || !coll_prt(p)->leader)) {
+    if (!coll_prt_writable(g->srv->cluster, p)) {
         return TRIB_ESTATE;
     }
     trib_buf_t out;
@@ -124,11 +123,7 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
     }
     if (rc == 0) {
         memcpy(data, flat, len);
-        coll_append_info_t info;
-        rc = coll_log_append(p->log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
-        if (rc == 0 && coll_prt(p)) {
-            coll_prt_appended(coll_prt(p), len);
-        }
+        rc = coll_prt_append(p, data, len, COLL_APPEND_CRC_VERIFIED, NULL);
     }
     free(data);
     trib_buf_fini(&out);

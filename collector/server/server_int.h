@@ -340,12 +340,6 @@ void coll_prt_attach(coll_server_t *s, coll_partition_t *p);
 /* Drops the runtime; `deleted` also removes the snapshot file (the topic is gone). */
 void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
 /*
- * After an append: on a single node the high watermark moves to the log
- * end (with storage.fsync ack: to the durable offset, as its fsync
- * completes) and parked fetches wake.
- */
-void coll_prt_appended(coll_prt_t *prt, size_t bytes);
-/*
  * The log's durable offset moved (an acks=-1 produce's wait ended): on a
  * single node with storage.fsync ack the high watermark follows before
  * the producer is answered, so it can read what it was told is written.

@@ -81,6 +81,7 @@
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
 #include "kafka/gen/ConsumerProtocolSubscription.h"
+#include "server/partition.h"
 #include "server/server_int.h"
 #include "sinks/sinks.h"
 #include "storage/storage.h"
@@ -710,13 +711,7 @@ static int pbatch_chunk(pbatch_t *b, uint8_t *p)
  */
 static bool partition_here(coll_cluster_t *cl, coll_partition_t *p)
 {
-    if (!p || !p->log) {
-        return false;
-    }
-    if (!coll_cluster_replicated(cl)) {
-        return true;
-    }
-    return coll_partition_leads(p, coll_cluster_node_id(cl)) && coll_prt(p) && coll_prt(p)->leader;
+    return coll_prt_writable(cl, p);
 }
 
 static coll_log_t *task_log(task_t *t)
@@ -1114,11 +1109,8 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     if (rc == 0) {
         memcpy(data, flat, len);
         coll_append_info_t info;
-        rc = coll_log_append(p->log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
+        rc = coll_prt_append(p, data, len, COLL_APPEND_CRC_VERIFIED, &info);
         if (rc == 0) {
-            if (coll_prt(p)) {
-                coll_prt_appended(coll_prt(p), len);
-            }
             t->dlq_offset = info.last_offset;
             t->dlq_partition = pi;
         }
