@@ -590,9 +590,6 @@ void coll_server_check_stop(coll_server_t *s);
  */
 void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *port);
 
-/* Kafka error for a local error from the storage. */
-int16_t coll_kafka_error_from(int rc);
-
 /*
  * The partition a request names, or NULL with *error set
  * (UNKNOWN_TOPIC_OR_PARTITION). Topic auto-creation applies when `create`.

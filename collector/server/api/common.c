@@ -8,36 +8,6 @@
 #include <errno.h>
 #include <string.h>
 
-int16_t coll_kafka_error_from(int rc)
-{
-    switch (rc) {
-    case 0:
-        return TRIB_KAFKA_NONE;
-    case -ERANGE:
-        return TRIB_KAFKA_OFFSET_OUT_OF_RANGE;
-    case TRIB_ETOO_LARGE:
-        return TRIB_KAFKA_MESSAGE_TOO_LARGE;
-    case TRIB_ECRC:
-    case TRIB_EMALFORMED:
-    case TRIB_ETRUNCATED:
-    case TRIB_EUNSUPPORTED_VERSION:
-        return TRIB_KAFKA_CORRUPT_MESSAGE;
-    case TRIB_ENOT_FOUND:
-        return TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-    case -EROFS:
-    case -EIO:
-    case -ENOSPC:
-    case -EDQUOT:
-        return TRIB_KAFKA_KAFKA_STORAGE_ERROR;
-    case -ECANCELED:
-        return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
-    case TRIB_ESTATE:
-        return TRIB_KAFKA_BROKER_NOT_AVAILABLE;
-    default:
-        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    }
-}
-
 coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int16_t *error)
 {
     *error = TRIB_KAFKA_NONE;
