@@ -1052,6 +1052,16 @@ void coll_server_free(coll_server_t *s)
     free(s);
 }
 
+coll_cluster_t *coll_server_cluster(const coll_server_t *s)
+{
+    return s->cluster;
+}
+
+coll_groups_t *coll_server_groups(const coll_server_t *s)
+{
+    return s->groups;
+}
+
 const char *coll_server_kafka_address(const coll_server_t *s)
 {
     return s->kafka_addr;
