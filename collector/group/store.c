@@ -44,7 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/partition.h"
 #include "tributary/record.h"
 
 #define LOAD_CHUNK (1u << 20)
@@ -85,7 +84,7 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
         return TRIB_ESTATE;
     }
     /* On a cluster only the partition's leader appends (followers copy it). */
-    if (!coll_prt_writable(g->srv->cluster, p)) {
+    if (!g->host.writable(g->host.cluster, p)) {
         return TRIB_ESTATE;
     }
     trib_buf_t out;
@@ -94,7 +93,7 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
     trib_batch_opts_init(&o);
     trib_batch_builder_t bb;
     int rc = trib_batch_builder_init(&bb, &out, &o);
-    int64_t now = coll_server_wall_ms();
+    int64_t now = g->host.wall_ms();
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t klen, vlen = 0;
         const uint8_t *k = trib_buf_flatten(&keys[i], &klen);
@@ -123,7 +122,7 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
     }
     if (rc == 0) {
         memcpy(data, flat, len);
-        rc = coll_prt_append(p, data, len, COLL_APPEND_CRC_VERIFIED, NULL);
+        rc = g->host.append(p, data, len, COLL_APPEND_CRC_VERIFIED, NULL);
     }
     free(data);
     trib_buf_fini(&out);
@@ -341,7 +340,7 @@ static void load_group(coll_groups_t *g, trib_slice_t *ks, const trib_record_t *
     grp->protocol = sdup(proto);
     grp->leader = sdup(leader);
     grp->generation = gen;
-    grp->state_ts = state_ts > 0 ? state_ts : coll_server_wall_ms();
+    grp->state_ts = state_ts > 0 ? state_ts : g->host.wall_ms();
     coll_gmember_t **tail = &grp->members;
     for (int32_t i = 0; i < n; i++) {
         trib_kstr_t id = get_str(&vs);

@@ -36,10 +36,17 @@
 #include <unistd.h>
 
 #include "server/console.h"
+#include "server/partition.h"
 #include "server/tls.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
+
+/* The group coordinator asks (coll_group_host_t). */
+static bool server_stopping(void *arg)
+{
+    return ((const coll_server_t *)arg)->stopping;
+}
 
 int64_t coll_server_wall_ms(void)
 {
@@ -823,7 +830,16 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     foreach_partition(s, attach_one, NULL);
 
     /* The group coordinator: creates or reloads __consumer_offsets. */
-    if ((rc = coll_groups_new(s, &s->cfg.groups, &s->groups)) != 0) {
+    coll_group_host_t gh = {
+        .loop = loop,
+        .cluster = cluster,
+        .arg = s,
+        .stopping = server_stopping,
+        .wall_ms = coll_server_wall_ms,
+        .writable = coll_prt_writable,
+        .append = coll_prt_append,
+    };
+    if ((rc = coll_groups_new(&gh, &s->cfg.groups, &s->groups)) != 0) {
         return trib_error_set(err, rc, "group coordinator: cannot load %s: %s", COLL_OFFSETS_TOPIC,
                               trib_strerror(rc));
     }

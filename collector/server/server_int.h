@@ -591,6 +591,13 @@ void coll_server_check_stop(coll_server_t *s);
 void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *port);
 
 /*
+ * r as a call to the group coordinator (group/group.h), in r's arena: the
+ * coordinator answers through it, now or later, and forgets it if r's
+ * connection goes first. NULL when out of memory.
+ */
+coll_gcall_t *coll_req_gcall(coll_req_t *r);
+
+/*
  * The partition a request names, or NULL with *error set
  * (UNKNOWN_TOPIC_OR_PARTITION). Topic auto-creation applies when `create`.
  */

@@ -93,3 +93,53 @@ void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *
         *port = l->adv_port;
     }
 }
+
+/* ---- calls to the group coordinator ---- */
+
+static void *gcall_alloc(coll_gcall_t *c, size_t n)
+{
+    return coll_req_alloc(c->req, n);
+}
+
+static void gcall_note_error(coll_gcall_t *c, int16_t code)
+{
+    coll_req_note_error(c->req, code);
+}
+
+static void gcall_respond(coll_gcall_t *c, const trib_kafka_codec_t *codec, const void *resp)
+{
+    coll_req_respond(c->req, codec, resp);
+}
+
+static void gcall_reject(coll_gcall_t *c, const char *why)
+{
+    coll_req_reject(c->req, "%s", why);
+}
+
+static const coll_gcall_ops_t gcall_ops = {gcall_alloc, gcall_note_error, gcall_respond,
+                                           gcall_reject};
+
+/* The request is freed (answered, or its connection gone): a parked call is forgotten. */
+static void gcall_free(coll_req_t *r)
+{
+    coll_group_call_gone(r->ctx);
+    r->ctx = NULL;
+    r->ctx_free = NULL;
+}
+
+coll_gcall_t *coll_req_gcall(coll_req_t *r)
+{
+    coll_gcall_t *c = coll_req_alloc(r, sizeof(*c));
+    if (!c) {
+        return NULL;
+    }
+    c->ops = &gcall_ops;
+    c->req = r;
+    c->body = r->body;
+    c->version = r->api_version;
+    c->client_id = r->hdr.client_id;
+    c->peer = r->conn->peer;
+    r->ctx = c;
+    r->ctx_free = gcall_free;
+    return c;
+}
