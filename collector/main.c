@@ -35,7 +35,7 @@
 
 #include "cluster/cluster.h"
 #include "cluster/zk.h"
-#include "server/conf.h"
+#include "conf.h"
 #include "server/partition.h"
 #include "server/server.h"
 #include "sinks/admin.h"

@@ -60,7 +60,7 @@ typedef struct coll_sink_conf {
     trib_config_map_t options;
 } coll_sink_conf_t;
 
-/* The rows of one `sinks:` element (collector/server/conf.c embeds them). */
+/* The rows of one `sinks:` element (collector/conf.c embeds them). */
 extern const trib_config_option_t coll_sink_conf_schema[];
 
 /*
