@@ -335,6 +335,31 @@ static void coll_prt_appended(coll_prt_t *prt, size_t bytes)
     coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);
 }
 
+void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce)
+{
+    int64_t now = coll_server_wall_ms();
+    uint64_t records = 0, batches = 0;
+    trib_batch_iter_t it;
+    trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
+    trib_batch_t b;
+    while (trib_batch_iter_next(&it, &b) == 1) {
+        if (account_batch(prt, &b, now)) {
+            prt->snapshot_dirty = true;
+        }
+        records += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
+        batches++;
+    }
+    prt->bytes_in += len;
+    prt->records_in += records;
+    prt->batches_in += batches;
+    if (produce) {
+        coll_metrics_t *m = &prt->srv->metrics;
+        m->bytes_in += len;
+        m->records_in += records;
+        m->batches_in += batches;
+    }
+}
+
 bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p)
 {
     if (!p || !p->log || !p->rt) {
@@ -366,27 +391,7 @@ int coll_prt_append(coll_partition_t *p, void *data, size_t len, unsigned flags,
      * The headers as stored: offsets (and with LogAppendTime, maxTimestamp)
      * were stamped in place, and the storage checked every batch.
      */
-    int64_t now = coll_server_wall_ms();
-    uint64_t records = 0, batches = 0;
-    trib_batch_iter_t it;
-    trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
-    trib_batch_t b;
-    while (trib_batch_iter_next(&it, &b) == 1) {
-        if (account_batch(prt, &b, now)) {
-            prt->snapshot_dirty = true;
-        }
-        records += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
-        batches++;
-    }
-    prt->bytes_in += len;
-    prt->records_in += records;
-    prt->batches_in += batches;
-    if (flags & COLL_PRT_APPEND_PRODUCE) {
-        coll_metrics_t *m = &prt->srv->metrics;
-        m->bytes_in += len;
-        m->records_in += records;
-        m->batches_in += batches;
-    }
+    coll_prt_account(prt, data, len, (flags & COLL_PRT_APPEND_PRODUCE) != 0);
     coll_prt_appended(prt, len);
     return 0;
 }

@@ -345,6 +345,13 @@ void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
  * the producer is answered, so it can read what it was told is written.
  */
 void coll_prt_durable(coll_prt_t *prt);
+/*
+ * Batches just appended, data[0..len) as stored (offsets assigned), into
+ * the partition's producer state, largest timestamp and counters (with
+ * `produce`, the server's Produce totals too). coll_prt_append() does it
+ * for a leader's append; the replica fetcher for what it copied.
+ */
+void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce);
 /* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
 void coll_prt_truncated(coll_prt_t *prt);
 /* Writes the producer state snapshot if it changed (or always with force). */
