@@ -856,7 +856,7 @@ int main(int argc, char **argv)
                 .cluster = coll_server_cluster(app.server),
                 .groups = coll_server_groups(app.server),
                 .writable = coll_prt_writable,
-                .append = coll_prt_append,
+                .append = coll_prt_append_records,
             };
             rc = coll_sinks_start(&loop, &env, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {

@@ -27,6 +27,7 @@
 #include "cluster/cluster.h"
 #include "storage/storage.h"
 #include "tributary/kafka.h"
+#include "tributary/record.h"
 
 #define COLL_OFFSETS_TOPIC "__consumer_offsets"
 
@@ -38,7 +39,8 @@ typedef struct coll_gcall coll_gcall_t;
 /*
  * What the coordinator uses of the server that runs it, copied at
  * coll_groups_new(). append and writable are the partition's one append
- * path (server/partition.h): the coordinator writes its records to
+ * path (server/partition.h, coll_prt_append_records() and
+ * coll_prt_writable()): the coordinator writes its records to
  * __consumer_offsets through them, as Kafka's GroupMetadataManager
  * through the ReplicaManager.
  */
@@ -49,7 +51,7 @@ typedef struct coll_group_host {
     bool (*stopping)(void *arg); /* true once the server stops: COORDINATOR_NOT_AVAILABLE */
     int64_t (*wall_ms)(void);    /* record and state timestamps */
     bool (*writable)(const coll_cluster_t *cl, const coll_partition_t *p);
-    int (*append)(coll_partition_t *p, void *data, size_t len, unsigned flags,
+    int (*append)(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
                   coll_append_info_t *info);
 } coll_group_host_t;
 

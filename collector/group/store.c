@@ -87,14 +87,13 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
     if (!g->host.writable(g->host.cluster, p)) {
         return TRIB_ESTATE;
     }
-    trib_buf_t out;
-    trib_buf_init(&out);
-    trib_batch_opts_t o;
-    trib_batch_opts_init(&o);
-    trib_batch_builder_t bb;
-    int rc = trib_batch_builder_init(&bb, &out, &o);
+    trib_record_in_t *recs = calloc(n, sizeof(*recs));
+    if (!recs) {
+        return -ENOMEM;
+    }
+    int rc = 0;
     int64_t now = g->host.wall_ms();
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         size_t klen, vlen = 0;
         const uint8_t *k = trib_buf_flatten(&keys[i], &klen);
         const uint8_t *v = values[i] ? trib_buf_flatten(values[i], &vlen) : NULL;
@@ -103,29 +102,15 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
             rc = -ENOMEM;
             break;
         }
-        trib_record_in_t rec;
-        memset(&rec, 0, sizeof(rec));
-        rec.key = trib_record_bytes(k, (int32_t)klen);
-        rec.value = values[i] ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
-        rec.timestamp = now;
-        rc = trib_batch_builder_add(&bb, &rec);
+        recs[i].key = trib_record_bytes(k, (int32_t)klen);
+        recs[i].value =
+            values[i] ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
+        recs[i].timestamp = now;
     }
     if (rc == 0) {
-        rc = trib_batch_builder_finish(&bb);
+        rc = g->host.append(p, recs, n, NULL);
     }
-    trib_batch_builder_fini(&bb);
-    size_t len = 0;
-    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
-    uint8_t *data = flat ? malloc(len) : NULL;
-    if (rc == 0 && !data) {
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        memcpy(data, flat, len);
-        rc = g->host.append(p, data, len, COLL_APPEND_CRC_VERIFIED, NULL);
-    }
-    free(data);
-    trib_buf_fini(&out);
+    free(recs);
     return rc;
 }
 

@@ -396,6 +396,38 @@ int coll_prt_append(coll_partition_t *p, void *data, size_t len, unsigned flags,
     return 0;
 }
 
+int coll_prt_append_records(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
+                            coll_append_info_t *info)
+{
+    trib_buf_t out;
+    trib_buf_init(&out);
+    trib_batch_opts_t o;
+    trib_batch_opts_init(&o);
+    trib_batch_builder_t bb;
+    int rc = trib_batch_builder_init(&bb, &out, &o);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = trib_batch_builder_add(&bb, &recs[i]);
+    }
+    if (rc == 0) {
+        rc = trib_batch_builder_finish(&bb);
+    }
+    trib_batch_builder_fini(&bb);
+    size_t len = 0;
+    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
+    /* A copy the storage may stamp (offsets, leader epoch) in place. */
+    uint8_t *data = flat ? malloc(len) : NULL;
+    if (rc == 0 && !data) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        memcpy(data, flat, len);
+        rc = coll_prt_append(p, data, len, COLL_APPEND_CRC_VERIFIED, info);
+    }
+    free(data);
+    trib_buf_fini(&out);
+    return rc;
+}
+
 void coll_prt_truncated(coll_prt_t *prt)
 {
     /*

@@ -4,8 +4,9 @@
  * path for records this node writes as the partition's leader, used by
  * Produce (server/api/produce.c), the group coordinator's records in
  * __consumer_offsets (group/store.c) and the sink host's dead letters
- * (sinks/host.c). What the server keeps per partition beside the log
- * (producer state, parked fetches, acks=all waiters, counters) stays
+ * (sinks/host.c); those two get it from the server as a function
+ * (coll_group_host_t, coll_sinks_env_t), so they include nothing of it. What the server keeps per
+ * partition beside the log (producer state, parked fetches, acks=all waiters, counters) stays
  * private to server/ (server_int.h); this header is what other modules
  * may use.
  *
@@ -33,6 +34,7 @@
 
 #include "cluster/cluster.h"
 #include "storage/storage.h"
+#include "tributary/record.h"
 
 /*
  * Flag for coll_prt_append(), beside the storage's COLL_APPEND_CRC_VERIFIED
@@ -60,5 +62,14 @@ bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p);
  */
 int coll_prt_append(coll_partition_t *p, void *data, size_t len, unsigned flags,
                     coll_append_info_t *info);
+
+/*
+ * The collector's own records (the coordinator's offsets and groups, the
+ * sink host's dead letters): recs[0..n) built into one uncompressed batch
+ * and appended with coll_prt_append(), all or nothing. 0 or an error
+ * (-ENOMEM, the storage's).
+ */
+int coll_prt_append_records(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
+                            coll_append_info_t *info);
 
 #endif

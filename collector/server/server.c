@@ -837,7 +837,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         .stopping = server_stopping,
         .wall_ms = coll_server_wall_ms,
         .writable = coll_prt_writable,
-        .append = coll_prt_append,
+        .append = coll_prt_append_records,
     };
     if ((rc = coll_groups_new(&gh, &s->cfg.groups, &s->groups)) != 0) {
         return trib_error_set(err, rc, "group coordinator: cannot load %s: %s", COLL_OFFSETS_TOPIC,

@@ -1079,11 +1079,6 @@ static int dlq_write(task_t *t, size_t i, const char *why)
         hs[k].key = trib_record_bytes(names[j], (int32_t)strlen(names[j]));
         hs[k].value = trib_record_bytes(vals[j], (int32_t)strlen(vals[j]));
     }
-    trib_buf_t out;
-    trib_buf_init(&out);
-    trib_batch_opts_t o;
-    trib_batch_opts_init(&o);
-    trib_batch_builder_t bb;
     trib_record_in_t in;
     memset(&in, 0, sizeof(in));
     in.key = r->key;
@@ -1091,31 +1086,12 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     in.timestamp = r->timestamp;
     in.headers = hs;
     in.header_count = k;
-    int rc = trib_batch_builder_init(&bb, &out, &o);
+    coll_append_info_t info;
+    int rc = s->host->env.append(p, &in, 1, &info);
     if (rc == 0) {
-        rc = trib_batch_builder_add(&bb, &in);
+        t->dlq_offset = info.last_offset;
+        t->dlq_partition = pi;
     }
-    if (rc == 0) {
-        rc = trib_batch_builder_finish(&bb);
-    }
-    trib_batch_builder_fini(&bb);
-    size_t len = 0;
-    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
-    uint8_t *data = flat ? malloc(len) : NULL;
-    if (rc == 0 && !data) {
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        memcpy(data, flat, len);
-        coll_append_info_t info;
-        rc = s->host->env.append(p, data, len, COLL_APPEND_CRC_VERIFIED, &info);
-        if (rc == 0) {
-            t->dlq_offset = info.last_offset;
-            t->dlq_partition = pi;
-        }
-    }
-    free(data);
-    trib_buf_fini(&out);
     free(hs);
     if (rc == 0) {
         counter_add(s, "records_dead_lettered", 1);

@@ -76,20 +76,21 @@ struct coll_cluster;
 struct coll_groups;
 struct coll_partition;
 struct coll_append_info;
+struct trib_record_in;
 
 /*
  * What the sink host uses of the broker it runs in (main.c wires it from
  * the server): the cluster metadata, the group coordinator its sinks are
  * members of, and the partition's one append path (server/partition.h)
  * for the dead-letter topics: writable() says whether this node may read
- * and write a partition now (it leads it), append() writes batches as
- * its leader.
+ * and write a partition now (it leads it), append() writes records as
+ * its leader (coll_prt_writable(), coll_prt_append_records()).
  */
 typedef struct coll_sinks_env {
     struct coll_cluster *cluster;
     struct coll_groups *groups;
     bool (*writable)(const struct coll_cluster *cl, const struct coll_partition *p);
-    int (*append)(struct coll_partition *p, void *data, size_t len, unsigned flags,
+    int (*append)(struct coll_partition *p, const struct trib_record_in *recs, size_t n,
                   struct coll_append_info *info);
 } coll_sinks_env_t;
 
