@@ -931,8 +931,7 @@ static void preflight(agent_t *a)
             }
         }
     }
-    uint64_t inflight =
-        k->output.max_inflight_bytes ? k->output.max_inflight_bytes : k->agent.memory_limit / 8;
+    uint64_t inflight = agent_conf_max_inflight(k);
     if (conn_bytes + inflight > k->agent.memory_limit) {
         TRIB_LOG(TRIB_LOG_WARN, "agent",
                  "syslog stream inputs may hold up to %llu bytes (max_connections x "

@@ -225,14 +225,15 @@ static const trib_config_option_t agent_opts[] = {
 
 static const trib_config_option_t output_opts[] = {
     {TRIB_CONFIG_KEY("brokers", agent_conf_t, output.brokers, STRLIST),
-     .flags = TRIB_CONFIG_REQUIRED, .min = "1"},
+     .flags = TRIB_CONFIG_REQUIRED | TRIB_CONFIG_COMMAS, .min = "1",
+     .desc = "host:port of each broker: a list, or one string split at commas"},
     {TRIB_CONFIG_KEY("compression", agent_conf_t, output.compression, ENUM), .def = "snappy",
      .choices = agent_compression_names},
     {TRIB_CONFIG_KEY("options", agent_conf_t, output.options, MAP)},
     {TRIB_CONFIG_KEY("headers", agent_conf_t, output.headers, BOOL), .def = "true",
      .desc = "send the source_type and path headers with every event"},
     {TRIB_CONFIG_KEY("max_inflight_bytes", agent_conf_t, output.max_inflight_bytes, SIZE),
-     .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/8"},
+     .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/16"},
     TRIB_CONFIG_END,
 };
 
@@ -633,10 +634,46 @@ static void check_template(agent_config_t *c, const char *t, const char *where)
     }
 }
 
+static bool yaml_has(agent_config_t *c, const char *where);
+
+/* "host:port", "[v6]:port": what librdkafka's bootstrap.servers takes from us. */
+static bool broker_ok(const char *b)
+{
+    const char *colon = strrchr(b, ':');
+    if (colon == NULL || colon == b || strchr(b, ',') != NULL || strchr(b, ' ') != NULL) {
+        return false;
+    }
+    if (b[0] == '[' ? colon[-1] != ']' : memchr(b, ':', (size_t)(colon - b)) != NULL) {
+        return false;
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' && errno == 0 && port >= 1 &&
+           port <= 65535;
+}
+
+static void validate_brokers(agent_config_t *c)
+{
+    const trib_config_strlist_t *l = &c->conf.output.brokers;
+    char where[64];
+    for (size_t i = 0; i < l->count; i++) {
+        if (broker_ok(l->items[i])) {
+            continue;
+        }
+        snprintf(where, sizeof(where), "output.brokers.%zu", i);
+        if (!yaml_has(c, where)) {
+            snprintf(where, sizeof(where), "output.brokers"); /* a comma string */
+        }
+        verr(c, where, 0, "output.brokers: '%s' is not host:port (port 1-65535)", l->items[i]);
+    }
+}
+
 static void validate_output(agent_config_t *c)
 {
     agent_conf_t *k = &c->conf;
     char errstr[512];
+    validate_brokers(c);
     rd_kafka_conf_t *rc = rd_kafka_conf_new();
     for (size_t i = 0; i < k->output.options.count; i++) {
         const trib_config_pair_t *pr = &k->output.options.items[i];
@@ -652,6 +689,20 @@ static void validate_output(agent_config_t *c)
                                       "line only once every in-sync replica has it",
                                       pr->key);
                 }
+            }
+            continue;
+        }
+        if ((strcmp(pr->key, "message.timeout.ms") == 0 ||
+             strcmp(pr->key, "delivery.timeout.ms") == 0) &&
+            strcmp(v, "0") != 0) {
+            trib_error_t *e = realloc(c->errs, (c->nerrs + 1) * sizeof(*e));
+            if (e != NULL) {
+                c->errs = e;
+                trib_error_setpos(&c->errs[c->nerrs++], TRIB_ECONFIG, c->name, pr->line, pr->col,
+                                  "output.options.%s must be 0: the agent retries a delivery "
+                                  "until it succeeds, and an event produced again after a "
+                                  "timeout would land behind newer ones",
+                                  pr->key);
             }
             continue;
         }
@@ -848,6 +899,12 @@ static void validate_input_type(agent_config_t *c, size_t i, size_t j, agent_inp
     default:
         break;
     }
+}
+
+uint64_t agent_conf_max_inflight(const agent_conf_t *k)
+{
+    return k->output.max_inflight_bytes ? k->output.max_inflight_bytes
+                                        : k->agent.memory_limit / AGENT_INFLIGHT_SHARE;
 }
 
 static void validate(agent_config_t *c)

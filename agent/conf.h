@@ -221,6 +221,14 @@ size_t agent_config_print_warnings(const agent_config_t *c, FILE *fp);
 size_t agent_config_error_count(const agent_config_t *c);
 void agent_config_free(agent_config_t *c);
 
+/* output.max_inflight_bytes, or its default when 0: memory_limit /
+   AGENT_INFLIGHT_SHARE. librdkafka holds about twice the counted bytes (its
+   message copies, per-message headers, the compressed batches being sent),
+   so at the default 64 MiB limit this keeps the agent's peak RSS under 32
+   MiB; more in flight does not ship faster (tributary-bench-agent). */
+#define AGENT_INFLIGHT_SHARE 16
+uint64_t agent_conf_max_inflight(const agent_conf_t *k);
+
 /* Position of a YAML node by path ("pipelines.0.parse.1.pattern"); 0 or -1. */
 int agent_yaml_locate(const char *text, size_t len, const char *path, int *line, int *col,
                       int *style);

@@ -73,8 +73,7 @@ void agent_sbuf_puts(agent_sbuf_t *b, const char *s)
     agent_sbuf_put(b, s, strlen(s));
 }
 
-/* Length of a valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t agent_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     if (c >= 0xc2 && c <= 0xdf) {
@@ -111,14 +110,53 @@ static const uint8_t json_plain[256] = {
 };
 
 /*
+ * Where a string's escaped bytes are, noted while escaping it, so that a
+ * slice of it (a regex capture, a logfmt value) can be told plain without
+ * scanning it again: plain when no noted offset falls inside it. Only
+ * single ASCII bytes are noted; n > JSON_STOPS (too many, or a byte of
+ * UTF-8) says nothing is known.
+ */
+#define JSON_STOPS 16
+typedef struct json_stops {
+    size_t n;
+    size_t at[JSON_STOPS];
+} json_stops_t;
+
+static inline void stop_at(json_stops_t *st, size_t i)
+{
+    if (st != NULL && st->n < JSON_STOPS) {
+        st->at[st->n] = i;
+    }
+    if (st != NULL && st->n <= JSON_STOPS) {
+        st->n++;
+    }
+}
+
+/* A slice [off, off + n) of a string whose stops are st holds none of them. */
+static bool stops_clear(const json_stops_t *st, size_t off, size_t n)
+{
+    if (st->n > JSON_STOPS) {
+        return false;
+    }
+    for (size_t k = 0; k < st->n; k++) {
+        if (st->at[k] - off < n) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * Escapes n bytes at s into o, which has room for 6 bytes per input byte
  * (\u00XX) plus 16, and returns the end. Plain bytes are copied 16 at a
  * time: the block is stored whole before looking at where it stops, so the
  * bytes past a stop are written and then overwritten, within the 16 spare
  * bytes. The last block (under 16 bytes: most parsed fields are shorter)
  * is copied byte by byte, so nothing past the input is read.
+ *
+ * With st, where the escaped bytes were is noted (see json_stops_t).
  */
-static char *json_escape(char *o, const unsigned char *s, size_t n)
+static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t *st)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i = 0;
@@ -132,6 +170,7 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
                     *o++ = (char)s[i++];
                 }
                 if (i < n && (s[i] == '"' || s[i] == '\\')) {
+                    stop_at(st, i);
                     o[0] = '\\';
                     o[1] = (char)s[i];
                     o += 2;
@@ -154,6 +193,7 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
             i += k;
             o += k;
             if (i < n && (s[i] == '"' || s[i] == '\\')) {
+                stop_at(st, i);
                 /* the usual stops in log lines: escaped without leaving the scan */
                 o[0] = '\\';
                 o[1] = (char)s[i];
@@ -172,7 +212,11 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
             break;
         }
         unsigned char c = s[i];
+        if (st != NULL && c >= 0x80) {
+            st->n = JSON_STOPS + 1; /* UTF-8: a slice could cut a sequence */
+        }
         if (c < 0x80) {
+            stop_at(st, i);
             *o++ = '\\';
             switch (c) {
             case '"':
@@ -201,7 +245,7 @@ static char *json_escape(char *o, const unsigned char *s, size_t n)
             i++;
             continue;
         }
-        size_t k = utf8_len(s + i, n - i);
+        size_t k = agent_utf8_len(s + i, n - i);
         if (k == 0) {
             memcpy(o, "\\ufffd", 6);
             o += 6;
@@ -221,7 +265,7 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
     if (agent_sbuf_reserve(b, n * 6 + 16) != 0) {
         return;
     }
-    char *o = json_escape(b->p + b->len, (const unsigned char *)str, n);
+    char *o = json_escape(b->p + b->len, (const unsigned char *)str, n, NULL);
     b->len = (size_t)(o - b->p);
 }
 
@@ -384,32 +428,40 @@ static void put2(char *o, int v)
  */
 static size_t format_sec(int64_t sec, char *out, size_t outlen)
 {
+    /* the date of the last day formatted: lines of one day differ in the
+       time of day only */
+    static __thread int64_t last_day = INT64_MIN;
+    static __thread char last_date[11];
     int64_t days = sec >= 0 ? sec / 86400 : (sec - 86399) / 86400;
     int64_t rem = sec - days * 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    int64_t y = yoe + era * 400 + (m <= 2);
-    if (y < 0 || y > 9999) {
-        struct tm tm;
-        time_t t = (time_t)sec;
-        if (gmtime_r(&t, &tm) == NULL) {
-            return 0;
+    if (days != last_day) {
+        int64_t z = days + 719468;
+        int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+        int64_t doe = z - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        int64_t mp = (5 * doy + 2) / 153;
+        int d = (int)(doy - (153 * mp + 2) / 5 + 1);
+        int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+        int64_t y = yoe + era * 400 + (m <= 2);
+        if (y < 0 || y > 9999) {
+            struct tm tm;
+            time_t t = (time_t)sec;
+            if (gmtime_r(&t, &tm) == NULL) {
+                return 0;
+            }
+            return strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
         }
-        return strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm);
+        put2(last_date, (int)(y / 100));
+        put2(last_date + 2, (int)(y % 100));
+        last_date[4] = '-';
+        put2(last_date + 5, m);
+        last_date[7] = '-';
+        put2(last_date + 8, d);
+        last_date[10] = 'T';
+        last_day = days;
     }
-    put2(out, (int)(y / 100));
-    put2(out + 2, (int)(y % 100));
-    out[4] = '-';
-    put2(out + 5, m);
-    out[7] = '-';
-    put2(out + 8, d);
-    out[10] = 'T';
+    memcpy(out, last_date, 11);
     put2(out + 11, (int)(rem / 3600));
     out[13] = ':';
     put2(out + 14, (int)(rem / 60 % 60));
@@ -452,7 +504,12 @@ size_t agent_format_time(int64_t ms, char out[32])
     return n;
 }
 
-/* Writes the event with one reservation for its worst case, then plain stores. */
+/*
+ * Writes the event with one reservation for its worst case, then plain
+ * stores. Where the escaped bytes of a long string (the message) are is
+ * noted, and a later field whose value is a slice of it without any (a
+ * regex capture, a logfmt value) is copied as it is, not scanned again.
+ */
 void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
 {
     static const char ts_key[] = "{\"@timestamp\":\"";
@@ -470,6 +527,9 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
     o += sizeof(ts_key) - 1;
     o += agent_format_time(ev->ts_ms, o);
     *o++ = '"';
+    json_stops_t stops; /* of the string at known, already rendered */
+    uintptr_t known = 0;
+    size_t known_len = 0;
     for (size_t i = 0; i < ev->nfields; i++) {
         const agent_field_t *f = &ev->fields[i];
         *o++ = ',';
@@ -478,7 +538,7 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
             memcpy(o, f->name, f->nlen);
             o += f->nlen;
         } else {
-            o = json_escape(o, (const unsigned char *)f->name, f->nlen);
+            o = json_escape(o, (const unsigned char *)f->name, f->nlen, NULL);
         }
         *o++ = '"';
         *o++ = ':';
@@ -489,7 +549,20 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
             }
         } else {
             *o++ = '"';
-            o = json_escape(o, (const unsigned char *)f->val, f->vlen);
+            uintptr_t v = (uintptr_t)f->val;
+            if (known_len > 0 && v >= known && v - known <= known_len &&
+                f->vlen <= known_len - (v - known) && stops_clear(&stops, v - known, f->vlen)) {
+                memcpy(o, f->val, f->vlen);
+                o += f->vlen;
+            } else if (f->vlen > known_len && f->vlen >= 64) {
+                /* a long string (the message, say): its stops are noted */
+                stops.n = 0;
+                o = json_escape(o, (const unsigned char *)f->val, f->vlen, &stops);
+                known = v;
+                known_len = stops.n <= JSON_STOPS ? f->vlen : 0;
+            } else {
+                o = json_escape(o, (const unsigned char *)f->val, f->vlen, NULL);
+            }
             *o++ = '"';
         }
     }

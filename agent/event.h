@@ -25,6 +25,8 @@ void agent_sbuf_put(agent_sbuf_t *b, const void *p, size_t n);
 void agent_sbuf_putc(agent_sbuf_t *b, char c);
 void agent_sbuf_puts(agent_sbuf_t *b, const char *s);
 /* Appends s as the inside of a JSON string (no quotes); bad UTF-8 -> U+FFFD. */
+/* Length of the valid UTF-8 sequence of 2 to 4 bytes at s (n bytes left), or 0. */
+size_t agent_utf8_len(const unsigned char *s, size_t n);
 void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
 
 #define AGENT_MAX_FIELDS 64

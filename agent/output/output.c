@@ -425,8 +425,7 @@ static int conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
 
 int agent_output_start(agent_output_t *o, const agent_conf_t *k, int wake_fd)
 {
-    uint64_t lim = k->output.max_inflight_bytes;
-    o->max_inflight = lim ? lim : k->agent.memory_limit / 8;
+    o->max_inflight = agent_conf_max_inflight(k);
     o->fatal = false;
     o->refused = false;
     if (o->dry_run) {

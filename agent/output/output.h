@@ -8,12 +8,14 @@
  *
  * Delivery (agents-and-sinks.md §2.3, §2.9): the producer runs with
  * acks=all and enable.idempotence=true, so a retry never duplicates or
- * reorders at the broker, and message.timeout.ms=0 (retry forever) unless
- * the user sets it. A timed-out message (only with a user-set
- * message.timeout.ms) is produced again here, unseen by its owner.
+ * reorders at the broker, and message.timeout.ms=0: retry forever, through
+ * leader changes and outages of the whole cluster (the configuration
+ * refuses another value: a timed-out message produced again would land
+ * behind newer ones of its partition). Should one time out all the same,
+ * it is produced again here, unseen by its owner.
  *
  * Backpressure (§2.4): the bytes of messages in the producer are bounded
- * by output.max_inflight_bytes (default memory_limit/8, also given to
+ * by output.max_inflight_bytes (default memory_limit/16, also given to
  * librdkafka as queue.buffering.max.kbytes). A sender refused for lack of
  * room (-EAGAIN) waits for the room callback, called once half the budget
  * is free again.

@@ -28,6 +28,10 @@
 #include "regex.h"
 #include "syslog/syslog_event.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
 {
     agent_regex_t *re = p->re;
@@ -61,10 +65,79 @@ static const char *skip_ws(const char *p, const char *e)
     return p;
 }
 
-/* Past a JSON string starting at p ('"'); NULL if unterminated. Quotes are
-   found with memchr(); one is escaped when an odd run of backslashes stands
-   before it (the run cannot reach back past p: p follows a quote). */
+/* Past a JSON string starting at p ('"'); NULL unless it is a valid one
+   (RFC 8259: escapes, no control bytes, UTF-8), since member values are
+   rendered as they came. Plain bytes are skipped 16 at a time. */
 static const char *skip_string(const char *p, const char *e)
+{
+    for (p++; p < e;) {
+#if defined(__SSE2__)
+        const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
+        while (e - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i stop = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, lim), lim),
+                                        _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+            unsigned mask = (unsigned)(_mm_movemask_epi8(stop) | _mm_movemask_epi8(v));
+            if (mask != 0) {
+                p += __builtin_ctz(mask);
+                break;
+            }
+            p += 16;
+        }
+        if (p >= e) {
+            return NULL;
+        }
+#endif
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            return p + 1;
+        }
+        if (c == '\\') {
+            if (e - p < 2) {
+                return NULL;
+            }
+            char x = p[1];
+            if (x == 'u') {
+                if (e - p < 6) {
+                    return NULL;
+                }
+                for (int i = 2; i < 6; i++) {
+                    char h = p[i];
+                    if (!((h >= '0' && h <= '9') || (h >= 'a' && h <= 'f') ||
+                          (h >= 'A' && h <= 'F'))) {
+                        return NULL;
+                    }
+                }
+                p += 6;
+            } else if (x == '"' || x == '\\' || x == '/' || x == 'b' || x == 'f' || x == 'n' ||
+                       x == 'r' || x == 't') {
+                p += 2;
+            } else {
+                return NULL;
+            }
+            continue;
+        }
+        if (c < 0x20) {
+            return NULL;
+        }
+        if (c >= 0x80) {
+            size_t k = agent_utf8_len((const unsigned char *)p, (size_t)(e - p));
+            if (k == 0) {
+                return NULL;
+            }
+            p += k;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* Past a logfmt quoted value starting at p ('"'); NULL if unterminated.
+   Quotes are found with memchr(); one is escaped when an odd run of
+   backslashes stands before it. Escapes are not checked: the value is
+   decoded (as JSON escapes, leniently) and rendered as a string. */
+static const char *skip_quoted(const char *p, const char *e)
 {
     for (p++; p < e;) {
         const char *q = memchr(p, '"', (size_t)(e - p));
@@ -83,8 +156,51 @@ static const char *skip_string(const char *p, const char *e)
     return NULL;
 }
 
-/* Past one JSON value; NULL if malformed. Containers are matched by brackets. */
-static const char *skip_value(const char *p, const char *e)
+static const char *skip_digits(const char *p, const char *e)
+{
+    while (p < e && *p >= '0' && *p <= '9') {
+        p++;
+    }
+    return p;
+}
+
+/* Past a JSON number (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?); NULL if none. */
+static const char *skip_number(const char *p, const char *e)
+{
+    if (p < e && *p == '-') {
+        p++;
+    }
+    if (p >= e || *p < '0' || *p > '9') {
+        return NULL;
+    }
+    p = *p == '0' ? p + 1 : skip_digits(p, e);
+    if (p < e && *p == '.') {
+        const char *d = p + 1;
+        p = skip_digits(d, e);
+        if (p == d) {
+            return NULL;
+        }
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < e && (*p == '+' || *p == '-')) {
+            p++;
+        }
+        const char *d = p;
+        p = skip_digits(d, e);
+        if (p == d) {
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* Nesting deeper than this fails the parse (the check recurses). */
+#define JSON_MAX_DEPTH 64
+
+/* Past one valid JSON value; NULL if malformed. Containers are checked
+   member by member, as they are rendered as they came. */
+static const char *skip_value(const char *p, const char *e, int depth)
 {
     if (p >= e) {
         return NULL;
@@ -93,47 +209,45 @@ static const char *skip_value(const char *p, const char *e)
         return skip_string(p, e);
     }
     if (*p == '{' || *p == '[') {
-        int depth = 0;
-        while (p < e) {
-            if (*p == '"') {
-                p = skip_string(p, e);
-                if (p == NULL) {
-                    return NULL;
-                }
-                continue;
-            }
-            if (*p == '{' || *p == '[') {
-                depth++;
-            } else if (*p == '}' || *p == ']') {
-                if (--depth == 0) {
-                    return p + 1;
-                }
-            }
-            p++;
-        }
-        return NULL;
-    }
-    const char *s = p;
-    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' &&
-           *p != '\r') {
-        p++;
-    }
-    if (p == s) {
-        return NULL;
-    }
-    /* a bare token must be a number, true, false or null */
-    size_t n = (size_t)(p - s);
-    if ((n == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0)) ||
-        (n == 5 && memcmp(s, "false", 5) == 0)) {
-        return p;
-    }
-    for (const char *q = s; q < p; q++) {
-        if (!((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' || *q == 'e' ||
-              *q == 'E')) {
+        char close = *p == '{' ? '}' : ']';
+        if (depth >= JSON_MAX_DEPTH) {
             return NULL;
         }
+        p = skip_ws(p + 1, e);
+        if (p < e && *p == close) {
+            return p + 1;
+        }
+        for (;;) {
+            if (close == '}') {
+                if (p >= e || *p != '"' || (p = skip_string(p, e)) == NULL) {
+                    return NULL;
+                }
+                p = skip_ws(p, e);
+                if (p >= e || *p != ':') {
+                    return NULL;
+                }
+                p = skip_ws(p + 1, e);
+            }
+            p = skip_value(p, e, depth + 1);
+            if (p == NULL) {
+                return NULL;
+            }
+            p = skip_ws(p, e);
+            if (p < e && *p == ',') {
+                p = skip_ws(p + 1, e);
+                continue;
+            }
+            return p < e && *p == close ? p + 1 : NULL;
+        }
     }
-    return p;
+    size_t n = (size_t)(e - p);
+    if (n >= 4 && (memcmp(p, "true", 4) == 0 || memcmp(p, "null", 4) == 0)) {
+        return p + 4;
+    }
+    if (n >= 5 && memcmp(p, "false", 5) == 0) {
+        return p + 5;
+    }
+    return skip_number(p, e);
 }
 
 static int parse_json(agent_event_t *ev, const char *s, size_t n)
@@ -172,7 +286,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
         }
         q = skip_ws(q + 1, e);
         const char *vs = q;
-        q = skip_value(q, e);
+        q = skip_value(q, e, 0);
         if (q == NULL) {
             return 1;
         }
@@ -206,7 +320,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             ks = p + 1;
             ke = skip_string(p, e) - 1;
             vs = skip_ws(skip_ws(ke + 1, e) + 1, e);
-            ve = skip_value(vs, e);
+            ve = skip_value(vs, e, 0);
         }
         const char *name = ks;
         size_t nlen = (size_t)(ke - ks);
@@ -248,7 +362,7 @@ static int parse_logfmt(agent_event_t *ev, const char *s, size_t n)
         p++;
         if (p < e && *p == '"') {
             const char *vs = p;
-            const char *ve = skip_string(p, e);
+            const char *ve = skip_quoted(p, e);
             if (ve == NULL) {
                 return found ? 0 : 1;
             }
@@ -302,22 +416,35 @@ static int64_t epoch_ms(int y, int mo, int d, int h, int mi, int se, int frac, i
            frac;
 }
 
+/* 1-12 for an English month abbreviation as %b prints it, else 0: the
+   three bytes as one number, compared without a call per month. */
+static int month_abbr(const char *m)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    uint32_t want = (uint32_t)(unsigned char)m[0] << 16 | (uint32_t)(unsigned char)m[1] << 8 |
+                    (unsigned char)m[2];
+    for (int k = 0; k < 12; k++) {
+        const char *c = months + 3 * k;
+        if (want == ((uint32_t)(unsigned char)c[0] << 16 | (uint32_t)(unsigned char)c[1] << 8 |
+                     (unsigned char)c[2])) {
+            return k + 1;
+        }
+    }
+    return 0;
+}
+
 /* The common log format's "%d/%b/%Y:%H:%M:%S %z" (nginx, Apache), without strptime(). */
 static int parse_clf(const char *s, size_t n, int64_t *ms)
 {
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
     size_t i = 0;
-    int d = digits(s, n, &i, 2);
-    if (d < 1 || d > 31 || n != 26 || s[2] != '/' || s[6] != '/') {
+    if (n != 26) {
         return -1;
     }
-    int mo = 0;
-    for (int k = 0; k < 12; k++) {
-        if (memcmp(months + 3 * k, s + 3, 3) == 0) {
-            mo = k + 1;
-            break;
-        }
+    int d = digits(s, n, &i, 2);
+    if (d < 1 || d > 31 || s[2] != '/' || s[6] != '/') {
+        return -1;
     }
+    int mo = month_abbr(s + 3);
     i = 7;
     int y = digits(s, n, &i, 4);
     if (mo == 0 || y < 0 || s[i++] != ':') {
@@ -482,7 +609,13 @@ static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t
         if (*end != '\0' || end == buf) {
             return -1;
         }
-        *ms = fmt[4] == '\0' ? (int64_t)(v * 1000.0) : (int64_t)v;
+        double m = fmt[4] == '\0' ? v * 1000.0 : v;
+        /* NaN, infinities and times past what int64 ms hold (converting
+           them is undefined) are not times */
+        if (!(m > -9.2e18 && m < 9.2e18)) {
+            return -1;
+        }
+        *ms = (int64_t)m;
         return 0;
     }
     struct tm tm;

@@ -53,6 +53,18 @@
  * the queue drains to half, so a client that pipelines without reading
  * cannot grow the collector's memory.
  *
+ * Metadata is the exception to "handled as it arrives": its answer is a
+ * snapshot of the cluster (leaders, ISRs) that the client acts on when it
+ * reads it, so one that arrives behind a request still being handled (an
+ * acks=all produce waiting for the ISR, a parked fetch) is decoded but
+ * handled only once every request before it has its answer
+ * (coll_req_defer_until_turn, run_deferred), as Kafka handles one request
+ * per connection at a time. Otherwise a Metadata request sent while a
+ * leader was failing waits behind a produce parked until the election and
+ * then names the dead leader, after the newer answers of another
+ * connection: a client without KIP-320 epoch checks (librdkafka 2.0)
+ * moves the partition back to the dead broker and stays there.
+ *
  * Fetch responses are sent from the segment files (zero copy) on
  * plaintext connections. A fetch builds a coll_zresp_t: its
  * framing (size, header, the per-partition fields) in a small buffer and,
@@ -1030,8 +1042,51 @@ static void written(uv_write_t *w, int status)
     }
 }
 
+bool coll_req_defer_until_turn(coll_req_t *r)
+{
+    for (coll_req_t *q = r->conn->head; q && q != r; q = q->next) {
+        if (q->state == COLL_REQ_ACTIVE) {
+            r->deferred = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Handles the deferred requests whose turn has come: every request before
+ * them has its answer. A handler may answer at once and pump (written
+ * requests are freed), so the walk starts over after each one; a pump
+ * from inside a handler leaves the walk to the outer call.
+ */
+static void run_deferred(coll_conn_t *c)
+{
+    if (c->running_deferred) {
+        return;
+    }
+    c->running_deferred = true;
+    bool again = true;
+    while (again && !c->closing) {
+        again = false;
+        for (coll_req_t *r = c->head; r; r = r->next) {
+            if (r->state != COLL_REQ_ACTIVE) {
+                continue; /* answered, waiting for its turn to be written */
+            }
+            if (!r->deferred) {
+                break; /* still being handled: what comes after it waits */
+            }
+            r->deferred = false;
+            r->api->handle(r);
+            again = true;
+            break;
+        }
+    }
+    c->running_deferred = false;
+}
+
 void coll_conn_pump(coll_conn_t *c)
 {
+    run_deferred(c);
     while (!c->closing && !c->zsend && c->head && c->head->state == COLL_REQ_DONE) {
         coll_req_t *r = c->head;
         if (r->zr && !r->close_after && !r->no_response && c->uv_writes > 0) {

@@ -62,6 +62,7 @@
 #include <string.h>
 
 #define API_PRODUCE 0
+#define API_METADATA 3
 #define API_SASL_HANDSHAKE 17
 #define API_API_VERSIONS 18
 #define API_SASL_AUTHENTICATE 36
@@ -177,6 +178,9 @@ void coll_dispatch(coll_req_t *r)
     trib_arena_set_limit(&r->arena, 0);
     if (r->api_key == API_PRODUCE) {
         coll_console_note_produce(r->srv->console, r);
+    }
+    if (r->api_key == API_METADATA && coll_req_defer_until_turn(r)) {
+        return; /* handled by coll_conn_pump() once the requests before it are answered */
     }
     api->handle(r);
 }

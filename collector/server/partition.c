@@ -149,6 +149,15 @@ static void rebuild(coll_prt_t *prt, bool quiet)
                  ": rebuilding from the log",
                  prt->p->topic->name, (int)prt->p->index, off, end);
         coll_pstate_clear(&prt->producers);
+        /*
+         * It describes a history the log no longer has (a truncation, or a
+         * power loss that took the tail): once the log grows past its
+         * offset again it would be taken as this history's state at the
+         * next start. Gone now; the next snapshot is written from the log.
+         */
+        if (unlink(path) != 0 && errno != ENOENT) {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY, "%s: %s", path, strerror(errno));
+        }
         rc = TRIB_EMALFORMED;
     } else if (rc != 0 && rc != TRIB_ENOT_FOUND) {
         TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,

@@ -156,6 +156,7 @@ struct coll_req {
     bool close_after_write;          /* answer, then close (a failed SASL login) */
     int pending;                     /* outstanding asynchronous steps (durability waits) */
     coll_parked_t *parked;           /* in the fetch purgatory */
+    bool deferred;                   /* decoded, handled when its turn comes (conn.c) */
     void *ctx;                       /* the handler's state across parking */
     void (*ctx_free)(coll_req_t *r); /* releases what ctx holds outside the arena */
 
@@ -230,6 +231,15 @@ void coll_req_reject(coll_req_t *r, const char *fmt, ...) __attribute__((format(
 bool coll_req_orphaned(const coll_req_t *r);
 /* A parked request's async step finished; frees the request if its connection is gone. */
 void coll_req_step_done(coll_req_t *r);
+/*
+ * True when a request before r on its connection is still being handled
+ * (parked, or waiting for the ISR or an fsync); r is then marked deferred
+ * and coll_conn_pump() calls its handler once every request before it has
+ * its answer. For requests whose answer is a snapshot of the cluster's
+ * state (Metadata): computed when it is about to be sent, not when it
+ * arrived (see conn.c).
+ */
+bool coll_req_defer_until_turn(coll_req_t *r);
 
 /* ---- connections (conn.c) ------------------------------------------------------------- */
 
@@ -266,6 +276,7 @@ struct coll_conn {
     bool rejected;         /* a request was refused: read nothing more, close at its turn */
     bool closing;          /* uv_close called */
     bool closed;           /* close callback ran */
+    bool running_deferred; /* coll_conn_pump is handling a deferred request */
     uint64_t last_active_ms;
 
     /* Responses sent from files (conn.c): */

@@ -1863,6 +1863,10 @@ static void sink_start_logged(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref
     }
     TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] started by the reload", c->name);
     sink_link(h, s);
+    /* Its tasks come from the topic scan, which otherwise runs only when the cluster's topic or
+     * partition counts move: a changed sink's successor starts after its predecessor drained,
+     * possibly after the scan the reload asked for, and would then get no partition at all. */
+    h->seen_topics = (size_t)-1;
 }
 
 static void retire_closed(uv_handle_t *hd)
@@ -1987,7 +1991,6 @@ int coll_sinks_reload(coll_sinks_t *h, trib_config_t *cfg, const coll_sink_conf_
             sink_start_logged(h, &sinks[i], ref);
         }
     }
-    h->seen_topics = (size_t)-1; /* the new sinks match their topics at the next scan */
     TRIB_LOG(TRIB_LOG_INFO, FACILITY,
              "reload: %zu sinks added, %zu removed, %zu changed, %zu unchanged", added, removed,
              changed, same);

@@ -808,13 +808,66 @@ static void fill_default(apply_t *ap, const trib_config_option_t *opt, int line,
     convert_scalar(ap, opt, opt->def, strlen(opt->def), line, col, field, true);
 }
 
+/* A STRLIST given as one scalar "a, b,c" (TRIB_CONFIG_COMMAS). */
+static void apply_comma_list(apply_t *ap, const trib_config_option_t *opt, const cfg_node_t *val,
+                             trib_config_strlist_t *out)
+{
+    trib_config_strlist_t l = {0};
+    size_t len;
+    const char *s = scalar_text(ap, val, "a string or a sequence of strings", &len);
+    if (s == NULL) {
+        return;
+    }
+    if (strlen(s) != len) {
+        cfg_error(ap->c, val->line, val->col, "NUL character in the value of '%s'", ap->path);
+        return;
+    }
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++) {
+        n += s[i] == ',';
+    }
+    l.items = trib_arena_calloc(&ap->c->arena, n, sizeof(char *));
+    if (!l.items) {
+        ap->c->oom = true;
+        return;
+    }
+    const char *p = s, *end = s + len;
+    while (p <= end) {
+        const char *q = memchr(p, ',', (size_t)(end - p));
+        if (q == NULL) {
+            q = end;
+        }
+        const char *a = p, *b = q;
+        while (a < b && (*a == ' ' || *a == '\t')) {
+            a++;
+        }
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+            b--;
+        }
+        if (a == b) {
+            cfg_error(ap->c, val->line, val->col, "empty item in the list '%s' (item %zu)",
+                      ap->path, l.count + 1);
+            return;
+        }
+        l.items[l.count++] = dup_str(ap, a, (size_t)(b - a));
+        p = q + 1;
+    }
+    check_count(ap, opt, l.count, val->line, val->col);
+    *out = l;
+}
+
 static void apply_strlist(apply_t *ap, const trib_config_option_t *opt, const cfg_node_t *val,
                           trib_config_strlist_t *out)
 {
     trib_config_strlist_t l = {0};
+    if (val->kind == CFG_SCALAR && (opt->flags & TRIB_CONFIG_COMMAS)) {
+        apply_comma_list(ap, opt, val, out);
+        return;
+    }
     if (val->kind != CFG_SEQUENCE) {
-        cfg_error(ap->c, val->line, val->col, "expected a sequence of strings for '%s', got %s",
-                  ap->path, kind_noun(val));
+        cfg_error(ap->c, val->line, val->col, "expected a sequence of strings%s for '%s', got %s",
+                  (opt->flags & TRIB_CONFIG_COMMAS) ? " or a comma-separated string" : "", ap->path,
+                  kind_noun(val));
         return;
     }
     l.items = trib_arena_calloc(&ap->c->arena, val->count ? val->count : 1, sizeof(char *));

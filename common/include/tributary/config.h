@@ -79,7 +79,10 @@
  *                                   when the result is a whole byte count.
  *   ADDRESS   trib_config_addr_t    "host:port", "[v6addr]:port" or ":port"
  *                                   (any address); port 0-65535
- *   STRLIST   trib_config_strlist_t a sequence of scalars; .min/.max count
+ *   STRLIST   trib_config_strlist_t a sequence of scalars; .min/.max count.
+ *                                   With TRIB_CONFIG_COMMAS also one scalar
+ *                                   "a,b,c" (items trimmed; an empty item is
+ *                                   an error at the scalar)
  *   MAP       trib_config_map_t     a mapping of scalar keys to scalar values
  *                                   kept as ordered string pairs with their
  *                                   positions (pass-through options);
@@ -176,6 +179,7 @@ typedef enum trib_config_type {
 /* Option flags. */
 #define TRIB_CONFIG_REQUIRED 0x1u /* the key must be present */
 #define TRIB_CONFIG_SECRET 0x2u   /* never print the value (errors, dumps) */
+#define TRIB_CONFIG_COMMAS 0x4u   /* STRLIST: a scalar is also taken, split at commas */
 
 typedef struct trib_config_option {
     const char *name; /* YAML key; NULL ends the table */

@@ -515,6 +515,40 @@ static void test_parse_json_many_members(void **state)
     agent_sbuf_fini(&msg);
 }
 
+/* Member values are rendered as they came, so an object is taken only
+   when every value in it is valid JSON (found by fuzz_parse_json: an
+   invalid escape went into the event's value as it was). */
+static void test_parse_json_strict(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {.type = AGENT_PARSE_JSON, .field = "message"};
+    const char *bad[] = {
+        "{\"a\":\"x\\qy\"}",  "{\"a\":\"\\u12g4\"}", "{\"a\":\"tab\there\"}",
+        "{\"a\":\"\xff\"}",   "{\"a\":[1 2]}",       "{\"a\":{\"b\" 1}}",
+        "{\"a\":[tru]}",      "{\"a\":01}",          "{\"a\":1.}",
+        "{\"a\":-}",          "{\"a\":1e}",          "{\"a\":[1,]}",
+        "{\"a\":{\"b\":1,}}", "{\"a\":truex}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        init_event(&ev, &scratch, bad[i]);
+        assert_int_equal(agent_parse_apply(&p, &ev), 1);
+        assert_int_equal(ev.nfields, 2);
+    }
+    const char *good[] = {
+        "{\"a\":\"\\u00e9 \xc3\xa9 \\/\"}",
+        "{\"a\":[1,-0.5e+3,{\"b\":[]},null,false]}",
+        "{\"a\" : 0 , \"b\":\"x\"}",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        init_event(&ev, &scratch, good[i]);
+        assert_int_equal(agent_parse_apply(&p, &ev), 0);
+        assert_non_null(agent_event_get(&ev, "a", 1));
+    }
+    agent_sbuf_fini(&scratch);
+}
+
 static void test_parse_logfmt_and_time(void **state)
 {
     (void)state;
@@ -646,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_parse_regex),
         cmocka_unit_test(test_parse_json),
         cmocka_unit_test(test_parse_json_many_members),
+        cmocka_unit_test(test_parse_json_strict),
         cmocka_unit_test(test_parse_logfmt_and_time),
         cmocka_unit_test(test_parse_syslog),
         cmocka_unit_test(test_filters),

@@ -746,6 +746,63 @@ static void test_strlists(void **state)
     trib_config_free(c);
 }
 
+typedef struct commas {
+    trib_config_strlist_t commas;
+} commas_t;
+
+static const trib_config_option_t commas_opts[] = {
+    {TRIB_CONFIG_FIELD(commas_t, commas, STRLIST), .flags = TRIB_CONFIG_COMMAS, .max = "3"},
+    TRIB_CONFIG_END,
+};
+
+static int load_commas(const char *yaml, commas_t *a, trib_config_t **c)
+{
+    return trib_config_load_string(c, "t.yaml", yaml, strlen(yaml), commas_opts, a);
+}
+
+static void assert_commas_error(const char *yaml, const char *want)
+{
+    commas_t a;
+    trib_config_t *c = NULL;
+    assert_int_equal(load_commas(yaml, &a, &c), TRIB_ECONFIG);
+    char *got = errors_of(c);
+    assert_string_equal(got, want);
+    free(got);
+    trib_config_free(c);
+}
+
+static void test_comma_strlists(void **state)
+{
+    (void)state;
+    commas_t a;
+    trib_config_t *c = NULL;
+    assert_int_equal(load_commas("commas: \"a:1, b:2 ,c:3\"\n", &a, &c), 0);
+    assert_int_equal(a.commas.count, 3);
+    assert_string_equal(a.commas.items[0], "a:1");
+    assert_string_equal(a.commas.items[1], "b:2");
+    assert_string_equal(a.commas.items[2], "c:3");
+    trib_config_free(c);
+    c = NULL;
+    assert_int_equal(load_commas("commas: [x, y]\n", &a, &c), 0);
+    assert_int_equal(a.commas.count, 2);
+    assert_string_equal(a.commas.items[1], "y");
+    trib_config_free(c);
+    c = NULL;
+    assert_int_equal(load_commas("commas: solo\n", &a, &c), 0);
+    assert_int_equal(a.commas.count, 1);
+    assert_string_equal(a.commas.items[0], "solo");
+    trib_config_free(c);
+    assert_commas_error("commas: a,,b\n",
+                        "t.yaml:1:9: error: empty item in the list 'commas' (item 2)\n");
+    assert_commas_error("commas: \"a,b,\"\n",
+                        "t.yaml:1:9: error: empty item in the list 'commas' (item 3)\n");
+    assert_commas_error("commas: a,b,c,d\n",
+                        "t.yaml:1:9: error: 'commas' takes at most 3 entries, got 4\n");
+    assert_commas_error("commas: {a: b}\n",
+                        "t.yaml:1:9: error: expected a sequence of strings or a "
+                        "comma-separated string for 'commas', got a mapping\n");
+}
+
 static void test_secrets(void **state)
 {
     (void)state;
@@ -1188,6 +1245,7 @@ int main(void)
         cmocka_unit_test(test_positions),
         cmocka_unit_test(test_maps),
         cmocka_unit_test(test_strlists),
+        cmocka_unit_test(test_comma_strlists),
         cmocka_unit_test(test_secrets),
         cmocka_unit_test(test_many_errors_collected),
         cmocka_unit_test(test_unknown_keys),

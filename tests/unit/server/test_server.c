@@ -7,6 +7,8 @@
  */
 #include "broker_test.h"
 
+#include <inttypes.h>
+
 /* ---- ApiVersions --------------------------------------------------------------------- */
 
 static bool has_api(const ApiVersionsResponse *r, int16_t key, int16_t min, int16_t max)
@@ -813,6 +815,80 @@ static void test_long_poll(void **state)
     bt_fini(&f);
 }
 
+/*
+ * A Metadata request behind a request still being handled (here a parked
+ * fetch) is answered with the state when its turn comes, not the state
+ * when it arrived: a topic created meanwhile is in the answer.
+ */
+static void client_metadata_behind_parked(bt_fixture_t *f)
+{
+    int fd = bt_connect(f->port), other = bt_connect(f->port);
+    int16_t e;
+    int32_t np;
+    BT_CHECK(f, bt_metadata(other, 1, "mb", true, &e, &np) == 0 && e == 0);
+
+    FetchRequest req;
+    FetchRequest_FetchTopic ft;
+    FetchRequest_FetchPartition fp;
+    fetch_req(&req, &ft, &fp, "mb", 0, 20000, 1);
+    trib_buf_t b;
+    trib_buf_init(&b);
+    BT_CHECK(f, bt_encode_request(&b, 1, 12, 9101, &req) == 0);
+    MetadataRequest mreq;
+    MetadataRequest_init(&mreq);
+    mreq.Topics.count = -1; /* all topics */
+    BT_CHECK(f, bt_encode_request(&b, 3, 9, 9102, &mreq) == 0);
+    BT_CHECK(f, bt_send_buf(fd, &b) == 0);
+    trib_buf_fini(&b);
+    /* Both arrived and nothing is answered: the fetch is parked. */
+    struct pollfd pfd = {fd, POLLIN, 0};
+    BT_CHECK(f, poll(&pfd, 1, 300) == 0);
+
+    /* The cluster changes while the Metadata request waits for its turn. */
+    BT_CHECK(f, bt_metadata(other, 1, "mb-late", true, &e, &np) == 0 && e == 0);
+
+    trib_buf_t batch;
+    trib_buf_init(&batch);
+    bt_batch(&batch, 1, "mb", -1, -1, -1, 0);
+    size_t n;
+    const uint8_t *p = trib_buf_flatten(&batch, &n);
+    int64_t off;
+    BT_CHECK(f, bt_produce(other, 7, 1, "mb", 0, p, n, &e, &off) == 0 && e == 0);
+
+    trib_arena_t a;
+    trib_arena_init(&a);
+    FetchResponse fresp;
+    BT_CHECK(f, bt_read_response(fd, 1, 12, 9101, &fresp, &a) == 0);
+    MetadataResponse mresp;
+    BT_CHECK(f, bt_read_response(fd, 3, 9, 9102, &mresp, &a) == 0);
+    bool late = false;
+    for (int32_t i = 0; i < mresp.Topics.count; i++) {
+        const trib_kstr_t *name = &mresp.Topics.items[i].Name;
+        late |= name->len == 7 && memcmp(name->ptr, "mb-late", 7) == 0;
+    }
+    BT_CHECK(f, late);
+
+    /* With nothing before it, Metadata is answered at once as before. */
+    int32_t before = mresp.Topics.count;
+    MetadataResponse again;
+    BT_CHECK(f, bt_call(fd, 3, 9, &mreq, &again, &a) == 0);
+    BT_CHECK(f, again.Topics.count == before);
+    trib_arena_fini(&a);
+    trib_buf_fini(&batch);
+    close(other);
+    close(fd);
+}
+
+static void test_metadata_behind_parked(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    bt_init(&f);
+    bt_start(&f);
+    bt_run(&f, client_metadata_behind_parked);
+    bt_fini(&f);
+}
+
 /* ---- idempotent producers ----------------------------------------------------------------- */
 
 static int64_t init_pid(bt_fixture_t *f, int fd, int16_t version)
@@ -929,6 +1005,37 @@ static void test_idempotent(void **state)
         bt_run(&f, client_idempotent_2);
         bt_fini(&f);
     }
+}
+
+/*
+ * A producer snapshot past the log end (the log was truncated, or a power
+ * loss took its tail) describes another history: it is ignored, and
+ * removed, so that it cannot be taken for this history's state once the
+ * log grows past its offset and the collector restarts before writing a
+ * new snapshot.
+ */
+static void test_stale_snapshot_removed(void **state)
+{
+    (void)state;
+    bt_fixture_t f;
+    bt_init(&f);
+    bt_start(&f);
+    bt_run(&f, client_idempotent_1); /* 20 records in idem-0 */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/idem-0/tributary-producer-state", f.dir);
+    void *user = f.user;
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "tributary-producer-state 1\noffset 30\nmax-timestamp -1 -1\n"
+            "producer %" PRId64 " 7 0 1\nbatch 0 4 25 29\nend 1\n",
+            (int64_t)(intptr_t)user);
+    fclose(fp);
+    f.user = user;
+    restart(&f, false);
+    assert_int_not_equal(access(path, F_OK), 0);
+    bt_run(&f, client_idempotent_2); /* epoch 1 from the log, not 7 from the stale file */
+    bt_fini(&f);
 }
 
 /* ---- admin APIs ------------------------------------------------------------------------- */
@@ -1325,7 +1432,9 @@ int main(void)
         cmocka_unit_test(test_acks_all),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_long_poll),
+        cmocka_unit_test(test_metadata_behind_parked),
         cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_stale_snapshot_removed),
         cmocka_unit_test(test_admin),
         cmocka_unit_test(test_idle),
     };

@@ -5,7 +5,8 @@ agent into a local collector and reports lines/s, MB/s, the agent's CPU
 seconds per million lines and its peak RSS (medians of --runs runs).
 
     tributary-bench-agent [--lines 1000000] [--runs 5] [--parse none,regex,json,logfmt]
-                          [--multiline] [--compression snappy] [--other 'CMD'] [--other-name NAME]
+                          [--multiline] [--compression snappy] [--max-inflight SIZE]
+                          [--baseline OLD-AGENT] [--other 'CMD'] [--other-name NAME]
 
 --parse names the parse step of each mode to run, one row each (the same
 session, so the rows compare): none, regex (the nginx pattern below, its
@@ -22,6 +23,10 @@ reaches N; the agent is stopped with SIGTERM and its rusage (user+system
 CPU of all its threads) is read with wait4(); peak RSS is VmHWM, read from
 /proc until the stop. Writing the file and starting the collector are not
 timed; the time includes the agent's start-up. Run it on an idle machine.
+
+--baseline runs a second tributary-agent binary (say, a build from before a
+change) with the same configuration; its runs alternate with those of
+--agent, mode by mode, and its figures print on rows labelled baseline.
 
 --other runs the same workload through another agent for comparison: CMD
 is a shell command with {file}, {bootstrap}, {topic}, {tmp}, {conf} and
@@ -206,7 +211,7 @@ def run_once(args, cmd_for, label):
             print("  kept %s" % tmp, file=sys.stderr)
 
 
-def our_agent(args):
+def our_agent(args, binary):
     def cmd(tmp, path, bootstrap, topic):
         conf = os.path.join(tmp, "agent.yaml")
         with open(conf, "w") as f:
@@ -214,6 +219,8 @@ def our_agent(args):
             f.write("output:\n  brokers: [%s]\n  compression: %s\n" % (bootstrap,
                                                                       args.compression))
             f.write("  headers: %s\n" % ("false" if args.no_headers else "true"))
+            if args.max_inflight:
+                f.write("  max_inflight_bytes: %s\n" % args.max_inflight)
             if args.option:
                 f.write("  options: {%s}\n" % ", ".join(
                     "%s: \"%s\"" % tuple(o.split("=", 1)) for o in args.option))
@@ -229,7 +236,7 @@ def our_agent(args):
                 f.write("    parse:\n      - type: %s\n        time_field: time\n"
                         "        time_format: rfc3339\n" % args.mode)
             f.write("    topic: %s\n    key: \"\"\n" % topic)
-        return [args.agent, "--config", conf]
+        return [binary, "--config", conf]
     return cmd
 
 
@@ -263,7 +270,11 @@ def main():
     ap.add_argument("--no-headers", action="store_true", help="output.headers: false")
     ap.add_argument("--option", action="append", default=[],
                     help="a producer option for output.options, KEY=VALUE (repeatable)")
+    ap.add_argument("--max-inflight", help="output.max_inflight_bytes of tributary-agent "
+                    "(e.g. 4MiB; default: the agent's)")
     ap.add_argument("--agent", default=AGENT)
+    ap.add_argument("--baseline", help="another tributary-agent binary (an older build) run "
+                    "with the same config, its runs taking turns with --agent's")
     ap.add_argument("--other", help="another agent's command line ({file} {bootstrap} {topic} {tmp})")
     ap.add_argument("--other-name", default="other")
     ap.add_argument("--other-config", help="a config template for --other: {file} {bootstrap} "
@@ -287,20 +298,35 @@ def main():
           % (args.lines, "three-line records" if args.multiline else "lines", args.runs,
              ",".join(modes), args.compression,
              "off" if args.no_headers else "on",
-             "".join(", " + o for o in args.option), os.cpu_count(), cpu))
-    rows = [(m, "tributary-agent", our_agent(args)) for m in modes]
-    if args.other:
-        rows += [(m, args.other_name, other_agent(args)) for m in modes]
+             "".join(", " + o for o in args.option) +
+             (", max_inflight_bytes " + args.max_inflight if args.max_inflight else ""),
+             os.cpu_count(), cpu))
+    agents = [("tributary-agent", our_agent(args, args.agent))]
+    if args.baseline:
+        agents.insert(0, ("baseline", our_agent(args, args.baseline)))
     print("%-24s %10s %8s %14s %16s %10s" % ("agent (parse)", "lines/s", "MB/s",
                                             "CPU s/1M lines", "lines/CPU-s", "peak RSS"))
-    for mode, agent, cmd in rows:
+    groups = [(m, agents) for m in modes]
+    if args.other:
+        groups += [(m, [(args.other_name, other_agent(args))]) for m in modes]
+    for mode, group in groups:
         args.mode = mode
-        name = "%s (%s)" % (agent, mode)
-        res = [run_once(args, cmd, agent) for _ in range(args.runs)]
-        med = {k: statistics.median(r[k] for r in res) for k in res[0]}
-        print("%-24s %10.0f %8.1f %14.3f %16.0f %8.1f MiB   (medians; runs: %s lines/s)"
-              % (name, med["lines_s"], med["mb_s"], med["cpu_per_m"], med["lines_per_cpu_s"],
-                 med["rss_mib"], ", ".join("%.0f" % r["lines_s"] for r in res)))
+        # the agents of a mode take turns run by run, so a change in the
+        # machine's load falls on each of them alike
+        res = {agent: [] for agent, _ in group}
+        for _ in range(args.runs):
+            for agent, cmd in group:
+                res[agent].append(run_once(args, cmd, agent))
+        for agent, _ in group:
+            rs = res[agent]
+            med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+            print("%-24s %10.0f %8.1f %14.3f %16.0f %8.1f MiB   (medians; runs: %s lines/s, "
+                  "%s MiB)"
+                  % ("%s (%s)" % (agent, mode), med["lines_s"], med["mb_s"], med["cpu_per_m"],
+                     med["lines_per_cpu_s"], med["rss_mib"],
+                     ", ".join("%.0f" % r["lines_s"] for r in rs),
+                     ", ".join("%.1f" % r["rss_mib"] for r in rs)))
+            sys.stdout.flush()
     return 0
 
 
