@@ -35,7 +35,8 @@
 
 #include "cluster/cluster.h"
 #include "cluster/zk.h"
-#include "server/conf.h"
+#include "conf.h"
+#include "server/partition.h"
 #include "server/server.h"
 #include "sinks/admin.h"
 #include "sinks/sinks.h"
@@ -851,8 +852,13 @@ int main(int argc, char **argv)
             app.status = 1;
         } else {
             /* The host runs without sinks too: a reload (SIGHUP) may add some. */
-            rc =
-                coll_sinks_start(&loop, app.server, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
+            coll_sinks_env_t env = {
+                .cluster = coll_server_cluster(app.server),
+                .groups = coll_server_groups(app.server),
+                .writable = coll_prt_writable,
+                .append = coll_prt_append_records,
+            };
+            rc = coll_sinks_start(&loop, &env, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {
                 char msg[700];
                 TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "starting the sinks: %s",

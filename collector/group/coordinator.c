@@ -31,8 +31,8 @@
  * - A member whose session timeout passes without a heartbeat, join or
  *   sync is removed, as is one that leaves (LeaveGroup); either starts a
  *   rebalance.
- * - A parked request whose connection closes is detached by its ctx_free
- *   (the member then counts as not rejoined).
+ * - A parked request whose connection closes is detached by
+ *   coll_group_call_gone() (the member then counts as not rejoined).
  *
  * A 100 ms housekeeping timer expires sessions and pending members and
  * completes join phases whose deadline passed; it also expires committed
@@ -147,13 +147,13 @@ static bool keq(trib_kstr_t a, const char *b)
 
 static uint64_t now_ms(coll_groups_t *g)
 {
-    return uv_now(g->srv->loop);
+    return uv_now(g->host.loop);
 }
 
-static void set_state(coll_group_t *grp, coll_group_state_t st)
+static void set_state(coll_groups_t *g, coll_group_t *grp, coll_group_state_t st)
 {
     grp->state = st;
-    grp->state_ts = coll_server_wall_ms();
+    grp->state_ts = g->host.wall_ms();
 }
 
 /* ---- groups and members ------------------------------------------------------------ */
@@ -213,7 +213,7 @@ coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool
         free(grp);
         return NULL;
     }
-    set_state(grp, COLL_GROUP_EMPTY);
+    set_state(g, grp, COLL_GROUP_EMPTY);
     grp->hash = id_hash(id, len);
     size_t bi = grp->hash & (g->nbuckets - 1);
     grp->hnext = g->buckets[bi];
@@ -445,9 +445,9 @@ static int member_set_protocols(coll_gmember_t *m, const JoinGroupRequest *req)
 
 /* ---- parking ------------------------------------------------------------------------ */
 
-static void parked_gone(coll_req_t *r)
+void coll_group_call_gone(coll_gcall_t *r)
 {
-    coll_gmember_t *m = r->ctx;
+    coll_gmember_t *m = r->parked;
     if (m) {
         if (m->join_req == r) {
             m->join_req = NULL;
@@ -456,37 +456,54 @@ static void parked_gone(coll_req_t *r)
             m->sync_req = NULL;
         }
     }
-    r->ctx = NULL;
-    r->ctx_free = NULL;
+    r->parked = NULL;
 }
 
-static void park(coll_req_t *r, coll_gmember_t *m)
+static void park(coll_gcall_t *r, coll_gmember_t *m)
 {
-    r->ctx = m;
-    r->ctx_free = parked_gone;
+    r->parked = m;
 }
 
-static void unpark(coll_req_t *r)
+static void unpark(coll_gcall_t *r)
 {
-    r->ctx = NULL;
-    r->ctx_free = NULL;
+    r->parked = NULL;
+}
+
+static void *call_alloc(coll_gcall_t *r, size_t n)
+{
+    return r->ops->alloc(r, n);
+}
+
+static void call_reject(coll_gcall_t *r, const char *why)
+{
+    r->ops->reject(r, why);
+}
+
+static void call_note_error(coll_gcall_t *r, int16_t code)
+{
+    r->ops->note_error(r, code);
+}
+
+static void call_respond(coll_gcall_t *r, const trib_kafka_codec_t *codec, const void *resp)
+{
+    r->ops->respond(r, codec, resp);
 }
 
 /* ---- answers ----------------------------------------------------------------------- */
 
-static void join_answer(coll_req_t *r, int16_t err, const coll_group_t *grp, const char *member_id,
-                        bool leader_view)
+static void join_answer(coll_gcall_t *r, int16_t err, const coll_group_t *grp,
+                        const char *member_id, bool leader_view)
 {
     unpark(r);
-    JoinGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    JoinGroupResponse *resp = call_alloc(r, sizeof(*resp));
     if (!resp) {
-        coll_req_reject(r, "out of memory");
+        call_reject(r, "out of memory");
         return;
     }
     JoinGroupResponse_init(resp);
     resp->ErrorCode = err;
     resp->GenerationId = -1;
-    resp->ProtocolName = r->api_version >= 7 ? trib_kstr(NULL) : trib_kstr("");
+    resp->ProtocolName = r->version >= 7 ? trib_kstr(NULL) : trib_kstr("");
     resp->Leader = trib_kstr("");
     resp->MemberId = trib_kstr(member_id ? member_id : "");
     if (err == TRIB_KAFKA_NONE && grp) {
@@ -496,9 +513,9 @@ static void join_answer(coll_req_t *r, int16_t err, const coll_group_t *grp, con
         resp->Leader = trib_kstr(grp->leader ? grp->leader : "");
         if (leader_view && grp->nmembers) {
             JoinGroupResponse_JoinGroupResponseMember *ms =
-                coll_req_alloc(r, grp->nmembers * sizeof(*ms));
+                call_alloc(r, grp->nmembers * sizeof(*ms));
             if (!ms) {
-                coll_req_reject(r, "out of memory");
+                call_reject(r, "out of memory");
                 return;
             }
             int32_t n = 0;
@@ -516,17 +533,17 @@ static void join_answer(coll_req_t *r, int16_t err, const coll_group_t *grp, con
             resp->Members.count = n;
         }
     }
-    coll_req_note_error(r, err);
-    coll_req_respond(r, &JoinGroupResponse_codec, resp);
+    call_note_error(r, err);
+    call_respond(r, &JoinGroupResponse_codec, resp);
 }
 
-static void sync_answer(coll_req_t *r, int16_t err, const coll_group_t *grp,
+static void sync_answer(coll_gcall_t *r, int16_t err, const coll_group_t *grp,
                         const coll_gmember_t *m)
 {
     unpark(r);
-    SyncGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    SyncGroupResponse *resp = call_alloc(r, sizeof(*resp));
     if (!resp) {
-        coll_req_reject(r, "out of memory");
+        call_reject(r, "out of memory");
         return;
     }
     SyncGroupResponse_init(resp);
@@ -541,21 +558,21 @@ static void sync_answer(coll_req_t *r, int16_t err, const coll_group_t *grp,
             resp->Assignment.len = m->assignment_len;
         }
     }
-    coll_req_note_error(r, err);
-    coll_req_respond(r, &SyncGroupResponse_codec, resp);
+    call_note_error(r, err);
+    call_respond(r, &SyncGroupResponse_codec, resp);
 }
 
-static void heartbeat_answer(coll_req_t *r, int16_t err)
+static void heartbeat_answer(coll_gcall_t *r, int16_t err)
 {
-    HeartbeatResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    HeartbeatResponse *resp = call_alloc(r, sizeof(*resp));
     if (!resp) {
-        coll_req_reject(r, "out of memory");
+        call_reject(r, "out of memory");
         return;
     }
     HeartbeatResponse_init(resp);
     resp->ErrorCode = err;
-    coll_req_note_error(r, err);
-    coll_req_respond(r, &HeartbeatResponse_codec, resp);
+    call_note_error(r, err);
+    call_respond(r, &HeartbeatResponse_codec, resp);
 }
 
 /* ---- rebalancing -------------------------------------------------------------------- */
@@ -577,7 +594,7 @@ static void sync_store(coll_groups_t *g, coll_group_t *grp);
 typedef enum gwait_kind { GWAIT_COMMIT, GWAIT_SYNC } gwait_kind_t;
 
 struct coll_gwait {
-    coll_hwait_t hw;
+    coll_group_hwait_t hw;
     struct coll_gwait *prev, *next; /* g->waits */
     coll_groups_t *g;
     gwait_kind_t kind;
@@ -602,7 +619,7 @@ static void prepare_rebalance(coll_groups_t *g, coll_group_t *grp, const char *w
     if (grp->state == COLL_GROUP_COMPLETING_REBALANCE) {
         for (coll_gmember_t *m = grp->members; m; m = m->next) {
             if (m->sync_req) {
-                coll_req_t *r = m->sync_req;
+                coll_gcall_t *r = m->sync_req;
                 m->sync_req = NULL;
                 sync_answer(r, TRIB_KAFKA_REBALANCE_IN_PROGRESS, grp, m);
             }
@@ -615,7 +632,7 @@ static void prepare_rebalance(coll_groups_t *g, coll_group_t *grp, const char *w
         }
     }
     uint64_t now = now_ms(g);
-    set_state(grp, COLL_GROUP_PREPARING_REBALANCE);
+    set_state(g, grp, COLL_GROUP_PREPARING_REBALANCE);
     grp->rebalance_deadline_ms = now + (uint64_t)max_rebalance;
     grp->initial_until_ms = 0;
     if (was_empty) {
@@ -695,7 +712,7 @@ static void complete_join(coll_groups_t *g, coll_group_t *grp)
         *pp = late->next;
         grp->nmembers--;
         if (late->sync_req) {
-            coll_req_t *r = late->sync_req;
+            coll_gcall_t *r = late->sync_req;
             late->sync_req = NULL;
             sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, grp, NULL);
         }
@@ -715,7 +732,7 @@ static void complete_join(coll_groups_t *g, coll_group_t *grp)
     if (grp->nmembers == 0) {
         free(grp->leader);
         grp->leader = NULL;
-        set_state(grp, COLL_GROUP_EMPTY);
+        set_state(g, grp, COLL_GROUP_EMPTY);
         TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: generation %" PRId32 " is empty",
                  grp->id, grp->generation);
         persist_group(g, grp);
@@ -726,7 +743,7 @@ static void complete_join(coll_groups_t *g, coll_group_t *grp)
     if (!grp->leader) {
         grp->leader = coll_gdup(grp->members->id, strlen(grp->members->id));
     }
-    set_state(grp, COLL_GROUP_COMPLETING_REBALANCE);
+    set_state(g, grp, COLL_GROUP_COMPLETING_REBALANCE);
     TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY,
              "group %s: generation %" PRId32 " with %zu members, protocol %s, leader %s", grp->id,
              grp->generation, grp->nmembers, grp->protocol ? grp->protocol : "-",
@@ -737,7 +754,7 @@ static void complete_join(coll_groups_t *g, coll_group_t *grp)
         m->assignment = NULL;
         m->assignment_len = 0;
         m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
-        coll_req_t *r = m->join_req;
+        coll_gcall_t *r = m->join_req;
         m->join_req = NULL;
         if (r) {
             join_answer(r, TRIB_KAFKA_NONE, grp, m->id, is_leader(grp, m));
@@ -766,12 +783,12 @@ static void remove_member(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m
     TRIB_LOG(TRIB_LOG_INFO, COLL_GROUP_FACILITY, "group %s: member %s removed: %s", grp->id, m->id,
              why);
     if (m->join_req) {
-        coll_req_t *r = m->join_req;
+        coll_gcall_t *r = m->join_req;
         m->join_req = NULL;
         join_answer(r, err, grp, m->id, false);
     }
     if (m->sync_req) {
-        coll_req_t *r = m->sync_req;
+        coll_gcall_t *r = m->sync_req;
         m->sync_req = NULL;
         sync_answer(r, err, grp, NULL);
     }
@@ -804,20 +821,20 @@ static void remove_member(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m
 
 /* ---- JoinGroup -------------------------------------------------------------------------- */
 
-static void new_member_id(coll_groups_t *g, coll_req_t *r, char *out, size_t n)
+static void new_member_id(coll_groups_t *g, coll_gcall_t *r, char *out, size_t n)
 {
     trib_uuid_t u;
     coll_uuid_random(&u);
     char uu[23];
     coll_uuid_format(&u, uu);
-    trib_kstr_t cid = r->hdr.client_id;
+    trib_kstr_t cid = r->client_id;
     int clen = cid.len > 0 ? (cid.len > 100 ? 100 : cid.len) : 0;
     snprintf(out, n, "%.*s-%" PRIu64 "-%s", clen, clen ? cid.ptr : "", ++g->member_serial, uu);
 }
 
-static void client_host(coll_req_t *r, char *out, size_t n)
+static void client_host(coll_gcall_t *r, char *out, size_t n)
 {
-    const char *peer = r->conn->peer;
+    const char *peer = r->peer;
     const char *colon = strrchr(peer, ':');
     size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
     if (len && peer[0] == '[') {
@@ -859,12 +876,12 @@ static bool protocols_compatible(const coll_group_t *grp, const coll_gmember_t *
     return false;
 }
 
-static int member_update(coll_gmember_t *m, coll_req_t *r, const JoinGroupRequest *req)
+static int member_update(coll_gmember_t *m, coll_gcall_t *r, const JoinGroupRequest *req)
 {
     m->session_timeout_ms = req->SessionTimeoutMs;
-    m->rebalance_timeout_ms = r->api_version >= 1 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
+    m->rebalance_timeout_ms = r->version >= 1 ? req->RebalanceTimeoutMs : req->SessionTimeoutMs;
     free(m->client_id);
-    m->client_id = kdup(r->hdr.client_id.len < 0 ? trib_kstr("") : r->hdr.client_id);
+    m->client_id = kdup(r->client_id.len < 0 ? trib_kstr("") : r->client_id);
     char host[80];
     client_host(r, host, sizeof(host));
     free(m->client_host);
@@ -876,7 +893,7 @@ static int member_update(coll_gmember_t *m, coll_req_t *r, const JoinGroupReques
 }
 
 static coll_gmember_t *member_add(coll_group_t *grp, const char *id, trib_kstr_t instance,
-                                  coll_req_t *r, const JoinGroupRequest *req)
+                                  coll_gcall_t *r, const JoinGroupRequest *req)
 {
     coll_gmember_t *m = calloc(1, sizeof(*m));
     if (!m) {
@@ -923,7 +940,7 @@ static void joined(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, bool 
         if (grp->state == COLL_GROUP_STABLE && !is_new && !protocols_changed &&
             !is_leader(grp, m)) {
             /* A follower rejoining with nothing new: the current generation stands. */
-            coll_req_t *r = m->join_req;
+            coll_gcall_t *r = m->join_req;
             m->join_req = NULL;
             join_answer(r, TRIB_KAFKA_NONE, grp, m->id, false);
             return;
@@ -932,7 +949,7 @@ static void joined(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, bool 
         break;
     case COLL_GROUP_COMPLETING_REBALANCE:
         if (!is_new && !protocols_changed) {
-            coll_req_t *r = m->join_req;
+            coll_gcall_t *r = m->join_req;
             m->join_req = NULL;
             join_answer(r, TRIB_KAFKA_NONE, grp, m->id, is_leader(grp, m));
             return;
@@ -953,10 +970,10 @@ static void joined(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, bool 
     try_complete_join(g, grp);
 }
 
-void coll_group_join(coll_groups_t *g, coll_req_t *r)
+void coll_group_join(coll_groups_t *g, coll_gcall_t *r)
 {
     const JoinGroupRequest *req = r->body;
-    int16_t v = r->api_version;
+    int16_t v = r->version;
     trib_kstr_t instance = v >= 5 ? req->GroupInstanceId : trib_kstr(NULL);
     int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
     if (ce != TRIB_KAFKA_NONE) {
@@ -998,7 +1015,7 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
         TRIB_LOG_RL(&g->refused_rl, TRIB_LOG_WARN, COLL_GROUP_FACILITY,
                     "group %s: refused a join from %s (INCONSISTENT_GROUP_PROTOCOL): the group "
                     "belongs to a running sink of this collector",
-                    grp->id, r->conn->peer);
+                    grp->id, r->peer);
         join_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, given_id, false);
         return;
     }
@@ -1021,12 +1038,12 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
             bool was_leader = is_leader(grp, st);
             bool changed = !same_protocols(st, req);
             if (st->join_req) {
-                coll_req_t *old = st->join_req;
+                coll_gcall_t *old = st->join_req;
                 st->join_req = NULL;
                 join_answer(old, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, st->id, false);
             }
             if (st->sync_req) {
-                coll_req_t *old = st->sync_req;
+                coll_gcall_t *old = st->sync_req;
                 st->sync_req = NULL;
                 sync_answer(old, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, NULL);
             }
@@ -1131,7 +1148,7 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
         return;
     }
     if (m->join_req) {
-        coll_req_t *old = m->join_req;
+        coll_gcall_t *old = m->join_req;
         m->join_req = NULL;
         join_answer(old, TRIB_KAFKA_REBALANCE_IN_PROGRESS, NULL, m->id, false);
     }
@@ -1142,7 +1159,7 @@ void coll_group_join(coll_groups_t *g, coll_req_t *r)
 
 /* ---- SyncGroup -------------------------------------------------------------------------- */
 
-void coll_group_sync(coll_groups_t *g, coll_req_t *r)
+void coll_group_sync(coll_groups_t *g, coll_gcall_t *r)
 {
     const SyncGroupRequest *req = r->body;
     int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
@@ -1164,7 +1181,7 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
         sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
         return;
     }
-    trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
+    trib_kstr_t instance = r->version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
     if (instance.len >= 0 && (!m->instance_id || !keq(instance, m->instance_id))) {
         sync_answer(r, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, NULL);
         return;
@@ -1173,7 +1190,7 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
         sync_answer(r, TRIB_KAFKA_ILLEGAL_GENERATION, NULL, NULL);
         return;
     }
-    if (r->api_version >= 5 &&
+    if (r->version >= 5 &&
         ((req->ProtocolType.len >= 0 && !keq(req->ProtocolType, grp->protocol_type)) ||
          (req->ProtocolName.len >= 0 && !keq(req->ProtocolName, grp->protocol)))) {
         sync_answer(r, TRIB_KAFKA_INCONSISTENT_GROUP_PROTOCOL, NULL, NULL);
@@ -1194,7 +1211,7 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
         return;
     }
     if (m->sync_req) {
-        coll_req_t *old = m->sync_req;
+        coll_gcall_t *old = m->sync_req;
         m->sync_req = NULL;
         sync_answer(old, TRIB_KAFKA_REBALANCE_IN_PROGRESS, NULL, NULL);
     }
@@ -1223,11 +1240,11 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
         sync_store(g, grp); /* answers once the assignment is below the high watermark */
         return;
     }
-    set_state(grp, COLL_GROUP_STABLE);
+    set_state(g, grp, COLL_GROUP_STABLE);
     persist_group(g, grp);
     for (coll_gmember_t *x = grp->members; x; x = x->next) {
         if (x->sync_req) {
-            coll_req_t *pr = x->sync_req;
+            coll_gcall_t *pr = x->sync_req;
             x->sync_req = NULL;
             sync_answer(pr, TRIB_KAFKA_NONE, grp, x);
         }
@@ -1236,7 +1253,7 @@ void coll_group_sync(coll_groups_t *g, coll_req_t *r)
 
 /* ---- Heartbeat ------------------------------------------------------------------------- */
 
-void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
+void coll_group_heartbeat(coll_groups_t *g, coll_gcall_t *r)
 {
     const HeartbeatRequest *req = r->body;
     int16_t err = TRIB_KAFKA_NONE;
@@ -1244,7 +1261,7 @@ void coll_group_heartbeat(coll_groups_t *g, coll_req_t *r)
                             ? coll_groups_find(g, req->GroupId.ptr, (size_t)req->GroupId.len)
                             : NULL;
     coll_gmember_t *m = grp ? member_find_external(grp, req->MemberId) : NULL;
-    trib_kstr_t instance = r->api_version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
+    trib_kstr_t instance = r->version >= 3 ? req->GroupInstanceId : trib_kstr(NULL);
     int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
     if (ce == TRIB_KAFKA_COORDINATOR_LOAD_IN_PROGRESS) {
         /* Kafka answers a heartbeat blindly while the group loads: the member stays. */
@@ -1309,12 +1326,12 @@ static int16_t leave_one(coll_groups_t *g, coll_group_t *grp, trib_kstr_t member
     return TRIB_KAFKA_NONE;
 }
 
-void coll_group_leave(coll_groups_t *g, coll_req_t *r)
+void coll_group_leave(coll_groups_t *g, coll_gcall_t *r)
 {
     const LeaveGroupRequest *req = r->body;
-    LeaveGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+    LeaveGroupResponse *resp = call_alloc(r, sizeof(*resp));
     if (!resp) {
-        coll_req_reject(r, "out of memory");
+        call_reject(r, "out of memory");
         return;
     }
     LeaveGroupResponse_init(resp);
@@ -1326,13 +1343,13 @@ void coll_group_leave(coll_groups_t *g, coll_req_t *r)
         resp->ErrorCode = ce;
     } else if (req->GroupId.len <= 0) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;
-    } else if (r->api_version < 3) {
+    } else if (r->version < 3) {
         resp->ErrorCode = leave_one(g, grp, req->MemberId, trib_kstr(NULL));
     } else {
         int32_t n = req->Members.count > 0 ? req->Members.count : 0;
-        LeaveGroupResponse_MemberResponse *out = coll_req_alloc(r, (size_t)n * sizeof(*out));
+        LeaveGroupResponse_MemberResponse *out = call_alloc(r, (size_t)n * sizeof(*out));
         if (n && !out) {
-            coll_req_reject(r, "out of memory");
+            call_reject(r, "out of memory");
             return;
         }
         if (!grp) {
@@ -1344,13 +1361,13 @@ void coll_group_leave(coll_groups_t *g, coll_req_t *r)
             out[i].MemberId = id->MemberId;
             out[i].GroupInstanceId = id->GroupInstanceId;
             out[i].ErrorCode = leave_one(g, grp, id->MemberId, id->GroupInstanceId);
-            coll_req_note_error(r, out[i].ErrorCode);
+            call_note_error(r, out[i].ErrorCode);
         }
         resp->Members.items = out;
         resp->Members.count = n;
     }
-    coll_req_note_error(r, resp->ErrorCode);
-    coll_req_respond(r, &LeaveGroupResponse_codec, resp);
+    call_note_error(r, resp->ErrorCode);
+    call_respond(r, &LeaveGroupResponse_codec, resp);
 }
 
 /* ---- internal members --------------------------------------------------------------------- */
@@ -1426,12 +1443,12 @@ static void evict_external(coll_group_t *grp, const char *internal_id)
                      grp->id, m->id, m->client_host ? m->client_host : "-");
         }
         if (m->join_req) {
-            coll_req_t *r = m->join_req;
+            coll_gcall_t *r = m->join_req;
             m->join_req = NULL;
             join_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, m->id, false);
         }
         if (m->sync_req) {
-            coll_req_t *r = m->sync_req;
+            coll_gcall_t *r = m->sync_req;
             m->sync_req = NULL;
             sync_answer(r, TRIB_KAFKA_UNKNOWN_MEMBER_ID, NULL, NULL);
         }
@@ -1530,7 +1547,7 @@ int coll_group_internal_set(coll_groups_t *g, const char *group, const coll_gint
     free(grp->leader);
     grp->leader = leader;
     grp->generation++;
-    set_state(grp, COLL_GROUP_STABLE);
+    set_state(g, grp, COLL_GROUP_STABLE);
     persist_group(g, grp);
     return 0;
 }
@@ -1560,7 +1577,7 @@ void coll_group_internal_leave(coll_groups_t *g, const char *group, const char *
     grp->protocol = NULL;
     grp->generation++;
     if (grp->nmembers == 0) {
-        set_state(grp, COLL_GROUP_EMPTY);
+        set_state(g, grp, COLL_GROUP_EMPTY);
     }
     if (!g->stopping) {
         persist_group(g, grp);
@@ -1717,7 +1734,7 @@ int16_t coll_group_commit(coll_groups_t *g, coll_group_t *grp, trib_kstr_t topic
         .offset = offset,
         .leader_epoch = leader_epoch,
         .metadata = NULL,
-        .commit_ts = coll_server_wall_ms(),
+        .commit_ts = g->host.wall_ms(),
     };
     char meta[MAX_OFFSET_METADATA + 1];
     size_t mlen = metadata.len > 0 ? (size_t)metadata.len : 0;
@@ -1772,7 +1789,7 @@ size_t coll_group_commit_many(coll_groups_t *g, coll_group_t *grp, coll_gcommit_
         }
         goto out;
     }
-    int64_t now = coll_server_wall_ms();
+    int64_t now = g->host.wall_ms();
     for (size_t i = 0; i < n; i++) {
         if (c[i].error != TRIB_KAFKA_NONE) {
             continue;
@@ -1970,7 +1987,7 @@ int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len)
 
 static bool clustered(const coll_groups_t *g)
 {
-    return coll_cluster_replicated(g->srv->cluster);
+    return coll_cluster_replicated(g->host.cluster);
 }
 
 /* The group's partition of __consumer_offsets, or NULL. */
@@ -2000,12 +2017,12 @@ static void answer_parked(coll_group_t *grp, int16_t err)
 {
     for (coll_gmember_t *m = grp->members; m; m = m->next) {
         if (m->join_req) {
-            coll_req_t *r = m->join_req;
+            coll_gcall_t *r = m->join_req;
             m->join_req = NULL;
             join_answer(r, err, NULL, m->id, false);
         }
         if (m->sync_req) {
-            coll_req_t *r = m->sync_req;
+            coll_gcall_t *r = m->sync_req;
             m->sync_req = NULL;
             sync_answer(r, err, NULL, NULL);
         }
@@ -2099,9 +2116,8 @@ static void gwait_finish(struct coll_gwait *w)
     gwait_free(w);
 }
 
-static void gwait_done(coll_hwait_t *hw, int16_t error)
+static void gwait_unlink(struct coll_gwait *w)
 {
-    struct coll_gwait *w = hw->data;
     coll_groups_t *g = w->g;
     if (w->prev) {
         w->prev->next = w->next;
@@ -2112,6 +2128,12 @@ static void gwait_done(coll_hwait_t *hw, int16_t error)
         w->next->prev = w->prev;
     }
     w->prev = w->next = NULL;
+}
+
+static void gwait_done(coll_group_hwait_t *hw, int16_t error)
+{
+    struct coll_gwait *w = hw->data;
+    gwait_unlink(w);
     w->error = write_error(error);
     w->finished = true;
     if (!w->starting) {
@@ -2120,16 +2142,15 @@ static void gwait_done(coll_hwait_t *hw, int16_t error)
 }
 
 /*
- * Waits for the high watermark of the group's partition to pass what was
- * just appended. 0: waiting (gwait_finish runs later); 1: answered at once
- * (w->error; the caller finishes and frees w); -1: no leader state to wait
- * on (the caller applies at once and frees w).
+ * Waits (the host's hw_wait) for the high watermark of the group's
+ * partition to pass what was just appended. 0: waiting (gwait_finish runs
+ * later); 1: answered at once (w->error; the caller finishes and frees w);
+ * -1: no leader state to wait on (the caller applies at once and frees w).
  */
 static int gwait_start(coll_groups_t *g, const char *group, struct coll_gwait *w)
 {
     coll_partition_t *p = group_partition(g, group, strlen(group));
-    coll_prt_t *prt = p ? coll_prt(p) : NULL;
-    if (!prt || !prt->leader || !p->log) {
+    if (!p || !p->log) {
         return -1;
     }
     w->g = g;
@@ -2147,8 +2168,16 @@ static int gwait_start(coll_groups_t *g, const char *group, struct coll_gwait *w
     }
     g->waits = w;
     w->starting = true;
-    coll_replica_hwait(prt, &w->hw);
+    int rc = g->host.hw_wait(p, &w->hw);
     w->starting = false;
+    if (rc != 0) {
+        gwait_unlink(w); /* done never ran */
+        if (rc == TRIB_ESTATE) {
+            return -1;
+        }
+        w->error = TRIB_KAFKA_UNKNOWN_SERVER_ERROR; /* out of memory */
+        return 1;
+    }
     return w->finished ? 1 : 0;
 }
 
@@ -2164,7 +2193,7 @@ static void gwaits_expire(coll_groups_t *g, bool all, int16_t error)
         if (!w) {
             return;
         }
-        coll_replica_hwait_cancel(&w->hw, error); /* unlinks it */
+        g->host.hw_cancel(&w->hw, error); /* unlinks it */
     }
 }
 
@@ -2172,10 +2201,10 @@ static void gwaits_expire(coll_groups_t *g, bool all, int16_t error)
 static void sync_propagate(coll_groups_t *g, coll_group_t *grp, int16_t err)
 {
     if (err == TRIB_KAFKA_NONE) {
-        set_state(grp, COLL_GROUP_STABLE);
+        set_state(g, grp, COLL_GROUP_STABLE);
         for (coll_gmember_t *x = grp->members; x; x = x->next) {
             if (x->sync_req) {
-                coll_req_t *pr = x->sync_req;
+                coll_gcall_t *pr = x->sync_req;
                 x->sync_req = NULL;
                 sync_answer(pr, TRIB_KAFKA_NONE, grp, x);
             }
@@ -2190,7 +2219,7 @@ static void sync_propagate(coll_groups_t *g, coll_group_t *grp, int16_t err)
         x->assignment = NULL;
         x->assignment_len = 0;
         if (x->sync_req) {
-            coll_req_t *pr = x->sync_req;
+            coll_gcall_t *pr = x->sync_req;
             x->sync_req = NULL;
             sync_answer(pr, err, NULL, NULL);
         }
@@ -2346,10 +2375,8 @@ void coll_groups_partition_changed(coll_groups_t *g, coll_partition_t *p, bool r
         g->parts = np;
         g->nparts = p->index + 1;
     }
-    coll_prt_t *prt = coll_prt(p);
-    bool lead = !removing && !g->stopping &&
-                coll_partition_leads(p, coll_cluster_node_id(g->srv->cluster)) && prt &&
-                prt->leader;
+    /* Led here with its leader state set up: what lets this node write it. */
+    bool lead = !removing && !g->stopping && g->host.writable(g->host.cluster, p);
     coll_gpart_t *gp = &g->parts[p->index];
     if (lead && gp->state == COLL_GPART_UNLOADED) {
         load_start(g, p);
@@ -2362,7 +2389,7 @@ void coll_groups_partition_changed(coll_groups_t *g, coll_partition_t *p, bool r
 
 static void expire_offsets(coll_groups_t *g)
 {
-    int64_t now = coll_server_wall_ms();
+    int64_t now = g->host.wall_ms();
     coll_group_t *grp = g->head;
     while (grp) {
         coll_group_t *next = grp->next;
@@ -2441,10 +2468,10 @@ static void tick(uv_timer_t *t)
 
 int16_t coll_groups_coordinator_error(coll_groups_t *g, const char *id, int32_t len)
 {
-    if (!g || g->stopping || g->srv->stopping) {
+    if (!g || g->stopping || g->host.stopping(g->host.arg)) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
-    coll_cluster_t *cl = g->srv->cluster;
+    coll_cluster_t *cl = g->host.cluster;
     if (!coll_cluster_replicated(cl) || len <= 0) {
         return TRIB_KAFKA_NONE;
     }
@@ -2479,7 +2506,7 @@ coll_log_t *coll_group_log(coll_groups_t *g, const char *id, size_t len)
 
 coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
 {
-    coll_cluster_t *cl = g->srv->cluster;
+    coll_cluster_t *cl = g->host.cluster;
     const char *name = COLL_OFFSETS_TOPIC;
     coll_topic_t *t = coll_cluster_topic(cl, name, strlen(name));
     if (t || !create) {
@@ -2504,14 +2531,15 @@ coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create)
     return t;
 }
 
-int coll_groups_new(coll_server_t *s, const coll_group_config_t *cfg, coll_groups_t **out)
+int coll_groups_new(const coll_group_host_t *host, const coll_group_config_t *cfg,
+                    coll_groups_t **out)
 {
     *out = NULL;
     coll_groups_t *g = calloc(1, sizeof(*g));
     if (!g) {
         return -ENOMEM;
     }
-    g->srv = s;
+    g->host = *host;
     g->cfg = *cfg;
     trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     g->refused_rl = rl;
@@ -2522,12 +2550,12 @@ int coll_groups_new(coll_server_t *s, const coll_group_config_t *cfg, coll_group
         coll_groups_free(g);
         return rc;
     }
-    uv_timer_init(s->loop, &g->timer);
+    uv_timer_init(g->host.loop, &g->timer);
     g->timer.data = g;
-    g->next_retention_check_ms = uv_now(s->loop) + (uint64_t)g->cfg.offsets_retention_check_ms;
+    g->next_retention_check_ms = uv_now(g->host.loop) + (uint64_t)g->cfg.offsets_retention_check_ms;
     uv_timer_start(&g->timer, tick, TICK_MS, TICK_MS);
     uv_unref((uv_handle_t *)&g->timer);
-    uint64_t now = uv_now(s->loop);
+    uint64_t now = uv_now(g->host.loop);
     for (coll_group_t *grp = g->head; grp; grp = grp->next) {
         for (coll_gmember_t *m = grp->members; m; m = m->next) {
             m->session_deadline_ms = now + (uint64_t)m->session_timeout_ms;
@@ -2554,12 +2582,12 @@ void coll_groups_stop(coll_groups_t *g)
     for (coll_group_t *grp = g->head; grp; grp = grp->next) {
         for (coll_gmember_t *m = grp->members; m; m = m->next) {
             if (m->join_req) {
-                coll_req_t *r = m->join_req;
+                coll_gcall_t *r = m->join_req;
                 m->join_req = NULL;
                 join_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, m->id, false);
             }
             if (m->sync_req) {
-                coll_req_t *r = m->sync_req;
+                coll_gcall_t *r = m->sync_req;
                 m->sync_req = NULL;
                 sync_answer(r, TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE, NULL, NULL);
             }

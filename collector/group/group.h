@@ -6,11 +6,15 @@
  *
  * The coordinator is one object per server, driven from the loop thread
  * by the API handlers in server/api/ (find_coordinator.c, join_group.c
- * ...). JoinGroup and SyncGroup park their request in the member they
- * belong to (the request stays in its connection's queue, answered later;
- * a closed connection detaches it through the request's ctx_free); the
- * others answer at once. See coordinator.c for the state machine and
- * store.c for the record formats.
+ * ...). It knows nothing of the server: what it needs of it (the loop,
+ * the cluster metadata, the partition append path and the wait for its
+ * high watermark, whether the server is stopping) comes in a
+ * coll_group_host_t, and a client's request comes as a coll_gcall_t,
+ * which says how to answer it. JoinGroup and SyncGroup park their call
+ * in the member they belong to (the request stays in its
+ * connection's queue, answered later; a closed connection detaches it
+ * with coll_group_call_gone()); the others answer at once. See
+ * coordinator.c for the state machine and store.c for the record formats.
  */
 #ifndef COLLECTOR_GROUP_GROUP_H
 #define COLLECTOR_GROUP_GROUP_H
@@ -21,16 +25,105 @@
 
 #include <uv.h>
 
+#include "cluster/cluster.h"
+#include "storage/storage.h"
 #include "tributary/kafka.h"
+#include "tributary/record.h"
 
 #define COLL_OFFSETS_TOPIC "__consumer_offsets"
 
 typedef struct coll_groups coll_groups_t;
 typedef struct coll_group coll_group_t;
 typedef struct coll_gmember coll_gmember_t;
-struct coll_server;
-struct coll_req;
-struct coll_cluster;
+typedef struct coll_gcall coll_gcall_t;
+
+/*
+ * A write of the coordinator's to __consumer_offsets waiting for the high
+ * watermark of its partition to pass it (acks=all, on a cluster), through
+ * coll_group_host_t's hw_wait. The coordinator's memory, set by it before
+ * hw_wait(); `host` is the host's while it waits (NULL otherwise).
+ */
+typedef struct coll_group_hwait coll_group_hwait_t;
+struct coll_group_hwait {
+    int64_t required; /* the high watermark to reach: the log end after the write */
+    int32_t min_isr;  /* min.insync.replicas of the partition */
+    /*
+     * Runs exactly once: NONE when the high watermark reached `required`
+     * with at least min_isr replicas in sync,
+     * NOT_ENOUGH_REPLICAS_AFTER_APPEND when it did with fewer,
+     * NOT_LEADER_OR_FOLLOWER when the partition stops being led here, or
+     * the error given to hw_cancel().
+     */
+    void (*done)(coll_group_hwait_t *w, int16_t error);
+    void *data; /* the coordinator's */
+    void *host; /* the host's */
+};
+
+/*
+ * What the coordinator uses of the server that runs it, copied at
+ * coll_groups_new(). append and writable are the partition's one append
+ * path (server/partition.h, coll_prt_append_records() and
+ * coll_prt_writable()): the coordinator writes its records to
+ * __consumer_offsets through them, as Kafka's GroupMetadataManager
+ * through the ReplicaManager, and with hw_wait and hw_cancel waits, as
+ * Produce with acks=all, for the replica layer's high watermark
+ * (server/replica.c) to pass them before it answers.
+ */
+typedef struct coll_group_host {
+    uv_loop_t *loop;
+    coll_cluster_t *cluster;
+    void *arg;                   /* for stopping() */
+    bool (*stopping)(void *arg); /* true once the server stops: COORDINATOR_NOT_AVAILABLE */
+    int64_t (*wall_ms)(void);    /* record and state timestamps */
+    /* This node may append to p now (on a cluster: it leads p, its leader state set up). */
+    bool (*writable)(const coll_cluster_t *cl, const coll_partition_t *p);
+    int (*append)(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
+                  coll_append_info_t *info);
+    /*
+     * Parks w (required, min_isr, done set) on p's high watermark; done may
+     * run before it returns. 0, or TRIB_ESTATE when p has no high watermark
+     * to wait on here (not a replicated partition led here), or -ENOMEM;
+     * done never runs then.
+     */
+    int (*hw_wait)(coll_partition_t *p, coll_group_hwait_t *w);
+    /* Answers w with error now (its done runs), if it still waits. */
+    void (*hw_cancel)(coll_group_hwait_t *w, int16_t error);
+} coll_group_host_t;
+
+/*
+ * A client's request to the coordinator (JoinGroup, SyncGroup, Heartbeat,
+ * LeaveGroup), as its handler in server/api/ hands it over: the decoded
+ * request, who sent it, and how to answer. The coordinator answers each
+ * call exactly once, at once or later (then it is parked in its member);
+ * the call, and memory from alloc(), live until the answer is written.
+ */
+typedef struct coll_gcall_ops {
+    /* Zeroed memory that lives as long as the call; NULL when out of memory. */
+    void *(*alloc)(coll_gcall_t *c, size_t n);
+    /* Counts a Kafka error code in the metrics (NONE is not counted). */
+    void (*note_error)(coll_gcall_t *c, int16_t code);
+    /* Encodes resp with codec at the call's version and answers. */
+    void (*respond)(coll_gcall_t *c, const trib_kafka_codec_t *codec, const void *resp);
+    /* Gives up (out of memory): the client's connection closes. */
+    void (*reject)(coll_gcall_t *c, const char *why);
+} coll_gcall_ops_t;
+
+struct coll_gcall {
+    const coll_gcall_ops_t *ops;
+    void *req;              /* the server's request */
+    const void *body;       /* JoinGroupRequest, SyncGroupRequest ... (kafka_messages.h) */
+    int16_t version;        /* of the request */
+    trib_kstr_t client_id;  /* from the request header */
+    const char *peer;       /* the client's "host:port" */
+    coll_gmember_t *parked; /* the coordinator's: the member it waits in, NULL if none */
+};
+
+/*
+ * The call's client went away before it was answered (its connection
+ * closed): the coordinator forgets it (the member then counts as not
+ * rejoined). Nothing happens for a call that is not parked.
+ */
+void coll_group_call_gone(coll_gcall_t *c);
 
 typedef struct coll_group_config {
     int32_t offsets_partitions;         /* offsets.topic.num.partitions (50) */
@@ -78,8 +171,8 @@ struct coll_gmember {
     int32_t *proto_meta_len;
     uint8_t *assignment;
     int32_t assignment_len;
-    struct coll_req *join_req; /* parked JoinGroup */
-    struct coll_req *sync_req; /* parked SyncGroup */
+    coll_gcall_t *join_req; /* parked JoinGroup */
+    coll_gcall_t *sync_req; /* parked SyncGroup */
     uint64_t session_deadline_ms;
     bool internal; /* the collector's own member (coll_group_internal_set) */
 };
@@ -113,7 +206,8 @@ struct coll_group {
  * cfg->offsets_partitions partitions), reloads the groups and offsets from
  * it, and starts its housekeeping timer (unreferenced).
  */
-int coll_groups_new(struct coll_server *s, const coll_group_config_t *cfg, coll_groups_t **out);
+int coll_groups_new(const coll_group_host_t *host, const coll_group_config_t *cfg,
+                    coll_groups_t **out);
 /* Answers every parked request (shutdown): COORDINATOR_NOT_AVAILABLE / NOT_COORDINATOR. */
 void coll_groups_stop(coll_groups_t *g);
 /* The timer handle, for the server to close at shutdown. */
@@ -154,11 +248,18 @@ size_t coll_groups_list(coll_groups_t *g, coll_group_t **out, size_t max);
 /* Groups by state (Empty .. Stable), their members and committed offsets (metrics). */
 void coll_groups_stats(coll_groups_t *g, size_t by_state[4], size_t *members, size_t *offsets);
 
-/* The parking handlers: each answers r now or later. */
-void coll_group_join(coll_groups_t *g, struct coll_req *r);
-void coll_group_sync(coll_groups_t *g, struct coll_req *r);
-void coll_group_heartbeat(coll_groups_t *g, struct coll_req *r);
-void coll_group_leave(coll_groups_t *g, struct coll_req *r);
+/* The parking handlers: each answers c now or later. */
+void coll_group_join(coll_groups_t *g, coll_gcall_t *c);
+void coll_group_sync(coll_groups_t *g, coll_gcall_t *c);
+void coll_group_heartbeat(coll_groups_t *g, coll_gcall_t *c);
+void coll_group_leave(coll_groups_t *g, coll_gcall_t *c);
+
+/*
+ * __consumer_offsets, created on first use (as Kafka does at the first
+ * FindCoordinator) when `create`; NULL if it does not exist or cannot be
+ * created. Looked up each time: the topic may be deleted under us.
+ */
+coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create);
 
 /* ---- the collector's own members ---- */
 
@@ -250,8 +351,7 @@ bool coll_group_subscribed(const coll_group_t *grp, const char *topic, size_t le
 int16_t coll_group_delete(coll_groups_t *g, const char *id, size_t len);
 
 /* The log of the group's __consumer_offsets partition (NULL if it does not exist). */
-struct coll_log;
-struct coll_log *coll_group_log(coll_groups_t *g, const char *id, size_t len);
+coll_log_t *coll_group_log(coll_groups_t *g, const char *id, size_t len);
 
 /* The member's metadata for the group's chosen protocol (NULL/0 if none). */
 const uint8_t *coll_gmember_metadata(const coll_group_t *grp, const coll_gmember_t *m,

@@ -4,13 +4,14 @@
 #define COLLECTOR_GROUP_GROUP_INT_H
 
 #include "group/group.h"
-#include "server/server_int.h"
+#include "tributary/buf.h"
+#include "tributary/kafka_error.h"
 #include "tributary/log.h"
 
 #define COLL_GROUP_FACILITY "group"
 
 struct coll_groups {
-    coll_server_t *srv;
+    coll_group_host_t host;
     coll_group_config_t cfg;
     coll_group_t *head, *tail;
     size_t ngroups;
@@ -62,12 +63,6 @@ int coll_gstore_load_step(coll_groups_t *g, coll_partition_t *p, int64_t *next, 
                           size_t *records);
 
 /* ---- coordinator.c: used by the loader ---- */
-/*
- * __consumer_offsets, created on first use (as Kafka does at the first
- * FindCoordinator) when `create`; NULL if it does not exist or cannot be
- * created. Looked up each time: the topic may be deleted under us.
- */
-coll_topic_t *coll_groups_topic(coll_groups_t *g, bool create);
 coll_group_t *coll_groups_get(coll_groups_t *g, const char *id, size_t len, bool create);
 coll_goffset_t *coll_group_offset_set(coll_group_t *grp, const char *topic, size_t tlen,
                                       int32_t partition, int64_t offset, int32_t leader_epoch,

@@ -89,19 +89,16 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
         return TRIB_ESTATE;
     }
     /* On a cluster only the partition's leader appends (followers copy it). */
-    coll_cluster_t *cl = g->srv->cluster;
-    if (coll_cluster_replicated(cl) && (!coll_partition_leads(p, coll_cluster_node_id(cl)) ||
-                                        !coll_prt(p) || !coll_prt(p)->leader)) {
+    if (!g->host.writable(g->host.cluster, p)) {
         return TRIB_ESTATE;
     }
-    trib_buf_t out;
-    trib_buf_init(&out);
-    trib_batch_opts_t o;
-    trib_batch_opts_init(&o);
-    trib_batch_builder_t bb;
-    int rc = trib_batch_builder_init(&bb, &out, &o);
-    int64_t now = coll_server_wall_ms();
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    trib_record_in_t *recs = calloc(n, sizeof(*recs));
+    if (!recs) {
+        return -ENOMEM;
+    }
+    int rc = 0;
+    int64_t now = g->host.wall_ms();
+    for (size_t i = 0; i < n; i++) {
         size_t klen, vlen = 0;
         const uint8_t *k = trib_buf_flatten(&keys[i], &klen);
         const uint8_t *v = values[i] ? trib_buf_flatten(values[i], &vlen) : NULL;
@@ -110,33 +107,15 @@ static int append_many(coll_groups_t *g, const char *group, trib_buf_t *keys, tr
             rc = -ENOMEM;
             break;
         }
-        trib_record_in_t rec;
-        memset(&rec, 0, sizeof(rec));
-        rec.key = trib_record_bytes(k, (int32_t)klen);
-        rec.value = values[i] ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
-        rec.timestamp = now;
-        rc = trib_batch_builder_add(&bb, &rec);
+        recs[i].key = trib_record_bytes(k, (int32_t)klen);
+        recs[i].value =
+            values[i] ? trib_record_bytes(v, (int32_t)vlen) : trib_record_bytes(NULL, -1);
+        recs[i].timestamp = now;
     }
     if (rc == 0) {
-        rc = trib_batch_builder_finish(&bb);
+        rc = g->host.append(p, recs, n, NULL);
     }
-    trib_batch_builder_fini(&bb);
-    size_t len = 0;
-    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
-    uint8_t *data = flat ? malloc(len) : NULL;
-    if (rc == 0 && !data) {
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        memcpy(data, flat, len);
-        coll_append_info_t info;
-        rc = coll_log_append(p->log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
-        if (rc == 0 && coll_prt(p)) {
-            coll_prt_appended(coll_prt(p), len);
-        }
-    }
-    free(data);
-    trib_buf_fini(&out);
+    free(recs);
     return rc;
 }
 
@@ -358,7 +337,7 @@ static void load_group(coll_groups_t *g, trib_slice_t *ks, const trib_record_t *
     grp->protocol = sdup(proto);
     grp->leader = sdup(leader);
     grp->generation = gen;
-    grp->state_ts = state_ts > 0 ? state_ts : coll_server_wall_ms();
+    grp->state_ts = state_ts > 0 ? state_ts : g->host.wall_ms();
     coll_gmember_t **tail = &grp->members;
     for (int32_t i = 0; i < n; i++) {
         trib_kstr_t id = get_str(&vs);

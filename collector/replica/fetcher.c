@@ -1135,37 +1135,6 @@ static void handle_offsets(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
     }
 }
 
-/* Producer state, max timestamp and counters from the appended batches' headers. */
-static void account(coll_prt_t *prt, const uint8_t *data, size_t len)
-{
-    trib_batch_iter_t it;
-    trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
-    trib_batch_t b;
-    int64_t now = coll_server_wall_ms();
-    while (trib_batch_iter_next(&it, &b) == 1) {
-        if (b.max_timestamp > prt->max_timestamp) {
-            prt->max_timestamp = b.max_timestamp;
-            prt->max_timestamp_base = b.base_offset;
-            prt->snapshot_dirty = true;
-        }
-        prt->records_in += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
-        prt->batches_in++;
-        if (b.producer_id < 0 || trib_batch_is_control(&b) || b.base_sequence < 0) {
-            continue;
-        }
-        coll_pbatch_t pb = {
-            .first_seq = b.base_sequence,
-            .last_seq = coll_seq_add(b.base_sequence, b.last_offset_delta),
-            .first_offset = b.base_offset,
-            .last_offset = trib_batch_last_offset(&b),
-        };
-        if (coll_pstate_update(&prt->producers, b.producer_id, b.producer_epoch, &pb, now) == 0) {
-            prt->snapshot_dirty = true;
-        }
-    }
-    prt->bytes_in += len;
-}
-
 static void on_durable(coll_durable_req_t *req, int status)
 {
     fpart_t *fp = req->data;
@@ -1270,7 +1239,7 @@ static int16_t append_fetched(fsrc_t *src, fpart_t *fp, const FetchResponse_Part
                    ? TRIB_KAFKA_CORRUPT_MESSAGE
                    : TRIB_KAFKA_KAFKA_STORAGE_ERROR;
     }
-    account(prt, data + skip, end - skip);
+    coll_prt_account(prt, data + skip, end - skip, false);
     coll_purgatory_notify(&f->s->purgatory, prt, end - skip);
     if (f->s->cfg.fsync == COLL_FSYNC_ACK) {
         fp->dreq.data = fp;

@@ -3,7 +3,8 @@
  * Partition runtime state: what the server keeps per partition besides the
  * log itself (coll_prt_t in server_int.h): the idempotent producer state,
  * the parked fetches watching it, the largest timestamp for ListOffsets
- * MAX_TIMESTAMP, and the counters behind the per-partition metrics.
+ * MAX_TIMESTAMP, and the counters behind the per-partition metrics; and
+ * the one append path that keeps them (coll_prt_append, server/partition.h).
  *
  * Attaching a partition rebuilds its producer state: the snapshot written
  * at the last clean shutdown (or the last periodic snapshot) is loaded and
@@ -11,7 +12,7 @@
  * survives SIGKILL. Only the 61-byte batch headers are read (scan()), and
  * the snapshot keeps that scan short.
  */
-#include "server/server_int.h"
+#include "server/partition.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "server/server_int.h"
 #include "tributary/record.h"
 
 #define SCAN_CHUNK (64u << 20)
@@ -30,15 +32,21 @@ static void snapshot_path(const coll_prt_t *prt, char *out, size_t n)
     snprintf(out, n, "%s/%s", coll_log_dir(prt->p->log), COLL_PSTATE_FILE);
 }
 
-/* Applies one stored batch to the rebuilt state. */
-static void replay_batch(coll_prt_t *prt, const trib_batch_t *b)
+/*
+ * Applies one stored batch to the partition's state: the largest
+ * timestamp, and the producer's sequence (now_ms: when the producer was
+ * last seen). Returns true when something changed that the snapshot keeps.
+ */
+static bool account_batch(coll_prt_t *prt, const trib_batch_t *b, int64_t now_ms)
 {
+    bool changed = false;
     if (b->max_timestamp > prt->max_timestamp) {
         prt->max_timestamp = b->max_timestamp;
         prt->max_timestamp_base = b->base_offset;
+        changed = true;
     }
     if (b->producer_id < 0 || trib_batch_is_control(b) || b->base_sequence < 0) {
-        return;
+        return changed;
     }
     coll_pbatch_t pb = {
         .first_seq = b->base_sequence,
@@ -46,7 +54,16 @@ static void replay_batch(coll_prt_t *prt, const trib_batch_t *b)
         .first_offset = b->base_offset,
         .last_offset = trib_batch_last_offset(b),
     };
-    coll_pstate_update(&prt->producers, b->producer_id, b->producer_epoch, &pb, b->max_timestamp);
+    if (coll_pstate_update(&prt->producers, b->producer_id, b->producer_epoch, &pb, now_ms) == 0) {
+        changed = true;
+    }
+    return changed;
+}
+
+/* A batch of the log replayed into the rebuilt state. */
+static void replay_batch(coll_prt_t *prt, const trib_batch_t *b)
+{
+    account_batch(prt, b, b->max_timestamp);
 }
 
 static uint64_t be(const uint8_t *p, int n)
@@ -293,7 +310,13 @@ void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted)
     free(prt);
 }
 
-void coll_prt_appended(coll_prt_t *prt, size_t bytes)
+/*
+ * After an append: on a single node the high watermark moves to the log
+ * end (with storage.fsync ack: to the durable offset, as its fsync
+ * completes) and parked fetches wake; a replicated leader's moves with
+ * the ISR (replica.c); a follower's comes from its leader.
+ */
+static void coll_prt_appended(coll_prt_t *prt, size_t bytes)
 {
     if (prt->leader) {
         /* A replicated partition led here: the high watermark moves with the ISR. */
@@ -319,6 +342,99 @@ void coll_prt_appended(coll_prt_t *prt, size_t bytes)
     }
     coll_log_set_high_watermark(log, coll_log_end_offset(log));
     coll_purgatory_notify(&prt->srv->purgatory, prt, bytes);
+}
+
+void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce)
+{
+    int64_t now = coll_server_wall_ms();
+    uint64_t records = 0, batches = 0;
+    trib_batch_iter_t it;
+    trib_batch_iter_init(&it, data, len, TRIB_BATCH_SKIP_CRC);
+    trib_batch_t b;
+    while (trib_batch_iter_next(&it, &b) == 1) {
+        if (account_batch(prt, &b, now)) {
+            prt->snapshot_dirty = true;
+        }
+        records += (uint64_t)(b.record_count > 0 ? b.record_count : 0);
+        batches++;
+    }
+    prt->bytes_in += len;
+    prt->records_in += records;
+    prt->batches_in += batches;
+    if (produce) {
+        coll_metrics_t *m = &prt->srv->metrics;
+        m->bytes_in += len;
+        m->records_in += records;
+        m->batches_in += batches;
+    }
+}
+
+bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p)
+{
+    if (!p || !p->log || !p->rt) {
+        return false;
+    }
+    if (!coll_cluster_replicated(cl)) {
+        return true;
+    }
+    return coll_partition_leads(p, coll_cluster_node_id(cl)) && coll_prt(p)->leader;
+}
+
+int coll_prt_append(coll_partition_t *p, void *data, size_t len, unsigned flags,
+                    coll_append_info_t *info)
+{
+    coll_prt_t *prt = coll_prt(p);
+    if (!prt || !p->log) {
+        return TRIB_ESTATE;
+    }
+    coll_append_info_t local;
+    if (!info) {
+        info = &local;
+    }
+    unsigned sflags = flags & (COLL_APPEND_CRC_VERIFIED | COLL_APPEND_LOG_APPEND_TIME);
+    int rc = coll_log_append(p->log, data, len, p->leader_epoch, sflags, info);
+    if (rc != 0) {
+        return rc;
+    }
+    /*
+     * The headers as stored: offsets (and with LogAppendTime, maxTimestamp)
+     * were stamped in place, and the storage checked every batch.
+     */
+    coll_prt_account(prt, data, len, (flags & COLL_PRT_APPEND_PRODUCE) != 0);
+    coll_prt_appended(prt, len);
+    return 0;
+}
+
+int coll_prt_append_records(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
+                            coll_append_info_t *info)
+{
+    trib_buf_t out;
+    trib_buf_init(&out);
+    trib_batch_opts_t o;
+    trib_batch_opts_init(&o);
+    trib_batch_builder_t bb;
+    int rc = trib_batch_builder_init(&bb, &out, &o);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = trib_batch_builder_add(&bb, &recs[i]);
+    }
+    if (rc == 0) {
+        rc = trib_batch_builder_finish(&bb);
+    }
+    trib_batch_builder_fini(&bb);
+    size_t len = 0;
+    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
+    /* A copy the storage may stamp (offsets, leader epoch) in place. */
+    uint8_t *data = flat ? malloc(len) : NULL;
+    if (rc == 0 && !data) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        memcpy(data, flat, len);
+        rc = coll_prt_append(p, data, len, COLL_APPEND_CRC_VERIFIED, info);
+    }
+    free(data);
+    trib_buf_fini(&out);
+    return rc;
 }
 
 void coll_prt_truncated(coll_prt_t *prt)

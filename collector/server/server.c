@@ -36,10 +36,65 @@
 #include <unistd.h>
 
 #include "server/console.h"
+#include "server/partition.h"
 #include "server/tls.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
+
+/* The group coordinator asks (coll_group_host_t). */
+static bool server_stopping(void *arg)
+{
+    return ((const coll_server_t *)arg)->stopping;
+}
+
+/*
+ * The coordinator's wait for the high watermark (coll_group_hwait_t) as
+ * one of the replica layer's acks=all waiters, beside Produce's: answered
+ * by the same high watermark moves, ISR checks and leadership changes
+ * (replica.c).
+ */
+typedef struct group_hwait {
+    coll_hwait_t hw;
+    coll_group_hwait_t *gw;
+} group_hwait_t;
+
+static void group_hwait_done(coll_hwait_t *hw, int16_t error)
+{
+    group_hwait_t *b = hw->data;
+    coll_group_hwait_t *gw = b->gw;
+    gw->host = NULL;
+    free(b);
+    gw->done(gw, error);
+}
+
+static int group_hw_wait(coll_partition_t *p, coll_group_hwait_t *gw)
+{
+    coll_prt_t *prt = p ? coll_prt(p) : NULL;
+    if (!prt || !coll_prt_replicated_leader(prt) || !p->log) {
+        return TRIB_ESTATE;
+    }
+    group_hwait_t *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return -ENOMEM;
+    }
+    b->gw = gw;
+    b->hw.required = gw->required;
+    b->hw.min_isr = gw->min_isr;
+    b->hw.done = group_hwait_done;
+    b->hw.data = b;
+    gw->host = b;
+    coll_replica_hwait(prt, &b->hw); /* may answer at once */
+    return 0;
+}
+
+static void group_hw_cancel(coll_group_hwait_t *gw, int16_t error)
+{
+    group_hwait_t *b = gw->host;
+    if (b) {
+        coll_replica_hwait_cancel(&b->hw, error);
+    }
+}
 
 int64_t coll_server_wall_ms(void)
 {
@@ -840,7 +895,18 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     foreach_partition(s, attach_one, NULL);
 
     /* The group coordinator: creates or reloads __consumer_offsets. */
-    if ((rc = coll_groups_new(s, &s->cfg.groups, &s->groups)) != 0) {
+    coll_group_host_t gh = {
+        .loop = loop,
+        .cluster = cluster,
+        .arg = s,
+        .stopping = server_stopping,
+        .wall_ms = coll_server_wall_ms,
+        .writable = coll_prt_writable,
+        .append = coll_prt_append_records,
+        .hw_wait = group_hw_wait,
+        .hw_cancel = group_hw_cancel,
+    };
+    if ((rc = coll_groups_new(&gh, &s->cfg.groups, &s->groups)) != 0) {
         return trib_error_set(err, rc, "group coordinator: cannot load %s: %s", COLL_OFFSETS_TOPIC,
                               trib_strerror(rc));
     }
@@ -1067,6 +1133,16 @@ void coll_server_free(coll_server_t *s)
     coll_creds_free(s->creds);
     free(s->purgatory.heap);
     free(s);
+}
+
+coll_cluster_t *coll_server_cluster(const coll_server_t *s)
+{
+    return s->cluster;
+}
+
+coll_groups_t *coll_server_groups(const coll_server_t *s)
+{
+    return s->groups;
 }
 
 const char *coll_server_kafka_address(const coll_server_t *s)

@@ -157,6 +157,10 @@ void coll_server_set_console_sinks(coll_server_t *s, struct coll_sinks *sinks);
  */
 int coll_server_reload_tls(coll_server_t *s);
 
+/* The cluster metadata the server runs on, and its group coordinator (group/). */
+coll_cluster_t *coll_server_cluster(const coll_server_t *s);
+coll_groups_t *coll_server_groups(const coll_server_t *s);
+
 /* "HOST:PORT" of the bound listeners ("off" for disabled metrics). */
 const char *coll_server_kafka_address(const coll_server_t *s);
 const char *coll_server_metrics_address(const coll_server_t *s);

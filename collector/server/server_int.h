@@ -354,17 +354,18 @@ void coll_prt_attach(coll_server_t *s, coll_partition_t *p);
 /* Drops the runtime; `deleted` also removes the snapshot file (the topic is gone). */
 void coll_prt_detach(coll_server_t *s, coll_partition_t *p, bool deleted);
 /*
- * After an append: on a single node the high watermark moves to the log
- * end (with storage.fsync ack: to the durable offset, as its fsync
- * completes) and parked fetches wake.
- */
-void coll_prt_appended(coll_prt_t *prt, size_t bytes);
-/*
  * The log's durable offset moved (an acks=-1 produce's wait ended): on a
  * single node with storage.fsync ack the high watermark follows before
  * the producer is answered, so it can read what it was told is written.
  */
 void coll_prt_durable(coll_prt_t *prt);
+/*
+ * Batches just appended, data[0..len) as stored (offsets assigned), into
+ * the partition's producer state, largest timestamp and counters (with
+ * `produce`, the server's Produce totals too). coll_prt_append() does it
+ * for a leader's append; the replica fetcher for what it copied.
+ */
+void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce);
 /* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
 void coll_prt_truncated(coll_prt_t *prt);
 /* Writes the producer state snapshot if it changed (or always with force). */
@@ -610,8 +611,12 @@ void coll_server_check_stop(coll_server_t *s);
  */
 void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *port);
 
-/* Kafka error for a local error from the storage. */
-int16_t coll_kafka_error_from(int rc);
+/*
+ * r as a call to the group coordinator (group/group.h), in r's arena: the
+ * coordinator answers through it, now or later, and forgets it if r's
+ * connection goes first. NULL when out of memory.
+ */
+coll_gcall_t *coll_req_gcall(coll_req_t *r);
 
 /*
  * The partition a request names, or NULL with *error set

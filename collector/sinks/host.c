@@ -81,11 +81,11 @@
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
 #include "kafka/gen/ConsumerProtocolSubscription.h"
-#include "server/server_int.h"
 #include "sinks/sinks.h"
 #include "storage/storage.h"
 #include "tributary/arena.h"
 #include "tributary/buf.h"
+#include "tributary/kafka_error.h"
 #include "tributary/log.h"
 #include "tributary/prom.h"
 #include "tributary/record.h"
@@ -394,8 +394,8 @@ struct sink {
 
 struct coll_sinks {
     uv_loop_t *loop;
-    coll_server_t *server;
-    cfgref_t *base; /* the configuration given at start (the caller's) */
+    coll_sinks_env_t env; /* the broker it runs in */
+    cfgref_t *base;       /* the configuration given at start (the caller's) */
     sink_t *sinks;
     uv_timer_t timer;
     bool timer_open;
@@ -505,7 +505,7 @@ static trib_kstr_t kstr(const char *s)
 /* The committed offset of the task's partition, or -1. */
 static int64_t offsets_fetch(task_t *t)
 {
-    coll_groups_t *g = t->sink->host->server->groups;
+    coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return -1;
     }
@@ -520,7 +520,7 @@ static int64_t offsets_fetch(task_t *t)
 /* A commit as the sink's member of its group. Returns a Kafka error code. */
 static int16_t offsets_commit(task_t *t, int64_t offset)
 {
-    coll_groups_t *g = t->sink->host->server->groups;
+    coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
     }
@@ -550,7 +550,7 @@ static int task_cmp(const void *a, const void *b)
  */
 static int sink_membership(sink_t *s)
 {
-    coll_groups_t *g = s->host->server->groups;
+    coll_groups_t *g = s->host->env.groups;
     if (!g) {
         return 0;
     }
@@ -634,7 +634,7 @@ out:
 
 static void sink_leave(sink_t *s)
 {
-    coll_groups_t *g = s->host->server->groups;
+    coll_groups_t *g = s->host->env.groups;
     if (g) {
         coll_group_internal_leave(g, s->group, s->member_id);
     }
@@ -708,23 +708,17 @@ static int pbatch_chunk(pbatch_t *b, uint8_t *p)
  * written, by the leader only; moving sink work between collectors is
  * the group failover's business).
  */
-static bool partition_here(coll_cluster_t *cl, coll_partition_t *p)
+static bool partition_here(const coll_sinks_t *h, coll_partition_t *p)
 {
-    if (!p || !p->log) {
-        return false;
-    }
-    if (!coll_cluster_replicated(cl)) {
-        return true;
-    }
-    return coll_partition_leads(p, coll_cluster_node_id(cl)) && coll_prt(p) && coll_prt(p)->leader;
+    return h->env.writable(h->env.cluster, p);
 }
 
 static coll_log_t *task_log(task_t *t)
 {
-    coll_cluster_t *cl = t->sink->host->server->cluster;
+    coll_cluster_t *cl = t->sink->host->env.cluster;
     coll_topic_t *tp = coll_cluster_topic(cl, t->topic, strlen(t->topic));
     coll_partition_t *p = tp ? coll_cluster_partition(tp, t->partition) : NULL;
-    return partition_here(cl, p) ? p->log : NULL;
+    return partition_here(t->sink->host, p) ? p->log : NULL;
 }
 
 /*
@@ -1016,7 +1010,7 @@ static void batch_delivered(task_t *t)
     sink_t *s = t->sink;
     t->delivered = true;
     if (t->dlq_offset >= 0) {
-        coll_cluster_t *cl = s->host->server->cluster;
+        coll_cluster_t *cl = s->host->env.cluster;
         const char *dl = s->conf->dead_letter_topic;
         coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
         coll_partition_t *p = tp ? coll_cluster_partition(tp, t->dlq_partition) : NULL;
@@ -1036,7 +1030,7 @@ static void batch_delivered(task_t *t)
 static int dlq_write(task_t *t, size_t i, const char *why)
 {
     sink_t *s = t->sink;
-    coll_cluster_t *cl = s->host->server->cluster;
+    coll_cluster_t *cl = s->host->env.cluster;
     const char *dl = s->conf->dead_letter_topic;
     coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
     if (!tp) {
@@ -1052,7 +1046,7 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     }
     int32_t pi = t->partition % tp->npartitions;
     coll_partition_t *p = coll_cluster_partition(tp, pi);
-    if (!partition_here(t->sink->host->server->cluster, p)) {
+    if (!partition_here(t->sink->host, p)) {
         return TRIB_ESTATE;
     }
     const trib_sink_record_t *r = &t->b.recs[i];
@@ -1085,11 +1079,6 @@ static int dlq_write(task_t *t, size_t i, const char *why)
         hs[k].key = trib_record_bytes(names[j], (int32_t)strlen(names[j]));
         hs[k].value = trib_record_bytes(vals[j], (int32_t)strlen(vals[j]));
     }
-    trib_buf_t out;
-    trib_buf_init(&out);
-    trib_batch_opts_t o;
-    trib_batch_opts_init(&o);
-    trib_batch_builder_t bb;
     trib_record_in_t in;
     memset(&in, 0, sizeof(in));
     in.key = r->key;
@@ -1097,34 +1086,12 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     in.timestamp = r->timestamp;
     in.headers = hs;
     in.header_count = k;
-    int rc = trib_batch_builder_init(&bb, &out, &o);
+    coll_append_info_t info;
+    int rc = s->host->env.append(p, &in, 1, &info);
     if (rc == 0) {
-        rc = trib_batch_builder_add(&bb, &in);
+        t->dlq_offset = info.last_offset;
+        t->dlq_partition = pi;
     }
-    if (rc == 0) {
-        rc = trib_batch_builder_finish(&bb);
-    }
-    trib_batch_builder_fini(&bb);
-    size_t len = 0;
-    const uint8_t *flat = rc == 0 ? trib_buf_flatten(&out, &len) : NULL;
-    uint8_t *data = flat ? malloc(len) : NULL;
-    if (rc == 0 && !data) {
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        memcpy(data, flat, len);
-        coll_append_info_t info;
-        rc = coll_log_append(p->log, data, len, p->leader_epoch, COLL_APPEND_CRC_VERIFIED, &info);
-        if (rc == 0) {
-            if (coll_prt(p)) {
-                coll_prt_appended(coll_prt(p), len);
-            }
-            t->dlq_offset = info.last_offset;
-            t->dlq_partition = pi;
-        }
-    }
-    free(data);
-    trib_buf_fini(&out);
     free(hs);
     if (rc == 0) {
         counter_add(s, "records_dead_lettered", 1);
@@ -1423,7 +1390,7 @@ static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
 static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
 {
     coll_partition_t *p = coll_cluster_partition(tp, partition);
-    if (!partition_here(s->host->server->cluster, p)) {
+    if (!partition_here(s->host, p)) {
         return false;
     }
     task_t *t = calloc(1, sizeof(*t));
@@ -1453,7 +1420,7 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
 
 static void discover(coll_sinks_t *h)
 {
-    coll_cluster_t *cl = h->server->cluster;
+    coll_cluster_t *cl = h->env.cluster;
     size_t n = coll_cluster_topic_count(cl);
     size_t np = coll_cluster_partition_count(cl);
     /* The topic scan is O(partitions x tasks): only when the counts moved. */
@@ -1615,7 +1582,7 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref,
     s->rl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
     snprintf(s->member_id, sizeof(s->member_id), "sink-%s-%" PRId32, c->name,
-             coll_cluster_node_id(h->server->cluster));
+             coll_cluster_node_id(h->env.cluster));
     int rc = trib_sink_plugin_load(c->type, NULL, &s->plugin, err);
     if (rc != 0) {
         goto fail;
@@ -1709,7 +1676,7 @@ static void timer_closed(uv_handle_t *hd)
     }
 }
 
-int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t *cfg,
+int coll_sinks_start(uv_loop_t *loop, const coll_sinks_env_t *env, trib_config_t *cfg,
                      const coll_sink_conf_t *sinks, size_t n, coll_sinks_t **out, trib_error_t *err)
 {
     *out = NULL;
@@ -1718,7 +1685,7 @@ int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t 
         return trib_error_set(err, -ENOMEM, "out of memory");
     }
     h->loop = loop;
-    h->server = server;
+    h->env = *env;
     h->base = calloc(1, sizeof(*h->base));
     if (!h->base) {
         free(h);

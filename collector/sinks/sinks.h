@@ -60,7 +60,7 @@ typedef struct coll_sink_conf {
     trib_config_map_t options;
 } coll_sink_conf_t;
 
-/* The rows of one `sinks:` element (collector/server/conf.c embeds them). */
+/* The rows of one `sinks:` element (collector/conf.c embeds them). */
 extern const trib_config_option_t coll_sink_conf_schema[];
 
 /*
@@ -72,15 +72,35 @@ extern const trib_config_option_t coll_sink_conf_schema[];
 int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n);
 
 typedef struct coll_sinks coll_sinks_t;
-struct coll_server;
+struct coll_cluster;
+struct coll_groups;
+struct coll_partition;
+struct coll_append_info;
+struct trib_record_in;
+
+/*
+ * What the sink host uses of the broker it runs in (main.c wires it from
+ * the server): the cluster metadata, the group coordinator its sinks are
+ * members of, and the partition's one append path (server/partition.h)
+ * for the dead-letter topics: writable() says whether this node may read
+ * and write a partition now (it leads it), append() writes records as
+ * its leader (coll_prt_writable(), coll_prt_append_records()).
+ */
+typedef struct coll_sinks_env {
+    struct coll_cluster *cluster;
+    struct coll_groups *groups;
+    bool (*writable)(const struct coll_cluster *cl, const struct coll_partition *p);
+    int (*append)(struct coll_partition *p, const struct trib_record_in *recs, size_t n,
+                  struct coll_append_info *info);
+} coll_sinks_env_t;
 
 /*
  * Starts every sink: loads its plugin, applies its options (into cfg,
  * which must outlive the host), starts its workers and the task timer.
- * The configuration must have passed coll_sinks_check(). Returns 0 or an
- * error with err set; nothing is left running on error.
+ * env is copied. The configuration must have passed coll_sinks_check().
+ * Returns 0 or an error with err set; nothing is left running on error.
  */
-int coll_sinks_start(uv_loop_t *loop, struct coll_server *server, trib_config_t *cfg,
+int coll_sinks_start(uv_loop_t *loop, const coll_sinks_env_t *env, trib_config_t *cfg,
                      const coll_sink_conf_t *sinks, size_t n, coll_sinks_t **out,
                      trib_error_t *err);
 

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "storage/storage_int.h"
+#include "tributary/kafka_error.h"
 #include "tributary/log.h"
 
 void coll_storage_config_init(coll_storage_config_t *c)
@@ -1460,4 +1461,34 @@ int coll_storage_close(coll_storage_t *st, coll_storage_close_cb cb, void *arg)
     uv_timer_stop(&st->tick);
     close_step(st);
     return 0;
+}
+
+int16_t coll_kafka_error_from(int rc)
+{
+    switch (rc) {
+    case 0:
+        return TRIB_KAFKA_NONE;
+    case -ERANGE:
+        return TRIB_KAFKA_OFFSET_OUT_OF_RANGE;
+    case TRIB_ETOO_LARGE:
+        return TRIB_KAFKA_MESSAGE_TOO_LARGE;
+    case TRIB_ECRC:
+    case TRIB_EMALFORMED:
+    case TRIB_ETRUNCATED:
+    case TRIB_EUNSUPPORTED_VERSION:
+        return TRIB_KAFKA_CORRUPT_MESSAGE;
+    case TRIB_ENOT_FOUND:
+        return TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
+    case -EROFS:
+    case -EIO:
+    case -ENOSPC:
+    case -EDQUOT:
+        return TRIB_KAFKA_KAFKA_STORAGE_ERROR;
+    case -ECANCELED:
+        return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
+    case TRIB_ESTATE:
+        return TRIB_KAFKA_BROKER_NOT_AVAILABLE;
+    default:
+        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+    }
 }

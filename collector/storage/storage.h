@@ -436,4 +436,11 @@ int coll_log_compact(coll_log_t *log, coll_log_done_cb cb, void *arg);
 /* Offset up to which the log has been compacted (the cleaner checkpoint). */
 int64_t coll_log_cleaner_offset(const coll_log_t *log);
 
+/*
+ * The Kafka error code (tributary/kafka_error.h) a client is given for a
+ * local error of the storage (a full disk: KAFKA_STORAGE_ERROR ...);
+ * UNKNOWN_SERVER_ERROR for anything unexpected.
+ */
+int16_t coll_kafka_error_from(int rc);
+
 #endif

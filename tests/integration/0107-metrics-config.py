@@ -4,7 +4,8 @@
 
 After a kcat round trip the metrics endpoint shows requests by API, bytes and
 records in and out, latency histograms and the partition's offsets and size;
-/health answers 200 and unknown paths 404. The ready file has exactly the
+an offset commit counts in __consumer_offsets' partition counters but not in
+the Produce totals; /health answers 200 and unknown paths 404. The ready file has exactly the
 `kafka HOST:PORT` and `metrics HOST:PORT` lines. --check-config accepts the
 shipped conf/collector.yaml (exit 0) and reports a bad file as
 file:line:col errors (exit 2). --metrics off writes `metrics off`.
@@ -84,6 +85,24 @@ def main(c):
             raise TestFailure("%s{%s} is not positive" % (name, labels))
     if 'tributary_request_duration_seconds_bucket{api="Produce",le="+Inf"}' not in text:
         raise TestFailure("no Produce latency histogram")
+    # The group coordinator writes through the partition's append path: its
+    # records count in __consumer_offsets' partition counters, and not in the
+    # totals of what clients produced.
+    from confluent_kafka import Consumer, TopicPartition
+    cons = Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g0107",
+                     "enable.auto.commit": False})
+    try:
+        cons.commit(offsets=[TopicPartition("m", 0, 3)], asynchronous=False)
+    finally:
+        cons.close()
+    _, text = get("http://%s/metrics" % c.metrics)
+    prefix = 'tributary_partition_records_in_total{topic="__consumer_offsets",'
+    stored = sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(prefix))
+    if stored < 1:
+        raise TestFailure("the offset commit is not counted in __consumer_offsets' partitions")
+    if sample(text, "tributary_records_in_total") != 3:
+        raise TestFailure("tributary_records_in_total counts the coordinator's records: %g"
+                          % sample(text, "tributary_records_in_total"))
     conn = Conn(c.bootstrap)
     conn.produce("m", 9, batch(1))  # an error, counted by code
     conn.close()

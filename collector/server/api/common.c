@@ -8,36 +8,6 @@
 #include <errno.h>
 #include <string.h>
 
-int16_t coll_kafka_error_from(int rc)
-{
-    switch (rc) {
-    case 0:
-        return TRIB_KAFKA_NONE;
-    case -ERANGE:
-        return TRIB_KAFKA_OFFSET_OUT_OF_RANGE;
-    case TRIB_ETOO_LARGE:
-        return TRIB_KAFKA_MESSAGE_TOO_LARGE;
-    case TRIB_ECRC:
-    case TRIB_EMALFORMED:
-    case TRIB_ETRUNCATED:
-    case TRIB_EUNSUPPORTED_VERSION:
-        return TRIB_KAFKA_CORRUPT_MESSAGE;
-    case TRIB_ENOT_FOUND:
-        return TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
-    case -EROFS:
-    case -EIO:
-    case -ENOSPC:
-    case -EDQUOT:
-        return TRIB_KAFKA_KAFKA_STORAGE_ERROR;
-    case -ECANCELED:
-        return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
-    case TRIB_ESTATE:
-        return TRIB_KAFKA_BROKER_NOT_AVAILABLE;
-    default:
-        return TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    }
-}
-
 coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int16_t *error)
 {
     *error = TRIB_KAFKA_NONE;
@@ -122,4 +92,54 @@ void coll_req_endpoint(coll_req_t *r, int32_t node, trib_kstr_t *host, int32_t *
         *host = trib_kstr(l->adv_host);
         *port = l->adv_port;
     }
+}
+
+/* ---- calls to the group coordinator ---- */
+
+static void *gcall_alloc(coll_gcall_t *c, size_t n)
+{
+    return coll_req_alloc(c->req, n);
+}
+
+static void gcall_note_error(coll_gcall_t *c, int16_t code)
+{
+    coll_req_note_error(c->req, code);
+}
+
+static void gcall_respond(coll_gcall_t *c, const trib_kafka_codec_t *codec, const void *resp)
+{
+    coll_req_respond(c->req, codec, resp);
+}
+
+static void gcall_reject(coll_gcall_t *c, const char *why)
+{
+    coll_req_reject(c->req, "%s", why);
+}
+
+static const coll_gcall_ops_t gcall_ops = {gcall_alloc, gcall_note_error, gcall_respond,
+                                           gcall_reject};
+
+/* The request is freed (answered, or its connection gone): a parked call is forgotten. */
+static void gcall_free(coll_req_t *r)
+{
+    coll_group_call_gone(r->ctx);
+    r->ctx = NULL;
+    r->ctx_free = NULL;
+}
+
+coll_gcall_t *coll_req_gcall(coll_req_t *r)
+{
+    coll_gcall_t *c = coll_req_alloc(r, sizeof(*c));
+    if (!c) {
+        return NULL;
+    }
+    c->ops = &gcall_ops;
+    c->req = r;
+    c->body = r->body;
+    c->version = r->api_version;
+    c->client_id = r->hdr.client_id;
+    c->peer = r->conn->peer;
+    r->ctx = c;
+    r->ctx_free = gcall_free;
+    return c;
 }

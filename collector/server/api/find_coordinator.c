@@ -18,7 +18,7 @@
 
 #include <string.h>
 
-#include "group/group_int.h"
+#include "group/group.h"
 #include "kafka/gen/kafka_messages.h"
 
 /* A coordinator's node id and endpoint, copied into the request's arena. */

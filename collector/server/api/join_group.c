@@ -21,5 +21,10 @@
 
 void coll_api_join_group(coll_req_t *r)
 {
-    coll_group_join(r->srv->groups, r);
+    coll_gcall_t *c = coll_req_gcall(r);
+    if (!c) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    coll_group_join(r->srv->groups, c);
 }

@@ -91,15 +91,13 @@
 #include <string.h>
 
 #include "kafka/gen/kafka_messages.h"
+#include "server/partition.h"
 #include "tributary/record.h"
 
 typedef struct batch_info {
     int64_t pid;
     int16_t epoch;
     int32_t first_seq, last_seq;
-    int32_t last_offset_delta;
-    int32_t records;
-    int64_t max_ts;
 } batch_info_t;
 
 typedef struct pwait {
@@ -320,11 +318,8 @@ static int16_t validate(coll_req_t *r, coll_partition_t *p, uint8_t *data, size_
         x->pid = b.producer_id;
         x->epoch = b.producer_epoch;
         x->first_seq = b.base_sequence;
-        x->last_offset_delta = b.last_offset_delta;
         x->last_seq =
             b.base_sequence >= 0 ? coll_seq_add(b.base_sequence, b.last_offset_delta) : -1;
-        x->records = b.record_count;
-        x->max_ts = b.max_timestamp;
     }
     if (rc < 0) {
         *why = rc == TRIB_ECRC                   ? "CRC mismatch"
@@ -542,16 +537,18 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
         wait_acks(r, prt, log, out, acks, min_isr, dup->last_offset);
         return;
     }
-    int64_t now = coll_server_wall_ms();
     /*
      * LogAppendTime: the storage stamps maxTimestamp and the type bit and
      * recomputes the CRC (the one edit inside the CRC), with its clock.
+     * The partition's append path keeps the producer state, the max
+     * timestamp and the counters, and moves the high watermark.
      */
     bool log_append_time =
         t->config.v[COLL_TCFG_MESSAGE_TIMESTAMP_TYPE].i == COLL_TS_LOG_APPEND_TIME;
-    unsigned flags = COLL_APPEND_CRC_VERIFIED | (log_append_time ? COLL_APPEND_LOG_APPEND_TIME : 0);
+    unsigned flags = COLL_APPEND_CRC_VERIFIED | COLL_PRT_APPEND_PRODUCE |
+                     (log_append_time ? COLL_APPEND_LOG_APPEND_TIME : 0);
     coll_append_info_t info;
-    int rc = coll_log_append(log, data, len, p->leader_epoch, flags, &info);
+    int rc = coll_prt_append(p, data, len, flags, &info);
     if (rc != 0) {
         e = coll_kafka_error_from(rc);
         /* Storage errors are logged (rate-limited) and counted by the storage. */
@@ -565,34 +562,6 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
     out->BaseOffset = info.base_offset;
     out->LogStartOffset = info.log_start_offset;
     out->LogAppendTimeMs = log_append_time ? info.log_append_time : -1;
-
-    /* Producer state and the max timestamp, batch by batch, with the offsets just assigned. */
-    int64_t off = info.base_offset;
-    uint64_t records = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t last = off + bi[i].last_offset_delta;
-        if (bi[i].pid >= 0) {
-            coll_pbatch_t pb = {bi[i].first_seq, bi[i].last_seq, off, last};
-            if (coll_pstate_update(&prt->producers, bi[i].pid, bi[i].epoch, &pb, now) == 0) {
-                prt->snapshot_dirty = true;
-            }
-        }
-        int64_t ts = log_append_time ? info.log_append_time : bi[i].max_ts;
-        if (ts > prt->max_timestamp) {
-            prt->max_timestamp = ts;
-            prt->max_timestamp_base = off;
-            prt->snapshot_dirty = true;
-        }
-        records += (uint64_t)bi[i].records;
-        off = last + 1;
-    }
-    prt->bytes_in += len;
-    prt->records_in += records;
-    prt->batches_in += n;
-    s->metrics.bytes_in += len;
-    s->metrics.records_in += records;
-    s->metrics.batches_in += n;
-    coll_prt_appended(prt, len);
 
     wait_acks(r, prt, log, out, acks, min_isr, info.last_offset);
 }

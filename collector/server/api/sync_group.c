@@ -14,5 +14,10 @@
 
 void coll_api_sync_group(coll_req_t *r)
 {
-    coll_group_sync(r->srv->groups, r);
+    coll_gcall_t *c = coll_req_gcall(r);
+    if (!c) {
+        coll_req_reject(r, "out of memory");
+        return;
+    }
+    coll_group_sync(r->srv->groups, c);
 }

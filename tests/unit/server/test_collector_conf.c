@@ -21,7 +21,7 @@
 
 #include "cluster/topic_config.h"
 #include "cluster/zk.h"
-#include "server/conf.h"
+#include "conf.h"
 #include "tributary/log.h"
 
 static char *dump(const coll_conf_t *c)

@@ -18,7 +18,6 @@
 #include "broker_test.h"
 
 #include "group/group.h"
-#include "group/group_int.h"
 #include "server/isr.h"
 #include "server/server_int.h"
 

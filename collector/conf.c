@@ -5,7 +5,7 @@
  * explanation, in conf/collector.yaml; test_collector_conf checks that the
  * two agree.
  */
-#include "server/conf.h"
+#include "conf.h"
 
 #include <errno.h>
 #include <stddef.h>

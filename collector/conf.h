@@ -5,8 +5,8 @@
  * conf/collector.yaml documents every option with its default; a unit test
  * loads it and checks that it matches the schema's defaults exactly.
  */
-#ifndef COLLECTOR_SERVER_CONF_H
-#define COLLECTOR_SERVER_CONF_H
+#ifndef COLLECTOR_CONF_H
+#define COLLECTOR_CONF_H
 
 #include <stdbool.h>
 #include <stdint.h>
