@@ -19,76 +19,20 @@ factor 3, min.insync.replicas 2). Checks:
   4. the followers' metrics show the lag back at 0 and no invalid batches.
 Every wait is bounded; every process stops however the test ends.
 """
-import glob
 import os
-import struct
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
+from replication_scenario import (batches, metric, need_confluent_kafka, same_logs,  # noqa: E402
+                                  start_topic, state)
+from zk_cluster import Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
 TOPIC = "rep"
-
-
-def state(zk, p):
-    s = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/%d/state" % (TOPIC, p))
-    return s[0] if s else None
-
-
-def batches(broker, p):
-    """[(base offset, last offset, crc, bytes)] of every batch in the partition's segment files."""
-    out = []
-    d = os.path.join(broker.data, "%s-%d" % (TOPIC, p))
-    for path in sorted(glob.glob(os.path.join(d, "*.log"))):
-        with open(path, "rb") as f:
-            data = f.read()
-        at = 0
-        while at + 61 <= len(data):
-            base, length = struct.unpack(">qi", data[at:at + 12])
-            if length <= 0 or at + 12 + length > len(data):
-                break  # a preallocated or torn tail: not a batch
-            raw = data[at:at + 12 + length]
-            delta = struct.unpack(">i", raw[23:27])[0]
-            crc = struct.unpack(">I", raw[17:21])[0]
-            out.append((base, base + delta, crc, raw))
-            at += 12 + length
-    return out
-
-
-def metric(b, name, **labels):
-    """A sample with exactly these labels, or None."""
-    import urllib.request
-    with urllib.request.urlopen("http://%s/metrics" % b.metrics_addr, timeout=5) as r:
-        text = r.read().decode()
-    want = ",".join('%s="%s"' % kv for kv in labels.items())
-    key = "%s{%s}" % (name, want) if labels else name
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def same_logs(cl, ids, p, upto):
-    """True when every broker in ids holds the same batches below `upto` and no more."""
-    ref = None
-    for i in ids:
-        bs = [x for x in batches(cl.broker(i), p) if x[0] < upto]
-        if not bs or bs[-1][1] + 1 != upto:
-            return False
-        if ref is None:
-            ref = bs
-        elif bs != ref:
-            return False
-    return True
-
-
-def log_end(b, p):
-    return metric(b, "tributary_partition_log_end_offset", topic=TOPIC, partition=p)
 
 
 def records_in(broker, p):
@@ -115,23 +59,15 @@ def records_in(broker, p):
 
 
 def main():
-    try:
-        from confluent_kafka import Producer
-        from confluent_kafka.admin import AdminClient, NewTopic
-    except ImportError:
-        raise Skip("confluent-kafka is missing")
+    need_confluent_kafka()
+    from confluent_kafka import Producer
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
-        cl.start()
-        ids = [1, 2, 3]
-        cl.wait_controller(ids)
-        a = AdminClient({"bootstrap.servers": cl.bootstrap(), "socket.timeout.ms": 10000})
-        fs = a.create_topics([NewTopic(TOPIC, 2, 3, config={"min.insync.replicas": "2"})],
-                             request_timeout=60)
-        fs[TOPIC].result(timeout=90)
+        ids = start_topic(cl, TOPIC, 2)
+        brokers = [cl.broker(i) for i in ids]
         zk = cl.zk.reader()
         try:
             wait_for("both partitions led", lambda: all(
-                (state(zk, p) or {}).get("leader", -1) > 0 for p in (0, 1)), BOUND)
+                (state(zk, TOPIC, p) or {}).get("leader", -1) > 0 for p in (0, 1)), BOUND)
 
             # 1. acks=all with idempotence; every replica ends with the same batches.
             acked, failed = [], []
@@ -150,22 +86,22 @@ def main():
                   "first run: %d acknowledged, %d failed (%s), %d left"
                   % (len(acked), len(failed), failed[:3], left))
             for p in (0, 1):
-                st = state(zk, p)
+                st = state(zk, TOPIC, p)
                 leader = cl.broker(st["leader"])
                 hw = metric(leader, "tributary_partition_high_watermark", topic=TOPIC,
                             partition=p)
                 check(hw and hw > 0, "partition %d: leader's HW %s" % (p, hw))
                 wait_for("partition %d: three identical logs up to %d" % (p, hw),
-                         lambda: same_logs(cl, ids, p, int(hw)), BOUND)
+                         lambda: same_logs(brokers, TOPIC, int(hw), p), BOUND)
                 for i in ids:
                     wait_for("broker %d reports partition %d's HW %d" % (i, p, hw),
                              lambda: metric(cl.broker(i), "tributary_partition_high_watermark",
                                             topic=TOPIC, partition=p) == hw, BOUND)
                 log("partition %d: %d batches, identical on brokers %s, HW %d"
-                    % (p, len(batches(leader, p)), ids, hw))
+                    % (p, len(batches(leader, TOPIC, p)), ids, hw))
 
             # 2. The leader of partition 0 dies while a producer keeps going.
-            st0 = state(zk, 0)
+            st0 = state(zk, TOPIC, 0)
             victim = st0["leader"]
             log("partition 0: leader %d, epoch %d, isr %s" % (victim, st0["leader_epoch"],
                                                              st0["isr"]))
@@ -200,8 +136,8 @@ def main():
                          BOUND)
                 check(produce_loop.error is None, "the producer failed: %s" % produce_loop.error)
                 cl.broker(victim).kill("KILL")
-                wait_for("a new leader for partition 0", lambda: (lambda s: s and s["leader"] not in
-                                                                  (-1, victim) and s)(state(zk, 0)),
+                wait_for("a new leader for partition 0", lambda: (
+                    lambda s: s and s["leader"] not in (-1, victim) and s)(state(zk, TOPIC, 0)),
                          BOUND)
                 n_at_failover = len(acked2)
                 wait_for("acks after the failover", lambda: len(acked2) > n_at_failover + 200,
@@ -210,7 +146,7 @@ def main():
                 # 3. The killed broker comes back at once and rejoins.
                 cl.broker(victim).start()
                 wait_for("broker %d back in partition 0's ISR" % victim,
-                         lambda: victim in (state(zk, 0) or {}).get("isr", []), BOUND)
+                         lambda: victim in (state(zk, TOPIC, 0) or {}).get("isr", []), BOUND)
                 n_back = len(acked2)
                 wait_for("acks after the rejoin", lambda: len(acked2) > n_back + 100, BOUND)
             finally:
@@ -222,13 +158,13 @@ def main():
             check(not failed2, "%d records failed" % len(failed2))
             log("second run: %d records acknowledged across the failover" % len(acked2))
 
-            st0 = state(zk, 0)
+            st0 = state(zk, TOPIC, 0)
             new_leader = cl.broker(st0["leader"])
             hw0 = metric(new_leader, "tributary_partition_high_watermark", topic=TOPIC,
                          partition=0)
             wait_for("partition 0: three identical logs after the rejoin", lambda: same_logs(
-                cl, ids, 0, int(metric(new_leader, "tributary_partition_high_watermark",
-                                       topic=TOPIC, partition=0))), BOUND)
+                brokers, TOPIC, int(metric(new_leader, "tributary_partition_high_watermark",
+                                           topic=TOPIC, partition=0))), BOUND)
             seen = records_in(new_leader, 0)
             lost = [v for v in acked2 if v not in seen]
             dups = [v for v, k in seen.items() if k > 1]
@@ -245,10 +181,11 @@ def main():
                 check(metric(b, "tributary_replica_invalid_batches_total") in (0.0, None),
                       "broker %d refused fetched batches" % i)
                 for p in (0, 1):
-                    if state(zk, p)["leader"] != i:
+                    if state(zk, TOPIC, p)["leader"] != i:
                         wait_for("broker %d's lag on partition %d back to 0" % (i, p),
                                  lambda: metric(b, "tributary_replica_follower_lag", topic=TOPIC,
-                                                partition=p, leader=state(zk, p)["leader"]) == 0,
+                                                partition=p,
+                                                leader=state(zk, TOPIC, p)["leader"]) == 0,
                                  BOUND)
             log("truncations: %s" % {i: metric(cl.broker(i), "tributary_replica_truncations_total")
                                      for i in ids})

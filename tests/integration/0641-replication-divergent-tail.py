@@ -19,116 +19,36 @@ tail that the new leader lacks (a follower may have fetched the tail's
 first batch before the pause took hold: that one is the new leader's too),
 and L's truncation metric counted the cut.
 """
-import glob
 import os
-import struct
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from replication_scenario import (metric, need_confluent_kafka, produce, same_logs,  # noqa: E402
+                                  start_topic, state, values_in)
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
+from zk_cluster import Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
 TOPIC = "div"
 
 
-def state(zk):
-    s = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/0/state" % TOPIC)
-    return s[0] if s else None
-
-
-def batches(broker):
-    out = []
-    d = os.path.join(broker.data, "%s-0" % TOPIC)
-    for path in sorted(glob.glob(os.path.join(d, "*.log"))):
-        with open(path, "rb") as f:
-            data = f.read()
-        at = 0
-        while at + 61 <= len(data):
-            base, length = struct.unpack(">qi", data[at:at + 12])
-            if length <= 0 or at + 12 + length > len(data):
-                break
-            raw = data[at:at + 12 + length]
-            out.append((base, base + struct.unpack(">i", raw[23:27])[0],
-                        struct.unpack(">I", raw[17:21])[0], raw))
-            at += 12 + length
-    return out
-
-
-def metric(b, name, **labels):
-    import urllib.request
-    with urllib.request.urlopen("http://%s/metrics" % b.metrics_addr, timeout=5) as r:
-        text = r.read().decode()
-    want = ",".join('%s="%s"' % kv for kv in labels.items())
-    key = "%s{%s}" % (name, want) if labels else name
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def produce(bootstrap, values, acks):
-    from confluent_kafka import Producer
-    acked, failed = [], []
-    p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 2,
-                  "message.timeout.ms": 60000, "enable.idempotence": False,
-                  "retries": 1000 if acks == "all" else 0})
-    for i, v in enumerate(values):
-        p.produce(TOPIC, value=v, partition=0,
-                  callback=lambda err, m: (failed if err else acked).append(m.value()))
-        if i % 20 == 19:
-            p.flush(90)  # batches of 20: a paused follower can hold at most the first
-    left = p.flush(90)
-    return acked, failed, left
-
-
-def values_in(broker):
-    """Every record value in the broker's log (the batches are uncompressed: read them)."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "chk-%f" % time.time(),
-                  "enable.auto.commit": False})
-    try:
-        hw = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=15)[1]
-        c.assign([TopicPartition(TOPIC, 0, 0)])
-        out, pos = [], 0
-        deadline = time.monotonic() + 60
-        while pos < hw and time.monotonic() < deadline:
-            m = c.poll(1.0)
-            if m is None or m.error():
-                continue
-            out.append(m.value())
-            pos = m.offset() + 1
-        check(pos >= hw, "read %d of %d records" % (pos, hw))
-        return out
-    finally:
-        c.close()
-
-
 def main():
-    try:
-        from confluent_kafka.admin import AdminClient, NewTopic
-    except ImportError:
-        raise Skip("confluent-kafka is missing")
+    need_confluent_kafka()
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
-        cl.start()
-        ids = [1, 2, 3]
-        cl.wait_controller(ids)
-        a = AdminClient({"bootstrap.servers": cl.bootstrap(), "socket.timeout.ms": 10000})
-        a.create_topics([NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})],
-                        request_timeout=60)[TOPIC].result(timeout=90)
+        ids = start_topic(cl, TOPIC)
         zk = cl.zk.reader()
         try:
             st = wait_for("led with all three in the ISR", lambda: (
-                lambda s: s and s["leader"] > 0 and len(s["isr"]) == 3 and s)(state(zk)), BOUND)
+                lambda s: s and s["leader"] > 0 and len(s["isr"]) == 3 and s)(state(zk, TOPIC)),
+                BOUND)
             L = st["leader"]
             followers = [i for i in ids if i != L]
             log("leader %d (epoch %d), followers %s" % (L, st["leader_epoch"], followers))
 
             # 1. Committed records everywhere.
             first = [b"committed-%d" % i for i in range(300)]
-            acked, failed, left = produce(cl.bootstrap(), first, "all")
+            acked, failed, left = produce(cl.bootstrap(), TOPIC, first, "all")
             check(len(acked) == 300 and not failed and left == 0,
                   "acks=all: %d acked, %d failed, %d left" % (len(acked), len(failed), left))
             hw = int(metric(cl.broker(L), "tributary_partition_high_watermark", topic=TOPIC,
@@ -143,7 +63,7 @@ def main():
                 cl.broker(f).pause()
             try:
                 tail = [b"tail-%d" % i for i in range(200)]
-                acked1, failed1, left1 = produce(cl.broker(L).bootstrap, tail, "1")
+                acked1, failed1, left1 = produce(cl.broker(L).bootstrap, TOPIC, tail, "1")
                 check(len(acked1) == 200, "acks=1 on the lone leader: %d acked, %s failed"
                       % (len(acked1), failed1[:2]))
                 l_end = metric(cl.broker(L), "tributary_partition_log_end_offset",
@@ -157,32 +77,26 @@ def main():
 
             # 3. A new leader from the ISR, and acks=all records at the tail's offsets.
             st2 = wait_for("a new leader", lambda: (
-                lambda s: s and s["leader"] in followers and s)(state(zk)), BOUND)
+                lambda s: s and s["leader"] in followers and s)(state(zk, TOPIC)), BOUND)
             check(st2["leader_epoch"] > st["leader_epoch"], "epoch %d -> %d"
                   % (st["leader_epoch"], st2["leader_epoch"]))
             N = cl.broker(st2["leader"])
             second = [b"after-%d" % i for i in range(400)]
             live = ",".join(cl.broker(f).bootstrap for f in followers)
-            acked2, failed2, left2 = produce(live, second, "all")
+            acked2, failed2, left2 = produce(live, TOPIC, second, "all")
             check(len(acked2) == 400 and left2 == 0, "acks=all after the failover: %d acked, "
                   "%d failed, %d left" % (len(acked2), len(failed2), left2))
             log("new leader %d at epoch %d" % (st2["leader"], st2["leader_epoch"]))
 
             # 4. The old leader returns and must cut its tail by epoch.
             cl.broker(L).start()
-            wait_for("broker %d back in the ISR" % L, lambda: L in (state(zk) or {}).get(
+            wait_for("broker %d back in the ISR" % L, lambda: L in (state(zk, TOPIC) or {}).get(
                 "isr", []), BOUND)
             end = int(metric(N, "tributary_partition_high_watermark", topic=TOPIC, partition=0))
-
-            def same():
-                ref = [x for x in batches(N) if x[0] < end]
-                if not ref or ref[-1][1] + 1 != end:
-                    return False
-                return all([x for x in batches(cl.broker(i)) if x[0] < end] == ref
-                           for i in ids)
-            wait_for("three identical logs up to %d" % end, same, BOUND)
-            vals = values_in(cl.broker(L))
-            nvals = values_in(N)
+            wait_for("three identical logs up to %d" % end, lambda: same_logs(
+                [cl.broker(i) for i in ids], TOPIC, end), BOUND)
+            vals = values_in(cl.broker(L), TOPIC)
+            nvals = values_in(N, TOPIC)
             # A follower may have fetched the tail's first batch before the pause took hold:
             # then it is part of the new leader's log too, and stays. The rest is cut.
             kept = [v for v in vals if v.startswith(b"tail-")]

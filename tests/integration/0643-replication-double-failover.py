@@ -31,156 +31,54 @@ checked while running and by tributary-replica-check (--upto end) after
 SIGTERM; every acks=all record (R0, R3) is there once on every replica; no
 record of T2 is left anywhere; B's truncation metric counted the cut.
 """
-import glob
-import json
 import os
-import struct
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import BIN_DIR, SKIP, Skip, TestFailure, log  # noqa: E402
+from replication_scenario import (leo, log_has, metric, move, need_confluent_kafka,  # noqa: E402
+                                  produce, replica_check, same_logs, start_topic, state, values_in)
+from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
 from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
 TOPIC = "dfo"
-STATE = CHROOT + "/brokers/topics/%s/partitions/0/state" % TOPIC
-REPLICA_CHECK = os.path.join(BIN_DIR, "tributary-replica-check")
-
-
-def state(zk):
-    s = zk.get_json(STATE)
-    return s[0] if s else None
-
-
-def move(zk, leader, isr=None):
-    """Plays the controller: `leader` leads at leader epoch + 1 (the ISR unchanged, or isr)."""
-    st, ver = zk.get_json(STATE)
-    new = dict(st, leader=leader, leader_epoch=st["leader_epoch"] + 1,
-               isr=st["isr"] if isr is None else isr)
-    check(zk.set(STATE, json.dumps(new).encode(), ver), "the test's state write was refused")
-    return new["leader_epoch"]
-
-
-def batches(broker):
-    out = []
-    d = os.path.join(broker.data, "%s-0" % TOPIC)
-    for path in sorted(glob.glob(os.path.join(d, "*.log"))):
-        with open(path, "rb") as f:
-            data = f.read()
-        at = 0
-        while at + 61 <= len(data):
-            base, length = struct.unpack(">qi", data[at:at + 12])
-            if length <= 0 or at + 12 + length > len(data):
-                break
-            raw = data[at:at + 12 + length]
-            out.append((base, base + struct.unpack(">i", raw[23:27])[0],
-                        struct.unpack(">I", raw[17:21])[0], raw))
-            at += 12 + length
-    return out
-
-
-def metric(b, name, **labels):
-    import urllib.request
-    with urllib.request.urlopen("http://%s/metrics" % b.metrics_addr, timeout=5) as r:
-        text = r.read().decode()
-    want = ",".join('%s="%s"' % kv for kv in labels.items())
-    key = "%s{%s}" % (name, want) if labels else name
-    for line in text.splitlines():
-        if line.startswith(key + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
-def leo(b):
-    return metric(b, "tributary_partition_log_end_offset", topic=TOPIC, partition=0)
-
-
-def produce(bootstrap, values, acks):
-    from confluent_kafka import Producer
-    acked, failed = [], []
-    p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 2,
-                  "message.timeout.ms": 60000, "enable.idempotence": False,
-                  "retries": 1000 if acks == "all" else 0})
-    for i, v in enumerate(values):
-        p.produce(TOPIC, value=v, partition=0,
-                  callback=lambda err, m: (failed if err else acked).append(m.value()))
-        if i % 20 == 19:
-            p.flush(90)
-    left = p.flush(90)
-    return acked, failed, left
-
-
-def values_in(broker):
-    """Every record value in the broker's log up to its high watermark."""
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "chk-%f" % time.time(),
-                  "enable.auto.commit": False})
-    try:
-        hw = c.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=15)[1]
-        c.assign([TopicPartition(TOPIC, 0, 0)])
-        out, pos = [], 0
-        deadline = time.monotonic() + 60
-        while pos < hw and time.monotonic() < deadline:
-            m = c.poll(1.0)
-            if m is None or m.error():
-                continue
-            out.append(m.value())
-            pos = m.offset() + 1
-        check(pos >= hw, "read %d of %d records" % (pos, hw))
-        return out
-    finally:
-        c.close()
-
-
-def log_has(b, text):
-    return text in b.log_text()
 
 
 def main():
-    try:
-        from confluent_kafka.admin import AdminClient, NewTopic
-    except ImportError:
-        raise Skip("confluent-kafka is missing")
+    need_confluent_kafka()
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
-        cl.start()
-        ids = [1, 2, 3]
-        cl.wait_controller(ids)
-        a = AdminClient({"bootstrap.servers": cl.bootstrap(), "socket.timeout.ms": 10000})
-        a.create_topics([NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})],
-                        request_timeout=60)[TOPIC].result(timeout=90)
+        start_topic(cl, TOPIC)
         zk = cl.zk.reader()
         try:
             replicas = zk.get_json(CHROOT + "/brokers/topics/%s" % TOPIC)[0]["partitions"]["0"]
             st = wait_for("led by its first replica with all three in the ISR", lambda: (
                 lambda s: s and s["leader"] == replicas[0] and len(s["isr"]) == 3 and s)(
-                    state(zk)), BOUND)
+                    state(zk, TOPIC)), BOUND)
             A, B, C = (cl.broker(i) for i in replicas)
             e0 = st["leader_epoch"]
             log("replicas A=%d B=%d C=%d; A leads at epoch %d" % (A.id, B.id, C.id, e0))
 
             # 1. R0 everywhere.
             r0 = [b"r0-%d" % i for i in range(200)]
-            acked, failed, left = produce(cl.bootstrap(), r0, "all")
+            acked, failed, left = produce(cl.bootstrap(), TOPIC, r0, "all")
             check(len(acked) == len(r0) and not failed and left == 0,
                   "acks=all R0: %d acked, %d failed, %d left" % (len(acked), len(failed), left))
-            end0 = int(leo(A))
+            end0 = int(leo(A, TOPIC))
             for b in (B, C):
-                wait_for("broker %d at %d" % (b.id, end0), lambda: leo(b) == end0, BOUND)
+                wait_for("broker %d at %d" % (b.id, end0), lambda: leo(b, TOPIC) == end0, BOUND)
 
             # 2. A leads again at e1 and writes T1, which B never gets.
             t1 = [b"t1-%d" % i for i in range(100)]
             B.pause()
             try:
-                e1 = move(zk, A.id)
+                e1 = move(zk, TOPIC, A.id)
                 wait_for("A leads at epoch %d" % e1,
                          lambda: log_has(A, "%s-0: leader at epoch %d " % (TOPIC, e1)), BOUND)
-                acked1, failed1, left1 = produce(A.bootstrap, t1, "1")
+                acked1, failed1, left1 = produce(A.bootstrap, TOPIC, t1, "1")
                 check(len(acked1) == len(t1), "acks=1 T1 on A: %d acked, %s failed"
                       % (len(acked1), failed1[:2]))
-                end1 = int(leo(A))
+                end1 = int(leo(A, TOPIC))
                 check(end1 == end0 + len(t1), "A's log end %d after T1 (R0 ended at %d)"
                       % (end1, end0))
                 # 3. B leads at e2, writes T2 that nobody fetches, and dies.
@@ -190,13 +88,13 @@ def main():
                 B.resume()
             t2 = [b"t2-%d" % i for i in range(200)]
             try:
-                e2 = move(zk, B.id)
+                e2 = move(zk, TOPIC, B.id)
                 wait_for("B leads at epoch %d" % e2,
                          lambda: log_has(B, "%s-0: leader at epoch %d " % (TOPIC, e2)), BOUND)
-                acked2, failed2, left2 = produce(B.bootstrap, t2, "1")
+                acked2, failed2, left2 = produce(B.bootstrap, TOPIC, t2, "1")
                 check(len(acked2) == len(t2), "acks=1 T2 on B: %d acked, %s failed"
                       % (len(acked2), failed2[:2]))
-                end2 = int(leo(B))
+                end2 = int(leo(B, TOPIC))
                 check(end2 == end0 + len(t2), "B's log end %d after T2 (R0 ended at %d)"
                       % (end2, end0))
                 B.kill("KILL")
@@ -209,10 +107,10 @@ def main():
             # 4. The controller elects A; acks=all records R3 go to A and C.
             st3 = wait_for("the controller elects A", lambda: (
                 lambda s: s and s["leader"] == A.id and s["leader_epoch"] > e2 and s)(
-                    state(zk)), BOUND)
+                    state(zk, TOPIC)), BOUND)
             e3 = st3["leader_epoch"]
             r3 = [b"r3-%d" % i for i in range(300)]
-            acked3, failed3, left3 = produce("%s,%s" % (A.bootstrap, C.bootstrap), r3, "all")
+            acked3, failed3, left3 = produce("%s,%s" % (A.bootstrap, C.bootstrap), TOPIC, r3, "all")
             check(len(acked3) == len(r3) and left3 == 0, "acks=all R3 at epoch %d: %d acked, "
                   "%d failed (%s), %d left" % (e3, len(acked3), len(failed3), failed3[:2], left3))
             log("A leads at epoch %d; R3 acknowledged" % e3)
@@ -221,18 +119,13 @@ def main():
             wait_for("B's registration expires",
                      lambda: zk.get(CHROOT + "/brokers/ids/%d" % B.id) is None, BOUND)
             B.start()
-            wait_for("B back in the ISR", lambda: B.id in (state(zk) or {}).get("isr", []),
+            wait_for("B back in the ISR", lambda: B.id in (state(zk, TOPIC) or {}).get("isr", []),
                      BOUND)
             end = int(metric(A, "tributary_partition_high_watermark", topic=TOPIC, partition=0))
-
-            def same():
-                ref = [x for x in batches(A) if x[0] < end]
-                if not ref or ref[-1][1] + 1 != end:
-                    return False
-                return all([x for x in batches(b) if x[0] < end] == ref for b in (B, C))
-            wait_for("three identical logs up to %d" % end, same, BOUND)
+            wait_for("three identical logs up to %d" % end,
+                     lambda: same_logs((A, B, C), TOPIC, end), BOUND)
             for b in (A, B, C):
-                vals = values_in(b)
+                vals = values_in(b, TOPIC)
                 missing = [v for v in r0 + r3 if v not in vals]
                 check(not missing, "%d acknowledged records missing on broker %d, e.g. %s"
                       % (len(missing), b.id, missing[:3]))
@@ -249,14 +142,7 @@ def main():
         finally:
             zk.close()
 
-        for b in (A, B, C):
-            b.kill("TERM")
-        p = subprocess.run([REPLICA_CHECK, "--upto", "end", "--topic", TOPIC] +
-                           [b.data for b in (A, B, C)], capture_output=True, text=True,
-                           timeout=120)
-        check(p.returncode == 0, "tributary-replica-check exit %d:\n%s%s"
-              % (p.returncode, p.stdout, p.stderr))
-        log("tributary-replica-check: %s" % (p.stdout.strip().splitlines() or ["identical"])[-1])
+        replica_check((A, B, C), TOPIC)
 
 
 if __name__ == "__main__":

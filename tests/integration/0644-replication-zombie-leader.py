@@ -45,8 +45,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from kafka_raw import (FENCED_LEADER_EPOCH, NONE, NOT_LEADER_OR_FOLLOWER,  # noqa: E402
                        UNKNOWN_LEADER_EPOCH, Raw, fetch, fetch_recv, fetch_send, list_latest,
                        ofle, records)
+from replication_scenario import produce, start_topic, state  # noqa: E402
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
+from zk_cluster import Cluster, check, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
@@ -55,28 +56,8 @@ NAMES = {NONE: "NONE", NOT_LEADER_OR_FOLLOWER: "NOT_LEADER_OR_FOLLOWER",
          FENCED_LEADER_EPOCH: "FENCED_LEADER_EPOCH", UNKNOWN_LEADER_EPOCH: "UNKNOWN_LEADER_EPOCH"}
 
 
-def state(zk):
-    s = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/0/state" % TOPIC)
-    return s[0] if s else None
-
-
 def metric(b, name):
     return b.metrics().get('%s{topic="%s",partition="0"}' % (name, TOPIC))
-
-
-def produce(bootstrap, values, acks):
-    from confluent_kafka import Producer
-    acked, failed = [], []
-    p = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 2,
-                  "message.timeout.ms": 60000, "enable.idempotence": False,
-                  "retries": 1000 if acks == "all" else 0})
-    for i, v in enumerate(values):
-        p.produce(TOPIC, value=v, partition=0,
-                  callback=lambda err, m: (failed if err else acked).append(m.value()))
-        if i % 20 == 19:
-            p.flush(90)  # batches of 20: a paused follower can hold at most the first
-    left = p.flush(90)
-    return acked, failed, left
 
 
 def err_name(e):
@@ -142,29 +123,25 @@ def same_as(ref, got, who):
 
 def main():
     try:
-        from confluent_kafka.admin import AdminClient, NewTopic
+        import confluent_kafka  # noqa: F401
         import kafka  # noqa: F401  (lib/kafka_raw.py decodes record batches with it)
     except ImportError as e:
         raise Skip("%s is missing" % e.name)
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
-        cl.start()
-        ids = [1, 2, 3]
-        cl.wait_controller(ids)
-        a = AdminClient({"bootstrap.servers": cl.bootstrap(), "socket.timeout.ms": 10000})
-        a.create_topics([NewTopic(TOPIC, 1, 3, config={"min.insync.replicas": "2"})],
-                        request_timeout=60)[TOPIC].result(timeout=90)
+        ids = start_topic(cl, TOPIC)
         zk = cl.zk.reader()
         raws = []
         try:
             st = wait_for("led with all three in the ISR", lambda: (
-                lambda s: s and s["leader"] > 0 and len(s["isr"]) == 3 and s)(state(zk)), BOUND)
+                lambda s: s and s["leader"] > 0 and len(s["isr"]) == 3 and s)(state(zk, TOPIC)),
+                BOUND)
             L, e0 = st["leader"], st["leader_epoch"]
             followers = [i for i in ids if i != L]
             log("leader %d at epoch %d, followers %s" % (L, e0, followers))
 
             # 1. Committed records everywhere.
             A = [b"committed-%d" % i for i in range(200)]
-            acked, failed, left = produce(cl.bootstrap(), A, "all")
+            acked, failed, left = produce(cl.bootstrap(), TOPIC, A, "all")
             check(len(acked) == len(A) and not failed and left == 0,
                   "acks=all: %d acked, %d failed, %d left" % (len(acked), len(failed), left))
             hw_a = int(metric(cl.broker(L), "tributary_partition_high_watermark"))
@@ -177,7 +154,7 @@ def main():
                 cl.broker(f).pause()
             try:
                 tail = [b"tail-%d" % i for i in range(100)]
-                acked1, failed1, _ = produce(cl.broker(L).bootstrap, tail, "1")
+                acked1, failed1, _ = produce(cl.broker(L).bootstrap, TOPIC, tail, "1")
                 check(len(acked1) == len(tail), "acks=1 on the lone leader: %d acked, %s"
                       % (len(acked1), failed1[:2]))
                 l_end = int(metric(cl.broker(L), "tributary_partition_log_end_offset"))
@@ -190,8 +167,8 @@ def main():
 
             # 3. A new leader; it and the other follower check the epoch.
             st1 = wait_for("a new leader without %d in the ISR" % L, lambda: (
-                lambda s: s and s["leader"] in followers and L not in s["isr"] and s)(state(zk)),
-                BOUND)
+                lambda s: s and s["leader"] in followers and L not in s["isr"] and s)(
+                    state(zk, TOPIC)), BOUND)
             N, e1 = st1["leader"], st1["leader_epoch"]
             G = [f for f in followers if f != N][0]
             check(e1 > e0, "leader epoch %d -> %d" % (e0, e1))
@@ -214,7 +191,7 @@ def main():
             # 4. Committed records at the offsets of L's tail.
             B = [b"after-%d" % i for i in range(200)]
             live = ",".join(cl.broker(f).bootstrap for f in followers)
-            acked2, failed2, left2 = produce(live, B, "all")
+            acked2, failed2, left2 = produce(live, TOPIC, B, "all")
             check(len(acked2) == len(B) and left2 == 0, "acks=all on the new leader: %d acked, "
                   "%d failed, %d left" % (len(acked2), len(failed2), left2))
             hw_n = list_latest(nr, TOPIC, 0, epoch=e1)[1]
@@ -266,8 +243,8 @@ def main():
                      lambda: answers(lr, e1) == (NOT_LEADER_OR_FOLLOWER,) * 3, BOUND)
             expect(lr, "the old leader %d" % L, e0, FENCED_LEADER_EPOCH)
             wait_for("broker %d back in the ISR" % L,
-                     lambda: L in (state(zk) or {}).get("isr", []), BOUND)
-            st2 = state(zk)
+                     lambda: L in (state(zk, TOPIC) or {}).get("isr", []), BOUND)
+            st2 = state(zk, TOPIC)
             check(st2["leader"] == N and st2["leader_epoch"] == e1,
                   "the leadership moved again: %s" % st2)
             expect(nr, "the new leader %d" % N, e0, FENCED_LEADER_EPOCH)
