@@ -21,9 +21,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import Cluster, check  # noqa: E402
-from group_failover import committing_consumer_failover, wait_coordinator  # noqa: E402
+from group_failover import coordinator_failover, run  # noqa: E402
 
 TOPIC = "events"
 GROUP = "failover-kill"
@@ -31,37 +29,8 @@ RECORDS = 400
 
 
 def main():
-    try:
-        import confluent_kafka  # noqa: F401
-    except ImportError as e:
-        raise Skip("python client missing: %s" % e)
-    with Cluster(brokers=3, session_timeout="6s") as cl:
-        cl.start()
-        cl.wait_controller([1, 2, 3])
-        from confluent_kafka import Producer
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": cl.bootstrap()})
-        admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(60)
-        p = Producer({"bootstrap.servers": cl.bootstrap(), "acks": "all"})
-        for i in range(RECORDS):
-            p.produce(TOPIC, ("e%d" % i).encode(), partition=0)
-        check(p.flush(60) == 0, "produce did not finish")
-        coord, new, last = committing_consumer_failover(cl, TOPIC, GROUP, "KILL", RECORDS)
-        cl.broker(coord).start()
-        cl.wait_controller([1, 2, 3])
-        node, offs = wait_coordinator(cl, GROUP)
-        check(offs.get((TOPIC, 0)) == last, "after broker %d came back, coordinator %d serves "
-              "%s, not %d" % (coord, node, offs.get((TOPIC, 0)), last))
-        log("broker %d is back; coordinator %d still serves %d" % (coord, node, last))
+    coordinator_failover(TOPIC, GROUP, "KILL", RECORDS)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main)

@@ -24,11 +24,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
+from tributary_harness import log  # noqa: E402
 from zk_cluster import Cluster, check, wait_for  # noqa: E402
 from group_failover import (COORDINATOR_NOT_AVAILABLE, NONE, REQUEST_TIMED_OUT,  # noqa: E402
-                            RETRIABLE, group_partition, offset_commit, offset_fetch,
-                            offsets_state, wait_coordinator)
+                            RETRIABLE, group_partition, need_client, offset_commit,
+                            offset_fetch, offsets_state, run, start_with_topic,
+                            wait_coordinator)
 
 TOPIC = "events"
 GROUP = "min-insync"
@@ -36,19 +37,12 @@ LAG_MS = 4000
 
 
 def main():
-    try:
-        import confluent_kafka  # noqa: F401
-    except ImportError as e:
-        raise Skip("python client missing: %s" % e)
+    need_client()
     with Cluster(brokers=3, session_timeout="40s") as cl:
         for b in cl.brokers.values():
             with open(b.conf, "a") as f:
                 f.write("  replica.lag.time.max.ms: %d\n" % LAG_MS)
-        cl.start()
-        cl.wait_controller([1, 2, 3])
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": cl.bootstrap()})
-        admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(60)
+        start_with_topic(cl, TOPIC)
         coord, _ = wait_coordinator(cl, GROUP)
         addr = cl.broker(coord).bootstrap
         pi = group_partition(GROUP)
@@ -108,12 +102,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main)

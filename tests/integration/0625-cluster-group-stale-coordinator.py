@@ -19,11 +19,12 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
+from tributary_harness import TestFailure, log  # noqa: E402
 from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
 from group_failover import (NONE, NOT_COORDINATOR, RETRIABLE, elect_preferred,  # noqa: E402
-                            find_coordinator, group_partition, offset_commit, offset_fetch,
-                            offsets_state, wait_coordinator)
+                            find_coordinator, group_partition, need_client, offset_commit,
+                            offset_fetch, offsets_state, run, start_with_topic,
+                            wait_coordinator)
 
 TOPIC = "events"
 GROUP = "stale-coord"
@@ -42,16 +43,9 @@ def fetch_on(addr):
 
 
 def main():
-    try:
-        import confluent_kafka  # noqa: F401
-    except ImportError as e:
-        raise Skip("python client missing: %s" % e)
+    need_client()
     with Cluster(brokers=3, session_timeout="6s") as cl:
-        cl.start()
-        ctl0 = cl.wait_controller([1, 2, 3])
-        from confluent_kafka.admin import AdminClient, NewTopic
-        admin = AdminClient({"bootstrap.servers": cl.bootstrap()})
-        admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(60)
+        ctl0 = start_with_topic(cl, TOPIC)
         a, _ = wait_coordinator(cl, GROUP)
         pi = group_partition(GROUP)
         zr = cl.zk.reader()
@@ -112,12 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main)

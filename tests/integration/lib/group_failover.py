@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Consumer-group failover on a cluster (tests 0622-0624): raw Kafka requests
-to one broker (FindCoordinator, OffsetCommit, OffsetFetch) and the scenario
-of a committing confluent-kafka consumer whose coordinator is stopped.
+"""Consumer-group failover on a cluster (tests 0622-0625): raw Kafka requests
+to one broker (FindCoordinator, OffsetCommit, OffsetFetch), the tests' setup
+and main guard, and the scenario of a committing confluent-kafka consumer
+whose coordinator is stopped.
 
 The coordinator of a group is the leader of partition
 abs(hashCode(group)) % 50 of __consumer_offsets; after its broker goes, the
@@ -9,10 +10,11 @@ next leader of that partition must serve the group's committed offsets.
 """
 import socket
 import struct
+import sys
 import time
 
-from tributary_harness import TestFailure, log
-from zk_cluster import CHROOT, check, wait_for
+from tributary_harness import SKIP, Skip, TestFailure, log
+from zk_cluster import CHROOT, Cluster, check, wait_for
 
 NONE = 0
 REQUEST_TIMED_OUT = 7
@@ -253,3 +255,56 @@ def elect_preferred(addr, topic, partition):
             (ml,) = struct.unpack_from(">h", r, at)
             at += 2 + max(ml, 0)
     return top, perr
+
+
+def need_client():
+    """Skip unless confluent-kafka imports."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError as e:
+        raise Skip("python client missing: %s" % e)
+
+
+def start_with_topic(cl, topic):
+    """Starts brokers 1-3, waits for a controller and creates `topic` (1 partition,
+    replication factor 3). Returns the controller's id."""
+    cl.start()
+    ctl = cl.wait_controller([1, 2, 3])
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": cl.bootstrap()})
+    admin.create_topics([NewTopic(topic, 1, 3)])[topic].result(60)
+    return ctl
+
+
+def coordinator_failover(topic, group, sig, records=400):
+    """0622/0623: records in `topic`, committing_consumer_failover with `sig`, then the
+    stopped broker comes back and the coordinator (wherever it is) still serves the last
+    acknowledged commit."""
+    need_client()
+    with Cluster(brokers=3, session_timeout="6s") as cl:
+        start_with_topic(cl, topic)
+        from confluent_kafka import Producer
+        p = Producer({"bootstrap.servers": cl.bootstrap(), "acks": "all"})
+        for i in range(records):
+            p.produce(topic, ("e%d" % i).encode(), partition=0)
+        check(p.flush(60) == 0, "produce did not finish")
+        coord, new, last = committing_consumer_failover(cl, topic, group, sig, records)
+        cl.broker(coord).start()
+        cl.wait_controller([1, 2, 3])
+        node, offs = wait_coordinator(cl, group)
+        check(offs.get((topic, 0)) == last, "after broker %d came back, coordinator %d serves "
+              "%s, not %d" % (coord, node, offs.get((topic, 0)), last))
+        log("broker %d is back; coordinator %d still serves %d" % (coord, node, last))
+
+
+def run(main):
+    """Runs a test's main(): logs PASS, or SKIP and exits 77, or FAIL and exits 1."""
+    try:
+        main()
+    except Skip as e:
+        log("SKIP: %s" % e)
+        sys.exit(SKIP)
+    except TestFailure as e:
+        log("FAIL: %s" % e)
+        sys.exit(1)
+    log("PASS")
