@@ -34,7 +34,7 @@ leader epoch e0 with followers F1 and F2.
      read is on N at that offset.
 librdkafka 2.0 (Debian's) sends no CurrentLeaderEpoch (its KIP-320 support
 came in 2.1), so the epoch answers are checked with raw requests
-(lib/kafka_raw.py). Every wait is bounded; every process stops however
+(broker/kafka_raw.py). Every wait is bounded; every process stops however
 the test ends.
 """
 import os
@@ -42,9 +42,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "broker"))
 from kafka_raw import (FENCED_LEADER_EPOCH, NONE, NOT_LEADER_OR_FOLLOWER,  # noqa: E402
-                       UNKNOWN_LEADER_EPOCH, Raw, fetch, fetch_recv, fetch_send, list_latest,
-                       ofle, records)
+                       UNKNOWN_LEADER_EPOCH, Conn, records)
 from replication_scenario import produce, start_topic, state  # noqa: E402
 from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
 from zk_cluster import Cluster, check, wait_for  # noqa: E402
@@ -66,9 +66,9 @@ def err_name(e):
 
 def answers(raw, epoch, replica=-1):
     """The errors of Fetch, ListOffsets and OffsetForLeaderEpoch at CurrentLeaderEpoch `epoch`."""
-    return (fetch(raw, TOPIC, 0, 0, replica=replica, epoch=epoch)[0],
-            list_latest(raw, TOPIC, 0, epoch=epoch)[0],
-            ofle(raw, TOPIC, 0, current=epoch, epoch=max(epoch - 1, 0))[0])
+    return (raw.fetch_epoch(TOPIC, 0, 0, replica=replica, epoch=epoch)[0],
+            raw.list_latest(TOPIC, 0, epoch=epoch)[0],
+            raw.offset_for_leader_epoch(TOPIC, 0, current=epoch, epoch=max(epoch - 1, 0))[0])
 
 
 def expect(raw, who, epoch, want):
@@ -84,7 +84,7 @@ def read_all(raw, epoch, hw):
     deadline = time.monotonic() + 60
     while at < hw:
         check(time.monotonic() < deadline, "read %d of %d records" % (at, hw))
-        err, _hw, recs = fetch(raw, TOPIC, 0, at, epoch=epoch)
+        err, _hw, recs = raw.fetch_epoch(TOPIC, 0, at, epoch=epoch)
         check(err == NONE, "Fetch at %d: %s" % (at, err_name(err)))
         for off, v in records(recs):
             if off >= at:
@@ -124,7 +124,7 @@ def same_as(ref, got, who):
 def main():
     try:
         import confluent_kafka  # noqa: F401
-        import kafka  # noqa: F401  (lib/kafka_raw.py decodes record batches with it)
+        import kafka  # noqa: F401  (broker/kafka_raw.py decodes record batches with it)
     except ImportError as e:
         raise Skip("%s is missing" % e.name)
     with Cluster(brokers=3, session_timeout="%ds" % SESSION_S) as cl:
@@ -173,16 +173,16 @@ def main():
             G = [f for f in followers if f != N][0]
             check(e1 > e0, "leader epoch %d -> %d" % (e0, e1))
             log("broker %d leads at epoch %d (ISR %s)" % (N, e1, st1["isr"]))
-            nr = Raw(cl.broker(N).bootstrap)
+            nr = Conn(cl.broker(N).bootstrap, timeout=60)
             raws.append(nr)
             wait_for("broker %d serves at epoch %d" % (N, e1),
                      lambda: answers(nr, e1) == (NONE,) * 3, BOUND)
             expect(nr, "the new leader %d" % N, e0, FENCED_LEADER_EPOCH)
             expect(nr, "the new leader %d" % N, e1 + 1, UNKNOWN_LEADER_EPOCH)
-            err, _hw, recs = fetch(nr, TOPIC, 0, hw_a, replica=L, epoch=e0)
+            err, _hw, recs = nr.fetch_epoch(TOPIC, 0, hw_a, replica=L, epoch=e0)
             check(err == FENCED_LEADER_EPOCH and not recs, "the zombie follower %d's Fetch at "
                   "epoch %d: %s with %d bytes" % (L, e0, err_name(err), len(recs)))
-            gr = Raw(cl.broker(G).bootstrap)
+            gr = Conn(cl.broker(G).bootstrap, timeout=60)
             raws.append(gr)
             wait_for("broker %d follows at epoch %d" % (G, e1),
                      lambda: answers(gr, e1) == (NOT_LEADER_OR_FOLLOWER,) * 3, BOUND)
@@ -194,7 +194,7 @@ def main():
             acked2, failed2, left2 = produce(live, TOPIC, B, "all")
             check(len(acked2) == len(B) and left2 == 0, "acks=all on the new leader: %d acked, "
                   "%d failed, %d left" % (len(acked2), len(failed2), left2))
-            hw_n = list_latest(nr, TOPIC, 0, epoch=e1)[1]
+            hw_n = nr.list_latest(TOPIC, 0, epoch=e1)[1]
             ref = read_all(nr, e1, hw_n)
             check(all(ref.get(o, b"").startswith(b"after-") for o in range(l_end, hw_n)) and
                   any(ref[o].startswith(b"after-") for o in range(hw_a, l_end)),
@@ -203,22 +203,22 @@ def main():
                 N, hw_n, sum(1 for o in range(hw_a, l_end) if not ref[o].startswith(b"tail-"))))
 
             # 5. The zombie wakes with requests waiting for it.
-            zr = Raw(cl.broker(L).bootstrap)
+            zr = Conn(cl.broker(L).bootstrap, timeout=60)
             raws.append(zr)
             # A client that knows e1 is never served by the zombie; one at e0 (or without
             # an epoch) may be until the zombie learns, but only records below its HW.
             stale_ok = (NONE, FENCED_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER)
-            queued = [("at %d from 0" % e0, fetch_send(zr, TOPIC, 0, 0, epoch=e0), stale_ok),
-                      ("at %d from %d" % (e0, hw_a), fetch_send(zr, TOPIC, 0, hw_a, epoch=e0),
+            queued = [("at %d from 0" % e0, zr.fetch_epoch_send(TOPIC, 0, 0, epoch=e0), stale_ok),
+                      ("at %d from %d" % (e0, hw_a), zr.fetch_epoch_send(TOPIC, 0, hw_a, epoch=e0),
                        stale_ok),
-                      ("without an epoch from %d" % hw_a, fetch_send(zr, TOPIC, 0, hw_a),
+                      ("without an epoch from %d" % hw_a, zr.fetch_epoch_send(TOPIC, 0, hw_a),
                        stale_ok),
-                      ("at %d from %d" % (e1, hw_a), fetch_send(zr, TOPIC, 0, hw_a, epoch=e1),
+                      ("at %d from %d" % (e1, hw_a), zr.fetch_epoch_send(TOPIC, 0, hw_a, epoch=e1),
                        (UNKNOWN_LEADER_EPOCH, NOT_LEADER_OR_FOLLOWER))]
             cl.broker(L).resume()
             served = []
             for what, corr, ok in queued:
-                err, zhw, recs = fetch_recv(zr, corr)
+                err, zhw, recs = zr.fetch_epoch_recv(corr)
                 got = records(recs)
                 log("woken broker %d: Fetch %s answered %s, HW %d, %d records"
                     % (L, what, err_name(err), zhw, len(got)))
@@ -237,7 +237,7 @@ def main():
                 "leader's" % len(seen))
 
             # 6. The old leader has read the new state: it no longer leads.
-            lr = Raw(cl.broker(L).bootstrap)
+            lr = Conn(cl.broker(L).bootstrap, timeout=60)
             raws.append(lr)
             wait_for("broker %d follows at epoch %d" % (L, e1),
                      lambda: answers(lr, e1) == (NOT_LEADER_OR_FOLLOWER,) * 3, BOUND)

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A raw Kafka wire client for the broker-side integration tests (0100-0199).
+"""A raw Kafka wire client for the integration tests (0100-0199, and the cluster
+tests that send what no client library does: 0620, 0644).
 
 Real clients hide what the broker answers: they retry, reconnect and turn
 error codes into exceptions. These tests need the bytes, so requests are
@@ -10,13 +11,24 @@ DefaultRecordBatchBuilder (an independent implementation of the format).
     conn = Conn("127.0.0.1:9092")
     versions = conn.api_versions()             # {key: (min, max)}
     err, base = conn.produce("t", 0, batch(...), acks=1, version=7)
+    err, hw, recs = conn.fetch_epoch("t", 0, offset, epoch=3)    # Fetch v11
+    err, off, le = conn.list_latest("t", 0, epoch=3)            # ListOffsets v4
+    err, le, end = conn.offset_for_leader_epoch("t", 0, current=3, epoch=2)  # v3
+    records(recs) -> [(offset, value)]
     conn.close()
+
+`epoch` is a request's CurrentLeaderEpoch (-1: not checked); `replica` its
+ReplicaId (-1: a consumer; a broker id: a follower).
 """
+import select
 import socket
 import struct
 import time
 
-from kafka.record.default_records import DefaultRecordBatchBuilder
+NONE = 0
+NOT_LEADER_OR_FOLLOWER = 6
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 
 
 class Closed(Exception):
@@ -60,6 +72,10 @@ class Reader:
         return None if n < 0 else [fn() for _ in range(n)]
 
 
+def s8(v):
+    return struct.pack(">b", v)
+
+
 def s16(v):
     return struct.pack(">h", v)
 
@@ -91,6 +107,7 @@ def array(items):
 
 def batch(n=3, tag="r", pid=-1, epoch=-1, seq=-1, codec=0, ts=None, value_size=0):
     """One v2 record batch of n records (keys k0.., values <tag>-<i>)."""
+    from kafka.record.default_records import DefaultRecordBatchBuilder
     b = DefaultRecordBatchBuilder(magic=2, compression_type=codec, is_transactional=False,
                                   producer_id=pid, producer_epoch=epoch, base_sequence=seq,
                                   batch_size=1 << 30)
@@ -103,12 +120,18 @@ def batch(n=3, tag="r", pid=-1, epoch=-1, seq=-1, codec=0, ts=None, value_size=0
     return bytes(b.build())
 
 
+def shape(ok, what):
+    if not ok:
+        raise ValueError("%s response shape" % what)
+
+
 class Conn:
     def __init__(self, bootstrap, timeout=15):
         host, port = bootstrap.rsplit(":", 1)
         self.sock = socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.corr = 0
+        self.fetching = {}  # correlation id -> topic of a fetch_epoch_send
 
     def close(self):
         self.sock.close()
@@ -141,10 +164,21 @@ class Conn:
             raise ValueError("correlation id %d, expected %d" % (got, corr))
         return r
 
-    def call(self, key, version, body):
+    def send(self, key, version, body):
+        """Sends a request; its correlation id (read the response with recv)."""
         data, corr = self.frame(key, version, body)
         self.sock.sendall(data)
+        return corr
+
+    def recv(self, corr):
         return self.read_response(corr)
+
+    def call(self, key, version, body):
+        return self.recv(self.send(key, version, body))
+
+    def readable(self):
+        """True when a response (or the close) is waiting to be read."""
+        return bool(select.select([self.sock], [], [], 0)[0])
 
     def closed_by_peer(self, timeout=5.0):
         """True when the broker closes the connection within timeout."""
@@ -245,6 +279,58 @@ class Conn:
         r.array(topic)
         return res[0]
 
+    def fetch_epoch_send(self, topic, partition, offset, replica=-1, epoch=-1, max_wait=0):
+        """Sends Fetch v11 of one partition; the correlation id (read with fetch_epoch_recv)."""
+        body = (s32(replica) + s32(max_wait) + s32(1) + s32(1 << 24) + s8(0) + s32(0) +
+                s32(-1) + array([string(topic) + array([s32(partition) + s32(epoch) +
+                                                        s64(offset) + s64(-1) + s32(1 << 20)])])
+                + s32(0) + string(""))
+        corr = self.send(1, 11, body)
+        self.fetching[corr] = topic
+        return corr
+
+    def fetch_epoch_recv(self, corr):
+        """(error, high watermark, record bytes) of a fetch_epoch_send."""
+        topic = self.fetching.pop(corr)
+        r = self.recv(corr)
+        r.i32()
+        top, _sid = r.i16(), r.i32()
+        shape(top == 0, "Fetch (top-level error %d)" % top)
+        shape(r.i32() == 1 and r.string() == topic and r.i32() == 1, "Fetch")
+        r.i32()
+        err, hw = r.i16(), r.i64()
+        r.i64()
+        r.i64()
+        r.array(lambda: (r.i64(), r.i64()))
+        r.i32()
+        return err, hw, r.bytes_() or b""
+
+    def fetch_epoch(self, topic, partition, offset, replica=-1, epoch=-1, max_wait=0):
+        """Fetch v11 of one partition: (error, high watermark, record bytes)."""
+        return self.fetch_epoch_recv(self.fetch_epoch_send(topic, partition, offset, replica,
+                                                           epoch, max_wait))
+
+    def list_latest(self, topic, partition, replica=-1, epoch=-1):
+        """ListOffsets v4 (latest) of one partition: (error, offset, leader epoch)."""
+        body = s32(replica) + s8(0) + array([string(topic) + array([s32(partition) + s32(epoch) +
+                                                                    s64(-1)])])
+        r = self.call(2, 4, body)
+        r.i32()
+        shape(r.i32() == 1 and r.string() == topic and r.i32() == 1, "ListOffsets")
+        r.i32()
+        err, _ts, off, le = r.i16(), r.i64(), r.i64(), r.i32()
+        return err, off, le
+
+    def offset_for_leader_epoch(self, topic, partition, current, epoch, replica=-1):
+        """OffsetForLeaderEpoch v3 of one partition: (error, leader epoch, end offset)."""
+        body = s32(replica) + array([string(topic) + array([s32(partition) + s32(current) +
+                                                            s32(epoch)])])
+        r = self.call(23, 3, body)
+        r.i32()
+        shape(r.i32() == 1 and r.string() == topic and r.i32() == 1, "OffsetForLeaderEpoch")
+        err, _p, le, end = r.i16(), r.i32(), r.i32(), r.i64()
+        return err, le, end
+
     def fetch_many(self, parts, max_wait=0, min_bytes=1, max_bytes=50 << 20, version=4):
         """parts: [(topic, partition, offset, partition_max_bytes)] -> [(error, hw, records)]."""
         by_topic = {}
@@ -331,4 +417,18 @@ def batch_offsets(data):
             break
         out.append((base, struct.unpack_from(">i", data, pos + 57)[0]))
         pos += 12 + length
+    return out
+
+
+def records(data):
+    """[(offset, value)] of the whole batches in a buffer (kafka-python's decoder)."""
+    from kafka.record import MemoryRecords
+    out = []
+    m = MemoryRecords(data)
+    while m.has_next():
+        b = m.next_batch()
+        if b is None:
+            break
+        for r in b:
+            out.append((r.offset, r.value))
     return out
