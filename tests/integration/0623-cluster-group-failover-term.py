@@ -22,7 +22,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from group_failover import coordinator_failover, run  # noqa: E402
+from group_failover import coordinator_failover  # noqa: E402
+from zk_cluster import run  # noqa: E402
 
 TOPIC = "events"
 GROUP = "failover-term"

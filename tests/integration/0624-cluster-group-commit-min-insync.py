@@ -25,10 +25,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import log  # noqa: E402
-from zk_cluster import Cluster, check, wait_for  # noqa: E402
+from zk_cluster import Cluster, check, run, wait_for  # noqa: E402
 from group_failover import (COORDINATOR_NOT_AVAILABLE, NONE, REQUEST_TIMED_OUT,  # noqa: E402
                             RETRIABLE, group_partition, need_client, offset_commit,
-                            offset_fetch, offsets_state, run, start_with_topic,
+                            offset_fetch, offsets_state, start_with_topic,
                             wait_coordinator)
 
 TOPIC = "events"

@@ -20,10 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tributary_harness import TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, run, wait_for  # noqa: E402
 from group_failover import (NONE, NOT_COORDINATOR, RETRIABLE, elect_preferred,  # noqa: E402
                             find_coordinator, group_partition, need_client, offset_commit,
-                            offset_fetch, offsets_state, run, start_with_topic,
+                            offset_fetch, offsets_state, start_with_topic,
                             wait_coordinator)
 
 TOPIC = "events"

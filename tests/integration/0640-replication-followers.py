@@ -25,10 +25,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
+from tributary_harness import log  # noqa: E402
 from replication_scenario import (batches, metric, need_confluent_kafka, same_logs,  # noqa: E402
                                   start_topic, state)
-from zk_cluster import Cluster, check, wait_for  # noqa: E402
+from zk_cluster import Cluster, check, run, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
@@ -194,12 +194,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main)

@@ -37,8 +37,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from replication_scenario import (leo, log_has, metric, move, need_confluent_kafka,  # noqa: E402
                                   produce, replica_check, same_logs, start_topic, state, values_in)
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import CHROOT, Cluster, check, wait_for  # noqa: E402
+from tributary_harness import log  # noqa: E402
+from zk_cluster import CHROOT, Cluster, check, run, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
@@ -146,12 +146,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main)

@@ -46,8 +46,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bro
 from kafka_raw import (FENCED_LEADER_EPOCH, NONE, NOT_LEADER_OR_FOLLOWER,  # noqa: E402
                        UNKNOWN_LEADER_EPOCH, Conn, records)
 from replication_scenario import produce, start_topic, state  # noqa: E402
-from tributary_harness import SKIP, Skip, TestFailure, log  # noqa: E402
-from zk_cluster import Cluster, check, wait_for  # noqa: E402
+from tributary_harness import Skip, TestFailure, log  # noqa: E402
+from zk_cluster import Cluster, check, run, wait_for  # noqa: E402
 
 SESSION_S = 6
 BOUND = SESSION_S * 4 + 60
@@ -256,12 +256,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except (TestFailure, OSError, ValueError) as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")
+    run(main, (TestFailure, OSError, ValueError))

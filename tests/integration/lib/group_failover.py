@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Consumer-group failover on a cluster (tests 0622-0625): raw Kafka requests
 to one broker (FindCoordinator, OffsetCommit, OffsetFetch), the tests' setup
-and main guard, and the scenario of a committing confluent-kafka consumer
+and the scenario of a committing confluent-kafka consumer
 whose coordinator is stopped.
 
 The coordinator of a group is the leader of partition
@@ -10,10 +10,9 @@ next leader of that partition must serve the group's committed offsets.
 """
 import socket
 import struct
-import sys
 import time
 
-from tributary_harness import SKIP, Skip, TestFailure, log
+from tributary_harness import Skip, TestFailure, log
 from zk_cluster import CHROOT, Cluster, check, wait_for
 
 NONE = 0
@@ -295,16 +294,3 @@ def coordinator_failover(topic, group, sig, records=400):
         check(offs.get((topic, 0)) == last, "after broker %d came back, coordinator %d serves "
               "%s, not %d" % (coord, node, offs.get((topic, 0)), last))
         log("broker %d is back; coordinator %d still serves %d" % (coord, node, last))
-
-
-def run(main):
-    """Runs a test's main(): logs PASS, or SKIP and exits 77, or FAIL and exits 1."""
-    try:
-        main()
-    except Skip as e:
-        log("SKIP: %s" % e)
-        sys.exit(SKIP)
-    except TestFailure as e:
-        log("FAIL: %s" % e)
-        sys.exit(1)
-    log("PASS")

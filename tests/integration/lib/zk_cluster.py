@@ -33,7 +33,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tributary_harness import (CLI, COLLECTOR, READY_TIMEOUT, Skip, TestFailure,  # noqa: E402
+from tributary_harness import (CLI, COLLECTOR, READY_TIMEOUT, SKIP, Skip, TestFailure,  # noqa: E402
                                check_sanitizer_files, log)
 
 ZK_JAR = "/usr/share/java/zookeeper.jar"
@@ -540,3 +540,17 @@ def states(zk, topic):
         out[int(p)] = zk.get_json(CHROOT + "/brokers/topics/%s/partitions/%s/state"
                                   % (topic, p))[0]
     return out
+
+
+def run(main, failures=(TestFailure,)):
+    """Runs a test's main(): logs PASS, or SKIP and exits 77, or FAIL (for `failures`;
+    anything else propagates) and exits 1."""
+    try:
+        main()
+    except Skip as e:
+        log("SKIP: %s" % e)
+        sys.exit(SKIP)
+    except failures as e:
+        log("FAIL: %s" % e)
+        sys.exit(1)
+    log("PASS")
