@@ -328,29 +328,42 @@ bool coll_acls_authorize(const coll_acls_t *a, const char *principal, const char
     return allowed;
 }
 
+/* Whether DENY ACL d takes away everything ALLOW ACL x grants (Kafka's authorizeByResourceType). */
+static bool deny_covers(const coll_acl_t *d, const coll_acl_t *x)
+{
+    size_t dl = strlen(d->name);
+    if (d->pattern == COLL_PAT_LITERAL) {
+        return strcmp(d->name, "*") == 0 ||
+               (x->pattern == COLL_PAT_LITERAL && strcmp(d->name, x->name) == 0);
+    }
+    return strncmp(d->name, x->name, dl) == 0; /* a prefix of the name or of the prefix */
+}
+
 bool coll_acls_authorize_any(const coll_acls_t *a, const char *principal, const char *host, int op,
                              int type)
 {
     if (!a) {
         return false;
     }
-    /* Some ALLOW, and no DENY that covers every name of the type. */
-    bool allowed = false;
+    /* Some ALLOW whose resources no DENY takes away entirely. */
     for (size_t i = 0; i < a->n; i++) {
         const coll_acl_t *x = &a->e[i];
-        if (x->type != type || !principal_matches(x, principal) || !host_matches(x, host)) {
+        if (x->type != type || x->perm != COLL_PERM_ALLOW || !allow_implies(x->op, op) ||
+            !principal_matches(x, principal) || !host_matches(x, host)) {
             continue;
         }
-        if (x->perm == COLL_PERM_DENY) {
-            bool everything = (x->pattern == COLL_PAT_LITERAL && strcmp(x->name, "*") == 0);
-            if (everything && (x->op == op || x->op == COLL_OP_ALL)) {
-                return false;
-            }
-        } else if (allow_implies(x->op, op)) {
-            allowed = true;
+        bool covered = false;
+        for (size_t k = 0; k < a->n && !covered; k++) {
+            const coll_acl_t *d = &a->e[k];
+            covered = d->type == type && d->perm == COLL_PERM_DENY &&
+                      (d->op == op || d->op == COLL_OP_ALL) && principal_matches(d, principal) &&
+                      host_matches(d, host) && deny_covers(d, x);
+        }
+        if (!covered) {
+            return true;
         }
     }
-    return allowed;
+    return false;
 }
 
 /* ---- the file --------------------------------------------------------------------------- */

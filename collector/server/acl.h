@@ -134,7 +134,12 @@ const char *coll_acl_filter_invalid(const coll_acl_filter_t *f);
  */
 bool coll_acls_authorize(const coll_acls_t *a, const char *principal, const char *host, int op,
                          int type, const char *name, size_t len);
-/* Whether principal has op (with its implications) on some resource of type (any name). */
+/*
+ * Whether principal has op (with its implications) on some resource of
+ * type: an ALLOW that no DENY takes away entirely (a DENY on '*', on a
+ * prefix of its name, or on the same literal name), as Kafka's
+ * authorizeByResourceType (InitProducerId's WRITE on some topic).
+ */
 bool coll_acls_authorize_any(const coll_acls_t *a, const char *principal, const char *host, int op,
                              int type);
 

@@ -91,7 +91,31 @@ static bool one_group(coll_req_t *r, trib_kstr_t gid, int32_t nreq, const trib_k
         return true;
     }
     if (!coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_GROUP, gid)) {
+        /* As Kafka: the error at the top (v2+) and on every partition asked for (v0-1). */
         out->error = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+        if (all) {
+            return true;
+        }
+        out->ntopics = nreq;
+        out->names = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->names));
+        out->nparts = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->nparts));
+        out->parts = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->parts));
+        if (!out->names || !out->nparts || !out->parts) {
+            return false;
+        }
+        for (int32_t i = 0; i < nreq; i++) {
+            int32_t np = tparts[i].count > 0 ? tparts[i].count : 0;
+            out->names[i] = tnames[i];
+            out->nparts[i] = np;
+            out->parts[i] = coll_req_alloc(r, (np ? (size_t)np : 1) * sizeof(fpart_t));
+            if (!out->parts[i]) {
+                return false;
+            }
+            for (int32_t k = 0; k < np; k++) {
+                fill(NULL, tnames[i], tparts[i].items[k], &out->parts[i][k]);
+                out->parts[i][k].error = out->error;
+            }
+        }
         return true;
     }
     const coll_group_t *grp = coll_groups_find(g, gid.ptr, (size_t)gid.len);

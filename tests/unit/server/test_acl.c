@@ -84,10 +84,17 @@ static void test_rules(void **state)
     add(a, COLL_RES_TOPIC, COLL_PAT_PREFIXED, "logs.", "User:alice", "*", COLL_OP_WRITE,
         COLL_PERM_ALLOW);
     assert_true(coll_acls_authorize_any(a, "User:alice", "h", COLL_OP_WRITE, COLL_RES_TOPIC));
+    /* A DENY on a shorter prefix takes the whole ALLOW away; one on a longer prefix does not. */
+    add(a, COLL_RES_TOPIC, COLL_PAT_PREFIXED, "logs.app.", "User:alice", "*", COLL_OP_WRITE,
+        COLL_PERM_DENY);
+    assert_true(coll_acls_authorize_any(a, "User:alice", "h", COLL_OP_WRITE, COLL_RES_TOPIC));
+    add(a, COLL_RES_TOPIC, COLL_PAT_PREFIXED, "log", "User:alice", "*", COLL_OP_ALL,
+        COLL_PERM_DENY);
+    assert_false(coll_acls_authorize_any(a, "User:alice", "h", COLL_OP_WRITE, COLL_RES_TOPIC));
     /* The same ACL twice is kept once. */
     size_t n = coll_acls_count(a);
-    add(a, COLL_RES_TOPIC, COLL_PAT_PREFIXED, "logs.", "User:alice", "*", COLL_OP_WRITE,
-        COLL_PERM_ALLOW);
+    add(a, COLL_RES_TOPIC, COLL_PAT_PREFIXED, "logs.app.", "User:alice", "*", COLL_OP_WRITE,
+        COLL_PERM_DENY);
     assert_int_equal(coll_acls_count(a), n);
     coll_acls_free(a);
 }
