@@ -931,6 +931,18 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
     if ((rc = coll_acls_load(s->acls, err)) != 0) {
         return rc;
     }
+    if (s->cfg.authorizer) {
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+                 "authorizer enabled: %zu ACLs, %zu super users; what no ACL allows is refused",
+                 coll_acls_count(s->acls), s->cfg.nsuper_users);
+        if (coll_cluster_replicated(s->cluster)) {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                     "authorizer: each broker of a cluster keeps its own ACLs (data_dir/acls; "
+                     "they are not in ZooKeeper): create them on every broker, and let the "
+                     "brokers' own principal (User:ANONYMOUS on a plaintext listener) do "
+                     "ClusterAction on the cluster or be a super user, or replication stops");
+        }
+    }
     if (s->cfg.failed_auth_delay_ms > 0) {
         uv_timer_init(loop, &s->auth_timer);
         s->auth_timer.data = s;
