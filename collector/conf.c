@@ -401,6 +401,18 @@ int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg)
             }
         }
     }
+    /* A super user is a principal, TYPE:NAME (User:admin); a bare name would never match. */
+    for (size_t k = 0; k < c->authorizer.super_users.count; k++) {
+        const char *u = c->authorizer.super_users.items[k];
+        const char *colon = strchr(u, ':');
+        if (!colon || colon == u || !colon[1]) {
+            char path[64];
+            snprintf(path, sizeof(path), "authorizer.super_users[%zu]", k);
+            snprintf(msg, sizeof(msg), "super user '%s' is not a principal: write User:%s", u, u);
+            add_error_at(cfg, path, msg);
+            rc = TRIB_ECONFIG;
+        }
+    }
     return rc;
 }
 
