@@ -2375,8 +2375,8 @@ void coll_groups_partition_changed(coll_groups_t *g, coll_partition_t *p, bool r
         g->parts = np;
         g->nparts = p->index + 1;
     }
-    /* Led here with its leader state set up: what lets this node write it. */
-    bool lead = !removing && !g->stopping && g->host.writable(g->host.cluster, p);
+    /* Led here with its leader state set up (writes also need the ZooKeeper session). */
+    bool lead = !removing && !g->stopping && g->host.led_here(g->host.cluster, p);
     coll_gpart_t *gp = &g->parts[p->index];
     if (lead && gp->state == COLL_GPART_UNLOADED) {
         load_start(g, p);
