@@ -83,7 +83,7 @@ async function main() {
     retry: { initialRetryTime: 300, maxRetryTime: 3000, retries: 4 },
   });
   const consumer = kafka.consumer({
-    groupId: group, sessionTimeout: 30000, partitionAssigners: [RoundRobin],
+    groupId: group, sessionTimeout: 10000, partitionAssigners: [RoundRobin],
   });
   consumer.on(consumer.events.CRASH, (e) => {
     const { error, restart } = e.payload;
