@@ -855,7 +855,7 @@ int main(int argc, char **argv)
             coll_sinks_env_t env = {
                 .cluster = coll_server_cluster(app.server),
                 .groups = coll_server_groups(app.server),
-                .writable = coll_prt_writable,
+                .writable = coll_prt_led_here,
                 .append = coll_prt_append_records,
             };
             rc = coll_sinks_start(&loop, &env, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);

@@ -906,6 +906,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         .stopping = server_stopping,
         .wall_ms = coll_server_wall_ms,
         .writable = coll_prt_writable,
+        .led_here = coll_prt_led_here,
         .append = coll_prt_append_records,
         .hw_wait = group_hw_wait,
         .hw_cancel = group_hw_cancel,

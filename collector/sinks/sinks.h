@@ -84,7 +84,9 @@ struct trib_record_in;
  * members of, and the partition's one append path (server/partition.h)
  * for the dead-letter topics: writable() says whether this node may read
  * and write a partition now (it leads it), append() writes records as
- * its leader (coll_prt_writable(), coll_prt_append_records()).
+ * its leader (coll_prt_led_here(), coll_prt_append_records()). The sinks
+ * keep their partitions while the ZooKeeper session is away (their tasks
+ * would be dropped and made again otherwise).
  */
 typedef struct coll_sinks_env {
     struct coll_cluster *cluster;
