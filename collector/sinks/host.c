@@ -81,6 +81,7 @@
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
 #include "kafka/gen/ConsumerProtocolSubscription.h"
+#include "sinks/remote.h"
 #include "sinks/sinks.h"
 #include "storage/storage.h"
 #include "tributary/arena.h"
@@ -334,6 +335,7 @@ struct task {
     bool delivered;        /* every range done: only the commit is left */
     uint64_t committed_ms; /* when the offset was last committed (refreshed hourly) */
     int64_t replay_to;     /* a replay waiting for the task to be idle; -1: none */
+    int64_t remote_hw;     /* --sinks-only: the high watermark of the last fetch (-1: none) */
 };
 
 typedef struct counter {
@@ -502,9 +504,15 @@ static trib_kstr_t kstr(const char *s)
     return k;
 }
 
-/* The committed offset of the task's partition, or -1. */
+/* The committed offset of the task's partition, or -1; -2 when it cannot be known now. */
 static int64_t offsets_fetch(task_t *t)
 {
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        int64_t off = -1;
+        int16_t code = coll_sremote_committed(rm, t->sink->group, t->topic, t->partition, &off);
+        return code == TRIB_KAFKA_NONE ? (off >= 0 ? off : -1) : -2;
+    }
     coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return -1;
@@ -520,6 +528,10 @@ static int64_t offsets_fetch(task_t *t)
 /* A commit as the sink's member of its group. Returns a Kafka error code. */
 static int16_t offsets_commit(task_t *t, int64_t offset)
 {
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        return coll_sremote_commit(rm, t->sink->group, t->topic, t->partition, offset);
+    }
     coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
@@ -713,8 +725,27 @@ static bool partition_here(const coll_sinks_t *h, coll_partition_t *p)
     return h->env.writable(h->env.cluster, p);
 }
 
+/* --sinks-only: the topic of the last Metadata, or NULL. */
+static const coll_sremote_topic_t *remote_topic(coll_sremote_t *rm, const char *name)
+{
+    size_t n = 0;
+    const coll_sremote_topic_t *ts = coll_sremote_topics(rm, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ts[i].name, name) == 0) {
+            return &ts[i];
+        }
+    }
+    return NULL;
+}
+
+/* True while the task's partition exists (and, in a broker, this node leads it). */
+static bool task_here(task_t *t);
+
 static coll_log_t *task_log(task_t *t)
 {
+    if (t->sink->host->env.remote) {
+        return NULL;
+    }
     coll_cluster_t *cl = t->sink->host->env.cluster;
     coll_topic_t *tp = coll_cluster_topic(cl, t->topic, strlen(t->topic));
     coll_partition_t *p = tp ? coll_cluster_partition(tp, t->partition) : NULL;
@@ -722,14 +753,84 @@ static coll_log_t *task_log(task_t *t)
 }
 
 /*
+ * Takes the records of one chunk of the log (whole batches, as read or
+ * fetched) from read_offset on into the pending batch. True when it is full.
+ */
+static bool fill_chunk(task_t *t, const uint8_t *buf, size_t len, unsigned flags)
+{
+    sink_t *s = t->sink;
+    const coll_sink_conf_batch_t *bc = &s->conf->batch;
+    pbatch_t *b = &t->b;
+    trib_batch_iter_t it;
+    trib_batch_t bt;
+    bool full = false;
+    trib_batch_iter_init(&it, buf, len, flags);
+    while (!full && trib_batch_iter_next(&it, &bt) == 1) {
+        int64_t last = trib_batch_last_offset(&bt);
+        if (last < t->read_offset) {
+            continue;
+        }
+        if (trib_batch_is_control(&bt)) {
+            t->read_offset = last + 1;
+            if (b->n == 0) {
+                b->end_offset = t->read_offset;
+            }
+            continue;
+        }
+        trib_record_iter_t ri;
+        trib_record_t r;
+        trib_record_iter_init(&ri, &bt, &b->arena, MAX_DECOMPRESSED);
+        int irc;
+        while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
+            if (r.offset < t->read_offset) {
+                continue;
+            }
+            if (b->n >= bc->max_records || b->bytes >= bc->max_bytes) {
+                full = true;
+                break;
+            }
+            if (pbatch_push(b, &r) != 0) {
+                full = true;
+                break;
+            }
+            if (b->n == 1) {
+                b->started_ms = mono_ms();
+            }
+            t->read_offset = r.offset + 1;
+            b->end_offset = t->read_offset;
+        }
+        if (irc < 0) {
+            /* A batch we cannot decode: skip it, loudly (it passed the CRC on append). */
+            TRIB_LOG(
+                TRIB_LOG_ERROR, FACILITY,
+                "[sink:%s] %s-%d: cannot read the batch at offset %" PRId64 ": %s; skipping it",
+                s->conf->name, t->topic, (int)t->partition, bt.base_offset, trib_strerror(irc));
+            t->read_offset = last + 1;
+        } else if (!full) {
+            t->read_offset = last + 1;
+        }
+        trib_record_iter_fini(&ri);
+        if (!full && b->n > 0) {
+            b->end_offset = t->read_offset;
+        }
+    }
+    return full;
+}
+
+/*
  * Reads records from read_offset into the pending batch until it is full
  * or the high watermark is reached. Returns true when the batch is full.
  */
+static bool task_fill_remote(task_t *t);
+
 static bool task_fill(task_t *t)
 {
     sink_t *s = t->sink;
     const coll_sink_conf_batch_t *bc = &s->conf->batch;
     pbatch_t *b = &t->b;
+    if (s->host->env.remote) {
+        return task_fill_remote(t);
+    }
     coll_log_t *log = task_log(t);
     if (!log) {
         t->gone = true;
@@ -778,60 +879,74 @@ static bool task_fill(task_t *t)
             free(buf);
             break;
         }
-        trib_batch_iter_t it;
-        trib_batch_t bt;
-        bool full = false;
-        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
-        while (!full && trib_batch_iter_next(&it, &bt) == 1) {
-            int64_t last = trib_batch_last_offset(&bt);
-            if (last < t->read_offset) {
-                continue;
-            }
-            if (trib_batch_is_control(&bt)) {
-                t->read_offset = last + 1;
-                if (b->n == 0) {
-                    b->end_offset = t->read_offset;
-                }
-                continue;
-            }
-            trib_record_iter_t ri;
-            trib_record_t r;
-            trib_record_iter_init(&ri, &bt, &b->arena, MAX_DECOMPRESSED);
-            int irc;
-            while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
-                if (r.offset < t->read_offset) {
-                    continue;
-                }
-                if (b->n >= bc->max_records || b->bytes >= bc->max_bytes) {
-                    full = true;
-                    break;
-                }
-                if (pbatch_push(b, &r) != 0) {
-                    full = true;
-                    break;
-                }
-                if (b->n == 1) {
-                    b->started_ms = mono_ms();
-                }
-                t->read_offset = r.offset + 1;
-                b->end_offset = t->read_offset;
-            }
-            if (irc < 0) {
-                /* A batch we cannot decode: skip it, loudly (it passed the CRC on append). */
-                TRIB_LOG(
-                    TRIB_LOG_ERROR, FACILITY,
-                    "[sink:%s] %s-%d: cannot read the batch at offset %" PRId64 ": %s; skipping it",
-                    s->conf->name, t->topic, (int)t->partition, bt.base_offset, trib_strerror(irc));
-                t->read_offset = last + 1;
-            } else if (!full) {
-                t->read_offset = last + 1;
-            }
-            trib_record_iter_fini(&ri);
-            if (!full && b->n > 0) {
-                b->end_offset = t->read_offset;
-            }
-        }
+        bool full = fill_chunk(t, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
         if (full) {
+            break;
+        }
+    }
+    return b->n >= bc->max_records || b->bytes >= bc->max_bytes;
+}
+
+/*
+ * task_fill() of --sinks-only: Fetch from the partition's leader instead of
+ * reading the local log, with the same retention and past-the-end rules.
+ * A failed fetch ends the fill (the next tick fetches again, from
+ * refreshed metadata).
+ */
+static bool task_fill_remote(task_t *t)
+{
+    sink_t *s = t->sink;
+    const coll_sink_conf_batch_t *bc = &s->conf->batch;
+    pbatch_t *b = &t->b;
+    coll_sremote_t *rm = s->host->env.remote;
+    for (int round = 0; round < 64 && b->n < bc->max_records && b->bytes < bc->max_bytes; round++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int64_t hw = -1, start = -1;
+        int16_t code =
+            coll_sremote_fetch(rm, t->topic, t->partition, t->read_offset, &buf, &len, &hw, &start);
+        if (code == TRIB_KAFKA_OFFSET_OUT_OF_RANGE && b->n == 0) {
+            int64_t earliest = -1;
+            if (coll_sremote_earliest(rm, t->topic, t->partition, &earliest) != TRIB_KAFKA_NONE ||
+                earliest < 0) {
+                break;
+            }
+            if (t->read_offset < earliest) {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                         "[sink:%s] %s-%d: offsets %" PRId64 "..%" PRId64
+                         " were deleted by retention before delivery",
+                         s->conf->name, t->topic, (int)t->partition, t->read_offset, earliest - 1);
+                counter_add(s, "records_lost_to_retention", (uint64_t)(earliest - t->read_offset));
+            } else {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                         "[sink:%s] %s-%d: offset %" PRId64
+                         " is past the log end; delivering from the log start %" PRId64,
+                         s->conf->name, t->topic, (int)t->partition, t->read_offset, earliest);
+            }
+            t->read_offset = earliest;
+            b->end_offset = earliest;
+            continue;
+        }
+        if (code != TRIB_KAFKA_NONE) {
+            free(buf);
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] %s-%d: fetching offset %" PRId64 " failed (Kafka error %d); "
+                        "retrying",
+                        s->conf->name, t->topic, (int)t->partition, t->read_offset, (int)code);
+            break;
+        }
+        t->remote_hw = hw;
+        if (!buf || len == 0) {
+            free(buf);
+            break;
+        }
+        if (pbatch_chunk(b, buf) != 0) {
+            free(buf);
+            break;
+        }
+        int64_t before = t->read_offset;
+        bool full = fill_chunk(t, buf, len, 0);
+        if (full || t->read_offset == before || t->read_offset >= hw) {
             break;
         }
     }
@@ -1009,7 +1124,7 @@ static void batch_delivered(task_t *t)
 {
     sink_t *s = t->sink;
     t->delivered = true;
-    if (t->dlq_offset >= 0) {
+    if (t->dlq_offset >= 0 && !s->host->env.remote) {
         coll_cluster_t *cl = s->host->env.cluster;
         const char *dl = s->conf->dead_letter_topic;
         coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
@@ -1032,22 +1147,32 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     sink_t *s = t->sink;
     coll_cluster_t *cl = s->host->env.cluster;
     const char *dl = s->conf->dead_letter_topic;
-    coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
-    if (!tp) {
-        coll_admin_result_t ar;
-        memset(&ar, 0, sizeof(ar));
-        coll_cluster_create_topic(cl, dl, strlen(dl), 1, -1, NULL, 0, false, &tp, &ar);
+    coll_sremote_t *rm = s->host->env.remote;
+    int32_t pi = 0;
+    coll_partition_t *p = NULL;
+    if (rm) {
+        /* Produced with acks=all (the topic is created by the Metadata that names it, where the
+         * cluster auto-creates topics): durable once answered. */
+        const coll_sremote_topic_t *rt = remote_topic(rm, dl);
+        pi = rt ? t->partition % rt->npartitions : 0;
+    } else {
+        coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
         if (!tp) {
-            TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
-                     "[sink:%s] cannot create the dead-letter topic %s: %s (error %d)",
-                     s->conf->name, dl, ar.msg, (int)ar.code);
+            coll_admin_result_t ar;
+            memset(&ar, 0, sizeof(ar));
+            coll_cluster_create_topic(cl, dl, strlen(dl), 1, -1, NULL, 0, false, &tp, &ar);
+            if (!tp) {
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                         "[sink:%s] cannot create the dead-letter topic %s: %s (error %d)",
+                         s->conf->name, dl, ar.msg, (int)ar.code);
+                return TRIB_ESTATE;
+            }
+        }
+        pi = t->partition % tp->npartitions;
+        p = coll_cluster_partition(tp, pi);
+        if (!partition_here(t->sink->host, p)) {
             return TRIB_ESTATE;
         }
-    }
-    int32_t pi = t->partition % tp->npartitions;
-    coll_partition_t *p = coll_cluster_partition(tp, pi);
-    if (!partition_here(t->sink->host, p)) {
-        return TRIB_ESTATE;
     }
     const trib_sink_record_t *r = &t->b.recs[i];
     /* Original headers, then ours. */
@@ -1087,7 +1212,20 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     in.headers = hs;
     in.header_count = k;
     coll_append_info_t info;
-    int rc = s->host->env.append(p, &in, 1, &info);
+    int rc;
+    if (rm) {
+        int64_t at = -1;
+        int16_t code = coll_sremote_produce(rm, dl, pi, &in, &at);
+        rc = code == TRIB_KAFKA_NONE ? 0 : TRIB_ESTATE;
+        if (rc != 0) {
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] dead-letter produce to %s-%d failed (Kafka error %d); retrying",
+                        s->conf->name, dl, (int)pi, (int)code);
+        }
+        info.last_offset = at;
+    } else {
+        rc = s->host->env.append(p, &in, 1, &info);
+    }
     if (rc == 0) {
         t->dlq_offset = info.last_offset;
         t->dlq_partition = pi;
@@ -1351,29 +1489,43 @@ static void task_drive(task_t *t)
 
 /* ---- discovery --------------------------------------------------------------------------- */
 
-static bool sink_wants(const sink_t *s, const coll_topic_t *tp)
+static bool sink_wants_name(const sink_t *s, const char *name, size_t name_len, bool internal)
 {
-    if (tp->internal) {
+    if (internal) {
         return false;
     }
-    if (s->conf->dead_letter_topic && strcmp(tp->name, s->conf->dead_letter_topic) == 0) {
+    if (s->conf->dead_letter_topic && strcmp(name, s->conf->dead_letter_topic) == 0) {
         return false;
     }
     for (size_t i = 0; i < s->conf->topics.count; i++) {
         const char *p = s->conf->topics.items[i];
         if (s->res[i]) {
             pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->res[i], NULL);
-            int rc = md ? pcre2_match(s->res[i], (PCRE2_SPTR)tp->name, tp->name_len, 0, 0, md, NULL)
-                        : -1;
+            int rc = md ? pcre2_match(s->res[i], (PCRE2_SPTR)name, name_len, 0, 0, md, NULL) : -1;
             pcre2_match_data_free(md);
             if (rc >= 0) {
                 return true;
             }
-        } else if (strcmp(p, tp->name) == 0) {
+        } else if (strcmp(p, name) == 0) {
             return true;
         }
     }
     return false;
+}
+
+static bool sink_wants(const sink_t *s, const coll_topic_t *tp)
+{
+    return sink_wants_name(s, tp->name, tp->name_len, tp->internal);
+}
+
+static bool task_here(task_t *t)
+{
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        const coll_sremote_topic_t *rt = remote_topic(rm, t->topic);
+        return rt && t->partition < rt->npartitions;
+    }
+    return task_log(t) != NULL;
 }
 
 static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
@@ -1387,14 +1539,14 @@ static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
 }
 
 /* Returns false when the task could not be made (the next scan tries again). */
-static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
+static bool task_new(sink_t *s, const char *topic, coll_topic_t *tp, int32_t partition)
 {
-    coll_partition_t *p = coll_cluster_partition(tp, partition);
-    if (!partition_here(s->host, p)) {
+    coll_partition_t *p = tp ? coll_cluster_partition(tp, partition) : NULL;
+    if (tp && !partition_here(s->host, p)) {
         return false;
     }
     task_t *t = calloc(1, sizeof(*t));
-    if (!t || !(t->topic = strdup(tp->name))) {
+    if (!t || !(t->topic = strdup(topic))) {
         free(t);
         return false;
     }
@@ -1402,9 +1554,24 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     t->partition = partition;
     t->dlq_offset = -1;
     t->replay_to = -1;
+    t->remote_hw = -1;
     trib_arena_init(&t->b.arena);
     int64_t committed = offsets_fetch(t);
-    int64_t start = coll_log_start_offset(p->log);
+    int64_t start = -1;
+    if (committed == -2) {
+        /* The coordinator cannot say now: starting anywhere else could skip or repeat. */
+        free(t->topic);
+        free(t);
+        return false;
+    }
+    if (p) {
+        start = coll_log_start_offset(p->log);
+    } else if (committed < 0 && coll_sremote_earliest(s->host->env.remote, topic, partition,
+                                                      &start) != TRIB_KAFKA_NONE) {
+        free(t->topic);
+        free(t);
+        return false;
+    }
     t->committed = committed;
     t->committed_ms = mono_ms();
     t->read_offset = committed >= 0 ? committed : start;
@@ -1418,8 +1585,60 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     return true;
 }
 
+/* Drops idle tasks whose partition is gone; tells the coordinator when the tasks changed. */
+static void prune_tasks(sink_t *s)
+{
+    task_t **pp = &s->tasks;
+    while (*pp) {
+        task_t *t = *pp;
+        if (!t->busy && !t->dlq_waiting && !task_here(t)) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: partition gone", s->conf->name,
+                     t->topic, (int)t->partition);
+            *pp = t->next;
+            task_free(t);
+            s->members_dirty = true;
+            continue;
+        }
+        pp = &t->next;
+    }
+    if (s->members_dirty && sink_membership(s) == 0) {
+        s->members_dirty = false;
+    }
+}
+
+/* discover() of --sinks-only: the topics of the remote cluster's Metadata. */
+static void discover_remote(coll_sinks_t *h)
+{
+    coll_sremote_t *rm = h->env.remote;
+    if (coll_sremote_refresh(rm, false) != 0) {
+        return; /* logged by the client; the tasks keep what they have */
+    }
+    size_t n = 0;
+    const coll_sremote_topic_t *ts = coll_sremote_topics(rm, &n);
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->stopping) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!sink_wants_name(s, ts[i].name, strlen(ts[i].name), ts[i].internal)) {
+                continue;
+            }
+            for (int32_t p = 0; p < ts[i].npartitions; p++) {
+                if (!task_find(s, ts[i].name, p)) {
+                    (void)task_new(s, ts[i].name, NULL, p);
+                }
+            }
+        }
+        prune_tasks(s);
+    }
+}
+
 static void discover(coll_sinks_t *h)
 {
+    if (h->env.remote) {
+        discover_remote(h);
+        return;
+    }
     coll_cluster_t *cl = h->env.cluster;
     size_t n = coll_cluster_topic_count(cl);
     size_t np = coll_cluster_partition_count(cl);
@@ -1444,28 +1663,13 @@ static void discover(coll_sinks_t *h)
                 continue;
             }
             for (int32_t p = 0; p < topics[i]->npartitions; p++) {
-                if (!task_find(s, topics[i]->name, p) && !task_new(s, topics[i], p)) {
+                if (!task_find(s, topics[i]->name, p) &&
+                    !task_new(s, topics[i]->name, topics[i], p)) {
                     h->seen_topics = (size_t)-1; /* rescan next time */
                 }
             }
         }
-        /* Drop idle tasks whose partition is gone. */
-        task_t **pp = &s->tasks;
-        while (*pp) {
-            task_t *t = *pp;
-            if (!t->busy && !t->dlq_waiting && !task_log(t)) {
-                TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: partition gone", s->conf->name,
-                         t->topic, (int)t->partition);
-                *pp = t->next;
-                task_free(t);
-                s->members_dirty = true;
-                continue;
-            }
-            pp = &t->next;
-        }
-        if (s->members_dirty && sink_membership(s) == 0) {
-            s->members_dirty = false;
-        }
+        prune_tasks(s);
     }
     free(topics);
 }
@@ -1582,7 +1786,7 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref,
     s->rl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
     snprintf(s->member_id, sizeof(s->member_id), "sink-%s-%" PRId32, c->name,
-             coll_cluster_node_id(h->env.cluster));
+             h->env.cluster ? coll_cluster_node_id(h->env.cluster) : -1);
     int rc = trib_sink_plugin_load(c->type, NULL, &s->plugin, err);
     if (rc != 0) {
         goto fail;
@@ -2139,6 +2343,11 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
     if (h->stopping) {
         return http_text(body, 503, "the collector is stopping\n");
     }
+    if (h->env.remote) {
+        return http_text(body, 501,
+                         "not implemented with --sinks-only: move the group's offsets with the "
+                         "cluster's own tools while the sink is stopped\n");
+    }
     if (!loopback) {
         return http_text(body, 403,
                          "forbidden: sinks are replayed from the collector's host only "
@@ -2319,10 +2528,10 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
         label_escape(esc, sizeof(esc), s->conf->name);
         for (task_t *t = s->tasks; t; t = t->next) {
             coll_log_t *log = task_log(t);
-            if (!log) {
+            if (!log && (!h->env.remote || t->remote_hw < 0 || t->committed < 0)) {
                 continue;
             }
-            int64_t end = coll_log_end_offset(log);
+            int64_t end = log ? coll_log_end_offset(log) : t->remote_hw;
             int64_t from = t->committed >= 0 ? t->committed : coll_log_start_offset(log);
             label_escape(tesc, sizeof(tesc), t->topic);
             snprintf(label, sizeof(label), "sink=\"%s\",topic=\"%s\",partition=\"%d\"", esc, tesc,

@@ -92,6 +92,13 @@ typedef struct coll_sinks_env {
     bool (*writable)(const struct coll_cluster *cl, const struct coll_partition *p);
     int (*append)(struct coll_partition *p, const struct trib_record_in *recs, size_t n,
                   struct coll_append_info *info);
+    /*
+     * --sinks-only: the cluster the sinks read from and commit to when they
+     * run outside any broker (sinks/remote.h); cluster, groups, writable and
+     * append are then NULL. Every partition of a matching topic is
+     * delivered by this process.
+     */
+    struct coll_sremote *remote;
 } coll_sinks_env_t;
 
 /*
