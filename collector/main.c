@@ -973,6 +973,14 @@ int main(int argc, char **argv)
                 .writable = coll_prt_writable,
                 .append = coll_prt_append_records,
             };
+            static char peers[300];
+            if (conf.cluster.backend == COLL_BACKEND_ZOOKEEPER) {
+                /* On a cluster the sinks reach their group's coordinator and their
+                 * dead-letter topic through this broker's own (advertised) address. */
+                const coll_cluster_config_t *cc = coll_cluster_config(app.cluster);
+                snprintf(peers, sizeof(peers), "%s:%d", cc->host, (int)cc->port);
+                env.peers = peers;
+            }
             rc = coll_sinks_start(&loop, &env, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {
                 char msg[700];

@@ -284,6 +284,9 @@ int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n
 typedef struct sink sink_t;
 typedef struct task task_t;
 
+/* What a worker does for a task: the plugin's write, or a call to the cluster (clustered). */
+typedef enum job_kind { JOB_WRITE, JOB_OFFSET, JOB_COMMIT, JOB_DLQ } job_kind_t;
+
 struct trib_sink_ctx {
     sink_t *sink;
 };
@@ -336,6 +339,14 @@ struct task {
     uint64_t committed_ms; /* when the offset was last committed (refreshed hourly) */
     int64_t replay_to;     /* a replay waiting for the task to be idle; -1: none */
     int64_t remote_hw;     /* --sinks-only: the high watermark of the last fetch (-1: none) */
+    /* clustered: a call to the cluster as the job, and its outcome */
+    job_kind_t kind;
+    bool loading;       /* the committed offset is not read yet */
+    int64_t job_offset; /* JOB_COMMIT: the offset; JOB_OFFSET: the answer */
+    bool job_batch;     /* JOB_COMMIT: the batch's commit (else a refresh) */
+    size_t job_bad;     /* JOB_DLQ: the record */
+    range_t job_range;  /* JOB_DLQ: the range it was rejected in */
+    int16_t job_code;   /* the Kafka error code of the call */
 };
 
 typedef struct counter {
@@ -392,6 +403,9 @@ struct sink {
     trib_sink_error_class_t err_class;
     char err_msg[sizeof(((trib_sink_result_t *)0)->msg)];
     int64_t err_wall_ms; /* when the sink last failed (0: never) */
+    /* clustered: the client the workers reach the cluster with (opened on first use) */
+    pthread_mutex_t rcmu;
+    coll_sremote_t *rc;
 };
 
 struct coll_sinks {
@@ -422,6 +436,12 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* On a cluster: offsets and dead letters go through the cluster as a client (see cluster_job). */
+static bool clustered(const coll_sinks_t *h)
+{
+    return h->env.peers && !h->env.remote;
 }
 
 /* ---- host services ------------------------------------------------------------------------ */
@@ -563,8 +583,8 @@ static int task_cmp(const void *a, const void *b)
 static int sink_membership(sink_t *s)
 {
     coll_groups_t *g = s->host->env.groups;
-    if (!g) {
-        return 0;
+    if (!g || clustered(s->host)) {
+        return 0; /* clustered: standalone commits, the group has no members */
     }
     size_t n = 0;
     for (task_t *t = s->tasks; t; t = t->next) {
@@ -647,7 +667,7 @@ out:
 static void sink_leave(sink_t *s)
 {
     coll_groups_t *g = s->host->env.groups;
-    if (g) {
+    if (g && !clustered(s->host)) {
         coll_group_internal_leave(g, s->group, s->member_id);
     }
 }
@@ -955,6 +975,55 @@ static bool task_fill_remote(task_t *t)
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
 
+/* ---- clustered: offsets and dead letters through the cluster ------------------------------ */
+
+/*
+ * On a cluster the group's coordinator and the dead-letter topic's leader
+ * may be any broker, so the sinks reach them as a Kafka client (this
+ * broker's own address first, then whatever Metadata names). The calls
+ * block, so they run on the sink's workers as jobs (JOB_OFFSET, JOB_COMMIT,
+ * JOB_DLQ), one client per sink shared under rcmu; the task is busy
+ * meanwhile, as during a write.
+ */
+
+static int dlq_write(task_t *t, coll_sremote_t *rm, size_t i, const char *why);
+
+/* A worker runs a cluster call for t; the outcome is t->job_code (and t->job_offset). */
+static void cluster_job(sink_t *s, task_t *t)
+{
+    pthread_mutex_lock(&s->rcmu);
+    int16_t code = TRIB_KAFKA_NETWORK_EXCEPTION;
+    if (!s->rc) {
+        trib_error_t err;
+        trib_error_clear(&err);
+        if (coll_sremote_open(s->host->env.peers, 10000, &s->rc, &err) != 0) {
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY, "[sink:%s] cannot reach the cluster: %s",
+                        s->conf->name, err.msg);
+        }
+    }
+    if (s->rc) {
+        switch (t->kind) {
+        case JOB_OFFSET:
+            code = coll_sremote_committed(s->rc, s->group, t->topic, t->partition, &t->job_offset);
+            break;
+        case JOB_COMMIT:
+            code = coll_sremote_commit(s->rc, s->group, t->topic, t->partition, t->job_offset);
+            break;
+        case JOB_DLQ:
+            code = dlq_write(t, s->rc, t->job_bad, t->res.msg[0] ? t->res.msg : "rejected") == 0
+                       ? TRIB_KAFKA_NONE
+                       : TRIB_KAFKA_LEADER_NOT_AVAILABLE;
+            break;
+        case JOB_WRITE:
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->rcmu);
+    t->job_code = code;
+}
+
+static void submit_kind(task_t *t, job_kind_t kind);
+
 static void *worker_main(void *arg)
 {
     sink_t *s = arg;
@@ -973,6 +1042,16 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
 
+        if (t->kind != JOB_WRITE) {
+            cluster_job(s, t);
+            pthread_mutex_lock(&s->mu);
+            t->qnext = s->done;
+            s->done = t;
+            pthread_mutex_unlock(&s->mu);
+            uv_async_send(&s->async);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         trib_sink_batch_t batch = {
             .topic = t->topic,
             .partition = t->partition,
@@ -1015,6 +1094,7 @@ static void submit(task_t *t, range_t r)
     sink_t *s = t->sink;
     t->busy = true;
     t->job = r;
+
     pthread_mutex_lock(&s->mu);
     t->qnext = NULL;
     if (s->queue_tail) {
@@ -1025,6 +1105,13 @@ static void submit(task_t *t, range_t r)
     s->queue_tail = t;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* A cluster call as t's job (clustered); submit() itself queues plugin writes. */
+static void submit_kind(task_t *t, job_kind_t kind)
+{
+    t->kind = kind;
+    submit(t, t->job);
 }
 
 static int ranges_set(task_t *t, const range_t *rs, size_t n)
@@ -1077,11 +1164,24 @@ static void schedule_retry(task_t *t, uint32_t min_attempt)
     counter_add(s, "batches_retried", 1);
 }
 
+static void commit_finish(task_t *t, int64_t off, int16_t code);
+
 static void commit_done(task_t *t)
 {
-    sink_t *s = t->sink;
     int64_t off = t->b.end_offset;
-    int16_t code = offsets_commit(t, off);
+    if (clustered(t->sink->host)) {
+        t->job_offset = off;
+        t->job_batch = true;
+        submit_kind(t, JOB_COMMIT); /* commit_finish() when it is back */
+        return;
+    }
+    commit_finish(t, off, offsets_commit(t, off));
+}
+
+/* The batch's commit is back: released, or committed again later. */
+static void commit_finish(task_t *t, int64_t off, int16_t code)
+{
+    sink_t *s = t->sink;
     if (code != TRIB_KAFKA_NONE) {
         TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
                     "[sink:%s] %s-%d: committing offset %" PRId64 " failed (Kafka error %d); "
@@ -1124,7 +1224,7 @@ static void batch_delivered(task_t *t)
 {
     sink_t *s = t->sink;
     t->delivered = true;
-    if (t->dlq_offset >= 0 && !s->host->env.remote) {
+    if (t->dlq_offset >= 0) {
         coll_cluster_t *cl = s->host->env.cluster;
         const char *dl = s->conf->dead_letter_topic;
         coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
@@ -1142,17 +1242,17 @@ static void batch_delivered(task_t *t)
 }
 
 /* Appends record i of the pending batch to the dead-letter topic. 0 or an error. */
-static int dlq_write(task_t *t, size_t i, const char *why)
+static int dlq_write(task_t *t, coll_sremote_t *rm, size_t i, const char *why)
 {
     sink_t *s = t->sink;
     coll_cluster_t *cl = s->host->env.cluster;
     const char *dl = s->conf->dead_letter_topic;
-    coll_sremote_t *rm = s->host->env.remote;
     int32_t pi = 0;
     coll_partition_t *p = NULL;
     if (rm) {
         /* Produced with acks=all (the topic is created by the Metadata that names it, where the
          * cluster auto-creates topics): durable once answered. */
+        (void)coll_sremote_refresh(rm, false);
         const coll_sremote_topic_t *rt = remote_topic(rm, dl);
         pi = rt ? t->partition % rt->npartitions : 0;
     } else {
@@ -1226,8 +1326,8 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     } else {
         rc = s->host->env.append(p, &in, 1, &info);
     }
-    if (rc == 0) {
-        t->dlq_offset = info.last_offset;
+    if (rc == 0 && !rm) {
+        t->dlq_offset = info.last_offset; /* durable once the local log says so */
         t->dlq_partition = pi;
     }
     free(hs);
@@ -1288,11 +1388,75 @@ bool coll_sinks_health(coll_sinks_t *h, trib_buf_t *b)
     return all_up;
 }
 
+/* Record bad of range r is in the dead-letter topic: the rest of r is written on. */
+static void dlq_done(task_t *t, range_t r, size_t bad)
+{
+    range_t parts[2];
+    size_t np = 0;
+    if (bad > r.a) {
+        parts[np++] = (range_t){r.a, bad};
+    }
+    if (bad + 1 < r.b) {
+        parts[np++] = (range_t){bad + 1, r.b};
+    }
+    if (ranges_set(t, parts, np) != 0) {
+        schedule_retry(t, 0);
+        return;
+    }
+    t->attempt = 0;
+    if (t->rhead == t->nranges) {
+        batch_delivered(t);
+    }
+}
+
 /* A job came back (loop thread). */
+static void dlq_done(task_t *t, range_t r, size_t bad);
+static void task_loaded(task_t *t, int64_t committed);
+
+static void cluster_job_done(task_t *t)
+{
+    sink_t *s = t->sink;
+    int16_t code = t->job_code;
+    switch (t->kind) {
+    case JOB_OFFSET:
+        if (code != TRIB_KAFKA_NONE) {
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] %s-%d: reading the committed offset failed (Kafka error %d); "
+                        "retrying",
+                        s->conf->name, t->topic, (int)t->partition, (int)code);
+            t->retry_at_ms = mono_ms() + 500;
+            return;
+        }
+        task_loaded(t, t->job_offset >= 0 ? t->job_offset : -1);
+        return;
+    case JOB_COMMIT:
+        if (t->job_batch) {
+            commit_finish(t, t->job_offset, code);
+        } else if (code == TRIB_KAFKA_NONE) {
+            t->committed = t->job_offset;
+            t->committed_ms = mono_ms();
+        }
+        return;
+    case JOB_DLQ:
+        if (code != TRIB_KAFKA_NONE) {
+            schedule_retry(t, 0); /* the range is written again, rejected again, sent again */
+            return;
+        }
+        dlq_done(t, t->job_range, t->job_bad);
+        return;
+    case JOB_WRITE:
+        return;
+    }
+}
+
 static void job_done(task_t *t)
 {
     sink_t *s = t->sink;
     t->busy = false;
+    if (t->kind != JOB_WRITE) {
+        cluster_job_done(t);
+        return;
+    }
     range_t r = t->job;
     switch (t->status) {
     case TRIB_SINK_OK:
@@ -1337,22 +1501,19 @@ static void job_done(task_t *t)
                 schedule_retry(t, 30);
                 break;
             }
-            if (dlq_write(t, bad, t->res.msg[0] ? t->res.msg : "rejected") != 0) {
+            if (clustered(s->host)) {
+                t->job_bad = bad;
+                t->job_range = r;
+                submit_kind(t, JOB_DLQ); /* dlq_done() when it is back */
+                return;
+            }
+            if (dlq_write(t, s->host->env.remote, bad, t->res.msg[0] ? t->res.msg : "rejected") !=
+                0) {
                 schedule_retry(t, 0);
                 break;
             }
-            range_t parts[2];
-            size_t np = 0;
-            if (bad > r.a) {
-                parts[np++] = (range_t){r.a, bad};
-            }
-            if (bad + 1 < r.b) {
-                parts[np++] = (range_t){bad + 1, r.b};
-            }
-            if (ranges_set(t, parts, np) != 0) {
-                schedule_retry(t, 0);
-                break;
-            }
+            dlq_done(t, r, bad);
+            break;
         } else {
             range_t parts[2] = {{r.a, r.a + n / 2}, {r.a + n / 2, r.b}};
             if (ranges_set(t, parts, 2) != 0) {
@@ -1428,6 +1589,12 @@ static void task_drive(task_t *t)
     if (now < t->retry_at_ms) {
         return;
     }
+    if (t->loading) {
+        if (task_log(t)) {
+            submit_kind(t, JOB_OFFSET); /* the last read failed: again */
+        }
+        return;
+    }
     if (!t->opened) {
         trib_error_t err;
         trib_error_clear(&err);
@@ -1441,6 +1608,7 @@ static void task_drive(task_t *t)
         t->attempt = 0;
     }
     if (t->rhead < t->nranges) {
+        t->kind = JOB_WRITE;
         submit(t, t->ranges[t->rhead]);
         return;
     }
@@ -1454,6 +1622,12 @@ static void task_drive(task_t *t)
         /* An idle partition: commit the same offset again, so that offset retention
          * (offsets.retention.minutes, counted from the last commit of a group without
          * members) never forgets where the sink is. */
+        if (clustered(s->host)) {
+            t->job_offset = t->committed;
+            t->job_batch = false;
+            submit_kind(t, JOB_COMMIT);
+            return;
+        }
         if (offsets_commit(t, t->committed) == TRIB_KAFKA_NONE) {
             t->committed_ms = now;
         }
@@ -1462,6 +1636,12 @@ static void task_drive(task_t *t)
         if (t->b.end_offset > t->committed && t->b.end_offset == t->read_offset &&
             t->b.end_offset > 0 && t->committed >= 0) {
             /* Only control records or retention gaps: move the commit along. */
+            if (clustered(s->host)) {
+                t->job_offset = t->b.end_offset;
+                t->job_batch = false;
+                submit_kind(t, JOB_COMMIT);
+                return;
+            }
             if (offsets_commit(t, t->b.end_offset) == TRIB_KAFKA_NONE) {
                 t->committed = t->b.end_offset;
                 t->committed_ms = now;
@@ -1484,6 +1664,7 @@ static void task_drive(task_t *t)
     t->ranges[0] = (range_t){0, t->b.n};
     t->nranges = 1;
     t->rhead = 0;
+    t->kind = JOB_WRITE;
     submit(t, t->ranges[0]);
 }
 
@@ -1556,6 +1737,17 @@ static bool task_new(sink_t *s, const char *topic, coll_topic_t *tp, int32_t par
     t->replay_to = -1;
     t->remote_hw = -1;
     trib_arena_init(&t->b.arena);
+    if (clustered(s->host)) {
+        /* The committed offset comes from the coordinator, on a worker (task_loaded()). */
+        t->loading = true;
+        t->committed = -1;
+        t->read_offset = -1;
+        t->b.end_offset = -1;
+        t->next = s->tasks;
+        s->tasks = t;
+        submit_kind(t, JOB_OFFSET);
+        return true;
+    }
     int64_t committed = offsets_fetch(t);
     int64_t start = -1;
     if (committed == -2) {
@@ -1583,6 +1775,25 @@ static bool task_new(sink_t *s, const char *topic, coll_topic_t *tp, int32_t par
              s->conf->name, t->topic, (int)partition, t->read_offset,
              committed >= 0 ? " (committed)" : " (log start)");
     return true;
+}
+
+/* Clustered: the committed offset of a new task is known (-1: none); it starts there. */
+static void task_loaded(task_t *t, int64_t committed)
+{
+    sink_t *s = t->sink;
+    coll_log_t *log = task_log(t);
+    if (!log) {
+        t->gone = true; /* no longer led here: dropped by the next scan */
+        return;
+    }
+    t->loading = false;
+    t->committed = committed;
+    t->committed_ms = mono_ms();
+    t->read_offset = committed >= 0 ? committed : coll_log_start_offset(log);
+    t->b.end_offset = t->read_offset;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: delivering from offset %" PRId64 "%s",
+             s->conf->name, t->topic, (int)t->partition, t->read_offset,
+             committed >= 0 ? " (committed)" : " (log start)");
 }
 
 /* Drops idle tasks whose partition is gone; tells the coordinator when the tasks changed. */
@@ -1751,6 +1962,8 @@ static void sink_free(sink_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->cmu);
+    coll_sremote_close(s->rc);
+    pthread_mutex_destroy(&s->rcmu);
     free(s);
 }
 
@@ -1782,6 +1995,7 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->cmu, NULL);
+    pthread_mutex_init(&s->rcmu, NULL);
     trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     s->rl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
@@ -2343,7 +2557,7 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
     if (h->stopping) {
         return http_text(body, 503, "the collector is stopping\n");
     }
-    if (h->env.remote) {
+    if (h->env.remote || clustered(h)) {
         return http_text(body, 501,
                          "not implemented with --sinks-only: move the group's offsets with the "
                          "cluster's own tools while the sink is stopped\n");

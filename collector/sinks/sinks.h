@@ -99,6 +99,14 @@ typedef struct coll_sinks_env {
      * delivered by this process.
      */
     struct coll_sremote *remote;
+    /*
+     * On a cluster (the zookeeper backend): this broker's own Kafka address,
+     * HOST:PORT, through which the sinks reach the cluster as a client for
+     * what may live on another broker: their group's offsets (at its
+     * coordinator, wherever it is) and their dead-letter topic (at its
+     * partition's leader). NULL on a single node.
+     */
+    const char *peers;
 } coll_sinks_env_t;
 
 /*
