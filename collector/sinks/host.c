@@ -59,6 +59,24 @@
  * members loses its offsets offsets.retention.minutes after its last
  * commit, and a forgotten offset means delivering the whole log again.
  *
+ * Clusters. On a cluster (env.peers) a partition is delivered by the
+ * collector that leads it: leadership is exclusive per epoch and moves when
+ * a collector dies, stops or is drained, and a task whose partition is no
+ * longer led here finishes its job and is dropped. The group's coordinator
+ * and the dead-letter partition's leader may be other collectors, so the
+ * committed offset a task starts from, its commits (standalone: the group
+ * has no members on a cluster) and its dead letters are calls to the
+ * cluster as a Kafka client (sinks/remote.h), made by the sink's workers as
+ * jobs of the task (cluster_job). A commit of X by any collector means it
+ * made every record from where it started (an offset somebody committed)
+ * up to X durable, so a committed offset never passes an undelivered
+ * record; moves only redeliver, and the plugins' keys absorb that.
+ *
+ * --sinks-only (env.remote): no broker at all; records come by Fetch from
+ * each partition's leader (task_fill_remote), offsets and dead letters go
+ * through the same client, called on the loop thread (it runs nothing
+ * else in that mode).
+ *
  * Partitions are discovered by a timer (every tick the topic list is
  * matched against each sink's names and /regex/ patterns), since the
  * cluster's partition hooks belong to the server; a task whose partition
