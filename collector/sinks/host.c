@@ -424,6 +424,8 @@ struct sink {
     /* clustered: the client the workers reach the cluster with (opened on first use) */
     pthread_mutex_t rcmu;
     coll_sremote_t *rc;
+    trib_log_ratelimit_t
+        rrl; /* the cluster calls' own (under rcmu, or the loop with --sinks-only) */
 };
 
 struct coll_sinks {
@@ -1015,7 +1017,7 @@ static void cluster_job(sink_t *s, task_t *t)
         trib_error_t err;
         trib_error_clear(&err);
         if (coll_sremote_open(s->host->env.peers, 10000, &s->rc, &err) != 0) {
-            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY, "[sink:%s] cannot reach the cluster: %s",
+            TRIB_LOG_RL(&s->rrl, TRIB_LOG_WARN, FACILITY, "[sink:%s] cannot reach the cluster: %s",
                         s->conf->name, err.msg);
         }
     }
@@ -1336,7 +1338,7 @@ static int dlq_write(task_t *t, coll_sremote_t *rm, size_t i, const char *why)
         int16_t code = coll_sremote_produce(rm, dl, pi, &in, &at);
         rc = code == TRIB_KAFKA_NONE ? 0 : TRIB_ESTATE;
         if (rc != 0) {
-            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+            TRIB_LOG_RL(&s->rrl, TRIB_LOG_WARN, FACILITY,
                         "[sink:%s] dead-letter produce to %s-%d failed (Kafka error %d); retrying",
                         s->conf->name, dl, (int)pi, (int)code);
         }
@@ -2016,6 +2018,7 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref,
     pthread_mutex_init(&s->rcmu, NULL);
     trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     s->rl = rl;
+    s->rrl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
     snprintf(s->member_id, sizeof(s->member_id), "sink-%s-%" PRId32, c->name,
              h->env.cluster ? coll_cluster_node_id(h->env.cluster) : -1);
