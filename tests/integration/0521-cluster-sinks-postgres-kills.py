@@ -46,7 +46,6 @@ N = N1 + N2 + N3 * len(SIGNALS)
 BAD, MISTYPED = 1234, 5678
 TOPIC = "web.access"
 DLQ = "dlq.pg"
-GROUP = "sink.pg"
 
 
 def leaders(bootstrap):
@@ -56,10 +55,10 @@ def leaders(bootstrap):
     return {p: pm.leader for p, pm in md.topics[TOPIC].partitions.items()}
 
 
-def committed_and_ends(bootstrap):
-    """{partition: (committed, high watermark)} of the group sink.pg."""
+def committed_and_ends(bootstrap, group):
+    """{partition: (committed, high watermark)} of the group."""
     from confluent_kafka import Consumer, TopicPartition
-    k = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP,
+    k = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                   "enable.auto.commit": False})
     try:
         tps = k.committed([TopicPartition(TOPIC, p) for p in range(4)], timeout=20)
@@ -89,18 +88,17 @@ def read_dlq(bootstrap):
     return out
 
 
-def main():
-    try:
-        import confluent_kafka  # noqa: F401
-    except ImportError as e:
-        raise Skip("python client missing: %s" % e)
-    with Cluster(brokers=3, session_timeout="6s") as cl:
-        pg = sinklib.Postgres(cl.root)
-        try:
-            pg.start()
-            for b in cl.brokers.values():
-                with open(b.conf, "a") as f:
-                    f.write("""
+class PgWarehouse:
+    """The `postgres` sink `pg` of test 0501 (mapped columns, a dead-letter topic)."""
+    name = "PostgreSQL"
+    group = "sink.pg"
+    bad = {BAD: "not JSON", MISTYPED: "22P02"}  # seq -> what its dead letter's error says
+
+    def start(self, root):
+        self.pg = sinklib.Postgres(root).start()
+
+    def sink_yaml(self):
+        return """
 sinks:
   - name: pg
     type: postgres
@@ -110,31 +108,73 @@ sinks:
     dead_letter_topic: %s
     options: {conninfo: "%s", table: web_events, connect_timeout: 2s,
               columns: "host, status:integer"}
-""" % (DLQ, pg.conninfo()))
+""" % (DLQ, self.pg.conninfo())
+
+    def stop(self):
+        self.pg.stop()
+
+    def restart(self):
+        self.pg.restart()
+
+    def kill(self):
+        if getattr(self, "pg", None):
+            self.pg.kill()
+
+    def rows(self):
+        try:
+            return int(self.pg.sql("select count(*) from web_events"))
+        except TestFailure:
+            return 0
+
+    def check_table(self, where, n):
+        """Every record but the rejected ones exactly once, with its own value."""
+        got = self.pg.sql("select count(*), count(distinct (topic, \"partition\", \"offset\")), "
+                          "count(distinct (value->>'seq')), min((value->>'seq')::int), "
+                          "max((value->>'seq')::int) from web_events")
+        log("table: count, distinct keys, distinct seq, min, max = %s" % got)
+        k = n - len(self.bad)
+        check(got == "%d|%d|%d|0|%d" % (k, k, k, n - 1), "table is not every record once: %s" % got)
+        for (p, o), seq in list(where.items())[::499]:
+            v = self.pg.sql("select value->>'seq' from web_events where topic = '%s' and "
+                            "\"partition\" = %d and \"offset\" = %d" % (TOPIC, p, o))
+            want = "" if seq in self.bad else str(seq)
+            check(v == want, "(%d, %d): seq %r, want %r" % (p, o, v, want))
+
+
+def scenario(wh):
+    """Parts 1-3 of the docstring with the warehouse wh; checks the end state."""
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError as e:
+        raise Skip("python client missing: %s" % e)
+    with Cluster(brokers=3, session_timeout="6s") as cl:
+        try:
+            wh.start(cl.root)
+            for b in cl.brokers.values():
+                with open(b.conf, "a") as f:
+                    f.write(wh.sink_yaml())
             cl.start()
             cl.wait_controller([1, 2, 3])
             from confluent_kafka.admin import AdminClient, NewTopic
             a = AdminClient({"bootstrap.servers": cl.bootstrap()})
             a.create_topics([NewTopic(TOPIC, 4, 3)])[TOPIC].result(60)
+            rows = wh.rows
+            nbad = len(wh.bad)
 
-            def rows():
-                try:
-                    return int(pg.sql("select count(*) from web_events"))
-                except TestFailure:
-                    return 0
-
-            where = sinklib.produce_events(cl.bootstrap(), TOPIC, 0, N1, 4, bad={BAD},
-                                           mistyped={MISTYPED})
-            wait_for("part 1 in the table", lambda: rows() == N1 - 2 or None, 120, 0.2)
+            where = sinklib.produce_events(cl.bootstrap(), TOPIC, 0, N1, 4,
+                                           bad={s for s in wh.bad if s == BAD},
+                                           mistyped={s for s in wh.bad if s == MISTYPED})
+            wait_for("part 1 in %s" % wh.name, lambda: rows() == N1 - nbad or None, 120, 0.2)
             log("part 1: %d rows" % rows())
 
-            log("stopping PostgreSQL for 20 s")
-            pg.stop()
+            log("stopping %s for 20 s" % wh.name)
+            wh.stop()
             t0 = time.monotonic()
             where.update(sinklib.produce_events(cl.bootstrap(), TOPIC, N1, N2, 4))
             time.sleep(max(0, 20 - (time.monotonic() - t0)))
-            pg.restart()
-            wait_for("part 2 in the table", lambda: rows() == N1 + N2 - 2 or None, 180, 0.2)
+            wh.restart()
+            wait_for("part 2 in %s" % wh.name, lambda: rows() == N1 + N2 - nbad or None, 180,
+                     0.2)
             log("part 2: %d rows" % rows())
 
             start = N1 + N2
@@ -165,49 +205,43 @@ sinks:
                 cl.wait_controller([1, 2, 3])
                 start += N3
 
-            wait_for("every record in the table", lambda: rows() == N - 2 or rows(), 240, 0.5)
+            wait_for("every record in %s" % wh.name, lambda: rows() == N - nbad or rows(), 240,
+                     0.5)
 
             def lag_zero():
-                ce = committed_and_ends(cl.bootstrap())
+                ce = committed_and_ends(cl.bootstrap(), wh.group)
                 return all(c == e for c, e in ce.values()) or ce
-            wait_for("sink.pg committed at the log end", lag_zero, 60, 0.5)
-            ce = committed_and_ends(cl.bootstrap())
+            wait_for("%s committed at the log end" % wh.group, lag_zero, 60, 0.5)
+            ce = committed_and_ends(cl.bootstrap(), wh.group)
             log("committed, log end per partition: %s" % ce)
             check(sum(e for _, e in ce.values()) == N,
                   "the log holds %d records, %d were produced" % (sum(e for _, e in ce.values()), N))
-
-            got = pg.sql("select count(*), count(distinct (topic, \"partition\", \"offset\")), "
-                         "count(distinct (value->>'seq')), min((value->>'seq')::int), "
-                         "max((value->>'seq')::int) from web_events")
-            log("table: count, distinct keys, distinct seq, min, max = %s" % got)
-            check(got == "%d|%d|%d|0|%d" % (N - 2, N - 2, N - 2, N - 1),
-                  "table is not every record once: %s" % got)
-            for (p, o), seq in list(where.items())[::499]:
-                v = pg.sql("select value->>'seq' from web_events where topic = '%s' and "
-                           "\"partition\" = %d and \"offset\" = %d" % (TOPIC, p, o))
-                want = "" if seq in (BAD, MISTYPED) else str(seq)
-                check(v == want, "(%d, %d): seq %r, want %r" % (p, o, v, want))
+            wh.check_table(where, N)
+            if not wh.bad:
+                log("%d records exactly once in %s, lag 0" % (N, wh.name))
+                return
             msgs = read_dlq(cl.bootstrap())
-            check(len(msgs) == 2, "dead-letter topic has %d records, want 2" % len(msgs))
+            check(len(msgs) == nbad, "dead-letter topic has %d records, want %d"
+                  % (len(msgs), nbad))
             seen = set()
             for m in msgs:
                 h = {k: v.decode() for k, v in (m.headers() or [])}
                 seq = where.get((int(h.get("tributary.origin.partition", -1)),
                                  int(h.get("tributary.origin.offset", -1))))
-                check(seq in (BAD, MISTYPED) and h.get("tributary.sink") == "pg" and
+                check(seq in wh.bad and h.get("tributary.sink") == "pg" and
                       h.get("tributary.origin.topic") == TOPIC, "dead letter headers: %s" % h)
                 err = h.get("tributary.error", "")
+                check(wh.bad[seq] in err, "dead letter of record %d: %s %r" % (seq, err, m.value()))
                 if seq == BAD:
-                    check("not JSON" in err and m.value().startswith(b"not json {"),
-                          "dead letter of the non-JSON record: %s %r" % (err, m.value()))
+                    check(m.value().startswith(b"not json {"), "dead letter value %r" % m.value())
                 else:
-                    check("22P02" in err and b'"status":"oops"' in m.value(),
-                          "dead letter of the mistyped record: %s %r" % (err, m.value()))
+                    check(b'"status":"oops"' in m.value(), "dead letter value %r" % m.value())
                 seen.add(seq)
-            check(seen == {BAD, MISTYPED}, "dead letters of %s" % seen)
-            log("%d records exactly once in PostgreSQL, 2 in %s, lag 0" % (N - 2, DLQ))
+            check(seen == set(wh.bad), "dead letters of %s" % seen)
+            log("%d records exactly once in %s, %d in %s, lag 0" % (N - nbad, wh.name, nbad, DLQ))
         finally:
-            pg.kill()
+            wh.kill()
 
 
-run(main)
+if __name__ == "__main__":
+    run(lambda: scenario(PgWarehouse()))
