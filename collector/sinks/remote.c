@@ -38,6 +38,8 @@
 #define STALE_RETRY_MS 200
 #define PARTITION_MAX_BYTES (4 << 20)
 #define MAX_COORDS 16
+#define MAX_DOWN 16
+#define DOWN_MS 2000
 
 typedef struct coord {
     char *group;
@@ -55,6 +57,11 @@ struct coll_sremote {
     uint64_t tried_ms; /* the last Metadata attempt */
     coord_t coords[MAX_COORDS];
     size_t ncoords;
+    /* brokers a call just failed to reach: not called again until the time passed */
+    struct {
+        int32_t node;
+        uint64_t until_ms;
+    } down[MAX_DOWN];
 };
 
 static uint64_t mono_ms(void)
@@ -161,6 +168,9 @@ static int reconnect(coll_sremote_t *r)
     return 0;
 }
 
+static int node_call(coll_sremote_t *r, int32_t node, int16_t api_key, int16_t version,
+                     const void *req, void *resp, trib_arena_t *arena, trib_error_t *err);
+
 /* A Metadata call (every topic when topic is NULL) on any broker that answers. */
 static int metadata_call(coll_sremote_t *r, const char *topic, MetadataResponse *md,
                          trib_arena_t *arena)
@@ -191,7 +201,7 @@ static int metadata_call(coll_sremote_t *r, const char *topic, MetadataResponse 
     const trib_kclient_broker_t *bs = trib_kclient_brokers(r->c, &nb);
     for (size_t i = 0; i < nb; i++) {
         trib_error_clear(&err);
-        if (trib_kclient_call(r->c, bs[i].node_id, API_METADATA, v, &req, md, arena, &err) == 0) {
+        if (node_call(r, bs[i].node_id, API_METADATA, v, &req, md, arena, &err) == 0) {
             return 0;
         }
     }
@@ -310,6 +320,33 @@ static int32_t leader_of(coll_sremote_t *r, const char *topic, int32_t partition
     return -1;
 }
 
+/*
+ * A call to one broker. One that just failed to reach it is not repeated
+ * for DOWN_MS: a broker that is gone without refusing connections would
+ * otherwise hold every caller for the request timeout, once per partition,
+ * until the cluster elects new leaders.
+ */
+static int node_call(coll_sremote_t *r, int32_t node, int16_t api_key, int16_t version,
+                     const void *req, void *resp, trib_arena_t *arena, trib_error_t *err)
+{
+    uint64_t now = mono_ms();
+    size_t slot = MAX_DOWN;
+    for (size_t i = 0; i < MAX_DOWN; i++) {
+        if (r->down[i].until_ms > now && r->down[i].node == node) {
+            return trib_error_set(err, -EHOSTUNREACH, "broker %d failed just now", (int)node);
+        }
+        if (r->down[i].until_ms <= now && slot == MAX_DOWN) {
+            slot = i;
+        }
+    }
+    int rc = trib_kclient_call(r->c, node, api_key, version, req, resp, arena, err);
+    if (rc != 0 && slot < MAX_DOWN) {
+        r->down[slot].node = node;
+        r->down[slot].until_ms = mono_ms() + DOWN_MS;
+    }
+    return rc;
+}
+
 /* Marks the metadata stale after a failed call; returns the code to report. */
 static int16_t failed(coll_sremote_t *r, int16_t code)
 {
@@ -362,7 +399,7 @@ int16_t coll_sremote_fetch(coll_sremote_t *r, const char *topic, int32_t partiti
     trib_error_t err;
     trib_error_clear(&err);
     int16_t code = TRIB_KAFKA_NONE;
-    if (trib_kclient_call(r->c, leader, API_FETCH, v, &req, &resp, &arena, &err) != 0) {
+    if (node_call(r, leader, API_FETCH, v, &req, &resp, &arena, &err) != 0) {
         code = TRIB_KAFKA_NETWORK_EXCEPTION;
     } else if (resp.ErrorCode != 0) {
         code = resp.ErrorCode;
@@ -426,7 +463,7 @@ int16_t coll_sremote_earliest(coll_sremote_t *r, const char *topic, int32_t part
     trib_error_t err;
     trib_error_clear(&err);
     int16_t code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    if (trib_kclient_call(r->c, leader, API_LIST_OFFSETS, v, &req, &resp, &arena, &err) != 0) {
+    if (node_call(r, leader, API_LIST_OFFSETS, v, &req, &resp, &arena, &err) != 0) {
         code = TRIB_KAFKA_NETWORK_EXCEPTION;
     } else {
         for (int32_t t = 0; t < resp.Topics.count; t++) {
@@ -509,8 +546,7 @@ static int32_t coordinator(coll_sremote_t *r, const char *group, int16_t *code)
     const trib_kclient_broker_t *bs = trib_kclient_brokers(r->c, &nb);
     for (size_t i = 0; rc != 0 && i < nb; i++) {
         trib_error_clear(&err);
-        rc = trib_kclient_call(r->c, bs[i].node_id, API_FIND_COORDINATOR, v, &req, &resp, &arena,
-                               &err);
+        rc = node_call(r, bs[i].node_id, API_FIND_COORDINATOR, v, &req, &resp, &arena, &err);
     }
     if (rc == 0) {
         *code = resp.ErrorCode;
@@ -570,7 +606,7 @@ int16_t coll_sremote_committed(coll_sremote_t *r, const char *group, const char 
     trib_error_t err;
     trib_error_clear(&err);
     code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    if (trib_kclient_call(r->c, node, API_OFFSET_FETCH, v, &req, &resp, &arena, &err) != 0) {
+    if (node_call(r, node, API_OFFSET_FETCH, v, &req, &resp, &arena, &err) != 0) {
         code = TRIB_KAFKA_NETWORK_EXCEPTION;
     } else if (v >= 2 && resp.ErrorCode != 0) {
         code = resp.ErrorCode;
@@ -628,7 +664,7 @@ int16_t coll_sremote_commit(coll_sremote_t *r, const char *group, const char *to
     trib_error_t err;
     trib_error_clear(&err);
     code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    if (trib_kclient_call(r->c, node, API_OFFSET_COMMIT, v, &req, &resp, &arena, &err) != 0) {
+    if (node_call(r, node, API_OFFSET_COMMIT, v, &req, &resp, &arena, &err) != 0) {
         code = TRIB_KAFKA_NETWORK_EXCEPTION;
     } else {
         for (int32_t i = 0; i < resp.Topics.count; i++) {
@@ -702,7 +738,7 @@ int16_t coll_sremote_produce(coll_sremote_t *r, const char *topic, int32_t parti
     trib_error_t err;
     trib_error_clear(&err);
     int16_t code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
-    if (trib_kclient_call(r->c, leader, API_PRODUCE, v, &req, &resp, &arena, &err) != 0) {
+    if (node_call(r, leader, API_PRODUCE, v, &req, &resp, &arena, &err) != 0) {
         code = TRIB_KAFKA_NETWORK_EXCEPTION;
     } else {
         for (int32_t t = 0; t < resp.Responses.count; t++) {
