@@ -29,6 +29,12 @@
  *   a follower in the  removed from the ISR, leader_epoch + 1 (Kafka's
  *   ISR dead or        OfflineReplica transition bumps the epoch too);
  *   shutting down
+ *   leader or ISR      (a cancelled reassignment) handled as a dead one:
+ *   member no longer   the leader is elected again among the replicas,
+ *   a replica          the ISR keeps only replicas.
+ *
+ * Reassignments (adding_replicas / removing_replicas in the topic znode)
+ * are completed by zk_reassign.c after the checks above.
  *
  * "Live" is registered in /brokers/ids and not shutting_down; the controller
  * acts only once it has read the live brokers in its session. A broker
@@ -271,7 +277,7 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
     coll_zk_state_t nw = *cur;
     int32_t L = cur->leader;
     bool leader_change = false;
-    if (L < 0 || !up(z, L)) {
+    if (L < 0 || !up(z, L) || !member(p->replicas, p->nreplicas, L)) {
         int32_t cand = -1;
         for (int32_t k = 0; k < p->nreplicas && cand < 0; k++) {
             int32_t r = p->replicas[k];
@@ -283,7 +289,7 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
             nw.leader = cand;
             nw.nisr = 0;
             for (int32_t k = 0; k < cur->nisr; k++) {
-                if (up(z, cur->isr[k])) {
+                if (up(z, cur->isr[k]) && member(p->replicas, p->nreplicas, cur->isr[k])) {
                     nw.isr[nw.nisr++] = cur->isr[k];
                 }
             }
@@ -315,7 +321,8 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
     } else {
         nw.nisr = 0;
         for (int32_t k = 0; k < cur->nisr; k++) {
-            if (cur->isr[k] == L || up(z, cur->isr[k])) {
+            if (cur->isr[k] == L ||
+                (up(z, cur->isr[k]) && member(p->replicas, p->nreplicas, cur->isr[k]))) {
                 nw.isr[nw.nisr++] = cur->isr[k];
             }
         }
@@ -355,6 +362,7 @@ static void check_topic(coll_zk_t *z, zk_topic_t *zt, void *arg)
     for (int32_t i = 0; i < zt->nparts; i++) {
         coll_zk_ctl_check(z, zt, i);
     }
+    coll_zk_reassign_check(z, zt);
 }
 
 void coll_zk_ctl_check_all(coll_zk_t *z)

@@ -522,6 +522,11 @@ int16_t coll_replica_follower_fetch(coll_prt_t *prt, int32_t replica, int64_t fe
         return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
     }
     coll_follower_t *f = coll_follower_find(L->f, L->nf, replica);
+    if (!f && coll_partition_is_replica(p, replica)) {
+        /* A replica added to the assignment (a reassignment) since the followers were listed. */
+        sync_followers(prt, false, uv_now(prt->srv->loop));
+        f = coll_follower_find(L->f, L->nf, replica);
+    }
     if (!f) {
         return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER; /* not in the assignment */
     }

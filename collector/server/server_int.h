@@ -94,6 +94,8 @@ void coll_api_alter_configs(coll_req_t *r);
 void coll_api_delete_records(coll_req_t *r);
 void coll_api_create_partitions(coll_req_t *r);
 void coll_api_elect_leaders(coll_req_t *r);
+void coll_api_alter_partition_reassignments(coll_req_t *r);
+void coll_api_list_partition_reassignments(coll_req_t *r);
 void coll_api_incremental_alter_configs(coll_req_t *r);
 void coll_api_describe_cluster(coll_req_t *r);
 /* The group coordinator's APIs (group/coordinator.c holds the state machine). */
