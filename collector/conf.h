@@ -117,6 +117,7 @@ typedef struct coll_conf_cluster {
     const char *rack;
     int64_t replica_lag_time_max_ms;
     uint64_t replica_fetch_max_bytes;
+    uint64_t reassignment_throttle; /* leader.replication.throttled.rate, bytes/s; 0 = off */
 } coll_conf_cluster_t;
 
 typedef struct coll_conf {

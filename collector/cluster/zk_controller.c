@@ -691,6 +691,10 @@ void coll_zk_ctl_render_metrics(coll_zk_t *z, struct trib_buf *b)
                      "first states of new partitions this broker wrote as controller");
     trib_prom_sample_u64(b, "tributary_cluster_partition_states_created_total", NULL,
                          z->ctl->states_created);
+    trib_prom_header(b, "tributary_cluster_reassignments_completed_total", "counter",
+                     "partition reassignments this broker completed as controller");
+    trib_prom_sample_u64(b, "tributary_cluster_reassignments_completed_total", NULL,
+                         z->ctl_reassign_done);
 }
 
 #endif

@@ -633,6 +633,11 @@ void coll_replica_metrics(coll_server_t *s, trib_buf_t *b)
     trib_prom_header(b, "tributary_isr_expands_total", "counter",
                      "ISR expansions written by this node as leader.");
     trib_prom_sample_u64(b, "tributary_isr_expands_total", NULL, s->metrics.isr_expands);
+    trib_prom_header(b, "tributary_reassignment_throttled_bytes_total", "counter",
+                     "Bytes this leader sent, under cluster.leader.replication.throttled.rate, "
+                     "to replicas a reassignment is adding.");
+    trib_prom_sample_u64(b, "tributary_reassignment_throttled_bytes_total", NULL,
+                         s->throttle.throttled_bytes);
     trib_prom_header(b, "tributary_replica_max_lag", "gauge",
                      "Largest lag in offsets of a follower behind this node's log end, over the "
                      "partitions it leads.");
