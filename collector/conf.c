@@ -68,6 +68,16 @@ static const trib_config_option_t cluster_opts[] = {
      .def = "30000", .min = "1", .max = "2147483647",
      .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
              "(checked every half of it)"},
+    {TRIB_CONFIG_KEY("auto.leader.rebalance.enable", coll_conf_cluster_t, auto_leader_rebalance,
+                     BOOL),
+     .def = "false",
+     .desc = "the controller moves each partition's leadership back to its preferred (first) "
+             "replica when that one is live and in the ISR, every check interval"},
+    {TRIB_CONFIG_KEY("leader.imbalance.check.interval.seconds", coll_conf_cluster_t,
+                     leader_imbalance_check_interval_s, INT),
+     .def = "300", .min = "1", .max = "86400",
+     .desc = "how often the controller looks for partitions to give back to their preferred "
+             "leader (with auto.leader.rebalance.enable)"},
     {TRIB_CONFIG_KEY("leader.replication.throttled.rate", coll_conf_cluster_t,
                      reassignment_throttle, SIZE),
      .def = "0", .min = "0", .max = "1TiB",

@@ -118,6 +118,8 @@ typedef struct coll_conf_cluster {
     int64_t replica_lag_time_max_ms;
     uint64_t replica_fetch_max_bytes;
     uint64_t reassignment_throttle; /* leader.replication.throttled.rate, bytes/s; 0 = off */
+    bool auto_leader_rebalance;     /* auto.leader.rebalance.enable (false) */
+    int64_t leader_imbalance_check_interval_s; /* its interval (300) */
 } coll_conf_cluster_t;
 
 typedef struct coll_conf {

@@ -36,6 +36,14 @@
  * Reassignments (adding_replicas / removing_replicas in the topic znode)
  * are completed by zk_reassign.c after the checks above.
  *
+ * Automatic rebalance (cluster.auto.leader.rebalance.enable, off by
+ * default): every cluster.leader.imbalance.check.interval.seconds the
+ * controller runs a preferred election (as ElectLeaders) for each
+ * partition led by another replica than its first while the first is
+ * live and in the ISR, and no reassignment of it is in progress. Kafka
+ * waits until a broker's share of such partitions passes
+ * leader.imbalance.per.broker.percentage; here any one counts.
+ *
  * "Live" is registered in /brokers/ids and not shutting_down; the controller
  * acts only once it has read the live brokers in its session. A broker
  * whose registration has a new broker epoch (czxid) since the controller
@@ -71,6 +79,9 @@
 struct zk_ctl {
     bool listing, list_again;
     uint64_t elections, isr_removals, states_created, writes_refused, bounces;
+    /* Automatic preferred-leader elections: when the next pass is due (0: one interval from now). */
+    int64_t next_rebalance_ms;
+    uint64_t auto_elections, auto_refused;
     /* The brokers (id, epoch) as of the last change handled. */
     coll_zk_broker_t *seen;
     size_t nseen;
@@ -493,6 +504,60 @@ void coll_zk_ctl_elect_preferred(coll_zk_t *z, zk_topic_t *zt, int32_t i, coll_a
     cb(arg, &res);
 }
 
+/* ---- automatic preferred-leader rebalancing ---------------------------------------------- */
+
+static void auto_elected(void *arg, const coll_admin_result_t *res)
+{
+    coll_zk_t *z = arg;
+    if (res->code != 0 && z->ctl) {
+        z->ctl->auto_refused++;
+        TRIB_LOG(TRIB_LOG_DEBUG, FACILITY, "automatic preferred-leader election: %s", res->msg);
+    }
+}
+
+static void rebalance_topic(coll_zk_t *z, zk_topic_t *zt, void *arg)
+{
+    (void)arg;
+    if (!zt->t || zt->deleting) {
+        return;
+    }
+    for (int32_t i = 0; i < zt->nparts; i++) {
+        zk_part_t *zp = &zt->parts[i];
+        coll_partition_t *p = coll_cluster_partition(zt->t, i);
+        if (!p || p->nreplicas == 0 || !zp->have_state || zp->reading || zp->ctl_inflight ||
+            zp->elect_cb || coll_zk_assignment_reassigning(&zt->asg, i)) {
+            continue;
+        }
+        int32_t pref = p->replicas[0];
+        if (zp->st.leader == pref || !up(z, pref) || !member(zp->st.isr, zp->st.nisr, pref)) {
+            continue;
+        }
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "%s-%d: automatic rebalance: leadership back to the preferred replica %" PRId32,
+                 zt->name, (int)i, pref);
+        z->ctl->auto_elections++;
+        coll_zk_ctl_elect_preferred(z, zt, i, auto_elected, z);
+    }
+}
+
+void coll_zk_ctl_tick(coll_zk_t *z)
+{
+    struct zk_ctl *C = z->ctl;
+    if (!C || z->leader_rebalance_ms == 0 || !ready(z) || !z->topics) {
+        return;
+    }
+    int64_t now = coll_zk_now_ms();
+    if (C->next_rebalance_ms == 0) {
+        C->next_rebalance_ms = now + z->leader_rebalance_ms;
+        return;
+    }
+    if (now < C->next_rebalance_ms) {
+        return;
+    }
+    C->next_rebalance_ms = now + z->leader_rebalance_ms;
+    coll_zk_topics_foreach(z, rebalance_topic, NULL);
+}
+
 /* ---- deletion ---------------------------------------------------------------------------- */
 
 static void deleted(int rc, const void *data)
@@ -617,6 +682,7 @@ void coll_zk_ctl_elected(coll_zk_t *z)
         return;
     }
     z->ctl->listing = z->ctl->list_again = false;
+    z->ctl->next_rebalance_ms = 0; /* the first automatic rebalance one interval from now */
     if (z->topics) {
         /* Deletions this broker started in an earlier term are issued again. */
         coll_zk_topics_foreach(z, forget_deletion, NULL);
@@ -691,6 +757,11 @@ void coll_zk_ctl_render_metrics(coll_zk_t *z, struct trib_buf *b)
                      "first states of new partitions this broker wrote as controller");
     trib_prom_sample_u64(b, "tributary_cluster_partition_states_created_total", NULL,
                          z->ctl->states_created);
+    trib_prom_header(b, "tributary_cluster_auto_leader_elections_total", "counter",
+                     "preferred-leader elections this broker started as controller on its own "
+                     "(cluster.auto.leader.rebalance.enable)");
+    trib_prom_sample_u64(b, "tributary_cluster_auto_leader_elections_total", NULL,
+                         z->ctl->auto_elections);
     trib_prom_header(b, "tributary_cluster_reassignments_completed_total", "counter",
                      "partition reassignments this broker completed as controller");
     trib_prom_sample_u64(b, "tributary_cluster_reassignments_completed_total", NULL,

@@ -49,6 +49,7 @@ struct coll_zk {
     char *hosts;    /* the connect string without the chroot */
     char root[256]; /* the chroot, "" for none */
     uint32_t session_timeout_ms;
+    uint32_t leader_rebalance_ms; /* auto.leader.rebalance: 0 = off */
     coll_zk_broker_t self;
     char local_cluster_id[COLL_ZK_CLUSTER_ID_MAX];
     char cluster_id[COLL_ZK_CLUSTER_ID_MAX]; /* "" until read */
@@ -245,5 +246,7 @@ void coll_zk_ctl_check_deletions(coll_zk_t *z);
 /* A topic disappeared from the cache. */
 void coll_zk_ctl_topic_gone(coll_zk_t *z, const char *name);
 void coll_zk_ctl_render_metrics(coll_zk_t *z, struct trib_buf *b);
+/* The client's timer ran: the controller's periodic work (automatic leader rebalance). */
+void coll_zk_ctl_tick(coll_zk_t *z);
 
 #endif
