@@ -1629,8 +1629,7 @@ bool coll_cluster_reassignment(const coll_cluster_t *c, const coll_topic_t *t, i
     if (!c->admin.reassignment) {
         return false;
     }
-    return c->admin.reassignment(c->admin.arg, t, partition, adding, nadding, removing,
-                                 nremoving);
+    return c->admin.reassignment(c->admin.arg, t, partition, adding, nadding, removing, nremoving);
 }
 
 void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
@@ -1837,8 +1836,8 @@ void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p, bool delete_
     if (delete_log) {
         int rc = coll_storage_delete_log(c->st, log, NULL, NULL);
         if (rc) {
-            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", p->topic->name,
-                     (int)p->index, trib_strerror(rc));
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", p->topic->name, (int)p->index,
+                     trib_strerror(rc));
         }
     }
 }

@@ -79,7 +79,8 @@
 struct zk_ctl {
     bool listing, list_again;
     uint64_t elections, isr_removals, states_created, writes_refused, bounces;
-    /* Automatic preferred-leader elections: when the next pass is due (0: one interval from now). */
+    /* Automatic preferred-leader elections: when the next pass is due (0: one interval from now).
+     */
     int64_t next_rebalance_ms;
     uint64_t auto_elections, auto_refused;
     /* The brokers (id, epoch) as of the last change handled. */

@@ -906,7 +906,8 @@ int coll_zk_assignment_decode(const char *json, size_t len, coll_zk_assignment_t
             int32_t o = 0;
             for (size_t i = 0; i < P->nents; i++) {
                 a->off[i] = o;
-                memcpy(a->ids + o, P->ids + P->ents[i].start, (size_t)P->ents[i].n * sizeof(int32_t));
+                memcpy(a->ids + o, P->ids + P->ents[i].start,
+                       (size_t)P->ents[i].n * sizeof(int32_t));
                 o += P->ents[i].n;
             }
             a->off[P->nents] = o;

@@ -144,8 +144,8 @@ static void rs_written(void *arg, int rc, bool fenced)
     if (rc != ZOK) {
         zt->rs_base = -1;
         if (!fenced) {
-            TRIB_LOG(TRIB_LOG_INFO, FACILITY, "topic %s: reassignment write refused (%s)",
-                     zt->name, zerror(rc));
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY, "topic %s: reassignment write refused (%s)", zt->name,
+                     zerror(rc));
         }
         coll_zk_read_asg(z, zt);
     }
@@ -309,8 +309,8 @@ void coll_zk_reassign_check(coll_zk_t *z, zk_topic_t *zt)
                             NULL);
         } else {
             /* The state stays: a check that it is still the one read. */
-            if (coll_zk_topic_path(z, zt->name, 3, i, path[nready + 1],
-                                   sizeof(path[nready + 1])) != 0) {
+            if (coll_zk_topic_path(z, zt->name, 3, i, path[nready + 1], sizeof(path[nready + 1])) !=
+                0) {
                 nl[i].n = -1;
                 continue;
             }
@@ -445,8 +445,8 @@ void coll_zk_reassign(coll_zk_t *z, zk_topic_t *zt, coll_reassign_part_t *parts,
         l->n = 0;
         for (int32_t k = 0; k < rp->nreplicas; k++) {
             l->ids[l->n] = rp->replicas[k];
-            l->role[l->n++] = member(orig, no, rp->replicas[k]) ? COLL_ZK_ROLE_NONE
-                                                                 : COLL_ZK_ROLE_ADDING;
+            l->role[l->n++] =
+                member(orig, no, rp->replicas[k]) ? COLL_ZK_ROLE_NONE : COLL_ZK_ROLE_ADDING;
         }
         for (int32_t k = 0; k < no; k++) {
             if (!member(rp->replicas, rp->nreplicas, orig[k])) {

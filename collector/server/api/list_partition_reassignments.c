@@ -31,8 +31,8 @@ static trib_karr_int32_t copy_ids(coll_req_t *r, const int32_t *ids, int32_t n)
 }
 
 /* Fills o with t's moving partitions among parts[0..np) (all when parts is NULL); false if none. */
-static bool one_topic(coll_req_t *r, const coll_cluster_t *cl, coll_topic_t *t, const int32_t *parts,
-                      int32_t np, otopic_t *o)
+static bool one_topic(coll_req_t *r, const coll_cluster_t *cl, coll_topic_t *t,
+                      const int32_t *parts, int32_t np, otopic_t *o)
 {
     int32_t n = parts ? np : t->npartitions;
     opart_t *v = coll_req_alloc(r, (size_t)(n ? n : 1) * sizeof(*v));
