@@ -454,6 +454,13 @@ void coll_zk_reassign(coll_zk_t *z, zk_topic_t *zt, coll_reassign_part_t *parts,
                 l->role[l->n++] = COLL_ZK_ROLE_REMOVING;
             }
         }
+        if (l->n > MAXR) {
+            /* The old and new replicas together must fit one replica list of the znode. */
+            l->n = -1;
+            refuse(rp, TRIB_KAFKA_INVALID_REPLICA_ASSIGNMENT,
+                   "The old and new replicas together are too many for one partition.");
+            continue;
+        }
         nwrite++;
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s-%d: reassignment to %" PRId32 " replicas started",
                  zt->name, (int)i, rp->nreplicas);
