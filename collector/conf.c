@@ -140,6 +140,15 @@ static const trib_config_option_t server_opts[] = {
     TRIB_CONFIG_END,
 };
 
+static const trib_config_option_t authorizer_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_authorizer_t, enabled, BOOL), .def = "false",
+     .desc = "check every request against the ACLs (CreateAcls, `tributary acls`); what no "
+             "ACL allows is refused"},
+    {TRIB_CONFIG_FIELD(coll_conf_authorizer_t, super_users, STRLIST), .max = "1000",
+     .desc = "principals (User:NAME) allowed everything whatever the ACLs (super.users)"},
+    TRIB_CONFIG_END,
+};
+
 static const trib_config_option_t storage_opts[] = {
     {TRIB_CONFIG_FIELD(coll_conf_storage_t, fsync, ENUM), .def = "ack", .choices = fsync_modes,
      .desc = "ack: acks=all waits for fsync (group commit); interval: every flush_interval; "
@@ -271,6 +280,7 @@ const trib_config_option_t coll_conf_schema[] = {
     {TRIB_CONFIG_SECTION(coll_conf_t, metrics, metrics_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, log, log_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, server, server_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, authorizer, authorizer_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, storage, storage_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, producers, producer_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, groups, group_opts)},
@@ -407,6 +417,18 @@ int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg)
             }
         }
     }
+    /* A super user is a principal, TYPE:NAME (User:admin); a bare name would never match. */
+    for (size_t k = 0; k < c->authorizer.super_users.count; k++) {
+        const char *u = c->authorizer.super_users.items[k];
+        const char *colon = strchr(u, ':');
+        if (!colon || colon == u || !colon[1]) {
+            char path[64];
+            snprintf(path, sizeof(path), "authorizer.super_users[%zu]", k);
+            snprintf(msg, sizeof(msg), "super user '%s' is not a principal: write User:%s", u, u);
+            add_error_at(cfg, path, msg);
+            rc = TRIB_ECONFIG;
+        }
+    }
     return rc;
 }
 
@@ -509,6 +531,9 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->shutdown_timeout_ms = c->server.shutdown_timeout;
     out->backlog = (int)c->server.backlog;
     out->failed_auth_delay_ms = c->server.failed_authentication_delay;
+    out->authorizer = c->authorizer.enabled;
+    out->super_users = c->authorizer.super_users.items;
+    out->nsuper_users = c->authorizer.super_users.count;
     out->data_dir = c->data_dir;
     out->producer_expiration_ms = c->producers.id_expiration;
     out->producer_snapshot_interval_ms = c->producers.snapshot_interval;

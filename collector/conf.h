@@ -122,6 +122,12 @@ typedef struct coll_conf_cluster {
     int64_t leader_imbalance_check_interval_s; /* its interval (300) */
 } coll_conf_cluster_t;
 
+/* authorizer: ACLs with Kafka's model (server/acl.h). */
+typedef struct coll_conf_authorizer {
+    bool enabled;
+    trib_config_strlist_t super_users;
+} coll_conf_authorizer_t;
+
 typedef struct coll_conf {
     int64_t node_id;
     trib_config_addr_t listen;
@@ -139,6 +145,7 @@ typedef struct coll_conf {
     coll_conf_metrics_t metrics;
     coll_conf_log_t log;
     coll_conf_server_t server;
+    coll_conf_authorizer_t authorizer;
     coll_conf_storage_t storage;
     coll_conf_producers_t producers;
     coll_conf_groups_t groups;

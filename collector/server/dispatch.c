@@ -23,6 +23,9 @@
  *   21   DeleteRecords            0-2
  *   22   InitProducerId           0-4       idempotence only (no transactions)
  *   23   OffsetForLeaderEpoch     0-4       v4 flexible; leaders answer followers and clients
+ *   29   DescribeAcls             0-3       v2+ flexible
+ *   30   CreateAcls               0-3       v2+ flexible
+ *   31   DeleteAcls               0-3       v2+ flexible
  *   32   DescribeConfigs          1-4
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
@@ -90,6 +93,9 @@ const coll_api_t coll_apis[] = {
     {21, 0, 2, coll_api_delete_records},
     {22, 0, 4, coll_api_init_producer_id},
     {23, 0, 4, coll_api_offset_for_leader_epoch},
+    {29, 0, 3, coll_api_describe_acls},
+    {30, 0, 3, coll_api_create_acls},
+    {31, 0, 3, coll_api_delete_acls},
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
     {36, 0, 2, coll_api_sasl_authenticate},

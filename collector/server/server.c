@@ -376,6 +376,10 @@ static void render_metrics(void *arg, trib_buf_t *b)
         {"tributary_unauthenticated_requests_total",
          "Connections closed for a request other than ApiVersions or SASL before authenticating.",
          offsetof(coll_metrics_t, unauthenticated_rejected)},
+        {"tributary_authorization_failures_total",
+         "Actions the ACLs refused (with the authorizer enabled): each topic, group or cluster "
+         "check that failed.",
+         offsetof(coll_metrics_t, authorization_failed)},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         trib_prom_header(b, counters[i].name, "counter", counters[i].help);
@@ -920,6 +924,25 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
             return rc;
         }
     }
+    s->acls = coll_acls_new(cfg->data_dir);
+    if (!s->acls) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    if ((rc = coll_acls_load(s->acls, err)) != 0) {
+        return rc;
+    }
+    if (s->cfg.authorizer) {
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+                 "authorizer enabled: %zu ACLs, %zu super users; what no ACL allows is refused",
+                 coll_acls_count(s->acls), s->cfg.nsuper_users);
+        if (coll_cluster_replicated(s->cluster)) {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                     "authorizer: each broker of a cluster keeps its own ACLs (data_dir/acls; "
+                     "they are not in ZooKeeper): create them on every broker, and let the "
+                     "brokers' own principal (User:ANONYMOUS on a plaintext listener) do "
+                     "ClusterAction on the cluster or be a super user, or replication stops");
+        }
+    }
     if (s->cfg.failed_auth_delay_ms > 0) {
         uv_timer_init(loop, &s->auth_timer);
         s->auth_timer.data = s;
@@ -1131,6 +1154,7 @@ void coll_server_free(coll_server_t *s)
     free(s->listeners);
     free(s->tls_cbuf);
     coll_creds_free(s->creds);
+    coll_acls_free(s->acls);
     free(s->purgatory.heap);
     free(s);
 }

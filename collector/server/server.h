@@ -72,12 +72,15 @@ typedef struct coll_server_config {
      */
     const coll_listener_config_t *listeners;
     size_t nlisteners;
-    const char *data_dir;         /* the SCRAM credential store's directory; NULL: no users */
-    int64_t failed_auth_delay_ms; /* a failed SASL login is answered this late (100 ms) */
-    const char *listen_host;      /* "" or NULL: any address */
-    int listen_port;              /* 0: ephemeral */
-    const char *advertise_host;   /* NULL: the listen host (or the hostname if any) */
-    int advertise_port;           /* 0: the bound port */
+    const char *data_dir;           /* the SCRAM credential store's directory; NULL: no users */
+    int64_t failed_auth_delay_ms;   /* a failed SASL login is answered this late (100 ms) */
+    bool authorizer;                /* requests are checked against the ACLs (server/acl.h) */
+    const char *const *super_users; /* principals allowed everything */
+    size_t nsuper_users;
+    const char *listen_host;    /* "" or NULL: any address */
+    int listen_port;            /* 0: ephemeral */
+    const char *advertise_host; /* NULL: the listen host (or the hostname if any) */
+    int advertise_port;         /* 0: the bound port */
     bool metrics_enabled;
     const char *metrics_host;
     int metrics_port;                  /* 0: ephemeral */

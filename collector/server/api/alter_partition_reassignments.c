@@ -15,7 +15,8 @@
  * NO_REASSIGNMENT_IN_PROGRESS (cancelling a partition that is not
  * moving), REQUEST_TIMED_OUT (another change of the topic's assignment
  * was being written: ask again). The local backend refuses every
- * partition (INVALID_REPLICA_ASSIGNMENT: a single node).
+ * partition (INVALID_REPLICA_ASSIGNMENT: a single node). Authorization:
+ * ALTER on the cluster, else CLUSTER_AUTHORIZATION_FAILED at the top.
  */
 #include "server/server_int.h"
 
@@ -72,6 +73,14 @@ void coll_api_alter_partition_reassignments(coll_req_t *r)
     }
     AlterPartitionReassignmentsResponse_init(resp);
     resp->ErrorMessage = trib_kstr(NULL);
+    if (!coll_authorized_cluster(r, COLL_OP_ALTER)) {
+        /* ALTER on the cluster, as Kafka's: the whole request is refused at the top. */
+        resp->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        coll_req_note_error(r, resp->ErrorCode);
+        resp->Responses.count = 0;
+        coll_req_respond(r, &AlterPartitionReassignmentsResponse_codec, resp);
+        return;
+    }
     int32_t nt = req->Topics.count > 0 ? req->Topics.count : 0;
     AlterPartitionReassignmentsResponse_ReassignableTopicResponse *tr =
         coll_req_alloc(r, (size_t)(nt ? nt : 1) * sizeof(*tr));

@@ -149,10 +149,33 @@ static int64_t throttle_quota(coll_server_t *s)
     return T->tokens >= 1.0 ? (int64_t)T->tokens : 0;
 }
 
+/*
+ * Authorization: a follower needs CLUSTER_ACTION on the cluster, a
+ * consumer READ on the topic; else TOPIC_AUTHORIZATION_FAILED (Kafka's
+ * answer for both). `note` counts and logs a refusal (once per request).
+ */
+static bool may_fetch(coll_req_t *r, const FetchRequest_FetchTopic *ft, bool note)
+{
+    trib_kstr_t name = ft->Topic;
+    const char *n = name.len > 0 ? name.ptr : "";
+    size_t len = name.len > 0 ? (size_t)name.len : 0;
+    if (from_replica(r)) {
+        return (note ? coll_authorized : coll_authorized_quiet)(
+            r, COLL_OP_CLUSTER_ACTION, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+            sizeof(COLL_ACL_CLUSTER_NAME) - 1);
+    }
+    return (note ? coll_authorized : coll_authorized_quiet)(r, COLL_OP_READ, COLL_RES_TOPIC, n,
+                                                            len);
+}
+
 /* Resolves a partition; returns NULL with the error when it cannot be read. */
 static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *ft,
                                  const FetchRequest_FetchPartition *fp, int16_t *error)
 {
+    if (!may_fetch(r, ft, false)) {
+        *error = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        return NULL;
+    }
     coll_topic_t *t = coll_find_topic(r, ft->Topic, false, error);
     if (!t) {
         return NULL;
@@ -501,6 +524,9 @@ void coll_api_fetch(coll_req_t *r)
      * follower learns the new one without waiting for the next append.
      */
     bool hw_moved = false;
+    for (int32_t i = 0; i < req->Topics.count && r->srv->cfg.authorizer; i++) {
+        (void)may_fetch(r, &req->Topics.items[i], true); /* counts and logs refusals */
+    }
     if (from_replica(r)) {
         for (int32_t i = 0; i < req->Topics.count; i++) {
             const FetchRequest_FetchTopic *ft = &req->Topics.items[i];

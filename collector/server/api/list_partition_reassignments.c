@@ -8,7 +8,8 @@
  * answers on the controller only, and so does this one: NOT_CONTROLLER
  * elsewhere, so a client sees the controller's view). Null topics means
  * every topic; a named topic or partition that does not exist, or is not
- * moving, is left out, as Kafka does.
+ * moving, is left out, as Kafka does. Authorization: DESCRIBE on the
+ * cluster, else CLUSTER_AUTHORIZATION_FAILED.
  */
 #include "server/server_int.h"
 
@@ -75,6 +76,13 @@ void coll_api_list_partition_reassignments(coll_req_t *r)
     }
     ListPartitionReassignmentsResponse_init(resp);
     resp->ErrorMessage = trib_kstr(NULL);
+    if (!coll_authorized_cluster(r, COLL_OP_DESCRIBE)) {
+        resp->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        coll_req_note_error(r, resp->ErrorCode);
+        resp->Topics.count = 0;
+        coll_req_respond(r, &ListPartitionReassignmentsResponse_codec, resp);
+        return;
+    }
     if (coll_cluster_replicated(cl) && coll_cluster_controller_id(cl) != coll_cluster_node_id(cl)) {
         resp->ErrorCode = TRIB_KAFKA_NOT_CONTROLLER;
         resp->ErrorMessage = trib_kstr("This broker is not the controller.");
