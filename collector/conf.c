@@ -68,6 +68,22 @@ static const trib_config_option_t cluster_opts[] = {
      .def = "30000", .min = "1", .max = "2147483647",
      .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
              "(checked every half of it)"},
+    {TRIB_CONFIG_KEY("auto.leader.rebalance.enable", coll_conf_cluster_t, auto_leader_rebalance,
+                     BOOL),
+     .def = "false",
+     .desc = "the controller moves each partition's leadership back to its preferred (first) "
+             "replica when that one is live and in the ISR, every check interval"},
+    {TRIB_CONFIG_KEY("leader.imbalance.check.interval.seconds", coll_conf_cluster_t,
+                     leader_imbalance_check_interval_s, INT),
+     .def = "300", .min = "1", .max = "86400",
+     .desc = "how often the controller looks for partitions to give back to their preferred "
+             "leader (with auto.leader.rebalance.enable)"},
+    {TRIB_CONFIG_KEY("leader.replication.throttled.rate", coll_conf_cluster_t,
+                     reassignment_throttle, SIZE),
+     .def = "0", .min = "0", .max = "1TiB",
+     .desc = "bytes per second this broker, as leader, sends to the replicas that a partition "
+             "reassignment is adding (their catch-up), over all partitions; 0 = unthrottled. "
+             "Replicas already in the ISR are never throttled"},
     {TRIB_CONFIG_KEY("replica.fetch.max.bytes", coll_conf_cluster_t, replica_fetch_max_bytes, SIZE),
      .def = "1MiB", .min = "1KiB", .max = "1GiB",
      .desc = "bytes a follower asks per partition in each fetch from its leader (at least one "
@@ -531,6 +547,7 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.offsets_commit_timeout_ms = (int32_t)c->groups.offsets_commit_timeout_ms;
     out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
     out->replica_fetch_max_bytes = (int32_t)c->cluster.replica_fetch_max_bytes;
+    out->reassignment_throttle = c->cluster.reassignment_throttle;
 }
 
 size_t coll_conf_listeners(const coll_conf_t *c, coll_listener_config_t *out)

@@ -117,6 +117,9 @@ typedef struct coll_conf_cluster {
     const char *rack;
     int64_t replica_lag_time_max_ms;
     uint64_t replica_fetch_max_bytes;
+    uint64_t reassignment_throttle; /* leader.replication.throttled.rate, bytes/s; 0 = off */
+    bool auto_leader_rebalance;     /* auto.leader.rebalance.enable (false) */
+    int64_t leader_imbalance_check_interval_s; /* its interval (300) */
 } coll_conf_cluster_t;
 
 /* authorizer: ACLs with Kafka's model (server/acl.h). */

@@ -1002,6 +1002,10 @@ int main(int argc, char **argv)
             coll_zk_config_t zc = {
                 .connect = conf.cluster.zookeeper,
                 .session_timeout_ms = (uint32_t)conf.cluster.session_timeout,
+                .leader_rebalance_ms =
+                    conf.cluster.auto_leader_rebalance
+                        ? (uint32_t)conf.cluster.leader_imbalance_check_interval_s * 1000u
+                        : 0,
                 .node_id = (int32_t)conf.node_id,
                 .host = cc->host,
                 .port = cc->port,

@@ -1605,6 +1605,33 @@ void coll_cluster_elect_preferred_async(coll_cluster_t *c, coll_topic_t *t, int3
     c->admin.elect_preferred(c->admin.arg, t, partition, cb, arg);
 }
 
+void coll_cluster_reassign_async(coll_cluster_t *c, coll_topic_t *t, coll_reassign_part_t *parts,
+                                 size_t n, coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.reassign) {
+        for (size_t i = 0; i < n; i++) {
+            parts[i].code = TRIB_KAFKA_INVALID_REPLICA_ASSIGNMENT;
+            snprintf(parts[i].msg, sizeof(parts[i].msg),
+                     "A single node has no other broker to move replicas to.");
+        }
+        coll_admin_result_t res = {TRIB_KAFKA_NONE, ""};
+        cb(arg, &res);
+        return;
+    }
+    c->admin.reassign(c->admin.arg, t, parts, n, cb, arg);
+}
+
+bool coll_cluster_reassignment(const coll_cluster_t *c, const coll_topic_t *t, int32_t partition,
+                               int32_t *adding, int32_t *nadding, int32_t *removing,
+                               int32_t *nremoving)
+{
+    *nadding = *nremoving = 0;
+    if (!c->admin.reassignment) {
+        return false;
+    }
+    return c->admin.reassignment(c->admin.arg, t, partition, adding, nadding, removing, nremoving);
+}
+
 void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
                                       const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
                                       bool replace, bool validate_only, coll_admin_cb cb, void *arg)
@@ -1796,7 +1823,7 @@ int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *e
     return 0;
 }
 
-void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p)
+void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p, bool delete_log)
 {
     if (!p->log) {
         return;
@@ -1804,7 +1831,15 @@ void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p)
     if (c->hooks.partition_removing) {
         c->hooks.partition_removing(c->hooks.arg, p);
     }
+    coll_log_t *log = p->log;
     p->log = NULL;
+    if (delete_log) {
+        int rc = coll_storage_delete_log(c->st, log, NULL, NULL);
+        if (rc) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", p->topic->name, (int)p->index,
+                     trib_strerror(rc));
+        }
+    }
 }
 
 int coll_cluster_zk_set_state(coll_cluster_t *c, coll_partition_t *p, int32_t leader,

@@ -32,6 +32,8 @@
  *   42   DeleteGroups             0-2       v2 flexible
  *   43   ElectLeaders             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
+ *   45   AlterPartitionReassignments 0    flexible; the controller only
+ *   46   ListPartitionReassignments  0    flexible; the controller only
  *   47   OffsetDelete             0
  *   17   SaslHandshake            0-1       v0: bare tokens follow; v1: SaslAuthenticate
  *   36   SaslAuthenticate         0-2       PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
@@ -101,6 +103,8 @@ const coll_api_t coll_apis[] = {
     {42, 0, 2, coll_api_delete_groups},
     {43, 0, 2, coll_api_elect_leaders},
     {44, 0, 1, coll_api_incremental_alter_configs},
+    {45, 0, 0, coll_api_alter_partition_reassignments},
+    {46, 0, 0, coll_api_list_partition_reassignments},
     {47, 0, 0, coll_api_offset_delete},
     {50, 0, 0, coll_api_describe_user_scram_credentials},
     {51, 0, 0, coll_api_alter_user_scram_credentials},

@@ -100,6 +100,7 @@ typedef struct coll_server_config {
     coll_group_config_t groups;            /* the group coordinator (collector.yaml groups:) */
     int64_t replica_lag_time_max_ms; /* a follower not caught up this long leaves the ISR (30 s) */
     int32_t replica_fetch_max_bytes; /* a follower's PartitionMaxBytes (1 MiB) */
+    uint64_t reassignment_throttle;  /* bytes/s to replicas a reassignment adds; 0 = off */
 } coll_server_config_t;
 
 void coll_server_config_init(coll_server_config_t *c);

@@ -95,6 +95,8 @@ void coll_api_alter_configs(coll_req_t *r);
 void coll_api_delete_records(coll_req_t *r);
 void coll_api_create_partitions(coll_req_t *r);
 void coll_api_elect_leaders(coll_req_t *r);
+void coll_api_alter_partition_reassignments(coll_req_t *r);
+void coll_api_list_partition_reassignments(coll_req_t *r);
 void coll_api_incremental_alter_configs(coll_req_t *r);
 void coll_api_describe_cluster(coll_req_t *r);
 /* The group coordinator's APIs (group/coordinator.c holds the state machine). */
@@ -535,9 +537,17 @@ unsigned coll_sasl_mech_of(const coll_conn_t *c, const char *name);
  */
 void coll_req_delay(coll_req_t *r, void (*fire)(coll_req_t *r));
 
+/* The leader's budget for replicas being added by a reassignment (a token bucket). */
+typedef struct coll_throttle {
+    double tokens;    /* bytes that may be sent now; below 0 after an oversized batch */
+    uint64_t last_ms; /* when tokens were last topped up */
+    uint64_t throttled_bytes, throttled_fetches;
+} coll_throttle_t;
+
 struct coll_server {
     uv_loop_t *loop;
     coll_server_config_t cfg;
+    coll_throttle_t throttle;
     coll_cluster_t *cluster;
     coll_storage_t *st;
     coll_metrics_t metrics;

@@ -37,6 +37,9 @@ static void usage(FILE *out)
           "  consume --topic T                          print records\n"
           "  cluster describe                           brokers, controller, under-replicated\n"
           "                                             and offline partitions\n"
+          "  cluster drain --broker N                   move every replica off a broker\n"
+          "  partitions reassign|status|elect-leaders   move replicas, watch the moves,\n"
+          "                                             preferred-leader elections\n"
           "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
           "  sinks replay --sink NAME                   a running sink delivers again\n"
           "  users list|set|delete                      SCRAM users of SASL listeners\n"
@@ -158,6 +161,9 @@ static int dispatch(int argc, char **argv, char **args)
     }
     if (!strcmp(cmd, "cluster")) {
         return cli_cluster(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "partitions")) {
+        return cli_partitions(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "groups")) {
         return cli_groups(argc - 1, argv + 1);

@@ -45,6 +45,15 @@
  * the high watermark and the log end gets an empty answer, parked like one
  * at the end. With the local backend ReplicaId is not looked at.
  *
+ * Reassignment throttle (cluster.leader.replication.throttled.rate, as
+ * Kafka's leader-side rate): a follower that a reassignment is adding and
+ * that is not in the ISR yet gets, over all such partitions, at most the
+ * rate's bytes per second from this leader (a token bucket holding up to
+ * one second's worth; a first batch larger than what is left is sent
+ * whole and the bucket goes below zero). Nothing for it while the bucket
+ * is empty: the fetch parks as an empty one. Followers in the ISR are
+ * never throttled.
+ *
  * Isolation: no transactions, so LastStableOffset = HighWatermark for
  * both levels; AbortedTransactions is null for read_uncommitted and empty
  * for read_committed.
@@ -95,6 +104,49 @@ static bool from_replica(const coll_req_t *r)
 static int64_t read_limit(const coll_req_t *r, coll_log_t *log)
 {
     return from_replica(r) ? coll_log_end_offset(log) : coll_log_high_watermark(log);
+}
+
+/*
+ * True when this fetch is a follower's for a partition a reassignment is
+ * adding it to (and it is not in the ISR yet): its catch-up is what
+ * cluster.leader.replication.throttled.rate limits.
+ */
+static bool throttled(const coll_req_t *r, const coll_partition_t *p)
+{
+    const FetchRequest *req = r->body;
+    if (r->srv->cfg.reassignment_throttle == 0 || !from_replica(r) ||
+        coll_partition_in_isr(p, req->ReplicaId)) {
+        return false;
+    }
+    int32_t add[COLL_REASSIGN_MAX_REPLICAS], rm[COLL_REASSIGN_MAX_REPLICAS], na, nr;
+    if (!coll_cluster_reassignment(r->srv->cluster, p->topic, p->index, add, &na, rm, &nr)) {
+        return false;
+    }
+    for (int32_t k = 0; k < na; k++) {
+        if (add[k] == req->ReplicaId) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Bytes the throttle allows now: the bucket fills at the rate, up to one second's worth. */
+static int64_t throttle_quota(coll_server_t *s)
+{
+    coll_throttle_t *T = &s->throttle;
+    uint64_t now = uv_now(s->loop);
+    double rate = (double)s->cfg.reassignment_throttle;
+    if (T->last_ms == 0) {
+        T->tokens = 0;
+        T->last_ms = now;
+    } else if (now > T->last_ms) {
+        T->tokens += rate * (double)(now - T->last_ms) / 1000.0;
+        if (T->tokens > rate) {
+            T->tokens = rate;
+        }
+        T->last_ms = now;
+    }
+    return T->tokens >= 1.0 ? (int64_t)T->tokens : 0;
 }
 
 /*
@@ -175,6 +227,13 @@ static int64_t available(coll_req_t *r, bool *error)
             if (max > remaining) {
                 max = remaining;
             }
+            if (throttled(r, p)) {
+                int64_t q = throttle_quota(r->srv);
+                if (q <= 0) {
+                    continue; /* nothing for this replica until the budget fills again */
+                }
+                max = max > q ? q : max;
+            }
             if (max <= 0 && total > 0) {
                 continue;
             }
@@ -247,8 +306,13 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
         if (max > *remaining) {
             max = *remaining;
         }
+        bool thr = throttled(r, p);
+        int64_t q = thr ? throttle_quota(r->srv) : 0;
+        if (thr) {
+            max = max > q ? q : max;
+        }
         int64_t at = fp->FetchOffset;
-        while (nr < FETCH_MAX_RANGES) {
+        while (nr < FETCH_MAX_RANGES && (!thr || q > 0)) {
             /* Soft only for the first batch of the response. */
             unsigned flags = *total + (int64_t)got > 0 ? COLL_READ_STRICT : 0;
             size_t room = max > (int64_t)got ? (size_t)max - got : 0;
@@ -269,6 +333,12 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
             if (at >= limit) {
                 break;
             }
+        }
+        if (thr) {
+            /* A first batch larger than the budget is sent whole: the budget goes below 0. */
+            r->srv->throttle.tokens -= (double)got;
+            r->srv->throttle.throttled_bytes += got;
+            r->srv->throttle.throttled_fetches++;
         }
     }
     coll_req_note_error(r, error);
