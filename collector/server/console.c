@@ -38,6 +38,7 @@
 #include "sinks/sinks.h"
 #include "tributary/kafka.h"
 #include "tributary/kclient.h"
+#include "tributary/prom.h"
 #include "tributary/record.h"
 #include "tributary/version.h"
 
@@ -458,6 +459,41 @@ static size_t all_groups(coll_server_t *s, coll_group_t ***out)
         return 0;
     }
     return coll_groups_list(s->groups, *out, n);
+}
+
+void coll_console_render_group_lag(coll_server_t *s, trib_buf_t *b)
+{
+    trib_prom_header(b, "tributary_group_lag_records", "gauge",
+                     "Records in the partition after the consumer group's committed offset "
+                     "(high watermark minus committed offset).");
+    coll_group_t **groups;
+    size_t ng = all_groups(s, &groups);
+    trib_buf_t lb;
+    trib_buf_init(&lb);
+    for (size_t i = 0; i < ng; i++) {
+        const coll_group_t *g = groups[i];
+        for (size_t k = 0; k < g->noffsets; k++) {
+            const coll_goffset_t *o = &g->offsets[k];
+            int64_t end, lag;
+            if (!offset_lag(s, o, &end, &lag) || lag < 0) {
+                continue;
+            }
+            trib_buf_reset(&lb);
+            jraw(&lb, "group=\"");
+            trib_prom_label_escape(&lb, g->id, strlen(g->id));
+            jraw(&lb, "\",topic=\"");
+            trib_prom_label_escape(&lb, o->topic, strlen(o->topic));
+            jf(&lb, "\",partition=\"%d\"", (int)o->partition);
+            trib_buf_put_u8(&lb, 0);
+            size_t len;
+            const char *labels = (const char *)trib_buf_flatten(&lb, &len);
+            if (labels) {
+                trib_prom_sample_u64(b, "tributary_group_lag_records", labels, (uint64_t)lag);
+            }
+        }
+    }
+    trib_buf_fini(&lb);
+    free(groups);
 }
 
 /* ---- the sampler --------------------------------------------------------------------------- */

@@ -32,6 +32,8 @@
 
 #include <uv.h>
 
+#include "tributary/buf.h"
+
 #define COLL_CONSOLE_SAMPLE_MS 2000
 #define COLL_CONSOLE_HISTORY 90
 
@@ -56,5 +58,11 @@ uv_handle_t *coll_console_timer(coll_console_t *c);
 void coll_console_free(coll_console_t *c);
 /* A decoded Produce request, before its handler runs (dispatch.c): counts it by client. */
 void coll_console_note_produce(coll_console_t *c, struct coll_req *r);
+/*
+ * /metrics: tributary_group_lag_records{group,topic,partition}, the lag the
+ * console shows (high watermark minus the committed offset) for every
+ * committed offset of a partition this node hosts.
+ */
+void coll_console_render_group_lag(struct coll_server *s, trib_buf_t *b);
 
 #endif
