@@ -49,9 +49,15 @@
 #define RECORDS_DEFAULT_LIMIT 20
 #define RECORDS_MAX_LIMIT 1000
 #define RECORDS_DEFAULT_BYTES (64 * 1024)
-#define RECORDS_MAX_BYTES (4 << 20)
+#define RECORDS_MAX_BYTES (1 << 20) /* JSON escapes make a page up to 6x that */
 #define READ_CHUNK (1 << 20)
 #define MAX_DECOMPRESSED (64 << 20)
+/* The API's share of the loop: at most BUSY_NS of every BUSY_WINDOW_NS go to
+ * building pages (more gets 503 until the window ends), and no new page
+ * while slow readers hold more than MAX_PENDING bytes of answers. */
+#define BUSY_WINDOW_NS 1000000000ull
+#define BUSY_NS 100000000ull
+#define MAX_PENDING (64u << 20)
 
 typedef struct series {
     struct series *next;
@@ -87,6 +93,8 @@ struct coll_console {
     series_t *buckets[NBUCKETS];
     size_t nseries;
     producer_t producers[MAX_PRODUCERS];
+    uint64_t busy_ns;         /* loop time spent on /api/v1 in the current window */
+    uint64_t busy_window_ns;  /* when that window began (uv_hrtime) */
 };
 
 /* ---- JSON output ------------------------------------------------------------------------ */
@@ -193,7 +201,10 @@ static void jstrn(trib_buf_t *b, const void *vp, size_t n)
         } else if (c == '\t') {
             jraw(b, "\\t");
         } else {
-            jf(b, "\\u%04x", c);
+            /* A control byte: \u00XX written directly (a page may hold millions). */
+            static const char hex[] = "0123456789abcdef";
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            trib_buf_append(b, u, sizeof(u));
         }
         i++;
     }
@@ -1503,6 +1514,21 @@ static int route(void *arg, const char *method, const char *target, trib_buf_t *
             return json_error(body, 404, "not found", target);
         }
     }
+    uint64_t t0 = uv_hrtime();
+    if (t0 - c->busy_window_ns >= BUSY_WINDOW_NS) {
+        c->busy_window_ns = t0;
+        c->busy_ns = 0;
+    }
+    if (c->busy_ns >= BUSY_NS) {
+        return json_error(body, 503,
+                          "busy: the API keeps to a tenth of the collector's time; retry in a "
+                          "second",
+                          target);
+    }
+    if (trib_http_pending_bytes(&c->srv->http) > MAX_PENDING) {
+        return json_error(body, 503, "busy: earlier answers are still being read; retry later",
+                          target);
+    }
     int code = 0;
     if (nseg == 1 && strcmp(seg[0], "overview") == 0) {
         code = view_overview(c, body);
@@ -1524,6 +1550,7 @@ static int route(void *arg, const char *method, const char *target, trib_buf_t *
     } else {
         code = json_error(body, 404, "not found", target);
     }
+    c->busy_ns += uv_hrtime() - t0;
     if (trib_buf_error(body)) {
         trib_buf_reset(body);
         return json_error(body, 503, "out of memory", target);

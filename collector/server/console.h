@@ -16,7 +16,10 @@
  *   GET /ui/                             the page (assets compiled in from collector/console/)
  *
  * Only GET and HEAD: anything else is 405; an unknown path is a 404 with a
- * JSON body. Every number is read on the loop thread from the same state
+ * JSON body. The record browser takes limit <= 1000 and max_bytes <= 1 MiB
+ * (400 otherwise). Pages are built on the loop thread, so the API keeps to
+ * a tenth of it: once pages took 100 ms of the current second, or answers
+ * of 64 MiB wait for slow readers, a request gets 503 "busy" at once. Every number is read on the loop thread from the same state
  * /metrics renders, so the two agree at the same moment. A timer samples
  * the counters every COLL_CONSOLE_SAMPLE_MS into rings of
  * COLL_CONSOLE_HISTORY samples: the sparklines' history lives only in
