@@ -93,8 +93,8 @@ struct coll_console {
     series_t *buckets[NBUCKETS];
     size_t nseries;
     producer_t producers[MAX_PRODUCERS];
-    uint64_t busy_ns;         /* loop time spent on /api/v1 in the current window */
-    uint64_t busy_window_ns;  /* when that window began (uv_hrtime) */
+    uint64_t busy_ns;        /* loop time spent on /api/v1 in the current window */
+    uint64_t busy_window_ns; /* when that window began (uv_hrtime) */
 };
 
 /* ---- JSON output ------------------------------------------------------------------------ */
