@@ -19,8 +19,9 @@
  * JSON body. The record browser takes limit <= 1000 and max_bytes <= 1 MiB
  * (400 otherwise). Pages are built on the loop thread, so the API keeps to
  * a tenth of it: once pages took 100 ms of the current second, or answers
- * of 64 MiB wait for slow readers, a request gets 503 "busy" at once. Every number is read on the loop thread from the same state
- * /metrics renders, so the two agree at the same moment. A timer samples
+ * of 64 MiB wait for slow readers, a request gets 503 "busy" at once.
+ * Every number is read on the loop thread from the same state /metrics
+ * renders, so the two agree at the same moment. A timer samples
  * the counters every COLL_CONSOLE_SAMPLE_MS into rings of
  * COLL_CONSOLE_HISTORY samples: the sparklines' history lives only in
  * memory and starts empty at each start.
