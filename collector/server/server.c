@@ -434,6 +434,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         trib_prom_header(b, "tributary_group_committed_offsets", "gauge",
                          "Committed offsets held by those groups.");
         trib_prom_sample_u64(b, "tributary_group_committed_offsets", NULL, offsets);
+        coll_console_render_group_lag(s, b);
     }
     coll_metrics_render_requests(m, b);
     coll_fetchers_render_metrics(s->fetchers, b);
