@@ -309,41 +309,6 @@ int32_t trib_kafka_partition_for_key(const void *key, size_t len, int32_t partit
     return (int32_t)(h % (uint32_t)partitions);
 }
 
-void trib_uuid_base64(const trib_uuid_t *id, char out[23])
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)id->b[i] << 16;
-        size_t n = 16 - i < 3 ? 16 - i : 3;
-        if (n > 1) {
-            v |= (uint32_t)id->b[i + 1] << 8;
-        }
-        if (n > 2) {
-            v |= id->b[i + 2];
-        }
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        if (n > 1) {
-            out[o++] = tab[(v >> 6) & 63];
-        }
-        if (n > 2) {
-            out[o++] = tab[v & 63];
-        }
-    }
-    out[o] = '\0';
-}
-
-bool trib_uuid_is_zero(const trib_uuid_t *id)
-{
-    for (size_t i = 0; i < 16; i++) {
-        if (id->b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static char *xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;

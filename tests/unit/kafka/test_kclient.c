@@ -50,24 +50,6 @@ static void test_murmur2(void **state)
     assert_int_equal(trib_kafka_partition_for_key("21", 2, 0), -1);
 }
 
-static void test_uuid_base64(void **state)
-{
-    (void)state;
-    trib_uuid_t id;
-    char out[23];
-    for (int i = 0; i < 16; i++) {
-        id.b[i] = (uint8_t)i;
-    }
-    trib_uuid_base64(&id, out);
-    assert_string_equal(out, "AAECAwQFBgcICQoLDA0ODw");
-    memset(id.b, 0xff, sizeof id.b);
-    trib_uuid_base64(&id, out);
-    assert_string_equal(out, "_____________________w");
-    assert_false(trib_uuid_is_zero(&id));
-    memset(id.b, 0, sizeof id.b);
-    assert_true(trib_uuid_is_zero(&id));
-}
-
 static void test_hostport(void **state)
 {
     (void)state;
@@ -463,9 +445,11 @@ static void test_timeout_and_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_murmur2),      cmocka_unit_test(test_uuid_base64),
-        cmocka_unit_test(test_hostport),     cmocka_unit_test(test_frame_roundtrip),
-        cmocka_unit_test(test_conversation), cmocka_unit_test(test_timeout_and_refused),
+        cmocka_unit_test(test_murmur2),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_frame_roundtrip),
+        cmocka_unit_test(test_conversation),
+        cmocka_unit_test(test_timeout_and_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
