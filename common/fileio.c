@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -86,6 +87,13 @@ int trib_write_file_atomic(const char *path, const void *data, size_t len)
 
 int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
 {
+    return trib_write_file_atomic_flags(path, data, len, mode, 0);
+}
+
+int trib_write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                                 unsigned flags)
+{
+    bool sync = !(flags & TRIB_WRITE_NOSYNC);
     char tmp[PATH_MAX];
     char dir[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
@@ -97,7 +105,7 @@ int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, 
         return -errno;
     }
     int rc = trib_pwrite_all(fd, data, len, 0);
-    if (rc == 0 && fdatasync(fd) != 0) {
+    if (rc == 0 && sync && fdatasync(fd) != 0) {
         rc = -errno;
     }
     if (close(fd) != 0 && rc == 0) {
@@ -109,6 +117,9 @@ int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, 
     if (rc) {
         unlink(tmp);
         return rc;
+    }
+    if (!sync) {
+        return 0;
     }
     parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);

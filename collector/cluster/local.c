@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "tributary/buf.h"
+#include "tributary/fileio.h"
 #include "tributary/kafka_error.h"
 #include "tributary/log.h"
 
@@ -352,70 +353,6 @@ static coll_topic_t *topic_new(const coll_cluster_t *c, const char *name, size_t
 
 /* ---- the checkpoint ------------------------------------------------------------------- */
 
-static int write_file(const char *path, const void *data, size_t len)
-{
-    size_t plen = strlen(path) + 5;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return -ENOMEM;
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            rc = -errno;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (rc == 0 && fdatasync(fd) != 0) {
-        rc = -errno;
-    }
-    if (close(fd) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -errno;
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        goto out;
-    }
-    /* The directory entry too, so the rename survives a power loss. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = '\0';
-        } else {
-            strcpy(dir, ".");
-        }
-        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) {
-                rc = -errno;
-            }
-            close(dfd);
-        }
-        free(dir);
-    }
-out:
-    free(tmp);
-    return rc;
-}
-
 static void put_str(trib_buf_t *b, const char *s)
 {
     trib_buf_append(b, s, strlen(s));
@@ -460,7 +397,7 @@ static int save(coll_cluster_t *c)
     const uint8_t *data = trib_buf_flatten(&b, &len);
     int rc = trib_buf_error(&b);
     if (rc == 0) {
-        rc = write_file(c->path, data, len);
+        rc = trib_write_file_atomic(c->path, data, len);
     }
     trib_buf_fini(&b);
     if (rc) {

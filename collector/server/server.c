@@ -38,6 +38,7 @@
 #include "server/console.h"
 #include "server/partition.h"
 #include "server/tls.h"
+#include "tributary/fileio.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
@@ -720,33 +721,29 @@ static void format_addr(char *out, size_t n, const char *host, int port)
 static int write_ready_file(coll_server_t *s, trib_error_t *err)
 {
     const char *path = s->cfg.ready_file;
-    size_t plen = strlen(path) + 8;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return trib_error_set(err, -ENOMEM, "out of memory");
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "we");
-    int rc = 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
     if (!fp) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
+        return trib_error_set(err, -ENOMEM, "out of memory");
     }
     fprintf(fp, "kafka %s\nmetrics %s\n", s->kafka_addr, s->metrics_addr);
     /* Named listeners, when configured (the single --listen listener keeps two lines). */
     for (size_t i = 0; i < s->nlisteners && s->cfg.nlisteners > 0; i++) {
         fprintf(fp, "listener %s %s\n", s->listeners[i]->cfg.name, s->listeners[i]->addr);
     }
-    if (fclose(fp) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    } else if (rename(tmp, path) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    int rc = ferror(fp) ? -ENOMEM : 0;
+    if (fclose(fp) != 0 && rc == 0) {
+        rc = -ENOMEM;
     }
+    if (rc == 0) {
+        /* Read by whoever started the collector, as soon as it appears; no power-loss concern. */
+        rc = trib_write_file_atomic_flags(path, text, len, 0644, TRIB_WRITE_NOSYNC);
+    }
+    free(text);
     if (rc) {
-        unlink(tmp);
+        rc = trib_error_set(err, rc, "%s: %s", path, trib_strerror(rc));
     }
-    free(tmp);
     return rc;
 }
 
