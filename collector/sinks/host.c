@@ -2195,24 +2195,6 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
-/* Appends s escaped for a label value (\\, \", \n) to out[len]. */
-static void label_escape(char *out, size_t len, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 3 < len; s++) {
-        if (*s == '\\' || *s == '"') {
-            out[n++] = '\\';
-            out[n++] = *s;
-        } else if (*s == '\n') {
-            out[n++] = '\\';
-            out[n++] = 'n';
-        } else {
-            out[n++] = *s;
-        }
-    }
-    out[n] = '\0';
-}
-
 static uint64_t counter_value(sink_t *s, const char *name)
 {
     uint64_t v = 0;
@@ -2282,7 +2264,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                 }
             }
             pthread_mutex_unlock(&s->cmu);
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\"", esc);
             trib_prom_sample_u64(b, host_counters[k].metric, label, v);
         }
@@ -2290,14 +2272,14 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_up", "gauge",
                      "1 while the sink delivers, 0 from a failed write until one succeeds");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_up", label, s->down ? 0 : 1);
     }
     trib_prom_header(b, "tributary_sink_last_error_timestamp_seconds", "gauge",
                      "when the sink's last failed write ended (0: none since start)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_last_error_timestamp_seconds", label,
                              (uint64_t)(s->err_wall_ms / 1000));
@@ -2307,7 +2289,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                      "(transient, schema, auth, database)");
     for (sink_t *s = h->sinks; s; s = s->next) {
         if (s->down) {
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\",class=\"%s\"", esc,
                      trib_sink_error_class_name(s->err_class));
             trib_prom_sample_u64(b, "tributary_sink_error_info", label, 1);
@@ -2316,7 +2298,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_lag_records", "gauge",
                      "records in the partition after the sink's committed offset");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         for (task_t *t = s->tasks; t; t = t->next) {
             coll_log_t *log = task_log(t);
             if (!log) {
@@ -2324,7 +2306,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
             }
             int64_t end = coll_log_end_offset(log);
             int64_t from = t->committed >= 0 ? t->committed : coll_log_start_offset(log);
-            label_escape(tesc, sizeof(tesc), t->topic);
+            trib_prom_label_escape_str(tesc, sizeof(tesc), t->topic);
             snprintf(label, sizeof(label), "sink=\"%s\",topic=\"%s\",partition=\"%d\"", esc, tesc,
                      (int)t->partition);
             trib_prom_sample_u64(b, "tributary_sink_lag_records", label,
@@ -2335,7 +2317,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_plugin_total", "counter",
                      "counters kept by the sink plugins (host services counter_add)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         pthread_mutex_lock(&s->cmu);
         for (size_t i = 0; i < s->ncounters; i++) {
             const counter_t *c = &s->counters[i];
