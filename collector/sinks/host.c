@@ -74,9 +74,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "cluster/cluster.h"
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
@@ -89,6 +86,7 @@
 #include "tributary/log.h"
 #include "tributary/prom.h"
 #include "tributary/record.h"
+#include "tributary/regex.h"
 #include "tributary/sink.h"
 
 #define FACILITY "sink"
@@ -144,18 +142,12 @@ static bool is_regex(const char *p)
 /* Compiles "/re/" (without the slashes); NULL and msg on error. */
 static pcre2_code *compile_re(const char *p, char *msg, size_t msglen)
 {
-    int ec;
-    PCRE2_SIZE off;
-    size_t n = strlen(p);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(p + 1), n - 2, 0, &ec, &off, NULL);
+    char m[256];
+    size_t off;
+    pcre2_code *re = trib_regex_compile(p + 1, strlen(p) - 2, NULL, m, sizeof(m), &off);
     if (!re) {
-        PCRE2_UCHAR m[256];
-        pcre2_get_error_message(ec, m, sizeof(m));
-        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, (size_t)off,
-                 (const char *)m);
-        return NULL;
+        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, off, m);
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     return re;
 }
 
