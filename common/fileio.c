@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -123,6 +124,21 @@ int trib_write_file_atomic_flags(const char *path, const void *data, size_t len,
     }
     parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);
+}
+
+int trib_write_memstream_atomic(const char *path, FILE *fp, char **text, size_t *len, mode_t mode,
+                                unsigned flags)
+{
+    int rc = ferror(fp) ? -ENOMEM : 0;
+    if (fclose(fp) != 0 && rc == 0) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        rc = trib_write_file_atomic_flags(path, *text, *len, mode, flags);
+    }
+    free(*text);
+    *text = NULL;
+    return rc;
 }
 
 int trib_mkdir_durable(const char *path, mode_t mode)

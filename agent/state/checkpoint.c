@@ -146,15 +146,7 @@ int agent_ckpt_save(const agent_ckpt_table_t *t, const char *dir)
         put_path(fp, c->path);
         fputc('\n', fp);
     }
-    int rc = ferror(fp) ? -ENOMEM : 0;
-    if (fclose(fp) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0) {
-        rc = trib_write_file_atomic(final, text, len);
-    }
-    free(text);
-    return rc;
+    return trib_write_memstream_atomic(final, fp, &text, &len, 0644, 0);
 }
 
 int agent_ckpt_load(agent_ckpt_table_t *t, const char *dir)

@@ -219,15 +219,7 @@ int coll_pstate_write(const coll_pstate_t *ps, const char *path, int64_t offset,
      * No fsync: a lost or torn snapshot only means a longer scan at the next
      * start, and one newer than the recovered log is detected and ignored.
      */
-    int rc = ferror(fp) ? -ENOMEM : 0;
-    if (fclose(fp) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0) {
-        rc = trib_write_file_atomic_flags(path, text, len, 0644, TRIB_WRITE_NOSYNC);
-    }
-    free(text);
-    return rc;
+    return trib_write_memstream_atomic(path, fp, &text, &len, 0644, TRIB_WRITE_NOSYNC);
 }
 
 int coll_pstate_read(coll_pstate_t *ps, const char *path, int64_t *offset, int64_t *max_ts,

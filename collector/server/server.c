@@ -732,15 +732,8 @@ static int write_ready_file(coll_server_t *s, trib_error_t *err)
     for (size_t i = 0; i < s->nlisteners && s->cfg.nlisteners > 0; i++) {
         fprintf(fp, "listener %s %s\n", s->listeners[i]->cfg.name, s->listeners[i]->addr);
     }
-    int rc = ferror(fp) ? -ENOMEM : 0;
-    if (fclose(fp) != 0 && rc == 0) {
-        rc = -ENOMEM;
-    }
-    if (rc == 0) {
-        /* Read by whoever started the collector, as soon as it appears; no power-loss concern. */
-        rc = trib_write_file_atomic_flags(path, text, len, 0644, TRIB_WRITE_NOSYNC);
-    }
-    free(text);
+    /* Read by whoever started the collector, as soon as it appears; no power-loss concern. */
+    int rc = trib_write_memstream_atomic(path, fp, &text, &len, 0644, TRIB_WRITE_NOSYNC);
     if (rc) {
         rc = trib_error_set(err, rc, "%s: %s", path, trib_strerror(rc));
     }

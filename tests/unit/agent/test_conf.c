@@ -91,6 +91,18 @@ static void test_locate(void **state)
     assert_int_equal(line, 1);
 }
 
+/* What agent_config_print_errors prints (free it). */
+static char *errors_text(agent_config_t *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    agent_config_print_errors(c, fp);
+    fclose(fp);
+    return buf;
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -105,11 +117,7 @@ static void test_errors(void **state)
     agent_config_t *c = NULL;
     assert_int_equal(agent_config_load_string(&c, "bad.yaml", bad, strlen(bad)), TRIB_ECONFIG);
     assert_int_equal(agent_config_error_count(c), 2);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    agent_config_print_errors(c, fp);
-    fclose(fp);
+    char *buf = errors_text(c);
     assert_non_null(strstr(buf, "bad.yaml:1:42: error: output.options.acks must be 'all'"));
     /* the unmatched ')' is at offset 7 of the pattern, column 26 */
     assert_non_null(
@@ -147,11 +155,7 @@ static void test_brokers(void **state)
             assert_int_equal(rc, 0);
         } else {
             assert_int_equal(rc, TRIB_ECONFIG);
-            char *buf = NULL;
-            size_t len = 0;
-            FILE *fp = open_memstream(&buf, &len);
-            agent_config_print_errors(c, fp);
-            fclose(fp);
+            char *buf = errors_text(c);
             assert_non_null(strstr(buf, "is not host:port (port 1-65535)"));
             free(buf);
         }

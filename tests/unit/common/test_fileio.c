@@ -109,6 +109,16 @@ static void test_write_file_atomic(void **state)
     expect_file(path, "", 0644);
     assert_int_equal(access(tmp, F_OK), -1);
 
+    /* text built with stdio in memory */
+    char *text = NULL;
+    size_t len = 0;
+    f = open_memstream(&text, &len);
+    assert_non_null(f);
+    fprintf(f, "n %d\n", 42);
+    assert_int_equal(trib_write_memstream_atomic(path, f, &text, &len, 0644, TRIB_WRITE_NOSYNC), 0);
+    assert_null(text);
+    expect_file(path, "n 42\n", 0644);
+
     /* The directory is gone: an error, and nothing is left. */
     char missing[PATH_MAX + 16];
     snprintf(missing, sizeof(missing), "%s/none/state", root);
