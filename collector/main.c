@@ -107,42 +107,6 @@ static void usage(FILE *out)
           out);
 }
 
-/* "host:port", "[v6]:port" or ":port"; host may be empty (any address). */
-static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-    const char *colon;
-    const char *h = s;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':') {
-            return -1;
-        }
-        h = s + 1;
-        hl = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) {
-            return -1;
-        }
-        hl = (size_t)(colon - s);
-    }
-    if (hl >= hostlen) {
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || p < 0 || p > 65535) {
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return 0;
-}
-
 typedef struct app {
     uv_loop_t *loop;
     uv_signal_t sigterm, sigint, sighup;
@@ -778,22 +742,24 @@ int main(int argc, char **argv)
         return 2;
     }
     static char listen_host[256], advertise_host[256], metrics_host[256];
-    int port;
+    uint16_t port;
+    const char *why;
     bool bad = false;
     if (listen) {
-        if (parse_hostport(listen, listen_host, sizeof(listen_host), &port) != 0) {
-            fprintf(stderr, "tributary-collector: --listen: expected HOST:PORT, got '%s'\n",
-                    listen);
+        if (trib_config_parse_address(listen, listen_host, sizeof(listen_host), &port, &why) != 0) {
+            fprintf(stderr, "tributary-collector: --listen: expected HOST:PORT, got '%s' (%s)\n",
+                    listen, why);
             bad = true;
         } else {
             conf.listen.text = listen;
             conf.listen.host = listen_host;
-            conf.listen.port = (uint16_t)port;
+            conf.listen.port = port;
             conf.listen_flag = true;
         }
     }
     if (advertise) {
-        if (parse_hostport(advertise, advertise_host, sizeof(advertise_host), &port) != 0 ||
+        if (trib_config_parse_address(advertise, advertise_host, sizeof(advertise_host), &port,
+                                      &why) != 0 ||
             !advertise_host[0]) {
             fprintf(stderr, "tributary-collector: --advertise: expected HOST:PORT, got '%s'\n",
                     advertise);
@@ -801,21 +767,23 @@ int main(int argc, char **argv)
         } else {
             conf.advertise.text = advertise;
             conf.advertise.host = advertise_host;
-            conf.advertise.port = (uint16_t)port;
+            conf.advertise.port = port;
         }
     }
     if (metrics) {
         if (strcmp(metrics, "off") == 0) {
             conf.metrics.enabled = false;
-        } else if (parse_hostport(metrics, metrics_host, sizeof(metrics_host), &port) != 0) {
-            fprintf(stderr, "tributary-collector: --metrics: expected HOST:PORT or off, got '%s'\n",
-                    metrics);
+        } else if (trib_config_parse_address(metrics, metrics_host, sizeof(metrics_host), &port,
+                                             &why) != 0) {
+            fprintf(stderr,
+                    "tributary-collector: --metrics: expected HOST:PORT or off, got '%s' (%s)\n",
+                    metrics, why);
             bad = true;
         } else {
             conf.metrics.enabled = true;
             conf.metrics.listen.text = metrics;
             conf.metrics.listen.host = metrics_host;
-            conf.metrics.listen.port = (uint16_t)port;
+            conf.metrics.listen.port = port;
         }
     }
     if (data_dir) {
@@ -837,7 +805,6 @@ int main(int argc, char **argv)
         conf.node_id = v;
     }
     if (zookeeper) {
-        const char *why;
         if (coll_zk_check_connect(zookeeper, &why) != 0) {
             fprintf(stderr, "tributary-collector: --zookeeper: %s, got '%s'\n", why, zookeeper);
             bad = true;

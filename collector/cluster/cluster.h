@@ -447,11 +447,8 @@ int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid);
 
 /* ---- uuids ----------------------------------------------------------------------- */
 
-/* Kafka's Uuid text: URL-safe base64 without padding, 22 characters (+ NUL). */
-void coll_uuid_format(const trib_uuid_t *id, char out[23]);
-int coll_uuid_parse(const char *s, size_t len, trib_uuid_t *out);
-/* A random id that is not zero and whose text does not start with '-' (as Kafka's). */
+/* A random id that is not zero and whose text (trib_uuid_format) does not start with '-'
+ * (as Kafka's). */
 void coll_uuid_random(trib_uuid_t *out);
-bool coll_uuid_is_zero(const trib_uuid_t *id);
 
 #endif

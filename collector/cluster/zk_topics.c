@@ -685,7 +685,7 @@ static void apply_asg(coll_zk_t *z, zk_topic_t *zt, coll_zk_assignment_t *a, int
     }
     trib_uuid_t id;
     memset(&id, 0, sizeof(id));
-    if (a->topic_id[0] && coll_uuid_parse(a->topic_id, strlen(a->topic_id), &id) != 0) {
+    if (a->topic_id[0] && trib_uuid_parse(a->topic_id, strlen(a->topic_id), &id) != 0) {
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "topic %s: bad topic_id '%s'", zt->name, a->topic_id);
         memset(&id, 0, sizeof(id));
     }
@@ -1356,7 +1356,7 @@ static void zk_create_topic(void *arg, const char *name, size_t len, int32_t par
     }
     trib_uuid_t id;
     coll_uuid_random(&id);
-    coll_uuid_format(&id, a.topic_id);
+    trib_uuid_format(&id, a.topic_id);
     op->z = z;
     op->cb = cb;
     op->arg = cbarg;

@@ -831,7 +831,7 @@ static void new_member_id(coll_groups_t *g, coll_gcall_t *r, char *out, size_t n
     trib_uuid_t u;
     coll_uuid_random(&u);
     char uu[23];
-    coll_uuid_format(&u, uu);
+    trib_uuid_format(&u, uu);
     trib_kstr_t cid = r->client_id;
     int clen = cid.len > 0 ? (cid.len > 100 ? 100 : cid.len) : 0;
     snprintf(out, n, "%.*s-%" PRIu64 "-%s", clen, clen ? cid.ptr : "", ++g->member_serial, uu);

@@ -783,7 +783,7 @@ static int view_topic(coll_console_t *c, trib_buf_t *b, const char *name, const 
     }
     char id[23] = "";
     if (!trib_uuid_is_zero(&t->id)) {
-        trib_uuid_base64(&t->id, id);
+        trib_uuid_format(&t->id, id);
     }
     topic_sums_t ts;
     topic_sum(t, &ts);

@@ -38,6 +38,7 @@
 #include "server/console.h"
 #include "server/partition.h"
 #include "server/tls.h"
+#include "tributary/fileio.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
@@ -139,10 +140,39 @@ static void on_partition_removing(void *arg, coll_partition_t *p)
 {
     coll_server_t *s = arg;
     if (p->rt && s->fetchers) {
-        coll_fetchers_unfollow(s->fetchers, coll_prt(p));
+        coll_fetchers_unfollow(s->fetchers, p);
     }
     coll_groups_partition_changed(s->groups, p, true);
     coll_prt_detach(s, p, true);
+}
+
+/* The replica fetchers' host: what a follower's append and truncation change here. */
+static void on_fetched(void *arg, coll_partition_t *p, const void *data, size_t len)
+{
+    coll_server_t *s = arg;
+    coll_prt_t *prt = coll_prt(p);
+    coll_prt_account(prt, data, len, false);
+    coll_purgatory_notify(&s->purgatory, prt, len);
+}
+
+static void on_fetch_truncated(void *arg, coll_partition_t *p)
+{
+    (void)arg;
+    coll_prt_truncated(coll_prt(p));
+}
+
+int coll_server_start_fetchers(coll_server_t *s)
+{
+    coll_fetch_host_t host = {
+        .loop = s->loop,
+        .cluster = s->cluster,
+        .fsync_ack = s->cfg.fsync == COLL_FSYNC_ACK,
+        .max_bytes = s->cfg.replica_fetch_max_bytes,
+        .ctx = s,
+        .appended = on_fetched,
+        .truncated = on_fetch_truncated,
+    };
+    return coll_fetchers_new(&host, &s->fetchers);
 }
 
 /* The zookeeper backend applied a new partition state (replica/replica.h). */
@@ -162,7 +192,7 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
     int32_t self = coll_cluster_node_id(s->cluster);
     if (p->leader == self) {
         if (s->fetchers) {
-            coll_fetchers_unfollow(s->fetchers, prt);
+            coll_fetchers_unfollow(s->fetchers, p);
         }
         if (prev_leader != self || prev_leader_epoch != p->leader_epoch) {
             coll_replica_become_leader(prt);
@@ -174,11 +204,11 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
             prev_leader != p->leader) {
             coll_replica_become_follower(prt);
         }
-        if (!s->fetchers && !s->stopping && coll_fetchers_new(s, &s->fetchers) != 0) {
+        if (!s->fetchers && !s->stopping && coll_server_start_fetchers(s) != 0) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "replica fetchers: out of memory");
         }
         if (s->fetchers) {
-            coll_fetchers_follow(s->fetchers, prt);
+            coll_fetchers_follow(s->fetchers, p);
         }
     }
     /* A partition of __consumer_offsets: its groups load or unload with the leadership. */
@@ -696,33 +726,22 @@ static void format_addr(char *out, size_t n, const char *host, int port)
 static int write_ready_file(coll_server_t *s, trib_error_t *err)
 {
     const char *path = s->cfg.ready_file;
-    size_t plen = strlen(path) + 8;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return trib_error_set(err, -ENOMEM, "out of memory");
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "we");
-    int rc = 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
     if (!fp) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
+        return trib_error_set(err, -ENOMEM, "out of memory");
     }
     fprintf(fp, "kafka %s\nmetrics %s\n", s->kafka_addr, s->metrics_addr);
     /* Named listeners, when configured (the single --listen listener keeps two lines). */
     for (size_t i = 0; i < s->nlisteners && s->cfg.nlisteners > 0; i++) {
         fprintf(fp, "listener %s %s\n", s->listeners[i]->cfg.name, s->listeners[i]->addr);
     }
-    if (fclose(fp) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    } else if (rename(tmp, path) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    }
+    /* Read by whoever started the collector, as soon as it appears; no power-loss concern. */
+    int rc = trib_write_memstream_atomic(path, fp, &text, &len, 0644, TRIB_WRITE_NOSYNC);
     if (rc) {
-        unlink(tmp);
+        rc = trib_error_set(err, rc, "%s: %s", path, trib_strerror(rc));
     }
-    free(tmp);
     return rc;
 }
 

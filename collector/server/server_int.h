@@ -375,6 +375,8 @@ void coll_prt_durable(coll_prt_t *prt);
 void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce);
 /* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
 void coll_prt_truncated(coll_prt_t *prt);
+/* Creates s->fetchers (replica/replica.h), with the server as their coll_fetch_host_t. */
+int coll_server_start_fetchers(coll_server_t *s);
 /* Writes the producer state snapshot if it changed (or always with force). */
 int coll_prt_snapshot(coll_prt_t *prt, bool force);
 /*

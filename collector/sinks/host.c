@@ -92,9 +92,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "cluster/cluster.h"
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
@@ -108,6 +105,7 @@
 #include "tributary/log.h"
 #include "tributary/prom.h"
 #include "tributary/record.h"
+#include "tributary/regex.h"
 #include "tributary/sink.h"
 
 #define FACILITY "sink"
@@ -163,18 +161,12 @@ static bool is_regex(const char *p)
 /* Compiles "/re/" (without the slashes); NULL and msg on error. */
 static pcre2_code *compile_re(const char *p, char *msg, size_t msglen)
 {
-    int ec;
-    PCRE2_SIZE off;
-    size_t n = strlen(p);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(p + 1), n - 2, 0, &ec, &off, NULL);
+    char m[256];
+    size_t off;
+    pcre2_code *re = trib_regex_compile(p + 1, strlen(p) - 2, NULL, m, sizeof(m), &off);
     if (!re) {
-        PCRE2_UCHAR m[256];
-        pcre2_get_error_message(ec, m, sizeof(m));
-        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, (size_t)off,
-                 (const char *)m);
-        return NULL;
+        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, off, m);
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     return re;
 }
 
@@ -2639,24 +2631,6 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
 
 /* ---- metrics ------------------------------------------------------------------------------- */
 
-/* Appends s escaped for a label value (\\, \", \n) to out[len]. */
-static void label_escape(char *out, size_t len, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 3 < len; s++) {
-        if (*s == '\\' || *s == '"') {
-            out[n++] = '\\';
-            out[n++] = *s;
-        } else if (*s == '\n') {
-            out[n++] = '\\';
-            out[n++] = 'n';
-        } else {
-            out[n++] = *s;
-        }
-    }
-    out[n] = '\0';
-}
-
 static uint64_t counter_value(sink_t *s, const char *name)
 {
     uint64_t v = 0;
@@ -2726,7 +2700,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                 }
             }
             pthread_mutex_unlock(&s->cmu);
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\"", esc);
             trib_prom_sample_u64(b, host_counters[k].metric, label, v);
         }
@@ -2734,14 +2708,14 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_up", "gauge",
                      "1 while the sink delivers, 0 from a failed write until one succeeds");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_up", label, s->down ? 0 : 1);
     }
     trib_prom_header(b, "tributary_sink_last_error_timestamp_seconds", "gauge",
                      "when the sink's last failed write ended (0: none since start)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_last_error_timestamp_seconds", label,
                              (uint64_t)(s->err_wall_ms / 1000));
@@ -2751,7 +2725,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                      "(transient, schema, auth, database)");
     for (sink_t *s = h->sinks; s; s = s->next) {
         if (s->down) {
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\",class=\"%s\"", esc,
                      trib_sink_error_class_name(s->err_class));
             trib_prom_sample_u64(b, "tributary_sink_error_info", label, 1);
@@ -2760,7 +2734,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_lag_records", "gauge",
                      "records in the partition after the sink's committed offset");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         for (task_t *t = s->tasks; t; t = t->next) {
             coll_log_t *log = task_log(t);
             if (!log && (!h->env.remote || t->remote_hw < 0 || t->committed < 0)) {
@@ -2768,7 +2742,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
             }
             int64_t end = log ? coll_log_end_offset(log) : t->remote_hw;
             int64_t from = t->committed >= 0 ? t->committed : coll_log_start_offset(log);
-            label_escape(tesc, sizeof(tesc), t->topic);
+            trib_prom_label_escape_str(tesc, sizeof(tesc), t->topic);
             snprintf(label, sizeof(label), "sink=\"%s\",topic=\"%s\",partition=\"%d\"", esc, tesc,
                      (int)t->partition);
             trib_prom_sample_u64(b, "tributary_sink_lag_records", label,
@@ -2779,7 +2753,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_plugin_total", "counter",
                      "counters kept by the sink plugins (host services counter_add)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         pthread_mutex_lock(&s->cmu);
         for (size_t i = 0; i < s->ncounters; i++) {
             const counter_t *c = &s->counters[i];
