@@ -2123,8 +2123,8 @@ static void gwait_finish(struct coll_gwait *w)
         }
         w->cb(w->arg, w->error);
     } else if (w->kind == GWAIT_JOIN) {
-        join_finish(coll_groups_find(g, w->group, strlen(w->group)), w->member, w->call,
-                    w->old_id, w->error);
+        join_finish(coll_groups_find(g, w->group, strlen(w->group)), w->member, w->call, w->old_id,
+                    w->error);
         w->old_id = NULL;
     } else {
         coll_group_t *grp = coll_groups_find(g, w->group, strlen(w->group));
@@ -2299,8 +2299,8 @@ static void join_finish(coll_group_t *grp, const char *member, coll_gcall_t *r, 
         return;
     }
     TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
-             "group %s: static member %s keeps its id %s: its new one was not stored: %s",
-             grp->id, m->instance_id ? m->instance_id : "-", old_id ? old_id : m->id,
+             "group %s: static member %s keeps its id %s: its new one was not stored: %s", grp->id,
+             m->instance_id ? m->instance_id : "-", old_id ? old_id : m->id,
              trib_kafka_err_name(err));
     if (old_id && !member_find(grp, trib_kstr(old_id))) {
         free(m->id);
