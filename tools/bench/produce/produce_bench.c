@@ -620,20 +620,39 @@ static int produce_pass(const opts_t *o, const char *topic, int size, int acks, 
     return 0;
 }
 
+/* Sets a consumer property unless -X gave it. */
+static void consumer_default(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+    size_t kl = strlen(key);
+    for (int i = 0; i < nprops; i++) {
+        if (!strncmp(props[i], key, kl) && props[i][kl] == '=') {
+            return;
+        }
+    }
+    char err[256];
+    rd_kafka_conf_set(conf, key, value, err, sizeof err);
+}
+
 static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
 {
     char err[256];
     rd_kafka_conf_t *conf = base_conf(o->bootstrap);
     rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof err);
-    rd_kafka_conf_set(conf, "fetch.max.bytes", "52428800", err, sizeof err);
-    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "8388608", err, sizeof err);
-    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1048576", err, sizeof err);
+    /*
+     * -X max.partition.fetch.bytes=1048576 (librdkafka's default) gives 6 MiB
+     * answers: with 8 MiB a 6-partition answer is 48 MiB, above glibc's largest
+     * mmap threshold (32 MiB), so librdkafka maps and zero-fills fresh pages for
+     * every answer, which is then most of the consumer's CPU.
+     */
+    consumer_default(conf, "fetch.max.bytes", "52428800");
+    consumer_default(conf, "max.partition.fetch.bytes", "8388608");
+    consumer_default(conf, "queued.max.messages.kbytes", "1048576");
     /*
      * librdkafka stops fetching a partition once 100,000 messages wait in its
      * queue (queued.min.messages) and resumes only after a backoff: with 100 B
      * records that, not the broker, capped the consumer at ~400k records/s.
      */
-    rd_kafka_conf_set(conf, "queued.min.messages", "10000000", err, sizeof err);
+    consumer_default(conf, "queued.min.messages", "10000000");
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "rd_kafka_new: %s\n", err);
@@ -816,7 +835,9 @@ static void usage(FILE *out)
           "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
           "for larger records (default 512). --runs: repetitions, median reported (3).\n"
           "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n"
-          "-X: a librdkafka property for every client (security.protocol=ssl ...).\n"
+          "-X: a librdkafka property for every client (security.protocol=ssl ...); it\n"
+          "overrides the consumer's fetch settings (fetch.max.bytes 50 MiB,\n"
+          "max.partition.fetch.bytes 8 MiB, queued.min.messages, queued.max.messages.kbytes).\n"
           "--delete-topics: delete each pass's topic once the pass is done, so the next\n"
           "pass reuses the page cache it held (on a VM whose host backs guest memory on\n"
           "first touch, writing into never-touched memory is several times slower).\n",
