@@ -642,6 +642,7 @@ int coll_log_read(coll_log_t *log, int64_t offset, size_t max_bytes, int64_t max
             out->len = (size_t)(end - h.pos);
             out->first_offset = h.base_offset;
             out->next_offset = next;
+            out->segment_end = end >= s->size;
             out->seg_ = s;
         }
         return 0;

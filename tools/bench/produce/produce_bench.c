@@ -8,8 +8,9 @@
  * records/s, MB/s and the send-to-acknowledgement latency p50/p99/p999
  * (as perf-test: from rd_kafka_produce() to the delivery report), then
  * consumes the topic back (manual assignment) for a consumer figure. For
- * each pass it reads the collector's CPU seconds (utime + stime from
- * /proc/<pid>/stat) and peak RSS (VmHWM from /proc/<pid>/status, reset
+ * each pass it reads the collector's CPU seconds (the sum of its threads'
+ * nanoseconds in /proc/<pid>/task/<tid>/schedstat, or utime + stime from
+ * /proc/<pid>/stat in clock ticks where there is no schedstat) and peak RSS (VmHWM from /proc/<pid>/status, reset
  * before each pass through /proc/<pid>/clear_refs when allowed), and the
  * benchmark's own CPU, so one can tell whether the client or the broker
  * was the bottleneck. A loopback TCP baseline (one socket, 1 MiB writes,
@@ -45,6 +46,7 @@
  * It prints figures; it is not a test and asserts nothing.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
@@ -119,11 +121,52 @@ static double self_cpu(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-/* utime + stime of a process, in seconds; -1 if unreadable. */
+/*
+ * CPU seconds of a process's threads from /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds on the CPU): utime + stime come in clock ticks, 10 ms, which
+ * is 0.02 CPU-s per GB on a 512 MB pass. -1 when unreadable (then
+ * proc_cpu falls back to the ticks). Threads that exited are not counted.
+ */
+static double proc_cpu_ns(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) {
+        return -1;
+    }
+    double sum = 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        char sp[300];
+        snprintf(sp, sizeof sp, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+        FILE *f = fopen(sp, "r");
+        unsigned long long ns;
+        if (f && fscanf(f, "%llu", &ns) == 1) {
+            sum += (double)ns / 1e9;
+            n++;
+        }
+        if (f) {
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return n > 0 ? sum : -1;
+}
+
+/* CPU seconds of a process (all its threads); -1 if unreadable. */
 static double proc_cpu(pid_t pid)
 {
     if (pid <= 0) {
         return -1;
+    }
+    double ns = proc_cpu_ns(pid);
+    if (ns >= 0) {
+        return ns;
     }
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -577,20 +620,39 @@ static int produce_pass(const opts_t *o, const char *topic, int size, int acks, 
     return 0;
 }
 
+/* Sets a consumer property unless -X gave it. */
+static void consumer_default(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+    size_t kl = strlen(key);
+    for (int i = 0; i < nprops; i++) {
+        if (!strncmp(props[i], key, kl) && props[i][kl] == '=') {
+            return;
+        }
+    }
+    char err[256];
+    rd_kafka_conf_set(conf, key, value, err, sizeof err);
+}
+
 static int consume_pass(const opts_t *o, const char *topic, long n, sample_t *s)
 {
     char err[256];
     rd_kafka_conf_t *conf = base_conf(o->bootstrap);
     rd_kafka_conf_set(conf, "enable.partition.eof", "false", err, sizeof err);
-    rd_kafka_conf_set(conf, "fetch.max.bytes", "52428800", err, sizeof err);
-    rd_kafka_conf_set(conf, "max.partition.fetch.bytes", "8388608", err, sizeof err);
-    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1048576", err, sizeof err);
+    /*
+     * -X max.partition.fetch.bytes=1048576 (librdkafka's default) gives 6 MiB
+     * answers: with 8 MiB a 6-partition answer is 48 MiB, above glibc's largest
+     * mmap threshold (32 MiB), so librdkafka maps and zero-fills fresh pages for
+     * every answer, which is then most of the consumer's CPU.
+     */
+    consumer_default(conf, "fetch.max.bytes", "52428800");
+    consumer_default(conf, "max.partition.fetch.bytes", "8388608");
+    consumer_default(conf, "queued.max.messages.kbytes", "1048576");
     /*
      * librdkafka stops fetching a partition once 100,000 messages wait in its
      * queue (queued.min.messages) and resumes only after a backoff: with 100 B
      * records that, not the broker, capped the consumer at ~400k records/s.
      */
-    rd_kafka_conf_set(conf, "queued.min.messages", "10000000", err, sizeof err);
+    consumer_default(conf, "queued.min.messages", "10000000");
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
     if (!rk) {
         fprintf(stderr, "rd_kafka_new: %s\n", err);
@@ -773,7 +835,9 @@ static void usage(FILE *out)
           "--records: records per 100-byte pass (default 2000000); --mbytes: MB per pass\n"
           "for larger records (default 512). --runs: repetitions, median reported (3).\n"
           "--cli: the tributary CLI for the CLI consumer pass (default: beside --collector).\n"
-          "-X: a librdkafka property for every client (security.protocol=ssl ...).\n"
+          "-X: a librdkafka property for every client (security.protocol=ssl ...); it\n"
+          "overrides the consumer's fetch settings (fetch.max.bytes 50 MiB,\n"
+          "max.partition.fetch.bytes 8 MiB, queued.min.messages, queued.max.messages.kbytes).\n"
           "--delete-topics: delete each pass's topic once the pass is done, so the next\n"
           "pass reuses the page cache it held (on a VM whose host backs guest memory on\n"
           "first touch, writing into never-touched memory is several times slower).\n",
