@@ -134,18 +134,45 @@ static inline void stop_at(json_stops_t *st, size_t i)
     }
 }
 
-/* A slice [off, off + n) of a string whose stops are st holds none of them. */
+/* A slice [off, off + n) of a string whose stops are st holds none of them
+   (they were noted in order: the first at or past off decides). */
 static bool stops_clear(const json_stops_t *st, size_t off, size_t n)
 {
     if (st->n > JSON_STOPS) {
         return false;
     }
     for (size_t k = 0; k < st->n; k++) {
-        if (st->at[k] - off < n) {
-            return false;
+        if (st->at[k] >= off) {
+            return st->at[k] - off >= n;
         }
     }
     return true;
+}
+
+/* memcpy() of n bytes, inline for the short ones (names and most values):
+   overlapping 8- and 4-byte moves, nothing read or written past n. */
+static inline char *copy_short(char *o, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) {
+            o[i] = s[i];
+        }
+    } else {
+        memcpy(o, s, n);
+    }
+    return o + n;
 }
 
 /*
@@ -309,6 +336,15 @@ bool agent_event_set_name(agent_event_t *ev, const char *name, size_t nlen, bool
     return true;
 }
 
+uint64_t agent_event_names(const agent_event_t *ev)
+{
+    uint64_t names = 0;
+    for (size_t i = 0; i < ev->nfields; i++) {
+        names |= agent_name_bit(ev->fields[i].name, ev->fields[i].nlen);
+    }
+    return names;
+}
+
 void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen)
 {
     agent_field_t *f = agent_event_get(ev, name, nlen);
@@ -469,8 +505,10 @@ static size_t format_sec(int64_t sec, char *out, size_t outlen)
 
 size_t agent_format_time(int64_t ms, char out[32])
 {
-    static __thread int64_t cached_sec = INT64_MIN;
-    static __thread char cached[24];
+    /* "YYYY-MM-DDTHH:MM:" of the last minute formatted (its length 0 for a
+       year outside 0..9999, formatted whole every time) */
+    static __thread int64_t cached_min = INT64_MIN;
+    static __thread char cached[32];
     static __thread size_t cached_len;
     /* the events of one read share their time: the last result, whole */
     static __thread int64_t last_ms = INT64_MIN;
@@ -482,12 +520,21 @@ size_t agent_format_time(int64_t ms, char out[32])
     }
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int milli = (int)(ms - sec * 1000);
-    if (sec != cached_sec) {
-        cached_len = format_sec(sec, cached, sizeof(cached));
-        cached_sec = sec;
+    int64_t min = sec >= 0 ? sec / 60 : (sec - 59) / 60;
+    int s = (int)(sec - min * 60);
+    size_t n;
+    if (min != cached_min) {
+        n = format_sec(min * 60, cached, sizeof(cached));
+        cached_len = n == 19 ? 17 : 0;
+        cached_min = min;
     }
-    size_t n = cached_len;
-    memcpy(out, cached, n);
+    if (cached_len == 17) {
+        memcpy(out, cached, 24); /* the prefix, and bytes overwritten below */
+        put2(out + 17, s);
+        n = 19;
+    } else {
+        n = format_sec(sec, out, 24);
+    }
     out[n++] = '.';
     out[n++] = (char)('0' + milli / 100);
     out[n++] = (char)('0' + milli / 10 % 10);
@@ -513,7 +560,7 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
     size_t need = (sizeof(ts_key) - 1) + 32 + 1 + (sizeof(partial) - 1) + 1 + 16;
     for (size_t i = 0; i < ev->nfields; i++) {
         const agent_field_t *f = &ev->fields[i];
-        need += 4 + f->nlen * 6 + (f->raw ? f->vlen : 2 + f->vlen * 6);
+        need += 6 + (f->nlen + f->vlen) * 6; /* a raw value needs vlen */
     }
     if (agent_sbuf_reserve(out, need) != 0) {
         return;
@@ -531,25 +578,20 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
         *o++ = ',';
         *o++ = '"';
         if (f->plain_name) {
-            memcpy(o, f->name, f->nlen);
-            o += f->nlen;
+            o = copy_short(o, f->name, f->nlen);
         } else {
             o = json_escape(o, (const unsigned char *)f->name, f->nlen, NULL);
         }
         *o++ = '"';
         *o++ = ':';
         if (f->raw) {
-            if (f->vlen > 0) {
-                memcpy(o, f->val, f->vlen);
-                o += f->vlen;
-            }
+            o = copy_short(o, f->val, f->vlen);
         } else {
             *o++ = '"';
             uintptr_t v = (uintptr_t)f->val;
             if (known_len > 0 && v >= known && v - known <= known_len &&
                 f->vlen <= known_len - (v - known) && stops_clear(&stops, v - known, f->vlen)) {
-                memcpy(o, f->val, f->vlen);
-                o += f->vlen;
+                o = copy_short(o, f->val, f->vlen);
             } else if (f->vlen > known_len && f->vlen >= 64) {
                 /* a long string (the message, say): its stops are noted */
                 stops.n = 0;
