@@ -111,6 +111,31 @@ static const uint8_t json_plain[256] = {
     [0x5d ... 0x7f] = 1,
 };
 
+/* Whether the bytes of a word need no escaping in a JSON string: no control
+   byte, '"', '\\' or byte >= 0x80 (the classic has-a-zero-byte tests, exact
+   for whether any byte is one). */
+static inline bool plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t ctl = (x - ones * 0x20) & ~x;
+    uint64_t q = x ^ (ones * '"');
+    uint64_t b = x ^ (ones * '\\');
+    q = (q - ones) & ~q;
+    b = (b - ones) & ~b;
+    return ((x | ctl | q | b) & high) == 0;
+}
+
+static inline bool plain4(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, high = 0x80808080u;
+    uint32_t ctl = (x - ones * 0x20) & ~x;
+    uint32_t q = x ^ (ones * '"');
+    uint32_t b = x ^ (ones * '\\');
+    q = (q - ones) & ~q;
+    b = (b - ones) & ~b;
+    return ((x | ctl | q | b) & high) == 0;
+}
+
 /*
  * Where a string's escaped bytes are, noted while escaping it, so that a
  * slice of it (a regex capture, a logfmt value) can be told plain without
@@ -124,13 +149,17 @@ typedef struct json_stops {
     size_t at[JSON_STOPS];
 } json_stops_t;
 
-static inline void stop_at(json_stops_t *st, size_t i)
+static inline void stop_at(json_stops_t **stp, size_t i)
 {
-    if (st != NULL && st->n < JSON_STOPS) {
-        st->at[st->n] = i;
+    json_stops_t *st = *stp;
+    if (st == NULL) {
+        return;
     }
-    if (st != NULL && st->n <= JSON_STOPS) {
-        st->n++;
+    if (st->n < JSON_STOPS) {
+        st->at[st->n++] = i;
+    } else {
+        st->n = JSON_STOPS + 1; /* too many: nothing more to note */
+        *stp = NULL;
     }
 }
 
@@ -195,11 +224,37 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
         const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
         while (i < n) {
             if (n - i < 16) {
+                /* the last bytes (most parsed fields are shorter than 16):
+                   two overlapping words when both need no escaping */
+                size_t r = n - i;
+                if (r >= 8) {
+                    uint64_t a, b;
+                    memcpy(&a, s + i, 8);
+                    memcpy(&b, s + n - 8, 8);
+                    if (plain8(a) && plain8(b)) {
+                        memcpy(o, &a, 8);
+                        memcpy(o + r - 8, &b, 8);
+                        o += r;
+                        i = n;
+                        break;
+                    }
+                } else if (r >= 4) {
+                    uint32_t a, b;
+                    memcpy(&a, s + i, 4);
+                    memcpy(&b, s + n - 4, 4);
+                    if (plain4(a) && plain4(b)) {
+                        memcpy(o, &a, 4);
+                        memcpy(o + r - 4, &b, 4);
+                        o += r;
+                        i = n;
+                        break;
+                    }
+                }
                 while (i < n && json_plain[s[i]]) {
                     *o++ = (char)s[i++];
                 }
                 if (i < n && (s[i] == '"' || s[i] == '\\')) {
-                    stop_at(st, i);
+                    stop_at(&st, i);
                     o[0] = '\\';
                     o[1] = (char)s[i];
                     o += 2;
@@ -218,11 +273,39 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
                 o += 16;
                 continue;
             }
+            /* the '"' and '\\' before the block's first other stop (a line
+               of JSON has dozens): escaped one after another, the bytes
+               between them moved 16 at a time (32 bytes left: the loads
+               stay inside the string) */
+            unsigned qb = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+            unsigned other = mask & ~qb;
+            unsigned m = other != 0 ? qb & ((1u << __builtin_ctz(other)) - 1) : qb;
+            if (m != 0 && n - i >= 32) {
+                size_t j = 0;
+                for (;;) {
+                    size_t k = (size_t)__builtin_ctz(m);
+                    o += k - j;
+                    stop_at(&st, i + k);
+                    o[0] = '\\';
+                    o[1] = (char)s[i + k];
+                    o += 2;
+                    j = k + 1;
+                    m &= m - 1;
+                    if (m == 0) {
+                        break;
+                    }
+                    _mm_storeu_si128((__m128i *)(void *)o,
+                                     _mm_loadu_si128((const __m128i *)(s + i + j)));
+                }
+                i += j;
+                continue;
+            }
             size_t k = (size_t)__builtin_ctz(mask);
             i += k;
             o += k;
             if (i < n && (s[i] == '"' || s[i] == '\\')) {
-                stop_at(st, i);
+                stop_at(&st, i);
                 /* the usual stops in log lines: escaped without leaving the scan */
                 o[0] = '\\';
                 o[1] = (char)s[i];
@@ -243,9 +326,10 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
         unsigned char c = s[i];
         if (st != NULL && c >= 0x80) {
             st->n = JSON_STOPS + 1; /* UTF-8: a slice could cut a sequence */
+            st = NULL;
         }
         if (c < 0x80) {
-            stop_at(st, i);
+            stop_at(&st, i);
             *o++ = '\\';
             switch (c) {
             case '"':

@@ -43,7 +43,8 @@ typedef struct time_slot {
 
 static inline void time_note(time_slot_t *ts, agent_field_t *f, const char *name, size_t nlen)
 {
-    if (f != NULL && nlen == ts->nlen && ts->name != NULL && memcmp(name, ts->name, nlen) == 0) {
+    if (f != NULL && nlen == ts->nlen && ts->name != NULL &&
+        (nlen == 0 || name[0] == ts->name[0]) && memcmp(name, ts->name, nlen) == 0) {
         ts->f = f;
     }
 }
@@ -102,8 +103,11 @@ static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const cha
     return 0;
 }
 
-static const char *skip_ws(const char *p, const char *e)
+static inline const char *skip_ws(const char *p, const char *e)
 {
+    if (p < e && (unsigned char)*p > ' ') {
+        return p; /* the usual case: no white space */
+    }
     while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
         p++;
     }
@@ -113,7 +117,7 @@ static const char *skip_ws(const char *p, const char *e)
 /* Past a JSON string starting at p ('"'); NULL unless it is a valid one
    (RFC 8259: escapes, no control bytes, UTF-8), since member values are
    rendered as they came. Plain bytes are skipped 16 at a time. */
-static const char *skip_string(const char *p, const char *e)
+static const char *skip_string_esc(const char *p, const char *e, bool *esc)
 {
     for (p++; p < e;) {
 #if defined(__SSE2__)
@@ -141,6 +145,7 @@ static const char *skip_string(const char *p, const char *e)
             if (e - p < 2) {
                 return NULL;
             }
+            *esc = true;
             char x = p[1];
             if (x == 'u') {
                 if (e - p < 6) {
@@ -176,6 +181,12 @@ static const char *skip_string(const char *p, const char *e)
         p++;
     }
     return NULL;
+}
+
+static const char *skip_string(const char *p, const char *e)
+{
+    bool esc;
+    return skip_string_esc(p, e, &esc);
 }
 
 /* Past a logfmt quoted value starting at p ('"'); NULL if unterminated.
@@ -313,6 +324,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *t
     enum { JSON_SPANS = 32 };
     struct {
         const char *ks, *ke, *vs, *ve;
+        bool kesc; /* the name has escapes */
     } span[JSON_SPANS];
     size_t nspan = 0, members = 0;
     const char *q = p;
@@ -321,7 +333,8 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *t
             return 1;
         }
         const char *ks = q + 1;
-        const char *ke = skip_string(q, e);
+        bool kesc = false;
+        const char *ke = skip_string_esc(q, e, &kesc);
         if (ke == NULL) {
             return 1;
         }
@@ -340,6 +353,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *t
             span[nspan].ke = ke - 1;
             span[nspan].vs = vs;
             span[nspan].ve = q;
+            span[nspan].kesc = kesc;
             nspan++;
         }
         members++;
@@ -356,26 +370,30 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *t
     uint64_t names = agent_event_names(ev);
     for (size_t i = 0; i < members; i++) {
         const char *ks, *ke, *vs, *ve;
+        bool kesc = false;
         if (i < nspan) {
             ks = span[i].ks;
             ke = span[i].ke;
             vs = span[i].vs;
             ve = span[i].ve;
+            kesc = span[i].kesc;
         } else {
             /* past the noted ones: p is at the next member's key */
             ks = p + 1;
-            ke = skip_string(p, e) - 1;
+            ke = skip_string_esc(p, e, &kesc) - 1;
             vs = skip_ws(skip_ws(ke + 1, e) + 1, e);
             ve = skip_value(vs, e, 0);
         }
         const char *name = ks;
         size_t nlen = (size_t)(ke - ks);
-        if (memchr(ks, '\\', nlen) != NULL) {
+        if (kesc) {
             agent_field_t tmp = {.val = ks - 1, .vlen = nlen + 2, .raw = true};
             agent_field_text(ev, &tmp, &name, &nlen);
         }
+        /* a name without escapes was checked as it was skipped (no control
+           byte, no quote, UTF-8): rendered as it came */
         agent_field_t *f = agent_event_put(ev, &names, agent_name_bit(name, nlen), name, nlen,
-                                           false, vs, (size_t)(ve - vs), true);
+                                           name == ks, vs, (size_t)(ve - vs), true);
         time_note(ts, f, name, nlen);
         p = skip_ws(skip_ws(ve, e) + 1, e); /* past the ',' to the next key */
     }
