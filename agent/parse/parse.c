@@ -400,6 +400,28 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *t
     return 0;
 }
 
+/* The first byte at or past p that is a, b or c, else e; 16 bytes at a
+   time while 16 are left. */
+static inline const char *find3(const char *p, const char *e, char a, char b, char c)
+{
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)), _mm_cmpeq_epi8(v, vc)));
+        if (m != 0) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
+    while (p < e && *p != a && *p != b && *p != c) {
+        p++;
+    }
+    return p;
+}
+
 static int parse_logfmt(agent_event_t *ev, const char *s, size_t n, time_slot_t *ts)
 {
     const char *p = s, *e = s + n;
@@ -413,9 +435,7 @@ static int parse_logfmt(agent_event_t *ev, const char *s, size_t n, time_slot_t 
             break;
         }
         const char *ks = p;
-        while (p < e && *p != '=' && *p != ' ' && *p != '\t') {
-            p++;
-        }
+        p = find3(p, e, '=', ' ', '\t');
         const char *ke = p;
         if (ke == ks) {
             p++;
@@ -450,9 +470,7 @@ static int parse_logfmt(agent_event_t *ev, const char *s, size_t n, time_slot_t 
             p = ve;
         } else {
             const char *vs = p;
-            while (p < e && *p != ' ' && *p != '\t') {
-                p++;
-            }
+            p = find3(p, e, ' ', '\t', '\t');
             size_t kn = (size_t)(ke - ks);
             time_note(ts,
                       agent_event_put(ev, &names, agent_name_bit(ks, kn), ks, kn, false, vs,
