@@ -675,7 +675,19 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
             uintptr_t v = (uintptr_t)f->val;
             if (known_len > 0 && v >= known && v - known <= known_len &&
                 f->vlen <= known_len - (v - known) && stops_clear(&stops, v - known, f->vlen)) {
+#if defined(__SSE2__)
+                if (f->vlen <= 16 && known_len - (v - known) >= 16) {
+                    /* 16 bytes of the string are there to read, and the
+                       reservation has 16 to spare */
+                    _mm_storeu_si128((__m128i *)(void *)o,
+                                     _mm_loadu_si128((const __m128i *)(const void *)f->val));
+                    o += f->vlen;
+                } else {
+                    o = copy_short(o, f->val, f->vlen);
+                }
+#else
                 o = copy_short(o, f->val, f->vlen);
+#endif
             } else if (f->vlen > known_len && f->vlen >= 64) {
                 /* a long string (the message, say): its stops are noted */
                 stops.n = 0;
