@@ -9,13 +9,13 @@
  *
  *   tributary-bench-parse [--parse none,regex,json,logfmt] [--lines N] [--rounds R] [--print]
  *
- * --print writes each value of the first round to standard output, a line
- * each, instead of the figures (to compare two builds' output).
  * Prints per mode the instructions per line (user space, counted by the
  * CPU through perf_event_open(): the same on a loaded machine as on an
  * idle one) and the thread's CPU nanoseconds per line, the median of R
  * rounds over the same N lines. Where perf events are not allowed, the
- * instruction column says "-".
+ * instruction column says "-". --print writes each value of the first
+ * round to standard output, a line each, instead of the figures (to
+ * compare two builds' output).
  */
 #include <errno.h>
 #include <stdbool.h>
