@@ -382,13 +382,28 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
     b->len = (size_t)(o - b->p);
 }
 
+/* memcmp(a, b, n) == 0, inline for names of up to 8 bytes (two
+   overlapping words), nothing read past n. */
+static inline bool same_name(const char *a, const char *b, size_t n)
+{
+    if (n >= 4 && n <= 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
 {
     for (size_t i = 0; i < ev->nfields; i++) {
         agent_field_t *f = &ev->fields[i];
-        /* the first byte before memcmp(): most names differ there */
+        /* the first byte before the rest: most names differ there */
         if (f->nlen == nlen &&
-            (nlen == 0 || (f->name[0] == name[0] && memcmp(f->name, name, nlen) == 0))) {
+            (nlen == 0 || (f->name[0] == name[0] && same_name(f->name, name, nlen)))) {
             return f;
         }
     }
