@@ -636,21 +636,15 @@ static void check_template(agent_config_t *c, const char *t, const char *where)
 
 static bool yaml_has(agent_config_t *c, const char *where);
 
-/* "host:port", "[v6]:port": what librdkafka's bootstrap.servers takes from us. */
+/* "host:port", "[v6]:port" as the ADDRESS type reads it, with a host and a port above 0:
+   what librdkafka's bootstrap.servers takes from us. */
 static bool broker_ok(const char *b)
 {
-    const char *colon = strrchr(b, ':');
-    if (colon == NULL || colon == b || strchr(b, ',') != NULL || strchr(b, ' ') != NULL) {
-        return false;
-    }
-    if (b[0] == '[' ? colon[-1] != ']' : memchr(b, ':', (size_t)(colon - b)) != NULL) {
-        return false;
-    }
-    char *end;
-    errno = 0;
-    long port = strtol(colon + 1, &end, 10);
-    return colon[1] >= '0' && colon[1] <= '9' && *end == '\0' && errno == 0 && port >= 1 &&
-           port <= 65535;
+    char host[256];
+    uint16_t port;
+    const char *why;
+    return trib_config_parse_address(b, host, sizeof(host), &port, &why) == 0 && host[0] &&
+           port > 0;
 }
 
 static void validate_brokers(agent_config_t *c)

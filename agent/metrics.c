@@ -22,40 +22,18 @@
 #include "tributary/buf.h"
 #include "tributary/fileio.h"
 #include "tributary/log.h"
+#include "tributary/prom.h"
 
 static void put(trib_buf_t *b, const char *s)
 {
     trib_buf_append(b, s, strlen(s));
 }
 
+/* One sample, with its HELP and TYPE lines unless help is NULL. */
 static void counter(trib_buf_t *b, const char *name, const char *help, const char *type,
                     const char *labels, uint64_t v)
 {
-    char line[512];
-    if (help != NULL) {
-        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-        put(b, line);
-    }
-    snprintf(line, sizeof(line), "%s%s%s%s %" PRIu64 "\n", name, labels ? "{" : "",
-             labels ? labels : "", labels ? "}" : "", v);
-    put(b, line);
-}
-
-static void label_escape(char *out, size_t outlen, const char *s)
-{
-    size_t o = 0;
-    for (; *s && o + 3 < outlen; s++) {
-        if (*s == '\\' || *s == '"') {
-            out[o++] = '\\';
-            out[o++] = *s;
-        } else if (*s == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *s;
-        }
-    }
-    out[o] = '\0';
+    trib_prom_metric_u64(b, name, type, help, labels, v);
 }
 
 void agent_metrics_render(agent_t *a, trib_buf_t *b)
@@ -219,7 +197,7 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
             for (agent_file_t *f = agent_tail_files(&a->pipes[i].inputs[j]); f != NULL;
                  f = f->next) {
                 char path[1024], labels[1400];
-                label_escape(path, sizeof(path), f->path);
+                trib_prom_label_escape_str(path, sizeof(path), f->path);
                 snprintf(labels, sizeof(labels), "input=\"%s\",path=\"%s\"", f->in->conf->id, path);
                 uint64_t lag = f->size > f->acked_off ? f->size - f->acked_off : 0;
                 counter(b, "tributary_agent_file_lag_bytes",
@@ -258,8 +236,8 @@ void agent_metrics_render(agent_t *a, trib_buf_t *b)
         bool head = true;
         for (agent_input_stats_t *is = a->istats; is != NULL; is = is->next) {
             char pn[200], id[400], labels[700];
-            label_escape(pn, sizeof(pn), is->pipeline);
-            label_escape(id, sizeof(id), is->input);
+            trib_prom_label_escape_str(pn, sizeof(pn), is->pipeline);
+            trib_prom_label_escape_str(id, sizeof(id), is->input);
             snprintf(labels, sizeof(labels), "pipeline=\"%s\",input=\"%s\"", pn, id);
             counter(b, per_input[k].name, head ? per_input[k].help : NULL, "counter", labels,
                     *(const uint64_t *)((const char *)is + per_input[k].off));

@@ -8,28 +8,23 @@
 #include <string.h>
 
 #include "event.h"
+#include "tributary/regex.h"
 
 agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64_t depth_limit,
                                char *err, size_t errlen, size_t *erroff)
 {
-    int ec;
-    PCRE2_SIZE off = 0;
     agent_regex_t *re = calloc(1, sizeof(*re));
     if (re == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &ec, &off, NULL);
+    bool jit = false;
+    re->code = trib_regex_compile(pattern, strlen(pattern), &jit, err, errlen, erroff);
     if (re->code == NULL) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(ec, msg, sizeof(msg));
-        snprintf(err, errlen, "%s", (const char *)msg);
-        *erroff = off;
         free(re);
         return NULL;
     }
-    /* interpreted when JIT is absent (or refuses the pattern) */
-    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+    re->jit = jit;
     re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
     re->mctx = pcre2_match_context_create(NULL);
     if (re->jit && re->mctx != NULL) {

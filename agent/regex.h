@@ -7,8 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "tributary/regex.h"
 
 /* A compiled PCRE2 pattern with its match data and named groups. */
 typedef struct agent_regex {

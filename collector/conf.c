@@ -68,6 +68,22 @@ static const trib_config_option_t cluster_opts[] = {
      .def = "30000", .min = "1", .max = "2147483647",
      .desc = "a follower not caught up with the leader's log end for this long leaves the ISR "
              "(checked every half of it)"},
+    {TRIB_CONFIG_KEY("auto.leader.rebalance.enable", coll_conf_cluster_t, auto_leader_rebalance,
+                     BOOL),
+     .def = "false",
+     .desc = "the controller moves each partition's leadership back to its preferred (first) "
+             "replica when that one is live and in the ISR, every check interval"},
+    {TRIB_CONFIG_KEY("leader.imbalance.check.interval.seconds", coll_conf_cluster_t,
+                     leader_imbalance_check_interval_s, INT),
+     .def = "300", .min = "1", .max = "86400",
+     .desc = "how often the controller looks for partitions to give back to their preferred "
+             "leader (with auto.leader.rebalance.enable)"},
+    {TRIB_CONFIG_KEY("leader.replication.throttled.rate", coll_conf_cluster_t,
+                     reassignment_throttle, SIZE),
+     .def = "0", .min = "0", .max = "1TiB",
+     .desc = "bytes per second this broker, as leader, sends to the replicas that a partition "
+             "reassignment is adding (their catch-up), over all partitions; 0 = unthrottled. "
+             "Replicas already in the ISR are never throttled"},
     {TRIB_CONFIG_KEY("replica.fetch.max.bytes", coll_conf_cluster_t, replica_fetch_max_bytes, SIZE),
      .def = "1MiB", .min = "1KiB", .max = "1GiB",
      .desc = "bytes a follower asks per partition in each fetch from its leader (at least one "
@@ -121,6 +137,15 @@ static const trib_config_option_t server_opts[] = {
      .max = "1m",
      .desc = "a failed SASL login is answered this late, then its connection closes "
              "(connection.failed.authentication.delay.ms)"},
+    TRIB_CONFIG_END,
+};
+
+static const trib_config_option_t authorizer_opts[] = {
+    {TRIB_CONFIG_FIELD(coll_conf_authorizer_t, enabled, BOOL), .def = "false",
+     .desc = "check every request against the ACLs (CreateAcls, `tributary acls`); what no "
+             "ACL allows is refused"},
+    {TRIB_CONFIG_FIELD(coll_conf_authorizer_t, super_users, STRLIST), .max = "1000",
+     .desc = "principals (User:NAME) allowed everything whatever the ACLs (super.users)"},
     TRIB_CONFIG_END,
 };
 
@@ -255,6 +280,7 @@ const trib_config_option_t coll_conf_schema[] = {
     {TRIB_CONFIG_SECTION(coll_conf_t, metrics, metrics_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, log, log_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, server, server_opts)},
+    {TRIB_CONFIG_SECTION(coll_conf_t, authorizer, authorizer_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, storage, storage_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, producers, producer_opts)},
     {TRIB_CONFIG_SECTION(coll_conf_t, groups, group_opts)},
@@ -391,6 +417,18 @@ int coll_conf_check(const coll_conf_t *c, trib_config_t *cfg)
             }
         }
     }
+    /* A super user is a principal, TYPE:NAME (User:admin); a bare name would never match. */
+    for (size_t k = 0; k < c->authorizer.super_users.count; k++) {
+        const char *u = c->authorizer.super_users.items[k];
+        const char *colon = strchr(u, ':');
+        if (!colon || colon == u || !colon[1]) {
+            char path[64];
+            snprintf(path, sizeof(path), "authorizer.super_users[%zu]", k);
+            snprintf(msg, sizeof(msg), "super user '%s' is not a principal: write User:%s", u, u);
+            add_error_at(cfg, path, msg);
+            rc = TRIB_ECONFIG;
+        }
+    }
     return rc;
 }
 
@@ -493,6 +531,9 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->shutdown_timeout_ms = c->server.shutdown_timeout;
     out->backlog = (int)c->server.backlog;
     out->failed_auth_delay_ms = c->server.failed_authentication_delay;
+    out->authorizer = c->authorizer.enabled;
+    out->super_users = c->authorizer.super_users.items;
+    out->nsuper_users = c->authorizer.super_users.count;
     out->data_dir = c->data_dir;
     out->producer_expiration_ms = c->producers.id_expiration;
     out->producer_snapshot_interval_ms = c->producers.snapshot_interval;
@@ -506,6 +547,7 @@ void coll_conf_to_server(const coll_conf_t *c, coll_server_config_t *out)
     out->groups.offsets_commit_timeout_ms = (int32_t)c->groups.offsets_commit_timeout_ms;
     out->replica_lag_time_max_ms = c->cluster.replica_lag_time_max_ms;
     out->replica_fetch_max_bytes = (int32_t)c->cluster.replica_fetch_max_bytes;
+    out->reassignment_throttle = c->cluster.reassignment_throttle;
 }
 
 size_t coll_conf_listeners(const coll_conf_t *c, coll_listener_config_t *out)

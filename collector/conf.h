@@ -117,7 +117,16 @@ typedef struct coll_conf_cluster {
     const char *rack;
     int64_t replica_lag_time_max_ms;
     uint64_t replica_fetch_max_bytes;
+    uint64_t reassignment_throttle; /* leader.replication.throttled.rate, bytes/s; 0 = off */
+    bool auto_leader_rebalance;     /* auto.leader.rebalance.enable (false) */
+    int64_t leader_imbalance_check_interval_s; /* its interval (300) */
 } coll_conf_cluster_t;
+
+/* authorizer: ACLs with Kafka's model (server/acl.h). */
+typedef struct coll_conf_authorizer {
+    bool enabled;
+    trib_config_strlist_t super_users;
+} coll_conf_authorizer_t;
 
 typedef struct coll_conf {
     int64_t node_id;
@@ -136,6 +145,7 @@ typedef struct coll_conf {
     coll_conf_metrics_t metrics;
     coll_conf_log_t log;
     coll_conf_server_t server;
+    coll_conf_authorizer_t authorizer;
     coll_conf_storage_t storage;
     coll_conf_producers_t producers;
     coll_conf_groups_t groups;

@@ -39,6 +39,7 @@
 #include "server/partition.h"
 #include "server/server.h"
 #include "sinks/admin.h"
+#include "sinks/remote.h"
 #include "sinks/sinks.h"
 #include "tributary/fileio.h"
 #include "tributary/buf.h"
@@ -84,6 +85,10 @@ static void usage(FILE *out)
           "      --connect            with --check-config: also connect each sink to its\n"
           "                           server and check the table it writes to\n"
           "      --list-sinks         list the sink plugins found and exit\n"
+          "      --sinks-only         run only the sinks of the configuration, against the\n"
+          "                           Kafka-protocol cluster of --bootstrap (no listener,\n"
+          "                           storage or metrics); one such process per sink\n"
+          "      --bootstrap HOST:PORT[,HOST:PORT...]  with --sinks-only: the cluster\n"
           "      --describe-sink TYPE  print a sink plugin's options (type, default,\n"
           "                           description) and what it needs, and exit\n"
           "      --add-user NAME      offline: add or replace NAME's SCRAM credential in\n"
@@ -100,42 +105,6 @@ static void usage(FILE *out)
           "SIGTERM or SIGINT stops it; SIGHUP reloads the sinks from --config FILE and\n"
           "the TLS listeners' certificate files.\n",
           out);
-}
-
-/* "host:port", "[v6]:port" or ":port"; host may be empty (any address). */
-static int parse_hostport(const char *s, char *host, size_t hostlen, int *port)
-{
-    const char *colon;
-    const char *h = s;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':') {
-            return -1;
-        }
-        h = s + 1;
-        hl = (size_t)(end - h);
-        colon = end + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon) {
-            return -1;
-        }
-        hl = (size_t)(colon - s);
-    }
-    if (hl >= hostlen) {
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (!colon[1] || *end || errno || p < 0 || p > 65535) {
-        return -1;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return 0;
 }
 
 typedef struct app {
@@ -530,6 +499,94 @@ static int add_user_offline(const char *dir, const char *user, const char *mech_
     return status;
 }
 
+/* ---- --sinks-only: the sinks of the configuration against another cluster ---- */
+
+static void sinks_only_stopped(void *arg)
+{
+    app_t *a = arg;
+    close_signals(a);
+}
+
+static void sinks_only_signal(uv_signal_t *h, int signum)
+{
+    app_t *a = h->data;
+    if (signum == SIGHUP) {
+        reload(a);
+        return;
+    }
+    if (a->stopping) {
+        return;
+    }
+    a->stopping = true;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s: stopping the sinks",
+             signum == SIGINT ? "SIGINT" : "SIGTERM");
+    coll_sinks_stop(a->sinks, sinks_only_stopped, a);
+}
+
+/*
+ * Runs the sinks of the configuration and nothing else, against the
+ * Kafka-protocol cluster at bootstrap (sinks/remote.h): no listener, no
+ * storage, no data directory; Ctrl-C or SIGTERM stops them once their
+ * batches in flight are done, SIGHUP reloads them.
+ */
+static int run_sinks_only(const coll_conf_t *conf, trib_config_t *cfg, const char *config_path,
+                          const char *bootstrap)
+{
+    signal(SIGPIPE, SIG_IGN);
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "tributary-collector %s starting: sinks only, cluster %s",
+             TRIB_VERSION, bootstrap);
+    if (conf->nsinks == 0) {
+        TRIB_LOG(TRIB_LOG_WARN, FACILITY, "--sinks-only: the configuration has no sinks (yet)");
+    }
+    trib_error_t err;
+    trib_error_clear(&err);
+    coll_sremote_t *rm = NULL;
+    int rc = coll_sremote_open(bootstrap, 10000, &rm, &err);
+    if (rc != 0) {
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "--bootstrap %s: %s", bootstrap, err.msg);
+        return 1;
+    }
+    uv_loop_t loop;
+    if ((rc = uv_loop_init(&loop)) != 0) {
+        fprintf(stderr, "tributary-collector: %s\n", uv_strerror(rc));
+        coll_sremote_close(rm);
+        return 1;
+    }
+    app_t app;
+    memset(&app, 0, sizeof(app));
+    app.loop = &loop;
+    app.config_path = config_path;
+    coll_sinks_env_t env = {.remote = rm};
+    rc = coll_sinks_start(&loop, &env, cfg, conf->sinks, conf->nsinks, &app.sinks, &err);
+    uv_signal_init(&loop, &app.sigterm);
+    uv_signal_init(&loop, &app.sigint);
+    uv_signal_init(&loop, &app.sighup);
+    app.sigterm.data = app.sigint.data = app.sighup.data = &app;
+    if (rc != 0) {
+        char msg[700];
+        TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "starting the sinks: %s",
+                 error_text(&err, msg, sizeof(msg)));
+        app.status = 1;
+        app.stopping = true;
+        if (app.sinks) {
+            coll_sinks_stop(app.sinks, sinks_only_stopped, &app);
+        } else {
+            close_signals(&app);
+        }
+    } else {
+        uv_signal_start(&app.sigterm, sinks_only_signal, SIGTERM);
+        uv_signal_start(&app.sigint, sinks_only_signal, SIGINT);
+        uv_signal_start(&app.sighup, sinks_only_signal, SIGHUP);
+    }
+    drain_loop(&loop);
+    coll_sinks_free(app.sinks);
+    coll_sremote_close(rm);
+    if (app.status == 0) {
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "stopped");
+    }
+    return app.status;
+}
+
 int main(int argc, char **argv)
 {
     enum {
@@ -549,6 +606,8 @@ int main(int argc, char **argv)
         OPT_ADD_USER,
         OPT_MECHANISM,
         OPT_ITERATIONS,
+        OPT_SINKS_ONLY,
+        OPT_BOOTSTRAP,
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -558,6 +617,8 @@ int main(int argc, char **argv)
         {"node-id", required_argument, NULL, OPT_NODE_ID},
         {"zookeeper", required_argument, NULL, OPT_ZOOKEEPER},
         {"metrics", required_argument, NULL, OPT_METRICS},
+        {"sinks-only", no_argument, NULL, OPT_SINKS_ONLY},
+        {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"ready-file", required_argument, NULL, OPT_READY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
@@ -577,7 +638,8 @@ int main(int argc, char **argv)
     const char *zookeeper = NULL;
     const char *node_id = NULL, *metrics = NULL, *ready_file = NULL, *log_level = NULL;
     const char *log_format = NULL;
-    bool check = false, connect = false;
+    bool check = false, connect = false, sinks_only = false;
+    const char *bootstrap = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -624,6 +686,12 @@ int main(int argc, char **argv)
         case OPT_CONNECT:
             connect = true;
             break;
+        case OPT_SINKS_ONLY:
+            sinks_only = true;
+            break;
+        case OPT_BOOTSTRAP:
+            bootstrap = optarg;
+            break;
         case OPT_ADD_USER:
             add_user = optarg;
             break;
@@ -645,6 +713,10 @@ int main(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "tributary-collector: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
+        return 2;
+    }
+    if (sinks_only != (bootstrap != NULL)) {
+        fprintf(stderr, "tributary-collector: --sinks-only and --bootstrap go together\n");
         return 2;
     }
     if (connect && !check) {
@@ -670,22 +742,24 @@ int main(int argc, char **argv)
         return 2;
     }
     static char listen_host[256], advertise_host[256], metrics_host[256];
-    int port;
+    uint16_t port;
+    const char *why;
     bool bad = false;
     if (listen) {
-        if (parse_hostport(listen, listen_host, sizeof(listen_host), &port) != 0) {
-            fprintf(stderr, "tributary-collector: --listen: expected HOST:PORT, got '%s'\n",
-                    listen);
+        if (trib_config_parse_address(listen, listen_host, sizeof(listen_host), &port, &why) != 0) {
+            fprintf(stderr, "tributary-collector: --listen: expected HOST:PORT, got '%s' (%s)\n",
+                    listen, why);
             bad = true;
         } else {
             conf.listen.text = listen;
             conf.listen.host = listen_host;
-            conf.listen.port = (uint16_t)port;
+            conf.listen.port = port;
             conf.listen_flag = true;
         }
     }
     if (advertise) {
-        if (parse_hostport(advertise, advertise_host, sizeof(advertise_host), &port) != 0 ||
+        if (trib_config_parse_address(advertise, advertise_host, sizeof(advertise_host), &port,
+                                      &why) != 0 ||
             !advertise_host[0]) {
             fprintf(stderr, "tributary-collector: --advertise: expected HOST:PORT, got '%s'\n",
                     advertise);
@@ -693,21 +767,23 @@ int main(int argc, char **argv)
         } else {
             conf.advertise.text = advertise;
             conf.advertise.host = advertise_host;
-            conf.advertise.port = (uint16_t)port;
+            conf.advertise.port = port;
         }
     }
     if (metrics) {
         if (strcmp(metrics, "off") == 0) {
             conf.metrics.enabled = false;
-        } else if (parse_hostport(metrics, metrics_host, sizeof(metrics_host), &port) != 0) {
-            fprintf(stderr, "tributary-collector: --metrics: expected HOST:PORT or off, got '%s'\n",
-                    metrics);
+        } else if (trib_config_parse_address(metrics, metrics_host, sizeof(metrics_host), &port,
+                                             &why) != 0) {
+            fprintf(stderr,
+                    "tributary-collector: --metrics: expected HOST:PORT or off, got '%s' (%s)\n",
+                    metrics, why);
             bad = true;
         } else {
             conf.metrics.enabled = true;
             conf.metrics.listen.text = metrics;
             conf.metrics.listen.host = metrics_host;
-            conf.metrics.listen.port = (uint16_t)port;
+            conf.metrics.listen.port = port;
         }
     }
     if (data_dir) {
@@ -729,7 +805,6 @@ int main(int argc, char **argv)
         conf.node_id = v;
     }
     if (zookeeper) {
-        const char *why;
         if (coll_zk_check_connect(zookeeper, &why) != 0) {
             fprintf(stderr, "tributary-collector: --zookeeper: %s, got '%s'\n", why, zookeeper);
             bad = true;
@@ -791,6 +866,13 @@ int main(int argc, char **argv)
         printf("%s: configuration OK\n", config_path ? config_path : "(defaults)");
         trib_config_free(cfg);
         return 0;
+    }
+    if (sinks_only) {
+        trib_log_set_level((trib_log_level_t)conf.log.level);
+        trib_log_set_format((trib_log_format_t)conf.log.format);
+        rc = run_sinks_only(&conf, cfg, config_path, bootstrap);
+        trib_config_free(cfg);
+        return rc;
     }
     trib_log_set_level((trib_log_level_t)conf.log.level);
     trib_log_set_format((trib_log_format_t)conf.log.format);
@@ -855,9 +937,17 @@ int main(int argc, char **argv)
             coll_sinks_env_t env = {
                 .cluster = coll_server_cluster(app.server),
                 .groups = coll_server_groups(app.server),
-                .writable = coll_prt_writable,
+                .writable = coll_prt_led_here,
                 .append = coll_prt_append_records,
             };
+            static char peers[300];
+            if (conf.cluster.backend == COLL_BACKEND_ZOOKEEPER) {
+                /* On a cluster the sinks reach their group's coordinator and their
+                 * dead-letter topic through this broker's own (advertised) address. */
+                const coll_cluster_config_t *cc = coll_cluster_config(app.cluster);
+                snprintf(peers, sizeof(peers), "%s:%d", cc->host, (int)cc->port);
+                env.peers = peers;
+            }
             rc = coll_sinks_start(&loop, &env, cfg, conf.sinks, conf.nsinks, &app.sinks, &err);
             if (rc != 0) {
                 char msg[700];
@@ -879,6 +969,10 @@ int main(int argc, char **argv)
             coll_zk_config_t zc = {
                 .connect = conf.cluster.zookeeper,
                 .session_timeout_ms = (uint32_t)conf.cluster.session_timeout,
+                .leader_rebalance_ms =
+                    conf.cluster.auto_leader_rebalance
+                        ? (uint32_t)conf.cluster.leader_imbalance_check_interval_s * 1000u
+                        : 0,
                 .node_id = (int32_t)conf.node_id,
                 .host = cc->host,
                 .port = cc->port,

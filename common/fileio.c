@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -86,6 +88,13 @@ int trib_write_file_atomic(const char *path, const void *data, size_t len)
 
 int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode)
 {
+    return trib_write_file_atomic_flags(path, data, len, mode, 0);
+}
+
+int trib_write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                                 unsigned flags)
+{
+    bool sync = !(flags & TRIB_WRITE_NOSYNC);
     char tmp[PATH_MAX];
     char dir[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
@@ -97,7 +106,7 @@ int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, 
         return -errno;
     }
     int rc = trib_pwrite_all(fd, data, len, 0);
-    if (rc == 0 && fdatasync(fd) != 0) {
+    if (rc == 0 && sync && fdatasync(fd) != 0) {
         rc = -errno;
     }
     if (close(fd) != 0 && rc == 0) {
@@ -110,8 +119,26 @@ int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, 
         unlink(tmp);
         return rc;
     }
+    if (!sync) {
+        return 0;
+    }
     parent_dir(path, dir, sizeof(dir));
     return trib_fsync_dir(dir);
+}
+
+int trib_write_memstream_atomic(const char *path, FILE *fp, char **text, size_t *len, mode_t mode,
+                                unsigned flags)
+{
+    int rc = ferror(fp) ? -ENOMEM : 0;
+    if (fclose(fp) != 0 && rc == 0) {
+        rc = -ENOMEM;
+    }
+    if (rc == 0) {
+        rc = trib_write_file_atomic_flags(path, *text, *len, mode, flags);
+    }
+    free(*text);
+    *text = NULL;
+    return rc;
 }
 
 int trib_mkdir_durable(const char *path, mode_t mode)

@@ -3,7 +3,8 @@
  * A minimal HTTP/1.x endpoint for /metrics and /health (see http.h).
  *
  * The HTTP side is deliberately small: it reads at most 8 KiB of request
- * head, answers one GET and closes. A connection that has not sent a full
+ * head (431 past that; 414 for a request target over 1023 bytes), answers
+ * one GET and closes. A connection that has not sent a full
  * request head within 10 s is closed, and at most 64 are open at once, so
  * the endpoint cannot be used to pin memory or descriptors.
  */
@@ -19,6 +20,7 @@
 #include "tributary/log.h"
 
 #define HTTP_MAX_HEAD 8192
+#define HTTP_MAX_TARGET 1023
 #define HTTP_MAX_CONNS 64
 #define HTTP_TIMEOUT_MS 10000
 
@@ -31,6 +33,7 @@ typedef struct trib_http_conn {
     bool responded, closing;
     uint64_t started_ms;
     trib_buf_t out;
+    size_t out_counted; /* what this connection adds to h->out_pending */
     uv_write_t wreq;
     uv_buf_t *bufs;
 } trib_http_conn_t;
@@ -65,6 +68,7 @@ static void conn_closed(uv_handle_t *handle)
     if (c->next) {
         c->next->prev = c->prev;
     }
+    h->out_pending -= c->out_counted;
     trib_buf_fini(&c->out);
     free(c->bufs);
     free(c);
@@ -104,6 +108,8 @@ static void respond(trib_http_conn_t *c, int code, const char *reason, const cha
         }
     }
     c->responded = true;
+    c->out_counted = trib_buf_len(&c->out);
+    c->h->out_pending += c->out_counted;
     if (trib_buf_error(&c->out)) {
         conn_close(c);
         return;
@@ -143,6 +149,10 @@ static const char *reason(int code)
         return "Method Not Allowed";
     case 409:
         return "Conflict";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
     case 503:
         return "Service Unavailable";
     default:
@@ -187,15 +197,31 @@ static void handle_request(trib_http_conn_t *c)
 {
     trib_http_t *h = c->h;
     c->buf[c->len < HTTP_MAX_HEAD ? c->len : HTTP_MAX_HEAD - 1] = '\0';
-    char method[16], path[1024];
+    char method[16], path[HTTP_MAX_TARGET + 1];
     trib_buf_t body;
     trib_buf_init(&body);
-    if (sscanf(c->buf, "%15s %1023s", method, path) != 2) {
+    /* The request line: METHOD SP TARGET [SP VERSION]. A target longer than
+     * HTTP_MAX_TARGET is refused whole (414), never served cut short. */
+    const char *line = c->buf;
+    size_t mlen = strcspn(line, " \r\n");
+    const char *t = line + mlen + strspn(line + mlen, " ");
+    size_t tlen = strcspn(t, " \r\n");
+    if (mlen == 0 || mlen >= sizeof(method) || line[mlen] != ' ' || tlen == 0) {
         trib_buf_append(&body, "bad request\n", 12);
         respond(c, 400, "Bad Request", "text/plain", &body, false);
         trib_buf_fini(&body);
         return;
     }
+    if (tlen > HTTP_MAX_TARGET) {
+        trib_buf_append(&body, "request target too long\n", 24);
+        respond(c, 414, "URI Too Long", "text/plain", &body, false);
+        trib_buf_fini(&body);
+        return;
+    }
+    memcpy(method, line, mlen);
+    method[mlen] = '\0';
+    memcpy(path, t, tlen);
+    path[tlen] = '\0';
     bool head = strcmp(method, "HEAD") == 0;
     int code = 0;
     const char *ctype = "text/plain; charset=utf-8";
@@ -261,16 +287,25 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     (void)buf;
     trib_http_conn_t *c = s->data;
-    if (nread < 0 || (nread == 0 && c->len >= HTTP_MAX_HEAD - 1)) {
+    if (c->responded) {
+        return;
+    }
+    if (nread < 0) {
         conn_close(c);
         return;
     }
     c->len += (size_t)nread;
     c->buf[c->len] = '\0';
-    if (strstr(c->buf, "\r\n\r\n") || strstr(c->buf, "\n\n")) {
+    /* memmem, not strstr: a NUL in the head must not hide its end. */
+    if (memmem(c->buf, c->len, "\r\n\r\n", 4) || memmem(c->buf, c->len, "\n\n", 2)) {
         handle_request(c);
     } else if (c->len >= HTTP_MAX_HEAD - 1) {
-        conn_close(c);
+        /* The head does not fit: say so, read no more. */
+        trib_buf_t body;
+        trib_buf_init(&body);
+        trib_buf_append(&body, "request head too large\n", 23);
+        respond(c, 431, "Request Header Fields Too Large", "text/plain", &body, false);
+        trib_buf_fini(&body);
     }
 }
 
@@ -391,6 +426,11 @@ void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h))
     h->closing_handles += 2;
     uv_close((uv_handle_t *)&h->listener, listener_closed);
     uv_close((uv_handle_t *)&h->sweep, sweep_closed);
+}
+
+size_t trib_http_pending_bytes(const trib_http_t *h)
+{
+    return h->out_pending;
 }
 
 void trib_http_set_status(trib_http_t *h, trib_http_render_cb cb)

@@ -29,6 +29,26 @@ void trib_prom_label_escape(trib_buf_t *b, const char *s, size_t len)
     }
 }
 
+size_t trib_prom_label_escape_str(char *out, size_t outlen, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < outlen; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    if (outlen > 0) {
+        out[o] = '\0';
+    }
+    return o;
+}
+
 static void put_name_labels(trib_buf_t *b, const char *name, const char *labels)
 {
     trib_buf_append(b, name, strlen(name));
@@ -53,6 +73,15 @@ void trib_prom_sample(trib_buf_t *b, const char *name, const char *labels, doubl
         n = snprintf(v, sizeof(v), "%.10g\n", value);
     }
     trib_buf_append(b, v, (size_t)n);
+}
+
+void trib_prom_metric_u64(trib_buf_t *b, const char *name, const char *type, const char *help,
+                          const char *labels, uint64_t value)
+{
+    if (help != NULL) {
+        trib_prom_header(b, name, type, help);
+    }
+    trib_prom_sample_u64(b, name, labels, value);
 }
 
 void trib_prom_sample_u64(trib_buf_t *b, const char *name, const char *labels, uint64_t value)

@@ -21,13 +21,14 @@
 #include <stdio.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tributary/fileio.h"
 
 agent_ckpt_t *agent_ckpt_find(agent_ckpt_table_t *t, const char *input_id, uint64_t dev,
                               uint64_t ino)
@@ -127,18 +128,13 @@ static void decode_path(char *p)
 
 int agent_ckpt_save(const agent_ckpt_table_t *t, const char *dir)
 {
-    char tmp[4096], final[4096];
-    snprintf(tmp, sizeof(tmp), "%s/checkpoints.tmp", dir);
+    char final[4096];
     snprintf(final, sizeof(final), "%s/checkpoints", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return -errno;
-    }
-    FILE *fp = fdopen(fd, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
     if (fp == NULL) {
-        int e = -errno;
-        close(fd);
-        return e;
+        return -errno;
     }
     fputs("# tributary-agent checkpoints v1\n", fp);
     for (const agent_ckpt_t *c = t->head; c != NULL; c = c->next) {
@@ -150,26 +146,7 @@ int agent_ckpt_save(const agent_ckpt_table_t *t, const char *dir)
         put_path(fp, c->path);
         fputc('\n', fp);
     }
-    int rc = 0;
-    if (fflush(fp) != 0 || fsync(fd) != 0) {
-        rc = -errno;
-    }
-    if (fclose(fp) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, final) != 0) {
-        rc = -errno;
-    }
-    if (rc == 0) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    } else {
-        unlink(tmp);
-    }
-    return rc;
+    return trib_write_memstream_atomic(final, fp, &text, &len, 0644, 0);
 }
 
 int agent_ckpt_load(agent_ckpt_table_t *t, const char *dir)

@@ -350,6 +350,21 @@ void coll_cluster_alter_configs(coll_cluster_t *c, coll_topic_t *t, const coll_c
  */
 typedef void (*coll_admin_cb)(void *arg, const coll_admin_result_t *res);
 
+/*
+ * One partition of an AlterPartitionReassignments: its target replica list
+ * (preferred leader first), or nreplicas -1 to cancel the reassignment in
+ * progress. A partition refused before anything is written gets its own
+ * code and msg (nonzero code); the others share the write's result (cb).
+ */
+#define COLL_REASSIGN_MAX_REPLICAS 64
+typedef struct coll_reassign_part {
+    int32_t partition;
+    int32_t nreplicas; /* -1: cancel */
+    int32_t replicas[COLL_REASSIGN_MAX_REPLICAS];
+    int16_t code;
+    char msg[160];
+} coll_reassign_part_t;
+
 typedef struct coll_cluster_admin {
     /* Validated already; assignment: npart * rf broker ids, or NULL to compute one. */
     void (*create_topic)(void *arg, const char *name, size_t len, int32_t partitions, int16_t rf,
@@ -365,6 +380,12 @@ typedef struct coll_cluster_admin {
                             void *cbarg);
     /* 0, or -EAGAIN while no producer id block is at hand (fetched meanwhile). */
     int (*next_producer_id)(void *arg, int64_t *pid);
+    /* AlterPartitionReassignments for partitions of one topic (see below). */
+    void (*reassign)(void *arg, coll_topic_t *t, coll_reassign_part_t *parts, size_t n,
+                     coll_admin_cb cb, void *cbarg);
+    /* The replicas being added and removed of a partition; false: none. */
+    bool (*reassignment)(void *arg, const coll_topic_t *t, int32_t partition, int32_t *adding,
+                         int32_t *nadding, int32_t *removing, int32_t *nremoving);
     void *arg;
 } coll_cluster_admin_t;
 
@@ -399,6 +420,21 @@ void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
                                       const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
                                       bool replace, bool validate_only, coll_admin_cb cb,
                                       void *arg);
+/*
+ * AlterPartitionReassignments (KIP-455, as Kafka 2.8 in ZooKeeper mode):
+ * only the controller starts one; the topic znode then lists the union of
+ * the old and the new replicas with adding_replicas / removing_replicas,
+ * and the controller completes each partition once its new replicas are
+ * in the ISR. cb runs once for the partitions that were not refused (with
+ * nothing left, it still runs, with code 0). On the local backend every
+ * partition is refused.
+ */
+void coll_cluster_reassign_async(coll_cluster_t *c, coll_topic_t *t, coll_reassign_part_t *parts,
+                                 size_t n, coll_admin_cb cb, void *arg);
+/* ListPartitionReassignments: false when the partition is not being reassigned. */
+bool coll_cluster_reassignment(const coll_cluster_t *c, const coll_topic_t *t, int32_t partition,
+                               int32_t *adding, int32_t *nadding, int32_t *removing,
+                               int32_t *nremoving);
 
 /* ---- producer ids -------------------------------------------------------------- */
 
@@ -411,11 +447,8 @@ int coll_cluster_next_producer_id(coll_cluster_t *c, int64_t *pid);
 
 /* ---- uuids ----------------------------------------------------------------------- */
 
-/* Kafka's Uuid text: URL-safe base64 without padding, 22 characters (+ NUL). */
-void coll_uuid_format(const trib_uuid_t *id, char out[23]);
-int coll_uuid_parse(const char *s, size_t len, trib_uuid_t *out);
-/* A random id that is not zero and whose text does not start with '-' (as Kafka's). */
+/* A random id that is not zero and whose text (trib_uuid_format) does not start with '-'
+ * (as Kafka's). */
 void coll_uuid_random(trib_uuid_t *out);
-bool coll_uuid_is_zero(const trib_uuid_t *id);
 
 #endif

@@ -33,8 +33,12 @@ int coll_cluster_zk_set_replicas(coll_partition_t *p, const int32_t *ids, int32_
  * new one created) and runs partition_added. 0, or an error with err set.
  */
 int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *err);
-/* p is no longer hosted here: partition_removing runs; the log stays in the storage. */
-void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p);
+/*
+ * p is no longer hosted here: partition_removing runs; the log stays in the
+ * storage, or is deleted with delete_log (a replica moved away by a
+ * reassignment, as Kafka's StopReplica with deletePartition).
+ */
+void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p, bool delete_log);
 /*
  * Applies a state read from ZooKeeper: leader, leader_epoch, ISR and
  * partition_epoch, then partition_changed when p is hosted. 0 or -ENOMEM.

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "tributary/buf.h"
+#include "tributary/fileio.h"
 #include "tributary/kafka_error.h"
 #include "tributary/log.h"
 
@@ -74,66 +75,6 @@ void coll_cluster_config_init(coll_cluster_config_t *c)
 
 /* ---- uuids ------------------------------------------------------------------------ */
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-void coll_uuid_format(const trib_uuid_t *id, char out[23])
-{
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < 16; i++) {
-        acc = (acc << 8) | id->b[i];
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out[o++] = b64url[(acc >> bits) & 0x3f];
-        }
-    }
-    if (bits > 0) {
-        out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
-    }
-    out[o] = '\0';
-}
-
-int coll_uuid_parse(const char *s, size_t len, trib_uuid_t *out)
-{
-    if (len != 22) {
-        return -EINVAL;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *p = memchr(b64url, s[i], 64);
-        if (!p || !s[i]) {
-            return -EINVAL;
-        }
-        acc = (acc << 6) | (uint32_t)(p - b64url);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < 16) {
-                out->b[o++] = (uint8_t)(acc >> bits);
-            }
-        }
-    }
-    /* 22 * 6 = 132 bits: the last 4 must be zero for a canonical encoding. */
-    if (o != 16 || (acc & ((1u << bits) - 1)) != 0) {
-        return -EINVAL;
-    }
-    return 0;
-}
-
-bool coll_uuid_is_zero(const trib_uuid_t *id)
-{
-    for (size_t i = 0; i < 16; i++) {
-        if (id->b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void random_bytes(void *p, size_t n)
 {
     uint8_t *b = p;
@@ -162,8 +103,8 @@ void coll_uuid_random(trib_uuid_t *out)
         out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x40);
         out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);
         char text[23];
-        coll_uuid_format(out, text);
-        if (!coll_uuid_is_zero(out) && text[0] != '-') {
+        trib_uuid_format(out, text);
+        if (!trib_uuid_is_zero(out) && text[0] != '-') {
             return;
         }
     }
@@ -213,7 +154,7 @@ coll_topic_t *coll_cluster_topic(const coll_cluster_t *c, const char *name, size
 
 coll_topic_t *coll_cluster_topic_by_id(const coll_cluster_t *c, const trib_uuid_t *id)
 {
-    if (coll_uuid_is_zero(id)) {
+    if (trib_uuid_is_zero(id)) {
         return NULL;
     }
     for (size_t b = 0; b < c->nbuckets; b++) {
@@ -412,70 +353,6 @@ static coll_topic_t *topic_new(const coll_cluster_t *c, const char *name, size_t
 
 /* ---- the checkpoint ------------------------------------------------------------------- */
 
-static int write_file(const char *path, const void *data, size_t len)
-{
-    size_t plen = strlen(path) + 5;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return -ENOMEM;
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = -errno;
-        goto out;
-    }
-    const uint8_t *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            rc = -errno;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (rc == 0 && fdatasync(fd) != 0) {
-        rc = -errno;
-    }
-    if (close(fd) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -errno;
-    }
-    if (rc != 0) {
-        unlink(tmp);
-        goto out;
-    }
-    /* The directory entry too, so the rename survives a power loss. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = '\0';
-        } else {
-            strcpy(dir, ".");
-        }
-        int dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) {
-                rc = -errno;
-            }
-            close(dfd);
-        }
-        free(dir);
-    }
-out:
-    free(tmp);
-    return rc;
-}
-
 static void put_str(trib_buf_t *b, const char *s)
 {
     trib_buf_append(b, s, strlen(s));
@@ -502,7 +379,7 @@ static int save(coll_cluster_t *c)
     for (size_t i = 0; i < n; i++) {
         coll_topic_t *t = topics[i];
         char id[23];
-        coll_uuid_format(&t->id, id);
+        trib_uuid_format(&t->id, id);
         snprintf(line, sizeof(line), "topic: %s %s %" PRId32 "\n", t->name, id, t->npartitions);
         put_str(&b, line);
         for (int k = 0; k < COLL_TCFG_COUNT; k++) {
@@ -520,7 +397,7 @@ static int save(coll_cluster_t *c)
     const uint8_t *data = trib_buf_flatten(&b, &len);
     int rc = trib_buf_error(&b);
     if (rc == 0) {
-        rc = write_file(c->path, data, len);
+        rc = trib_write_file_atomic(c->path, data, len);
     }
     trib_buf_fini(&b);
     if (rc) {
@@ -599,11 +476,11 @@ static int load(coll_cluster_t *c, FILE *fp, trib_error_t *err)
             have_version = true;
         } else if (strcmp(key, "cluster.id") == 0) {
             trib_uuid_t id;
-            if (coll_uuid_parse(val, strlen(val), &id) != 0) {
+            if (trib_uuid_parse(val, strlen(val), &id) != 0) {
                 return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 13,
                                          "bad cluster id '%s'", val);
             }
-            coll_uuid_format(&id, c->cluster_id);
+            trib_uuid_format(&id, c->cluster_id);
             have_id = true;
         } else if (strcmp(key, "node.id") == 0) {
             if (parse_i64(val, 0, INT32_MAX, &v) != 0) {
@@ -630,7 +507,7 @@ static int load(coll_cluster_t *c, FILE *fp, trib_error_t *err)
             trib_uuid_t id;
             int64_t np;
             if (split_words(val, w, 3) != 3 || !coll_topic_name_valid(w[0], strlen(w[0])) ||
-                coll_uuid_parse(w[1], strlen(w[1]), &id) != 0 ||
+                trib_uuid_parse(w[1], strlen(w[1]), &id) != 0 ||
                 parse_i64(w[2], 1, COLL_MAX_PARTITIONS_PER_TOPIC, &np) != 0) {
                 return trib_error_setpos(err, TRIB_ECONFIG, c->path, lineno, 8,
                                          "expected 'topic: <name> <id> <partitions>'");
@@ -838,7 +715,7 @@ int coll_cluster_open(coll_storage_t *st, const coll_cluster_config_t *cfg, coll
         first_start = true;
         trib_uuid_t id;
         coll_uuid_random(&id);
-        coll_uuid_format(&id, c->cluster_id);
+        trib_uuid_format(&id, c->cluster_id);
     } else {
         rc = trib_error_set(err, -errno, "%s: %s", c->path, strerror(errno));
         goto fail;
@@ -1605,6 +1482,33 @@ void coll_cluster_elect_preferred_async(coll_cluster_t *c, coll_topic_t *t, int3
     c->admin.elect_preferred(c->admin.arg, t, partition, cb, arg);
 }
 
+void coll_cluster_reassign_async(coll_cluster_t *c, coll_topic_t *t, coll_reassign_part_t *parts,
+                                 size_t n, coll_admin_cb cb, void *arg)
+{
+    if (!c->admin.reassign) {
+        for (size_t i = 0; i < n; i++) {
+            parts[i].code = TRIB_KAFKA_INVALID_REPLICA_ASSIGNMENT;
+            snprintf(parts[i].msg, sizeof(parts[i].msg),
+                     "A single node has no other broker to move replicas to.");
+        }
+        coll_admin_result_t res = {TRIB_KAFKA_NONE, ""};
+        cb(arg, &res);
+        return;
+    }
+    c->admin.reassign(c->admin.arg, t, parts, n, cb, arg);
+}
+
+bool coll_cluster_reassignment(const coll_cluster_t *c, const coll_topic_t *t, int32_t partition,
+                               int32_t *adding, int32_t *nadding, int32_t *removing,
+                               int32_t *nremoving)
+{
+    *nadding = *nremoving = 0;
+    if (!c->admin.reassignment) {
+        return false;
+    }
+    return c->admin.reassignment(c->admin.arg, t, partition, adding, nadding, removing, nremoving);
+}
+
 void coll_cluster_alter_configs_async(coll_cluster_t *c, coll_topic_t *t,
                                       const coll_config_kv_t *cfgs, const int8_t *ops, size_t n,
                                       bool replace, bool validate_only, coll_admin_cb cb, void *arg)
@@ -1752,7 +1656,7 @@ int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *e
     int rc = coll_storage_get_log(c->st, t->name, p->index, &log);
     if (rc == 0) {
         trib_uuid_t id;
-        if (coll_log_topic_id(log, id.b) == 0 && !coll_uuid_is_zero(&t->id) &&
+        if (coll_log_topic_id(log, id.b) == 0 && !trib_uuid_is_zero(&t->id) &&
             memcmp(id.b, t->id.b, 16) != 0) {
             /*
              * A log of an earlier topic of this name, deleted in the cluster
@@ -1761,8 +1665,8 @@ int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *e
              * is deleted and the replica starts empty, as a new one.
              */
             char a[23], b[23];
-            coll_uuid_format(&id, a);
-            coll_uuid_format(&t->id, b);
+            trib_uuid_format(&id, a);
+            trib_uuid_format(&t->id, b);
             TRIB_LOG(TRIB_LOG_WARN, FACILITY,
                      "%s-%d: the log on disk belongs to topic id %s, deleted in the cluster; "
                      "the topic is now %s: the old log is deleted",
@@ -1796,7 +1700,7 @@ int coll_cluster_zk_host(coll_cluster_t *c, coll_partition_t *p, trib_error_t *e
     return 0;
 }
 
-void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p)
+void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p, bool delete_log)
 {
     if (!p->log) {
         return;
@@ -1804,7 +1708,15 @@ void coll_cluster_zk_unhost(coll_cluster_t *c, coll_partition_t *p)
     if (c->hooks.partition_removing) {
         c->hooks.partition_removing(c->hooks.arg, p);
     }
+    coll_log_t *log = p->log;
     p->log = NULL;
+    if (delete_log) {
+        int rc = coll_storage_delete_log(c->st, log, NULL, NULL);
+        if (rc) {
+            TRIB_LOG(TRIB_LOG_WARN, FACILITY, "deleting %s-%d: %s", p->topic->name, (int)p->index,
+                     trib_strerror(rc));
+        }
+    }
 }
 
 int coll_cluster_zk_set_state(coll_cluster_t *c, coll_partition_t *p, int32_t leader,

@@ -332,6 +332,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
 static void on_timer(uv_timer_t *t)
 {
     pump(t->data, 0);
+    coll_zk_ctl_tick(t->data);
 }
 
 /* Asks the client what it waits for, and waits for exactly that. */
@@ -1322,6 +1323,7 @@ int coll_zk_start(uv_loop_t *loop, const coll_zk_config_t *cfg, coll_zk_t **out,
     z->loop = loop;
     z->poll_fd = -1;
     z->session_timeout_ms = cfg->session_timeout_ms;
+    z->leader_rebalance_ms = cfg->leader_rebalance_ms;
     z->self.id = cfg->node_id;
     snprintf(z->self.host, sizeof(z->self.host), "%s", cfg->host ? cfg->host : "127.0.0.1");
     z->self.port = cfg->port;

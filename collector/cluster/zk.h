@@ -27,6 +27,8 @@ typedef struct coll_zk coll_zk_t;
 typedef struct coll_zk_config {
     const char *connect; /* "host:port[,host:port…][/chroot]" */
     uint32_t session_timeout_ms;
+    /* Automatic preferred-leader elections by the controller: every this long; 0 = off. */
+    uint32_t leader_rebalance_ms;
     int32_t node_id;
     const char *host; /* the advertised Kafka endpoint */
     int32_t port;

@@ -29,6 +29,20 @@
  *   a follower in the  removed from the ISR, leader_epoch + 1 (Kafka's
  *   ISR dead or        OfflineReplica transition bumps the epoch too);
  *   shutting down
+ *   leader or ISR      (a cancelled reassignment) handled as a dead one:
+ *   member no longer   the leader is elected again among the replicas,
+ *   a replica          the ISR keeps only replicas.
+ *
+ * Reassignments (adding_replicas / removing_replicas in the topic znode)
+ * are completed by zk_reassign.c after the checks above.
+ *
+ * Automatic rebalance (cluster.auto.leader.rebalance.enable, off by
+ * default): every cluster.leader.imbalance.check.interval.seconds the
+ * controller runs a preferred election (as ElectLeaders) for each
+ * partition led by another replica than its first while the first is
+ * live and in the ISR, and no reassignment of it is in progress. Kafka
+ * waits until a broker's share of such partitions passes
+ * leader.imbalance.per.broker.percentage; here any one counts.
  *
  * "Live" is registered in /brokers/ids and not shutting_down; the controller
  * acts only once it has read the live brokers in its session. A broker
@@ -65,6 +79,10 @@
 struct zk_ctl {
     bool listing, list_again;
     uint64_t elections, isr_removals, states_created, writes_refused, bounces;
+    /* Automatic preferred-leader elections: when the next pass is due (0: one interval from now).
+     */
+    int64_t next_rebalance_ms;
+    uint64_t auto_elections, auto_refused;
     /* The brokers (id, epoch) as of the last change handled. */
     coll_zk_broker_t *seen;
     size_t nseen;
@@ -271,7 +289,7 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
     coll_zk_state_t nw = *cur;
     int32_t L = cur->leader;
     bool leader_change = false;
-    if (L < 0 || !up(z, L)) {
+    if (L < 0 || !up(z, L) || !member(p->replicas, p->nreplicas, L)) {
         int32_t cand = -1;
         for (int32_t k = 0; k < p->nreplicas && cand < 0; k++) {
             int32_t r = p->replicas[k];
@@ -283,7 +301,7 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
             nw.leader = cand;
             nw.nisr = 0;
             for (int32_t k = 0; k < cur->nisr; k++) {
-                if (up(z, cur->isr[k])) {
+                if (up(z, cur->isr[k]) && member(p->replicas, p->nreplicas, cur->isr[k])) {
                     nw.isr[nw.nisr++] = cur->isr[k];
                 }
             }
@@ -315,7 +333,8 @@ void coll_zk_ctl_check(coll_zk_t *z, zk_topic_t *zt, int32_t i)
     } else {
         nw.nisr = 0;
         for (int32_t k = 0; k < cur->nisr; k++) {
-            if (cur->isr[k] == L || up(z, cur->isr[k])) {
+            if (cur->isr[k] == L ||
+                (up(z, cur->isr[k]) && member(p->replicas, p->nreplicas, cur->isr[k]))) {
                 nw.isr[nw.nisr++] = cur->isr[k];
             }
         }
@@ -355,6 +374,7 @@ static void check_topic(coll_zk_t *z, zk_topic_t *zt, void *arg)
     for (int32_t i = 0; i < zt->nparts; i++) {
         coll_zk_ctl_check(z, zt, i);
     }
+    coll_zk_reassign_check(z, zt);
 }
 
 void coll_zk_ctl_check_all(coll_zk_t *z)
@@ -485,6 +505,60 @@ void coll_zk_ctl_elect_preferred(coll_zk_t *z, zk_topic_t *zt, int32_t i, coll_a
     cb(arg, &res);
 }
 
+/* ---- automatic preferred-leader rebalancing ---------------------------------------------- */
+
+static void auto_elected(void *arg, const coll_admin_result_t *res)
+{
+    coll_zk_t *z = arg;
+    if (res->code != 0 && z->ctl) {
+        z->ctl->auto_refused++;
+        TRIB_LOG(TRIB_LOG_DEBUG, FACILITY, "automatic preferred-leader election: %s", res->msg);
+    }
+}
+
+static void rebalance_topic(coll_zk_t *z, zk_topic_t *zt, void *arg)
+{
+    (void)arg;
+    if (!zt->t || zt->deleting) {
+        return;
+    }
+    for (int32_t i = 0; i < zt->nparts; i++) {
+        zk_part_t *zp = &zt->parts[i];
+        coll_partition_t *p = coll_cluster_partition(zt->t, i);
+        if (!p || p->nreplicas == 0 || !zp->have_state || zp->reading || zp->ctl_inflight ||
+            zp->elect_cb || coll_zk_assignment_reassigning(&zt->asg, i)) {
+            continue;
+        }
+        int32_t pref = p->replicas[0];
+        if (zp->st.leader == pref || !up(z, pref) || !member(zp->st.isr, zp->st.nisr, pref)) {
+            continue;
+        }
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "%s-%d: automatic rebalance: leadership back to the preferred replica %" PRId32,
+                 zt->name, (int)i, pref);
+        z->ctl->auto_elections++;
+        coll_zk_ctl_elect_preferred(z, zt, i, auto_elected, z);
+    }
+}
+
+void coll_zk_ctl_tick(coll_zk_t *z)
+{
+    struct zk_ctl *C = z->ctl;
+    if (!C || z->leader_rebalance_ms == 0 || !ready(z) || !z->topics) {
+        return;
+    }
+    int64_t now = coll_zk_now_ms();
+    if (C->next_rebalance_ms == 0) {
+        C->next_rebalance_ms = now + z->leader_rebalance_ms;
+        return;
+    }
+    if (now < C->next_rebalance_ms) {
+        return;
+    }
+    C->next_rebalance_ms = now + z->leader_rebalance_ms;
+    coll_zk_topics_foreach(z, rebalance_topic, NULL);
+}
+
 /* ---- deletion ---------------------------------------------------------------------------- */
 
 static void deleted(int rc, const void *data)
@@ -609,6 +683,7 @@ void coll_zk_ctl_elected(coll_zk_t *z)
         return;
     }
     z->ctl->listing = z->ctl->list_again = false;
+    z->ctl->next_rebalance_ms = 0; /* the first automatic rebalance one interval from now */
     if (z->topics) {
         /* Deletions this broker started in an earlier term are issued again. */
         coll_zk_topics_foreach(z, forget_deletion, NULL);
@@ -683,6 +758,15 @@ void coll_zk_ctl_render_metrics(coll_zk_t *z, struct trib_buf *b)
                      "first states of new partitions this broker wrote as controller");
     trib_prom_sample_u64(b, "tributary_cluster_partition_states_created_total", NULL,
                          z->ctl->states_created);
+    trib_prom_header(b, "tributary_cluster_auto_leader_elections_total", "counter",
+                     "preferred-leader elections this broker started as controller on its own "
+                     "(cluster.auto.leader.rebalance.enable)");
+    trib_prom_sample_u64(b, "tributary_cluster_auto_leader_elections_total", NULL,
+                         z->ctl->auto_elections);
+    trib_prom_header(b, "tributary_cluster_reassignments_completed_total", "counter",
+                     "partition reassignments this broker completed as controller");
+    trib_prom_sample_u64(b, "tributary_cluster_reassignments_completed_total", NULL,
+                         z->ctl_reassign_done);
 }
 
 #endif

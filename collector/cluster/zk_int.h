@@ -49,6 +49,7 @@ struct coll_zk {
     char *hosts;    /* the connect string without the chroot */
     char root[256]; /* the chroot, "" for none */
     uint32_t session_timeout_ms;
+    uint32_t leader_rebalance_ms; /* auto.leader.rebalance: 0 = off */
     coll_zk_broker_t self;
     char local_cluster_id[COLL_ZK_CLUSTER_ID_MAX];
     char cluster_id[COLL_ZK_CLUSTER_ID_MAX]; /* "" until read */
@@ -79,6 +80,7 @@ struct coll_zk {
 
     /* Counters for /metrics. */
     uint64_t sessions, expirations, elections_won, fenced_writes, stale_writes_applied;
+    uint64_t ctl_reassign_done; /* partition reassignments this broker completed as controller */
 
     /* The election multi's results. */
     zoo_op_result_t elect_results[2];
@@ -157,6 +159,12 @@ typedef struct zk_topic {
     coll_tcfg_t ov;
     uint32_t mask;
     bool asg_reading, asg_again, cfg_reading, cfg_again;
+    /* A reassignment write in flight, and the assignment version it was written against. */
+    bool rs_inflight;
+    int32_t rs_base;
+    /* An AlterPartitionReassignments answered once its write is read back here. */
+    coll_admin_cb rs_cb;
+    void *rs_cbarg;
     bool seen;     /* in the last listing */
     bool deleting; /* marked in /admin/delete_topics (the controller's view) */
     bool delete_issued;
@@ -174,6 +182,22 @@ void coll_zk_read_state(coll_zk_t *z, zk_topic_t *zt, int32_t p);
 /* The path of a topic's znodes: kind 0 topic, 1 partitions, 2 partition p, 3 state, 4 config. */
 int coll_zk_topic_path(const coll_zk_t *z, const char *name, int kind, int32_t p, char *out,
                        size_t n);
+
+/* Reads zt's assignment again (after a refused write). */
+void coll_zk_read_asg(coll_zk_t *z, zk_topic_t *zt);
+
+/* ---- zk_reassign.c: partition reassignment ---- */
+/* The controller completes zt's partitions whose new replicas are all in the ISR. */
+void coll_zk_reassign_check(coll_zk_t *z, zk_topic_t *zt);
+/* An assignment write of the reassignment code is in flight or not read back yet. */
+bool coll_zk_reassign_busy(const zk_topic_t *zt);
+/* AlterPartitionReassignments on the controller. */
+void coll_zk_reassign(coll_zk_t *z, zk_topic_t *zt, coll_reassign_part_t *parts, size_t n,
+                      coll_admin_cb cb, void *cbarg);
+/* The assignment was read (version applied) or the topic dropped (gone): a parked answer. */
+void coll_zk_reassign_asg_read(zk_topic_t *zt, bool gone);
+bool coll_zk_reassignment(const zk_topic_t *zt, int32_t i, int32_t *adding, int32_t *nadding,
+                          int32_t *removing, int32_t *nremoving);
 
 /* ---- zk_topics.c ---- */
 int coll_zk_topics_new(coll_zk_t *z);
@@ -222,5 +246,7 @@ void coll_zk_ctl_check_deletions(coll_zk_t *z);
 /* A topic disappeared from the cache. */
 void coll_zk_ctl_topic_gone(coll_zk_t *z, const char *name);
 void coll_zk_ctl_render_metrics(coll_zk_t *z, struct trib_buf *b);
+/* The client's timer ran: the controller's periodic work (automatic leader rebalance). */
+void coll_zk_ctl_tick(coll_zk_t *z);
 
 #endif

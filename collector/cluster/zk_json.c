@@ -738,21 +738,25 @@ typedef struct asg_entry {
     int32_t pid, start, n;
 } asg_entry_t;
 
-typedef struct asg_walk {
-    coll_zk_assignment_t *a;
+/* One object of partition -> replica list: "partitions", "adding_replicas", "removing_replicas". */
+typedef struct asg_lists {
     asg_entry_t *ents;
     size_t nents, cap_ents;
     int32_t *ids;
     size_t nids, cap_ids;
+} asg_lists_t;
+
+typedef struct asg_walk {
+    coll_zk_assignment_t *a;
+    asg_lists_t l[3];
     bool have_partitions;
 } asg_walk_t;
 
-static bool asg_partitions(cur_t *c, asg_walk_t *w)
+static bool asg_partitions(cur_t *c, asg_lists_t *w, bool may_be_empty)
 {
     if (c->p >= c->end || *c->p != '{') {
         return fail(c, "partitions: expected an object");
     }
-    w->have_partitions = true;
     c->p++;
     ws(c);
     if (c->p < c->end && *c->p == '}') {
@@ -803,7 +807,7 @@ static bool asg_partitions(cur_t *c, asg_walk_t *w)
         if (!int_array(c, w->ids + w->nids, COLL_ZK_MAX_REPLICAS, &n, 0, INT32_MAX)) {
             return false;
         }
-        if (n == 0 || !distinct(w->ids + w->nids, n)) {
+        if ((n == 0 && !may_be_empty) || !distinct(w->ids + w->nids, n)) {
             return fail(c, "partitions: a replica list is empty or names a broker twice");
         }
         w->ents[w->nents].pid = pid;
@@ -828,7 +832,11 @@ static bool asg_key(cur_t *c, const char *key, void *arg)
 {
     asg_walk_t *w = arg;
     if (strcmp(key, "partitions") == 0) {
-        return asg_partitions(c, w);
+        w->have_partitions = true;
+        return asg_partitions(c, &w->l[0], false);
+    }
+    if (strcmp(key, "adding_replicas") == 0 || strcmp(key, "removing_replicas") == 0) {
+        return asg_partitions(c, &w->l[key[0] == 'a' ? 1 : 2], true);
     }
     if (strcmp(key, "topic_id") == 0) {
         if (c->p < c->end && *c->p == 'n') {
@@ -845,14 +853,22 @@ static int cmp_ent(const void *x, const void *y)
     return a->pid < b->pid ? -1 : a->pid > b->pid;
 }
 
-void coll_zk_assignment_free(coll_zk_assignment_t *a)
+/* Marks, in a's role array, the ids that lists l (adding or removing) name. */
+static void mark_roles(coll_zk_assignment_t *a, const asg_lists_t *l, uint8_t role)
 {
-    if (a) {
-        free(a->off);
-        free(a->ids);
-        a->off = NULL;
-        a->ids = NULL;
-        a->npartitions = 0;
+    for (size_t e = 0; e < l->nents; e++) {
+        int32_t p = l->ents[e].pid;
+        if (p < 0 || p >= a->npartitions) {
+            continue; /* a partition the assignment does not have: nothing to mark */
+        }
+        for (int32_t j = 0; j < l->ents[e].n; j++) {
+            int32_t id = l->ids[l->ents[e].start + j];
+            for (int32_t k = a->off[p]; k < a->off[p + 1]; k++) {
+                if (a->ids[k] == id && a->role[k] == COLL_ZK_ROLE_NONE) {
+                    a->role[k] = role;
+                }
+            }
+        }
     }
 }
 
@@ -864,14 +880,15 @@ int coll_zk_assignment_decode(const char *json, size_t len, coll_zk_assignment_t
     memset(&w, 0, sizeof(w));
     w.a = a;
     int rc = walk(json, len, asg_key, &w, why);
+    asg_lists_t *P = &w.l[0];
     if (rc == 0 && !w.have_partitions) {
         *why = "no partitions";
         rc = -EINVAL;
     }
     if (rc == 0) {
-        qsort(w.ents, w.nents, sizeof(*w.ents), cmp_ent);
-        for (size_t i = 0; i < w.nents; i++) {
-            if (w.ents[i].pid != (int32_t)i) {
+        qsort(P->ents, P->nents, sizeof(*P->ents), cmp_ent);
+        for (size_t i = 0; i < P->nents; i++) {
+            if (P->ents[i].pid != (int32_t)i) {
                 *why = "partitions are not numbered 0..n-1";
                 rc = -EINVAL;
                 break;
@@ -879,35 +896,93 @@ int coll_zk_assignment_decode(const char *json, size_t len, coll_zk_assignment_t
         }
     }
     if (rc == 0) {
-        a->off = malloc((w.nents + 1) * sizeof(*a->off));
-        a->ids = malloc((w.nids ? w.nids : 1) * sizeof(*a->ids));
-        if (!a->off || !a->ids) {
+        a->off = malloc((P->nents + 1) * sizeof(*a->off));
+        a->ids = malloc((P->nids ? P->nids : 1) * sizeof(*a->ids));
+        a->role = calloc(P->nids ? P->nids : 1, sizeof(*a->role));
+        if (!a->off || !a->ids || !a->role) {
             *why = "out of memory";
             rc = -ENOMEM;
         } else {
             int32_t o = 0;
-            for (size_t i = 0; i < w.nents; i++) {
+            for (size_t i = 0; i < P->nents; i++) {
                 a->off[i] = o;
-                memcpy(a->ids + o, w.ids + w.ents[i].start, (size_t)w.ents[i].n * sizeof(int32_t));
-                o += w.ents[i].n;
+                memcpy(a->ids + o, P->ids + P->ents[i].start,
+                       (size_t)P->ents[i].n * sizeof(int32_t));
+                o += P->ents[i].n;
             }
-            a->off[w.nents] = o;
-            a->npartitions = (int32_t)w.nents;
+            a->off[P->nents] = o;
+            a->npartitions = (int32_t)P->nents;
+            mark_roles(a, &w.l[1], COLL_ZK_ROLE_ADDING);
+            mark_roles(a, &w.l[2], COLL_ZK_ROLE_REMOVING);
         }
     }
-    free(w.ents);
-    free(w.ids);
+    for (int k = 0; k < 3; k++) {
+        free(w.l[k].ents);
+        free(w.l[k].ids);
+    }
     if (rc != 0) {
         coll_zk_assignment_free(a);
     }
     return rc;
 }
 
+bool coll_zk_assignment_reassigning(const coll_zk_assignment_t *a, int32_t p)
+{
+    if (!a->role || p < 0 || p >= a->npartitions) {
+        return false;
+    }
+    for (int32_t k = a->off[p]; k < a->off[p + 1]; k++) {
+        if (a->role[k] != COLL_ZK_ROLE_NONE) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Writes "key":{"p":[ids of that role],...} for the partitions that have any. */
+static bool put_roles(char *out, size_t cap, size_t *o, const coll_zk_assignment_t *a,
+                      const char *key, uint8_t role)
+{
+    bool ok = put_raw(out, cap, o, ",\"%s\":{", key);
+    bool first_p = true;
+    for (int32_t p = 0; ok && a->role && p < a->npartitions; p++) {
+        bool first = true;
+        for (int32_t k = a->off[p]; ok && k < a->off[p + 1]; k++) {
+            if (a->role[k] != role) {
+                continue;
+            }
+            if (first) {
+                ok = put_raw(out, cap, o, "%s\"%" PRId32 "\":[", first_p ? "" : ",", p);
+                first_p = false;
+            }
+            ok = ok && put_raw(out, cap, o, "%s%" PRId32, first ? "" : ",", a->ids[k]);
+            first = false;
+        }
+        if (!first) {
+            ok = ok && put_raw(out, cap, o, "]");
+        }
+    }
+    return ok && put_raw(out, cap, o, "}");
+}
+
+void coll_zk_assignment_free(coll_zk_assignment_t *a)
+{
+    if (a) {
+        free(a->off);
+        free(a->ids);
+        free(a->role);
+        a->off = NULL;
+        a->ids = NULL;
+        a->role = NULL;
+        a->npartitions = 0;
+    }
+}
+
 char *coll_zk_assignment_encode(const coll_zk_assignment_t *a, size_t *len)
 {
     size_t nids = a->npartitions > 0 ? (size_t)a->off[a->npartitions] : 0;
     size_t cap = 160 + strlen(a->topic_id) +
-                 (size_t)(a->npartitions > 0 ? a->npartitions : 0) * 12 + nids * 12;
+                 (size_t)(a->npartitions > 0 ? a->npartitions : 0) * 36 + nids * 24;
     char *out = malloc(cap);
     if (!out) {
         return NULL;
@@ -927,7 +1002,9 @@ char *coll_zk_assignment_encode(const coll_zk_assignment_t *a, size_t *len)
     } else if (ok) {
         ok = put_raw(out, cap, &o, "null");
     }
-    ok = ok && put_raw(out, cap, &o, ",\"adding_replicas\":{},\"removing_replicas\":{}}");
+    ok = ok && put_roles(out, cap, &o, a, "adding_replicas", COLL_ZK_ROLE_ADDING);
+    ok = ok && put_roles(out, cap, &o, a, "removing_replicas", COLL_ZK_ROLE_REMOVING);
+    ok = ok && put_raw(out, cap, &o, "}");
     if (!ok) {
         free(out);
         return NULL;

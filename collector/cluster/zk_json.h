@@ -80,15 +80,26 @@ int coll_zk_epoch_decode(const char *data, size_t len, int32_t *epoch);
  * ids[off[p] .. off[p + 1]), preferred leader first. Decoding allocates
  * off and ids (coll_zk_assignment_free); the partitions must be numbered
  * 0..n-1, each with 1..COLL_ZK_MAX_REPLICAS distinct non-negative ids.
- * adding_replicas and removing_replicas are read past (reassignments are
- * not made here) and written empty.
+ * adding_replicas and removing_replicas (a reassignment in progress,
+ * Kafka's KIP-455 fields) are kept as a role per id: role[k] says whether
+ * ids[k] is being added or removed. role may be NULL (no reassignment);
+ * an id they name that the partition's list lacks is ignored. Both are
+ * written with the partitions that have any (as Kafka writes them).
  */
+#define COLL_ZK_ROLE_NONE 0
+#define COLL_ZK_ROLE_ADDING 1
+#define COLL_ZK_ROLE_REMOVING 2
+
 typedef struct coll_zk_assignment {
     char topic_id[COLL_ZK_CLUSTER_ID_MAX]; /* "" when the znode has none */
     int32_t npartitions;
     int32_t *off; /* npartitions + 1 */
     int32_t *ids;
+    uint8_t *role; /* as ids, or NULL */
 } coll_zk_assignment_t;
+
+/* True when partition p has replicas being added or removed. */
+bool coll_zk_assignment_reassigning(const coll_zk_assignment_t *a, int32_t p);
 
 int coll_zk_assignment_decode(const char *json, size_t len, coll_zk_assignment_t *a,
                               const char **why);

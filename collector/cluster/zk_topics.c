@@ -21,8 +21,10 @@
  * writes both in one multi), so its logs open with their config. A
  * partition is hosted here (its log opened or created, partition_added,
  * then partition_changed) once this broker is in its replica list and its
- * state is known; a topic that leaves /brokers/topics (DeleteTopics, done
- * by the controller) is dropped and its logs deleted. Logs on disk that
+ * state is known; a replica that leaves the list (a reassignment moved it
+ * away) stops being hosted and its log is deleted; a topic that leaves
+ * /brokers/topics (DeleteTopics, done by the controller) is dropped and
+ * its logs deleted. Logs on disk that
  * ZooKeeper does not name are reported once after the first listing and
  * left alone.
  *
@@ -183,6 +185,7 @@ static zk_topic_t *topic_add(coll_zk_t *z, const char *name)
     zt->len = len;
     zt->gen = ++T->gen_next;
     zt->asg_version = -1;
+    zt->rs_base = -1;
     coll_tcfg_init(&zt->ov);
     size_t k = hash(name, len) % T->nbuckets;
     zt->hnext = T->buckets[k];
@@ -241,6 +244,7 @@ static void parts_reset(zk_topic_t *zt)
 static void topic_drop_table(coll_zk_t *z, zk_topic_t *zt, bool delete_logs)
 {
     parts_reset(zt);
+    coll_zk_reassign_asg_read(zt, true);
     if (zt->t) {
         TRIB_LOG(TRIB_LOG_INFO, FACILITY, "topic %s is gone from ZooKeeper%s", zt->name,
                  delete_logs ? ": its logs here are deleted" : "");
@@ -449,10 +453,11 @@ static void host_or_not(coll_zk_t *z, zk_topic_t *zt, int32_t i)
     }
     bool replica = in_list(p->replicas, p->nreplicas, z->self.id);
     if (!replica && coll_partition_hosted(p)) {
-        TRIB_LOG(TRIB_LOG_INFO, FACILITY, "%s-%d: this broker is no longer a replica", zt->name,
+        TRIB_LOG(TRIB_LOG_INFO, FACILITY,
+                 "%s-%d: this broker is no longer a replica: its copy is deleted", zt->name,
                  (int)i);
         isr_answer(zp, p, -ENOENT);
-        coll_cluster_zk_unhost(z->cluster, p);
+        coll_cluster_zk_unhost(z->cluster, p, true);
         return;
     }
     if (replica && !coll_partition_hosted(p) && zp->have_state) {
@@ -591,6 +596,7 @@ static void state_read_done(coll_zk_t *z, zk_topic_t *zt, int32_t i)
         coll_zk_read_state(z, zt, i);
     } else {
         coll_zk_ctl_check(z, zt, i);
+        coll_zk_reassign_check(z, zt);
     }
     waiters_check(z);
 }
@@ -679,7 +685,7 @@ static void apply_asg(coll_zk_t *z, zk_topic_t *zt, coll_zk_assignment_t *a, int
     }
     trib_uuid_t id;
     memset(&id, 0, sizeof(id));
-    if (a->topic_id[0] && coll_uuid_parse(a->topic_id, strlen(a->topic_id), &id) != 0) {
+    if (a->topic_id[0] && trib_uuid_parse(a->topic_id, strlen(a->topic_id), &id) != 0) {
         TRIB_LOG(TRIB_LOG_WARN, FACILITY, "topic %s: bad topic_id '%s'", zt->name, a->topic_id);
         memset(&id, 0, sizeof(id));
     }
@@ -742,8 +748,13 @@ static void apply_asg(coll_zk_t *z, zk_topic_t *zt, coll_zk_assignment_t *a, int
         host_or_not(z, zt, i);
         if (i >= old || (!zt->parts[i].have_state && !zt->parts[i].reading)) {
             coll_zk_read_state(z, zt, i);
+        } else {
+            /* A new replica list (a reassignment): the leader and ISR may need the controller. */
+            coll_zk_ctl_check(z, zt, i);
         }
     }
+    coll_zk_reassign_asg_read(zt, false);
+    coll_zk_reassign_check(z, zt);
     maybe_report_unknown(z);
     waiters_check(z);
 }
@@ -814,6 +825,11 @@ static void read_asg(coll_zk_t *z, zk_topic_t *zt)
         free(r);
     }
     coll_zk_rearm(z);
+}
+
+void coll_zk_read_asg(coll_zk_t *z, zk_topic_t *zt)
+{
+    read_asg(z, zt);
 }
 
 /* ---- the list of topics ------------------------------------------------------------------- */
@@ -1340,7 +1356,7 @@ static void zk_create_topic(void *arg, const char *name, size_t len, int32_t par
     }
     trib_uuid_t id;
     coll_uuid_random(&id);
-    coll_uuid_format(&id, a.topic_id);
+    trib_uuid_format(&id, a.topic_id);
     op->z = z;
     op->cb = cb;
     op->arg = cbarg;
@@ -1449,6 +1465,14 @@ static void zk_create_partitions(void *arg, coll_topic_t *t, int32_t total, bool
         return;
     }
     const coll_zk_assignment_t *cur = &zt->asg;
+    for (int32_t i = 0; i < cur->npartitions; i++) {
+        if (coll_zk_assignment_reassigning(cur, i)) {
+            answer(cb, cbarg, TRIB_KAFKA_REASSIGNMENT_IN_PROGRESS,
+                   "Partition %" PRId32 " of the topic is being reassigned: retry when it is done.",
+                   i);
+            return;
+        }
+    }
     int32_t old = cur->npartitions, add = total - old;
     int32_t rf = cur->off[1] - cur->off[0];
     coll_assign_broker_t *brokers;
@@ -1601,6 +1625,24 @@ static void zk_elect_preferred(void *arg, coll_topic_t *t, int32_t partition, co
     coll_zk_ctl_elect_preferred(z, zt, partition, cb, cbarg);
 }
 
+static void zk_reassign(void *arg, coll_topic_t *t, coll_reassign_part_t *parts, size_t n,
+                        coll_admin_cb cb, void *cbarg)
+{
+    coll_zk_t *z = arg;
+    if (!usable(z, cb, cbarg)) {
+        return;
+    }
+    coll_zk_reassign(z, coll_zk_topic_find(z, t->name, t->name_len), parts, n, cb, cbarg);
+}
+
+static bool zk_reassignment(void *arg, const coll_topic_t *t, int32_t partition, int32_t *adding,
+                            int32_t *nadding, int32_t *removing, int32_t *nremoving)
+{
+    coll_zk_t *z = arg;
+    return coll_zk_reassignment(coll_zk_topic_find(z, t->name, t->name_len), partition, adding,
+                                nadding, removing, nremoving);
+}
+
 /* ---- the leader's ISR changes ------------------------------------------------------------ */
 
 typedef struct isr_op {
@@ -1709,6 +1751,8 @@ static const coll_cluster_admin_t *admin_ops(void)
     ops.create_partitions = zk_create_partitions;
     ops.alter_configs = zk_alter_configs;
     ops.elect_preferred = zk_elect_preferred;
+    ops.reassign = zk_reassign;
+    ops.reassignment = zk_reassignment;
     return &ops;
 }
 
@@ -1744,6 +1788,14 @@ static void cancel_isr(coll_zk_t *z, zk_topic_t *zt, void *arg)
             isr_answer(&zt->parts[i], p, -ECANCELED);
         }
         elect_answer(&zt->parts[i], TRIB_KAFKA_REQUEST_TIMED_OUT, "The broker is stopping.");
+    }
+    if (zt->rs_cb) {
+        /* The reassignment was written; only its read-back is cut short. */
+        coll_admin_cb cb = zt->rs_cb;
+        void *cbarg = zt->rs_cbarg;
+        zt->rs_cb = NULL;
+        zt->rs_cbarg = NULL;
+        answer(cb, cbarg, TRIB_KAFKA_NONE, NULL);
     }
 }
 

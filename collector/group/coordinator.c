@@ -589,9 +589,11 @@ static void persist_group(coll_groups_t *g, coll_group_t *grp)
 static void try_complete_join(coll_groups_t *g, coll_group_t *grp);
 static bool clustered(const coll_groups_t *g);
 static void sync_store(coll_groups_t *g, coll_group_t *grp);
+static void join_store(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, coll_gcall_t *r,
+                       char *old_id);
 
 /* A write to __consumer_offsets waiting for the high watermark (see "a cluster"). */
-typedef enum gwait_kind { GWAIT_COMMIT, GWAIT_SYNC } gwait_kind_t;
+typedef enum gwait_kind { GWAIT_COMMIT, GWAIT_SYNC, GWAIT_JOIN } gwait_kind_t;
 
 struct coll_gwait {
     coll_group_hwait_t hw;
@@ -602,6 +604,9 @@ struct coll_gwait {
     int64_t end; /* the log end right after the write */
     uint64_t deadline_ms;
     int32_t generation;     /* GWAIT_SYNC: the generation whose assignment was stored */
+    char *member;           /* GWAIT_JOIN: the static member's new id, */
+    char *old_id;           /* the id it had before (it keeps it if the write fails) */
+    coll_gcall_t *call;     /* and its JoinGroup, parked in it */
     coll_goffset_t *commit; /* GWAIT_COMMIT: the offsets, applied when committed */
     size_t ncommit;
     coll_gcommit_cb cb;
@@ -826,7 +831,7 @@ static void new_member_id(coll_groups_t *g, coll_gcall_t *r, char *out, size_t n
     trib_uuid_t u;
     coll_uuid_random(&u);
     char uu[23];
-    coll_uuid_format(&u, uu);
+    trib_uuid_format(&u, uu);
     trib_kstr_t cid = r->client_id;
     int clen = cid.len > 0 ? (cid.len > 100 ? 100 : cid.len) : 0;
     snprintf(out, n, "%.*s-%" PRIu64 "-%s", clen, clen ? cid.ptr : "", ++g->member_serial, uu);
@@ -1047,13 +1052,14 @@ void coll_group_join(coll_groups_t *g, coll_gcall_t *r)
                 st->sync_req = NULL;
                 sync_answer(old, TRIB_KAFKA_FENCED_INSTANCE_ID, NULL, NULL);
             }
-            free(st->id);
+            char *old_id = st->id;
             st->id = nid;
             if (was_leader) {
                 free(grp->leader);
                 grp->leader = coll_gdup(nid, strlen(nid));
             }
             if (member_update(st, r, req) != 0) {
+                free(old_id);
                 join_answer(r, TRIB_KAFKA_UNKNOWN_SERVER_ERROR, NULL, NULL, false);
                 return;
             }
@@ -1063,11 +1069,17 @@ void coll_group_join(coll_groups_t *g, coll_gcall_t *r)
             park(r, st);
             if (grp->state == COLL_GROUP_STABLE && !was_leader && !changed) {
                 st->session_deadline_ms = now_ms(g) + (uint64_t)st->session_timeout_ms;
+                if (clustered(g)) {
+                    join_store(g, grp, st, r, old_id); /* answers once committed */
+                    return;
+                }
+                free(old_id);
                 persist_group(g, grp);
                 st->join_req = NULL;
                 join_answer(r, TRIB_KAFKA_NONE, grp, st->id, false);
                 return;
             }
+            free(old_id);
             joined(g, grp, st, false, true);
             return;
         }
@@ -2093,10 +2105,14 @@ static void gwait_free(struct coll_gwait *w)
     }
     free(w->commit);
     free(w->group);
+    free(w->member);
+    free(w->old_id);
     free(w);
 }
 
 static void sync_propagate(coll_groups_t *g, coll_group_t *grp, int16_t err);
+static void join_finish(coll_group_t *grp, const char *member, coll_gcall_t *r, char *old_id,
+                        int16_t err);
 
 static void gwait_finish(struct coll_gwait *w)
 {
@@ -2106,6 +2122,10 @@ static void gwait_finish(struct coll_gwait *w)
             apply_offsets(g, w->group, w->commit, w->ncommit, w->end);
         }
         w->cb(w->arg, w->error);
+    } else if (w->kind == GWAIT_JOIN) {
+        join_finish(coll_groups_find(g, w->group, strlen(w->group)), w->member, w->call,
+                    w->old_id, w->error);
+        w->old_id = NULL;
     } else {
         coll_group_t *grp = coll_groups_find(g, w->group, strlen(w->group));
         if (grp && grp->state == COLL_GROUP_COMPLETING_REBALANCE &&
@@ -2256,6 +2276,80 @@ static void sync_store(coll_groups_t *g, coll_group_t *grp)
     sync_propagate(g, grp, err);
 }
 
+/*
+ * The end of a static member's JoinGroup that replaced its member id in a
+ * Stable group on a cluster (join_store): answered with its new id once
+ * the group's record is committed; otherwise it keeps the old id and the
+ * call gets the error (Kafka's storeGroup mapping: a timeout asks for a
+ * rejoin). Nothing when the call was answered meanwhile (fenced, a
+ * rebalance, the partition unloaded, the client gone). Frees old_id.
+ */
+static void join_finish(coll_group_t *grp, const char *member, coll_gcall_t *r, char *old_id,
+                        int16_t err)
+{
+    coll_gmember_t *m = grp ? member_find(grp, trib_kstr(member)) : NULL;
+    if (!m || m->join_req != r) {
+        free(old_id);
+        return;
+    }
+    m->join_req = NULL;
+    if (err == TRIB_KAFKA_NONE) {
+        join_answer(r, TRIB_KAFKA_NONE, grp, m->id, false);
+        free(old_id);
+        return;
+    }
+    TRIB_LOG(TRIB_LOG_WARN, COLL_GROUP_FACILITY,
+             "group %s: static member %s keeps its id %s: its new one was not stored: %s",
+             grp->id, m->instance_id ? m->instance_id : "-", old_id ? old_id : m->id,
+             trib_kafka_err_name(err));
+    if (old_id && !member_find(grp, trib_kstr(old_id))) {
+        free(m->id);
+        m->id = old_id;
+        old_id = NULL;
+    }
+    free(old_id);
+    join_answer(r, err == TRIB_KAFKA_REQUEST_TIMED_OUT ? TRIB_KAFKA_REBALANCE_IN_PROGRESS : err,
+                NULL, NULL, false);
+}
+
+/*
+ * A static member back with a new id in a Stable group, on a cluster: the
+ * group's record with the new id is written and the JoinGroup (parked in
+ * m) answered once it is below the high watermark, as Kafka answers it
+ * from storeGroup's callback; old_id is kept meanwhile (taken).
+ */
+static void join_store(coll_groups_t *g, coll_group_t *grp, coll_gmember_t *m, coll_gcall_t *r,
+                       char *old_id)
+{
+    int16_t err = write_check(g, grp->id);
+    if (err == TRIB_KAFKA_NONE) {
+        int rc = coll_gstore_group(g, grp->id, grp);
+        err = rc ? store_error(rc) : TRIB_KAFKA_NONE;
+    }
+    if (err == TRIB_KAFKA_NONE) {
+        struct coll_gwait *w = calloc(1, sizeof(*w));
+        if (!w || !(w->group = coll_gdup(grp->id, strlen(grp->id))) ||
+            !(w->member = coll_gdup(m->id, strlen(m->id)))) {
+            if (w) {
+                gwait_free(w);
+            }
+            err = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
+        } else {
+            w->kind = GWAIT_JOIN;
+            w->call = r;
+            w->old_id = old_id;
+            int st = gwait_start(g, grp->id, w);
+            if (st == 0) {
+                return;
+            }
+            err = st > 0 ? w->error : TRIB_KAFKA_NONE;
+            w->old_id = NULL;
+            gwait_free(w);
+        }
+    }
+    join_finish(grp, m->id, r, old_id, err);
+}
+
 static void tick(uv_timer_t *t);
 
 /* Drops the partition's groups (but a running sink's): they answer NOT_COORDINATOR now. */
@@ -2375,8 +2469,8 @@ void coll_groups_partition_changed(coll_groups_t *g, coll_partition_t *p, bool r
         g->parts = np;
         g->nparts = p->index + 1;
     }
-    /* Led here with its leader state set up: what lets this node write it. */
-    bool lead = !removing && !g->stopping && g->host.writable(g->host.cluster, p);
+    /* Led here with its leader state set up (writes also need the ZooKeeper session). */
+    bool lead = !removing && !g->stopping && g->host.led_here(g->host.cluster, p);
     coll_gpart_t *gp = &g->parts[p->index];
     if (lead && gp->state == COLL_GPART_UNLOADED) {
         load_start(g, p);

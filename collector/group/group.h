@@ -75,8 +75,17 @@ typedef struct coll_group_host {
     void *arg;                   /* for stopping() */
     bool (*stopping)(void *arg); /* true once the server stops: COORDINATOR_NOT_AVAILABLE */
     int64_t (*wall_ms)(void);    /* record and state timestamps */
-    /* This node may append to p now (on a cluster: it leads p, its leader state set up). */
+    /*
+     * This node may append to p now (on a cluster: it leads p, its leader
+     * state set up, and its ZooKeeper session is there: coll_prt_writable()).
+     */
     bool (*writable)(const coll_cluster_t *cl, const coll_partition_t *p);
+    /*
+     * p is led here (coll_prt_led_here(): writable but for the ZooKeeper
+     * session): what its groups load and unload on, so that a session
+     * that comes back does not unload and reload them.
+     */
+    bool (*led_here)(const coll_cluster_t *cl, const coll_partition_t *p);
     int (*append)(coll_partition_t *p, const trib_record_in_t *recs, size_t n,
                   coll_append_info_t *info);
     /*

@@ -50,7 +50,9 @@
  * Lifetimes: a followed partition (fpart_t) is referenced by its source's
  * list, by the request in flight and by a pending durability wait; unfollow
  * drops it from the list and it is freed when the last reference goes.
- * Its coll_prt_t is touched only while it is followed.
+ * Its partition is touched only while it is followed. The server is reached
+ * only through the coll_fetch_host_t it gave (loop, cluster, settings, and
+ * the calls that account an append and a truncation).
  */
 #include "replica/replica.h"
 
@@ -61,10 +63,14 @@
 #include <string.h>
 
 #include "kafka/gen/kafka_messages.h"
+#include "cluster/cluster.h"
 #include "replica/truncate.h"
-#include "server/server_int.h"
+#include "storage/storage.h"
+#include "tributary/arena.h"
+#include "tributary/buf.h"
 #include "tributary/kafka_error.h"
 #include "tributary/kclient.h"
+#include "tributary/log.h"
 #include "tributary/prom.h"
 #include "tributary/record.h"
 
@@ -98,8 +104,8 @@ struct fpart {
     fpart_t *prev, *next; /* the source's list */
     fpart_t *all_next;    /* every followed partition (metrics) */
     fsrc_t *src;
-    coll_prt_t *prt; /* NULL once unfollowed */
-    int refs;        /* list + request in flight + durability wait */
+    coll_partition_t *p; /* NULL once unfollowed */
+    int refs;            /* list + request in flight + durability wait */
     fstate_t state;
     int32_t leader, epoch; /* followed at */
     uint64_t gen;          /* bumped on every restart: answers to older requests are dropped */
@@ -175,7 +181,7 @@ struct fsrc {
 };
 
 struct coll_fetchers {
-    coll_server_t *s;
+    coll_fetch_host_t host;
     int32_t self;
     fsrc_t *srcs;
     fpart_t *all; /* singly linked, includes unfollowed ones until freed */
@@ -198,12 +204,12 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 
 static const char *fp_topic(const fpart_t *fp)
 {
-    return fp->prt ? fp->prt->p->topic->name : "?";
+    return fp->p ? fp->p->topic->name : "?";
 }
 
 static int fp_index(const fpart_t *fp)
 {
-    return fp->prt ? (int)fp->prt->p->index : -1;
+    return fp->p ? (int)fp->p->index : -1;
 }
 
 static void fp_unref(coll_fetchers_t *f, fpart_t *fp)
@@ -220,10 +226,10 @@ static void fp_unref(coll_fetchers_t *f, fpart_t *fp)
     free(fp);
 }
 
-static fpart_t *fp_find(coll_fetchers_t *f, const coll_prt_t *prt)
+static fpart_t *fp_find(coll_fetchers_t *f, const coll_partition_t *p)
 {
     for (fpart_t *fp = f->all; fp; fp = fp->all_next) {
-        if (fp->prt == prt) {
+        if (fp->p == p) {
             return fp;
         }
     }
@@ -264,7 +270,7 @@ static void fp_restart(fpart_t *fp)
     fp->rounds = 0;
     fp->delay_until = 0;
     fp->backoff_ms = 0;
-    fp->state = coll_log_latest_epoch(fp->prt->p->log) >= 0 ? FP_TRUNCATING : FP_FETCHING;
+    fp->state = coll_log_latest_epoch(fp->p->log) >= 0 ? FP_TRUNCATING : FP_FETCHING;
 }
 
 /* The partition failed this round: it waits, longer each time, then retries. */
@@ -291,7 +297,7 @@ static void fp_error(coll_fetchers_t *f, fpart_t *fp, uint64_t now, int16_t code
 /* Cuts the log; counts and logs a truncation that removed something. 0 or an error. */
 static int fp_truncate(coll_fetchers_t *f, fpart_t *fp, int64_t offset, const char *why)
 {
-    coll_log_t *log = fp->prt->p->log;
+    coll_log_t *log = fp->p->log;
     int64_t leo = coll_log_end_offset(log);
     int rc = coll_trunc_apply(log, offset);
     if (rc < 0) {
@@ -306,7 +312,7 @@ static int fp_truncate(coll_fetchers_t *f, fpart_t *fp, int64_t offset, const ch
                  "%s-%d: truncated from %" PRId64 " to %" PRId64 " (%s; leader %d, epoch %d)",
                  fp_topic(fp), fp_index(fp), leo, coll_log_end_offset(log), why, (int)fp->leader,
                  (int)fp->epoch);
-        coll_prt_truncated(fp->prt);
+        f->host.truncated(f->host.ctx, fp->p);
     }
     return 0;
 }
@@ -413,7 +419,7 @@ static fsrc_t *src_get(coll_fetchers_t *f, int32_t leader)
     src->state = SRC_IDLE;
     src->v_fetch = src->v_epoch = src->v_offsets = -1;
     trib_buf_init(&src->out);
-    uv_timer_init(f->s->loop, &src->timer);
+    uv_timer_init(f->host.loop, &src->timer);
     src->timer.data = src;
     src->timer_open = true;
     src->handles++;
@@ -449,7 +455,7 @@ static void src_backoff(fsrc_t *src)
     if (src->backoff_ms > BACKOFF_MAX_MS) {
         src->backoff_ms = BACKOFF_MAX_MS;
     }
-    src->delay_until = uv_now(src->f->s->loop) + src->backoff_ms;
+    src->delay_until = uv_now(src->f->host.loop) + src->backoff_ms;
 }
 
 static void src_drop_connection(fsrc_t *src, const char *why, int rc)
@@ -472,7 +478,7 @@ static void src_drop_connection(fsrc_t *src, const char *why, int rc)
 static void on_timer(uv_timer_t *t)
 {
     fsrc_t *src = t->data;
-    if (src->kind != REQ_NONE && uv_now(src->f->s->loop) >= src->deadline) {
+    if (src->kind != REQ_NONE && uv_now(src->f->host.loop) >= src->deadline) {
         src_drop_connection(src, "no answer within the request timeout", -ETIMEDOUT);
         return;
     }
@@ -485,7 +491,7 @@ static void src_schedule(fsrc_t *src)
     if (!src->timer_open) {
         return;
     }
-    uint64_t now = uv_now(src->f->s->loop);
+    uint64_t now = uv_now(src->f->host.loop);
     uint64_t at = UINT64_MAX;
     if (src->kind != REQ_NONE) {
         at = src->deadline;
@@ -568,7 +574,7 @@ static int src_send(fsrc_t *src, rkind_t kind, int16_t api_key, int16_t version,
     src->kind = kind;
     src->version = version;
     src->corr = corr;
-    src->deadline = uv_now(f->s->loop) + REQUEST_TIMEOUT_MS +
+    src->deadline = uv_now(f->host.loop) + REQUEST_TIMEOUT_MS +
                     (kind == REQ_FETCH ? (uint64_t)FETCH_MAX_WAIT_MS : 0);
     return 0;
 }
@@ -596,11 +602,11 @@ typedef struct topic_run {
 static int cmp_req(const void *a, const void *b)
 {
     const fpart_t *x = *(fpart_t *const *)a, *y = *(fpart_t *const *)b;
-    int c = strcmp(x->prt->p->topic->name, y->prt->p->topic->name);
+    int c = strcmp(x->p->topic->name, y->p->topic->name);
     if (c) {
         return c;
     }
-    return x->prt->p->index < y->prt->p->index ? -1 : x->prt->p->index > y->prt->p->index;
+    return x->p->index < y->p->index ? -1 : x->p->index > y->p->index;
 }
 
 /* The request's topics: runs over src->req sorted by (topic, partition). */
@@ -608,7 +614,7 @@ static size_t topic_runs(fsrc_t *src, topic_run_t *runs)
 {
     size_t nt = 0;
     for (size_t i = 0; i < src->nreq; i++) {
-        coll_topic_t *t = src->req[i]->prt->p->topic;
+        coll_topic_t *t = src->req[i]->p->topic;
         if (nt == 0 || runs[nt - 1].t != t) {
             runs[nt].t = t;
             runs[nt].first = i;
@@ -627,7 +633,7 @@ static size_t collect(fsrc_t *src, fstate_t state, uint64_t now)
         if (fp->state != state || fp->delay_until > now || fp->dsrc) {
             continue; /* (a partition still waiting for its last append to be durable waits) */
         }
-        if (src_req_add(src, fp, coll_log_end_offset(fp->prt->p->log)) < 0) {
+        if (src_req_add(src, fp, coll_log_end_offset(fp->p->log)) < 0) {
             break;
         }
     }
@@ -641,7 +647,7 @@ static size_t collect(fsrc_t *src, fstate_t state, uint64_t now)
             for (size_t i = 0; i < n; i++) {
                 src->req[i] = sorted[i];
                 src->req_gen[i] = sorted[i]->gen;
-                src->req_off[i] = coll_log_end_offset(sorted[i]->prt->p->log);
+                src->req_off[i] = coll_log_end_offset(sorted[i]->p->log);
             }
             free(sorted);
         }
@@ -680,9 +686,9 @@ static int send_epochs(fsrc_t *src)
                     OffsetForLeaderEpochRequest_OffsetForLeaderPartition *pp =
                         &t->Partitions.items[k];
                     OffsetForLeaderEpochRequest_OffsetForLeaderPartition_init(pp);
-                    pp->Partition = fp->prt->p->index;
+                    pp->Partition = fp->p->index;
                     pp->CurrentLeaderEpoch = fp->epoch;
-                    pp->LeaderEpoch = coll_log_latest_epoch(fp->prt->p->log);
+                    pp->LeaderEpoch = coll_log_latest_epoch(fp->p->log);
                 }
             }
             if (rc == 0) {
@@ -724,7 +730,7 @@ static int send_offsets(fsrc_t *src)
                     fpart_t *fp = src->req[runs[i].first + k];
                     ListOffsetsRequest_ListOffsetsPartition *pp = &t->Partitions.items[k];
                     ListOffsetsRequest_ListOffsetsPartition_init(pp);
-                    pp->PartitionIndex = fp->prt->p->index;
+                    pp->PartitionIndex = fp->p->index;
                     pp->CurrentLeaderEpoch = fp->epoch;
                     pp->Timestamp = -2; /* EARLIEST */
                 }
@@ -776,14 +782,13 @@ static int send_fetch(fsrc_t *src)
                     fpart_t *fp = src->req[j];
                     FetchRequest_FetchPartition *pp = &t->Partitions.items[k];
                     FetchRequest_FetchPartition_init(pp);
-                    pp->Partition = fp->prt->p->index;
+                    pp->Partition = fp->p->index;
                     pp->CurrentLeaderEpoch = fp->epoch;
                     pp->FetchOffset = src->req_off[j];
                     pp->LastFetchedEpoch = -1; /* truncation is by OffsetForLeaderEpoch */
-                    pp->LogStartOffset = coll_log_start_offset(fp->prt->p->log);
-                    pp->PartitionMaxBytes = src->f->s->cfg.replica_fetch_max_bytes > 0
-                                                ? src->f->s->cfg.replica_fetch_max_bytes
-                                                : FETCH_PARTITION_MAX_BYTES;
+                    pp->LogStartOffset = coll_log_start_offset(fp->p->log);
+                    pp->PartitionMaxBytes = src->f->host.max_bytes > 0 ? src->f->host.max_bytes
+                                                                       : FETCH_PARTITION_MAX_BYTES;
                 }
             }
             if (rc == 0) {
@@ -822,7 +827,7 @@ static void on_connect(uv_connect_t *c, int status)
 static void start_connect(fsrc_t *src, const struct sockaddr *sa)
 {
     coll_fetchers_t *f = src->f;
-    uv_tcp_init(f->s->loop, &src->tcp);
+    uv_tcp_init(f->host.loop, &src->tcp);
     src->tcp.data = src;
     src->handles++;
     src->state = SRC_CONNECTING;
@@ -865,7 +870,7 @@ static void src_connect(fsrc_t *src)
 {
     coll_fetchers_t *f = src->f;
     coll_broker_info_t b;
-    if (coll_cluster_broker(f->s->cluster, src->leader, &b) != 0 || !b.host || b.port <= 0) {
+    if (coll_cluster_broker(f->host.cluster, src->leader, &b) != 0 || !b.host || b.port <= 0) {
         snprintf(src->host, sizeof(src->host), "?");
         src->port = 0;
         f->connect_errors++;
@@ -888,7 +893,7 @@ static void src_connect(fsrc_t *src)
     hints.ai_socktype = SOCK_STREAM;
     src->gai.data = src;
     src->state = SRC_RESOLVING;
-    int rc = uv_getaddrinfo(f->s->loop, &src->gai, on_resolved, src->host, port, &hints);
+    int rc = uv_getaddrinfo(f->host.loop, &src->gai, on_resolved, src->host, port, &hints);
     if (rc < 0) {
         src->state = SRC_IDLE;
         f->connect_errors++;
@@ -921,7 +926,7 @@ static void src_pump(fsrc_t *src)
         src_retire(src);
         return;
     }
-    uint64_t now = uv_now(f->s->loop);
+    uint64_t now = uv_now(f->host.loop);
     if (src->state == SRC_IDLE) {
         if (src->delay_until > now) {
             src_schedule(src);
@@ -970,10 +975,10 @@ static fpart_t *req_match(fsrc_t *src, trib_kstr_t topic, int32_t index, size_t 
     for (size_t n = 0; n < src->nreq; n++) {
         size_t i = (*k + n) % src->nreq;
         fpart_t *fp = src->req[i];
-        if (!fp->prt || fp->src != src) {
+        if (!fp->p || fp->src != src) {
             continue;
         }
-        const coll_partition_t *p = fp->prt->p;
+        const coll_partition_t *p = fp->p;
         if (p->index != index || (size_t)topic.len != p->topic->name_len ||
             memcmp(topic.ptr, p->topic->name, p->topic->name_len) != 0) {
             continue;
@@ -1044,7 +1049,7 @@ static void handle_epochs(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
         src_drop_connection(src, "malformed OffsetForLeaderEpoch response", rc);
         return;
     }
-    uint64_t now = uv_now(f->s->loop);
+    uint64_t now = uv_now(f->host.loop);
     size_t hint = 0;
     for (int32_t i = 0; i < resp.Topics.count; i++) {
         const OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult *t = &resp.Topics.items[i];
@@ -1060,7 +1065,7 @@ static void handle_epochs(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
             }
             int64_t off;
             coll_trunc_action_t act =
-                coll_trunc_decide_log(fp->prt->p->log, e->LeaderEpoch, e->EndOffset, &off);
+                coll_trunc_decide_log(fp->p->log, e->LeaderEpoch, e->EndOffset, &off);
             if (act == COLL_TRUNC_RETRY) {
                 fp_error(f, fp, now, TRIB_KAFKA_NONE, "no end offset for our latest epoch");
                 continue;
@@ -1070,7 +1075,7 @@ static void handle_epochs(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
                 continue;
             }
             if (act == COLL_TRUNC_AGAIN && ++fp->rounds < MAX_TRUNCATION_ROUNDS &&
-                coll_log_latest_epoch(fp->prt->p->log) >= 0) {
+                coll_log_latest_epoch(fp->p->log) >= 0) {
                 continue; /* KIP-279: ask again with the new latest epoch */
             }
             if (act == COLL_TRUNC_AGAIN && fp->rounds >= MAX_TRUNCATION_ROUNDS) {
@@ -1093,7 +1098,7 @@ static void handle_offsets(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
         src_drop_connection(src, "malformed ListOffsets response", rc);
         return;
     }
-    uint64_t now = uv_now(f->s->loop);
+    uint64_t now = uv_now(f->host.loop);
     size_t hint = 0;
     for (int32_t i = 0; i < resp.Topics.count; i++) {
         const ListOffsetsResponse_ListOffsetsTopicResponse *t = &resp.Topics.items[i];
@@ -1107,7 +1112,7 @@ static void handle_offsets(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
                 fp_error(f, fp, now, e->ErrorCode, "ListOffsets");
                 continue;
             }
-            coll_log_t *log = fp->prt->p->log;
+            coll_log_t *log = fp->p->log;
             if (e->Offset > coll_log_end_offset(log)) {
                 /*
                  * The leader deleted everything this replica has and more
@@ -1123,7 +1128,7 @@ static void handle_offsets(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
                 }
                 fp->truncations++;
                 f->truncations++;
-                coll_prt_truncated(fp->prt);
+                f->host.truncated(f->host.ctx, fp->p);
                 fp->state = FP_FETCHING;
             } else {
                 /* The leader's end may be below ours: the epochs say where to cut. */
@@ -1141,12 +1146,12 @@ static void on_durable(coll_durable_req_t *req, int status)
     fsrc_t *src = fp->dsrc;
     coll_fetchers_t *f = fp->f;
     fp->dsrc = NULL;
-    if (status != 0 && status != -ECANCELED && fp->prt) {
+    if (status != 0 && status != -ECANCELED && fp->p) {
         TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "%s-%d: fsync of fetched data: %s", fp_topic(fp),
                  fp_index(fp), trib_strerror(status));
-        fp_backoff(fp, uv_now(f->s->loop));
+        fp_backoff(fp, uv_now(f->host.loop));
     }
-    fsrc_t *now_src = fp->prt ? fp->src : NULL;
+    fsrc_t *now_src = fp->p ? fp->src : NULL;
     fp_unref(f, fp);
     if (src && --src->durable_waits == 0) {
         if (src->freeing) {
@@ -1168,8 +1173,8 @@ static int16_t append_fetched(fsrc_t *src, fpart_t *fp, const FetchResponse_Part
                               int64_t fetch_offset)
 {
     coll_fetchers_t *f = src->f;
-    coll_prt_t *prt = fp->prt;
-    coll_log_t *log = prt->p->log;
+    coll_partition_t *p = fp->p;
+    coll_log_t *log = p->log;
     if (pd->Records.len <= 0) {
         return TRIB_KAFKA_NONE;
     }
@@ -1239,9 +1244,8 @@ static int16_t append_fetched(fsrc_t *src, fpart_t *fp, const FetchResponse_Part
                    ? TRIB_KAFKA_CORRUPT_MESSAGE
                    : TRIB_KAFKA_KAFKA_STORAGE_ERROR;
     }
-    coll_prt_account(prt, data + skip, end - skip, false);
-    coll_purgatory_notify(&f->s->purgatory, prt, end - skip);
-    if (f->s->cfg.fsync == COLL_FSYNC_ACK) {
+    f->host.appended(f->host.ctx, p, data + skip, end - skip);
+    if (f->host.fsync_ack) {
         fp->dreq.data = fp;
         fp->dsrc = src;
         fp->refs++;
@@ -1266,11 +1270,11 @@ static void handle_fetch(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
         src_drop_connection(src, "malformed Fetch response", rc);
         return;
     }
-    uint64_t now = uv_now(f->s->loop);
+    uint64_t now = uv_now(f->host.loop);
     if (resp.ErrorCode != TRIB_KAFKA_NONE) {
         for (size_t i = 0; i < src->nreq; i++) {
             fpart_t *fp = src->req[i];
-            if (fp->prt && fp->src == src && fp->gen == src->req_gen[i]) {
+            if (fp->p && fp->src == src && fp->gen == src->req_gen[i]) {
                 fp_error(f, fp, now, resp.ErrorCode, "Fetch");
             }
         }
@@ -1286,7 +1290,7 @@ static void handle_fetch(fsrc_t *src, trib_slice_t *body, trib_arena_t *a)
             if (!fp || fp->state != FP_FETCHING) {
                 continue;
             }
-            coll_log_t *log = fp->prt->p->log;
+            coll_log_t *log = fp->p->log;
             switch (pd->ErrorCode) {
             case TRIB_KAFKA_NONE: {
                 int16_t e = append_fetched(src, fp, pd, fetch_offset);
@@ -1423,15 +1427,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 /* ---- the public side --------------------------------------------------------------------------
  */
 
-int coll_fetchers_new(coll_server_t *s, coll_fetchers_t **out)
+int coll_fetchers_new(const coll_fetch_host_t *host, coll_fetchers_t **out)
 {
     *out = NULL;
     coll_fetchers_t *f = calloc(1, sizeof(*f));
     if (!f) {
         return -ENOMEM;
     }
-    f->s = s;
-    f->self = coll_cluster_node_id(s->cluster);
+    f->host = *host;
+    f->self = coll_cluster_node_id(host->cluster);
     f->rl = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 50);
     f->rl_conn = (trib_log_ratelimit_t)TRIB_LOG_RATELIMIT_INIT(10000, 10);
     *out = f;
@@ -1472,17 +1476,16 @@ void coll_fetchers_free(coll_fetchers_t *f)
     free(f);
 }
 
-void coll_fetchers_follow(coll_fetchers_t *f, coll_prt_t *prt)
+void coll_fetchers_follow(coll_fetchers_t *f, coll_partition_t *p)
 {
-    if (!f || f->closing || !prt || !prt->p->log) {
+    if (!f || f->closing || !p || !p->log) {
         return;
     }
-    coll_partition_t *p = prt->p;
-    fpart_t *fp = fp_find(f, prt);
+    fpart_t *fp = fp_find(f, p);
     if (p->leader < 0 || p->leader == f->self) {
         /* No leader (offline): wait for the next state. */
         if (fp) {
-            coll_fetchers_unfollow(f, prt);
+            coll_fetchers_unfollow(f, p);
         }
         return;
     }
@@ -1496,7 +1499,7 @@ void coll_fetchers_follow(coll_fetchers_t *f, coll_prt_t *prt)
                      (int)p->index);
             return;
         }
-        fp->prt = prt;
+        fp->p = p;
         fp->f = f;
         fp->refs = 1;
         fp->all_next = f->all;
@@ -1527,12 +1530,12 @@ void coll_fetchers_follow(coll_fetchers_t *f, coll_prt_t *prt)
     src_pump(src);
 }
 
-void coll_fetchers_unfollow(coll_fetchers_t *f, coll_prt_t *prt)
+void coll_fetchers_unfollow(coll_fetchers_t *f, coll_partition_t *p)
 {
-    if (!f || !prt) {
+    if (!f || !p) {
         return;
     }
-    fpart_t *fp = fp_find(f, prt);
+    fpart_t *fp = fp_find(f, p);
     if (!fp) {
         return;
     }
@@ -1540,7 +1543,7 @@ void coll_fetchers_unfollow(coll_fetchers_t *f, coll_prt_t *prt)
     if (src) {
         src_unlink(src, fp);
     }
-    fp->prt = NULL;
+    fp->p = NULL;
     fp->gen++;
     fp_unref(f, fp);
     if (src) {
@@ -1576,16 +1579,16 @@ void coll_fetchers_render_metrics(coll_fetchers_t *f, trib_buf_t *b)
                      "Per followed partition: the leader's high watermark minus this replica's "
                      "log end, as the last fetch told (0 when caught up).");
     for (fpart_t *fp = f->all; fp; fp = fp->all_next) {
-        if (!fp->prt) {
+        if (!fp->p) {
             continue;
         }
         trib_buf_t lb;
         trib_buf_init(&lb);
         trib_buf_append(&lb, "topic=\"", 7);
-        trib_prom_label_escape(&lb, fp->prt->p->topic->name, fp->prt->p->topic->name_len);
+        trib_prom_label_escape(&lb, fp->p->topic->name, fp->p->topic->name_len);
         char tail[64];
-        int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\",leader=\"%d\"",
-                         (int)fp->prt->p->index, (int)fp->leader);
+        int n = snprintf(tail, sizeof(tail), "\",partition=\"%d\",leader=\"%d\"", (int)fp->p->index,
+                         (int)fp->leader);
         trib_buf_append(&lb, tail, (size_t)n);
         trib_buf_put_u8(&lb, 0);
         size_t len;

@@ -13,7 +13,7 @@
  *                        (again on a new leader_epoch; on an ISR-only
  *                        change coll_replica_isr_changed(prt))
  *   p->leader != self:   coll_replica_become_follower(prt), then
- *                        coll_fetchers_follow(fetchers, prt)
+ *                        coll_fetchers_follow(fetchers, p)
  *
  * The wire between follower and leader is Kafka's own protocol, so each
  * side is written and tested against Kafka's definition, not against the
@@ -42,11 +42,13 @@
 #define COLLECTOR_REPLICA_REPLICA_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
 
-typedef struct coll_server coll_server_t;
+#include "cluster/cluster.h"
+
 typedef struct coll_prt coll_prt_t;
 typedef struct coll_fetchers coll_fetchers_t;
 
@@ -76,19 +78,32 @@ void coll_replica_isr_changed(coll_prt_t *prt);
  * The replica fetchers: one connection to each leader this node follows
  * partitions of, fetching all of them in one Fetch request at a time.
  */
-int coll_fetchers_new(coll_server_t *s, coll_fetchers_t **out);
+typedef struct coll_fetch_host {
+    uv_loop_t *loop;
+    coll_cluster_t *cluster;
+    bool fsync_ack;    /* storage.fsync is ack: the next Fetch waits for the appends' fsync */
+    int32_t max_bytes; /* a Fetch's PartitionMaxBytes; <= 0: 1 MiB */
+    void *ctx;
+    /* The fetcher appended len bytes of batches to p's log: producer state, counters,
+     * parked fetches (the server's coll_prt_account and purgatory). */
+    void (*appended)(void *ctx, coll_partition_t *p, const void *data, size_t len);
+    /* p's log was truncated: what the server keeps about its end is rebuilt. */
+    void (*truncated)(void *ctx, coll_partition_t *p);
+} coll_fetch_host_t;
+
+/* host is copied. */
+int coll_fetchers_new(const coll_fetch_host_t *host, coll_fetchers_t **out);
 /* Closes every connection; after the loop ran the close callbacks, free. */
 void coll_fetchers_close(coll_fetchers_t *f);
 void coll_fetchers_free(coll_fetchers_t *f);
 /*
- * Starts (or restarts, on a new leader or epoch) following prt's
- * partition from p->leader at p->leader_epoch: truncation first
- * (OffsetForLeaderEpoch), then fetching. A partition without a leader
+ * Starts (or restarts, on a new leader or epoch) following p from p->leader at p->leader_epoch:
+ * truncation first (OffsetForLeaderEpoch), then fetching. A partition without a leader
  * (-1) waits for one.
  */
-void coll_fetchers_follow(coll_fetchers_t *f, coll_prt_t *prt);
-/* Stops following prt (it became leader, or is going away). */
-void coll_fetchers_unfollow(coll_fetchers_t *f, coll_prt_t *prt);
+void coll_fetchers_follow(coll_fetchers_t *f, coll_partition_t *p);
+/* Stops following p (it became leader, or is going away). */
+void coll_fetchers_unfollow(coll_fetchers_t *f, coll_partition_t *p);
 /* Prometheus samples: follower lag per partition, fetch errors, truncations. NULL is fine. */
 struct trib_buf;
 void coll_fetchers_render_metrics(coll_fetchers_t *f, struct trib_buf *b);

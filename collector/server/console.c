@@ -38,6 +38,7 @@
 #include "sinks/sinks.h"
 #include "tributary/kafka.h"
 #include "tributary/kclient.h"
+#include "tributary/prom.h"
 #include "tributary/record.h"
 #include "tributary/version.h"
 
@@ -48,9 +49,15 @@
 #define RECORDS_DEFAULT_LIMIT 20
 #define RECORDS_MAX_LIMIT 1000
 #define RECORDS_DEFAULT_BYTES (64 * 1024)
-#define RECORDS_MAX_BYTES (4 << 20)
+#define RECORDS_MAX_BYTES (1 << 20) /* JSON escapes make a page up to 6x that */
 #define READ_CHUNK (1 << 20)
 #define MAX_DECOMPRESSED (64 << 20)
+/* The API's share of the loop: at most BUSY_NS of every BUSY_WINDOW_NS go to
+ * building pages (more gets 503 until the window ends), and no new page
+ * while slow readers hold more than MAX_PENDING bytes of answers. */
+#define BUSY_WINDOW_NS 1000000000ull
+#define BUSY_NS 100000000ull
+#define MAX_PENDING (64u << 20)
 
 typedef struct series {
     struct series *next;
@@ -86,6 +93,8 @@ struct coll_console {
     series_t *buckets[NBUCKETS];
     size_t nseries;
     producer_t producers[MAX_PRODUCERS];
+    uint64_t busy_ns;        /* loop time spent on /api/v1 in the current window */
+    uint64_t busy_window_ns; /* when that window began (uv_hrtime) */
 };
 
 /* ---- JSON output ------------------------------------------------------------------------ */
@@ -192,7 +201,10 @@ static void jstrn(trib_buf_t *b, const void *vp, size_t n)
         } else if (c == '\t') {
             jraw(b, "\\t");
         } else {
-            jf(b, "\\u%04x", c);
+            /* A control byte: \u00XX written directly (a page may hold millions). */
+            static const char hex[] = "0123456789abcdef";
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            trib_buf_append(b, u, sizeof(u));
         }
         i++;
     }
@@ -458,6 +470,41 @@ static size_t all_groups(coll_server_t *s, coll_group_t ***out)
         return 0;
     }
     return coll_groups_list(s->groups, *out, n);
+}
+
+void coll_console_render_group_lag(coll_server_t *s, trib_buf_t *b)
+{
+    trib_prom_header(b, "tributary_group_lag_records", "gauge",
+                     "Records in the partition after the consumer group's committed offset "
+                     "(high watermark minus committed offset).");
+    coll_group_t **groups;
+    size_t ng = all_groups(s, &groups);
+    trib_buf_t lb;
+    trib_buf_init(&lb);
+    for (size_t i = 0; i < ng; i++) {
+        const coll_group_t *g = groups[i];
+        for (size_t k = 0; k < g->noffsets; k++) {
+            const coll_goffset_t *o = &g->offsets[k];
+            int64_t end, lag;
+            if (!offset_lag(s, o, &end, &lag) || lag < 0) {
+                continue;
+            }
+            trib_buf_reset(&lb);
+            jraw(&lb, "group=\"");
+            trib_prom_label_escape(&lb, g->id, strlen(g->id));
+            jraw(&lb, "\",topic=\"");
+            trib_prom_label_escape(&lb, o->topic, strlen(o->topic));
+            jf(&lb, "\",partition=\"%d\"", (int)o->partition);
+            trib_buf_put_u8(&lb, 0);
+            size_t len;
+            const char *labels = (const char *)trib_buf_flatten(&lb, &len);
+            if (labels) {
+                trib_prom_sample_u64(b, "tributary_group_lag_records", labels, (uint64_t)lag);
+            }
+        }
+    }
+    trib_buf_fini(&lb);
+    free(groups);
 }
 
 /* ---- the sampler --------------------------------------------------------------------------- */
@@ -736,7 +783,7 @@ static int view_topic(coll_console_t *c, trib_buf_t *b, const char *name, const 
     }
     char id[23] = "";
     if (!trib_uuid_is_zero(&t->id)) {
-        trib_uuid_base64(&t->id, id);
+        trib_uuid_format(&t->id, id);
     }
     topic_sums_t ts;
     topic_sum(t, &ts);
@@ -1467,6 +1514,21 @@ static int route(void *arg, const char *method, const char *target, trib_buf_t *
             return json_error(body, 404, "not found", target);
         }
     }
+    uint64_t t0 = uv_hrtime();
+    if (t0 - c->busy_window_ns >= BUSY_WINDOW_NS) {
+        c->busy_window_ns = t0;
+        c->busy_ns = 0;
+    }
+    if (c->busy_ns >= BUSY_NS) {
+        return json_error(body, 503,
+                          "busy: the API keeps to a tenth of the collector's time; retry in a "
+                          "second",
+                          target);
+    }
+    if (trib_http_pending_bytes(&c->srv->http) > MAX_PENDING) {
+        return json_error(body, 503, "busy: earlier answers are still being read; retry later",
+                          target);
+    }
     int code = 0;
     if (nseg == 1 && strcmp(seg[0], "overview") == 0) {
         code = view_overview(c, body);
@@ -1488,6 +1550,7 @@ static int route(void *arg, const char *method, const char *target, trib_buf_t *
     } else {
         code = json_error(body, 404, "not found", target);
     }
+    c->busy_ns += uv_hrtime() - t0;
     if (trib_buf_error(body)) {
         trib_buf_reset(body);
         return json_error(body, 503, "out of memory", target);

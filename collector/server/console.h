@@ -16,8 +16,12 @@
  *   GET /ui/                             the page (assets compiled in from collector/console/)
  *
  * Only GET and HEAD: anything else is 405; an unknown path is a 404 with a
- * JSON body. Every number is read on the loop thread from the same state
- * /metrics renders, so the two agree at the same moment. A timer samples
+ * JSON body. The record browser takes limit <= 1000 and max_bytes <= 1 MiB
+ * (400 otherwise). Pages are built on the loop thread, so the API keeps to
+ * a tenth of it: once pages took 100 ms of the current second, or answers
+ * of 64 MiB wait for slow readers, a request gets 503 "busy" at once.
+ * Every number is read on the loop thread from the same state /metrics
+ * renders, so the two agree at the same moment. A timer samples
  * the counters every COLL_CONSOLE_SAMPLE_MS into rings of
  * COLL_CONSOLE_HISTORY samples: the sparklines' history lives only in
  * memory and starts empty at each start.
@@ -31,6 +35,8 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+#include "tributary/buf.h"
 
 #define COLL_CONSOLE_SAMPLE_MS 2000
 #define COLL_CONSOLE_HISTORY 90
@@ -56,5 +62,11 @@ uv_handle_t *coll_console_timer(coll_console_t *c);
 void coll_console_free(coll_console_t *c);
 /* A decoded Produce request, before its handler runs (dispatch.c): counts it by client. */
 void coll_console_note_produce(coll_console_t *c, struct coll_req *r);
+/*
+ * /metrics: tributary_group_lag_records{group,topic,partition}, the lag the
+ * console shows (high watermark minus the committed offset) for every
+ * committed offset of a partition this node hosts.
+ */
+void coll_console_render_group_lag(struct coll_server *s, trib_buf_t *b);
 
 #endif

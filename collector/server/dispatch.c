@@ -23,12 +23,17 @@
  *   21   DeleteRecords            0-2
  *   22   InitProducerId           0-4       idempotence only (no transactions)
  *   23   OffsetForLeaderEpoch     0-4       v4 flexible; leaders answer followers and clients
+ *   29   DescribeAcls             0-3       v2+ flexible
+ *   30   CreateAcls               0-3       v2+ flexible
+ *   31   DeleteAcls               0-3       v2+ flexible
  *   32   DescribeConfigs          1-4
  *   33   AlterConfigs             0-2
  *   37   CreatePartitions         0-3
  *   42   DeleteGroups             0-2       v2 flexible
  *   43   ElectLeaders             0-2       v2 flexible
  *   44   IncrementalAlterConfigs  0-1
+ *   45   AlterPartitionReassignments 0    flexible; the controller only
+ *   46   ListPartitionReassignments  0    flexible; the controller only
  *   47   OffsetDelete             0
  *   17   SaslHandshake            0-1       v0: bare tokens follow; v1: SaslAuthenticate
  *   36   SaslAuthenticate         0-2       PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
@@ -88,6 +93,9 @@ const coll_api_t coll_apis[] = {
     {21, 0, 2, coll_api_delete_records},
     {22, 0, 4, coll_api_init_producer_id},
     {23, 0, 4, coll_api_offset_for_leader_epoch},
+    {29, 0, 3, coll_api_describe_acls},
+    {30, 0, 3, coll_api_create_acls},
+    {31, 0, 3, coll_api_delete_acls},
     {32, 1, 4, coll_api_describe_configs},
     {33, 0, 2, coll_api_alter_configs},
     {36, 0, 2, coll_api_sasl_authenticate},
@@ -95,6 +103,8 @@ const coll_api_t coll_apis[] = {
     {42, 0, 2, coll_api_delete_groups},
     {43, 0, 2, coll_api_elect_leaders},
     {44, 0, 1, coll_api_incremental_alter_configs},
+    {45, 0, 0, coll_api_alter_partition_reassignments},
+    {46, 0, 0, coll_api_list_partition_reassignments},
     {47, 0, 0, coll_api_offset_delete},
     {50, 0, 0, coll_api_describe_user_scram_credentials},
     {51, 0, 0, coll_api_alter_user_scram_credentials},

@@ -49,6 +49,7 @@ typedef struct coll_metrics {
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t sasl_auth_ok, sasl_auth_failed;
     uint64_t unauthenticated_rejected; /* requests before SASL authentication (closed) */
+    uint64_t authorization_failed;     /* actions the ACLs refused (server/acl.h) */
     uint64_t isr_shrinks, isr_expands; /* ISR changes written as leader (replica.c) */
     int64_t start_ms;
 } coll_metrics_t;

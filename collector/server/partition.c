@@ -369,7 +369,7 @@ void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produc
     }
 }
 
-bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p)
+bool coll_prt_led_here(const coll_cluster_t *cl, const coll_partition_t *p)
 {
     if (!p || !p->log || !p->rt) {
         return false;
@@ -378,6 +378,14 @@ bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p)
         return true;
     }
     return coll_partition_leads(p, coll_cluster_node_id(cl)) && coll_prt(p)->leader;
+}
+
+bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p)
+{
+    if (!coll_prt_led_here(cl, p)) {
+        return false;
+    }
+    return !coll_cluster_replicated(cl) || coll_cluster_may_lead(cl, p);
 }
 
 int coll_prt_append(coll_partition_t *p, void *data, size_t len, unsigned flags,

@@ -49,9 +49,20 @@
 #define COLL_PRT_APPEND_PRODUCE 0x100u
 
 /*
- * True when this node may append to p now: its log is open, its runtime
- * is attached and, on a cluster, this node leads it with its leader state
- * set up (a follower's copy is written by the replica fetcher only).
+ * True when p is led here: its log is open, its runtime is attached and,
+ * on a cluster, this node leads it with its leader state set up (a
+ * follower's copy is written by the replica fetcher only). What the
+ * coordinator loads and unloads a partition's groups on, and what the
+ * sinks read: it does not change while the ZooKeeper session is away.
+ */
+bool coll_prt_led_here(const coll_cluster_t *cl, const coll_partition_t *p);
+
+/*
+ * True when this node may append to p now: coll_prt_led_here() and, on a
+ * cluster, coll_cluster_may_lead() (a ZooKeeper session in which p's
+ * state was read), the check Produce makes: a leader cut off from
+ * ZooKeeper cannot know it still leads, another node may lead a later
+ * epoch already, so it takes no group or offset writes either.
  */
 bool coll_prt_writable(const coll_cluster_t *cl, const coll_partition_t *p);
 

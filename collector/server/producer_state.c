@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tributary/error.h"
+#include "tributary/fileio.h"
 #include "tributary/kafka_error.h"
 
 void coll_pstate_init(coll_pstate_t *ps)
@@ -190,17 +191,11 @@ size_t coll_pstate_expire(coll_pstate_t *ps, int64_t cutoff_ms)
 int coll_pstate_write(const coll_pstate_t *ps, const char *path, int64_t offset, int64_t max_ts,
                       int64_t max_ts_base)
 {
-    size_t plen = strlen(path) + 5;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return -ENOMEM;
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "we");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
     if (!fp) {
-        int rc = -errno;
-        free(tmp);
-        return rc;
+        return -errno;
     }
     fprintf(fp,
             "tributary-producer-state 1\noffset %" PRId64 "\nmax-timestamp %" PRId64 " %" PRId64
@@ -224,21 +219,7 @@ int coll_pstate_write(const coll_pstate_t *ps, const char *path, int64_t offset,
      * No fsync: a lost or torn snapshot only means a longer scan at the next
      * start, and one newer than the recovered log is detected and ignored.
      */
-    int rc = 0;
-    if (ferror(fp)) {
-        rc = -EIO;
-    }
-    if (fclose(fp) != 0 && rc == 0) {
-        rc = -errno;
-    }
-    if (rc == 0 && rename(tmp, path) != 0) {
-        rc = -errno;
-    }
-    if (rc) {
-        unlink(tmp);
-    }
-    free(tmp);
-    return rc;
+    return trib_write_memstream_atomic(path, fp, &text, &len, 0644, TRIB_WRITE_NOSYNC);
 }
 
 int coll_pstate_read(coll_pstate_t *ps, const char *path, int64_t *offset, int64_t *max_ts,

@@ -522,6 +522,11 @@ int16_t coll_replica_follower_fetch(coll_prt_t *prt, int32_t replica, int64_t fe
         return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER;
     }
     coll_follower_t *f = coll_follower_find(L->f, L->nf, replica);
+    if (!f && coll_partition_is_replica(p, replica)) {
+        /* A replica added to the assignment (a reassignment) since the followers were listed. */
+        sync_followers(prt, false, uv_now(prt->srv->loop));
+        f = coll_follower_find(L->f, L->nf, replica);
+    }
     if (!f) {
         return TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER; /* not in the assignment */
     }
@@ -628,6 +633,11 @@ void coll_replica_metrics(coll_server_t *s, trib_buf_t *b)
     trib_prom_header(b, "tributary_isr_expands_total", "counter",
                      "ISR expansions written by this node as leader.");
     trib_prom_sample_u64(b, "tributary_isr_expands_total", NULL, s->metrics.isr_expands);
+    trib_prom_header(b, "tributary_reassignment_throttled_bytes_total", "counter",
+                     "Bytes this leader sent, under cluster.leader.replication.throttled.rate, "
+                     "to replicas a reassignment is adding.");
+    trib_prom_sample_u64(b, "tributary_reassignment_throttled_bytes_total", NULL,
+                         s->throttle.throttled_bytes);
     trib_prom_header(b, "tributary_replica_max_lag", "gauge",
                      "Largest lag in offsets of a follower behind this node's log end, over the "
                      "partitions it leads.");

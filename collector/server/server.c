@@ -38,6 +38,7 @@
 #include "server/console.h"
 #include "server/partition.h"
 #include "server/tls.h"
+#include "tributary/fileio.h"
 #include "tributary/version.h"
 
 #define TICK_MS 1000
@@ -139,10 +140,39 @@ static void on_partition_removing(void *arg, coll_partition_t *p)
 {
     coll_server_t *s = arg;
     if (p->rt && s->fetchers) {
-        coll_fetchers_unfollow(s->fetchers, coll_prt(p));
+        coll_fetchers_unfollow(s->fetchers, p);
     }
     coll_groups_partition_changed(s->groups, p, true);
     coll_prt_detach(s, p, true);
+}
+
+/* The replica fetchers' host: what a follower's append and truncation change here. */
+static void on_fetched(void *arg, coll_partition_t *p, const void *data, size_t len)
+{
+    coll_server_t *s = arg;
+    coll_prt_t *prt = coll_prt(p);
+    coll_prt_account(prt, data, len, false);
+    coll_purgatory_notify(&s->purgatory, prt, len);
+}
+
+static void on_fetch_truncated(void *arg, coll_partition_t *p)
+{
+    (void)arg;
+    coll_prt_truncated(coll_prt(p));
+}
+
+int coll_server_start_fetchers(coll_server_t *s)
+{
+    coll_fetch_host_t host = {
+        .loop = s->loop,
+        .cluster = s->cluster,
+        .fsync_ack = s->cfg.fsync == COLL_FSYNC_ACK,
+        .max_bytes = s->cfg.replica_fetch_max_bytes,
+        .ctx = s,
+        .appended = on_fetched,
+        .truncated = on_fetch_truncated,
+    };
+    return coll_fetchers_new(&host, &s->fetchers);
 }
 
 /* The zookeeper backend applied a new partition state (replica/replica.h). */
@@ -162,7 +192,7 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
     int32_t self = coll_cluster_node_id(s->cluster);
     if (p->leader == self) {
         if (s->fetchers) {
-            coll_fetchers_unfollow(s->fetchers, prt);
+            coll_fetchers_unfollow(s->fetchers, p);
         }
         if (prev_leader != self || prev_leader_epoch != p->leader_epoch) {
             coll_replica_become_leader(prt);
@@ -174,11 +204,11 @@ static void on_partition_changed(void *arg, coll_partition_t *p, int32_t prev_le
             prev_leader != p->leader) {
             coll_replica_become_follower(prt);
         }
-        if (!s->fetchers && !s->stopping && coll_fetchers_new(s, &s->fetchers) != 0) {
+        if (!s->fetchers && !s->stopping && coll_server_start_fetchers(s) != 0) {
             TRIB_LOG(TRIB_LOG_ERROR, COLL_SERVER_FACILITY, "replica fetchers: out of memory");
         }
         if (s->fetchers) {
-            coll_fetchers_follow(s->fetchers, prt);
+            coll_fetchers_follow(s->fetchers, p);
         }
     }
     /* A partition of __consumer_offsets: its groups load or unload with the leadership. */
@@ -376,6 +406,10 @@ static void render_metrics(void *arg, trib_buf_t *b)
         {"tributary_unauthenticated_requests_total",
          "Connections closed for a request other than ApiVersions or SASL before authenticating.",
          offsetof(coll_metrics_t, unauthenticated_rejected)},
+        {"tributary_authorization_failures_total",
+         "Actions the ACLs refused (with the authorizer enabled): each topic, group or cluster "
+         "check that failed.",
+         offsetof(coll_metrics_t, authorization_failed)},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         trib_prom_header(b, counters[i].name, "counter", counters[i].help);
@@ -430,6 +464,7 @@ static void render_metrics(void *arg, trib_buf_t *b)
         trib_prom_header(b, "tributary_group_committed_offsets", "gauge",
                          "Committed offsets held by those groups.");
         trib_prom_sample_u64(b, "tributary_group_committed_offsets", NULL, offsets);
+        coll_console_render_group_lag(s, b);
     }
     coll_metrics_render_requests(m, b);
     coll_fetchers_render_metrics(s->fetchers, b);
@@ -691,33 +726,22 @@ static void format_addr(char *out, size_t n, const char *host, int port)
 static int write_ready_file(coll_server_t *s, trib_error_t *err)
 {
     const char *path = s->cfg.ready_file;
-    size_t plen = strlen(path) + 8;
-    char *tmp = malloc(plen);
-    if (!tmp) {
-        return trib_error_set(err, -ENOMEM, "out of memory");
-    }
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *fp = fopen(tmp, "we");
-    int rc = 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&text, &len);
     if (!fp) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-        free(tmp);
-        return rc;
+        return trib_error_set(err, -ENOMEM, "out of memory");
     }
     fprintf(fp, "kafka %s\nmetrics %s\n", s->kafka_addr, s->metrics_addr);
     /* Named listeners, when configured (the single --listen listener keeps two lines). */
     for (size_t i = 0; i < s->nlisteners && s->cfg.nlisteners > 0; i++) {
         fprintf(fp, "listener %s %s\n", s->listeners[i]->cfg.name, s->listeners[i]->addr);
     }
-    if (fclose(fp) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    } else if (rename(tmp, path) != 0) {
-        rc = trib_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    }
+    /* Read by whoever started the collector, as soon as it appears; no power-loss concern. */
+    int rc = trib_write_memstream_atomic(path, fp, &text, &len, 0644, TRIB_WRITE_NOSYNC);
     if (rc) {
-        unlink(tmp);
+        rc = trib_error_set(err, rc, "%s: %s", path, trib_strerror(rc));
     }
-    free(tmp);
     return rc;
 }
 
@@ -902,6 +926,7 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         .stopping = server_stopping,
         .wall_ms = coll_server_wall_ms,
         .writable = coll_prt_writable,
+        .led_here = coll_prt_led_here,
         .append = coll_prt_append_records,
         .hw_wait = group_hw_wait,
         .hw_cancel = group_hw_cancel,
@@ -918,6 +943,25 @@ int coll_server_start(uv_loop_t *loop, const coll_server_config_t *cfg, coll_clu
         }
         if ((rc = coll_creds_load(s->creds, err)) != 0) {
             return rc;
+        }
+    }
+    s->acls = coll_acls_new(cfg->data_dir);
+    if (!s->acls) {
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    if ((rc = coll_acls_load(s->acls, err)) != 0) {
+        return rc;
+    }
+    if (s->cfg.authorizer) {
+        TRIB_LOG(TRIB_LOG_INFO, COLL_SERVER_FACILITY,
+                 "authorizer enabled: %zu ACLs, %zu super users; what no ACL allows is refused",
+                 coll_acls_count(s->acls), s->cfg.nsuper_users);
+        if (coll_cluster_replicated(s->cluster)) {
+            TRIB_LOG(TRIB_LOG_WARN, COLL_SERVER_FACILITY,
+                     "authorizer: each broker of a cluster keeps its own ACLs (data_dir/acls; "
+                     "they are not in ZooKeeper): create them on every broker, and let the "
+                     "brokers' own principal (User:ANONYMOUS on a plaintext listener) do "
+                     "ClusterAction on the cluster or be a super user, or replication stops");
         }
     }
     if (s->cfg.failed_auth_delay_ms > 0) {
@@ -1131,6 +1175,7 @@ void coll_server_free(coll_server_t *s)
     free(s->listeners);
     free(s->tls_cbuf);
     coll_creds_free(s->creds);
+    coll_acls_free(s->acls);
     free(s->purgatory.heap);
     free(s);
 }

@@ -72,12 +72,15 @@ typedef struct coll_server_config {
      */
     const coll_listener_config_t *listeners;
     size_t nlisteners;
-    const char *data_dir;         /* the SCRAM credential store's directory; NULL: no users */
-    int64_t failed_auth_delay_ms; /* a failed SASL login is answered this late (100 ms) */
-    const char *listen_host;      /* "" or NULL: any address */
-    int listen_port;              /* 0: ephemeral */
-    const char *advertise_host;   /* NULL: the listen host (or the hostname if any) */
-    int advertise_port;           /* 0: the bound port */
+    const char *data_dir;           /* the SCRAM credential store's directory; NULL: no users */
+    int64_t failed_auth_delay_ms;   /* a failed SASL login is answered this late (100 ms) */
+    bool authorizer;                /* requests are checked against the ACLs (server/acl.h) */
+    const char *const *super_users; /* principals allowed everything */
+    size_t nsuper_users;
+    const char *listen_host;    /* "" or NULL: any address */
+    int listen_port;            /* 0: ephemeral */
+    const char *advertise_host; /* NULL: the listen host (or the hostname if any) */
+    int advertise_port;         /* 0: the bound port */
     bool metrics_enabled;
     const char *metrics_host;
     int metrics_port;                  /* 0: ephemeral */
@@ -97,6 +100,7 @@ typedef struct coll_server_config {
     coll_group_config_t groups;            /* the group coordinator (collector.yaml groups:) */
     int64_t replica_lag_time_max_ms; /* a follower not caught up this long leaves the ISR (30 s) */
     int32_t replica_fetch_max_bytes; /* a follower's PartitionMaxBytes (1 MiB) */
+    uint64_t reassignment_throttle;  /* bytes/s to replicas a reassignment adds; 0 = off */
 } coll_server_config_t;
 
 void coll_server_config_init(coll_server_config_t *c);

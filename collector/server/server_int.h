@@ -37,6 +37,7 @@
 
 #include "cluster/cluster.h"
 #include "replica/replica.h"
+#include "server/acl.h"
 #include "server/metrics.h"
 #include "server/credentials.h"
 #include "server/producer_state.h"
@@ -94,6 +95,8 @@ void coll_api_alter_configs(coll_req_t *r);
 void coll_api_delete_records(coll_req_t *r);
 void coll_api_create_partitions(coll_req_t *r);
 void coll_api_elect_leaders(coll_req_t *r);
+void coll_api_alter_partition_reassignments(coll_req_t *r);
+void coll_api_list_partition_reassignments(coll_req_t *r);
 void coll_api_incremental_alter_configs(coll_req_t *r);
 void coll_api_describe_cluster(coll_req_t *r);
 /* The group coordinator's APIs (group/coordinator.c holds the state machine). */
@@ -113,6 +116,10 @@ void coll_api_sasl_handshake(coll_req_t *r);
 void coll_api_sasl_authenticate(coll_req_t *r);
 void coll_api_describe_user_scram_credentials(coll_req_t *r);
 void coll_api_alter_user_scram_credentials(coll_req_t *r);
+/* ACLs (api/acls.c). */
+void coll_api_describe_acls(coll_req_t *r);
+void coll_api_create_acls(coll_req_t *r);
+void coll_api_delete_acls(coll_req_t *r);
 
 /* ApiVersions for a version we cannot decode: error 35 with a v0 body. */
 void coll_api_versions_unsupported(coll_req_t *r);
@@ -368,6 +375,8 @@ void coll_prt_durable(coll_prt_t *prt);
 void coll_prt_account(coll_prt_t *prt, const void *data, size_t len, bool produce);
 /* After the log was truncated (a follower): producer state rebuilt, parked fetches woken. */
 void coll_prt_truncated(coll_prt_t *prt);
+/* Creates s->fetchers (replica/replica.h), with the server as their coll_fetch_host_t. */
+int coll_server_start_fetchers(coll_server_t *s);
 /* Writes the producer state snapshot if it changed (or always with force). */
 int coll_prt_snapshot(coll_prt_t *prt, bool force);
 /*
@@ -530,9 +539,17 @@ unsigned coll_sasl_mech_of(const coll_conn_t *c, const char *name);
  */
 void coll_req_delay(coll_req_t *r, void (*fire)(coll_req_t *r));
 
+/* The leader's budget for replicas being added by a reassignment (a token bucket). */
+typedef struct coll_throttle {
+    double tokens;    /* bytes that may be sent now; below 0 after an oversized batch */
+    uint64_t last_ms; /* when tokens were last topped up */
+    uint64_t throttled_bytes, throttled_fetches;
+} coll_throttle_t;
+
 struct coll_server {
     uv_loop_t *loop;
     coll_server_config_t cfg;
+    coll_throttle_t throttle;
     coll_cluster_t *cluster;
     coll_storage_t *st;
     coll_metrics_t metrics;
@@ -546,6 +563,7 @@ struct coll_server {
     coll_listener_t **listeners;
     size_t nlisteners;
     coll_creds_t *creds; /* SCRAM credentials (data_dir/scram-credentials) */
+    coll_acls_t *acls;   /* ACLs (data_dir/acls; in memory without a data dir) */
     uint8_t *tls_cbuf;   /* ciphertext lands here before it goes into a memory BIO */
     uint8_t *tls_chunks[COLL_TLS_CHUNK_POOL];
     int ntls_chunks;
@@ -603,6 +621,30 @@ int64_t coll_server_wall_ms(void);
 void coll_server_check_stop(coll_server_t *s);
 
 /* ---- helpers shared by the handlers (api/common.c) ---------------------------------------- */
+
+/*
+ * Authorization (server/acl.h): whether r's principal, from its address,
+ * may do op (COLL_OP_*) on the resource type (COLL_RES_*) named
+ * name[0..len). True when the authorizer is off or the principal is a
+ * super user. A refusal is counted and logged at debug.
+ */
+bool coll_authorized(coll_req_t *r, int op, int type, const char *name, size_t len);
+/* The same check, neither counted nor logged (probes: Metadata's authorized operations). */
+bool coll_authorized_quiet(coll_req_t *r, int op, int type, const char *name, size_t len);
+/* The operations of the bit set ops (1 << COLL_OP_*) allowed on the resource. */
+int32_t coll_authorized_ops(coll_req_t *r, int type, const char *name, size_t len, int32_t ops);
+static inline bool coll_authorized_k(coll_req_t *r, int op, int type, trib_kstr_t name)
+{
+    return coll_authorized(r, op, type, name.len > 0 ? name.ptr : "",
+                           name.len > 0 ? (size_t)name.len : 0);
+}
+static inline bool coll_authorized_cluster(coll_req_t *r, int op)
+{
+    return coll_authorized(r, op, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+                           sizeof(COLL_ACL_CLUSTER_NAME) - 1);
+}
+/* Whether op is allowed on some resource of type (InitProducerId's WRITE on any topic). */
+bool coll_authorized_any(coll_req_t *r, int op, int type);
 
 /*
  * The address a broker is given to r's client: for this node, the

@@ -59,6 +59,24 @@
  * members loses its offsets offsets.retention.minutes after its last
  * commit, and a forgotten offset means delivering the whole log again.
  *
+ * Clusters. On a cluster (env.peers) a partition is delivered by the
+ * collector that leads it: leadership is exclusive per epoch and moves when
+ * a collector dies, stops or is drained, and a task whose partition is no
+ * longer led here finishes its job and is dropped. The group's coordinator
+ * and the dead-letter partition's leader may be other collectors, so the
+ * committed offset a task starts from, its commits (standalone: the group
+ * has no members on a cluster) and its dead letters are calls to the
+ * cluster as a Kafka client (sinks/remote.h), made by the sink's workers as
+ * jobs of the task (cluster_job). A commit of X by any collector means it
+ * made every record from where it started (an offset somebody committed)
+ * up to X durable, so a committed offset never passes an undelivered
+ * record; moves only redeliver, and the plugins' keys absorb that.
+ *
+ * --sinks-only (env.remote): no broker at all; records come by Fetch from
+ * each partition's leader (task_fill_remote), offsets and dead letters go
+ * through the same client, called on the loop thread (it runs nothing
+ * else in that mode).
+ *
  * Partitions are discovered by a timer (every tick the topic list is
  * matched against each sink's names and /regex/ patterns), since the
  * cluster's partition hooks belong to the server; a task whose partition
@@ -74,13 +92,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include "cluster/cluster.h"
 #include "group/group.h"
 #include "kafka/gen/ConsumerProtocolAssignment.h"
 #include "kafka/gen/ConsumerProtocolSubscription.h"
+#include "sinks/remote.h"
 #include "sinks/sinks.h"
 #include "storage/storage.h"
 #include "tributary/arena.h"
@@ -89,6 +105,7 @@
 #include "tributary/log.h"
 #include "tributary/prom.h"
 #include "tributary/record.h"
+#include "tributary/regex.h"
 #include "tributary/sink.h"
 
 #define FACILITY "sink"
@@ -144,18 +161,12 @@ static bool is_regex(const char *p)
 /* Compiles "/re/" (without the slashes); NULL and msg on error. */
 static pcre2_code *compile_re(const char *p, char *msg, size_t msglen)
 {
-    int ec;
-    PCRE2_SIZE off;
-    size_t n = strlen(p);
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)(p + 1), n - 2, 0, &ec, &off, NULL);
+    char m[256];
+    size_t off;
+    pcre2_code *re = trib_regex_compile(p + 1, strlen(p) - 2, NULL, m, sizeof(m), &off);
     if (!re) {
-        PCRE2_UCHAR m[256];
-        pcre2_get_error_message(ec, m, sizeof(m));
-        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, (size_t)off,
-                 (const char *)m);
-        return NULL;
+        snprintf(msg, msglen, "bad topic pattern %s at offset %zu: %s", p, off, m);
     }
-    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     return re;
 }
 
@@ -283,6 +294,9 @@ int coll_sinks_check(trib_config_t *cfg, const coll_sink_conf_t *sinks, size_t n
 typedef struct sink sink_t;
 typedef struct task task_t;
 
+/* What a worker does for a task: the plugin's write, or a call to the cluster (clustered). */
+typedef enum job_kind { JOB_WRITE, JOB_OFFSET, JOB_COMMIT, JOB_DLQ } job_kind_t;
+
 struct trib_sink_ctx {
     sink_t *sink;
 };
@@ -334,6 +348,15 @@ struct task {
     bool delivered;        /* every range done: only the commit is left */
     uint64_t committed_ms; /* when the offset was last committed (refreshed hourly) */
     int64_t replay_to;     /* a replay waiting for the task to be idle; -1: none */
+    int64_t remote_hw;     /* --sinks-only: the high watermark of the last fetch (-1: none) */
+    /* clustered: a call to the cluster as the job, and its outcome */
+    job_kind_t kind;
+    bool loading;       /* the committed offset is not read yet */
+    int64_t job_offset; /* JOB_COMMIT: the offset; JOB_OFFSET: the answer */
+    bool job_batch;     /* JOB_COMMIT: the batch's commit (else a refresh) */
+    size_t job_bad;     /* JOB_DLQ: the record */
+    range_t job_range;  /* JOB_DLQ: the range it was rejected in */
+    int16_t job_code;   /* the Kafka error code of the call */
 };
 
 typedef struct counter {
@@ -390,6 +413,11 @@ struct sink {
     trib_sink_error_class_t err_class;
     char err_msg[sizeof(((trib_sink_result_t *)0)->msg)];
     int64_t err_wall_ms; /* when the sink last failed (0: never) */
+    /* clustered: the client the workers reach the cluster with (opened on first use) */
+    pthread_mutex_t rcmu;
+    coll_sremote_t *rc;
+    trib_log_ratelimit_t
+        rrl; /* the cluster calls' own (under rcmu, or the loop with --sinks-only) */
 };
 
 struct coll_sinks {
@@ -420,6 +448,12 @@ static int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* On a cluster: offsets and dead letters go through the cluster as a client (see cluster_job). */
+static bool clustered(const coll_sinks_t *h)
+{
+    return h->env.peers && !h->env.remote;
 }
 
 /* ---- host services ------------------------------------------------------------------------ */
@@ -502,9 +536,15 @@ static trib_kstr_t kstr(const char *s)
     return k;
 }
 
-/* The committed offset of the task's partition, or -1. */
+/* The committed offset of the task's partition, or -1; -2 when it cannot be known now. */
 static int64_t offsets_fetch(task_t *t)
 {
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        int64_t off = -1;
+        int16_t code = coll_sremote_committed(rm, t->sink->group, t->topic, t->partition, &off);
+        return code == TRIB_KAFKA_NONE ? (off >= 0 ? off : -1) : -2;
+    }
     coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return -1;
@@ -520,6 +560,10 @@ static int64_t offsets_fetch(task_t *t)
 /* A commit as the sink's member of its group. Returns a Kafka error code. */
 static int16_t offsets_commit(task_t *t, int64_t offset)
 {
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        return coll_sremote_commit(rm, t->sink->group, t->topic, t->partition, offset);
+    }
     coll_groups_t *g = t->sink->host->env.groups;
     if (!g) {
         return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
@@ -551,8 +595,8 @@ static int task_cmp(const void *a, const void *b)
 static int sink_membership(sink_t *s)
 {
     coll_groups_t *g = s->host->env.groups;
-    if (!g) {
-        return 0;
+    if (!g || clustered(s->host)) {
+        return 0; /* clustered: standalone commits, the group has no members */
     }
     size_t n = 0;
     for (task_t *t = s->tasks; t; t = t->next) {
@@ -635,7 +679,7 @@ out:
 static void sink_leave(sink_t *s)
 {
     coll_groups_t *g = s->host->env.groups;
-    if (g) {
+    if (g && !clustered(s->host)) {
         coll_group_internal_leave(g, s->group, s->member_id);
     }
 }
@@ -713,8 +757,27 @@ static bool partition_here(const coll_sinks_t *h, coll_partition_t *p)
     return h->env.writable(h->env.cluster, p);
 }
 
+/* --sinks-only: the topic of the last Metadata, or NULL. */
+static const coll_sremote_topic_t *remote_topic(coll_sremote_t *rm, const char *name)
+{
+    size_t n = 0;
+    const coll_sremote_topic_t *ts = coll_sremote_topics(rm, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ts[i].name, name) == 0) {
+            return &ts[i];
+        }
+    }
+    return NULL;
+}
+
+/* True while the task's partition exists (and, in a broker, this node leads it). */
+static bool task_here(task_t *t);
+
 static coll_log_t *task_log(task_t *t)
 {
+    if (t->sink->host->env.remote) {
+        return NULL;
+    }
     coll_cluster_t *cl = t->sink->host->env.cluster;
     coll_topic_t *tp = coll_cluster_topic(cl, t->topic, strlen(t->topic));
     coll_partition_t *p = tp ? coll_cluster_partition(tp, t->partition) : NULL;
@@ -722,14 +785,84 @@ static coll_log_t *task_log(task_t *t)
 }
 
 /*
+ * Takes the records of one chunk of the log (whole batches, as read or
+ * fetched) from read_offset on into the pending batch. True when it is full.
+ */
+static bool fill_chunk(task_t *t, const uint8_t *buf, size_t len, unsigned flags)
+{
+    sink_t *s = t->sink;
+    const coll_sink_conf_batch_t *bc = &s->conf->batch;
+    pbatch_t *b = &t->b;
+    trib_batch_iter_t it;
+    trib_batch_t bt;
+    bool full = false;
+    trib_batch_iter_init(&it, buf, len, flags);
+    while (!full && trib_batch_iter_next(&it, &bt) == 1) {
+        int64_t last = trib_batch_last_offset(&bt);
+        if (last < t->read_offset) {
+            continue;
+        }
+        if (trib_batch_is_control(&bt)) {
+            t->read_offset = last + 1;
+            if (b->n == 0) {
+                b->end_offset = t->read_offset;
+            }
+            continue;
+        }
+        trib_record_iter_t ri;
+        trib_record_t r;
+        trib_record_iter_init(&ri, &bt, &b->arena, MAX_DECOMPRESSED);
+        int irc;
+        while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
+            if (r.offset < t->read_offset) {
+                continue;
+            }
+            if (b->n >= bc->max_records || b->bytes >= bc->max_bytes) {
+                full = true;
+                break;
+            }
+            if (pbatch_push(b, &r) != 0) {
+                full = true;
+                break;
+            }
+            if (b->n == 1) {
+                b->started_ms = mono_ms();
+            }
+            t->read_offset = r.offset + 1;
+            b->end_offset = t->read_offset;
+        }
+        if (irc < 0) {
+            /* A batch we cannot decode: skip it, loudly (it passed the CRC on append). */
+            TRIB_LOG(
+                TRIB_LOG_ERROR, FACILITY,
+                "[sink:%s] %s-%d: cannot read the batch at offset %" PRId64 ": %s; skipping it",
+                s->conf->name, t->topic, (int)t->partition, bt.base_offset, trib_strerror(irc));
+            t->read_offset = last + 1;
+        } else if (!full) {
+            t->read_offset = last + 1;
+        }
+        trib_record_iter_fini(&ri);
+        if (!full && b->n > 0) {
+            b->end_offset = t->read_offset;
+        }
+    }
+    return full;
+}
+
+/*
  * Reads records from read_offset into the pending batch until it is full
  * or the high watermark is reached. Returns true when the batch is full.
  */
+static bool task_fill_remote(task_t *t);
+
 static bool task_fill(task_t *t)
 {
     sink_t *s = t->sink;
     const coll_sink_conf_batch_t *bc = &s->conf->batch;
     pbatch_t *b = &t->b;
+    if (s->host->env.remote) {
+        return task_fill_remote(t);
+    }
     coll_log_t *log = task_log(t);
     if (!log) {
         t->gone = true;
@@ -778,59 +911,7 @@ static bool task_fill(task_t *t)
             free(buf);
             break;
         }
-        trib_batch_iter_t it;
-        trib_batch_t bt;
-        bool full = false;
-        trib_batch_iter_init(&it, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
-        while (!full && trib_batch_iter_next(&it, &bt) == 1) {
-            int64_t last = trib_batch_last_offset(&bt);
-            if (last < t->read_offset) {
-                continue;
-            }
-            if (trib_batch_is_control(&bt)) {
-                t->read_offset = last + 1;
-                if (b->n == 0) {
-                    b->end_offset = t->read_offset;
-                }
-                continue;
-            }
-            trib_record_iter_t ri;
-            trib_record_t r;
-            trib_record_iter_init(&ri, &bt, &b->arena, MAX_DECOMPRESSED);
-            int irc;
-            while ((irc = trib_record_iter_next(&ri, &r)) == 1) {
-                if (r.offset < t->read_offset) {
-                    continue;
-                }
-                if (b->n >= bc->max_records || b->bytes >= bc->max_bytes) {
-                    full = true;
-                    break;
-                }
-                if (pbatch_push(b, &r) != 0) {
-                    full = true;
-                    break;
-                }
-                if (b->n == 1) {
-                    b->started_ms = mono_ms();
-                }
-                t->read_offset = r.offset + 1;
-                b->end_offset = t->read_offset;
-            }
-            if (irc < 0) {
-                /* A batch we cannot decode: skip it, loudly (it passed the CRC on append). */
-                TRIB_LOG(
-                    TRIB_LOG_ERROR, FACILITY,
-                    "[sink:%s] %s-%d: cannot read the batch at offset %" PRId64 ": %s; skipping it",
-                    s->conf->name, t->topic, (int)t->partition, bt.base_offset, trib_strerror(irc));
-                t->read_offset = last + 1;
-            } else if (!full) {
-                t->read_offset = last + 1;
-            }
-            trib_record_iter_fini(&ri);
-            if (!full && b->n > 0) {
-                b->end_offset = t->read_offset;
-            }
-        }
+        bool full = fill_chunk(t, buf, (size_t)got, TRIB_BATCH_SKIP_CRC);
         if (full) {
             break;
         }
@@ -838,7 +919,122 @@ static bool task_fill(task_t *t)
     return b->n >= bc->max_records || b->bytes >= bc->max_bytes;
 }
 
+/*
+ * task_fill() of --sinks-only: Fetch from the partition's leader instead of
+ * reading the local log, with the same retention and past-the-end rules.
+ * A failed fetch ends the fill (the next tick fetches again, from
+ * refreshed metadata).
+ */
+static bool task_fill_remote(task_t *t)
+{
+    sink_t *s = t->sink;
+    const coll_sink_conf_batch_t *bc = &s->conf->batch;
+    pbatch_t *b = &t->b;
+    coll_sremote_t *rm = s->host->env.remote;
+    for (int round = 0; round < 64 && b->n < bc->max_records && b->bytes < bc->max_bytes; round++) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        int64_t hw = -1, start = -1;
+        int16_t code =
+            coll_sremote_fetch(rm, t->topic, t->partition, t->read_offset, &buf, &len, &hw, &start);
+        if (code == TRIB_KAFKA_OFFSET_OUT_OF_RANGE && b->n == 0) {
+            int64_t earliest = -1;
+            if (coll_sremote_earliest(rm, t->topic, t->partition, &earliest) != TRIB_KAFKA_NONE ||
+                earliest < 0) {
+                break;
+            }
+            if (t->read_offset < earliest) {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                         "[sink:%s] %s-%d: offsets %" PRId64 "..%" PRId64
+                         " were deleted by retention before delivery",
+                         s->conf->name, t->topic, (int)t->partition, t->read_offset, earliest - 1);
+                counter_add(s, "records_lost_to_retention", (uint64_t)(earliest - t->read_offset));
+            } else {
+                TRIB_LOG(TRIB_LOG_WARN, FACILITY,
+                         "[sink:%s] %s-%d: offset %" PRId64
+                         " is past the log end; delivering from the log start %" PRId64,
+                         s->conf->name, t->topic, (int)t->partition, t->read_offset, earliest);
+            }
+            t->read_offset = earliest;
+            b->end_offset = earliest;
+            continue;
+        }
+        if (code != TRIB_KAFKA_NONE) {
+            free(buf);
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] %s-%d: fetching offset %" PRId64 " failed (Kafka error %d); "
+                        "retrying",
+                        s->conf->name, t->topic, (int)t->partition, t->read_offset, (int)code);
+            break;
+        }
+        t->remote_hw = hw;
+        if (!buf || len == 0) {
+            free(buf);
+            break;
+        }
+        if (pbatch_chunk(b, buf) != 0) {
+            free(buf);
+            break;
+        }
+        int64_t before = t->read_offset;
+        bool full = fill_chunk(t, buf, len, 0);
+        if (full || t->read_offset == before || t->read_offset >= hw) {
+            break;
+        }
+    }
+    return b->n >= bc->max_records || b->bytes >= bc->max_bytes;
+}
+
 /* ---- jobs ----------------------------------------------------------------------------------- */
+
+/* ---- clustered: offsets and dead letters through the cluster ------------------------------ */
+
+/*
+ * On a cluster the group's coordinator and the dead-letter topic's leader
+ * may be any broker, so the sinks reach them as a Kafka client (this
+ * broker's own address first, then whatever Metadata names). The calls
+ * block, so they run on the sink's workers as jobs (JOB_OFFSET, JOB_COMMIT,
+ * JOB_DLQ), one client per sink shared under rcmu; the task is busy
+ * meanwhile, as during a write.
+ */
+
+static int dlq_write(task_t *t, coll_sremote_t *rm, size_t i, const char *why);
+
+/* A worker runs a cluster call for t; the outcome is t->job_code (and t->job_offset). */
+static void cluster_job(sink_t *s, task_t *t)
+{
+    pthread_mutex_lock(&s->rcmu);
+    int16_t code = TRIB_KAFKA_NETWORK_EXCEPTION;
+    if (!s->rc) {
+        trib_error_t err;
+        trib_error_clear(&err);
+        if (coll_sremote_open(s->host->env.peers, 10000, &s->rc, &err) != 0) {
+            TRIB_LOG_RL(&s->rrl, TRIB_LOG_WARN, FACILITY, "[sink:%s] cannot reach the cluster: %s",
+                        s->conf->name, err.msg);
+        }
+    }
+    if (s->rc) {
+        switch (t->kind) {
+        case JOB_OFFSET:
+            code = coll_sremote_committed(s->rc, s->group, t->topic, t->partition, &t->job_offset);
+            break;
+        case JOB_COMMIT:
+            code = coll_sremote_commit(s->rc, s->group, t->topic, t->partition, t->job_offset);
+            break;
+        case JOB_DLQ:
+            code = dlq_write(t, s->rc, t->job_bad, t->res.msg[0] ? t->res.msg : "rejected") == 0
+                       ? TRIB_KAFKA_NONE
+                       : TRIB_KAFKA_LEADER_NOT_AVAILABLE;
+            break;
+        case JOB_WRITE:
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->rcmu);
+    t->job_code = code;
+}
+
+static void submit_kind(task_t *t, job_kind_t kind);
 
 static void *worker_main(void *arg)
 {
@@ -858,6 +1054,16 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
 
+        if (t->kind != JOB_WRITE) {
+            cluster_job(s, t);
+            pthread_mutex_lock(&s->mu);
+            t->qnext = s->done;
+            s->done = t;
+            pthread_mutex_unlock(&s->mu);
+            uv_async_send(&s->async);
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
         trib_sink_batch_t batch = {
             .topic = t->topic,
             .partition = t->partition,
@@ -900,6 +1106,7 @@ static void submit(task_t *t, range_t r)
     sink_t *s = t->sink;
     t->busy = true;
     t->job = r;
+
     pthread_mutex_lock(&s->mu);
     t->qnext = NULL;
     if (s->queue_tail) {
@@ -910,6 +1117,13 @@ static void submit(task_t *t, range_t r)
     s->queue_tail = t;
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->mu);
+}
+
+/* A cluster call as t's job (clustered); submit() itself queues plugin writes. */
+static void submit_kind(task_t *t, job_kind_t kind)
+{
+    t->kind = kind;
+    submit(t, t->job);
 }
 
 static int ranges_set(task_t *t, const range_t *rs, size_t n)
@@ -962,11 +1176,24 @@ static void schedule_retry(task_t *t, uint32_t min_attempt)
     counter_add(s, "batches_retried", 1);
 }
 
+static void commit_finish(task_t *t, int64_t off, int16_t code);
+
 static void commit_done(task_t *t)
 {
-    sink_t *s = t->sink;
     int64_t off = t->b.end_offset;
-    int16_t code = offsets_commit(t, off);
+    if (clustered(t->sink->host)) {
+        t->job_offset = off;
+        t->job_batch = true;
+        submit_kind(t, JOB_COMMIT); /* commit_finish() when it is back */
+        return;
+    }
+    commit_finish(t, off, offsets_commit(t, off));
+}
+
+/* The batch's commit is back: released, or committed again later. */
+static void commit_finish(task_t *t, int64_t off, int16_t code)
+{
+    sink_t *s = t->sink;
     if (code != TRIB_KAFKA_NONE) {
         TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
                     "[sink:%s] %s-%d: committing offset %" PRId64 " failed (Kafka error %d); "
@@ -1027,27 +1254,37 @@ static void batch_delivered(task_t *t)
 }
 
 /* Appends record i of the pending batch to the dead-letter topic. 0 or an error. */
-static int dlq_write(task_t *t, size_t i, const char *why)
+static int dlq_write(task_t *t, coll_sremote_t *rm, size_t i, const char *why)
 {
     sink_t *s = t->sink;
     coll_cluster_t *cl = s->host->env.cluster;
     const char *dl = s->conf->dead_letter_topic;
-    coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
-    if (!tp) {
-        coll_admin_result_t ar;
-        memset(&ar, 0, sizeof(ar));
-        coll_cluster_create_topic(cl, dl, strlen(dl), 1, -1, NULL, 0, false, &tp, &ar);
+    int32_t pi = 0;
+    coll_partition_t *p = NULL;
+    if (rm) {
+        /* Produced with acks=all (the topic is created by the Metadata that names it, where the
+         * cluster auto-creates topics): durable once answered. */
+        (void)coll_sremote_refresh(rm, false);
+        const coll_sremote_topic_t *rt = remote_topic(rm, dl);
+        pi = rt ? t->partition % rt->npartitions : 0;
+    } else {
+        coll_topic_t *tp = coll_cluster_topic(cl, dl, strlen(dl));
         if (!tp) {
-            TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
-                     "[sink:%s] cannot create the dead-letter topic %s: %s (error %d)",
-                     s->conf->name, dl, ar.msg, (int)ar.code);
+            coll_admin_result_t ar;
+            memset(&ar, 0, sizeof(ar));
+            coll_cluster_create_topic(cl, dl, strlen(dl), 1, -1, NULL, 0, false, &tp, &ar);
+            if (!tp) {
+                TRIB_LOG(TRIB_LOG_ERROR, FACILITY,
+                         "[sink:%s] cannot create the dead-letter topic %s: %s (error %d)",
+                         s->conf->name, dl, ar.msg, (int)ar.code);
+                return TRIB_ESTATE;
+            }
+        }
+        pi = t->partition % tp->npartitions;
+        p = coll_cluster_partition(tp, pi);
+        if (!partition_here(t->sink->host, p)) {
             return TRIB_ESTATE;
         }
-    }
-    int32_t pi = t->partition % tp->npartitions;
-    coll_partition_t *p = coll_cluster_partition(tp, pi);
-    if (!partition_here(t->sink->host, p)) {
-        return TRIB_ESTATE;
     }
     const trib_sink_record_t *r = &t->b.recs[i];
     /* Original headers, then ours. */
@@ -1087,9 +1324,22 @@ static int dlq_write(task_t *t, size_t i, const char *why)
     in.headers = hs;
     in.header_count = k;
     coll_append_info_t info;
-    int rc = s->host->env.append(p, &in, 1, &info);
-    if (rc == 0) {
-        t->dlq_offset = info.last_offset;
+    int rc;
+    if (rm) {
+        int64_t at = -1;
+        int16_t code = coll_sremote_produce(rm, dl, pi, &in, &at);
+        rc = code == TRIB_KAFKA_NONE ? 0 : TRIB_ESTATE;
+        if (rc != 0) {
+            TRIB_LOG_RL(&s->rrl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] dead-letter produce to %s-%d failed (Kafka error %d); retrying",
+                        s->conf->name, dl, (int)pi, (int)code);
+        }
+        info.last_offset = at;
+    } else {
+        rc = s->host->env.append(p, &in, 1, &info);
+    }
+    if (rc == 0 && !rm) {
+        t->dlq_offset = info.last_offset; /* durable once the local log says so */
         t->dlq_partition = pi;
     }
     free(hs);
@@ -1150,11 +1400,75 @@ bool coll_sinks_health(coll_sinks_t *h, trib_buf_t *b)
     return all_up;
 }
 
+/* Record bad of range r is in the dead-letter topic: the rest of r is written on. */
+static void dlq_done(task_t *t, range_t r, size_t bad)
+{
+    range_t parts[2];
+    size_t np = 0;
+    if (bad > r.a) {
+        parts[np++] = (range_t){r.a, bad};
+    }
+    if (bad + 1 < r.b) {
+        parts[np++] = (range_t){bad + 1, r.b};
+    }
+    if (ranges_set(t, parts, np) != 0) {
+        schedule_retry(t, 0);
+        return;
+    }
+    t->attempt = 0;
+    if (t->rhead == t->nranges) {
+        batch_delivered(t);
+    }
+}
+
 /* A job came back (loop thread). */
+static void dlq_done(task_t *t, range_t r, size_t bad);
+static void task_loaded(task_t *t, int64_t committed);
+
+static void cluster_job_done(task_t *t)
+{
+    sink_t *s = t->sink;
+    int16_t code = t->job_code;
+    switch (t->kind) {
+    case JOB_OFFSET:
+        if (code != TRIB_KAFKA_NONE) {
+            TRIB_LOG_RL(&s->rl, TRIB_LOG_WARN, FACILITY,
+                        "[sink:%s] %s-%d: reading the committed offset failed (Kafka error %d); "
+                        "retrying",
+                        s->conf->name, t->topic, (int)t->partition, (int)code);
+            t->retry_at_ms = mono_ms() + 500;
+            return;
+        }
+        task_loaded(t, t->job_offset >= 0 ? t->job_offset : -1);
+        return;
+    case JOB_COMMIT:
+        if (t->job_batch) {
+            commit_finish(t, t->job_offset, code);
+        } else if (code == TRIB_KAFKA_NONE) {
+            t->committed = t->job_offset;
+            t->committed_ms = mono_ms();
+        }
+        return;
+    case JOB_DLQ:
+        if (code != TRIB_KAFKA_NONE) {
+            schedule_retry(t, 0); /* the range is written again, rejected again, sent again */
+            return;
+        }
+        dlq_done(t, t->job_range, t->job_bad);
+        return;
+    case JOB_WRITE:
+        return;
+    }
+}
+
 static void job_done(task_t *t)
 {
     sink_t *s = t->sink;
     t->busy = false;
+    if (t->kind != JOB_WRITE) {
+        cluster_job_done(t);
+        return;
+    }
     range_t r = t->job;
     switch (t->status) {
     case TRIB_SINK_OK:
@@ -1199,22 +1513,19 @@ static void job_done(task_t *t)
                 schedule_retry(t, 30);
                 break;
             }
-            if (dlq_write(t, bad, t->res.msg[0] ? t->res.msg : "rejected") != 0) {
+            if (clustered(s->host)) {
+                t->job_bad = bad;
+                t->job_range = r;
+                submit_kind(t, JOB_DLQ); /* dlq_done() when it is back */
+                return;
+            }
+            if (dlq_write(t, s->host->env.remote, bad, t->res.msg[0] ? t->res.msg : "rejected") !=
+                0) {
                 schedule_retry(t, 0);
                 break;
             }
-            range_t parts[2];
-            size_t np = 0;
-            if (bad > r.a) {
-                parts[np++] = (range_t){r.a, bad};
-            }
-            if (bad + 1 < r.b) {
-                parts[np++] = (range_t){bad + 1, r.b};
-            }
-            if (ranges_set(t, parts, np) != 0) {
-                schedule_retry(t, 0);
-                break;
-            }
+            dlq_done(t, r, bad);
+            break;
         } else {
             range_t parts[2] = {{r.a, r.a + n / 2}, {r.a + n / 2, r.b}};
             if (ranges_set(t, parts, 2) != 0) {
@@ -1290,6 +1601,12 @@ static void task_drive(task_t *t)
     if (now < t->retry_at_ms) {
         return;
     }
+    if (t->loading) {
+        if (task_log(t)) {
+            submit_kind(t, JOB_OFFSET); /* the last read failed: again */
+        }
+        return;
+    }
     if (!t->opened) {
         trib_error_t err;
         trib_error_clear(&err);
@@ -1303,6 +1620,7 @@ static void task_drive(task_t *t)
         t->attempt = 0;
     }
     if (t->rhead < t->nranges) {
+        t->kind = JOB_WRITE;
         submit(t, t->ranges[t->rhead]);
         return;
     }
@@ -1316,6 +1634,12 @@ static void task_drive(task_t *t)
         /* An idle partition: commit the same offset again, so that offset retention
          * (offsets.retention.minutes, counted from the last commit of a group without
          * members) never forgets where the sink is. */
+        if (clustered(s->host)) {
+            t->job_offset = t->committed;
+            t->job_batch = false;
+            submit_kind(t, JOB_COMMIT);
+            return;
+        }
         if (offsets_commit(t, t->committed) == TRIB_KAFKA_NONE) {
             t->committed_ms = now;
         }
@@ -1324,6 +1648,12 @@ static void task_drive(task_t *t)
         if (t->b.end_offset > t->committed && t->b.end_offset == t->read_offset &&
             t->b.end_offset > 0 && t->committed >= 0) {
             /* Only control records or retention gaps: move the commit along. */
+            if (clustered(s->host)) {
+                t->job_offset = t->b.end_offset;
+                t->job_batch = false;
+                submit_kind(t, JOB_COMMIT);
+                return;
+            }
             if (offsets_commit(t, t->b.end_offset) == TRIB_KAFKA_NONE) {
                 t->committed = t->b.end_offset;
                 t->committed_ms = now;
@@ -1346,34 +1676,49 @@ static void task_drive(task_t *t)
     t->ranges[0] = (range_t){0, t->b.n};
     t->nranges = 1;
     t->rhead = 0;
+    t->kind = JOB_WRITE;
     submit(t, t->ranges[0]);
 }
 
 /* ---- discovery --------------------------------------------------------------------------- */
 
-static bool sink_wants(const sink_t *s, const coll_topic_t *tp)
+static bool sink_wants_name(const sink_t *s, const char *name, size_t name_len, bool internal)
 {
-    if (tp->internal) {
+    if (internal) {
         return false;
     }
-    if (s->conf->dead_letter_topic && strcmp(tp->name, s->conf->dead_letter_topic) == 0) {
+    if (s->conf->dead_letter_topic && strcmp(name, s->conf->dead_letter_topic) == 0) {
         return false;
     }
     for (size_t i = 0; i < s->conf->topics.count; i++) {
         const char *p = s->conf->topics.items[i];
         if (s->res[i]) {
             pcre2_match_data *md = pcre2_match_data_create_from_pattern(s->res[i], NULL);
-            int rc = md ? pcre2_match(s->res[i], (PCRE2_SPTR)tp->name, tp->name_len, 0, 0, md, NULL)
-                        : -1;
+            int rc = md ? pcre2_match(s->res[i], (PCRE2_SPTR)name, name_len, 0, 0, md, NULL) : -1;
             pcre2_match_data_free(md);
             if (rc >= 0) {
                 return true;
             }
-        } else if (strcmp(p, tp->name) == 0) {
+        } else if (strcmp(p, name) == 0) {
             return true;
         }
     }
     return false;
+}
+
+static bool sink_wants(const sink_t *s, const coll_topic_t *tp)
+{
+    return sink_wants_name(s, tp->name, tp->name_len, tp->internal);
+}
+
+static bool task_here(task_t *t)
+{
+    coll_sremote_t *rm = t->sink->host->env.remote;
+    if (rm) {
+        const coll_sremote_topic_t *rt = remote_topic(rm, t->topic);
+        return rt && t->partition < rt->npartitions;
+    }
+    return task_log(t) != NULL;
 }
 
 static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
@@ -1387,14 +1732,14 @@ static task_t *task_find(sink_t *s, const char *topic, int32_t partition)
 }
 
 /* Returns false when the task could not be made (the next scan tries again). */
-static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
+static bool task_new(sink_t *s, const char *topic, coll_topic_t *tp, int32_t partition)
 {
-    coll_partition_t *p = coll_cluster_partition(tp, partition);
-    if (!partition_here(s->host, p)) {
+    coll_partition_t *p = tp ? coll_cluster_partition(tp, partition) : NULL;
+    if (tp && !partition_here(s->host, p)) {
         return false;
     }
     task_t *t = calloc(1, sizeof(*t));
-    if (!t || !(t->topic = strdup(tp->name))) {
+    if (!t || !(t->topic = strdup(topic))) {
         free(t);
         return false;
     }
@@ -1402,9 +1747,35 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     t->partition = partition;
     t->dlq_offset = -1;
     t->replay_to = -1;
+    t->remote_hw = -1;
     trib_arena_init(&t->b.arena);
+    if (clustered(s->host)) {
+        /* The committed offset comes from the coordinator, on a worker (task_loaded()). */
+        t->loading = true;
+        t->committed = -1;
+        t->read_offset = -1;
+        t->b.end_offset = -1;
+        t->next = s->tasks;
+        s->tasks = t;
+        submit_kind(t, JOB_OFFSET);
+        return true;
+    }
     int64_t committed = offsets_fetch(t);
-    int64_t start = coll_log_start_offset(p->log);
+    int64_t start = -1;
+    if (committed == -2) {
+        /* The coordinator cannot say now: starting anywhere else could skip or repeat. */
+        free(t->topic);
+        free(t);
+        return false;
+    }
+    if (p) {
+        start = coll_log_start_offset(p->log);
+    } else if (committed < 0 && coll_sremote_earliest(s->host->env.remote, topic, partition,
+                                                      &start) != TRIB_KAFKA_NONE) {
+        free(t->topic);
+        free(t);
+        return false;
+    }
     t->committed = committed;
     t->committed_ms = mono_ms();
     t->read_offset = committed >= 0 ? committed : start;
@@ -1418,8 +1789,79 @@ static bool task_new(sink_t *s, coll_topic_t *tp, int32_t partition)
     return true;
 }
 
+/* Clustered: the committed offset of a new task is known (-1: none); it starts there. */
+static void task_loaded(task_t *t, int64_t committed)
+{
+    sink_t *s = t->sink;
+    coll_log_t *log = task_log(t);
+    if (!log) {
+        t->gone = true; /* no longer led here: dropped by the next scan */
+        return;
+    }
+    t->loading = false;
+    t->committed = committed;
+    t->committed_ms = mono_ms();
+    t->read_offset = committed >= 0 ? committed : coll_log_start_offset(log);
+    t->b.end_offset = t->read_offset;
+    TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: delivering from offset %" PRId64 "%s",
+             s->conf->name, t->topic, (int)t->partition, t->read_offset,
+             committed >= 0 ? " (committed)" : " (log start)");
+}
+
+/* Drops idle tasks whose partition is gone; tells the coordinator when the tasks changed. */
+static void prune_tasks(sink_t *s)
+{
+    task_t **pp = &s->tasks;
+    while (*pp) {
+        task_t *t = *pp;
+        if (!t->busy && !t->dlq_waiting && !task_here(t)) {
+            TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: partition gone", s->conf->name,
+                     t->topic, (int)t->partition);
+            *pp = t->next;
+            task_free(t);
+            s->members_dirty = true;
+            continue;
+        }
+        pp = &t->next;
+    }
+    if (s->members_dirty && sink_membership(s) == 0) {
+        s->members_dirty = false;
+    }
+}
+
+/* discover() of --sinks-only: the topics of the remote cluster's Metadata. */
+static void discover_remote(coll_sinks_t *h)
+{
+    coll_sremote_t *rm = h->env.remote;
+    if (coll_sremote_refresh(rm, false) != 0) {
+        return; /* logged by the client; the tasks keep what they have */
+    }
+    size_t n = 0;
+    const coll_sremote_topic_t *ts = coll_sremote_topics(rm, &n);
+    for (sink_t *s = h->sinks; s; s = s->next) {
+        if (s->stopping) {
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!sink_wants_name(s, ts[i].name, strlen(ts[i].name), ts[i].internal)) {
+                continue;
+            }
+            for (int32_t p = 0; p < ts[i].npartitions; p++) {
+                if (!task_find(s, ts[i].name, p)) {
+                    (void)task_new(s, ts[i].name, NULL, p);
+                }
+            }
+        }
+        prune_tasks(s);
+    }
+}
+
 static void discover(coll_sinks_t *h)
 {
+    if (h->env.remote) {
+        discover_remote(h);
+        return;
+    }
     coll_cluster_t *cl = h->env.cluster;
     size_t n = coll_cluster_topic_count(cl);
     size_t np = coll_cluster_partition_count(cl);
@@ -1444,28 +1886,13 @@ static void discover(coll_sinks_t *h)
                 continue;
             }
             for (int32_t p = 0; p < topics[i]->npartitions; p++) {
-                if (!task_find(s, topics[i]->name, p) && !task_new(s, topics[i], p)) {
+                if (!task_find(s, topics[i]->name, p) &&
+                    !task_new(s, topics[i]->name, topics[i], p)) {
                     h->seen_topics = (size_t)-1; /* rescan next time */
                 }
             }
         }
-        /* Drop idle tasks whose partition is gone. */
-        task_t **pp = &s->tasks;
-        while (*pp) {
-            task_t *t = *pp;
-            if (!t->busy && !t->dlq_waiting && !task_log(t)) {
-                TRIB_LOG(TRIB_LOG_INFO, FACILITY, "[sink:%s] %s-%d: partition gone", s->conf->name,
-                         t->topic, (int)t->partition);
-                *pp = t->next;
-                task_free(t);
-                s->members_dirty = true;
-                continue;
-            }
-            pp = &t->next;
-        }
-        if (s->members_dirty && sink_membership(s) == 0) {
-            s->members_dirty = false;
-        }
+        prune_tasks(s);
     }
     free(topics);
 }
@@ -1547,6 +1974,8 @@ static void sink_free(sink_t *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->cmu);
+    coll_sremote_close(s->rc);
+    pthread_mutex_destroy(&s->rcmu);
     free(s);
 }
 
@@ -1578,11 +2007,13 @@ static int sink_start(coll_sinks_t *h, const coll_sink_conf_t *c, cfgref_t *ref,
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cond, NULL);
     pthread_mutex_init(&s->cmu, NULL);
+    pthread_mutex_init(&s->rcmu, NULL);
     trib_log_ratelimit_t rl = TRIB_LOG_RATELIMIT_INIT(10000, 5);
     s->rl = rl;
+    s->rrl = rl;
     snprintf(s->group, sizeof(s->group), "sink.%s", c->name);
     snprintf(s->member_id, sizeof(s->member_id), "sink-%s-%" PRId32, c->name,
-             coll_cluster_node_id(h->env.cluster));
+             h->env.cluster ? coll_cluster_node_id(h->env.cluster) : -1);
     int rc = trib_sink_plugin_load(c->type, NULL, &s->plugin, err);
     if (rc != 0) {
         goto fail;
@@ -2139,6 +2570,11 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
     if (h->stopping) {
         return http_text(body, 503, "the collector is stopping\n");
     }
+    if (h->env.remote || clustered(h)) {
+        return http_text(body, 501,
+                         "not implemented with --sinks-only: move the group's offsets with the "
+                         "cluster's own tools while the sink is stopped\n");
+    }
     if (!loopback) {
         return http_text(body, 403,
                          "forbidden: sinks are replayed from the collector's host only "
@@ -2194,24 +2630,6 @@ int coll_sinks_http(coll_sinks_t *h, const char *method, const char *target, boo
 }
 
 /* ---- metrics ------------------------------------------------------------------------------- */
-
-/* Appends s escaped for a label value (\\, \", \n) to out[len]. */
-static void label_escape(char *out, size_t len, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 3 < len; s++) {
-        if (*s == '\\' || *s == '"') {
-            out[n++] = '\\';
-            out[n++] = *s;
-        } else if (*s == '\n') {
-            out[n++] = '\\';
-            out[n++] = 'n';
-        } else {
-            out[n++] = *s;
-        }
-    }
-    out[n] = '\0';
-}
 
 static uint64_t counter_value(sink_t *s, const char *name)
 {
@@ -2282,7 +2700,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                 }
             }
             pthread_mutex_unlock(&s->cmu);
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\"", esc);
             trib_prom_sample_u64(b, host_counters[k].metric, label, v);
         }
@@ -2290,14 +2708,14 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_up", "gauge",
                      "1 while the sink delivers, 0 from a failed write until one succeeds");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_up", label, s->down ? 0 : 1);
     }
     trib_prom_header(b, "tributary_sink_last_error_timestamp_seconds", "gauge",
                      "when the sink's last failed write ended (0: none since start)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         snprintf(label, sizeof(label), "sink=\"%s\"", esc);
         trib_prom_sample_u64(b, "tributary_sink_last_error_timestamp_seconds", label,
                              (uint64_t)(s->err_wall_ms / 1000));
@@ -2307,7 +2725,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
                      "(transient, schema, auth, database)");
     for (sink_t *s = h->sinks; s; s = s->next) {
         if (s->down) {
-            label_escape(esc, sizeof(esc), s->conf->name);
+            trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
             snprintf(label, sizeof(label), "sink=\"%s\",class=\"%s\"", esc,
                      trib_sink_error_class_name(s->err_class));
             trib_prom_sample_u64(b, "tributary_sink_error_info", label, 1);
@@ -2316,15 +2734,15 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_lag_records", "gauge",
                      "records in the partition after the sink's committed offset");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         for (task_t *t = s->tasks; t; t = t->next) {
             coll_log_t *log = task_log(t);
-            if (!log) {
+            if (!log && (!h->env.remote || t->remote_hw < 0 || t->committed < 0)) {
                 continue;
             }
-            int64_t end = coll_log_end_offset(log);
+            int64_t end = log ? coll_log_end_offset(log) : t->remote_hw;
             int64_t from = t->committed >= 0 ? t->committed : coll_log_start_offset(log);
-            label_escape(tesc, sizeof(tesc), t->topic);
+            trib_prom_label_escape_str(tesc, sizeof(tesc), t->topic);
             snprintf(label, sizeof(label), "sink=\"%s\",topic=\"%s\",partition=\"%d\"", esc, tesc,
                      (int)t->partition);
             trib_prom_sample_u64(b, "tributary_sink_lag_records", label,
@@ -2335,7 +2753,7 @@ void coll_sinks_render_metrics(coll_sinks_t *h, trib_buf_t *b)
     trib_prom_header(b, "tributary_sink_plugin_total", "counter",
                      "counters kept by the sink plugins (host services counter_add)");
     for (sink_t *s = h->sinks; s; s = s->next) {
-        label_escape(esc, sizeof(esc), s->conf->name);
+        trib_prom_label_escape_str(esc, sizeof(esc), s->conf->name);
         pthread_mutex_lock(&s->cmu);
         for (size_t i = 0; i < s->ncounters; i++) {
             const counter_t *c = &s->counters[i];

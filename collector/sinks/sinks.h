@@ -19,12 +19,19 @@
  * ordinary group offsets in __consumer_offsets, so members, assignments
  * and lag show in any Kafka tool. Nobody else can join the group or commit
  * its offsets while the sink runs; `tributary sinks replay` (the HTTP
- * endpoint below) moves them. For each partition of a matching topic (this node leads them all)
+ * endpoint below) moves them. For each partition of a matching topic that this node leads
  * a task reads the local log from the committed offset, batches records
  * (max_records, max_bytes, linger), hands batches to the plugin on a worker
  * thread, and commits the offset after the last record only once the
  * plugin reported the batch durable (write, then flush when the plugin has
  * one). See host.c for the task state machine.
+ *
+ * On a cluster (env.peers) every collector runs the sinks; a partition is
+ * delivered by its leader, and the group has no members: offsets are read
+ * and committed (standalone) at the group's coordinator and dead letters
+ * produced to their leader, as a Kafka client (sinks/remote.h) on the
+ * sink's workers. With --sinks-only (env.remote) the same host reads by
+ * Fetch from a cluster it is not part of.
  */
 #ifndef COLLECTOR_SINKS_SINKS_H
 #define COLLECTOR_SINKS_SINKS_H
@@ -84,7 +91,9 @@ struct trib_record_in;
  * members of, and the partition's one append path (server/partition.h)
  * for the dead-letter topics: writable() says whether this node may read
  * and write a partition now (it leads it), append() writes records as
- * its leader (coll_prt_writable(), coll_prt_append_records()).
+ * its leader (coll_prt_led_here(), coll_prt_append_records()). The sinks
+ * keep their partitions while the ZooKeeper session is away (their tasks
+ * would be dropped and made again otherwise).
  */
 typedef struct coll_sinks_env {
     struct coll_cluster *cluster;
@@ -92,6 +101,21 @@ typedef struct coll_sinks_env {
     bool (*writable)(const struct coll_cluster *cl, const struct coll_partition *p);
     int (*append)(struct coll_partition *p, const struct trib_record_in *recs, size_t n,
                   struct coll_append_info *info);
+    /*
+     * --sinks-only: the cluster the sinks read from and commit to when they
+     * run outside any broker (sinks/remote.h); cluster, groups, writable and
+     * append are then NULL. Every partition of a matching topic is
+     * delivered by this process.
+     */
+    struct coll_sremote *remote;
+    /*
+     * On a cluster (the zookeeper backend): this broker's own Kafka address,
+     * HOST:PORT, through which the sinks reach the cluster as a client for
+     * what may live on another broker: their group's offsets (at its
+     * coordinator, wherever it is) and their dead-letter topic (at its
+     * partition's leader). NULL on a single node.
+     */
+    const char *peers;
 } coll_sinks_env_t;
 
 /*

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "storage/storage_int.h"
+#include "tributary/kafka.h"
 
 /* ---- files ------------------------------------------------------------------ */
 
@@ -320,69 +321,12 @@ out:
 
 /* ---- partition.metadata --------------------------------------------------------- */
 
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-void coll_uuid_to_base64(const uint8_t id[16], char out[23])
-{
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)id[i] << 16;
-        size_t n = 16 - i < 3 ? 16 - i : 3;
-        if (n > 1) {
-            v |= (uint32_t)id[i + 1] << 8;
-        }
-        if (n > 2) {
-            v |= id[i + 2];
-        }
-        out[o++] = b64url[(v >> 18) & 63];
-        out[o++] = b64url[(v >> 12) & 63];
-        if (n > 1) {
-            out[o++] = b64url[(v >> 6) & 63];
-        }
-        if (n > 2) {
-            out[o++] = b64url[v & 63];
-        }
-    }
-    out[o] = '\0';
-}
-
-static int b64val(char c)
-{
-    const char *p = c ? strchr(b64url, c) : NULL;
-    return p ? (int)(p - b64url) : -1;
-}
-
-int coll_uuid_from_base64(const char *s, size_t n, uint8_t id[16])
-{
-    if (n != 22) {
-        return TRIB_EMALFORMED;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0) {
-            return TRIB_EMALFORMED;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o < 16) {
-                id[o++] = (uint8_t)(acc >> bits);
-            }
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* 22 characters carry 132 bits: the last 4 must be zero. */
-    return (o == 16 && acc == 0) ? 0 : TRIB_EMALFORMED;
-}
-
 int coll_metadata_format(const uint8_t topic_id[16], char **out, size_t *len)
 {
     char b64[23];
-    coll_uuid_to_base64(topic_id, b64);
+    trib_uuid_t id;
+    memcpy(id.b, topic_id, sizeof(id.b));
+    trib_uuid_format(&id, b64);
     char *buf = malloc(64);
     if (!buf) {
         return -ENOMEM;
@@ -410,11 +354,13 @@ int coll_metadata_read(const char *path, uint8_t topic_id[16], trib_error_t *err
         goto out;
     }
     line = next_line(&cur, end);
+    trib_uuid_t id;
     if (!line || strncmp(line, "topic_id: ", 10) != 0 ||
-        coll_uuid_from_base64(line + 10, strlen(line + 10), topic_id) != 0) {
+        trib_uuid_parse(line + 10, strlen(line + 10), &id) != 0) {
         rc = trib_error_setpos(err, TRIB_EMALFORMED, path, 2, 0, "expected 'topic_id: <uuid>'");
         goto out;
     }
+    memcpy(topic_id, id.b, sizeof(id.b));
 out:
     free(buf);
     return rc;

@@ -86,9 +86,6 @@ int coll_ckpt_format(const coll_ckpt_t *c, char **out, size_t *len);
 /* partition.metadata */
 int coll_metadata_format(const uint8_t topic_id[16], char **out, size_t *len);
 int coll_metadata_read(const char *path, uint8_t topic_id[16], trib_error_t *err);
-/* Kafka's Uuid text form: URL-safe base64 without padding (22 characters). */
-void coll_uuid_to_base64(const uint8_t id[16], char out[23]);
-int coll_uuid_from_base64(const char *s, size_t n, uint8_t id[16]);
 
 /* ---- epoch.c --------------------------------------------------------------- */
 

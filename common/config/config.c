@@ -140,7 +140,7 @@ int trib_config_check_address(const char *s, const char **why)
 {
     char host[256];
     uint16_t port;
-    return cfg_parse_address(s, host, sizeof(host), &port, why);
+    return trib_config_parse_address(s, host, sizeof(host), &port, why);
 }
 
 void trib_config_add_error(trib_config_t *c, int line, int col, const char *fmt, ...)
@@ -641,7 +641,7 @@ static void convert_scalar(apply_t *ap, const trib_config_option_t *opt, const c
     case TRIB_CONFIG_ADDRESS: {
         char host[256];
         trib_config_addr_t v;
-        if (cfg_parse_address(text, host, sizeof(host), &v.port, &why) != 0) {
+        if (trib_config_parse_address(text, host, sizeof(host), &v.port, &why) != 0) {
             value_error(ap, fd, line, col, "invalid address %s for '%s': %s",
                         shown(opt, text, q, sizeof(q)), ap->path, why);
             return;

@@ -89,12 +89,6 @@ int cfg_duration(const char *s, int64_t *ms, const char **why);
 int cfg_size(const char *s, uint64_t *bytes, const char **why);
 
 /*
- * "host:port" checks. On error, *why names the problem ("missing ':port'").
- * host/hostlen receive the host without brackets.
- */
-int cfg_parse_address(const char *s, char *host, size_t hostlen, uint16_t *port, const char **why);
-
-/*
  * ${VAR} and ${VAR:-default} substitution of s[0..len). Returns the result
  * (arena-allocated, or s itself when there is nothing to substitute) and
  * its length; NULL on error, with *why set to a message (the name of the

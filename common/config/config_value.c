@@ -410,7 +410,8 @@ static bool host_char(char ch)
     return isalnum((unsigned char)ch) || ch == '-' || ch == '.' || ch == '_';
 }
 
-int cfg_parse_address(const char *s, char *host, size_t hostlen, uint16_t *port, const char **why)
+int trib_config_parse_address(const char *s, char *host, size_t hostlen, uint16_t *port,
+                              const char **why)
 {
     const char *colon;
     const char *h = s;

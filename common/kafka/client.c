@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "tributary/config.h"
 #include "tributary/kafka_error.h"
 #include "tributary/kclient.h"
 
@@ -213,55 +214,6 @@ static void conn_close(kconn_t *k)
 
 /* ---- helpers ------------------------------------------------------------- */
 
-int trib_parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int *port)
-{
-    const char *colon = NULL;
-    const char *hs = s;
-    size_t hl;
-    if (len > 0 && s[0] == '[') {
-        const char *end = memchr(s, ']', len);
-        if (!end || (size_t)(end - s) + 1 >= len || end[1] != ':') {
-            return -EINVAL;
-        }
-        hs = s + 1;
-        hl = (size_t)(end - hs);
-        colon = end + 1;
-    } else {
-        for (size_t i = len; i > 0; i--) {
-            if (s[i - 1] == ':') {
-                colon = s + i - 1;
-                break;
-            }
-        }
-        if (!colon) {
-            return -EINVAL;
-        }
-        hl = (size_t)(colon - s);
-    }
-    if (hl == 0 || hl >= hostlen) {
-        return -EINVAL;
-    }
-    const char *ps = colon + 1;
-    size_t pl = len - (size_t)(ps - s);
-    if (pl == 0 || pl > 5) {
-        return -EINVAL;
-    }
-    int v = 0;
-    for (size_t i = 0; i < pl; i++) {
-        if (ps[i] < '0' || ps[i] > '9') {
-            return -EINVAL;
-        }
-        v = v * 10 + (ps[i] - '0');
-    }
-    if (v < 1 || v > 65535) {
-        return -EINVAL;
-    }
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    *port = v;
-    return 0;
-}
-
 int32_t trib_kafka_murmur2(const void *data, size_t len)
 {
     const uint8_t *d = data;
@@ -307,41 +259,6 @@ int32_t trib_kafka_partition_for_key(const void *key, size_t len, int32_t partit
     }
     uint32_t h = (uint32_t)trib_kafka_murmur2(key, len) & 0x7fffffffu;
     return (int32_t)(h % (uint32_t)partitions);
-}
-
-void trib_uuid_base64(const trib_uuid_t *id, char out[23])
-{
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)id->b[i] << 16;
-        size_t n = 16 - i < 3 ? 16 - i : 3;
-        if (n > 1) {
-            v |= (uint32_t)id->b[i + 1] << 8;
-        }
-        if (n > 2) {
-            v |= id->b[i + 2];
-        }
-        out[o++] = tab[(v >> 18) & 63];
-        out[o++] = tab[(v >> 12) & 63];
-        if (n > 1) {
-            out[o++] = tab[(v >> 6) & 63];
-        }
-        if (n > 2) {
-            out[o++] = tab[v & 63];
-        }
-    }
-    out[o] = '\0';
-}
-
-bool trib_uuid_is_zero(const trib_uuid_t *id)
-{
-    for (size_t i = 0; i < 16; i++) {
-        if (id->b[i]) {
-            return false;
-        }
-    }
-    return true;
 }
 
 static char *xstrdup(const char *s)
@@ -851,13 +768,23 @@ int trib_kclient_open(trib_kclient_t **out, const trib_kclient_opts_t *o, trib_e
     while (*p) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char host[256];
-        int port;
-        if (trib_parse_hostport(p, len, host, sizeof host, &port) < 0) {
+        /* One entry of the list, as the ADDRESS type reads it; a client needs a host and a port. */
+        char addr[300], host[256];
+        uint16_t port16 = 0;
+        const char *why;
+        bool ok = len < sizeof addr;
+        if (ok) {
+            memcpy(addr, p, len);
+            addr[len] = '\0';
+            ok = trib_config_parse_address(addr, host, sizeof host, &port16, &why) == 0 &&
+                 host[0] && port16 > 0;
+        }
+        if (!ok) {
             trib_kclient_close(c);
             return trib_error_set(err, -EINVAL, "bad bootstrap address '%.*s' (want HOST:PORT)",
                                   (int)len, p);
         }
+        int port = port16;
         if (!c->nconns) {
             if (!conn_add(c, -1, host, port)) {
                 trib_kclient_close(c);

@@ -23,12 +23,14 @@ TRIB_BUILD_PACKAGES=(
 # The cluster tests run Debian's ZooKeeper 3.8 from its jars (the zookeeper
 # package, with a JRE; never its system service) in temp dirs; the network
 # fault tests (run as root) put each node in a network namespace (iproute2)
-# and cut links with nftables.
+# and cut links with nftables. The web console's browser tests drive
+# Debian's headless chromium through chromium-driver with python3-selenium.
 TRIB_TEST_PACKAGES=(
     libcmocka-dev clang-format python3 python3-kafka python3-snappy python3-lz4 python3-zstandard
     kcat python3-confluent-kafka
     postgresql clickhouse-server clickhouse-client
     bsdutils openssl time zookeeper iproute2 nftables
+    chromium chromium-driver python3-selenium
 )
 
 # Needed by scripts/package and the packaging tests (tests/packaging):

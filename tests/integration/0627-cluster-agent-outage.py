@@ -13,8 +13,9 @@ checked first); its requests and connections time out after 2 s and 3 s
 file appended to all along and takes syslog over TCP (RFC 6587 octet
 counting; these go through the disk buffer).
 
-All three collectors are stopped (SIGTERM) for 20 s, several times those
-timeouts, while lines and messages keep coming. Meanwhile, as documented:
+All three collectors are stopped (SIGTERM) for 20 s (--outage SECONDS;
+the chaos label runs 60 s), several times those timeouts, while lines
+and messages keep coming. Meanwhile, as documented:
 /health answers 503 "degraded", the file's checkpoint stays where it
 was (it moves only past acknowledged lines) and below the file's size,
 and every syslog message the agent accepted is in its disk buffer. Then
@@ -27,6 +28,7 @@ survives a restart) duplicates are counted and reported, and expected to
 be 0.
 Every wait is bounded; every process stops however the test ends.
 """
+import argparse
 import importlib
 import os
 import shutil
@@ -124,6 +126,10 @@ def health(mport):
 
 
 def main():
+    global OUTAGE_S
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--outage", type=float, default=OUTAGE_S)
+    OUTAGE_S = ap.parse_args().outage
     from confluent_kafka.admin import NewTopic
     if shutil.which("kcat") is None:
         raise Skip("kcat is not installed (scripts/test installs it)")

@@ -206,7 +206,7 @@ def check_topic(c, m):
         raise TestFailure("/api/v1/topics has a nameless row")
 
 
-def check_group(c):
+def check_group(c, m):
     g = get_json(c, "/api/v1/groups/" + GROUP)
     state, rows = cli_group(c)
     if ("state %s," % g["state"]) not in state:
@@ -215,6 +215,9 @@ def check_group(c):
             for o in g["offsets"]}
     expect("group offsets/ends/lags", mine, rows)
     expect("total lag", g["total_lag"], sum(r[2] for r in rows.values()))
+    on_metrics = {(t, p): int(m['tributary_group_lag_records{group="%s",topic="%s",partition="%d"}'
+                                % (GROUP, t, p)]) for (t, p) in rows}
+    expect("tributary_group_lag_records", on_metrics, {k: r[2] for k, r in rows.items()})
     if not g["total_lag"] > 0:
         raise TestFailure("the group should lag: %r" % g)
     listed = {x["group"]: x for x in get_json(c, "/api/v1/groups")}
@@ -223,7 +226,7 @@ def check_group(c):
         if name not in out:
             raise TestFailure("console lists group %s, groups list does not: %s" % (name, out))
     expect("groups list lag", listed[GROUP]["total_lag"], g["total_lag"])
-    log("group view matches groups describe: %s" % sorted(mine.items()))
+    log("group view matches groups describe and /metrics: %s" % sorted(mine.items()))
 
 
 def check_sinks(c, m):
@@ -353,7 +356,7 @@ def main(c):
     m = metrics(c)
     check_overview(c, m)
     check_topic(c, m)
-    check_group(c)
+    check_group(c, m)
     check_sinks(c, m)
     check_producers(c, produced)
     m2 = metrics(c)

@@ -130,5 +130,10 @@ int cli_topics(int argc, char **argv);
 int cli_produce(int argc, char **argv);
 int cli_consume(int argc, char **argv);
 int cli_cluster(int argc, char **argv);
+/* tributary partitions reassign|status|elect-leaders (partitions.c). */
+int cli_partitions(int argc, char **argv);
+/* tributary cluster drain: moves every replica off broker (partitions.c). */
+int cli_cluster_drain(trib_kclient_t *c, int32_t broker, bool wait, int64_t timeout_ms,
+                      trib_arena_t *arena);
 
 #endif

@@ -23,11 +23,18 @@
 static void usage(FILE *out)
 {
     fputs("Usage: tributary cluster describe [--api-versions]\n"
+          "       tributary cluster drain --broker N [--wait] [--timeout-ms N]\n"
           "\n"
           "Prints the cluster id, the controller, the brokers (id, host:port, rack),\n"
           "then the count and list of under-replicated partitions (ISR smaller than\n"
           "the replicas) and of offline partitions (no leader, or a leader that is not\n"
           "a live broker); --api-versions adds the API versions the broker advertises.\n"
+          "\n"
+          "drain moves every replica of broker N to the live brokers holding the\n"
+          "fewest replicas (a partition reassignment, see `tributary partitions\n"
+          "--help`), so it leads nothing and is in no ISR; with --wait it returns\n"
+          "once the moves are complete (exit 4 after --timeout-ms, default 600000),\n"
+          "and the broker can then be stopped.\n"
           "\n"
           "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
           "  --request-timeout-ms N, --verbose.\n",
@@ -174,21 +181,26 @@ int cli_cluster(int argc, char **argv)
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EUSAGE : CLI_OK;
     }
-    if (strcmp(argv[1], "describe") != 0) {
+    bool drain = !strcmp(argv[1], "drain");
+    if (strcmp(argv[1], "describe") != 0 && !drain) {
         cli_errorf("unknown cluster action '%s'", argv[1]);
         usage(stderr);
         return CLI_EUSAGE;
     }
-    enum { O_APIV = 1 };
+    enum { O_APIV = 1, O_BROKER, O_WAIT, O_TMO };
     static const struct option opts[] = {
         {"api-versions", no_argument, NULL, O_APIV},
+        {"broker", required_argument, NULL, O_BROKER},
+        {"wait", no_argument, NULL, O_WAIT},
+        {"timeout-ms", required_argument, NULL, O_TMO},
         {"help", no_argument, NULL, 'h'},
         CLI_COMMON_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     cli_common_t common;
     cli_common_init(&common);
-    bool apiv = false;
+    bool apiv = false, wait = false;
+    int64_t broker = -1, tmo = 600000;
     optind = 1;
     int ch;
     argc--;
@@ -201,8 +213,18 @@ int cli_cluster(int argc, char **argv)
         if (r > 0) {
             continue;
         }
-        if (ch == O_APIV) {
+        if (ch == O_APIV && !drain) {
             apiv = true;
+        } else if (ch == O_BROKER && drain) {
+            if (cli_parse_int("--broker", optarg, 0, INT32_MAX, &broker) != 0) {
+                return CLI_EUSAGE;
+            }
+        } else if (ch == O_WAIT && drain) {
+            wait = true;
+        } else if (ch == O_TMO && drain) {
+            if (cli_parse_int("--timeout-ms", optarg, 1, INT32_MAX, &tmo) != 0) {
+                return CLI_EUSAGE;
+            }
         } else if (ch == 'h') {
             usage(stdout);
             return CLI_OK;
@@ -215,6 +237,10 @@ int cli_cluster(int argc, char **argv)
         cli_errorf("unexpected argument '%s'", argv[optind]);
         return CLI_EUSAGE;
     }
+    if (drain && broker < 0) {
+        cli_errorf("drain needs --broker N");
+        return CLI_EUSAGE;
+    }
     trib_kclient_t *c;
     int rc = cli_connect(&c, &common);
     if (rc != CLI_OK) {
@@ -222,7 +248,8 @@ int cli_cluster(int argc, char **argv)
     }
     trib_arena_t arena;
     trib_arena_init(&arena);
-    rc = describe(c, apiv, &arena);
+    rc = drain ? cli_cluster_drain(c, (int32_t)broker, wait, tmo, &arena)
+               : describe(c, apiv, &arena);
     trib_arena_fini(&arena);
     trib_kclient_close(c);
     return rc;

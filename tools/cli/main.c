@@ -19,6 +19,8 @@ int cli_groups(int argc, char **argv);
 int cli_sinks(int argc, char **argv);
 /* tributary users (users.c). */
 int cli_users(int argc, char **argv);
+/* tributary acls (acls.c). */
+int cli_acls(int argc, char **argv);
 
 static int dispatch(int argc, char **argv, char **args);
 
@@ -35,9 +37,13 @@ static void usage(FILE *out)
           "  consume --topic T                          print records\n"
           "  cluster describe                           brokers, controller, under-replicated\n"
           "                                             and offline partitions\n"
+          "  cluster drain --broker N                   move every replica off a broker\n"
+          "  partitions reassign|status|elect-leaders   move replicas, watch the moves,\n"
+          "                                             preferred-leader elections\n"
           "  groups list|describe|delete|reset-offsets  consumer groups, offsets and lag\n"
           "  sinks replay --sink NAME                   a running sink delivers again\n"
           "  users list|set|delete                      SCRAM users of SASL listeners\n"
+          "  acls create|list|delete                    ACLs (Kafka's model)\n"
           "  version                                    show versions\n"
           "  help                                       show this help\n"
           "\n"
@@ -156,6 +162,9 @@ static int dispatch(int argc, char **argv, char **args)
     if (!strcmp(cmd, "cluster")) {
         return cli_cluster(argc - 1, argv + 1);
     }
+    if (!strcmp(cmd, "partitions")) {
+        return cli_partitions(argc - 1, argv + 1);
+    }
     if (!strcmp(cmd, "groups")) {
         return cli_groups(argc - 1, argv + 1);
     }
@@ -164,6 +173,9 @@ static int dispatch(int argc, char **argv, char **args)
     }
     if (!strcmp(cmd, "users")) {
         return cli_users(argc - 1, argv + 1);
+    }
+    if (!strcmp(cmd, "acls")) {
+        return cli_acls(argc - 1, argv + 1);
     }
     fprintf(stderr, "tributary: unknown command '%s'\n", cmd);
     usage(stderr);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "tributary/config.h"
 
 #define DEFAULT_ADMIN "127.0.0.1:9644"
 #define MAX_ANSWER (1u << 20)
@@ -109,24 +110,19 @@ static void url_escape(char *out, size_t n, const char *s)
 static int http_post(const char *admin, const char *target, int timeout_ms, int *status,
                      char **body)
 {
-    char host[256];
-    const char *colon = strrchr(admin, ':');
-    const char *h = admin;
-    size_t hl = colon ? (size_t)(colon - admin) : 0;
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (!colon || !colon[1] || hl == 0 || hl >= sizeof(host)) {
+    char host[256], portstr[8];
+    uint16_t port;
+    const char *why;
+    if (trib_config_parse_address(admin, host, sizeof(host), &port, &why) != 0 || !host[0] ||
+        port == 0) {
         cli_errorf("--admin: expected HOST:PORT, got '%s'", admin);
         return CLI_EUSAGE;
     }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
+    snprintf(portstr, sizeof(portstr), "%u", (unsigned)port);
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
-    int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(host, portstr, &hints, &ai);
     if (gai != 0) {
         cli_errorf("the collector's admin address %s: %s", admin, gai_strerror(gai));
         return CLI_ENET;

@@ -462,7 +462,7 @@ static int topics_describe(trib_kclient_t *c, const topics_opts_t *o, trib_arena
             int32_t rf = t->Partitions.count > 0 ? t->Partitions.items[0].ReplicaNodes.count : 0;
             char id[23] = "";
             if (!trib_uuid_is_zero(&t->TopicId)) {
-                trib_uuid_base64(&t->TopicId, id);
+                trib_uuid_format(&t->TopicId, id);
             }
             printf("Topic: %s\tTopicId: %s\tPartitionCount: %d\tReplicationFactor: %d\t"
                    "Configs: %s\n",

@@ -89,6 +89,13 @@ void coll_alter_topic_configs(coll_req_t *r, int8_t type, trib_kstr_t name,
     if (duplicate) {
         res.code = TRIB_KAFKA_INVALID_REQUEST;
         snprintf(res.msg, sizeof(res.msg), "Resource listed more than once.");
+    } else if (type == RES_BROKER && !coll_authorized_cluster(r, COLL_OP_ALTER_CONFIGS)) {
+        res.code = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        snprintf(res.msg, sizeof(res.msg), "Cluster authorization failed.");
+    } else if (type == RES_TOPIC &&
+               !coll_authorized_k(r, COLL_OP_ALTER_CONFIGS, COLL_RES_TOPIC, name)) {
+        res.code = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(res.msg, sizeof(res.msg), "Topic authorization failed.");
     } else if (type == RES_BROKER) {
         res.code = TRIB_KAFKA_INVALID_REQUEST;
         snprintf(res.msg, sizeof(res.msg),

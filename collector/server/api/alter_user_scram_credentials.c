@@ -15,8 +15,8 @@
  *     UNSUPPORTED_SASL_MECHANISM
  *   - deleting a credential that does not exist: RESOURCE_NOT_FOUND
  * One result per user. Logins already made stay; new logins use the new
- * credentials. Until ACLs exist, any client that may send requests may
- * alter them (on a SASL listener: any authenticated one).
+ * credentials. It needs ALTER on the cluster (CLUSTER_AUTHORIZATION_FAILED
+ * on every result), as Kafka's.
  */
 #include "server/server_int.h"
 
@@ -57,6 +57,7 @@ void coll_api_alter_user_scram_credentials(coll_req_t *r)
         return;
     }
     AlterUserScramCredentialsResponse_init(resp);
+    bool allowed = coll_authorized_cluster(r, COLL_OP_ALTER); /* Kafka: ALTER on the cluster */
     for (size_t i = 0; i < nops; i++) {
         op_t *o = &ops[i];
         trib_kstr_t name;
@@ -76,7 +77,10 @@ void coll_api_alter_user_scram_credentials(coll_req_t *r)
         }
         o->mech = mech;
         size_t kl = trib_scram_key_len(mech);
-        if (!s->creds) {
+        if (!allowed) {
+            o->code = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+            o->msg = "Cluster authorization failed.";
+        } else if (!s->creds) {
             o->code = TRIB_KAFKA_UNKNOWN_SERVER_ERROR;
             o->msg = "this collector has no credential store";
         } else if (name.len <= 0 || name.len >= TRIB_SCRAM_NAME_MAX ||

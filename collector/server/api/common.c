@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int16_t *error)
 {
     *error = TRIB_KAFKA_NONE;
@@ -26,6 +28,13 @@ coll_topic_t *coll_find_topic(coll_req_t *r, trib_kstr_t name, bool create, int1
     }
     if (!coll_topic_name_valid(name.ptr, (size_t)name.len)) {
         *error = TRIB_KAFKA_INVALID_TOPIC_EXCEPTION;
+        return NULL;
+    }
+    /* Auto-creation needs CREATE on the cluster or on the topic (as Kafka's Metadata). */
+    if (!coll_authorized_quiet(r, COLL_OP_CREATE, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+                               sizeof(COLL_ACL_CLUSTER_NAME) - 1) &&
+        !coll_authorized_k(r, COLL_OP_CREATE, COLL_RES_TOPIC, name)) {
+        *error = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
         return NULL;
     }
     t = coll_cluster_auto_create(c, name.ptr, (size_t)name.len, error);
@@ -142,4 +151,80 @@ coll_gcall_t *coll_req_gcall(coll_req_t *r)
     r->ctx = c;
     r->ctx_free = gcall_free;
     return c;
+}
+
+/* The address part of a connection's peer ("1.2.3.4:5" or "[::1]:5"), for host ACLs. */
+static void peer_host(const coll_conn_t *c, char *out, size_t n)
+{
+    const char *p = c->peer;
+    size_t len = strlen(p);
+    const char *colon = strrchr(p, ':');
+    if (colon) {
+        len = (size_t)(colon - p);
+    }
+    if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+        p++;
+        len -= 2;
+    }
+    if (len >= n) {
+        len = n - 1;
+    }
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+static bool super_user(const coll_server_t *s, const char *principal)
+{
+    for (size_t i = 0; i < s->cfg.nsuper_users; i++) {
+        if (strcmp(s->cfg.super_users[i], principal) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool coll_authorized_quiet(coll_req_t *r, int op, int type, const char *name, size_t len)
+{
+    coll_server_t *s = r->srv;
+    if (!s->cfg.authorizer || super_user(s, r->conn->principal)) {
+        return true;
+    }
+    char host[INET6_ADDRSTRLEN + 2];
+    peer_host(r->conn, host, sizeof(host));
+    return coll_acls_authorize(s->acls, r->conn->principal, host, op, type, name, len);
+}
+
+int32_t coll_authorized_ops(coll_req_t *r, int type, const char *name, size_t len, int32_t ops)
+{
+    int32_t out = 0;
+    for (int op = COLL_OP_READ; op <= COLL_OP_IDEMPOTENT_WRITE; op++) {
+        if ((ops & (1 << op)) && coll_authorized_quiet(r, op, type, name, len)) {
+            out |= 1 << op;
+        }
+    }
+    return out;
+}
+
+bool coll_authorized(coll_req_t *r, int op, int type, const char *name, size_t len)
+{
+    coll_server_t *s = r->srv;
+    if (coll_authorized_quiet(r, op, type, name, len)) {
+        return true;
+    }
+    s->metrics.authorization_failed++;
+    TRIB_LOG(TRIB_LOG_DEBUG, COLL_SERVER_FACILITY, "%s: %s denied %s on %s %.*s (%s)",
+             r->conn->peer, r->conn->principal, coll_acl_op_name(op), coll_acl_type_name(type),
+             (int)(len > 200 ? 200 : len), name, r->kapi ? r->kapi->name : "?");
+    return false;
+}
+
+bool coll_authorized_any(coll_req_t *r, int op, int type)
+{
+    coll_server_t *s = r->srv;
+    if (!s->cfg.authorizer || super_user(s, r->conn->principal)) {
+        return true;
+    }
+    char host[INET6_ADDRSTRLEN + 2];
+    peer_host(r->conn, host, sizeof(host));
+    return coll_acls_authorize_any(s->acls, r->conn->principal, host, op, type);
 }

@@ -56,6 +56,9 @@ void coll_api_create_partitions(coll_req_t *r)
         if (dup) {
             res.code = TRIB_KAFKA_INVALID_REQUEST;
             snprintf(res.msg, sizeof(res.msg), "Duplicate topic in the request.");
+        } else if (!coll_authorized_k(r, COLL_OP_ALTER, COLL_RES_TOPIC, ct->Name)) {
+            res.code = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            snprintf(res.msg, sizeof(res.msg), "Topic authorization failed.");
         } else if (!t) {
             res.code = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             snprintf(res.msg, sizeof(res.msg), "The topic '%.*s' does not exist.",

@@ -197,6 +197,14 @@ static void one(coll_req_t *r, const CreateTopicsRequest *req, int32_t idx,
             goto done;
         }
     }
+    /* CREATE on the cluster, or on the topic (Kafka's order: after the duplicate check). */
+    if (!coll_authorized_quiet(r, COLL_OP_CREATE, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+                               sizeof(COLL_ACL_CLUSTER_NAME) - 1) &&
+        !coll_authorized_k(r, COLL_OP_CREATE, COLL_RES_TOPIC, ct->Name)) {
+        res.code = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        snprintf(res.msg, sizeof(res.msg), "Authorization failed.");
+        goto done;
+    }
     int32_t partitions = ct->NumPartitions;
     int16_t replication = ct->ReplicationFactor;
     const int32_t *assignment = NULL;

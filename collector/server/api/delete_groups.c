@@ -27,7 +27,9 @@ void coll_api_delete_groups(coll_req_t *r)
         trib_kstr_t id = req->GroupsNames.items[i];
         DeleteGroupsResponse_DeletableGroupResult_init(&out[i]);
         out[i].GroupId = id;
-        if (!r->srv->groups || r->srv->stopping) {
+        if (!coll_authorized_k(r, COLL_OP_DELETE, COLL_RES_GROUP, id)) {
+            out[i].ErrorCode = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+        } else if (!r->srv->groups || r->srv->stopping) {
             out[i].ErrorCode = TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
         } else if (id.len <= 0) {
             out[i].ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;

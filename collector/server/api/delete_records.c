@@ -33,8 +33,10 @@ void coll_api_delete_records(coll_req_t *r)
         DeleteRecordsResponse_DeleteRecordsTopicResult *to = &topics[i];
         DeleteRecordsResponse_DeleteRecordsTopicResult_init(to);
         to->Name = dt->Name;
-        int16_t terr;
-        coll_topic_t *t = coll_find_topic(r, dt->Name, false, &terr);
+        int16_t terr = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        coll_topic_t *t = coll_authorized_k(r, COLL_OP_DELETE, COLL_RES_TOPIC, dt->Name)
+                              ? coll_find_topic(r, dt->Name, false, &terr)
+                              : NULL;
         int32_t np = dt->Partitions.count > 0 ? dt->Partitions.count : 0;
         DeleteRecordsResponse_DeleteRecordsPartitionResult *parts =
             coll_req_alloc(r, (size_t)np * sizeof(*parts));

@@ -62,6 +62,16 @@ void coll_api_delete_topics(coll_req_t *r)
                 o->TopicId = t->id;
             }
         }
+        /* DELETE on the topic; an unknown topic one may not describe is refused too. */
+        trib_kstr_t tn = t ? (trib_kstr_t){t->name, (int32_t)t->name_len} : name;
+        if ((t || tn.len >= 0) && !coll_authorized_k(r, COLL_OP_DELETE, COLL_RES_TOPIC, tn)) {
+            if (t ||
+                !coll_authorized_quiet(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC,
+                                       tn.len > 0 ? tn.ptr : "", tn.len > 0 ? (size_t)tn.len : 0)) {
+                o->ErrorCode = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                t = NULL;
+            }
+        }
         topics[i] = t;
         for (int32_t j = 0; t && j < i; j++) {
             if (topics[j] == t) {

@@ -7,8 +7,8 @@
  * zookeeper backend the brokers registered in ZooKeeper and the holder of
  * /controller (-1 while none is known). v1's EndpointType
  * 1 (brokers) is served; 2 (controllers) gets UNSUPPORTED_ENDPOINT_TYPE, as
- * from a Kafka broker. Authorized operations, when asked for, are
- * all-allowed (no ACLs yet).
+ * from a Kafka broker. Authorized operations, when asked for, are those
+ * the ACLs allow on the cluster (all with the authorizer off).
  */
 #include "server/server_int.h"
 
@@ -54,8 +54,9 @@ void coll_api_describe_cluster(coll_req_t *r)
     if (req->IncludeClusterAuthorizedOperations) {
         /* CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
          * IDEMPOTENT_WRITE */
-        resp->ClusterAuthorizedOperations =
-            (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+        resp->ClusterAuthorizedOperations = coll_authorized_ops(
+            r, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME, sizeof(COLL_ACL_CLUSTER_NAME) - 1,
+            (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12));
     }
     coll_req_respond(r, &DescribeClusterResponse_codec, resp);
 }

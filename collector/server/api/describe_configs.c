@@ -213,7 +213,15 @@ void coll_api_describe_configs(coll_req_t *r)
         o->ResourceName = res->ResourceName;
         o->ErrorMessage = trib_kstr(NULL);
         o->Configs.count = 0;
-        if (res->ResourceType == RES_TOPIC) {
+        if (res->ResourceType == RES_TOPIC &&
+            !coll_authorized_k(r, COLL_OP_DESCRIBE_CONFIGS, COLL_RES_TOPIC, res->ResourceName)) {
+            o->ErrorCode = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            o->ErrorMessage = trib_kstr("Topic authorization failed.");
+        } else if (res->ResourceType == RES_BROKER &&
+                   !coll_authorized_cluster(r, COLL_OP_DESCRIBE_CONFIGS)) {
+            o->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+            o->ErrorMessage = trib_kstr("Cluster authorization failed.");
+        } else if (res->ResourceType == RES_TOPIC) {
             coll_topic_t *t =
                 coll_cluster_topic(cl, res->ResourceName.ptr,
                                    (size_t)(res->ResourceName.len > 0 ? res->ResourceName.len : 0));

@@ -6,9 +6,10 @@
  * State, protocol type, and the members; for a Stable group also the
  * chosen protocol and each member's metadata (for that protocol) and
  * assignment, as Kafka's GroupMetadata.summary does. An unknown group is
- * answered as Kafka does: no error, state "Dead", no members. There are no
- * ACLs: AuthorizedOperations is the "not requested" value (INT32_MIN)
- * unless asked, then all group operations (READ, DESCRIBE, DELETE).
+ * answered as Kafka does: no error, state "Dead", no members. A group the
+ * principal may not DESCRIBE gets GROUP_AUTHORIZATION_FAILED.
+ * AuthorizedOperations is the "not requested" value (INT32_MIN) unless
+ * asked, then the group operations (READ, DESCRIBE, DELETE) the ACLs allow.
  */
 #include "server/server_int.h"
 
@@ -39,7 +40,16 @@ void coll_api_describe_groups(coll_req_t *r)
         o->GroupState = trib_kstr("Dead");
         o->ProtocolType = trib_kstr("");
         o->ProtocolData = trib_kstr("");
-        o->AuthorizedOperations = req->IncludeAuthorizedOperations ? GROUP_OPERATIONS : INT32_MIN;
+        o->AuthorizedOperations =
+            req->IncludeAuthorizedOperations
+                ? coll_authorized_ops(r, COLL_RES_GROUP, id.len > 0 ? id.ptr : "",
+                                      id.len > 0 ? (size_t)id.len : 0, GROUP_OPERATIONS)
+                : INT32_MIN;
+        if (!coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_GROUP, id)) {
+            o->ErrorCode = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+            coll_req_note_error(r, o->ErrorCode);
+            continue;
+        }
         int16_t ce = coll_groups_coordinator_error(g, id.ptr, id.len);
         if (ce != TRIB_KAFKA_NONE) {
             o->ErrorCode = ce;

@@ -5,9 +5,8 @@
  * The SCRAM credentials of the store (server/credentials.h): for each user
  * its mechanisms and iteration counts, never salts or keys. Null or empty
  * Users lists every user. As Kafka: a user asked for twice gets
- * DUPLICATE_RESOURCE, one without credentials RESOURCE_NOT_FOUND. Until
- * ACLs exist, any client that may send requests may describe them (on a
- * SASL listener: any authenticated one).
+ * DUPLICATE_RESOURCE, one without credentials RESOURCE_NOT_FOUND. It needs
+ * DESCRIBE on the cluster (CLUSTER_AUTHORIZATION_FAILED), as Kafka's.
  */
 #include "server/server_int.h"
 
@@ -70,6 +69,13 @@ void coll_api_describe_user_scram_credentials(coll_req_t *r)
         return;
     }
     DescribeUserScramCredentialsResponse_init(resp);
+    if (!coll_authorized_cluster(r, COLL_OP_DESCRIBE)) {
+        resp->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        resp->ErrorMessage = trib_kstr("Cluster authorization failed.");
+        coll_req_note_error(r, resp->ErrorCode);
+        coll_req_respond(r, &DescribeUserScramCredentialsResponse_codec, resp);
+        return;
+    }
     size_t n = 0;
     if (asked == 0) {
         /* Every user once, in the store's order. */

@@ -81,6 +81,14 @@ void coll_api_elect_leaders(coll_req_t *r)
         return;
     }
     ElectLeadersResponse_init(resp);
+    /* ALTER on the cluster: v1+ answer at the top, v0 (no top-level error) per partition. */
+    bool denied = !coll_authorized_cluster(r, COLL_OP_ALTER);
+    if (denied && r->api_version >= 1) {
+        resp->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
+        coll_req_note_error(r, resp->ErrorCode);
+        coll_req_respond(r, &ElectLeadersResponse_codec, resp);
+        return;
+    }
     if (type != 0 && type != 1) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_REQUEST;
         coll_req_note_error(r, resp->ErrorCode);
@@ -135,6 +143,12 @@ void coll_api_elect_leaders(coll_req_t *r)
         res[i].PartitionResult.items = o;
         res[i].PartitionResult.count = np;
         for (int32_t k = 0; k < np; k++) {
+            if (denied) {
+                ElectLeadersResponse_PartitionResult_init(&o[k]);
+                o[k].PartitionId = parts ? parts[k] : k;
+                set(r, &o[k], TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED, NULL);
+                continue;
+            }
             one(r, t, parts ? parts[k] : k, type, &o[k], w);
         }
     }

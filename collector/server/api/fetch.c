@@ -45,6 +45,15 @@
  * the high watermark and the log end gets an empty answer, parked like one
  * at the end. With the local backend ReplicaId is not looked at.
  *
+ * Reassignment throttle (cluster.leader.replication.throttled.rate, as
+ * Kafka's leader-side rate): a follower that a reassignment is adding and
+ * that is not in the ISR yet gets, over all such partitions, at most the
+ * rate's bytes per second from this leader (a token bucket holding up to
+ * one second's worth; a first batch larger than what is left is sent
+ * whole and the bucket goes below zero). Nothing for it while the bucket
+ * is empty: the fetch parks as an empty one. Followers in the ISR are
+ * never throttled.
+ *
  * Isolation: no transactions, so LastStableOffset = HighWatermark for
  * both levels; AbortedTransactions is null for read_uncommitted and empty
  * for read_committed.
@@ -97,10 +106,76 @@ static int64_t read_limit(const coll_req_t *r, coll_log_t *log)
     return from_replica(r) ? coll_log_end_offset(log) : coll_log_high_watermark(log);
 }
 
+/*
+ * True when this fetch is a follower's for a partition a reassignment is
+ * adding it to (and it is not in the ISR yet): its catch-up is what
+ * cluster.leader.replication.throttled.rate limits.
+ */
+static bool throttled(const coll_req_t *r, const coll_partition_t *p)
+{
+    const FetchRequest *req = r->body;
+    if (r->srv->cfg.reassignment_throttle == 0 || !from_replica(r) ||
+        coll_partition_in_isr(p, req->ReplicaId)) {
+        return false;
+    }
+    int32_t add[COLL_REASSIGN_MAX_REPLICAS], rm[COLL_REASSIGN_MAX_REPLICAS], na, nr;
+    if (!coll_cluster_reassignment(r->srv->cluster, p->topic, p->index, add, &na, rm, &nr)) {
+        return false;
+    }
+    for (int32_t k = 0; k < na; k++) {
+        if (add[k] == req->ReplicaId) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Bytes the throttle allows now: the bucket fills at the rate, up to one second's worth. */
+static int64_t throttle_quota(coll_server_t *s)
+{
+    coll_throttle_t *T = &s->throttle;
+    uint64_t now = uv_now(s->loop);
+    double rate = (double)s->cfg.reassignment_throttle;
+    if (T->last_ms == 0) {
+        T->tokens = 0;
+        T->last_ms = now;
+    } else if (now > T->last_ms) {
+        T->tokens += rate * (double)(now - T->last_ms) / 1000.0;
+        if (T->tokens > rate) {
+            T->tokens = rate;
+        }
+        T->last_ms = now;
+    }
+    return T->tokens >= 1.0 ? (int64_t)T->tokens : 0;
+}
+
+/*
+ * Authorization: a follower needs CLUSTER_ACTION on the cluster, a
+ * consumer READ on the topic; else TOPIC_AUTHORIZATION_FAILED (Kafka's
+ * answer for both). `note` counts and logs a refusal (once per request).
+ */
+static bool may_fetch(coll_req_t *r, const FetchRequest_FetchTopic *ft, bool note)
+{
+    trib_kstr_t name = ft->Topic;
+    const char *n = name.len > 0 ? name.ptr : "";
+    size_t len = name.len > 0 ? (size_t)name.len : 0;
+    if (from_replica(r)) {
+        return (note ? coll_authorized : coll_authorized_quiet)(
+            r, COLL_OP_CLUSTER_ACTION, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+            sizeof(COLL_ACL_CLUSTER_NAME) - 1);
+    }
+    return (note ? coll_authorized : coll_authorized_quiet)(r, COLL_OP_READ, COLL_RES_TOPIC, n,
+                                                            len);
+}
+
 /* Resolves a partition; returns NULL with the error when it cannot be read. */
 static coll_partition_t *resolve(coll_req_t *r, const FetchRequest_FetchTopic *ft,
                                  const FetchRequest_FetchPartition *fp, int16_t *error)
 {
+    if (!may_fetch(r, ft, false)) {
+        *error = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        return NULL;
+    }
     coll_topic_t *t = coll_find_topic(r, ft->Topic, false, error);
     if (!t) {
         return NULL;
@@ -151,6 +226,13 @@ static int64_t available(coll_req_t *r, bool *error)
             int64_t max = lim(fp->PartitionMaxBytes);
             if (max > remaining) {
                 max = remaining;
+            }
+            if (throttled(r, p)) {
+                int64_t q = throttle_quota(r->srv);
+                if (q <= 0) {
+                    continue; /* nothing for this replica until the budget fills again */
+                }
+                max = max > q ? q : max;
             }
             if (max <= 0 && total > 0) {
                 continue;
@@ -224,8 +306,13 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
         if (max > *remaining) {
             max = *remaining;
         }
+        bool thr = throttled(r, p);
+        int64_t q = thr ? throttle_quota(r->srv) : 0;
+        if (thr) {
+            max = max > q ? q : max;
+        }
         int64_t at = fp->FetchOffset;
-        while (nr < FETCH_MAX_RANGES) {
+        while (nr < FETCH_MAX_RANGES && (!thr || q > 0)) {
             /* Soft only for the first batch of the response. */
             unsigned flags = *total + (int64_t)got > 0 ? COLL_READ_STRICT : 0;
             size_t room = max > (int64_t)got ? (size_t)max - got : 0;
@@ -246,6 +333,12 @@ static void fill_partition(coll_req_t *r, coll_zresp_t *z, const FetchRequest *r
             if (at >= limit) {
                 break;
             }
+        }
+        if (thr) {
+            /* A first batch larger than the budget is sent whole: the budget goes below 0. */
+            r->srv->throttle.tokens -= (double)got;
+            r->srv->throttle.throttled_bytes += got;
+            r->srv->throttle.throttled_fetches++;
         }
     }
     coll_req_note_error(r, error);
@@ -431,6 +524,9 @@ void coll_api_fetch(coll_req_t *r)
      * follower learns the new one without waiting for the next append.
      */
     bool hw_moved = false;
+    for (int32_t i = 0; i < req->Topics.count && r->srv->cfg.authorizer; i++) {
+        (void)may_fetch(r, &req->Topics.items[i], true); /* counts and logs refusals */
+    }
     if (from_replica(r)) {
         for (int32_t i = 0; i < req->Topics.count; i++) {
             const FetchRequest_FetchTopic *ft = &req->Topics.items[i];

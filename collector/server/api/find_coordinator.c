@@ -34,7 +34,12 @@ static int16_t lookup(coll_req_t *r, int8_t key_type, trib_kstr_t key, coord_t *
     out->host = trib_kstr("");
     out->port = -1;
     if (key_type == 1) {
-        return TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE;
+        return coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_TRANSACTIONAL_ID, key)
+                   ? TRIB_KAFKA_COORDINATOR_NOT_AVAILABLE
+                   : TRIB_KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    }
+    if (key_type == 0 && !coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_GROUP, key)) {
+        return TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
     }
     if (key_type != 0) {
         return TRIB_KAFKA_INVALID_REQUEST;

@@ -14,6 +14,11 @@
  * Differences from Kafka: transactions are not supported; a request with
  * a TransactionalId gets INVALID_REQUEST (clients reach that only after a
  * FindCoordinator(TRANSACTION), which this collector does not advertise).
+ *
+ * Authorization, as Kafka's: WRITE on the transactional id
+ * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs
+ * IDEMPOTENT_WRITE on the cluster or WRITE on some topic
+ * (CLUSTER_AUTHORIZATION_FAILED).
  */
 #include "server/server_int.h"
 
@@ -32,8 +37,17 @@ void coll_api_init_producer_id(coll_req_t *r)
     InitProducerIdResponse_init(resp);
     resp->ProducerId = -1;
     resp->ProducerEpoch = -1;
-    if (req->TransactionalId.len >= 0) {
+    if (req->TransactionalId.len >= 0 &&
+        !coll_authorized_k(r, COLL_OP_WRITE, COLL_RES_TRANSACTIONAL_ID, req->TransactionalId)) {
+        resp->ErrorCode = TRIB_KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+    } else if (req->TransactionalId.len >= 0) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_REQUEST;
+    } else if (!coll_authorized_quiet(r, COLL_OP_IDEMPOTENT_WRITE, COLL_RES_CLUSTER,
+                                      COLL_ACL_CLUSTER_NAME, sizeof(COLL_ACL_CLUSTER_NAME) - 1) &&
+               !coll_authorized_any(r, COLL_OP_WRITE, COLL_RES_TOPIC)) {
+        /* An idempotent producer: IDEMPOTENT_WRITE on the cluster or WRITE on some topic. */
+        r->srv->metrics.authorization_failed++;
+        resp->ErrorCode = TRIB_KAFKA_CLUSTER_AUTHORIZATION_FAILED;
     } else {
         int64_t pid;
         int rc = coll_cluster_next_producer_id(r->srv->cluster, &pid);

@@ -18,9 +18,27 @@
 #include "server/server_int.h"
 
 #include "group/group.h"
+#include "kafka/gen/kafka_messages.h"
 
 void coll_api_join_group(coll_req_t *r)
 {
+    const JoinGroupRequest *req = r->body;
+    if (!coll_authorized_k(r, COLL_OP_READ, COLL_RES_GROUP, req->GroupId)) {
+        JoinGroupResponse *resp = coll_req_alloc(r, sizeof(*resp));
+        if (!resp) {
+            coll_req_reject(r, "out of memory");
+            return;
+        }
+        JoinGroupResponse_init(resp);
+        resp->ErrorCode = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+        resp->GenerationId = -1;
+        resp->ProtocolName = r->api_version >= 7 ? trib_kstr(NULL) : trib_kstr("");
+        resp->Leader = trib_kstr("");
+        resp->MemberId = trib_kstr("");
+        coll_req_note_error(r, resp->ErrorCode);
+        coll_req_respond(r, &JoinGroupResponse_codec, resp);
+        return;
+    }
     coll_gcall_t *c = coll_req_gcall(r);
     if (!c) {
         coll_req_reject(r, "out of memory");

@@ -53,8 +53,15 @@ void coll_api_list_groups(coll_req_t *r)
         return;
     }
     coll_groups_list(g, all, n);
+    /* As Kafka: DESCRIBE on the cluster lists every group, else those it may describe. */
+    bool every = coll_authorized_quiet(r, COLL_OP_DESCRIBE, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+                                       sizeof(COLL_ACL_CLUSTER_NAME) - 1);
     int32_t k = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!every && !coll_authorized_quiet(r, COLL_OP_DESCRIBE, COLL_RES_GROUP, all[i]->id,
+                                             strlen(all[i]->id))) {
+            continue;
+        }
         const char *state = coll_group_state_name(all[i]->state);
         if (r->api_version >= 4 && !in_filter(&req->StatesFilter, state)) {
             continue;

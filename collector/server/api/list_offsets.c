@@ -125,7 +125,12 @@ void coll_api_list_offsets(coll_req_t *r)
         ListOffsetsResponse_ListOffsetsTopicResponse_init(to);
         to->Name = lt->Name;
         int16_t terr = TRIB_KAFKA_NONE;
-        coll_topic_t *t = coll_find_topic(r, lt->Name, false, &terr);
+        coll_topic_t *t = NULL;
+        if (!coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, lt->Name)) {
+            terr = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        } else {
+            t = coll_find_topic(r, lt->Name, false, &terr);
+        }
         int32_t np = lt->Partitions.count > 0 ? lt->Partitions.count : 0;
         ListOffsetsResponse_ListOffsetsPartitionResponse *parts =
             coll_req_alloc(r, (size_t)np * sizeof(*parts));

@@ -19,8 +19,13 @@
  * answers LEADER_NOT_AVAILABLE until the new topic's leader is elected,
  * the topic is returned at once: creation is synchronous here.
  *
- * Authorized operations (v8+) are all-allowed bit sets when requested
- * (no ACLs yet), else Kafka's "not requested" INT32_MIN.
+ * Authorization (server/acl.h), as Kafka's: listing every topic lists
+ * those the principal may DESCRIBE; a topic asked for that it may not
+ * describe answers TOPIC_AUTHORIZATION_FAILED, and so does an unknown one
+ * it may not create (CREATE on the cluster or the topic). Authorized
+ * operations (v8+), when requested, are the operations the ACLs allow
+ * (all of them with the authorizer off), else Kafka's "not requested"
+ * INT32_MIN.
  */
 #include "server/server_int.h"
 
@@ -54,7 +59,8 @@ static bool fill_topic(coll_req_t *r, const MetadataRequest *req, coll_topic_t *
     out->TopicId = t->id;
     out->IsInternal = t->internal;
     if (req->IncludeTopicAuthorizedOperations) {
-        out->TopicAuthorizedOperations = TOPIC_OPS;
+        out->TopicAuthorizedOperations =
+            coll_authorized_ops(r, COLL_RES_TOPIC, t->name, t->name_len, TOPIC_OPS);
     }
     int32_t n = t->npartitions;
     MetadataResponse_MetadataResponsePartition *parts =
@@ -141,7 +147,9 @@ void coll_api_metadata(coll_req_t *r)
     resp->ClusterId = trib_kstr(coll_cluster_id(cl));
     resp->ControllerId = coll_cluster_controller_id(cl);
     if (req->IncludeClusterAuthorizedOperations) {
-        resp->ClusterAuthorizedOperations = CLUSTER_OPS;
+        resp->ClusterAuthorizedOperations =
+            coll_authorized_ops(r, COLL_RES_CLUSTER, COLL_ACL_CLUSTER_NAME,
+                                sizeof(COLL_ACL_CLUSTER_NAME) - 1, CLUSTER_OPS);
     }
 
     bool all = req->Topics.count < 0 || (r->api_version == 0 && req->Topics.count == 0);
@@ -155,15 +163,20 @@ void coll_api_metadata(coll_req_t *r)
             return;
         }
         coll_cluster_topics(cl, topics);
+        size_t k = 0;
         for (size_t i = 0; i < n; i++) {
-            MetadataResponse_MetadataResponseTopic_init(&out[i]);
-            if (!fill_topic(r, req, topics[i], &out[i])) {
+            if (!coll_authorized_quiet(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, topics[i]->name,
+                                       topics[i]->name_len)) {
+                continue;
+            }
+            MetadataResponse_MetadataResponseTopic_init(&out[k]);
+            if (!fill_topic(r, req, topics[i], &out[k++])) {
                 coll_req_reject(r, "out of memory");
                 return;
             }
         }
         resp->Topics.items = out;
-        resp->Topics.count = (int32_t)n;
+        resp->Topics.count = (int32_t)k;
     } else {
         int32_t n = req->Topics.count;
         MetadataResponse_MetadataResponseTopic *out = coll_req_alloc(r, (size_t)n * sizeof(*out));
@@ -181,12 +194,21 @@ void coll_api_metadata(coll_req_t *r)
                 /* v10+: by topic id. */
                 t = coll_cluster_topic_by_id(cl, &rt->TopicId);
                 err = t ? TRIB_KAFKA_NONE : TRIB_KAFKA_UNKNOWN_TOPIC_ID;
+                if (t &&
+                    !coll_authorized(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, t->name, t->name_len)) {
+                    t = NULL;
+                    err = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                }
                 o->TopicId = rt->TopicId;
                 /* The response's name is nullable from v12 only. */
                 o->Name = r->api_version >= 12 ? trib_kstr(NULL) : trib_kstr("");
             } else {
-                t = coll_find_topic(r, rt->Name, allow_create, &err);
                 o->Name = rt->Name;
+                if (!coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, rt->Name)) {
+                    err = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+                } else {
+                    t = coll_find_topic(r, rt->Name, allow_create, &err);
+                }
             }
             if (t) {
                 if (!fill_topic(r, req, t, o)) {

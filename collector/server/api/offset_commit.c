@@ -90,7 +90,9 @@ void coll_api_offset_commit(coll_req_t *r)
     trib_kstr_t member = r->api_version >= 1 ? req->MemberId : trib_kstr("");
     trib_kstr_t instance = r->api_version >= 7 ? req->GroupInstanceId : trib_kstr(NULL);
     int16_t gerr =
-        coll_group_commit_check(r->srv->groups, req->GroupId, gen, member, instance, &grp);
+        coll_authorized_k(r, COLL_OP_READ, COLL_RES_GROUP, req->GroupId)
+            ? coll_group_commit_check(r->srv->groups, req->GroupId, gen, member, instance, &grp)
+            : TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
     /* Every partition's verdict first, then one batch for all the accepted offsets. */
     size_t total = 0;
     for (int32_t i = 0; i < nt; i++) {
@@ -108,7 +110,8 @@ void coll_api_offset_commit(coll_req_t *r)
         const OffsetCommitRequest_OffsetCommitRequestTopic *t = &req->Topics.items[i];
         int32_t np = t->Partitions.count > 0 ? t->Partitions.count : 0;
         int16_t terr = TRIB_KAFKA_NONE;
-        coll_topic_t *topic = gerr ? NULL : coll_find_topic(r, t->Name, false, &terr);
+        bool topic_ok = gerr || coll_authorized_k(r, COLL_OP_READ, COLL_RES_TOPIC, t->Name);
+        coll_topic_t *topic = gerr || !topic_ok ? NULL : coll_find_topic(r, t->Name, false, &terr);
         for (int32_t k = 0; k < np; k++, n++) {
             const OffsetCommitRequest_OffsetCommitRequestPartition *p = &t->Partitions.items[k];
             coll_gcommit_t *c = &cs[n];
@@ -118,7 +121,9 @@ void coll_api_offset_commit(coll_req_t *r)
             c->leader_epoch = r->api_version >= 6 ? p->CommittedLeaderEpoch : -1;
             c->metadata = p->CommittedMetadata;
             c->error = gerr;
-            if (!gerr && (!topic || !coll_cluster_partition(topic, p->PartitionIndex))) {
+            if (!gerr && !topic_ok) {
+                c->error = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            } else if (!gerr && (!topic || !coll_cluster_partition(topic, p->PartitionIndex))) {
                 c->error = TRIB_KAFKA_UNKNOWN_TOPIC_OR_PARTITION;
             }
         }

@@ -27,7 +27,9 @@ void coll_api_offset_delete(coll_req_t *r)
     coll_groups_t *g = r->srv->groups;
     coll_group_t *grp = NULL;
     int16_t ce = coll_groups_coordinator_error(g, req->GroupId.ptr, req->GroupId.len);
-    if (ce != TRIB_KAFKA_NONE) {
+    if (!coll_authorized_k(r, COLL_OP_DELETE, COLL_RES_GROUP, req->GroupId)) {
+        resp->ErrorCode = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+    } else if (ce != TRIB_KAFKA_NONE) {
         resp->ErrorCode = ce;
     } else if (req->GroupId.len <= 0) {
         resp->ErrorCode = TRIB_KAFKA_INVALID_GROUP_ID;
@@ -52,10 +54,13 @@ void coll_api_offset_delete(coll_req_t *r)
         }
         bool subscribed = t->Name.len > 0 && grp->state != COLL_GROUP_EMPTY &&
                           coll_group_subscribed(grp, t->Name.ptr, (size_t)t->Name.len);
+        bool topic_ok = coll_authorized_k(r, COLL_OP_READ, COLL_RES_TOPIC, t->Name);
         for (int32_t k = 0; k < np; k++) {
             OffsetDeleteResponse_OffsetDeleteResponsePartition_init(&ps[k]);
             ps[k].PartitionIndex = t->Partitions.items[k].PartitionIndex;
-            if (subscribed) {
+            if (!topic_ok) {
+                ps[k].ErrorCode = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            } else if (subscribed) {
                 ps[k].ErrorCode = TRIB_KAFKA_GROUP_SUBSCRIBED_TO_TOPIC;
             } else if (t->Name.len > 0) {
                 coll_group_offset_delete(g, grp, t->Name.ptr, (size_t)t->Name.len,

@@ -90,10 +90,47 @@ static bool one_group(coll_req_t *r, trib_kstr_t gid, int32_t nreq, const trib_k
         out->error = TRIB_KAFKA_INVALID_GROUP_ID;
         return true;
     }
+    if (!coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_GROUP, gid)) {
+        /* As Kafka: the error at the top (v2+) and on every partition asked for (v0-1). */
+        out->error = TRIB_KAFKA_GROUP_AUTHORIZATION_FAILED;
+        if (all) {
+            return true;
+        }
+        out->ntopics = nreq;
+        out->names = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->names));
+        out->nparts = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->nparts));
+        out->parts = coll_req_alloc(r, (nreq ? (size_t)nreq : 1) * sizeof(*out->parts));
+        if (!out->names || !out->nparts || !out->parts) {
+            return false;
+        }
+        for (int32_t i = 0; i < nreq; i++) {
+            int32_t np = tparts[i].count > 0 ? tparts[i].count : 0;
+            out->names[i] = tnames[i];
+            out->nparts[i] = np;
+            out->parts[i] = coll_req_alloc(r, (np ? (size_t)np : 1) * sizeof(fpart_t));
+            if (!out->parts[i]) {
+                return false;
+            }
+            for (int32_t k = 0; k < np; k++) {
+                fill(NULL, tnames[i], tparts[i].items[k], &out->parts[i][k]);
+                out->parts[i][k].error = out->error;
+            }
+        }
+        return true;
+    }
     const coll_group_t *grp = coll_groups_find(g, gid.ptr, (size_t)gid.len);
     if (all) {
         const char **names;
         size_t n = group_topics(r, grp, &names);
+        /* Only the topics the principal may describe (Kafka leaves the others out). */
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (coll_authorized_quiet(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, names[i],
+                                      strlen(names[i]))) {
+                names[kept++] = names[i];
+            }
+        }
+        n = kept;
         out->ntopics = (int32_t)n;
         out->names = coll_req_alloc(r, (n ? n : 1) * sizeof(*out->names));
         out->nparts = coll_req_alloc(r, (n ? n : 1) * sizeof(*out->nparts));
@@ -135,8 +172,15 @@ static bool one_group(coll_req_t *r, trib_kstr_t gid, int32_t nreq, const trib_k
         if (!out->parts[i]) {
             return false;
         }
+        bool topic_ok = coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, tnames[i]);
         for (int32_t k = 0; k < np; k++) {
             fill(grp, tnames[i], tparts[i].items[k], &out->parts[i][k]);
+            if (!topic_ok) {
+                out->parts[i][k].offset = -1;
+                out->parts[i][k].epoch = -1;
+                out->parts[i][k].meta = trib_kstr("");
+                out->parts[i][k].error = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            }
         }
         out->nparts[i] = np;
     }
@@ -189,7 +233,9 @@ static void respond_legacy(coll_req_t *r)
             ps[k].CommittedLeaderEpoch = gr.parts[i][k].epoch;
             ps[k].Metadata = gr.parts[i][k].meta;
             /* v0-1 have no top-level error: the group's error goes on each partition. */
-            ps[k].ErrorCode = r->api_version < 2 ? gr.error : gr.parts[i][k].error;
+            ps[k].ErrorCode = gr.parts[i][k].error ? gr.parts[i][k].error
+                              : r->api_version < 2 ? gr.error
+                                                   : 0;
         }
         ts[i].Partitions.items = ps;
         ts[i].Partitions.count = gr.nparts[i];

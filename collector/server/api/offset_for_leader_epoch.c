@@ -76,8 +76,12 @@ void coll_api_offset_for_leader_epoch(coll_req_t *r)
         OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult *to = &topics[i];
         OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult_init(to);
         to->Topic = rt->Topic;
-        int16_t terr = TRIB_KAFKA_NONE;
-        coll_topic_t *t = coll_find_topic(r, rt->Topic, false, &terr);
+        int16_t terr = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+        /* A follower (ReplicaId >= 0, v3+) needs CLUSTER_ACTION, a client DESCRIBE on the topic. */
+        bool ok = r->api_version >= 3 && req->ReplicaId >= 0
+                      ? coll_authorized_cluster(r, COLL_OP_CLUSTER_ACTION)
+                      : coll_authorized_k(r, COLL_OP_DESCRIBE, COLL_RES_TOPIC, rt->Topic);
+        coll_topic_t *t = ok ? coll_find_topic(r, rt->Topic, false, &terr) : NULL;
         int32_t np = rt->Partitions.count > 0 ? rt->Partitions.count : 0;
         OffsetForLeaderEpochResponse_EpochEndOffset *parts =
             coll_req_alloc(r, (size_t)np * sizeof(*parts));

@@ -586,6 +586,10 @@ void coll_api_produce(coll_req_t *r)
         global_msg = "Produce v0-2 (message format v0/v1) is not supported; use v3+";
     } else if (acks != 0 && acks != 1 && acks != -1) {
         global = TRIB_KAFKA_INVALID_REQUIRED_ACKS;
+    } else if (req->TransactionalId.len >= 0 &&
+               !coll_authorized_k(r, COLL_OP_WRITE, COLL_RES_TRANSACTIONAL_ID,
+                                  req->TransactionalId)) {
+        global = TRIB_KAFKA_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
     } else if (req->TransactionalId.len >= 0) {
         global = TRIB_KAFKA_INVALID_TXN_STATE;
         global_msg = "transactions are not supported by this collector";
@@ -617,8 +621,12 @@ void coll_api_produce(coll_req_t *r)
             /* Clients neither write nor auto-create internal topics. */
             bool internal =
                 td->Name.len > 0 && coll_topic_name_internal(td->Name.ptr, (size_t)td->Name.len);
-            t = coll_find_topic(r, td->Name, !internal, &terr);
-            if (internal) {
+            if (!coll_authorized_k(r, COLL_OP_WRITE, COLL_RES_TOPIC, td->Name)) {
+                terr = TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED;
+            } else {
+                t = coll_find_topic(r, td->Name, !internal, &terr);
+            }
+            if (internal && terr != TRIB_KAFKA_TOPIC_AUTHORIZATION_FAILED) {
                 t = NULL;
                 terr = TRIB_KAFKA_INVALID_TOPIC_EXCEPTION;
             }

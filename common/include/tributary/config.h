@@ -316,6 +316,15 @@ int trib_config_position(const trib_config_t *c, const char *path, int *line, in
  * 0, or -EINVAL with *why set to the reason.
  */
 int trib_config_check_address(const char *s, const char **why);
+/*
+ * The ADDRESS type's parser, for every "host:port" in the tree (command-line
+ * flags, bootstrap lists): "host:port", "[v6]:port" or ":port" (host "": any
+ * address); the host a name or an IPv4 address, an IPv6 one only in brackets;
+ * port 0-65535. host (hostlen bytes) receives the host without brackets.
+ * 0, or -EINVAL with *why set to the reason ("missing ':port' after ']'").
+ */
+int trib_config_parse_address(const char *s, char *host, size_t hostlen, uint16_t *port,
+                              const char **why);
 
 /*
  * Adds an error found after loading, reported like the loader's own

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /* Writes all n bytes at off. 0, or -errno (-EIO when a write makes no progress). */
@@ -27,6 +28,16 @@ int trib_fsync_dir(const char *dir);
 int trib_write_file_atomic(const char *path, const void *data, size_t len);
 /* The same, creating the file with `mode` (0600 for secrets) instead of 0644. */
 int trib_write_file_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
+/* With TRIB_WRITE_NOSYNC: the rename is atomic but nothing is synced (a file that
+   may be lost at a power loss, as a snapshot that is rebuilt when missing). */
+#define TRIB_WRITE_NOSYNC 1u
+int trib_write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                                 unsigned flags);
+/* For text written with stdio into open_memstream(text, len): closes fp, then
+   trib_write_file_atomic_flags() of what it holds (-ENOMEM when the stream failed), and frees
+   *text. 0 or -errno. */
+int trib_write_memstream_atomic(const char *path, FILE *fp, char **text, size_t *len, mode_t mode,
+                                unsigned flags);
 /* mkdir(path, mode) whose entry survives a power loss: when it creates
    path, the parent directory is fsynced before it returns. An existing
    directory is left as it is (0). 0, -ENOTDIR when path is something

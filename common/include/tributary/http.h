@@ -64,6 +64,7 @@ struct trib_http {
     trib_http_route_cb route;
     void *route_arg;
     struct trib_http_conn *conns;
+    size_t out_pending; /* bytes of responses queued and not yet sent or dropped */
     int port;
     int closing_handles;
     void (*closed_cb)(trib_http_t *h);
@@ -80,6 +81,8 @@ void trib_http_set_admin(trib_http_t *h, trib_http_admin_cb cb, void *arg);
 void trib_http_set_route(trib_http_t *h, trib_http_route_cb cb, void *arg);
 /* Sets (or clears, with NULL) the body of GET /status. */
 void trib_http_set_status(trib_http_t *h, trib_http_render_cb cb);
+/* Bytes of responses still being written to (slow) readers. */
+size_t trib_http_pending_bytes(const trib_http_t *h);
 /* Closes the listener and every connection; cb once all handles are closed. */
 void trib_http_stop(trib_http_t *h, void (*cb)(trib_http_t *h));
 

@@ -109,6 +109,12 @@ typedef struct trib_uuid {
     uint8_t b[16];
 } trib_uuid_t;
 
+/* Kafka's Uuid.toString() (kafka/uuid.c): URL-safe base64 without padding, 22 characters. */
+void trib_uuid_format(const trib_uuid_t *id, char out[23]);
+/* The 22 characters back; TRIB_EMALFORMED (out untouched) when not a canonical encoding. */
+int trib_uuid_parse(const char *s, size_t len, trib_uuid_t *out);
+bool trib_uuid_is_zero(const trib_uuid_t *id);
+
 /* One tagged field kept raw: its tag and its data (without the size). */
 typedef struct trib_ktag {
     uint32_t tag;

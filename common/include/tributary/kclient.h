@@ -142,11 +142,4 @@ int trib_kclient_frame(trib_buf_t *out, int16_t api_key, int16_t version, int32_
 int32_t trib_kafka_murmur2(const void *data, size_t len);
 int32_t trib_kafka_partition_for_key(const void *key, size_t len, int32_t partitions);
 
-/* A topic id as Kafka prints it: URL-safe base64 without padding (22 chars + NUL). */
-void trib_uuid_base64(const trib_uuid_t *id, char out[23]);
-bool trib_uuid_is_zero(const trib_uuid_t *id);
-
-/* Splits "host:port" ("[v6]:port" too); -EINVAL when malformed. */
-int trib_parse_hostport(const char *s, size_t len, char *host, size_t hostlen, int *port);
-
 #endif

@@ -19,5 +19,12 @@ void trib_prom_sample_u64(trib_buf_t *b, const char *name, const char *labels, u
 void trib_prom_header(trib_buf_t *b, const char *name, const char *type, const char *help);
 /* Appends a label value escaped for the exposition format (\\, \", \n). */
 void trib_prom_label_escape(trib_buf_t *b, const char *s, size_t len);
+/* The same into out (outlen > 0 bytes, NUL-terminated), for building a labels string: stops
+   before a character whose escape would not fit. Returns the length written. */
+size_t trib_prom_label_escape_str(char *out, size_t outlen, const char *s);
+/* A metric of one sample: HELP and TYPE lines first unless help is NULL (a further sample of
+   a metric whose header is out already), then trib_prom_sample_u64. */
+void trib_prom_metric_u64(trib_buf_t *b, const char *name, const char *type, const char *help,
+                          const char *labels, uint64_t value);
 
 #endif

@@ -91,6 +91,18 @@ static void test_locate(void **state)
     assert_int_equal(line, 1);
 }
 
+/* What agent_config_print_errors prints (free it). */
+static char *errors_text(agent_config_t *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *fp = open_memstream(&buf, &len);
+    assert_non_null(fp);
+    agent_config_print_errors(c, fp);
+    fclose(fp);
+    return buf;
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -105,17 +117,50 @@ static void test_errors(void **state)
     agent_config_t *c = NULL;
     assert_int_equal(agent_config_load_string(&c, "bad.yaml", bad, strlen(bad)), TRIB_ECONFIG);
     assert_int_equal(agent_config_error_count(c), 2);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
-    agent_config_print_errors(c, fp);
-    fclose(fp);
+    char *buf = errors_text(c);
     assert_non_null(strstr(buf, "bad.yaml:1:42: error: output.options.acks must be 'all'"));
     /* the unmatched ')' is at offset 7 of the pattern, column 26 */
     assert_non_null(
         strstr(buf, "bad.yaml:7:26: error: bad regex in pipelines[0].parse[0].pattern"));
     free(buf);
     agent_config_free(c);
+}
+
+/* output.brokers entries are read as the configuration's ADDRESS type (trib_config_parse_address)
+   with a host and a port above 0. */
+static void test_brokers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *brokers;
+        bool ok;
+    } cases[] = {
+        {"[127.0.0.1:9092, '[::1]:9093', kafka-1.example:1]", true},
+        {"[b:0]", false},
+        {"[':9092']", false},
+        {"['::1:9092']", false},
+        {"[b]", false},
+        {"['b:1 ']", false},
+        {"[b:65536]", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char y[256];
+        snprintf(y, sizeof(y),
+                 "output: {brokers: %s}\n"
+                 "pipelines: [{name: p, inputs: [{type: tail, paths: [/x]}], topic: t}]\n",
+                 cases[i].brokers);
+        agent_config_t *c = NULL;
+        int rc = agent_config_load_string(&c, "b.yaml", y, strlen(y));
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, TRIB_ECONFIG);
+            char *buf = errors_text(c);
+            assert_non_null(strstr(buf, "is not host:port (port 1-65535)"));
+            free(buf);
+        }
+        agent_config_free(c);
+    }
 }
 
 /* A template field no step of the pipeline makes is a warning at its
@@ -154,11 +199,9 @@ static void test_template_warnings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema_check),
-        cmocka_unit_test(test_load_defaults),
-        cmocka_unit_test(test_locate),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_template_warnings),
+        cmocka_unit_test(test_schema_check), cmocka_unit_test(test_load_defaults),
+        cmocka_unit_test(test_locate),       cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_brokers),      cmocka_unit_test(test_template_warnings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

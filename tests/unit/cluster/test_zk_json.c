@@ -258,6 +258,25 @@ static void test_assignment(void **state)
     free(json);
     coll_zk_assignment_free(&a);
     coll_zk_assignment_free(&b);
+    /* A reassignment in progress: the roles are kept and written back as Kafka does. */
+    static const char moving[] =
+        "{\"version\":3,\"partitions\":{\"0\":[4,1,2,3],\"1\":[2,3,1]},\"topic_id\":null,"
+        "\"adding_replicas\":{\"0\":[4]},\"removing_replicas\":{\"0\":[3],\"1\":[]}}";
+    assert_int_equal(coll_zk_assignment_decode(moving, strlen(moving), &a, &why), 0);
+    assert_non_null(a.role);
+    assert_int_equal(a.role[0], COLL_ZK_ROLE_ADDING);
+    assert_int_equal(a.role[1], COLL_ZK_ROLE_NONE);
+    assert_int_equal(a.role[3], COLL_ZK_ROLE_REMOVING);
+    assert_true(coll_zk_assignment_reassigning(&a, 0));
+    assert_false(coll_zk_assignment_reassigning(&a, 1));
+    assert_false(coll_zk_assignment_reassigning(&a, 2));
+    json = coll_zk_assignment_encode(&a, &len);
+    assert_non_null(json);
+    assert_string_equal(json, "{\"version\":3,\"partitions\":{\"0\":[4,1,2,3],\"1\":[2,3,1]},"
+                              "\"topic_id\":null,\"adding_replicas\":{\"0\":[4]},"
+                              "\"removing_replicas\":{\"0\":[3]}}");
+    free(json);
+    coll_zk_assignment_free(&a);
     /* No topic_id (Kafka before 2.8): read, and written back as null. */
     static const char old[] = "{\"version\":1,\"partitions\":{\"0\":[1]}}";
     assert_int_equal(coll_zk_assignment_decode(old, strlen(old), &a, &why), 0);

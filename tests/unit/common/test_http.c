@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,33 +20,6 @@
 #include "tributary/buf.h"
 #include "tributary/http.h"
 #include "tributary/prom.h"
-
-static char *text(trib_buf_t *b)
-{
-    trib_buf_put_u8(b, 0);
-    size_t n;
-    return (char *)trib_buf_flatten(b, &n);
-}
-
-static void test_prom_format(void **state)
-{
-    (void)state;
-    trib_buf_t b;
-    trib_buf_init(&b);
-    trib_buf_append(&b, "x{t=\"", 5);
-    trib_prom_label_escape(&b, "a\"b\\c\nd", 7);
-    trib_buf_append(&b, "\"}", 2);
-    assert_string_equal(text(&b), "x{t=\"a\\\"b\\\\c\\nd\"}");
-    trib_buf_reset(&b);
-    trib_prom_sample(&b, "g", "a=\"1\"", 0.5);
-    trib_prom_sample_u64(&b, "c", NULL, 18446744073709551615ULL);
-    assert_string_equal(text(&b), "g{a=\"1\"} 0.5\nc 18446744073709551615\n");
-    trib_buf_reset(&b);
-    trib_prom_header(&b, "x_total", "counter", "Things.");
-    trib_prom_sample(&b, "inf", NULL, INFINITY);
-    assert_string_equal(text(&b), "# HELP x_total Things.\n# TYPE x_total counter\ninf +Inf\n");
-    trib_buf_fini(&b);
-}
 
 /* ---- the endpoint ----------------------------------------------------------------------- */
 
@@ -297,8 +269,9 @@ static void test_bind_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prom_format),  cmocka_unit_test(test_endpoint),
-        cmocka_unit_test(test_admin),        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_endpoint),
+        cmocka_unit_test(test_admin),
+        cmocka_unit_test(test_route),
         cmocka_unit_test(test_bind_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -489,7 +489,7 @@ static void test_addresses(void **state)
         char host[256];
         uint16_t port = 1;
         const char *why = NULL;
-        int rc = cfg_parse_address(ok[k].text, host, sizeof(host), &port, &why);
+        int rc = trib_config_parse_address(ok[k].text, host, sizeof(host), &port, &why);
         if (rc != 0) {
             print_error("address '%s': %s\n", ok[k].text, why);
         }
@@ -518,7 +518,8 @@ static void test_addresses(void **state)
         char host[256];
         uint16_t port;
         const char *why = NULL;
-        assert_int_equal(cfg_parse_address(bad[k].text, host, sizeof(host), &port, &why), -EINVAL);
+        assert_int_equal(trib_config_parse_address(bad[k].text, host, sizeof(host), &port, &why),
+                         -EINVAL);
         assert_string_equal(why, bad[k].why);
     }
     assert_errors("address: localhost\n",

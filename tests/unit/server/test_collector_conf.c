@@ -413,14 +413,45 @@ static void test_listeners(void **state)
     unlink(path);
 }
 
+static void test_authorizer(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_collector_conf.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    coll_conf_t c;
+    trib_config_t *cfg = NULL;
+    write_file(path, "authorizer:\n"
+                     "  enabled: true\n"
+                     "  super_users: [User:admin, \"User:CN=x,O=y\"]\n");
+    assert_int_equal(coll_conf_load(&c, &cfg, path), 0);
+    coll_server_config_t sv;
+    coll_conf_to_server(&c, &sv);
+    assert_true(sv.authorizer);
+    assert_int_equal(sv.nsuper_users, 2);
+    assert_string_equal(sv.super_users[1], "User:CN=x,O=y");
+    trib_config_free(cfg);
+    write_file(path, "authorizer:\n"
+                     "  super_users: [User:a, admin]\n");
+    assert_int_equal(coll_conf_load(&c, &cfg, path), TRIB_ECONFIG);
+    assert_int_equal(trib_config_error_count(cfg), 1);
+    const trib_error_t *e = trib_config_error(cfg, 0);
+    assert_int_equal(e->line, 2);
+    assert_int_equal(e->col, 25);
+    assert_non_null(strstr(e->msg, "super user 'admin' is not a principal"));
+    trib_config_free(cfg);
+    unlink(path);
+}
+
 int main(void)
 {
     trib_log_set_level(TRIB_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_schema),       cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_shipped_file), cmocka_unit_test(test_topic_defaults),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_cluster),
-        cmocka_unit_test(test_listeners),
+        cmocka_unit_test(test_authorizer),     cmocka_unit_test(test_schema),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_shipped_file),
+        cmocka_unit_test(test_topic_defaults), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cluster),        cmocka_unit_test(test_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -580,8 +580,8 @@ static void replicate(bool fsync_ack, bool corrupt)
     coll_partition_t *p = node_partition(&fx.follower);
     p->leader = 2;
     p->leader_epoch = 0;
-    assert_int_equal(coll_fetchers_new(fx.follower.srv, &fx.follower.srv->fetchers), 0);
-    coll_fetchers_follow(fx.follower.srv->fetchers, coll_prt(p));
+    assert_int_equal(coll_server_start_fetchers(fx.follower.srv), 0);
+    coll_fetchers_follow(fx.follower.srv->fetchers, p);
 
     uv_timer_init(&fx.loop, &fx.poll);
     fx.poll.data = &fx;
