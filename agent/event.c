@@ -111,6 +111,31 @@ static const uint8_t json_plain[256] = {
     [0x5d ... 0x7f] = 1,
 };
 
+/* Whether the bytes of a word need no escaping in a JSON string: no control
+   byte, '"', '\\' or byte >= 0x80 (the classic has-a-zero-byte tests, exact
+   for whether any byte is one). */
+static inline bool plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t ctl = (x - ones * 0x20) & ~x;
+    uint64_t q = x ^ (ones * '"');
+    uint64_t b = x ^ (ones * '\\');
+    q = (q - ones) & ~q;
+    b = (b - ones) & ~b;
+    return ((x | ctl | q | b) & high) == 0;
+}
+
+static inline bool plain4(uint32_t x)
+{
+    const uint32_t ones = 0x01010101u, high = 0x80808080u;
+    uint32_t ctl = (x - ones * 0x20) & ~x;
+    uint32_t q = x ^ (ones * '"');
+    uint32_t b = x ^ (ones * '\\');
+    q = (q - ones) & ~q;
+    b = (b - ones) & ~b;
+    return ((x | ctl | q | b) & high) == 0;
+}
+
 /*
  * Where a string's escaped bytes are, noted while escaping it, so that a
  * slice of it (a regex capture, a logfmt value) can be told plain without
@@ -124,28 +149,59 @@ typedef struct json_stops {
     size_t at[JSON_STOPS];
 } json_stops_t;
 
-static inline void stop_at(json_stops_t *st, size_t i)
+static inline void stop_at(json_stops_t **stp, size_t i)
 {
-    if (st != NULL && st->n < JSON_STOPS) {
-        st->at[st->n] = i;
+    json_stops_t *st = *stp;
+    if (st == NULL) {
+        return;
     }
-    if (st != NULL && st->n <= JSON_STOPS) {
-        st->n++;
+    if (st->n < JSON_STOPS) {
+        st->at[st->n++] = i;
+    } else {
+        st->n = JSON_STOPS + 1; /* too many: nothing more to note */
+        *stp = NULL;
     }
 }
 
-/* A slice [off, off + n) of a string whose stops are st holds none of them. */
+/* A slice [off, off + n) of a string whose stops are st holds none of them
+   (they were noted in order: the first at or past off decides). */
 static bool stops_clear(const json_stops_t *st, size_t off, size_t n)
 {
     if (st->n > JSON_STOPS) {
         return false;
     }
     for (size_t k = 0; k < st->n; k++) {
-        if (st->at[k] - off < n) {
-            return false;
+        if (st->at[k] >= off) {
+            return st->at[k] - off >= n;
         }
     }
     return true;
+}
+
+/* memcpy() of n bytes, inline for the short ones (names and most values):
+   overlapping 8- and 4-byte moves, nothing read or written past n. */
+static inline char *copy_short(char *o, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++) {
+            o[i] = s[i];
+        }
+    } else {
+        memcpy(o, s, n);
+    }
+    return o + n;
 }
 
 /*
@@ -168,11 +224,37 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
         const __m128i lim = _mm_set1_epi8(0x1f), q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\');
         while (i < n) {
             if (n - i < 16) {
+                /* the last bytes (most parsed fields are shorter than 16):
+                   two overlapping words when both need no escaping */
+                size_t r = n - i;
+                if (r >= 8) {
+                    uint64_t a, b;
+                    memcpy(&a, s + i, 8);
+                    memcpy(&b, s + n - 8, 8);
+                    if (plain8(a) && plain8(b)) {
+                        memcpy(o, &a, 8);
+                        memcpy(o + r - 8, &b, 8);
+                        o += r;
+                        i = n;
+                        break;
+                    }
+                } else if (r >= 4) {
+                    uint32_t a, b;
+                    memcpy(&a, s + i, 4);
+                    memcpy(&b, s + n - 4, 4);
+                    if (plain4(a) && plain4(b)) {
+                        memcpy(o, &a, 4);
+                        memcpy(o + r - 4, &b, 4);
+                        o += r;
+                        i = n;
+                        break;
+                    }
+                }
                 while (i < n && json_plain[s[i]]) {
                     *o++ = (char)s[i++];
                 }
                 if (i < n && (s[i] == '"' || s[i] == '\\')) {
-                    stop_at(st, i);
+                    stop_at(&st, i);
                     o[0] = '\\';
                     o[1] = (char)s[i];
                     o += 2;
@@ -191,11 +273,39 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
                 o += 16;
                 continue;
             }
+            /* the '"' and '\\' before the block's first other stop (a line
+               of JSON has dozens): escaped one after another, the bytes
+               between them moved 16 at a time (32 bytes left: the loads
+               stay inside the string) */
+            unsigned qb = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, bs)));
+            unsigned other = mask & ~qb;
+            unsigned m = other != 0 ? qb & ((1u << __builtin_ctz(other)) - 1) : qb;
+            if (m != 0 && n - i >= 32) {
+                size_t j = 0;
+                for (;;) {
+                    size_t k = (size_t)__builtin_ctz(m);
+                    o += k - j;
+                    stop_at(&st, i + k);
+                    o[0] = '\\';
+                    o[1] = (char)s[i + k];
+                    o += 2;
+                    j = k + 1;
+                    m &= m - 1;
+                    if (m == 0) {
+                        break;
+                    }
+                    _mm_storeu_si128((__m128i *)(void *)o,
+                                     _mm_loadu_si128((const __m128i *)(s + i + j)));
+                }
+                i += j;
+                continue;
+            }
             size_t k = (size_t)__builtin_ctz(mask);
             i += k;
             o += k;
             if (i < n && (s[i] == '"' || s[i] == '\\')) {
-                stop_at(st, i);
+                stop_at(&st, i);
                 /* the usual stops in log lines: escaped without leaving the scan */
                 o[0] = '\\';
                 o[1] = (char)s[i];
@@ -216,9 +326,10 @@ static char *json_escape(char *o, const unsigned char *s, size_t n, json_stops_t
         unsigned char c = s[i];
         if (st != NULL && c >= 0x80) {
             st->n = JSON_STOPS + 1; /* UTF-8: a slice could cut a sequence */
+            st = NULL;
         }
         if (c < 0x80) {
-            stop_at(st, i);
+            stop_at(&st, i);
             *o++ = '\\';
             switch (c) {
             case '"':
@@ -271,13 +382,28 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *str, size_t n)
     b->len = (size_t)(o - b->p);
 }
 
+/* memcmp(a, b, n) == 0, inline for names of up to 8 bytes (two
+   overlapping words), nothing read past n. */
+static inline bool same_name(const char *a, const char *b, size_t n)
+{
+    if (n >= 4 && n <= 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 agent_field_t *agent_event_get(agent_event_t *ev, const char *name, size_t nlen)
 {
     for (size_t i = 0; i < ev->nfields; i++) {
         agent_field_t *f = &ev->fields[i];
-        /* the first byte before memcmp(): most names differ there */
+        /* the first byte before the rest: most names differ there */
         if (f->nlen == nlen &&
-            (nlen == 0 || (f->name[0] == name[0] && memcmp(f->name, name, nlen) == 0))) {
+            (nlen == 0 || (f->name[0] == name[0] && same_name(f->name, name, nlen)))) {
             return f;
         }
     }
@@ -307,6 +433,15 @@ bool agent_event_set_name(agent_event_t *ev, const char *name, size_t nlen, bool
     f->vlen = vlen;
     f->raw = raw;
     return true;
+}
+
+uint64_t agent_event_names(const agent_event_t *ev)
+{
+    uint64_t names = 0;
+    for (size_t i = 0; i < ev->nfields; i++) {
+        names |= agent_name_bit(ev->fields[i].name, ev->fields[i].nlen);
+    }
+    return names;
 }
 
 void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen)
@@ -469,8 +604,10 @@ static size_t format_sec(int64_t sec, char *out, size_t outlen)
 
 size_t agent_format_time(int64_t ms, char out[32])
 {
-    static __thread int64_t cached_sec = INT64_MIN;
-    static __thread char cached[24];
+    /* "YYYY-MM-DDTHH:MM:" of the last minute formatted (its length 0 for a
+       year outside 0..9999, formatted whole every time) */
+    static __thread int64_t cached_min = INT64_MIN;
+    static __thread char cached[32];
     static __thread size_t cached_len;
     /* the events of one read share their time: the last result, whole */
     static __thread int64_t last_ms = INT64_MIN;
@@ -482,12 +619,21 @@ size_t agent_format_time(int64_t ms, char out[32])
     }
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     int milli = (int)(ms - sec * 1000);
-    if (sec != cached_sec) {
-        cached_len = format_sec(sec, cached, sizeof(cached));
-        cached_sec = sec;
+    int64_t min = sec >= 0 ? sec / 60 : (sec - 59) / 60;
+    int s = (int)(sec - min * 60);
+    size_t n;
+    if (min != cached_min) {
+        n = format_sec(min * 60, cached, sizeof(cached));
+        cached_len = n == 19 ? 17 : 0;
+        cached_min = min;
     }
-    size_t n = cached_len;
-    memcpy(out, cached, n);
+    if (cached_len == 17) {
+        memcpy(out, cached, 24); /* the prefix, and bytes overwritten below */
+        put2(out + 17, s);
+        n = 19;
+    } else {
+        n = format_sec(sec, out, 24);
+    }
     out[n++] = '.';
     out[n++] = (char)('0' + milli / 100);
     out[n++] = (char)('0' + milli / 10 % 10);
@@ -513,7 +659,7 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
     size_t need = (sizeof(ts_key) - 1) + 32 + 1 + (sizeof(partial) - 1) + 1 + 16;
     for (size_t i = 0; i < ev->nfields; i++) {
         const agent_field_t *f = &ev->fields[i];
-        need += 4 + f->nlen * 6 + (f->raw ? f->vlen : 2 + f->vlen * 6);
+        need += 6 + (f->nlen + f->vlen) * 6; /* a raw value needs vlen */
     }
     if (agent_sbuf_reserve(out, need) != 0) {
         return;
@@ -531,25 +677,32 @@ void agent_event_render(agent_event_t *ev, agent_sbuf_t *out)
         *o++ = ',';
         *o++ = '"';
         if (f->plain_name) {
-            memcpy(o, f->name, f->nlen);
-            o += f->nlen;
+            o = copy_short(o, f->name, f->nlen);
         } else {
             o = json_escape(o, (const unsigned char *)f->name, f->nlen, NULL);
         }
         *o++ = '"';
         *o++ = ':';
         if (f->raw) {
-            if (f->vlen > 0) {
-                memcpy(o, f->val, f->vlen);
-                o += f->vlen;
-            }
+            o = copy_short(o, f->val, f->vlen);
         } else {
             *o++ = '"';
             uintptr_t v = (uintptr_t)f->val;
             if (known_len > 0 && v >= known && v - known <= known_len &&
                 f->vlen <= known_len - (v - known) && stops_clear(&stops, v - known, f->vlen)) {
-                memcpy(o, f->val, f->vlen);
-                o += f->vlen;
+#if defined(__SSE2__)
+                if (f->vlen <= 16 && known_len - (v - known) >= 16) {
+                    /* 16 bytes of the string are there to read, and the
+                       reservation has 16 to spare */
+                    _mm_storeu_si128((__m128i *)(void *)o,
+                                     _mm_loadu_si128((const __m128i *)(const void *)f->val));
+                    o += f->vlen;
+                } else {
+                    o = copy_short(o, f->val, f->vlen);
+                }
+#else
+                o = copy_short(o, f->val, f->vlen);
+#endif
             } else if (f->vlen > known_len && f->vlen >= 64) {
                 /* a long string (the message, say): its stops are noted */
                 stops.n = 0;

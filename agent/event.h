@@ -61,6 +61,55 @@ bool agent_event_set(agent_event_t *ev, const char *name, size_t nlen, const cha
 bool agent_event_set_name(agent_event_t *ev, const char *name, size_t nlen, bool plain_name,
                           const char *val, size_t vlen, bool raw);
 void agent_event_remove(agent_event_t *ev, const char *name, size_t nlen);
+
+/*
+ * A set of names as a 64-bit mask, a bit per name: a name whose bit is not
+ * in the set of an event's names is not among its fields, so a parser that
+ * keeps the set adds most fields without looking them up (a bit that is
+ * set says nothing: then the name is looked up).
+ */
+static inline uint64_t agent_name_bit(const char *name, size_t nlen)
+{
+    if (nlen == 0) {
+        return 1;
+    }
+    unsigned h = ((unsigned)(unsigned char)name[0] << 1) ^
+                 ((unsigned)(unsigned char)name[nlen - 1] * 5u) ^ ((unsigned)nlen << 3) ^
+                 ((unsigned)(unsigned char)name[nlen / 2] * 3u);
+    return (uint64_t)1 << (h & 63);
+}
+/* The set of the event's names. */
+uint64_t agent_event_names(const agent_event_t *ev);
+/*
+ * agent_event_set_name() for a parser that keeps `names`, the set of the
+ * event's names (agent_event_names()), and knows the name's bit: the name
+ * is looked up only when its bit is in the set. Returns the field, or NULL
+ * when the event is full.
+ */
+static inline agent_field_t *agent_event_put(agent_event_t *ev, uint64_t *names, uint64_t bit,
+                                             const char *name, size_t nlen, bool plain_name,
+                                             const char *val, size_t vlen, bool raw)
+{
+    agent_field_t *f;
+    if ((*names & bit) != 0 && (f = agent_event_get(ev, name, nlen)) != NULL) {
+        f->val = val;
+        f->vlen = vlen;
+        f->raw = raw;
+        return f;
+    }
+    if (ev->nfields >= AGENT_MAX_FIELDS) {
+        return NULL;
+    }
+    *names |= bit;
+    f = &ev->fields[ev->nfields++];
+    f->name = name;
+    f->nlen = nlen;
+    f->val = val;
+    f->vlen = vlen;
+    f->raw = raw;
+    f->plain_name = plain_name;
+    return f;
+}
 /* The field's text: a raw JSON string is decoded into the scratch buffer. */
 void agent_field_text(agent_event_t *ev, const agent_field_t *f, const char **s, size_t *n);
 /* The value JSON object. */

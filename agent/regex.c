@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "tributary/regex.h"
 
 agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64_t depth_limit,
@@ -70,6 +71,15 @@ agent_regex_t *agent_regex_new(const char *pattern, uint64_t match_limit, uint64
         }
         re->ngroups = count;
     }
+    /* the name table is sorted by name: duplicates are neighbours */
+    re->distinct = 1;
+    for (uint32_t i = 0; i < re->ngroups; i++) {
+        re->groups[i].bit = agent_name_bit(re->groups[i].name, re->groups[i].nlen);
+        if (i > 0 && strcmp(re->groups[i - 1].name, re->groups[i].name) == 0) {
+            re->distinct = 0;
+        }
+    }
+    re->time_idx = -1;
     return re;
 }
 

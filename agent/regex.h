@@ -21,8 +21,14 @@ typedef struct agent_regex {
         uint32_t num;
         uint32_t nlen;
         const char *name;
-        int plain; /* ASCII word characters only: rendered without escaping */
+        int plain;    /* ASCII word characters only: rendered without escaping */
+        uint64_t bit; /* agent_name_bit() of the name */
     } * groups;
+    int distinct; /* no two groups share a name (no (?J) duplicates) */
+    /* the group a parse step's time_field names, found on the step's first
+       line (time_idx -1: none) and kept for the time_field string seen */
+    const char *time_key;
+    int time_idx;
 } agent_regex_t;
 
 /* Compiles a pattern with JIT (a JIT stack of up to AGENT_REGEX_JIT_STACK

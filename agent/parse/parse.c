@@ -33,7 +33,24 @@
 #include <emmintrin.h>
 #endif
 
-static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n)
+/* Where a step notes the field its time_field names, as it sets it, so the
+   time is read without looking the field up. */
+typedef struct time_slot {
+    const char *name; /* the step's time_field, or NULL */
+    size_t nlen;
+    agent_field_t *f; /* the field, once set */
+} time_slot_t;
+
+static inline void time_note(time_slot_t *ts, agent_field_t *f, const char *name, size_t nlen)
+{
+    if (f != NULL && nlen == ts->nlen && ts->name != NULL &&
+        (nlen == 0 || name[0] == ts->name[0]) && memcmp(name, ts->name, nlen) == 0) {
+        ts->f = f;
+    }
+}
+
+static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const char *s, size_t n,
+                       time_slot_t *ts)
 {
     agent_regex_t *re = p->re;
     int rc = agent_regex_exec(re, s, n);
@@ -45,21 +62,52 @@ static int parse_regex(const agent_parse_conf_t *p, agent_event_t *ev, const cha
     }
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
     uint32_t pairs = pcre2_get_ovector_count(re->md);
+    if (!re->distinct) {
+        /* groups sharing a name ((?J)): each set replaces the last */
+        for (uint32_t i = 0; i < re->ngroups; i++) {
+            uint32_t g = re->groups[i].num;
+            if (g >= pairs || ov[2 * g] == PCRE2_UNSET) {
+                continue;
+            }
+            agent_event_set_name(ev, re->groups[i].name, re->groups[i].nlen, re->groups[i].plain,
+                                 s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+        }
+        return 0;
+    }
+    /* the group time_field names, found once for the step */
+    if (re->time_key != ts->name) {
+        re->time_key = ts->name;
+        re->time_idx = -1;
+        for (uint32_t i = 0; ts->name != NULL && i < re->ngroups; i++) {
+            if (re->groups[i].nlen == ts->nlen &&
+                memcmp(re->groups[i].name, ts->name, ts->nlen) == 0) {
+                re->time_idx = (int)i;
+            }
+        }
+    }
+    /* the names were measured, checked and hashed at load: no strlen(), no
+       escaping and (mostly) no look-up per line */
+    uint64_t names = agent_event_names(ev);
     for (uint32_t i = 0; i < re->ngroups; i++) {
         uint32_t g = re->groups[i].num;
         if (g >= pairs || ov[2 * g] == PCRE2_UNSET) {
             continue;
         }
-        /* the names were measured and checked at load: no strlen(), no
-           escaping per line */
-        agent_event_set_name(ev, re->groups[i].name, re->groups[i].nlen, re->groups[i].plain,
-                             s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+        agent_field_t *f =
+            agent_event_put(ev, &names, re->groups[i].bit, re->groups[i].name, re->groups[i].nlen,
+                            re->groups[i].plain, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g], false);
+        if ((int)i == re->time_idx) {
+            ts->f = f;
+        }
     }
     return 0;
 }
 
-static const char *skip_ws(const char *p, const char *e)
+static inline const char *skip_ws(const char *p, const char *e)
 {
+    if (p < e && (unsigned char)*p > ' ') {
+        return p; /* the usual case: no white space */
+    }
     while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) {
         p++;
     }
@@ -69,7 +117,7 @@ static const char *skip_ws(const char *p, const char *e)
 /* Past a JSON string starting at p ('"'); NULL unless it is a valid one
    (RFC 8259: escapes, no control bytes, UTF-8), since member values are
    rendered as they came. Plain bytes are skipped 16 at a time. */
-static const char *skip_string(const char *p, const char *e)
+static const char *skip_string_esc(const char *p, const char *e, bool *esc)
 {
     for (p++; p < e;) {
 #if defined(__SSE2__)
@@ -97,6 +145,7 @@ static const char *skip_string(const char *p, const char *e)
             if (e - p < 2) {
                 return NULL;
             }
+            *esc = true;
             char x = p[1];
             if (x == 'u') {
                 if (e - p < 6) {
@@ -132,6 +181,12 @@ static const char *skip_string(const char *p, const char *e)
         p++;
     }
     return NULL;
+}
+
+static const char *skip_string(const char *p, const char *e)
+{
+    bool esc;
+    return skip_string_esc(p, e, &esc);
 }
 
 /* Past a logfmt quoted value starting at p ('"'); NULL if unterminated.
@@ -251,7 +306,7 @@ static const char *skip_value(const char *p, const char *e, int depth)
     return skip_number(p, e);
 }
 
-static int parse_json(agent_event_t *ev, const char *s, size_t n)
+static int parse_json(agent_event_t *ev, const char *s, size_t n, time_slot_t *ts)
 {
     const char *e = s + n;
     const char *p = skip_ws(s, e);
@@ -269,6 +324,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
     enum { JSON_SPANS = 32 };
     struct {
         const char *ks, *ke, *vs, *ve;
+        bool kesc; /* the name has escapes */
     } span[JSON_SPANS];
     size_t nspan = 0, members = 0;
     const char *q = p;
@@ -277,7 +333,8 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             return 1;
         }
         const char *ks = q + 1;
-        const char *ke = skip_string(q, e);
+        bool kesc = false;
+        const char *ke = skip_string_esc(q, e, &kesc);
         if (ke == NULL) {
             return 1;
         }
@@ -296,6 +353,7 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
             span[nspan].ke = ke - 1;
             span[nspan].vs = vs;
             span[nspan].ve = q;
+            span[nspan].kesc = kesc;
             nspan++;
         }
         members++;
@@ -309,36 +367,66 @@ static int parse_json(agent_event_t *ev, const char *s, size_t n)
         }
         return 1;
     }
+    uint64_t names = agent_event_names(ev);
     for (size_t i = 0; i < members; i++) {
         const char *ks, *ke, *vs, *ve;
+        bool kesc = false;
         if (i < nspan) {
             ks = span[i].ks;
             ke = span[i].ke;
             vs = span[i].vs;
             ve = span[i].ve;
+            kesc = span[i].kesc;
         } else {
             /* past the noted ones: p is at the next member's key */
             ks = p + 1;
-            ke = skip_string(p, e) - 1;
+            ke = skip_string_esc(p, e, &kesc) - 1;
             vs = skip_ws(skip_ws(ke + 1, e) + 1, e);
             ve = skip_value(vs, e, 0);
         }
         const char *name = ks;
         size_t nlen = (size_t)(ke - ks);
-        if (memchr(ks, '\\', nlen) != NULL) {
+        if (kesc) {
             agent_field_t tmp = {.val = ks - 1, .vlen = nlen + 2, .raw = true};
             agent_field_text(ev, &tmp, &name, &nlen);
         }
-        agent_event_set(ev, name, nlen, vs, (size_t)(ve - vs), true);
+        /* a name without escapes was checked as it was skipped (no control
+           byte, no quote, UTF-8): rendered as it came */
+        agent_field_t *f = agent_event_put(ev, &names, agent_name_bit(name, nlen), name, nlen,
+                                           name == ks, vs, (size_t)(ve - vs), true);
+        time_note(ts, f, name, nlen);
         p = skip_ws(skip_ws(ve, e) + 1, e); /* past the ',' to the next key */
     }
     return 0;
 }
 
-static int parse_logfmt(agent_event_t *ev, const char *s, size_t n)
+/* The first byte at or past p that is a, b or c, else e; 16 bytes at a
+   time while 16 are left. */
+static inline const char *find3(const char *p, const char *e, char a, char b, char c)
+{
+#if defined(__SSE2__)
+    const __m128i va = _mm_set1_epi8(a), vb = _mm_set1_epi8(b), vc = _mm_set1_epi8(c);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, va), _mm_cmpeq_epi8(v, vb)), _mm_cmpeq_epi8(v, vc)));
+        if (m != 0) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
+    while (p < e && *p != a && *p != b && *p != c) {
+        p++;
+    }
+    return p;
+}
+
+static int parse_logfmt(agent_event_t *ev, const char *s, size_t n, time_slot_t *ts)
 {
     const char *p = s, *e = s + n;
     int found = 0;
+    uint64_t names = agent_event_names(ev);
     while (p < e) {
         while (p < e && (*p == ' ' || *p == '\t')) {
             p++;
@@ -347,16 +435,19 @@ static int parse_logfmt(agent_event_t *ev, const char *s, size_t n)
             break;
         }
         const char *ks = p;
-        while (p < e && *p != '=' && *p != ' ' && *p != '\t') {
-            p++;
-        }
+        p = find3(p, e, '=', ' ', '\t');
         const char *ke = p;
         if (ke == ks) {
             p++;
             continue;
         }
         if (p >= e || *p != '=') {
-            agent_event_set(ev, ks, (size_t)(ke - ks), "true", 4, true); /* a bare key */
+            size_t kn = (size_t)(ke - ks);
+            /* a bare key */
+            time_note(
+                ts,
+                agent_event_put(ev, &names, agent_name_bit(ks, kn), ks, kn, false, "true", 4, true),
+                ks, kn);
             found++;
             continue;
         }
@@ -371,14 +462,20 @@ static int parse_logfmt(agent_event_t *ev, const char *s, size_t n)
             const char *t;
             size_t tn;
             agent_field_text(ev, &tmp, &t, &tn);
-            agent_event_set(ev, ks, (size_t)(ke - ks), t, tn, false);
+            size_t kn = (size_t)(ke - ks);
+            time_note(
+                ts,
+                agent_event_put(ev, &names, agent_name_bit(ks, kn), ks, kn, false, t, tn, false),
+                ks, kn);
             p = ve;
         } else {
             const char *vs = p;
-            while (p < e && *p != ' ' && *p != '\t') {
-                p++;
-            }
-            agent_event_set(ev, ks, (size_t)(ke - ks), vs, (size_t)(p - vs), false);
+            p = find3(p, e, ' ', '\t', '\t');
+            size_t kn = (size_t)(ke - ks);
+            time_note(ts,
+                      agent_event_put(ev, &names, agent_name_bit(ks, kn), ks, kn, false, vs,
+                                      (size_t)(p - vs), false),
+                      ks, kn);
         }
         found++;
     }
@@ -397,12 +494,16 @@ static int digits(const char *s, size_t n, size_t *i, int count)
     return v;
 }
 
-static int64_t epoch_ms(int y, int mo, int d, int h, int mi, int se, int frac, int off)
+static int64_t epoch_ms(int64_t days, int h, int mi, int se, int frac, int off)
 {
-    return ((trib_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se) -
-            off) *
-               1000 +
-           frac;
+    return ((days * 86400 + h * 3600 + mi * 60 + se) - off) * 1000 + frac;
+}
+
+/* Two ASCII digits as a number, else -1. */
+static inline int d2(const char *s)
+{
+    unsigned a = (unsigned)(unsigned char)s[0] - '0', b = (unsigned)(unsigned char)s[1] - '0';
+    return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
 }
 
 /* 1-12 for an English month abbreviation as %b prints it, else 0: the
@@ -422,61 +523,103 @@ static int month_abbr(const char *m)
     return 0;
 }
 
-/* The common log format's "%d/%b/%Y:%H:%M:%S %z" (nginx, Apache), without strptime(). */
+enum { TIME_STRPTIME, TIME_RFC3339, TIME_CLF, TIME_UNIX };
+
+/*
+ * The date part of the last time read, per thread, with its day since the
+ * epoch: the times of a log differ line by line in their time of day, and
+ * their dates come in runs. A time whose first bytes are those of the last
+ * one is read from its time of day on.
+ */
+#define DATE_PREFIX 12
+static __thread struct {
+    int kind;
+    char s[DATE_PREFIX];
+    int64_t days;
+} last_date;
+
+/* The first len bytes (11 or 12) of s are those of the last date: two
+   overlapping words, no memcmp() call. */
+static inline bool same_date(int kind, const char *s, size_t len)
+{
+    uint64_t a, b;
+    uint32_t c, d;
+    memcpy(&a, s, 8);
+    memcpy(&b, last_date.s, 8);
+    memcpy(&c, s + len - 4, 4);
+    memcpy(&d, last_date.s + len - 4, 4);
+    return last_date.kind == kind && ((a ^ b) | (c ^ d)) == 0;
+}
+
+static inline void note_date(int kind, const char *s, size_t len, int64_t days)
+{
+    last_date.kind = kind;
+    memcpy(last_date.s, s, len);
+    last_date.days = days;
+}
+
+/* The common log format's "%d/%b/%Y:%H:%M:%S %z" (nginx, Apache), without
+   strptime(): "26/Nov/2026:" is the date part. */
 static int parse_clf(const char *s, size_t n, int64_t *ms)
 {
-    size_t i = 0;
     if (n != 26) {
         return -1;
     }
-    int d = digits(s, n, &i, 2);
-    if (d < 1 || d > 31 || s[2] != '/' || s[6] != '/') {
+    int64_t days;
+    if (same_date(TIME_CLF, s, 12)) {
+        days = last_date.days;
+    } else {
+        int d = d2(s);
+        if (d < 1 || d > 31 || s[2] != '/' || s[6] != '/') {
+            return -1;
+        }
+        int mo = month_abbr(s + 3);
+        int y1 = d2(s + 7), y2 = d2(s + 9);
+        if (mo == 0 || y1 < 0 || y2 < 0 || s[11] != ':') {
+            return -1;
+        }
+        days = trib_days_from_civil(y1 * 100 + y2, (unsigned)mo, (unsigned)d);
+        note_date(TIME_CLF, s, 12, days);
+    }
+    int h = d2(s + 12), mi = d2(s + 15), se = d2(s + 18);
+    if (h < 0 || h > 23 || s[14] != ':' || mi < 0 || mi > 59 || s[17] != ':' || se < 0 || se > 60 ||
+        s[20] != ' ' || (s[21] != '+' && s[21] != '-')) {
         return -1;
     }
-    int mo = month_abbr(s + 3);
-    i = 7;
-    int y = digits(s, n, &i, 4);
-    if (mo == 0 || y < 0 || s[i++] != ':') {
-        return -1;
-    }
-    int h = digits(s, n, &i, 2);
-    if (h < 0 || h > 23 || s[i++] != ':') {
-        return -1;
-    }
-    int mi = digits(s, n, &i, 2);
-    if (mi < 0 || mi > 59 || s[i++] != ':') {
-        return -1;
-    }
-    int se = digits(s, n, &i, 2);
-    if (se < 0 || se > 60 || s[i++] != ' ' || (s[i] != '+' && s[i] != '-')) {
-        return -1;
-    }
-    int sign = s[i++] == '-' ? -1 : 1;
-    int oh = digits(s, n, &i, 2);
-    int om = digits(s, n, &i, 2);
+    int sign = s[21] == '-' ? -1 : 1;
+    int oh = d2(s + 22), om = d2(s + 24);
     if (oh < 0 || om < 0) {
         return -1;
     }
-    *ms = epoch_ms(y, mo, d, h, mi, se, 0, sign * (oh * 3600 + om * 60));
+    *ms = epoch_ms(days, h, mi, se, 0, sign * (oh * 3600 + om * 60));
     return 0;
 }
 
+/* "2026-11-26T" is the date part. */
 static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
 {
     size_t i = 0;
-    int y = digits(s, n, &i, 4);
-    if (y < 0 || i >= n || s[i++] != '-') {
-        return -1;
+    int64_t days;
+    if (n > 11 && same_date(TIME_RFC3339, s, 11)) {
+        days = last_date.days;
+        i = 11;
+    } else {
+        int y = digits(s, n, &i, 4);
+        if (y < 0 || i >= n || s[i++] != '-') {
+            return -1;
+        }
+        int mo = digits(s, n, &i, 2);
+        if (mo < 1 || mo > 12 || i >= n || s[i++] != '-') {
+            return -1;
+        }
+        int d = digits(s, n, &i, 2);
+        if (d < 1 || d > 31 || i >= n || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) {
+            return -1;
+        }
+        i++;
+        days = trib_days_from_civil(y, (unsigned)mo, (unsigned)d);
+        note_date(TIME_RFC3339, s, 11, days);
     }
-    int mo = digits(s, n, &i, 2);
-    if (mo < 1 || mo > 12 || i >= n || s[i++] != '-') {
-        return -1;
-    }
-    int d = digits(s, n, &i, 2);
-    if (d < 1 || d > 31 || i >= n || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) {
-        return -1;
-    }
-    i++;
     int h = digits(s, n, &i, 2);
     if (h < 0 || h > 23 || i >= n || s[i++] != ':') {
         return -1;
@@ -520,13 +663,14 @@ static int parse_rfc3339(const char *s, size_t n, int64_t *ms)
     if (i != n) {
         return -1;
     }
-    *ms = epoch_ms(y, mo, d, h, mi, se, frac, off);
+    *ms = epoch_ms(days, h, mi, se, frac, off);
     return 0;
 }
 
 /*
- * The last time parsed, per thread: log lines come in runs with the same
- * second, and strptime() plus timegm() cost more than the rest of a line.
+ * The last time parsed, per thread, for the formats read with strtod() or
+ * strptime() (which, with timegm(), cost more than the rest of a line):
+ * log lines come in runs with the same second.
  */
 static __thread struct {
     const char *fmt;
@@ -535,10 +679,21 @@ static __thread struct {
     int64_t ms;
 } last_time;
 
+static int time_kind(const char *fmt);
 static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t *ms);
 
 int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
 {
+    if (n == 0 || n >= 128) {
+        return -1;
+    }
+    int kind = time_kind(fmt);
+    if (kind == TIME_RFC3339) {
+        return parse_rfc3339(s, n, ms);
+    }
+    if (kind == TIME_CLF && parse_clf(s, n, ms) == 0) {
+        return 0; /* else strptime() decides (it also takes other spellings) */
+    }
     if (last_time.fmt == fmt && last_time.n == n && memcmp(last_time.s, s, n) == 0) {
         *ms = last_time.ms;
         return 0;
@@ -552,8 +707,6 @@ int agent_parse_time(const char *s, size_t n, const char *fmt, int64_t *ms)
     }
     return rc;
 }
-
-enum { TIME_STRPTIME, TIME_RFC3339, TIME_CLF, TIME_UNIX };
 
 /* The kind of a time format, remembered for the last format string seen
    (a parse step's own, so the same pointer line after line). */
@@ -583,13 +736,7 @@ static int parse_time_uncached(const char *s, size_t n, const char *fmt, int64_t
     if (n == 0 || n >= sizeof(buf)) {
         return -1;
     }
-    int kind = time_kind(fmt);
-    if (kind == TIME_RFC3339) {
-        return parse_rfc3339(s, n, ms);
-    }
-    if (kind == TIME_CLF && parse_clf(s, n, ms) == 0) {
-        return 0; /* else strptime() decides (it also takes other spellings) */
-    }
+    int kind = time_kind(fmt); /* RFC 3339 and the common log format were tried */
     memcpy(buf, s, n);
     buf[n] = '\0';
     if (kind == TIME_UNIX) {
@@ -627,23 +774,25 @@ int agent_parse_apply(const agent_parse_conf_t *p, agent_event_t *ev)
     const char *s;
     size_t n;
     agent_field_text(ev, src, &s, &n);
+    time_slot_t slot = {p->time_field, p->time_field ? strlen(p->time_field) : 0, NULL};
     int rc;
     switch (p->type) {
     case AGENT_PARSE_REGEX:
-        rc = parse_regex(p, ev, s, n);
+        rc = parse_regex(p, ev, s, n, &slot);
         break;
     case AGENT_PARSE_JSON:
-        rc = parse_json(ev, s, n);
+        rc = parse_json(ev, s, n, &slot);
         break;
     case AGENT_PARSE_SYSLOG:
         rc = agent_syslog_to_event(ev, s, n);
         break;
     default:
-        rc = parse_logfmt(ev, s, n);
+        rc = parse_logfmt(ev, s, n, &slot);
         break;
     }
     if (rc == 0 && p->time_field != NULL) {
-        agent_field_t *tf = agent_event_get(ev, p->time_field, strlen(p->time_field));
+        /* the field the step set, else whichever the event has */
+        agent_field_t *tf = slot.f != NULL ? slot.f : agent_event_get(ev, slot.name, slot.nlen);
         if (tf != NULL) {
             const char *ts;
             size_t tn;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -666,6 +667,156 @@ static void test_filters(void **state)
     agent_sbuf_fini(&scratch);
 }
 
+/* The number of fields named `name`. */
+static size_t count_named(const agent_event_t *ev, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ev->nfields; i++) {
+        n += ev->fields[i].nlen == strlen(name) &&
+             memcmp(ev->fields[i].name, name, ev->fields[i].nlen) == 0;
+    }
+    return n;
+}
+
+/* Parsers add fields without looking each name up (a set of the event's
+   names): a name the event has is replaced, never doubled, whether a
+   regex group, (?J) groups sharing a name or a JSON member given twice;
+   the time is read from the field as the step left it, or from the
+   event's own field of that name when the step set none. */
+static void test_parse_names_once(void **state)
+{
+    (void)state;
+    agent_sbuf_t scratch = {0}, out = {0};
+    agent_event_t ev;
+    agent_parse_conf_t p = {
+        .type = AGENT_PARSE_REGEX,
+        .field = "message",
+        .time_field = "time",
+        .time_format = "rfc3339",
+        .re = re("^(?<host>\\S+) (?<message>\\S+)(?: (?<time>\\S+))?"),
+    };
+    init_event(&ev, &scratch, "web7 hello 2026-11-26T10:00:00Z");
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_int_equal(ev.nfields, 3);
+    assert_string_equal(text(&ev, "host"), "web7");
+    assert_string_equal(text(&ev, "message"), "hello");
+    assert_int_equal(ev.ts_ms, 1795687200000LL);
+    /* the time group unset: the event's own "time" field is read */
+    init_event(&ev, &scratch, "web7 hello");
+    agent_event_set(&ev, "time", 4, "2026-11-27T10:00:00Z", 20, false);
+    assert_int_equal(agent_parse_apply(&p, &ev), 0);
+    assert_int_equal(ev.ts_ms, 1795687200000LL + 86400000LL);
+    assert_int_equal(count_named(&ev, "time"), 1);
+    agent_regex_free(p.re);
+    /* groups sharing a name: one field, the group that matched */
+    p.re = re("(?J)^(?:(?<a>x+)|(?<a>y+)) (?<time>\\S+)");
+    for (int round = 0; round < 2; round++) {
+        init_event(&ev, &scratch, round ? "xx 2026-11-26T10:00:01Z" : "yy 2026-11-26T10:00:01Z");
+        assert_int_equal(agent_parse_apply(&p, &ev), 0);
+        assert_int_equal(count_named(&ev, "a"), 1);
+        assert_string_equal(text(&ev, "a"), round ? "xx" : "yy");
+        assert_int_equal(ev.ts_ms, 1795687201000LL);
+    }
+    agent_regex_free(p.re);
+    /* a JSON member given twice: the last, once; the time from the last */
+    agent_parse_conf_t pj = {.type = AGENT_PARSE_JSON,
+                             .field = "message",
+                             .time_field = "time",
+                             .time_format = "rfc3339"};
+    init_event(&ev, &scratch,
+               "{\"time\":\"2026-11-26T10:00:00Z\",\"a\":1,\"host\":\"h9\",\"time\":"
+               "\"2026-11-28T10:00:00Z\",\"a\":2}");
+    assert_int_equal(agent_parse_apply(&pj, &ev), 0);
+    assert_int_equal(ev.nfields, 4);
+    assert_int_equal(count_named(&ev, "a"), 1);
+    assert_int_equal(count_named(&ev, "host"), 1);
+    assert_string_equal(text(&ev, "a"), "2");
+    assert_string_equal(text(&ev, "host"), "h9");
+    assert_int_equal(ev.ts_ms, 1795687200000LL + 2 * 86400000LL);
+    /* a name with an escape is decoded, and still found once */
+    init_event(&ev, &scratch, "{\"\\u0061\":1,\"a\":3}");
+    assert_int_equal(agent_parse_apply(&pj, &ev), 0);
+    assert_int_equal(count_named(&ev, "a"), 1);
+    assert_string_equal(text(&ev, "a"), "3");
+    agent_event_render(&ev, &out);
+    agent_sbuf_putc(&out, '\0');
+    assert_non_null(strstr(out.p, ",\"a\":3}"));
+    /* logfmt: the same key twice, and a key named as a fixed field */
+    agent_parse_conf_t pl = {.type = AGENT_PARSE_LOGFMT,
+                             .field = "message",
+                             .time_field = "time",
+                             .time_format = "rfc3339"};
+    init_event(&ev, &scratch, "time=2026-11-26T10:00:00Z a=1 host=h3 a=\"two 2\" flag time=bad");
+    assert_int_equal(agent_parse_apply(&pl, &ev), 0);
+    assert_int_equal(count_named(&ev, "a"), 1);
+    assert_int_equal(count_named(&ev, "host"), 1);
+    assert_int_equal(count_named(&ev, "time"), 1);
+    assert_string_equal(text(&ev, "a"), "two 2");
+    assert_string_equal(text(&ev, "flag"), "true");
+    assert_int_equal(ev.ts_ms, 1764172800123LL); /* "bad" is not a time: kept */
+    agent_sbuf_fini(&scratch);
+    agent_sbuf_fini(&out);
+}
+
+/* Times read from the date noted for the last one when their date part is
+   the same: a new date, a change past the date part, a bad time of day
+   after a good date, the turn of a year; formatted times across minutes. */
+static void test_time_dates_noted(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s, *fmt;
+        int rc;
+        int64_t ms;
+    } cases[] = {
+        {"2026-11-26T10:00:00Z", "rfc3339", 0, 1795687200000LL},
+        {"2026-11-27T10:00:00Z", "rfc3339", 0, 1795687200000LL + 86400000LL},
+        {"2026-11-27T10:00:01.5+01:00", "rfc3339", 0,
+         1795687200000LL + 86400000LL + 1500 - 3600000},
+        {"2026-11-27 10:00:00Z", "rfc3339", 0, 1795687200000LL + 86400000LL},
+        {"2026-11-27X10:00:00Z", "rfc3339", -1, 0},
+        {"2026-11-27T25:00:00Z", "rfc3339", -1, 0},
+        {"2026-11-27T", "rfc3339", -1, 0},
+        {"2026-11-27T10:00:00Z", "rfc3339", 0, 1795687200000LL + 86400000LL},
+        {"26/Nov/2026:10:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z", 0, 1795687200000LL},
+        {"27/Nov/2026:10:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z", 0, 1795687200000LL + 86400000LL},
+        {"27/Nov/2026:10:00:00 -0130", "%d/%b/%Y:%H:%M:%S %z", 0,
+         1795687200000LL + 86400000LL + 5400000LL},
+        {"27/Nov/2026:24:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z", -1, 0},
+        {"27/Nov/2026:10:0x:00 +0000", "%d/%b/%Y:%H:%M:%S %z", -1, 0},
+        {"31/Dec/2026:23:59:59 +0000", "%d/%b/%Y:%H:%M:%S %z", 0, 1798761599000LL},
+        {"01/Jan/2027:00:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z", 0, 1798761600000LL},
+        {"2026-11-27T10:00:00Z", "rfc3339", 0, 1795687200000LL + 86400000LL},
+        {"27/Nov/2026:10:00:00 +0000", "%d/%b/%Y:%H:%M:%S %z", 0, 1795687200000LL + 86400000LL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = 0;
+        int rc = agent_parse_time(cases[i].s, strlen(cases[i].s), cases[i].fmt, &ms);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == 0) {
+            assert_int_equal(ms, cases[i].ms);
+        }
+    }
+    /* formatting: every 7.3 s over two hours, both sides of the epoch and
+       of a day, against gmtime_r() */
+    static const int64_t starts[] = {-3600000, 1795687200000LL - 3600000,
+                                     1798761600000LL - 3600000};
+    for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+        for (int64_t ms = starts[k]; ms < starts[k] + 7200000; ms += 7300) {
+            char out[32], want[40];
+            int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+            time_t t = (time_t)sec;
+            struct tm tm;
+            assert_non_null(gmtime_r(&t, &tm));
+            size_t wn = strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%S", &tm);
+            snprintf(want + wn, sizeof(want) - wn, ".%03dZ", (int)(ms - sec * 1000));
+            size_t n = agent_format_time(ms, out);
+            assert_int_equal(n, strlen(want));
+            assert_string_equal(out, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -684,6 +835,8 @@ int main(void)
         cmocka_unit_test(test_parse_logfmt_and_time),
         cmocka_unit_test(test_parse_syslog),
         cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_parse_names_once),
+        cmocka_unit_test(test_time_dates_noted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
