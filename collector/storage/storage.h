@@ -314,7 +314,7 @@ typedef struct coll_read {
     int64_t log_start_offset;
     int64_t high_watermark;
     int64_t log_end_offset;
-    bool segment_end; /* the range ends where its segment ends: more may follow in the next */
+    bool segment_end;     /* the range ends where its segment ends: more may follow in the next */
     coll_segment_t *seg_; /* private */
 } coll_read_t;
 

@@ -55,6 +55,22 @@ def log_bytes(path):
 
 
 class ReassignRun(Run):
+    def all_list_broker_4(self):
+        """True once every live broker's Metadata lists brokers 1-4."""
+        from confluent_kafka.admin import AdminClient
+        for b in self.brokers.values():
+            if not b.alive():
+                return False
+            a = AdminClient({"bootstrap.servers": "%s:%d" % (b.host, b.kafka_port),
+                             "socket.timeout.ms": 3000, "log_level": 2})
+            try:
+                md = a.list_topics(timeout=5)
+            except Exception:  # noqa: B902 - KafkaException: not yet
+                return False
+            if set(md.brokers) != {1, 2, 3, 4}:
+                return False
+        return True
+
     def __init__(self):
         super().__init__(mode="cluster", seed=610, producers=4, consumers=2, partitions=12,
                          rate=40.0, settle_s=4.0)
@@ -89,8 +105,9 @@ class ReassignRun(Run):
             self.brokers[4] = b4
             b4.spawn()
             b4.wait_ready()
-            wait_for("broker 4 registered",
-                     lambda: (self.metadata() or (None, None, set()))[2] == {1, 2, 3, 4}, 60, 0.5)
+            # Every broker, the controller among them (it checks a reassignment's
+            # replicas against the brokers it has seen), lists broker 4.
+            wait_for("broker 4 registered on every broker", self.all_list_broker_4, 60, 0.5)
             h.add(type="nemesis", f="move", target=4, phase="start")
             t0 = time.monotonic()
             self.cli("partitions", "reassign", "--topic", TOPIC, "--move-from", "1", "--to", "4",

@@ -10,8 +10,8 @@
  * consumes the topic back (manual assignment) for a consumer figure. For
  * each pass it reads the collector's CPU seconds (the sum of its threads'
  * nanoseconds in /proc/<pid>/task/<tid>/schedstat, or utime + stime from
- * /proc/<pid>/stat in clock ticks where there is no schedstat) and peak RSS (VmHWM from /proc/<pid>/status, reset
- * before each pass through /proc/<pid>/clear_refs when allowed), and the
+ * /proc/<pid>/stat in clock ticks where there is no schedstat) and peak RSS (VmHWM from
+ * /proc/<pid>/status, reset before each pass through /proc/<pid>/clear_refs when allowed), and the
  * benchmark's own CPU, so one can tell whether the client or the broker
  * was the bottleneck. A loopback TCP baseline (one socket, 1 MiB writes,
  * a reader thread discarding) is measured in the same run. Each pass runs
