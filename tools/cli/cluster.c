@@ -30,7 +30,7 @@ static void usage(FILE *out)
           "a live broker); --api-versions adds the API versions the broker advertises.\n"
           "\n"
           "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
-          "  --request-timeout-ms N, --verbose.\n",
+          "  --request-timeout-ms N, --verbose, --command-config FILE (TLS and SASL).\n",
           out);
 }
 
