@@ -360,6 +360,7 @@ static int tls_handshake(trib_kclient_t *c, kconn_t *k, int64_t deadline, trib_e
                                   k->port, k->tls_why[0] ? k->tls_why : trib_strerror(rc),
                                   strstr(k->tls_why, "wrong version number") ||
                                           strstr(k->tls_why, "packet length too long") ||
+                                          strstr(k->tls_why, "unexpected eof") ||
                                           strstr(k->tls_why, "closed the connection")
                                       ? " (is it a TLS listener?)"
                                       : "");

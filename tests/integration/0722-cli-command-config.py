@@ -23,7 +23,8 @@ listener, whose User:ANONYMOUS has no rights.
     offered ones named), the TLS listener without --command-config (exit 3),
     a CA that did not sign the broker's certificate (exit 3, the
     certificate check's verdict), a certificate for another host (exit 3,
-    unless ssl.endpoint.identification.algorithm=none), a bad
+    unless ssl.endpoint.identification.algorithm is empty), TLS to the
+    plaintext listener (exit 3, "is it a TLS listener?"), a bad
     security.protocol (exit 2, FILE:LINE); an unknown property is a warning.
 """
 import importlib
@@ -194,6 +195,12 @@ def main(c):
     cli(props(c, "ssl-nohost", ssl_only + ["ssl.endpoint.identification.algorithm="]), elsewhere,
         "topics", "list")
     log("... accepted with ssl.endpoint.identification.algorithm empty")
+
+    p = cli(props(c, "ssl-to-plain", ssl_only), c.listeners["plaintext"], "topics", "list",
+            want=3)
+    if "TLS handshake" not in p.stderr or "is it a TLS listener?" not in p.stderr:
+        raise TestFailure("TLS to the plaintext listener: %r" % p.stderr)
+    log("TLS to the plaintext listener: %s" % p.stderr.strip())
 
     bad = props(c, "bad", ["security.protocol=TLS"])
     p = cli(bad, tls, "topics", "list", want=2)
