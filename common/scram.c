@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * SCRAM-SHA-256/512 (RFC 5802, RFC 7677): key derivation and the server's
- * side of the exchange (see tributary/scram.h). The hash, HMAC and PBKDF2
+ * SCRAM-SHA-256/512 (RFC 5802, RFC 7677): key derivation and both sides
+ * of the exchange (see tributary/scram.h). The hash, HMAC and PBKDF2
  * are OpenSSL's; this file only parses and builds the messages, every one
  * bounded by TRIB_SCRAM_MSG_MAX and checked before use.
  */
@@ -449,4 +449,206 @@ int trib_scram_server_client_final(trib_scram_server_t *s, const trib_scram_cred
     }
     s->step = 2;
     return len;
+}
+
+/* ---- the client's side ---- */
+
+int trib_scram_client_first(trib_scram_client_t *c, int mech, const char *user, const char *cnonce,
+                            char *out, size_t cap)
+{
+    memset(c, 0, sizeof(*c));
+    c->mech = mech;
+    c->step = -1;
+    size_t ul = user ? strlen(user) : 0;
+    size_t nl = cnonce ? strlen(cnonce) : 0;
+    if (!trib_scram_key_len(mech) || ul == 0 || ul >= TRIB_SCRAM_NAME_MAX ||
+        nl >= sizeof(c->cnonce) || !printable(cnonce, nl)) {
+        return -EINVAL;
+    }
+    /* saslname: ',' and '=' escaped; at most 3 bytes per byte of the name. */
+    char name[3 * TRIB_SCRAM_NAME_MAX + 1];
+    size_t o = 0;
+    for (size_t i = 0; i < ul; i++) {
+        if (user[i] == ',') {
+            memcpy(name + o, "=2C", 3);
+            o += 3;
+        } else if (user[i] == '=') {
+            memcpy(name + o, "=3D", 3);
+            o += 3;
+        } else {
+            name[o++] = user[i];
+        }
+    }
+    name[o] = '\0';
+    int len =
+        snprintf(c->client_first_bare, sizeof(c->client_first_bare), "n=%s,r=%s", name, cnonce);
+    if (len < 0 || (size_t)len >= sizeof(c->client_first_bare) || (size_t)len + 3 >= cap) {
+        return -ENOSPC;
+    }
+    memcpy(c->cnonce, cnonce, nl + 1);
+    memcpy(out, "n,,", 3);
+    memcpy(out + 3, c->client_first_bare, (size_t)len + 1);
+    c->step = 1;
+    return len + 3;
+}
+
+int trib_scram_client_final(trib_scram_client_t *c, const char *password, size_t password_len,
+                            const uint8_t *umsg, size_t n, char *out, size_t cap, const char **why)
+{
+    const char *msg = (const char *)umsg;
+    size_t kl = trib_scram_key_len(c->mech);
+    int step = c->step;
+    c->step = -1;
+    if (step != 1 || !kl) {
+        *why = "unexpected server-first message";
+        return -EINVAL;
+    }
+    if (n == 0 || n > TRIB_SCRAM_MSG_MAX || memchr(msg, '\0', n)) {
+        *why = "malformed server-first message";
+        return -EINVAL;
+    }
+    size_t pos = 0;
+    const char *a;
+    size_t alen;
+    /* r=nonce: the client's nonce and the server's after it */
+    if (!next_attr(msg, n, &pos, &a, &alen) || alen < 2 || memcmp(a, "r=", 2) != 0) {
+        *why = alen >= 2 && memcmp(a, "m=", 2) == 0
+                   ? "the server requires a SCRAM extension that is not supported"
+                   : "malformed server-first message (nonce)";
+        return -EINVAL;
+    }
+    const char *nonce = a + 2;
+    size_t nonce_len = alen - 2;
+    size_t cl = strlen(c->cnonce);
+    if (nonce_len <= cl || memcmp(nonce, c->cnonce, cl) != 0 || !printable(nonce, nonce_len)) {
+        *why = "the server's nonce does not extend the client's";
+        return -EINVAL;
+    }
+    /* s=salt */
+    uint8_t salt[TRIB_SCRAM_SALT_MAX];
+    size_t salt_len = 0;
+    if (!next_attr(msg, n, &pos, &a, &alen) || alen < 3 || memcmp(a, "s=", 2) != 0 ||
+        trib_base64_decode(a + 2, alen - 2, salt, sizeof(salt), &salt_len) != 0 || salt_len == 0) {
+        *why = "malformed server-first message (salt)";
+        return -EINVAL;
+    }
+    /* i=iterations */
+    if (!next_attr(msg, n, &pos, &a, &alen) || alen < 3 || alen > 12 || memcmp(a, "i=", 2) != 0) {
+        *why = "malformed server-first message (iteration count)";
+        return -EINVAL;
+    }
+    int64_t iter = 0;
+    for (size_t i = 2; i < alen; i++) {
+        if (a[i] < '0' || a[i] > '9') {
+            *why = "malformed server-first message (iteration count)";
+            return -EINVAL;
+        }
+        iter = iter * 10 + (a[i] - '0');
+    }
+    if (iter < TRIB_SCRAM_MIN_ITERATIONS || iter > TRIB_SCRAM_MAX_ITERATIONS) {
+        *why = "the server's iteration count is outside 4096-16384";
+        return -EINVAL;
+    }
+    /* Extensions after i= are ignored (RFC 5802 reserves them). */
+
+    /* client-final without its proof, and the AuthMessage */
+    char without_proof[TRIB_SCRAM_MSG_MAX + 16];
+    int wl = snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)nonce_len, nonce);
+    char auth[3 * TRIB_SCRAM_MSG_MAX + 8];
+    int al = snprintf(auth, sizeof(auth), "%s,%.*s,%s", c->client_first_bare, (int)n, msg,
+                      without_proof);
+    if (wl < 0 || (size_t)wl >= sizeof(without_proof) || al < 0 || (size_t)al >= sizeof(auth)) {
+        *why = "message too long";
+        return -EINVAL;
+    }
+    uint8_t salted[TRIB_SCRAM_KEY_MAX], client_key[TRIB_SCRAM_KEY_MAX];
+    uint8_t stored[TRIB_SCRAM_KEY_MAX], sig[TRIB_SCRAM_KEY_MAX], server_key[TRIB_SCRAM_KEY_MAX];
+    int rc = trib_scram_salted_password(c->mech, password, password_len, salt, salt_len,
+                                        (int32_t)iter, salted);
+    if (rc == 0) {
+        rc = hmac(c->mech, salted, kl, "Client Key", 10, client_key);
+    }
+    if (rc == 0) {
+        rc = hash(c->mech, client_key, kl, stored);
+    }
+    if (rc == 0) {
+        rc = hmac(c->mech, stored, kl, auth, (size_t)al, sig);
+    }
+    if (rc == 0) {
+        rc = hmac(c->mech, salted, kl, "Server Key", 10, server_key);
+    }
+    if (rc == 0) {
+        rc = hmac(c->mech, server_key, kl, auth, (size_t)al, c->server_signature);
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < kl; i++) {
+            client_key[i] ^= sig[i]; /* the proof */
+        }
+    }
+    int len = -1;
+    if (rc == 0) {
+        char proof[4 * ((TRIB_SCRAM_KEY_MAX + 2) / 3) + 1];
+        trib_base64_encode(client_key, kl, proof);
+        len = snprintf(out, cap, "%s,p=%s", without_proof, proof);
+        OPENSSL_cleanse(proof, sizeof(proof));
+    }
+    OPENSSL_cleanse(salted, sizeof(salted));
+    OPENSSL_cleanse(client_key, sizeof(client_key));
+    OPENSSL_cleanse(stored, sizeof(stored));
+    OPENSSL_cleanse(server_key, sizeof(server_key));
+    if (rc != 0) {
+        *why = rc == -EINVAL ? "the password cannot be used" : "internal error";
+        return rc;
+    }
+    if (len < 0 || (size_t)len >= cap) {
+        return -ENOSPC;
+    }
+    c->step = 2;
+    return len;
+}
+
+int trib_scram_client_verify(trib_scram_client_t *c, const uint8_t *umsg, size_t n,
+                             const char **why)
+{
+    const char *msg = (const char *)umsg;
+    size_t kl = trib_scram_key_len(c->mech);
+    int step = c->step;
+    c->step = -1;
+    if (step != 2 || !kl) {
+        *why = "unexpected server-final message";
+        return -EINVAL;
+    }
+    if (n > TRIB_SCRAM_MSG_MAX || (n > 0 && memchr(msg, '\0', n))) {
+        *why = "malformed server-final message";
+        return -EINVAL;
+    }
+    if (n >= 2 && memcmp(msg, "e=", 2) == 0) {
+        size_t el = 0;
+        for (size_t i = 2; i < n && msg[i] != ',' && el + 1 < sizeof(c->error); i++) {
+            c->error[el++] = msg[i] >= 0x20 && msg[i] < 0x7f ? msg[i] : '?';
+        }
+        c->error[el] = '\0';
+        *why = c->error;
+        return -EACCES;
+    }
+    const char *comma = n ? memchr(msg, ',', n) : NULL;
+    size_t vl = comma ? (size_t)(comma - msg) : n;
+    uint8_t v[TRIB_SCRAM_KEY_MAX];
+    size_t got = 0;
+    if (vl < 3 || memcmp(msg, "v=", 2) != 0 ||
+        trib_base64_decode(msg + 2, vl - 2, v, sizeof(v), &got) != 0) {
+        *why = "malformed server-final message";
+        return -EINVAL;
+    }
+    if (got != kl || CRYPTO_memcmp(v, c->server_signature, kl) != 0) {
+        *why = "the server's signature does not match (it does not know the password)";
+        return -EACCES;
+    }
+    c->step = 3;
+    return 0;
+}
+
+void trib_scram_client_fini(trib_scram_client_t *c)
+{
+    OPENSSL_cleanse(c, sizeof(*c));
 }

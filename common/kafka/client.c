@@ -9,7 +9,16 @@
  * match is a protocol error, not a reordering to handle. The bootstrap
  * connection is kept and adopted as the connection of the broker whose
  * advertised address it reached (or of the only broker).
+ *
+ * Security: with TLS a connection runs OpenSSL over the same non-blocking
+ * socket (a BIO of ours that sends with MSG_NOSIGNAL, so that a broker
+ * closing the connection is an error, not a SIGPIPE); frames are gathered
+ * into 16 KiB writes. With SASL a connection logs in right after it is
+ * made (the bootstrap connection after ApiVersions, which a SASL listener
+ * answers before the login): SaslHandshake v1, then SaslAuthenticate with
+ * PLAIN's one message or SCRAM's two, whose server signature is checked.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +26,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +35,29 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "tributary/config.h"
 #include "tributary/kafka_error.h"
 #include "tributary/kclient.h"
+#include "tributary/scram.h"
 
 #include "kafka/gen/ApiVersionsRequest.h"
 #include "kafka/gen/ApiVersionsResponse.h"
 #include "kafka/gen/MetadataRequest.h"
 #include "kafka/gen/MetadataResponse.h"
+#include "kafka/gen/SaslAuthenticateRequest.h"
+#include "kafka/gen/SaslAuthenticateResponse.h"
+#include "kafka/gen/SaslHandshakeRequest.h"
+#include "kafka/gen/SaslHandshakeResponse.h"
 
 #define API_METADATA 3
+#define API_SASL_HANDSHAKE 17
 #define API_API_VERSIONS 18
+#define API_SASL_AUTHENTICATE 36
 
 #define DEFAULT_BOOTSTRAP "127.0.0.1:9092"
 #define DEFAULT_TIMEOUT_MS 30000
@@ -45,7 +67,9 @@ typedef struct kconn {
     int32_t node; /* -1 until known (the bootstrap connection) */
     char host[256];
     int port;
-    int fd; /* -1 when closed */
+    int fd;            /* -1 when closed */
+    SSL *ssl;          /* with TLS, once the handshake started */
+    char tls_why[200]; /* why the last TLS read or write failed, "" if none did */
 } kconn_t;
 
 struct trib_kclient {
@@ -66,6 +90,11 @@ struct trib_kclient {
 
     kconn_t *conns; /* conns[0] is the bootstrap connection */
     size_t nconns;
+
+    trib_kclient_security_t sec;
+    bool tls;
+    bool sasl;
+    SSL_CTX *ssl_ctx;
 
     trib_buf_t out;
 };
@@ -146,10 +175,309 @@ static int connect_addr(const char *host, int port, int64_t deadline, int *fd_ou
     return rc;
 }
 
-static int write_all(int fd, struct iovec *iov, int cnt, int64_t deadline)
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* The BIO under a connection's SSL: the socket, sent to with MSG_NOSIGNAL. */
+typedef struct kbio {
+    int fd;
+    bool eof;
+} kbio_t;
+
+static BIO_METHOD *kbio_method;
+static pthread_once_t kbio_once = PTHREAD_ONCE_INIT;
+
+static int kbio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
+    kbio_t *k = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = send(k->fd, data, len, MSG_NOSIGNAL);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_write(b);
+        }
+        return 0;
+    }
+    *written = (size_t)n;
+    return 1;
+}
+
+static int kbio_read(BIO *b, char *data, size_t len, size_t *got)
+{
+    kbio_t *k = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n = recv(k->fd, data, len, 0);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            BIO_set_retry_read(b);
+        }
+        return 0;
+    }
+    if (n == 0) {
+        k->eof = true;
+        return 0;
+    }
+    *got = (size_t)n;
+    return 1;
+}
+
+static long kbio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    kbio_t *k = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_EOF:
+        return k && k->eof;
+    default:
+        return 0;
+    }
+}
+
+static int kbio_destroy(BIO *b)
+{
+    free(BIO_get_data(b));
+    BIO_set_data(b, NULL);
+    return 1;
+}
+
+static void kbio_init_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tributary-kclient");
+    if (m && BIO_meth_set_write_ex(m, kbio_write) && BIO_meth_set_read_ex(m, kbio_read) &&
+        BIO_meth_set_ctrl(m, kbio_ctrl) && BIO_meth_set_destroy(m, kbio_destroy)) {
+        kbio_method = m;
+    } else if (m) {
+        BIO_meth_free(m);
+    }
+}
+
+static BIO *kbio_new(int fd)
+{
+    pthread_once(&kbio_once, kbio_init_method);
+    kbio_t *k = calloc(1, sizeof(*k));
+    BIO *b = kbio_method && k ? BIO_new(kbio_method) : NULL;
+    if (!b) {
+        free(k);
+        return NULL;
+    }
+    k->fd = fd;
+    BIO_set_data(b, k);
+    BIO_set_init(b, 1);
+    return b;
+}
+
+/*
+ * Why an SSL call failed, in words: the certificate check's verdict when
+ * it failed, else OpenSSL's reason, else a closed connection. Clears
+ * OpenSSL's error queue.
+ */
+static const char *tls_why(SSL *ssl, int sslerr, char *buf, size_t cap)
+{
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    unsigned long e = ERR_peek_last_error();
+    if (vr != X509_V_OK) {
+        snprintf(buf, cap, "the broker's certificate was refused: %s",
+                 X509_verify_cert_error_string(vr));
+    } else if (e) {
+        const char *r = ERR_reason_error_string(e);
+        char tmp[160];
+        if (!r) {
+            ERR_error_string_n(e, tmp, sizeof(tmp));
+            r = tmp;
+        }
+        snprintf(buf, cap, "%s", r);
+    } else if (sslerr == SSL_ERROR_SYSCALL || sslerr == SSL_ERROR_ZERO_RETURN) {
+        snprintf(buf, cap, "the broker closed the connection");
+    } else {
+        snprintf(buf, cap, "TLS error %d", sslerr);
+    }
+    ERR_clear_error();
+    return buf;
+}
+
+/*
+ * Waits for what an SSL call with result ret asks for: 0 to call again, or
+ * a negative code (the reason in k->tls_why).
+ */
+static int tls_wait(kconn_t *k, int ret, int64_t deadline)
+{
+    int e = SSL_get_error(k->ssl, ret);
+    if (e == SSL_ERROR_WANT_READ) {
+        return wait_fd(k->fd, POLLIN, deadline);
+    }
+    if (e == SSL_ERROR_WANT_WRITE) {
+        return wait_fd(k->fd, POLLOUT, deadline);
+    }
+    tls_why(k->ssl, e, k->tls_why, sizeof(k->tls_why));
+    return e == SSL_ERROR_SSL ? -EPROTO : -ECONNRESET;
+}
+
+static bool is_ip_literal(const char *host)
+{
+    struct in6_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+}
+
+/* The TLS handshake on k's connected socket; the broker's certificate is checked. */
+static int tls_handshake(trib_kclient_t *c, kconn_t *k, int64_t deadline, trib_error_t *err)
+{
+    k->tls_why[0] = '\0';
+    k->ssl = SSL_new(c->ssl_ctx);
+    BIO *b = k->ssl ? kbio_new(k->fd) : NULL;
+    if (!b) {
+        ERR_clear_error();
+        return trib_error_set(err, -ENOMEM, "out of memory");
+    }
+    SSL_set_bio(k->ssl, b, b);
+    X509_VERIFY_PARAM *vp = SSL_get0_param(k->ssl);
+    bool ip = is_ip_literal(k->host);
+    if (!ip) {
+        SSL_set_tlsext_host_name(k->ssl, k->host);
+    }
+    if (c->sec.verify_hostname) {
+        int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, k->host)
+                    : X509_VERIFY_PARAM_set1_host(vp, k->host, 0);
+        if (!ok) {
+            ERR_clear_error();
+            return trib_error_set(err, -EINVAL, "cannot verify the host name '%s'", k->host);
+        }
+        X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    }
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_connect(k->ssl);
+        if (r == 1) {
+            return 0;
+        }
+        int rc = tls_wait(k, r, deadline);
+        if (rc == -ETIMEDOUT) {
+            return trib_error_set(err, rc, "TLS handshake with %s:%d: no answer within %d ms",
+                                  k->host, k->port, c->timeout_ms);
+        }
+        if (rc < 0) {
+            return trib_error_set(err, -EPROTO, "TLS handshake with %s:%d failed: %s%s", k->host,
+                                  k->port, k->tls_why[0] ? k->tls_why : trib_strerror(rc),
+                                  strstr(k->tls_why, "wrong version number") ||
+                                          strstr(k->tls_why, "packet length too long") ||
+                                          strstr(k->tls_why, "unexpected eof") ||
+                                          strstr(k->tls_why, "closed the connection")
+                                      ? " (is it a TLS listener?)"
+                                      : "");
+        }
+    }
+}
+
+static int tls_write_all(kconn_t *k, struct iovec *iov, int cnt, int64_t deadline)
+{
+    uint8_t chunk[16384];
     while (cnt > 0) {
-        ssize_t n = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        size_t fill = 0;
+        while (cnt > 0 && fill < sizeof(chunk)) {
+            size_t take = iov->iov_len < sizeof(chunk) - fill ? iov->iov_len : sizeof(chunk) - fill;
+            memcpy(chunk + fill, iov->iov_base, take);
+            fill += take;
+            iov->iov_base = (uint8_t *)iov->iov_base + take;
+            iov->iov_len -= take;
+            if (iov->iov_len == 0) {
+                iov++;
+                cnt--;
+            }
+        }
+        for (;;) {
+            size_t n = 0;
+            ERR_clear_error();
+            int r = SSL_write_ex(k->ssl, chunk, fill, &n);
+            if (r == 1) {
+                break;
+            }
+            int rc = tls_wait(k, r, deadline);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int tls_read_full(kconn_t *k, uint8_t *dst, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        size_t n = 0;
+        ERR_clear_error();
+        int r = SSL_read_ex(k->ssl, dst, len, &n);
+        if (r == 1) {
+            dst += n;
+            len -= n;
+            continue;
+        }
+        int rc = tls_wait(k, r, deadline);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The client's TLS context from the security settings, or NULL with err set. */
+static SSL_CTX *tls_ctx_new(const trib_kclient_security_t *s, trib_error_t *err)
+{
+    char why[200];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        trib_error_set(err, -ENOMEM, "cannot make a TLS context: %s",
+                       tls_why(NULL, 0, why, sizeof(why)));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    const char *what = NULL, *file = NULL;
+    if (s->ca_location[0]) {
+        if (SSL_CTX_load_verify_locations(ctx, s->ca_location, NULL) != 1) {
+            what = "ssl.ca.location";
+            file = s->ca_location;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        what = "the system's CA certificates";
+        file = "";
+    }
+    if (!what && s->cert_location[0]) {
+        if (s->key_password[0]) {
+            SSL_CTX_set_default_passwd_cb_userdata(ctx, (void *)s->key_password);
+        }
+        if (SSL_CTX_use_certificate_chain_file(ctx, s->cert_location) != 1) {
+            what = "ssl.certificate.location";
+            file = s->cert_location;
+        } else if (SSL_CTX_use_PrivateKey_file(ctx, s->key_location, SSL_FILETYPE_PEM) != 1) {
+            what = "ssl.key.location";
+            file = s->key_location;
+        } else if (SSL_CTX_check_private_key(ctx) != 1) {
+            what = "ssl.key.location (it does not match the certificate)";
+            file = s->key_location;
+        }
+        SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    }
+    if (what) {
+        trib_error_set(err, -EINVAL, "cannot load %s %s: %s (a PEM file is needed)", what, file,
+                       tls_why(NULL, 0, why, sizeof(why)));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* ---- plain sockets ---------------------------------------------------------- */
+
+static int write_all(kconn_t *k, struct iovec *iov, int cnt, int64_t deadline)
+{
+    if (k->ssl) {
+        return tls_write_all(k, iov, cnt, deadline);
+    }
+    int fd = k->fd;
+    while (cnt > 0) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)(cnt > IOV_MAX ? IOV_MAX : cnt)};
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -177,8 +505,12 @@ static int write_all(int fd, struct iovec *iov, int cnt, int64_t deadline)
     return 0;
 }
 
-static int read_full(int fd, void *p, size_t len, int64_t deadline)
+static int read_full(kconn_t *k, void *p, size_t len, int64_t deadline)
 {
+    if (k->ssl) {
+        return tls_read_full(k, p, len, deadline);
+    }
+    int fd = k->fd;
     uint8_t *dst = p;
     while (len > 0) {
         ssize_t n = read(fd, dst, len);
@@ -204,8 +536,22 @@ static int read_full(int fd, void *p, size_t len, int64_t deadline)
     return 0;
 }
 
+/* Why a read or write on k failed: TLS's reason when it had one. */
+static const char *io_why(const kconn_t *k, int rc)
+{
+    return k->tls_why[0] ? k->tls_why : trib_strerror(rc);
+}
+
 static void conn_close(kconn_t *k)
 {
+    if (k->ssl) {
+        if (SSL_is_init_finished(k->ssl) && !k->tls_why[0]) {
+            (void)SSL_shutdown(k->ssl); /* one close_notify, not waited for */
+        }
+        SSL_free(k->ssl); /* and its BIO */
+        k->ssl = NULL;
+        ERR_clear_error();
+    }
     if (k->fd >= 0) {
         close(k->fd);
         k->fd = -1;
@@ -329,6 +675,8 @@ static kconn_t *conn_add(trib_kclient_t *c, int32_t node, const char *host, int 
     snprintf(k->host, sizeof k->host, "%s", host);
     k->port = port;
     k->fd = -1;
+    k->ssl = NULL;
+    k->tls_why[0] = '\0';
     return k;
 }
 
@@ -340,6 +688,33 @@ static const trib_kclient_broker_t *broker_find(const trib_kclient_t *c, int32_t
         }
     }
     return NULL;
+}
+
+static int sasl_login(trib_kclient_t *c, kconn_t *k, trib_error_t *err);
+
+/*
+ * Connects k: TCP, then the TLS handshake and (with login) the SASL login
+ * when the settings ask for them. On an error k is closed.
+ */
+static int conn_connect(trib_kclient_t *c, kconn_t *k, bool login, trib_error_t *err)
+{
+    int64_t deadline = now_ms() + c->timeout_ms;
+    int rc = connect_addr(k->host, k->port, deadline, &k->fd);
+    if (rc < 0) {
+        k->fd = -1;
+        return trib_error_set(err, rc, "cannot connect to %s:%d: %s", k->host, k->port,
+                              trib_strerror(rc));
+    }
+    if (c->tls) {
+        rc = tls_handshake(c, k, deadline, err);
+    }
+    if (rc == 0 && login && c->sasl) {
+        rc = sasl_login(c, k, err);
+    }
+    if (rc < 0) {
+        conn_close(k);
+    }
+    return rc;
 }
 
 static int conn_for(trib_kclient_t *c, int32_t node, kconn_t **out, trib_error_t *err)
@@ -371,11 +746,9 @@ static int conn_for(trib_kclient_t *c, int32_t node, kconn_t **out, trib_error_t
         }
     }
     if (k->fd < 0) {
-        int rc = connect_addr(k->host, k->port, now_ms() + c->timeout_ms, &k->fd);
+        int rc = conn_connect(c, k, true, err);
         if (rc < 0) {
-            k->fd = -1;
-            return trib_error_set(err, rc, "cannot connect to %s:%d: %s", k->host, k->port,
-                                  trib_strerror(rc));
+            return rc;
         }
     }
     *out = k;
@@ -399,14 +772,14 @@ static int send_frame(trib_kclient_t *c, kconn_t *k, int16_t api_key, int16_t ve
         return trib_error_set(err, -ENOMEM, "out of memory");
     }
     cnt = trib_buf_iovec(&c->out, iov, cnt);
-    rc = write_all(k->fd, iov, cnt, deadline);
+    rc = write_all(k, iov, cnt, deadline);
     if (iov != stackv) {
         free(iov);
     }
     if (rc < 0) {
         conn_close(k);
         return trib_error_set(err, rc, "cannot send %s request to %s:%d: %s", api->name, k->host,
-                              k->port, trib_strerror(rc));
+                              k->port, io_why(k, rc));
     }
     return 0;
 }
@@ -417,7 +790,7 @@ static int recv_frame(trib_kclient_t *c, kconn_t *k, int16_t api_key, int16_t ve
 {
     const trib_kafka_api_t *api = trib_kafka_api_find(api_key);
     uint8_t szb[4];
-    int rc = read_full(k->fd, szb, 4, deadline);
+    int rc = read_full(k, szb, 4, deadline);
     if (rc < 0) {
         conn_close(k);
         if (rc == -ETIMEDOUT) {
@@ -425,7 +798,7 @@ static int recv_frame(trib_kclient_t *c, kconn_t *k, int16_t api_key, int16_t ve
                                   k->host, k->port, c->timeout_ms);
         }
         return trib_error_set(err, rc, "connection to %s:%d lost waiting for %s response: %s",
-                              k->host, k->port, api->name, trib_strerror(rc));
+                              k->host, k->port, api->name, io_why(k, rc));
     }
     uint32_t size =
         (uint32_t)szb[0] << 24 | (uint32_t)szb[1] << 16 | (uint32_t)szb[2] << 8 | (uint32_t)szb[3];
@@ -439,11 +812,11 @@ static int recv_frame(trib_kclient_t *c, kconn_t *k, int16_t api_key, int16_t ve
         conn_close(k);
         return trib_error_set(err, -ENOMEM, "no memory for a %u-byte response", size);
     }
-    rc = read_full(k->fd, data, size, deadline);
+    rc = read_full(k, data, size, deadline);
     if (rc < 0) {
         conn_close(k);
         return trib_error_set(err, rc, "connection to %s:%d lost reading %s response: %s", k->host,
-                              k->port, api->name, trib_strerror(rc));
+                              k->port, api->name, io_why(k, rc));
     }
     trib_slice_t s = trib_slice_make(data, size);
     trib_kafka_response_header_t h;
@@ -508,6 +881,144 @@ int trib_kclient_send(trib_kclient_t *c, int32_t node, int16_t api_key, int16_t 
                       const void *req, trib_error_t *err)
 {
     return trib_kclient_call(c, node, api_key, version, req, NULL, NULL, err);
+}
+
+/* ---- SASL ----------------------------------------------------------------- */
+
+/* One SaslAuthenticate round: sends tok, *out is the broker's answer (in arena). */
+static int sasl_step(trib_kclient_t *c, kconn_t *k, int16_t version, const void *tok, size_t n,
+                     trib_kbytes_t *out, trib_arena_t *arena, trib_error_t *err)
+{
+    SaslAuthenticateRequest req;
+    SaslAuthenticateRequest_init(&req);
+    req.AuthBytes.ptr = tok;
+    req.AuthBytes.len = (int32_t)n;
+    SaslAuthenticateResponse resp;
+    int rc = call_conn(c, k, API_SASL_AUTHENTICATE, version, &req, &resp, arena, NULL, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (resp.ErrorCode != 0) {
+        conn_close(k);
+        trib_kstr_t m = resp.ErrorMessage;
+        return trib_error_set(
+            err, resp.ErrorCode == TRIB_KAFKA_SASL_AUTHENTICATION_FAILED ? -EACCES : -EPROTO,
+            "SASL %s login as '%s' on %s:%d refused: %s: %.*s", c->sec.mechanism, c->sec.username,
+            k->host, k->port, trib_kafka_err_name(resp.ErrorCode),
+            m.len > 0 ? (int)m.len : (int)strlen(trib_kafka_err_message(resp.ErrorCode)),
+            m.len > 0 ? m.ptr : trib_kafka_err_message(resp.ErrorCode));
+    }
+    *out = resp.AuthBytes;
+    if (out->len < 0) {
+        out->len = 0;
+    }
+    return 0;
+}
+
+static int sasl_scram(trib_kclient_t *c, kconn_t *k, int16_t version, int mech, trib_arena_t *arena,
+                      trib_error_t *err)
+{
+    trib_scram_client_t sc;
+    char cnonce[33], msg[TRIB_SCRAM_MSG_MAX + 1];
+    const char *why = NULL;
+    trib_kbytes_t answer;
+    int rc = trib_scram_nonce(cnonce);
+    int n =
+        rc < 0 ? rc : trib_scram_client_first(&sc, mech, c->sec.username, cnonce, msg, sizeof msg);
+    if (n < 0) {
+        rc = trib_error_set(err, n, "SCRAM: cannot log in as '%s' (user name too long?)",
+                            c->sec.username);
+        goto out;
+    }
+    rc = sasl_step(c, k, version, msg, (size_t)n, &answer, arena, err);
+    if (rc < 0) {
+        goto out;
+    }
+    n = trib_scram_client_final(&sc, c->sec.password, strlen(c->sec.password), answer.ptr,
+                                (size_t)answer.len, msg, sizeof msg, &why);
+    if (n < 0) {
+        conn_close(k);
+        rc = trib_error_set(err, -EPROTO, "SASL %s on %s:%d: %s", c->sec.mechanism, k->host,
+                            k->port, why ? why : trib_strerror(n));
+        goto out;
+    }
+    rc = sasl_step(c, k, version, msg, (size_t)n, &answer, arena, err);
+    if (rc < 0) {
+        goto out;
+    }
+    rc = trib_scram_client_verify(&sc, answer.ptr, (size_t)answer.len, &why);
+    if (rc < 0) {
+        conn_close(k);
+        rc = trib_error_set(err, rc, "SASL %s login as '%s' on %s:%d failed: %s", c->sec.mechanism,
+                            c->sec.username, k->host, k->port, why);
+    }
+out:
+    OPENSSL_cleanse(msg, sizeof msg);
+    trib_scram_client_fini(&sc);
+    return rc;
+}
+
+/*
+ * Logs k in with the settings' mechanism: SaslHandshake v1 (the mechanism
+ * must be one the broker offers), then SaslAuthenticate.
+ */
+static int sasl_login(trib_kclient_t *c, kconn_t *k, trib_error_t *err)
+{
+    int16_t hv = trib_kclient_version(c, API_SASL_HANDSHAKE, 1, 1);
+    int16_t av = trib_kclient_version(c, API_SASL_AUTHENTICATE, 0, 2);
+    if (hv < 0 || av < 0) {
+        conn_close(k);
+        return trib_error_set(err, -ENOTSUP,
+                              "%s:%d does not offer SaslHandshake v1 and SaslAuthenticate", k->host,
+                              k->port);
+    }
+    trib_arena_t arena;
+    trib_arena_init(&arena);
+    SaslHandshakeRequest hreq;
+    SaslHandshakeRequest_init(&hreq);
+    hreq.Mechanism = trib_kstr(c->sec.mechanism);
+    SaslHandshakeResponse hresp;
+    int rc = call_conn(c, k, API_SASL_HANDSHAKE, hv, &hreq, &hresp, &arena, NULL, err);
+    if (rc == 0 && hresp.ErrorCode != 0) {
+        char offered[256] = "";
+        size_t o = 0;
+        for (int32_t i = 0; i < hresp.Mechanisms.count && o < sizeof offered; i++) {
+            int w = snprintf(offered + o, sizeof offered - o, "%s%.*s", i ? ", " : "",
+                             (int)hresp.Mechanisms.items[i].len, hresp.Mechanisms.items[i].ptr);
+            o += w > 0 ? (size_t)w : 0;
+        }
+        conn_close(k);
+        if (hresp.ErrorCode == TRIB_KAFKA_UNSUPPORTED_SASL_MECHANISM) {
+            rc = trib_error_set(err, -ENOTSUP,
+                                "%s:%d does not offer SASL mechanism %s (it offers: %s)", k->host,
+                                k->port, c->sec.mechanism, offered[0] ? offered : "none");
+        } else {
+            rc = trib_error_set(err, -EPROTO, "SaslHandshake with %s:%d: %s%s", k->host, k->port,
+                                trib_kafka_err_name(hresp.ErrorCode),
+                                hresp.ErrorCode == TRIB_KAFKA_ILLEGAL_SASL_STATE
+                                    ? " (is it a SASL listener?)"
+                                    : "");
+        }
+    }
+    if (rc == 0) {
+        int mech = trib_scram_mech_parse(c->sec.mechanism);
+        if (mech) {
+            rc = sasl_scram(c, k, av, mech, &arena, err);
+        } else {
+            /* PLAIN: authzid (empty) NUL user NUL password */
+            size_t ul = strlen(c->sec.username), pl = strlen(c->sec.password);
+            uint8_t tok[2 + sizeof c->sec.username + sizeof c->sec.password];
+            tok[0] = 0;
+            memcpy(tok + 1, c->sec.username, ul);
+            tok[1 + ul] = 0;
+            memcpy(tok + 2 + ul, c->sec.password, pl);
+            trib_kbytes_t answer;
+            rc = sasl_step(c, k, av, tok, 2 + ul + pl, &answer, &arena, err);
+            OPENSSL_cleanse(tok, sizeof tok);
+        }
+    }
+    trib_arena_fini(&arena);
+    return rc;
 }
 
 /* ---- negotiation ----------------------------------------------------------- */
@@ -760,6 +1271,24 @@ int trib_kclient_open(trib_kclient_t **out, const trib_kclient_opts_t *o, trib_e
         trib_kclient_close(c);
         return trib_error_set(err, -ENOMEM, "out of memory");
     }
+    if (o->security) {
+        int rc = trib_kclient_security_check(o->security, err);
+        if (rc < 0) {
+            trib_kclient_close(c);
+            return rc;
+        }
+        c->sec = *o->security;
+    } else {
+        trib_kclient_security_init(&c->sec);
+    }
+    c->tls = c->sec.protocol == TRIB_KCLIENT_SSL || c->sec.protocol == TRIB_KCLIENT_SASL_SSL;
+    c->sasl =
+        c->sec.protocol == TRIB_KCLIENT_SASL_PLAINTEXT || c->sec.protocol == TRIB_KCLIENT_SASL_SSL;
+    if (c->tls && !(c->ssl_ctx = tls_ctx_new(&c->sec, err))) {
+        int rc = err ? err->code : -EINVAL;
+        trib_kclient_close(c);
+        return rc;
+    }
 
     const char *list = o->bootstrap && *o->bootstrap ? o->bootstrap : def.bootstrap;
     int rc = -EINVAL;
@@ -794,9 +1323,13 @@ int trib_kclient_open(trib_kclient_t **out, const trib_kclient_opts_t *o, trib_e
             snprintf(c->conns[0].host, sizeof c->conns[0].host, "%s", host);
             c->conns[0].port = port;
         }
-        rc = connect_addr(host, port, now_ms() + c->timeout_ms, &c->conns[0].fd);
+        /* ApiVersions comes before the SASL login, which needs its versions. */
+        rc = conn_connect(c, &c->conns[0], false, err);
         if (rc == 0) {
             rc = negotiate(c, err);
+            if (rc == 0 && c->sasl) {
+                rc = sasl_login(c, &c->conns[0], err);
+            }
             if (rc == 0) {
                 rc = read_brokers(c, err);
             }
@@ -805,11 +1338,9 @@ int trib_kclient_open(trib_kclient_t **out, const trib_kclient_opts_t *o, trib_e
                 return 0;
             }
             conn_close(&c->conns[0]);
-        } else {
-            c->conns[0].fd = -1;
-            trib_error_set(err, rc, "cannot connect to %s:%d: %s", host, port, trib_strerror(rc));
         }
-        if (!comma) {
+        if (!comma || rc == -EACCES) {
+            /* A refused login is the same on every broker of the cluster. */
             break;
         }
         p = comma + 1;
@@ -833,5 +1364,7 @@ void trib_kclient_close(trib_kclient_t *c)
     free(c->software_name);
     free(c->software_ver);
     trib_buf_fini(&c->out);
+    SSL_CTX_free(c->ssl_ctx);
+    OPENSSL_cleanse(&c->sec, sizeof c->sec);
     free(c);
 }

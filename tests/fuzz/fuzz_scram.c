@@ -4,10 +4,12 @@
  * as a SASL listener runs it. The input is a client-first message, a NUL,
  * and a client-final message; the server answers the first with RFC 7677's
  * credential (user "user", password "pencil") and nonce, then checks the
- * second. Also decodes the input as base64.
+ * second. Also decodes the input as base64, and gives the same two parts
+ * to the client's side: the first as a server-first message (for RFC
+ * 7677's client nonce), the second as a server-final message.
  *
- * Sets fuzz_input_valid when the login succeeds (the seed is RFC 7677's
- * exchange).
+ * Sets fuzz_input_valid when a login succeeds on either side (the seeds
+ * are RFC 7677's exchange, the server's and the client's halves).
  */
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +21,22 @@ int fuzz_input_valid;
 
 static trib_scram_cred_t cred;
 static int cred_ready;
+
+static void fuzz_client(const uint8_t *sfirst, size_t n1, const uint8_t *sfinal, size_t n2)
+{
+    trib_scram_client_t c;
+    char out[TRIB_SCRAM_MSG_MAX + 1];
+    const char *why = NULL;
+    if (trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "rOprNGfwEbeRWgbNEkqO", out,
+                                sizeof(out)) > 0 &&
+        trib_scram_client_final(&c, "pencil", 6, sfirst, n1, out, sizeof(out), &why) > 0 &&
+        sfinal) {
+        if (trib_scram_client_verify(&c, sfinal, n2, &why) == 0) {
+            fuzz_input_valid = 1;
+        }
+    }
+    trib_scram_client_fini(&c);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     const uint8_t *nul = memchr(data, 0, size);
     size_t first = nul ? (size_t)(nul - data) : size;
+    fuzz_client(data, first, nul ? nul + 1 : NULL, nul ? size - first - 1 : 0);
     trib_scram_server_t s;
     trib_scram_server_init(&s, TRIB_SCRAM_SHA_256);
     const char *why = NULL;

@@ -82,7 +82,8 @@ static void usage(FILE *out)
           "list prints one ACL a line: TYPE PATTERN NAME PRINCIPAL HOST OPERATION PERMISSION,\n"
           "tab-separated. delete prints the ACLs it removed, the same way.\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose,\n"
+          "  --command-config FILE (TLS and SASL; see tributary --help).\n",
           out);
 }
 

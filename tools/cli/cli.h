@@ -53,16 +53,19 @@ typedef struct cli_common {
     const char *bootstrap;
     int request_timeout_ms;
     bool verbose;
+    const char *command_config; /* --command-config FILE: TLS and SASL properties; NULL none */
 } cli_common_t;
 
 /* long options shared by every subcommand (ids >= 1000) */
 #define CLI_OPT_BOOTSTRAP 1000
 #define CLI_OPT_REQUEST_TIMEOUT 1001
 #define CLI_OPT_VERBOSE 1002
+#define CLI_OPT_COMMAND_CONFIG 1003
 #define CLI_COMMON_LONGOPTS                                                                        \
     {"bootstrap", required_argument, NULL, CLI_OPT_BOOTSTRAP},                                     \
         {"bootstrap-server", required_argument, NULL, CLI_OPT_BOOTSTRAP},                          \
         {"request-timeout-ms", required_argument, NULL, CLI_OPT_REQUEST_TIMEOUT},                  \
+        {"command-config", required_argument, NULL, CLI_OPT_COMMAND_CONFIG},                       \
     {                                                                                              \
         "verbose", no_argument, NULL, CLI_OPT_VERBOSE                                              \
     }
@@ -82,7 +85,11 @@ int cli_fail(const trib_error_t *err);
 int cli_kafka_fail(int16_t code, trib_kstr_t broker_msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Connects; on failure prints why and returns CLI_ENET. */
+/*
+ * Connects (with --command-config's TLS and SASL settings); on failure
+ * prints why and returns CLI_ENET, or CLI_EKAFKA when the broker refused
+ * the SASL login, or CLI_EUSAGE for a command config it cannot use.
+ */
 int cli_connect(trib_kclient_t **c, const cli_common_t *o);
 
 /* Negotiated version or, printing why, -1. */

@@ -37,7 +37,7 @@ static void usage(FILE *out)
           "and the broker can then be stopped.\n"
           "\n"
           "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
-          "  --request-timeout-ms N, --verbose.\n",
+          "  --request-timeout-ms N, --verbose, --command-config FILE (TLS and SASL).\n",
           out);
 }
 

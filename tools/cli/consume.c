@@ -104,7 +104,8 @@ static void usage(FILE *out)
           "k1:v1,k2:v2 (NO_HEADERS when none).\n"
           "Exit code 4 when --max N records did not arrive within --timeout-ms.\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose,\n"
+          "  --command-config FILE (TLS and SASL; see tributary --help).\n",
           out);
 }
 

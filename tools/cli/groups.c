@@ -70,7 +70,8 @@ static void usage(FILE *out)
           "  for a running sink's group sink.NAME, use `tributary sinks replay`);\n"
           "  prints the new offsets, and commits them only with --execute.\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose,\n"
+          "  --command-config FILE (TLS and SASL; see tributary --help).\n",
           out);
 }
 

@@ -49,13 +49,26 @@ static void usage(FILE *out)
           "\n"
           "Every command takes the common options --bootstrap HOST:PORT[,HOST:PORT...]\n"
           "(-b; the first address that answers is used; default 127.0.0.1:9092, or\n"
-          "$TRIBUTARY_BOOTSTRAP), --request-timeout-ms N (default 30000) and --verbose,\n"
-          "before the command (tributary -b HOST:PORT topics list) or after it.\n"
+          "$TRIBUTARY_BOOTSTRAP), --request-timeout-ms N (default 30000), --verbose and\n"
+          "--command-config FILE, before the command (tributary -b HOST:PORT topics\n"
+          "list) or after it.\n"
+          "\n"
+          "--command-config FILE reads TLS and SASL settings from a properties file, as\n"
+          "Kafka's tools do (key=value lines, # comments):\n"
+          "  security.protocol=PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL\n"
+          "  ssl.ca.location=FILE           PEM CA certificates (default: the system's)\n"
+          "  ssl.certificate.location=FILE  PEM client certificate, for mTLS\n"
+          "  ssl.key.location=FILE          its PEM private key (ssl.key.password=...)\n"
+          "  ssl.endpoint.identification.algorithm=https|none   check the host name\n"
+          "  sasl.mechanism=PLAIN|SCRAM-SHA-256|SCRAM-SHA-512\n"
+          "  sasl.username=NAME  sasl.password=SECRET   (or Kafka's sasl.jaas.config)\n"
+          "TLS is 1.2 or 1.3 and the broker's certificate is always verified.\n"
           "`tributary COMMAND --help` describes a command's options.\n"
           "\n"
           "Exit codes:\n"
           "  0  success\n"
-          "  1  the broker answered with a Kafka error (its name is printed)\n"
+          "  1  the broker answered with a Kafka error (its name is printed), or\n"
+          "     refused the SASL login\n"
           "  2  usage error\n"
           "  3  the broker could not be reached, or the connection or protocol failed\n"
           "  4  consume: --max records did not arrive within --timeout-ms\n"
@@ -80,9 +93,11 @@ static int hoist_common(int argc, char **argv, char **out)
     while (i < argc && argv[i][0] == '-' && nc + 2 <= 64) {
         const char *a = argv[i];
         bool takes = !strcmp(a, "-b") || !strcmp(a, "--bootstrap") ||
-                     !strcmp(a, "--bootstrap-server") || !strcmp(a, "--request-timeout-ms");
+                     !strcmp(a, "--bootstrap-server") || !strcmp(a, "--request-timeout-ms") ||
+                     !strcmp(a, "--command-config");
         bool joined = !strncmp(a, "--bootstrap=", 12) || !strncmp(a, "--bootstrap-server=", 19) ||
                       !strncmp(a, "--request-timeout-ms=", 21) ||
+                      !strncmp(a, "--command-config=", 17) ||
                       (!strncmp(a, "-b", 2) && a[2] != '\0');
         if (takes) {
             if (i + 1 >= argc) {

@@ -54,7 +54,8 @@ static void usage(FILE *out)
           "--acks defaults to -1 (all). Nothing is printed on success (--verbose prints\n"
           "the offsets).\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose,\n"
+          "  --command-config FILE (TLS and SASL; see tributary --help).\n",
           out);
 }
 

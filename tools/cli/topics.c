@@ -69,7 +69,7 @@ static void usage(FILE *out)
           "  reverts to the default (IncrementalAlterConfigs).\n"
           "\n"
           "Common options: --bootstrap HOST:PORT[,HOST:PORT...] (the first that answers),\n"
-          "  --request-timeout-ms N, --verbose.\n",
+          "  --request-timeout-ms N, --verbose, --command-config FILE (TLS and SASL).\n",
           out);
 }
 

@@ -42,7 +42,8 @@ static void usage(FILE *out)
           "  --mechanism M   SCRAM-SHA-256 or SCRAM-SHA-512 (set: default SCRAM-SHA-512)\n"
           "  --iterations N  4096..16384 (default 8192)\n"
           "\n"
-          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose.\n",
+          "Common options: --bootstrap HOST:PORT, --request-timeout-ms N, --verbose,\n"
+          "  --command-config FILE (TLS and SASL; see tributary --help).\n",
           out);
 }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "cli.h"
 #include "tributary/kafka_error.h"
 
@@ -41,6 +43,9 @@ int cli_common_opt(cli_common_t *o, int opt, const char *arg)
         return 1;
     case CLI_OPT_VERBOSE:
         o->verbose = true;
+        return 1;
+    case CLI_OPT_COMMAND_CONFIG:
+        o->command_config = arg;
         return 1;
     default:
         return 0;
@@ -80,6 +85,12 @@ int cli_kafka_fail(int16_t code, trib_kstr_t broker_msg, const char *fmt, ...)
     return CLI_EKAFKA;
 }
 
+static void command_config_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "tributary: warning: %s\n", msg);
+}
+
 int cli_connect(trib_kclient_t **c, const cli_common_t *o)
 {
     trib_kclient_opts_t ko;
@@ -88,8 +99,45 @@ int cli_connect(trib_kclient_t **c, const cli_common_t *o)
     ko.timeout_ms = o->request_timeout_ms;
     trib_error_t err;
     trib_error_clear(&err);
-    if (trib_kclient_open(c, &ko, &err) < 0) {
-        return cli_fail(&err);
+    trib_kclient_security_t *sec = NULL;
+    if (o->command_config) {
+        sec = malloc(sizeof(*sec));
+        if (!sec) {
+            cli_errorf("out of memory");
+            return CLI_ENET;
+        }
+        trib_kclient_security_init(sec);
+        if (trib_kclient_security_load(sec, o->command_config, command_config_warn, NULL, &err) <
+            0) {
+            if (err.file && err.line > 0) {
+                cli_errorf("--command-config %s:%d:%d: %s", err.file, err.line, err.col, err.msg);
+            } else {
+                cli_errorf("--command-config: %s", err.msg);
+            }
+            OPENSSL_cleanse(sec, sizeof(*sec));
+            free(sec);
+            return CLI_EUSAGE;
+        }
+        if (o->verbose) {
+            fprintf(stderr, "tributary: %s%s%s%s\n", trib_kclient_protocol_name(sec->protocol),
+                    sec->mechanism[0] ? " " : "", sec->mechanism,
+                    sec->cert_location[0] ? " with a client certificate" : "");
+        }
+        ko.security = sec;
+    }
+    int rc = trib_kclient_open(c, &ko, &err);
+    if (sec) {
+        OPENSSL_cleanse(sec, sizeof(*sec));
+        free(sec);
+    }
+    if (rc < 0) {
+        cli_fail(&err);
+        if (!o->command_config && rc == -ECONNRESET) {
+            fputs("tributary: a TLS or SASL listener closes plaintext connections: see "
+                  "--command-config in tributary --help\n",
+                  stderr);
+        }
+        return rc == -EACCES ? CLI_EKAFKA : CLI_ENET;
     }
     return CLI_OK;
 }

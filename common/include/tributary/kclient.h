@@ -34,6 +34,11 @@
  * response body are the caller's to read; nothing here hides them.
  * -ETIMEDOUT when the broker does not answer within the request timeout,
  * -ECONNREFUSED / -ECONNRESET / -EPIPE for connection failures,
+ * -EPROTO for a TLS handshake that fails (the reason in the sentence:
+ * the certificate check's verdict, or what OpenSSL says), -EACCES for a
+ * SASL login the broker refuses (SASL_AUTHENTICATION_FAILED) or a broker
+ * whose SCRAM signature is wrong, -ENOTSUP for a SASL mechanism the
+ * broker does not offer,
  * TRIB_EMALFORMED for a response the codec cannot read or whose
  * correlation id does not match. After a connection error the connection
  * is closed and the next call to that node reconnects.
@@ -52,6 +57,69 @@
 
 typedef struct trib_kclient trib_kclient_t;
 
+/* security.protocol, as Kafka names it. */
+typedef enum trib_kclient_protocol {
+    TRIB_KCLIENT_PLAINTEXT = 0,
+    TRIB_KCLIENT_SSL,
+    TRIB_KCLIENT_SASL_PLAINTEXT,
+    TRIB_KCLIENT_SASL_SSL,
+} trib_kclient_protocol_t;
+
+#define TRIB_KCLIENT_PATH_MAX 4096
+#define TRIB_KCLIENT_SECRET_MAX 512
+
+/*
+ * How every connection authenticates (client_security.c reads it from a
+ * properties file). With SSL and SASL_SSL the connection is TLS 1.2 or
+ * 1.3 and the broker's certificate is verified against ca_location (the
+ * system's CAs when empty) and, unless verify_hostname is false, against
+ * the host name or IP address connected to. cert_location and
+ * key_location give a client certificate (mTLS). With SASL_PLAINTEXT and
+ * SASL_SSL each connection logs in with SaslHandshake v1 and
+ * SaslAuthenticate before any other request but ApiVersions.
+ */
+typedef struct trib_kclient_security {
+    trib_kclient_protocol_t protocol;
+    char ca_location[TRIB_KCLIENT_PATH_MAX];   /* PEM CA certificates */
+    char cert_location[TRIB_KCLIENT_PATH_MAX]; /* PEM client certificate (chain) */
+    char key_location[TRIB_KCLIENT_PATH_MAX];  /* PEM private key */
+    char key_password[TRIB_KCLIENT_SECRET_MAX];
+    bool verify_hostname; /* ssl.endpoint.identification.algorithm=https (the default) */
+    char mechanism[32];   /* PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 */
+    char username[256];
+    char password[TRIB_KCLIENT_SECRET_MAX];
+} trib_kclient_security_t;
+
+/* Plaintext, hostnames verified once TLS is on. */
+void trib_kclient_security_init(trib_kclient_security_t *s);
+/*
+ * Sets one property by its librdkafka or Kafka name: security.protocol,
+ * sasl.mechanism(s), sasl.username, sasl.password, sasl.jaas.config (the
+ * username="..." and password="..." of Kafka's PlainLoginModule and
+ * ScramLoginModule), ssl.ca.location, ssl.truststore.location (PEM),
+ * ssl.truststore.type (PEM only), ssl.certificate.location,
+ * ssl.key.location, ssl.key.password, ssl.endpoint.identification.algorithm
+ * (https or none). Returns 0, 1 for a key it does not know, or -EINVAL
+ * with a sentence in err for a value it cannot take.
+ */
+int trib_kclient_security_set(trib_kclient_security_t *s, const char *key, const char *value,
+                              trib_error_t *err);
+/*
+ * Reads a properties file: "key=value" (or "key: value") lines, '#' and
+ * '!' comments, blank lines; keys and values trimmed of spaces, no escapes.
+ * A key it does not know is passed to warn (when not NULL) as "FILE:LINE:
+ * unknown property 'KEY' (ignored)". Then checks the settings agree (SASL
+ * needs a mechanism, a user name and a password; a certificate needs its
+ * key). 0, or a negative code with err naming the file and line.
+ */
+int trib_kclient_security_load(trib_kclient_security_t *s, const char *path,
+                               void (*warn)(void *arg, const char *msg), void *warn_arg,
+                               trib_error_t *err);
+/* The settings' consistency check that _load() ends with. */
+int trib_kclient_security_check(const trib_kclient_security_t *s, trib_error_t *err);
+/* "PLAINTEXT", "SSL", "SASL_PLAINTEXT" or "SASL_SSL". */
+const char *trib_kclient_protocol_name(trib_kclient_protocol_t p);
+
 typedef struct trib_kclient_opts {
     const char *bootstrap;     /* "host:port[,host:port…]"; default 127.0.0.1:9092 */
     const char *client_id;     /* default "tributary" */
@@ -59,6 +127,8 @@ typedef struct trib_kclient_opts {
     size_t max_response;       /* largest response frame accepted; default 256 MiB */
     const char *software_name; /* ApiVersions v3+; default "tributary" */
     const char *software_ver;  /* default TRIB_VERSION */
+    /* TLS and SASL for every connection; NULL is plaintext. Copied by open. */
+    const trib_kclient_security_t *security;
 } trib_kclient_opts_t;
 
 /* The node id that means "the controller" and "whichever broker is connected". */

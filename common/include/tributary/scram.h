@@ -2,8 +2,8 @@
 /*
  * SCRAM (RFC 5802) with SHA-256 and SHA-512 (RFC 7677), as Kafka's
  * SCRAM-SHA-256 and SCRAM-SHA-512 SASL mechanisms use it: the key
- * derivation (PBKDF2-HMAC from OpenSSL), the server's side of the
- * exchange, and base64.
+ * derivation (PBKDF2-HMAC from OpenSSL), the server's and the client's
+ * sides of the exchange, and base64.
  *
  * A credential is what a server stores: the salt, the iteration count and
  * two keys derived from the password, never the password itself:
@@ -116,6 +116,48 @@ int trib_scram_server_client_final(trib_scram_server_t *s, const trib_scram_cred
                                    const char **why);
 /* A fresh server nonce: 24 random bytes, base64 (32 characters + NUL into out[33]). */
 int trib_scram_nonce(char out[33]);
+
+/* ---- the client's side of the exchange ---- */
+
+typedef struct trib_scram_client {
+    int mech;
+    int step; /* 0 fresh, 1 client-first sent, 2 client-final sent, 3 verified, -1 failed */
+    char client_first_bare[TRIB_SCRAM_MSG_MAX + 1];
+    char cnonce[TRIB_SCRAM_MSG_MAX + 1];
+    uint8_t server_signature[TRIB_SCRAM_KEY_MAX];
+    char error[128]; /* a server-final "e=" value, for *why */
+} trib_scram_client_t;
+
+/*
+ * client-first, "n,,n=USER,r=CNONCE" (the user name escaped as SCRAM's
+ * saslname: ',' as =2C, '=' as =3D), NUL-terminated into out[cap]. cnonce
+ * is printable ASCII without ',' (trib_scram_nonce() in production).
+ * Returns the length, -EINVAL for a bad mechanism, user or nonce, or
+ * -ENOSPC.
+ */
+int trib_scram_client_first(trib_scram_client_t *c, int mech, const char *user, const char *cnonce,
+                            char *out, size_t cap);
+/*
+ * Reads server-first ("r=NONCE,s=SALT,i=ITERATIONS"): the nonce must start
+ * with the client's and be longer, the salt valid base64, the count within
+ * [TRIB_SCRAM_MIN_ITERATIONS, TRIB_SCRAM_MAX_ITERATIONS]. Writes
+ * client-final ("c=biws,r=NONCE,p=PROOF") NUL-terminated into out[cap] and
+ * keeps the server signature it expects. Returns the length, or -EINVAL
+ * (*why set) for a malformed or unacceptable message, -ENOSPC, -EIO.
+ */
+int trib_scram_client_final(trib_scram_client_t *c, const char *password, size_t password_len,
+                            const uint8_t *server_first, size_t n, char *out, size_t cap,
+                            const char **why);
+/*
+ * Checks server-final: 0 when its "v=" is the expected server signature;
+ * -EACCES for "e=ERROR" (*why is the server's error) or a signature that
+ * does not match (the server does not know the password); -EINVAL for a
+ * malformed message.
+ */
+int trib_scram_client_verify(trib_scram_client_t *c, const uint8_t *server_final, size_t n,
+                             const char **why);
+/* Wipes the exchange's secrets. */
+void trib_scram_client_fini(trib_scram_client_t *c);
 
 /* ---- base64 (RFC 4648, padded) ---- */
 

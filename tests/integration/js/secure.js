@@ -7,6 +7,8 @@
 // mechanism is given (plain, scram-sha-256, scram-sha-512), SASL; sends N
 // records with acks=-1, then reads them all back with a consumer group.
 // Exit 0 when every record came back; 1 (with the reason) otherwise.
+// With CLIENT_CERT and CLIENT_KEY in the environment (PEM files) it
+// presents that client certificate (mTLS).
 'use strict';
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const fs = require('fs');
@@ -21,6 +23,10 @@ async function main() {
     ssl: { ca: [fs.readFileSync(caFile, 'utf-8')], servername: 'localhost' },
     retry: { retries: 3 },
   };
+  if (process.env.CLIENT_CERT) {
+    config.ssl.cert = fs.readFileSync(process.env.CLIENT_CERT, 'utf-8');
+    config.ssl.key = fs.readFileSync(process.env.CLIENT_KEY, 'utf-8');
+  }
   if (mechanism) {
     config.sasl = { mechanism, username, password };
   }

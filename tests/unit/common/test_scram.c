@@ -3,7 +3,8 @@
  * SCRAM-SHA-256/512 (common/scram.c): the server side of the exchange
  * against RFC 7677's test vector, a SHA-512 round trip with a client
  * computed here, librdkafka's form of the final nonce, and malformed and
- * wrong messages.
+ * wrong messages; the client's side against the same vector, our server,
+ * and server-first messages it must refuse.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -272,12 +273,134 @@ static void test_base64(void **state)
     assert_string_equal(enc, "YWI=");
 }
 
+/* The client's side against RFC 7677's exchange, byte for byte. */
+static void test_client_rfc7677(void **state)
+{
+    (void)state;
+    trib_scram_client_t c;
+    char out[1100];
+    const char *why = NULL;
+    int n = trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "rOprNGfwEbeRWgbNEkqO", out,
+                                    sizeof(out));
+    assert_int_equal(n, (int)strlen(RFC_CLIENT_FIRST));
+    assert_string_equal(out, RFC_CLIENT_FIRST);
+    n = trib_scram_client_final(&c, "pencil", 6, (const uint8_t *)RFC_SERVER_FIRST,
+                                strlen(RFC_SERVER_FIRST), out, sizeof(out), &why);
+    assert_int_equal(n, (int)strlen(RFC_CLIENT_FINAL));
+    assert_string_equal(out, RFC_CLIENT_FINAL);
+    assert_int_equal(trib_scram_client_verify(&c, (const uint8_t *)RFC_SERVER_FINAL,
+                                              strlen(RFC_SERVER_FINAL), &why),
+                     0);
+    /* A signature from a server that does not know the password. */
+    assert_int_equal(trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "rOprNGfwEbeRWgbNEkqO",
+                                             out, sizeof(out)),
+                     (int)strlen(RFC_CLIENT_FIRST));
+    assert_true(trib_scram_client_final(&c, "pencil", 6, (const uint8_t *)RFC_SERVER_FIRST,
+                                        strlen(RFC_SERVER_FIRST), out, sizeof(out), &why) > 0);
+    const char *forged = "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    assert_int_equal(trib_scram_client_verify(&c, (const uint8_t *)forged, strlen(forged), &why),
+                     -EACCES);
+    /* Verify only once, after a client-final. */
+    assert_int_equal(trib_scram_client_verify(&c, (const uint8_t *)RFC_SERVER_FINAL,
+                                              strlen(RFC_SERVER_FINAL), &why),
+                     -EINVAL);
+    trib_scram_client_fini(&c);
+}
+
+/* Our client against our server, SHA-512, a user name with ',' and '='; then a wrong password. */
+static void test_client_server_round_trip(void **state)
+{
+    (void)state;
+    for (int wrong = 0; wrong < 2; wrong++) {
+        trib_scram_cred_t cred;
+        assert_int_equal(trib_scram_cred_from_password(&cred, TRIB_SCRAM_SHA_512, "s3cret", 6, NULL,
+                                                       0, TRIB_SCRAM_MIN_ITERATIONS),
+                         0);
+        trib_scram_client_t c;
+        trib_scram_server_t s;
+        trib_scram_server_init(&s, TRIB_SCRAM_SHA_512);
+        char cnonce[33], snonce[33], m1[1100], m2[1100], m3[1100], m4[300];
+        const char *why = NULL;
+        assert_int_equal(trib_scram_nonce(cnonce), 0);
+        assert_int_equal(trib_scram_nonce(snonce), 0);
+        int n = trib_scram_client_first(&c, TRIB_SCRAM_SHA_512, "a,b=c", cnonce, m1, sizeof(m1));
+        assert_true(n > 0);
+        assert_int_equal(trib_scram_server_client_first(&s, (const uint8_t *)m1, (size_t)n, &why),
+                         0);
+        assert_string_equal(s.user, "a,b=c");
+        n = trib_scram_server_first(&s, &cred, snonce, m2, sizeof(m2));
+        assert_true(n > 0);
+        const char *pw = wrong ? "s3cret!" : "s3cret";
+        n = trib_scram_client_final(&c, pw, strlen(pw), (const uint8_t *)m2, (size_t)n, m3,
+                                    sizeof(m3), &why);
+        assert_true(n > 0);
+        n = trib_scram_server_client_final(&s, &cred, (const uint8_t *)m3, (size_t)n, m4,
+                                           sizeof(m4), &why);
+        if (wrong) {
+            assert_int_equal(n, -EACCES);
+            /* Kafka's broker answers an error; a server-final "e=" is refused too. */
+            const char *e = "e=invalid-proof";
+            assert_int_equal(trib_scram_client_verify(&c, (const uint8_t *)e, strlen(e), &why),
+                             -EACCES);
+            assert_string_equal(why, "invalid-proof");
+        } else {
+            assert_true(n > 0);
+            assert_int_equal(trib_scram_client_verify(&c, (const uint8_t *)m4, (size_t)n, &why), 0);
+        }
+        trib_scram_client_fini(&c);
+    }
+}
+
+/* server-first messages a client must refuse. */
+static void test_client_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "r=other%hvYDpWUa2RaTCAfuxFIlj,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", /* not our nonce */
+        "r=rOprNGfwEbeRWgbNEkqO,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",        /* nothing added */
+        "m=ext,r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ=,i=4096", /* bad base64 */
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=,i=4096",
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=1", /* too few */
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=99999999999",
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=40x6",
+        "r=rOprNGfwEbeRWgbNEkqOxyz,s=W22ZaJ0SNY7soEsUEjb6gQ==",
+        "r=rOprNGfwEbeRWgbNEkqOxyz,i=4096,s=W22ZaJ0SNY7soEsUEjb6gQ==",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        trib_scram_client_t c;
+        char out[1100];
+        const char *why = NULL;
+        assert_true(trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "rOprNGfwEbeRWgbNEkqO",
+                                            out, sizeof(out)) > 0);
+        int n = trib_scram_client_final(&c, "pencil", 6, (const uint8_t *)bad[i], strlen(bad[i]),
+                                        out, sizeof(out), &why);
+        if (n != -EINVAL) {
+            fprintf(stderr, "accepted server-first #%zu: %s\n", i, bad[i]);
+        }
+        assert_int_equal(n, -EINVAL);
+        assert_non_null(why);
+    }
+    trib_scram_client_t c;
+    char out[64];
+    assert_int_equal(trib_scram_client_first(&c, 0, "user", "abc", out, sizeof(out)), -EINVAL);
+    assert_int_equal(trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "", "abc", out, sizeof(out)),
+                     -EINVAL);
+    assert_int_equal(
+        trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "a,b", out, sizeof(out)), -EINVAL);
+    assert_int_equal(trib_scram_client_first(&c, TRIB_SCRAM_SHA_256, "user", "abc", out, 8),
+                     -ENOSPC);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc7677_vector),    cmocka_unit_test(test_rfc7677_wrong_proof),
         cmocka_unit_test(test_sha512_round_trip), cmocka_unit_test(test_librdkafka_nonce),
         cmocka_unit_test(test_malformed),         cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_client_rfc7677),    cmocka_unit_test(test_client_server_round_trip),
+        cmocka_unit_test(test_client_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
  * with a scripted broker on 127.0.0.1 in a thread: ApiVersions v3 answered
  * UNSUPPORTED_VERSION with a v0 body (the client must retry lower),
  * Metadata, a Produce whose batch the broker parses, acks=0 (no response),
- * and a broker that never answers (the call must time out, not hang).
+ * and a broker that never answers (the call must time out, not hang);
+ * --command-config's properties files, good and bad.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -440,6 +441,96 @@ static void test_timeout_and_refused(void **state)
     assert_non_null(strstr(err.msg, "HOST:PORT"));
 }
 
+static void warned(void *arg, const char *msg)
+{
+    snprintf(arg, 600, "%s", msg);
+}
+
+static const char *props_file(const char *text)
+{
+    static char path[] = "/tmp/trib-kclient-props-XXXXXX";
+    strcpy(path, "/tmp/trib-kclient-props-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* --command-config's properties: both naming styles, JAAS, errors with FILE:LINE. */
+static void test_security_properties(void **state)
+{
+    (void)state;
+    trib_kclient_security_t s;
+    trib_error_t err;
+    char warning[600] = "";
+    trib_kclient_security_init(&s);
+    const char *path = props_file(
+        "# Kafka's names\n"
+        "  security.protocol = sasl_ssl  \n"
+        "! another comment\n\n"
+        "ssl.truststore.type=PEM\n"
+        "ssl.truststore.location: /etc/ca.pem\n"
+        "sasl.mechanism=scram-sha-256\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        "username=\"al\\\"ice\" password=\"p=w;\";\n"
+        "ssl.endpoint.identification.algorithm=\n"
+        "client.dns.lookup=use_all_dns_ips\n");
+    trib_error_clear(&err);
+    assert_int_equal(trib_kclient_security_load(&s, path, warned, warning, &err), 0);
+    unlink(path);
+    assert_int_equal(s.protocol, TRIB_KCLIENT_SASL_SSL);
+    assert_string_equal(s.ca_location, "/etc/ca.pem");
+    assert_string_equal(s.mechanism, "SCRAM-SHA-256");
+    assert_string_equal(s.username, "al\"ice");
+    assert_string_equal(s.password, "p=w;");
+    assert_false(s.verify_hostname);
+    assert_non_null(strstr(warning, ":10: unknown property 'client.dns.lookup'"));
+
+    /* librdkafka's names, mTLS */
+    trib_kclient_security_init(&s);
+    path = props_file("security.protocol=SSL\nssl.ca.location=/ca\n"
+                      "ssl.certificate.location=/c.pem\nssl.key.location=/c.key\n");
+    assert_int_equal(trib_kclient_security_load(&s, path, NULL, NULL, &err), 0);
+    unlink(path);
+    assert_int_equal(s.protocol, TRIB_KCLIENT_SSL);
+    assert_string_equal(s.cert_location, "/c.pem");
+    assert_true(s.verify_hostname);
+
+    static const struct {
+        const char *text;
+        int line;
+        const char *what;
+    } bad[] = {
+        {"security.protocol=TLS\n", 1, "security.protocol"},
+        {"\nsasl.mechanism=GSSAPI\n", 2, "sasl.mechanism"},
+        {"just a line\n", 1, "key=value"},
+        {"ssl.truststore.type=JKS\n", 1, "only PEM"},
+        {"sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required;\n", 1,
+         "PlainLoginModule"},
+        {"ssl.endpoint.identification.algorithm=ldap\n", 1, "https"},
+        {"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.username=a\n", 0,
+         "sasl.password"},
+        {"security.protocol=SASL_SSL\n", 0, "sasl.mechanism"},
+        {"ssl.certificate.location=/c.pem\n", 0, "go together"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        trib_kclient_security_init(&s);
+        trib_error_clear(&err);
+        path = props_file(bad[i].text);
+        assert_int_equal(trib_kclient_security_load(&s, path, NULL, NULL, &err), -EINVAL);
+        unlink(path);
+        if (!strstr(err.msg, bad[i].what) || err.line != bad[i].line) {
+            fprintf(stderr, "case %zu: line %d: %s\n", i, err.line, err.msg);
+        }
+        assert_non_null(strstr(err.msg, bad[i].what));
+        assert_int_equal(err.line, bad[i].line);
+    }
+    trib_error_clear(&err);
+    assert_int_equal(trib_kclient_security_load(&s, "/nonexistent/x.properties", NULL, NULL, &err),
+                     -ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_frame_roundtrip),
         cmocka_unit_test(test_conversation),
         cmocka_unit_test(test_timeout_and_refused),
+        cmocka_unit_test(test_security_properties),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
