@@ -20,7 +20,9 @@ Checks, in order:
   2. the documented migration of a node that already ran as a single node
      (the package starts it once): node 2's data directory used by the
      unedited file (node 1, local backend), then started as node 2 of the
-     cluster, is refused with status 1 and the "belongs to node 1" reason;
+     cluster, is refused with status 2 (a configuration error: the unit's
+     RestartPreventExitStatus=2 does not restart it every 2 s) and the
+     "belongs to node 1" reason;
      emptied as documented, it joins;
   3. one ZooKeeper and the three collectors form a cluster: `tributary
      cluster describe` on every node lists brokers 1, 2 and 3 at their
@@ -162,9 +164,9 @@ def main():
             raise TestFailure("node 2 on node 1's data directory did not exit")
         b2.proc = None
         text = b2.log_text()
-        check(st == 1 and "belongs to node 1, not node 2" in text,
+        check(st == 2 and "belongs to node 1, not node 2" in text,
               "node 2 on node 1's data directory: status %s, log %r" % (st, text[-400:]))
-        log("node 2 on the single node's data directory refused: status 1, belongs to node 1")
+        log("node 2 on the single node's data directory refused: status 2, belongs to node 1")
         for name in os.listdir(b2.data):  # the documented step: empty it
             p = os.path.join(b2.data, name)
             shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
