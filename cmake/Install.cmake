@@ -154,6 +154,9 @@ foreach(comp agent collector)
   install(FILES ${CMAKE_SOURCE_DIR}/conf/grafana/tributary-${comp}.json
           DESTINATION share/tributary/grafana COMPONENT ${comp})
 endforeach()
+# One node of a three-node cluster with ZooKeeper, commented.
+install(FILES ${CMAKE_SOURCE_DIR}/conf/collector-cluster.yaml
+        DESTINATION share/doc/tributary-collector/examples COMPONENT collector)
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-agent.8.gz DESTINATION share/man/man8 COMPONENT agent)
 install(FILES ${TRIB_PKG_OUT}/gz/tributary-collector.8.gz DESTINATION share/man/man8
         COMPONENT collector)

@@ -919,7 +919,10 @@ int main(int argc, char **argv)
         char msg[700];
         TRIB_LOG(TRIB_LOG_ERROR, FACILITY, "loading the cluster metadata: %s",
                  error_text(&err, msg, sizeof(msg)));
-        app.status = 1;
+        /* A data directory of another node id (or a metadata file that does not
+         * parse) stays so until someone changes the configuration or the
+         * directory: status 2, which the unit does not restart on. */
+        app.status = (rc == TRIB_ECONFIG || err.code == TRIB_ECONFIG) ? 2 : 1;
     } else {
         coll_server_config_t svc;
         coll_conf_to_server(&conf, &svc);
