@@ -390,6 +390,10 @@ static void render_metrics(void *arg, trib_buf_t *b)
          "Produce partitions refused (NOT_LEADER_OR_FOLLOWER) by a leader without its ZooKeeper "
          "session.",
          offsetof(coll_metrics_t, produce_no_session)},
+        {"tributary_produce_behind_refused_total",
+         "Idempotent batches refused with the retriable error of an earlier batch of their "
+         "producer that the same connection refused, instead of OUT_OF_ORDER_SEQUENCE_NUMBER.",
+         offsetof(coll_metrics_t, produce_behind_refused)},
         {"tributary_topics_auto_created_total", "Topics created by Metadata or Produce.",
          offsetof(coll_metrics_t, auto_created_topics)},
         {"tributary_tls_handshakes_total", "TLS handshakes completed on the Kafka listeners.",

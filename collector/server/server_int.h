@@ -303,6 +303,21 @@ struct coll_conn {
     bool tls_draining, tls_drain_again;
     uint8_t *tls_chunk; /* pooled buffer the current fetch response's file bytes are read into */
 
+    /*
+     * Idempotent batches this connection's Produce refused before appending
+     * with a retriable error (api/produce.c): a batch of the same producer
+     * pipelined behind one of them gets the same error, not
+     * OUT_OF_ORDER_SEQUENCE_NUMBER. A ring; `p` is compared, never followed.
+     */
+    struct coll_produce_gap {
+        const void *p;
+        int64_t pid;
+        int16_t epoch;
+        int16_t err;
+        int32_t first_seq;
+    } produce_gaps[8];
+    unsigned produce_gap_next;
+
     /* Who the peer is: User:ANONYMOUS, the certificate's subject, or the SASL user. */
     char principal[300];
     bool needs_sasl; /* a SASL listener: only ApiVersions and SASL until authenticated */

@@ -11,7 +11,9 @@ across SIGKILL and SIGTERM restarts.
    sequence continues; a gap gets OUT_OF_ORDER_SEQUENCE_NUMBER (45); an
    unknown producer id starting mid-sequence UNKNOWN_PRODUCER_ID (59); a
    new epoch must start at sequence 0 (45 otherwise) and fences the old one
-   (INVALID_PRODUCER_EPOCH, 47); a TransactionalId is refused.
+   (INVALID_PRODUCER_EPOCH, 47); a TransactionalId is refused. A batch
+   pipelined behind one the connection refused retriably gets that error,
+   not 45 (pipelined_behind_refusal).
 3. The collector is killed with SIGKILL and restarted: a retry of the last
    batch still gets its original offset (the producer state was rebuilt
    from the log), the sequence continues, the old epoch stays fenced, and
@@ -20,6 +22,7 @@ across SIGKILL and SIGTERM restarts.
 """
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -78,6 +81,44 @@ def librdkafka_round_trip(c):
     log("librdkafka idempotent producer: %d records exactly once" % len(got))
 
 
+def pipelined_behind_refusal(c):
+    """A batch refused retriably before its append (here NOT_ENOUGH_REPLICAS:
+    acks=all on a topic whose min.insync.replicas a single node cannot meet)
+    and the producer's next batch on the same connection, which passes the
+    checks (acks=1): the next one gets the same retriable error, not
+    OUT_OF_ORDER_SEQUENCE_NUMBER, which librdkafka 2.0.2 answers with
+    an epoch bump that re-sends, as new, batches an earlier leader already
+    wrote. Both are then retried in order and stored once each. Another
+    connection, which refused nothing, still gets 59 (the producer is not
+    known yet) and, once it is, a real gap still gets 45."""
+    conn = Conn(c.bootstrap)
+    expect("create idem-gap", conn.create_topic("idem-gap", 1, configs={"min.insync.replicas": "2"}),
+           (0, None))
+    err, pid, epoch = conn.init_producer_id()
+    expect("InitProducerId", (err, epoch), (0, 0))
+
+    def send(seq, acks, on=conn):
+        return on.produce("idem-gap", 0, batch(2, "g%d" % seq, pid=pid, epoch=0, seq=seq),
+                          acks=acks, version=7)
+
+    expect("seq 0, acks=all: refused before the append", send(0, -1)[0], 19)
+    expect("seq 2 behind it on the same connection", send(2, 1)[0], 19)
+    expect("seq 2 again", send(2, 1)[0], 19)
+    other = Conn(c.bootstrap)
+    expect("seq 2 on another connection: unknown producer mid-sequence", send(2, 1, on=other)[0], 59)
+    other.close()
+    expect("seq 0 retried with acks=1", send(0, 1), (0, 0))
+    expect("seq 2 retried", send(2, 1), (0, 2))
+    expect("seq 6 on the same connection: a gap again", send(6, 1)[0], 45)
+    # acks=1: the high watermark follows the fsync (storage.fsync: ack).
+    deadline = time.monotonic() + 20
+    while conn.fetch("idem-gap", 0, 0)[1] < 4 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    err, hw, recs = conn.fetch("idem-gap", 0, 0)
+    expect("stored once each", (hw, count_records(recs)), (4, 4))
+    conn.close()
+
+
 def main(c):
     conn = Conn(c.bootstrap)
     expect("create idem-rdk", conn.create_topic("idem-rdk", 4), (0, None))
@@ -108,6 +149,7 @@ def main(c):
     expect("second producer", send(0, p=pid2), (0, 15))
     expect("log end", conn.fetch("idem", 0, 0)[1], 20)
     conn.close()
+    pipelined_behind_refusal(c)
 
     for sig in ("KILL", "TERM"):
         c.restart(sig)
