@@ -46,6 +46,7 @@ typedef struct coll_metrics {
     uint64_t duplicates;             /* idempotent retries answered with original offsets */
     uint64_t produce_no_session;     /* refused by a leader without its ZooKeeper session */
     uint64_t produce_behind_refused; /* pipelined behind a batch refused retriably (produce.c) */
+    uint64_t produce_gap_after_election; /* a sequence gap right after a leader change */
     uint64_t auto_created_topics;
     uint64_t tls_handshakes, tls_handshake_failures;
     uint64_t sasl_auth_ok, sasl_auth_failed;

@@ -46,8 +46,9 @@ typedef struct ldurable {
 
 struct coll_leader {
     int32_t epoch;
-    int64_t epoch_start; /* the log end when this epoch began (KAFKA-7128's guard) */
-    coll_follower_t *f;  /* every other replica */
+    int64_t epoch_start;     /* the log end when this epoch began (KAFKA-7128's guard) */
+    uint64_t epoch_since_ms; /* uv_now() when this node took this epoch */
+    coll_follower_t *f;      /* every other replica */
     int32_t nf;
     /* an ISR proposal in flight */
     isr_token_t *token;
@@ -458,6 +459,9 @@ void coll_replica_become_leader(coll_prt_t *prt)
         }
     }
     coll_leader_t *L = prt->leader;
+    if (L->epoch_since_ms == 0 || L->epoch != p->leader_epoch) {
+        L->epoch_since_ms = now ? now : 1;
+    }
     int64_t leo = coll_log_end_offset(log);
     /* The new epoch starts at the log end, in the cache before any append of it. */
     int rc = coll_log_assign_epoch(log, p->leader_epoch, leo);
@@ -478,6 +482,14 @@ void coll_replica_become_leader(coll_prt_t *prt)
              isr);
     update_hw(prt);
     ensure_durable_wait(prt);
+}
+
+uint64_t coll_replica_leading_ms(const coll_prt_t *prt)
+{
+    if (!prt->leader || prt->leader->epoch_since_ms == 0) {
+        return UINT64_MAX;
+    }
+    return uv_now(prt->srv->loop) - prt->leader->epoch_since_ms;
 }
 
 void coll_replica_become_follower(coll_prt_t *prt)

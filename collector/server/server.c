@@ -394,6 +394,11 @@ static void render_metrics(void *arg, trib_buf_t *b)
          "Idempotent batches refused with the retriable error of an earlier batch of their "
          "producer that the same connection refused, instead of OUT_OF_ORDER_SEQUENCE_NUMBER.",
          offsetof(coll_metrics_t, produce_behind_refused)},
+        {"tributary_produce_gap_after_election_total",
+         "Idempotent batches ahead of their producer's sequence within 30 s of this broker "
+         "taking the partition's leadership, refused NOT_LEADER_OR_FOLLOWER (retried in order) "
+         "instead of OUT_OF_ORDER_SEQUENCE_NUMBER.",
+         offsetof(coll_metrics_t, produce_gap_after_election)},
         {"tributary_topics_auto_created_total", "Topics created by Metadata or Produce.",
          offsetof(coll_metrics_t, auto_created_topics)},
         {"tributary_tls_handshakes_total", "TLS handshakes completed on the Kafka listeners.",

@@ -427,6 +427,9 @@ static inline bool coll_prt_replicated_leader(const coll_prt_t *prt)
 int32_t coll_replica_maximal_isr_size(const coll_prt_t *prt);
 /* Parks w on prt (w->required, min_isr, done set); done may run at once. */
 void coll_replica_hwait(coll_prt_t *prt, coll_hwait_t *w);
+/* Milliseconds since this node took the partition's current leader epoch (UINT64_MAX: not leading).
+ */
+uint64_t coll_replica_leading_ms(const coll_prt_t *prt);
 /* Answers w with error now, if it is still waiting. */
 void coll_replica_hwait_cancel(coll_hwait_t *w, int16_t error);
 /*

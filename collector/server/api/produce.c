@@ -534,6 +534,37 @@ static int16_t behind_refused(coll_req_t *r, coll_partition_t *p, coll_prt_t *pr
     return TRIB_KAFKA_NONE;
 }
 
+/*
+ * A batch ahead of its producer's next sequence (or of a producer this
+ * leader does not know yet) within GAP_AFTER_ELECTION_MS of this node
+ * taking the partition's leadership. The missing batches were most likely
+ * sent to the previous leader and are still unanswered (a request times out
+ * after 30 s by default): a client that resends in order finds them written
+ * (a duplicate, answered with its offsets) or writes them now. Kafka
+ * answers OUT_OF_ORDER_SEQUENCE_NUMBER, on which librdkafka 2.0.2 bumps its
+ * epoch and re-sends them all as new records; NOT_LEADER_OR_FOLLOWER makes
+ * it wait for its requests in flight and retry in order instead.
+ */
+#define GAP_AFTER_ELECTION_MS 30000
+
+static bool ahead_after_leader_change(coll_prt_t *prt, const batch_info_t *bi)
+{
+    if (bi->pid < 0 || coll_replica_leading_ms(prt) >= GAP_AFTER_ELECTION_MS) {
+        return false;
+    }
+    const coll_producer_t *e = coll_pstate_find(&prt->producers, bi->pid);
+    if (!e || e->n == 0) {
+        return bi->first_seq > 0;
+    }
+    if (e->epoch != bi->epoch) {
+        return false; /* a new epoch not at 0, or a stale one: Kafka's answer stands */
+    }
+    int32_t next = coll_seq_add(e->batches[e->n - 1].last_seq, 1);
+    /* Ahead, not behind (a sequence far below is a client bug: Kafka's answer stands). */
+    int32_t ahead = bi->first_seq - next;
+    return ahead > 0 && ahead < (1 << 30);
+}
+
 /* An append of this producer's batch on this connection closes its gap. */
 static void gap_closed(coll_req_t *r, coll_partition_t *p, int64_t pid)
 {
@@ -638,6 +669,13 @@ static void produce_partition(coll_req_t *r, coll_topic_t *t, int16_t topic_err,
             s->metrics.produce_behind_refused++;
             refuse(r, p, pd, out, behind,
                    "an earlier batch of this producer was refused on this connection");
+            return;
+        }
+        if (replicated && ahead_after_leader_change(prt, &bi[0])) {
+            s->metrics.produce_gap_after_election++;
+            refuse(r, p, pd, out, TRIB_KAFKA_NOT_LEADER_OR_FOLLOWER,
+                   "a sequence gap right after a leader change: the missing batches may still "
+                   "be answered by the previous leader; retry in order");
             return;
         }
     }
