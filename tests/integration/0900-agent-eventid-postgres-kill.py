@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Event ids end to end: the agent tails a file (renamed halfway, a new one
+written at its path) into a single-node collector whose `postgres` sink
+writes the events, and is SIGKILLed 3 times while the 40,000 lines are
+written, restarted each time. Each restart re-sends what was not
+acknowledged before the kill: new records, at new offsets (and maybe in the
+other partition), carrying the same event.id header.
+
+Default: the table holds exactly 40,000 rows, each line once, although the
+topic holds more records than lines (so something was sent again; a run in
+which no line was re-sent proves nothing and fails).
+
+With --event-id off (output.event_id: false, test 0901): the re-sent lines
+land twice (rows > lines, every line still there), which shows the first
+mode's check can fail.
+"""
+import importlib
+import importlib.util
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from tributary_harness import TestFailure, log, run_test  # noqa: E402
+
+agentlib = importlib.import_module("0399_agentlib")
+spec = importlib.util.spec_from_file_location(
+    "sinklib", os.path.join(os.path.dirname(os.path.abspath(__file__)), "0599_sinklib.py"))
+sinklib = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sinklib)
+
+EVENT_ID = not (len(sys.argv) > 2 and sys.argv[1] == "--event-id" and sys.argv[2] == "off")
+N = 40000
+KILLS = 3
+TOPIC = "agent.eid"
+TMP = tempfile.mkdtemp(prefix="trib-0900.")
+CONF = os.path.join(TMP, "collector.yaml")
+pg = sinklib.Postgres(TMP)
+
+
+def counts():
+    """(rows, distinct lines, min seq, max seq) in the table."""
+    try:
+        out = pg.sql("select count(*), count(distinct s), coalesce(min(s), -1), "
+                     "coalesce(max(s), -1) from (select ((regexp_match(value->>'message', "
+                     "'seq=([0-9]+)'))[1])::int as s from eid_rows) t")
+    except TestFailure:  # not created yet
+        return (0, 0, -1, -1)
+    return tuple(int(x) for x in out.split("|"))
+
+
+def main(c):
+    sinklib.create_topic(c.bootstrap, TOPIC, 2)
+    logs = os.path.join(c.tmp, "logs")
+    os.makedirs(logs)
+    path = os.path.join(logs, "app.log")
+    lines = [agentlib.access_line(i) for i in range(N)]
+    a = agentlib.Agent(c.tmp, c.bootstrap, """
+  - name: app
+    inputs:
+      - type: tail
+        paths: ["%s"]
+        rotate_wait: 1s
+    topic: %s
+""" % (path, TOPIC), agent_extra="  memory_limit: 16MiB\n",
+        output_extra="" if EVENT_ID else "  event_id: false\n")
+    done = threading.Event()
+
+    def writer():
+        f = open(path, "w")
+        for base in range(0, N, 1000):
+            if base == N // 2:
+                f.close()
+                os.rename(path, path + ".1")
+                f = open(path, "w")
+            f.write("".join(lines[base:base + 1000]))
+            f.flush()
+            time.sleep(0.04)  # ~25,000 lines/s: the kills land mid-file
+        f.close()
+        done.set()
+
+    rng = random.Random(900)
+    try:
+        open(path, "w").close()
+        a.start()
+        w = threading.Thread(target=writer)
+        w.start()
+        for k in range(KILLS):
+            time.sleep(rng.uniform(0.3, 0.5))
+            a.stop("KILL")
+            log("kill %d: checkpoints %s" % (k + 1, [(r.get("path"), r.get("offset"))
+                                                    for r in a.checkpoints()]))
+            a.start()
+        w.join()
+        sinklib.wait_for("every line in the table", lambda: counts()[1] == N or counts(), 120)
+        a.stop("TERM")
+
+        def drained():
+            lag = sinklib.group_lag(c, "sink.pg")
+            return (len(lag) == 2 and all(v[2] == 0 for v in lag.values())) or lag
+        sinklib.wait_for("the sink's lag 0", drained, 60)
+        lag = sinklib.group_lag(c, "sink.pg")
+        records = sum(v[1] for v in lag.values())
+        rows, distinct, lo, hi = counts()
+        log("event ids %s: %d records in the topic for %d lines; table: %d rows, %d distinct "
+            "lines, seq %d..%d" % ("on" if EVENT_ID else "off", records, N, rows, distinct, lo, hi))
+        if distinct != N or lo != 0 or hi != N - 1:
+            raise TestFailure("lines missing from the table: %d distinct of %d" % (distinct, N))
+        if records <= N:
+            raise TestFailure("no line was sent twice (%d records): the kills proved nothing"
+                              % records)
+        if EVENT_ID:
+            if rows != N:
+                raise TestFailure("%d rows for %d lines: duplicates despite event ids"
+                                  % (rows, N))
+            ids = pg.sql("select count(*), count(distinct event_id), "
+                         "count(distinct headers->>'event.id') from eid_rows")
+            if ids != "%d|%d|%d" % (N, N, N):
+                raise TestFailure("event ids: rows, distinct event_id, distinct header = %s"
+                                  % ids)
+            log("exactly %d rows, each line once, %d re-sent records dropped by event id"
+                % (rows, records - N))
+        else:
+            if rows <= N:
+                raise TestFailure("without event ids the re-sent lines should land twice, "
+                                  "but the table has %d rows for %d lines" % (rows, N))
+            log("without event ids: %d duplicate rows" % (rows - N))
+        a.check_logs()
+    except BaseException:
+        a.dump()
+        raise
+    finally:
+        a.kill_if_running()
+
+
+try:
+    pg.start()
+    sinklib.write_config(CONF, """
+sinks:
+  - name: pg
+    type: postgres
+    topics: ["%s"]
+    batch: {max_records: 2000, max_bytes: 4MiB, linger: 100ms}
+    retry: {initial: 100ms, max: 2s}
+    options: {conninfo: "%s", table: eid_rows, connect_timeout: 2s}
+""" % (TOPIC, pg.conninfo()))
+    run_test(main, extra_args=["-c", CONF])
+finally:
+    pg.kill()
+    shutil.rmtree(TMP, ignore_errors=True)
