@@ -34,10 +34,11 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
 
 /*
  * The event id of a tailed record: bytes 0..7 a 64-bit FNV-1a hash of the
- * agent id, the input id and the first min(fingerprint_bytes, end of the
- * record) bytes of the file (the file's identity, which neither rotation
- * by rename nor a restart changes); byte 8 the kind (1: a tailed record);
- * bytes 9..15 the record's start offset in the file, big-endian.
+ * agent id, the input id, the file's inode and its first
+ * min(fingerprint_bytes, end of the record) bytes (the file's identity,
+ * which neither rotation by rename nor a restart changes); byte 8 the kind
+ * (1: a tailed record); bytes 9..15 the record's start offset in the file,
+ * big-endian.
  */
 #define AGENT_EVENT_ID_TAIL 1
 /* FNV-1a 64 of n bytes, continuing from h (start with AGENT_FNV64_INIT). */

@@ -201,9 +201,12 @@ static void pause_reading(agent_input_host_t *a)
 
 /*
  * The event id of the record [start_off, end_off) of the file (event.h):
- * the identity hash covers the agent id, the input id and the file's first
- * min(fingerprint_bytes, end_off) bytes, which a record never sees change
- * (appended files; copytruncate writes new content from 0). It is computed
+ * the identity hash covers the agent id, the input id, the inode and the
+ * file's first min(fingerprint_bytes, end_off) bytes, which a record never
+ * sees change (appended files; copytruncate writes new content from 0):
+ * what the checkpoint knows a file by, so a restart, a reload or a rename
+ * gives the record the same id, and two files with the same first lines
+ * do not share ids. It is computed
  * once per file (or per record, for those ending inside the first
  * fingerprint_bytes). False when the bytes cannot be read (no id).
  */
@@ -224,11 +227,12 @@ static bool event_id(agent_file_t *f, uint64_t start_off, uint64_t end_off,
         uint64_t h = agent_fnv64(AGENT_FNV64_INIT, in->pl->jagent.p, in->pl->jagent.len);
         h = agent_fnv64(h, "", 1);
         h = agent_fnv64(h, in->conf->id, strlen(in->conf->id) + 1);
-        uint8_t lenb[8];
+        uint8_t nb[16];
         for (int i = 0; i < 8; i++) {
-            lenb[i] = (uint8_t)(len >> (8 * i));
+            nb[i] = (uint8_t)(f->ino >> (8 * i));
+            nb[8 + i] = (uint8_t)(len >> (8 * i));
         }
-        h = agent_fnv64(h, lenb, sizeof(lenb));
+        h = agent_fnv64(h, nb, sizeof(nb));
         f->id_hash = agent_fnv64(h, in->host->tails->fpbuf, len);
         f->id_len = len;
         f->id_known = true;

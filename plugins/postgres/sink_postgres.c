@@ -126,6 +126,7 @@ typedef struct sink_pg {
     uint64_t failures; /* consecutive connection failures, for quieter logs */
     bool announced;    /* "connected" was logged for the current connection */
     bool has_eid;      /* the table has event_id with a unique key (per connection) */
+    bool eid_warned;   /* "no event id key" was logged (once per sink) */
     bool dry;          /* probing: say what create_table would do instead of doing it */
     sink_str_t plan;   /* what it would do */
     /* The direct path (see the opening comment), per connection. */
@@ -432,10 +433,11 @@ static bool check_privileges(sink_pg_t *p, trib_sink_result_t *res)
 /*
  * The event id's column and its own unique key (event_id text, UNIQUE
  * (event_id); NULLs, records without an id, never conflict): added when
- * missing and create_table allows. A table without them and create_table
- * false is written without event ids, deduplicated on (topic, partition,
- * offset) only, with a warning naming the statement to run. True unless a
- * query failed or the column has another type (res set).
+ * missing and create_table allows. A table without them (create_table
+ * false, or adding them failed: not the table's owner) is written without
+ * event ids, deduplicated on (topic, partition, offset) only, with a
+ * warning naming the statement to run. True unless a query failed or the
+ * column has another type (res set).
  */
 static bool check_event_id(sink_pg_t *p, trib_sink_result_t *res)
 {
@@ -473,11 +475,14 @@ static bool check_event_id(sink_pg_t *p, trib_sink_result_t *res)
     sink_str_printf(q, "ALTER TABLE %s %sADD UNIQUE (event_id)", p->table_sql,
                     has_col ? "" : "ADD COLUMN event_id text, ");
     if (!p->o.create_table) {
-        p->host->log(p->ctx, TRIB_LOG_WARN,
-                     "table %s has no unique event_id column (create_table is false): records "
-                     "are deduplicated on (topic, partition, offset) only, so an event an agent "
-                     "sends again after a crash can land twice; run: %s",
-                     p->table_sql, q->p);
+        if (!p->eid_warned) {
+            p->host->log(p->ctx, TRIB_LOG_WARN,
+                         "table %s has no unique event_id column (create_table is false): "
+                         "records are deduplicated on (topic, partition, offset) only, so an "
+                         "event an agent sends again after a crash can land twice; run: %s",
+                         p->table_sql, q->p);
+            p->eid_warned = true;
+        }
         return true;
     }
     if (p->dry) {
@@ -485,11 +490,23 @@ static bool check_event_id(sink_pg_t *p, trib_sink_result_t *res)
         return true;
     }
     char code[8];
-    if (!exec_ok(p, q->p, res, code, sizeof(code))) {
-        return schema_error(res,
-                            "table %s: adding the event id's column and unique key failed (%s "
-                            "%s); fix the table, then run: %s",
-                            p->table_sql, code, PQerrorMessage(p->conn), q->p);
+    trib_sink_result_t failed = *res;
+    if (!exec_ok(p, q->p, &failed, code, sizeof(code))) {
+        if (PQstatus(p->conn) != CONNECTION_OK) {
+            *res = failed;
+            return false;
+        }
+        /* not the owner, duplicate ids already there...: written without event ids */
+        if (!p->eid_warned) {
+            p->host->log(p->ctx, TRIB_LOG_WARN,
+                         "table %s: adding the event id's column and unique key failed "
+                         "(SQLSTATE %s): records are deduplicated on (topic, partition, offset) "
+                         "only, so an event an agent sends again after a crash can land twice; "
+                         "fix the table, then run: %s",
+                         p->table_sql, code, q->p);
+            p->eid_warned = true;
+        }
+        return true;
     }
     p->host->log(p->ctx, TRIB_LOG_INFO, "added the event id's unique key: %s", q->p);
     p->has_eid = true;
