@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Event ids end to end: the agent tails a file (renamed halfway, a new one
 written at its path) into a single-node collector whose `postgres` sink
-writes the events, and is SIGKILLed 3 times while the 40,000 lines are
+(or, with --sink clickhouse, tests 0902/0903, its `clickhouse` sink, read
+with FINAL as its documentation says) writes the events, and is SIGKILLed 3 times while the 40,000 lines are
 written, restarted each time. Each restart re-sends what was not
 acknowledged before the kill: new records, at new offsets (and maybe in the
 other partition), carrying the same event.id header.
@@ -10,10 +11,11 @@ Default: the table holds exactly 40,000 rows, each line once, although the
 topic holds more records than lines (so something was sent again; a run in
 which no line was re-sent proves nothing and fails).
 
-With --event-id off (output.event_id: false, test 0901): the re-sent lines
-land twice (rows > lines, every line still there), which shows the first
+With --event-id off (output.event_id: false, tests 0901 and 0903): the
+re-sent lines land twice (rows > lines, every line still there), which shows the first
 mode's check can fail.
 """
+import argparse
 import importlib
 import importlib.util
 import os
@@ -33,17 +35,33 @@ spec = importlib.util.spec_from_file_location(
 sinklib = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sinklib)
 
-EVENT_ID = not (len(sys.argv) > 2 and sys.argv[1] == "--event-id" and sys.argv[2] == "off")
+ap = argparse.ArgumentParser()
+ap.add_argument("--event-id", choices=["on", "off"], default="on")
+ap.add_argument("--sink", choices=["postgres", "clickhouse"], default="postgres")
+ARGS = ap.parse_args()
+EVENT_ID = ARGS.event_id == "on"
+PG = ARGS.sink == "postgres"
 N = 40000
 KILLS = 3
 TOPIC = "agent.eid"
 TMP = tempfile.mkdtemp(prefix="trib-0900.")
 CONF = os.path.join(TMP, "collector.yaml")
-pg = sinklib.Postgres(TMP)
+GROUP = "sink.pg" if PG else "sink.ch"
+pg = sinklib.Postgres(TMP) if PG else None
+ch = None if PG else sinklib.ClickHouse(TMP)
 
 
 def counts():
     """(rows, distinct lines, min seq, max seq) in the table."""
+    if not PG:
+        try:
+            out = ch.sql("SELECT count(), uniqExact(s), min(s), max(s) FROM (SELECT "
+                         "toInt64(extract(visitParamExtractString(value, 'message'), "
+                         "'seq=([0-9]+)')) AS s FROM default.eid_rows FINAL)")
+        except OSError:  # not created yet
+            return (0, 0, -1, -1)
+        r = tuple(int(x) for x in out.split("\t"))
+        return r if r[0] else (0, 0, -1, -1)
     try:
         out = pg.sql("select count(*), count(distinct s), coalesce(min(s), -1), "
                      "coalesce(max(s), -1) from (select ((regexp_match(value->>'message', "
@@ -100,10 +118,14 @@ def main(c):
         a.stop("TERM")
 
         def drained():
-            lag = sinklib.group_lag(c, "sink.pg")
+            lag = sinklib.group_lag(c, GROUP)
             return (len(lag) == 2 and all(v[2] == 0 for v in lag.values())) or lag
         sinklib.wait_for("the sink's lag 0", drained, 60)
-        lag = sinklib.group_lag(c, "sink.pg")
+        if not PG:
+            # the duplicates wait for a merge; FINAL collapses them when read, which is
+            # what is checked; OPTIMIZE only makes the parts merge now
+            ch.sql("OPTIMIZE TABLE default.eid_rows FINAL")
+        lag = sinklib.group_lag(c, GROUP)
         records = sum(v[1] for v in lag.values())
         rows, distinct, lo, hi = counts()
         log("event ids %s: %d records in the topic for %d lines; table: %d rows, %d distinct "
@@ -113,7 +135,13 @@ def main(c):
         if records <= N:
             raise TestFailure("no line was sent twice (%d records): the kills proved nothing"
                               % records)
-        if EVENT_ID:
+        if EVENT_ID and not PG:
+            if rows != N:
+                raise TestFailure("%d rows (FINAL) for %d lines: duplicates despite event ids"
+                                  % (rows, N))
+            log("exactly %d rows (FINAL), each line once, %d re-sent records collapsed by "
+                "event id" % (rows, records - N))
+        elif EVENT_ID:
             if rows != N:
                 raise TestFailure("%d rows for %d lines: duplicates despite event ids"
                                   % (rows, N))
@@ -138,17 +166,26 @@ def main(c):
 
 
 try:
-    pg.start()
+    if PG:
+        pg.start()
+        sink = ("type: postgres",
+                'options: {conninfo: "%s", table: eid_rows, connect_timeout: 2s}' % pg.conninfo())
+    else:
+        ch.start()
+        sink = ("type: clickhouse", 'options: {url: "%s", table: eid_rows}' % ch.url())
     sinklib.write_config(CONF, """
 sinks:
-  - name: pg
-    type: postgres
+  - name: %s
+    %s
     topics: ["%s"]
     batch: {max_records: 2000, max_bytes: 4MiB, linger: 100ms}
     retry: {initial: 100ms, max: 2s}
-    options: {conninfo: "%s", table: eid_rows, connect_timeout: 2s}
-""" % (TOPIC, pg.conninfo()))
+    %s
+""" % ("pg" if PG else "ch", sink[0], TOPIC, sink[1]))
     run_test(main, extra_args=["-c", CONF])
 finally:
-    pg.kill()
+    if pg is not None:
+        pg.kill()
+    if ch is not None:
+        ch.stop()
     shutil.rmtree(TMP, ignore_errors=True)
