@@ -2,7 +2,9 @@
 """Event ids end to end: the agent tails a file (renamed halfway, a new one
 written at its path) into a single-node collector whose `postgres` sink
 (or, with --sink clickhouse, tests 0902/0903, its `clickhouse` sink, read
-with FINAL as its documentation says) writes the events, and is SIGKILLed 3 times while the 40,000 lines are
+with FINAL as its documentation says; with --sink es_bulk, 0904/0905, its
+`http` sink in es_bulk format, to a _bulk endpoint here that keeps one
+document per _id) writes the events, and is SIGKILLed 3 times while the 40,000 lines are
 written, restarted each time. Each restart re-sends what was not
 acknowledged before the kill: new records, at new offsets (and maybe in the
 other partition), carrying the same event.id header.
@@ -11,12 +13,14 @@ Default: the table holds exactly 40,000 rows, each line once, although the
 topic holds more records than lines (so something was sent again; a run in
 which no line was re-sent proves nothing and fails).
 
-With --event-id off (output.event_id: false, tests 0901 and 0903): the
+With --event-id off (output.event_id: false, tests 0901, 0903, 0905): the
 re-sent lines land twice (rows > lines, every line still there), which shows the first
 mode's check can fail.
 """
 import argparse
+import http.server
 import importlib
+import json
 import importlib.util
 import os
 import random
@@ -37,23 +41,56 @@ spec.loader.exec_module(sinklib)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--event-id", choices=["on", "off"], default="on")
-ap.add_argument("--sink", choices=["postgres", "clickhouse"], default="postgres")
+ap.add_argument("--sink", choices=["postgres", "clickhouse", "es_bulk"], default="postgres")
 ARGS = ap.parse_args()
 EVENT_ID = ARGS.event_id == "on"
 PG = ARGS.sink == "postgres"
+BULK = ARGS.sink == "es_bulk"
 N = 40000
 KILLS = 3
 TOPIC = "agent.eid"
 TMP = tempfile.mkdtemp(prefix="trib-0900.")
 CONF = os.path.join(TMP, "collector.yaml")
-GROUP = "sink.pg" if PG else "sink.ch"
+GROUP = {"postgres": "sink.pg", "clickhouse": "sink.ch", "es_bulk": "sink.es"}[ARGS.sink]
 pg = sinklib.Postgres(TMP) if PG else None
-ch = None if PG else sinklib.ClickHouse(TMP)
+ch = sinklib.ClickHouse(TMP) if ARGS.sink == "clickhouse" else None
+docs = {}  # es_bulk: _id -> the message, as an Elasticsearch index keeps one per _id
+docs_lock = threading.Lock()
+
+
+class Bulk(http.server.BaseHTTPRequestHandler):
+    """_bulk as Elasticsearch answers it: create is 201, or 409 for an _id it has."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        ls = self.rfile.read(int(self.headers["Content-Length"])).decode().splitlines()
+        items = []
+        with docs_lock:
+            for i in range(0, len(ls), 2):
+                meta = json.loads(ls[i])["create"]
+                msg = json.loads(ls[i + 1])["value"]["message"]
+                st = 409 if meta["_id"] in docs else 201
+                docs.setdefault(meta["_id"], msg)
+                items.append({"create": {"_index": meta["_index"], "_id": meta["_id"],
+                                         "status": st}})
+        b = json.dumps({"took": 1, "errors": False, "items": items}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
 
 
 def counts():
     """(rows, distinct lines, min seq, max seq) in the table."""
-    if not PG:
+    if BULK:
+        with docs_lock:
+            s = [int(agentlib.SEQ.search(m).group(1)) for m in docs.values()]
+        return (len(s), len(set(s)), min(s), max(s)) if s else (0, 0, -1, -1)
+    if ch is not None:
         try:
             out = ch.sql("SELECT count(), uniqExact(s), min(s), max(s) FROM (SELECT "
                          "toInt64(extract(visitParamExtractString(value, 'message'), "
@@ -121,7 +158,7 @@ def main(c):
             lag = sinklib.group_lag(c, GROUP)
             return (len(lag) == 2 and all(v[2] == 0 for v in lag.values())) or lag
         sinklib.wait_for("the sink's lag 0", drained, 60)
-        if not PG:
+        if ch is not None:
             # the duplicates wait for a merge; FINAL collapses them when read, which is
             # what is checked; OPTIMIZE only makes the parts merge now
             ch.sql("OPTIMIZE TABLE default.eid_rows FINAL")
@@ -135,7 +172,13 @@ def main(c):
         if records <= N:
             raise TestFailure("no line was sent twice (%d records): the kills proved nothing"
                               % records)
-        if EVENT_ID and not PG:
+        if EVENT_ID and BULK:
+            if rows != N:
+                raise TestFailure("%d documents for %d lines: duplicates despite event ids"
+                                  % (rows, N))
+            log("exactly %d documents, each line once, %d re-sent records answered 409"
+                % (rows, records - N))
+        elif EVENT_ID and not PG:
             if rows != N:
                 raise TestFailure("%d rows (FINAL) for %d lines: duplicates despite event ids"
                                   % (rows, N))
@@ -166,7 +209,12 @@ def main(c):
 
 
 try:
-    if PG:
+    if BULK:
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Bulk)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        sink = ("type: http", 'options: {url: "http://127.0.0.1:%d", format: es_bulk, '
+                'index: logs}' % srv.server_address[1])
+    elif PG:
         pg.start()
         sink = ("type: postgres",
                 'options: {conninfo: "%s", table: eid_rows, connect_timeout: 2s}' % pg.conninfo())
@@ -181,7 +229,7 @@ sinks:
     batch: {max_records: 2000, max_bytes: 4MiB, linger: 100ms}
     retry: {initial: 100ms, max: 2s}
     %s
-""" % ("pg" if PG else "ch", sink[0], TOPIC, sink[1]))
+""" % (GROUP[5:], sink[0], TOPIC, sink[1]))
     run_test(main, extra_args=["-c", CONF])
 finally:
     if pg is not None:
