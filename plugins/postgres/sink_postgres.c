@@ -6,7 +6,7 @@
  * The direct path, when no row of the batch can be in the table yet:
  *
  *   BEGIN
- *   COPY <table> (topic, "partition", "offset", ts, key, headers, value) FROM STDIN
+ *   COPY <table> (topic, "partition", "offset", ts, key, headers, value, event_id) FROM STDIN
  *   COMMIT
  *
  * The staging path, when some may be (a batch delivered again after a
@@ -37,8 +37,16 @@
  * The table, unless it exists, is created as
  *
  *   topic text, "partition" integer, "offset" bigint, ts timestamptz,
- *   key text, headers jsonb, value jsonb, <mapped columns>,
- *   PRIMARY KEY (topic, "partition", "offset")
+ *   key text, headers jsonb, value jsonb, event_id text, <mapped columns>,
+ *   PRIMARY KEY (topic, "partition", "offset"), UNIQUE (event_id)
+ *
+ * event_id is the record's event.id header (the agent's stable id of an
+ * event, the same when it sends the event again after a crash; NULL for a
+ * record without one): its unique key makes such a re-send, which comes
+ * with a new offset, land once too. With it, the staging path's INSERT is
+ * ON CONFLICT DO NOTHING without a target, so either key skips the row,
+ * and a direct COPY meeting an event id already there rolls back (23505)
+ * and stages like any other conflict.
  *
  * where `columns: "host, status:integer"` maps top-level fields of the
  * value to columns ((value->>'status')::integer). A write is durable when
@@ -1253,8 +1261,8 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "postgres",
         .description = "PostgreSQL through libpq: COPY into the table, or through staging and "
-                       "INSERT ... ON CONFLICT DO NOTHING on (topic, partition, offset) when a "
-                       "batch may overlap rows already there",
+                       "INSERT ... ON CONFLICT DO NOTHING on the event id and (topic, partition, "
+                       "offset) when a batch may overlap rows already there",
         .options = sink_pg_options,
         .options_size = sizeof(sink_pg_opts_t),
         .open = sink_pg_open,
@@ -1272,12 +1280,16 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "      key         text,\n"
                    "      headers     jsonb,                -- {\"name\": \"value\", ...}\n"
                    "      value       jsonb,                -- the record's value (JSON)\n"
-                   "      PRIMARY KEY (topic, \"partition\", \"offset\"));\n"
+                   "      event_id    text,                 -- header event.id (NULL: none)\n"
+                   "      PRIMARY KEY (topic, \"partition\", \"offset\"), UNIQUE (event_id));\n"
                    "\n"
                    "The unique key on (topic, partition, offset) is what makes a record delivered\n"
-                   "twice (a retry, a restart) land once: batches that may overlap rows already\n"
-                   "there go through INSERT ... ON CONFLICT DO NOTHING, the others are copied\n"
-                   "straight into the table (a row met there rolls the COPY back and stages). At\n"
+                   "twice (a retry, a restart) land once, and the unique event_id an event an\n"
+                   "agent sent again after a crash (a new offset, the same event.id header):\n"
+                   "batches that may overlap rows already there go through INSERT ... ON\n"
+                   "CONFLICT DO NOTHING, the others are copied straight into the table (a row\n"
+                   "met there rolls the COPY back and stages). A table without event_id and\n"
+                   "create_table false is written keyed on (topic, partition, offset) only. At\n"
                    "each connection the sink checks the table; what is missing is created when\n"
                    "create_table is true, otherwise the error names the exact statement to run.\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",
