@@ -244,8 +244,8 @@ static bool event_id(agent_file_t *f, uint64_t start_off, uint64_t end_off,
 /* A record of the file, [start_off, end_off), through the pipeline to the
    output. 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing
    consumed). */
-static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t start_off,
-                uint64_t end_off, bool partial)
+static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t start_off, uint64_t end_off,
+                bool partial)
 {
     agent_input_t *in = f->in;
     agent_pipeline_t *pl = in->pl;

@@ -1128,9 +1128,9 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
             return fail(p, res, code[0] ? code : NULL);
         }
         sink_str_reset(q);
-        sink_str_printf(q,
-                        "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value%s",
-                        p->table_sql, p->has_eid ? ", event_id" : "");
+        sink_str_printf(
+            q, "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value%s",
+            p->table_sql, p->has_eid ? ", event_id" : "");
         for (size_t i = 0; i < p->ncols; i++) {
             sink_str_printf(q, ", \"%s\"", p->cols[i].name);
         }
