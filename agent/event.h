@@ -41,6 +41,10 @@ void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
  * big-endian.
  */
 #define AGENT_EVENT_ID_TAIL 1
+/* A buffered event (syslog, metrics, prometheus): bytes 0..7 the disk
+   buffer's instance (a random id kept in state_dir/buffer/instance), byte
+   8 the kind (2), bytes 9..15 the record's buffer id, big-endian. */
+#define AGENT_EVENT_ID_BUFFER 2
 /* FNV-1a 64 of n bytes, continuing from h (start with AGENT_FNV64_INIT). */
 #define AGENT_FNV64_INIT 0xcbf29ce484222325ull
 uint64_t agent_fnv64(uint64_t h, const void *p, size_t n);
