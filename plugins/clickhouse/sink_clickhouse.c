@@ -335,10 +335,15 @@ static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
             *next = '\0';
         }
         if (query(s, stmt, res) != TRIB_SINK_OK) {
-            res->error_class = TRIB_SINK_ERR_SCHEMA;
-            return TRIB_SINK_RETRY;
+            if (strstr(res->msg, "already exists") == NULL) {
+                res->error_class = TRIB_SINK_ERR_SCHEMA;
+                return TRIB_SINK_RETRY;
+            }
+            /* another instance of the sink added it just now */
+            res->msg[0] = '\0';
+        } else {
+            s->host->log(s->ctx, TRIB_LOG_INFO, "added a missing column: %s", stmt);
         }
-        s->host->log(s->ctx, TRIB_LOG_INFO, "added a missing column: %s", stmt);
         stmt = next ? next + 2 : NULL;
     }
 
