@@ -66,6 +66,8 @@ struct agent {
     uint64_t buf_max; /* buffer.max_size as opened */
     bool buf_blocked; /* an input was refused for lack of room: resume stream inputs on room */
     uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
+    uint8_t buf_instance[8]; /* the buffer's instance: half of a buffered event's id */
+    bool buf_instance_ok;    /* false: buffered events get no event id */
     bool keep_listeners; /* free_pipelines() keeps them (reload, rebuild) */
     trib_http_t http;    /* the metrics endpoint, when agent.metrics is set */
     bool http_on;

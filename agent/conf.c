@@ -232,6 +232,9 @@ static const trib_config_option_t output_opts[] = {
     {TRIB_CONFIG_KEY("options", agent_conf_t, output.options, MAP)},
     {TRIB_CONFIG_KEY("headers", agent_conf_t, output.headers, BOOL), .def = "true",
      .desc = "send the source_type and path headers with every event"},
+    {TRIB_CONFIG_KEY("event_id", agent_conf_t, output.event_id, BOOL), .def = "true",
+     .desc = "send a stable event.id header (the same on every re-send) that sinks use as "
+             "their idempotency key"},
     {TRIB_CONFIG_KEY("max_inflight_bytes", agent_conf_t, output.max_inflight_bytes, SIZE),
      .def = "0", .desc = "bytes of events in the producer before inputs pause; 0: memory_limit/16"},
     TRIB_CONFIG_END,

@@ -181,6 +181,7 @@ typedef struct agent_conf {
         trib_config_map_t options;
         uint64_t max_inflight_bytes;
         bool headers;
+        bool event_id;
     } output;
     struct {
         uint64_t max_size;

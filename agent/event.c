@@ -918,3 +918,34 @@ int64_t agent_wall_ms(void)
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+uint64_t agent_fnv64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+void agent_event_id_tail(uint8_t id[AGENT_EVENT_ID_LEN], uint64_t ident, uint64_t start_off)
+{
+    for (int i = 0; i < 8; i++) {
+        id[i] = (uint8_t)(ident >> (56 - 8 * i));
+    }
+    id[8] = AGENT_EVENT_ID_TAIL;
+    for (int i = 0; i < 7; i++) {
+        id[9 + i] = (uint8_t)(start_off >> (48 - 8 * i));
+    }
+}
+
+void agent_event_id_hex(const uint8_t id[AGENT_EVENT_ID_LEN], char out[2 * AGENT_EVENT_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < AGENT_EVENT_ID_LEN; i++) {
+        out[2 * i] = hex[id[i] >> 4];
+        out[2 * i + 1] = hex[id[i] & 15];
+    }
+    out[2 * AGENT_EVENT_ID_LEN] = '\0';
+}

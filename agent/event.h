@@ -30,6 +30,28 @@ size_t agent_utf8_len(const unsigned char *s, size_t n);
 void agent_sbuf_json_str(agent_sbuf_t *b, const char *s, size_t n);
 
 #define AGENT_MAX_FIELDS 64
+#define AGENT_EVENT_ID_LEN 16
+
+/*
+ * The event id of a tailed record: bytes 0..7 a 64-bit FNV-1a hash of the
+ * agent id, the input id, the file's inode and its first
+ * min(fingerprint_bytes, end of the record) bytes (the file's identity,
+ * which neither rotation by rename nor a restart changes); byte 8 the kind
+ * (1: a tailed record); bytes 9..15 the record's start offset in the file,
+ * big-endian.
+ */
+#define AGENT_EVENT_ID_TAIL 1
+/* A buffered event (syslog, metrics, prometheus): bytes 0..7 the disk
+   buffer's instance (a random id kept in state_dir/buffer/instance), byte
+   8 the kind (2), bytes 9..15 the record's buffer id, big-endian. */
+#define AGENT_EVENT_ID_BUFFER 2
+/* FNV-1a 64 of n bytes, continuing from h (start with AGENT_FNV64_INIT). */
+#define AGENT_FNV64_INIT 0xcbf29ce484222325ull
+uint64_t agent_fnv64(uint64_t h, const void *p, size_t n);
+/* The id of a tailed record from its identity hash and start offset. */
+void agent_event_id_tail(uint8_t id[AGENT_EVENT_ID_LEN], uint64_t ident, uint64_t start_off);
+/* 32 lowercase hex digits and a NUL. */
+void agent_event_id_hex(const uint8_t id[AGENT_EVENT_ID_LEN], char out[2 * AGENT_EVENT_ID_LEN + 1]);
 
 typedef struct agent_field {
     const char *name;
@@ -49,6 +71,11 @@ typedef struct agent_event {
     size_t nfields;
     agent_field_t fields[AGENT_MAX_FIELDS];
     agent_sbuf_t *scratch; /* decoded strings; reserved so it never moves */
+    /* The event id (sent as header event.id, 32 lowercase hex digits): 16
+       bytes the same on every re-send of the event, set by the input where
+       the event is born (has_id false: none). */
+    bool has_id;
+    uint8_t id[AGENT_EVENT_ID_LEN];
 } agent_event_t;
 
 /* The value of field `name`, or NULL. */

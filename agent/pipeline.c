@@ -32,6 +32,7 @@ int agent_pipeline_init(agent_pipeline_t *pl, const agent_pipeline_conf_t *conf,
     pl->conf = conf;
     pl->st = st;
     pl->headers = k->output.headers;
+    pl->event_id = k->output.event_id;
     pl->topic_fixed = strchr(conf->topic, '{') == NULL;
     pl->topic_len = strlen(conf->topic);
     if (quote(&pl->jhost, k->agent.hostname) != 0 || quote(&pl->jagent, k->agent.id) != 0) {
@@ -64,6 +65,7 @@ int agent_event_begin(agent_event_t *ev, agent_pipeline_t *pl, const agent_input
         return -ENOMEM;
     }
     ev->scratch = &pl->scratch;
+    ev->has_id = false;
     /* the fixed fields: host and agent pre-rendered as JSON strings */
     ev->fields[0] = (agent_field_t){"host", 4, pl->jhost.p, pl->jhost.len, true, true};
     ev->fields[1] = (agent_field_t){"agent", 5, pl->jagent.p, pl->jagent.len, true, true};
@@ -137,6 +139,11 @@ int agent_pipeline_process(agent_pipeline_t *pl, agent_event_t *ev, const agent_
         out->hdrs[0] = (agent_msg_hdr_t){"source_type", 11, src->type, strlen(src->type)};
         out->hdrs[1] = (agent_msg_hdr_t){src->hdr, strlen(src->hdr), src->name, strlen(src->name)};
         out->nhdrs = 2;
+    }
+    if (pl->event_id && ev->has_id) {
+        agent_event_id_hex(ev->id, pl->idhex);
+        out->hdrs[out->nhdrs++] =
+            (agent_msg_hdr_t){"event.id", 8, pl->idhex, 2 * AGENT_EVENT_ID_LEN};
     }
     *out_routed = routed;
     return 0;

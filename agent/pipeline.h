@@ -32,7 +32,9 @@ typedef struct agent_source {
 typedef struct agent_pipeline {
     const agent_pipeline_conf_t *conf;
     agent_stats_t *st;
-    bool headers;     /* output.headers */
+    bool headers;  /* output.headers */
+    bool event_id; /* output.event_id */
+    char idhex[2 * AGENT_EVENT_ID_LEN + 1];
     bool topic_fixed; /* conf->topic has no template fields */
     size_t topic_len;
     agent_sbuf_t jhost, jagent; /* host and agent id as JSON strings */

@@ -27,13 +27,104 @@
 #include "agent_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+
+#include "tributary/fileio.h"
 
 #include "buffer/buffer.h"
 #include "tributary/log.h"
 
 static trib_log_ratelimit_t rl_buf = TRIB_LOG_RATELIMIT_INIT(10000, 5);
+
+/*
+ * The buffer's instance (<buffer>/instance): "instance <16 hex digits>",
+ * "boot <the kernel's boot id>" and "state running|clean". A buffered
+ * event's id is this instance and the record's buffer id, the same each
+ * time the record is sent (a restart replays it with its id). A new
+ * instance is drawn whenever ids handed out before may be given again: no
+ * file (a new buffer), an unreadable ledger, corrupt records, quarantined
+ * segments, or a stop without agent_spool_stop() under another boot (a
+ * power loss may have cut records that were already sent). False: the
+ * file could not be written (buffered events then get no id).
+ */
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+    }
+}
+
+static void boot_id(char out[64])
+{
+    out[0] = '\0';
+    FILE *fp = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (fp != NULL) {
+        if (fgets(out, 64, fp) == NULL) {
+            out[0] = '\0';
+        }
+        out[strcspn(out, "\n")] = '\0';
+        fclose(fp);
+    }
+}
+
+static int write_instance(agent_t *a, const char *path, const char *state)
+{
+    char boot[64], text[160];
+    boot_id(boot);
+    int n = snprintf(text, sizeof(text), "instance %016llx\nboot %s\nstate %s\n",
+                     (unsigned long long)load_be64(a->buf_instance), boot, state);
+    return trib_write_file_atomic(path, text, (size_t)n);
+}
+
+static bool load_instance(agent_t *a, const char *dir, const agent_buffer_report_t *r)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/instance", dir);
+    unsigned long long inst = 0;
+    char boot[64] = "", state[16] = "", now[64];
+    bool reuse = false;
+    FILE *fp = fopen(path, "r");
+    if (fp != NULL) {
+        reuse = fscanf(fp, "instance %16llx boot %63s state %15s", &inst, boot, state) == 3;
+        fclose(fp);
+    }
+    boot_id(now);
+    bool clean = strcmp(state, "clean") == 0;
+    if (reuse && !clean && (now[0] == '\0' || strcmp(boot, now) != 0)) {
+        reuse = false; /* cut short under another boot */
+    }
+    if (r->bad_ledger || r->corrupt_records > 0 || r->quarantined > 0) {
+        reuse = false;
+    }
+    if (reuse) {
+        store_be64(a->buf_instance, (uint64_t)inst);
+    } else if (getrandom(a->buf_instance, sizeof(a->buf_instance), 0) !=
+               (ssize_t)sizeof(a->buf_instance)) {
+        return false;
+    }
+    if (write_instance(a, path, "running") != 0) {
+        TRIB_LOG(TRIB_LOG_WARN, "buffer",
+                 "cannot write %s: buffered events are sent without event ids", path);
+        return false;
+    }
+    if (!reuse) {
+        TRIB_LOG(TRIB_LOG_INFO, "buffer", "buffer instance %016llx (event ids of buffered events)",
+                 (unsigned long long)load_be64(a->buf_instance));
+    }
+    return true;
+}
 
 int agent_spool_start(agent_t *a)
 {
@@ -72,6 +163,7 @@ int agent_spool_start(agent_t *a)
     a->buf_report_torn = r.torn_bytes;
     a->buf_report_corrupt = r.corrupt_records;
     a->buf_report_quarantined = r.quarantined;
+    a->buf_instance_ok = load_instance(a, dir, &r);
     return 0;
 }
 
@@ -80,6 +172,11 @@ void agent_spool_stop(agent_t *a)
     if (a->buf != NULL) {
         agent_buffer_close(a->buf);
         a->buf = NULL;
+        if (a->buf_instance_ok) {
+            char path[4200];
+            snprintf(path, sizeof(path), "%s/buffer/instance", a->state_dir);
+            (void)write_instance(a, path, "clean");
+        }
     }
 }
 
@@ -155,6 +252,18 @@ bool agent_spool_pump(agent_t *a)
         agent_sbuf_put(&a->line, r.topic, r.topic_len);
         agent_sbuf_putc(&a->line, '\0');
         int rc = a->line.err ? -EAGAIN : 0;
+        char idhex[2 * AGENT_EVENT_ID_LEN + 1];
+        if (rc == 0 && a->buf_instance_ok && a->cfg->conf.output.event_id &&
+            r.nhdrs < AGENT_MSG_MAX_HDRS) {
+            uint8_t eid[AGENT_EVENT_ID_LEN];
+            memcpy(eid, a->buf_instance, 8);
+            eid[8] = AGENT_EVENT_ID_BUFFER;
+            for (int i = 0; i < 7; i++) {
+                eid[9 + i] = (uint8_t)(id >> (48 - 8 * i));
+            }
+            agent_event_id_hex(eid, idhex);
+            r.hdrs[r.nhdrs++] = (agent_msg_hdr_t){"event.id", 8, idhex, 2 * AGENT_EVENT_ID_LEN};
+        }
         if (rc == 0) {
             r.topic = a->line.p;
             rc = agent_output_produce(a->out, &r, a->spool_owner, id);

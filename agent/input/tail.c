@@ -199,10 +199,53 @@ static void pause_reading(agent_input_host_t *a)
     }
 }
 
-/* A record of the file, ending at end_off, through the pipeline to the
+/*
+ * The event id of the record [start_off, end_off) of the file (event.h):
+ * the identity hash covers the agent id, the input id, the inode and the
+ * file's first min(fingerprint_bytes, end_off) bytes, which a record never
+ * sees change (appended files; copytruncate writes new content from 0):
+ * what the checkpoint knows a file by, so a restart, a reload or a rename
+ * gives the record the same id, and two files with the same first lines
+ * do not share ids. It is computed
+ * once per file (or per record, for those ending inside the first
+ * fingerprint_bytes). False when the bytes cannot be read (no id).
+ */
+static bool event_id(agent_file_t *f, uint64_t start_off, uint64_t end_off,
+                     uint8_t id[AGENT_EVENT_ID_LEN])
+{
+    agent_input_t *in = f->in;
+    uint64_t want = in->conf->fingerprint_bytes;
+    uint64_t len = end_off < want ? end_off : want;
+    if (!f->id_known || f->id_len != len) {
+        if (f->fd < 0) {
+            return false;
+        }
+        ssize_t n = len > 0 ? pread(f->fd, in->host->tails->fpbuf, len, 0) : 0;
+        if (n != (ssize_t)len) {
+            return false;
+        }
+        uint64_t h = agent_fnv64(AGENT_FNV64_INIT, in->pl->jagent.p, in->pl->jagent.len);
+        h = agent_fnv64(h, "", 1);
+        h = agent_fnv64(h, in->conf->id, strlen(in->conf->id) + 1);
+        uint8_t nb[16];
+        for (int i = 0; i < 8; i++) {
+            nb[i] = (uint8_t)(f->ino >> (8 * i));
+            nb[8 + i] = (uint8_t)(len >> (8 * i));
+        }
+        h = agent_fnv64(h, nb, sizeof(nb));
+        f->id_hash = agent_fnv64(h, in->host->tails->fpbuf, len);
+        f->id_len = len;
+        f->id_known = true;
+    }
+    agent_event_id_tail(id, f->id_hash, start_off);
+    return true;
+}
+
+/* A record of the file, [start_off, end_off), through the pipeline to the
    output. 0 handled (sent, dropped or filtered), -EAGAIN paused (nothing
    consumed). */
-static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, bool partial)
+static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t start_off, uint64_t end_off,
+                bool partial)
 {
     agent_input_t *in = f->in;
     agent_pipeline_t *pl = in->pl;
@@ -219,6 +262,9 @@ static int emit(agent_file_t *f, const char *msg, size_t len, uint64_t end_off, 
         return -EAGAIN;
     }
     ev.partial = partial;
+    if (pl->event_id) {
+        ev.has_id = event_id(f, start_off, end_off, ev.id);
+    }
     agent_source_t src = {"tail", "path", f->path, in->ist};
     agent_msg_t m;
     bool routed = false;
@@ -542,7 +588,7 @@ static void agent_tail_flush_ml(agent_file_t *f)
     if (f->ml.len == 0 && f->ml_lines == 0) {
         return;
     }
-    if (emit(f, f->ml.p, f->ml.len, f->ml_end, false) == 0) {
+    if (emit(f, f->ml.p, f->ml.len, f->ml_start, f->ml_end, false) == 0) {
         f->in->host->st->multiline_records++;
         f->ml.len = 0;
         f->ml_lines = 0;
@@ -564,7 +610,7 @@ static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, b
                 return -EAGAIN;
             }
         }
-        return emit(f, s, n, end_off, partial);
+        return emit(f, s, n, f->off, end_off, partial);
     }
     bool start = agent_regex_match(c->multiline.re, s, n) > 0;
     if (f->ml_lines > 0 &&
@@ -576,6 +622,8 @@ static int on_line(agent_file_t *f, const char *s, size_t n, uint64_t end_off, b
     }
     if (f->ml_lines > 0) {
         agent_sbuf_putc(&f->ml, '\n');
+    } else {
+        f->ml_start = f->off;
     }
     agent_sbuf_put(&f->ml, s, n);
     if (f->ml.err) {
@@ -783,6 +831,7 @@ static void truncated(agent_file_t *f, uint64_t newsize)
     }
     f->off = f->examined = 0;
     f->size = newsize;
+    f->id_known = false; /* new content from 0: a new identity */
     if (f->ck != NULL) {
         f->ck->fp_len = 0;
         f->ck->fp_crc = 0;

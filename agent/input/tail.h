@@ -51,6 +51,11 @@ typedef struct agent_file {
     agent_sbuf_t ml;
     size_t ml_lines;
     uint64_t ml_end;
+    uint64_t ml_start; /* where the record being joined starts */
+    /* the event id's file identity (event.h), valid for the first id_len bytes */
+    uint64_t id_hash;
+    uint64_t id_len;
+    bool id_known;
     int64_t ml_last_ms;
 } agent_file_t;
 

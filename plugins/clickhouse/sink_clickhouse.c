@@ -3,7 +3,8 @@
  * The `clickhouse` sink: batches go as HTTP POSTs of
  *
  *   INSERT INTO <database>.<table>
- *       (topic, partition, offset, timestamp, key, headers, value) FORMAT Native
+ *       (topic, partition, offset, timestamp, key, headers, value, event_id)
+ *       FORMAT Native
  *
  * (in the URL) with the rows in ClickHouse's columnar Native format as the
  * body (encode_rows draws the layout), to ClickHouse's HTTP interface (one
@@ -14,12 +15,19 @@
  * The table, unless it exists, is created as
  *
  *   topic String, partition Int32, offset Int64, timestamp Int64,
- *   key Nullable(String), headers String, value Nullable(String)
- *   ENGINE = ReplacingMergeTree() ORDER BY (topic, partition, offset)
+ *   key Nullable(String), headers String, value Nullable(String),
+ *   event_id String
+ *   ENGINE = ReplacingMergeTree() ORDER BY event_id
  *
- * so rows the host delivers again (a retry, a replay after a crash) collapse
- * into one at merge time; read with FINAL (or GROUP BY the key) to see each
- * (topic, partition, offset) exactly once before the merge. Key and value
+ * where event_id is the record's event.id header (the agent's stable id of
+ * the event, the same when an agent sends it again after a crash), or
+ * "topic/partition/offset" for a record without one. So rows the host
+ * delivers again (a retry, a replay after a crash) and events an agent
+ * sends again collapse into one at merge time; read with FINAL (or GROUP
+ * BY event_id) to see each event exactly once before the merge. A table of
+ * an earlier version, ordered by (topic, partition, offset), is still
+ * written (event_id added as a column), with a warning: it collapses
+ * redeliveries only. Key and value
  * are stored byte for byte, as the producer sent them (a JSON value is
  * queried with the JSONExtract / visitParam functions); headers are a JSON
  * object of strings. This works from ClickHouse 18.16 (Debian 12) on. An INSERT
@@ -28,7 +36,7 @@
  * Before the first write, and again after a write that failed for want of
  * the table or a column, the table is checked (check_table): the database
  * exists, the table exists, has each column above with its type, and is a
- * ReplacingMergeTree ordered by (topic, partition, offset). A missing
+ * ReplacingMergeTree ordered by event_id (or (topic, partition, offset)). A missing
  * table or column is created when create_table is true; otherwise, and for
  * a wrong type, engine or key, the write fails with error class SCHEMA
  * (DATABASE for a missing database, AUTH for refused credentials) and a
@@ -89,6 +97,7 @@ typedef struct sink_ch {
     sink_ch_opts_t o;
     sink_curl_t http;
     bool table_ready;
+    bool eid_warned; /* "not ordered by event_id" was logged */
     char insert_url[1024];
     char query_url[1024];
     sink_str_t body; /* the batch as a Native block */
@@ -205,7 +214,7 @@ static const struct {
 } ch_columns[] = {
     {"topic", "String"},           {"partition", "Int32"},      {"offset", "Int64"},
     {"timestamp", "Int64"},        {"key", "Nullable(String)"}, {"headers", "String"},
-    {"value", "Nullable(String)"},
+    {"value", "Nullable(String)"}, {"event_id", "String"},
 };
 #define CH_NCOLUMNS (sizeof(ch_columns) / sizeof(ch_columns[0]))
 
@@ -214,8 +223,8 @@ static int create_sql(const sink_ch_t *s, char *sql, size_t n)
     return snprintf(sql, n,
                     "CREATE TABLE IF NOT EXISTS %s.%s (topic String, partition Int32, "
                     "offset Int64, timestamp Int64, key Nullable(String), headers String, "
-                    "value Nullable(String)) ENGINE = ReplacingMergeTree() "
-                    "ORDER BY (topic, partition, offset)",
+                    "value Nullable(String), event_id String) ENGINE = ReplacingMergeTree() "
+                    "ORDER BY event_id",
                     s->o.database, s->o.table);
 }
 
@@ -326,10 +335,15 @@ static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
             *next = '\0';
         }
         if (query(s, stmt, res) != TRIB_SINK_OK) {
-            res->error_class = TRIB_SINK_ERR_SCHEMA;
-            return TRIB_SINK_RETRY;
+            if (strstr(res->msg, "already exists") == NULL) {
+                res->error_class = TRIB_SINK_ERR_SCHEMA;
+                return TRIB_SINK_RETRY;
+            }
+            /* another instance of the sink added it just now */
+            res->msg[0] = '\0';
+        } else {
+            s->host->log(s->ctx, TRIB_LOG_INFO, "added a missing column: %s", stmt);
         }
-        s->host->log(s->ctx, TRIB_LOG_INFO, "added a missing column: %s", stmt);
         stmt = next ? next + 2 : NULL;
     }
 
@@ -340,16 +354,28 @@ static trib_sink_status_t check_table(sink_ch_t *s, trib_sink_result_t *res)
         return TRIB_SINK_RETRY;
     }
     const char *create = s->http.body.p ? s->http.body.p : "";
+    bool by_id = strstr(create, "ORDER BY event_id") || strstr(create, "ORDER BY (event_id)");
+    if (strcmp(engine, "ReplacingMergeTree") == 0 && !by_id &&
+        strstr(create, "ORDER BY (topic, partition, offset)") && !s->eid_warned) {
+        /* a table of an earlier version: redeliveries collapse, re-sent events do not */
+        s->host->log(s->ctx, TRIB_LOG_WARN,
+                     "table %s.%s is ordered by (topic, partition, offset), not event_id: an "
+                     "event an agent sends again after a crash stays twice; recreate it ordered "
+                     "by event_id to collapse those too",
+                     s->o.database, s->o.table);
+        s->eid_warned = true;
+    }
     if (strcmp(engine, "ReplacingMergeTree") != 0 ||
-        !strstr(create, "ORDER BY (topic, partition, offset)")) {
+        (!by_id && !strstr(create, "ORDER BY (topic, partition, offset)"))) {
         char fix[1024];
         create_sql(s, fix, sizeof(fix));
         return schema_error(res,
-                            "table %s.%s is a %s not ordered by (topic, partition, offset): rows "
+                            "table %s.%s is a %s not ordered by event_id: rows "
                             "delivered twice (a retry, a restart) would stay twice; move it "
                             "aside and recreate it; run: RENAME TABLE %s.%s TO %s.%s_old; %s; "
                             "INSERT INTO %s.%s SELECT topic, partition, offset, timestamp, key, "
-                            "headers, value FROM %s.%s_old",
+                            "headers, value, concat(topic, '/', toString(partition), '/', "
+                            "toString(offset)) FROM %s.%s_old",
                             s->o.database, s->o.table, engine, s->o.database, s->o.table,
                             s->o.database, s->o.table, fix, s->o.database, s->o.table,
                             s->o.database, s->o.table);
@@ -512,6 +538,20 @@ static int encode_rows(sink_ch_t *s, const trib_sink_batch_t *b)
         }
     }
     ok = ok && add_column(o, "value", "Nullable(String)") && add_nullable(o, b, true);
+    /* the table's key: the event id, or topic/partition/offset for a record without one */
+    ok = ok && add_column(o, "event_id", "String");
+    for (size_t i = 0; ok && i < b->count; i++) {
+        const trib_sink_record_t *r = &b->records[i];
+        size_t n = 0;
+        const uint8_t *id = sink_event_id(r, &n);
+        if (id != NULL) {
+            ok = add_string(o, id, n);
+        } else {
+            sink_str_reset(hdr);
+            sink_str_printf(hdr, "%s/%d/%" PRId64, b->topic, (int)b->partition, r->offset);
+            ok = !hdr->err && add_string(o, hdr->p, hdr->len);
+        }
+    }
     return ok ? 0 : -ENOMEM;
 }
 
@@ -875,8 +915,8 @@ static int sink_ch_open(const trib_sink_host_t *host, trib_sink_ctx_t *ctx, cons
     sink_str_init(&q);
     char sql[384];
     snprintf(sql, sizeof(sql),
-             "INSERT INTO %s.%s (topic, partition, offset, timestamp, key, headers, value) "
-             "FORMAT Native",
+             "INSERT INTO %s.%s (topic, partition, offset, timestamp, key, headers, value, "
+             "event_id) FORMAT Native",
              o->database, o->table);
     sink_str_printf(&q, "%s/?query=", o->url);
     sink_curl_escape(&s->http, &q, sql);
@@ -923,7 +963,7 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "clickhouse",
         .description = "ClickHouse over HTTP: INSERT ... FORMAT Native into a "
-                       "ReplacingMergeTree keyed by (topic, partition, offset)",
+                       "ReplacingMergeTree keyed by the event id (or topic/partition/offset)",
         .options = sink_ch_options,
         .options_size = sizeof(sink_ch_opts_t),
         .open = sink_ch_open,
@@ -939,14 +979,17 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "      timestamp Int64,             -- ms since the epoch\n"
                    "      key       Nullable(String),\n"
                    "      headers   String,            -- {\"name\":\"value\",...}\n"
-                   "      value     Nullable(String))  -- the record's value\n"
-                   "  ENGINE = ReplacingMergeTree() ORDER BY (topic, partition, offset);\n"
+                   "      value     Nullable(String),  -- the record's value\n"
+                   "      event_id  String)            -- event.id, or topic/partition/offset\n"
+                   "  ENGINE = ReplacingMergeTree() ORDER BY event_id;\n"
                    "\n"
-                   "ReplacingMergeTree ordered by (topic, partition, offset) is what collapses a\n"
-                   "record delivered twice (a retry, a restart) into one row at merge time; read\n"
-                   "with FINAL to see each record once before the merge. The sink checks the\n"
-                   "table before its first write; what is missing is created when create_table\n"
-                   "is true, otherwise the error names the exact statements to run.\n"
+                   "ReplacingMergeTree ordered by event_id is what collapses a record delivered\n"
+                   "twice (a retry, a restart) and an event an agent sent again after a crash\n"
+                   "(a new offset, the same event.id) into one row at merge time; read with\n"
+                   "FINAL (SELECT count() FROM events FINAL) to see each event once before the\n"
+                   "merge. The sink checks the table before its first write; what is missing\n"
+                   "is created when create_table is true, otherwise the error names the exact\n"
+                   "statements to run.\n"
                    "Rows go in ClickHouse's Native format: key and value are stored byte for\n"
                    "byte. ClickHouse writes a part per INSERT, so the batches of the sink's\n"
                    "partitions that are ready together go as one INSERT; while they write at\n"

@@ -11,6 +11,10 @@
  * since that flush, so a retried batch does not appear twice. (A crash
  * between flush and the host's commit can still repeat a batch: the sink
  * is at-least-once, every line carries its topic, partition and offset.)
+ * It does not dedupe on the event id either: an event an agent sends again
+ * after a crash is a second line, with the same headers["event.id"] (a
+ * reader that needs each event once keeps the first line of each id, or
+ * of each (topic, partition, offset) for lines without one).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -5,12 +5,16 @@
  *   json_lines  one POST per batch to `url`, a record per line in the shape
  *               of sinkutil.h ({"topic", "partition", "offset", "timestamp",
  *               "key", "headers", "value"}). A 2xx means durable. The
- *               receiver dedupes on (topic, partition, offset) if it must:
+ *               receiver dedupes on headers["event.id"] (or (topic,
+ *               partition, offset) for records without one) if it must:
  *               delivery is at-least-once.
  *   es_bulk     Elasticsearch / OpenSearch _bulk at <url>/_bulk: for each
- *               record {"create": {"_index": index, "_id":
- *               "<topic>-<partition>-<offset>"}} and the same document, so
- *               a replay cannot write a document twice: an item answered
+ *               record {"create": {"_index": index, "_id": id}} and the
+ *               same document, id being the record's event.id header (the
+ *               agent's stable id of the event, the same when it sends the
+ *               event again after a crash) or "<topic>-<partition>-<offset>"
+ *               for a record without one, so neither a replay nor an
+ *               agent's re-send writes a document twice: an item answered
  *               409 (version conflict: it exists) counts as written.
  *
  * Failures: transport errors, 408, 429 and 5xx are RETRY; other 4xx are
@@ -152,9 +156,13 @@ static trib_sink_status_t sink_http_write(void *instance, const trib_sink_batch_
         if (bulk) {
             sink_str_puts(o, "{\"create\":{\"_index\":");
             sink_json_string(o, (const uint8_t *)s->o.index, strlen(s->o.index));
+            /* the event id when the record has one (the same on an agent's re-send) */
+            size_t eidn = 0;
+            const uint8_t *eid = sink_event_id(r, &eidn);
             char id[320];
-            int n =
-                snprintf(id, sizeof(id), "%s-%d-%" PRId64, b->topic, (int)b->partition, r->offset);
+            int n = eid != NULL ? snprintf(id, sizeof(id), "%.*s", (int)eidn, (const char *)eid)
+                                : snprintf(id, sizeof(id), "%s-%d-%" PRId64, b->topic,
+                                           (int)b->partition, r->offset);
             sink_str_puts(o, ",\"_id\":");
             sink_json_string(o, (const uint8_t *)id, (size_t)n < sizeof(id) ? (size_t)n : 0);
             sink_str_puts(o, "}}\n");
@@ -236,8 +244,8 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .abi_version = TRIB_SINK_ABI_VERSION,
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "http",
-        .description = "JSON lines POSTed to a URL, or Elasticsearch _bulk with _id = "
-                       "topic-partition-offset",
+        .description = "JSON lines POSTed to a URL, or Elasticsearch _bulk with _id = the "
+                       "event id (or topic-partition-offset)",
         .options = sink_http_options,
         .options_size = sizeof(sink_http_opts_t),
         .open = sink_http_open,

@@ -6,7 +6,7 @@
  * The direct path, when no row of the batch can be in the table yet:
  *
  *   BEGIN
- *   COPY <table> (topic, "partition", "offset", ts, key, headers, value) FROM STDIN
+ *   COPY <table> (topic, "partition", "offset", ts, key, headers, value, event_id) FROM STDIN
  *   COMMIT
  *
  * The staging path, when some may be (a batch delivered again after a
@@ -37,8 +37,16 @@
  * The table, unless it exists, is created as
  *
  *   topic text, "partition" integer, "offset" bigint, ts timestamptz,
- *   key text, headers jsonb, value jsonb, <mapped columns>,
- *   PRIMARY KEY (topic, "partition", "offset")
+ *   key text, headers jsonb, value jsonb, event_id text, <mapped columns>,
+ *   PRIMARY KEY (topic, "partition", "offset"), UNIQUE (event_id)
+ *
+ * event_id is the record's event.id header (the agent's stable id of an
+ * event, the same when it sends the event again after a crash; NULL for a
+ * record without one): its unique key makes such a re-send, which comes
+ * with a new offset, land once too. With it, the staging path's INSERT is
+ * ON CONFLICT DO NOTHING without a target, so either key skips the row,
+ * and a direct COPY meeting an event id already there rolls back (23505)
+ * and stages like any other conflict.
  *
  * where `columns: "host, status:integer"` maps top-level fields of the
  * value to columns ((value->>'status')::integer). A write is durable when
@@ -125,6 +133,8 @@ typedef struct sink_pg {
     sink_str_t tmp;
     uint64_t failures; /* consecutive connection failures, for quieter logs */
     bool announced;    /* "connected" was logged for the current connection */
+    bool has_eid;      /* the table has event_id with a unique key (per connection) */
+    bool eid_warned;   /* "no event id key" was logged (once per sink) */
     bool dry;          /* probing: say what create_table would do instead of doing it */
     sink_str_t plan;   /* what it would do */
     /* The direct path (see the opening comment), per connection. */
@@ -366,12 +376,12 @@ static void create_sql(sink_pg_t *p, sink_str_t *q)
     sink_str_printf(q,
                     "CREATE TABLE IF NOT EXISTS %s (topic text NOT NULL, "
                     "\"partition\" integer NOT NULL, \"offset\" bigint NOT NULL, "
-                    "ts timestamptz, key text, headers jsonb, value jsonb",
+                    "ts timestamptz, key text, headers jsonb, value jsonb, event_id text",
                     p->table_sql);
     for (size_t i = 0; i < p->ncols; i++) {
         sink_str_printf(q, ", \"%s\" %s", p->cols[i].name, p->cols[i].type);
     }
-    sink_str_puts(q, ", PRIMARY KEY (topic, \"partition\", \"offset\"))");
+    sink_str_puts(q, ", PRIMARY KEY (topic, \"partition\", \"offset\"), UNIQUE (event_id))");
 }
 
 /* A schema problem: res says what to run. Always false. */
@@ -429,6 +439,89 @@ static bool check_privileges(sink_pg_t *p, trib_sink_result_t *res)
 }
 
 /*
+ * The event id's column and its own unique key (event_id text, UNIQUE
+ * (event_id); NULLs, records without an id, never conflict): added when
+ * missing and create_table allows. A table without them (create_table
+ * false, or adding them failed: not the table's owner) is written without
+ * event ids, deduplicated on (topic, partition, offset) only, with a
+ * warning naming the statement to run. True unless a query failed or the
+ * column has another type (res set).
+ */
+static bool check_event_id(sink_pg_t *p, trib_sink_result_t *res)
+{
+    sink_str_t *q = &p->sql;
+    sink_str_reset(q);
+    sink_str_printf(q,
+                    "SELECT (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                    "WHERE a.attrelid = '%s'::regclass AND a.attname = 'event_id' AND "
+                    "a.attnum > 0 AND NOT a.attisdropped), (SELECT count(*) FROM pg_index i "
+                    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                    "WHERE i.indrelid = '%s'::regclass AND i.indisunique AND i.indpred IS NULL "
+                    "AND i.indexprs IS NULL AND i.indnatts = 1 AND a.attname = 'event_id')",
+                    p->table_sql, p->table_sql);
+    PGresult *r = query(p, q->p, res);
+    if (!r) {
+        return false;
+    }
+    bool has_col = !PQgetisnull(r, 0, 0);
+    bool is_text = has_col && strcmp(PQgetvalue(r, 0, 0), "text") == 0;
+    bool keyed = strcmp(PQgetvalue(r, 0, 1), "0") != 0;
+    char type[64];
+    snprintf(type, sizeof(type), "%s", has_col ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    if (has_col && !is_text) {
+        return schema_error(res,
+                            "table %s: column \"event_id\" is %s, the sink writes text (ALTER "
+                            "TABLE %s ALTER COLUMN \"event_id\" TYPE text)",
+                            p->table_sql, type, p->table_sql);
+    }
+    if (has_col && keyed) {
+        p->has_eid = true;
+        return true;
+    }
+    sink_str_reset(q);
+    sink_str_printf(q, "ALTER TABLE %s %sADD UNIQUE (event_id)", p->table_sql,
+                    has_col ? "" : "ADD COLUMN event_id text, ");
+    if (!p->o.create_table) {
+        if (!p->eid_warned) {
+            p->host->log(p->ctx, TRIB_LOG_WARN,
+                         "table %s has no unique event_id column (create_table is false): "
+                         "records are deduplicated on (topic, partition, offset) only, so an "
+                         "event an agent sends again after a crash can land twice; run: %s",
+                         p->table_sql, q->p);
+            p->eid_warned = true;
+        }
+        return true;
+    }
+    if (p->dry) {
+        sink_str_printf(&p->plan, "%s%s", p->plan.len ? "; " : "", q->p);
+        return true;
+    }
+    char code[8];
+    trib_sink_result_t failed = *res;
+    if (!exec_ok(p, q->p, &failed, code, sizeof(code))) {
+        if (PQstatus(p->conn) != CONNECTION_OK) {
+            *res = failed;
+            return false;
+        }
+        /* not the owner, duplicate ids already there...: written without event ids */
+        if (!p->eid_warned) {
+            p->host->log(p->ctx, TRIB_LOG_WARN,
+                         "table %s: adding the event id's column and unique key failed "
+                         "(SQLSTATE %s): records are deduplicated on (topic, partition, offset) "
+                         "only, so an event an agent sends again after a crash can land twice; "
+                         "fix the table, then run: %s",
+                         p->table_sql, code, q->p);
+            p->eid_warned = true;
+        }
+        return true;
+    }
+    p->host->log(p->ctx, TRIB_LOG_INFO, "added the event id's unique key: %s", q->p);
+    p->has_eid = true;
+    return true;
+}
+
+/*
  * Checks the table against what the writes need (see the opening comment),
  * creating what is missing when create_table allows. True when writes can
  * go ahead; false with res set (error_class SCHEMA for what someone must
@@ -437,6 +530,7 @@ static bool check_privileges(sink_pg_t *p, trib_sink_result_t *res)
 static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
 {
     sink_str_t *q = &p->sql;
+    p->has_eid = false;
     sink_str_reset(q);
     sink_str_printf(q, "SELECT to_regclass('%s') IS NOT NULL", p->table_sql);
     PGresult *r = query(p, q->p, res);
@@ -466,6 +560,7 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
             return false;
         }
         p->host->log(p->ctx, TRIB_LOG_INFO, "created table %s", p->table_sql);
+        p->has_eid = true;
         return true;
     }
 
@@ -554,7 +649,7 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
     bool has_pk = strcmp(PQgetvalue(r, 0, 1), "0") != 0;
     PQclear(r);
     if (keyed) {
-        return check_privileges(p, res);
+        return check_event_id(p, res) && check_privileges(p, res);
     }
     sink_str_reset(q);
     sink_str_printf(q, "ALTER TABLE %s ADD %s (topic, \"partition\", \"offset\")", p->table_sql,
@@ -577,7 +672,7 @@ static bool check_table(sink_pg_t *p, trib_sink_result_t *res)
                             p->table_sql, code, PQerrorMessage(p->conn), q->p);
     }
     p->host->log(p->ctx, TRIB_LOG_INFO, "added the unique key: %s", q->p);
-    return check_privileges(p, res);
+    return check_event_id(p, res) && check_privileges(p, res);
 }
 
 static bool setup(sink_pg_t *p, trib_sink_result_t *res)
@@ -612,7 +707,7 @@ static bool setup(sink_pg_t *p, trib_sink_result_t *res)
     return exec_ok(p,
                    "CREATE TEMP TABLE IF NOT EXISTS tributary_stage (topic text, "
                    "\"partition\" integer, \"offset\" bigint, ts_ms bigint, key text, "
-                   "headers text, value text) ON COMMIT DELETE ROWS",
+                   "headers text, value text, event_id text) ON COMMIT DELETE ROWS",
                    res, NULL, 0);
 }
 
@@ -865,6 +960,17 @@ static bool build_rows(sink_pg_t *p, const trib_sink_batch_t *b, bool direct)
         } else {
             copy_text(c, r->value.ptr, (size_t)r->value.len);
         }
+        /* the event id: the staging table always has the column, the table when has_eid */
+        if (!direct || p->has_eid) {
+            size_t idn = 0;
+            const uint8_t *id = p->has_eid ? sink_event_id(r, &idn) : NULL;
+            sink_str_append(c, "\t", 1);
+            if (id == NULL) {
+                sink_str_puts(c, "\\N");
+            } else {
+                copy_text(c, id, idn);
+            }
+        }
         sink_str_append(c, "\n", 1);
     }
     sink_str_fini(&topic);
@@ -990,9 +1096,9 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
         }
         sink_str_reset(q);
         sink_str_printf(q,
-                        "COPY %s (topic, \"partition\", \"offset\", ts, key, headers, value) FROM "
-                        "STDIN",
-                        p->table_sql);
+                        "COPY %s (topic, \"partition\", \"offset\", ts, key, headers, value%s) "
+                        "FROM STDIN",
+                        p->table_sql, p->has_eid ? ", event_id" : "");
         bool ok = copy_in(p, q->p, res, code);
         if (ok && !exec_ok(p, "COMMIT", res, code, sizeof(code))) {
             /* A deferred unique key answers at COMMIT: the transaction is gone either way. */
@@ -1022,19 +1128,25 @@ static trib_sink_status_t sink_pg_write(void *instance, const trib_sink_batch_t 
             return fail(p, res, code[0] ? code : NULL);
         }
         sink_str_reset(q);
-        sink_str_printf(q,
-                        "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value",
-                        p->table_sql);
+        sink_str_printf(
+            q, "INSERT INTO %s (topic, \"partition\", \"offset\", ts, key, headers, value%s",
+            p->table_sql, p->has_eid ? ", event_id" : "");
         for (size_t i = 0; i < p->ncols; i++) {
             sink_str_printf(q, ", \"%s\"", p->cols[i].name);
         }
         sink_str_puts(q, ") SELECT topic, \"partition\", \"offset\", to_timestamp(ts_ms / 1000.0), "
                          "key, headers::jsonb, value::jsonb");
+        if (p->has_eid) {
+            sink_str_puts(q, ", event_id");
+        }
         for (size_t i = 0; i < p->ncols; i++) {
             sink_str_printf(q, ", (value::jsonb ->> '%s')::%s", p->cols[i].name, p->cols[i].type);
         }
-        sink_str_puts(q, " FROM tributary_stage ON CONFLICT (topic, \"partition\", \"offset\") "
-                         "DO NOTHING");
+        /* with event ids, either unique key may answer: a record sent again by its agent
+         * (a new offset, the same event id) or delivered again (the same offset) */
+        sink_str_puts(q, p->has_eid ? " FROM tributary_stage ON CONFLICT DO NOTHING"
+                                    : " FROM tributary_stage ON CONFLICT (topic, \"partition\", "
+                                      "\"offset\") DO NOTHING");
         PGresult *r = PQexec(p->conn, q->p);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             const char *sc = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -1149,8 +1261,8 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
         .struct_size = sizeof(trib_sink_descriptor_t),
         .name = "postgres",
         .description = "PostgreSQL through libpq: COPY into the table, or through staging and "
-                       "INSERT ... ON CONFLICT DO NOTHING on (topic, partition, offset) when a "
-                       "batch may overlap rows already there",
+                       "INSERT ... ON CONFLICT DO NOTHING on the event id and (topic, partition, "
+                       "offset) when a batch may overlap rows already there",
         .options = sink_pg_options,
         .options_size = sizeof(sink_pg_opts_t),
         .open = sink_pg_open,
@@ -1168,12 +1280,16 @@ TRIB_SINK_EXPORT const trib_sink_descriptor_t *tributary_sink_descriptor(void)
                    "      key         text,\n"
                    "      headers     jsonb,                -- {\"name\": \"value\", ...}\n"
                    "      value       jsonb,                -- the record's value (JSON)\n"
-                   "      PRIMARY KEY (topic, \"partition\", \"offset\"));\n"
+                   "      event_id    text,                 -- header event.id (NULL: none)\n"
+                   "      PRIMARY KEY (topic, \"partition\", \"offset\"), UNIQUE (event_id));\n"
                    "\n"
                    "The unique key on (topic, partition, offset) is what makes a record delivered\n"
-                   "twice (a retry, a restart) land once: batches that may overlap rows already\n"
-                   "there go through INSERT ... ON CONFLICT DO NOTHING, the others are copied\n"
-                   "straight into the table (a row met there rolls the COPY back and stages). At\n"
+                   "twice (a retry, a restart) land once, and the unique event_id an event an\n"
+                   "agent sent again after a crash (a new offset, the same event.id header):\n"
+                   "batches that may overlap rows already there go through INSERT ... ON\n"
+                   "CONFLICT DO NOTHING, the others are copied straight into the table (a row\n"
+                   "met there rolls the COPY back and stages). A table without event_id and\n"
+                   "create_table false is written keyed on (topic, partition, offset) only. At\n"
                    "each connection the sink checks the table; what is missing is created when\n"
                    "create_table is true, otherwise the error names the exact statement to run.\n"
                    "Check without starting: tributary-collector --check-config --connect.\n",

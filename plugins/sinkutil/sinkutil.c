@@ -413,6 +413,34 @@ void sink_json_value(sink_str_t *s, trib_record_bytes_t v)
     }
 }
 
+const uint8_t *sink_event_id(const trib_sink_record_t *r, size_t *n)
+{
+    if (r->header_count <= 0) {
+        return NULL;
+    }
+    trib_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.header_count = r->header_count;
+    rec.headers = r->headers;
+    rec.headers_len = r->headers_len;
+    trib_record_header_iter_t it;
+    trib_record_header_t h;
+    trib_record_header_iter_init(&it, &rec);
+    while (trib_record_header_iter_next(&it, &h) == 1) {
+        if (h.key.len == 8 && memcmp(h.key.ptr, "event.id", 8) == 0 &&
+            !trib_record_bytes_is_null(h.value) && h.value.len > 0 && h.value.len <= 128) {
+            for (int32_t i = 0; i < h.value.len; i++) {
+                if (h.value.ptr[i] < 0x21 || h.value.ptr[i] > 0x7e) {
+                    return NULL;
+                }
+            }
+            *n = (size_t)h.value.len;
+            return h.value.ptr;
+        }
+    }
+    return NULL;
+}
+
 void sink_json_headers(sink_str_t *s, const trib_sink_record_t *r)
 {
     trib_record_t rec;

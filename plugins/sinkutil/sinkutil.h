@@ -48,6 +48,11 @@ bool sink_json_valid(const uint8_t *p, size_t len);
 void sink_json_string(sink_str_t *s, const uint8_t *p, size_t len);
 /* Appends the value as JSON: embedded if valid JSON, else a string; null if null. */
 void sink_json_value(sink_str_t *s, trib_record_bytes_t v);
+/* The record's event id (header event.id, sent by the agent: the same on
+   every re-send of an event), or NULL; *n its length. An empty or over-long
+   (more than 128 bytes) value, or one with a byte outside printable ASCII
+   (0x21..0x7e), counts as none. */
+const uint8_t *sink_event_id(const trib_sink_record_t *r, size_t *n);
 /* Appends {"k":"v",...} for Kafka-encoded headers. */
 void sink_json_headers(sink_str_t *s, const trib_sink_record_t *r);
 /* Appends the record object described above (no newline). */

@@ -9,11 +9,12 @@ filter, another topic) is loaded with SIGHUP and 20,000 more lines are
 written. Every line arrives exactly once (no line re-read or lost across
 the reloads), 404s nowhere, each in the topic its configuration chose,
 with the fields the regex and filters gave it, and headers source_type
-and path. --dry-run prints the same events as JSON lines.
+and path (and event.id). --dry-run prints the same events as JSON lines.
 """
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,7 +74,9 @@ def main(c):
                                                                         len(expected(0, N))))
         r0 = rows[0]
         if (r0["topic"] != "web.GET" or r0["value"]["method"] != "GET"
-                or r0["headers"] != {"source_type": "tail", "path": path}
+                or r0["headers"] != {"source_type": "tail", "path": path,
+                                     "event.id": r0["headers"].get("event.id")}
+                or not re.fullmatch("[0-9a-f]{16}0100000000000000", r0["headers"]["event.id"])
                 or r0["key"] != r0["value"]["client"]
                 or r0["value"]["@timestamp"] != "2026-11-26T10:00:00.000Z"):
             raise TestFailure("unexpected dry-run event %r" % r0)

@@ -70,7 +70,7 @@ def main():
     if 'PRIMARY KEY (topic, "partition", "offset")' not in pg or "jsonb" not in pg:
         raise TestFailure("--describe-sink postgres does not show the table it needs")
     ch = run("--describe-sink", "clickhouse").stdout
-    if "ReplacingMergeTree() ORDER BY (topic, partition, offset)" not in ch:
+    if "ReplacingMergeTree() ORDER BY event_id" not in ch:
         raise TestFailure("--describe-sink clickhouse does not show the table it needs")
     p = run("--describe-sink", "nosuch")
     if p.returncode != 2 or "sink types found: " + " ".join(TYPES) not in p.stderr:

@@ -48,12 +48,12 @@ static void write_file(const char *name, const char *data, size_t len)
 }
 
 /* Runs the agent once over tmpdir/<glob> and returns what it printed. */
-static char *run_once(const char *input_extra)
+static char *run_once_out(const char *output_extra, const char *input_extra)
 {
     char yaml[2048];
     snprintf(yaml, sizeof(yaml),
              "agent: {id: t, hostname: h, state_dir: %s/state}\n"
-             "output: {brokers: [127.0.0.1:1]}\n"
+             "output: {brokers: [127.0.0.1:1]%s}\n"
              "pipelines:\n"
              "  - name: p\n"
              "    inputs:\n"
@@ -63,7 +63,7 @@ static char *run_once(const char *input_extra)
              "        poll_interval: 10ms\n"
              "%s"
              "    topic: t.{source}\n",
-             tmpdir, tmpdir, input_extra);
+             tmpdir, output_extra, tmpdir, input_extra);
     agent_config_t *cfg = NULL;
     int rc = agent_config_load_string(&cfg, "t.yaml", yaml, strlen(yaml));
     if (rc != 0) {
@@ -82,6 +82,11 @@ static char *run_once(const char *input_extra)
     agent_config_free(last);
     fclose(fp);
     return out;
+}
+
+static char *run_once(const char *input_extra)
+{
+    return run_once_out("", input_extra);
 }
 
 static size_t count(const char *s, const char *needle)
@@ -182,6 +187,104 @@ static void test_read_from_end(void **state)
     free(out);
 }
 
+/* The event.id header of the nth (from 0) event whose message is msg, in
+   out[33]; "" if none. */
+static void id_nth(const char *all, const char *msg, int nth, char out[33])
+{
+    char want[128];
+    snprintf(want, sizeof(want), "\"message\":\"%s\"}", msg);
+    const char *m = strstr(all, want);
+    for (int i = 0; i < nth && m != NULL; i++) {
+        m = strstr(m + 1, want);
+    }
+    assert_non_null(m);
+    const char *line = m;
+    while (line > all && line[-1] != '\n') {
+        line--;
+    }
+    const char *h = strstr(line, "\"event.id\":\"");
+    out[0] = '\0';
+    if (h != NULL && h < m) {
+        memcpy(out, h + 12, 32);
+        out[32] = '\0';
+    }
+}
+
+static void id_of(const char *all, const char *msg, char out[33])
+{
+    id_nth(all, msg, 0, out);
+}
+
+/* The same line gets the same id in every run (a restart), after a rename
+   (rotation), and after the file grew past fingerprint_bytes; a record's
+   id ends in its kind and start offset; another file's lines get others;
+   output.event_id: false sends none. */
+static void test_event_id(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm -f %s/*.log", tmpdir);
+    assert_int_equal(system(cmd), 0);
+    write_file("a.log", "alpha\nbeta\ngamma\n", 17);
+    char *out = run_once("");
+    char a0[33], b0[33], g0[33], x[33];
+    id_of(out, "alpha", a0);
+    id_of(out, "beta", b0);
+    id_of(out, "gamma", g0);
+    free(out);
+    assert_int_equal(strlen(a0), 32);
+    assert_string_equal(a0 + 16, "0100000000000000"); /* tailed, offset 0 */
+    assert_string_equal(b0 + 16, "0100000000000006");
+    assert_string_equal(g0 + 16, "010000000000000b");
+    assert_string_not_equal(a0, b0);
+    /* again: a restart reads the same lines */
+    out = run_once("");
+    id_of(out, "alpha", x);
+    assert_string_equal(x, a0);
+    id_of(out, "gamma", x);
+    assert_string_equal(x, g0);
+    free(out);
+    /* renamed (rotation by rename), then grown past fingerprint_bytes (1 KiB) */
+    char from[300], to[300];
+    snprintf(from, sizeof(from), "%s/a.log", tmpdir);
+    snprintf(to, sizeof(to), "%s/a.log.1.log", tmpdir);
+    assert_int_equal(rename(from, to), 0);
+    FILE *fp = fopen(to, "ab");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++) {
+        fprintf(fp, "more line %d\n", i);
+    }
+    fclose(fp);
+    out = run_once("");
+    id_of(out, "alpha", x);
+    assert_string_equal(x, a0);
+    id_of(out, "beta", x);
+    assert_string_equal(x, b0);
+    id_of(out, "gamma", x);
+    assert_string_equal(x, g0);
+    char m150[33], m151[33];
+    id_of(out, "more line 150", m150);
+    id_of(out, "more line 151", m151);
+    assert_memory_equal(m150, m151, 16); /* the same file identity past 1 KiB */
+    assert_string_not_equal(m150, m151);
+    free(out);
+    /* another file with the same first lines: other ids */
+    write_file("b.log", "alpha\nbeta\ngamma\n", 17);
+    out = run_once("");
+    assert_int_equal(count(out, "\"message\":\"alpha\"}"), 2);
+    char a1[33], a2[33];
+    id_nth(out, "alpha", 0, a1);
+    id_nth(out, "alpha", 1, a2);
+    assert_string_not_equal(a1, a2);
+    free(out);
+    /* off */
+    out = run_once_out(", event_id: false", "");
+    assert_null(strstr(out, "event.id"));
+    assert_non_null(strstr(out, "\"message\":\"alpha\"}"));
+    free(out);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_checkpoint_file(void **state)
 {
     (void)state;
@@ -228,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_lines),         cmocka_unit_test(test_long_lines_split),
         cmocka_unit_test(test_multiline),     cmocka_unit_test(test_open_file_cap),
         cmocka_unit_test(test_read_from_end), cmocka_unit_test(test_checkpoint_file),
+        cmocka_unit_test(test_event_id),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

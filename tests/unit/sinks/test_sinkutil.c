@@ -172,12 +172,55 @@ static void test_str_int(void **state)
     sink_str_fini(&s);
 }
 
+/* Kafka-encoded headers (zigzag varint lengths): path=/x, event.id=<v>. */
+static size_t two_headers(uint8_t *out, const char *v)
+{
+    size_t n = 0, vl = strlen(v);
+    out[n++] = 4 << 1;
+    memcpy(out + n, "path", 4);
+    n += 4;
+    out[n++] = 2 << 1;
+    memcpy(out + n, "/x", 2);
+    n += 2;
+    out[n++] = 8 << 1;
+    memcpy(out + n, "event.id", 8);
+    n += 8;
+    out[n++] = (uint8_t)(vl << 1);
+    memcpy(out + n, v, vl);
+    return n + vl;
+}
+
+static void test_event_id(void **state)
+{
+    (void)state;
+    uint8_t h[128];
+    trib_sink_record_t r;
+    memset(&r, 0, sizeof(r));
+    size_t n = 0;
+    assert_null(sink_event_id(&r, &n)); /* no headers */
+    const char *id = "0123456789abcdef0100000000000006";
+    r.header_count = 2;
+    r.headers = h;
+    r.headers_len = two_headers(h, id);
+    const uint8_t *got = sink_event_id(&r, &n);
+    assert_non_null(got);
+    assert_int_equal(n, 32);
+    assert_memory_equal(got, id, 32);
+    r.headers_len = two_headers(h, "has space"); /* not printable ASCII: none */
+    assert_null(sink_event_id(&r, &n));
+    r.headers_len = two_headers(h, ""); /* empty: none */
+    assert_null(sink_event_id(&r, &n));
+    r.header_count = 1; /* only path */
+    r.headers_len = two_headers(h, id);
+    assert_null(sink_event_id(&r, &n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_json_valid), cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_str),        cmocka_unit_test(test_json_bytes),
-        cmocka_unit_test(test_str_int),
+        cmocka_unit_test(test_str_int),    cmocka_unit_test(test_event_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

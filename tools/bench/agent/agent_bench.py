@@ -219,6 +219,8 @@ def our_agent(args, binary):
             f.write("output:\n  brokers: [%s]\n  compression: %s\n" % (bootstrap,
                                                                       args.compression))
             f.write("  headers: %s\n" % ("false" if args.no_headers else "true"))
+            if args.no_event_id:
+                f.write("  event_id: false\n")
             if args.max_inflight:
                 f.write("  max_inflight_bytes: %s\n" % args.max_inflight)
             if args.option:
@@ -268,6 +270,7 @@ def main():
                     help="three-line records joined by a multiline start pattern")
     ap.add_argument("--compression", default="snappy")
     ap.add_argument("--no-headers", action="store_true", help="output.headers: false")
+    ap.add_argument("--no-event-id", action="store_true", help="output.event_id: false")
     ap.add_argument("--option", action="append", default=[],
                     help="a producer option for output.options, KEY=VALUE (repeatable)")
     ap.add_argument("--max-inflight", help="output.max_inflight_bytes of tributary-agent "
@@ -297,7 +300,7 @@ def main():
     print("%d %s (~200 B), %d runs, parse %s, compression %s, headers %s%s; nproc %d, %s"
           % (args.lines, "three-line records" if args.multiline else "lines", args.runs,
              ",".join(modes), args.compression,
-             "off" if args.no_headers else "on",
+             ("off" if args.no_headers else "on") + (", no event id" if args.no_event_id else ""),
              "".join(", " + o for o in args.option) +
              (", max_inflight_bytes " + args.max_inflight if args.max_inflight else ""),
              os.cpu_count(), cpu))
