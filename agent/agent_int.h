@@ -68,8 +68,8 @@ struct agent {
     uint64_t buf_report_torn, buf_report_corrupt, buf_report_quarantined; /* at open */
     uint8_t buf_instance[8]; /* the buffer's instance: half of a buffered event's id */
     bool buf_instance_ok;    /* false: buffered events get no event id */
-    bool keep_listeners; /* free_pipelines() keeps them (reload, rebuild) */
-    trib_http_t http;    /* the metrics endpoint, when agent.metrics is set */
+    bool keep_listeners;     /* free_pipelines() keeps them (reload, rebuild) */
+    trib_http_t http;        /* the metrics endpoint, when agent.metrics is set */
     bool http_on;
     char *http_addr; /* as started: a reload does not move it */
     agent_input_stats_t *istats;
