@@ -100,11 +100,18 @@ int16_t coll_pstate_check(const coll_producer_t *e, int16_t epoch, int32_t first
     if (epoch > e->epoch) {
         return first_seq == 0 ? TRIB_KAFKA_NONE : TRIB_KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
     }
-    int32_t last = e->batches[e->n - 1].last_seq;
-    if (first_seq == coll_seq_add(last, 1)) {
+    if (first_seq == coll_pstate_next_seq(e, epoch)) {
         return TRIB_KAFKA_NONE;
     }
     return TRIB_KAFKA_OUT_OF_ORDER_SEQUENCE_NUMBER;
+}
+
+int32_t coll_pstate_next_seq(const coll_producer_t *e, int16_t epoch)
+{
+    if (!e || e->n == 0 || e->epoch != epoch) {
+        return -1;
+    }
+    return coll_seq_add(e->batches[e->n - 1].last_seq, 1);
 }
 
 static int grow(coll_pstate_t *ps)

@@ -76,6 +76,9 @@ coll_producer_t *coll_pstate_find(const coll_pstate_t *ps, int64_t pid);
 /* The last sequence of a batch: base + delta, wrapping past INT32_MAX to 0 as Kafka's. */
 int32_t coll_seq_add(int32_t base, int32_t delta);
 
+/* The sequence producer e's next batch at `epoch` must start at; -1 when e has none at it. */
+int32_t coll_pstate_next_seq(const coll_producer_t *e, int16_t epoch);
+
 /*
  * Checks one batch of producer e (NULL: unknown producer). Returns a Kafka
  * error code, or NONE; on NONE *dup (if not NULL) is the remembered batch

@@ -442,25 +442,17 @@ static void wait_acks(coll_req_t *r, coll_prt_t *prt, coll_log_t *log,
     }
 }
 
-/*
- * The producer fields of the first batch of a record set (Kafka's v2 batch
- * header: producerId at byte 43, producerEpoch at 51, baseSequence at 53).
- * False when there is no whole header or no producer id.
- */
+/* The producer fields of the first batch of a record set; false without one. */
 static bool first_batch_producer(const uint8_t *d, size_t len, int64_t *pid, int16_t *epoch,
                                  int32_t *seq)
 {
-    if (len < TRIB_BATCH_HEADER_SIZE) {
+    trib_batch_t b;
+    if (trib_batch_parse(&b, d, len, TRIB_BATCH_SKIP_CRC) != 0) {
         return false;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | d[43 + i];
-    }
-    *pid = (int64_t)v;
-    *epoch = (int16_t)((d[51] << 8) | d[52]);
-    *seq = (int32_t)(((uint32_t)d[53] << 24) | ((uint32_t)d[54] << 16) | ((uint32_t)d[55] << 8) |
-                     (uint32_t)d[56]);
+    *pid = b.producer_id;
+    *epoch = b.producer_epoch;
+    *seq = b.base_sequence;
     return *pid >= 0 && *seq >= 0;
 }
 
@@ -524,10 +516,8 @@ static int16_t behind_refused(coll_req_t *r, coll_partition_t *p, coll_prt_t *pr
         if (g->p != p || g->pid != bi->pid || g->epoch != bi->epoch || g->err == 0) {
             continue;
         }
-        int32_t next = e && e->n > 0 && e->epoch == bi->epoch
-                           ? coll_seq_add(e->batches[e->n - 1].last_seq, 1)
-                           : 0;
-        if (g->first_seq == next && bi->first_seq > g->first_seq) {
+        int32_t next = coll_pstate_next_seq(e, bi->epoch);
+        if (g->first_seq == (next < 0 ? 0 : next) && bi->first_seq > g->first_seq) {
             return g->err;
         }
     }
@@ -556,10 +546,10 @@ static bool ahead_after_leader_change(coll_prt_t *prt, const batch_info_t *bi)
     if (!e || e->n == 0) {
         return bi->first_seq > 0;
     }
-    if (e->epoch != bi->epoch) {
+    int32_t next = coll_pstate_next_seq(e, bi->epoch);
+    if (next < 0) {
         return false; /* a new epoch not at 0, or a stale one: Kafka's answer stands */
     }
-    int32_t next = coll_seq_add(e->batches[e->n - 1].last_seq, 1);
     /* Ahead, not behind (a sequence far below is a client bug: Kafka's answer stands). */
     int32_t ahead = bi->first_seq - next;
     return ahead > 0 && ahead < (1 << 30);
