@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
@@ -49,38 +48,6 @@ def leaders(bootstrap, topic):
     from confluent_kafka.admin import AdminClient
     md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=20)
     return {p: pm.leader for p, pm in md.topics[topic].partitions.items()}
-
-
-def committed_and_ends(bootstrap):
-    """{partition: (committed, high watermark)} of the group sink.pg."""
-    from confluent_kafka import Consumer, TopicPartition
-    k = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP,
-                  "enable.auto.commit": False})
-    try:
-        tps = k.committed([TopicPartition(TOPIC, p) for p in range(4)], timeout=20)
-        out = {}
-        for tp in tps:
-            lo, hi = k.get_watermark_offsets(TopicPartition(TOPIC, tp.partition), timeout=20)
-            out[tp.partition] = (tp.offset, hi)
-        return out
-    finally:
-        k.close()
-
-
-def read_dlq(bootstrap):
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-reader",
-                  "enable.auto.commit": False})
-    c.assign([TopicPartition(DLQ, 0, 0)])
-    out = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            out.append(m)
-            deadline = min(deadline, time.monotonic() + 3)
-    c.close()
-    return out
 
 
 def main():
@@ -144,10 +111,10 @@ sinks:
             wait_for("every record in the table", lambda: rows() == N - 1 or None, 240, 0.5)
 
             def lag_zero():
-                ce = committed_and_ends(rest)
+                ce = sinklib.committed_and_ends(rest, GROUP, TOPIC, 4)
                 return all(c == e for c, e in ce.values()) or ce
             wait_for("sink.pg committed at the log end", lag_zero, 60, 0.5)
-            ce = committed_and_ends(rest)
+            ce = sinklib.committed_and_ends(rest, GROUP, TOPIC, 4)
             ends = sum(e for _, e in ce.values())
             log("committed, log end per partition: %s" % ce)
 
@@ -163,7 +130,7 @@ sinks:
                            "\"partition\" = %d and \"offset\" = %d" % (TOPIC, p, o))
                 check(v == ("" if seq == BAD else str(seq)),
                       "(%d, %d): seq %r, want %d" % (p, o, v, seq))
-            msgs = read_dlq(rest)
+            msgs = sinklib.read_dlq(rest, DLQ, 1)
             check(len(msgs) >= 1, "nothing in %s" % DLQ)
             for m in msgs:
                 h = {k: v.decode() for k, v in (m.headers() or [])}

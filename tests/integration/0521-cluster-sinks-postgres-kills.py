@@ -55,39 +55,6 @@ def leaders(bootstrap):
     return {p: pm.leader for p, pm in md.topics[TOPIC].partitions.items()}
 
 
-def committed_and_ends(bootstrap, group):
-    """{partition: (committed, high watermark)} of the group."""
-    from confluent_kafka import Consumer, TopicPartition
-    k = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                  "enable.auto.commit": False})
-    try:
-        tps = k.committed([TopicPartition(TOPIC, p) for p in range(4)], timeout=20)
-        out = {}
-        for tp in tps:
-            lo, hi = k.get_watermark_offsets(TopicPartition(TOPIC, tp.partition), timeout=20)
-            out[tp.partition] = (tp.offset, hi)
-        return out
-    finally:
-        k.close()
-
-
-def read_dlq(bootstrap):
-    from confluent_kafka import Consumer, TopicPartition
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-reader",
-                  "enable.auto.commit": False})
-    c.assign([TopicPartition(DLQ, 0, 0)])
-    out = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        m = c.poll(0.5)
-        if m is not None and not m.error():
-            out.append(m)
-            if len(out) == 2:  # and a little longer, to see a third if there is one
-                deadline = min(deadline, time.monotonic() + 3)
-    c.close()
-    return out
-
-
 class PgWarehouse:
     """The `postgres` sink `pg` of test 0501 (mapped columns, a dead-letter topic)."""
     name = "PostgreSQL"
@@ -209,10 +176,10 @@ def scenario(wh):
                      0.5)
 
             def lag_zero():
-                ce = committed_and_ends(cl.bootstrap(), wh.group)
+                ce = sinklib.committed_and_ends(cl.bootstrap(), wh.group, TOPIC, 4)
                 return all(c == e for c, e in ce.values()) or ce
             wait_for("%s committed at the log end" % wh.group, lag_zero, 60, 0.5)
-            ce = committed_and_ends(cl.bootstrap(), wh.group)
+            ce = sinklib.committed_and_ends(cl.bootstrap(), wh.group, TOPIC, 4)
             log("committed, log end per partition: %s" % ce)
             check(sum(e for _, e in ce.values()) == N,
                   "the log holds %d records, %d were produced" % (sum(e for _, e in ce.values()), N))
@@ -220,7 +187,7 @@ def scenario(wh):
             if not wh.bad:
                 log("%d records exactly once in %s, lag 0" % (N, wh.name))
                 return
-            msgs = read_dlq(cl.bootstrap())
+            msgs = sinklib.read_dlq(cl.bootstrap(), DLQ, 2)
             check(len(msgs) == nbad, "dead-letter topic has %d records, want %d"
                   % (len(msgs), nbad))
             seen = set()

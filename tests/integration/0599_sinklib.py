@@ -138,6 +138,42 @@ def group_lag(c, group):
     return res
 
 
+def committed_and_ends(bootstrap, group, topic, partitions):
+    """{partition: (committed offset, high watermark)} of `group` on `topic` (a cluster's
+    sink group: offsets committed through the cluster)."""
+    from confluent_kafka import Consumer, TopicPartition
+    k = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "enable.auto.commit": False})
+    try:
+        tps = k.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=20)
+        out = {}
+        for tp in tps:
+            lo, hi = k.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=20)
+            out[tp.partition] = (tp.offset, hi)
+        return out
+    finally:
+        k.close()
+
+
+def read_dlq(bootstrap, topic, expect):
+    """The dead-letter topic's messages: read for up to 20 s, and 3 s more once
+    `expect` have come (to see one more if there is one)."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-reader",
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    out = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            out.append(m)
+            if len(out) == expect:
+                deadline = min(deadline, time.monotonic() + 3)
+    c.close()
+    return out
+
+
 def wait_for(what, fn, timeout, interval=0.5):
     deadline = time.monotonic() + timeout
     last = None
