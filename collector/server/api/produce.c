@@ -559,7 +559,7 @@ static bool ahead_after_leader_change(coll_prt_t *prt, const batch_info_t *bi)
 static void gap_closed(coll_req_t *r, coll_partition_t *p, int64_t pid)
 {
     coll_conn_t *c = r->conn;
-    if (!c || pid < 0) {
+    if (!c || pid < 0 || c->produce_gap_next == 0) { /* nothing ever refused here: the usual case */
         return;
     }
     size_t n = sizeof(c->produce_gaps) / sizeof(c->produce_gaps[0]);
